@@ -1,0 +1,277 @@
+// Package errcode is the registry of Ampoule's static error codes and the only
+// place that formats errors the host may see.
+//
+// Every failure of the launcher that reaches the host carries a Code: a stable
+// number, a stable name, a one-line public text and an exit class. Under the
+// static-error profiles (staging, production) the host sees only
+//
+//	launch: E1008 manifest-invalid (ref 7f3a9c0112ab34cd)
+//
+// and an exit status chosen by the code's Class; the detail, which may contain
+// tenant data, goes only to the encrypted log under the same reference. Under
+// the debug profile the host sees the full detail and a hint.
+package errcode
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// Class groups codes into the few exit statuses the host may observe. The set
+// is fixed so that an exit status never carries workload data.
+type Class int
+
+// The exit classes. The numeric value of each is the process exit status.
+const (
+	ClassOK          Class = 0
+	ClassWorkload    Class = 1   // the workload failed (trap, non-zero exit)
+	ClassUsage       Class = 2   // bad command line, bundle, manifest or module
+	ClassPolicy      Class = 3   // refused by the profile or the manifest
+	ClassLimit       Class = 4   // a resource limit was exceeded
+	ClassInternal    Class = 5   // the launcher itself failed
+	ClassInterrupted Class = 130 // stopped by SIGINT or SIGTERM
+)
+
+// String returns the class's stable name.
+func (c Class) String() string {
+	switch c {
+	case ClassOK:
+		return "ok"
+	case ClassWorkload:
+		return "workload-failed"
+	case ClassUsage:
+		return "bad-usage"
+	case ClassPolicy:
+		return "refused-by-policy"
+	case ClassLimit:
+		return "limit-exceeded"
+	case ClassInternal:
+		return "internal"
+	case ClassInterrupted:
+		return "interrupted"
+	}
+	return fmt.Sprintf("class(%d)", int(c))
+}
+
+// ExitStatus is the process exit status of the class.
+func (c Class) ExitStatus() int { return int(c) }
+
+// Classes lists every class in exit-status order.
+func Classes() []Class {
+	return []Class{ClassOK, ClassWorkload, ClassUsage, ClassPolicy, ClassLimit, ClassInternal, ClassInterrupted}
+}
+
+// Code is a registered error code. Its number and name never change once
+// released; Text and Hint may be reworded but never gain workload data.
+type Code int
+
+// The registry. Numbers are grouped by class: 1xxx usage, 2xxx workload,
+// 3xxx policy, 4xxx limits, 5xxx internal.
+const (
+	Usage              Code = 1001
+	BundleNotFound     Code = 1002
+	BundleUnreadable   Code = 1003
+	BundleMalformed    Code = 1004
+	BundleTooLarge     Code = 1005
+	ManifestMissing    Code = 1006
+	ManifestSyntax     Code = 1007
+	ManifestInvalid    Code = 1008
+	ModuleMissing      Code = 1009
+	ModuleNotWasm      Code = 1010
+	ModuleInvalid      Code = 1011
+	ModuleImportDenied Code = 1012
+	DirInvalid         Code = 1013
+	ProfileUnknown     Code = 1014
+	BackendUnknown     Code = 1015
+
+	WorkloadTrap Code = 2001
+	WorkloadExit Code = 2002
+	Interrupted  Code = 2003
+
+	ProfileNotAllowed    Code = 3001
+	BareModuleRefused    Code = 3002
+	HostOverrideRefused  Code = 3003
+	BackendRefused       Code = 3004
+	DiskCacheRefused     Code = 3005
+	ManifestLimitRefused Code = 3006
+
+	MemoryLimit   Code = 4001
+	WallTimeLimit Code = 4002
+	OutputLimit   Code = 4003
+
+	Internal         Code = 5001
+	CacheUnavailable Code = 5002
+)
+
+type entry struct {
+	code  Code
+	name  string
+	class Class
+	text  string
+	hint  string
+}
+
+// registry is never modified; All returns copies.
+var registry = []entry{
+	{Usage, "usage", ClassUsage, "the command line is not valid", "run 'launch help' or 'launch COMMAND --help'"},
+	{BundleNotFound, "bundle-not-found", ClassUsage, "the bundle does not exist", "pass a bundle directory, a .tar bundle or (debug only) a .wasm module"},
+	{BundleUnreadable, "bundle-unreadable", ClassUsage, "the bundle could not be read", "check the bundle's permissions"},
+	{BundleMalformed, "bundle-malformed", ClassUsage, "the bundle is not a well-formed directory or tar archive", "a bundle holds ampoule.toml and the module at its top level, nothing else"},
+	{BundleTooLarge, "bundle-too-large", ClassUsage, "the bundle or one of its files is larger than allowed", "see 'Bundle' in README.md for the size limits"},
+	{ManifestMissing, "manifest-missing", ClassUsage, "the bundle has no ampoule.toml", "add an ampoule.toml beside the module; see 'Manifest' in README.md"},
+	{ManifestSyntax, "manifest-syntax", ClassUsage, "ampoule.toml is not valid TOML", "fix the TOML syntax at the line shown"},
+	{ManifestInvalid, "manifest-invalid", ClassUsage, "ampoule.toml has an unknown key, a wrong type or a bad value", "see 'Manifest' in README.md for the keys and their types"},
+	{ModuleMissing, "module-missing", ClassUsage, "the module named by the manifest is not in the bundle", "put the module in the bundle or set 'module' in ampoule.toml"},
+	{ModuleNotWasm, "module-not-wasm", ClassUsage, "the module is not a WebAssembly binary", "build the module for GOOS=wasip1 GOARCH=wasm (or another WASI preview 1 target)"},
+	{ModuleInvalid, "module-invalid", ClassUsage, "the module failed to decode or validate", "rebuild the module; it must be a valid WebAssembly 2.0 binary"},
+	{ModuleImportDenied, "module-import-denied", ClassUsage, "the module imports a function the runtime does not provide", "only wasi_snapshot_preview1 functions may be imported"},
+	{DirInvalid, "dir-invalid", ClassUsage, "a directory mount is malformed or its host directory is missing", "write mounts as HOST::GUEST or HOST::GUEST::rw; the host directory must exist"},
+	{ProfileUnknown, "profile-unknown", ClassUsage, "no such profile", "run 'launch profiles' to list the profiles"},
+	{BackendUnknown, "backend-unknown", ClassUsage, "no such backend", "the backends are: sim"},
+
+	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "run under the debug profile to see the trap"},
+	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "run under the debug profile to see the workload's output"},
+	{Interrupted, "interrupted", ClassInterrupted, "the run was stopped by a signal", ""},
+
+	{ProfileNotAllowed, "profile-not-allowed", ClassPolicy, "the manifest does not allow this profile", "add the profile to 'profiles' in ampoule.toml, or choose one it lists"},
+	{BareModuleRefused, "bare-module-refused", ClassPolicy, "a bare module without a manifest runs only under the debug profile", "make a bundle: a directory with ampoule.toml and the module"},
+	{HostOverrideRefused, "host-override-refused", ClassPolicy, "--dir and --env may change only a debug run; other profiles run the measured manifest as it is", "put the mount or variable in ampoule.toml"},
+	{BackendRefused, "backend-refused", ClassPolicy, "the profile does not allow this backend", "run 'launch profiles' to see which backends each profile allows"},
+	{DiskCacheRefused, "disk-cache-refused", ClassPolicy, "the profile does not allow a compilation cache on the host's disk", "drop --cache-dir; this profile compiles in memory"},
+	{ManifestLimitRefused, "manifest-limit-refused", ClassPolicy, "a limit in the manifest is above what the runtime allows", "lower the limit in ampoule.toml"},
+
+	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},
+	{WallTimeLimit, "wall-time-limit", ClassLimit, "the workload ran longer than its wall-time limit", "raise limits.wall_time in ampoule.toml"},
+	{OutputLimit, "output-limit", ClassLimit, "the workload wrote more output than its limit", "raise limits.output in ampoule.toml"},
+
+	{Internal, "internal", ClassInternal, "the launcher failed", "report this with the reference shown"},
+	{CacheUnavailable, "cache-unavailable", ClassInternal, "the compilation cache could not be opened", "pass --cache-dir DIR with a writable directory, or --no-cache"},
+}
+
+func (c Code) entry() (entry, bool) {
+	for _, e := range registry {
+		if e.code == c {
+			return e, true
+		}
+	}
+	return entry{}, false
+}
+
+// Registered reports whether c is in the registry.
+func (c Code) Registered() bool { _, ok := c.entry(); return ok }
+
+// Name is the code's stable name, such as "manifest-invalid".
+func (c Code) Name() string {
+	if e, ok := c.entry(); ok {
+		return e.name
+	}
+	return "unregistered"
+}
+
+// Class is the code's exit class. Unregistered codes are internal.
+func (c Code) Class() Class {
+	if e, ok := c.entry(); ok {
+		return e.class
+	}
+	return ClassInternal
+}
+
+// Text is the code's public one-line description. It never contains workload data.
+func (c Code) Text() string {
+	e, _ := c.entry()
+	return e.text
+}
+
+// Hint is the code's default advice to the user; it may be empty.
+func (c Code) Hint() string {
+	e, _ := c.entry()
+	return e.hint
+}
+
+// String returns "E1008 manifest-invalid".
+func (c Code) String() string { return fmt.Sprintf("E%04d %s", int(c), c.Name()) }
+
+// All returns every registered code in numeric order.
+func All() []Code {
+	out := make([]Code, len(registry))
+	for i, e := range registry {
+		out[i] = e.code
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// Error is an error with a registered code. Its message is detail for the
+// tenant and the developer: it may hold tenant data and must reach the host
+// only under the debug profile.
+type Error struct {
+	Code Code
+	msg  string
+	hint string
+	err  error
+}
+
+// Errorf returns an *Error with code c and a message formatted as fmt.Errorf
+// does (so %w wraps).
+func Errorf(c Code, format string, args ...any) *Error {
+	err := fmt.Errorf(format, args...)
+	return &Error{Code: c, msg: err.Error(), err: errors.Unwrap(err)}
+}
+
+// Wrap returns an *Error with code c around err. The message is err's.
+func Wrap(c Code, err error) *Error {
+	return &Error{Code: c, msg: err.Error(), err: err}
+}
+
+// WithHint returns a copy of e whose hint replaces the code's default hint.
+func (e *Error) WithHint(hint string) *Error {
+	c := *e
+	c.hint = hint
+	return &c
+}
+
+// Error returns the detailed message.
+func (e *Error) Error() string { return e.msg }
+
+// Unwrap returns the wrapped error, if any.
+func (e *Error) Unwrap() error { return e.err }
+
+// Hint returns the specific hint if one was set, else the code's default.
+func (e *Error) Hint() string {
+	if e.hint != "" {
+		return e.hint
+	}
+	return e.Code.Hint()
+}
+
+// From returns the *Error in err's chain, or wraps err as Internal.
+func From(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Wrap(Internal, err)
+}
+
+// Detailed formats err for a developer's terminal:
+//
+//	launch: error: E1008 manifest-invalid: ampoule.toml:3: limits.memory: ...
+//	launch: hint: ...
+func Detailed(err error) string {
+	e := From(err)
+	s := fmt.Sprintf("launch: error: %s: %s\n", e.Code, e.msg)
+	if h := e.Hint(); h != "" {
+		s += "launch: hint: " + h + "\n"
+	}
+	return s
+}
+
+// Static formats err for a host that must learn nothing but the code:
+//
+//	launch: E1008 manifest-invalid (ref 7f3a9c0112ab34cd)
+//
+// ref is the run's correlation id.
+func Static(err error, ref string) string {
+	return fmt.Sprintf("launch: %s (ref %s)\n", From(err).Code, ref)
+}

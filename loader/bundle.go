@@ -1,0 +1,254 @@
+// Package loader reads bundles, validates manifests and measures what will run.
+//
+// It is pure: callers hand it bytes, readers or an fs.FS and get values back.
+// Every error is an *errcode.Error with a registered code and a hint.
+package loader
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/ampoule-run/ampoule/errcode"
+)
+
+// MaxModuleBytes bounds a module's size.
+const MaxModuleBytes = 256 << 20
+
+// maxTarBytes bounds how much of a tar stream is read: the two files, their
+// headers and some slack for padding and directory entries.
+const maxTarBytes = MaxModuleBytes + MaxManifestBytes + 64<<10
+
+// wasmMagic starts every core WebAssembly module (magic and version 1).
+var wasmMagic = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
+
+// Bundle is a manifest and the exact module bytes it names. The module is read
+// once: what is measured is what runs.
+type Bundle struct {
+	// Source names the bundle in messages.
+	Source   string
+	Manifest *Manifest
+	// ManifestBytes is ampoule.toml as read, or nil for a generated manifest.
+	ManifestBytes []byte
+	Module        []byte
+	// ModuleSHA384 is the digest of Module.
+	ModuleSHA384 [48]byte
+	// Generated is true for a bare module run with a generated manifest.
+	Generated bool
+}
+
+// IsWasm reports whether b starts like a core WebAssembly module.
+func IsWasm(b []byte) bool { return bytes.HasPrefix(b, wasmMagic) }
+
+// FromFS reads a bundle directory. fsys is rooted at the bundle; source names
+// it in messages.
+func FromFS(fsys fs.FS, source string) (*Bundle, error) {
+	manifest, err := readFile(fsys, ManifestName, MaxManifestBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errcode.Errorf(errcode.ManifestMissing, "%s has no %s", source, ManifestName)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := ParseManifest(path.Join(source, ManifestName), manifest)
+	if err != nil {
+		return nil, err
+	}
+	module, err := readFile(fsys, m.Module, MaxModuleBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errcode.Errorf(errcode.ModuleMissing, "%s has no %s", source, m.Module)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newBundle(source, m, manifest, module)
+}
+
+func readFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, errcode.Errorf(errcode.BundleUnreadable, "%v", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, errcode.Errorf(errcode.BundleUnreadable, "%v", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errcode.Errorf(errcode.BundleMalformed, "%s is not a regular file", name)
+	}
+	return readLimited(f, name, limit)
+}
+
+func readLimited(r io.Reader, name string, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, errcode.Errorf(errcode.BundleUnreadable, "reading %s: %v", name, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, errcode.Errorf(errcode.BundleTooLarge, "%s is larger than %d bytes", name, limit)
+	}
+	return b, nil
+}
+
+// FromTar reads a bundle from a tar stream. Only ampoule.toml and the module it
+// names are used, at the archive's top level (a leading "./" is allowed);
+// nested entries are ignored. A duplicate name, or a link or device where the
+// manifest or the module should be, is malformed.
+func FromTar(r io.Reader, source string) (*Bundle, error) {
+	tr := tar.NewReader(&limitedReader{r: r, n: maxTarBytes})
+	files := map[string][]byte{}
+	special := map[string]bool{} // top-level entries that are not regular files
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, errTarTooLarge) {
+				return nil, errcode.Errorf(errcode.BundleTooLarge, "%s is larger than %d bytes", source, maxTarBytes)
+			}
+			return nil, errcode.Errorf(errcode.BundleMalformed, "%s: not a readable tar archive: %v", source, err).
+				WithHint("make the bundle with: tar -cf bundle.tar -C DIR ampoule.toml module.wasm")
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
+		if name == "" || name == "." || strings.Contains(name, "/") {
+			continue // the root or a nested entry: not part of the bundle
+		}
+		if _, dup := files[name]; dup || special[name] {
+			return nil, errcode.Errorf(errcode.BundleMalformed, "%s: %s appears twice", source, name).
+				WithHint("a bundle holds each file once; rebuild the archive")
+		}
+		if h.Typeflag != tar.TypeReg {
+			special[name] = true
+			continue
+		}
+		limit := int64(MaxModuleBytes)
+		if name == ManifestName {
+			limit = MaxManifestBytes
+		}
+		if h.Size > limit {
+			return nil, errcode.Errorf(errcode.BundleTooLarge, "%s: %s is %d bytes, more than the %d allowed", source, name, h.Size, limit)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			if errors.Is(err, errTarTooLarge) {
+				return nil, errcode.Errorf(errcode.BundleTooLarge, "%s is larger than %d bytes", source, maxTarBytes)
+			}
+			return nil, errcode.Errorf(errcode.BundleMalformed, "%s: %s is truncated: %v", source, name, err).
+				WithHint("the archive was cut short; copy it again")
+		}
+		files[name] = b
+	}
+	if special[ManifestName] {
+		return nil, errcode.Errorf(errcode.BundleMalformed, "%s: %s is not a regular file", source, ManifestName)
+	}
+	manifest, ok := files[ManifestName]
+	if !ok {
+		return nil, errcode.Errorf(errcode.ManifestMissing, "%s has no %s at its top level", source, ManifestName)
+	}
+	m, err := ParseManifest(source+":"+ManifestName, manifest)
+	if err != nil {
+		return nil, err
+	}
+	if special[m.Module] {
+		return nil, errcode.Errorf(errcode.BundleMalformed, "%s: %s is not a regular file", source, m.Module)
+	}
+	module, ok := files[m.Module]
+	if !ok {
+		return nil, errcode.Errorf(errcode.ModuleMissing, "%s has no %s at its top level", source, m.Module)
+	}
+	return newBundle(source, m, manifest, module)
+}
+
+var errTarTooLarge = errors.New("tar stream too large")
+
+// limitedReader fails, rather than returning EOF, past n bytes, so that an
+// oversized archive is not mistaken for a truncated one.
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errTarTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// FromModule wraps a bare module in a generated manifest that allows only the
+// debug profile. name is the module's file name.
+func FromModule(module []byte, name string) (*Bundle, error) {
+	if len(module) > MaxModuleBytes {
+		return nil, errcode.Errorf(errcode.BundleTooLarge, "%s is larger than %d bytes", name, MaxModuleBytes)
+	}
+	base := path.Base(strings.ReplaceAll(name, "\\", "/"))
+	m := &Manifest{
+		Name:     generatedName(base),
+		Module:   base,
+		Env:      map[string]string{},
+		Profiles: []string{"debug"},
+		Limits:   Limits{MemoryBytes: DefaultMemory, WallTime: DefaultWallTime, OutputBytes: DefaultOutput},
+	}
+	b, err := newBundle(name, m, nil, module)
+	if err != nil {
+		return nil, err
+	}
+	b.Generated = true
+	return b, nil
+}
+
+// generatedName turns a file name into a valid manifest name.
+func generatedName(file string) string {
+	s := strings.ToLower(strings.TrimSuffix(file, path.Ext(file)))
+	var b strings.Builder
+	for _, r := range s {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	n := strings.TrimLeft(b.String(), "._-")
+	if len(n) > 64 {
+		n = n[:64]
+	}
+	if n == "" {
+		n = "module"
+	}
+	return n
+}
+
+func newBundle(source string, m *Manifest, manifest, module []byte) (*Bundle, error) {
+	if !IsWasm(module) {
+		hint := "build the module for GOOS=wasip1 GOARCH=wasm (or another WASI preview 1 target)"
+		what := "does not start with the WebAssembly magic number"
+		if len(module) >= 8 && bytes.HasPrefix(module, wasmMagic[:4]) {
+			what = fmt.Sprintf("is WebAssembly binary version %x, not a core module (version 1)", module[4:8])
+			hint = "Ampoule runs core modules (WASI preview 1), not components"
+		}
+		return nil, errcode.Errorf(errcode.ModuleNotWasm, "%s: %s %s", source, m.Module, what).WithHint(hint)
+	}
+	return &Bundle{
+		Source:        source,
+		Manifest:      m,
+		ManifestBytes: manifest,
+		Module:        module,
+		ModuleSHA384:  sha512.Sum384(module),
+	}, nil
+}

@@ -1,0 +1,573 @@
+package loader
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/profiles"
+)
+
+// ManifestName is the manifest's file name inside a bundle.
+const ManifestName = "ampoule.toml"
+
+// DefaultModule is the module's file name when the manifest names none.
+const DefaultModule = "module.wasm"
+
+// Bounds on what a manifest may say.
+const (
+	MaxManifestBytes = 64 << 10
+	MaxArgs          = 1024
+	MaxEnv           = 1024
+	MaxDirs          = 64
+	MaxStringBytes   = 4096
+
+	// PageSize is the WebAssembly page size.
+	PageSize = 64 << 10
+	// MaxMemoryBytes is the whole 32-bit address space.
+	MaxMemoryBytes = 65536 * PageSize
+)
+
+// Defaults applied when the manifest sets no limit. A runaway allocation ends
+// at DefaultMemory, long before wasm's 4 GiB.
+const (
+	DefaultMemory   = 256 << 20
+	DefaultWallTime = 5 * time.Minute
+	DefaultOutput   = 64 << 20
+)
+
+// Manifest is a validated ampoule.toml with defaults applied.
+type Manifest struct {
+	Name    string
+	Version string
+	// Module is the module's file name inside the bundle.
+	Module string
+	// Args are passed to the workload after its name (argv[0] is Name).
+	Args []string
+	// Env holds the workload's environment.
+	Env map[string]string
+	// Dirs are preopened directories, in the order given.
+	Dirs []Mount
+	// Profiles the bundle may run under.
+	Profiles []string
+	Limits   Limits
+}
+
+// Mount is a host directory preopened in the guest.
+type Mount struct {
+	Host     string
+	Guest    string
+	Writable bool
+}
+
+// String returns the mount as written in a manifest: HOST::GUEST[::rw].
+func (m Mount) String() string {
+	if m.Writable {
+		return m.Host + "::" + m.Guest + "::rw"
+	}
+	return m.Host + "::" + m.Guest
+}
+
+// Limits bound what a run may consume.
+type Limits struct {
+	// MemoryBytes bounds linear memory; a multiple of PageSize.
+	MemoryBytes uint64
+	// WallTime bounds the run's duration.
+	WallTime time.Duration
+	// OutputBytes bounds stdout and stderr together.
+	OutputBytes int64
+}
+
+// MemoryPages is the memory limit in 64 KiB pages.
+func (l Limits) MemoryPages() uint32 { return uint32(l.MemoryBytes / PageSize) }
+
+// AllowsProfile reports whether the manifest lists the profile.
+func (m *Manifest) AllowsProfile(name string) bool {
+	for _, p := range m.Profiles {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// rawManifest is the TOML shape. Pointers and `any` let validation tell a
+// missing key from a zero value and report wrong types itself.
+type rawManifest struct {
+	Name     *string           `toml:"name"`
+	Version  *string           `toml:"version"`
+	Module   *string           `toml:"module"`
+	Args     []string          `toml:"args"`
+	Env      map[string]string `toml:"env"`
+	Dirs     []string          `toml:"dirs"`
+	Profiles []string          `toml:"profiles"`
+	Limits   *rawLimits        `toml:"limits"`
+}
+
+type rawLimits struct {
+	Memory   any     `toml:"memory"`
+	WallTime *string `toml:"wall_time"`
+	Output   any     `toml:"output"`
+}
+
+var (
+	namePattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// ParseManifest decodes and validates a manifest. file names the manifest in
+// errors ("ampoule.toml", or a path). Every error is an *errcode.Error naming
+// the file, the line and the key, with a hint.
+func ParseManifest(file string, data []byte) (*Manifest, error) {
+	if len(data) > MaxManifestBytes {
+		return nil, errcode.Errorf(errcode.BundleTooLarge, "%s is %d bytes, more than the %d allowed", file, len(data), MaxManifestBytes).
+			WithHint("a manifest is a few lines of TOML; keep it under 64 KiB")
+	}
+	if !utf8.Valid(data) {
+		return nil, errcode.Errorf(errcode.ManifestSyntax, "%s is not UTF-8 text", file)
+	}
+	lines, err := keyLines(data)
+	if err != nil {
+		return nil, syntaxError(file, data, err)
+	}
+	var raw rawManifest
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, decodeError(file, err)
+	}
+	v := validator{file: file, lines: lines}
+	m := v.manifest(&raw)
+	if v.err != nil {
+		return nil, v.err
+	}
+	return m, nil
+}
+
+// validator records the first error, located by key.
+type validator struct {
+	file  string
+	lines map[string]int
+	err   error
+}
+
+func (v *validator) fail(key, hint, format string, args ...any) {
+	if v.err != nil {
+		return
+	}
+	where := v.file
+	if line, ok := v.lines[key]; ok {
+		where = fmt.Sprintf("%s:%d", v.file, line)
+	}
+	e := errcode.Errorf(errcode.ManifestInvalid, "%s: %s: %s", where, key, fmt.Sprintf(format, args...))
+	if hint != "" {
+		e = e.WithHint(hint)
+	}
+	v.err = e
+}
+
+func (v *validator) str(key string, s string) bool {
+	if len(s) > MaxStringBytes {
+		v.fail(key, "", "is %d bytes long; at most %d are allowed", len(s), MaxStringBytes)
+		return false
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		v.fail(key, "", "contains a NUL byte")
+		return false
+	}
+	return true
+}
+
+func (v *validator) manifest(r *rawManifest) *Manifest {
+	m := &Manifest{Module: DefaultModule, Env: map[string]string{}}
+	if r.Name == nil {
+		v.fail("name", `add a line such as: name = "hello"`, "is required")
+	} else if !namePattern.MatchString(*r.Name) {
+		v.fail("name", "use 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit", "%q is not a valid name", *r.Name)
+	} else {
+		m.Name = *r.Name
+	}
+	if r.Version != nil {
+		if *r.Version == "" || len(*r.Version) > 64 || strings.ContainsAny(*r.Version, " \t\n\x00") {
+			v.fail("version", `write a short version such as "1.2.0"`, "%q is not a valid version", *r.Version)
+		}
+		m.Version = *r.Version
+	}
+	if r.Module != nil {
+		mod := *r.Module
+		if mod == "" || mod == "." || mod == ".." || strings.ContainsAny(mod, "/\\\x00") || mod == ManifestName || path.Clean(mod) != mod {
+			v.fail("module", `name a file at the bundle's top level, such as "module.wasm"`, "%q is not a plain file name", mod)
+		}
+		m.Module = mod
+	}
+	if len(r.Args) > MaxArgs {
+		v.fail("args", "", "has %d entries; at most %d are allowed", len(r.Args), MaxArgs)
+	}
+	for i, a := range r.Args {
+		v.str(fmt.Sprintf("args[%d]", i), a)
+	}
+	m.Args = append([]string{}, r.Args...)
+
+	if len(r.Env) > MaxEnv {
+		v.fail("env", "", "has %d entries; at most %d are allowed", len(r.Env), MaxEnv)
+	}
+	for _, k := range sortedKeys(r.Env) {
+		val := r.Env[k]
+		if !envNamePattern.MatchString(k) {
+			v.fail("env."+k, "environment names are letters, digits and '_', not starting with a digit", "%q is not a valid variable name", k)
+		}
+		v.str("env."+k, val)
+		m.Env[k] = val
+	}
+
+	if len(r.Dirs) > MaxDirs {
+		v.fail("dirs", "", "has %d entries; at most %d are allowed", len(r.Dirs), MaxDirs)
+	}
+	guests := map[string]bool{}
+	for i, d := range r.Dirs {
+		key := fmt.Sprintf("dirs[%d]", i)
+		if !v.str(key, d) {
+			continue
+		}
+		mnt, err := ParseMount(d)
+		if err != nil {
+			v.fail(key, "write HOST::GUEST (read-only) or HOST::GUEST::rw, for example \"data::/data\"", "%v", err)
+			continue
+		}
+		if guests[mnt.Guest] {
+			v.fail(key, "give each mount its own guest path", "guest path %q is mounted twice", mnt.Guest)
+		}
+		guests[mnt.Guest] = true
+		m.Dirs = append(m.Dirs, mnt)
+	}
+
+	if r.Profiles == nil {
+		v.fail("profiles", `list the profiles the bundle may run under, such as: profiles = ["debug", "staging", "production"]`, "is required")
+	}
+	seen := map[string]bool{}
+	for i, p := range r.Profiles {
+		key := fmt.Sprintf("profiles[%d]", i)
+		if _, err := profiles.Get(p); err != nil {
+			v.fail(key, "the profiles are "+strings.Join(profiles.Names(), ", "), "%q is not a profile", p)
+		} else if seen[p] {
+			v.fail(key, "", "%q is listed twice", p)
+		}
+		seen[p] = true
+	}
+	if r.Profiles != nil && len(r.Profiles) == 0 {
+		v.fail("profiles", "list at least one profile", "is empty, so the bundle could never run")
+	}
+	m.Profiles = append([]string{}, r.Profiles...)
+
+	m.Limits = Limits{MemoryBytes: DefaultMemory, WallTime: DefaultWallTime, OutputBytes: DefaultOutput}
+	if l := r.Limits; l != nil {
+		if l.Memory != nil {
+			n, err := parseSize(l.Memory)
+			switch {
+			case err != nil:
+				v.fail("limits.memory", `write a size such as "64MiB" or a number of bytes`, "%v", err)
+			case n < PageSize || n > MaxMemoryBytes:
+				v.fail("limits.memory", "memory is between 64KiB (one page) and 4GiB", "%d bytes is out of range", n)
+			default:
+				// Round up to whole pages: the limit is enforced in pages.
+				m.Limits.MemoryBytes = (n + PageSize - 1) / PageSize * PageSize
+			}
+		}
+		if l.WallTime != nil {
+			d, err := time.ParseDuration(*l.WallTime)
+			switch {
+			case err != nil:
+				v.fail("limits.wall_time", `write a duration such as "30s", "5m" or "1h30m"`, "%q is not a duration", *l.WallTime)
+			case d <= 0:
+				v.fail("limits.wall_time", "", "%q must be positive", *l.WallTime)
+			default:
+				m.Limits.WallTime = d
+			}
+		}
+		if l.Output != nil {
+			n, err := parseSize(l.Output)
+			switch {
+			case err != nil:
+				v.fail("limits.output", `write a size such as "1MiB" or a number of bytes`, "%v", err)
+			case n == 0 || n > math.MaxInt64:
+				v.fail("limits.output", "", "%d bytes is out of range", n)
+			default:
+				m.Limits.OutputBytes = int64(n)
+			}
+		}
+	}
+	return m
+}
+
+// ParseMount parses HOST::GUEST or HOST::GUEST::rw (or ::ro). The guest path
+// must be absolute and clean.
+func ParseMount(s string) (Mount, error) {
+	parts := strings.Split(s, "::")
+	if len(parts) < 2 || len(parts) > 3 {
+		return Mount{}, fmt.Errorf("%q is not HOST::GUEST or HOST::GUEST::rw", s)
+	}
+	m := Mount{Host: parts[0], Guest: parts[1]}
+	if len(parts) == 3 {
+		switch parts[2] {
+		case "rw":
+			m.Writable = true
+		case "ro":
+		default:
+			return Mount{}, fmt.Errorf("%q: the mode is %q; it must be rw or ro", s, parts[2])
+		}
+	}
+	if m.Host == "" {
+		return Mount{}, fmt.Errorf("%q has an empty host path", s)
+	}
+	if !strings.HasPrefix(m.Guest, "/") || path.Clean(m.Guest) != m.Guest {
+		return Mount{}, fmt.Errorf("%q: the guest path %q must be absolute and clean, such as /data", s, m.Guest)
+	}
+	return m, nil
+}
+
+var sizeUnits = map[string]uint64{
+	"": 1, "B": 1,
+	"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30,
+	"KB": 1000, "MB": 1000 * 1000, "GB": 1000 * 1000 * 1000,
+}
+
+// parseSize accepts a non-negative TOML integer of bytes or a string such as
+// "64MiB", "1.5GiB" or "100KB".
+func parseSize(v any) (uint64, error) {
+	switch x := v.(type) {
+	case int64:
+		if x < 0 {
+			return 0, fmt.Errorf("%d is negative", x)
+		}
+		return uint64(x), nil
+	case string:
+		s := strings.TrimSpace(x)
+		i := strings.IndexFunc(s, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
+		if i < 0 {
+			i = len(s)
+		}
+		num, unit := s[:i], strings.TrimSpace(s[i:])
+		mult, ok := sizeUnits[unit]
+		if !ok || num == "" {
+			return 0, fmt.Errorf("%q is not a size", x)
+		}
+		f, err := strconv.ParseFloat(num, 64)
+		if err != nil || f < 0 || f*float64(mult) > float64(1<<62) {
+			return 0, fmt.Errorf("%q is not a size", x)
+		}
+		return uint64(f * float64(mult)), nil
+	default:
+		return 0, fmt.Errorf("a %s is not a size", tomlType(v))
+	}
+}
+
+func tomlType(v any) string {
+	switch v.(type) {
+	case bool:
+		return "boolean"
+	case float64:
+		return "float"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "table"
+	case time.Time, toml.LocalDate, toml.LocalDateTime, toml.LocalTime:
+		return "date"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// keyLines maps every dotted key path in the document ("limits.memory",
+// "args[2]") to its line. It also reports syntax errors with their position.
+func keyLines(doc []byte) (map[string]int, error) {
+	lines := map[string]int{}
+	p := unstable.Parser{}
+	p.Reset(doc)
+	lineOf := func(r unstable.Range) int {
+		if r.Length == 0 && r.Offset == 0 {
+			return 0
+		}
+		return p.Shape(r).Start.Line
+	}
+	var walkValue func(prefix string, n *unstable.Node, fallback int)
+	walkValue = func(prefix string, n *unstable.Node, fallback int) {
+		switch n.Kind {
+		case unstable.Array:
+			it := n.Children()
+			for i := 0; it.Next(); i++ {
+				c := it.Node()
+				key := fmt.Sprintf("%s[%d]", prefix, i)
+				line := lineOf(c.Raw)
+				if line == 0 {
+					line = fallback
+				}
+				lines[key] = line
+				walkValue(key, c, line)
+			}
+		case unstable.InlineTable:
+			it := n.Children()
+			for it.Next() {
+				walkKeyValue(&lines, &p, prefix, it.Node(), fallback, walkValue)
+			}
+		}
+	}
+	var table string
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			table = joinKey(e.Key())
+			if it := e.Key(); it.Next() {
+				lines[table] = lineOf(it.Node().Raw)
+			}
+		case unstable.KeyValue:
+			walkKeyValue(&lines, &p, table, e, 0, walkValue)
+		}
+	}
+	return lines, p.Error()
+}
+
+func walkKeyValue(lines *map[string]int, p *unstable.Parser, prefix string, kv *unstable.Node, fallback int,
+	walkValue func(string, *unstable.Node, int)) {
+	key := joinKey(kv.Key())
+	if prefix != "" {
+		key = prefix + "." + key
+	}
+	line := fallback
+	if it := kv.Key(); it.Next() {
+		if r := it.Node().Raw; r.Length > 0 {
+			line = p.Shape(r).Start.Line
+		}
+	}
+	(*lines)[key] = line
+	walkValue(key, kv.Value(), line)
+}
+
+func joinKey(it unstable.Iterator) string {
+	var parts []string
+	for it.Next() {
+		parts = append(parts, string(it.Node().Data))
+	}
+	return strings.Join(parts, ".")
+}
+
+func syntaxError(file string, doc []byte, err error) error {
+	var pe *unstable.ParserError
+	if errors.As(err, &pe) && len(pe.Highlight) > 0 {
+		off := cap(doc) - cap(pe.Highlight)
+		if off >= 0 && off <= len(doc) {
+			line := 1 + bytes.Count(doc[:off], []byte("\n"))
+			return errcode.Errorf(errcode.ManifestSyntax, "%s:%d: %s", file, line, pe.Message)
+		}
+	}
+	return errcode.Errorf(errcode.ManifestSyntax, "%s: %v", file, err)
+}
+
+func decodeError(file string, err error) error {
+	var sm *toml.StrictMissingError
+	if errors.As(err, &sm) && len(sm.Errors) > 0 {
+		d := sm.Errors[0]
+		row, _ := d.Position()
+		return errcode.Errorf(errcode.ManifestInvalid, "%s:%d: %s: unknown key", file, row, strings.Join(d.Key(), ".")).
+			WithHint("the keys are name, version, module, args, env, dirs, profiles and [limits] memory, wall_time, output; see 'Manifest' in README.md")
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, _ := de.Position()
+		key := strings.Join(de.Key(), ".")
+		msg := de.Error()
+		if strings.HasPrefix(msg, "toml: ") {
+			msg = msg[len("toml: "):]
+		}
+		if key == "" {
+			return errcode.Errorf(errcode.ManifestInvalid, "%s:%d: %s", file, row, msg)
+		}
+		return errcode.Errorf(errcode.ManifestInvalid, "%s:%d: %s: %s", file, row, key, msg).
+			WithHint("args, dirs and profiles are arrays of strings; env is a table of strings; see 'Manifest' in README.md")
+	}
+	return errcode.Errorf(errcode.ManifestInvalid, "%s: %v", file, err)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// canonicalManifest is the measured form: every field, defaults applied,
+// keys in sorted order, sizes in bytes, durations in nanoseconds.
+type canonicalManifest struct {
+	Args     []string          `json:"args"`
+	Dirs     []canonicalMount  `json:"dirs"`
+	Env      map[string]string `json:"env"`
+	Limits   canonicalLimits   `json:"limits"`
+	Module   string            `json:"module"`
+	Name     string            `json:"name"`
+	Profiles []string          `json:"profiles"`
+	Version  string            `json:"version"`
+}
+
+type canonicalMount struct {
+	Guest    string `json:"guest"`
+	Host     string `json:"host"`
+	Writable bool   `json:"writable"`
+}
+
+type canonicalLimits struct {
+	MemoryBytes   uint64 `json:"memory_bytes"`
+	OutputBytes   int64  `json:"output_bytes"`
+	WallTimeNanos int64  `json:"wall_time_ns"`
+}
+
+// Canonical returns the manifest's canonical encoding: JSON with sorted keys,
+// no insignificant whitespace and no HTML escaping, so that comments and
+// layout of ampoule.toml do not change it but every field does.
+func (m *Manifest) Canonical() []byte {
+	c := canonicalManifest{
+		Args:     nonNil(m.Args),
+		Dirs:     []canonicalMount{},
+		Env:      m.Env,
+		Limits:   canonicalLimits{m.Limits.MemoryBytes, m.Limits.OutputBytes, int64(m.Limits.WallTime)},
+		Module:   m.Module,
+		Name:     m.Name,
+		Profiles: nonNil(m.Profiles),
+		Version:  m.Version,
+	}
+	if c.Env == nil {
+		c.Env = map[string]string{}
+	}
+	for _, d := range m.Dirs {
+		c.Dirs = append(c.Dirs, canonicalMount{Guest: d.Guest, Host: d.Host, Writable: d.Writable})
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		// Strings, integers, booleans and maps of strings always encode.
+		panic("loader: canonical manifest: " + err.Error())
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,138 @@
+// Package profiles holds Ampoule's run profiles as data.
+//
+// A profile decides what the host may see of a run and what the run may do:
+// debug is for a developer on their own machine, staging and production keep
+// everything from the host but a static error code. The profile's name is part
+// of the measurement, so a verifier always knows which profile ran.
+package profiles
+
+import (
+	"strings"
+
+	"github.com/ampoule-run/ampoule/errcode"
+)
+
+// Profile is one row of the profile table. Profiles are values; Get returns a
+// fresh copy each time.
+type Profile struct {
+	// Name is the stable name that enters the measurement.
+	Name string
+	// Summary is one line saying who the profile is for.
+	Summary string
+
+	// StaticErrors: the host sees only a registered code and a correlation id.
+	StaticErrors bool
+	// PlainLogs: the workload's output and the runtime's logs go to the
+	// terminal in plain text. When false they go to the encrypted channel.
+	PlainLogs bool
+	// PassExitCode: the workload's own exit code becomes the launcher's.
+	// When false the launcher exits with the error's class.
+	PassExitCode bool
+	// Backends the profile may run on, in order of preference.
+	Backends []string
+	// AllowTEEDebug: the TEE's debug policy bit may be set.
+	AllowTEEDebug bool
+	// Seccomp: the runtime process is confined by a seccomp filter.
+	Seccomp bool
+	// AllowRelaxations: extra host calls or network may be granted (with warnings).
+	AllowRelaxations bool
+	// AllowBareModule: a .wasm without a manifest may run (a manifest is generated).
+	AllowBareModule bool
+	// AllowHostOverrides: --dir and --env on the command line may add to the
+	// measured manifest.
+	AllowHostOverrides bool
+	// DiskCache: compiled code may be cached on the host's disk. The cache is
+	// not authenticated yet, so only debug uses it.
+	DiskCache bool
+}
+
+// Names lists the profiles from least to most strict.
+func Names() []string { return []string{"debug", "staging", "production"} }
+
+// All returns every profile, least strict first.
+func All() []Profile {
+	out := make([]Profile, 0, 3)
+	for _, n := range Names() {
+		p, _ := Get(n)
+		out = append(out, p)
+	}
+	return out
+}
+
+// Get returns the named profile, or an errcode.ProfileUnknown error.
+func Get(name string) (Profile, error) {
+	switch name {
+	case "debug":
+		return Profile{
+			Name:               "debug",
+			Summary:            "a developer's own machine: everything visible, nothing confined",
+			PlainLogs:          true,
+			PassExitCode:       true,
+			Backends:           []string{"sim", "snp", "tdx"},
+			AllowTEEDebug:      true,
+			AllowRelaxations:   true,
+			AllowBareModule:    true,
+			AllowHostOverrides: true,
+			DiskCache:          true,
+		}, nil
+	case "staging":
+		return Profile{
+			Name:             "staging",
+			Summary:          "production's secrecy on test infrastructure: static errors, encrypted logs",
+			StaticErrors:     true,
+			Backends:         []string{"snp", "tdx", "sim"},
+			AllowTEEDebug:    true,
+			Seccomp:          true,
+			AllowRelaxations: true,
+		}, nil
+	case "production":
+		return Profile{
+			Name:         "production",
+			Summary:      "untrusted hosts: hardware TEE only, static errors, encrypted logs",
+			StaticErrors: true,
+			Backends:     []string{"snp", "tdx"},
+			Seccomp:      true,
+		}, nil
+	}
+	return Profile{}, errcode.Errorf(errcode.ProfileUnknown, "no profile %q (the profiles are %s)", name, strings.Join(Names(), ", "))
+}
+
+// AllowsBackend reports whether the profile may run on the named backend.
+func (p Profile) AllowsBackend(name string) bool {
+	for _, b := range p.Backends {
+		if b == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Warning names one way a profile is weaker than production.
+type Warning struct {
+	// Name is a stable identifier, such as "plain-logs".
+	Name string
+	// Text says what the host or the workload can do because of it.
+	Text string
+}
+
+// Warnings lists every relaxation of p against production, by name. An empty
+// list means p is as strict as production.
+func (p Profile) Warnings() []Warning {
+	var w []Warning
+	add := func(cond bool, name, text string) {
+		if cond {
+			w = append(w, Warning{name, text})
+		}
+	}
+	add(!p.StaticErrors, "full-errors", "the host sees full error detail, which may include tenant data")
+	add(p.PlainLogs, "plain-logs", "the workload's output and the runtime's logs reach the host in plain text")
+	add(p.PassExitCode, "exit-code-passthrough", "the host sees the workload's own exit code")
+	add(p.AllowsBackend("sim"), "simulator-allowed", "the insecure software simulator may stand in for a TEE")
+	add(p.AllowTEEDebug, "tee-debug-allowed", "a TEE with its debug policy bit set is accepted")
+	add(!p.Seccomp, "no-seccomp", "the runtime process is not confined by seccomp")
+	add(p.AllowRelaxations, "relaxations-allowed", "a manifest may ask for extra host calls or network")
+	add(p.AllowBareModule, "bare-module", "a module without a manifest may run")
+	add(p.AllowHostOverrides, "host-overrides", "--dir and --env may add mounts and variables the manifest does not have")
+	add(p.DiskCache, "disk-cache", "compiled code is cached on the host's disk without authentication")
+	return w
+}
