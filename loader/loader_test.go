@@ -144,7 +144,7 @@ func TestManifestErrors(t *testing.T) {
 func bundle(t *testing.T, manifest string, module []byte) *Bundle {
 	t.Helper()
 	b, err := FromFS(fstest.MapFS{
-		ManifestName: {Data: []byte(manifest)},
+		ManifestName:  {Data: []byte(manifest)},
 		DefaultModule: {Data: module},
 	}, "b")
 	if err != nil {
