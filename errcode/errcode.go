@@ -130,8 +130,8 @@ var registry = []entry{
 	{ProfileUnknown, "profile-unknown", ClassUsage, "no such profile", "run 'launch profiles' to list the profiles"},
 	{BackendUnknown, "backend-unknown", ClassUsage, "no such backend", "the backends are: sim"},
 
-	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "run under the debug profile to see the trap"},
-	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "run under the debug profile to see the workload's output"},
+	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
+	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
 	{Interrupted, "interrupted", ClassInterrupted, "the run was stopped by a signal", ""},
 
 	{ProfileNotAllowed, "profile-not-allowed", ClassPolicy, "the manifest does not allow this profile", "add the profile to 'profiles' in ampoule.toml, or choose one it lists"},

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ampoule-run/ampoule/errcode"
+)
+
+// command is one subcommand of launch.
+type command struct {
+	name    string
+	summary string
+	usage   string // the synopsis after "launch "
+	help    string // the long description, with an example
+	run     func(ctx context.Context, env *cliEnv, args []string) int
+}
+
+// cliEnv is what a command may touch: its streams, and nothing global.
+type cliEnv struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func commands() []command {
+	return []command{runCommand(), measureCommand(), profilesCommand(), errorsCommand(), versionCommand()}
+}
+
+// run is the whole CLI: main only wires the process to it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		printUsage(stderr)
+		return errcode.ClassUsage.ExitStatus()
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 {
+			for _, c := range commands() {
+				if c.name == rest[0] {
+					printCommandHelp(stdout, c)
+					return 0
+				}
+			}
+			return env.fail(errcode.Errorf(errcode.Usage, "no command %q", rest[0]))
+		}
+		printUsage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, env, rest)
+		}
+	}
+	return env.fail(errcode.Errorf(errcode.Usage, "no command %q", name).WithHint("run 'launch help' to list the commands"))
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "launch measures and runs WebAssembly (WASI preview 1) bundles for confidential computing.\n\nUsage:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  launch %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'launch COMMAND --help' for a command's flags and an example.\n")
+}
+
+func printCommandHelp(w io.Writer, c command) {
+	fmt.Fprintf(w, "Usage: launch %s\n\n%s\n", c.usage, strings.TrimSpace(c.help))
+}
+
+// fail prints err in full (there is no profile yet, or the command is a
+// developer's) and returns the exit status of its class.
+func (e *cliEnv) fail(err error) int {
+	fmt.Fprint(e.stderr, errcode.Detailed(err))
+	return errcode.From(err).Code.Class().ExitStatus()
+}
+
+// newFlagSet returns a flag set that reports errors to the caller instead of
+// exiting, and prints the command's help on -h.
+func (e *cliEnv) newFlagSet(c command) *flag.FlagSet {
+	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parse parses flags interleaved with positional arguments, up to a "--"
+// after which everything belongs to the workload. It returns the positional
+// arguments and those after "--". -h prints help and returns errHelp.
+func (e *cliEnv) parse(c command, fs *flag.FlagSet, args []string) (pos, rest []string, err error) {
+	for {
+		if len(args) > 0 && args[0] == "--" {
+			return pos, args[1:], nil
+		}
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				e.commandHelp(c, fs)
+				return nil, nil, errHelp
+			}
+			return nil, nil, errcode.Errorf(errcode.Usage, "%s: %v", c.name, err).
+				WithHint(fmt.Sprintf("run 'launch %s --help'; the workload's own arguments go after --", c.name))
+		}
+		remaining := fs.Args()
+		consumed := args[:len(args)-len(remaining)]
+		if len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			return pos, remaining, nil
+		}
+		if len(remaining) == 0 {
+			return pos, nil, nil
+		}
+		pos = append(pos, remaining[0])
+		args = remaining[1:]
+	}
+}
+
+var errHelp = errors.New("help shown")
+
+func (e *cliEnv) commandHelp(c command, fs *flag.FlagSet) {
+	printCommandHelp(e.stdout, c)
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	if b.Len() > 0 {
+		fmt.Fprintf(e.stdout, "\nFlags:\n%s", b.String())
+	}
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// newCorrelationID returns 16 hex digits naming one run in both the host's
+// view and the tenant's log.
+func newCorrelationID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "0000000000000000"
+	}
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/runtime"
+)
+
+func measureCommand() command {
+	return command{
+		name:    "measure",
+		summary: "print a bundle's measurement under a profile",
+		usage:   "measure [--profile P] [--json] BUNDLE",
+		help: `
+Measure prints the SHA-384 measurement of the bundle (module, canonical
+manifest and profile) in hex: the reference value a verifier compares
+evidence against. It is deterministic, needs no TEE, and ignores comments
+and layout in ampoule.toml.
+
+Examples:
+  launch measure --profile production wasm-examples/hello
+  launch measure --json bundle.tar`,
+		run: doMeasure,
+	}
+}
+
+func doMeasure(ctx context.Context, e *cliEnv, args []string) int {
+	c := measureCommand()
+	fs := e.newFlagSet(c)
+	profile := fs.String("profile", "debug", "the profile: debug, staging or production")
+	asJSON := fs.Bool("json", false, "print a JSON object with the measurement and its inputs")
+	pos, rest, err := e.parse(c, fs, args)
+	if err == errHelp {
+		return 0
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	if len(pos) != 1 || len(rest) > 0 {
+		return e.fail(errcode.Errorf(errcode.Usage, "measure takes one BUNDLE").WithHint("usage: launch " + c.usage))
+	}
+	if _, err := profiles.Get(*profile); err != nil {
+		return e.fail(err)
+	}
+	b, _, err := openBundle(pos[0])
+	if err != nil {
+		return e.fail(err)
+	}
+	m := loader.Measure(b, *profile)
+	if !*asJSON {
+		fmt.Fprintln(e.stdout, m)
+		return 0
+	}
+	out := struct {
+		Measurement       string          `json:"measurement"`
+		Profile           string          `json:"profile"`
+		Name              string          `json:"name"`
+		ModuleSHA384      string          `json:"module_sha384"`
+		CanonicalManifest json.RawMessage `json:"canonical_manifest"`
+		Generated         bool            `json:"generated_manifest"`
+		ProfileAllowed    bool            `json:"profile_allowed"`
+	}{m.String(), *profile, b.Manifest.Name, hex.EncodeToString(b.ModuleSHA384[:]), b.Manifest.Canonical(), b.Generated, b.Manifest.AllowsProfile(*profile)}
+	return writeJSON(e, out)
+}
+
+func writeJSON(e *cliEnv, v any) int {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return e.fail(errcode.Errorf(errcode.Internal, "writing JSON: %v", err))
+	}
+	return 0
+}
+
+func profilesCommand() command {
+	return command{
+		name:    "profiles",
+		summary: "show the profiles side by side",
+		usage:   "profiles [--json]",
+		help: `
+Profiles shows what each profile lets the host see and the workload do, and
+lists each profile's relaxations against production by name.
+
+Example:
+  launch profiles`,
+		run: doProfiles,
+	}
+}
+
+func doProfiles(ctx context.Context, e *cliEnv, args []string) int {
+	c := profilesCommand()
+	fs := e.newFlagSet(c)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, rest, err := e.parse(c, fs, args)
+	if err == errHelp {
+		return 0
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	if len(pos)+len(rest) > 0 {
+		return e.fail(errcode.Errorf(errcode.Usage, "profiles takes no arguments"))
+	}
+	all := profiles.All()
+	if *asJSON {
+		type jsonProfile struct {
+			profiles.Profile
+			Warnings []profiles.Warning `json:"warnings"`
+		}
+		var out []jsonProfile
+		for _, p := range all {
+			out = append(out, jsonProfile{p, nonNilWarnings(p.Warnings())})
+		}
+		return writeJSON(e, out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	row := func(label string, f func(profiles.Profile) string) {
+		cells := []string{label}
+		for _, p := range all {
+			cells = append(cells, f(p))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	row("", func(p profiles.Profile) string { return p.Name })
+	row("host-visible errors", func(p profiles.Profile) string {
+		if p.StaticErrors {
+			return "code + ref only"
+		}
+		return "full detail"
+	})
+	row("workload output and logs", func(p profiles.Profile) string {
+		if p.PlainLogs {
+			return "plain, to terminal"
+		}
+		return "withheld (encrypted channel: not built yet)"
+	})
+	row("exit status", func(p profiles.Profile) string {
+		if p.PassExitCode {
+			return "workload's own"
+		}
+		return "fixed classes"
+	})
+	row("backends", func(p profiles.Profile) string { return strings.Join(p.Backends, ",") })
+	row("TEE debug bit", func(p profiles.Profile) string { return yes(p.AllowTEEDebug) })
+	row("seccomp", func(p profiles.Profile) string { return yes(p.Seccomp) })
+	row("relaxations", func(p profiles.Profile) string { return yes(p.AllowRelaxations) })
+	row("bare .wasm", func(p profiles.Profile) string { return yes(p.AllowBareModule) })
+	row("--dir/--env/args", func(p profiles.Profile) string { return yes(p.AllowHostOverrides) })
+	row("disk compile cache", func(p profiles.Profile) string { return yes(p.DiskCache) })
+	tw.Flush()
+	for _, p := range all {
+		fmt.Fprintf(e.stdout, "\n%s: %s\n", p.Name, p.Summary)
+		ws := p.Warnings()
+		if len(ws) == 0 {
+			fmt.Fprintln(e.stdout, "  no relaxations")
+		}
+		for _, w := range ws {
+			fmt.Fprintf(e.stdout, "  warning %s: %s\n", w.Name, w.Text)
+		}
+	}
+	return 0
+}
+
+func nonNilWarnings(w []profiles.Warning) []profiles.Warning {
+	if w == nil {
+		return []profiles.Warning{}
+	}
+	return w
+}
+
+func errorsCommand() command {
+	return command{
+		name:    "errors",
+		summary: "list the registered error codes",
+		usage:   "errors [--json]",
+		help: `
+Errors lists every code the launcher may show the host: its number, its
+stable name, its exit class and status, and its public text. Under staging
+and production the host sees only "launch: E#### name (ref ID)".
+
+Examples:
+  launch errors
+  launch errors --json`,
+		run: doErrors,
+	}
+}
+
+func doErrors(ctx context.Context, e *cliEnv, args []string) int {
+	c := errorsCommand()
+	fs := e.newFlagSet(c)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, rest, err := e.parse(c, fs, args)
+	if err == errHelp {
+		return 0
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	if len(pos)+len(rest) > 0 {
+		return e.fail(errcode.Errorf(errcode.Usage, "errors takes no arguments"))
+	}
+	if *asJSON {
+		type jsonCode struct {
+			Code       string `json:"code"`
+			Number     int    `json:"number"`
+			Name       string `json:"name"`
+			Class      string `json:"class"`
+			ExitStatus int    `json:"exit_status"`
+			Text       string `json:"text"`
+			Hint       string `json:"hint,omitempty"`
+		}
+		var out []jsonCode
+		for _, c := range errcode.All() {
+			out = append(out, jsonCode{fmt.Sprintf("E%04d", int(c)), int(c), c.Name(), c.Class().String(), c.Class().ExitStatus(), c.Text(), c.Hint()})
+		}
+		return writeJSON(e, out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CODE\tNAME\tCLASS\tEXIT\tTEXT")
+	for _, c := range errcode.All() {
+		fmt.Fprintf(tw, "E%04d\t%s\t%s\t%d\t%s\n", int(c), c.Name(), c.Class(), c.Class().ExitStatus(), c.Text())
+	}
+	tw.Flush()
+	fmt.Fprintln(e.stdout, "\nUnder debug a workload's own exit status passes through; the statuses above are the launcher's.")
+	return 0
+}
+
+func versionCommand() command {
+	return command{
+		name:    "version",
+		summary: "print the versions of launch and its runtime",
+		usage:   "version",
+		help: `
+Version prints launch's version, the wazero version it embeds and the Go
+version it was built with.
+
+Example:
+  launch version`,
+		run: doVersion,
+	}
+}
+
+func doVersion(ctx context.Context, e *cliEnv, args []string) int {
+	c := versionCommand()
+	fs := e.newFlagSet(c)
+	pos, rest, err := e.parse(c, fs, args)
+	if err == errHelp {
+		return 0
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	if len(pos)+len(rest) > 0 {
+		return e.fail(errcode.Errorf(errcode.Usage, "version takes no arguments"))
+	}
+	v := runtime.Versions()
+	fmt.Fprintf(e.stdout, "launch %s\nwazero %s\n%s\n", v.Launch, v.Wazero, v.Go)
+	return 0
+}

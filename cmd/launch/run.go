@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/runtime"
+)
+
+const simWarning = "launch: warning: backend sim is a software simulator: nothing protects this run from the host (insecure)\n"
+
+func runCommand() command {
+	return command{
+		name:    "run",
+		summary: "measure a bundle and run it",
+		usage:   "run [--profile P] [--backend sim] [--dir HOST::GUEST[::rw]]... [--env K=V]... BUNDLE|MODULE.wasm [-- ARGS...]",
+		help: `
+Run measures the bundle (a directory or a .tar holding ampoule.toml and the
+module) under the profile, then runs the module in wazero with the manifest's
+arguments, environment, directories and limits.
+
+A bare .wasm runs only under the debug profile, with a generated manifest.
+--dir, --env and ARGS add to the manifest and are refused by every profile
+but debug: staging and production run the measured manifest as it is.
+
+Under debug the workload's output reaches the terminal and its exit code
+becomes launch's. Under staging and production the host sees only a static
+error code and a correlation id, and launch exits with one of a few fixed
+statuses (see 'launch errors').
+
+Examples:
+  launch run wasm-examples/hello
+  launch run --dir ./data::/data::rw wasm-examples/files
+  launch run --env NAME=dev tool.wasm -- --verbose input.txt`,
+		run: doRun,
+	}
+}
+
+type runFlags struct {
+	profile, backend, cacheDir string
+	noCache, verbose           bool
+	dirs, env                  stringList
+}
+
+func doRun(ctx context.Context, e *cliEnv, args []string) int {
+	c := runCommand()
+	var f runFlags
+	fs := e.newFlagSet(c)
+	fs.StringVar(&f.profile, "profile", "debug", "the profile: debug, staging or production")
+	fs.StringVar(&f.backend, "backend", "sim", "the TEE backend: sim (the only one so far)")
+	fs.Var(&f.dirs, "dir", "preopen a host directory: HOST::GUEST (read-only) or HOST::GUEST::rw (debug only; repeatable)")
+	fs.Var(&f.env, "env", "set a workload environment variable K=V (debug only; repeatable)")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
+	fs.BoolVar(&f.noCache, "no-cache", false, "compile in memory, with no on-disk cache")
+	fs.BoolVar(&f.verbose, "v", false, "print what runs and its measurement to stderr (ignored under static-error profiles)")
+	pos, guestArgs, err := e.parse(c, fs, args)
+	if err == errHelp {
+		return 0
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	if len(pos) != 1 {
+		return e.fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).
+			WithHint("usage: launch " + c.usage))
+	}
+	profile, err := profiles.Get(f.profile)
+	if err != nil {
+		return e.fail(err)
+	}
+	r := &runner{env: e, profile: profile, ref: newCorrelationID()}
+	return r.finish(r.run(ctx, f, pos[0], guestArgs))
+}
+
+// runner carries one run's profile and correlation id, which decide how its
+// outcome is shown to the host.
+type runner struct {
+	env     *cliEnv
+	profile profiles.Profile
+	ref     string
+}
+
+// finish reports the outcome the way the profile allows and returns the exit
+// status.
+func (r *runner) finish(exitCode uint32, err error) int {
+	if err == nil && exitCode != 0 && !r.profile.PassExitCode {
+		err = errcode.Errorf(errcode.WorkloadExit, "the workload exited with status %d", exitCode)
+	}
+	if err != nil {
+		if r.profile.StaticErrors {
+			fmt.Fprint(r.env.stderr, errcode.Static(err, r.ref))
+		} else {
+			fmt.Fprint(r.env.stderr, errcode.Detailed(err))
+		}
+		return errcode.From(err).Code.Class().ExitStatus()
+	}
+	if exitCode > 255 {
+		// An exit status is one byte; a larger code must not wrap to success.
+		return 255
+	}
+	return int(exitCode)
+}
+
+func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs []string) (uint32, error) {
+	p := r.profile
+	switch f.backend {
+	case "sim":
+	case "snp", "tdx", "auto":
+		return 0, errcode.Errorf(errcode.BackendUnknown, "backend %q is not built yet", f.backend).
+			WithHint("use --backend sim under the debug or staging profile")
+	default:
+		return 0, errcode.Errorf(errcode.BackendUnknown, "no backend %q", f.backend)
+	}
+	if !p.AllowsBackend(f.backend) {
+		return 0, errcode.Errorf(errcode.BackendRefused, "the %s profile does not run on backend %s", p.Name, f.backend).
+			WithHint(fmt.Sprintf("the %s profile allows: %s", p.Name, strings.Join(p.Backends, ", ")))
+	}
+	fmt.Fprint(r.env.stderr, simWarning)
+
+	if !p.AllowHostOverrides && (len(f.dirs) > 0 || len(f.env) > 0 || len(guestArgs) > 0) {
+		return 0, errcode.Errorf(errcode.HostOverrideRefused, "the %s profile runs the manifest as measured; --dir, --env and arguments after -- are refused", p.Name)
+	}
+	if f.cacheDir != "" && !p.DiskCache {
+		return 0, errcode.Errorf(errcode.DiskCacheRefused, "the %s profile does not cache compiled code on disk", p.Name)
+	}
+
+	b, baseDir, err := openBundle(target)
+	if err != nil {
+		return 0, err
+	}
+	if b.Generated && !p.AllowBareModule {
+		return 0, errcode.Errorf(errcode.BareModuleRefused, "%s is a bare module; the %s profile runs only bundles", target, p.Name)
+	}
+	m := b.Manifest
+	if !m.AllowsProfile(p.Name) {
+		return 0, errcode.Errorf(errcode.ProfileNotAllowed, "%s allows the profiles %s, not %s", b.Source, strings.Join(m.Profiles, ", "), p.Name)
+	}
+	if f.verbose && !p.StaticErrors {
+		fmt.Fprintf(r.env.stderr, "launch: running %s (profile %s, backend %s, measurement %s)\n", m.Name, p.Name, f.backend, loader.Measure(b, p.Name))
+	}
+
+	spec := runtime.Spec{
+		Module:      b.Module,
+		Name:        m.Name,
+		Args:        append(append([]string{}, m.Args...), guestArgs...),
+		Env:         map[string]string{},
+		MemoryPages: m.Limits.MemoryPages(),
+		WallTime:    m.Limits.WallTime,
+		OutputBytes: m.Limits.OutputBytes,
+		Stdin:       r.env.stdin,
+	}
+	if b.Generated {
+		spec.Name = filepath.Base(target)
+	}
+	for k, v := range m.Env {
+		spec.Env[k] = v
+	}
+	for _, kv := range f.env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return 0, errcode.Errorf(errcode.Usage, "--env %q is not K=V", kv)
+		}
+		spec.Env[k] = v
+	}
+	for _, d := range m.Dirs {
+		spec.Dirs = append(spec.Dirs, mountFrom(d, baseDir))
+	}
+	for _, s := range f.dirs {
+		d, err := loader.ParseMount(s)
+		if err != nil {
+			return 0, errcode.Errorf(errcode.DirInvalid, "--dir: %v", err)
+		}
+		spec.Dirs = append(spec.Dirs, mountFrom(d, ""))
+	}
+	if p.PlainLogs {
+		spec.Stdout, spec.Stderr = r.env.stdout, r.env.stderr
+	} else {
+		// The encrypted log channel is not built yet; until it is, the host
+		// gets none of the workload's output rather than plain text.
+		spec.Stdout, spec.Stderr = io.Discard, io.Discard
+	}
+	if p.DiskCache && !f.noCache {
+		spec.CacheDir = f.cacheDir
+		if spec.CacheDir == "" {
+			if dir, err := os.UserCacheDir(); err == nil {
+				spec.CacheDir = filepath.Join(dir, "ampoule", "wazero")
+			}
+		}
+	}
+	res, err := runtime.Run(ctx, spec)
+	return res.ExitCode, err
+}
+
+// mountFrom resolves a relative host path against base (or the working
+// directory when base is empty).
+func mountFrom(d loader.Mount, base string) runtime.Mount {
+	host := d.Host
+	if !filepath.IsAbs(host) && base != "" {
+		host = filepath.Join(base, host)
+	}
+	if abs, err := filepath.Abs(host); err == nil {
+		host = abs
+	}
+	return runtime.Mount{Host: host, Guest: d.Guest, Writable: d.Writable}
+}
+
+// openBundle reads a bundle directory, a .tar bundle or a bare module. It
+// returns the directory that relative host paths in the manifest are
+// resolved against.
+func openBundle(target string) (*loader.Bundle, string, error) {
+	st, err := os.Stat(target)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, "", errcode.Errorf(errcode.BundleNotFound, "%s does not exist", target)
+		}
+		return nil, "", errcode.Errorf(errcode.BundleUnreadable, "%v", err)
+	}
+	if st.IsDir() {
+		b, err := loader.FromFS(os.DirFS(target), target)
+		return b, target, err
+	}
+	f, err := os.Open(target)
+	if err != nil {
+		return nil, "", errcode.Errorf(errcode.BundleUnreadable, "%v", err)
+	}
+	defer f.Close()
+	head := make([]byte, 8)
+	n, _ := io.ReadFull(f, head)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, "", errcode.Errorf(errcode.BundleUnreadable, "%v", err)
+	}
+	if loader.IsWasm(head[:n]) || strings.HasSuffix(target, ".wasm") {
+		data, err := io.ReadAll(io.LimitReader(f, loader.MaxModuleBytes+1))
+		if err != nil {
+			return nil, "", errcode.Errorf(errcode.BundleUnreadable, "%v", err)
+		}
+		b, err := loader.FromModule(data, target)
+		return b, "", err
+	}
+	b, err := loader.FromTar(f, target)
+	return b, filepath.Dir(target), err
+}

@@ -1,0 +1,302 @@
+// Package runtime runs a WASI preview 1 module in wazero under Ampoule's
+// limits. It is the only package that imports wazero.
+//
+// A run compiles the module (through an optional on-disk compilation cache),
+// checks its imports, and runs its _start function with the arguments,
+// environment, preopened directories and standard streams it is given. Memory,
+// wall time and output are bounded; a limit breach ends the run at once with
+// its own registered code. Cancelling the context stops the run within
+// milliseconds, even while the workload spins or waits in a host call.
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	goruntime "runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/ampoule-run/ampoule/errcode"
+)
+
+// WASIModule is the only module a workload may import from.
+const WASIModule = wasi_snapshot_preview1.ModuleName
+
+// pageSize is the WebAssembly page size.
+const pageSize = 64 << 10
+
+// Mount is a host directory preopened in the guest.
+type Mount struct {
+	// Host is the host directory. It must exist.
+	Host string
+	// Guest is the absolute path the guest sees.
+	Guest    string
+	Writable bool
+}
+
+// Spec is everything one run needs. The zero value of a limit means none,
+// which callers should not want: the loader always supplies defaults.
+type Spec struct {
+	// Module is the WebAssembly binary.
+	Module []byte
+	// Name is argv[0].
+	Name string
+	// Args follow Name in argv.
+	Args []string
+	// Env is the guest's environment.
+	Env  map[string]string
+	Dirs []Mount
+
+	// MemoryPages bounds linear memory, in 64 KiB pages.
+	MemoryPages uint32
+	// WallTime bounds the run's duration.
+	WallTime time.Duration
+	// OutputBytes bounds what the guest writes to stdout and stderr together.
+	OutputBytes int64
+
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+
+	// CacheDir holds compiled code between runs. Empty means compile in memory.
+	CacheDir string
+}
+
+// Result is the outcome of a run that reached the workload.
+type Result struct {
+	// ExitCode is what the workload passed to proc_exit, or 0 if it returned
+	// from _start.
+	ExitCode uint32
+}
+
+// limitError records which limit ended a run.
+type limitError struct{ code errcode.Code }
+
+func (e *limitError) Error() string { return e.code.Text() }
+
+// Run compiles and runs spec.Module. A workload that exits with a non-zero
+// code is not an error: see Result. Errors are *errcode.Error.
+func Run(ctx context.Context, spec Spec) (Result, error) {
+	for _, d := range spec.Dirs {
+		st, err := os.Stat(d.Host)
+		if err != nil {
+			return Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err)
+		}
+		if !st.IsDir() {
+			return Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %s is not a directory", d.Host, d.Guest, d.Host)
+		}
+	}
+
+	// The run's own context: cancelled with a cause when a limit is hit.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if spec.WallTime > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, spec.WallTime, &limitError{errcode.WallTimeLimit})
+		defer stop()
+	}
+
+	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+	if spec.CacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(spec.CacheDir)
+		if err != nil {
+			return Result{}, errcode.Errorf(errcode.CacheUnavailable, "compilation cache %s: %v", spec.CacheDir, err)
+		}
+		defer cache.Close(context.Background())
+		cfg = cfg.WithCompilationCache(cache)
+	}
+	// Closing must not depend on ctx, which may already be cancelled.
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	defer rt.Close(context.Background())
+
+	compiled, err := rt.CompileModule(ctx, spec.Module)
+	if err != nil {
+		return Result{}, errcode.Errorf(errcode.ModuleInvalid, "compiling the module: %v", err)
+	}
+	wasi, err := wasi_snapshot_preview1.NewBuilder(rt).Compile(ctx)
+	if err != nil {
+		return Result{}, errcode.Errorf(errcode.Internal, "compiling WASI: %v", err)
+	}
+	if err := checkImports(compiled, wasi); err != nil {
+		return Result{}, err
+	}
+	if spec.MemoryPages > 0 {
+		for _, m := range compiled.ExportedMemories() {
+			if m.Min() > spec.MemoryPages {
+				return Result{}, errcode.Errorf(errcode.MemoryLimit, "the module's memory starts at %d pages, above its limit of %d", m.Min(), spec.MemoryPages)
+			}
+		}
+	}
+	if _, err := rt.InstantiateModule(ctx, wasi, wazero.NewModuleConfig()); err != nil {
+		return Result{}, errcode.Errorf(errcode.Internal, "instantiating WASI: %v", err)
+	}
+
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithArgs(append([]string{spec.Name}, spec.Args...)...).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithNanosleep(interruptibleSleep(ctx)).
+		WithRandSource(rand.Reader)
+	for _, k := range sortedKeys(spec.Env) {
+		mc = mc.WithEnv(k, spec.Env[k])
+	}
+	fsc := wazero.NewFSConfig()
+	for _, d := range spec.Dirs {
+		if d.Writable {
+			fsc = fsc.WithDirMount(d.Host, d.Guest)
+		} else {
+			fsc = fsc.WithReadOnlyDirMount(d.Host, d.Guest)
+		}
+	}
+	mc = mc.WithFSConfig(fsc)
+
+	var out *outputLimit
+	if spec.OutputBytes > 0 {
+		out = &outputLimit{remaining: spec.OutputBytes, hit: func() { cancel(&limitError{errcode.OutputLimit}) }}
+	}
+	if spec.Stdout != nil {
+		mc = mc.WithStdout(out.wrap(spec.Stdout))
+	}
+	if spec.Stderr != nil {
+		mc = mc.WithStderr(out.wrap(spec.Stderr))
+	}
+	if spec.Stdin != nil {
+		in := newStdin(ctx, spec.Stdin)
+		mc = mc.WithStdin(in)
+	}
+	if spec.MemoryPages > 0 {
+		limit := uint64(spec.MemoryPages) * pageSize
+		ctx = experimental.WithMemoryAllocator(ctx, &allocator{limit: limit, hit: func() { cancel(&limitError{errcode.MemoryLimit}) }})
+	}
+
+	mod, err := rt.InstantiateModule(ctx, compiled, mc)
+	if mod != nil {
+		defer mod.Close(context.Background())
+	}
+	return outcome(ctx, err)
+}
+
+// outcome maps what InstantiateModule returned to a Result or a coded error.
+// A limit or an interruption takes precedence over what the guest did after it.
+func outcome(ctx context.Context, err error) (Result, error) {
+	if ctx.Err() != nil {
+		var le *limitError
+		if cause := context.Cause(ctx); errors.As(cause, &le) {
+			return Result{}, errcode.Errorf(le.code, "%s", le.code.Text())
+		}
+		return Result{}, errcode.Errorf(errcode.Interrupted, "the run was stopped: %v", context.Cause(ctx))
+	}
+	if err == nil {
+		return Result{}, nil
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		return Result{ExitCode: exit.ExitCode()}, nil
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "import") && strings.Contains(msg, "signature mismatch") {
+		return Result{}, errcode.Errorf(errcode.ModuleImportDenied, "%v", err).
+			WithHint("the module imports a WASI function with the wrong signature; rebuild it for WASI preview 1")
+	}
+	return Result{}, errcode.Errorf(errcode.WorkloadTrap, "%v", err)
+}
+
+// checkImports refuses a module that imports anything but the WASI functions
+// the runtime provides: an unknown module, an unknown function, or a memory,
+// table or global from anywhere.
+func checkImports(m, wasi wazero.CompiledModule) error {
+	provided := wasi.ExportedFunctions()
+	for _, f := range m.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		if mod != WASIModule {
+			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s; only %s functions are provided", mod, name, WASIModule)
+		}
+		want, ok := provided[name]
+		if !ok {
+			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s, which is not a %s function", mod, name, WASIModule)
+		}
+		if !sameSignature(f, want) {
+			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s with signature %s, but it is %s", mod, name, signature(f), signature(want))
+		}
+	}
+	for _, mem := range m.ImportedMemories() {
+		mod, name, _ := mem.Import()
+		return errcode.Errorf(errcode.ModuleImportDenied, "the module imports memory %s.%s; a module must define its own memory", mod, name)
+	}
+	return nil
+}
+
+func sameSignature(a, b api.FunctionDefinition) bool {
+	return signature(a) == signature(b)
+}
+
+func signature(f api.FunctionDefinition) string {
+	names := func(ts []api.ValueType) string {
+		s := make([]string, len(ts))
+		for i, t := range ts {
+			s[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(s, ",")
+	}
+	return fmt.Sprintf("(%s)->(%s)", names(f.ParamTypes()), names(f.ResultTypes()))
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// interruptibleSleep sleeps like the system clock but wakes when ctx is done,
+// so that a workload parked in poll_oneoff stops with its run.
+func interruptibleSleep(ctx context.Context) sys.Nanosleep {
+	return func(ns int64) {
+		if ns <= 0 {
+			return
+		}
+		t := time.NewTimer(time.Duration(ns))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// VersionInfo names the versions that make up a launcher binary.
+type VersionInfo struct {
+	Launch, Wazero, Go string
+}
+
+// Versions reads the versions from the binary's build information.
+func Versions() VersionInfo {
+	v := VersionInfo{Launch: "(devel)", Wazero: "unknown", Go: goruntime.Version()}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	if bi.Main.Version != "" {
+		v.Launch = bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path == "github.com/tetratelabs/wazero" {
+			v.Wazero = d.Version
+		}
+	}
+	return v
+}
