@@ -1,0 +1,48 @@
+# Ampoule. 'make demo' runs the hello example; 'make test' runs every test.
+GO       ?= go
+EXAMPLES := hello files compute crash
+BIN      := bin/launch
+FUZZTIME ?= 30s
+
+.PHONY: all build examples demo test vet conformance bench fuzz clean
+
+all: build examples
+
+build:
+	$(GO) build -o $(BIN) ./cmd/launch
+
+examples:
+	@for e in $(EXAMPLES); do \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -o wasm-examples/$$e/module.wasm ./wasm-examples/$$e || exit 1; \
+	done
+
+# The main job: the hello example, debug profile, simulator backend.
+demo: build examples
+	./$(BIN) run --profile debug --backend sim wasm-examples/hello
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: the files above need formatting'; exit 1; }
+	$(GO) vet ./...
+
+# Everything: formatting, vet, unit tests (fuzz seeds included) and the
+# external WASI conformance suite (Go's own wasip1 standard-library tests),
+# each test driven through plain wazero and through 'launch run'.
+test: examples vet
+	$(GO) test -count=1 -timeout 12m ./...
+
+# Only the conformance suite, verbose.
+conformance: examples
+	$(GO) test -count=1 -timeout 12m -v -run TestGoWASIConformance ./conformance
+
+# Start-up and throughput against plain wazero, measured in one run.
+bench: examples
+	$(GO) run ./bench/cmd/ratios
+
+# A longer fuzz run of every decoder (FUZZTIME each).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME) ./loader
+	$(GO) test -run '^$$' -fuzz '^FuzzFromTar$$' -fuzztime $(FUZZTIME) ./loader
+	$(GO) test -run '^$$' -fuzz '^FuzzParseMount$$' -fuzztime $(FUZZTIME) ./loader
+
+clean:
+	rm -rf bin wasm-examples/*/module.wasm

@@ -1,0 +1,114 @@
+// Package testwasm builds the example workloads and the launch binary for
+// tests, so that 'go test ./...' needs nothing built beforehand.
+package testwasm
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// Root returns the repository's root directory.
+func Root(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testwasm: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+var (
+	mu    sync.Mutex
+	built = map[string]string{}
+)
+
+// Example builds wasm-examples/NAME for GOOS=wasip1 (once per test binary)
+// and returns the bundle directory, which then holds module.wasm.
+func Example(t testing.TB, name string) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if dir, ok := built[name]; ok {
+		return dir
+	}
+	root := Root(t)
+	dir := filepath.Join(root, "wasm-examples", name)
+	tmp := filepath.Join(t.TempDir(), "module.wasm")
+	cmd := exec.Command("go", "build", "-o", tmp, "./wasm-examples/"+name)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, out)
+	}
+	// Rename is atomic, so test binaries building the same example at once
+	// never see a half-written module.
+	data, err := os.ReadFile(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := filepath.Join(dir, ".module.wasm."+filepath.Base(filepath.Dir(tmp)))
+	if err := os.WriteFile(staged, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(staged, filepath.Join(dir, "module.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	built[name] = dir
+	return dir
+}
+
+// Module returns the built module's bytes for wasm-examples/NAME.
+func Module(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(Example(t, name), "module.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Launch builds the launch command once per test binary and returns its path.
+func Launch(t testing.TB) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built["\x00launch"]; ok {
+		return p
+	}
+	root := Root(t)
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(t.TempDir(), "launch")
+	cmd := exec.Command("go", "build", "-o", tmp, "./cmd/launch")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building launch: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "bin", "launch-test")
+	staged := p + "." + filepath.Base(filepath.Dir(tmp))
+	if err := os.WriteFile(staged, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(staged, p); err != nil {
+		t.Fatal(err)
+	}
+	built["\x00launch"] = p
+	return p
+}
