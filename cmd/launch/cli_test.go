@@ -1,0 +1,382 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func launch(t *testing.T, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// cacheFlag keeps compiled code in a per-test directory, never the user's.
+func cacheFlag(t *testing.T) string { return "--cache-dir=" + t.TempDir() }
+
+var staticLine = regexp.MustCompile(`^launch: E\d{4} [a-z-]+ \(ref [0-9a-f]{16}\)$`)
+
+// hostVisible returns the stderr lines a static profile printed, with the
+// simulator's fixed warning removed.
+func hostVisible(stderr string) []string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(stderr, "\n"), "\n") {
+		if l != "" && l+"\n" != simWarning {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+func TestRunHello(t *testing.T) {
+	hello := testwasm.Example(t, "hello")
+	r := launch(t, "run", cacheFlag(t), hello, "--", "Grace")
+	if r.code != 0 || !strings.Contains(r.stdout, "Hello, tenant Grace, from inside wazero!") {
+		t.Fatalf("%+v", r)
+	}
+	if !strings.Contains(r.stderr, "insecure") {
+		t.Error("the simulator did not say it is insecure")
+	}
+}
+
+func TestDebugShowsDetailAndPassesExitCode(t *testing.T) {
+	crash := testwasm.Example(t, "crash")
+	r := launch(t, "run", cacheFlag(t), crash, "--", "exit", "42")
+	if r.code != 42 {
+		t.Errorf("exit code = %d, want the workload's 42", r.code)
+	}
+	r = launch(t, "run", cacheFlag(t), crash, "--", "trap")
+	if r.code != errcode.ClassWorkload.ExitStatus() || !strings.Contains(r.stderr, "E2001 workload-trap: ") || !strings.Contains(r.stderr, "out of bounds memory access") || !strings.Contains(r.stderr, "launch: hint: ") {
+		t.Errorf("trap under debug: %+v", r)
+	}
+}
+
+func TestStaticProfilesShowOnlyCodeAndRef(t *testing.T) {
+	crash := testwasm.Example(t, "crash")
+	bundle := copyBundle(t, crash, "name = \"crash\"\nprofiles = [\"debug\", \"staging\", \"production\"]\nargs = [\"CANARY-7d1e\", \"trap\"]\n")
+	for _, tc := range []struct {
+		name     string
+		manifest string
+		code     errcode.Code
+	}{
+		{"trap", "args = [\"trap\"]", errcode.WorkloadTrap},
+		{"exit", "args = [\"exit\", \"9\"]", errcode.WorkloadExit},
+		{"panic", "args = [\"panic\"]", errcode.WorkloadExit},
+		{"memory", "args = [\"oom\"]", errcode.MemoryLimit},
+		{"output", "args = [\"flood\"]", errcode.OutputLimit},
+		{"bad manifest", "args = [\"trap\"]\nlimits = { memory = \"CANARY-7d1e\" }", errcode.ManifestInvalid},
+		{"unknown key", "args = [\"trap\"]\nCANARY-7d1e = 1", errcode.ManifestInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeManifest(t, bundle, "name = \"crash\"\nprofiles = [\"debug\", \"staging\"]\n"+tc.manifest+"\n[env]\nSECRET = \"CANARY-7d1e\"\n")
+			r := launch(t, "run", "--profile", "staging", bundle)
+			lines := hostVisible(r.stderr)
+			if len(lines) != 1 || !staticLine.MatchString(lines[0]) || !strings.HasPrefix(lines[0], "launch: "+tc.code.String()+" ") {
+				t.Errorf("stderr = %q, want one static line with %v", r.stderr, tc.code)
+			}
+			if r.code != tc.code.Class().ExitStatus() {
+				t.Errorf("exit = %d, want %d", r.code, tc.code.Class().ExitStatus())
+			}
+			if strings.Contains(r.stdout+r.stderr, "CANARY") || strings.Contains(r.stdout+r.stderr, "crash: mode") {
+				t.Errorf("the host saw workload data: %+v", r)
+			}
+			if r.stdout != "" {
+				t.Errorf("stdout = %q, want nothing", r.stdout)
+			}
+		})
+	}
+	// Every run gets its own reference.
+	a := launch(t, "run", "--profile", "staging", bundle)
+	b := launch(t, "run", "--profile", "staging", bundle)
+	if a.stderr == b.stderr {
+		t.Error("two runs printed the same reference")
+	}
+}
+
+func TestStaticSuccessPrintsNothing(t *testing.T) {
+	hello := testwasm.Example(t, "hello")
+	r := launch(t, "run", "--profile", "staging", hello)
+	if r.code != 0 || r.stdout != "" || len(hostVisible(r.stderr)) != 0 {
+		t.Errorf("%+v", r)
+	}
+}
+
+func TestPolicyRefusals(t *testing.T) {
+	hello := testwasm.Example(t, "hello")
+	module := filepath.Join(hello, "module.wasm")
+	debugOnly := copyBundle(t, hello, "name = \"hello\"\nprofiles = [\"debug\"]\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code errcode.Code
+	}{
+		{"production on sim", []string{"run", "--profile", "production", hello}, errcode.BackendRefused},
+		{"bare module in staging", []string{"run", "--profile", "staging", module}, errcode.BareModuleRefused},
+		{"profile not in manifest", []string{"run", "--profile", "staging", debugOnly}, errcode.ProfileNotAllowed},
+		{"--dir in staging", []string{"run", "--profile", "staging", "--dir", "/tmp::/tmp", hello}, errcode.HostOverrideRefused},
+		{"--env in staging", []string{"run", "--profile", "staging", "--env", "A=B", hello}, errcode.HostOverrideRefused},
+		{"args in staging", []string{"run", "--profile", "staging", hello, "--", "x"}, errcode.HostOverrideRefused},
+		{"cache in staging", []string{"run", "--profile", "staging", "--cache-dir", "/tmp", hello}, errcode.DiskCacheRefused},
+		{"unknown backend", []string{"run", "--backend", "kvm", hello}, errcode.BackendUnknown},
+		{"unknown profile", []string{"run", "--profile", "prod", hello}, errcode.ProfileUnknown},
+		{"missing bundle", []string{"run", filepath.Join(t.TempDir(), "nope")}, errcode.BundleNotFound},
+		{"two bundles", []string{"run", hello, hello}, errcode.Usage},
+		{"no bundle", []string{"run"}, errcode.Usage},
+		{"unknown flag", []string{"run", "--frobnicate", hello}, errcode.Usage},
+		{"bad --env", []string{"run", "--env", "NOEQUALS", hello}, errcode.Usage},
+		{"bad --dir", []string{"run", "--dir", "/tmp:/tmp", hello}, errcode.DirInvalid},
+		{"unknown command", []string{"frobnicate"}, errcode.Usage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := launch(t, tc.args...)
+			if r.code != tc.code.Class().ExitStatus() || !strings.Contains(r.stderr, tc.code.String()) {
+				t.Errorf("got %+v, want %v", r, tc.code)
+			}
+		})
+	}
+}
+
+func TestBadInputNeverPanics(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	hello := testwasm.Example(t, "hello")
+	module, _ := os.ReadFile(filepath.Join(hello, "module.wasm"))
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	manifest := []byte("name = \"x\"\nprofiles = [\"debug\"]\n")
+	tw.WriteHeader(&tar.Header{Name: "ampoule.toml", Mode: 0o644, Size: int64(len(manifest)), Typeflag: tar.TypeReg})
+	tw.Write(manifest)
+	tw.WriteHeader(&tar.Header{Name: "module.wasm", Mode: 0o644, Size: int64(len(module)), Typeflag: tar.TypeReg})
+	tw.Write(module)
+	tw.Close()
+	good := write("good.tar", tarBuf.Bytes())
+	if r := launch(t, "run", cacheFlag(t), good); r.code != 0 || !strings.Contains(r.stdout, "Hello, world") {
+		t.Fatalf("a good tar bundle failed: %+v", r)
+	}
+	for _, tc := range []struct {
+		name string
+		path string
+		code errcode.Code
+	}{
+		{"truncated tar", write("trunc.tar", tarBuf.Bytes()[:2000]), errcode.BundleMalformed},
+		{"text file", write("notes.txt", []byte("hello\n")), errcode.BundleMalformed},
+		{"elf as wasm", write("tool.wasm", []byte("\x7fELF\x02\x01\x01")), errcode.ModuleNotWasm},
+		{"truncated module", write("half.wasm", module[:len(module)/2]), errcode.ModuleInvalid},
+		{"empty module", write("empty.wasm", nil), errcode.ModuleNotWasm},
+		{"unknown import", write("imp.wasm", testwasm.Assemble(testwasm.Spec{Imports: []testwasm.Import{{Module: "env", Name: "system"}}})), errcode.ModuleImportDenied},
+		{"manifest without module", copyBundleNoModule(t, "name = \"x\"\nprofiles = [\"debug\"]\n"), errcode.ModuleMissing},
+		{"dir without manifest", t.TempDir(), errcode.ManifestMissing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := launch(t, "run", "--no-cache", tc.path)
+			if r.code != tc.code.Class().ExitStatus() || !strings.Contains(r.stderr, tc.code.String()) || !strings.Contains(r.stderr, "launch: hint: ") {
+				t.Errorf("got %+v, want %v with a hint", r, tc.code)
+			}
+		})
+	}
+}
+
+func TestMeasure(t *testing.T) {
+	hello := testwasm.Example(t, "hello")
+	a := launch(t, "measure", hello)
+	b := launch(t, "measure", "--profile", "debug", hello)
+	if a.code != 0 || a.stdout != b.stdout || !regexp.MustCompile(`^[0-9a-f]{96}\n$`).MatchString(a.stdout) {
+		t.Fatalf("measure: %+v / %+v", a, b)
+	}
+	p := launch(t, "measure", "--profile", "production", hello)
+	if p.stdout == a.stdout {
+		t.Error("the profile does not enter the measurement")
+	}
+	j := launch(t, "measure", "--json", "--profile", "production", hello)
+	var out struct {
+		Measurement       string          `json:"measurement"`
+		Profile           string          `json:"profile"`
+		CanonicalManifest json.RawMessage `json:"canonical_manifest"`
+	}
+	if err := json.Unmarshal([]byte(j.stdout), &out); err != nil || out.Measurement+"\n" != p.stdout || out.Profile != "production" {
+		t.Errorf("measure --json = %s (%v)", j.stdout, err)
+	}
+	// Comments and layout do not change the measurement; a value does.
+	src, _ := os.ReadFile(filepath.Join(hello, "ampoule.toml"))
+	edited := copyBundle(t, hello, "# a new comment\n\n"+strings.ReplaceAll(string(src), " = ", "="))
+	if launch(t, "measure", edited).stdout != a.stdout {
+		t.Error("a comment/whitespace edit changed the measurement")
+	}
+	changed := copyBundle(t, hello, strings.Replace(string(src), `wall_time = "10s"`, `wall_time = "11s"`, 1))
+	if launch(t, "measure", changed).stdout == a.stdout {
+		t.Error("changing wall_time did not change the measurement")
+	}
+}
+
+func TestHelpEverywhere(t *testing.T) {
+	r := launch(t, "help")
+	if r.code != 0 {
+		t.Fatalf("help: %+v", r)
+	}
+	for _, c := range commands() {
+		if !strings.Contains(r.stdout, "launch "+c.name) {
+			t.Errorf("help does not list %s", c.name)
+		}
+		h := launch(t, c.name, "--help")
+		if h.code != 0 || !strings.Contains(h.stdout, "Usage: launch "+c.name) || !strings.Contains(h.stdout, "Example") {
+			t.Errorf("%s --help: %+v", c.name, h)
+		}
+	}
+	if r := launch(t); r.code != errcode.ClassUsage.ExitStatus() || !strings.Contains(r.stderr, "Usage:") {
+		t.Errorf("no arguments: %+v", r)
+	}
+}
+
+func TestProfilesAndErrorsCommands(t *testing.T) {
+	r := launch(t, "profiles")
+	for _, want := range []string{"debug", "staging", "production", "no relaxations", "warning plain-logs"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("profiles lacks %q", want)
+		}
+	}
+	var ps []map[string]any
+	if err := json.Unmarshal([]byte(launch(t, "profiles", "--json").stdout), &ps); err != nil || len(ps) != 3 {
+		t.Errorf("profiles --json: %v %d", err, len(ps))
+	}
+	r = launch(t, "errors")
+	for _, c := range errcode.All() {
+		if !strings.Contains(r.stdout, c.Name()) {
+			t.Errorf("errors lacks %v", c)
+		}
+	}
+	var es []struct {
+		Code       string `json:"code"`
+		ExitStatus int    `json:"exit_status"`
+	}
+	if err := json.Unmarshal([]byte(launch(t, "errors", "--json").stdout), &es); err != nil || len(es) != len(errcode.All()) {
+		t.Errorf("errors --json: %v", err)
+	}
+	if v := launch(t, "version"); v.code != 0 || !strings.Contains(v.stdout, "wazero v") {
+		t.Errorf("version: %+v", v)
+	}
+}
+
+// TestSignalsStopTheProcess sends SIGINT and SIGTERM to a real launch process
+// whose workload spins, sleeps or blocks on stdin, and checks it exits 130
+// promptly.
+func TestSignalsStopTheProcess(t *testing.T) {
+	bin := testwasm.Launch(t)
+	crash := testwasm.Example(t, "crash")
+	cache := t.TempDir()
+	for _, mode := range []string{"spin", "sleep", "stdin"} {
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+			t.Run(mode+"/"+sig.String(), func(t *testing.T) {
+				cmd := exec.Command(bin, "run", "--cache-dir", cache, crash, "--", mode)
+				stdinR, stdinW, _ := os.Pipe() // idle stdin
+				defer stdinW.Close()
+				cmd.Stdin = stdinR
+				var stderr syncBuffer
+				cmd.Stderr = &stderr
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				stdinR.Close()
+				deadline := time.Now().Add(30 * time.Second)
+				for !strings.Contains(stderr.String(), "mode "+mode) && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+				time.Sleep(50 * time.Millisecond)
+				cmd.Process.Signal(sig)
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				select {
+				case <-done:
+				case <-time.After(5 * time.Second):
+					cmd.Process.Kill()
+					t.Fatal("launch did not exit after the signal")
+				}
+				if got := cmd.ProcessState.ExitCode(); got != 130 {
+					t.Errorf("exit = %d, want 130; stderr:\n%s", got, stderr.String())
+				}
+				if !strings.Contains(stderr.String(), "E2003 interrupted") {
+					t.Errorf("stderr lacks E2003: %s", stderr.String())
+				}
+			})
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the writer goroutine exec starts.
+type syncBuffer struct {
+	mu  chanMutex
+	buf bytes.Buffer
+}
+
+type chanMutex chan struct{}
+
+func (b *syncBuffer) lock() {
+	if b.mu == nil {
+		b.mu = make(chanMutex, 1)
+	}
+	b.mu <- struct{}{}
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.lock()
+	defer func() { <-b.mu }()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.lock()
+	defer func() { <-b.mu }()
+	return b.buf.String()
+}
+
+// copyBundle makes a bundle in a temp dir with src's module and the given manifest.
+func copyBundle(t *testing.T, src, manifest string) string {
+	t.Helper()
+	dir := t.TempDir()
+	module, err := os.ReadFile(filepath.Join(src, "module.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "module.wasm"), module, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeManifest(t, dir, manifest)
+	return dir
+}
+
+func copyBundleNoModule(t *testing.T, manifest string) string {
+	dir := t.TempDir()
+	writeManifest(t, dir, manifest)
+	return dir
+}
+
+func writeManifest(t *testing.T, dir, manifest string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "ampoule.toml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
