@@ -63,19 +63,21 @@ func (m *linearMemory) Free() { m.buf = nil }
 // errOutputLimit is what a write past the output limit returns to the guest.
 var errOutputLimit = errors.New("output limit reached")
 
+// errRunEnded is what a write after the run ended returns to a preemptible guest.
+var errRunEnded = errors.New("the run has ended")
+
 // outputLimit counts what stdout and stderr write together. The write that
-// crosses the limit is cut at the limit and ends the run through hit.
+// crosses the limit is cut at the limit and ends the run through hit. Nothing
+// written after the run ended reaches the host.
 type outputLimit struct {
+	end       *ending
 	mu        sync.Mutex
 	remaining int64
 	hit       func()
 }
 
-// wrap returns w bounded by o; a nil o leaves w as it is.
+// wrap returns w bounded by o.
 func (o *outputLimit) wrap(w io.Writer) io.Writer {
-	if o == nil {
-		return w
-	}
 	return &limitedWriter{o: o, w: w}
 }
 
@@ -85,6 +87,9 @@ type limitedWriter struct {
 }
 
 func (l *limitedWriter) Write(p []byte) (int, error) {
+	if l.o.end.over() {
+		return 0, errRunEnded
+	}
 	l.o.mu.Lock()
 	allowed := int64(len(p))
 	over := allowed > l.o.remaining

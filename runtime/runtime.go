@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	goruntime "runtime"
 	"runtime/debug"
@@ -71,6 +72,15 @@ type Spec struct {
 
 	// CacheDir holds compiled code between runs. Empty means compile in memory.
 	CacheDir string
+
+	// Preempt compiles a check into every loop header and function entry, so
+	// that a run whose context ends stops even while it spins in pure wasm
+	// and Run returns only once the guest has stopped. It costs up to 4x on
+	// tight loops (see BENCHMARKS.md). Without it Run returns as soon as the
+	// context ends, the guest is parked at its next host call, and a guest
+	// spinning without host calls keeps its goroutine until the process
+	// exits: right for one run per process, as 'launch run' does.
+	Preempt bool
 }
 
 // Result is the outcome of a run that reached the workload.
@@ -87,6 +97,10 @@ func (e *limitError) Error() string { return e.code.Text() }
 
 // Run compiles and runs spec.Module. A workload that exits with a non-zero
 // code is not an error: see Result. Errors are *errcode.Error.
+//
+// Once the run's context ends (a limit, or the caller's cancellation) the
+// guest's output no longer reaches spec.Stdout or spec.Stderr, and its sleeps
+// and stdin reads return at once (Preempt) or never (otherwise).
 func Run(ctx context.Context, spec Spec) (Result, error) {
 	for _, d := range spec.Dirs {
 		st, err := os.Stat(d.Host)
@@ -107,18 +121,31 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		defer stop()
 	}
 
-	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+	// abandoned is set when Run returns while the guest still runs; then
+	// nothing it uses may be closed under it. The process exit reclaims it.
+	var abandoned bool
+	end := &ending{ctx: ctx, park: !spec.Preempt}
+
+	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(spec.Preempt)
 	if spec.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(spec.CacheDir)
 		if err != nil {
 			return Result{}, errcode.Errorf(errcode.CacheUnavailable, "compilation cache %s: %v", spec.CacheDir, err)
 		}
-		defer cache.Close(context.Background())
+		defer func() {
+			if !abandoned {
+				cache.Close(context.Background())
+			}
+		}()
 		cfg = cfg.WithCompilationCache(cache)
 	}
 	// Closing must not depend on ctx, which may already be cancelled.
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	defer rt.Close(context.Background())
+	defer func() {
+		if !abandoned {
+			rt.Close(context.Background())
+		}
+	}()
 
 	compiled, err := rt.CompileModule(ctx, spec.Module)
 	if err != nil {
@@ -147,7 +174,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		WithArgs(append([]string{spec.Name}, spec.Args...)...).
 		WithSysWalltime().
 		WithSysNanotime().
-		WithNanosleep(interruptibleSleep(ctx)).
+		WithNanosleep(end.sleep).
 		WithRandSource(rand.Reader)
 	for _, k := range sortedKeys(spec.Env) {
 		mc = mc.WithEnv(k, spec.Env[k])
@@ -162,9 +189,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	mc = mc.WithFSConfig(fsc)
 
-	var out *outputLimit
-	if spec.OutputBytes > 0 {
-		out = &outputLimit{remaining: spec.OutputBytes, hit: func() { cancel(&limitError{errcode.OutputLimit}) }}
+	out := &outputLimit{end: end, remaining: spec.OutputBytes, hit: func() { cancel(&limitError{errcode.OutputLimit}) }}
+	if spec.OutputBytes <= 0 {
+		out.remaining = math.MaxInt64
 	}
 	if spec.Stdout != nil {
 		mc = mc.WithStdout(out.wrap(spec.Stdout))
@@ -173,19 +200,37 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		mc = mc.WithStderr(out.wrap(spec.Stderr))
 	}
 	if spec.Stdin != nil {
-		in := newStdin(ctx, spec.Stdin)
-		mc = mc.WithStdin(in)
+		mc = mc.WithStdin(newStdin(end, spec.Stdin))
 	}
 	if spec.MemoryPages > 0 {
 		limit := uint64(spec.MemoryPages) * pageSize
 		ctx = experimental.WithMemoryAllocator(ctx, &allocator{limit: limit, hit: func() { cancel(&limitError{errcode.MemoryLimit}) }})
 	}
 
-	mod, err := rt.InstantiateModule(ctx, compiled, mc)
-	if mod != nil {
-		defer mod.Close(context.Background())
+	type finished struct {
+		mod api.Module
+		err error
 	}
-	return outcome(ctx, err)
+	done := make(chan finished, 1)
+	go func() {
+		mod, err := rt.InstantiateModule(ctx, compiled, mc)
+		done <- finished{mod, err}
+	}()
+	var f finished
+	select {
+	case f = <-done:
+	case <-ctx.Done():
+		if spec.Preempt {
+			f = <-done // wazero closes the module at its next check
+		} else {
+			abandoned = true
+			return outcome(ctx, nil)
+		}
+	}
+	if f.mod != nil {
+		f.mod.Close(context.Background())
+	}
+	return outcome(ctx, f.err)
 }
 
 // outcome maps what InstantiateModule returned to a Result or a coded error.
@@ -262,19 +307,37 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// interruptibleSleep sleeps like the system clock but wakes when ctx is done,
-// so that a workload parked in poll_oneoff stops with its run.
-func interruptibleSleep(ctx context.Context) sys.Nanosleep {
-	return func(ns int64) {
-		if ns <= 0 {
-			return
-		}
-		t := time.NewTimer(time.Duration(ns))
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
+// ending decides what the guest's blocking host calls do once its run has
+// ended: return at once (so a preemptible guest reaches wazero's next check)
+// or park forever (so an abandoned guest neither spins nor has any effect).
+type ending struct {
+	ctx  context.Context
+	park bool
+}
+
+// over reports whether the run has ended, parking the caller if it must.
+func (e *ending) over() bool {
+	if e.ctx.Err() == nil {
+		return false
+	}
+	if e.park {
+		select {}
+	}
+	return true
+}
+
+// sleep sleeps like the system clock but wakes when the run ends, so that a
+// workload sleeping in poll_oneoff stops with its run.
+func (e *ending) sleep(ns int64) {
+	if e.over() || ns <= 0 {
+		return
+	}
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-e.ctx.Done():
+		e.over()
 	}
 }
 

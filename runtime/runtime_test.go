@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,7 +133,7 @@ func TestLimits(t *testing.T) {
 		code errcode.Code
 	}{
 		{"memory", []string{"oom"}, nil, errcode.MemoryLimit},
-		{"wall time spinning", []string{"spin"}, func(s *Spec) { s.WallTime = 300 * time.Millisecond }, errcode.WallTimeLimit},
+		{"wall time spinning", []string{"spin"}, func(s *Spec) { s.WallTime = 300 * time.Millisecond; s.Preempt = true }, errcode.WallTimeLimit},
 		{"wall time sleeping", []string{"sleep"}, func(s *Spec) { s.WallTime = 300 * time.Millisecond }, errcode.WallTimeLimit},
 		{"output", []string{"flood"}, nil, errcode.OutputLimit},
 	} {
@@ -168,38 +169,23 @@ func TestInitialMemoryAboveLimit(t *testing.T) {
 	}
 }
 
-// TestCancelStopsAnyWorkload proves a cancelled run ends promptly whether the
-// workload spins, sleeps or waits on stdin, and leaves no goroutine behind.
+// TestCancelStopsAnyWorkload proves a cancelled preemptible run ends promptly
+// whether the workload spins, sleeps or waits on stdin, and leaves no
+// goroutine behind.
 func TestCancelStopsAnyWorkload(t *testing.T) {
 	before := goruntime.NumGoroutine()
 	for _, mode := range []string{"spin", "sleep", "stdin"} {
 		t.Run(mode, func(t *testing.T) {
 			s, _, stderr := spec(t, "crash", mode)
-			pr, pw := io.Pipe() // an idle stdin
-			defer pw.Close()
-			s.Stdin = pr
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { _, err := Run(ctx, s); done <- err }()
-			// Wait until the workload is running.
-			deadline := time.Now().Add(20 * time.Second)
-			for !strings.Contains(stderr.String(), "mode "+mode) && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			time.Sleep(50 * time.Millisecond)
-			cancel()
-			select {
-			case err := <-done:
-				if codeOf(err) != errcode.Interrupted {
-					t.Errorf("got %v, want Interrupted", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("the run did not stop after cancel")
+			s.Preempt = true
+			err := cancelWhenRunning(t, s, stderr, "mode "+mode)
+			if codeOf(err) != errcode.Interrupted {
+				t.Errorf("got %v, want Interrupted", err)
 			}
 		})
 	}
 	// The stdin reader exits once its run is cancelled and its read returns;
-	// the pipes above are closed, so give goroutines a moment to unwind.
+	// give goroutines a moment to unwind.
 	deadline := time.Now().Add(5 * time.Second)
 	for goruntime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -207,6 +193,76 @@ func TestCancelStopsAnyWorkload(t *testing.T) {
 	if n := goruntime.NumGoroutine(); n > before {
 		t.Errorf("%d goroutines before, %d after", before, n)
 	}
+}
+
+// TestWithoutPreemptRunReturnsAtOnce proves that without Preempt a run still
+// ends promptly with its code, and that the guest, parked at its next host
+// call, has no further effect: no output reaches the host after the end.
+func TestWithoutPreemptRunReturnsAtOnce(t *testing.T) {
+	for _, mode := range []string{"sleep", "stdin"} {
+		t.Run(mode, func(t *testing.T) {
+			s, _, stderr := spec(t, "crash", mode)
+			err := cancelWhenRunning(t, s, stderr, "mode "+mode)
+			if codeOf(err) != errcode.Interrupted {
+				t.Errorf("got %v, want Interrupted", err)
+			}
+		})
+	}
+	s, stdout, stderr := spec(t, "crash", "flood")
+	_, err := Run(context.Background(), s)
+	if codeOf(err) != errcode.OutputLimit {
+		t.Fatalf("flood: %v", err)
+	}
+	n := stdout.Len() + stderr.Len()
+	time.Sleep(100 * time.Millisecond)
+	if m := stdout.Len() + stderr.Len(); m != n || int64(m) != s.OutputBytes {
+		t.Errorf("output went on after the run ended: %d then %d bytes (limit %d)", n, m, s.OutputBytes)
+	}
+}
+
+// cancelWhenRunning starts s, waits until stderr shows marker, cancels, and
+// returns Run's error; it fails the test if Run does not return in 5 s.
+func cancelWhenRunning(t *testing.T, s Spec, stderr *bytes.Buffer, marker string) error {
+	t.Helper()
+	pr, pw := io.Pipe() // an idle stdin
+	t.Cleanup(func() { pw.Close() })
+	s.Stdin = pr
+	var mu syncWriter
+	s.Stderr = &mu
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := Run(ctx, s); done <- err }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(mu.String(), marker) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("the run did not stop after cancel")
+		return nil
+	}
+}
+
+// syncWriter is a buffer safe to read while the guest writes to it.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 func TestStdin(t *testing.T) {

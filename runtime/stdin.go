@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"io"
 	"sync"
 	"time"
@@ -13,7 +12,7 @@ import (
 // fd_read or poll_oneoff on an idle stdin wakes when its run ends. The reading
 // goroutine starts on the guest's first read or poll.
 type stdin struct {
-	ctx  context.Context
+	end  *ending
 	src  io.Reader
 	once sync.Once
 	ch   chan chunk
@@ -29,8 +28,8 @@ type chunk struct {
 	err  error
 }
 
-func newStdin(ctx context.Context, src io.Reader) *stdin {
-	return &stdin{ctx: ctx, src: src, ch: make(chan chunk)}
+func newStdin(end *ending, src io.Reader) *stdin {
+	return &stdin{end: end, src: src, ch: make(chan chunk)}
 }
 
 func (s *stdin) start() {
@@ -41,7 +40,7 @@ func (s *stdin) start() {
 				n, err := s.src.Read(buf)
 				select {
 				case s.ch <- chunk{buf[:n], err}:
-				case <-s.ctx.Done():
+				case <-s.end.ctx.Done():
 					return
 				}
 				if err != nil {
@@ -55,6 +54,9 @@ func (s *stdin) start() {
 // fill waits up to timeout (forever if negative) for input. It reports
 // whether data or an error (EOF) is ready.
 func (s *stdin) fill(timeout time.Duration) (bool, experimentalsys.Errno) {
+	if s.end.over() {
+		return false, experimentalsys.EINTR
+	}
 	if len(s.pending) > 0 || s.err != nil {
 		return true, 0
 	}
@@ -71,7 +73,8 @@ func (s *stdin) fill(timeout time.Duration) (bool, experimentalsys.Errno) {
 		return true, 0
 	case <-after:
 		return false, 0
-	case <-s.ctx.Done():
+	case <-s.end.ctx.Done():
+		s.end.over()
 		return false, experimentalsys.EINTR
 	}
 }

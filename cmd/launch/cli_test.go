@@ -380,3 +380,31 @@ func writeManifest(t *testing.T, dir, manifest string) {
 		t.Fatal(err)
 	}
 }
+
+// TestWallTimeEndsASpinningProcess runs a workload that never makes a host
+// call past its wall-time limit in a real launch process: the process must
+// exit with the limit's class, even though the guest cannot be preempted.
+func TestWallTimeEndsASpinningProcess(t *testing.T) {
+	bin := testwasm.Launch(t)
+	crash := testwasm.Example(t, "crash")
+	bundle := copyBundle(t, crash, "name = \"crash\"\nargs = [\"spin\"]\nprofiles = [\"debug\", \"staging\"]\n[limits]\nwall_time = \"300ms\"\n")
+	for _, profile := range []string{"debug", "staging"} {
+		cmd := exec.Command(bin, "run", "--profile", profile, bundle)
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("%s: launch did not end a spinning workload at its wall-time limit", profile)
+		}
+		if got := cmd.ProcessState.ExitCode(); got != errcode.ClassLimit.ExitStatus() || !strings.Contains(stderr.String(), "E4002 wall-time-limit") {
+			t.Errorf("%s: exit %d, stderr %q", profile, got, stderr.String())
+		}
+	}
+}

@@ -1,0 +1,194 @@
+// Command ratios measures whole-process runs of launch against plain wazero
+// (bench/refrun) in one session on one machine, alternating the two so that
+// drift hits both alike, and prints a table of ratios with their targets.
+//
+//	go run ./bench/cmd/ratios [-n 15] [-cold 5] [-compute 3]
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	warmN := flag.Int("n", 15, "warm-cache start-up runs of each")
+	coldN := flag.Int("cold", 5, "cold-cache start-up runs of each")
+	computeN := flag.Int("compute", 3, "compute runs of each")
+	computeMiB := flag.Int("mib", 16, "compute: MiB hashed per round")
+	computeRounds := flag.Int("rounds", 8, "compute: rounds")
+	flag.Parse()
+
+	work, err := os.MkdirTemp("", "ampoule-bench-")
+	check(err)
+	defer os.RemoveAll(work)
+
+	launch := filepath.Join(work, "launch")
+	refrun := filepath.Join(work, "refrun")
+	run("go", "build", "-o", launch, "./cmd/launch")
+	run("go", "build", "-o", refrun, "./bench/refrun")
+	hello := buildExample(work, "hello")
+	compute := buildExample(work, "compute")
+
+	// The compute bundle carries its arguments in the manifest; refrun gets
+	// the same argv.
+	computeArgs := []string{fmt.Sprint(*computeMiB), fmt.Sprint(*computeRounds)}
+	computeBundle := filepath.Join(work, "compute-bundle")
+	check(os.MkdirAll(computeBundle, 0o755))
+	copyFile(filepath.Join(compute, "module.wasm"), filepath.Join(computeBundle, "module.wasm"))
+	check(os.WriteFile(filepath.Join(computeBundle, "ampoule.toml"), []byte(fmt.Sprintf(
+		"name = \"compute\"\nargs = [%q, %q]\nprofiles = [\"debug\"]\n[limits]\nmemory = \"1GiB\"\nwall_time = \"10m\"\n", computeArgs[0], computeArgs[1])), 0o644))
+
+	refHello := func(cache string) []string {
+		return []string{refrun, "-cachedir", cache, filepath.Join(hello, "module.wasm"), "tenant"}
+	}
+	launchHello := func(cache string) []string {
+		return []string{launch, "run", "--cache-dir", cache, hello}
+	}
+
+	var rows []row
+
+	// Cold: a new, empty cache directory for every run.
+	var coldRef, coldLaunch []time.Duration
+	for i := 0; i < *coldN; i++ {
+		coldRef = append(coldRef, timeRun(refHello(mkdir(work)))...)
+		coldLaunch = append(coldLaunch, timeRun(launchHello(mkdir(work)))...)
+	}
+	rows = append(rows, row{"hello: process start, cold cache", median(coldRef), median(coldLaunch), 1.25, false})
+
+	// Warm: one cache each, filled first.
+	refCache, launchCache := mkdir(work), mkdir(work)
+	timeRun(refHello(refCache))
+	timeRun(launchHello(launchCache))
+	var warmRef, warmLaunch []time.Duration
+	for i := 0; i < *warmN; i++ {
+		warmRef = append(warmRef, timeRun(refHello(refCache))...)
+		warmLaunch = append(warmLaunch, timeRun(launchHello(launchCache))...)
+	}
+	rows = append(rows, row{"hello: process start, warm cache", median(warmRef), median(warmLaunch), 1.25, false})
+
+	// Compute: warm caches, long enough that start-up is noise.
+	refArgs := append([]string{refrun, "-cachedir", refCache, filepath.Join(computeBundle, "module.wasm")}, computeArgs...)
+	launchArgs := []string{launch, "run", "--cache-dir", launchCache, computeBundle}
+	timeRun(refArgs)
+	timeRun(launchArgs)
+	var compRef, compLaunch []time.Duration
+	for i := 0; i < *computeN; i++ {
+		compRef = append(compRef, timeRun(refArgs)...)
+		compLaunch = append(compLaunch, timeRun(launchArgs)...)
+	}
+	hashed := float64(*computeMiB * *computeRounds)
+	rows = append(rows, row{fmt.Sprintf("compute: SHA-256 of %d MiB, throughput", *computeMiB**computeRounds), median(compRef), median(compLaunch), 1.05, true})
+
+	fmt.Printf("Ampoule vs plain wazero, whole processes, medians, %s\n", machine())
+	fmt.Printf("runs: cold %d, warm %d, compute %d of each, alternating\n\n", *coldN, *warmN, *computeN)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "benchmark\tplain wazero\tlaunch\tratio\ttarget\t\t")
+	failed := false
+	for _, r := range rows {
+		ratio := float64(r.launch) / float64(r.ref)
+		ref, lau := r.ref.Round(100*time.Microsecond).String(), r.launch.Round(100*time.Microsecond).String()
+		if r.throughput {
+			ref = fmt.Sprintf("%.1f MiB/s", hashed/r.ref.Seconds())
+			lau = fmt.Sprintf("%.1f MiB/s", hashed/r.launch.Seconds())
+		}
+		verdict := "ok"
+		if ratio > r.target {
+			verdict = "MISSED"
+			failed = true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3fx\t<= %.2fx\t%s\t\n", r.name, ref, lau, ratio, r.target, verdict)
+	}
+	tw.Flush()
+	fmt.Println("\nratio = launch time / plain wazero time (for throughput: plain rate / launch rate).")
+	if failed {
+		os.Exit(1)
+	}
+}
+
+type row struct {
+	name        string
+	ref, launch time.Duration
+	target      float64
+	throughput  bool
+}
+
+func timeRun(argv []string) []time.Duration {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	d := time.Since(start)
+	if err != nil || len(out) == 0 {
+		fmt.Fprintf(os.Stderr, "ratios: %s: %v\n%s%s", strings.Join(argv, " "), err, out, stderr.String())
+		os.Exit(1)
+	}
+	return []time.Duration{d}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration{}, ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func mkdir(parent string) string {
+	d, err := os.MkdirTemp(parent, "cache-")
+	check(err)
+	return d
+}
+
+func buildExample(work, name string) string {
+	dir := filepath.Join("wasm-examples", name)
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "module.wasm"), "./"+dir)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "ratios: building %s: %v\n%s", name, err, out)
+		os.Exit(1)
+	}
+	return dir
+}
+
+func copyFile(from, to string) {
+	b, err := os.ReadFile(from)
+	check(err)
+	check(os.WriteFile(to, b, 0o644))
+}
+
+func run(name string, args ...string) {
+	cmd := exec.Command(name, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "ratios: %s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		os.Exit(1)
+	}
+}
+
+func machine() string {
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				_, model, _ = strings.Cut(l, ":")
+				model = strings.TrimSpace(model)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d CPUs, %s/%s, %s", model, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ratios:", err)
+		os.Exit(1)
+	}
+}

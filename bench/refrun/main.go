@@ -1,0 +1,56 @@
+// Command refrun is the reference for Ampoule's benchmarks: plain wazero doing
+// only what wazero's own WASI example does (a runtime, WASI, stdout and
+// stderr, argv) plus the file compilation cache that 'launch' uses, so that a
+// ratio measures what Ampoule adds and nothing else.
+//
+//	refrun [-cachedir DIR] MODULE.wasm [ARGS...]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+func main() {
+	cacheDir := flag.String("cachedir", "", "compilation cache directory (empty: none)")
+	flag.Parse()
+	if flag.NArg() < 1 {
+		fmt.Fprintln(os.Stderr, "usage: refrun [-cachedir DIR] MODULE.wasm [ARGS...]")
+		os.Exit(2)
+	}
+	ctx := context.Background()
+	cfg := wazero.NewRuntimeConfig()
+	if *cacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(*cacheDir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "refrun:", err)
+			os.Exit(1)
+		}
+		cfg = cfg.WithCompilationCache(cache)
+	}
+	r := wazero.NewRuntimeWithConfig(ctx, cfg)
+	defer r.Close(ctx)
+	wasm, err := os.ReadFile(flag.Arg(0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "refrun:", err)
+		os.Exit(1)
+	}
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	config := wazero.NewModuleConfig().WithStdout(os.Stdout).WithStderr(os.Stderr).WithArgs(flag.Args()...)
+	if _, err := r.InstantiateWithConfig(ctx, wasm, config); err != nil {
+		var exit *sys.ExitError
+		if errors.As(err, &exit) {
+			r.Close(ctx)
+			os.Exit(int(exit.ExitCode()))
+		}
+		fmt.Fprintln(os.Stderr, "refrun:", err)
+		os.Exit(1)
+	}
+}
