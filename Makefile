@@ -34,8 +34,10 @@ test: examples vet
 conformance: examples
 	$(GO) test -count=1 -timeout 12m -v -run TestGoWASIConformance ./conformance
 
-# Start-up and throughput against plain wazero, measured in one run.
+# Start-up and throughput against plain wazero, measured in one run: Go
+# benchmarks in-process, then whole processes with the ratio table.
 bench: examples
+	$(GO) test -run '^$$' -bench . -benchtime 10x ./bench
 	$(GO) run ./bench/cmd/ratios
 
 # A longer fuzz run of every decoder (FUZZTIME each).
