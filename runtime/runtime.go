@@ -74,12 +74,14 @@ type Spec struct {
 	CacheDir string
 
 	// Preempt compiles a check into every loop header and function entry, so
-	// that a run whose context ends stops even while it spins in pure wasm
+	// that a run whose context ends stops even while it spins in pure wasm,
 	// and Run returns only once the guest has stopped. It costs up to 4x on
 	// tight loops (see BENCHMARKS.md). Without it Run returns as soon as the
-	// context ends, the guest is parked at its next host call, and a guest
-	// spinning without host calls keeps its goroutine until the process
-	// exits: right for one run per process, as 'launch run' does.
+	// context ends and parks the guest at its next host call; but Go cannot
+	// preempt wazero's compiled code, so a guest spinning without host calls
+	// keeps its goroutine and can freeze the whole process at the Go
+	// runtime's next stop-the-world. Run untrusted guests without Preempt
+	// only in a process of their own: Supervise does that.
 	Preempt bool
 }
 

@@ -47,6 +47,9 @@ func spec(t *testing.T, example string, args ...string) (Spec, *bytes.Buffer, *b
 var testCache string
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == RunnerArg {
+		os.Exit(RunChild())
+	}
 	dir, err := os.MkdirTemp("", "ampoule-runtime-test-")
 	if err != nil {
 		panic(err)

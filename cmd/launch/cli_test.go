@@ -16,7 +16,17 @@ import (
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/runtime"
 )
+
+// TestMain lets the test binary serve as the runner child that run() starts
+// through os.Executable.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == runtime.RunnerArg {
+		os.Exit(runtime.RunChild())
+	}
+	os.Exit(m.Run())
+}
 
 type result struct {
 	code           int

@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/ampoule-run/ampoule/runtime"
 )
 
 // forcedExitDelay is how long a signalled run may take to unwind before the
@@ -22,6 +24,10 @@ import (
 const forcedExitDelay = 900 * time.Millisecond
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == runtime.RunnerArg {
+		// The child that 'launch run' starts to run the workload.
+		os.Exit(runtime.RunChild())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()

@@ -194,7 +194,11 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 			}
 		}
 	}
-	res, err := runtime.Run(ctx, spec)
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, errcode.Errorf(errcode.Internal, "locating the launch binary for the runner: %v", err)
+	}
+	res, err := runtime.Supervise(ctx, exe, spec)
 	return res.ExitCode, err
 }
 
