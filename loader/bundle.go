@@ -37,8 +37,6 @@ type Bundle struct {
 	// ManifestBytes is ampoule.toml as read, or nil for a generated manifest.
 	ManifestBytes []byte
 	Module        []byte
-	// ModuleSHA384 is the digest of Module.
-	ModuleSHA384 [48]byte
 	// Generated is true for a bare module run with a generated manifest.
 	Generated bool
 }
@@ -86,18 +84,33 @@ func readFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, errcode.Errorf(errcode.BundleMalformed, "%s is not a regular file", name)
 	}
-	return readLimited(f, name, limit)
+	if st.Size() > limit {
+		return nil, errcode.Errorf(errcode.BundleTooLarge, "%s is %d bytes, more than the %d allowed", name, st.Size(), limit)
+	}
+	return readLimited(f, name, limit, st.Size())
 }
 
-func readLimited(r io.Reader, name string, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, errcode.Errorf(errcode.BundleUnreadable, "reading %s: %v", name, err)
+// readLimited reads at most limit bytes. sizeHint (what a stat reported; the
+// read does not trust it) sizes the buffer, so that a module is read into
+// one allocation: fresh pages are costly, and a Go guest is megabytes.
+func readLimited(r io.Reader, name string, limit, sizeHint int64) ([]byte, error) {
+	b := make([]byte, 0, min(max(sizeHint, 0), limit)+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow as append does
+		}
+		n, err := r.Read(b[len(b):min(int64(cap(b)), limit+1)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > limit {
+			return nil, errcode.Errorf(errcode.BundleTooLarge, "%s is larger than %d bytes", name, limit)
+		}
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, errcode.Errorf(errcode.BundleUnreadable, "reading %s: %v", name, err)
+		}
 	}
-	if int64(len(b)) > limit {
-		return nil, errcode.Errorf(errcode.BundleTooLarge, "%s is larger than %d bytes", name, limit)
-	}
-	return b, nil
 }
 
 // FromTar reads a bundle from a tar stream. Only ampoule.toml and the module it
@@ -249,6 +262,10 @@ func newBundle(source string, m *Manifest, manifest, module []byte) (*Bundle, er
 		Manifest:      m,
 		ManifestBytes: manifest,
 		Module:        module,
-		ModuleSHA384:  sha512.Sum384(module),
 	}, nil
 }
+
+// ModuleSHA384 is the digest of Module. It is computed on each call (a few
+// milliseconds for a Go guest), so that a launcher can hash while the runner
+// compiles.
+func (b *Bundle) ModuleSHA384() [48]byte { return sha512.Sum384(b.Module) }

@@ -25,7 +25,8 @@ func (m Measurement) String() string { return hex.EncodeToString(m[:]) }
 func Measure(b *Bundle, profile string) Measurement {
 	h := sha512.New384()
 	h.Write([]byte(MeasurementDomain))
-	writeField(h, b.ModuleSHA384[:])
+	digest := b.ModuleSHA384()
+	writeField(h, digest[:])
 	writeField(h, b.Manifest.Canonical())
 	writeField(h, []byte(profile))
 	var m Measurement

@@ -73,6 +73,11 @@ type Spec struct {
 	// CacheDir holds compiled code between runs. Empty means compile in memory.
 	CacheDir string
 
+	// BeforeStart, if set, is called once the module is compiled and its
+	// imports checked, just before its first instruction runs. An error
+	// ends the run without running the module.
+	BeforeStart func() error
+
 	// Preempt compiles a check into every loop header and function entry, so
 	// that a run whose context ends stops even while it spins in pure wasm,
 	// and Run returns only once the guest has stopped. It costs up to 4x on
@@ -117,16 +122,10 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	// The run's own context: cancelled with a cause when a limit is hit.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if spec.WallTime > 0 {
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, spec.WallTime, &limitError{errcode.WallTimeLimit})
-		defer stop()
-	}
 
 	// abandoned is set when Run returns while the guest still runs; then
 	// nothing it uses may be closed under it. The process exit reclaims it.
 	var abandoned bool
-	end := &ending{ctx: ctx, park: !spec.Preempt}
 
 	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(spec.Preempt)
 	if spec.CacheDir != "" {
@@ -170,6 +169,20 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if _, err := rt.InstantiateModule(ctx, wasi, wazero.NewModuleConfig()); err != nil {
 		return Result{}, errcode.Errorf(errcode.Internal, "instantiating WASI: %v", err)
 	}
+
+	if spec.BeforeStart != nil {
+		if err := spec.BeforeStart(); err != nil {
+			return Result{}, err
+		}
+	}
+
+	// The wall-time limit covers the workload, not its compilation.
+	if spec.WallTime > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, spec.WallTime, &limitError{errcode.WallTimeLimit})
+		defer stop()
+	}
+	end := &ending{ctx: ctx, park: !spec.Preempt}
 
 	mc := wazero.NewModuleConfig().
 		WithName("").

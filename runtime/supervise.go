@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ampoule-run/ampoule/errcode"
 )
 
@@ -24,9 +26,9 @@ const RunnerArg = "__ampoule-runner"
 // the breach itself before it is killed.
 const killGrace = 250 * time.Millisecond
 
-// childSpec is what crosses from the supervisor to the runner (fd 3).
+// childSpec is what crosses from the supervisor to the runner (fd 3); the
+// module travels separately, in a sealed memory file (fd 5).
 type childSpec struct {
-	Module      []byte
 	Name        string
 	Args        []string
 	Env         map[string]string
@@ -36,6 +38,10 @@ type childSpec struct {
 	OutputBytes int64
 	CacheDir    string
 }
+
+// startMessage follows childSpec on fd 3 once the supervisor lets the
+// module run; until then the runner only compiles.
+type startMessage struct{ Go bool }
 
 // childResult is what the runner reports back (fd 4).
 type childResult struct {
@@ -53,8 +59,11 @@ type childResult struct {
 // runtime of its own process (at the next stop-the-world): the supervisor is
 // never that process.
 //
-// spec.Preempt is ignored. The child dies with the supervisor.
-func Supervise(ctx context.Context, exe string, spec Spec) (Result, error) {
+// beforeStart, if not nil, runs in the supervisor while the runner compiles
+// (a launcher measures the module then); the module's first instruction runs
+// only after it returns nil. spec.Preempt and spec.BeforeStart are ignored.
+// The child dies with the supervisor.
+func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func() error) (Result, error) {
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
@@ -65,10 +74,19 @@ func Supervise(ctx context.Context, exe string, spec Spec) (Result, error) {
 		specW.Close()
 		return Result{}, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
 	}
+	module, err := sealedFile(spec.Module)
+	if err != nil {
+		specR.Close()
+		specW.Close()
+		resR.Close()
+		resW.Close()
+		return Result{}, errcode.Errorf(errcode.Internal, "passing the module to the runner: %v", err)
+	}
+	defer module.Close()
 	cmd := exec.Command(exe, RunnerArg)
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
-	cmd.ExtraFiles = []*os.File{specR, resW}
+	cmd.ExtraFiles = []*os.File{specR, resW, module}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// A stdin that is not a file is copied by a goroutine that may be blocked
 	// reading it when the child ends; do not wait for it.
@@ -82,14 +100,18 @@ func Supervise(ctx context.Context, exe string, spec Spec) (Result, error) {
 		return Result{}, errcode.Errorf(errcode.Internal, "starting the runner: %v", startErr)
 	}
 
-	go func() {
-		gob.NewEncoder(specW).Encode(childSpec{
-			Module: spec.Module, Name: spec.Name, Args: spec.Args, Env: spec.Env, Dirs: spec.Dirs,
-			MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
-			CacheDir: spec.CacheDir,
-		})
+	enc := gob.NewEncoder(specW)
+	if err := enc.Encode(childSpec{
+		Name: spec.Name, Args: spec.Args, Env: spec.Env, Dirs: spec.Dirs,
+		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
+		CacheDir: spec.CacheDir,
+	}); err != nil {
 		specW.Close()
-	}()
+		cmd.Process.Kill()
+		cmd.Wait()
+		resR.Close()
+		return Result{}, errcode.Errorf(errcode.Internal, "sending the run spec: %v", err)
+	}
 	resCh := make(chan *childResult, 1)
 	go func() {
 		defer resR.Close()
@@ -102,6 +124,20 @@ func Supervise(ctx context.Context, exe string, spec Spec) (Result, error) {
 	}()
 	waitCh := make(chan error, 1)
 	go func() { waitCh <- cmd.Wait() }()
+	kill := func() {
+		cmd.Process.Kill()
+		<-waitCh
+	}
+	if beforeStart != nil {
+		if err := beforeStart(); err != nil {
+			specW.Close()
+			kill()
+			return Result{}, err
+		}
+	}
+	// The wall-time limit counts from here, as the runner's own does.
+	enc.Encode(startMessage{Go: true})
+	specW.Close()
 
 	var deadline <-chan time.Time
 	if spec.WallTime > 0 {
@@ -109,15 +145,17 @@ func Supervise(ctx context.Context, exe string, spec Spec) (Result, error) {
 		defer t.Stop()
 		deadline = t.C
 	}
-	kill := func() {
-		cmd.Process.Kill()
-		<-waitCh
-	}
 	select {
-	case waitErr := <-waitCh:
-		r := <-resCh
+	case r := <-resCh:
 		if r == nil {
-			return Result{}, errcode.Errorf(errcode.Internal, "the runner ended without a result: %v", waitErr)
+			return Result{}, errcode.Errorf(errcode.Internal, "the runner ended without a result: %v", <-waitCh)
+		}
+		// The runner has written all its output and is exiting. Wait for it
+		// only where its output is still being copied into our writers;
+		// otherwise its exit (the kernel tearing down its address space)
+		// need not delay ours, and the waiting goroutine reaps it.
+		if !isFile(spec.Stdout) || !isFile(spec.Stderr) {
+			<-waitCh
 		}
 		if r.Code != 0 {
 			e := errcode.Errorf(r.Code, "%s", r.Message)
@@ -141,20 +179,32 @@ func Supervise(ctx context.Context, exe string, spec Spec) (Result, error) {
 // process exit status. Signals are the supervisor's business.
 func RunChild() int {
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	specF, resF := os.NewFile(3, "spec"), os.NewFile(4, "result")
-	if specF == nil || resF == nil {
+	specF, resF, modF := os.NewFile(3, "spec"), os.NewFile(4, "result"), os.NewFile(5, "module")
+	if specF == nil || resF == nil || modF == nil {
 		fmt.Fprintln(os.Stderr, "launch: the runner is started by 'launch run', not by hand")
 		return errcode.ClassUsage.ExitStatus()
 	}
 	var cs childSpec
-	if err := gob.NewDecoder(specF).Decode(&cs); err != nil {
+	dec := gob.NewDecoder(specF)
+	if err := dec.Decode(&cs); err != nil {
 		return report(resF, Result{}, errcode.Errorf(errcode.Internal, "reading the run spec: %v", err))
 	}
-	specF.Close()
+	module, err := mapModule(modF)
+	if err != nil {
+		return report(resF, Result{}, errcode.Errorf(errcode.Internal, "reading the module: %v", err))
+	}
 	res, err := Run(context.Background(), Spec{
-		Module: cs.Module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: cs.Dirs,
+		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: cs.Dirs,
 		MemoryPages: cs.MemoryPages, WallTime: cs.WallTime, OutputBytes: cs.OutputBytes,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir,
+		BeforeStart: func() error {
+			defer specF.Close()
+			var start startMessage
+			if err := dec.Decode(&start); err != nil || !start.Go {
+				return errcode.Errorf(errcode.Internal, "the supervisor did not start the run: %v", err)
+			}
+			return nil
+		},
 	})
 	return report(resF, res, err)
 }
@@ -173,4 +223,46 @@ func report(w *os.File, res Result, err error) int {
 	}
 	w.Close()
 	return 0
+}
+
+func isFile(w io.Writer) bool {
+	_, ok := w.(*os.File)
+	return ok
+}
+
+// sealedFile returns a memory file holding b, sealed against any change, so
+// that the runner gets exactly the bytes that were measured, in one read.
+func sealedFile(b []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate("ampoule-module", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "ampoule-module")
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// mapModule maps the sealed module file read-only: no copy, and the pages
+// are the ones the supervisor wrote. The mapping lives as long as the runner.
+func mapModule(f *os.File) ([]byte, error) {
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() == 0 {
+		return []byte{}, nil
+	}
+	return unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_SHARED)
 }

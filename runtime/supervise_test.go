@@ -21,12 +21,12 @@ func testExe(t *testing.T) string {
 func TestSuperviseRuns(t *testing.T) {
 	s, stdout, _ := spec(t, "hello", "Ada")
 	s.Env = map[string]string{"GREETING": "Hi"}
-	res, err := Supervise(context.Background(), testExe(t), s)
+	res, err := Supervise(context.Background(), testExe(t), s, nil)
 	if err != nil || res.ExitCode != 0 || !strings.Contains(stdout.String(), "Hi, Ada, from inside wazero!") {
 		t.Fatalf("%+v %v %q", res, err, stdout)
 	}
 	s, _, _ = spec(t, "crash", "exit", "42")
-	if res, err := Supervise(context.Background(), testExe(t), s); err != nil || res.ExitCode != 42 {
+	if res, err := Supervise(context.Background(), testExe(t), s, nil); err != nil || res.ExitCode != 42 {
 		t.Errorf("exit 42: %+v %v", res, err)
 	}
 }
@@ -48,7 +48,7 @@ func TestSuperviseCodes(t *testing.T) {
 			if tc.tune != nil {
 				tc.tune(&s)
 			}
-			_, err := Supervise(context.Background(), testExe(t), s)
+			_, err := Supervise(context.Background(), testExe(t), s, nil)
 			if codeOf(err) != tc.code {
 				t.Fatalf("got %v, want %v", err, tc.code)
 			}
@@ -74,7 +74,7 @@ func TestSuperviseCancel(t *testing.T) {
 			s.Stderr = &stderr
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { _, err := Supervise(ctx, testExe(t), s); done <- err }()
+			go func() { _, err := Supervise(ctx, testExe(t), s, nil); done <- err }()
 			deadline := time.Now().Add(20 * time.Second)
 			for !strings.Contains(stderr.String(), "mode "+mode) && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)

@@ -59,6 +59,7 @@ func doMeasure(ctx context.Context, e *cliEnv, args []string) int {
 		fmt.Fprintln(e.stdout, m)
 		return 0
 	}
+	digest := b.ModuleSHA384()
 	out := struct {
 		Measurement       string          `json:"measurement"`
 		Profile           string          `json:"profile"`
@@ -67,7 +68,7 @@ func doMeasure(ctx context.Context, e *cliEnv, args []string) int {
 		CanonicalManifest json.RawMessage `json:"canonical_manifest"`
 		Generated         bool            `json:"generated_manifest"`
 		ProfileAllowed    bool            `json:"profile_allowed"`
-	}{m.String(), *profile, b.Manifest.Name, hex.EncodeToString(b.ModuleSHA384[:]), b.Manifest.Canonical(), b.Generated, b.Manifest.AllowsProfile(*profile)}
+	}{m.String(), *profile, b.Manifest.Name, hex.EncodeToString(digest[:]), b.Manifest.Canonical(), b.Generated, b.Manifest.AllowsProfile(*profile)}
 	return writeJSON(e, out)
 }
 

@@ -142,9 +142,6 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	if !m.AllowsProfile(p.Name) {
 		return 0, errcode.Errorf(errcode.ProfileNotAllowed, "%s allows the profiles %s, not %s", b.Source, strings.Join(m.Profiles, ", "), p.Name)
 	}
-	if f.verbose && !p.StaticErrors {
-		fmt.Fprintf(r.env.stderr, "launch: running %s (profile %s, backend %s, measurement %s)\n", m.Name, p.Name, f.backend, loader.Measure(b, p.Name))
-	}
 
 	spec := runtime.Spec{
 		Module:      b.Module,
@@ -198,7 +195,17 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	if err != nil {
 		return 0, errcode.Errorf(errcode.Internal, "locating the launch binary for the runner: %v", err)
 	}
-	res, err := runtime.Supervise(ctx, exe, spec)
+	// The runner compiles while the module is measured; it runs nothing
+	// until the measurement is done. (The TEE backends bind it into their
+	// evidence here.)
+	measure := func() error {
+		mm := loader.Measure(b, p.Name)
+		if f.verbose && !p.StaticErrors {
+			fmt.Fprintf(r.env.stderr, "launch: running %s (profile %s, backend %s, measurement %s)\n", m.Name, p.Name, f.backend, mm)
+		}
+		return nil
+	}
+	res, err := runtime.Supervise(ctx, exe, spec, measure)
 	return res.ExitCode, err
 }
 
