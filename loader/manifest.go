@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -224,7 +225,7 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 	if len(r.Env) > MaxEnv {
 		v.fail("env", "", "has %d entries; at most %d are allowed", len(r.Env), MaxEnv)
 	}
-	for _, k := range sortedKeys(r.Env) {
+	for _, k := range slices.Sorted(maps.Keys(r.Env)) {
 		val := r.Env[k]
 		if !envNamePattern.MatchString(k) {
 			v.fail("env."+k, "environment names are letters, digits and '_', not starting with a digit", "%q is not a valid variable name", k)
@@ -499,15 +500,6 @@ func decodeError(file string, err error) error {
 			WithHint("args, dirs and profiles are arrays of strings; env is a table of strings; see 'Manifest' in README.md")
 	}
 	return errcode.Errorf(errcode.ManifestInvalid, "%s: %v", file, err)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // canonicalManifest is the measured form: every field, defaults applied,

@@ -15,11 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	goruntime "runtime"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,7 +192,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		WithSysNanotime().
 		WithNanosleep(end.sleep).
 		WithRandSource(rand.Reader)
-	for _, k := range sortedKeys(spec.Env) {
+	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		mc = mc.WithEnv(k, spec.Env[k])
 	}
 	fsc := wazero.NewFSConfig()
@@ -311,15 +312,6 @@ func signature(f api.FunctionDefinition) string {
 		return strings.Join(s, ",")
 	}
 	return fmt.Sprintf("(%s)->(%s)", names(f.ParamTypes()), names(f.ResultTypes()))
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // ending decides what the guest's blocking host calls do once its run has

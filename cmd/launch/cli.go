@@ -121,6 +121,22 @@ func (e *cliEnv) parse(c command, fs *flag.FlagSet, args []string) (pos, rest []
 
 var errHelp = errors.New("help shown")
 
+// parseNoArgs parses the flags of a command that takes no arguments. When
+// done is true the command is over (help shown, or a usage error printed)
+// and code is its exit status.
+func (e *cliEnv) parseNoArgs(c command, fs *flag.FlagSet, args []string) (done bool, code int) {
+	pos, rest, err := e.parse(c, fs, args)
+	switch {
+	case err == errHelp:
+		return true, 0
+	case err != nil:
+		return true, e.fail(err)
+	case len(pos)+len(rest) > 0:
+		return true, e.fail(errcode.Errorf(errcode.Usage, "%s takes no arguments", c.name).WithHint("usage: launch " + c.usage))
+	}
+	return false, 0
+}
+
 func (e *cliEnv) commandHelp(c command, fs *flag.FlagSet) {
 	printCommandHelp(e.stdout, c)
 	var b strings.Builder

@@ -100,15 +100,8 @@ func doProfiles(ctx context.Context, e *cliEnv, args []string) int {
 	c := profilesCommand()
 	fs := e.newFlagSet(c)
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, rest, err := e.parse(c, fs, args)
-	if err == errHelp {
-		return 0
-	}
-	if err != nil {
-		return e.fail(err)
-	}
-	if len(pos)+len(rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "profiles takes no arguments"))
+	if done, code := e.parseNoArgs(c, fs, args); done {
+		return code
 	}
 	all := profiles.All()
 	if *asJSON {
@@ -204,15 +197,8 @@ func doErrors(ctx context.Context, e *cliEnv, args []string) int {
 	c := errorsCommand()
 	fs := e.newFlagSet(c)
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, rest, err := e.parse(c, fs, args)
-	if err == errHelp {
-		return 0
-	}
-	if err != nil {
-		return e.fail(err)
-	}
-	if len(pos)+len(rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "errors takes no arguments"))
+	if done, code := e.parseNoArgs(c, fs, args); done {
+		return code
 	}
 	if *asJSON {
 		type jsonCode struct {
@@ -258,15 +244,8 @@ Example:
 func doVersion(ctx context.Context, e *cliEnv, args []string) int {
 	c := versionCommand()
 	fs := e.newFlagSet(c)
-	pos, rest, err := e.parse(c, fs, args)
-	if err == errHelp {
-		return 0
-	}
-	if err != nil {
-		return e.fail(err)
-	}
-	if len(pos)+len(rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "version takes no arguments"))
+	if done, code := e.parseNoArgs(c, fs, args); done {
+		return code
 	}
 	v := runtime.Versions()
 	fmt.Fprintf(e.stdout, "launch %s\nwazero %s\n%s\n", v.Launch, v.Wazero, v.Go)
