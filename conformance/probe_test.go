@@ -149,3 +149,64 @@ func TestProbeClocksAndRandom(t *testing.T) {
 		t.Errorf("random: %+v", l)
 	}
 }
+
+// TestSymlinkEscapes shows that plain wazero follows symbolic links out of a
+// preopened directory (links that lay there and links the guest makes) and
+// that launch does not: every path is resolved by the kernel beneath its
+// preopen.
+func TestSymlinkEscapes(t *testing.T) {
+	tl := setup(t)
+	base := t.TempDir()
+	root, outside := filepath.Join(base, "root"), filepath.Join(base, "outside")
+	os.MkdirAll(root, 0o755)
+	os.MkdirAll(outside, 0o755)
+	os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("HOST-SECRET\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "inside.txt"), []byte("inside\n"), 0o644)
+	os.Symlink(outside, filepath.Join(root, "abs"))
+	os.Symlink("../outside", filepath.Join(root, "rel"))
+	mounts := []mount{{host: root, guest: "/data", writable: true}}
+	in := func(args ...string) invocation {
+		return invocation{module: probe(t, tl), args: args, mounts: mounts, dir: t.TempDir()}
+	}
+
+	escapes := [][]string{
+		{"cat", "/data/abs/secret.txt"},
+		{"cat", "/data/rel/secret.txt"},
+		{"ls", "/data/rel"},
+		{"write", "/data/rel/planted.txt", "x"},
+	}
+	planted := filepath.Join(outside, "planted.txt")
+	for _, args := range escapes {
+		// launch first, so that what plain wazero does cannot hide a write.
+		l := tl.runLaunch(t, in(args...))
+		if _, err := os.Stat(planted); err == nil {
+			t.Errorf("launch %v wrote outside its preopen", args)
+		}
+		w := tl.runWazero(t, in(args...))
+		os.Remove(planted)
+		if strings.Contains(l.stdout, "HOST-SECRET") || strings.Contains(l.stdout, "secret.txt") || l.exit == 0 {
+			t.Errorf("launch %v escaped its preopen: %+v", args, l)
+		}
+		if !strings.Contains(l.stderr, "not permitted") {
+			t.Errorf("launch %v: want a permission error, got %q", args, l.stderr)
+		}
+		t.Logf("plain wazero %v: exit %d, stdout %q", args, w.exit, w.stdout)
+	}
+	// A link the guest makes itself.
+	if l := tl.runLaunch(t, in("symlink", "../../../../../../../../"+strings.TrimPrefix(outside, "/"), "/data/made")); l.exit != 0 {
+		t.Fatalf("making a link: %+v", l)
+	}
+	if l := tl.runLaunch(t, in("cat", "/data/made/secret.txt")); l.exit == 0 || strings.Contains(l.stdout, "HOST-SECRET") {
+		t.Errorf("a guest-made link escaped: %+v", l)
+	}
+	if w := tl.runWazero(t, in("cat", "/data/made/secret.txt")); strings.Contains(w.stdout, "HOST-SECRET") {
+		t.Logf("plain wazero follows the guest-made link out: %q", w.stdout)
+	}
+	// Links that stay inside still work.
+	if l := tl.runLaunch(t, in("symlink", "inside.txt", "/data/alias")); l.exit != 0 {
+		t.Fatalf("%+v", l)
+	}
+	if l := tl.runLaunch(t, in("cat", "/data/alias")); l.stdout != "inside\n" {
+		t.Errorf("an inside link broke: %+v", l)
+	}
+}

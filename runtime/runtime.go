@@ -27,10 +27,12 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/shim"
 )
 
 // WASIModule is the only module a workload may import from.
@@ -197,11 +199,16 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	fsc := wazero.NewFSConfig()
 	for _, d := range spec.Dirs {
-		if d.Writable {
-			fsc = fsc.WithDirMount(d.Host, d.Guest)
-		} else {
-			fsc = fsc.WithReadOnlyDirMount(d.Host, d.Guest)
+		root, err := shim.OpenRoot(d.Host)
+		if err != nil {
+			return Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err)
 		}
+		defer func() {
+			if !abandoned {
+				root.Close()
+			}
+		}()
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newConfinedFS(root, d.Writable), d.Guest)
 	}
 	mc = mc.WithFSConfig(fsc)
 

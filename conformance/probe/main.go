@@ -8,6 +8,7 @@
 //	probe ls DIR             list DIR with each entry's type and size
 //	probe cat FILE           print FILE
 //	probe write FILE TEXT    create FILE with TEXT, then read it back
+//	probe symlink OLD NEW     create a symbolic link NEW pointing at OLD
 //	probe clock              check the wall and monotonic clocks move
 //	probe random             check random_get returns varying bytes
 package main
@@ -76,6 +77,11 @@ func main() {
 			fail(err.Error())
 		}
 		fmt.Printf("wrote and read %q\n", b)
+	case "symlink":
+		if err := os.Symlink(args[0], args[1]); err != nil {
+			fail(err.Error())
+		}
+		fmt.Println("linked")
 	case "clock":
 		w0, m0 := time.Now(), time.Now()
 		time.Sleep(20 * time.Millisecond)
