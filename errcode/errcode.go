@@ -95,6 +95,7 @@ const (
 	BackendRefused       Code = 3004
 	DiskCacheRefused     Code = 3005
 	ManifestLimitRefused Code = 3006
+	HostCallTrapped      Code = 3007
 
 	MemoryLimit   Code = 4001
 	WallTimeLimit Code = 4002
@@ -125,7 +126,7 @@ var registry = []entry{
 	{ModuleMissing, "module-missing", ClassUsage, "the module named by the manifest is not in the bundle", "put the module in the bundle or set 'module' in ampoule.toml"},
 	{ModuleNotWasm, "module-not-wasm", ClassUsage, "the module is not a WebAssembly binary", "build the module for GOOS=wasip1 GOARCH=wasm (or another WASI preview 1 target)"},
 	{ModuleInvalid, "module-invalid", ClassUsage, "the module failed to decode or validate", "rebuild the module; it must be a valid WebAssembly 2.0 binary"},
-	{ModuleImportDenied, "module-import-denied", ClassUsage, "the module imports a function the runtime does not provide", "only wasi_snapshot_preview1 functions may be imported"},
+	{ModuleImportDenied, "module-import-denied", ClassUsage, "the module imports a function the runtime does not provide", "only the wasi_snapshot_preview1 functions the profile's gate allows may be imported; run 'launch gate'"},
 	{DirInvalid, "dir-invalid", ClassUsage, "a directory mount is malformed or its host directory is missing", "write mounts as HOST::GUEST or HOST::GUEST::rw; the host directory must exist"},
 	{ProfileUnknown, "profile-unknown", ClassUsage, "no such profile", "run 'launch profiles' to list the profiles"},
 	{BackendUnknown, "backend-unknown", ClassUsage, "no such backend", "the backends are: sim"},
@@ -140,6 +141,7 @@ var registry = []entry{
 	{BackendRefused, "backend-refused", ClassPolicy, "the profile does not allow this backend", "run 'launch profiles' to see which backends each profile allows"},
 	{DiskCacheRefused, "disk-cache-refused", ClassPolicy, "the profile does not allow a compilation cache on the host's disk", "drop --cache-dir; this profile compiles in memory"},
 	{ManifestLimitRefused, "manifest-limit-refused", ClassPolicy, "a limit in the manifest is above what the runtime allows", "lower the limit in ampoule.toml"},
+	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that its profile traps", "run 'launch gate' to see which host calls each profile allows"},
 
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},
 	{WallTimeLimit, "wall-time-limit", ClassLimit, "the workload ran longer than its wall-time limit", "raise limits.wall_time in ampoule.toml"},

@@ -76,6 +76,9 @@ type Spec struct {
 	// CacheDir holds compiled code between runs. Empty means compile in memory.
 	CacheDir string
 
+	// Gate decides every host call. Nil means the production table.
+	Gate shim.Table
+
 	// BeforeStart, if set, is called once the module is compiled and its
 	// imports checked, just before its first instruction runs. An error
 	// ends the run without running the module.
@@ -155,11 +158,15 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.ModuleInvalid, "compiling the module: %v", err)
 	}
-	wasi, err := wasi_snapshot_preview1.NewBuilder(rt).Compile(ctx)
+	gate := spec.Gate
+	if gate == nil {
+		gate = shim.For(production)
+	}
+	wasi, err := gatedWASI(ctx, rt, gate)
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.Internal, "compiling WASI: %v", err)
 	}
-	if err := checkImports(compiled, wasi); err != nil {
+	if err := checkImports(compiled, wasi, gate); err != nil {
 		return Result{}, err
 	}
 	if spec.MemoryPages > 0 {
@@ -273,6 +280,10 @@ func outcome(ctx context.Context, err error) (Result, error) {
 	if errors.As(err, &exit) {
 		return Result{ExitCode: exit.ExitCode()}, nil
 	}
+	var gateErr *errcode.Error // a host function of the gate ended the run
+	if errors.As(err, &gateErr) {
+		return Result{}, errcode.Errorf(gateErr.Code, "%v", err)
+	}
 	msg := err.Error()
 	if strings.Contains(msg, "import") && strings.Contains(msg, "signature mismatch") {
 		return Result{}, errcode.Errorf(errcode.ModuleImportDenied, "%v", err).
@@ -282,18 +293,22 @@ func outcome(ctx context.Context, err error) (Result, error) {
 }
 
 // checkImports refuses a module that imports anything but the WASI functions
-// the runtime provides: an unknown module, an unknown function, or a memory,
-// table or global from anywhere.
-func checkImports(m, wasi wazero.CompiledModule) error {
+// its gate exports: another module, an unknown or refused function, a wrong
+// signature, or a memory from anywhere.
+func checkImports(m, wasi wazero.CompiledModule, gate shim.Table) error {
 	provided := wasi.ExportedFunctions()
 	for _, f := range m.ImportedFunctions() {
 		mod, name, _ := f.Import()
 		if mod != WASIModule {
 			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s; only %s functions are provided", mod, name, WASIModule)
 		}
+		rule, inTable := gate[name]
 		want, ok := provided[name]
-		if !ok {
+		if !ok || !inTable {
 			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s, which is not a %s function", mod, name, WASIModule)
+		}
+		if rule.Action == shim.Refuse {
+			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s, which the gate refuses: %s", mod, name, rule.Why)
 		}
 		if !sameSignature(f, want) {
 			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s with signature %s, but it is %s", mod, name, signature(f), signature(want))

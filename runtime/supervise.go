@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/shim"
 )
 
 // RunnerArg is the hidden first argument that turns a launch binary into the
@@ -37,6 +38,7 @@ type childSpec struct {
 	WallTime    time.Duration
 	OutputBytes int64
 	CacheDir    string
+	Gate        shim.Table
 }
 
 // startMessage follows childSpec on fd 3 once the supervisor lets the
@@ -104,7 +106,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func() er
 	if err := enc.Encode(childSpec{
 		Name: spec.Name, Args: spec.Args, Env: spec.Env, Dirs: spec.Dirs,
 		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
-		CacheDir: spec.CacheDir,
+		CacheDir: spec.CacheDir, Gate: spec.Gate,
 	}); err != nil {
 		specW.Close()
 		cmd.Process.Kill()
@@ -196,7 +198,7 @@ func RunChild() int {
 	res, err := Run(context.Background(), Spec{
 		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: cs.Dirs,
 		MemoryPages: cs.MemoryPages, WallTime: cs.WallTime, OutputBytes: cs.OutputBytes,
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate,
 		BeforeStart: func() error {
 			defer specF.Close()
 			var start startMessage

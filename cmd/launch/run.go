@@ -12,6 +12,7 @@ import (
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/shim"
 )
 
 const simWarning = "launch: warning: backend sim is a software simulator: nothing protects this run from the host (insecure)\n"
@@ -152,6 +153,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		WallTime:    m.Limits.WallTime,
 		OutputBytes: m.Limits.OutputBytes,
 		Stdin:       r.env.stdin,
+		Gate:        shim.For(p),
 	}
 	if b.Generated {
 		spec.Name = filepath.Base(target)

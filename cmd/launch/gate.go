@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/shim"
+)
+
+func gateCommand() command {
+	return command{
+		name:    "gate",
+		summary: "show the host-call gate of a profile",
+		usage:   "gate [--profile P] [--json]",
+		help: `
+Gate prints the table that decides every host call a workload may make
+under the profile: each WASI preview 1 function is allowed (wazero's
+implementation runs, with paths confined beneath their preopen), denied
+(it returns the errno shown and no host code runs), trapped (the call ends
+the run with E3007 host-call-trapped) or refused (a module importing it is
+refused before it runs).
+
+Examples:
+  launch gate
+  launch gate --profile production --json`,
+		run: doGate,
+	}
+}
+
+func doGate(ctx context.Context, e *cliEnv, args []string) int {
+	c := gateCommand()
+	fs := e.newFlagSet(c)
+	profile := fs.String("profile", "debug", "the profile: debug, staging or production")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if done, code := e.parseNoArgs(c, fs, args); done {
+		return code
+	}
+	p, err := profiles.Get(*profile)
+	if err != nil {
+		return e.fail(err)
+	}
+	table := shim.For(p)
+	if *asJSON {
+		type row struct {
+			Function string `json:"function"`
+			Rule     string `json:"rule"`
+			Errno    uint16 `json:"errno,omitempty"`
+			Why      string `json:"why"`
+		}
+		var out []row
+		for _, n := range table.Names() {
+			r := table[n]
+			out = append(out, row{shim.WASIModule + "." + n, r.Action.String(), uint16(r.Errno), r.Why})
+		}
+		return writeJSON(e, out)
+	}
+	fmt.Fprintf(e.stdout, "Host-call gate of the %s profile (%d functions of %s):\n\n", p.Name, len(table), shim.WASIModule)
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FUNCTION\tRULE\tWHY")
+	for _, n := range table.Names() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", n, table[n], table[n].Why)
+	}
+	tw.Flush()
+	return 0
+}
