@@ -206,7 +206,7 @@ func TestGoWASIConformance(t *testing.T) {
 				t.Fatalf("building %s tests: %v\n%s", pkg, err, out)
 			}
 			// Generous limits: the suite, not Ampoule's defaults, is under test.
-			manifest := "name = \"stdlib-test\"\nprofiles = [\"debug\"]\n[limits]\nmemory = \"4GiB\"\nwall_time = \"10m\"\noutput = \"1GiB\"\n"
+			manifest := "name = \"stdlib-test\"\nprofiles = [\"debug\"]\n[limits]\nmemory = \"4GiB\"\nwall_time = \"10m\"\noutput = \"1GiB\"\nopen_files = 4096\nfile_output = \"16GiB\"\n"
 			if err := os.WriteFile(filepath.Join(bundle, "ampoule.toml"), []byte(manifest), 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -97,9 +97,12 @@ const (
 	ManifestLimitRefused Code = 3006
 	HostCallTrapped      Code = 3007
 
-	MemoryLimit   Code = 4001
-	WallTimeLimit Code = 4002
-	OutputLimit   Code = 4003
+	MemoryLimit     Code = 4001
+	WallTimeLimit   Code = 4002
+	OutputLimit     Code = 4003
+	OpenFilesLimit  Code = 4004
+	FileOutputLimit Code = 4005
+	HostCallLimit   Code = 4006
 
 	Internal         Code = 5001
 	CacheUnavailable Code = 5002
@@ -137,7 +140,7 @@ var registry = []entry{
 
 	{ProfileNotAllowed, "profile-not-allowed", ClassPolicy, "the manifest does not allow this profile", "add the profile to 'profiles' in ampoule.toml, or choose one it lists"},
 	{BareModuleRefused, "bare-module-refused", ClassPolicy, "a bare module without a manifest runs only under the debug profile", "make a bundle: a directory with ampoule.toml and the module"},
-	{HostOverrideRefused, "host-override-refused", ClassPolicy, "--dir and --env may change only a debug run; other profiles run the measured manifest as it is", "put the mount or variable in ampoule.toml"},
+	{HostOverrideRefused, "host-override-refused", ClassPolicy, "--dir, --env, --trace-calls and workload arguments are for debug runs only; other profiles run the measured manifest as it is and show nothing of it", "put the mount, variable or argument in ampoule.toml"},
 	{BackendRefused, "backend-refused", ClassPolicy, "the profile does not allow this backend", "run 'launch profiles' to see which backends each profile allows"},
 	{DiskCacheRefused, "disk-cache-refused", ClassPolicy, "the profile does not allow a compilation cache on the host's disk", "drop --cache-dir; this profile compiles in memory"},
 	{ManifestLimitRefused, "manifest-limit-refused", ClassPolicy, "a limit in the manifest is above what the runtime allows", "lower the limit in ampoule.toml"},
@@ -146,6 +149,9 @@ var registry = []entry{
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},
 	{WallTimeLimit, "wall-time-limit", ClassLimit, "the workload ran longer than its wall-time limit", "raise limits.wall_time in ampoule.toml"},
 	{OutputLimit, "output-limit", ClassLimit, "the workload wrote more output than its limit", "raise limits.output in ampoule.toml"},
+	{OpenFilesLimit, "open-files-limit", ClassLimit, "the workload opened more files at once than its limit", "raise limits.open_files in ampoule.toml"},
+	{FileOutputLimit, "file-output-limit", ClassLimit, "the workload wrote more into files than its limit", "raise limits.file_output in ampoule.toml"},
+	{HostCallLimit, "host-call-limit", ClassLimit, "the workload made more host calls than its profile allows", "run 'launch profiles' to see each profile's limits"},
 
 	{Internal, "internal", ClassInternal, "the launcher failed", "report this with the reference shown"},
 	{CacheUnavailable, "cache-unavailable", ClassInternal, "the compilation cache could not be opened", "pass --cache-dir DIR with a writable directory, or --no-cache"},

@@ -216,7 +216,7 @@ func FromModule(module []byte, name string) (*Bundle, error) {
 		Module:   base,
 		Env:      map[string]string{},
 		Profiles: []string{"debug"},
-		Limits:   Limits{MemoryBytes: DefaultMemory, WallTime: DefaultWallTime, OutputBytes: DefaultOutput},
+		Limits:   DefaultLimits(),
 	}
 	b, err := newBundle(name, m, nil, module)
 	if err != nil {

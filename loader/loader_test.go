@@ -32,6 +32,8 @@ LANG = "C"
 memory = "64MiB"
 wall_time = "30s"
 output = 1048576
+open_files = 16
+file_output = "10MiB"
 `
 
 func mustParse(t *testing.T, doc string) *Manifest {
@@ -66,7 +68,7 @@ func TestParseManifest(t *testing.T) {
 	if len(m.Dirs) != 2 || m.Dirs[0] != want[0] || m.Dirs[1] != want[1] {
 		t.Errorf("dirs = %+v", m.Dirs)
 	}
-	if m.Limits.MemoryBytes != 64<<20 || m.Limits.MemoryPages() != 1024 || m.Limits.WallTime != 30*time.Second || m.Limits.OutputBytes != 1<<20 {
+	if m.Limits.MemoryBytes != 64<<20 || m.Limits.MemoryPages() != 1024 || m.Limits.WallTime != 30*time.Second || m.Limits.OutputBytes != 1<<20 || m.Limits.OpenFiles != 16 || m.Limits.FileOutputBytes != 10<<20 {
 		t.Errorf("limits = %+v", m.Limits)
 	}
 	if !m.AllowsProfile("production") || m.AllowsProfile("prod") {
@@ -76,7 +78,7 @@ func TestParseManifest(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	m := mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\n")
-	if m.Limits.MemoryBytes != DefaultMemory || m.Limits.WallTime != DefaultWallTime || m.Limits.OutputBytes != DefaultOutput {
+	if m.Limits != DefaultLimits() {
 		t.Errorf("defaults not applied: %+v", m.Limits)
 	}
 	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nmemory = 100000\n")
@@ -112,6 +114,9 @@ func TestManifestErrors(t *testing.T) {
 		{"bad wall time", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nwall_time = \"soon\"\n", errcode.ManifestInvalid, "ampoule.toml:4: limits.wall_time:"},
 		{"zero wall time", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nwall_time = \"0s\"\n", errcode.ManifestInvalid, "limits.wall_time"},
 		{"zero output", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\noutput = 0\n", errcode.ManifestInvalid, "limits.output"},
+		{"open files type", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nopen_files = \"many\"\n", errcode.ManifestInvalid, "ampoule.toml:4: limits.open_files: a string is not a count"},
+		{"open files range", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nopen_files = 0\n", errcode.ManifestInvalid, "limits.open_files: 0 is out of range"},
+		{"file output", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nfile_output = \"lots\"\n", errcode.ManifestInvalid, "limits.file_output"},
 		{"bad dir", "name = \"x\"\nprofiles = [\"debug\"]\ndirs = [\"data:/data\"]\n", errcode.ManifestInvalid, "ampoule.toml:3: dirs[0]:"},
 		{"relative guest", "name = \"x\"\nprofiles = [\"debug\"]\ndirs = [\"data::data\"]\n", errcode.ManifestInvalid, "must be absolute"},
 		{"bad dir mode", "name = \"x\"\nprofiles = [\"debug\"]\ndirs = [\"data::/data::wr\"]\n", errcode.ManifestInvalid, "rw or ro"},
@@ -165,11 +170,11 @@ func TestMeasureIsDeterministic(t *testing.T) {
 // computed independently (Python's hashlib over the documented layout).
 func TestMeasureGolden(t *testing.T) {
 	b := bundle(t, "name = \"x\"\nprofiles = [\"debug\"]\n", minimalModule)
-	wantCanonical := `{"args":[],"dirs":[],"env":{},"limits":{"memory_bytes":268435456,"output_bytes":67108864,"wall_time_ns":300000000000},"module":"module.wasm","name":"x","profiles":["debug"],"version":""}`
+	wantCanonical := `{"args":[],"dirs":[],"env":{},"limits":{"file_output_bytes":1073741824,"memory_bytes":268435456,"open_files":256,"output_bytes":67108864,"wall_time_ns":300000000000},"module":"module.wasm","name":"x","profiles":["debug"],"version":""}`
 	if got := string(b.Manifest.Canonical()); got != wantCanonical {
 		t.Fatalf("canonical manifest =\n%s\nwant\n%s", got, wantCanonical)
 	}
-	const want = "920df9c63195a7087313dad0d6b5638b31fddc7e276dc633817a2fd41d89c32d57fcdd13ba365b359b9ba7350a374c38"
+	const want = "0301e41954661b59fc6f0aec1d99562c28edaec16b30cf9aa694b1a739f7a2901b255fda499f2ea2ffff9b829b7e412f"
 	if got := Measure(b, "debug").String(); got != want {
 		t.Fatalf("measurement = %s, want %s", got, want)
 	}
@@ -192,7 +197,7 @@ func TestMeasureIgnoresLayout(t *testing.T) {
 	}
 	inline := "name = \"hello\"\nversion = \"1.0.0\"\nargs = [\"--greet\", \"world\"]\ndirs = [\"data::/data\", \"out::/out::rw\"]\n" +
 		"profiles = [\"debug\", \"staging\", \"production\"]\nenv = { GREETING = \"hi\", LANG = \"C\" }\n" +
-		"limits = { memory = 67108864, wall_time = \"30s\", output = \"1MiB\" }\n"
+		"limits = { memory = 67108864, wall_time = \"30s\", output = \"1MiB\", open_files = 16, file_output = 10485760 }\n"
 	if got := Measure(bundle(t, inline, minimalModule), "production"); got != base {
 		t.Error("inline tables changed the measurement")
 	}
@@ -218,6 +223,8 @@ func TestMeasureChangesWithEveryField(t *testing.T) {
 		{"memory", `memory = "64MiB"`, `memory = "65MiB"`},
 		{"wall time", `wall_time = "30s"`, `wall_time = "31s"`},
 		{"output", `output = 1048576`, `output = 1048577`},
+		{"open files", `open_files = 16`, `open_files = 17`},
+		{"file output", `file_output = "10MiB"`, `file_output = "11MiB"`},
 	} {
 		doc := strings.Replace(baseManifest, tc.from, tc.to, 1)
 		if doc == baseManifest {

@@ -48,7 +48,20 @@ const (
 	DefaultMemory   = 256 << 20
 	DefaultWallTime = 5 * time.Minute
 	DefaultOutput   = 64 << 20
+	// DefaultOpenFiles bounds descriptors the workload opens itself
+	// (stdio and preopens do not count).
+	DefaultOpenFiles = 256
+	// DefaultFileOutput bounds the bytes written into files in all.
+	DefaultFileOutput = 1 << 30
+	// MaxOpenFiles is the most a manifest may ask for.
+	MaxOpenFiles = 4096
 )
+
+// DefaultLimits are the limits of a manifest that sets none.
+func DefaultLimits() Limits {
+	return Limits{MemoryBytes: DefaultMemory, WallTime: DefaultWallTime, OutputBytes: DefaultOutput,
+		OpenFiles: DefaultOpenFiles, FileOutputBytes: DefaultFileOutput}
+}
 
 // Manifest is a validated ampoule.toml with defaults applied.
 type Manifest struct {
@@ -90,6 +103,10 @@ type Limits struct {
 	WallTime time.Duration
 	// OutputBytes bounds stdout and stderr together.
 	OutputBytes int64
+	// OpenFiles bounds the files and directories open at once.
+	OpenFiles int
+	// FileOutputBytes bounds what is written into files, in all.
+	FileOutputBytes int64
 }
 
 // MemoryPages is the memory limit in 64 KiB pages.
@@ -119,9 +136,11 @@ type rawManifest struct {
 }
 
 type rawLimits struct {
-	Memory   any     `toml:"memory"`
-	WallTime *string `toml:"wall_time"`
-	Output   any     `toml:"output"`
+	Memory     any     `toml:"memory"`
+	WallTime   *string `toml:"wall_time"`
+	Output     any     `toml:"output"`
+	OpenFiles  any     `toml:"open_files"`
+	FileOutput any     `toml:"file_output"`
 }
 
 var (
@@ -273,7 +292,7 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 	}
 	m.Profiles = append([]string{}, r.Profiles...)
 
-	m.Limits = Limits{MemoryBytes: DefaultMemory, WallTime: DefaultWallTime, OutputBytes: DefaultOutput}
+	m.Limits = DefaultLimits()
 	if l := r.Limits; l != nil {
 		if l.Memory != nil {
 			n, err := parseSize(l.Memory)
@@ -307,6 +326,28 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 				v.fail("limits.output", "", "%d bytes is out of range", n)
 			default:
 				m.Limits.OutputBytes = int64(n)
+			}
+		}
+		if l.OpenFiles != nil {
+			n, ok := l.OpenFiles.(int64)
+			switch {
+			case !ok:
+				v.fail("limits.open_files", "write a whole number such as 64", "a %s is not a count", tomlType(l.OpenFiles))
+			case n < 1 || n > MaxOpenFiles:
+				v.fail("limits.open_files", fmt.Sprintf("open_files is between 1 and %d", MaxOpenFiles), "%d is out of range", n)
+			default:
+				m.Limits.OpenFiles = int(n)
+			}
+		}
+		if l.FileOutput != nil {
+			n, err := parseSize(l.FileOutput)
+			switch {
+			case err != nil:
+				v.fail("limits.file_output", `write a size such as "100MiB" or a number of bytes`, "%v", err)
+			case n > math.MaxInt64:
+				v.fail("limits.file_output", "", "%d bytes is out of range", n)
+			default:
+				m.Limits.FileOutputBytes = int64(n)
 			}
 		}
 	}
@@ -483,7 +524,7 @@ func decodeError(file string, err error) error {
 		d := sm.Errors[0]
 		row, _ := d.Position()
 		return errcode.Errorf(errcode.ManifestInvalid, "%s:%d: %s: unknown key", file, row, strings.Join(d.Key(), ".")).
-			WithHint("the keys are name, version, module, args, env, dirs, profiles and [limits] memory, wall_time, output; see 'Manifest' in README.md")
+			WithHint("the keys are name, version, module, args, env, dirs, profiles and [limits] memory, wall_time, output, open_files, file_output; see 'Manifest' in README.md")
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
@@ -522,9 +563,11 @@ type canonicalMount struct {
 }
 
 type canonicalLimits struct {
-	MemoryBytes   uint64 `json:"memory_bytes"`
-	OutputBytes   int64  `json:"output_bytes"`
-	WallTimeNanos int64  `json:"wall_time_ns"`
+	FileOutputBytes int64  `json:"file_output_bytes"`
+	MemoryBytes     uint64 `json:"memory_bytes"`
+	OpenFiles       int    `json:"open_files"`
+	OutputBytes     int64  `json:"output_bytes"`
+	WallTimeNanos   int64  `json:"wall_time_ns"`
 }
 
 // Canonical returns the manifest's canonical encoding: JSON with sorted keys,
@@ -532,10 +575,16 @@ type canonicalLimits struct {
 // layout of ampoule.toml do not change it but every field does.
 func (m *Manifest) Canonical() []byte {
 	c := canonicalManifest{
-		Args:     nonNil(m.Args),
-		Dirs:     []canonicalMount{},
-		Env:      m.Env,
-		Limits:   canonicalLimits{m.Limits.MemoryBytes, m.Limits.OutputBytes, int64(m.Limits.WallTime)},
+		Args: nonNil(m.Args),
+		Dirs: []canonicalMount{},
+		Env:  m.Env,
+		Limits: canonicalLimits{
+			FileOutputBytes: m.Limits.FileOutputBytes,
+			MemoryBytes:     m.Limits.MemoryBytes,
+			OpenFiles:       m.Limits.OpenFiles,
+			OutputBytes:     m.Limits.OutputBytes,
+			WallTimeNanos:   int64(m.Limits.WallTime),
+		},
 		Module:   m.Module,
 		Name:     m.Name,
 		Profiles: nonNil(m.Profiles),

@@ -44,6 +44,8 @@ type Profile struct {
 	// DiskCache: compiled code may be cached on the host's disk. The cache is
 	// not authenticated yet, so only debug uses it.
 	DiskCache bool
+	// MaxHostCalls bounds the host calls of a run; zero means no bound.
+	MaxHostCalls uint64
 }
 
 // Names lists the profiles from least to most strict.

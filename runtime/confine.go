@@ -2,11 +2,13 @@ package runtime
 
 import (
 	"io/fs"
+	"sync"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/shim"
 )
 
@@ -17,15 +19,89 @@ import (
 // so the guest cannot change a path between the check and the operation.
 type confinedFS struct {
 	experimentalsys.FS
-	root *shim.Root
+	root  *shim.Root
+	files *fileLimits
+	// preopened is set once wazero has opened the mount's own root, which
+	// the open-files limit does not count.
+	preopened bool
 }
 
-func newConfinedFS(root *shim.Root, writable bool) experimentalsys.FS {
+func newConfinedFS(root *shim.Root, writable bool, files *fileLimits) experimentalsys.FS {
 	var inner experimentalsys.FS = sysfs.DirFS(root.Path())
 	if !writable {
 		inner = &sysfs.ReadFS{FS: inner}
 	}
-	return &confinedFS{FS: inner, root: root}
+	return &confinedFS{FS: inner, root: root, files: files}
+}
+
+// fileLimits counts, across every mount of a run, the files open at once
+// and the bytes written into files. A breach ends the run through hit; the
+// call that breached fails (EPERM) in case the guest runs on a
+// moment.
+type fileLimits struct {
+	mu         sync.Mutex
+	open       int
+	maxOpen    int // 0: no bound
+	written    int64
+	maxWritten int64 // 0: no bound
+	hit        func(errcode.Code)
+}
+
+func (l *fileLimits) opening() experimentalsys.Errno {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.maxOpen > 0 && l.open >= l.maxOpen {
+		l.hit(errcode.OpenFilesLimit)
+		return experimentalsys.EPERM
+	}
+	l.open++
+	return 0
+}
+
+func (l *fileLimits) closed() {
+	l.mu.Lock()
+	l.open--
+	l.mu.Unlock()
+}
+
+func (l *fileLimits) writing(n int) experimentalsys.Errno {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.maxWritten > 0 && l.written+int64(n) > l.maxWritten {
+		l.hit(errcode.FileOutputLimit)
+		return experimentalsys.EPERM
+	}
+	l.written += int64(n)
+	return 0
+}
+
+// countedFile is an open file of a confined mount, counted by its limits.
+type countedFile struct {
+	experimentalsys.File
+	limits *fileLimits
+	closed bool
+}
+
+func (f *countedFile) Write(buf []byte) (int, experimentalsys.Errno) {
+	if e := f.limits.writing(len(buf)); e != 0 {
+		return 0, e
+	}
+	return f.File.Write(buf)
+}
+
+func (f *countedFile) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
+	if e := f.limits.writing(len(buf)); e != 0 {
+		return 0, e
+	}
+	return f.File.Pwrite(buf, off)
+}
+
+func (f *countedFile) Close() experimentalsys.Errno {
+	if !f.closed {
+		f.closed = true
+		f.limits.closed()
+	}
+	return f.File.Close()
 }
 
 func (c *confinedFS) check(name string, follow bool) experimentalsys.Errno {
@@ -39,7 +115,19 @@ func (c *confinedFS) OpenFile(name string, flag experimentalsys.Oflag, perm fs.F
 	if e := c.check(name, flag&experimentalsys.O_NOFOLLOW == 0); e != 0 {
 		return nil, e
 	}
-	return c.FS.OpenFile(name, flag, perm)
+	if !c.preopened && (name == "." || name == "") {
+		c.preopened = true
+		return c.FS.OpenFile(name, flag, perm)
+	}
+	if e := c.files.opening(); e != 0 {
+		return nil, e
+	}
+	f, e := c.FS.OpenFile(name, flag, perm)
+	if e != 0 {
+		c.files.closed()
+		return nil, e
+	}
+	return &countedFile{File: f, limits: c.files}, 0
 }
 
 func (c *confinedFS) Lstat(name string) (sys.Stat_t, experimentalsys.Errno) {

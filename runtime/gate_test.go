@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -100,5 +102,59 @@ func TestGateActions(t *testing.T) {
 	table["sock_shutdown"] = shim.Rule{Action: shim.Allow, Why: "test"}
 	if res, err := run(table, call("sock_shutdown", 2)); err != nil || res.ExitCode == uint32(shim.ENOTSUP) || res.ExitCode == 0 {
 		t.Errorf("sock_shutdown allowed: %+v %v, want wazero's own errno for stdin", res, err)
+	}
+}
+
+func TestFileLimits(t *testing.T) {
+	out := t.TempDir()
+	s, _, stderr := spec(t, "crash", "fds", "/out")
+	s.Dirs = []Mount{{Host: out, Guest: "/out", Writable: true}}
+	s.OpenFiles = 10
+	if _, err := Run(context.Background(), s); codeOf(err) != errcode.OpenFilesLimit {
+		t.Errorf("fds: %v (%s)", err, stderr)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 10 {
+		t.Errorf("%d files made, want exactly the limit of 10", len(entries))
+	}
+
+	// Files that are closed stop counting.
+	churn := t.TempDir()
+	s, stdout, stderr := spec(t, "crash", "churn", "/c")
+	s.Dirs = []Mount{{Host: churn, Guest: "/c", Writable: true}}
+	s.OpenFiles = 4
+	if _, err := Run(context.Background(), s); err != nil || !strings.Contains(stdout.String(), "churned") {
+		t.Errorf("churn: %v %s", err, stderr)
+	}
+
+	s, _, stderr = spec(t, "crash", "fill", "/out")
+	s.Dirs = []Mount{{Host: out, Guest: "/out", Writable: true}}
+	s.FileOutputBytes = 5 << 20
+	if _, err := Run(context.Background(), s); codeOf(err) != errcode.FileOutputLimit {
+		t.Errorf("fill: %v (%s)", err, stderr)
+	}
+	if st, err := os.Stat(filepath.Join(out, "fill.bin")); err != nil || st.Size() > 5<<20 {
+		t.Errorf("fill.bin: %v, %d bytes, want at most 5 MiB", err, st.Size())
+	}
+}
+
+func TestHostCallLimitAndTrace(t *testing.T) {
+	s, _, _ := spec(t, "hello")
+	s.HostCalls = 5
+	if _, err := Run(context.Background(), s); codeOf(err) != errcode.HostCallLimit {
+		t.Errorf("5 host calls: %v", err)
+	}
+	var trace syncWriter
+	s, stdout, _ := spec(t, "hello")
+	s.Trace = &trace
+	if _, err := Run(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"launch: call args_sizes_get(", "launch: call fd_write(fd=1, ", ") = 0 (success)\n", "launch: call proc_exit(rval=0) ended the run"} {
+		if !strings.Contains(trace.String(), want) {
+			t.Errorf("trace lacks %q:\n%s", want, trace.String())
+		}
+	}
+	if !strings.Contains(stdout.String(), "Hello") {
+		t.Error("tracing changed the run")
 	}
 }

@@ -69,6 +69,16 @@ type Spec struct {
 	WallTime time.Duration
 	// OutputBytes bounds what the guest writes to stdout and stderr together.
 	OutputBytes int64
+	// OpenFiles bounds the files and directories the guest has open at
+	// once, beyond stdio and its preopens.
+	OpenFiles int
+	// FileOutputBytes bounds what the guest writes into files, in all.
+	FileOutputBytes int64
+	// HostCalls bounds the number of host calls; zero means no bound.
+	HostCalls uint64
+	// Trace, if set, receives one line for every host call: its name,
+	// arguments and result.
+	Trace io.Writer
 
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
@@ -162,7 +172,11 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if gate == nil {
 		gate = shim.For(production)
 	}
-	wasi, err := gatedWASI(ctx, rt, gate)
+	var watch *callWatch
+	if spec.HostCalls > 0 || spec.Trace != nil {
+		watch = &callWatch{max: spec.HostCalls, trace: spec.Trace, hit: func(c errcode.Code) { cancel(&limitError{c}) }}
+	}
+	wasi, err := gatedWASI(ctx, rt, gate, watch)
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.Internal, "compiling WASI: %v", err)
 	}
@@ -204,6 +218,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		mc = mc.WithEnv(k, spec.Env[k])
 	}
+	files := &fileLimits{maxOpen: spec.OpenFiles, maxWritten: spec.FileOutputBytes, hit: func(c errcode.Code) { cancel(&limitError{c}) }}
 	fsc := wazero.NewFSConfig()
 	for _, d := range spec.Dirs {
 		root, err := shim.OpenRoot(d.Host)
@@ -215,7 +230,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 				root.Close()
 			}
 		}()
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newConfinedFS(root, d.Writable), d.Guest)
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newConfinedFS(root, d.Writable, files), d.Guest)
 	}
 	mc = mc.WithFSConfig(fsc)
 

@@ -39,6 +39,10 @@ type childSpec struct {
 	OutputBytes int64
 	CacheDir    string
 	Gate        shim.Table
+	OpenFiles   int
+	FileOutput  int64
+	HostCalls   uint64
+	Trace       bool // to the runner's stderr
 }
 
 // startMessage follows childSpec on fd 3 once the supervisor lets the
@@ -63,8 +67,9 @@ type childResult struct {
 //
 // beforeStart, if not nil, runs in the supervisor while the runner compiles
 // (a launcher measures the module then); the module's first instruction runs
-// only after it returns nil. spec.Preempt and spec.BeforeStart are ignored.
-// The child dies with the supervisor.
+// only after it returns nil. spec.Preempt and spec.BeforeStart are ignored;
+// a non-nil spec.Trace means the runner traces to its own stderr, which is
+// spec.Stderr. The child dies with the supervisor.
 func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func() error) (Result, error) {
 	specR, specW, err := os.Pipe()
 	if err != nil {
@@ -107,6 +112,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func() er
 		Name: spec.Name, Args: spec.Args, Env: spec.Env, Dirs: spec.Dirs,
 		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
 		CacheDir: spec.CacheDir, Gate: spec.Gate,
+		OpenFiles: spec.OpenFiles, FileOutput: spec.FileOutputBytes, HostCalls: spec.HostCalls, Trace: spec.Trace != nil,
 	}); err != nil {
 		specW.Close()
 		cmd.Process.Kill()
@@ -195,7 +201,12 @@ func RunChild() int {
 	if err != nil {
 		return report(resF, Result{}, errcode.Errorf(errcode.Internal, "reading the module: %v", err))
 	}
+	var trace io.Writer
+	if cs.Trace {
+		trace = os.Stderr
+	}
 	res, err := Run(context.Background(), Spec{
+		OpenFiles: cs.OpenFiles, FileOutputBytes: cs.FileOutput, HostCalls: cs.HostCalls, Trace: trace,
 		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: cs.Dirs,
 		MemoryPages: cs.MemoryPages, WallTime: cs.WallTime, OutputBytes: cs.OutputBytes,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate,

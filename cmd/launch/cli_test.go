@@ -145,6 +145,7 @@ func TestPolicyRefusals(t *testing.T) {
 		{"--dir in staging", []string{"run", "--profile", "staging", "--dir", "/tmp::/tmp", hello}, errcode.HostOverrideRefused},
 		{"--env in staging", []string{"run", "--profile", "staging", "--env", "A=B", hello}, errcode.HostOverrideRefused},
 		{"args in staging", []string{"run", "--profile", "staging", hello, "--", "x"}, errcode.HostOverrideRefused},
+		{"trace in staging", []string{"run", "--profile", "staging", "--trace-calls", hello}, errcode.HostOverrideRefused},
 		{"cache in staging", []string{"run", "--profile", "staging", "--cache-dir", "/tmp", hello}, errcode.DiskCacheRefused},
 		{"unknown backend", []string{"run", "--backend", "kvm", hello}, errcode.BackendUnknown},
 		{"unknown profile", []string{"run", "--profile", "prod", hello}, errcode.ProfileUnknown},
@@ -259,6 +260,26 @@ func TestHelpEverywhere(t *testing.T) {
 	}
 	if r := launch(t); r.code != errcode.ClassUsage.ExitStatus() || !strings.Contains(r.stderr, "Usage:") {
 		t.Errorf("no arguments: %+v", r)
+	}
+}
+
+func TestTraceCalls(t *testing.T) {
+	r := launch(t, "run", cacheFlag(t), "--trace-calls", testwasm.Example(t, "hello"))
+	if r.code != 0 || !strings.Contains(r.stderr, "launch: call fd_write(fd=1, ") || !strings.Contains(r.stdout, "Hello, tenant") {
+		t.Errorf("%+v", r)
+	}
+}
+
+func TestGateCommand(t *testing.T) {
+	r := launch(t, "gate", "--profile", "production")
+	for _, want := range []string{"46 functions", "proc_raise               trap", "sock_accept              deny(58)", "path_open                allow"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("gate lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	var rows []struct{ Function, Rule, Why string }
+	if err := json.Unmarshal([]byte(launch(t, "gate", "--json").stdout), &rows); err != nil || len(rows) != 46 {
+		t.Errorf("gate --json: %v, %d rows", err, len(rows))
 	}
 }
 

@@ -46,7 +46,7 @@ Examples:
 
 type runFlags struct {
 	profile, backend, cacheDir string
-	noCache, verbose           bool
+	noCache, verbose, trace    bool
 	dirs, env                  stringList
 }
 
@@ -61,6 +61,7 @@ func doRun(ctx context.Context, e *cliEnv, args []string) int {
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "compile in memory, with no on-disk cache")
 	fs.BoolVar(&f.verbose, "v", false, "print what runs and its measurement to stderr (ignored under static-error profiles)")
+	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
 	pos, guestArgs, err := e.parse(c, fs, args)
 	if err == errHelp {
 		return 0
@@ -125,8 +126,8 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	}
 	fmt.Fprint(r.env.stderr, simWarning)
 
-	if !p.AllowHostOverrides && (len(f.dirs) > 0 || len(f.env) > 0 || len(guestArgs) > 0) {
-		return 0, errcode.Errorf(errcode.HostOverrideRefused, "the %s profile runs the manifest as measured; --dir, --env and arguments after -- are refused", p.Name)
+	if !p.AllowHostOverrides && (len(f.dirs) > 0 || len(f.env) > 0 || len(guestArgs) > 0 || f.trace) {
+		return 0, errcode.Errorf(errcode.HostOverrideRefused, "the %s profile runs the manifest as measured; --dir, --env, --trace-calls and arguments after -- are refused", p.Name)
 	}
 	if f.cacheDir != "" && !p.DiskCache {
 		return 0, errcode.Errorf(errcode.DiskCacheRefused, "the %s profile does not cache compiled code on disk", p.Name)
@@ -145,15 +146,18 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	}
 
 	spec := runtime.Spec{
-		Module:      b.Module,
-		Name:        m.Name,
-		Args:        append(append([]string{}, m.Args...), guestArgs...),
-		Env:         map[string]string{},
-		MemoryPages: m.Limits.MemoryPages(),
-		WallTime:    m.Limits.WallTime,
-		OutputBytes: m.Limits.OutputBytes,
-		Stdin:       r.env.stdin,
-		Gate:        shim.For(p),
+		Module:          b.Module,
+		Name:            m.Name,
+		Args:            append(append([]string{}, m.Args...), guestArgs...),
+		Env:             map[string]string{},
+		MemoryPages:     m.Limits.MemoryPages(),
+		WallTime:        m.Limits.WallTime,
+		OutputBytes:     m.Limits.OutputBytes,
+		OpenFiles:       m.Limits.OpenFiles,
+		FileOutputBytes: m.Limits.FileOutputBytes,
+		HostCalls:       p.MaxHostCalls,
+		Stdin:           r.env.stdin,
+		Gate:            shim.For(p),
 	}
 	if b.Generated {
 		spec.Name = filepath.Base(target)
@@ -180,6 +184,9 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	}
 	if p.PlainLogs {
 		spec.Stdout, spec.Stderr = r.env.stdout, r.env.stderr
+		if f.trace {
+			spec.Trace = r.env.stderr
+		}
 	} else {
 		// The encrypted log channel is not built yet; until it is, the host
 		// gets none of the workload's output rather than plain text.

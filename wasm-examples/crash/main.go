@@ -8,6 +8,9 @@
 //	sleep       sleep for an hour inside poll_oneoff
 //	stdin       block reading stdin
 //	flood       write to stdout forever
+//	fds DIR     open files in DIR and keep them open, forever
+//	fill DIR    write DIR/fill.bin one MiB at a time, forever
+//	churn DIR   open, read and close files and DIR itself 1000 times (not a crash)
 package main
 
 import (
@@ -63,6 +66,46 @@ func main() {
 		line := []byte("flood flood flood flood flood flood flood flood flood flood flood flood\n")
 		for {
 			os.Stdout.Write(line)
+		}
+	case "fds":
+		var keep []*os.File
+		for i := 0; ; i++ {
+			f, err := os.Create(fmt.Sprintf("%s/fd-%d", os.Args[2], i))
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "crash: after %d files: %v\n", i, err)
+				os.Exit(1)
+			}
+			keep = append(keep, f)
+		}
+	case "churn":
+		for i := 0; i < 1000; i++ {
+			name := fmt.Sprintf("%s/churn-%d", os.Args[2], i%3)
+			if err := os.WriteFile(name, []byte("x"), 0o644); err != nil {
+				fmt.Fprintf(os.Stderr, "crash: churn %d: %v\n", i, err)
+				os.Exit(1)
+			}
+			if _, err := os.ReadFile(name); err != nil {
+				fmt.Fprintf(os.Stderr, "crash: churn %d: %v\n", i, err)
+				os.Exit(1)
+			}
+			if _, err := os.ReadDir(os.Args[2]); err != nil {
+				fmt.Fprintf(os.Stderr, "crash: churn %d: %v\n", i, err)
+				os.Exit(1)
+			}
+		}
+		fmt.Println("churned")
+	case "fill":
+		f, err := os.Create(os.Args[2] + "/fill.bin")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "crash: %v\n", err)
+			os.Exit(1)
+		}
+		chunk := make([]byte, 1<<20)
+		for n := 0; ; n++ {
+			if _, err := f.Write(chunk); err != nil {
+				fmt.Fprintf(os.Stderr, "crash: after %d MiB: %v\n", n, err)
+				os.Exit(1)
+			}
 		}
 	default:
 		fmt.Fprintf(os.Stderr, "crash: unknown mode %q\n", mode)
