@@ -39,6 +39,10 @@ var stdlibPackages = []string{
 	"testing/fstest", "io", "bufio", "encoding/json", "crypto/sha256",
 }
 
+// confinedPackages are run a third time, through 'launch run --confine':
+// the file-system-heavy tests check the runner's seccomp allowlist.
+var confinedPackages = map[string]bool{"os": true, "io/fs": true, "path/filepath": true, "syscall": true, "testing/fstest": true, "io/ioutil": true}
+
 type tools struct {
 	wazero, launch, cache, dir string
 }
@@ -121,8 +125,8 @@ func (tl tools) runWazero(t *testing.T, in invocation) outcome {
 	return execute(t, tl.wazero, args, in)
 }
 
-func (tl tools) runLaunch(t *testing.T, in invocation) outcome {
-	args := []string{"run", "--profile", "debug", "--backend", "sim", "--cache-dir", tl.cache}
+func (tl tools) runLaunch(t *testing.T, in invocation, extra ...string) outcome {
+	args := append([]string{"run", "--profile", "debug", "--backend", "sim", "--cache-dir", tl.cache}, extra...)
 	for _, m := range in.mounts {
 		spec := m.host + "::" + m.guest
 		if m.writable {
@@ -229,6 +233,19 @@ func TestGoWASIConformance(t *testing.T) {
 			l = tl.runLaunch(t, in)
 			wg.Wait()
 			wr, lr := results(w.stdout+w.stderr), results(l.stdout+l.stderr)
+			if confinedPackages[pkg] {
+				c := tl.runLaunch(t, in, "--confine")
+				cr := results(c.stdout + c.stderr)
+				for name, status := range wr {
+					if status == "PASS" && cr[name] != "PASS" {
+						t.Errorf("%s passes under plain wazero but is %s under launch --confine", name, orMissing(cr[name]))
+					}
+				}
+				if w.exit == 0 && c.exit != 0 {
+					t.Errorf("plain wazero exits 0, launch --confine %d:\n%s", c.exit, tail(c.stderr))
+				}
+				summary = append(summary, fmt.Sprintf("%-16s (launch --confine: %d pass)", pkg, count(cr, "PASS")))
+			}
 			if len(wr) == 0 {
 				t.Fatalf("plain wazero ran no test of %s (exit %d):\n%s", pkg, w.exit, tail(w.stdout+w.stderr))
 			}

@@ -104,8 +104,10 @@ const (
 	FileOutputLimit Code = 4005
 	HostCallLimit   Code = 4006
 
-	Internal         Code = 5001
-	CacheUnavailable Code = 5002
+	Internal               Code = 5001
+	CacheUnavailable       Code = 5002
+	ConfinementUnavailable Code = 5003
+	ConfinementViolated    Code = 5004
 )
 
 type entry struct {
@@ -155,6 +157,8 @@ var registry = []entry{
 
 	{Internal, "internal", ClassInternal, "the launcher failed", "report this with the reference shown"},
 	{CacheUnavailable, "cache-unavailable", ClassInternal, "the compilation cache could not be opened", "pass --cache-dir DIR with a writable directory, or --no-cache"},
+	{ConfinementUnavailable, "confinement-unavailable", ClassInternal, "the runner could not be confined (seccomp), so nothing ran", "run on Linux/amd64 with seccomp enabled in the kernel, or use the debug profile"},
+	{ConfinementViolated, "confinement-violated", ClassInternal, "the runner made a system call outside its allowlist and was killed", "report this with the reference shown; 'launch run --profile debug --audit' lists the calls a run makes"},
 }
 
 func (c Code) entry() (entry, bool) {

@@ -32,8 +32,11 @@ type Profile struct {
 	Backends []string
 	// AllowTEEDebug: the TEE's debug policy bit may be set.
 	AllowTEEDebug bool
-	// Seccomp: the runtime process is confined by a seccomp filter.
+	// Seccomp: the runner process is confined by a seccomp filter.
 	Seccomp bool
+	// SeccompKills: a system call outside the allowlist kills the runner
+	// (otherwise it fails with EPERM).
+	SeccompKills bool
 	// AllowRelaxations: extra host calls or network may be granted (with warnings).
 	AllowRelaxations bool
 	// AllowBareModule: a .wasm without a manifest may run (a manifest is generated).
@@ -94,6 +97,7 @@ func Get(name string) (Profile, error) {
 			StaticErrors: true,
 			Backends:     []string{"snp", "tdx"},
 			Seccomp:      true,
+			SeccompKills: true,
 		}, nil
 	}
 	return Profile{}, errcode.Errorf(errcode.ProfileUnknown, "no profile %q (the profiles are %s)", name, strings.Join(Names(), ", "))

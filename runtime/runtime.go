@@ -89,6 +89,10 @@ type Spec struct {
 	// Gate decides every host call. Nil means the production table.
 	Gate shim.Table
 
+	// Seccomp confines the runner process once the module is compiled. Only
+	// Supervise applies it, in the runner: a filter cannot be removed.
+	Seccomp shim.SeccompAction
+
 	// BeforeStart, if set, is called once the module is compiled and its
 	// imports checked, just before its first instruction runs. An error
 	// ends the run without running the module.

@@ -43,6 +43,7 @@ type childSpec struct {
 	FileOutput  int64
 	HostCalls   uint64
 	Trace       bool // to the runner's stderr
+	Seccomp     shim.SeccompAction
 }
 
 // startMessage follows childSpec on fd 3 once the supervisor lets the
@@ -113,6 +114,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func() er
 		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
 		CacheDir: spec.CacheDir, Gate: spec.Gate,
 		OpenFiles: spec.OpenFiles, FileOutput: spec.FileOutputBytes, HostCalls: spec.HostCalls, Trace: spec.Trace != nil,
+		Seccomp: spec.Seccomp,
 	}); err != nil {
 		specW.Close()
 		cmd.Process.Kill()
@@ -156,7 +158,11 @@ func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func() er
 	select {
 	case r := <-resCh:
 		if r == nil {
-			return Result{}, errcode.Errorf(errcode.Internal, "the runner ended without a result: %v", <-waitCh)
+			waitErr := <-waitCh
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
+				return Result{}, errcode.Errorf(errcode.ConfinementViolated, "the runner was killed by its seccomp filter (%v)", waitErr)
+			}
+			return Result{}, errcode.Errorf(errcode.Internal, "the runner ended without a result: %v", waitErr)
 		}
 		// The runner has written all its output and is exiting. Wait for it
 		// only where its output is still being copied into our writers;
@@ -215,6 +221,11 @@ func RunChild() int {
 			var start startMessage
 			if err := dec.Decode(&start); err != nil || !start.Go {
 				return errcode.Errorf(errcode.Internal, "the supervisor did not start the run: %v", err)
+			}
+			// Compiled, not yet run: from here on the runner makes only the
+			// system calls its allowlist names.
+			if err := shim.Confine(cs.Seccomp); err != nil {
+				return errcode.Errorf(errcode.ConfinementUnavailable, "%v", err)
 			}
 			return nil
 		},

@@ -3,11 +3,15 @@ package runtime
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/shim"
 )
 
 func testExe(t *testing.T) string {
@@ -89,5 +93,83 @@ func TestSuperviseCancel(t *testing.T) {
 				t.Fatal("the supervised run did not stop after cancel")
 			}
 		})
+	}
+}
+
+// TestSuperviseConfined runs workloads of every kind in a runner under each
+// seccomp action: confinement must change no outcome.
+func TestSuperviseConfined(t *testing.T) {
+	if _, err := shim.Allowlist(); err != nil {
+		t.Skipf("no seccomp allowlist here: %v", err)
+	}
+	files := testwasm.Example(t, "files")
+	for _, action := range []shim.SeccompAction{shim.SeccompErrno, shim.SeccompKill} {
+		t.Run(action.String(), func(t *testing.T) {
+			for _, tc := range []struct {
+				example string
+				args    []string
+				rw      bool
+				code    errcode.Code
+				exit    uint32
+				stdout  string
+			}{
+				{"hello", nil, false, 0, 0, "Hello, world, from inside wazero!"},
+				{"files", nil, true, 0, 0, "wrote /out/report.txt"},
+				{"crash", []string{"panic"}, false, 0, 2, ""},
+				{"crash", []string{"exit", "7"}, false, 0, 7, ""},
+				{"crash", []string{"trap"}, false, errcode.WorkloadTrap, 0, ""},
+				{"crash", []string{"oom"}, false, errcode.MemoryLimit, 0, ""},
+				{"crash", []string{"flood"}, false, errcode.OutputLimit, 0, ""},
+				{"crash", []string{"churn", "/out"}, true, 0, 0, "churned"},
+				{"crash", []string{"fds", "/out"}, true, errcode.OpenFilesLimit, 0, ""},
+			} {
+				s, stdout, stderr := spec(t, tc.example, tc.args...)
+				s.Seccomp = action
+				s.OpenFiles = 64
+				if tc.rw {
+					s.Dirs = []Mount{{Host: filepath.Join(files, "data"), Guest: "/data"}, {Host: t.TempDir(), Guest: "/out", Writable: true}}
+				}
+				res, err := Supervise(context.Background(), testExe(t), s, nil)
+				if codeOf(err) != tc.code || res.ExitCode != tc.exit || !strings.Contains(stdout.String(), tc.stdout) {
+					t.Errorf("%s %v: %+v %v, want code %v exit %d\nstdout %q\nstderr %q", tc.example, tc.args, res, err, tc.code, tc.exit, stdout, stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestRunnerIsConfined looks at a running runner from outside: its status
+// must show a seccomp filter and no_new_privs.
+func TestRunnerIsConfined(t *testing.T) {
+	if _, err := shim.Allowlist(); err != nil {
+		t.Skipf("no seccomp allowlist here: %v", err)
+	}
+	s, _, _ := spec(t, "crash", "sleep")
+	s.Seccomp = shim.SeccompErrno
+	var stderr syncWriter
+	s.Stderr = &stderr
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := Supervise(ctx, testExe(t), s, nil); done <- err }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stderr.String(), "mode sleep") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	status := ""
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err == nil && strings.Contains(string(b), "\nPPid:\t"+strconv.Itoa(os.Getpid())+"\n") {
+			status = string(b)
+		}
+	}
+	if status == "" {
+		t.Fatal("no runner found among this process's children")
+	}
+	for _, want := range []string{"\nSeccomp:\t2\n", "\nNoNewPrivs:\t1\n"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("runner status lacks %q", strings.TrimSpace(want))
+		}
 	}
 }

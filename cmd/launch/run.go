@@ -47,6 +47,7 @@ Examples:
 type runFlags struct {
 	profile, backend, cacheDir string
 	noCache, verbose, trace    bool
+	confine                    bool
 	dirs, env                  stringList
 }
 
@@ -62,6 +63,7 @@ func doRun(ctx context.Context, e *cliEnv, args []string) int {
 	fs.BoolVar(&f.noCache, "no-cache", false, "compile in memory, with no on-disk cache")
 	fs.BoolVar(&f.verbose, "v", false, "print what runs and its measurement to stderr (ignored under static-error profiles)")
 	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
+	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
 	pos, guestArgs, err := e.parse(c, fs, args)
 	if err == errHelp {
 		return 0
@@ -158,6 +160,12 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		HostCalls:       p.MaxHostCalls,
 		Stdin:           r.env.stdin,
 		Gate:            shim.For(p),
+	}
+	switch {
+	case p.Seccomp && p.SeccompKills:
+		spec.Seccomp = shim.SeccompKill
+	case p.Seccomp, f.confine:
+		spec.Seccomp = shim.SeccompErrno
 	}
 	if b.Generated {
 		spec.Name = filepath.Base(target)
