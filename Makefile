@@ -4,7 +4,7 @@ EXAMPLES := hello files compute crash
 BIN      := bin/launch
 FUZZTIME ?= 30s
 
-.PHONY: all build examples demo test vet conformance bench fuzz clean
+.PHONY: all build examples tools demo test vet conformance bench fuzz clean
 
 all: build examples
 
@@ -16,6 +16,13 @@ examples:
 		GOOS=wasip1 GOARCH=wasm $(GO) build -o wasm-examples/$$e/module.wasm ./wasm-examples/$$e || exit 1; \
 	done
 
+# Tools the tests need beyond Go: wat2wasm (Debian's wabt) assembles the
+# hostile-module corpus in wasm-examples/hostile.
+tools:
+	@command -v wat2wasm >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wabt >/dev/null; \
+		else echo "make: wat2wasm is missing; install Debian's wabt package (sudo apt-get install wabt)"; exit 1; fi; }
+
 # The main job: the hello example, debug profile, simulator backend.
 demo: build examples
 	./$(BIN) run --profile debug --backend sim wasm-examples/hello
@@ -24,10 +31,11 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: the files above need formatting'; exit 1; }
 	$(GO) vet ./...
 
-# Everything: formatting, vet, unit tests (fuzz seeds included) and the
-# external WASI conformance suite (Go's own wasip1 standard-library tests),
-# each test driven through plain wazero and through 'launch run'.
-test: examples vet
+# Everything: formatting, vet, unit tests (fuzz seeds included), the
+# hostile-module corpus and the external WASI conformance suite (Go's own
+# wasip1 standard-library tests), each driven through plain wazero and
+# through 'launch run'. Seccomp tests run as any user; CI runs as root.
+test: tools examples vet
 	$(GO) test -count=1 -timeout 12m ./...
 
 # Only the conformance suite, verbose.

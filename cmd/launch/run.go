@@ -147,6 +147,33 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		return 0, errcode.Errorf(errcode.ProfileNotAllowed, "%s allows the profiles %s, not %s", b.Source, strings.Join(m.Profiles, ", "), p.Name)
 	}
 
+	spec, err := r.spec(b, baseDir, target, f, guestArgs)
+	if err != nil {
+		return 0, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, errcode.Errorf(errcode.Internal, "locating the launch binary for the runner: %v", err)
+	}
+	// The runner compiles while the module is measured; it runs nothing
+	// until the measurement is done. (The TEE backends bind it into their
+	// evidence here.)
+	measure := func() error {
+		mm := loader.Measure(b, p.Name)
+		if f.verbose && !p.StaticErrors {
+			fmt.Fprintf(r.env.stderr, "launch: running %s (profile %s, backend %s, measurement %s)\n", m.Name, p.Name, f.backend, mm)
+		}
+		return nil
+	}
+	res, err := runtime.Supervise(ctx, exe, spec, measure)
+	return res.ExitCode, err
+}
+
+// spec turns a checked bundle, the profile and the flags into what the
+// runner runs: the manifest's limits, the profile's gate and confinement,
+// and the streams the profile lets the host see.
+func (r *runner) spec(b *loader.Bundle, baseDir, target string, f runFlags, guestArgs []string) (runtime.Spec, error) {
+	p, m := r.profile, b.Manifest
 	spec := runtime.Spec{
 		Module:          b.Module,
 		Name:            m.Name,
@@ -176,7 +203,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	for _, kv := range f.env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return 0, errcode.Errorf(errcode.Usage, "--env %q is not K=V", kv)
+			return runtime.Spec{}, errcode.Errorf(errcode.Usage, "--env %q is not K=V", kv)
 		}
 		spec.Env[k] = v
 	}
@@ -186,7 +213,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	for _, s := range f.dirs {
 		d, err := loader.ParseMount(s)
 		if err != nil {
-			return 0, errcode.Errorf(errcode.DirInvalid, "--dir: %v", err)
+			return runtime.Spec{}, errcode.Errorf(errcode.DirInvalid, "--dir: %v", err)
 		}
 		spec.Dirs = append(spec.Dirs, mountFrom(d, ""))
 	}
@@ -208,22 +235,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 			}
 		}
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return 0, errcode.Errorf(errcode.Internal, "locating the launch binary for the runner: %v", err)
-	}
-	// The runner compiles while the module is measured; it runs nothing
-	// until the measurement is done. (The TEE backends bind it into their
-	// evidence here.)
-	measure := func() error {
-		mm := loader.Measure(b, p.Name)
-		if f.verbose && !p.StaticErrors {
-			fmt.Fprintf(r.env.stderr, "launch: running %s (profile %s, backend %s, measurement %s)\n", m.Name, p.Name, f.backend, mm)
-		}
-		return nil
-	}
-	res, err := runtime.Supervise(ctx, exe, spec, measure)
-	return res.ExitCode, err
+	return spec, nil
 }
 
 // mountFrom resolves a relative host path against base (or the working

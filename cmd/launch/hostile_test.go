@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/runtime"
+)
+
+// hostileCase is one module of wasm-examples/hostile and how every profile
+// must end it. A zero code means the attack is contained and the module
+// exits 0 (the modules trap if their attack works).
+type hostileCase struct {
+	name  string
+	dirs  string // "", "ro" or "rw": a preopen at fd 3 with links out of it
+	code  errcode.Code
+	debug int // debug's exit status where the workload's own passes through; -1 otherwise
+}
+
+var hostileCases = []hostileCase{
+	{"memory-bomb", "", errcode.MemoryLimit, -1},
+	{"huge-initial-memory", "", errcode.MemoryLimit, -1},
+	{"infinite-loop", "", errcode.WallTimeLimit, -1},
+	{"deep-recursion", "", errcode.WorkloadTrap, -1},
+	{"divide-by-zero", "", errcode.WorkloadTrap, -1},
+	{"table-out-of-bounds", "", errcode.WorkloadTrap, -1},
+	{"trap-in-start", "", errcode.WorkloadTrap, -1},
+	{"stdout-flood", "", errcode.OutputLimit, -1},
+	{"proc-raise", "", errcode.HostCallTrapped, -1},
+	{"sock-accept", "ro", 0, -1},
+	{"unknown-import", "", errcode.ModuleImportDenied, -1},
+	{"unknown-wasi-function", "", errcode.ModuleImportDenied, -1},
+	{"wrong-signature", "", errcode.ModuleImportDenied, -1},
+	{"import-memory", "", errcode.ModuleImportDenied, -1},
+	{"exit-code-confusion", "", errcode.WorkloadExit, 255},
+	{"bad-pointers", "", 0, -1},
+	{"dotdot-escape", "ro", 0, -1},
+	{"symlink-escape", "ro", 0, -1},
+	{"made-symlink-escape", "rw", 0, -1},
+	{"readonly-write", "ro", 0, -1},
+	{"fd-exhaustion", "ro", errcode.OpenFilesLimit, -1},
+	{"disk-fill", "rw", errcode.FileOutputLimit, -1},
+	{"sleep-forever", "", errcode.WallTimeLimit, -1},
+	{"stdin-block", "", errcode.WallTimeLimit, -1},
+	{"host-call-storm", "", errcode.WallTimeLimit, -1},
+}
+
+// hostileBundle assembles name.wat with wat2wasm and makes a bundle of it
+// with tight limits and, if asked, a preopened directory holding a file and
+// links out of it (abs -> /etc, rel -> the directory's parent).
+func hostileBundle(t *testing.T, tc hostileCase) string {
+	t.Helper()
+	wat2wasm, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Fatal("wat2wasm is not installed; 'make test' installs it (Debian package wabt)")
+	}
+	base := t.TempDir()
+	bundle := filepath.Join(base, "bundle")
+	os.MkdirAll(bundle, 0o755)
+	src := filepath.Join(testwasm.Root(t), "wasm-examples", "hostile", tc.name+".wat")
+	if out, err := exec.Command(wat2wasm, src, "-o", filepath.Join(bundle, "module.wasm")).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm %s: %v\n%s", tc.name, err, out)
+	}
+	manifest := fmt.Sprintf("name = %q\nprofiles = [\"debug\", \"staging\", \"production\"]\n", tc.name)
+	if tc.dirs != "" {
+		data := filepath.Join(base, "data")
+		os.MkdirAll(data, 0o755)
+		os.WriteFile(filepath.Join(data, "inside.txt"), []byte("inside\n"), 0o644)
+		os.WriteFile(filepath.Join(base, "outside.txt"), []byte("HOST FILE\n"), 0o644)
+		os.Symlink("/etc", filepath.Join(data, "abs"))
+		os.Symlink("..", filepath.Join(data, "rel"))
+		mode := ""
+		if tc.dirs == "rw" {
+			mode = "::rw"
+		}
+		manifest += fmt.Sprintf("dirs = [%q]\n", data+"::/data"+mode)
+	}
+	manifest += "[limits]\nmemory = \"16MiB\"\nwall_time = \"1s\"\noutput = \"256KiB\"\nopen_files = 16\nfile_output = \"1MiB\"\n"
+	writeManifest(t, bundle, manifest)
+	return bundle
+}
+
+// runnersLeft lists runner processes still alive.
+func runnersLeft() []string {
+	var left []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(b, []byte(runtime.RunnerArg)) {
+			left = append(left, e.Name())
+		}
+	}
+	return left
+}
+
+// TestHostileCorpus runs every hostile module under debug and staging
+// through a real launch process, and under production's gate and seccomp
+// (kill) through the supervisor directly, since production refuses the
+// simulator backend on a machine without a TEE. Each must end with its
+// code, within its limits, and leave no runner, descriptor or goroutine
+// behind.
+func TestHostileCorpus(t *testing.T) {
+	bin := testwasm.Launch(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	production, _ := profiles.Get("production")
+	for _, tc := range hostileCases {
+		t.Run(tc.name, func(t *testing.T) {
+			bundle := hostileBundle(t, tc)
+			for _, profile := range []string{"debug", "staging"} {
+				args := []string{"run", "--profile", profile}
+				if profile == "debug" {
+					args = append(args, "--no-cache")
+				}
+				cmd := exec.Command(bin, append(args, bundle)...)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				start := time.Now()
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan struct{})
+				go func() { cmd.Wait(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(30 * time.Second):
+					cmd.Process.Kill()
+					t.Fatalf("%s: launch hung", profile)
+				}
+				took := time.Since(start)
+				got := cmd.ProcessState.ExitCode()
+				want := tc.code.Class().ExitStatus()
+				if tc.code == 0 {
+					want = 0
+				}
+				if profile == "debug" && tc.debug >= 0 {
+					want = tc.debug
+				}
+				if got != want {
+					t.Errorf("%s: exit %d, want %d\n%s", profile, got, want, stderr.String())
+				}
+				if tc.code != 0 && !(profile == "debug" && tc.debug >= 0) && !strings.Contains(stderr.String(), tc.code.String()) {
+					t.Errorf("%s: stderr lacks %v:\n%s", profile, tc.code, stderr.String())
+				}
+				if strings.Contains(stderr.String(), "panic:") || strings.Contains(stderr.String(), "goroutine ") && profile == "staging" {
+					t.Errorf("%s: the launcher crashed:\n%s", profile, stderr.String())
+				}
+				if took > 20*time.Second {
+					t.Errorf("%s: took %v, far past its 1 s wall time", profile, took)
+				}
+			}
+			deadline := time.Now().Add(3 * time.Second)
+			for len(runnersLeft()) > 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if left := runnersLeft(); len(left) > 0 {
+				t.Errorf("runner processes left behind: %v", left)
+			}
+
+			// Production: the same bundle, production's spec, supervised here.
+			fdsBefore, gBefore := openFDs(t), goruntime.NumGoroutine()
+			b, err := loader.FromFS(os.DirFS(bundle), bundle)
+			if err != nil {
+				if errcode.From(err).Code != tc.code {
+					t.Errorf("production: loading: %v, want %v", err, tc.code)
+				}
+				return
+			}
+			r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: new(bytes.Buffer), stderr: new(bytes.Buffer)}, profile: production, ref: "test"}
+			spec, err := r.spec(b, bundle, bundle, runFlags{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := runtime.Supervise(context.Background(), exe, spec, nil)
+			gotCode := errcode.Code(0)
+			if err != nil {
+				gotCode = errcode.From(err).Code
+			} else if res.ExitCode != 0 {
+				gotCode = errcode.WorkloadExit
+			}
+			if gotCode != tc.code {
+				t.Errorf("production: %v (exit %d), want %v", err, res.ExitCode, tc.code)
+			}
+			deadline = time.Now().Add(3 * time.Second)
+			for (openFDs(t) > fdsBefore || goruntime.NumGoroutine() > gBefore) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if n := openFDs(t); n > fdsBefore {
+				t.Errorf("production: %d descriptors open after the run, %d before", n, fdsBefore)
+			}
+			if n := goruntime.NumGoroutine(); n > gBefore {
+				t.Errorf("production: %d goroutines after the run, %d before", n, gBefore)
+			}
+		})
+	}
+}
+
+func openFDs(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// TestHostileFiles: a non-WebAssembly file and a module above the size
+// limit are refused before anything runs, under every profile that runs.
+func TestHostileFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		module func(path string) error
+		code   errcode.Code
+	}{
+		{"elf-binary", func(p string) error { return os.WriteFile(p, []byte("\x7fELF\x02\x01\x01\x00"), 0o644) }, errcode.ModuleNotWasm},
+		{"giant-module", func(p string) error {
+			f, err := os.Create(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			f.Write([]byte{0, 'a', 's', 'm', 1, 0, 0, 0})
+			return f.Truncate(loader.MaxModuleBytes + 1) // sparse: no disk is used
+		}, errcode.BundleTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bundle := t.TempDir()
+			if err := tc.module(filepath.Join(bundle, "module.wasm")); err != nil {
+				t.Fatal(err)
+			}
+			writeManifest(t, bundle, "name = \"x\"\nprofiles = [\"debug\", \"staging\"]\n")
+			for _, profile := range []string{"debug", "staging"} {
+				r := launch(t, "run", "--profile", profile, bundle)
+				if r.code != tc.code.Class().ExitStatus() || !strings.Contains(r.stderr, tc.code.String()) {
+					t.Errorf("%s: %+v, want %v", profile, r, tc.code)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,5 @@
+;; Exits with 0xffffffff, which wazero also uses to mean "context cancelled".
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (func (export "_start")
+    (call $exit (i32.const -1))))

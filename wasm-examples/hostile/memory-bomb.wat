@@ -1,0 +1,7 @@
+;; Grows memory a page at a time until the runtime says no, then keeps asking.
+(module
+  (memory 1)
+  (func (export "_start")
+    (loop $again
+      (drop (memory.grow (i32.const 16)))
+      (br $again))))

@@ -1,0 +1,5 @@
+;; Traps in the start section, before _start.
+(module
+  (func $boom unreachable)
+  (start $boom)
+  (func (export "_start")))

@@ -1,0 +1,4 @@
+;; Imports fd_write with the wrong signature.
+(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i64) (result i64)))
+  (func (export "_start")))
