@@ -42,9 +42,9 @@ test: tools examples vet
 conformance: examples
 	$(GO) test -count=1 -timeout 12m -v -run TestGoWASIConformance ./conformance
 
-# Start-up and throughput against plain wazero, measured in one run: Go
+# Start-up, host calls and throughput against plain wazero, measured in one run: Go
 # benchmarks in-process, then whole processes with the ratio table.
-bench: examples
+bench: tools examples
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./bench
 	$(GO) run ./bench/cmd/ratios
 

@@ -4,6 +4,7 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"os"
 	"testing"
@@ -23,7 +24,8 @@ func plain(b *testing.B, cache wazero.CompilationCache, module []byte, args ...s
 	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
 	defer r.Close(ctx)
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
-	cfg := wazero.NewModuleConfig().WithStdout(io.Discard).WithStderr(io.Discard).WithArgs(args...)
+	cfg := wazero.NewModuleConfig().WithStdout(io.Discard).WithStderr(io.Discard).WithArgs(args...).
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().WithRandSource(rand.Reader)
 	if _, err := r.InstantiateWithConfig(ctx, module, cfg); err != nil {
 		if e, ok := err.(*sys.ExitError); !ok || e.ExitCode() != 0 {
 			b.Fatal(err)

@@ -1,13 +1,16 @@
 // Command refrun is the reference for Ampoule's benchmarks: plain wazero doing
 // only what wazero's own WASI example does (a runtime, WASI, stdout and
-// stderr, argv) plus the file compilation cache that 'launch' uses, so that a
-// ratio measures what Ampoule adds and nothing else.
+// stderr, argv) plus what wazero's own CLI adds so that the guest sees a real
+// system (the file compilation cache, the host's clocks, sleep and random
+// source; wazero's defaults are a fake clock and a fixed random seed), so
+// that a ratio measures what Ampoule adds and nothing else.
 //
 //	refrun [-cachedir DIR] MODULE.wasm [ARGS...]
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -43,7 +46,8 @@ func main() {
 		os.Exit(1)
 	}
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
-	config := wazero.NewModuleConfig().WithStdout(os.Stdout).WithStderr(os.Stderr).WithArgs(flag.Args()...)
+	config := wazero.NewModuleConfig().WithStdout(os.Stdout).WithStderr(os.Stderr).WithArgs(flag.Args()...).
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().WithRandSource(rand.Reader)
 	if _, err := r.InstantiateWithConfig(ctx, wasm, config); err != nil {
 		var exit *sys.ExitError
 		if errors.As(err, &exit) {

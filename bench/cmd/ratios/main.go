@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -20,11 +21,12 @@ import (
 )
 
 func main() {
-	warmN := flag.Int("n", 15, "warm-cache start-up runs of each")
+	warmN := flag.Int("n", 21, "warm-cache start-up runs of each")
 	coldN := flag.Int("cold", 5, "cold-cache start-up runs of each")
-	computeN := flag.Int("compute", 3, "compute runs of each")
+	computeN := flag.Int("compute", 5, "compute runs of each")
 	computeMiB := flag.Int("mib", 16, "compute: MiB hashed per round")
 	computeRounds := flag.Int("rounds", 8, "compute: rounds")
+	callN := flag.Int("calls", 3, "host-call runs of each (per module, with and without the calls)")
 	flag.Parse()
 
 	work, err := os.MkdirTemp("", "ampoule-bench-")
@@ -75,6 +77,44 @@ func main() {
 	}
 	rows = append(rows, row{"hello: process start, warm cache", median(warmRef), median(warmLaunch), 1.25, false})
 
+	// Warm start with the gate and the runner confined by seccomp.
+	var confRef, confLaunch []time.Duration
+	confArgs := append(launchHello(launchCache)[:2], append([]string{"--confine"}, launchHello(launchCache)[2:]...)...)
+	for i := 0; i < *warmN; i++ {
+		confRef = append(confRef, timeRun(refHello(refCache))...)
+		confLaunch = append(confLaunch, timeRun(confArgs)...)
+	}
+	rows = append(rows, row{"hello: warm start, gate + seccomp (--confine)", median(confRef), median(confLaunch), 1.30, false})
+
+	// Allowed host calls through the gate: the cost of one call is the time
+	// of a run making N calls less that of the same module making none.
+	for _, hc := range []struct {
+		name, wat string
+		n         int
+	}{
+		{"clock_time_get", "clock-calls.wat", 5000000},
+		{"fd_write of 16 B to stdout", "write-calls.wat", 2000000},
+	} {
+		perCall := func(run func(module, bundle string) []string) time.Duration {
+			var with, without []time.Duration
+			for i := 0; i < *callN; i++ {
+				for _, n := range []int{hc.n, 0} {
+					module, bundle := callModule(work, hc.wat, n)
+					d := timeQuiet(run(module, bundle))
+					if n == 0 {
+						without = append(without, d)
+					} else {
+						with = append(with, d)
+					}
+				}
+			}
+			return (median(with) - median(without)) / time.Duration(hc.n)
+		}
+		ref := perCall(func(module, _ string) []string { return []string{refrun, "-cachedir", refCache, module} })
+		lau := perCall(func(_, bundle string) []string { return []string{launch, "run", "--cache-dir", launchCache, bundle} })
+		rows = append(rows, row{"per allowed call: " + hc.name, ref, lau, 1.20, false})
+	}
+
 	// Compute: warm caches, long enough that start-up is noise.
 	refArgs := append([]string{refrun, "-cachedir", refCache, filepath.Join(computeBundle, "module.wasm")}, computeArgs...)
 	launchArgs := []string{launch, "run", "--cache-dir", launchCache, computeBundle}
@@ -96,6 +136,9 @@ func main() {
 	for _, r := range rows {
 		ratio := float64(r.launch) / float64(r.ref)
 		ref, lau := r.ref.Round(100*time.Microsecond).String(), r.launch.Round(100*time.Microsecond).String()
+		if r.ref < time.Microsecond {
+			ref, lau = r.ref.String(), r.launch.String()
+		}
 		if r.throughput {
 			ref = fmt.Sprintf("%.1f MiB/s", hashed/r.ref.Seconds())
 			lau = fmt.Sprintf("%.1f MiB/s", hashed/r.launch.Seconds())
@@ -121,7 +164,49 @@ type row struct {
 	throughput  bool
 }
 
+// callModule assembles bench/wat/NAME with its call count set to n and
+// returns the module and a bundle of it (cached by n).
+func callModule(work, wat string, n int) (string, string) {
+	dir := filepath.Join(work, fmt.Sprintf("%s-%d", strings.TrimSuffix(wat, ".wat"), n))
+	module := filepath.Join(dir, "module.wasm")
+	if _, err := os.Stat(module); err == nil {
+		return module, dir
+	}
+	check(os.MkdirAll(dir, 0o755))
+	src, err := os.ReadFile(filepath.Join("bench", "wat", wat))
+	check(err)
+	text := regexp.MustCompile(`\(global \$n i32 \(i32\.const \d+\)\)`).ReplaceAllString(string(src), fmt.Sprintf("(global $$n i32 (i32.const %d))", n))
+	watFile := filepath.Join(dir, wat)
+	check(os.WriteFile(watFile, []byte(text), 0o644))
+	run("wat2wasm", watFile, "-o", module)
+	check(os.WriteFile(filepath.Join(dir, "ampoule.toml"), []byte("name = \"calls\"\nprofiles = [\"debug\"]\n[limits]\nwall_time = \"10m\"\noutput = \"4GiB\"\n"), 0o644))
+	return module, dir
+}
+
+// timeQuiet times a run whose output goes to /dev/null.
+func timeQuiet(argv []string) time.Duration {
+	time.Sleep(settle)
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	check(err)
+	defer null.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout = null
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "ratios: %s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
+		os.Exit(1)
+	}
+	return time.Since(start)
+}
+
+// settle lets the previous process finish exiting (the kernel tears down
+// its address space on the other core) so that it does not weigh on the next.
+const settle = 50 * time.Millisecond
+
 func timeRun(argv []string) []time.Duration {
+	time.Sleep(settle)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
