@@ -7,3 +7,5 @@ require (
 	github.com/tetratelabs/wazero v1.12.0
 	golang.org/x/sys v0.49.0
 )
+
+require github.com/cilium/ebpf v0.22.0

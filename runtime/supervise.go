@@ -67,11 +67,12 @@ type childResult struct {
 // never that process.
 //
 // beforeStart, if not nil, runs in the supervisor while the runner compiles
-// (a launcher measures the module then); the module's first instruction runs
-// only after it returns nil. spec.Preempt and spec.BeforeStart are ignored;
+// (a launcher measures the module then, and may attach an audit to the
+// runner's pid); the module's first instruction runs only after it returns
+// nil. spec.Preempt and spec.BeforeStart are ignored;
 // a non-nil spec.Trace means the runner traces to its own stderr, which is
 // spec.Stderr. The child dies with the supervisor.
-func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func() error) (Result, error) {
+func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func(runnerPID int) error) (Result, error) {
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
@@ -139,7 +140,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func() er
 		<-waitCh
 	}
 	if beforeStart != nil {
-		if err := beforeStart(); err != nil {
+		if err := beforeStart(cmd.Process.Pid); err != nil {
 			specW.Close()
 			kill()
 			return Result{}, err

@@ -146,6 +146,10 @@ func TestPolicyRefusals(t *testing.T) {
 		{"--env in staging", []string{"run", "--profile", "staging", "--env", "A=B", hello}, errcode.HostOverrideRefused},
 		{"args in staging", []string{"run", "--profile", "staging", hello, "--", "x"}, errcode.HostOverrideRefused},
 		{"trace in staging", []string{"run", "--profile", "staging", "--trace-calls", hello}, errcode.HostOverrideRefused},
+		{"audit in staging", []string{"run", "--profile", "staging", "--audit", hello}, errcode.HostOverrideRefused},
+		{"audit-json alone", []string{"run", "--audit-json", "x.json", hello}, errcode.Usage},
+		{"audit without --suggest", []string{"audit"}, errcode.Usage},
+		{"audit of a missing file", []string{"audit", "--suggest", filepath.Join(t.TempDir(), "none.json")}, errcode.Usage},
 		{"cache in staging", []string{"run", "--profile", "staging", "--cache-dir", "/tmp", hello}, errcode.DiskCacheRefused},
 		{"unknown backend", []string{"run", "--backend", "kvm", hello}, errcode.BackendUnknown},
 		{"unknown profile", []string{"run", "--profile", "prod", hello}, errcode.ProfileUnknown},
@@ -267,6 +271,33 @@ func TestTraceCalls(t *testing.T) {
 	r := launch(t, "run", cacheFlag(t), "--trace-calls", testwasm.Example(t, "hello"))
 	if r.code != 0 || !strings.Contains(r.stderr, "launch: call fd_write(fd=1, ") || !strings.Contains(r.stdout, "Hello, tenant") {
 		t.Errorf("%+v", r)
+	}
+}
+
+// TestAudit counts a confined run's system calls with eBPF and checks that
+// every call it made is in the seccomp allowlist: the audit and the filter
+// agree. It needs root; CI runs as root.
+func TestAudit(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the eBPF audit needs root (CAP_BPF, CAP_PERFMON); CI runs as root")
+	}
+	files := testwasm.Example(t, "files")
+	report := filepath.Join(t.TempDir(), "audit.json")
+	r := launch(t, "run", cacheFlag(t), "--confine", "--audit", "--audit-json", report, "--dir", t.TempDir()+"::/out::rw", files)
+	if r.code != 0 || !strings.Contains(r.stderr, "launch: audit:") || !strings.Contains(r.stderr, "openat2") {
+		t.Fatalf("%+v", r)
+	}
+	s := launch(t, "audit", "--suggest", report)
+	if s.code != 0 || !strings.Contains(s.stdout, "unix.SYS_OPENAT2") {
+		t.Fatalf("audit --suggest: %+v", s)
+	}
+	if strings.Contains(s.stdout, "NEW:") {
+		t.Errorf("a confined run made calls outside the allowlist:\n%s", s.stdout)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte("{\"nope\": 1}"), 0o644)
+	if b := launch(t, "audit", "--suggest", bad); b.code != errcode.ClassUsage.ExitStatus() {
+		t.Errorf("a file that is not a report: %+v", b)
 	}
 }
 

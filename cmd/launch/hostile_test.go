@@ -92,14 +92,26 @@ func hostileBundle(t *testing.T, tc hostileCase) string {
 	return bundle
 }
 
-// runnersLeft lists runner processes still alive.
+// runnersLeft lists runner processes that outlived their supervisor (an
+// orphan, adopted by init) or that this process started and did not reap.
+// Runners of other test binaries, still under their supervisors, are not
+// counted.
 func runnersLeft() []string {
 	var left []string
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(b, []byte(runtime.RunnerArg)) {
-			left = append(left, e.Name())
+		if err != nil || !bytes.Contains(b, []byte(runtime.RunnerArg)) {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if ppid, ok := strings.CutPrefix(line, "PPid:\t"); ok && (ppid == "1" || ppid == fmt.Sprint(os.Getpid())) {
+				left = append(left, e.Name())
+			}
 		}
 	}
 	return left

@@ -13,6 +13,7 @@ import (
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/runtime"
 	"github.com/ampoule-run/ampoule/shim"
+	"github.com/ampoule-run/ampoule/shim/audit"
 )
 
 const simWarning = "launch: warning: backend sim is a software simulator: nothing protects this run from the host (insecure)\n"
@@ -47,7 +48,8 @@ Examples:
 type runFlags struct {
 	profile, backend, cacheDir string
 	noCache, verbose, trace    bool
-	confine                    bool
+	confine, audit             bool
+	auditJSON                  string
 	dirs, env                  stringList
 }
 
@@ -64,6 +66,8 @@ func doRun(ctx context.Context, e *cliEnv, args []string) int {
 	fs.BoolVar(&f.verbose, "v", false, "print what runs and its measurement to stderr (ignored under static-error profiles)")
 	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
 	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
+	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
+	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
 	pos, guestArgs, err := e.parse(c, fs, args)
 	if err == errHelp {
 		return 0
@@ -128,8 +132,11 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	}
 	fmt.Fprint(r.env.stderr, simWarning)
 
-	if !p.AllowHostOverrides && (len(f.dirs) > 0 || len(f.env) > 0 || len(guestArgs) > 0 || f.trace) {
-		return 0, errcode.Errorf(errcode.HostOverrideRefused, "the %s profile runs the manifest as measured; --dir, --env, --trace-calls and arguments after -- are refused", p.Name)
+	if !p.AllowHostOverrides && (len(f.dirs) > 0 || len(f.env) > 0 || len(guestArgs) > 0 || f.trace || f.audit) {
+		return 0, errcode.Errorf(errcode.HostOverrideRefused, "the %s profile runs the manifest as measured; --dir, --env, --trace-calls, --audit and arguments after -- are refused", p.Name)
+	}
+	if f.auditJSON != "" && !f.audit {
+		return 0, errcode.Errorf(errcode.Usage, "--audit-json needs --audit")
 	}
 	if f.cacheDir != "" && !p.DiskCache {
 		return 0, errcode.Errorf(errcode.DiskCacheRefused, "the %s profile does not cache compiled code on disk", p.Name)
@@ -158,14 +165,25 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	// The runner compiles while the module is measured; it runs nothing
 	// until the measurement is done. (The TEE backends bind it into their
 	// evidence here.)
-	measure := func() error {
+	var aud *audit.Audit
+	measure := func(runner int) error {
 		mm := loader.Measure(b, p.Name)
 		if f.verbose && !p.StaticErrors {
 			fmt.Fprintf(r.env.stderr, "launch: running %s (profile %s, backend %s, measurement %s)\n", m.Name, p.Name, f.backend, mm)
 		}
+		if f.audit {
+			var err error
+			if aud, err = audit.Start(uint32(runner)); err != nil {
+				fmt.Fprintf(r.env.stderr, "launch: warning: %v; the run goes on without it\n", err)
+			}
+		}
 		return nil
 	}
 	res, err := runtime.Supervise(ctx, exe, spec, measure)
+	if aud != nil {
+		r.reportAudit(aud, f.auditJSON)
+		aud.Close()
+	}
 	return res.ExitCode, err
 }
 
