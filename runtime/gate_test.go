@@ -68,6 +68,16 @@ func call(name string, params int) []byte {
 	})
 }
 
+func TestAmpouleModuleIsRefused(t *testing.T) {
+	for _, name := range []string{"log", "secret", "seal", "attest", "exec"} {
+		mod := testwasm.Assemble(testwasm.Spec{Imports: []testwasm.Import{{Module: shim.AmpouleModule, Name: name}}})
+		_, err := Run(context.Background(), Spec{Module: mod, Name: "a", MemoryPages: 16, WallTime: 10 * time.Second})
+		if codeOf(err) != errcode.ModuleImportDenied || !strings.Contains(err.Error(), "ampoule."+name) {
+			t.Errorf("ampoule.%s: %v", name, err)
+		}
+	}
+}
+
 func TestGateActions(t *testing.T) {
 	run := func(gate shim.Table, mod []byte) (Result, error) {
 		return Run(context.Background(), Spec{Module: mod, Name: "g", MemoryPages: 16, WallTime: 10 * time.Second, Gate: gate})

@@ -318,6 +318,13 @@ func checkImports(m, wasi wazero.CompiledModule, gate shim.Table) error {
 	provided := wasi.ExportedFunctions()
 	for _, f := range m.ImportedFunctions() {
 		mod, name, _ := f.Import()
+		if mod == shim.AmpouleModule {
+			why := "it is not an ampoule host function"
+			if rule, ok := shim.AmpouleFunctions()[name]; ok {
+				why = rule.Why
+			}
+			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s, which the gate refuses: %s", mod, name, why)
+		}
 		if mod != WASIModule {
 			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s; only %s functions are provided", mod, name, WASIModule)
 		}

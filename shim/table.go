@@ -10,6 +10,21 @@ import (
 // WASIModule is the import module of WASI preview 1.
 const WASIModule = "wasi_snapshot_preview1"
 
+// AmpouleModule is the import module of Ampoule's own host functions.
+const AmpouleModule = "ampoule"
+
+// AmpouleFunctions is the gate's table for the ampoule host module. Each
+// function is refused until the capability behind it is built, so a module
+// that needs one fails before it runs rather than at its first call.
+func AmpouleFunctions() Table {
+	return Table{
+		"log":    {Action: Refuse, Why: "structured logs to the tenant arrive with the encrypted log channel"},
+		"secret": {Action: Refuse, Why: "secrets arrive with the key broker, released only to attested runs"},
+		"seal":   {Action: Refuse, Why: "sealing arrives with the TEE backends' sealing keys"},
+		"attest": {Action: Refuse, Why: "evidence arrives with the TEE backends"},
+	}
+}
+
 // Action is what the gate does with a call.
 type Action int
 

@@ -54,6 +54,10 @@ func doGate(ctx context.Context, e *cliEnv, args []string) int {
 			r := table[n]
 			out = append(out, row{shim.WASIModule + "." + n, r.Action.String(), uint16(r.Errno), r.Why})
 		}
+		amp := shim.AmpouleFunctions()
+		for _, n := range amp.Names() {
+			out = append(out, row{shim.AmpouleModule + "." + n, amp[n].Action.String(), 0, amp[n].Why})
+		}
 		return writeJSON(e, out)
 	}
 	fmt.Fprintf(e.stdout, "Host-call gate of the %s profile (%d functions of %s):\n\n", p.Name, len(table), shim.WASIModule)
@@ -61,6 +65,13 @@ func doGate(ctx context.Context, e *cliEnv, args []string) int {
 	fmt.Fprintln(tw, "FUNCTION\tRULE\tWHY")
 	for _, n := range table.Names() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", n, table[n], table[n].Why)
+	}
+	tw.Flush()
+	amp := shim.AmpouleFunctions()
+	fmt.Fprintf(e.stdout, "\nHost functions of the %s module:\n\n", shim.AmpouleModule)
+	tw = tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	for _, n := range amp.Names() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", n, amp[n], amp[n].Why)
 	}
 	tw.Flush()
 	return 0
