@@ -1,6 +1,6 @@
 # Ampoule. 'make demo' runs the hello example; 'make test' runs every test.
 GO       ?= go
-EXAMPLES := hello files compute crash
+EXAMPLES := hello files compute crash leak
 BIN      := bin/launch
 FUZZTIME ?= 30s
 

@@ -84,6 +84,12 @@ const (
 	DirInvalid         Code = 1013
 	ProfileUnknown     Code = 1014
 	BackendUnknown     Code = 1015
+	LogMalformed       Code = 1016
+	LogWrongIdentity   Code = 1017
+	LogTampered        Code = 1018
+	LogTruncated       Code = 1019
+	IdentityInvalid    Code = 1020
+	LogSinkUnavailable Code = 1021
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -135,6 +141,12 @@ var registry = []entry{
 	{DirInvalid, "dir-invalid", ClassUsage, "a directory mount is malformed or its host directory is missing", "write mounts as HOST::GUEST or HOST::GUEST::rw; the host directory must exist"},
 	{ProfileUnknown, "profile-unknown", ClassUsage, "no such profile", "run 'launch profiles' to list the profiles"},
 	{BackendUnknown, "backend-unknown", ClassUsage, "no such backend", "the backends are: sim"},
+	{LogMalformed, "log-malformed", ClassUsage, "the file is not an ampoule log", "pass the file that 'launch run --log-out' wrote"},
+	{LogWrongIdentity, "log-wrong-identity", ClassUsage, "the identity does not open this log, or its header was changed", "pass the identity whose recipient the bundle's manifest names"},
+	{LogTampered, "log-tampered", ClassUsage, "a log record was dropped, repeated, reordered, spliced in or altered", "the host's copy of the log cannot be trusted; records shown before this point are genuine"},
+	{LogTruncated, "log-truncated", ClassUsage, "the log ends before its end record", "the run may still be going (use --follow) or the host cut the log short"},
+	{IdentityInvalid, "identity-invalid", ClassUsage, "the identity file cannot be read", "make one with 'launch keygen -o FILE'"},
+	{LogSinkUnavailable, "log-sink-unavailable", ClassUsage, "the log sink cannot be opened", "--log-out takes a file path, unix:SOCKET or - for stderr"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},

@@ -23,6 +23,7 @@ version = "1.0.0"
 args = ["--greet", "world"]
 dirs = ["data::/data", "out::/out::rw"]
 profiles = ["debug", "staging", "production"]
+log_recipient = "alog1abababababababababababababababababababababababababababababababab"
 
 [env]
 GREETING = "hi"
@@ -113,6 +114,7 @@ func TestManifestErrors(t *testing.T) {
 		{"negative memory", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nmemory = -1\n", errcode.ManifestInvalid, "limits.memory"},
 		{"bad wall time", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nwall_time = \"soon\"\n", errcode.ManifestInvalid, "ampoule.toml:4: limits.wall_time:"},
 		{"zero wall time", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nwall_time = \"0s\"\n", errcode.ManifestInvalid, "limits.wall_time"},
+		{"bad recipient", "name = \"x\"\nprofiles = [\"debug\"]\nlog_recipient = \"age1xyz\"\n", errcode.ManifestInvalid, "ampoule.toml:3: log_recipient:"},
 		{"zero output", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\noutput = 0\n", errcode.ManifestInvalid, "limits.output"},
 		{"open files type", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nopen_files = \"many\"\n", errcode.ManifestInvalid, "ampoule.toml:4: limits.open_files: a string is not a count"},
 		{"open files range", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nopen_files = 0\n", errcode.ManifestInvalid, "limits.open_files: 0 is out of range"},
@@ -170,11 +172,11 @@ func TestMeasureIsDeterministic(t *testing.T) {
 // computed independently (Python's hashlib over the documented layout).
 func TestMeasureGolden(t *testing.T) {
 	b := bundle(t, "name = \"x\"\nprofiles = [\"debug\"]\n", minimalModule)
-	wantCanonical := `{"args":[],"dirs":[],"env":{},"limits":{"file_output_bytes":1073741824,"memory_bytes":268435456,"open_files":256,"output_bytes":67108864,"wall_time_ns":300000000000},"module":"module.wasm","name":"x","profiles":["debug"],"version":""}`
+	wantCanonical := `{"args":[],"dirs":[],"env":{},"limits":{"file_output_bytes":1073741824,"memory_bytes":268435456,"open_files":256,"output_bytes":67108864,"wall_time_ns":300000000000},"log_recipient":"","module":"module.wasm","name":"x","profiles":["debug"],"version":""}`
 	if got := string(b.Manifest.Canonical()); got != wantCanonical {
 		t.Fatalf("canonical manifest =\n%s\nwant\n%s", got, wantCanonical)
 	}
-	const want = "0301e41954661b59fc6f0aec1d99562c28edaec16b30cf9aa694b1a739f7a2901b255fda499f2ea2ffff9b829b7e412f"
+	const want = "d621fe80bd3357e0f7d0a4a5e200e1c65dc83dfac50df9ba26537054bdf94b4fe245b2640ab538b06b974ed48e4457b5"
 	if got := Measure(b, "debug").String(); got != want {
 		t.Fatalf("measurement = %s, want %s", got, want)
 	}
@@ -196,7 +198,7 @@ func TestMeasureIgnoresLayout(t *testing.T) {
 		t.Errorf("comment, whitespace, order or unit edits changed the measurement:\n%s", edited)
 	}
 	inline := "name = \"hello\"\nversion = \"1.0.0\"\nargs = [\"--greet\", \"world\"]\ndirs = [\"data::/data\", \"out::/out::rw\"]\n" +
-		"profiles = [\"debug\", \"staging\", \"production\"]\nenv = { GREETING = \"hi\", LANG = \"C\" }\n" +
+		"profiles = [\"debug\", \"staging\", \"production\"]\nlog_recipient = \"alog1abababababababababababababababababababababababababababababababab\"\nenv = { GREETING = \"hi\", LANG = \"C\" }\n" +
 		"limits = { memory = 67108864, wall_time = \"30s\", output = \"1MiB\", open_files = 16, file_output = 10485760 }\n"
 	if got := Measure(bundle(t, inline, minimalModule), "production"); got != base {
 		t.Error("inline tables changed the measurement")
@@ -223,6 +225,7 @@ func TestMeasureChangesWithEveryField(t *testing.T) {
 		{"memory", `memory = "64MiB"`, `memory = "65MiB"`},
 		{"wall time", `wall_time = "30s"`, `wall_time = "31s"`},
 		{"output", `output = 1048576`, `output = 1048577`},
+		{"log recipient", `log_recipient = "alog1abab`, `log_recipient = "alog1abac`},
 		{"open files", `open_files = 16`, `open_files = 17`},
 		{"file output", `file_output = "10MiB"`, `file_output = "11MiB"`},
 	} {

@@ -78,6 +78,9 @@ type Manifest struct {
 	// Profiles the bundle may run under.
 	Profiles []string
 	Limits   Limits
+	// LogRecipient is the tenant's log public key ("alog1..."); under
+	// staging and production everything the run says is sealed to it.
+	LogRecipient string
 }
 
 // Mount is a host directory preopened in the guest.
@@ -133,6 +136,7 @@ type rawManifest struct {
 	Dirs     []string          `toml:"dirs"`
 	Profiles []string          `toml:"profiles"`
 	Limits   *rawLimits        `toml:"limits"`
+	LogRecip *string           `toml:"log_recipient"`
 }
 
 type rawLimits struct {
@@ -145,6 +149,7 @@ type rawLimits struct {
 
 var (
 	namePattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+	recipientRE    = regexp.MustCompile(`^alog1[0-9a-f]{64}$`)
 	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
@@ -292,6 +297,12 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 	}
 	m.Profiles = append([]string{}, r.Profiles...)
 
+	if r.LogRecip != nil {
+		if !recipientRE.MatchString(*r.LogRecip) {
+			v.fail("log_recipient", "make a key pair with 'launch keygen' and paste its recipient (alog1 followed by 64 hex digits)", "%q is not a log recipient", *r.LogRecip)
+		}
+		m.LogRecipient = *r.LogRecip
+	}
 	m.Limits = DefaultLimits()
 	if l := r.Limits; l != nil {
 		if l.Memory != nil {
@@ -524,7 +535,7 @@ func decodeError(file string, err error) error {
 		d := sm.Errors[0]
 		row, _ := d.Position()
 		return errcode.Errorf(errcode.ManifestInvalid, "%s:%d: %s: unknown key", file, row, strings.Join(d.Key(), ".")).
-			WithHint("the keys are name, version, module, args, env, dirs, profiles and [limits] memory, wall_time, output, open_files, file_output; see 'Manifest' in README.md")
+			WithHint("the keys are name, version, module, args, env, dirs, profiles, log_recipient and [limits] memory, wall_time, output, open_files, file_output; see 'Manifest' in README.md")
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
@@ -550,6 +561,7 @@ type canonicalManifest struct {
 	Dirs     []canonicalMount  `json:"dirs"`
 	Env      map[string]string `json:"env"`
 	Limits   canonicalLimits   `json:"limits"`
+	LogRecip string            `json:"log_recipient"`
 	Module   string            `json:"module"`
 	Name     string            `json:"name"`
 	Profiles []string          `json:"profiles"`
@@ -585,6 +597,7 @@ func (m *Manifest) Canonical() []byte {
 			OutputBytes:     m.Limits.OutputBytes,
 			WallTimeNanos:   int64(m.Limits.WallTime),
 		},
+		LogRecip: m.LogRecipient,
 		Module:   m.Module,
 		Name:     m.Name,
 		Profiles: nonNil(m.Profiles),

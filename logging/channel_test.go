@@ -49,6 +49,10 @@ func readAll(log []byte, id *Identity) ([]*Record, error) {
 	for {
 		rec, err := r.Next()
 		if err == io.EOF {
+			// Nothing may follow the end record.
+			if _, err := r.Next(); err != io.EOF {
+				return out, err
+			}
 			return out, nil
 		}
 		if err != nil {

@@ -109,9 +109,11 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 // Header returns the log's header.
 func (r *Reader) Header() Header { return r.header }
 
-// Next returns the next record, io.EOF after a verified end record, or an
-// error wrapping one of ErrFormat, ErrWrongIdentity, ErrTampered or
-// ErrTruncated.
+// Next returns the next record, io.EOF at a verified end record, or an error
+// wrapping one of ErrFormat, ErrWrongIdentity, ErrTampered or ErrTruncated.
+// Called again after the end record it checks that nothing follows it
+// (io.EOF) and reports ErrTampered otherwise; a reader of a live log, which
+// may not end, need not.
 func (r *Reader) Next() (*Record, error) {
 	line, err := readLine(r.in)
 	if r.ended {
@@ -166,7 +168,7 @@ func (r *Reader) Next() (*Record, error) {
 		}
 		r.Dropped = binary.BigEndian.Uint64(plain[9:17])
 		r.ended = true
-		return r.Next()
+		return nil, io.EOF
 	}
 	return nil, fmt.Errorf("%w: record %d has kind %d", ErrTampered, r.seq, plain[0])
 }

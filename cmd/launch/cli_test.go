@@ -46,11 +46,11 @@ func cacheFlag(t *testing.T) string { return "--cache-dir=" + t.TempDir() }
 var staticLine = regexp.MustCompile(`^launch: E\d{4} [a-z-]+ \(ref [0-9a-f]{16}\)$`)
 
 // hostVisible returns the stderr lines a static profile printed, with the
-// simulator's fixed warning removed.
+// fixed warnings (simulator, withheld output) removed.
 func hostVisible(stderr string) []string {
 	var lines []string
 	for _, l := range strings.Split(strings.TrimRight(stderr, "\n"), "\n") {
-		if l != "" && l+"\n" != simWarning {
+		if l != "" && l+"\n" != simWarning && l+"\n" != withheldWarning {
 			lines = append(lines, l)
 		}
 	}

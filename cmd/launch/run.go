@@ -7,14 +7,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/runtime"
 	"github.com/ampoule-run/ampoule/shim"
 	"github.com/ampoule-run/ampoule/shim/audit"
 )
+
+// withheldWarning is the fixed line of a static run without a log recipient.
+const withheldWarning = "launch: warning: the manifest names no log_recipient, so the workload's output is withheld\n"
 
 const simWarning = "launch: warning: backend sim is a software simulator: nothing protects this run from the host (insecure)\n"
 
@@ -49,7 +54,7 @@ type runFlags struct {
 	profile, backend, cacheDir string
 	noCache, verbose, trace    bool
 	confine, audit             bool
-	auditJSON                  string
+	auditJSON, logOut          string
 	dirs, env                  stringList
 }
 
@@ -66,6 +71,7 @@ func doRun(ctx context.Context, e *cliEnv, args []string) int {
 	fs.BoolVar(&f.verbose, "v", false, "print what runs and its measurement to stderr (ignored under static-error profiles)")
 	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
 	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
+	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file, unix:SOCKET, or - for stderr")
 	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
 	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
 	pos, guestArgs, err := e.parse(c, fs, args)
@@ -98,9 +104,6 @@ type runner struct {
 // finish reports the outcome the way the profile allows and returns the exit
 // status.
 func (r *runner) finish(exitCode uint32, err error) int {
-	if err == nil && exitCode != 0 && !r.profile.PassExitCode {
-		err = errcode.Errorf(errcode.WorkloadExit, "the workload exited with status %d", exitCode)
-	}
 	if err != nil {
 		if r.profile.StaticErrors {
 			fmt.Fprint(r.env.stderr, errcode.Static(err, r.ref))
@@ -179,12 +182,76 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		}
 		return nil
 	}
+	logw, err := r.openLog(b, f, &spec)
+	if err != nil {
+		return 0, err
+	}
 	res, err := runtime.Supervise(ctx, exe, spec, measure)
 	if aud != nil {
 		r.reportAudit(aud, f.auditJSON)
 		aud.Close()
 	}
+	if err == nil && res.ExitCode != 0 && !p.PassExitCode {
+		err = errcode.Errorf(errcode.WorkloadExit, "the workload exited with status %d", res.ExitCode)
+	}
+	if logw != nil {
+		logw.finish(res.ExitCode, err, r.env.stderr, r.ref)
+	}
 	return res.ExitCode, err
+}
+
+// runLog is a run's encrypted log and its sink.
+type runLog struct {
+	w         *logging.Writer
+	closeSink func() error
+}
+
+// openLog gives a run whose profile hides its output from the host an
+// encrypted log to the manifest's recipient, and points the workload's
+// stdout and stderr at it. Without a recipient the output is withheld.
+func (r *runner) openLog(b *loader.Bundle, f runFlags, spec *runtime.Spec) (*runLog, error) {
+	p, m := r.profile, b.Manifest
+	if p.PlainLogs {
+		return nil, nil
+	}
+	if m.LogRecipient == "" {
+		fmt.Fprint(r.env.stderr, withheldWarning)
+		return nil, nil
+	}
+	rcpt, err := logging.ParseRecipient(m.LogRecipient)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.ManifestInvalid, "log_recipient: %v", err)
+	}
+	sink, closeSink, err := openSink(f.logOut, r.env.stderr)
+	if err != nil {
+		return nil, err
+	}
+	mm := loader.Measure(b, p.Name)
+	w, err := logging.NewWriter(sink, rcpt, logging.Header{Ref: r.ref, Measurement: mm.String(), Profile: p.Name, Started: time.Now().UTC()}, 0)
+	if err != nil {
+		closeSink()
+		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
+	}
+	spec.Stdout = w.Stream(logging.SourceStdout, logging.LevelInfo)
+	spec.Stderr = w.Stream(logging.SourceStderr, logging.LevelInfo)
+	w.Log(logging.LevelInfo, logging.SourceRuntime, []byte(fmt.Sprintf("run %s started: bundle %s %s, profile %s, backend sim (insecure), measurement %s",
+		r.ref, m.Name, m.Version, p.Name, mm)))
+	return &runLog{w: w, closeSink: closeSink}, nil
+}
+
+// finish records the outcome in full, under the run's reference, and seals
+// the log. A failing sink is reported without detail.
+func (l *runLog) finish(exitCode uint32, err error, stderr io.Writer, ref string) {
+	if err != nil {
+		l.w.Log(logging.LevelError, logging.SourceRuntime, []byte(errcode.Detailed(err)))
+	} else {
+		l.w.Log(logging.LevelInfo, logging.SourceRuntime, []byte(fmt.Sprintf("the workload exited with status %d", exitCode)))
+	}
+	werr := l.w.Close()
+	cerr := l.closeSink()
+	if werr != nil || cerr != nil {
+		fmt.Fprintf(stderr, "launch: warning: the log sink failed; the log of ref %s may be incomplete\n", ref)
+	}
 }
 
 // spec turns a checked bundle, the profile and the flags into what the
