@@ -4,7 +4,7 @@ EXAMPLES := hello files compute crash leak
 BIN      := bin/launch
 FUZZTIME ?= 30s
 
-.PHONY: all build examples tools demo test vet conformance bench fuzz clean
+.PHONY: all build examples tools demo test vet conformance bench fuzz docs clean
 
 all: build examples
 
@@ -54,6 +54,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFromTar$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./loader
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMount$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./loader
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./logging
+
+# Regenerate docs/errors.md from the registry.
+docs:
+	$(GO) run ./cmd/launch errors --markdown > docs/errors.md
 
 clean:
 	rm -rf bin wasm-examples/*/module.wasm

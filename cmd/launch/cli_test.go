@@ -470,3 +470,12 @@ func TestWallTimeEndsASpinningProcess(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsDoc keeps docs/errors.md equal to the registry.
+func TestErrorsDoc(t *testing.T) {
+	want := errorsMarkdown()
+	got, err := os.ReadFile(filepath.Join(testwasm.Root(t), "docs", "errors.md"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Errorf("docs/errors.md is out of date (%v); run 'make docs'", err)
+	}
+}
