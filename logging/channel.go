@@ -8,21 +8,25 @@
 // padded to a size bucket, and an end record carrying the count and a hash
 // chain.
 //
-// The log is text, one frame a line, so it streams to a file, a terminal or a
-// socket alike:
+// A log is one text line, then binary frames, so that a person can tell what
+// a file is and a stream costs nothing to frame:
 //
-//	ampoule-log v1 <base64 header JSON>
-//	<base64 sealed record>
+//	ampoule-log v1 <base64 header JSON>\n
+//	<uint32 length><sealed record>
 //	...
-//	<base64 sealed end record>
+//	<uint32 length><sealed end record>
 //
-// The header line, byte for byte, is the HPKE info: changing it breaks every
-// record. HPKE's own sequence numbers make a dropped, repeated or reordered
-// record fail to open; a record from another run opens under no key of this
-// one; a log without its end record is truncated.
+// The SHA-256 of the header line, byte for byte, and the record's sequence
+// number are every record's AAD: changing the header breaks every record.
+// HPKE's own sequence numbers make a dropped, repeated or reordered record
+// fail to open; a record from another run opens under no key of this one; a
+// log without its end record is truncated; the end record's chain runs over
+// every record's authentication tag.
 package logging
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/hpke"
 	"crypto/sha256"
@@ -39,8 +43,9 @@ import (
 // Magic starts the header line of every log.
 const Magic = "ampoule-log v1 "
 
-// Suite names the HPKE suite of version 1.
-const Suite = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/AES-256-GCM"
+// Suite names the suite of version 1: the HPKE KEM and KDF, and the AEAD
+// that seals records under a key exported from the HPKE context.
+const Suite = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/export-only; records AES-256-GCM"
 
 // RecipientPrefix starts a textual log recipient (public) key.
 const RecipientPrefix = "alog1"
@@ -48,9 +53,8 @@ const RecipientPrefix = "alog1"
 // IdentityPrefix starts a textual log identity (private) key.
 const IdentityPrefix = "AMPOULE-LOG-IDENTITY-1"
 
-func kem() hpke.KEM   { return hpke.DHKEM(ecdh.X25519()) }
-func kdf() hpke.KDF   { return hpke.HKDFSHA256() }
-func aead() hpke.AEAD { return hpke.AES256GCM() }
+func kem() hpke.KEM { return hpke.DHKEM(ecdh.X25519()) }
+func kdf() hpke.KDF { return hpke.HKDFSHA256() }
 
 // Record kinds, sources and levels.
 const (
@@ -131,16 +135,20 @@ type Header struct {
 	KeyCheck []byte `json:"key_check"`
 }
 
-// Buckets are the plaintext sizes a sealed record may have; a record is
+// Buckets are the message sizes a sealed record may carry; a message is
 // padded to the smallest that holds it, so a log reveals only the bucket,
 // never a message's length.
-var buckets = [...]int{256, 1024, 4096, 16384, 65536}
+var buckets = [...]int{256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}
 
 // recordOverhead is kind, seq, time, level, source and length.
 const recordOverhead = 1 + 8 + 8 + 1 + 1 + 4
 
 // MaxMessage is the most one record carries; longer writes are split.
-const MaxMessage = 65536 - recordOverhead
+const MaxMessage = 65536
+
+// maxFrame bounds a sealed record: the largest bucket, its overhead and the
+// AEAD tag.
+const maxFrame = recordOverhead + MaxMessage + 16
 
 func bucketFor(n int) int {
 	for _, b := range buckets {
@@ -225,33 +233,79 @@ func (id *Identity) Marshal(created time.Time) ([]byte, error) {
 // hpkeInfo labels every log's key schedule.
 var hpkeInfo = []byte("ampoule/log/v1")
 
-// keyCheckLabel is the exporter context of the header's key check.
-const keyCheckLabel = "ampoule/log/v1 key check"
+// Exporter contexts (RFC 9180, section 5.3) of a log's HPKE context.
+const (
+	keyCheckLabel  = "ampoule/log/v1 key check"
+	recordKeyLabel = "ampoule/log/v1 record key"
+	nonceLabel     = "ampoule/log/v1 record nonce"
+)
 
-// b64 decodes strictly: a frame has exactly one encoding, so no bit of a log
-// can change without the change being seen.
+// b64 decodes the header strictly: it has exactly one encoding, so no bit of
+// it can change without the change being seen.
 var b64 = base64.StdEncoding.Strict()
 
-// sealer seals records in order on one HPKE context and keeps the chain.
-// Every record's AAD is the SHA-256 of the header line as written and the
-// record's sequence number, so the header (enc, ref, measurement, profile)
-// cannot change under the records.
+// keys derives a log's record AEAD and base nonce from its HPKE context.
+// Records are sealed as HPKE's own Seal would seal them (AES-256-GCM, the
+// nonce the base XOR the sequence number), but with a key exported from the
+// context: crypto/hpke's Seal allocates per call and ran at 2.2 GB/s here
+// against 5.4 GB/s for AES-256-GCM itself.
+func keys(export func(string, int) ([]byte, error)) (cipher.AEAD, [12]byte, []byte, error) {
+	var base [12]byte
+	key, err := export(recordKeyLabel, 32)
+	if err != nil {
+		return nil, base, nil, err
+	}
+	nonce, err := export(nonceLabel, 12)
+	if err != nil {
+		return nil, base, nil, err
+	}
+	check, err := export(keyCheckLabel, 16)
+	if err != nil {
+		return nil, base, nil, err
+	}
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, base, nil, err
+	}
+	g, err := cipher.NewGCM(blk)
+	if err != nil {
+		return nil, base, nil, err
+	}
+	copy(base[:], nonce)
+	return g, base, check, nil
+}
+
+// nonceFor is the base nonce XOR the sequence number, as RFC 9180 computes
+// a context's nonces.
+func nonceFor(base [12]byte, seq uint64) [12]byte {
+	var seqBytes [8]byte
+	binary.BigEndian.PutUint64(seqBytes[:], seq)
+	for i := range seqBytes {
+		base[4+i] ^= seqBytes[i]
+	}
+	return base
+}
+
+// sealer seals records in order and keeps the chain. Every record's AAD is
+// the SHA-256 of the header line as written and the record's sequence
+// number, so the header (enc, ref, measurement, profile) cannot change
+// under the records.
 type sealer struct {
-	s      *hpke.Sender
+	aead   cipher.AEAD
+	base   [12]byte
 	header [32]byte
 	seq    uint64
 	chain  [32]byte
-	buf    []byte
 }
 
 // newSealer makes the header line (without its newline) and the sealer for
 // a run.
 func newSealer(r *Recipient, h Header) ([]byte, *sealer, error) {
-	enc, s, err := hpke.NewSender(r.pk, kdf(), aead(), hpkeInfo)
+	enc, s, err := hpke.NewSender(r.pk, kdf(), hpke.ExportOnly(), hpkeInfo)
 	if err != nil {
 		return nil, nil, err
 	}
-	check, err := s.Export(keyCheckLabel, 16)
+	g, base, check, err := keys(s.Export)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -261,63 +315,62 @@ func newSealer(r *Recipient, h Header) ([]byte, *sealer, error) {
 		return nil, nil, err
 	}
 	line := []byte(Magic + base64.StdEncoding.EncodeToString(js))
-	return line, &sealer{s: s, header: sha256.Sum256(line)}, nil
+	return line, &sealer{aead: g, base: base, header: sha256.Sum256(line)}, nil
 }
 
-func aadFor(header [32]byte, seq uint64) []byte {
-	aad := make([]byte, 0, 40)
-	aad = append(aad, header[:]...)
-	return binary.BigEndian.AppendUint64(aad, seq)
+func aadFor(header [32]byte, seq uint64) [40]byte {
+	var aad [40]byte
+	copy(aad[:32], header[:])
+	binary.BigEndian.PutUint64(aad[32:], seq)
+	return aad
 }
 
-// frame encodes one payload as a line.
-func frame(payload []byte) []byte {
-	line := make([]byte, base64.StdEncoding.EncodedLen(len(payload))+1)
-	base64.StdEncoding.Encode(line, payload)
-	line[len(line)-1] = '\n'
-	return line
-}
-
-func (s *sealer) seal(plain []byte) ([]byte, error) {
-	ct, err := s.s.Seal(aadFor(s.header, s.seq), plain)
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.New()
-	h.Write(s.chain[:])
-	h.Write(ct)
-	h.Sum(s.chain[:0])
+// seal numbers plain as the next record (bytes 1 to 9), seals it and
+// appends its frame to dst.
+func (s *sealer) seal(dst, plain []byte) []byte {
+	binary.BigEndian.PutUint64(plain[1:9], s.seq)
+	nonce, aad := nonceFor(s.base, s.seq), aadFor(s.header, s.seq)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(plain)+s.aead.Overhead()))
+	start := len(dst)
+	dst = s.aead.Seal(dst, nonce[:], plain, aad[:])
+	s.chain = chainNext(s.chain, dst[start:])
 	s.seq++
-	return frame(ct), nil
+	return dst
 }
 
-// sealRecord pads and seals one record.
-func (s *sealer) sealRecord(t time.Time, level Level, src Source, msg []byte) ([]byte, error) {
-	n := recordOverhead + len(msg)
-	p := s.buf[:0]
-	if cap(p) < bucketFor(n) {
-		p = make([]byte, 0, bucketFor(n))
+// chainNext extends the chain by one sealed record's authentication tag,
+// which stands for the whole record under the log's key.
+func chainNext(chain [32]byte, ct []byte) [32]byte {
+	var in [32 + 16]byte
+	copy(in[:32], chain[:])
+	copy(in[32:], ct[len(ct)-16:])
+	return sha256.Sum256(in[:])
+}
+
+// layoutRecord lays out a record's plaintext in p (reused when it is large
+// enough), padded to its bucket, with the sequence number left for the
+// sealer.
+func layoutRecord(p []byte, t time.Time, level Level, src Source, msg []byte) []byte {
+	size := recordOverhead + bucketFor(len(msg))
+	if cap(p) < size {
+		p = make([]byte, size)
 	}
-	p = append(p, kindRecord)
-	p = binary.BigEndian.AppendUint64(p, s.seq)
-	p = binary.BigEndian.AppendUint64(p, uint64(t.UnixNano()))
-	p = append(p, byte(level), byte(src))
-	p = binary.BigEndian.AppendUint32(p, uint32(len(msg)))
-	p = append(p, msg...)
-	p = p[:bucketFor(n)]
-	clear(p[n:])
-	s.buf = p
-	return s.seal(p)
+	p = p[:size]
+	p[0] = kindRecord
+	binary.BigEndian.PutUint64(p[9:17], uint64(t.UnixNano()))
+	p[17], p[18] = byte(level), byte(src)
+	binary.BigEndian.PutUint32(p[19:23], uint32(len(msg)))
+	n := copy(p[recordOverhead:], msg)
+	clear(p[recordOverhead+n:]) // the padding
+	return p
 }
 
-// sealEnd seals the end record: the count of records before it, how many
-// were dropped, and the chain over their ciphertexts.
-func (s *sealer) sealEnd(dropped uint64) ([]byte, error) {
-	p := make([]byte, 0, buckets[0])
-	p = append(p, kindEnd)
-	p = binary.BigEndian.AppendUint64(p, s.seq)
-	p = binary.BigEndian.AppendUint64(p, dropped)
-	p = append(p, s.chain[:]...)
-	p = p[:buckets[0]]
-	return s.seal(p)
+// sealEnd seals the end record (the count of records before it, how many
+// were dropped, and the chain over them), appending its frame to dst.
+func (s *sealer) sealEnd(dst []byte, dropped uint64) []byte {
+	p := make([]byte, recordOverhead+buckets[0])
+	p[0] = kindEnd
+	binary.BigEndian.PutUint64(p[9:17], dropped)
+	copy(p[17:49], s.chain[:])
+	return s.seal(dst, p)
 }

@@ -2,9 +2,12 @@ package logging
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +26,7 @@ func newID(t testing.TB) *Identity {
 func writeLog(t testing.TB, id *Identity, ref string, msgs ...string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, id.Recipient(), Header{Ref: ref, Measurement: "m", Profile: "staging", Started: time.Unix(0, 0).UTC()}, 0)
+	w, err := NewWriter(&buf, id.Recipient(), Header{Ref: ref, Measurement: "m", Profile: "staging", Started: time.Unix(0, 0).UTC()}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,17 +93,27 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// lines splits a log into its header line and its frames.
 func lines(log []byte) [][]byte {
-	return bytes.SplitAfter(bytes.TrimSuffix(log, []byte("\n")), []byte("\n"))
+	i := bytes.IndexByte(log, '\n')
+	out := [][]byte{log[:i+1]}
+	rest := log[i+1:]
+	for len(rest) >= 4 {
+		n := int(binary.BigEndian.Uint32(rest[:4]))
+		if 4+n > len(rest) {
+			out = append(out, rest)
+			break
+		}
+		out = append(out, rest[:4+n])
+		rest = rest[4+n:]
+	}
+	return out
 }
 
 func join(ls [][]byte) []byte {
 	var b []byte
 	for _, l := range ls {
 		b = append(b, l...)
-		if !bytes.HasSuffix(l, []byte("\n")) {
-			b = append(b, '\n')
-		}
 	}
 	return b
 }
@@ -129,7 +142,8 @@ func TestTampering(t *testing.T) {
 		{"splice another run's record", join([][]byte{ls[0], ls[1], os[2], ls[3], ls[4], ls[5]}), ErrTampered},
 		{"another run's end", join([][]byte{ls[0], ls[1], ls[2], ls[3], ls[4], os[5]}), ErrTampered},
 		{"another run's header", join(append([][]byte{os[0]}, ls[1:]...)), ErrTampered},
-		{"trailing line", join(append(cp(), ls[2])), ErrTampered},
+		{"trailing frame", join(append(cp(), ls[2])), ErrTampered},
+		{"trailing byte", append(join(cp()), 0), ErrTampered},
 		{"empty", nil, ErrFormat},
 		{"not a log", []byte("hello\n"), ErrFormat},
 	} {
@@ -170,12 +184,12 @@ func TestBucketsHideLengths(t *testing.T) {
 		return len(ls[1])
 	}
 	base := size("")
-	for _, n := range []int{1, 17, 100, 256 - recordOverhead} {
+	for _, n := range []int{1, 17, 100, 256} {
 		if got := size(strings.Repeat("s", n)); got != base {
 			t.Errorf("a %d-byte message sealed to %d bytes, an empty one to %d", n, got, base)
 		}
 	}
-	if size(strings.Repeat("s", 256-recordOverhead+1)) == base {
+	if size(strings.Repeat("s", 257)) == base {
 		t.Error("a message past the first bucket did not move to the next")
 	}
 	for _, b := range buckets {
@@ -188,13 +202,17 @@ func TestBucketsHideLengths(t *testing.T) {
 func TestDropsAreCounted(t *testing.T) {
 	id := newID(t)
 	var buf bytes.Buffer
-	slow := &slowWriter{w: &buf, delay: 2 * time.Millisecond}
-	w, err := NewWriter(slow, id.Recipient(), Header{Ref: "r"}, 4)
+	slow := &slowWriter{w: &buf, delay: 20 * time.Millisecond}
+	w, err := NewWriter(slow, id.Recipient(), Header{Ref: "r"}, Options{Queue: 1, DropAfter: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Records of 4 KiB fill a 64 KiB batch every 16; the sink takes 20 ms
+	// a batch, far past DropAfter.
+	msg := make([]byte, 4000)
 	for i := 0; i < 200; i++ {
-		w.Log(LevelInfo, SourceStdout, []byte(fmt.Sprint(i)))
+		copy(msg, fmt.Sprint(i))
+		w.Log(LevelInfo, SourceStdout, msg)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
@@ -278,3 +296,65 @@ func FuzzReader(f *testing.F) {
 
 // fuzzIdentity is a fixed, test-only identity so that seeds stay valid.
 const fuzzIdentity = "AMPOULE-LOG-IDENTITY-1" + "0101010101010101010101010101010101010101010101010101010101010101"
+
+// TestNoDropsWithoutAStuckSink: a producer faster than sealing is held back,
+// not dropped, when the sink keeps up.
+func TestNoDropsWithoutAStuckSink(t *testing.T) {
+	id := newID(t)
+	// A file keeps up; a bytes.Buffer would not (growing it past 16 MiB
+	// stalls a write for hundreds of milliseconds on this VM).
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := NewWriter(f, id.Recipient(), Header{Ref: "r"}, Options{Queue: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 256) // 4 KiB
+	const n = 4096                                         // 16 MiB
+	for i := 0; i < n; i++ {
+		w.Stream(SourceStdout, LevelInfo).Write(chunk)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Seek(0, io.SeekStart)
+	r, _ := NewReader(f, id)
+	var got int
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(rec.Message)
+	}
+	if r.Dropped != 0 || got != n*len(chunk) {
+		t.Errorf("dropped %d, got %d of %d bytes", r.Dropped, got, n*len(chunk))
+	}
+}
+
+// BenchmarkChannel seals 64 MiB written in 4 KiB writes, as a workload's
+// stdout would arrive, to a sink that discards.
+func BenchmarkChannel(b *testing.B) {
+	id := newID(b)
+	chunk := make([]byte, 4096)
+	b.SetBytes(64 << 20)
+	for i := 0; i < b.N; i++ {
+		w, err := NewWriter(io.Discard, id.Recipient(), Header{Ref: "b"}, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := w.Stream(SourceStdout, LevelInfo)
+		for j := 0; j < (64<<20)/len(chunk); j++ {
+			s.Write(chunk)
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

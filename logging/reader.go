@@ -3,6 +3,7 @@ package logging
 import (
 	"bufio"
 	"bytes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/hpke"
 	"crypto/sha256"
@@ -28,8 +29,8 @@ var (
 	ErrTruncated = errors.New("the log is truncated")
 )
 
-// maxLine bounds one frame line: the largest bucket, sealed and encoded.
-const maxLine = 128 << 10
+// maxLine bounds the header line.
+const maxLine = 64 << 10
 
 // Reader opens a log written by a Writer, in order, and verifies that it is
 // whole.
@@ -37,7 +38,8 @@ type Reader struct {
 	in      *bufio.Reader
 	header  Header
 	hash    [32]byte
-	r       *hpke.Recipient
+	aead    cipher.AEAD
+	base    [12]byte
 	seq     uint64
 	chain   [32]byte
 	ended   bool
@@ -72,15 +74,15 @@ func NewReader(in io.Reader, id *Identity) (*Reader, error) {
 	if h.Version != 1 || h.Suite != Suite {
 		return nil, fmt.Errorf("%w: version %d, suite %q", ErrFormat, h.Version, h.Suite)
 	}
-	r, err := hpke.NewRecipient(h.Enc, id.sk, kdf(), aead(), hpkeInfo)
+	r, err := hpke.NewRecipient(h.Enc, id.sk, kdf(), hpke.ExportOnly(), hpkeInfo)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the header's key: %v", ErrFormat, err)
 	}
-	check, err := r.Export(keyCheckLabel, 16)
+	g, base, check, err := keys(r.Export)
 	if err != nil || !hmac.Equal(check, h.KeyCheck) {
 		return nil, fmt.Errorf("%w (or its header was changed)", ErrWrongIdentity)
 	}
-	return &Reader{in: br, header: h, hash: sha256.Sum256(line), r: r}, nil
+	return &Reader{in: br, header: h, hash: sha256.Sum256(line), aead: g, base: base}, nil
 }
 
 // readLine reads one line without its newline; a last line without one is
@@ -115,12 +117,13 @@ func (r *Reader) Header() Header { return r.header }
 // (io.EOF) and reports ErrTampered otherwise; a reader of a live log, which
 // may not end, need not.
 func (r *Reader) Next() (*Record, error) {
-	line, err := readLine(r.in)
+	var size [4]byte
+	_, err := io.ReadFull(r.in, size[:])
 	if r.ended {
 		if err == io.EOF {
 			return nil, io.EOF
 		}
-		return nil, fmt.Errorf("%w: lines after the end record", ErrTampered)
+		return nil, fmt.Errorf("%w: bytes after the end record", ErrTampered)
 	}
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, fmt.Errorf("%w: after %d records, with no end record", ErrTruncated, r.seq)
@@ -128,24 +131,27 @@ func (r *Reader) Next() (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	ct := make([]byte, b64.DecodedLen(len(line)))
-	n, err := b64.Decode(ct, line)
-	if err != nil {
-		return nil, fmt.Errorf("%w: record %d is not base64", ErrTampered, r.seq)
+	n := binary.BigEndian.Uint32(size[:])
+	if n < 16 || n > maxFrame {
+		return nil, fmt.Errorf("%w: record %d claims %d bytes", ErrTampered, r.seq, n)
 	}
-	ct = ct[:n]
-	plain, err := r.r.Open(aadFor(r.hash, r.seq), ct)
+	ct := make([]byte, n)
+	if _, err := io.ReadFull(r.in, ct); err != nil {
+		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: record %d is cut short", ErrTruncated, r.seq)
+		}
+		return nil, err
+	}
+	nonce, aad := nonceFor(r.base, r.seq), aadFor(r.hash, r.seq)
+	plain, err := r.aead.Open(nil, nonce[:], ct, aad[:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: record %d does not open in its place", ErrTampered, r.seq)
 	}
-	if len(plain) < 1+8 || binary.BigEndian.Uint64(plain[1:9]) != r.seq {
+	if len(plain) < recordOverhead || binary.BigEndian.Uint64(plain[1:9]) != r.seq {
 		return nil, fmt.Errorf("%w: record %d is malformed", ErrTampered, r.seq)
 	}
 	switch plain[0] {
 	case kindRecord:
-		if len(plain) < recordOverhead {
-			return nil, fmt.Errorf("%w: record %d is short", ErrTampered, r.seq)
-		}
 		size := int(binary.BigEndian.Uint32(plain[19:23]))
 		if recordOverhead+size > len(plain) {
 			return nil, fmt.Errorf("%w: record %d claims %d bytes", ErrTampered, r.seq, size)
@@ -174,9 +180,6 @@ func (r *Reader) Next() (*Record, error) {
 }
 
 func (r *Reader) advance(ct []byte) {
-	h := sha256.New()
-	h.Write(r.chain[:])
-	h.Write(ct)
-	h.Sum(r.chain[:0])
+	r.chain = chainNext(r.chain, ct)
 	r.seq++
 }

@@ -8,47 +8,71 @@ import (
 	"time"
 )
 
-// DefaultQueue is how many records may wait for a slow or failing sink.
-const DefaultQueue = 4096
+// DefaultQueue is how many sealed batches (up to 64 KiB each) may wait for a
+// slow or failing sink.
+const DefaultQueue = 64
 
-type entry struct {
-	t     time.Time
-	level Level
-	src   Source
-	msg   []byte
-	end   bool
+// DefaultDropAfter is how long a record waits for room when the queue is full
+// before it is dropped: long enough that a busy sink never loses a record,
+// short enough that a stuck sink never stalls the run.
+const DefaultDropAfter = 250 * time.Millisecond
+
+// flushAt is the size at which a batch of sealed records goes to the sink.
+const flushAt = 64 << 10
+
+// Options tune a Writer; the zero value means the defaults.
+type Options struct {
+	// Queue is the number of batches that may wait for the sink.
+	Queue     int
+	DropAfter time.Duration
 }
 
 // Writer seals a run's records to one recipient and streams them to a sink.
-// Records wait in a bounded queue (store and forward) when the sink is slow
-// or failing; when the queue is full a record is dropped before it is sealed,
-// so the sealed sequence has no gap, and the count of dropped records is
-// itself logged (and carried by the end record).
+//
+// Records are sealed by the caller, in order, into a batch; a batch goes to
+// the sink when it is large or the sink is idle, so a live log is never held
+// back. Batches wait in a bounded queue (store and forward) when the sink is
+// slow or failing. When the queue stays full past DropAfter a record is
+// dropped before it is sealed, so the sealed sequence has no gap, and the
+// count of dropped records is itself logged and carried by the end record.
 type Writer struct {
-	sink   io.Writer
-	sealer *sealer
-	now    func() time.Time
+	sink      io.Writer
+	now       func() time.Time
+	dropAfter time.Duration
 
-	mu      sync.Mutex
-	queue   chan entry
-	dropped uint64
-	closed  bool
+	mu       sync.Mutex // guards everything below but the channels
+	sealer   *sealer
+	plain    []byte // the record being laid out, reused
+	batch    []byte
+	dropped  uint64
+	reported uint64
+	closed   bool
 
+	queue   chan []byte
+	spare   chan []byte // emptied batches, for reuse
 	done    chan struct{}
+	errMu   sync.Mutex
 	sinkErr error
 }
 
-// NewWriter writes the header line to sink and returns a Writer. queue is
-// the number of records that may wait; 0 means DefaultQueue.
-func NewWriter(sink io.Writer, r *Recipient, h Header, queue int) (*Writer, error) {
+// NewWriter writes the header line to sink and returns a Writer.
+func NewWriter(sink io.Writer, r *Recipient, h Header, opts Options) (*Writer, error) {
+	queue := opts.Queue
 	if queue <= 0 {
 		queue = DefaultQueue
+	}
+	dropAfter := opts.DropAfter
+	if dropAfter <= 0 {
+		dropAfter = DefaultDropAfter
 	}
 	line, s, err := newSealer(r, h)
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{sink: sink, sealer: s, now: time.Now, queue: make(chan entry, queue), done: make(chan struct{})}
+	w := &Writer{
+		sink: sink, now: time.Now, dropAfter: dropAfter, sealer: s,
+		queue: make(chan []byte, queue), spare: make(chan []byte, queue+1), done: make(chan struct{}),
+	}
 	if err := w.write(append(line, '\n')); err != nil {
 		return nil, err
 	}
@@ -56,12 +80,14 @@ func NewWriter(sink io.Writer, r *Recipient, h Header, queue int) (*Writer, erro
 	return w, nil
 }
 
-// Log records msg (copied) from src at level. Messages longer than
-// MaxMessage are split across records. It never blocks on the sink.
+// Log records msg from src at level. Messages longer than MaxMessage are
+// split across records. It waits for the sink at most DropAfter.
 func (w *Writer) Log(level Level, src Source, msg []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for {
 		n := min(len(msg), MaxMessage)
-		w.enqueue(entry{t: w.now(), level: level, src: src, msg: append([]byte(nil), msg[:n]...)})
+		w.logLocked(level, src, msg[:n])
 		msg = msg[n:]
 		if len(msg) == 0 {
 			return
@@ -69,17 +95,74 @@ func (w *Writer) Log(level Level, src Source, msg []byte) {
 	}
 }
 
-func (w *Writer) enqueue(e entry) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+func (w *Writer) logLocked(level Level, src Source, msg []byte) {
 	if w.closed {
 		w.dropped++
 		return
 	}
-	select {
-	case w.queue <- e:
-	default:
+	if w.dropped > w.reported && w.room() {
+		note := fmt.Sprintf("log: %d records dropped: the sink was slower than the run", w.dropped-w.reported)
+		w.reported = w.dropped
+		w.sealLocked(LevelWarn, SourceRuntime, []byte(note))
+	}
+	if !w.room() {
 		w.dropped++
+		return
+	}
+	w.sealLocked(level, src, msg)
+	// Hand the batch over when it is big, or at once when the sink is idle.
+	if len(w.batch) >= flushAt || len(w.queue) == 0 {
+		w.handOver()
+	}
+}
+
+// room reports whether the current batch can take a record: it can unless
+// it is full and the queue stays full for DropAfter.
+func (w *Writer) room() bool {
+	if len(w.batch) < flushAt {
+		return true
+	}
+	select {
+	case w.queue <- w.batch:
+		w.batch = w.takeSpare()
+		return true
+	default:
+	}
+	t := time.NewTimer(w.dropAfter)
+	defer t.Stop()
+	select {
+	case w.queue <- w.batch:
+		w.batch = w.takeSpare()
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (w *Writer) sealLocked(level Level, src Source, msg []byte) {
+	w.plain = layoutRecord(w.plain, w.now(), level, src, msg)
+	w.batch = w.sealer.seal(w.batch, w.plain)
+}
+
+// handOver queues the batch if there is room now; otherwise it keeps
+// growing until room() must wait.
+func (w *Writer) handOver() {
+	if len(w.batch) == 0 {
+		return
+	}
+	select {
+	case w.queue <- w.batch:
+		w.batch = w.takeSpare()
+	default:
+	}
+}
+
+func (w *Writer) takeSpare() []byte {
+	select {
+	case b := <-w.spare:
+		return b[:0]
+	default:
+		return make([]byte, 0, flushAt+maxFrame+4)
 	}
 }
 
@@ -99,75 +182,61 @@ func (s streamWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// forward seals queued records in order and writes them, retrying a failing
-// sink; it reports drops as they happen.
+// forward writes queued batches to the sink in order.
 func (w *Writer) forward() {
 	defer close(w.done)
-	var reported uint64
-	for e := range w.queue {
-		w.mu.Lock()
-		dropped := w.dropped
-		w.mu.Unlock()
-		if dropped > reported {
-			w.sealAndWrite(entry{t: w.now(), level: LevelWarn, src: SourceRuntime,
-				msg: []byte(fmt.Sprintf("log: %d records dropped: the sink was slower than the run", dropped-reported))})
-			reported = dropped
-		}
-		if e.end {
-			w.mu.Lock()
-			dropped = w.dropped
-			w.mu.Unlock()
-			line, err := w.sealer.sealEnd(dropped)
-			if err == nil {
-				err = w.write(line)
-			}
-			if err != nil && w.sinkErr == nil {
+	for b := range w.queue {
+		if err := w.write(b); err != nil {
+			w.errMu.Lock()
+			if w.sinkErr == nil {
 				w.sinkErr = err
 			}
-			return
+			w.errMu.Unlock()
 		}
-		w.sealAndWrite(e)
+		select {
+		case w.spare <- b:
+		default:
+		}
 	}
 }
 
-func (w *Writer) sealAndWrite(e entry) {
-	line, err := w.sealer.sealRecord(e.t, e.level, e.src, e.msg)
-	if err == nil {
-		err = w.write(line)
-	}
-	if err != nil && w.sinkErr == nil {
-		w.sinkErr = err
-	}
-}
-
-// write writes one line, retrying a failing sink a few times: a record once
-// sealed must reach the sink or the log ends there.
-func (w *Writer) write(line []byte) error {
+// write writes sealed bytes, retrying a failing sink a few times: a record
+// once sealed must reach the sink or the log ends there.
+func (w *Writer) write(b []byte) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var n int
-		n, err = w.sink.Write(line)
+		n, err = w.sink.Write(b)
 		if err == nil {
 			return nil
 		}
-		line = line[n:]
+		b = b[n:]
 		time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
 	}
 	return err
 }
 
-// Close seals the end record, waits for everything queued to reach the sink
-// and reports the first sink error.
+// Close seals the end record, waits for everything to reach the sink and
+// reports the first sink error.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
 		return errors.New("log already closed")
 	}
+	if w.dropped > w.reported {
+		note := fmt.Sprintf("log: %d records dropped: the sink was slower than the run", w.dropped-w.reported)
+		w.reported = w.dropped
+		w.sealLocked(LevelWarn, SourceRuntime, []byte(note))
+	}
 	w.closed = true
-	w.mu.Unlock()
-	w.queue <- entry{end: true}
+	w.batch = w.sealer.sealEnd(w.batch, w.dropped)
+	w.queue <- w.batch
+	w.batch = nil
 	close(w.queue)
+	w.mu.Unlock()
 	<-w.done
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
 	return w.sinkErr
 }

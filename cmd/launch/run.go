@@ -227,7 +227,7 @@ func (r *runner) openLog(b *loader.Bundle, f runFlags, spec *runtime.Spec) (*run
 		return nil, err
 	}
 	mm := loader.Measure(b, p.Name)
-	w, err := logging.NewWriter(sink, rcpt, logging.Header{Ref: r.ref, Measurement: mm.String(), Profile: p.Name, Started: time.Now().UTC()}, 0)
+	w, err := logging.NewWriter(sink, rcpt, logging.Header{Ref: r.ref, Measurement: mm.String(), Profile: p.Name, Started: time.Now().UTC()}, logging.Options{})
 	if err != nil {
 		closeSink()
 		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
