@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/logging"
@@ -53,7 +55,7 @@ Examples:
 type runFlags struct {
 	profile, backend, cacheDir string
 	noCache, verbose, trace    bool
-	confine, audit             bool
+	confine, audit, logJSON    bool
 	auditJSON, logOut          string
 	dirs, env                  stringList
 }
@@ -68,7 +70,8 @@ func doRun(ctx context.Context, e *cliEnv, args []string) int {
 	fs.Var(&f.env, "env", "set a workload environment variable K=V (debug only; repeatable)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "compile in memory, with no on-disk cache")
-	fs.BoolVar(&f.verbose, "v", false, "print what runs and its measurement to stderr (ignored under static-error profiles)")
+	fs.BoolVar(&f.verbose, "v", false, "log what runs and its measurement (to stderr under debug, to the tenant's log otherwise)")
+	fs.BoolVar(&f.logJSON, "log-json", false, "write the runtime's own log records as JSON rather than text")
 	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
 	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
 	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file, unix:SOCKET, or - for stderr")
@@ -168,12 +171,20 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	// The runner compiles while the module is measured; it runs nothing
 	// until the measurement is done. (The TEE backends bind it into their
 	// evidence here.)
+	logw, err := r.openLog(b, f, &spec)
+	if err != nil {
+		return 0, err
+	}
+	log := r.logger(logw, f)
 	var aud *audit.Audit
 	measure := func(runner int) error {
-		mm := loader.Measure(b, p.Name)
-		if f.verbose && !p.StaticErrors {
-			fmt.Fprintf(r.env.stderr, "launch: running %s (profile %s, backend %s, measurement %s)\n", m.Name, p.Name, f.backend, mm)
+		var mm loader.Measurement
+		if logw != nil {
+			mm = logw.measurement // measured already, for the log's header
+		} else {
+			mm = loader.Measure(b, p.Name)
 		}
+		log.Info("running", "ref", r.ref, "bundle", m.Name, "version", m.Version, "profile", p.Name, "backend", f.backend+" (insecure)", "measurement", mm.String())
 		if f.audit {
 			var err error
 			if aud, err = audit.Start(uint32(runner)); err != nil {
@@ -181,10 +192,6 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 			}
 		}
 		return nil
-	}
-	logw, err := r.openLog(b, f, &spec)
-	if err != nil {
-		return 0, err
 	}
 	res, err := runtime.Supervise(ctx, exe, spec, measure)
 	if aud != nil {
@@ -195,15 +202,21 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		err = errcode.Errorf(errcode.WorkloadExit, "the workload exited with status %d", res.ExitCode)
 	}
 	if logw != nil {
-		logw.finish(res.ExitCode, err, r.env.stderr, r.ref)
+		if err != nil {
+			log.Error("run failed", "ref", r.ref, "detail", strings.TrimSpace(errcode.Detailed(err)))
+		} else {
+			log.Info("run ended", "ref", r.ref, "status", res.ExitCode)
+		}
+		logw.finish(r.env.stderr, r.ref)
 	}
 	return res.ExitCode, err
 }
 
 // runLog is a run's encrypted log and its sink.
 type runLog struct {
-	w         *logging.Writer
-	closeSink func() error
+	w           *logging.Writer
+	closeSink   func() error
+	measurement loader.Measurement
 }
 
 // openLog gives a run whose profile hides its output from the host an
@@ -234,19 +247,26 @@ func (r *runner) openLog(b *loader.Bundle, f runFlags, spec *runtime.Spec) (*run
 	}
 	spec.Stdout = w.Stream(logging.SourceStdout, logging.LevelInfo)
 	spec.Stderr = w.Stream(logging.SourceStderr, logging.LevelInfo)
-	w.Log(logging.LevelInfo, logging.SourceRuntime, []byte(fmt.Sprintf("run %s started: bundle %s %s, profile %s, backend sim (insecure), measurement %s",
-		r.ref, m.Name, m.Version, p.Name, mm)))
-	return &runLog{w: w, closeSink: closeSink}, nil
+	return &runLog{w: w, closeSink: closeSink, measurement: mm}, nil
 }
 
-// finish records the outcome in full, under the run's reference, and seals
-// the log. A failing sink is reported without detail.
-func (l *runLog) finish(exitCode uint32, err error, stderr io.Writer, ref string) {
-	if err != nil {
-		l.w.Log(logging.LevelError, logging.SourceRuntime, []byte(errcode.Detailed(err)))
-	} else {
-		l.w.Log(logging.LevelInfo, logging.SourceRuntime, []byte(fmt.Sprintf("the workload exited with status %d", exitCode)))
+// logger is the root of the run's runtime logger tree (hclog): into the
+// tenant's log when the run has one, at info; to the terminal under debug,
+// at info with -v and warnings only without; nowhere otherwise.
+func (r *runner) logger(l *runLog, f runFlags) hclog.Logger {
+	switch {
+	case l != nil:
+		return logging.RuntimeLogger(l.w, nil, hclog.Info, f.logJSON)
+	case r.profile.PlainLogs && f.verbose:
+		return logging.RuntimeLogger(nil, r.env.stderr, hclog.Info, f.logJSON)
+	case r.profile.PlainLogs:
+		return logging.RuntimeLogger(nil, r.env.stderr, hclog.Warn, f.logJSON)
 	}
+	return hclog.NewNullLogger()
+}
+
+// finish seals the log. A failing sink is reported without detail.
+func (l *runLog) finish(stderr io.Writer, ref string) {
 	werr := l.w.Close()
 	cerr := l.closeSink()
 	if werr != nil || cerr != nil {
