@@ -140,7 +140,7 @@ func doProfiles(ctx context.Context, e *cliEnv, args []string) int {
 		if p.PlainLogs {
 			return "plain, to terminal"
 		}
-		return "withheld (encrypted channel: not built yet)"
+		return "encrypted to log_recipient"
 	})
 	row("exit status", func(p profiles.Profile) string {
 		if p.PassExitCode {

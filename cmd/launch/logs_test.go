@@ -79,10 +79,10 @@ func TestLeak(t *testing.T) {
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			bundle := leakBundle(t, recipient, tc.mode)
-			tmp := t.TempDir()
+			tmp, cache := t.TempDir(), t.TempDir()
 			logFile := filepath.Join(t.TempDir(), "run.log")
 			cmd := exec.Command(bin, "run", "--profile", "staging", "--log-out", logFile, bundle)
-			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "XDG_CACHE_HOME="+cache)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			cmd.Run()
@@ -105,6 +105,9 @@ func TestLeak(t *testing.T) {
 			}
 			if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
 				t.Errorf("temporary files left: %v", entries)
+			}
+			if entries, _ := os.ReadDir(cache); len(entries) != 0 {
+				t.Errorf("the cache directory was written: %v", entries)
 			}
 			lines := hostVisible(stderr.String())
 			if tc.code != 0 && (len(lines) != 1 || !strings.HasPrefix(lines[0], "launch: "+tc.code.String()+" (ref ")) {
