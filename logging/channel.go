@@ -162,14 +162,20 @@ func bucketFor(n int) int {
 // Recipient is a tenant's log public key.
 type Recipient struct{ pk hpke.PublicKey }
 
+// decodeKey reads prefix followed by the 64 hex digits of a 32-byte key.
+func decodeKey(s, prefix, what string) ([]byte, error) {
+	raw, err := hex.DecodeString(strings.TrimPrefix(s, prefix))
+	if !strings.HasPrefix(s, prefix) || err != nil || len(raw) != 32 {
+		return nil, fmt.Errorf("a log %s is %s followed by 64 hex digits", what, prefix)
+	}
+	return raw, nil
+}
+
 // ParseRecipient parses "alog1" followed by 64 hex digits.
 func ParseRecipient(s string) (*Recipient, error) {
-	if !strings.HasPrefix(s, RecipientPrefix) {
-		return nil, fmt.Errorf("a log recipient starts with %q", RecipientPrefix)
-	}
-	raw, err := hex.DecodeString(s[len(RecipientPrefix):])
-	if err != nil || len(raw) != 32 {
-		return nil, errors.New("a log recipient is alog1 followed by 64 hex digits")
+	raw, err := decodeKey(s, RecipientPrefix, "recipient")
+	if err != nil {
+		return nil, err
 	}
 	pk, err := kem().NewPublicKey(raw)
 	if err != nil {
@@ -201,12 +207,9 @@ func ParseIdentity(data []byte) (*Identity, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if !strings.HasPrefix(line, IdentityPrefix) {
-			return nil, fmt.Errorf("not an identity line (it starts with %q)", IdentityPrefix)
-		}
-		raw, err := hex.DecodeString(line[len(IdentityPrefix):])
-		if err != nil || len(raw) != 32 {
-			return nil, errors.New("an identity is AMPOULE-LOG-IDENTITY-1 followed by 64 hex digits")
+		raw, err := decodeKey(line, IdentityPrefix, "identity")
+		if err != nil {
+			return nil, err
 		}
 		sk, err := kem().NewPrivateKey(raw)
 		if err != nil {
