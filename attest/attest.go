@@ -1,0 +1,194 @@
+// Package attest verifies evidence envelopes against a tenant's policy and
+// says what it found in the RATS vocabulary (RFC 9334, EAR): affirming,
+// warning or contraindicated, with the reasons.
+package attest
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/sim"
+)
+
+// Status is a verdict in the EAR vocabulary.
+type Status string
+
+// The verdicts.
+const (
+	Affirming       Status = "affirming"
+	Warning         Status = "warning"
+	Contraindicated Status = "contraindicated"
+)
+
+// Policy is what a tenant accepts.
+type Policy struct {
+	// Measurements are the reference values (hex SHA-384) a run may have.
+	Measurements []string `toml:"measurements"`
+	// Profiles a run may have run under.
+	Profiles []string `toml:"profiles"`
+	// Backends the evidence may come from: "sev-snp", "tdx", "sim".
+	Backends []string `toml:"backends"`
+	// AllowInsecure accepts the simulator, which protects nothing.
+	AllowInsecure bool `toml:"allow_insecure"`
+	// SimKeys, if set, pins the simulator keys (hex Ed25519) accepted.
+	SimKeys []string `toml:"sim_keys"`
+	// MaxAge bounds how old evidence may be, as a Go duration.
+	MaxAge string `toml:"max_age"`
+
+	maxAge time.Duration
+}
+
+// DefaultMaxAge is a policy's max_age when it sets none.
+const DefaultMaxAge = 5 * time.Minute
+
+// ErrPolicy wraps every reason a policy cannot be read.
+var ErrPolicy = errors.New("invalid policy")
+
+// ParsePolicy reads a policy strictly: unknown keys and wrong types are
+// errors, and it must name at least one measurement, profile and backend.
+func ParsePolicy(data []byte) (*Policy, error) {
+	var p Policy
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, _ := de.Position()
+			return nil, fmt.Errorf("%w: line %d: %v", ErrPolicy, row, de)
+		}
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) && len(sm.Errors) > 0 {
+			row, _ := sm.Errors[0].Position()
+			return nil, fmt.Errorf("%w: line %d: unknown key %s", ErrPolicy, row, strings.Join(sm.Errors[0].Key(), "."))
+		}
+		return nil, fmt.Errorf("%w: %v", ErrPolicy, err)
+	}
+	switch {
+	case len(p.Measurements) == 0:
+		return nil, fmt.Errorf("%w: measurements: list at least one reference measurement", ErrPolicy)
+	case len(p.Profiles) == 0:
+		return nil, fmt.Errorf("%w: profiles: list at least one profile", ErrPolicy)
+	case len(p.Backends) == 0:
+		return nil, fmt.Errorf("%w: backends: list at least one backend", ErrPolicy)
+	}
+	for _, m := range p.Measurements {
+		if b, err := hex.DecodeString(m); err != nil || len(b) != 48 {
+			return nil, fmt.Errorf("%w: measurements: %q is not 96 hex digits", ErrPolicy, m)
+		}
+	}
+	for _, b := range p.Backends {
+		if b != "sev-snp" && b != "tdx" && b != sim.Kind {
+			return nil, fmt.Errorf("%w: backends: %q is not sev-snp, tdx or sim", ErrPolicy, b)
+		}
+	}
+	for _, k := range p.SimKeys {
+		if b, err := hex.DecodeString(k); err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("%w: sim_keys: %q is not 64 hex digits", ErrPolicy, k)
+		}
+	}
+	p.maxAge = DefaultMaxAge
+	if p.MaxAge != "" {
+		d, err := time.ParseDuration(p.MaxAge)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%w: max_age: %q is not a positive duration", ErrPolicy, p.MaxAge)
+		}
+		p.maxAge = d
+	}
+	return &p, nil
+}
+
+// Result is a verdict and why.
+type Result struct {
+	Status      Status   `json:"status"`
+	Reasons     []string `json:"reasons"`
+	Kind        string   `json:"kind"`
+	Insecure    bool     `json:"insecure"`
+	Profile     string   `json:"profile"`
+	Measurement string   `json:"measurement"`
+}
+
+// Options are what a verification depends on besides the envelope.
+type Options struct {
+	// Nonce, if set, must be the envelope's.
+	Nonce []byte
+	// Now is the time evidence is judged at.
+	Now time.Time
+}
+
+// clockSkew is how far in the future evidence may claim to be from.
+const clockSkew = time.Minute
+
+// Verify judges env against p. Every failed check is a reason; any failed
+// check makes the verdict contraindicated.
+func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
+	r := Result{Kind: env.Kind, Insecure: env.Insecure, Profile: env.Profile, Measurement: env.Measurement, Status: Affirming}
+	fail := func(format string, args ...any) {
+		r.Status = Contraindicated
+		r.Reasons = append(r.Reasons, fmt.Sprintf(format, args...))
+	}
+	if !slices.Contains(p.Backends, env.Kind) {
+		fail("backend %s is not one the policy accepts (%s)", env.Kind, strings.Join(p.Backends, ", "))
+	}
+	want, err := env.ReportData()
+	if err != nil {
+		fail("%v", err)
+	}
+	var issued time.Time
+	switch env.Kind {
+	case sim.Kind:
+		if !p.AllowInsecure {
+			fail("evidence from the insecure simulator, and the policy does not set allow_insecure")
+		}
+		if !env.Insecure {
+			fail("simulator evidence that does not say it is insecure")
+		}
+		claims, err := sim.Verify(tee.Evidence{Raw: env.Evidence, Collateral: env.Collateral})
+		if err != nil {
+			fail("%v", err)
+			break
+		}
+		if len(p.SimKeys) > 0 && !slices.Contains(p.SimKeys, hex.EncodeToString(claims.PublicKey)) {
+			fail("the simulator key %x is not one the policy pins", []byte(claims.PublicKey))
+		}
+		if subtle.ConstantTimeCompare(claims.ReportData[:], want[:]) != 1 {
+			fail("the report data does not bind this measurement, runtime key and nonce")
+		}
+		issued = claims.Issued
+		if r.Status == Affirming {
+			r.Reasons = append(r.Reasons, "the simulator is insecure: nothing protects the run from the host; the policy allows it")
+		}
+	case "sev-snp", "tdx":
+		fail("verifying %s evidence is not available in this build", env.Kind)
+	default:
+		fail("unknown evidence kind %q", env.Kind)
+	}
+	if opts.Nonce != nil && subtle.ConstantTimeCompare(opts.Nonce, env.Nonce) != 1 {
+		fail("the nonce is not the one the verifier issued")
+	}
+	if !slices.Contains(p.Measurements, env.Measurement) {
+		fail("measurement %s is not a reference value of the policy", env.Measurement)
+	}
+	if !slices.Contains(p.Profiles, env.Profile) {
+		fail("profile %s is not one the policy accepts (%s)", env.Profile, strings.Join(p.Profiles, ", "))
+	}
+	if !issued.IsZero() {
+		if age := opts.Now.Sub(issued); age > p.maxAge {
+			fail("the evidence is %v old, more than max_age %v", age.Round(time.Second), p.maxAge)
+		} else if age < -clockSkew {
+			fail("the evidence claims to come from %v in the future", (-age).Round(time.Second))
+		}
+		if !issued.Equal(env.Issued) {
+			fail("the envelope's issue time is not the evidence's")
+		}
+	}
+	return r
+}

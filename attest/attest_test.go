@@ -1,0 +1,186 @@
+package attest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/sim"
+)
+
+var (
+	testMeasurement = [48]byte{1, 2, 3}
+	testNonce       = []byte("nonce-0123456789")
+	testRuntimeKey  = []byte("runtime-public-key")
+	t0              = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+)
+
+// simEnvelope makes real simulator evidence for the test measurement.
+func simEnvelope(t *testing.T, seed byte) *tee.Envelope {
+	t.Helper()
+	key := ed25519.NewKeyFromSeed(append(make([]byte, 31), seed))
+	b := sim.New(key)
+	rd := tee.ReportData(testMeasurement, testRuntimeKey, testNonce)
+	ev, err := b.Attest(context.Background(), rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sim.Verify(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tee.Envelope{
+		Version: tee.EnvelopeVersion, Kind: sim.Kind, Insecure: true, Evidence: ev.Raw, Collateral: ev.Collateral,
+		Measurement: hex.EncodeToString(testMeasurement[:]), Profile: "staging", RuntimeKey: testRuntimeKey, Nonce: testNonce, Issued: c.Issued,
+	}
+}
+
+func policy(t *testing.T, extra string) *Policy {
+	t.Helper()
+	p, err := ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(testMeasurement[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\nmax_age = \"100000h\"\n" + extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSimAttestVerify(t *testing.T) {
+	env := simEnvelope(t, 1)
+	r := Verify(env, policy(t, ""), Options{Nonce: testNonce, Now: time.Now()})
+	if r.Status != Affirming || !r.Insecure || !strings.Contains(strings.Join(r.Reasons, " "), "insecure") {
+		t.Fatalf("%+v", r)
+	}
+}
+
+// TestTamperIsContraindicated: each way evidence can be wrong is refused
+// with its own reason.
+func TestTamperIsContraindicated(t *testing.T) {
+	p := policy(t, "")
+	for _, tc := range []struct {
+		name   string
+		change func(e *tee.Envelope, o *Options, p **Policy)
+		reason string
+	}{
+		{"wrong nonce", func(e *tee.Envelope, o *Options, _ **Policy) { o.Nonce = []byte("other") }, "nonce"},
+		{"replayed with a new nonce", func(e *tee.Envelope, o *Options, _ **Policy) { e.Nonce = []byte("fresh"); o.Nonce = e.Nonce }, "report data"},
+		{"wrong measurement", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Measurement = strings.Repeat("ab", 48) }, "not a reference value"},
+		{"profile not allowed", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Profile = "debug" }, "profile debug"},
+		{"other runtime key", func(e *tee.Envelope, _ *Options, _ **Policy) { e.RuntimeKey = []byte("other") }, "report data"},
+		{"flipped evidence byte", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Evidence[10] ^= 1 }, "bad signature"},
+		{"flipped signature", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Collateral[0][0] ^= 1 }, "bad signature"},
+		{"swapped key", func(e *tee.Envelope, _ *Options, _ **Policy) {
+			e.Collateral[1] = ed25519.NewKeyFromSeed(make([]byte, 32)).Public().(ed25519.PublicKey)
+		}, "bad signature"},
+		{"no allow_insecure", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).AllowInsecure = false }, "allow_insecure"},
+		{"sim not a backend", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).Backends = []string{"sev-snp"} }, "backend sim"},
+		{"expired", func(_ *tee.Envelope, o *Options, p **Policy) { (*p).maxAge = time.Second; o.Now = time.Now().Add(time.Hour) }, "max_age"},
+		{"from the future", func(_ *tee.Envelope, o *Options, _ **Policy) { o.Now = time.Now().Add(-time.Hour) }, "future"},
+		{"claims to be secure", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Insecure = false }, "does not say it is insecure"},
+		{"pinned key", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).SimKeys = []string{strings.Repeat("00", 32)} }, "pins"},
+		{"issue time changed", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Issued = e.Issued.Add(-time.Minute) }, "issue time"},
+		{"hardware kind", func(e *tee.Envelope, _ *Options, p **Policy) { e.Kind = "sev-snp"; (*p).Backends = []string{"sev-snp"} }, "not available"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := simEnvelope(t, 2)
+			pp := *p
+			pol := &pp
+			o := Options{Nonce: testNonce, Now: time.Now()}
+			tc.change(env, &o, &pol)
+			r := Verify(env, pol, o)
+			if r.Status != Contraindicated || !strings.Contains(strings.Join(r.Reasons, "; "), tc.reason) {
+				t.Errorf("got %s %v, want contraindicated for %q", r.Status, r.Reasons, tc.reason)
+			}
+		})
+	}
+}
+
+func TestParsePolicy(t *testing.T) {
+	m := hex.EncodeToString(testMeasurement[:])
+	for _, bad := range []string{
+		"",
+		"profiles = [\"staging\"]\nbackends = [\"sim\"]\n",
+		"measurements = [\"abc\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"kvm\"]\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nmax_age = \"soon\"\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nunknown = 1\n",
+		"measurements = \"" + m + "\"\n",
+	} {
+		if _, err := ParsePolicy([]byte(bad)); !errors.Is(err, ErrPolicy) {
+			t.Errorf("ParsePolicy(%q) = %v", bad, err)
+		}
+	}
+}
+
+func TestEnvelopeRoundTripAndStrictness(t *testing.T) {
+	env := simEnvelope(t, 3)
+	data, err := env.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := tee.DecodeEnvelope(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := Verify(back, policy(t, ""), Options{Nonce: testNonce, Now: time.Now()}); r.Status != Affirming {
+		t.Errorf("a decoded envelope does not verify: %+v", r)
+	}
+	for name, bad := range map[string]string{
+		"unknown field": strings.Replace(string(data), "{", "{\"extra\": 1,", 1),
+		"two documents": string(data) + string(data),
+		"version 2":     strings.Replace(string(data), "\"version\": 1", "\"version\": 2", 1),
+		"not json":      "evidence",
+	} {
+		if _, err := tee.DecodeEnvelope([]byte(bad)); !errors.Is(err, tee.ErrEnvelope) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestSealingKeyIsBoundToMeasurement(t *testing.T) {
+	b := sim.New(ed25519.NewKeyFromSeed(make([]byte, 32)))
+	k1, _ := b.SealingKey(context.Background(), testMeasurement)
+	k2, _ := b.SealingKey(context.Background(), testMeasurement)
+	k3, _ := b.SealingKey(context.Background(), [48]byte{9})
+	if len(k1) != 32 || string(k1) != string(k2) || string(k1) == string(k3) {
+		t.Error("the sealing key is not stable per measurement and distinct across them")
+	}
+}
+
+// FuzzDecodeEnvelope: any bytes decode to an envelope whose fields hold
+// their invariants, or fail with ErrEnvelope.
+func FuzzDecodeEnvelope(f *testing.F) {
+	f.Add([]byte(`{"version":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := tee.DecodeEnvelope(data)
+		if err != nil {
+			if !errors.Is(err, tee.ErrEnvelope) {
+				t.Fatalf("unclassified: %v", err)
+			}
+			return
+		}
+		if _, err := e.ReportData(); err != nil || e.Version != tee.EnvelopeVersion || len(e.Nonce) == 0 {
+			t.Fatalf("accepted a bad envelope: %+v %v", e, err)
+		}
+	})
+}
+
+// FuzzParsePolicy: any bytes parse to a usable policy or fail with ErrPolicy.
+func FuzzParsePolicy(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePolicy(data)
+		if err != nil {
+			if !errors.Is(err, ErrPolicy) {
+				t.Fatalf("unclassified: %v", err)
+			}
+			return
+		}
+		if len(p.Measurements) == 0 || p.maxAge <= 0 {
+			t.Fatalf("accepted a bad policy: %+v", p)
+		}
+	})
+}

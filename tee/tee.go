@@ -1,0 +1,144 @@
+// Package tee is the boundary to the trusted execution environment: the
+// Backend a run attests through, the binding of a measurement into the
+// hardware's report data, and the evidence envelope a verifier reads.
+//
+// Backends live in subpackages: tee/sim (a software simulator that says it
+// is insecure everywhere), and the SEV-SNP and TDX backends behind the same
+// interface.
+package tee
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha512"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ReportDataDomain separates Ampoule's report data from every other hash.
+const ReportDataDomain = "ampoule/report-data/v1"
+
+// ReportData binds a run to its evidence:
+//
+//	SHA-512("ampoule/report-data/v1" ‖ measurement ‖ runtime_public_key ‖ nonce)
+//
+// 64 bytes: SEV-SNP's REPORT_DATA and TDX's REPORTDATA.
+func ReportData(measurement [48]byte, runtimeKey, nonce []byte) [64]byte {
+	h := sha512.New()
+	h.Write([]byte(ReportDataDomain))
+	h.Write(measurement[:])
+	h.Write(runtimeKey)
+	h.Write(nonce)
+	var out [64]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Evidence is what a backend produced for some report data.
+type Evidence struct {
+	// Raw is the hardware report or quote, or the simulator's statement.
+	Raw []byte
+	// Collateral is what a verifier needs beside Raw: certificates, or the
+	// simulator's public key.
+	Collateral [][]byte
+}
+
+// Backend produces evidence from inside a TEE.
+type Backend interface {
+	// Name is the backend's kind: "sim", "sev-snp" or "tdx".
+	Name() string
+	// Insecure reports whether nothing protects a run from the host.
+	Insecure() bool
+	// Attest returns evidence carrying reportData.
+	Attest(ctx context.Context, reportData [64]byte) (Evidence, error)
+	// SealingKey returns a 32-byte key bound to the measurement, the same
+	// on every run of that measurement on this platform.
+	SealingKey(ctx context.Context, measurement [48]byte) ([]byte, error)
+}
+
+// EnvelopeVersion is the envelope format this package writes and reads.
+const EnvelopeVersion = 1
+
+// MaxEnvelope bounds an envelope's encoded size.
+const MaxEnvelope = 1 << 20
+
+// Envelope is the evidence document a run hands a verifier: everything
+// needed to recompute the report data and check it against a policy.
+type Envelope struct {
+	Version     int       `json:"version"`
+	Kind        string    `json:"kind"`
+	Insecure    bool      `json:"insecure"`
+	Evidence    []byte    `json:"evidence"`
+	Collateral  [][]byte  `json:"collateral"`
+	Measurement string    `json:"measurement"`
+	Profile     string    `json:"profile"`
+	RuntimeKey  []byte    `json:"runtime_public_key"`
+	Nonce       []byte    `json:"nonce"`
+	Issued      time.Time `json:"issued"`
+}
+
+// Encode returns the envelope as indented JSON.
+func (e *Envelope) Encode() ([]byte, error) {
+	return json.MarshalIndent(e, "", "  ")
+}
+
+// ErrEnvelope wraps every reason an envelope cannot be read.
+var ErrEnvelope = errors.New("not a valid evidence envelope")
+
+// DecodeEnvelope reads an envelope strictly: unknown fields, a second
+// document, a missing field or a wrong version are errors.
+func DecodeEnvelope(data []byte) (*Envelope, error) {
+	if len(data) > MaxEnvelope {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrEnvelope, len(data), MaxEnvelope)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var e Envelope
+	if err := dec.Decode(&e); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrEnvelope, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: more than one document", ErrEnvelope)
+	}
+	switch {
+	case e.Version != EnvelopeVersion:
+		return nil, fmt.Errorf("%w: version %d, want %d", ErrEnvelope, e.Version, EnvelopeVersion)
+	case e.Kind == "":
+		return nil, fmt.Errorf("%w: no kind", ErrEnvelope)
+	case len(e.Evidence) == 0:
+		return nil, fmt.Errorf("%w: no evidence", ErrEnvelope)
+	case e.Profile == "":
+		return nil, fmt.Errorf("%w: no profile", ErrEnvelope)
+	case len(e.Nonce) == 0 || len(e.Nonce) > 64:
+		return nil, fmt.Errorf("%w: the nonce is %d bytes (1 to 64)", ErrEnvelope, len(e.Nonce))
+	case e.Issued.IsZero():
+		return nil, fmt.Errorf("%w: no issue time", ErrEnvelope)
+	}
+	if _, err := e.MeasurementBytes(); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// MeasurementBytes decodes the envelope's measurement.
+func (e *Envelope) MeasurementBytes() ([48]byte, error) {
+	var m [48]byte
+	b, err := hex.DecodeString(e.Measurement)
+	if err != nil || len(b) != 48 {
+		return m, fmt.Errorf("%w: the measurement is not 96 hex digits", ErrEnvelope)
+	}
+	copy(m[:], b)
+	return m, nil
+}
+
+// ReportData recomputes the report data the evidence must carry.
+func (e *Envelope) ReportData() ([64]byte, error) {
+	m, err := e.MeasurementBytes()
+	if err != nil {
+		return [64]byte{}, err
+	}
+	return ReportData(m, e.RuntimeKey, e.Nonce), nil
+}
