@@ -78,7 +78,10 @@ func TestTamperIsContraindicated(t *testing.T) {
 		}, "bad signature"},
 		{"no allow_insecure", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).AllowInsecure = false }, "allow_insecure"},
 		{"sim not a backend", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).Backends = []string{"sev-snp"} }, "backend sim"},
-		{"expired", func(_ *tee.Envelope, o *Options, p **Policy) { (*p).maxAge = time.Second; o.Now = time.Now().Add(time.Hour) }, "max_age"},
+		{"expired", func(_ *tee.Envelope, o *Options, p **Policy) {
+			(*p).maxAge = time.Second
+			o.Now = time.Now().Add(time.Hour)
+		}, "max_age"},
 		{"from the future", func(_ *tee.Envelope, o *Options, _ **Policy) { o.Now = time.Now().Add(-time.Hour) }, "future"},
 		{"claims to be secure", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Insecure = false }, "does not say it is insecure"},
 		{"pinned key", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).SimKeys = []string{strings.Repeat("00", 32)} }, "pins"},
