@@ -163,9 +163,6 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 			fail("the report data does not bind this measurement, runtime key and nonce")
 		}
 		issued = claims.Issued
-		if r.Status == Affirming {
-			r.Reasons = append(r.Reasons, "the simulator is insecure: nothing protects the run from the host; the policy allows it")
-		}
 	case "sev-snp", "tdx":
 		fail("verifying %s evidence is not available in this build", env.Kind)
 	default:
@@ -189,6 +186,9 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 		if !issued.Equal(env.Issued) {
 			fail("the envelope's issue time is not the evidence's")
 		}
+	}
+	if r.Status == Affirming && env.Kind == sim.Kind {
+		r.Reasons = append(r.Reasons, "the simulator is insecure: nothing protects the run from the host; the policy allows it")
 	}
 	return r
 }

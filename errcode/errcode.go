@@ -90,6 +90,8 @@ const (
 	LogTruncated       Code = 1019
 	IdentityInvalid    Code = 1020
 	LogSinkUnavailable Code = 1021
+	EvidenceMalformed  Code = 1022
+	PolicyInvalid      Code = 1023
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -102,6 +104,8 @@ const (
 	DiskCacheRefused     Code = 3005
 	ManifestLimitRefused Code = 3006
 	HostCallTrapped      Code = 3007
+	EvidenceRefused      Code = 3008
+	TEEUnavailable       Code = 3009
 
 	MemoryLimit     Code = 4001
 	WallTimeLimit   Code = 4002
@@ -140,13 +144,15 @@ var registry = []entry{
 	{ModuleImportDenied, "module-import-denied", ClassUsage, "the module imports a function the runtime does not provide", "only the wasi_snapshot_preview1 functions the profile's gate allows may be imported; run 'launch gate'"},
 	{DirInvalid, "dir-invalid", ClassUsage, "a directory mount is malformed or its host directory is missing", "write mounts as HOST::GUEST or HOST::GUEST::rw; the host directory must exist"},
 	{ProfileUnknown, "profile-unknown", ClassUsage, "no such profile", "run 'launch profiles' to list the profiles"},
-	{BackendUnknown, "backend-unknown", ClassUsage, "no such backend", "the backends are: sim"},
+	{BackendUnknown, "backend-unknown", ClassUsage, "no such backend", "the backends are: auto, sim, snp, tdx"},
 	{LogMalformed, "log-malformed", ClassUsage, "the file is not an ampoule log", "pass the file that 'launch run --log-out' wrote"},
 	{LogWrongIdentity, "log-wrong-identity", ClassUsage, "the identity does not open this log, or its header was changed", "pass the identity whose recipient the bundle's manifest names"},
 	{LogTampered, "log-tampered", ClassUsage, "a log record was dropped, repeated, reordered, spliced in or altered", "the host's copy of the log cannot be trusted; records shown before this point are genuine"},
 	{LogTruncated, "log-truncated", ClassUsage, "the log ends before its end record", "the run may still be going (use --follow) or the host cut the log short"},
 	{IdentityInvalid, "identity-invalid", ClassUsage, "the identity file cannot be read", "make one with 'launch keygen -o FILE'"},
 	{LogSinkUnavailable, "log-sink-unavailable", ClassUsage, "the log sink cannot be opened", "--log-out takes a file path, unix:SOCKET or - for stderr"},
+	{EvidenceMalformed, "evidence-malformed", ClassUsage, "the file is not an evidence envelope", "pass the JSON that 'launch attest' wrote"},
+	{PolicyInvalid, "policy-invalid", ClassUsage, "the verification policy cannot be read", "start from 'launch policy new --from BUNDLE'"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
@@ -158,6 +164,8 @@ var registry = []entry{
 	{BackendRefused, "backend-refused", ClassPolicy, "the profile does not allow this backend", "run 'launch profiles' to see which backends each profile allows"},
 	{DiskCacheRefused, "disk-cache-refused", ClassPolicy, "the profile does not allow a compilation cache on the host's disk", "drop --cache-dir; this profile compiles in memory"},
 	{ManifestLimitRefused, "manifest-limit-refused", ClassPolicy, "a limit in the manifest is above what the runtime allows", "lower the limit in ampoule.toml"},
+	{EvidenceRefused, "evidence-refused", ClassPolicy, "the evidence does not satisfy the policy", "the reasons say which check failed"},
+	{TEEUnavailable, "tee-unavailable", ClassPolicy, "no trusted execution environment is available for this profile", "run 'launch platform info'; the debug and staging profiles may use --backend sim"},
 	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that its profile traps", "run 'launch gate' to see which host calls each profile allows"},
 
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},

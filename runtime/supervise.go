@@ -193,7 +193,9 @@ func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func(runn
 // runs it with the process's own stdio, reports to fd 4 and returns the
 // process exit status. Signals are the supervisor's business.
 func RunChild() int {
-	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	// SIGPIPE too: a workload writing to a closed stdout gets EPIPE, as a
+	// process would, instead of killing the runner.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	specF, resF, modF := os.NewFile(3, "spec"), os.NewFile(4, "result"), os.NewFile(5, "module")
 	if specF == nil || resF == nil || modF == nil {
 		fmt.Fprintln(os.Stderr, "launch: the runner is started by 'launch run', not by hand")

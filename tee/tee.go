@@ -142,3 +142,43 @@ func (e *Envelope) ReportData() ([64]byte, error) {
 	}
 	return ReportData(m, e.RuntimeKey, e.Nonce), nil
 }
+
+// Platform is what a machine offers for attestation.
+type Platform struct {
+	// SEVGuest, TDXGuest and ConfigfsTSM are the device paths found.
+	SEVGuest, TDXGuest, ConfigfsTSM string
+}
+
+// Device paths a backend may use.
+const (
+	SEVGuestDevice = "/dev/sev-guest"
+	TDXGuestDevice = "/dev/tdx_guest"
+	ConfigfsTSM    = "/sys/kernel/config/tsm/report"
+)
+
+// Probe looks for the attestation devices of this machine. exists is
+// os.Stat in production and a fake in tests.
+func Probe(exists func(string) bool) Platform {
+	var p Platform
+	if exists(SEVGuestDevice) {
+		p.SEVGuest = SEVGuestDevice
+	}
+	if exists(TDXGuestDevice) {
+		p.TDXGuest = TDXGuestDevice
+	}
+	if exists(ConfigfsTSM) {
+		p.ConfigfsTSM = ConfigfsTSM
+	}
+	return p
+}
+
+// Kind is the hardware TEE the platform offers, or "" for none.
+func (p Platform) Kind() string {
+	switch {
+	case p.SEVGuest != "":
+		return "sev-snp"
+	case p.TDXGuest != "":
+		return "tdx"
+	}
+	return ""
+}

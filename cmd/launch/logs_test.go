@@ -14,6 +14,8 @@ import (
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/logging"
+	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/tee"
 )
 
 const canary = "CANARY-d1c3"
@@ -240,5 +242,90 @@ func TestLogToSocketAndFollow(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("--follow did not finish once the end record arrived")
+	}
+}
+
+// TestAttestVerify runs the whole path on the simulator: policy new, attest,
+// verify; then refusals for a wrong nonce, an altered envelope, a policy
+// without allow_insecure, and production with no TEE.
+func TestAttestVerify(t *testing.T) {
+	hello := testwasm.Example(t, "hello")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "sim.key")
+	nonce := "00112233445566778899aabbccddeeff"
+	a := launch(t, "attest", "--sim-key", key, "--nonce", nonce, "--profile", "staging", hello)
+	if a.code != 0 || !strings.Contains(a.stderr, "insecure") {
+		t.Fatalf("attest: %+v", a)
+	}
+	evidence := filepath.Join(dir, "evidence.json")
+	os.WriteFile(evidence, []byte(a.stdout), 0o644)
+	p := launch(t, "policy", "new", "--from", hello, "--profile", "staging", "--backend", "sim", "--allow-insecure")
+	if p.code != 0 {
+		t.Fatalf("policy new: %+v", p)
+	}
+	policy := filepath.Join(dir, "policy.toml")
+	os.WriteFile(policy, []byte(p.stdout), 0o644)
+
+	if v := launch(t, "verify", "--policy", policy, "--nonce", nonce, evidence); v.code != 0 || !strings.HasPrefix(v.stdout, "affirming: sim evidence") {
+		t.Fatalf("verify: %+v", v)
+	}
+	if v := launch(t, "verify", "--policy", policy, "--nonce", "ff", evidence); v.code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(v.stderr, errcode.EvidenceRefused.String()) {
+		t.Errorf("wrong nonce: %+v", v)
+	}
+	altered := filepath.Join(dir, "altered.json")
+	os.WriteFile(altered, []byte(strings.Replace(a.stdout, `"profile": "staging"`, `"profile": "production"`, 1)), 0o644)
+	if v := launch(t, "verify", "--policy", policy, altered); v.code == 0 || !strings.Contains(v.stdout, "contraindicated") {
+		t.Errorf("altered envelope: %+v", v)
+	}
+	strict := filepath.Join(dir, "strict.toml")
+	os.WriteFile(strict, []byte(strings.Replace(p.stdout, "allow_insecure = true", "allow_insecure = false", 1)), 0o644)
+	if v := launch(t, "verify", "--policy", strict, evidence); v.code == 0 || !strings.Contains(v.stdout, "allow_insecure") {
+		t.Errorf("policy without allow_insecure: %+v", v)
+	}
+	if v := launch(t, "verify", "--policy", policy, policy); !strings.Contains(v.stderr, errcode.EvidenceMalformed.String()) {
+		t.Errorf("a policy as evidence: %+v", v)
+	}
+	if v := launch(t, "verify", "--policy", evidence, evidence); !strings.Contains(v.stderr, errcode.PolicyInvalid.String()) {
+		t.Errorf("evidence as a policy: %+v", v)
+	}
+	if r := launch(t, "run", "--profile", "production", "--backend", "auto", hello); r.code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(r.stderr, errcode.TEEUnavailable.String()) {
+		t.Errorf("production on a machine without a TEE: %+v", r)
+	}
+	if r := launch(t, "attest", "--sim-key", key, "--nonce", nonce, "--profile", "production", hello); !strings.Contains(r.stderr, errcode.BackendRefused.String()) {
+		t.Errorf("production attest on sim: %+v", r)
+	}
+	if r := launch(t, "platform", "info"); r.code != 0 || !strings.Contains(r.stdout, "sev-guest") {
+		t.Errorf("platform info: %+v", r)
+	}
+}
+
+func TestSelectBackend(t *testing.T) {
+	none := tee.Platform{}
+	snp := tee.Probe(func(p string) bool { return p == tee.SEVGuestDevice })
+	tdx := tee.Probe(func(p string) bool { return p == tee.TDXGuestDevice })
+	for _, tc := range []struct {
+		profile, backend string
+		plat             tee.Platform
+		want             string
+		code             errcode.Code
+	}{
+		{"debug", "auto", none, "sim", 0},
+		{"staging", "auto", none, "sim", 0},
+		{"production", "auto", none, "", errcode.TEEUnavailable},
+		{"production", "sim", none, "", errcode.BackendRefused},
+		{"production", "auto", snp, "", errcode.TEEUnavailable},
+		{"production", "auto", tdx, "", errcode.TEEUnavailable},
+		{"debug", "snp", none, "", errcode.TEEUnavailable},
+		{"debug", "tdx", tdx, "", errcode.TEEUnavailable},
+		{"debug", "kvm", none, "", errcode.BackendUnknown},
+	} {
+		p, _ := profiles.Get(tc.profile)
+		got, err := selectBackend(p, tc.backend, tc.plat)
+		if got != tc.want || (tc.code == 0) != (err == nil) || (err != nil && errcode.From(err).Code != tc.code) {
+			t.Errorf("%s/%s on %+v: %q %v, want %q %v", tc.profile, tc.backend, tc.plat, got, err, tc.want, tc.code)
+		}
+	}
+	if snp.Kind() != "sev-snp" || tdx.Kind() != "tdx" || none.Kind() != "" {
+		t.Error("Platform.Kind is wrong")
 	}
 }

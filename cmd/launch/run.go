@@ -18,6 +18,7 @@ import (
 	"github.com/ampoule-run/ampoule/runtime"
 	"github.com/ampoule-run/ampoule/shim"
 	"github.com/ampoule-run/ampoule/shim/audit"
+	"github.com/ampoule-run/ampoule/tee"
 )
 
 // withheldWarning is the fixed line of a static run without a log recipient.
@@ -65,7 +66,7 @@ func doRun(ctx context.Context, e *cliEnv, args []string) int {
 	var f runFlags
 	fs := e.newFlagSet(c)
 	fs.StringVar(&f.profile, "profile", "debug", "the profile: debug, staging or production")
-	fs.StringVar(&f.backend, "backend", "sim", "the TEE backend: sim (the only one so far)")
+	fs.StringVar(&f.backend, "backend", "sim", "the TEE backend: auto, sim, snp or tdx (only sim runs so far; auto never falls back to sim under production)")
 	fs.Var(&f.dirs, "dir", "preopen a host directory: HOST::GUEST (read-only) or HOST::GUEST::rw (debug only; repeatable)")
 	fs.Var(&f.env, "env", "set a workload environment variable K=V (debug only; repeatable)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
@@ -124,18 +125,11 @@ func (r *runner) finish(exitCode uint32, err error) int {
 
 func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs []string) (uint32, error) {
 	p := r.profile
-	switch f.backend {
-	case "sim":
-	case "snp", "tdx", "auto":
-		return 0, errcode.Errorf(errcode.BackendUnknown, "backend %q is not built yet", f.backend).
-			WithHint("use --backend sim under the debug or staging profile")
-	default:
-		return 0, errcode.Errorf(errcode.BackendUnknown, "no backend %q", f.backend)
+	backend, err := selectBackend(p, f.backend, tee.Probe(pathExists))
+	if err != nil {
+		return 0, err
 	}
-	if !p.AllowsBackend(f.backend) {
-		return 0, errcode.Errorf(errcode.BackendRefused, "the %s profile does not run on backend %s", p.Name, f.backend).
-			WithHint(fmt.Sprintf("the %s profile allows: %s", p.Name, strings.Join(p.Backends, ", ")))
-	}
+	f.backend = backend
 	fmt.Fprint(r.env.stderr, simWarning)
 
 	if !p.AllowHostOverrides && (len(f.dirs) > 0 || len(f.env) > 0 || len(guestArgs) > 0 || f.trace || f.audit) {
@@ -341,6 +335,52 @@ func (r *runner) spec(b *loader.Bundle, baseDir, target string, f runFlags, gues
 		}
 	}
 	return spec, nil
+}
+
+// pathExists is the platform probe's view of the file system.
+func pathExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// selectBackend resolves --backend for a profile on a platform. auto picks
+// the platform's TEE and, only where the profile allows it, falls back to
+// the simulator: production never does. Today only the simulator can run;
+// the hardware backends report what is missing.
+func selectBackend(p profiles.Profile, name string, plat tee.Platform) (string, error) {
+	refused := func(b string) error {
+		return errcode.Errorf(errcode.BackendRefused, "the %s profile does not run on backend %s", p.Name, b).
+			WithHint(fmt.Sprintf("the %s profile allows: %s", p.Name, strings.Join(p.Backends, ", ")))
+	}
+	hardware := func(kind, device string) error {
+		if device == "" {
+			return errcode.Errorf(errcode.TEEUnavailable, "backend %s needs %s, and this machine has none: it is not a %s guest", kind, map[string]string{"sev-snp": tee.SEVGuestDevice, "tdx": tee.TDXGuestDevice}[kind], kind)
+		}
+		return errcode.Errorf(errcode.TEEUnavailable, "this machine is a %s guest (%s), but launch's %s backend is not built yet", kind, device, kind)
+	}
+	switch name {
+	case "sim":
+		if !p.AllowsBackend("sim") {
+			return "", refused("sim")
+		}
+		return "sim", nil
+	case "snp", "sev-snp":
+		return "", hardware("sev-snp", plat.SEVGuest)
+	case "tdx":
+		return "", hardware("tdx", plat.TDXGuest)
+	case "auto":
+		switch plat.Kind() {
+		case "sev-snp":
+			return "", hardware("sev-snp", plat.SEVGuest)
+		case "tdx":
+			return "", hardware("tdx", plat.TDXGuest)
+		}
+		if p.AllowsBackend("sim") {
+			return "sim", nil
+		}
+		return "", errcode.Errorf(errcode.TEEUnavailable, "no TEE on this machine (no %s, %s or %s), and the %s profile never falls back to the simulator", tee.SEVGuestDevice, tee.TDXGuestDevice, tee.ConfigfsTSM, p.Name)
+	}
+	return "", errcode.Errorf(errcode.BackendUnknown, "no backend %q", name).WithHint("the backends are: auto, sim, snp, tdx")
 }
 
 // mountFrom resolves a relative host path against base (or the working

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/sim"
+)
+
+func attestCommand() command {
+	return command{
+		name:    "attest",
+		summary: "produce evidence binding a bundle's measurement to a nonce",
+		usage:   "attest --nonce HEX [--backend B] [--profile P] [--sim-key FILE] BUNDLE",
+		help: `
+Attest measures the bundle under the profile, makes a fresh runtime key
+(P-256, as a broker encrypts secrets to), binds measurement, key and the
+verifier's nonce into the TEE's report data, and prints the evidence
+envelope as JSON for 'launch verify' or a broker. Only the simulator
+backend exists yet; its evidence says it is insecure, and its key is kept
+in the user's config directory unless --sim-key names another file.
+
+Example:
+  launch attest --nonce $(openssl rand -hex 32) --profile staging wasm-examples/hello > evidence.json`,
+		run: doAttest,
+	}
+}
+
+func doAttest(ctx context.Context, e *cliEnv, args []string) int {
+	c := attestCommand()
+	fs := e.newFlagSet(c)
+	nonceHex := fs.String("nonce", "", "the verifier's nonce, in hex (1 to 64 bytes)")
+	backendName := fs.String("backend", "sim", "the TEE backend: auto, sim, snp or tdx")
+	profileName := fs.String("profile", "debug", "the profile the bundle is measured under")
+	simKey := fs.String("sim-key", "", "the simulator's key file (default: the user's config dir)")
+	pos, rest, err := e.parse(c, fs, args)
+	if err == errHelp {
+		return 0
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	if len(pos) != 1 || len(rest) > 0 {
+		return e.fail(errcode.Errorf(errcode.Usage, "attest takes one BUNDLE").WithHint("usage: launch " + c.usage))
+	}
+	nonce, err := hex.DecodeString(*nonceHex)
+	if err != nil || len(nonce) == 0 || len(nonce) > 64 {
+		return e.fail(errcode.Errorf(errcode.Usage, "--nonce must be 1 to 64 bytes in hex").WithHint("the verifier chooses the nonce; for a try: --nonce $(openssl rand -hex 32)"))
+	}
+	p, err := profiles.Get(*profileName)
+	if err != nil {
+		return e.fail(err)
+	}
+	backend, err := selectBackend(p, *backendName, tee.Probe(pathExists))
+	if err != nil {
+		return e.fail(err)
+	}
+	b, _, err := openBundle(pos[0])
+	if err != nil {
+		return e.fail(err)
+	}
+	if !b.Manifest.AllowsProfile(p.Name) {
+		return e.fail(errcode.Errorf(errcode.ProfileNotAllowed, "%s allows the profiles %s, not %s", b.Source, strings.Join(b.Manifest.Profiles, ", "), p.Name))
+	}
+	if *simKey == "" {
+		dir, err := os.UserConfigDir()
+		if err != nil {
+			return e.fail(errcode.Errorf(errcode.Usage, "no config directory for the simulator's key: %v", err).WithHint("pass --sim-key FILE"))
+		}
+		*simKey = filepath.Join(dir, "ampoule", "sim.key")
+	}
+	be, err := sim.LoadOrCreate(*simKey)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.Internal, "the simulator's key: %v", err))
+	}
+	runtimeKey, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
+	}
+	m := loader.Measure(b, p.Name)
+	pub := runtimeKey.PublicKey().Bytes()
+	ev, err := be.Attest(ctx, tee.ReportData(m, pub, nonce))
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.Internal, "attesting: %v", err))
+	}
+	claims, err := sim.Verify(ev)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.Internal, "the simulator's own evidence: %v", err))
+	}
+	env := &tee.Envelope{
+		Version: tee.EnvelopeVersion, Kind: backend, Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
+		Measurement: m.String(), Profile: p.Name, RuntimeKey: pub, Nonce: nonce, Issued: claims.Issued,
+	}
+	out, err := env.Encode()
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
+	}
+	fmt.Fprint(e.stderr, simWarning)
+	fmt.Fprintf(e.stdout, "%s\n", out)
+	return 0
+}
+
+func verifyCommand() command {
+	return command{
+		name:    "verify",
+		summary: "check evidence against a policy",
+		usage:   "verify --policy POLICY.toml [--nonce HEX] [--at RFC3339] [--json] EVIDENCE.json",
+		help: `
+Verify checks an evidence envelope against a tenant's policy: the
+signature over the evidence, that its report data binds the measurement,
+runtime key and nonce, that the measurement is a reference value, that the
+profile and backend are accepted, and that the evidence is fresh. It prints
+the verdict (affirming, warning or contraindicated) with its reasons and
+exits 0 only when affirming. --at judges old evidence at a fixed time.
+
+Example:
+  launch verify --policy policy.toml --nonce $NONCE evidence.json`,
+		run: doVerify,
+	}
+}
+
+func doVerify(ctx context.Context, e *cliEnv, args []string) int {
+	c := verifyCommand()
+	fs := e.newFlagSet(c)
+	policyFile := fs.String("policy", "", "the policy file (TOML)")
+	nonceHex := fs.String("nonce", "", "the nonce the verifier issued, in hex; checked when given")
+	at := fs.String("at", "", "judge freshness at this time (RFC 3339) instead of now")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pos, rest, err := e.parse(c, fs, args)
+	if err == errHelp {
+		return 0
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
+		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.usage))
+	}
+	pdata, err := os.ReadFile(*policyFile)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.PolicyInvalid, "%v", err))
+	}
+	pol, err := attest.ParsePolicy(pdata)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.PolicyInvalid, "%s: %v", *policyFile, err))
+	}
+	edata, err := os.ReadFile(pos[0])
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+	}
+	env, err := tee.DecodeEnvelope(edata)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", pos[0], err))
+	}
+	opts := attest.Options{Now: time.Now()}
+	if *nonceHex != "" {
+		if opts.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
+			return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex"))
+		}
+	}
+	if *at != "" {
+		if opts.Now, err = time.Parse(time.RFC3339, *at); err != nil {
+			return e.fail(errcode.Errorf(errcode.Usage, "--at %q is not an RFC 3339 time", *at))
+		}
+	}
+	r := attest.Verify(env, pol, opts)
+	if *asJSON {
+		writeJSON(e, r)
+	} else {
+		fmt.Fprintf(e.stdout, "%s: %s evidence, profile %s, measurement %s\n", r.Status, r.Kind, r.Profile, r.Measurement)
+		for _, reason := range r.Reasons {
+			fmt.Fprintf(e.stdout, "  - %s\n", reason)
+		}
+	}
+	if r.Status != attest.Affirming {
+		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%s: %s", r.Status, strings.Join(r.Reasons, "; ")))
+	}
+	return 0
+}
+
+func policyCommand() command {
+	return command{
+		name:    "policy",
+		summary: "write a starter verification policy for a bundle",
+		usage:   "policy new --from BUNDLE [--profile P]... [--backend B]... [--allow-insecure]",
+		help: `
+Policy new prints a starter policy, as a tenant would write it: the
+bundle's reference measurement under each profile named (production if
+none), the backends accepted (sev-snp and tdx if none), and strict
+defaults, each line commented. The simulator is accepted only with
+--allow-insecure.
+
+Example:
+  launch policy new --from wasm-examples/hello --profile staging --backend sim --allow-insecure > policy.toml`,
+		run: doPolicy,
+	}
+}
+
+func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
+	c := policyCommand()
+	if len(args) == 0 || args[0] != "new" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			printCommandHelp(e.stdout, c)
+			return 0
+		}
+		return e.fail(errcode.Errorf(errcode.Usage, "policy takes the subcommand new").WithHint("usage: launch " + c.usage))
+	}
+	fs := e.newFlagSet(c)
+	from := fs.String("from", "", "the bundle to take reference measurements from")
+	var profs, backends stringList
+	fs.Var(&profs, "profile", "a profile to accept (repeatable; default production)")
+	fs.Var(&backends, "backend", "a backend to accept: sev-snp, tdx or sim (repeatable; default sev-snp and tdx)")
+	allowInsecure := fs.Bool("allow-insecure", false, "accept the insecure simulator")
+	if done, code := e.parseNoArgs(c, fs, args[1:]); done {
+		return code
+	}
+	if *from == "" {
+		return e.fail(errcode.Errorf(errcode.Usage, "policy new needs --from BUNDLE").WithHint("usage: launch " + c.usage))
+	}
+	if len(profs) == 0 {
+		profs = stringList{"production"}
+	}
+	if len(backends) == 0 {
+		backends = stringList{"sev-snp", "tdx"}
+	}
+	for _, b := range backends {
+		if b != "sev-snp" && b != "tdx" && b != "sim" {
+			return e.fail(errcode.Errorf(errcode.Usage, "--backend %q is not sev-snp, tdx or sim", b))
+		}
+		if b == "sim" && !*allowInsecure {
+			return e.fail(errcode.Errorf(errcode.Usage, "--backend sim needs --allow-insecure").WithHint("the simulator protects nothing; say so explicitly"))
+		}
+	}
+	b, _, err := openBundle(*from)
+	if err != nil {
+		return e.fail(err)
+	}
+	var out strings.Builder
+	fmt.Fprintf(&out, "# Verification policy for %s %s, made by 'launch policy new'.\n", b.Manifest.Name, b.Manifest.Version)
+	fmt.Fprintf(&out, "# Evidence is affirmed only if every rule below holds.\n\n")
+	fmt.Fprintf(&out, "# Reference measurements: SHA-384 over module, manifest and profile\n# ('launch measure --profile P BUNDLE'). Rebuilding the bundle changes them.\nmeasurements = [\n")
+	for _, name := range profs {
+		p, err := profiles.Get(name)
+		if err != nil {
+			return e.fail(err)
+		}
+		if !b.Manifest.AllowsProfile(p.Name) {
+			return e.fail(errcode.Errorf(errcode.ProfileNotAllowed, "%s does not allow the %s profile", b.Source, p.Name))
+		}
+		fmt.Fprintf(&out, "  %q, # %s\n", loader.Measure(b, p.Name).String(), p.Name)
+	}
+	fmt.Fprintf(&out, "]\n\n# Profiles a run may have used.\nprofiles = %s\n\n", tomlList(profs))
+	fmt.Fprintf(&out, "# Backends the evidence may come from.\nbackends = %s\n\n", tomlList(backends))
+	fmt.Fprintf(&out, "# Accept the software simulator, which protects nothing from the host.\nallow_insecure = %v\n\n", *allowInsecure)
+	fmt.Fprintf(&out, "# Refuse evidence older than this.\nmax_age = %q\n", attest.DefaultMaxAge.String())
+	if _, err := attest.ParsePolicy([]byte(out.String())); err != nil {
+		return e.fail(errcode.Errorf(errcode.Internal, "the policy written does not parse: %v", err))
+	}
+	fmt.Fprint(e.stdout, out.String())
+	return 0
+}
+
+func tomlList(items []string) string {
+	b, _ := json.Marshal(items)
+	return strings.ReplaceAll(string(b), ",", ", ")
+}
+
+func platformCommand() command {
+	return command{
+		name:    "platform",
+		summary: "say which TEE this machine offers",
+		usage:   "platform info [--json]",
+		help: `
+Platform info looks for the attestation devices of SEV-SNP
+(/dev/sev-guest), TDX (/dev/tdx_guest) and configfs-tsm
+(/sys/kernel/config/tsm/report), says which TEE this machine is a guest
+of, and what is missing.
+
+Example:
+  launch platform info`,
+		run: doPlatform,
+	}
+}
+
+func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
+	c := platformCommand()
+	if len(args) == 0 || args[0] != "info" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+			printCommandHelp(e.stdout, c)
+			return 0
+		}
+		return e.fail(errcode.Errorf(errcode.Usage, "platform takes the subcommand info").WithHint("usage: launch " + c.usage))
+	}
+	fs := e.newFlagSet(c)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if done, code := e.parseNoArgs(c, fs, args[1:]); done {
+		return code
+	}
+	plat := tee.Probe(pathExists)
+	if *asJSON {
+		return writeJSON(e, map[string]any{"tee": plat.Kind(), "sev_guest": plat.SEVGuest, "tdx_guest": plat.TDXGuest, "configfs_tsm": plat.ConfigfsTSM})
+	}
+	show := func(label, path string) {
+		if path == "" {
+			path = "missing"
+		}
+		fmt.Fprintf(e.stdout, "  %-14s %s\n", label, path)
+	}
+	fmt.Fprintln(e.stdout, "Attestation devices:")
+	show("sev-guest", plat.SEVGuest)
+	show("tdx_guest", plat.TDXGuest)
+	show("configfs-tsm", plat.ConfigfsTSM)
+	switch plat.Kind() {
+	case "":
+		fmt.Fprintln(e.stdout, "\nThis machine is not a confidential VM guest: production cannot run here.")
+		fmt.Fprintln(e.stdout, "Run inside an SEV-SNP or TDX guest, or use --profile debug or staging with --backend sim (insecure).")
+	default:
+		fmt.Fprintf(e.stdout, "\nThis machine is a %s guest. launch's %s backend is not built yet.\n", plat.Kind(), plat.Kind())
+	}
+	return 0
+}
