@@ -10,11 +10,17 @@ require (
 
 require (
 	github.com/cilium/ebpf v0.22.0
+	github.com/google/go-sev-guest v0.15.0
 	github.com/hashicorp/go-hclog v1.6.3
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
 	github.com/fatih/color v1.13.0 // indirect
+	github.com/google/logger v1.1.1 // indirect
+	github.com/google/uuid v1.6.0 // indirect
 	github.com/mattn/go-colorable v0.1.12 // indirect
 	github.com/mattn/go-isatty v0.0.14 // indirect
+	go.uber.org/multierr v1.11.0 // indirect
+	golang.org/x/crypto v0.17.0 // indirect
 )

@@ -18,6 +18,7 @@ import (
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
+	"github.com/ampoule-run/ampoule/tee/snp"
 )
 
 func attestCommand() command {
@@ -117,7 +118,7 @@ func verifyCommand() command {
 	return command{
 		name:    "verify",
 		summary: "check evidence against a policy",
-		usage:   "verify --policy POLICY.toml [--nonce HEX] [--at RFC3339] [--json] EVIDENCE.json",
+		usage:   "verify --policy POLICY.toml [--nonce HEX] [--at RFC3339] [--json] EVIDENCE.json\n       launch verify --snp-report FILE --vcek FILE [--product Milan|Genoa|Turin] [--at RFC3339] [--json]",
 		help: `
 Verify checks an evidence envelope against a tenant's policy: the
 signature over the evidence, that its report data binds the measurement,
@@ -126,8 +127,15 @@ profile and backend are accepted, and that the evidence is fresh. It prints
 the verdict (affirming, warning or contraindicated) with its reasons and
 exits 0 only when affirming. --at judges old evidence at a fixed time.
 
-Example:
-  launch verify --policy policy.toml --nonce $NONCE evidence.json`,
+With --snp-report, verify checks a raw SEV-SNP attestation report by hand,
+as operators do with snpguest: its signature by the VCEK (or VLEK)
+certificate, and that certificate's chain to the AMD roots built into
+launch, offline; it prints the report's claims and exits 0 only when the
+chain holds.
+
+Examples:
+  launch verify --policy policy.toml --nonce $NONCE evidence.json
+  launch verify --snp-report report.bin --vcek vcek.der --at 2026-01-01T00:00:00Z`,
 		run: doVerify,
 	}
 }
@@ -139,12 +147,18 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	nonceHex := fs.String("nonce", "", "the nonce the verifier issued, in hex; checked when given")
 	at := fs.String("at", "", "judge freshness at this time (RFC 3339) instead of now")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	snpReport := fs.String("snp-report", "", "a raw SEV-SNP attestation report to check by hand")
+	vcek := fs.String("vcek", "", "with --snp-report: the VCEK or VLEK certificate (DER)")
+	product := fs.String("product", "Milan", "with --snp-report: the processor line (Milan, Genoa, Turin)")
 	pos, rest, err := e.parse(c, fs, args)
 	if err == errHelp {
 		return 0
 	}
 	if err != nil {
 		return e.fail(err)
+	}
+	if *snpReport != "" {
+		return verifySNP(e, *snpReport, *vcek, *product, *at, *asJSON)
 	}
 	if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
 		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.usage))
@@ -330,5 +344,45 @@ func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 	default:
 		fmt.Fprintf(e.stdout, "\nThis machine is a %s guest. launch's %s backend is not built yet.\n", plat.Kind(), plat.Kind())
 	}
+	return 0
+}
+
+// verifySNP checks a raw SEV-SNP report and its VCEK offline and prints the
+// claims.
+func verifySNP(e *cliEnv, reportFile, vcekFile, product, at string, asJSON bool) int {
+	if vcekFile == "" {
+		return e.fail(errcode.Errorf(errcode.Usage, "--snp-report needs --vcek FILE").WithHint("fetch the VCEK from AMD's KDS, or take it from the extended report's certificate table"))
+	}
+	raw, err := os.ReadFile(reportFile)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+	}
+	cert, err := os.ReadFile(vcekFile)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+	}
+	now := time.Now()
+	if at != "" {
+		if now, err = time.Parse(time.RFC3339, at); err != nil {
+			return e.fail(errcode.Errorf(errcode.Usage, "--at %q is not an RFC 3339 time", at))
+		}
+	}
+	claims, err := snp.Verify(raw, cert, snp.Options{Product: product, Now: now})
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%v", err))
+	}
+	if asJSON {
+		return writeJSON(e, map[string]any{
+			"signature_chain": "valid", "measurement": hex.EncodeToString(claims.Measurement[:]),
+			"report_data": hex.EncodeToString(claims.ReportData[:]), "host_data": hex.EncodeToString(claims.HostData[:]),
+			"policy": fmt.Sprintf("%#x", claims.Policy), "debug_allowed": claims.Debug, "vmpl": claims.VMPL,
+			"current_tcb": fmt.Sprintf("%#016x", claims.CurrentTCB), "reported_tcb": fmt.Sprintf("%#016x", claims.ReportedTCB),
+			"version": claims.Version, "chip_id": hex.EncodeToString(claims.ChipID),
+		})
+	}
+	fmt.Fprintf(e.stdout, "signature and certificate chain: valid (AMD %s roots, at %s)\n", product, now.UTC().Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "measurement:   %x\nreport data:   %x\nhost data:     %x\n", claims.Measurement, claims.ReportData, claims.HostData)
+	fmt.Fprintf(e.stdout, "policy:        %#x (debug %s)\nvmpl:          %d\nreported tcb:  %#016x\ncurrent tcb:   %#016x\nversion:       %d\n",
+		claims.Policy, map[bool]string{true: "ALLOWED", false: "not allowed"}[claims.Debug], claims.VMPL, claims.ReportedTCB, claims.CurrentTCB, claims.Version)
 	return 0
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	snptestdata "github.com/google/go-sev-guest/verify/testdata"
+
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/logging"
@@ -327,5 +329,25 @@ func TestSelectBackend(t *testing.T) {
 	}
 	if snp.Kind() != "sev-snp" || tdx.Kind() != "tdx" || none.Kind() != "" {
 		t.Error("Platform.Kind is wrong")
+	}
+}
+
+// TestVerifySNPByHand checks the real SEV-SNP report and VCEK that
+// go-sev-guest ships, offline at a pinned time, and a tampered copy.
+func TestVerifySNPByHand(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report.bin")
+	vcek := filepath.Join(dir, "vcek.der")
+	os.WriteFile(report, snptestdata.AttestationBytes, 0o644)
+	os.WriteFile(vcek, snptestdata.VcekBytes, 0o644)
+	r := launch(t, "verify", "--snp-report", report, "--vcek", vcek, "--at", "2026-11-23T00:00:00Z")
+	if r.code != 0 || !strings.Contains(r.stdout, "chain: valid") || !strings.Contains(r.stdout, "b07af9620f3b839b") || !strings.Contains(r.stdout, "debug ALLOWED") {
+		t.Fatalf("%+v", r)
+	}
+	bad := append([]byte(nil), snptestdata.AttestationBytes...)
+	bad[0x90] ^= 1
+	os.WriteFile(report, bad, 0o644)
+	if r := launch(t, "verify", "--snp-report", report, "--vcek", vcek, "--at", "2026-11-23T00:00:00Z"); r.code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(r.stderr, errcode.EvidenceRefused.String()) {
+		t.Errorf("tampered report: %+v", r)
 	}
 }

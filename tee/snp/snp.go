@@ -1,0 +1,96 @@
+// Package snp reads and verifies AMD SEV-SNP attestation reports with
+// google/go-sev-guest: the report's signature by its VCEK, and the VCEK's
+// chain to the AMD roots the library embeds, offline and at a given time.
+package snp
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/go-sev-guest/abi"
+	spb "github.com/google/go-sev-guest/proto/sevsnp"
+	"github.com/google/go-sev-guest/verify"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// Kind is SEV-SNP's evidence kind.
+const Kind = "sev-snp"
+
+// policyDebug is the guest policy bit that allows a debugger (SNP ABI,
+// GUEST_POLICY bit 19).
+const policyDebug = 1 << 19
+
+// Claims are what a verified report says.
+type Claims struct {
+	Version     uint32   `json:"version"`
+	Measurement [48]byte `json:"-"`
+	ReportData  [64]byte `json:"-"`
+	HostData    [32]byte `json:"-"`
+	Policy      uint64   `json:"policy"`
+	Debug       bool     `json:"debug_allowed"`
+	VMPL        uint32   `json:"vmpl"`
+	CurrentTCB  uint64   `json:"current_tcb"`
+	ReportedTCB uint64   `json:"reported_tcb"`
+	ChipID      []byte   `json:"chip_id"`
+}
+
+// Options say how to verify.
+type Options struct {
+	// Product is the processor line: "Milan", "Genoa" or "Turin". It
+	// selects the embedded AMD roots.
+	Product string
+	// Now is when to judge the certificates' validity.
+	Now time.Time
+}
+
+// ErrReport wraps every reason a report does not verify.
+var ErrReport = errors.New("SEV-SNP report does not verify")
+
+func product(name string) (*spb.SevProduct, error) {
+	switch strings.ToLower(name) {
+	case "", "milan":
+		return &spb.SevProduct{Name: spb.SevProduct_SEV_PRODUCT_MILAN, MachineStepping: &wrapperspb.UInt32Value{Value: 0}}, nil
+	case "genoa":
+		return &spb.SevProduct{Name: spb.SevProduct_SEV_PRODUCT_GENOA, MachineStepping: &wrapperspb.UInt32Value{Value: 0}}, nil
+	case "turin":
+		return &spb.SevProduct{Name: spb.SevProduct_SEV_PRODUCT_TURIN, MachineStepping: &wrapperspb.UInt32Value{Value: 0}}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown product %q (Milan, Genoa or Turin)", ErrReport, name)
+}
+
+// Verify checks raw (a 1184-byte ATTESTATION_REPORT) against vcek (the
+// VCEK or VLEK certificate, DER) and the embedded AMD roots, without the
+// network, and returns its claims.
+func Verify(raw, vcek []byte, opts Options) (*Claims, error) {
+	report, err := abi.ReportToProto(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrReport, err)
+	}
+	prod, err := product(opts.Product)
+	if err != nil {
+		return nil, err
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	att := &spb.Attestation{Report: report, CertificateChain: &spb.CertificateChain{VcekCert: vcek}}
+	if err := verify.SnpAttestation(att, &verify.Options{DisableCertFetching: true, Now: now, Product: prod}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrReport, err)
+	}
+	c := &Claims{
+		Version:     report.Version,
+		Policy:      report.Policy,
+		Debug:       report.Policy&policyDebug != 0,
+		VMPL:        report.Vmpl,
+		CurrentTCB:  report.CurrentTcb,
+		ReportedTCB: report.ReportedTcb,
+		ChipID:      report.ChipId,
+	}
+	copy(c.Measurement[:], report.Measurement)
+	copy(c.ReportData[:], report.ReportData)
+	copy(c.HostData[:], report.HostData)
+	return c, nil
+}
