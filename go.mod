@@ -11,6 +11,7 @@ require (
 require (
 	github.com/cilium/ebpf v0.22.0
 	github.com/google/go-sev-guest v0.15.0
+	github.com/google/go-tdx-guest v0.3.1
 	github.com/hashicorp/go-hclog v1.6.3
 	google.golang.org/protobuf v1.36.12
 )

@@ -19,6 +19,7 @@ import (
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/snp"
+	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 func attestCommand() command {
@@ -118,7 +119,7 @@ func verifyCommand() command {
 	return command{
 		name:    "verify",
 		summary: "check evidence against a policy",
-		usage:   "verify --policy POLICY.toml [--nonce HEX] [--at RFC3339] [--json] EVIDENCE.json\n       launch verify --snp-report FILE --vcek FILE [--product Milan|Genoa|Turin] [--at RFC3339] [--json]",
+		usage:   "verify --policy POLICY.toml [--nonce HEX] [--at RFC3339] [--json] EVIDENCE.json\n       launch verify --snp-report FILE --vcek FILE [--product Milan|Genoa|Turin] [--at RFC3339] [--json]\n       launch verify --tdx-quote FILE [--at RFC3339] [--json]",
 		help: `
 Verify checks an evidence envelope against a tenant's policy: the
 signature over the evidence, that its report data binds the measurement,
@@ -131,7 +132,9 @@ With --snp-report, verify checks a raw SEV-SNP attestation report by hand,
 as operators do with snpguest: its signature by the VCEK (or VLEK)
 certificate, and that certificate's chain to the AMD roots built into
 launch, offline; it prints the report's claims and exits 0 only when the
-chain holds.
+chain holds. --tdx-quote does the same for a TDX quote (version 4): its
+signature and the PCK chain it carries to the Intel root built into
+launch; TCB status needs Intel's collateral and is not judged offline.
 
 Examples:
   launch verify --policy policy.toml --nonce $NONCE evidence.json
@@ -150,6 +153,7 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	snpReport := fs.String("snp-report", "", "a raw SEV-SNP attestation report to check by hand")
 	vcek := fs.String("vcek", "", "with --snp-report: the VCEK or VLEK certificate (DER)")
 	product := fs.String("product", "Milan", "with --snp-report: the processor line (Milan, Genoa, Turin)")
+	tdxQuote := fs.String("tdx-quote", "", "a raw TDX quote to check by hand")
 	pos, rest, err := e.parse(c, fs, args)
 	if err == errHelp {
 		return 0
@@ -159,6 +163,9 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	}
 	if *snpReport != "" {
 		return verifySNP(e, *snpReport, *vcek, *product, *at, *asJSON)
+	}
+	if *tdxQuote != "" {
+		return verifyTDX(e, *tdxQuote, *at, *asJSON)
 	}
 	if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
 		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.usage))
@@ -384,5 +391,42 @@ func verifySNP(e *cliEnv, reportFile, vcekFile, product, at string, asJSON bool)
 	fmt.Fprintf(e.stdout, "measurement:   %x\nreport data:   %x\nhost data:     %x\n", claims.Measurement, claims.ReportData, claims.HostData)
 	fmt.Fprintf(e.stdout, "policy:        %#x (debug %s)\nvmpl:          %d\nreported tcb:  %#016x\ncurrent tcb:   %#016x\nversion:       %d\n",
 		claims.Policy, map[bool]string{true: "ALLOWED", false: "not allowed"}[claims.Debug], claims.VMPL, claims.ReportedTCB, claims.CurrentTCB, claims.Version)
+	return 0
+}
+
+// verifyTDX checks a raw TDX quote offline and prints the claims.
+func verifyTDX(e *cliEnv, quoteFile, at string, asJSON bool) int {
+	raw, err := os.ReadFile(quoteFile)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+	}
+	now := time.Now()
+	if at != "" {
+		if now, err = time.Parse(time.RFC3339, at); err != nil {
+			return e.fail(errcode.Errorf(errcode.Usage, "--at %q is not an RFC 3339 time", at))
+		}
+	}
+	c, err := tdx.Verify(raw, now)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%v", err))
+	}
+	if asJSON {
+		rtmrs := make([]string, len(c.RTMRs))
+		for i, r := range c.RTMRs {
+			rtmrs[i] = hex.EncodeToString(r[:])
+		}
+		return writeJSON(e, map[string]any{
+			"signature_chain": "valid", "version": c.Version, "mrtd": hex.EncodeToString(c.MRTD[:]), "rtmrs": rtmrs,
+			"report_data": hex.EncodeToString(c.ReportData[:]), "mrconfigid": hex.EncodeToString(c.MRConfigID[:]),
+			"td_attributes": hex.EncodeToString(c.TDAttributes), "debug": c.Debug, "tee_tcb_svn": hex.EncodeToString(c.TeeTcbSvn),
+		})
+	}
+	fmt.Fprintf(e.stdout, "signature and PCK chain: valid (Intel root, at %s; TCB status not judged offline)\n", now.UTC().Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "quote version: %d\nmrtd:          %x\n", c.Version, c.MRTD)
+	for i, r := range c.RTMRs {
+		fmt.Fprintf(e.stdout, "rtmr%d:         %x\n", i, r)
+	}
+	fmt.Fprintf(e.stdout, "report data:   %x\nmrconfigid:    %x\ntd attributes: %x (debug %s)\ntee tcb svn:   %x\n",
+		c.ReportData, c.MRConfigID, c.TDAttributes, map[bool]string{true: "ON", false: "off"}[c.Debug], c.TeeTcbSvn)
 	return 0
 }

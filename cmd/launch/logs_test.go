@@ -12,6 +12,7 @@ import (
 	"time"
 
 	snptestdata "github.com/google/go-sev-guest/verify/testdata"
+	tdxtestdata "github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
@@ -349,5 +350,22 @@ func TestVerifySNPByHand(t *testing.T) {
 	os.WriteFile(report, bad, 0o644)
 	if r := launch(t, "verify", "--snp-report", report, "--vcek", vcek, "--at", "2026-11-23T00:00:00Z"); r.code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(r.stderr, errcode.EvidenceRefused.String()) {
 		t.Errorf("tampered report: %+v", r)
+	}
+}
+
+// TestVerifyTDXByHand checks the real TDX quote go-tdx-guest ships, at a
+// time its certificates were valid, and a tampered copy.
+func TestVerifyTDXByHand(t *testing.T) {
+	quote := filepath.Join(t.TempDir(), "quote.dat")
+	os.WriteFile(quote, tdxtestdata.RawQuote, 0o644)
+	r := launch(t, "verify", "--tdx-quote", quote, "--at", "2023-07-01T01:00:00Z", "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"signature_chain": "valid"`) || !strings.Contains(r.stdout, `"version": 4`) {
+		t.Fatalf("%+v", r)
+	}
+	bad := append([]byte(nil), tdxtestdata.RawQuote...)
+	bad[48+520] ^= 1
+	os.WriteFile(quote, bad, 0o644)
+	if r := launch(t, "verify", "--tdx-quote", quote, "--at", "2023-07-01T01:00:00Z"); !strings.Contains(r.stderr, errcode.EvidenceRefused.String()) {
+		t.Errorf("tampered quote: %+v", r)
 	}
 }
