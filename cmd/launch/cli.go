@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
 )
@@ -120,6 +121,48 @@ func (e *cliEnv) parse(c command, fs *flag.FlagSet, args []string) (pos, rest []
 }
 
 var errHelp = errors.New("help shown")
+
+// parseOne parses the flags of a command that takes exactly one positional
+// argument (a bundle, a file). When done is true the command is over and
+// code is its exit status.
+func (e *cliEnv) parseOne(c command, fs *flag.FlagSet, args []string, what string) (arg string, done bool, code int) {
+	pos, rest, err := e.parse(c, fs, args)
+	switch {
+	case err == errHelp:
+		return "", true, 0
+	case err != nil:
+		return "", true, e.fail(err)
+	case len(pos) != 1 || len(rest) > 0:
+		return "", true, e.fail(errcode.Errorf(errcode.Usage, "%s takes one %s", c.name, what).WithHint("usage: launch " + c.usage))
+	}
+	return pos[0], false, 0
+}
+
+// subcommand checks that args start with the command's one subcommand
+// ("logs decrypt", "policy new"), printing help for -h. When done is true
+// the command is over and code is its exit status.
+func (e *cliEnv) subcommand(c command, args []string, sub string) (rest []string, done bool, code int) {
+	if len(args) > 0 && args[0] == sub {
+		return args[1:], false, 0
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		printCommandHelp(e.stdout, c)
+		return nil, true, 0
+	}
+	return nil, true, e.fail(errcode.Errorf(errcode.Usage, "%s takes the subcommand %s", c.name, sub).WithHint("usage: launch " + c.usage))
+}
+
+// parseAt reads --at: empty means now.
+func parseAt(at string) (time.Time, error) {
+	if at == "" {
+		return time.Now(), nil
+	}
+	t, err := time.Parse(time.RFC3339, at)
+	if err != nil {
+		return time.Time{}, errcode.Errorf(errcode.Usage, "--at %q is not an RFC 3339 time", at).WithHint("write it as 2026-01-02T15:04:05Z")
+	}
+	return t, nil
+}
 
 // parseNoArgs parses the flags of a command that takes no arguments. When
 // done is true the command is over (help shown, or a usage error printed)

@@ -48,15 +48,9 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	backendName := fs.String("backend", "sim", "the TEE backend: auto, sim, snp or tdx")
 	profileName := fs.String("profile", "debug", "the profile the bundle is measured under")
 	simKey := fs.String("sim-key", "", "the simulator's key file (default: the user's config dir)")
-	pos, rest, err := e.parse(c, fs, args)
-	if err == errHelp {
-		return 0
-	}
-	if err != nil {
-		return e.fail(err)
-	}
-	if len(pos) != 1 || len(rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "attest takes one BUNDLE").WithHint("usage: launch " + c.usage))
+	target, done, code := e.parseOne(c, fs, args, "BUNDLE")
+	if done {
+		return code
 	}
 	nonce, err := hex.DecodeString(*nonceHex)
 	if err != nil || len(nonce) == 0 || len(nonce) > 64 {
@@ -70,7 +64,7 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	b, _, err := openBundle(pos[0])
+	b, _, err := openBundle(target)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -161,11 +155,15 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
+	now, err := parseAt(*at)
+	if err != nil {
+		return e.fail(err)
+	}
 	if *snpReport != "" {
-		return verifySNP(e, *snpReport, *vcek, *product, *at, *asJSON)
+		return verifySNP(e, *snpReport, *vcek, *product, now, *asJSON)
 	}
 	if *tdxQuote != "" {
-		return verifyTDX(e, *tdxQuote, *at, *asJSON)
+		return verifyTDX(e, *tdxQuote, now, *asJSON)
 	}
 	if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
 		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.usage))
@@ -186,15 +184,10 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", pos[0], err))
 	}
-	opts := attest.Options{Now: time.Now()}
+	opts := attest.Options{Now: now}
 	if *nonceHex != "" {
 		if opts.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
 			return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex"))
-		}
-	}
-	if *at != "" {
-		if opts.Now, err = time.Parse(time.RFC3339, *at); err != nil {
-			return e.fail(errcode.Errorf(errcode.Usage, "--at %q is not an RFC 3339 time", *at))
 		}
 	}
 	r := attest.Verify(env, pol, opts)
@@ -232,12 +225,9 @@ Example:
 
 func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 	c := policyCommand()
-	if len(args) == 0 || args[0] != "new" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			printCommandHelp(e.stdout, c)
-			return 0
-		}
-		return e.fail(errcode.Errorf(errcode.Usage, "policy takes the subcommand new").WithHint("usage: launch " + c.usage))
+	args, done, code := e.subcommand(c, args, "new")
+	if done {
+		return code
 	}
 	fs := e.newFlagSet(c)
 	from := fs.String("from", "", "the bundle to take reference measurements from")
@@ -245,7 +235,7 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 	fs.Var(&profs, "profile", "a profile to accept (repeatable; default production)")
 	fs.Var(&backends, "backend", "a backend to accept: sev-snp, tdx or sim (repeatable; default sev-snp and tdx)")
 	allowInsecure := fs.Bool("allow-insecure", false, "accept the insecure simulator")
-	if done, code := e.parseNoArgs(c, fs, args[1:]); done {
+	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
 	}
 	if *from == "" {
@@ -318,16 +308,13 @@ Example:
 
 func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 	c := platformCommand()
-	if len(args) == 0 || args[0] != "info" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			printCommandHelp(e.stdout, c)
-			return 0
-		}
-		return e.fail(errcode.Errorf(errcode.Usage, "platform takes the subcommand info").WithHint("usage: launch " + c.usage))
+	args, done, code := e.subcommand(c, args, "info")
+	if done {
+		return code
 	}
 	fs := e.newFlagSet(c)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if done, code := e.parseNoArgs(c, fs, args[1:]); done {
+	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
 	}
 	plat := tee.Probe(pathExists)
@@ -356,7 +343,7 @@ func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 
 // verifySNP checks a raw SEV-SNP report and its VCEK offline and prints the
 // claims.
-func verifySNP(e *cliEnv, reportFile, vcekFile, product, at string, asJSON bool) int {
+func verifySNP(e *cliEnv, reportFile, vcekFile, product string, now time.Time, asJSON bool) int {
 	if vcekFile == "" {
 		return e.fail(errcode.Errorf(errcode.Usage, "--snp-report needs --vcek FILE").WithHint("fetch the VCEK from AMD's KDS, or take it from the extended report's certificate table"))
 	}
@@ -367,12 +354,6 @@ func verifySNP(e *cliEnv, reportFile, vcekFile, product, at string, asJSON bool)
 	cert, err := os.ReadFile(vcekFile)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
-	}
-	now := time.Now()
-	if at != "" {
-		if now, err = time.Parse(time.RFC3339, at); err != nil {
-			return e.fail(errcode.Errorf(errcode.Usage, "--at %q is not an RFC 3339 time", at))
-		}
 	}
 	claims, err := snp.Verify(raw, cert, snp.Options{Product: product, Now: now})
 	if err != nil {
@@ -395,16 +376,10 @@ func verifySNP(e *cliEnv, reportFile, vcekFile, product, at string, asJSON bool)
 }
 
 // verifyTDX checks a raw TDX quote offline and prints the claims.
-func verifyTDX(e *cliEnv, quoteFile, at string, asJSON bool) int {
+func verifyTDX(e *cliEnv, quoteFile string, now time.Time, asJSON bool) int {
 	raw, err := os.ReadFile(quoteFile)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
-	}
-	now := time.Now()
-	if at != "" {
-		if now, err = time.Parse(time.RFC3339, at); err != nil {
-			return e.fail(errcode.Errorf(errcode.Usage, "--at %q is not an RFC 3339 time", at))
-		}
 	}
 	c, err := tdx.Verify(raw, now)
 	if err != nil {

@@ -37,20 +37,14 @@ func doMeasure(ctx context.Context, e *cliEnv, args []string) int {
 	fs := e.newFlagSet(c)
 	profile := fs.String("profile", "debug", "the profile: debug, staging or production")
 	asJSON := fs.Bool("json", false, "print a JSON object with the measurement and its inputs")
-	pos, rest, err := e.parse(c, fs, args)
-	if err == errHelp {
-		return 0
-	}
-	if err != nil {
-		return e.fail(err)
-	}
-	if len(pos) != 1 || len(rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "measure takes one BUNDLE").WithHint("usage: launch " + c.usage))
+	target, done, code := e.parseOne(c, fs, args, "BUNDLE")
+	if done {
+		return code
 	}
 	if _, err := profiles.Get(*profile); err != nil {
 		return e.fail(err)
 	}
-	b, _, err := openBundle(pos[0])
+	b, _, err := openBundle(target)
 	if err != nil {
 		return e.fail(err)
 	}

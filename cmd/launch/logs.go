@@ -91,18 +91,15 @@ Examples:
 
 func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	c := logsCommand()
-	if len(args) == 0 || args[0] != "decrypt" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			printCommandHelp(e.stdout, c)
-			return 0
-		}
-		return e.fail(errcode.Errorf(errcode.Usage, "logs takes the subcommand decrypt").WithHint("usage: launch " + c.usage))
+	args, done, code := e.subcommand(c, args, "decrypt")
+	if done {
+		return code
 	}
 	fs := e.newFlagSet(c)
 	identity := fs.String("identity", "", "the tenant's identity file (from 'launch keygen')")
 	asJSON := fs.Bool("json", false, "print each record as a JSON line")
 	follow := fs.Bool("follow", false, "wait for a live log to grow, until its end record")
-	pos, rest, err := e.parse(c, fs, args[1:])
+	pos, rest, err := e.parse(c, fs, args)
 	if err == errHelp {
 		return 0
 	}
