@@ -17,6 +17,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
+	"github.com/ampoule-run/ampoule/tee/snp"
 )
 
 // Status is a verdict in the EAR vocabulary.
@@ -43,6 +44,12 @@ type Policy struct {
 	SimKeys []string `toml:"sim_keys"`
 	// MaxAge bounds how old evidence may be, as a Go duration.
 	MaxAge string `toml:"max_age"`
+	// AllowDebug accepts a TEE whose debug policy bit is set (a host could
+	// then read the guest's memory).
+	AllowDebug bool `toml:"allow_debug"`
+	// SNPProduct is the AMD processor line SEV-SNP evidence comes from
+	// ("Milan", "Genoa", "Turin", optionally with a stepping "-B1").
+	SNPProduct string `toml:"snp_product"`
 
 	maxAge time.Duration
 }
@@ -122,6 +129,8 @@ type Options struct {
 	Nonce []byte
 	// Now is the time evidence is judged at.
 	Now time.Time
+	// SNPRoots, if set, replace the AMD roots go-sev-guest embeds (tests).
+	SNPRoots *snp.Roots
 }
 
 // clockSkew is how far in the future evidence may claim to be from.
@@ -163,7 +172,26 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 			fail("the report data does not bind this measurement, runtime key and nonce")
 		}
 		issued = claims.Issued
-	case "sev-snp", "tdx":
+	case snp.Kind:
+		if len(env.Collateral) != 1 {
+			fail("SEV-SNP evidence needs its VCEK or VLEK certificate as its only collateral")
+			break
+		}
+		claims, err := snp.Verify(env.Evidence, env.Collateral[0], snp.Options{Product: p.SNPProduct, Now: opts.Now, Roots: opts.SNPRoots})
+		if err != nil {
+			fail("%v", err)
+			break
+		}
+		if subtle.ConstantTimeCompare(claims.ReportData[:], want[:]) != 1 {
+			fail("the report data does not bind this measurement, runtime key and nonce")
+		}
+		if claims.Debug && !p.AllowDebug {
+			fail("the guest policy allows debugging (a host may read the guest's memory), and the policy does not set allow_debug")
+		}
+		if env.Insecure {
+			fail("SEV-SNP evidence marked insecure")
+		}
+	case "tdx":
 		fail("verifying %s evidence is not available in this build", env.Kind)
 	default:
 		fail("unknown evidence kind %q", env.Kind)

@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	sevtest "github.com/google/go-sev-guest/testing"
+
+	"github.com/ampoule-run/ampoule/internal/snpfake"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
+	"github.com/ampoule-run/ampoule/tee/snp"
 )
 
 var (
@@ -86,7 +90,8 @@ func TestTamperIsContraindicated(t *testing.T) {
 		{"claims to be secure", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Insecure = false }, "does not say it is insecure"},
 		{"pinned key", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).SimKeys = []string{strings.Repeat("00", 32)} }, "pins"},
 		{"issue time changed", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Issued = e.Issued.Add(-time.Minute) }, "issue time"},
-		{"hardware kind", func(e *tee.Envelope, _ *Options, p **Policy) { e.Kind = "sev-snp"; (*p).Backends = []string{"sev-snp"} }, "not available"},
+		{"tdx kind", func(e *tee.Envelope, _ *Options, p **Policy) { e.Kind = "tdx"; (*p).Backends = []string{"tdx"} }, "not available"},
+		{"sim evidence called sev-snp", func(e *tee.Envelope, _ *Options, p **Policy) { e.Kind = "sev-snp"; (*p).Backends = []string{"sev-snp"} }, "collateral"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := simEnvelope(t, 2)
@@ -186,4 +191,63 @@ func FuzzParsePolicy(f *testing.F) {
 			t.Fatalf("accepted a bad policy: %+v", p)
 		}
 	})
+}
+
+// snpEnvelope makes SEV-SNP evidence with go-sev-guest's fake device (a
+// test-only AMD chain; its reports set the debug bit).
+func snpEnvelope(t *testing.T) (*tee.Envelope, Options) {
+	t.Helper()
+	rd := tee.ReportData(testMeasurement, testRuntimeKey, testNonce)
+	b, roots, _ := snpfake.Backend(t, rd)
+	ev, err := b.Attest(context.Background(), rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &tee.Envelope{
+		Version: tee.EnvelopeVersion, Kind: snp.Kind, Evidence: ev.Raw, Collateral: ev.Collateral,
+		Measurement: hex.EncodeToString(testMeasurement[:]), Profile: "production", RuntimeKey: testRuntimeKey, Nonce: testNonce, Issued: snpfake.Now,
+	}
+	return env, Options{Nonce: testNonce, Now: snpfake.Now, SNPRoots: roots}
+}
+
+func snpPolicy(t *testing.T, extra string) *Policy {
+	t.Helper()
+	p, err := ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(testMeasurement[:]) + "\"]\nprofiles = [\"production\"]\nbackends = [\"sev-snp\"]\nsnp_product = \"" + sevtest.GetProductName() + "\"\n" + extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSNPAttestVerify is the whole path attest -> verify on SEV-SNP
+// evidence signed by a fake device, and its refusals.
+func TestSNPAttestVerify(t *testing.T) {
+	env, opts := snpEnvelope(t)
+	if r := Verify(env, snpPolicy(t, "allow_debug = true\n"), opts); r.Status != Affirming {
+		t.Fatalf("fake SEV-SNP evidence under a policy allowing debug: %+v", r)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*tee.Envelope, *Options)
+		extra  string
+		reason string
+	}{
+		{"debug bit under a production policy", func(*tee.Envelope, *Options) {}, "", "allow_debug"},
+		{"wrong nonce", func(_ *tee.Envelope, o *Options) { o.Nonce = []byte("other") }, "allow_debug = true\n", "nonce"},
+		{"other runtime key", func(e *tee.Envelope, _ *Options) { e.RuntimeKey = []byte("x") }, "allow_debug = true\n", "report data"},
+		{"flipped report byte", func(e *tee.Envelope, _ *Options) { e.Evidence[0x90] ^= 1 }, "allow_debug = true\n", "does not verify"},
+		{"flipped signature", func(e *tee.Envelope, _ *Options) { e.Evidence[0x2a0] ^= 1 }, "allow_debug = true\n", "does not verify"},
+		{"real AMD roots", func(_ *tee.Envelope, o *Options) { o.SNPRoots = nil }, "allow_debug = true\n", "does not verify"},
+		{"no certificate", func(e *tee.Envelope, _ *Options) { e.Collateral = nil }, "allow_debug = true\n", "collateral"},
+		{"wrong measurement", func(e *tee.Envelope, _ *Options) { e.Measurement = strings.Repeat("cd", 48) }, "allow_debug = true\n", "report data"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, opts := snpEnvelope(t)
+			tc.change(env, &opts)
+			r := Verify(env, snpPolicy(t, tc.extra), opts)
+			if r.Status != Contraindicated || !strings.Contains(strings.Join(r.Reasons, "; "), tc.reason) {
+				t.Errorf("got %s %v, want contraindicated for %q", r.Status, r.Reasons, tc.reason)
+			}
+		})
+	}
 }

@@ -276,6 +276,8 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 	fmt.Fprintf(&out, "]\n\n# Profiles a run may have used.\nprofiles = %s\n\n", tomlList(profs))
 	fmt.Fprintf(&out, "# Backends the evidence may come from.\nbackends = %s\n\n", tomlList(backends))
 	fmt.Fprintf(&out, "# Accept the software simulator, which protects nothing from the host.\nallow_insecure = %v\n\n", *allowInsecure)
+	fmt.Fprintf(&out, "# Accept a TEE whose debug policy bit is set (the host could read the guest's memory).\nallow_debug = false\n\n")
+	fmt.Fprintf(&out, "# The AMD processor line SEV-SNP evidence comes from (Milan, Genoa, Turin; e.g. Milan-B1).\nsnp_product = \"Milan\"\n\n")
 	fmt.Fprintf(&out, "# Refuse evidence older than this.\nmax_age = %q\n", attest.DefaultMaxAge.String())
 	if _, err := attest.ParsePolicy([]byte(out.String())); err != nil {
 		return e.fail(errcode.Errorf(errcode.Internal, "the policy written does not parse: %v", err))

@@ -38,26 +38,41 @@ type Claims struct {
 
 // Options say how to verify.
 type Options struct {
-	// Product is the processor line: "Milan", "Genoa" or "Turin". It
-	// selects the embedded AMD roots.
+	// Product is the processor line, "Milan", "Genoa" or "Turin", with an
+	// optional stepping ("Milan-B1"; B0 otherwise). It selects the AMD roots.
 	Product string
 	// Now is when to judge the certificates' validity.
 	Now time.Time
+	// Roots, if set, replace the AMD roots go-sev-guest embeds.
+	Roots *Roots
 }
 
 // ErrReport wraps every reason a report does not verify.
 var ErrReport = errors.New("SEV-SNP report does not verify")
 
+// product reads "Milan", "Genoa" or "Turin", optionally with a stepping
+// ("Milan-B1"); without one the stepping is 0 (B0).
 func product(name string) (*spb.SevProduct, error) {
-	switch strings.ToLower(name) {
-	case "", "milan":
-		return &spb.SevProduct{Name: spb.SevProduct_SEV_PRODUCT_MILAN, MachineStepping: &wrapperspb.UInt32Value{Value: 0}}, nil
-	case "genoa":
-		return &spb.SevProduct{Name: spb.SevProduct_SEV_PRODUCT_GENOA, MachineStepping: &wrapperspb.UInt32Value{Value: 0}}, nil
-	case "turin":
-		return &spb.SevProduct{Name: spb.SevProduct_SEV_PRODUCT_TURIN, MachineStepping: &wrapperspb.UInt32Value{Value: 0}}, nil
+	line, stepping, _ := strings.Cut(strings.ToLower(name), "-")
+	var step uint32
+	if stepping != "" {
+		if len(stepping) != 2 || stepping[0] != 'b' || stepping[1] < '0' || stepping[1] > '9' {
+			return nil, fmt.Errorf("%w: stepping %q is not B0 to B9", ErrReport, stepping)
+		}
+		step = uint32(stepping[1] - '0')
 	}
-	return nil, fmt.Errorf("%w: unknown product %q (Milan, Genoa or Turin)", ErrReport, name)
+	var p spb.SevProduct_SevProductName
+	switch line {
+	case "", "milan":
+		p = spb.SevProduct_SEV_PRODUCT_MILAN
+	case "genoa":
+		p = spb.SevProduct_SEV_PRODUCT_GENOA
+	case "turin":
+		p = spb.SevProduct_SEV_PRODUCT_TURIN
+	default:
+		return nil, fmt.Errorf("%w: unknown product %q (Milan, Genoa or Turin)", ErrReport, name)
+	}
+	return &spb.SevProduct{Name: p, MachineStepping: &wrapperspb.UInt32Value{Value: step}}, nil
 }
 
 // Verify checks raw (a 1184-byte ATTESTATION_REPORT) against vcek (the
@@ -77,7 +92,11 @@ func Verify(raw, vcek []byte, opts Options) (*Claims, error) {
 		now = time.Now()
 	}
 	att := &spb.Attestation{Report: report, CertificateChain: &spb.CertificateChain{VcekCert: vcek}}
-	if err := verify.SnpAttestation(att, &verify.Options{DisableCertFetching: true, Now: now, Product: prod}); err != nil {
+	vopts := &verify.Options{DisableCertFetching: true, Now: now, Product: prod}
+	if opts.Roots != nil {
+		vopts.TrustedRoots = opts.Roots.m
+	}
+	if err := verify.SnpAttestation(att, vopts); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrReport, err)
 	}
 	c := &Claims{
