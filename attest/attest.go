@@ -18,6 +18,7 @@ import (
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/snp"
+	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 // Status is a verdict in the EAR vocabulary.
@@ -191,8 +192,21 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 		if env.Insecure {
 			fail("SEV-SNP evidence marked insecure")
 		}
-	case "tdx":
-		fail("verifying %s evidence is not available in this build", env.Kind)
+	case tdx.Kind:
+		claims, err := tdx.Verify(env.Evidence, opts.Now)
+		if err != nil {
+			fail("%v", err)
+			break
+		}
+		if subtle.ConstantTimeCompare(claims.ReportData[:], want[:]) != 1 {
+			fail("the report data does not bind this measurement, runtime key and nonce")
+		}
+		if claims.Debug && !p.AllowDebug {
+			fail("the TD is debuggable (TUD.DEBUG; a host may read its memory), and the policy does not set allow_debug")
+		}
+		if env.Insecure {
+			fail("TDX evidence marked insecure")
+		}
 	default:
 		fail("unknown evidence kind %q", env.Kind)
 	}

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	sevtest "github.com/google/go-sev-guest/testing"
+	tdxtestdata "github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/ampoule-run/ampoule/internal/snpfake"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/snp"
+	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 var (
@@ -90,7 +92,7 @@ func TestTamperIsContraindicated(t *testing.T) {
 		{"claims to be secure", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Insecure = false }, "does not say it is insecure"},
 		{"pinned key", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).SimKeys = []string{strings.Repeat("00", 32)} }, "pins"},
 		{"issue time changed", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Issued = e.Issued.Add(-time.Minute) }, "issue time"},
-		{"tdx kind", func(e *tee.Envelope, _ *Options, p **Policy) { e.Kind = "tdx"; (*p).Backends = []string{"tdx"} }, "not available"},
+		{"sim evidence called tdx", func(e *tee.Envelope, _ *Options, p **Policy) { e.Kind = "tdx"; (*p).Backends = []string{"tdx"} }, "does not verify"},
 		{"sim evidence called sev-snp", func(e *tee.Envelope, _ *Options, p **Policy) { e.Kind = "sev-snp"; (*p).Backends = []string{"sev-snp"} }, "collateral"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -249,5 +251,29 @@ func TestSNPAttestVerify(t *testing.T) {
 				t.Errorf("got %s %v, want contraindicated for %q", r.Status, r.Reasons, tc.reason)
 			}
 		})
+	}
+}
+
+// TestTDXVerify judges the real TDX quote go-tdx-guest ships: its signature
+// chain holds, but its report data binds nothing of ours, so a verifier must
+// refuse it; as must a flipped byte. (No fake here signs quotes for chosen
+// report data, so the affirming path is covered on SEV-SNP and the
+// simulator.)
+func TestTDXVerify(t *testing.T) {
+	p, err := ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(testMeasurement[:]) + "\"]\nprofiles = [\"production\"]\nbackends = [\"tdx\"]\nallow_debug = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &tee.Envelope{Version: 1, Kind: tdx.Kind, Evidence: append([]byte(nil), tdxtestdata.RawQuote...), Measurement: hex.EncodeToString(testMeasurement[:]),
+		Profile: "production", RuntimeKey: testRuntimeKey, Nonce: testNonce, Issued: time.Now()}
+	at := time.Date(2023, time.July, 1, 1, 0, 0, 0, time.UTC)
+	r := Verify(env, p, Options{Nonce: testNonce, Now: at})
+	reasons := strings.Join(r.Reasons, "; ")
+	if r.Status != Contraindicated || !strings.Contains(reasons, "report data") || strings.Contains(reasons, "does not verify") {
+		t.Errorf("real quote, foreign report data: %s %v", r.Status, r.Reasons)
+	}
+	env.Evidence[48+136] ^= 1
+	if r := Verify(env, p, Options{Nonce: testNonce, Now: at}); !strings.Contains(strings.Join(r.Reasons, "; "), "does not verify") {
+		t.Errorf("flipped quote: %v", r.Reasons)
 	}
 }

@@ -5,6 +5,10 @@
 package tdx
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"time"
@@ -32,6 +36,42 @@ type Claims struct {
 	TeeTcbSvn    []byte
 }
 
+// IntelRootSHA256 pins the Intel SGX Root CA (CN=Intel SGX Root CA,
+// O=Intel Corporation) by the SHA-256 of its DER encoding: the trust anchor
+// of every TDX quote.
+const IntelRootSHA256 = "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3"
+
+// intelRoot takes the root certificate from the quote's own PCK chain and
+// trusts it only if it is Intel's, by fingerprint. (go-tdx-guest would fall
+// back on its embedded copy of the same root, but says so on stderr on every
+// call.)
+func intelRoot(q *pb.QuoteV4) (*x509.CertPool, error) {
+	chain := q.GetSignedData().GetCertificationData().GetQeReportCertificationData().GetPckCertificateChainData().GetPckCertChain()
+	var last *x509.Certificate
+	for rest := chain; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the PCK chain: %v", ErrQuote, err)
+		}
+		last = c
+	}
+	if last == nil {
+		return nil, fmt.Errorf("%w: the quote carries no PCK certificate chain", ErrQuote)
+	}
+	sum := sha256.Sum256(last.Raw)
+	if hex.EncodeToString(sum[:]) != IntelRootSHA256 {
+		return nil, fmt.Errorf("%w: the chain's root is not Intel's SGX Root CA", ErrQuote)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(last)
+	return pool, nil
+}
+
 // ErrQuote wraps every reason a quote does not verify.
 var ErrQuote = errors.New("TDX quote does not verify")
 
@@ -50,7 +90,11 @@ func Verify(raw []byte, now time.Time) (*Claims, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	if err := verify.TdxQuote(v4, &verify.Options{GetCollateral: false, CheckRevocations: false, Now: now}); err != nil {
+	roots, err := intelRoot(v4)
+	if err != nil {
+		return nil, err
+	}
+	if err := verify.TdxQuote(v4, &verify.Options{GetCollateral: false, CheckRevocations: false, Now: now, TrustedRoots: roots}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
 	}
 	body := v4.GetTdQuoteBody()

@@ -1,10 +1,19 @@
 package tdx
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"strings"
 	"testing"
 	"time"
 
+	pb "github.com/google/go-tdx-guest/proto/tdx"
 	"github.com/google/go-tdx-guest/testing/testdata"
 )
 
@@ -45,5 +54,26 @@ func BenchmarkVerify(b *testing.B) {
 		if _, err := Verify(testdata.RawQuote, at); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestRootMustBeIntels: a PCK chain ending in any other root is refused
+// before the library is asked.
+func TestRootMustBeIntels(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Intel SGX Root CA"},
+		NotBefore: at.Add(-time.Hour), NotAfter: at.Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	q := &pb.QuoteV4{SignedData: &pb.Ecdsa256BitQuoteV4AuthData{CertificationData: &pb.CertificationData{
+		QeReportCertificationData: &pb.QEReportCertificationData{PckCertificateChainData: &pb.PCKCertificateChainData{PckCertChain: forged}}}}}
+	if _, err := intelRoot(q); !errors.Is(err, ErrQuote) || !strings.Contains(err.Error(), "not Intel's") {
+		t.Errorf("a forged root: %v", err)
+	}
+	if _, err := intelRoot(&pb.QuoteV4{}); !errors.Is(err, ErrQuote) {
+		t.Errorf("no chain: %v", err)
 	}
 }

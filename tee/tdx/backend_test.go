@@ -1,0 +1,53 @@
+package tdx
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	tdxtest "github.com/google/go-tdx-guest/testing"
+
+	"github.com/ampoule-run/ampoule/tee"
+)
+
+// TestBackendOverFakeProvider: the backend gets a quote through
+// go-tdx-guest's fake provider, which replays the real quote the library
+// ships whatever it is asked: the quote's chain verifies, but its report data
+// is not the one requested, which is exactly what attest.Verify checks.
+func TestBackendOverFakeProvider(t *testing.T) {
+	tcs := tdxtest.TestCases()
+	p, err := tdxtest.TcQuoteProvider(tcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBackend(p)
+	if b.Name() != "tdx" || b.Insecure() {
+		t.Fatal("a TDX backend must say tdx and secure")
+	}
+	ev, err := b.Attest(context.Background(), tcs[0].Input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Verify(ev.Raw, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReportData == tcs[0].Input || c.MRTD == ([48]byte{}) {
+		t.Errorf("claims %+v: the replayed quote should carry its own report data", c)
+	}
+	if _, err := b.SealingKey(context.Background(), [48]byte{}); !errors.Is(err, ErrNoSealingKey) {
+		t.Errorf("SealingKey: %v", err)
+	}
+}
+
+// TestOpenWithoutDevice: off a TDX guest, Open fails and says why.
+func TestOpenWithoutDevice(t *testing.T) {
+	if _, err := os.Stat(tee.TDXGuestDevice); err == nil {
+		return // a TDX guest: Open may succeed here
+	}
+	if _, err := Open(); err == nil || !strings.Contains(err.Error(), "is this a TDX guest?") {
+		t.Errorf("Open without %s: %v", tee.TDXGuestDevice, err)
+	}
+}
