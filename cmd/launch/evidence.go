@@ -31,9 +31,11 @@ func attestCommand() command {
 Attest measures the bundle under the profile, makes a fresh runtime key
 (P-256, as a broker encrypts secrets to), binds measurement, key and the
 verifier's nonce into the TEE's report data, and prints the evidence
-envelope as JSON for 'launch verify' or a broker. Only the simulator
-backend exists yet; its evidence says it is insecure, and its key is kept
-in the user's config directory unless --sim-key names another file.
+envelope as JSON for 'launch verify' or a broker. On an SEV-SNP guest it
+takes an extended report through /dev/sev-guest, on a TDX guest a quote
+through configfs-tsm or /dev/tdx_guest; the simulator's evidence says it
+is insecure, and its key is kept in the user's config directory unless
+--sim-key names another file.
 
 Example:
   launch attest --nonce $(openssl rand -hex 32) --profile staging wasm-examples/hello > evidence.json`,
@@ -71,16 +73,9 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	if !b.Manifest.AllowsProfile(p.Name) {
 		return e.fail(errcode.Errorf(errcode.ProfileNotAllowed, "%s allows the profiles %s, not %s", b.Source, strings.Join(b.Manifest.Profiles, ", "), p.Name))
 	}
-	if *simKey == "" {
-		dir, err := os.UserConfigDir()
-		if err != nil {
-			return e.fail(errcode.Errorf(errcode.Usage, "no config directory for the simulator's key: %v", err).WithHint("pass --sim-key FILE"))
-		}
-		*simKey = filepath.Join(dir, "ampoule", "sim.key")
-	}
-	be, err := sim.LoadOrCreate(*simKey)
+	be, err := openBackend(backend, *simKey)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "the simulator's key: %v", err))
+		return e.fail(err)
 	}
 	runtimeKey, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
@@ -92,21 +87,58 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.Internal, "attesting: %v", err))
 	}
-	claims, err := sim.Verify(ev)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "the simulator's own evidence: %v", err))
+	issued := time.Now().UTC()
+	if backend == sim.Kind {
+		claims, err := sim.Verify(ev)
+		if err != nil {
+			return e.fail(errcode.Errorf(errcode.Internal, "the simulator's own evidence: %v", err))
+		}
+		issued = claims.Issued
 	}
 	env := &tee.Envelope{
 		Version: tee.EnvelopeVersion, Kind: backend, Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
-		Measurement: m.String(), Profile: p.Name, RuntimeKey: pub, Nonce: nonce, Issued: claims.Issued,
+		Measurement: m.String(), Profile: p.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued,
 	}
 	out, err := env.Encode()
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
 	}
-	fmt.Fprint(e.stderr, simWarning)
+	if be.Insecure() {
+		fmt.Fprint(e.stderr, simWarning)
+	}
 	fmt.Fprintf(e.stdout, "%s\n", out)
 	return 0
+}
+
+// openBackend opens the selected backend: the simulator with its key file
+// (the user's config dir unless simKey names one), or the hardware device.
+func openBackend(kind, simKey string) (tee.Backend, error) {
+	switch kind {
+	case snp.Kind:
+		b, err := snp.Open()
+		if err != nil {
+			return nil, errcode.Errorf(errcode.TEEUnavailable, "%v", err)
+		}
+		return b, nil
+	case tdx.Kind:
+		b, err := tdx.Open()
+		if err != nil {
+			return nil, errcode.Errorf(errcode.TEEUnavailable, "%v", err)
+		}
+		return b, nil
+	}
+	if simKey == "" {
+		dir, err := os.UserConfigDir()
+		if err != nil {
+			return nil, errcode.Errorf(errcode.Usage, "no config directory for the simulator's key: %v", err).WithHint("pass --sim-key FILE")
+		}
+		simKey = filepath.Join(dir, "ampoule", "sim.key")
+	}
+	b, err := sim.LoadOrCreate(simKey)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Internal, "the simulator's key: %v", err)
+	}
+	return b, nil
 }
 
 func verifyCommand() command {
@@ -338,7 +370,7 @@ func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 		fmt.Fprintln(e.stdout, "\nThis machine is not a confidential VM guest: production cannot run here.")
 		fmt.Fprintln(e.stdout, "Run inside an SEV-SNP or TDX guest, or use --profile debug or staging with --backend sim (insecure).")
 	default:
-		fmt.Fprintf(e.stdout, "\nThis machine is a %s guest. launch's %s backend is not built yet.\n", plat.Kind(), plat.Kind())
+		fmt.Fprintf(e.stdout, "\nThis machine is a %s guest: --backend auto (or %s) attests through it.\n", plat.Kind(), plat.Kind())
 	}
 	return 0
 }

@@ -316,10 +316,12 @@ func TestSelectBackend(t *testing.T) {
 		{"staging", "auto", none, "sim", 0},
 		{"production", "auto", none, "", errcode.TEEUnavailable},
 		{"production", "sim", none, "", errcode.BackendRefused},
-		{"production", "auto", snp, "", errcode.TEEUnavailable},
-		{"production", "auto", tdx, "", errcode.TEEUnavailable},
+		{"production", "auto", snp, "sev-snp", 0},
+		{"production", "auto", tdx, "tdx", 0},
+		{"production", "snp", snp, "sev-snp", 0},
 		{"debug", "snp", none, "", errcode.TEEUnavailable},
-		{"debug", "tdx", tdx, "", errcode.TEEUnavailable},
+		{"debug", "tdx", tdx, "tdx", 0},
+		{"production", "tdx", snp, "", errcode.TEEUnavailable},
 		{"debug", "kvm", none, "", errcode.BackendUnknown},
 	} {
 		p, _ := profiles.Get(tc.profile)

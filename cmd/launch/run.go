@@ -130,7 +130,9 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		return 0, err
 	}
 	f.backend = backend
-	fmt.Fprint(r.env.stderr, simWarning)
+	if backend == "sim" {
+		fmt.Fprint(r.env.stderr, simWarning)
+	}
 
 	if !p.AllowHostOverrides && (len(f.dirs) > 0 || len(f.env) > 0 || len(guestArgs) > 0 || f.trace || f.audit) {
 		return 0, errcode.Errorf(errcode.HostOverrideRefused, "the %s profile runs the manifest as measured; --dir, --env, --trace-calls, --audit and arguments after -- are refused", p.Name)
@@ -178,7 +180,11 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		} else {
 			mm = loader.Measure(b, p.Name)
 		}
-		log.Info("running", "ref", r.ref, "bundle", m.Name, "version", m.Version, "profile", p.Name, "backend", f.backend+" (insecure)", "measurement", mm.String())
+		backendNote := f.backend
+		if f.backend == "sim" {
+			backendNote += " (insecure)"
+		}
+		log.Info("running", "ref", r.ref, "bundle", m.Name, "version", m.Version, "profile", p.Name, "backend", backendNote, "measurement", mm.String())
 		if f.audit {
 			var err error
 			if aud, err = audit.Start(uint32(runner)); err != nil {
@@ -345,18 +351,21 @@ func pathExists(path string) bool {
 
 // selectBackend resolves --backend for a profile on a platform. auto picks
 // the platform's TEE and, only where the profile allows it, falls back to
-// the simulator: production never does. Today only the simulator can run;
-// the hardware backends report what is missing.
+// the simulator: production never does. A hardware backend needs its
+// device; without it the error says what is missing.
 func selectBackend(p profiles.Profile, name string, plat tee.Platform) (string, error) {
 	refused := func(b string) error {
 		return errcode.Errorf(errcode.BackendRefused, "the %s profile does not run on backend %s", p.Name, b).
 			WithHint(fmt.Sprintf("the %s profile allows: %s", p.Name, strings.Join(p.Backends, ", ")))
 	}
-	hardware := func(kind, device string) error {
+	hardware := func(kind, device string) (string, error) {
 		if device == "" {
-			return errcode.Errorf(errcode.TEEUnavailable, "backend %s needs %s, and this machine has none: it is not a %s guest", kind, map[string]string{"sev-snp": tee.SEVGuestDevice, "tdx": tee.TDXGuestDevice}[kind], kind)
+			return "", errcode.Errorf(errcode.TEEUnavailable, "backend %s needs %s, and this machine has none: it is not a %s guest", kind, map[string]string{"sev-snp": tee.SEVGuestDevice, "tdx": tee.TDXGuestDevice}[kind], kind)
 		}
-		return errcode.Errorf(errcode.TEEUnavailable, "this machine is a %s guest (%s), but launch's %s backend is not built yet", kind, device, kind)
+		if !p.AllowsBackend(map[string]string{"sev-snp": "snp", "tdx": "tdx"}[kind]) {
+			return "", refused(kind)
+		}
+		return kind, nil
 	}
 	switch name {
 	case "sim":
@@ -365,15 +374,15 @@ func selectBackend(p profiles.Profile, name string, plat tee.Platform) (string, 
 		}
 		return "sim", nil
 	case "snp", "sev-snp":
-		return "", hardware("sev-snp", plat.SEVGuest)
+		return hardware("sev-snp", plat.SEVGuest)
 	case "tdx":
-		return "", hardware("tdx", plat.TDXGuest)
+		return hardware("tdx", plat.TDXGuest)
 	case "auto":
 		switch plat.Kind() {
 		case "sev-snp":
-			return "", hardware("sev-snp", plat.SEVGuest)
+			return hardware("sev-snp", plat.SEVGuest)
 		case "tdx":
-			return "", hardware("tdx", plat.TDXGuest)
+			return hardware("tdx", plat.TDXGuest)
 		}
 		if p.AllowsBackend("sim") {
 			return "sim", nil
