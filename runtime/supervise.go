@@ -50,12 +50,26 @@ type childSpec struct {
 // module run; until then the runner only compiles.
 type startMessage struct{ Go bool }
 
-// childResult is what the runner reports back (fd 4).
+// childResult is what the runner reports back (fd 4): first a message with
+// Ready set once it has compiled and waits to start, then the result.
 type childResult struct {
+	Ready    bool
 	ExitCode uint32
 	Code     errcode.Code // 0: no error
 	Message  string
 	Hint     string
+}
+
+// Hooks let a supervisor act at points of a run. Either may be nil.
+type Hooks struct {
+	// BeforeStart runs in the supervisor while the runner compiles (a
+	// launcher measures the module then, and may attach an audit to the
+	// runner's pid); the module's first instruction runs only after it
+	// returns nil.
+	BeforeStart func(runnerPID int) error
+	// Ready runs once the runner has compiled and waits to start, just
+	// before it is told to: what the runner does from then on is the run.
+	Ready func()
 }
 
 // Supervise runs spec in a child process (exe RunnerArg) and returns its
@@ -66,13 +80,10 @@ type childResult struct {
 // runtime of its own process (at the next stop-the-world): the supervisor is
 // never that process.
 //
-// beforeStart, if not nil, runs in the supervisor while the runner compiles
-// (a launcher measures the module then, and may attach an audit to the
-// runner's pid); the module's first instruction runs only after it returns
-// nil. spec.Preempt and spec.BeforeStart are ignored;
+// spec.Preempt and spec.BeforeStart are ignored;
 // a non-nil spec.Trace means the runner traces to its own stderr, which is
 // spec.Stderr. The child dies with the supervisor.
-func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func(runnerPID int) error) (Result, error) {
+func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result, error) {
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
@@ -124,14 +135,23 @@ func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func(runn
 		return Result{}, errcode.Errorf(errcode.Internal, "sending the run spec: %v", err)
 	}
 	resCh := make(chan *childResult, 1)
+	readyCh := make(chan struct{})
 	go func() {
 		defer resR.Close()
-		var r childResult
-		if err := gob.NewDecoder(io.LimitReader(resR, 1<<20)).Decode(&r); err != nil {
-			resCh <- nil
+		dec := gob.NewDecoder(io.LimitReader(resR, 1<<20))
+		for {
+			var r childResult
+			if err := dec.Decode(&r); err != nil {
+				resCh <- nil
+				return
+			}
+			if r.Ready {
+				close(readyCh)
+				continue
+			}
+			resCh <- &r
 			return
 		}
-		resCh <- &r
 	}()
 	waitCh := make(chan error, 1)
 	go func() { waitCh <- cmd.Wait() }()
@@ -139,11 +159,20 @@ func Supervise(ctx context.Context, exe string, spec Spec, beforeStart func(runn
 		cmd.Process.Kill()
 		<-waitCh
 	}
-	if beforeStart != nil {
-		if err := beforeStart(cmd.Process.Pid); err != nil {
+	if hooks.BeforeStart != nil {
+		if err := hooks.BeforeStart(cmd.Process.Pid); err != nil {
 			specW.Close()
 			kill()
 			return Result{}, err
+		}
+	}
+	if hooks.Ready != nil {
+		select {
+		case <-readyCh:
+			hooks.Ready()
+		case err := <-waitCh:
+			// The runner died before it was ready; the result says why.
+			waitCh <- err
 		}
 	}
 	// The wall-time limit counts from here, as the runner's own does.
@@ -201,14 +230,15 @@ func RunChild() int {
 		fmt.Fprintln(os.Stderr, "launch: the runner is started by 'launch run', not by hand")
 		return errcode.ClassUsage.ExitStatus()
 	}
+	resEnc := gob.NewEncoder(resF)
 	var cs childSpec
 	dec := gob.NewDecoder(specF)
 	if err := dec.Decode(&cs); err != nil {
-		return report(resF, Result{}, errcode.Errorf(errcode.Internal, "reading the run spec: %v", err))
+		return report(resF, resEnc, Result{}, errcode.Errorf(errcode.Internal, "reading the run spec: %v", err))
 	}
 	module, err := mapModule(modF)
 	if err != nil {
-		return report(resF, Result{}, errcode.Errorf(errcode.Internal, "reading the module: %v", err))
+		return report(resF, resEnc, Result{}, errcode.Errorf(errcode.Internal, "reading the module: %v", err))
 	}
 	var trace io.Writer
 	if cs.Trace {
@@ -221,6 +251,9 @@ func RunChild() int {
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate,
 		BeforeStart: func() error {
 			defer specF.Close()
+			if err := resEnc.Encode(childResult{Ready: true}); err != nil {
+				return errcode.Errorf(errcode.Internal, "telling the supervisor the runner is ready: %v", err)
+			}
 			var start startMessage
 			if err := dec.Decode(&start); err != nil || !start.Go {
 				return errcode.Errorf(errcode.Internal, "the supervisor did not start the run: %v", err)
@@ -233,10 +266,10 @@ func RunChild() int {
 			return nil
 		},
 	})
-	return report(resF, res, err)
+	return report(resF, resEnc, res, err)
 }
 
-func report(w *os.File, res Result, err error) int {
+func report(w *os.File, enc *gob.Encoder, res Result, err error) int {
 	r := childResult{ExitCode: res.ExitCode}
 	if err != nil {
 		var e *errcode.Error
@@ -245,7 +278,7 @@ func report(w *os.File, res Result, err error) int {
 		}
 		r.Code, r.Message, r.Hint = e.Code, e.Error(), e.Hint()
 	}
-	if err := gob.NewEncoder(w).Encode(r); err != nil {
+	if err := enc.Encode(r); err != nil {
 		return errcode.ClassInternal.ExitStatus()
 	}
 	w.Close()

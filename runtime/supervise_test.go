@@ -25,12 +25,12 @@ func testExe(t *testing.T) string {
 func TestSuperviseRuns(t *testing.T) {
 	s, stdout, _ := spec(t, "hello", "Ada")
 	s.Env = map[string]string{"GREETING": "Hi"}
-	res, err := Supervise(context.Background(), testExe(t), s, nil)
+	res, err := Supervise(context.Background(), testExe(t), s, Hooks{})
 	if err != nil || res.ExitCode != 0 || !strings.Contains(stdout.String(), "Hi, Ada, from inside wazero!") {
 		t.Fatalf("%+v %v %q", res, err, stdout)
 	}
 	s, _, _ = spec(t, "crash", "exit", "42")
-	if res, err := Supervise(context.Background(), testExe(t), s, nil); err != nil || res.ExitCode != 42 {
+	if res, err := Supervise(context.Background(), testExe(t), s, Hooks{}); err != nil || res.ExitCode != 42 {
 		t.Errorf("exit 42: %+v %v", res, err)
 	}
 }
@@ -52,7 +52,7 @@ func TestSuperviseCodes(t *testing.T) {
 			if tc.tune != nil {
 				tc.tune(&s)
 			}
-			_, err := Supervise(context.Background(), testExe(t), s, nil)
+			_, err := Supervise(context.Background(), testExe(t), s, Hooks{})
 			if codeOf(err) != tc.code {
 				t.Fatalf("got %v, want %v", err, tc.code)
 			}
@@ -78,7 +78,7 @@ func TestSuperviseCancel(t *testing.T) {
 			s.Stderr = &stderr
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { _, err := Supervise(ctx, testExe(t), s, nil); done <- err }()
+			go func() { _, err := Supervise(ctx, testExe(t), s, Hooks{}); done <- err }()
 			deadline := time.Now().Add(20 * time.Second)
 			for !strings.Contains(stderr.String(), "mode "+mode) && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
@@ -129,7 +129,7 @@ func TestSuperviseConfined(t *testing.T) {
 				if tc.rw {
 					s.Dirs = []Mount{{Host: filepath.Join(files, "data"), Guest: "/data"}, {Host: t.TempDir(), Guest: "/out", Writable: true}}
 				}
-				res, err := Supervise(context.Background(), testExe(t), s, nil)
+				res, err := Supervise(context.Background(), testExe(t), s, Hooks{})
 				if codeOf(err) != tc.code || res.ExitCode != tc.exit || !strings.Contains(stdout.String(), tc.stdout) {
 					t.Errorf("%s %v: %+v %v, want code %v exit %d\nstdout %q\nstderr %q", tc.example, tc.args, res, err, tc.code, tc.exit, stdout, stderr)
 				}
@@ -150,7 +150,7 @@ func TestRunnerIsConfined(t *testing.T) {
 	s.Stderr = &stderr
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { _, err := Supervise(ctx, testExe(t), s, nil); done <- err }()
+	go func() { _, err := Supervise(ctx, testExe(t), s, Hooks{}); done <- err }()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(stderr.String(), "mode sleep") && time.Now().Before(deadline) {

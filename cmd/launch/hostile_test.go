@@ -197,7 +197,7 @@ func TestHostileCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := runtime.Supervise(context.Background(), exe, spec, nil)
+			res, err := runtime.Supervise(context.Background(), exe, spec, runtime.Hooks{})
 			gotCode := errcode.Code(0)
 			if err != nil {
 				gotCode = errcode.From(err).Code

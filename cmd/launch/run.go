@@ -193,7 +193,14 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		}
 		return nil
 	}
-	res, err := runtime.Supervise(ctx, exe, spec, measure)
+	// The audit counts what the runner does once it has compiled: the
+	// calls its seccomp filter will judge.
+	ready := func() {
+		if aud != nil {
+			aud.Reset()
+		}
+	}
+	res, err := runtime.Supervise(ctx, exe, spec, runtime.Hooks{BeforeStart: measure, Ready: ready})
 	if aud != nil {
 		r.reportAudit(aud, f.auditJSON)
 		aud.Close()

@@ -120,6 +120,17 @@ func (a *Audit) Counts() ([]Count, error) {
 	return out, nil
 }
 
+// Reset sets every count back to zero.
+func (a *Audit) Reset() error {
+	var zero uint64
+	for nr := uint32(0); nr < maxSyscall; nr++ {
+		if err := a.counts.Put(nr, zero); err != nil {
+			return fmt.Errorf("resetting the count of %d: %w", nr, err)
+		}
+	}
+	return nil
+}
+
 // Close detaches the program and frees the map.
 func (a *Audit) Close() error {
 	return errors.Join(a.link.Close(), a.prog.Close(), a.counts.Close())

@@ -36,6 +36,16 @@ func TestAuditCountsThisProcess(t *testing.T) {
 			t.Fatalf("counts not sorted: %v", counts)
 		}
 	}
+	if err := a.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	os.Getpid()
+	counts, _ = a.Counts()
+	for _, c := range counts {
+		if c.Name == "getpid" && c.Count > 2 {
+			t.Errorf("Reset left getpid at %d", c.Count)
+		}
+	}
 }
 
 func TestAuditOfAnotherProcessIgnoresUs(t *testing.T) {
