@@ -51,6 +51,12 @@ type Policy struct {
 	// SNPProduct is the AMD processor line SEV-SNP evidence comes from
 	// ("Milan", "Genoa", "Turin", optionally with a stepping "-B1").
 	SNPProduct string `toml:"snp_product"`
+	// SNPMinTCB, if set, is the lowest SEV-SNP TCB (reported, the one the
+	// VCEK was issued for) accepted.
+	SNPMinTCB *snp.TCB `toml:"snp_min_tcb"`
+	// TDXMinTeeTcbSvn, if set, is the lowest TDX TEE_TCB_SVN accepted, as
+	// hex (compared byte by byte).
+	TDXMinTeeTcbSvn string `toml:"tdx_min_tee_tcb_svn"`
 
 	maxAge time.Duration
 }
@@ -96,6 +102,11 @@ func ParsePolicy(data []byte) (*Policy, error) {
 	for _, b := range p.Backends {
 		if b != "sev-snp" && b != "tdx" && b != sim.Kind {
 			return nil, fmt.Errorf("%w: backends: %q is not sev-snp, tdx or sim", ErrPolicy, b)
+		}
+	}
+	if p.TDXMinTeeTcbSvn != "" {
+		if b, err := hex.DecodeString(p.TDXMinTeeTcbSvn); err != nil || len(b) == 0 || len(b) > 16 {
+			return nil, fmt.Errorf("%w: tdx_min_tee_tcb_svn: %q is not 1 to 16 bytes of hex", ErrPolicy, p.TDXMinTeeTcbSvn)
 		}
 	}
 	for _, k := range p.SimKeys {
@@ -189,6 +200,11 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 		if claims.Debug && !p.AllowDebug {
 			fail("the guest policy allows debugging (a host may read the guest's memory), and the policy does not set allow_debug")
 		}
+		if p.SNPMinTCB != nil {
+			if ok, why := claims.TCB.AtLeast(*p.SNPMinTCB); !ok {
+				fail("the TCB is below the policy's snp_min_tcb (%s)", why)
+			}
+		}
 		if env.Insecure {
 			fail("SEV-SNP evidence marked insecure")
 		}
@@ -203,6 +219,15 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 		}
 		if claims.Debug && !p.AllowDebug {
 			fail("the TD is debuggable (TUD.DEBUG; a host may read its memory), and the policy does not set allow_debug")
+		}
+		if p.TDXMinTeeTcbSvn != "" {
+			min, _ := hex.DecodeString(p.TDXMinTeeTcbSvn)
+			for i := range min {
+				if i >= len(claims.TeeTcbSvn) || claims.TeeTcbSvn[i] < min[i] {
+					fail("TEE_TCB_SVN %x is below the policy's tdx_min_tee_tcb_svn %s", claims.TeeTcbSvn, p.TDXMinTeeTcbSvn)
+					break
+				}
+			}
 		}
 		if env.Insecure {
 			fail("TDX evidence marked insecure")

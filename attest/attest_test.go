@@ -225,7 +225,7 @@ func snpPolicy(t *testing.T, extra string) *Policy {
 // evidence signed by a fake device, and its refusals.
 func TestSNPAttestVerify(t *testing.T) {
 	env, opts := snpEnvelope(t)
-	if r := Verify(env, snpPolicy(t, "allow_debug = true\n"), opts); r.Status != Affirming {
+	if r := Verify(env, snpPolicy(t, "allow_debug = true\n[snp_min_tcb]\nsnp = 0\n"), opts); r.Status != Affirming {
 		t.Fatalf("fake SEV-SNP evidence under a policy allowing debug: %+v", r)
 	}
 	for _, tc := range []struct {
@@ -241,6 +241,7 @@ func TestSNPAttestVerify(t *testing.T) {
 		{"flipped signature", func(e *tee.Envelope, _ *Options) { e.Evidence[0x2a0] ^= 1 }, "allow_debug = true\n", "does not verify"},
 		{"real AMD roots", func(_ *tee.Envelope, o *Options) { o.SNPRoots = nil }, "allow_debug = true\n", "does not verify"},
 		{"no certificate", func(e *tee.Envelope, _ *Options) { e.Collateral = nil }, "allow_debug = true\n", "collateral"},
+		{"TCB below the minimum", func(*tee.Envelope, *Options) {}, "allow_debug = true\n[snp_min_tcb]\nsnp = 1\n", "snp_min_tcb (snp 0 < 1)"},
 		{"wrong measurement", func(e *tee.Envelope, _ *Options) { e.Measurement = strings.Repeat("cd", 48) }, "allow_debug = true\n", "report data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,6 +273,11 @@ func TestTDXVerify(t *testing.T) {
 	if r.Status != Contraindicated || !strings.Contains(reasons, "report data") || strings.Contains(reasons, "does not verify") {
 		t.Errorf("real quote, foreign report data: %s %v", r.Status, r.Reasons)
 	}
+	p.TDXMinTeeTcbSvn = "ff"
+	if r := Verify(env, p, Options{Nonce: testNonce, Now: at}); !strings.Contains(strings.Join(r.Reasons, "; "), "tdx_min_tee_tcb_svn") {
+		t.Errorf("TEE TCB below the minimum: %v", r.Reasons)
+	}
+	p.TDXMinTeeTcbSvn = ""
 	env.Evidence[48+136] ^= 1
 	if r := Verify(env, p, Options{Nonce: testNonce, Now: at}); !strings.Contains(strings.Join(r.Reasons, "; "), "does not verify") {
 		t.Errorf("flipped quote: %v", r.Reasons)

@@ -310,6 +310,7 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 	fmt.Fprintf(&out, "# Accept the software simulator, which protects nothing from the host.\nallow_insecure = %v\n\n", *allowInsecure)
 	fmt.Fprintf(&out, "# Accept a TEE whose debug policy bit is set (the host could read the guest's memory).\nallow_debug = false\n\n")
 	fmt.Fprintf(&out, "# The AMD processor line SEV-SNP evidence comes from (Milan, Genoa, Turin; e.g. Milan-B1).\nsnp_product = \"Milan\"\n\n")
+	fmt.Fprintf(&out, "# Lowest TCBs accepted; uncomment and set them from your provider's current levels.\n# tdx_min_tee_tcb_svn = \"03000000000000000000000000000000\"\n# [snp_min_tcb]\n# bootloader = 3\n# tee = 0\n# snp = 8\n# microcode = 115\n\n")
 	fmt.Fprintf(&out, "# Refuse evidence older than this.\nmax_age = %q\n", attest.DefaultMaxAge.String())
 	if _, err := attest.ParsePolicy([]byte(out.String())); err != nil {
 		return e.fail(errcode.Errorf(errcode.Internal, "the policy written does not parse: %v", err))
@@ -404,8 +405,9 @@ func verifySNP(e *cliEnv, reportFile, vcekFile, product string, now time.Time, a
 	}
 	fmt.Fprintf(e.stdout, "signature and certificate chain: valid (AMD %s roots, at %s)\n", product, now.UTC().Format(time.RFC3339))
 	fmt.Fprintf(e.stdout, "measurement:   %x\nreport data:   %x\nhost data:     %x\n", claims.Measurement, claims.ReportData, claims.HostData)
-	fmt.Fprintf(e.stdout, "policy:        %#x (debug %s)\nvmpl:          %d\nreported tcb:  %#016x\ncurrent tcb:   %#016x\nversion:       %d\n",
-		claims.Policy, map[bool]string{true: "ALLOWED", false: "not allowed"}[claims.Debug], claims.VMPL, claims.ReportedTCB, claims.CurrentTCB, claims.Version)
+	fmt.Fprintf(e.stdout, "policy:        %#x (debug %s)\nvmpl:          %d\nreported tcb:  %#016x (bootloader %d, tee %d, snp %d, microcode %d)\ncurrent tcb:   %#016x\nversion:       %d\n",
+		claims.Policy, map[bool]string{true: "ALLOWED", false: "not allowed"}[claims.Debug], claims.VMPL, claims.ReportedTCB,
+		claims.TCB.Bootloader, claims.TCB.TEE, claims.TCB.SNP, claims.TCB.Microcode, claims.CurrentTCB, claims.Version)
 	return 0
 }
 

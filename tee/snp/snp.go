@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-sev-guest/abi"
+	"github.com/google/go-sev-guest/kds"
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
 	"github.com/google/go-sev-guest/verify"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -34,6 +35,30 @@ type Claims struct {
 	CurrentTCB  uint64   `json:"current_tcb"`
 	ReportedTCB uint64   `json:"reported_tcb"`
 	ChipID      []byte   `json:"chip_id"`
+	// TCB is ReportedTCB in parts: the TCB the VCEK was issued for.
+	TCB TCB `json:"tcb"`
+}
+
+// TCB is a TCB version's security patch levels (Milan and Genoa layout).
+type TCB struct {
+	Bootloader uint8 `json:"bootloader" toml:"bootloader"`
+	TEE        uint8 `json:"tee" toml:"tee"`
+	SNP        uint8 `json:"snp" toml:"snp"`
+	Microcode  uint8 `json:"microcode" toml:"microcode"`
+}
+
+// AtLeast reports whether every level of t is at least min's, and names
+// the first one that is not.
+func (t TCB) AtLeast(min TCB) (bool, string) {
+	for _, c := range []struct {
+		name      string
+		got, want uint8
+	}{{"bootloader", t.Bootloader, min.Bootloader}, {"tee", t.TEE, min.TEE}, {"snp", t.SNP, min.SNP}, {"microcode", t.Microcode, min.Microcode}} {
+		if c.got < c.want {
+			return false, fmt.Sprintf("%s %d < %d", c.name, c.got, c.want)
+		}
+	}
+	return true, ""
 }
 
 // Options say how to verify.
@@ -108,6 +133,8 @@ func Verify(raw, vcek []byte, opts Options) (*Claims, error) {
 		ReportedTCB: report.ReportedTcb,
 		ChipID:      report.ChipId,
 	}
+	parts := kds.DecomposeTCBVersion(kds.TCBVersion(report.ReportedTcb))
+	c.TCB = TCB{Bootloader: parts.BlSpl, TEE: parts.TeeSpl, SNP: parts.SnpSpl, Microcode: parts.UcodeSpl}
 	copy(c.Measurement[:], report.Measurement)
 	copy(c.ReportData[:], report.ReportData)
 	copy(c.HostData[:], report.HostData)

@@ -21,6 +21,15 @@ func TestRealReportVerifies(t *testing.T) {
 	if got := hex.EncodeToString(c.Measurement[:]); got != "b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b6bdf8a9ece31a5a608eb0cf2e4872b01" {
 		t.Errorf("measurement %s", got)
 	}
+	if want := (TCB{Bootloader: 2, TEE: 0, SNP: 5, Microcode: 68}); c.TCB != want {
+		t.Errorf("TCB %+v, want %+v (the levels its VCEK was issued for)", c.TCB, want)
+	}
+	if ok, _ := c.TCB.AtLeast(TCB{Bootloader: 2, SNP: 5, Microcode: 68}); !ok {
+		t.Error("TCB below its own levels")
+	}
+	if ok, why := c.TCB.AtLeast(TCB{SNP: 6}); ok || why != "snp 5 < 6" {
+		t.Errorf("AtLeast(snp 6) = %v %q", ok, why)
+	}
 	if c.ReportData[0] != 1 || c.ReportData[4] != 5 || !c.Debug || c.Policy != 0xb0000 {
 		t.Errorf("claims %+v", c)
 	}
