@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net"
 	"os"
@@ -87,7 +88,7 @@ func TestLeak(t *testing.T) {
 			tmp, cache := t.TempDir(), t.TempDir()
 			logFile := filepath.Join(t.TempDir(), "run.log")
 			cmd := exec.Command(bin, "run", "--profile", "staging", "--log-out", logFile, bundle)
-			cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "XDG_CACHE_HOME="+cache)
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "XDG_CACHE_HOME="+cache, "XDG_CONFIG_HOME="+t.TempDir())
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			cmd.Run()
@@ -153,6 +154,7 @@ func TestLeak(t *testing.T) {
 }
 
 func TestLogsDecryptRefusesTampering(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // the simulator's key
 	key, recipient := tenant(t)
 	logFile := filepath.Join(t.TempDir(), "run.log")
 	if r := launch(t, "run", "--profile", "staging", "--log-out", logFile, leakBundle(t, recipient, "stdout")); r.code != 0 {
@@ -199,6 +201,7 @@ func TestLogsDecryptRefusesTampering(t *testing.T) {
 // TestLogToSocketAndFollow sends a run's log to a Unix socket and decrypts a
 // live log with --follow.
 func TestLogToSocketAndFollow(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // the simulator's key
 	key, recipient := tenant(t)
 	sock := filepath.Join(t.TempDir(), "log.sock")
 	ln, err := net.Listen("unix", sock)
@@ -369,5 +372,41 @@ func TestVerifyTDXByHand(t *testing.T) {
 	os.WriteFile(quote, bad, 0o644)
 	if r := launch(t, "verify", "--tdx-quote", quote, "--at", "2023-07-01T01:00:00Z"); !strings.Contains(r.stderr, errcode.EvidenceRefused.String()) {
 		t.Errorf("tampered quote: %+v", r)
+	}
+}
+
+// TestRunEvidenceInLog: a staging run's log opens with the run's evidence,
+// which the tenant can take out of the log and verify against a policy.
+func TestRunEvidenceInLog(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	key, recipient := tenant(t)
+	bundle := leakBundle(t, recipient, "stdout")
+	logFile := filepath.Join(t.TempDir(), "run.log")
+	if r := launch(t, "run", "--profile", "staging", "--log-json", "--log-out", logFile, bundle); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	d := launch(t, "logs", "decrypt", "--json", "--identity", key, logFile)
+	if d.code != 0 {
+		t.Fatalf("%+v", d)
+	}
+	var envelope string
+	for _, line := range strings.Split(strings.TrimSpace(d.stdout), "\n") {
+		var rec struct{ Source, Message string }
+		json.Unmarshal([]byte(line), &rec)
+		var msg map[string]string
+		if rec.Source == "runtime" && json.Unmarshal([]byte(rec.Message), &msg) == nil && msg["@message"] == "evidence" {
+			envelope = msg["envelope"]
+		}
+	}
+	if envelope == "" {
+		t.Fatalf("no evidence record in the log:\n%s", d.stdout)
+	}
+	evidence := filepath.Join(t.TempDir(), "evidence.json")
+	os.WriteFile(evidence, []byte(envelope), 0o644)
+	p := launch(t, "policy", "new", "--from", bundle, "--profile", "staging", "--backend", "sim", "--allow-insecure")
+	policy := filepath.Join(t.TempDir(), "policy.toml")
+	os.WriteFile(policy, []byte(p.stdout), 0o644)
+	if v := launch(t, "verify", "--policy", policy, evidence); v.code != 0 || !strings.HasPrefix(v.stdout, "affirming") {
+		t.Errorf("the run's evidence does not verify: %+v", v)
 	}
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +22,7 @@ import (
 	"github.com/ampoule-run/ampoule/shim"
 	"github.com/ampoule-run/ampoule/shim/audit"
 	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/sim"
 )
 
 // withheldWarning is the fixed line of a static run without a log recipient.
@@ -57,7 +61,7 @@ type runFlags struct {
 	profile, backend, cacheDir string
 	noCache, verbose, trace    bool
 	confine, audit, logJSON    bool
-	auditJSON, logOut          string
+	auditJSON, logOut, simKey  string
 	dirs, env                  stringList
 }
 
@@ -75,6 +79,7 @@ func doRun(ctx context.Context, e *cliEnv, args []string) int {
 	fs.BoolVar(&f.logJSON, "log-json", false, "write the runtime's own log records as JSON rather than text")
 	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
 	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
+	fs.StringVar(&f.simKey, "sim-key", "", "the simulator's key file, for a run's evidence (default: the user's config dir)")
 	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file, unix:SOCKET, or - for stderr")
 	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
 	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
@@ -185,6 +190,15 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 			backendNote += " (insecure)"
 		}
 		log.Info("running", "ref", r.ref, "bundle", m.Name, "version", m.Version, "profile", p.Name, "backend", backendNote, "measurement", mm.String())
+		if logw != nil {
+			// The tenant's log opens with the run's evidence, so that what
+			// it records can be tied to what ran, where.
+			env, err := r.evidence(f, mm)
+			if err != nil {
+				return err
+			}
+			log.Info("evidence", "ref", r.ref, "envelope", string(env))
+		}
 		if f.audit {
 			var err error
 			if aud, err = audit.Start(uint32(runner)); err != nil {
@@ -217,6 +231,37 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		logw.finish(r.env.stderr, r.ref)
 	}
 	return res.ExitCode, err
+}
+
+// evidence attests the run on its backend: a fresh runtime key and nonce,
+// bound with the measurement into the report data, as a compact envelope.
+func (r *runner) evidence(f runFlags, mm loader.Measurement) ([]byte, error) {
+	be, err := openBackend(f.backend, f.simKey)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
+	}
+	nonce := make([]byte, 32)
+	rand.Read(nonce)
+	pub := key.PublicKey().Bytes()
+	ev, err := be.Attest(context.Background(), tee.ReportData(mm, pub, nonce))
+	if err != nil {
+		return nil, errcode.Errorf(errcode.TEEUnavailable, "attesting the run: %v", err)
+	}
+	issued := time.Now().UTC()
+	if c, err := sim.Verify(ev); err == nil {
+		issued = c.Issued
+	}
+	env := tee.Envelope{Version: tee.EnvelopeVersion, Kind: be.Name(), Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
+		Measurement: mm.String(), Profile: r.profile.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Internal, "%v", err)
+	}
+	return b, nil
 }
 
 // runLog is a run's encrypted log and its sink.
