@@ -173,6 +173,11 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		case err := <-waitCh:
 			// The runner died before it was ready; the result says why.
 			waitCh <- err
+		case <-ctx.Done():
+			// Interrupted while the runner compiles.
+			specW.Close()
+			kill()
+			return Result{}, errcode.Errorf(errcode.Interrupted, "the run was stopped: %v", context.Cause(ctx))
 		}
 	}
 	// The wall-time limit counts from here, as the runner's own does.

@@ -173,3 +173,25 @@ func TestRunnerIsConfined(t *testing.T) {
 		}
 	}
 }
+
+// TestSuperviseReadyHook: Ready runs once the runner has compiled, before
+// the workload's first instruction, and a cancelled context is honoured
+// while waiting for it.
+func TestSuperviseReadyHook(t *testing.T) {
+	s, stdout, _ := spec(t, "hello")
+	var order []string
+	res, err := Supervise(context.Background(), testExe(t), s, Hooks{
+		BeforeStart: func(int) error { order = append(order, "before"); return nil },
+		Ready:       func() { order = append(order, "ready:"+stdout.String()) },
+	})
+	if err != nil || res.ExitCode != 0 || strings.Join(order, ",") != "before,ready:" || !strings.Contains(stdout.String(), "Hello") {
+		t.Fatalf("%+v %v order %q stdout %q", res, err, order, stdout)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s, _, _ = spec(t, "hello")
+	s.CacheDir = "" // compiling takes long enough to be interrupted
+	if _, err := Supervise(ctx, testExe(t), s, Hooks{Ready: func() { t.Error("Ready ran on a cancelled run") }}); codeOf(err) != errcode.Interrupted {
+		t.Errorf("cancelled before ready: %v", err)
+	}
+}
