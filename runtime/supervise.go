@@ -139,6 +139,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 	go func() {
 		defer resR.Close()
 		dec := gob.NewDecoder(io.LimitReader(resR, 1<<20))
+		readied := false
 		for {
 			var r childResult
 			if err := dec.Decode(&r); err != nil {
@@ -146,7 +147,10 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 				return
 			}
 			if r.Ready {
-				close(readyCh)
+				if !readied { // once, whatever the runner sends
+					close(readyCh)
+					readied = true
+				}
 				continue
 			}
 			resCh <- &r
