@@ -163,6 +163,23 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 	if err != nil {
 		fail("%v", err)
 	}
+	// bound checks that evidence carries the report data recomputed above.
+	bound := func(reportData [64]byte) {
+		if subtle.ConstantTimeCompare(reportData[:], want[:]) != 1 {
+			fail("the report data does not bind this measurement, runtime key and nonce")
+		}
+	}
+	// hardware adds what every TEE's evidence must also satisfy: no debug
+	// access unless the policy allows it, and no insecure mark.
+	hardware := func(name string, reportData [64]byte, debug bool, debugWhat string) {
+		bound(reportData)
+		if debug && !p.AllowDebug {
+			fail("%s, and the policy does not set allow_debug", debugWhat)
+		}
+		if env.Insecure {
+			fail("%s evidence marked insecure", name)
+		}
+	}
 	var issued time.Time
 	switch env.Kind {
 	case sim.Kind:
@@ -180,9 +197,7 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 		if len(p.SimKeys) > 0 && !slices.Contains(p.SimKeys, hex.EncodeToString(claims.PublicKey)) {
 			fail("the simulator key %x is not one the policy pins", []byte(claims.PublicKey))
 		}
-		if subtle.ConstantTimeCompare(claims.ReportData[:], want[:]) != 1 {
-			fail("the report data does not bind this measurement, runtime key and nonce")
-		}
+		bound(claims.ReportData)
 		issued = claims.Issued
 	case snp.Kind:
 		if len(env.Collateral) != 1 {
@@ -194,19 +209,11 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 			fail("%v", err)
 			break
 		}
-		if subtle.ConstantTimeCompare(claims.ReportData[:], want[:]) != 1 {
-			fail("the report data does not bind this measurement, runtime key and nonce")
-		}
-		if claims.Debug && !p.AllowDebug {
-			fail("the guest policy allows debugging (a host may read the guest's memory), and the policy does not set allow_debug")
-		}
+		hardware("SEV-SNP", claims.ReportData, claims.Debug, "the guest policy allows debugging (a host may read the guest's memory)")
 		if p.SNPMinTCB != nil {
 			if ok, why := claims.TCB.AtLeast(*p.SNPMinTCB); !ok {
 				fail("the TCB is below the policy's snp_min_tcb (%s)", why)
 			}
-		}
-		if env.Insecure {
-			fail("SEV-SNP evidence marked insecure")
 		}
 	case tdx.Kind:
 		claims, err := tdx.Verify(env.Evidence, opts.Now)
@@ -214,12 +221,7 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 			fail("%v", err)
 			break
 		}
-		if subtle.ConstantTimeCompare(claims.ReportData[:], want[:]) != 1 {
-			fail("the report data does not bind this measurement, runtime key and nonce")
-		}
-		if claims.Debug && !p.AllowDebug {
-			fail("the TD is debuggable (TUD.DEBUG; a host may read its memory), and the policy does not set allow_debug")
-		}
+		hardware("TDX", claims.ReportData, claims.Debug, "the TD is debuggable (TUD.DEBUG; a host may read its memory)")
 		if p.TDXMinTeeTcbSvn != "" {
 			min, _ := hex.DecodeString(p.TDXMinTeeTcbSvn)
 			for i := range min {
@@ -228,9 +230,6 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 					break
 				}
 			}
-		}
-		if env.Insecure {
-			fail("TDX evidence marked insecure")
 		}
 	default:
 		fail("unknown evidence kind %q", env.Kind)
