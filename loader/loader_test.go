@@ -86,6 +86,20 @@ func TestDefaults(t *testing.T) {
 	if m.Limits.MemoryBytes != 2*PageSize {
 		t.Errorf("memory not rounded up to whole pages: %d", m.Limits.MemoryBytes)
 	}
+	if m.Sealed != nil {
+		t.Errorf("a manifest without [sealed] has a sealed mount: %+v", m.Sealed)
+	}
+	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/state\"\n")
+	if m.Sealed == nil || *m.Sealed != (Sealed{Guest: "/state", MaxBytes: DefaultSealedSize}) {
+		t.Errorf("sealed = %+v", m.Sealed)
+	}
+	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\nsealed = { mount = \"/s\", max_size = \"2MiB\" }\n")
+	if m.Sealed == nil || *m.Sealed != (Sealed{Guest: "/s", MaxBytes: 2 << 20}) {
+		t.Errorf("sealed = %+v", m.Sealed)
+	}
+	if got := string(m.Canonical()); !strings.Contains(got, `"sealed":{"guest":"/s","max_bytes":2097152}`) {
+		t.Errorf("canonical form lacks the sealed mount: %s", got)
+	}
 }
 
 // TestManifestErrors proves each bad manifest is refused with the right code,
@@ -128,6 +142,14 @@ func TestManifestErrors(t *testing.T) {
 		{"module path", "name = \"x\"\nprofiles = [\"debug\"]\nmodule = \"../x.wasm\"\n", errcode.ManifestInvalid, "ampoule.toml:3: module:"},
 		{"not utf8", "name = \"\xff\"\n", errcode.ManifestSyntax, "UTF-8"},
 		{"too large", strings.Repeat("#", MaxManifestBytes+1), errcode.BundleTooLarge, "more than"},
+		{"sealed without mount", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmax_size = \"1MiB\"\n", errcode.ManifestInvalid, "sealed.mount: is required"},
+		{"sealed relative", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"sealed\"\n", errcode.ManifestInvalid, "ampoule.toml:4: sealed.mount: \"sealed\" is not a mount point"},
+		{"sealed root", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/\"\n", errcode.ManifestInvalid, "sealed.mount"},
+		{"sealed unclean", "name = \"x\"\nprofiles = [\"debug\"]\nsealed = { mount = \"/a/../b\" }\n", errcode.ManifestInvalid, "ampoule.toml:3: sealed.mount"},
+		{"sealed clashes", "name = \"x\"\nprofiles = [\"debug\"]\ndirs = [\"d::/s\"]\n[sealed]\nmount = \"/s\"\n", errcode.ManifestInvalid, "also mounted by dirs"},
+		{"sealed size", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nmax_size = \"2GiB\"\n", errcode.ManifestInvalid, "ampoule.toml:5: sealed.max_size"},
+		{"sealed zero size", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nmax_size = 0\n", errcode.ManifestInvalid, "sealed.max_size: 0 bytes is out of range"},
+		{"sealed unknown key", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nhost = \"/tmp\"\n", errcode.ManifestInvalid, "ampoule.toml:5: sealed.host: unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseManifest("ampoule.toml", []byte(tc.doc))
@@ -228,6 +250,9 @@ func TestMeasureChangesWithEveryField(t *testing.T) {
 		{"log recipient", `log_recipient = "alog1abab`, `log_recipient = "alog1abac`},
 		{"open files", `open_files = 16`, `open_files = 17`},
 		{"file output", `file_output = "10MiB"`, `file_output = "11MiB"`},
+		{"sealed mount", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/sealed\""},
+		{"sealed path", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/state\""},
+		{"sealed size", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/sealed\"\nmax_size = \"1MiB\""},
 	} {
 		doc := strings.Replace(baseManifest, tc.from, tc.to, 1)
 		if doc == baseManifest {

@@ -55,6 +55,11 @@ const (
 	DefaultFileOutput = 1 << 30
 	// MaxOpenFiles is the most a manifest may ask for.
 	MaxOpenFiles = 4096
+	// DefaultSealedSize bounds a sealed mount's contents when the manifest
+	// sets no max_size; MaxSealedSize is the most it may ask for (the
+	// store is held in memory while it is sealed or opened).
+	DefaultSealedSize = 64 << 20
+	MaxSealedSize     = 1 << 30
 )
 
 // DefaultLimits are the limits of a manifest that sets none.
@@ -81,6 +86,18 @@ type Manifest struct {
 	// LogRecipient is the tenant's log public key ("alog1..."); under
 	// staging and production everything the run says is sealed to it.
 	LogRecipient string
+	// Sealed is the sealed-storage mount, or nil: files the workload leaves
+	// under it reach the host's disk only encrypted with a key bound to
+	// the measurement.
+	Sealed *Sealed
+}
+
+// Sealed is a manifest's sealed-storage mount.
+type Sealed struct {
+	// Guest is the mount's absolute, clean path in the guest.
+	Guest string
+	// MaxBytes bounds the mount's contents: files, directories, names.
+	MaxBytes int64
 }
 
 // Mount is a host directory preopened in the guest.
@@ -137,6 +154,12 @@ type rawManifest struct {
 	Profiles []string          `toml:"profiles"`
 	Limits   *rawLimits        `toml:"limits"`
 	LogRecip *string           `toml:"log_recipient"`
+	Sealed   *rawSealed        `toml:"sealed"`
+}
+
+type rawSealed struct {
+	Mount   *string `toml:"mount"`
+	MaxSize any     `toml:"max_size"`
 }
 
 type rawLimits struct {
@@ -303,6 +326,9 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 		}
 		m.LogRecipient = *r.LogRecip
 	}
+	if r.Sealed != nil {
+		m.Sealed = v.sealed(r.Sealed, guests)
+	}
 	m.Limits = DefaultLimits()
 	if l := r.Limits; l != nil {
 		if l.Memory != nil {
@@ -363,6 +389,35 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 		}
 	}
 	return m
+}
+
+// sealed validates the [sealed] table; guests are the guest paths of the
+// manifest's dirs.
+func (v *validator) sealed(r *rawSealed, guests map[string]bool) *Sealed {
+	s := &Sealed{MaxBytes: DefaultSealedSize}
+	switch {
+	case r.Mount == nil:
+		v.fail("sealed.mount", `name the guest path, such as: mount = "/sealed"`, "is required in [sealed]")
+	case !strings.HasPrefix(*r.Mount, "/") || path.Clean(*r.Mount) != *r.Mount || *r.Mount == "/":
+		v.fail("sealed.mount", `write an absolute, clean guest path other than "/", such as "/sealed"`, "%q is not a mount point", *r.Mount)
+	case guests[*r.Mount]:
+		v.fail("sealed.mount", "give the sealed mount a guest path of its own", "%q is also mounted by dirs", *r.Mount)
+	default:
+		v.str("sealed.mount", *r.Mount)
+		s.Guest = *r.Mount
+	}
+	if r.MaxSize != nil {
+		n, err := parseSize(r.MaxSize)
+		switch {
+		case err != nil:
+			v.fail("sealed.max_size", `write a size such as "16MiB" or a number of bytes`, "%v", err)
+		case n == 0 || n > MaxSealedSize:
+			v.fail("sealed.max_size", "max_size is between 1 byte and 1GiB", "%d bytes is out of range", n)
+		default:
+			s.MaxBytes = int64(n)
+		}
+	}
+	return s
 }
 
 // ParseMount parses HOST::GUEST or HOST::GUEST::rw (or ::ro). The guest path
@@ -535,7 +590,7 @@ func decodeError(file string, err error) error {
 		d := sm.Errors[0]
 		row, _ := d.Position()
 		return errcode.Errorf(errcode.ManifestInvalid, "%s:%d: %s: unknown key", file, row, strings.Join(d.Key(), ".")).
-			WithHint("the keys are name, version, module, args, env, dirs, profiles, log_recipient and [limits] memory, wall_time, output, open_files, file_output; see 'Manifest' in README.md")
+			WithHint("the keys are name, version, module, args, env, dirs, profiles, log_recipient, [limits] memory, wall_time, output, open_files, file_output and [sealed] mount, max_size; see 'Manifest' in README.md")
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
@@ -565,7 +620,15 @@ type canonicalManifest struct {
 	Module   string            `json:"module"`
 	Name     string            `json:"name"`
 	Profiles []string          `json:"profiles"`
-	Version  string            `json:"version"`
+	// Sealed is left out when the manifest has no sealed mount, so that
+	// measurements of manifests without one did not change when it came.
+	Sealed  *canonicalSealed `json:"sealed,omitempty"`
+	Version string           `json:"version"`
+}
+
+type canonicalSealed struct {
+	Guest    string `json:"guest"`
+	MaxBytes int64  `json:"max_bytes"`
 }
 
 type canonicalMount struct {
@@ -605,6 +668,9 @@ func (m *Manifest) Canonical() []byte {
 	}
 	if c.Env == nil {
 		c.Env = map[string]string{}
+	}
+	if m.Sealed != nil {
+		c.Sealed = &canonicalSealed{Guest: m.Sealed.Guest, MaxBytes: m.Sealed.MaxBytes}
 	}
 	for _, d := range m.Dirs {
 		c.Dirs = append(c.Dirs, canonicalMount{Guest: d.Guest, Host: d.Host, Writable: d.Writable})
