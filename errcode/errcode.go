@@ -106,6 +106,9 @@ const (
 	HostCallTrapped      Code = 3007
 	EvidenceRefused      Code = 3008
 	TEEUnavailable       Code = 3009
+	SealedStoreForeign   Code = 3010
+	SealedStoreTampered  Code = 3011
+	SealingUnavailable   Code = 3012
 
 	MemoryLimit     Code = 4001
 	WallTimeLimit   Code = 4002
@@ -113,11 +116,14 @@ const (
 	OpenFilesLimit  Code = 4004
 	FileOutputLimit Code = 4005
 	HostCallLimit   Code = 4006
+	SealedSizeLimit Code = 4007
 
 	Internal               Code = 5001
 	CacheUnavailable       Code = 5002
 	ConfinementUnavailable Code = 5003
 	ConfinementViolated    Code = 5004
+	SealedStoreIO          Code = 5005
+	WorkspaceUnavailable   Code = 5006
 )
 
 type entry struct {
@@ -166,6 +172,9 @@ var registry = []entry{
 	{ManifestLimitRefused, "manifest-limit-refused", ClassPolicy, "a limit in the manifest is above what the runtime allows", "lower the limit in ampoule.toml"},
 	{EvidenceRefused, "evidence-refused", ClassPolicy, "the evidence does not satisfy the policy", "the reasons say which check failed"},
 	{TEEUnavailable, "tee-unavailable", ClassPolicy, "no trusted execution environment is available for this profile", "run 'launch platform info'; the debug and staging profiles may use --backend sim"},
+	{SealedStoreForeign, "sealed-store-foreign", ClassPolicy, "the sealed store was sealed under another measurement or on another machine", "a store opens only for the bundle, profile and machine that sealed it; pass --sealed FILE to start another store"},
+	{SealedStoreTampered, "sealed-store-tampered", ClassPolicy, "the sealed store was altered, truncated or is not a sealed store", "the host's copy cannot be trusted and was left as it is; restore a good copy or pass --sealed FILE to start another store"},
+	{SealingUnavailable, "sealing-unavailable", ClassPolicy, "the backend gives no sealing key for the manifest's sealed mount", "TDX has no local sealing key (a broker releases one); run on SEV-SNP, or without [sealed]"},
 	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that its profile traps", "run 'launch gate' to see which host calls each profile allows"},
 
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},
@@ -174,11 +183,14 @@ var registry = []entry{
 	{OpenFilesLimit, "open-files-limit", ClassLimit, "the workload opened more files at once than its limit", "raise limits.open_files in ampoule.toml"},
 	{FileOutputLimit, "file-output-limit", ClassLimit, "the workload wrote more into files than its limit", "raise limits.file_output in ampoule.toml"},
 	{HostCallLimit, "host-call-limit", ClassLimit, "the workload made more host calls than its profile allows", "run 'launch profiles' to see each profile's limits"},
+	{SealedSizeLimit, "sealed-size-limit", ClassLimit, "the workload left more in its sealed mount than its max_size, so the run's changes were not sealed", "raise sealed.max_size in ampoule.toml; the previous store was kept"},
 
 	{Internal, "internal", ClassInternal, "the launcher failed", "report this with the reference shown"},
 	{CacheUnavailable, "cache-unavailable", ClassInternal, "the compilation cache could not be opened", "pass --cache-dir DIR with a writable directory, or --no-cache"},
 	{ConfinementUnavailable, "confinement-unavailable", ClassInternal, "the runner could not be confined (seccomp), so nothing ran", "run on Linux/amd64 with seccomp enabled in the kernel, or use the debug profile"},
 	{ConfinementViolated, "confinement-violated", ClassInternal, "the runner made a system call outside its allowlist and was killed", "report this with the reference shown; 'launch run --profile debug --audit' lists the calls a run makes"},
+	{SealedStoreIO, "sealed-store-io", ClassInternal, "the sealed store could not be read or written", "check the directory of --sealed FILE; a failed write leaves the previous store"},
+	{WorkspaceUnavailable, "workspace-unavailable", ClassInternal, "no memory-backed directory for the sealed mount's plaintext", "mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one; the plaintext never goes to a disk"},
 }
 
 func (c Code) entry() (entry, bool) {
