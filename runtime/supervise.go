@@ -70,6 +70,9 @@ type Hooks struct {
 	// Ready runs once the runner has compiled and waits to start, just
 	// before it is told to: what the runner does from then on is the run.
 	Ready func()
+	// WaitExit makes Supervise return only once the runner has exited,
+	// for a caller that reads what the runner wrote into its mounts.
+	WaitExit bool
 }
 
 // Supervise runs spec in a child process (exe RunnerArg) and returns its
@@ -207,7 +210,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		// only where its output is still being copied into our writers;
 		// otherwise its exit (the kernel tearing down its address space)
 		// need not delay ours, and the waiting goroutine reaps it.
-		if !isFile(spec.Stdout) || !isFile(spec.Stderr) {
+		if hooks.WaitExit || !isFile(spec.Stdout) || !isFile(spec.Stderr) {
 			<-waitCh
 		}
 		if r.Code != 0 {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"syscall"
 
@@ -159,6 +158,17 @@ func Load(file string, key []byte, max int64) (entries []Entry, found bool, err 
 	return entries, true, err
 }
 
+// Writable reports whether Save could write file: it makes and removes a
+// temporary file beside it.
+func Writable(file string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
+}
+
 // Save seals the tree into file, atomically: a temporary file in the same
 // directory, synced, then renamed over the old store. A failure leaves the
 // old store as it was.
@@ -168,7 +178,7 @@ func Save(file string, key []byte, entries []Entry, max int64) error {
 		return err
 	}
 	dir := filepath.Dir(file)
-	tmp, err := os.CreateTemp(dir, "."+path.Base(filepath.ToSlash(file))+".tmp-*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".tmp-*")
 	if err != nil {
 		return err
 	}

@@ -232,6 +232,12 @@ func TestLoadSave(t *testing.T) {
 	if err != nil || found || len(entries) != 0 {
 		t.Fatalf("missing store: %v, found %v, %d entries", err, found, len(entries))
 	}
+	if err := Writable(file); err != nil {
+		t.Fatalf("Writable in a temp dir: %v", err)
+	}
+	if err := Writable(filepath.Join(file, "missing", "x")); err == nil {
+		t.Fatal("Writable in a missing directory")
+	}
 	if err := Save(file, testKey, tree(), 1<<20); err != nil {
 		t.Fatal(err)
 	}

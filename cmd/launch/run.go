@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -62,6 +63,7 @@ type runFlags struct {
 	noCache, verbose, trace    bool
 	confine, audit, logJSON    bool
 	auditJSON, logOut, simKey  string
+	sealed                     string
 	dirs, env                  stringList
 }
 
@@ -70,7 +72,7 @@ func doRun(ctx context.Context, e *cliEnv, args []string) int {
 	var f runFlags
 	fs := e.newFlagSet(c)
 	fs.StringVar(&f.profile, "profile", "debug", "the profile: debug, staging or production")
-	fs.StringVar(&f.backend, "backend", "sim", "the TEE backend: auto, sim, snp or tdx (only sim runs so far; auto never falls back to sim under production)")
+	fs.StringVar(&f.backend, "backend", "sim", "the TEE backend: auto, sim, snp or tdx (auto never falls back to sim under production)")
 	fs.Var(&f.dirs, "dir", "preopen a host directory: HOST::GUEST (read-only) or HOST::GUEST::rw (debug only; repeatable)")
 	fs.Var(&f.env, "env", "set a workload environment variable K=V (debug only; repeatable)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
@@ -80,6 +82,7 @@ func doRun(ctx context.Context, e *cliEnv, args []string) int {
 	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
 	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
 	fs.StringVar(&f.simKey, "sim-key", "", "the simulator's key file, for a run's evidence (default: the user's config dir)")
+	fs.StringVar(&f.sealed, "sealed", "", "the encrypted store of the manifest's [sealed] mount (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
 	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file, unix:SOCKET, or - for stderr")
 	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
 	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
@@ -108,6 +111,20 @@ type runner struct {
 	env     *cliEnv
 	profile profiles.Profile
 	ref     string
+	be      tee.Backend
+}
+
+// backend opens the run's backend once: its evidence and its sealing key
+// come from the same one.
+func (r *runner) backend(f runFlags) (tee.Backend, error) {
+	if r.be == nil {
+		be, err := openBackend(f.backend, f.simKey)
+		if err != nil {
+			return nil, err
+		}
+		r.be = be
+	}
+	return r.be, nil
 }
 
 // finish reports the outcome the way the profile allows and returns the exit
@@ -160,6 +177,11 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	if !m.AllowsProfile(p.Name) {
 		return 0, errcode.Errorf(errcode.ProfileNotAllowed, "%s allows the profiles %s, not %s", b.Source, strings.Join(m.Profiles, ", "), p.Name)
 	}
+	if f.sealed != "" && m.Sealed == nil {
+		return 0, errcode.Errorf(errcode.Usage, "--sealed: %s has no [sealed] mount", b.Source).
+			WithHint("add a [sealed] table with a mount to ampoule.toml, or drop --sealed")
+	}
+	measurement := sync.OnceValue(func() loader.Measurement { return loader.Measure(b, p.Name) })
 
 	spec, err := r.spec(b, baseDir, target, f, guestArgs)
 	if err != nil {
@@ -172,19 +194,35 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	// The runner compiles while the module is measured; it runs nothing
 	// until the measurement is done. (The TEE backends bind it into their
 	// evidence here.)
-	logw, err := r.openLog(b, f, &spec)
+	logw, err := r.openLog(b, f, &spec, measurement)
 	if err != nil {
 		return 0, err
 	}
 	log := r.logger(logw, f)
+	var sm *sealedMount
+	if m.Sealed != nil {
+		// The sealed mount is unpacked before the runner starts: its
+		// preopens must exist. This measures before compiling, which the
+		// other runs overlap.
+		err := func() error {
+			be, err := r.backend(f)
+			if err != nil {
+				return err
+			}
+			sm, err = openSealed(ctx, be, m, p.Name, f.sealed, measurement(), &spec)
+			return err
+		}()
+		if err != nil {
+			if logw != nil {
+				log.Error("run failed", "ref", r.ref, "detail", strings.TrimSpace(errcode.Detailed(err)))
+				logw.finish(r.env.stderr, r.ref)
+			}
+			return 0, err
+		}
+	}
 	var aud *audit.Audit
 	measure := func(runner int) error {
-		var mm loader.Measurement
-		if logw != nil {
-			mm = logw.measurement // measured already, for the log's header
-		} else {
-			mm = loader.Measure(b, p.Name)
-		}
+		mm := measurement()
 		backendNote := f.backend
 		if f.backend == "sim" {
 			backendNote += " (insecure)"
@@ -198,6 +236,9 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 				return err
 			}
 			log.Info("evidence", "ref", r.ref, "envelope", string(env))
+		}
+		if sm != nil {
+			log.Info("sealed mount opened", "guest", m.Sealed.Guest, "store", sm.file, "entries", sm.opened, "new", !sm.found)
 		}
 		if f.audit {
 			var err error
@@ -214,10 +255,21 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 			aud.Reset()
 		}
 	}
-	res, err := runtime.Supervise(ctx, exe, spec, runtime.Hooks{BeforeStart: measure, Ready: ready})
+	res, err := runtime.Supervise(ctx, exe, spec, runtime.Hooks{BeforeStart: measure, Ready: ready, WaitExit: sm != nil})
 	if aud != nil {
 		r.reportAudit(aud, f.auditJSON)
 		aud.Close()
+	}
+	if sm != nil {
+		// The runner has exited: whatever the outcome, what the workload
+		// left in the sealed mount is sealed back.
+		if serr := sm.seal(log); serr != nil {
+			if err == nil {
+				err = serr
+			} else {
+				log.Error("sealing the sealed mount failed", "ref", r.ref, "detail", strings.TrimSpace(errcode.Detailed(serr)))
+			}
+		}
 	}
 	if err == nil && res.ExitCode != 0 && !p.PassExitCode {
 		err = errcode.Errorf(errcode.WorkloadExit, "the workload exited with status %d", res.ExitCode)
@@ -236,7 +288,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 // evidence attests the run on its backend: a fresh runtime key and nonce,
 // bound with the measurement into the report data, as a compact envelope.
 func (r *runner) evidence(f runFlags, mm loader.Measurement) ([]byte, error) {
-	be, err := openBackend(f.backend, f.simKey)
+	be, err := r.backend(f)
 	if err != nil {
 		return nil, err
 	}
@@ -266,15 +318,14 @@ func (r *runner) evidence(f runFlags, mm loader.Measurement) ([]byte, error) {
 
 // runLog is a run's encrypted log and its sink.
 type runLog struct {
-	w           *logging.Writer
-	closeSink   func() error
-	measurement loader.Measurement
+	w         *logging.Writer
+	closeSink func() error
 }
 
 // openLog gives a run whose profile hides its output from the host an
 // encrypted log to the manifest's recipient, and points the workload's
 // stdout and stderr at it. Without a recipient the output is withheld.
-func (r *runner) openLog(b *loader.Bundle, f runFlags, spec *runtime.Spec) (*runLog, error) {
+func (r *runner) openLog(b *loader.Bundle, f runFlags, spec *runtime.Spec, measurement func() loader.Measurement) (*runLog, error) {
 	p, m := r.profile, b.Manifest
 	if p.PlainLogs {
 		return nil, nil
@@ -291,7 +342,7 @@ func (r *runner) openLog(b *loader.Bundle, f runFlags, spec *runtime.Spec) (*run
 	if err != nil {
 		return nil, err
 	}
-	mm := loader.Measure(b, p.Name)
+	mm := measurement()
 	w, err := logging.NewWriter(sink, rcpt, logging.Header{Ref: r.ref, Measurement: mm.String(), Profile: p.Name, Started: time.Now().UTC()}, logging.Options{})
 	if err != nil {
 		closeSink()
@@ -299,7 +350,7 @@ func (r *runner) openLog(b *loader.Bundle, f runFlags, spec *runtime.Spec) (*run
 	}
 	spec.Stdout = w.Stream(logging.SourceStdout, logging.LevelInfo)
 	spec.Stderr = w.Stream(logging.SourceStderr, logging.LevelInfo)
-	return &runLog{w: w, closeSink: closeSink, measurement: mm}, nil
+	return &runLog{w: w, closeSink: closeSink}, nil
 }
 
 // logger is the root of the run's runtime logger tree (hclog): into the
@@ -380,8 +431,8 @@ func (r *runner) spec(b *loader.Bundle, baseDir, target string, f runFlags, gues
 			spec.Trace = r.env.stderr
 		}
 	} else {
-		// The encrypted log channel is not built yet; until it is, the host
-		// gets none of the workload's output rather than plain text.
+		// Without a log recipient the host gets none of the workload's
+		// output; openLog points both at the encrypted log when there is one.
 		spec.Stdout, spec.Stderr = io.Discard, io.Discard
 	}
 	if p.DiskCache && !f.noCache {

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sealed"
+	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/tdx"
+)
+
+// sealedMount is a run's sealed mount: the encrypted store on the host's
+// disk and the plaintext workspace in memory that the workload sees.
+type sealedMount struct {
+	file      string
+	workspace string
+	key       []byte
+	max       int64
+	// opened is what was unpacked: entries, and whether a store existed.
+	opened int
+	found  bool
+}
+
+// defaultSealedFile is where a bundle's store lives when --sealed names no
+// file: one per bundle name and profile, in the user's state directory.
+func defaultSealedFile(name, profile string) (string, error) {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", errcode.Errorf(errcode.Usage, "no home directory for the sealed store: %v", err).WithHint("pass --sealed FILE")
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	dir = filepath.Join(dir, "ampoule", "sealed")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", errcode.Errorf(errcode.SealedStoreIO, "%v", err).WithHint("pass --sealed FILE in a writable directory")
+	}
+	return filepath.Join(dir, name+"."+profile+".sealed"), nil
+}
+
+// openSealed opens the manifest's sealed mount for a run: it asks the
+// backend for the measurement's sealing key, opens the store (a missing
+// one is a first run), unpacks it into a fresh memory-backed workspace and
+// mounts that writable at the manifest's guest path. Nothing is changed on
+// the host's disk until seal.
+func openSealed(ctx context.Context, be tee.Backend, m *loader.Manifest, profile, file string, mm loader.Measurement, spec *runtime.Spec) (*sealedMount, error) {
+	key, err := be.SealingKey(ctx, mm)
+	if errors.Is(err, tdx.ErrNoSealingKey) {
+		return nil, errcode.Errorf(errcode.SealingUnavailable, "the manifest has a sealed mount (%s) and backend %s gives no sealing key: %v", m.Sealed.Guest, be.Name(), err)
+	}
+	if err != nil {
+		return nil, errcode.Errorf(errcode.TEEUnavailable, "the sealing key: %v", err)
+	}
+	if file == "" {
+		if file, err = defaultSealedFile(m.Name, profile); err != nil {
+			return nil, err
+		}
+	}
+	s := &sealedMount{file: file, key: key, max: m.Sealed.MaxBytes}
+	entries, found, err := sealed.Load(file, key, s.max)
+	if err != nil {
+		return nil, sealedError(err, file)
+	}
+	// The store is written after the run: find out now, before the
+	// workload does any work, whether it can be.
+	if err := sealed.Writable(file); err != nil {
+		return nil, errcode.Errorf(errcode.SealedStoreIO, "the sealed store cannot be written: %v", err).
+			WithHint("pass --sealed FILE in a directory that exists and is writable")
+	}
+	if s.workspace, err = sealed.NewWorkspace(sealed.WorkspaceBases()); err != nil {
+		return nil, errcode.Errorf(errcode.WorkspaceUnavailable, "%v", err)
+	}
+	if err := sealed.WriteDir(s.workspace, entries); err != nil {
+		s.remove()
+		return nil, errcode.Errorf(errcode.SealedStoreIO, "unpacking the sealed store into its workspace: %v", err)
+	}
+	spec.Dirs = append(spec.Dirs, runtime.Mount{Host: s.workspace, Guest: m.Sealed.Guest, Writable: true})
+	s.opened, s.found = len(entries), found
+	return s, nil
+}
+
+// seal puts what the workload left in the sealed mount back into the
+// store and removes the plaintext. It runs after the runner has exited,
+// whatever the run's outcome: a workload that failed keeps what it wrote,
+// as it would on a disk. A tree over max_size is not sealed and the old
+// store stays.
+func (s *sealedMount) seal(log hclog.Logger) error {
+	defer s.remove()
+	entries, err := sealed.ReadDir(s.workspace, s.max)
+	if err != nil {
+		return sealedError(err, s.file)
+	}
+	if err := sealed.Save(s.file, s.key, entries, s.max); err != nil {
+		return sealedError(err, s.file)
+	}
+	log.Info("sealed mount sealed", "store", s.file, "entries", len(entries))
+	return nil
+}
+
+// remove deletes the plaintext workspace.
+func (s *sealedMount) remove() {
+	os.RemoveAll(s.workspace)
+	clear(s.key)
+}
+
+// sealedError gives a sealed-store failure its registered code.
+func sealedError(err error, file string) error {
+	switch {
+	case errors.Is(err, sealed.ErrForeign):
+		return errcode.Errorf(errcode.SealedStoreForeign, "%s: %v", file, err).
+			WithHint("the store opens only for the bundle, profile and machine that sealed it; pass --sealed FILE for another store, or remove " + file + " to start over")
+	case errors.Is(err, sealed.ErrTampered):
+		return errcode.Errorf(errcode.SealedStoreTampered, "%s: %v", file, err)
+	case errors.Is(err, sealed.ErrTooLarge):
+		return errcode.Errorf(errcode.SealedSizeLimit, "the sealed mount: %v; %s was kept as it was", err, file)
+	}
+	return errcode.Errorf(errcode.SealedStoreIO, "%s: %v", file, err)
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sealed"
+	"github.com/ampoule-run/ampoule/tee/sim"
+	"github.com/ampoule-run/ampoule/tee/tdx"
+)
+
+// workspaces lists the sealed-mount workspaces in /dev/shm.
+func workspaces(t *testing.T) []string {
+	t.Helper()
+	names, _ := filepath.Glob(filepath.Join("/dev/shm", "ampoule-sealed-*"))
+	return names
+}
+
+// openStore opens a store the way the launcher does: the simulator's
+// sealing key for the bundle's measurement under the profile.
+func openStore(t *testing.T, simKey, bundle, profile, store string) []sealed.Entry {
+	t.Helper()
+	b, err := loader.FromFS(os.DirFS(bundle), bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be, err := sim.LoadOrCreate(simKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := be.SealingKey(context.Background(), loader.Measure(b, profile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, found, err := sealed.Load(store, key, b.Manifest.Sealed.MaxBytes)
+	if err != nil || !found {
+		t.Fatalf("opening %s: %v (found %v)", store, err, found)
+	}
+	return entries
+}
+
+func entryData(entries []sealed.Entry, path string) (string, bool) {
+	for _, e := range entries {
+		if e.Path == path {
+			return string(e.Data), true
+		}
+	}
+	return "", false
+}
+
+// TestSealedMountPersists runs the notebook example on the simulator: what
+// it leaves in /sealed comes back on the next run, the host's file holds
+// none of it in the clear, and no plaintext workspace outlives a run.
+func TestSealedMountPersists(t *testing.T) {
+	notebook := testwasm.Example(t, "notebook")
+	dir := t.TempDir()
+	simKey, store := filepath.Join(dir, "sim.key"), filepath.Join(dir, "notebook.sealed")
+	before := len(workspaces(t))
+
+	r := launch(t, "run", cacheFlag(t), "--sim-key", simKey, "--sealed", store, notebook, "--", "canary-7f3a", "first")
+	if r.code != 0 || !strings.Contains(r.stdout, "notebook: run 1\nrun 1: canary-7f3a first\n") {
+		t.Fatalf("first run: %+v", r)
+	}
+	r = launch(t, "run", cacheFlag(t), "--sim-key", simKey, "--sealed", store, notebook, "--", "second")
+	if r.code != 0 || !strings.Contains(r.stdout, "notebook: run 2\nrun 1: canary-7f3a first\nrun 2: second\n") {
+		t.Fatalf("second run did not read the first run's notes: %+v", r)
+	}
+	data, err := os.ReadFile(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"canary-7f3a", "notes.txt", "count", "second"} {
+		if bytes.Contains(data, []byte(s)) {
+			t.Errorf("the host's store shows %q", s)
+		}
+	}
+	if len(data) != sealed.HeaderSize+sealed.MinBucket+16 {
+		t.Errorf("the store is %d bytes, not the smallest size class", len(data))
+	}
+	if st, _ := os.Stat(store); st.Mode().Perm() != 0o600 {
+		t.Errorf("store mode %v", st.Mode())
+	}
+	entries := openStore(t, simKey, notebook, "debug", store)
+	if got, _ := entryData(entries, "count"); got != "2\n" {
+		t.Errorf("count in the store = %q", got)
+	}
+	if n := len(workspaces(t)); n != before {
+		t.Errorf("%d plaintext workspaces left in /dev/shm", n-before)
+	}
+
+	// The default store is per bundle name and profile, in the user's
+	// state directory.
+	state := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
+	if r := launch(t, "run", cacheFlag(t), "--sim-key", simKey, notebook); r.code != 0 || !strings.Contains(r.stdout, "run 1") {
+		t.Fatalf("default store: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(state, "ampoule", "sealed", "notebook.debug.sealed")); err != nil {
+		t.Errorf("no store in the default place: %v", err)
+	}
+}
+
+// TestSealedStoreRefusals: a store opens only under the measurement and
+// the key that sealed it, and a damaged one is refused, each with its code
+// and before the workload runs, leaving the store as it was.
+func TestSealedStoreRefusals(t *testing.T) {
+	notebook := testwasm.Example(t, "notebook")
+	dir := t.TempDir()
+	simKey, store := filepath.Join(dir, "sim.key"), filepath.Join(dir, "notebook.sealed")
+	if r := launch(t, "run", cacheFlag(t), "--sim-key", simKey, "--sealed", store, notebook, "--", "hello"); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	good, _ := os.ReadFile(store)
+	manifest, _ := os.ReadFile(filepath.Join(notebook, "ampoule.toml"))
+	otherVersion := copyBundle(t, notebook, strings.Replace(string(manifest), `version = "1.0.0"`, `version = "1.0.1"`, 1))
+	policy := errcode.ClassPolicy.ExitStatus()
+
+	for _, tc := range []struct {
+		name   string
+		damage func([]byte) []byte
+		args   []string
+		code   errcode.Code
+	}{
+		{"another measurement", nil, []string{"--sim-key", simKey, otherVersion}, errcode.SealedStoreForeign},
+		{"another profile", nil, []string{"--sim-key", simKey, "--profile", "staging", notebook}, errcode.SealedStoreForeign},
+		{"another machine", nil, []string{"--sim-key", filepath.Join(dir, "other.key"), notebook}, errcode.SealedStoreForeign},
+		{"flipped byte", func(b []byte) []byte { b[len(b)/2] ^= 1; return b }, []string{"--sim-key", simKey, notebook}, errcode.SealedStoreTampered},
+		{"flipped tag", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }, []string{"--sim-key", simKey, notebook}, errcode.SealedStoreTampered},
+		{"truncated", func(b []byte) []byte { return b[:len(b)-100] }, []string{"--sim-key", simKey, notebook}, errcode.SealedStoreTampered},
+		{"not a store", func([]byte) []byte { return []byte("hello\n") }, []string{"--sim-key", simKey, notebook}, errcode.SealedStoreTampered},
+		{"magic", func(b []byte) []byte { b[0] ^= 1; return b }, []string{"--sim-key", simKey, notebook}, errcode.SealedStoreTampered},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := good
+			if tc.damage != nil {
+				want = tc.damage(bytes.Clone(good))
+			}
+			os.WriteFile(store, want, 0o600)
+			r := launch(t, append([]string{"run", "--no-cache", "--sealed", store}, tc.args...)...)
+			if r.code != policy || !strings.Contains(r.stderr, tc.code.String()) {
+				t.Fatalf("want %v, got %+v", tc.code, r)
+			}
+			if strings.Contains(r.stdout, "notebook: run") {
+				t.Error("the workload ran")
+			}
+			if got, _ := os.ReadFile(store); !bytes.Equal(got, want) {
+				t.Error("the refused store was changed")
+			}
+		})
+	}
+	os.WriteFile(store, good, 0o600)
+	if r := launch(t, "run", cacheFlag(t), "--sim-key", simKey, "--sealed", store, notebook); r.code != 0 || !strings.Contains(r.stdout, "run 1: hello") {
+		t.Errorf("the good store no longer opens: %+v", r)
+	}
+	// A sealed store needs a manifest with a sealed mount, and a writable
+	// place, checked before the run.
+	if r := launch(t, "run", "--sealed", store, testwasm.Example(t, "hello")); r.code != errcode.ClassUsage.ExitStatus() || !strings.Contains(r.stderr, "E1001") {
+		t.Errorf("--sealed without [sealed]: %+v", r)
+	}
+	r := launch(t, "run", "--no-cache", "--sim-key", simKey, "--sealed", filepath.Join(dir, "missing", "x.sealed"), notebook)
+	if r.code != errcode.ClassInternal.ExitStatus() || !strings.Contains(r.stderr, "E5005") || strings.Contains(r.stdout, "notebook: run") {
+		t.Errorf("an unwritable store: %+v", r)
+	}
+}
+
+// TestSealedSizeLimit: a run that leaves more than max_size is not sealed,
+// with its own code; the previous store stays and opens.
+func TestSealedSizeLimit(t *testing.T) {
+	src := testwasm.Example(t, "notebook")
+	bundle := copyBundle(t, src, "name = \"notebook\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/sealed\"\nmax_size = 300\n")
+	dir := t.TempDir()
+	simKey, store := filepath.Join(dir, "sim.key"), filepath.Join(dir, "nb.sealed")
+	if r := launch(t, "run", cacheFlag(t), "--sim-key", simKey, "--sealed", store, bundle, "--", "short"); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	good, _ := os.ReadFile(store)
+	r := launch(t, "run", cacheFlag(t), "--sim-key", simKey, "--sealed", store, bundle, "--", strings.Repeat("long ", 80))
+	if r.code != errcode.ClassLimit.ExitStatus() || !strings.Contains(r.stderr, "E4007 sealed-size-limit") {
+		t.Fatalf("an oversized tree: %+v", r)
+	}
+	if got, _ := os.ReadFile(store); !bytes.Equal(got, good) {
+		t.Error("the store changed after a refused seal")
+	}
+	r = launch(t, "run", cacheFlag(t), "--sim-key", simKey, "--sealed", store, bundle, "--", "again")
+	if r.code != 0 || !strings.Contains(r.stdout, "notebook: run 2\nrun 1: short\nrun 2: again\n") {
+		t.Errorf("after the refused seal: %+v", r)
+	}
+}
+
+// TestSealedSurvivesWallTimeKill: a workload killed at its wall-time limit
+// keeps what it wrote into the sealed mount, as a killed process keeps what
+// it wrote to a disk; a real launch process is used.
+func TestSealedSurvivesWallTimeKill(t *testing.T) {
+	wat2wasm, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Fatal("wat2wasm is not installed; 'make test' installs it (Debian package wabt)")
+	}
+	bundle := t.TempDir()
+	if out, err := exec.Command(wat2wasm, filepath.Join("testdata", "write-then-spin.wat"), "-o", filepath.Join(bundle, "module.wasm")).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, out)
+	}
+	writeManifest(t, bundle, "name = \"spin\"\nprofiles = [\"debug\", \"staging\"]\n[sealed]\nmount = \"/sealed\"\n[limits]\nwall_time = \"500ms\"\n")
+	dir := t.TempDir()
+	simKey, store := filepath.Join(dir, "sim.key"), filepath.Join(dir, "spin.sealed")
+	for _, profile := range []string{"debug", "staging"} {
+		cmd := exec.Command(testwasm.Launch(t), "run", "--no-cache", "--profile", profile, "--sim-key", simKey, "--sealed", store, bundle)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != errcode.ClassLimit.ExitStatus() || !strings.Contains(string(out), "E4002") {
+			t.Fatalf("%s: %v\n%s", profile, err, out)
+		}
+		if got, ok := entryData(openStore(t, simKey, bundle, profile, store), "alive.txt"); !ok || got != "written before the kill\n" {
+			t.Errorf("%s: alive.txt = %q, %v", profile, got, ok)
+		}
+		os.Remove(store)
+	}
+}
+
+// TestSealingUnavailableOnTDX: TDX gives no sealing key, so a manifest with
+// a sealed mount is refused there with its code, before anything runs.
+func TestSealingUnavailableOnTDX(t *testing.T) {
+	b, err := loader.FromFS(os.DirFS(testwasm.Example(t, "notebook")), "notebook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec runtime.Spec
+	_, err = openSealed(context.Background(), tdx.NewBackend(nil), b.Manifest, "production", filepath.Join(t.TempDir(), "x.sealed"), loader.Measure(b, "production"), &spec)
+	if errcode.From(err).Code != errcode.SealingUnavailable || !errors.Is(err, tdx.ErrNoSealingKey) && !strings.Contains(err.Error(), "no local sealing key") {
+		t.Fatalf("%v", err)
+	}
+	if len(spec.Dirs) != 0 {
+		t.Error("a mount was added")
+	}
+}
