@@ -46,6 +46,7 @@ conformance: examples
 # benchmarks in-process, then whole processes with the ratio table.
 bench: tools examples
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./bench
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./sealed
 	$(GO) run ./bench/cmd/ratios
 
 # A longer fuzz run of every decoder (FUZZTIME each).

@@ -50,10 +50,16 @@ becomes launch's. Under staging and production the host sees only a static
 error code and a correlation id, and launch exits with one of a few fixed
 statuses (see 'launch errors').
 
+A manifest's [sealed] mount is kept on the host's disk as one store
+encrypted under the TEE's sealing key for the measurement (--sealed FILE,
+by default in $XDG_STATE_HOME/ampoule/sealed), opened before the run and
+sealed back after it.
+
 Examples:
   launch run wasm-examples/hello
   launch run --dir ./data::/data::rw wasm-examples/files
-  launch run --env NAME=dev tool.wasm -- --verbose input.txt`,
+  launch run --env NAME=dev tool.wasm -- --verbose input.txt
+  launch run --sealed ./notes.sealed wasm-examples/notebook -- a note`,
 		run: doRun,
 	}
 }
