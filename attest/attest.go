@@ -6,6 +6,7 @@ package attest
 import (
 	"bytes"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -143,6 +144,8 @@ type Options struct {
 	Now time.Time
 	// SNPRoots, if set, replace the AMD roots go-sev-guest embeds (tests).
 	SNPRoots *snp.Roots
+	// TDXRoots, if set, replace Intel's SGX root (tests).
+	TDXRoots *x509.CertPool
 }
 
 // clockSkew is how far in the future evidence may claim to be from.
@@ -216,7 +219,7 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 			}
 		}
 	case tdx.Kind:
-		claims, err := tdx.Verify(env.Evidence, opts.Now)
+		claims, err := tdx.VerifyWith(env.Evidence, tdx.Options{Now: opts.Now, Roots: opts.TDXRoots})
 		if err != nil {
 			fail("%v", err)
 			break

@@ -6,9 +6,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	tdxtest "github.com/google/go-tdx-guest/testing"
 
+	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/tee"
 )
 
@@ -49,5 +51,29 @@ func TestOpenWithoutDevice(t *testing.T) {
 	}
 	if _, err := Open(); err == nil || !strings.Contains(err.Error(), "is this a TDX guest?") {
 		t.Errorf("Open without %s: %v", tee.TDXGuestDevice, err)
+	}
+}
+
+// TestBackendOverSigningFake: through a fake that signs quotes for the
+// report data it is asked (a test-only chain), the quote verifies against
+// that chain's root and carries the requested report data; against Intel's
+// root it is refused.
+func TestBackendOverSigningFake(t *testing.T) {
+	fake := tdxfake.New(t)
+	var rd [64]byte
+	copy(rd[:], "ampoule report data")
+	ev, err := NewBackend(fake).Attest(context.Background(), rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := VerifyWith(ev.Raw, Options{Roots: fake.Roots()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReportData != rd || c.Version != 4 || c.Debug {
+		t.Errorf("claims %+v", c)
+	}
+	if _, err := Verify(ev.Raw, time.Now()); err == nil || !strings.Contains(err.Error(), "not Intel's") {
+		t.Errorf("a test-only chain against Intel's root: %v", err)
 	}
 }

@@ -75,10 +75,25 @@ func intelRoot(q *pb.QuoteV4) (*x509.CertPool, error) {
 // ErrQuote wraps every reason a quote does not verify.
 var ErrQuote = errors.New("TDX quote does not verify")
 
-// Verify checks a raw quote offline at now (collateral is not fetched, so
-// TCB status is not judged here) and returns its claims. Quotes of version
-// 4 are read; version 5 (TDX 1.5) is refused until go-tdx-guest reads it.
+// Options tune VerifyWith.
+type Options struct {
+	// Now is the time certificates are judged at; zero means now.
+	Now time.Time
+	// Roots, if set, replace Intel's SGX root (tests with a test-only
+	// chain); otherwise the quote's root must be Intel's, by fingerprint.
+	Roots *x509.CertPool
+}
+
+// Verify checks a raw quote offline at now against Intel's root; see
+// VerifyWith.
 func Verify(raw []byte, now time.Time) (*Claims, error) {
+	return VerifyWith(raw, Options{Now: now})
+}
+
+// VerifyWith checks a raw quote offline (collateral is not fetched, so TCB
+// status is not judged here) and returns its claims. Quotes of version 4
+// are read; version 5 (TDX 1.5) is refused until go-tdx-guest reads it.
+func VerifyWith(raw []byte, opts Options) (*Claims, error) {
 	q, err := abi.QuoteToProto(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
@@ -87,12 +102,15 @@ func Verify(raw []byte, now time.Time) (*Claims, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: quote format %T is not read yet", ErrQuote, q)
 	}
+	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
-	roots, err := intelRoot(v4)
-	if err != nil {
-		return nil, err
+	roots := opts.Roots
+	if roots == nil {
+		if roots, err = intelRoot(v4); err != nil {
+			return nil, err
+		}
 	}
 	if err := verify.TdxQuote(v4, &verify.Options{GetCollateral: false, CheckRevocations: false, Now: now, TrustedRoots: roots}); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
