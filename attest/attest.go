@@ -59,7 +59,45 @@ type Policy struct {
 	// hex (compared byte by byte).
 	TDXMinTeeTcbSvn string `toml:"tdx_min_tee_tcb_svn"`
 
+	// SNPLaunchMeasurements, if set, are the SEV-SNP launch measurements
+	// (hex SHA-384 of the guest's initial image: firmware, kernel, command
+	// line) accepted.
+	SNPLaunchMeasurements []string `toml:"snp_launch_measurements"`
+	// SNPHostData, if set, is the HOST_DATA (hex, 32 bytes) the guest must
+	// have been launched with.
+	SNPHostData string `toml:"snp_host_data"`
+	// TDXMRTDs, if set, are the TD measurements (hex SHA-384 of the TD's
+	// initial image) accepted.
+	TDXMRTDs []string `toml:"tdx_mrtds"`
+	// TDXMRConfigID, if set, is the MRCONFIGID (hex, 48 bytes) the TD must
+	// have been launched with.
+	TDXMRConfigID string `toml:"tdx_mr_config_id"`
+	// TDXRTMRs, if set, pin RTMR0 to RTMR2 (firmware configuration, loader
+	// and kernel, OS). RTMR3 is the runtime's: see TDXRequireRTMR.
+	TDXRTMRs *RTMRs `toml:"tdx_rtmrs"`
+	// TDXRequireRTMR refuses TDX evidence that does not show the run's
+	// measurement extended into RTMR3 as the last event before the quote.
+	TDXRequireRTMR bool `toml:"tdx_require_rtmr"`
+
 	maxAge time.Duration
+}
+
+// RTMRs are reference values for TDX's firmware and OS registers, hex
+// SHA-384; an empty one is not checked.
+type RTMRs struct {
+	RTMR0 string `toml:"rtmr0"`
+	RTMR1 string `toml:"rtmr1"`
+	RTMR2 string `toml:"rtmr2"`
+}
+
+func (r *RTMRs) list() []string { return []string{r.RTMR0, r.RTMR1, r.RTMR2} }
+
+// hexOf checks that s is n bytes of hex.
+func hexOf(key, s string, n int) error {
+	if b, err := hex.DecodeString(s); err != nil || len(b) != n {
+		return fmt.Errorf("%w: %s: %q is not %d hex digits", ErrPolicy, key, s, 2*n)
+	}
+	return nil
 }
 
 // DefaultMaxAge is a policy's max_age when it sets none.
@@ -108,6 +146,35 @@ func ParsePolicy(data []byte) (*Policy, error) {
 	if p.TDXMinTeeTcbSvn != "" {
 		if b, err := hex.DecodeString(p.TDXMinTeeTcbSvn); err != nil || len(b) == 0 || len(b) > 16 {
 			return nil, fmt.Errorf("%w: tdx_min_tee_tcb_svn: %q is not 1 to 16 bytes of hex", ErrPolicy, p.TDXMinTeeTcbSvn)
+		}
+	}
+	for _, m := range p.SNPLaunchMeasurements {
+		if err := hexOf("snp_launch_measurements", m, 48); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range p.TDXMRTDs {
+		if err := hexOf("tdx_mrtds", m, 48); err != nil {
+			return nil, err
+		}
+	}
+	if p.SNPHostData != "" {
+		if err := hexOf("snp_host_data", p.SNPHostData, 32); err != nil {
+			return nil, err
+		}
+	}
+	if p.TDXMRConfigID != "" {
+		if err := hexOf("tdx_mr_config_id", p.TDXMRConfigID, 48); err != nil {
+			return nil, err
+		}
+	}
+	if p.TDXRTMRs != nil {
+		for i, v := range p.TDXRTMRs.list() {
+			if v != "" {
+				if err := hexOf(fmt.Sprintf("tdx_rtmrs.rtmr%d", i), v, 48); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	for _, k := range p.SimKeys {
@@ -218,6 +285,12 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 				fail("the TCB is below the policy's snp_min_tcb (%s)", why)
 			}
 		}
+		if len(p.SNPLaunchMeasurements) > 0 && !slices.Contains(p.SNPLaunchMeasurements, hex.EncodeToString(claims.Measurement[:])) {
+			fail("the SEV-SNP launch measurement %x is not one of the policy's snp_launch_measurements", claims.Measurement)
+		}
+		if p.SNPHostData != "" && hex.EncodeToString(claims.HostData[:]) != strings.ToLower(p.SNPHostData) {
+			fail("HOST_DATA %x is not the policy's snp_host_data", claims.HostData)
+		}
 	case tdx.Kind:
 		claims, err := tdx.VerifyWith(env.Evidence, tdx.Options{Now: opts.Now, Roots: opts.TDXRoots})
 		if err != nil {
@@ -234,8 +307,39 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 				}
 			}
 		}
+		if len(p.TDXMRTDs) > 0 && !slices.Contains(p.TDXMRTDs, hex.EncodeToString(claims.MRTD[:])) {
+			fail("MRTD %x is not one of the policy's tdx_mrtds", claims.MRTD)
+		}
+		if p.TDXMRConfigID != "" && hex.EncodeToString(claims.MRConfigID[:]) != strings.ToLower(p.TDXMRConfigID) {
+			fail("MRCONFIGID %x is not the policy's tdx_mr_config_id", claims.MRConfigID)
+		}
+		if p.TDXRTMRs != nil {
+			for i, want := range p.TDXRTMRs.list() {
+				if want != "" && hex.EncodeToString(claims.RTMRs[i][:]) != strings.ToLower(want) {
+					fail("RTMR%d %x is not the policy's tdx_rtmrs.rtmr%d", i, claims.RTMRs[i], i)
+				}
+			}
+		}
+		switch ev := env.Event; {
+		case ev != nil:
+			m, _ := env.MeasurementBytes()
+			d := tee.EventDigest(m)
+			switch {
+			case ev.Register != tdx.RTMRIndex:
+				fail("the event extends RTMR%d; runs extend RTMR%d", ev.Register, tdx.RTMRIndex)
+			case !bytes.Equal(ev.Digest, d[:]):
+				fail("the RTMR%d event is not the envelope's measurement", tdx.RTMRIndex)
+			case ev.After() != claims.RTMRs[tdx.RTMRIndex]:
+				fail("RTMR%d in the quote (%x) is not the event extended into the value before it: the measurement was not the last thing extended", tdx.RTMRIndex, claims.RTMRs[tdx.RTMRIndex])
+			}
+		case p.TDXRequireRTMR:
+			fail("the evidence shows no RTMR%d event, and the policy sets tdx_require_rtmr", tdx.RTMRIndex)
+		}
 	default:
 		fail("unknown evidence kind %q", env.Kind)
+	}
+	if env.Event != nil && env.Kind != tdx.Kind {
+		fail("%s evidence has no runtime measurement registers, yet the envelope records an event", env.Kind)
 	}
 	if opts.Nonce != nil && subtle.ConstantTimeCompare(opts.Nonce, env.Nonce) != 1 {
 		fail("the nonce is not the one the verifier issued")

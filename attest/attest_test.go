@@ -5,10 +5,13 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-configfs-tsm/configfs/fakertmr"
 	sevtest "github.com/google/go-sev-guest/testing"
 	tdxpb "github.com/google/go-tdx-guest/proto/tdx"
 	tdxtestdata "github.com/google/go-tdx-guest/testing/testdata"
@@ -121,6 +124,12 @@ func TestParsePolicy(t *testing.T) {
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nmax_age = \"soon\"\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nunknown = 1\n",
 		"measurements = \"" + m + "\"\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\ntdx_mrtds = [\"00\"]\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\ntdx_mr_config_id = \"" + m[:94] + "\"\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\n[tdx_rtmrs]\nrtmr1 = \"xyz\"\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\n[tdx_rtmrs]\nrtmr3 = \"" + m + "\"\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sev-snp\"]\nsnp_host_data = \"" + m + "\"\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sev-snp\"]\nsnp_launch_measurements = [\"" + m[:64] + "\"]\n",
 	} {
 		if _, err := ParsePolicy([]byte(bad)); !errors.Is(err, ErrPolicy) {
 			t.Errorf("ParsePolicy(%q) = %v", bad, err)
@@ -230,6 +239,15 @@ func TestSNPAttestVerify(t *testing.T) {
 	if r := Verify(env, snpPolicy(t, "allow_debug = true\n[snp_min_tcb]\nsnp = 0\n"), opts); r.Status != Affirming {
 		t.Fatalf("fake SEV-SNP evidence under a policy allowing debug: %+v", r)
 	}
+	// The platform's launch measurement and host data, pinned.
+	claims, err := snp.Verify(env.Evidence, env.Collateral[0], snp.Options{Product: sevtest.GetProductName(), Now: opts.Now, Roots: opts.SNPRoots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pins := fmt.Sprintf("allow_debug = true\nsnp_launch_measurements = [%q]\nsnp_host_data = %q\n", hex.EncodeToString(claims.Measurement[:]), hex.EncodeToString(claims.HostData[:]))
+	if r := Verify(env, snpPolicy(t, pins), opts); r.Status != Affirming {
+		t.Fatalf("pinned launch measurement and host data: %+v", r)
+	}
 	for _, tc := range []struct {
 		name   string
 		change func(*tee.Envelope, *Options)
@@ -245,6 +263,11 @@ func TestSNPAttestVerify(t *testing.T) {
 		{"no certificate", func(e *tee.Envelope, _ *Options) { e.Collateral = nil }, "allow_debug = true\n", "collateral"},
 		{"TCB below the minimum", func(*tee.Envelope, *Options) {}, "allow_debug = true\n[snp_min_tcb]\nsnp = 1\n", "snp_min_tcb (snp 0 < 1)"},
 		{"wrong measurement", func(e *tee.Envelope, _ *Options) { e.Measurement = strings.Repeat("cd", 48) }, "allow_debug = true\n", "report data"},
+		{"launch measurement not pinned", func(*tee.Envelope, *Options) {}, "allow_debug = true\nsnp_launch_measurements = [\"" + strings.Repeat("cd", 48) + "\"]\n", "snp_launch_measurements"},
+		{"host data", func(*tee.Envelope, *Options) {}, "allow_debug = true\nsnp_host_data = \"" + strings.Repeat("cd", 32) + "\"\n", "snp_host_data"},
+		{"an RTMR event on SEV-SNP", func(e *tee.Envelope, _ *Options) {
+			e.Event = &tee.Event{Register: 3, Before: make([]byte, 48), Digest: make([]byte, 48)}
+		}, "allow_debug = true\n", "records an event"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env, opts := snpEnvelope(t)
@@ -338,6 +361,82 @@ func TestTDXAttestVerify(t *testing.T) {
 	opts.Nonce = old.Nonce
 	if r := Verify(old, tdxPolicy(t, ""), opts); r.Status != Contraindicated || !strings.Contains(strings.Join(r.Reasons, "; "), "report data") {
 		t.Errorf("replayed quote: %s %v", r.Status, r.Reasons)
+	}
+}
+
+// tdxExtendedEnvelope is TDX evidence of a run that extended RTMR3 first
+// (go-configfs-tsm's fake registers, read by the signing fake).
+func tdxExtendedEnvelope(t *testing.T) (*tee.Envelope, Options) {
+	t.Helper()
+	fake := tdxfake.New(t)
+	regs := fakertmr.CreateRtmrSubsystem(t.TempDir())
+	fake.Registers = regs
+	b := tdx.NewBackend(fake).WithRTMR(regs, filepath.Join(t.TempDir(), "rtmr.lock"))
+	// Another run extended RTMR3 before this one.
+	if _, _, err := b.AttestExtended(context.Background(), [48]byte{9}, [64]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	rd := tee.ReportData(testMeasurement, testRuntimeKey, testNonce)
+	ev, event, err := b.AttestExtended(context.Background(), testMeasurement, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &tee.Envelope{
+		Version: tee.EnvelopeVersion, Kind: tdx.Kind, Evidence: ev.Raw, Event: event,
+		Measurement: hex.EncodeToString(testMeasurement[:]), Profile: "production", RuntimeKey: testRuntimeKey, Nonce: testNonce, Issued: time.Now().UTC(),
+	}
+	return env, Options{Nonce: testNonce, Now: time.Now(), TDXRoots: fake.Roots()}
+}
+
+// TestTDXRuntimeRegisters: the run's measurement extended into RTMR3 as
+// the last event, and the platform's MRTD, MRCONFIGID and RTMR0-2
+// reference values.
+func TestTDXRuntimeRegisters(t *testing.T) {
+	env, opts := tdxExtendedEnvelope(t)
+	claims, err := tdx.VerifyWith(env.Evidence, tdx.Options{Roots: opts.TDXRoots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pins := fmt.Sprintf("tdx_require_rtmr = true\ntdx_mrtds = [%q]\ntdx_mr_config_id = %q\n[tdx_rtmrs]\nrtmr0 = %q\nrtmr2 = %q\n",
+		hex.EncodeToString(claims.MRTD[:]), hex.EncodeToString(claims.MRConfigID[:]), hex.EncodeToString(claims.RTMRs[0][:]), hex.EncodeToString(claims.RTMRs[2][:]))
+	if r := Verify(env, tdxPolicy(t, pins), opts); r.Status != Affirming {
+		t.Fatalf("extended run with pinned platform values: %+v", r)
+	}
+	other := strings.Repeat("ab", 48)
+	for _, tc := range []struct {
+		name   string
+		change func(*tee.Envelope)
+		extra  string
+		reason string
+	}{
+		{"no event under tdx_require_rtmr", func(e *tee.Envelope) { e.Event = nil }, "tdx_require_rtmr = true\n", "no RTMR3 event"},
+		{"event of another measurement", func(e *tee.Envelope) { d := tee.EventDigest([48]byte{9}); e.Event.Digest = d[:] }, "", "not the envelope's measurement"},
+		{"altered before", func(e *tee.Envelope) { e.Event.Before = make([]byte, 48) }, "", "not the last thing extended"},
+		{"another register", func(e *tee.Envelope) { e.Event.Register = 2 }, "", "extends RTMR2"},
+		{"MRTD not pinned", func(*tee.Envelope) {}, "tdx_mrtds = [\"" + other + "\"]\n", "tdx_mrtds"},
+		{"MRCONFIGID", func(*tee.Envelope) {}, "tdx_mr_config_id = \"" + other + "\"\n", "tdx_mr_config_id"},
+		{"RTMR1", func(*tee.Envelope) {}, "[tdx_rtmrs]\nrtmr1 = \"" + other + "\"\n", "tdx_rtmrs.rtmr1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, opts := tdxExtendedEnvelope(t)
+			tc.change(env)
+			r := Verify(env, tdxPolicy(t, tc.extra), opts)
+			if r.Status != Contraindicated || !strings.Contains(strings.Join(r.Reasons, "; "), tc.reason) {
+				t.Errorf("got %s %v, want contraindicated for %q", r.Status, r.Reasons, tc.reason)
+			}
+		})
+	}
+	// Without the policy asking, a TDX quote with no event still affirms
+	// (the report data binds the measurement either way).
+	plain, opts := tdxEnvelope(t, nil)
+	if r := Verify(plain, tdxPolicy(t, ""), opts); r.Status != Affirming {
+		t.Errorf("no event, no requirement: %+v", r)
+	}
+	// An event on evidence without registers is refused.
+	sim := simEnvelope(t, 0)
+	sim.Event = env.Event
+	if r := Verify(sim, policy(t, ""), Options{Nonce: testNonce, Now: time.Now()}); r.Status != Contraindicated || !strings.Contains(strings.Join(r.Reasons, "; "), "records an event") {
+		t.Errorf("sim evidence with an event: %s %v", r.Status, r.Reasons)
 	}
 }
 

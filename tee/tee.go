@@ -78,6 +78,51 @@ type Envelope struct {
 	RuntimeKey  []byte    `json:"runtime_public_key"`
 	Nonce       []byte    `json:"nonce"`
 	Issued      time.Time `json:"issued"`
+	// Event, if set, records the run's measurement extended into a runtime
+	// measurement register (TDX: RTMR3) just before the evidence was taken.
+	Event *Event `json:"event,omitempty"`
+}
+
+// EventDomain separates Ampoule's register events from every other hash.
+const EventDomain = "ampoule/rtmr/v1"
+
+// EventDigest is what a run extends a register with:
+//
+//	SHA-384("ampoule/rtmr/v1" ‖ measurement)
+func EventDigest(measurement [48]byte) [48]byte {
+	h := sha512.New384()
+	h.Write([]byte(EventDomain))
+	h.Write(measurement[:])
+	var out [48]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Event is one extension of a runtime measurement register. A verifier
+// checks that SHA-384(Before ‖ Digest) is the register's value in the
+// evidence: then the last extension before the evidence was Digest,
+// whatever Before is (it needs no trust; only the hash's second-preimage
+// resistance).
+type Event struct {
+	Register int    `json:"register"`
+	Before   []byte `json:"before"`
+	Digest   []byte `json:"digest"`
+}
+
+// After is the register's value once Digest is extended into Before.
+func (e *Event) After() [48]byte {
+	var out [48]byte
+	h := sha512.New384()
+	h.Write(e.Before)
+	h.Write(e.Digest)
+	h.Sum(out[:0])
+	return out
+}
+
+// Extender is a backend that can extend a run's measurement into a runtime
+// measurement register and attest, as one step no other run interleaves.
+type Extender interface {
+	AttestExtended(ctx context.Context, measurement [48]byte, reportData [64]byte) (Evidence, *Event, error)
 }
 
 // Encode returns the envelope as indented JSON.
@@ -116,6 +161,8 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: the nonce is %d bytes (1 to 64)", ErrEnvelope, len(e.Nonce))
 	case e.Issued.IsZero():
 		return nil, fmt.Errorf("%w: no issue time", ErrEnvelope)
+	case e.Event != nil && (e.Event.Register < 0 || e.Event.Register > 3 || len(e.Event.Before) != 48 || len(e.Event.Digest) != 48):
+		return nil, fmt.Errorf("%w: the event needs a register 0 to 3 and 48-byte before and digest", ErrEnvelope)
 	}
 	if _, err := e.MeasurementBytes(); err != nil {
 		return nil, err
@@ -145,8 +192,9 @@ func (e *Envelope) ReportData() ([64]byte, error) {
 
 // Platform is what a machine offers for attestation.
 type Platform struct {
-	// SEVGuest, TDXGuest and ConfigfsTSM are the device paths found.
-	SEVGuest, TDXGuest, ConfigfsTSM string
+	// SEVGuest, TDXGuest and ConfigfsTSM are the device paths found;
+	// ConfigfsRTMRs is where a TDX guest's kernel offers RTMR extension.
+	SEVGuest, TDXGuest, ConfigfsTSM, ConfigfsRTMRs string
 }
 
 // Device paths a backend may use.
@@ -154,6 +202,7 @@ const (
 	SEVGuestDevice = "/dev/sev-guest"
 	TDXGuestDevice = "/dev/tdx_guest"
 	ConfigfsTSM    = "/sys/kernel/config/tsm/report"
+	ConfigfsRTMRs  = "/sys/kernel/config/tsm/rtmrs"
 )
 
 // Probe looks for the attestation devices of this machine. exists is
@@ -168,6 +217,9 @@ func Probe(exists func(string) bool) Platform {
 	}
 	if exists(ConfigfsTSM) {
 		p.ConfigfsTSM = ConfigfsTSM
+	}
+	if exists(ConfigfsRTMRs) {
+		p.ConfigfsRTMRs = ConfigfsRTMRs
 	}
 	return p
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/sealed"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/snp"
@@ -83,7 +85,7 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	}
 	m := loader.Measure(b, p.Name)
 	pub := runtimeKey.PublicKey().Bytes()
-	ev, err := be.Attest(ctx, tee.ReportData(m, pub, nonce))
+	ev, event, err := attestBound(ctx, be, m, tee.ReportData(m, pub, nonce), func(msg string) { fmt.Fprintf(e.stderr, "launch: warning: %s\n", msg) })
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.Internal, "attesting: %v", err))
 	}
@@ -97,7 +99,7 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	}
 	env := &tee.Envelope{
 		Version: tee.EnvelopeVersion, Kind: backend, Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
-		Measurement: m.String(), Profile: p.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued,
+		Measurement: m.String(), Profile: p.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued, Event: event,
 	}
 	out, err := env.Encode()
 	if err != nil {
@@ -108,6 +110,23 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "%s\n", out)
 	return 0
+}
+
+// attestBound takes the backend's evidence for report data binding the
+// measurement m. A backend that records runs in a register (TDX: RTMR3)
+// extends it with m first and returns the event; where the platform cannot,
+// warn says so and the evidence goes without one: the report data binds the
+// measurement either way, and a policy with tdx_require_rtmr refuses it.
+func attestBound(ctx context.Context, be tee.Backend, m loader.Measurement, rd [64]byte, warn func(string)) (tee.Evidence, *tee.Event, error) {
+	if x, ok := be.(tee.Extender); ok {
+		ev, event, err := x.AttestExtended(ctx, m, rd)
+		if !errors.Is(err, tdx.ErrNoRTMR) {
+			return ev, event, err
+		}
+		warn(err.Error() + "; the measurement is bound by the report data only")
+	}
+	ev, err := be.Attest(ctx, rd)
+	return ev, nil, err
 }
 
 // openBackend opens the selected backend: the simulator with its key file
@@ -310,8 +329,31 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 	fmt.Fprintf(&out, "# Accept the software simulator, which protects nothing from the host.\nallow_insecure = %v\n\n", *allowInsecure)
 	fmt.Fprintf(&out, "# Accept a TEE whose debug policy bit is set (the host could read the guest's memory).\nallow_debug = false\n\n")
 	fmt.Fprintf(&out, "# The AMD processor line SEV-SNP evidence comes from (Milan, Genoa, Turin; e.g. Milan-B1).\nsnp_product = \"Milan\"\n\n")
-	fmt.Fprintf(&out, "# Lowest TCBs accepted; uncomment and set them from your provider's current levels.\n# tdx_min_tee_tcb_svn = \"03000000000000000000000000000000\"\n# [snp_min_tcb]\n# bootloader = 3\n# tee = 0\n# snp = 8\n# microcode = 115\n\n")
-	fmt.Fprintf(&out, "# Refuse evidence older than this.\nmax_age = %q\n", attest.DefaultMaxAge.String())
+	fmt.Fprintf(&out, "# Refuse evidence older than this.\nmax_age = %q\n\n", attest.DefaultMaxAge.String())
+	fmt.Fprint(&out, `# The confidential VM itself: uncomment and set these from your provider's
+# published reference values (or from evidence of a VM you trust).
+# SEV-SNP launch measurements (the firmware, kernel and command line the guest booted):
+# snp_launch_measurements = ["<96 hex digits>"]
+# SEV-SNP HOST_DATA the guest was launched with:
+# snp_host_data = "<64 hex digits>"
+# TDX: the TD's initial image and its configuration id:
+# tdx_mrtds = ["<96 hex digits>"]
+# tdx_mr_config_id = "<96 hex digits>"
+# TDX: require the run's measurement to be the last event extended into RTMR3.
+# tdx_require_rtmr = true
+# Lowest TCBs accepted:
+# tdx_min_tee_tcb_svn = "03000000000000000000000000000000"
+# TDX firmware configuration, loader and kernel, OS registers:
+# [tdx_rtmrs]
+# rtmr0 = "<96 hex digits>"
+# rtmr1 = "<96 hex digits>"
+# rtmr2 = "<96 hex digits>"
+# [snp_min_tcb]
+# bootloader = 3
+# tee = 0
+# snp = 8
+# microcode = 115
+`)
 	if _, err := attest.ParsePolicy([]byte(out.String())); err != nil {
 		return e.fail(errcode.Errorf(errcode.Internal, "the policy written does not parse: %v", err))
 	}
@@ -354,7 +396,8 @@ func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 	}
 	plat := tee.Probe(pathExists)
 	if *asJSON {
-		return writeJSON(e, map[string]any{"tee": plat.Kind(), "sev_guest": plat.SEVGuest, "tdx_guest": plat.TDXGuest, "configfs_tsm": plat.ConfigfsTSM})
+		return writeJSON(e, map[string]any{"tee": plat.Kind(), "sev_guest": plat.SEVGuest, "tdx_guest": plat.TDXGuest, "configfs_tsm": plat.ConfigfsTSM,
+			"configfs_rtmrs": plat.ConfigfsRTMRs, "sealed_workspace": workspaceBase()})
 	}
 	show := func(label, path string) {
 		if path == "" {
@@ -366,6 +409,9 @@ func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 	show("sev-guest", plat.SEVGuest)
 	show("tdx_guest", plat.TDXGuest)
 	show("configfs-tsm", plat.ConfigfsTSM)
+	show("rtmrs", plat.ConfigfsRTMRs)
+	fmt.Fprintln(e.stdout, "Sealed mounts:")
+	show("workspace", workspaceBase())
 	switch plat.Kind() {
 	case "":
 		fmt.Fprintln(e.stdout, "\nThis machine is not a confidential VM guest: production cannot run here.")
@@ -373,7 +419,26 @@ func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 	default:
 		fmt.Fprintf(e.stdout, "\nThis machine is a %s guest: --backend auto (or %s) attests through it.\n", plat.Kind(), plat.Kind())
 	}
+	if plat.Kind() == "tdx" && plat.ConfigfsRTMRs == "" {
+		fmt.Fprintf(e.stdout, "This kernel offers no RTMR extension (%s): runs are bound by report data only,\nand a policy with tdx_require_rtmr refuses their evidence. Kernels with configfs-tsm RTMR support offer it.\n", tee.ConfigfsRTMRs)
+	}
+	if plat.Kind() == "tdx" {
+		fmt.Fprintln(e.stdout, "TDX gives a guest no sealing key: manifests with a [sealed] mount are refused here until the broker releases one.")
+	}
+	if workspaceBase() == "" {
+		fmt.Fprintln(e.stdout, "No memory-backed directory for sealed mounts: mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one.")
+	}
 	return 0
+}
+
+// workspaceBase is where a sealed mount's plaintext would live, or "".
+func workspaceBase() string {
+	for _, b := range sealed.WorkspaceBases() {
+		if sealed.MemoryBacked(b) {
+			return b
+		}
+	}
+	return ""
 }
 
 // verifySNP checks a raw SEV-SNP report and its VCEK offline and prints the

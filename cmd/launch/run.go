@@ -237,7 +237,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		if logw != nil {
 			// The tenant's log opens with the run's evidence, so that what
 			// it records can be tied to what ran, where.
-			env, err := r.evidence(f, mm)
+			env, err := r.evidence(f, mm, log)
 			if err != nil {
 				return err
 			}
@@ -293,7 +293,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 
 // evidence attests the run on its backend: a fresh runtime key and nonce,
 // bound with the measurement into the report data, as a compact envelope.
-func (r *runner) evidence(f runFlags, mm loader.Measurement) ([]byte, error) {
+func (r *runner) evidence(f runFlags, mm loader.Measurement, log hclog.Logger) ([]byte, error) {
 	be, err := r.backend(f)
 	if err != nil {
 		return nil, err
@@ -305,7 +305,7 @@ func (r *runner) evidence(f runFlags, mm loader.Measurement) ([]byte, error) {
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	pub := key.PublicKey().Bytes()
-	ev, err := be.Attest(context.Background(), tee.ReportData(mm, pub, nonce))
+	ev, event, err := attestBound(context.Background(), be, mm, tee.ReportData(mm, pub, nonce), func(msg string) { log.Warn(msg) })
 	if err != nil {
 		return nil, errcode.Errorf(errcode.TEEUnavailable, "attesting the run: %v", err)
 	}
@@ -314,7 +314,7 @@ func (r *runner) evidence(f runFlags, mm loader.Measurement) ([]byte, error) {
 		issued = c.Issued
 	}
 	env := tee.Envelope{Version: tee.EnvelopeVersion, Kind: be.Name(), Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
-		Measurement: mm.String(), Profile: r.profile.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued}
+		Measurement: mm.String(), Profile: r.profile.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued, Event: event}
 	b, err := json.Marshal(env)
 	if err != nil {
 		return nil, errcode.Errorf(errcode.Internal, "%v", err)

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-configfs-tsm/configfs/configfsi"
+	"github.com/google/go-configfs-tsm/rtmr"
 	"github.com/google/go-tdx-guest/abi"
 	pb "github.com/google/go-tdx-guest/proto/tdx"
 	"github.com/google/go-tdx-guest/testing/testdata"
@@ -38,6 +40,9 @@ type Provider struct {
 	// Body, if set, edits each quote's body before it is signed (TD
 	// attributes, TEE TCB SVN, RTMRs, MRCONFIGID).
 	Body func(*pb.TDQuoteBody)
+	// Registers, if set, is where the quotes' RTMR2 and RTMR3 are read
+	// (go-configfs-tsm's fakertmr, which a backend extends).
+	Registers configfsi.Client
 	// Calls counts the quotes made.
 	Calls int
 }
@@ -128,6 +133,15 @@ func (p *Provider) GetRawQuote(reportData [64]byte) ([]uint8, error) {
 	q := proto.Clone(p.template).(*pb.QuoteV4)
 	body := q.GetTdQuoteBody()
 	body.ReportData = append([]byte(nil), reportData[:]...)
+	if p.Registers != nil {
+		for _, i := range []int{2, 3} {
+			r, err := rtmr.GetDigest(p.Registers, i)
+			if err != nil {
+				return nil, err
+			}
+			body.Rtmrs[i] = r.Digest
+		}
+	}
 	if p.Body != nil {
 		p.Body(body)
 	}

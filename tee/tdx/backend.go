@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-tdx-guest/client"
 
 	"github.com/ampoule-run/ampoule/tee"
@@ -15,6 +16,8 @@ import (
 // the library's test fakes.
 type Backend struct {
 	provider client.QuoteProvider
+	rtmr     configfsi.Client
+	lock     string
 }
 
 // NewBackend attests through p.
@@ -30,7 +33,11 @@ func Open() (*Backend, error) {
 	if err := p.IsSupported(); err != nil {
 		return nil, fmt.Errorf("no TDX quote provider (%s or configfs-tsm; is this a TDX guest?): %w", tee.TDXGuestDevice, err)
 	}
-	return NewBackend(p), nil
+	b := NewBackend(p)
+	if c := openRTMR(); c != nil {
+		b.WithRTMR(c, DefaultRTMRLock())
+	}
+	return b, nil
 }
 
 // Name implements tee.Backend.

@@ -1,13 +1,16 @@
 package tdx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-configfs-tsm/configfs/fakertmr"
 	tdxtest "github.com/google/go-tdx-guest/testing"
 
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
@@ -75,5 +78,42 @@ func TestBackendOverSigningFake(t *testing.T) {
 	}
 	if _, err := Verify(ev.Raw, time.Now()); err == nil || !strings.Contains(err.Error(), "not Intel's") {
 		t.Errorf("a test-only chain against Intel's root: %v", err)
+	}
+}
+
+// TestAttestExtended: each run extends RTMR3 (go-configfs-tsm's fake
+// configfs, which does the hardware's SHA-384 chaining) and the quote's
+// RTMR3 is the event's After; a second run's Before is the first's After.
+func TestAttestExtended(t *testing.T) {
+	fake := tdxfake.New(t)
+	regs := fakertmr.CreateRtmrSubsystem(t.TempDir())
+	fake.Registers = regs
+	b := NewBackend(fake).WithRTMR(regs, filepath.Join(t.TempDir(), "rtmr.lock"))
+	var prev [48]byte
+	for i, m := range [][48]byte{{1}, {2}} {
+		rd := [64]byte{byte(i)}
+		ev, event, err := b.AttestExtended(context.Background(), m, rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := VerifyWith(ev.Raw, Options{Roots: fake.Roots()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := tee.EventDigest(m)
+		switch {
+		case event.Register != RTMRIndex || !bytes.Equal(event.Digest, d[:]):
+			t.Errorf("run %d: event %+v", i, event)
+		case !bytes.Equal(event.Before, prev[:]):
+			t.Errorf("run %d: before = %x, want %x", i, event.Before, prev)
+		case c.RTMRs[RTMRIndex] != event.After():
+			t.Errorf("run %d: quote's RTMR3 %x is not the event's after %x", i, c.RTMRs[RTMRIndex], event.After())
+		case c.ReportData != rd:
+			t.Errorf("run %d: report data", i)
+		}
+		prev = event.After()
+	}
+	if _, _, err := NewBackend(fake).AttestExtended(context.Background(), [48]byte{}, [64]byte{}); !errors.Is(err, ErrNoRTMR) {
+		t.Errorf("a backend without RTMRs: %v", err)
 	}
 }
