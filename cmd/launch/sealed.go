@@ -13,6 +13,7 @@ import (
 	"github.com/ampoule-run/ampoule/runtime"
 	"github.com/ampoule-run/ampoule/sealed"
 	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
@@ -53,7 +54,7 @@ func defaultSealedFile(name, profile string) (string, error) {
 // the host's disk until seal.
 func openSealed(ctx context.Context, be tee.Backend, m *loader.Manifest, profile, file string, mm loader.Measurement, spec *runtime.Spec) (*sealedMount, error) {
 	key, err := be.SealingKey(ctx, mm)
-	if errors.Is(err, tdx.ErrNoSealingKey) {
+	if errors.Is(err, tdx.ErrNoSealingKey) || errors.Is(err, snp.ErrNoSealingDevice) {
 		return nil, errcode.Errorf(errcode.SealingUnavailable, "the manifest has a sealed mount (%s) and backend %s gives no sealing key: %v", m.Sealed.Guest, be.Name(), err)
 	}
 	if err != nil {

@@ -10,11 +10,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/snpfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/runtime"
 	"github.com/ampoule-run/ampoule/sealed"
+	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
@@ -226,19 +230,40 @@ func TestSealedSurvivesWallTimeKill(t *testing.T) {
 	}
 }
 
-// TestSealingUnavailableOnTDX: TDX gives no sealing key, so a manifest with
-// a sealed mount is refused there with its code, before anything runs.
-func TestSealingUnavailableOnTDX(t *testing.T) {
+// TestSealingKeyPerBackend: SEV-SNP's derived key (go-sev-guest's fake
+// device) opens a sealed mount; TDX, and SEV-SNP through configfs-tsm with
+// no device, give no sealing key, so a manifest with a sealed mount is
+// refused there with its code, before anything runs.
+func TestSealingKeyPerBackend(t *testing.T) {
 	b, err := loader.FromFS(os.DirFS(testwasm.Example(t, "notebook")), "notebook")
 	if err != nil {
 		t.Fatal(err)
 	}
+	mm := loader.Measure(b, "production")
+	withDevice, _, _ := snpfake.Backend(t, [64]byte{})
 	var spec runtime.Spec
-	_, err = openSealed(context.Background(), tdx.NewBackend(nil), b.Manifest, "production", filepath.Join(t.TempDir(), "x.sealed"), loader.Measure(b, "production"), &spec)
-	if errcode.From(err).Code != errcode.SealingUnavailable || !errors.Is(err, tdx.ErrNoSealingKey) && !strings.Contains(err.Error(), "no local sealing key") {
-		t.Fatalf("%v", err)
+	s, err := openSealed(context.Background(), withDevice, b.Manifest, "production", filepath.Join(t.TempDir(), "x.sealed"), mm, &spec)
+	if err != nil {
+		t.Fatalf("SEV-SNP with a device: %v", err)
 	}
-	if len(spec.Dirs) != 0 {
-		t.Error("a mount was added")
+	if len(spec.Dirs) != 1 || spec.Dirs[0].Guest != "/sealed" || !spec.Dirs[0].Writable || !sealed.MemoryBacked(spec.Dirs[0].Host) {
+		t.Errorf("sealed mount %+v", spec.Dirs)
+	}
+	if err := s.seal(hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(spec.Dirs[0].Host); !os.IsNotExist(err) {
+		t.Errorf("the workspace outlived the seal: %v", err)
+	}
+	configfsOnly, _, _ := snpfake.QuoteBackend(t, [64]byte{})
+	for name, be := range map[string]tee.Backend{"tdx": tdx.NewBackend(nil), "sev-snp through configfs-tsm": configfsOnly} {
+		var spec runtime.Spec
+		_, err := openSealed(context.Background(), be, b.Manifest, "production", filepath.Join(t.TempDir(), "x.sealed"), mm, &spec)
+		if errcode.From(err).Code != errcode.SealingUnavailable {
+			t.Errorf("%s: %v", name, err)
+		}
+		if len(spec.Dirs) != 0 {
+			t.Errorf("%s: a mount was added", name)
+		}
 	}
 }

@@ -22,6 +22,20 @@ var Now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 // verify with. Its reports set the guest policy's debug bit.
 func Backend(t testing.TB, reportData [64]byte) (*snp.Backend, *snp.Roots, string) {
 	t.Helper()
+	dev, roots, product := device(t, reportData)
+	return snp.NewBackend(dev), roots, product
+}
+
+// QuoteBackend is Backend through go-sev-guest's fake configfs-tsm quote
+// provider, with no device: it attests but has no sealing key.
+func QuoteBackend(t testing.TB, reportData [64]byte) (*snp.Backend, *snp.Roots, string) {
+	t.Helper()
+	dev, roots, product := device(t, reportData)
+	return snp.NewQuoteBackend(&sevtest.QuoteProvider{Device: dev}, nil), roots, product
+}
+
+func device(t testing.TB, reportData [64]byte) (*sevtest.Device, *snp.Roots, string) {
+	t.Helper()
 	signer, err := sevtest.DefaultTestOnlyCertChain(sevtest.GetProductName(), Now.Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -33,5 +47,5 @@ func Backend(t testing.TB, reportData [64]byte) (*snp.Backend, *snp.Roots, strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return snp.NewBackend(dev), snp.NewRoots(sevtest.GetProductLine(), signer.Ark, signer.Ask), sevtest.GetProductName()
+	return dev, snp.NewRoots(sevtest.GetProductLine(), signer.Ark, signer.Ask), sevtest.GetProductName()
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"fmt"
 
 	"github.com/google/go-sev-guest/abi"
@@ -14,23 +15,43 @@ import (
 	"github.com/ampoule-run/ampoule/tee"
 )
 
-// Backend attests through an SEV-SNP guest device: the real /dev/sev-guest
-// (Open) or any client.Device, such as go-sev-guest's test fakes.
+// Backend attests through an SEV-SNP guest: configfs-tsm or /dev/sev-guest
+// (Open), or any go-sev-guest client.QuoteProvider or client.Device, such
+// as the library's test fakes. Sealing keys need the device: configfs-tsm
+// gives reports only.
 type Backend struct {
+	qp  client.QuoteProvider
 	dev client.Device
 }
 
-// NewBackend attests through dev.
+// NewBackend attests and derives sealing keys through dev.
 func NewBackend(dev client.Device) *Backend { return &Backend{dev: dev} }
 
-// Open opens /dev/sev-guest. On a machine that is not an SEV-SNP guest it
-// fails, saying so.
+// NewQuoteBackend attests through qp (configfs-tsm's report interface on a
+// guest) and, when dev is not nil, derives sealing keys through dev.
+func NewQuoteBackend(qp client.QuoteProvider, dev client.Device) *Backend {
+	return &Backend{qp: qp, dev: dev}
+}
+
+// ErrNoSealingDevice: the backend has no /dev/sev-guest to ask for a key.
+var ErrNoSealingDevice = errors.New("SEV-SNP sealing keys need " + tee.SEVGuestDevice + " (MSG_KEY_REQ); configfs-tsm gives reports only")
+
+// Open finds the guest's interfaces: configfs-tsm's report interface when
+// the kernel offers it for sev_guest, and /dev/sev-guest, for reports where
+// configfs-tsm is missing and for sealing keys. On a machine that is not an
+// SEV-SNP guest it fails, saying so.
 func Open() (*Backend, error) {
-	d, err := client.OpenDevice()
-	if err != nil {
-		return nil, fmt.Errorf("opening %s (is this an SEV-SNP guest?): %w", tee.SEVGuestDevice, err)
+	dev, devErr := client.OpenDevice()
+	if devErr != nil {
+		dev = nil
 	}
-	return NewBackend(d), nil
+	if qp := (&client.LinuxConfigFsQuoteProvider{}); qp.IsSupported() {
+		return NewQuoteBackend(qp, dev), nil
+	}
+	if dev == nil {
+		return nil, fmt.Errorf("no SEV-SNP interface (%s or configfs-tsm with provider sev_guest; is this an SEV-SNP guest?): %w", tee.SEVGuestDevice, devErr)
+	}
+	return NewBackend(dev), nil
 }
 
 // Name implements tee.Backend.
@@ -42,9 +63,21 @@ func (b *Backend) Insecure() bool { return false }
 // Attest implements tee.Backend with an extended report: the report and,
 // from its certificate table, the VCEK (or VLEK) that signed it.
 func (b *Backend) Attest(ctx context.Context, reportData [64]byte) (tee.Evidence, error) {
-	raw, certs, err := client.GetRawExtendedReport(b.dev, reportData)
-	if err != nil {
-		return tee.Evidence{}, fmt.Errorf("SEV-SNP extended report: %w", err)
+	var raw, certs []byte
+	if b.qp != nil {
+		quote, err := b.qp.GetRawQuote(reportData)
+		if err != nil {
+			return tee.Evidence{}, fmt.Errorf("SEV-SNP report through configfs-tsm: %w", err)
+		}
+		if len(quote) < abi.ReportSize {
+			return tee.Evidence{}, fmt.Errorf("SEV-SNP report through configfs-tsm: %d bytes, shorter than a report", len(quote))
+		}
+		raw, certs = quote[:abi.ReportSize], quote[abi.ReportSize:]
+	} else {
+		var err error
+		if raw, certs, err = client.GetRawExtendedReport(b.dev, reportData); err != nil {
+			return tee.Evidence{}, fmt.Errorf("SEV-SNP extended report: %w", err)
+		}
 	}
 	var table abi.CertTable
 	if err := table.Unmarshal(certs); err != nil {
@@ -64,6 +97,9 @@ func (b *Backend) Attest(ctx context.Context, reportData [64]byte) (tee.Evidence
 // policy), then bound to the bundle's measurement with HKDF. It is the same
 // on every run of the same VM image, bundle and TCB on this chip.
 func (b *Backend) SealingKey(ctx context.Context, measurement [48]byte) ([]byte, error) {
+	if b.dev == nil {
+		return nil, ErrNoSealingDevice
+	}
 	resp, err := client.GetDerivedKeyAcknowledgingItsLimitations(b.dev, SealingRequest())
 	if err != nil {
 		return nil, fmt.Errorf("SEV-SNP derived key: %w", err)

@@ -2,6 +2,7 @@ package snp_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -47,5 +48,30 @@ func TestOpenWithoutDevice(t *testing.T) {
 	}
 	if _, err := snp.Open(); err == nil || !strings.Contains(err.Error(), "is this an SEV-SNP guest?") {
 		t.Errorf("Open without %s: %v", tee.SEVGuestDevice, err)
+	}
+}
+
+// TestQuoteBackend: through configfs-tsm (go-sev-guest's fake quote
+// provider) the report and its VCEK come from one blob and verify; with no
+// device beside it there is no sealing key, and it says why.
+func TestQuoteBackend(t *testing.T) {
+	rd := tee.ReportData([48]byte{8}, []byte("key"), []byte("nonce"))
+	b, roots, product := snpfake.QuoteBackend(t, rd)
+	ev, err := b.Attest(context.Background(), rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := snp.Verify(ev.Raw, ev.Collateral[0], snp.Options{Product: product, Now: snpfake.Now, Roots: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReportData != rd {
+		t.Errorf("report data %x", c.ReportData)
+	}
+	if _, err := b.Attest(context.Background(), [64]byte{1}); err == nil {
+		t.Error("the fake answered report data it was not given")
+	}
+	if _, err := b.SealingKey(context.Background(), [48]byte{1}); !errors.Is(err, snp.ErrNoSealingDevice) {
+		t.Errorf("sealing key without a device: %v", err)
 	}
 }
