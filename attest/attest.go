@@ -78,6 +78,9 @@ type Policy struct {
 	// TDXRequireRTMR refuses TDX evidence that does not show the run's
 	// measurement extended into RTMR3 as the last event before the quote.
 	TDXRequireRTMR bool `toml:"tdx_require_rtmr"`
+	// TDXRequireTCBUpToDate refuses TDX evidence whose TCB status was not
+	// judged with Intel's collateral (which accepts only up to date).
+	TDXRequireTCBUpToDate bool `toml:"tdx_require_tcb_up_to_date"`
 
 	maxAge time.Duration
 }
@@ -213,6 +216,9 @@ type Options struct {
 	SNPRoots *snp.Roots
 	// TDXRoots, if set, replace Intel's SGX root (tests).
 	TDXRoots *x509.CertPool
+	// TDXCollateral, if set, is Intel's collateral for the quote: its TCB
+	// must then be up to date.
+	TDXCollateral *tdx.Collateral
 }
 
 // clockSkew is how far in the future evidence may claim to be from.
@@ -292,7 +298,7 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 			fail("HOST_DATA %x is not the policy's snp_host_data", claims.HostData)
 		}
 	case tdx.Kind:
-		claims, err := tdx.VerifyWith(env.Evidence, tdx.Options{Now: opts.Now, Roots: opts.TDXRoots})
+		claims, err := tdx.VerifyWith(env.Evidence, tdx.Options{Now: opts.Now, Roots: opts.TDXRoots, Collateral: opts.TDXCollateral})
 		if err != nil {
 			fail("%v", err)
 			break
@@ -306,6 +312,9 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 					break
 				}
 			}
+		}
+		if p.TDXRequireTCBUpToDate && !claims.TCBUpToDate {
+			fail("the TDX TCB status was not judged (no collateral), and the policy sets tdx_require_tcb_up_to_date")
 		}
 		if len(p.TDXMRTDs) > 0 && !slices.Contains(p.TDXMRTDs, hex.EncodeToString(claims.MRTD[:])) {
 			fail("MRTD %x is not one of the policy's tdx_mrtds", claims.MRTD)

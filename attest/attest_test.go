@@ -410,6 +410,7 @@ func TestTDXRuntimeRegisters(t *testing.T) {
 		reason string
 	}{
 		{"no event under tdx_require_rtmr", func(e *tee.Envelope) { e.Event = nil }, "tdx_require_rtmr = true\n", "no RTMR3 event"},
+		{"TCB not judged under tdx_require_tcb_up_to_date", func(*tee.Envelope) {}, "tdx_require_tcb_up_to_date = true\n", "tdx_require_tcb_up_to_date"},
 		{"event of another measurement", func(e *tee.Envelope) { d := tee.EventDigest([48]byte{9}); e.Event.Digest = d[:] }, "", "not the envelope's measurement"},
 		{"altered before", func(e *tee.Envelope) { e.Event.Before = make([]byte, 48) }, "", "not the last thing extended"},
 		{"another register", func(e *tee.Envelope) { e.Event.Register = 2 }, "", "extends RTMR2"},

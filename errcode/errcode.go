@@ -69,29 +69,30 @@ type Code int
 // The registry. Numbers are grouped by class: 1xxx usage, 2xxx workload,
 // 3xxx policy, 4xxx limits, 5xxx internal.
 const (
-	Usage              Code = 1001
-	BundleNotFound     Code = 1002
-	BundleUnreadable   Code = 1003
-	BundleMalformed    Code = 1004
-	BundleTooLarge     Code = 1005
-	ManifestMissing    Code = 1006
-	ManifestSyntax     Code = 1007
-	ManifestInvalid    Code = 1008
-	ModuleMissing      Code = 1009
-	ModuleNotWasm      Code = 1010
-	ModuleInvalid      Code = 1011
-	ModuleImportDenied Code = 1012
-	DirInvalid         Code = 1013
-	ProfileUnknown     Code = 1014
-	BackendUnknown     Code = 1015
-	LogMalformed       Code = 1016
-	LogWrongIdentity   Code = 1017
-	LogTampered        Code = 1018
-	LogTruncated       Code = 1019
-	IdentityInvalid    Code = 1020
-	LogSinkUnavailable Code = 1021
-	EvidenceMalformed  Code = 1022
-	PolicyInvalid      Code = 1023
+	Usage                 Code = 1001
+	BundleNotFound        Code = 1002
+	BundleUnreadable      Code = 1003
+	BundleMalformed       Code = 1004
+	BundleTooLarge        Code = 1005
+	ManifestMissing       Code = 1006
+	ManifestSyntax        Code = 1007
+	ManifestInvalid       Code = 1008
+	ModuleMissing         Code = 1009
+	ModuleNotWasm         Code = 1010
+	ModuleInvalid         Code = 1011
+	ModuleImportDenied    Code = 1012
+	DirInvalid            Code = 1013
+	ProfileUnknown        Code = 1014
+	BackendUnknown        Code = 1015
+	LogMalformed          Code = 1016
+	LogWrongIdentity      Code = 1017
+	LogTampered           Code = 1018
+	LogTruncated          Code = 1019
+	IdentityInvalid       Code = 1020
+	LogSinkUnavailable    Code = 1021
+	EvidenceMalformed     Code = 1022
+	PolicyInvalid         Code = 1023
+	CollateralUnavailable Code = 1024
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -159,6 +160,7 @@ var registry = []entry{
 	{LogSinkUnavailable, "log-sink-unavailable", ClassUsage, "the log sink cannot be opened", "--log-out takes a file path, unix:SOCKET or - for stderr"},
 	{EvidenceMalformed, "evidence-malformed", ClassUsage, "the file is not an evidence envelope", "pass the JSON that 'launch attest' wrote"},
 	{PolicyInvalid, "policy-invalid", ClassUsage, "the verification policy cannot be read", "start from 'launch policy new --from BUNDLE'"},
+	{CollateralUnavailable, "collateral-unavailable", ClassUsage, "Intel's collateral for the quote could not be fetched", "check the network path to the PCS, or pass --pcs-url with a mirror"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},

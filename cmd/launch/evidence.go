@@ -164,7 +164,7 @@ func verifyCommand() command {
 	return command{
 		name:    "verify",
 		summary: "check evidence against a policy",
-		usage:   "verify --policy POLICY.toml [--nonce HEX] [--at RFC3339] [--json] EVIDENCE.json\n       launch verify --snp-report FILE --vcek FILE [--product Milan|Genoa|Turin] [--at RFC3339] [--json]\n       launch verify --tdx-quote FILE [--at RFC3339] [--json]",
+		usage:   "verify --policy POLICY.toml [--nonce HEX] [--tdx-collateral FILE] [--at RFC3339] [--json] EVIDENCE.json\n       launch verify --snp-report FILE --vcek FILE [--product Milan|Genoa|Turin] [--at RFC3339] [--json]\n       launch verify --tdx-quote FILE [--tdx-collateral FILE] [--at RFC3339] [--json]",
 		help: `
 Verify checks an evidence envelope against a tenant's policy: the
 signature over the evidence, that its report data binds the measurement,
@@ -179,11 +179,14 @@ certificate, and that certificate's chain to the AMD roots built into
 launch, offline; it prints the report's claims and exits 0 only when the
 chain holds. --tdx-quote does the same for a TDX quote (version 4): its
 signature and the PCK chain it carries to the Intel root built into
-launch; TCB status needs Intel's collateral and is not judged offline.
+launch. TCB status needs Intel's collateral: --tdx-collateral FILE (from
+'launch collateral fetch') judges it offline too, with --tdx-quote or with
+a policy, and the TCB must then be up to date.
 
 Examples:
   launch verify --policy policy.toml --nonce $NONCE evidence.json
-  launch verify --snp-report report.bin --vcek vcek.der --at 2026-01-01T00:00:00Z`,
+  launch verify --snp-report report.bin --vcek vcek.der --at 2026-01-01T00:00:00Z
+  launch verify --tdx-quote quote.dat --tdx-collateral collateral.json`,
 		run: doVerify,
 	}
 }
@@ -199,6 +202,7 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	vcek := fs.String("vcek", "", "with --snp-report: the VCEK or VLEK certificate (DER)")
 	product := fs.String("product", "Milan", "with --snp-report: the processor line (Milan, Genoa, Turin)")
 	tdxQuote := fs.String("tdx-quote", "", "a raw TDX quote to check by hand")
+	tdxCollateral := fs.String("tdx-collateral", "", "Intel's collateral for the TDX quote ('launch collateral fetch'), to judge its TCB status offline")
 	pos, rest, err := e.parse(c, fs, args)
 	if err == errHelp {
 		return 0
@@ -213,8 +217,14 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	if *snpReport != "" {
 		return verifySNP(e, *snpReport, *vcek, *product, now, *asJSON)
 	}
+	var coll *tdx.Collateral
+	if *tdxCollateral != "" {
+		if coll, err = readCollateral(*tdxCollateral); err != nil {
+			return e.fail(err)
+		}
+	}
 	if *tdxQuote != "" {
-		return verifyTDX(e, *tdxQuote, now, *asJSON)
+		return verifyTDX(e, *tdxQuote, now, coll, *asJSON)
 	}
 	if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
 		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.usage))
@@ -235,7 +245,7 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", pos[0], err))
 	}
-	opts := attest.Options{Now: now}
+	opts := attest.Options{Now: now, TDXCollateral: coll}
 	if *nonceHex != "" {
 		if opts.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
 			return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex"))
@@ -477,12 +487,25 @@ func verifySNP(e *cliEnv, reportFile, vcekFile, product string, now time.Time, a
 }
 
 // verifyTDX checks a raw TDX quote offline and prints the claims.
-func verifyTDX(e *cliEnv, quoteFile string, now time.Time, asJSON bool) int {
+// readCollateral reads a TDX collateral document.
+func readCollateral(file string) (*tdx.Collateral, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.EvidenceMalformed, "%v", err)
+	}
+	c, err := tdx.DecodeCollateral(data)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", file, err).WithHint("pass the JSON that 'launch collateral fetch' wrote")
+	}
+	return c, nil
+}
+
+func verifyTDX(e *cliEnv, quoteFile string, now time.Time, coll *tdx.Collateral, asJSON bool) int {
 	raw, err := os.ReadFile(quoteFile)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
 	}
-	c, err := tdx.Verify(raw, now)
+	c, err := tdx.VerifyWith(raw, tdx.Options{Now: now, Collateral: coll})
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%v", err))
 	}
@@ -495,14 +518,86 @@ func verifyTDX(e *cliEnv, quoteFile string, now time.Time, asJSON bool) int {
 			"signature_chain": "valid", "version": c.Version, "mrtd": hex.EncodeToString(c.MRTD[:]), "rtmrs": rtmrs,
 			"report_data": hex.EncodeToString(c.ReportData[:]), "mrconfigid": hex.EncodeToString(c.MRConfigID[:]),
 			"td_attributes": hex.EncodeToString(c.TDAttributes), "debug": c.Debug, "tee_tcb_svn": hex.EncodeToString(c.TeeTcbSvn),
+			"tcb_status": map[bool]string{true: "UpToDate", false: "not judged"}[c.TCBUpToDate],
 		})
 	}
-	fmt.Fprintf(e.stdout, "signature and PCK chain: valid (Intel root, at %s; TCB status not judged offline)\n", now.UTC().Format(time.RFC3339))
+	tcb := "TCB status not judged: pass --tdx-collateral"
+	if c.TCBUpToDate {
+		tcb = "TCB up to date by Intel's collateral"
+	}
+	fmt.Fprintf(e.stdout, "signature and PCK chain: valid (Intel root, at %s; %s)\n", now.UTC().Format(time.RFC3339), tcb)
 	fmt.Fprintf(e.stdout, "quote version: %d\nmrtd:          %x\n", c.Version, c.MRTD)
 	for i, r := range c.RTMRs {
 		fmt.Fprintf(e.stdout, "rtmr%d:         %x\n", i, r)
 	}
 	fmt.Fprintf(e.stdout, "report data:   %x\nmrconfigid:    %x\ntd attributes: %x (debug %s)\ntee tcb svn:   %x\n",
 		c.ReportData, c.MRConfigID, c.TDAttributes, map[bool]string{true: "ON", false: "off"}[c.Debug], c.TeeTcbSvn)
+	return 0
+}
+
+func collateralCommand() command {
+	return command{
+		name:    "collateral",
+		summary: "fetch Intel's collateral for a TDX quote, for offline verification",
+		usage:   "collateral fetch --tdx-quote FILE [--pcs-url URL] [-o FILE]",
+		help: `
+Collateral fetch asks Intel's Provisioning Certification Service (or a
+mirror serving the same paths, --pcs-url) for what a TDX quote's TCB status
+is judged by: the TCB info for its platform, the QE identity, the PCK CRL
+and the root CA CRL, each signed by Intel. It writes them as one JSON
+document that 'launch verify --tdx-collateral' reads offline, at any time
+later (with --at), with no network.
+
+Examples:
+  launch collateral fetch --tdx-quote quote.dat -o collateral.json
+  launch verify --tdx-quote quote.dat --tdx-collateral collateral.json`,
+		run: doCollateral,
+	}
+}
+
+func doCollateral(ctx context.Context, e *cliEnv, args []string) int {
+	c := collateralCommand()
+	args, done, code := e.subcommand(c, args, "fetch")
+	if done {
+		return code
+	}
+	fs := e.newFlagSet(c)
+	quote := fs.String("tdx-quote", "", "the raw TDX quote (version 4)")
+	pcsURL := fs.String("pcs-url", "", "a PCS mirror serving Intel's paths (default: "+tdx.PCS+")")
+	out := fs.String("o", "", "write the document to this new file (default: stdout)")
+	if done, code := e.parseNoArgs(c, fs, args); done {
+		return code
+	}
+	if *quote == "" {
+		return e.fail(errcode.Errorf(errcode.Usage, "collateral fetch needs --tdx-quote FILE").WithHint("usage: launch " + c.usage))
+	}
+	raw, err := os.ReadFile(*quote)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+	}
+	coll, err := tdx.FetchCollateral(raw, *pcsURL, nil)
+	if err != nil {
+		if errors.Is(err, tdx.ErrQuote) {
+			return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", *quote, err))
+		}
+		return e.fail(errcode.Errorf(errcode.CollateralUnavailable, "%v", err))
+	}
+	data, err := coll.Encode()
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
+	}
+	data = append(data, '\n')
+	if *out == "" {
+		e.stdout.Write(data)
+		return 0
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.Usage, "-o: %v", err))
+	}
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return e.fail(errcode.Errorf(errcode.Internal, "writing %s: %v", *out, err))
+	}
 	return 0
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	snptestdata "github.com/google/go-sev-guest/verify/testdata"
+	tdxtest "github.com/google/go-tdx-guest/testing"
 	tdxtestdata "github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/ampoule-run/ampoule/errcode"
@@ -372,6 +375,51 @@ func TestVerifyTDXByHand(t *testing.T) {
 	os.WriteFile(quote, bad, 0o644)
 	if r := launch(t, "verify", "--tdx-quote", quote, "--at", "2023-07-01T01:00:00Z"); !strings.Contains(r.stderr, errcode.EvidenceRefused.String()) {
 		t.Errorf("tampered quote: %+v", r)
+	}
+}
+
+// TestTDXCollateral fetches Intel's collateral for the real quote from a PCS
+// mirror on loopback serving Intel's real answers, then judges the quote's
+// TCB offline: the answers verify, and the quote's TEE TCB SVN matches no
+// TCB level of that TCB info, so it is refused for that reason.
+func TestTDXCollateral(t *testing.T) {
+	byPath := map[string]tdxtest.HTTPResponse{}
+	for url, r := range tdxtest.TestGetter.Responses {
+		rest := strings.TrimPrefix(url, "https://")
+		byPath[rest[strings.IndexByte(rest, '/'):]] = r
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, ok := byPath[r.URL.RequestURI()]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.Write(resp.Body)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	quote, coll := filepath.Join(dir, "quote.dat"), filepath.Join(dir, "collateral.json")
+	os.WriteFile(quote, tdxtestdata.RawQuote, 0o644)
+	if r := launch(t, "collateral", "fetch", "--tdx-quote", quote, "--pcs-url", srv.URL, "-o", coll); r.code != 0 {
+		t.Fatalf("fetch: %+v", r)
+	}
+	r := launch(t, "verify", "--tdx-quote", quote, "--tdx-collateral", coll, "--at", "2023-07-01T01:00:00Z")
+	if r.code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(r.stderr, "no matching TCB level") {
+		t.Errorf("TCB judged with collateral: %+v", r)
+	}
+	if r := launch(t, "collateral", "fetch", "--tdx-quote", quote, "--pcs-url", srv.URL, "-o", coll); r.code != errcode.ClassUsage.ExitStatus() {
+		t.Errorf("fetch overwrote a file: %+v", r)
+	}
+	srv.Close()
+	if r := launch(t, "collateral", "fetch", "--tdx-quote", quote, "--pcs-url", srv.URL); !strings.Contains(r.stderr, "E1024") {
+		t.Errorf("fetch from a closed mirror: %+v", r)
+	}
+	os.WriteFile(coll, []byte("{}"), 0o644)
+	if r := launch(t, "verify", "--tdx-quote", quote, "--tdx-collateral", coll); !strings.Contains(r.stderr, errcode.EvidenceMalformed.String()) {
+		t.Errorf("a broken collateral file: %+v", r)
 	}
 }
 

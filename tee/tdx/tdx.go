@@ -34,6 +34,9 @@ type Claims struct {
 	TDAttributes []byte
 	Debug        bool
 	TeeTcbSvn    []byte
+	// TCBUpToDate: the quote was judged with Intel's collateral, which
+	// go-tdx-guest accepts only when the TCB is up to date.
+	TCBUpToDate bool
 }
 
 // IntelRootSHA256 pins the Intel SGX Root CA (CN=Intel SGX Root CA,
@@ -82,6 +85,10 @@ type Options struct {
 	// Roots, if set, replace Intel's SGX root (tests with a test-only
 	// chain); otherwise the quote's root must be Intel's, by fingerprint.
 	Roots *x509.CertPool
+	// Collateral, if set, is Intel's PCS answers for the quote: then the
+	// TCB info, QE identity and CRLs are checked too (signatures, chains,
+	// expiry, revocation) and the quote's TCB must be up to date.
+	Collateral *Collateral
 }
 
 // Verify checks a raw quote offline at now against Intel's root; see
@@ -90,8 +97,9 @@ func Verify(raw []byte, now time.Time) (*Claims, error) {
 	return VerifyWith(raw, Options{Now: now})
 }
 
-// VerifyWith checks a raw quote offline (collateral is not fetched, so TCB
-// status is not judged here) and returns its claims. Quotes of version 4
+// VerifyWith checks a raw quote offline and returns its claims: with
+// opts.Collateral, Intel's answers are judged too and the TCB must be up to
+// date; without, TCB status is not judged. Quotes of version 4
 // are read; version 5 (TDX 1.5) is refused until go-tdx-guest reads it.
 func VerifyWith(raw []byte, opts Options) (*Claims, error) {
 	q, err := abi.QuoteToProto(raw)
@@ -112,11 +120,15 @@ func VerifyWith(raw []byte, opts Options) (*Claims, error) {
 			return nil, err
 		}
 	}
-	if err := verify.TdxQuote(v4, &verify.Options{GetCollateral: false, CheckRevocations: false, Now: now, TrustedRoots: roots}); err != nil {
+	vopts := &verify.Options{Now: now, TrustedRoots: roots}
+	if opts.Collateral != nil {
+		vopts.GetCollateral, vopts.CheckRevocations, vopts.Getter = true, true, opts.Collateral
+	}
+	if err := verify.TdxQuote(v4, vopts); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
 	}
 	body := v4.GetTdQuoteBody()
-	c := &Claims{Version: v4.GetHeader().GetVersion(), TDAttributes: body.GetTdAttributes(), TeeTcbSvn: body.GetTeeTcbSvn()}
+	c := &Claims{Version: v4.GetHeader().GetVersion(), TDAttributes: body.GetTdAttributes(), TeeTcbSvn: body.GetTeeTcbSvn(), TCBUpToDate: opts.Collateral != nil}
 	copy(c.MRTD[:], body.GetMrTd())
 	copy(c.MRConfigID[:], body.GetMrConfigId())
 	copy(c.ReportData[:], body.GetReportData())
