@@ -591,13 +591,21 @@ func doCollateral(ctx context.Context, e *cliEnv, args []string) int {
 		e.stdout.Write(data)
 		return 0
 	}
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err := writeNew(*out, data, 0o644, "-o never overwrites a file; choose another"); err != nil {
+		return e.fail(err)
+	}
+	return 0
+}
+
+// writeNew writes data to a file that must not exist yet.
+func writeNew(path string, data []byte, perm os.FileMode, hint string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Usage, "-o: %v", err))
+		return errcode.Errorf(errcode.Usage, "%v", err).WithHint(hint)
 	}
 	_, werr := f.Write(data)
 	if err := errors.Join(werr, f.Close()); err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "writing %s: %v", *out, err))
+		return errcode.Errorf(errcode.Internal, "writing %s: %v", path, err)
 	}
-	return 0
+	return nil
 }

@@ -52,16 +52,8 @@ func doKeygen(ctx context.Context, e *cliEnv, args []string) int {
 		e.stdout.Write(file)
 		return 0
 	}
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Usage, "%v", err).WithHint("keygen never overwrites a key; choose another file"))
-	}
-	if _, err := f.Write(file); err != nil {
-		f.Close()
-		return e.fail(errcode.Errorf(errcode.Internal, "writing %s: %v", *out, err))
-	}
-	if err := f.Close(); err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "writing %s: %v", *out, err))
+	if err := writeNew(*out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
+		return e.fail(err)
 	}
 	fmt.Fprintln(e.stdout, id.Recipient())
 	return 0

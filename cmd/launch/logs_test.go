@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +13,10 @@ import (
 	"time"
 
 	snptestdata "github.com/google/go-sev-guest/verify/testdata"
-	tdxtest "github.com/google/go-tdx-guest/testing"
 	tdxtestdata "github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/profiles"
@@ -383,23 +381,7 @@ func TestVerifyTDXByHand(t *testing.T) {
 // TCB offline: the answers verify, and the quote's TEE TCB SVN matches no
 // TCB level of that TCB info, so it is refused for that reason.
 func TestTDXCollateral(t *testing.T) {
-	byPath := map[string]tdxtest.HTTPResponse{}
-	for url, r := range tdxtest.TestGetter.Responses {
-		rest := strings.TrimPrefix(url, "https://")
-		byPath[rest[strings.IndexByte(rest, '/'):]] = r
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resp, ok := byPath[r.URL.RequestURI()]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.Write(resp.Body)
-	}))
-	defer srv.Close()
+	srv := tdxfake.PCSMirror(t)
 	dir := t.TempDir()
 	quote, coll := filepath.Join(dir, "quote.dat"), filepath.Join(dir, "collateral.json")
 	os.WriteFile(quote, tdxtestdata.RawQuote, 0o644)

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-tdx-guest/abi"
-	pb "github.com/google/go-tdx-guest/proto/tdx"
 	"github.com/google/go-tdx-guest/verify"
 	"github.com/google/go-tdx-guest/verify/trust"
 )
@@ -128,13 +126,9 @@ func (g *pcsGetter) Get(url string) (map[string][]string, []byte, error) {
 // of a v4 quote, through client. The answers are kept whether or not the
 // quote's TCB is up to date: judging them is VerifyWith's job.
 func FetchCollateral(raw []byte, base string, client *http.Client) (*Collateral, error) {
-	q, err := abi.QuoteToProto(raw)
+	v4, err := parseV4(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
-	}
-	v4, ok := q.(*pb.QuoteV4)
-	if !ok {
-		return nil, fmt.Errorf("%w: quote format %T is not read yet", ErrQuote, q)
+		return nil, err
 	}
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}

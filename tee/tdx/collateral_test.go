@@ -3,14 +3,14 @@ package tdx
 import (
 	"bytes"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	tdxtest "github.com/google/go-tdx-guest/testing"
 	"github.com/google/go-tdx-guest/testing/testdata"
+
+	"github.com/ampoule-run/ampoule/internal/tdxfake"
 )
 
 // realCollateral is what Intel's PCS answered for the real quote, as
@@ -77,22 +77,7 @@ func tcbInfoURL(c *Collateral) string {
 // Intel's real answers: the document holds all four, survives encoding,
 // and judges the quote as the library's own answers do.
 func TestFetchCollateral(t *testing.T) {
-	byPath := map[string]tdxtest.HTTPResponse{}
-	for url, r := range tdxtest.TestGetter.Responses {
-		byPath[url[strings.Index(url[len("https://"):], "/")+len("https://"):]] = r
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		resp, ok := byPath[r.URL.RequestURI()]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.Write(resp.Body)
-	}))
-	defer srv.Close()
+	srv := tdxfake.PCSMirror(t)
 	c, err := FetchCollateral(testdata.RawQuote, srv.URL, srv.Client())
 	if err != nil {
 		t.Fatal(err)

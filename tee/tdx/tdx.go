@@ -81,6 +81,22 @@ func intelRoot(q *pb.QuoteV4) (*x509.CertPool, error) {
 // a reader of our own against.
 var ErrQuoteV5 = errors.New("quote version 5 (TDX 1.5) is not read yet: go-tdx-guest v0.3.1 reads version 4 only")
 
+// parseV4 reads a version 4 quote; any other is refused, saying why.
+func parseV4(raw []byte) (*pb.QuoteV4, error) {
+	if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == 5 {
+		return nil, fmt.Errorf("%w: %w", ErrQuote, ErrQuoteV5)
+	}
+	q, err := abi.QuoteToProto(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
+	}
+	v4, ok := q.(*pb.QuoteV4)
+	if !ok {
+		return nil, fmt.Errorf("%w: quote format %T is not read yet", ErrQuote, q)
+	}
+	return v4, nil
+}
+
 // ErrQuote wraps every reason a quote does not verify.
 var ErrQuote = errors.New("TDX quote does not verify")
 
@@ -108,16 +124,9 @@ func Verify(raw []byte, now time.Time) (*Claims, error) {
 // date; without, TCB status is not judged. Quotes of version 4
 // are read; version 5 (TDX 1.5) is refused until go-tdx-guest reads it.
 func VerifyWith(raw []byte, opts Options) (*Claims, error) {
-	if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == 5 {
-		return nil, fmt.Errorf("%w: %w", ErrQuote, ErrQuoteV5)
-	}
-	q, err := abi.QuoteToProto(raw)
+	v4, err := parseV4(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
-	}
-	v4, ok := q.(*pb.QuoteV4)
-	if !ok {
-		return nil, fmt.Errorf("%w: quote format %T is not read yet", ErrQuote, q)
+		return nil, err
 	}
 	now := opts.Now
 	if now.IsZero() {
