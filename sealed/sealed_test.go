@@ -3,8 +3,10 @@ package sealed
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -293,5 +295,33 @@ func TestWorkspace(t *testing.T) {
 	st, err := os.Stat(dir)
 	if err != nil || st.Mode().Perm() != 0o700 || !MemoryBacked(dir) {
 		t.Errorf("workspace %s: %v, mode %v, memory-backed %v", dir, err, st.Mode(), MemoryBacked(dir))
+	}
+}
+
+// TestSweep: a workspace whose launcher is gone is removed; the running
+// launcher's, and names that are not workspaces, stay.
+func TestSweep(t *testing.T) {
+	base := t.TempDir()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := filepath.Join(base, fmt.Sprintf("ampoule-sealed-%d-123", cmd.Process.Pid))
+	mine := filepath.Join(base, fmt.Sprintf("ampoule-sealed-%d-456", os.Getpid()))
+	other := filepath.Join(base, "ampoule-sealed-notapid")
+	for _, d := range []string{dead, mine, other} {
+		os.MkdirAll(filepath.Join(d, "sub"), 0o700)
+		os.WriteFile(filepath.Join(d, "sub", "plain.txt"), []byte("plaintext"), 0o600)
+	}
+	if n := Sweep(base); n != 1 {
+		t.Errorf("swept %d workspaces, want 1", n)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("a dead launcher's workspace stays: %v", err)
+	}
+	for _, d := range []string{mine, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was removed", d)
+		}
 	}
 }
