@@ -93,6 +93,7 @@ const (
 	EvidenceMalformed     Code = 1022
 	PolicyInvalid         Code = 1023
 	CollateralUnavailable Code = 1024
+	SealedStoreBusy       Code = 1025
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -161,6 +162,7 @@ var registry = []entry{
 	{EvidenceMalformed, "evidence-malformed", ClassUsage, "the file is not an evidence envelope", "pass the JSON that 'launch attest' wrote"},
 	{PolicyInvalid, "policy-invalid", ClassUsage, "the verification policy cannot be read", "start from 'launch policy new --from BUNDLE'"},
 	{CollateralUnavailable, "collateral-unavailable", ClassUsage, "Intel's collateral for the quote could not be fetched", "check the network path to the PCS, or pass --pcs-url with a mirror"},
+	{SealedStoreBusy, "sealed-store-busy", ClassUsage, "another run holds the sealed store", "wait for the other run to end, or pass --sealed FILE for another store"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},

@@ -158,6 +158,28 @@ func Load(file string, key []byte, max int64) (entries []Entry, found bool, err 
 	return entries, true, err
 }
 
+// ErrBusy: another run holds the store.
+var ErrBusy = errors.New("another run holds the sealed store")
+
+// Lock takes the store's lock (an flock on FILE.lock beside it) for one
+// run, from opening the store to sealing it back, so that two runs never
+// both start from one store and lose one's writes. It does not wait: a
+// held lock is ErrBusy.
+func Lock(file string) (unlock func(), err error) {
+	f, err := os.OpenFile(file+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s", ErrBusy, file)
+		}
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
 // Writable reports whether Save could write file: it makes and removes a
 // temporary file beside it.
 func Writable(file string) error {

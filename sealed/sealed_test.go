@@ -325,3 +325,25 @@ func TestSweep(t *testing.T) {
 		}
 	}
 }
+
+// TestLock: one run holds a store at a time; the lock is free again once
+// released.
+func TestLock(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "s.sealed")
+	unlock, err := Lock(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(file); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second lock: %v, want ErrBusy", err)
+	}
+	unlock()
+	again, err := Lock(file)
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	again()
+	if _, err := Lock(filepath.Join(file, "missing", "x")); err == nil || errors.Is(err, ErrBusy) {
+		t.Errorf("a lock in a missing directory: %v", err)
+	}
+}

@@ -24,6 +24,7 @@ type sealedMount struct {
 	workspace string
 	key       []byte
 	max       int64
+	unlock    func()
 	// opened is what was unpacked: entries, and whether a store existed.
 	opened int
 	found  bool
@@ -66,17 +67,23 @@ func openSealed(ctx context.Context, be tee.Backend, m *loader.Manifest, profile
 		}
 	}
 	s := &sealedMount{file: file, key: key, max: m.Sealed.MaxBytes}
+	if s.unlock, err = sealed.Lock(file); err != nil {
+		return nil, sealedError(err, file)
+	}
 	entries, found, err := sealed.Load(file, key, s.max)
 	if err != nil {
+		s.unlock()
 		return nil, sealedError(err, file)
 	}
 	// The store is written after the run: find out now, before the
 	// workload does any work, whether it can be.
 	if err := sealed.Writable(file); err != nil {
+		s.unlock()
 		return nil, errcode.Errorf(errcode.SealedStoreIO, "the sealed store cannot be written: %v", err).
 			WithHint("pass --sealed FILE in a directory that exists and is writable")
 	}
 	if s.workspace, err = sealed.NewWorkspace(sealed.WorkspaceBases()); err != nil {
+		s.unlock()
 		return nil, errcode.Errorf(errcode.WorkspaceUnavailable, "%v", err)
 	}
 	if err := sealed.WriteDir(s.workspace, entries); err != nil {
@@ -106,10 +113,11 @@ func (s *sealedMount) seal(log hclog.Logger) error {
 	return nil
 }
 
-// remove deletes the plaintext workspace.
+// remove deletes the plaintext workspace and lets the store go.
 func (s *sealedMount) remove() {
 	os.RemoveAll(s.workspace)
 	clear(s.key)
+	s.unlock()
 }
 
 // sealedError gives a sealed-store failure its registered code.
@@ -120,6 +128,9 @@ func sealedError(err error, file string) error {
 			WithHint("the store opens only for the bundle, profile and machine that sealed it; pass --sealed FILE for another store, or remove " + file + " to start over")
 	case errors.Is(err, sealed.ErrTampered):
 		return errcode.Errorf(errcode.SealedStoreTampered, "%s: %v", file, err)
+	case errors.Is(err, sealed.ErrBusy):
+		return errcode.Errorf(errcode.SealedStoreBusy, "%v", err).
+			WithHint("wait for the other run to end, or pass --sealed FILE for another store")
 	case errors.Is(err, sealed.ErrTooLarge):
 		return errcode.Errorf(errcode.SealedSizeLimit, "the sealed mount: %v; %s was kept as it was", err, file)
 	}

@@ -166,12 +166,27 @@ func TestSealedStoreRefusals(t *testing.T) {
 	if r := launch(t, "run", cacheFlag(t), "--sim-key", simKey, "--sealed", store, notebook); r.code != 0 || !strings.Contains(r.stdout, "run 1: hello") {
 		t.Errorf("the good store no longer opens: %+v", r)
 	}
+	// One run at a time: while another holds the store, a run is refused
+	// before it starts and the store is left as it was.
+	held, _ := os.ReadFile(store)
+	unlock, err := sealed.Lock(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := launch(t, "run", "--no-cache", "--sim-key", simKey, "--sealed", store, notebook)
+	unlock()
+	if r.code != errcode.ClassUsage.ExitStatus() || !strings.Contains(r.stderr, "E1025 sealed-store-busy") || strings.Contains(r.stdout, "notebook: run") {
+		t.Errorf("a held store: %+v", r)
+	}
+	if got, _ := os.ReadFile(store); !bytes.Equal(got, held) {
+		t.Error("a refused run changed the store")
+	}
 	// A sealed store needs a manifest with a sealed mount, and a writable
 	// place, checked before the run.
 	if r := launch(t, "run", "--sealed", store, testwasm.Example(t, "hello")); r.code != errcode.ClassUsage.ExitStatus() || !strings.Contains(r.stderr, "E1001") {
 		t.Errorf("--sealed without [sealed]: %+v", r)
 	}
-	r := launch(t, "run", "--no-cache", "--sim-key", simKey, "--sealed", filepath.Join(dir, "missing", "x.sealed"), notebook)
+	r = launch(t, "run", "--no-cache", "--sim-key", simKey, "--sealed", filepath.Join(dir, "missing", "x.sealed"), notebook)
 	if r.code != errcode.ClassInternal.ExitStatus() || !strings.Contains(r.stderr, "E5005") || strings.Contains(r.stdout, "notebook: run") {
 		t.Errorf("an unwritable store: %+v", r)
 	}
