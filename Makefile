@@ -58,6 +58,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./attest
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./attest
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCollateral$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./tee/tdx
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyQuote$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./tee/tdx
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./tee/snp
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 

@@ -354,6 +354,22 @@ func TestTDXAttestVerify(t *testing.T) {
 			}
 		})
 	}
+	// Version 5 quotes (TDX 1.5) take the same path.
+	fake := tdxfake.New(t)
+	fake.Version, fake.TD15 = 5, true
+	ev, err := tdx.NewBackend(fake).Attest(context.Background(), tee.ReportData(testMeasurement, testRuntimeKey, testNonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v5, v5opts := tdxEnvelope(t, nil)
+	v5.Evidence, v5opts.TDXRoots = ev.Raw, fake.Roots()
+	if r := Verify(v5, tdxPolicy(t, ""), v5opts); r.Status != Affirming {
+		t.Errorf("a version 5 quote: %+v", r)
+	}
+	v5.Evidence[60] ^= 1
+	if r := Verify(v5, tdxPolicy(t, ""), v5opts); r.Status != Contraindicated {
+		t.Errorf("a flipped version 5 quote: %+v", r)
+	}
 	// A quote replayed from another run under a fresh nonce: the report
 	// data binds the old nonce.
 	old, opts := tdxEnvelope(t, nil)

@@ -179,7 +179,8 @@ certificate, and that certificate's chain to the AMD roots built into
 launch, offline; it prints the report's claims and exits 0 only when the
 chain holds. --tdx-quote does the same for a TDX quote (version 4): its
 signature and the PCK chain it carries to the Intel root built into
-launch. TCB status needs Intel's collateral: --tdx-collateral FILE (from
+launch (version 4, and version 5 from TDX 1.5 modules). TCB status needs
+Intel's collateral (version 4 only): --tdx-collateral FILE (from
 'launch collateral fetch') judges it offline too, with --tdx-quote or with
 a policy, and the TCB must then be up to date.
 
@@ -518,7 +519,8 @@ func verifyTDX(e *cliEnv, quoteFile string, now time.Time, coll *tdx.Collateral,
 			"signature_chain": "valid", "version": c.Version, "mrtd": hex.EncodeToString(c.MRTD[:]), "rtmrs": rtmrs,
 			"report_data": hex.EncodeToString(c.ReportData[:]), "mrconfigid": hex.EncodeToString(c.MRConfigID[:]),
 			"td_attributes": hex.EncodeToString(c.TDAttributes), "debug": c.Debug, "tee_tcb_svn": hex.EncodeToString(c.TeeTcbSvn),
-			"tcb_status": map[bool]string{true: "UpToDate", false: "not judged"}[c.TCBUpToDate],
+			"tcb_status":   map[bool]string{true: "UpToDate", false: "not judged"}[c.TCBUpToDate],
+			"tee_tcb_svn2": hex.EncodeToString(c.TeeTcbSvn2), "mrservicetd": hex.EncodeToString(c.MRServiceTD[:]),
 		})
 	}
 	tcb := "TCB status not judged: pass --tdx-collateral"
@@ -532,6 +534,9 @@ func verifyTDX(e *cliEnv, quoteFile string, now time.Time, coll *tdx.Collateral,
 	}
 	fmt.Fprintf(e.stdout, "report data:   %x\nmrconfigid:    %x\ntd attributes: %x (debug %s)\ntee tcb svn:   %x\n",
 		c.ReportData, c.MRConfigID, c.TDAttributes, map[bool]string{true: "ON", false: "off"}[c.Debug], c.TeeTcbSvn)
+	if c.TeeTcbSvn2 != nil {
+		fmt.Fprintf(e.stdout, "tee tcb svn2:  %x\nmrservicetd:   %x\n", c.TeeTcbSvn2, c.MRServiceTD)
+	}
 	return 0
 }
 

@@ -6,12 +6,14 @@
 package tdxfake
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -43,9 +45,18 @@ type Provider struct {
 	// Registers, if set, is where the quotes' RTMR2 and RTMR3 are read
 	// (go-configfs-tsm's fakertmr, which a backend extends).
 	Registers configfsi.Client
+	// Version 5 makes TDX 1.5 quotes (header version 5, a body descriptor);
+	// with TD15 their body is a TD 1.5 report, TEE_TCB_SVN2 and
+	// MRSERVICETD after the TD 1.0 fields.
+	Version int
+	TD15    bool
 	// Calls counts the quotes made.
 	Calls int
 }
+
+// TD15Extra is what a TD 1.5 body adds: TEE_TCB_SVN2 (16) and MRSERVICETD
+// (48), the values the fake puts there.
+var TD15Extra = append(append(make([]byte, 0, 64), "TEE_TCB_SVN2 v15"...), bytes.Repeat([]byte{0x5e}, 48)...)
 
 // New makes a provider with fresh test-only keys.
 func New(t testing.TB) *Provider {
@@ -180,7 +191,35 @@ func (p *Provider) GetRawQuote(reportData [64]byte) ([]uint8, error) {
 		return nil, err
 	}
 	q.ExtraBytes = nil
-	return abi.QuoteToAbiBytes(q)
+	raw, err := abi.QuoteToAbiBytes(q)
+	if err != nil || p.Version != 5 {
+		return raw, err
+	}
+	return p.frameV5(raw)
+}
+
+// frameV5 turns a version 4 quote into version 5: header version 5, a body
+// descriptor, the body (with the TD 1.5 fields if asked), the same
+// signature data, and the attestation key's signature over header,
+// descriptor and body.
+func (p *Provider) frameV5(v4 []byte) ([]byte, error) {
+	const header, body10 = 48, 584
+	signed := append([]byte(nil), v4[:header]...)
+	binary.LittleEndian.PutUint16(signed, 5)
+	bodyType, body := uint16(2), append([]byte(nil), v4[header:header+body10]...)
+	if p.TD15 {
+		bodyType, body = 3, append(body, TD15Extra...)
+	}
+	signed = binary.LittleEndian.AppendUint16(signed, bodyType)
+	signed = binary.LittleEndian.AppendUint32(signed, uint32(len(body)))
+	signed = append(signed, body...)
+	sigData := append([]byte(nil), v4[header+body10:]...)
+	sig, err := sign(p.attest, signed)
+	if err != nil {
+		return nil, err
+	}
+	copy(sigData[4:4+64], sig)
+	return append(signed, sigData...), nil
 }
 
 // sign is ECDSA-P256-SHA256 as a quote holds it: r ‖ s, 32 bytes each.

@@ -77,3 +77,14 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// FuzzVerifyReport: any report bytes, with the real VCEK, verify or fail
+// with ErrReport; nothing panics.
+func FuzzVerifyReport(f *testing.F) {
+	f.Add(testdata.AttestationBytes)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := Verify(data, testdata.VcekBytes, Options{Product: "Milan", Now: at}); err != nil && !errors.Is(err, ErrReport) {
+			t.Fatalf("unclassified: %v", err)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package tdx
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,6 +127,9 @@ func (g *pcsGetter) Get(url string) (map[string][]string, []byte, error) {
 // of a v4 quote, through client. The answers are kept whether or not the
 // quote's TCB is up to date: judging them is VerifyWith's job.
 func FetchCollateral(raw []byte, base string, client *http.Client) (*Collateral, error) {
+	if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == 5 {
+		return nil, fmt.Errorf("%w: %w", ErrQuote, ErrQuoteV5Collateral)
+	}
 	v4, err := parseV4(raw)
 	if err != nil {
 		return nil, err

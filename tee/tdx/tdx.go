@@ -38,6 +38,9 @@ type Claims struct {
 	// TCBUpToDate: the quote was judged with Intel's collateral, which
 	// go-tdx-guest accepts only when the TCB is up to date.
 	TCBUpToDate bool
+	// TeeTcbSvn2 and MRServiceTD are in TD 1.5 report bodies only.
+	TeeTcbSvn2  []byte
+	MRServiceTD [48]byte
 }
 
 // IntelRootSHA256 pins the Intel SGX Root CA (CN=Intel SGX Root CA,
@@ -76,16 +79,17 @@ func intelRoot(q *pb.QuoteV4) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// ErrQuoteV5: a TDX 1.5 quote, which go-tdx-guest v0.3.1 (the newest
-// release) cannot parse, and for which no real sample was at hand to test
-// a reader of our own against.
-var ErrQuoteV5 = errors.New("quote version 5 (TDX 1.5) is not read yet: go-tdx-guest v0.3.1 reads version 4 only")
+// ErrQuoteV5Collateral: TCB status needs go-tdx-guest, which reads only
+// version 4 quotes.
+var ErrQuoteV5Collateral = errors.New("the TCB status of a version 5 quote is not judged yet: go-tdx-guest v0.3.1 reads version 4 only")
 
-// parseV4 reads a version 4 quote; any other is refused, saying why.
-func parseV4(raw []byte) (*pb.QuoteV4, error) {
-	if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == 5 {
-		return nil, fmt.Errorf("%w: %w", ErrQuote, ErrQuoteV5)
-	}
+// parseV4 reads a version 4 quote.
+func parseV4(raw []byte) (v4 *pb.QuoteV4, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v4, err = nil, fmt.Errorf("%w: malformed quote (the parser failed: %v)", ErrQuote, r)
+		}
+	}()
 	q, err := abi.QuoteToProto(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
@@ -93,6 +97,9 @@ func parseV4(raw []byte) (*pb.QuoteV4, error) {
 	v4, ok := q.(*pb.QuoteV4)
 	if !ok {
 		return nil, fmt.Errorf("%w: quote format %T is not read yet", ErrQuote, q)
+	}
+	if err := abi.CheckQuoteV4(v4); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
 	}
 	return v4, nil
 }
@@ -121,16 +128,27 @@ func Verify(raw []byte, now time.Time) (*Claims, error) {
 
 // VerifyWith checks a raw quote offline and returns its claims: with
 // opts.Collateral, Intel's answers are judged too and the TCB must be up to
-// date; without, TCB status is not judged. Quotes of version 4
-// are read; version 5 (TDX 1.5) is refused until go-tdx-guest reads it.
-func VerifyWith(raw []byte, opts Options) (*Claims, error) {
-	v4, err := parseV4(raw)
-	if err != nil {
-		return nil, err
-	}
+// date; without, TCB status is not judged. Quotes of version 4 are read
+// by go-tdx-guest; version 5 (TDX 1.5), which it cannot read, by parseV5,
+// and judged without collateral only.
+func VerifyWith(raw []byte, opts Options) (c *Claims, err error) {
+	// go-tdx-guest's parser indexes past the end of some malformed quotes
+	// (a hostile quote must never bring a verifier down).
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, fmt.Errorf("%w: malformed quote (the parser failed: %v)", ErrQuote, r)
+		}
+	}()
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
+	}
+	if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == 5 {
+		return verifyWithV5(raw, opts, now)
+	}
+	v4, err := parseV4(raw)
+	if err != nil {
+		return nil, err
 	}
 	roots := opts.Roots
 	if roots == nil {
@@ -145,8 +163,40 @@ func VerifyWith(raw []byte, opts Options) (*Claims, error) {
 	if err := verify.TdxQuote(v4, vopts); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
 	}
-	body := v4.GetTdQuoteBody()
-	c := &Claims{Version: v4.GetHeader().GetVersion(), TDAttributes: body.GetTdAttributes(), TeeTcbSvn: body.GetTeeTcbSvn(), TCBUpToDate: opts.Collateral != nil}
+	c = claimsOf(v4.GetTdQuoteBody(), v4.GetHeader().GetVersion())
+	c.TCBUpToDate = opts.Collateral != nil
+	return c, nil
+}
+
+// verifyWithV5 is VerifyWith for a version 5 quote.
+func verifyWithV5(raw []byte, opts Options, now time.Time) (*Claims, error) {
+	if opts.Collateral != nil {
+		return nil, fmt.Errorf("%w: %w", ErrQuote, ErrQuoteV5Collateral)
+	}
+	q, err := parseV5(raw)
+	if err != nil {
+		return nil, err
+	}
+	roots := opts.Roots
+	if roots == nil {
+		if roots, err = intelRoot(q.auth); err != nil {
+			return nil, err
+		}
+	}
+	if err := verifyV5(q, roots, now); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
+	}
+	c := claimsOf(q.auth.GetTdQuoteBody(), 5)
+	if q.bodyType == bodyType15 {
+		c.TeeTcbSvn2 = append([]byte(nil), q.body[body10Size:body10Size+16]...)
+		copy(c.MRServiceTD[:], q.body[body10Size+16:])
+	}
+	return c, nil
+}
+
+// claimsOf reads the claims of a TD report body.
+func claimsOf(body *pb.TDQuoteBody, version uint32) *Claims {
+	c := &Claims{Version: version, TDAttributes: body.GetTdAttributes(), TeeTcbSvn: body.GetTeeTcbSvn()}
 	copy(c.MRTD[:], body.GetMrTd())
 	copy(c.MRConfigID[:], body.GetMrConfigId())
 	copy(c.ReportData[:], body.GetReportData())
@@ -158,5 +208,5 @@ func VerifyWith(raw []byte, opts Options) (*Claims, error) {
 	if len(c.TDAttributes) > 0 {
 		c.Debug = c.TDAttributes[0]&tdAttributesDebug != 0
 	}
-	return c, nil
+	return c
 }

@@ -77,13 +77,3 @@ func TestRootMustBeIntels(t *testing.T) {
 		t.Errorf("no chain: %v", err)
 	}
 }
-
-// TestQuoteV5IsRefusedClearly: a version 5 quote is refused as such, not as
-// a damaged one.
-func TestQuoteV5IsRefusedClearly(t *testing.T) {
-	b := append([]byte(nil), testdata.RawQuote...)
-	b[0] = 5
-	if _, err := Verify(b, at); !errors.Is(err, ErrQuote) || !errors.Is(err, ErrQuoteV5) {
-		t.Errorf("v5 quote: %v", err)
-	}
-}
