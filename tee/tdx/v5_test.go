@@ -108,3 +108,18 @@ func FuzzVerifyQuote(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkVerifyV5 is a version 5 quote's verification (TD 1.5 body).
+func BenchmarkVerifyV5(b *testing.B) {
+	fake := tdxfake.New(b)
+	fake.Version, fake.TD15 = 5, true
+	raw, err := fake.GetRawQuote([64]byte{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		if _, err := VerifyWith(raw, Options{Roots: fake.Roots()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
