@@ -10,15 +10,16 @@ require (
 
 require (
 	github.com/cilium/ebpf v0.22.0
+	github.com/google/go-configfs-tsm v0.3.3
 	github.com/google/go-sev-guest v0.15.0
 	github.com/google/go-tdx-guest v0.3.1
 	github.com/hashicorp/go-hclog v1.6.3
+	go.etcd.io/bbolt v1.4.3
 	google.golang.org/protobuf v1.36.12
 )
 
 require (
 	github.com/fatih/color v1.13.0 // indirect
-	github.com/google/go-configfs-tsm v0.3.3 // indirect
 	github.com/google/logger v1.1.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/mattn/go-colorable v0.1.12 // indirect

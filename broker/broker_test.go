@@ -1,0 +1,326 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/sim"
+)
+
+var (
+	measurementA = [48]byte{0xa}
+	measurementB = [48]byte{0xb}
+	measurementC = [48]byte{0xc} // not in the policy
+)
+
+func testPolicy(t testing.TB) *attest.Policy {
+	t.Helper()
+	p, err := attest.ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(measurementA[:]) + "\", \"" + hex.EncodeToString(measurementB[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// broker is a real broker over a bbolt file, served on loopback.
+type testBroker struct {
+	s      *Server
+	srv    *httptest.Server
+	client *Client
+	sim    *sim.Backend
+}
+
+func newBroker(t *testing.T) *testBroker {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "broker.db"), testPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	_, simKey, _ := ed25519.GenerateKey(rand.Reader)
+	return &testBroker{s: s, srv: srv, client: &Client{URL: srv.URL, Key: s.PublicKey()}, sim: sim.New(simKey)}
+}
+
+// evidence is a run's envelope for m, bound to nonce and a fresh runtime
+// key, from the simulator.
+func (b *testBroker) evidence(t *testing.T, m [48]byte, nonce []byte) (*tee.Envelope, *ecdh.PrivateKey) {
+	t.Helper()
+	key, _ := ecdh.P256().GenerateKey(rand.Reader)
+	pub := key.PublicKey().Bytes()
+	ev, err := b.sim.Attest(context.Background(), tee.ReportData(m, pub, nonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sim.Verify(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tee.Envelope{Version: tee.EnvelopeVersion, Kind: sim.Kind, Insecure: true, Evidence: ev.Raw, Collateral: ev.Collateral,
+		Measurement: hex.EncodeToString(m[:]), Profile: "staging", RuntimeKey: pub, Nonce: nonce, Issued: c.Issued}, key
+}
+
+// release runs the whole protocol for m.
+func (b *testBroker) release(t *testing.T, m [48]byte) ([]byte, error) {
+	t.Helper()
+	nonce, err := b.client.Challenge(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, key := b.evidence(t, m, nonce)
+	secrets, err := b.client.Release(context.Background(), env, key, []string{SealingKey})
+	if err != nil {
+		return nil, err
+	}
+	return secrets[SealingKey], nil
+}
+
+func TestReleaseSealingKey(t *testing.T) {
+	b := newBroker(t)
+	k1, err := b.release(t, measurementA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, err := b.release(t, measurementA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := b.release(t, measurementB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k1) != 32 || !bytes.Equal(k1, k2) || bytes.Equal(k1, kb) {
+		t.Errorf("sealing keys: same measurement equal %v, other measurement differs %v", bytes.Equal(k1, k2), !bytes.Equal(k1, kb))
+	}
+	// The database keeps the broker's keys: reopened, it signs with the
+	// same key and releases the same sealing key.
+	path := b.s.db.Path()
+	pub := b.s.PublicKey()
+	b.srv.Close()
+	b.s.Close()
+	s, err := Open(path, testPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.PublicKey().Equal(pub) {
+		t.Error("the reopened broker has another signing key")
+	}
+	if _, err := Open(path, testPolicy(t)); !errors.Is(err, ErrDatabase) || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("a second broker on one database: %v", err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	b2 := &testBroker{s: s, srv: srv, client: &Client{URL: srv.URL, Key: pub}, sim: b.sim}
+	if k3, err := b2.release(t, measurementA); err != nil || !bytes.Equal(k3, k1) {
+		t.Errorf("after reopening: %v, same key %v", err, bytes.Equal(k3, k1))
+	}
+}
+
+// TestReleaseRefusals: every way evidence can fail is refused with its
+// reason, nothing is released, and each decision is audited.
+func TestReleaseRefusals(t *testing.T) {
+	b := newBroker(t)
+	ctx := context.Background()
+	check := func(name string, err error, want error, reason string) {
+		t.Helper()
+		if !errors.Is(err, want) || !strings.Contains(err.Error(), reason) {
+			t.Errorf("%s: %v, want %v with %q", name, err, want, reason)
+		}
+	}
+
+	// A nonce answers once.
+	nonce, _ := b.client.Challenge(ctx)
+	env, key := b.evidence(t, measurementA, nonce)
+	if _, err := b.client.Release(ctx, env, key, []string{SealingKey}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.client.Release(ctx, env, key, []string{SealingKey})
+	check("replayed evidence", err, ErrRefused, "used already")
+
+	// A nonce the broker never issued.
+	env, key = b.evidence(t, measurementA, []byte("a nonce of our own, 32 bytes...."))
+	_, err = b.client.Release(ctx, env, key, []string{SealingKey})
+	check("unissued nonce", err, ErrRefused, "not issued by this broker")
+
+	// An expired nonce.
+	nonce, _ = b.client.Challenge(ctx)
+	env, key = b.evidence(t, measurementA, nonce)
+	b.s.Now = func() time.Time { return time.Now().Add(NonceLifetime + time.Minute) }
+	_, err = b.client.Release(ctx, env, key, []string{SealingKey})
+	check("expired nonce", err, ErrRefused, "expired")
+	b.s.Now = time.Now
+
+	// A measurement the policy does not list.
+	_, err = b.release(t, measurementC)
+	check("unknown measurement", err, ErrRefused, "not a reference value")
+
+	// Evidence bound to another runtime key than the one sent.
+	nonce, _ = b.client.Challenge(ctx)
+	env, key = b.evidence(t, measurementA, nonce)
+	other, _ := ecdh.P256().GenerateKey(rand.Reader)
+	env.RuntimeKey = other.PublicKey().Bytes()
+	_, err = b.client.Release(ctx, env, other, []string{SealingKey})
+	check("swapped runtime key", err, ErrRefused, "report data")
+
+	// A secret the broker does not hold.
+	nonce, _ = b.client.Challenge(ctx)
+	env, key = b.evidence(t, measurementA, nonce)
+	_, err = b.client.Release(ctx, env, key, []string{"db-password"})
+	check("unknown secret", err, ErrUnavailable, "holds no secret")
+
+	// A broker other than the pinned one.
+	nonce, _ = b.client.Challenge(ctx)
+	env, key = b.evidence(t, measurementA, nonce)
+	wrong := &Client{URL: b.srv.URL, Key: ed25519.PublicKey(make([]byte, 32))}
+	_, err = wrong.Release(ctx, env, key, []string{SealingKey})
+	check("unpinned broker", err, ErrProtocol, "not signed by the broker")
+
+	records, err := b.s.Audit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[string]int{}
+	for _, r := range records {
+		statuses[r.Status]++
+		if r.Status != "affirming" && len(r.Released) != 0 {
+			t.Errorf("released %v on %s", r.Released, r.Status)
+		}
+	}
+	// 2 affirming (the first release, the unpinned broker's answer, which
+	// the client refused), 5 refused; the unknown secret never reached a
+	// decision.
+	if statuses["affirming"] != 2 || statuses["contraindicated"] != 5 {
+		t.Errorf("audit statuses %v", statuses)
+	}
+}
+
+// tamper rewrites every answer's body on the way back, as a host in the
+// middle could.
+type tamper struct {
+	rt     http.RoundTripper
+	change func([]byte) []byte
+}
+
+func (tp tamper) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := tp.rt.RoundTrip(r)
+	if err != nil || r.URL.Path != ReleasePath {
+		return resp, err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(tp.change(body)))
+	resp.ContentLength = -1
+	return resp, nil
+}
+
+// TestHostInTheMiddle: a host that alters the broker's answer, or turns a
+// refusal into an affirmation, is caught by the signature; one that hands
+// the run a secret of its own cannot sign it.
+func TestHostInTheMiddle(t *testing.T) {
+	b := newBroker(t)
+	for name, change := range map[string]func([]byte) []byte{
+		"flipped secret byte": func(body []byte) []byte {
+			i := bytes.Index(body, []byte(`"sealing-key":"`)) + len(`"sealing-key":"`) + 5
+			body[i] ^= 1
+			return body
+		},
+		"refusal turned into affirmation": func(body []byte) []byte {
+			return bytes.Replace(body, []byte(`"contraindicated"`), []byte(`"affirming"`), 1)
+		},
+		"status edited": func(body []byte) []byte {
+			return bytes.Replace(body, []byte(`"affirming"`), []byte(`"warning"`), 1)
+		},
+		"truncated": func(body []byte) []byte { return body[:len(body)/2] },
+	} {
+		t.Run(name, func(t *testing.T) {
+			b.client.HTTP = &http.Client{Transport: tamper{rt: http.DefaultTransport, change: change}}
+			defer func() { b.client.HTTP = nil }()
+			m := measurementA
+			if strings.Contains(name, "refusal") {
+				m = measurementC
+			}
+			if k, err := b.release(t, m); !errors.Is(err, ErrProtocol) {
+				t.Errorf("got key %x, %v; want ErrProtocol", k, err)
+			}
+		})
+	}
+}
+
+func TestBrokerUnavailableAndBadRequests(t *testing.T) {
+	b := newBroker(t)
+	b.srv.Close()
+	if _, err := b.client.Challenge(context.Background()); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("a closed broker: %v", err)
+	}
+	b = newBroker(t)
+	for name, body := range map[string]string{
+		"not json":      "hello",
+		"no evidence":   `{"secrets":["sealing-key"]}`,
+		"no secrets":    `{"evidence":{"version":1},"secrets":[]}`,
+		"bad envelope":  `{"evidence":{"version":1},"secrets":["sealing-key"]}`,
+		"unknown field": `{"evidence":{},"secrets":["sealing-key"],"x":1}`,
+	} {
+		resp, err := http.Post(b.srv.URL+ReleasePath, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %s", name, resp.Status)
+		}
+	}
+	resp, err := http.Get(b.srv.URL + ReleasePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET release: %s", resp.Status)
+	}
+}
+
+// FuzzDecodeReleaseRequest: any bytes are a request or an ErrProtocol.
+func FuzzDecodeReleaseRequest(f *testing.F) {
+	f.Add([]byte(`{"evidence":{"version":1},"secrets":["sealing-key"]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := DecodeReleaseRequest(bytes.NewReader(data))
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("unclassified: %v", err)
+			}
+			return
+		}
+		if len(req.Evidence) == 0 || len(req.Secrets) == 0 {
+			t.Fatalf("accepted %+v", req)
+		}
+	})
+}
+
+// FuzzDecodeReleaseResponse: any bytes are refused unless signed.
+func FuzzDecodeReleaseResponse(f *testing.F) {
+	f.Add([]byte(`{"status":"affirming","reasons":[],"measurement":"","signature":""}`))
+	key := ed25519.NewKeyFromSeed(make([]byte, 32))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := DecodeReleaseResponse(bytes.NewReader(data), key.Public().(ed25519.PublicKey), []byte("nonce")); err == nil {
+			t.Fatal("accepted an answer nobody signed")
+		} else if !errors.Is(err, ErrProtocol) {
+			t.Fatalf("unclassified: %v", err)
+		}
+	})
+}
