@@ -90,15 +90,23 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("a manifest without [sealed] has a sealed mount: %+v", m.Sealed)
 	}
 	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/state\"\n")
-	if m.Sealed == nil || *m.Sealed != (Sealed{Guest: "/state", MaxBytes: DefaultSealedSize}) {
+	if m.Sealed == nil || *m.Sealed != (Sealed{Guest: "/state", MaxBytes: DefaultSealedSize, Key: SealedKeyTEE}) {
 		t.Errorf("sealed = %+v", m.Sealed)
 	}
 	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\nsealed = { mount = \"/s\", max_size = \"2MiB\" }\n")
-	if m.Sealed == nil || *m.Sealed != (Sealed{Guest: "/s", MaxBytes: 2 << 20}) {
+	if m.Sealed == nil || *m.Sealed != (Sealed{Guest: "/s", MaxBytes: 2 << 20, Key: SealedKeyTEE}) {
 		t.Errorf("sealed = %+v", m.Sealed)
 	}
-	if got := string(m.Canonical()); !strings.Contains(got, `"sealed":{"guest":"/s","max_bytes":2097152}`) {
+	if got := string(m.Canonical()); !strings.Contains(got, `"sealed":{"guest":"/s","key":"tee","max_bytes":2097152}`) {
 		t.Errorf("canonical form lacks the sealed mount: %s", got)
+	}
+	key := strings.Repeat("ab", 32)
+	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\n[broker]\nurl = \"https://broker.example:7443\"\nkey = \""+key+"\"\n[sealed]\nmount = \"/s\"\nkey = \"broker\"\n")
+	if m.Broker == nil || m.Broker.URL != "https://broker.example:7443" || len(m.Broker.Key) != 32 || m.Sealed.Key != SealedKeyBroker {
+		t.Errorf("broker %+v, sealed %+v", m.Broker, m.Sealed)
+	}
+	if got := string(m.Canonical()); !strings.HasPrefix(got, `{"args":[],"broker":{"key":"`+key+`","url":"https://broker.example:7443"}`) {
+		t.Errorf("canonical form lacks the broker: %s", got)
 	}
 }
 
@@ -149,6 +157,12 @@ func TestManifestErrors(t *testing.T) {
 		{"sealed clashes", "name = \"x\"\nprofiles = [\"debug\"]\ndirs = [\"d::/s\"]\n[sealed]\nmount = \"/s\"\n", errcode.ManifestInvalid, "also mounted by dirs"},
 		{"sealed size", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nmax_size = \"2GiB\"\n", errcode.ManifestInvalid, "ampoule.toml:5: sealed.max_size"},
 		{"sealed zero size", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nmax_size = 0\n", errcode.ManifestInvalid, "sealed.max_size: 0 bytes is out of range"},
+		{"sealed key source", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nkey = \"hsm\"\n", errcode.ManifestInvalid, "ampoule.toml:5: sealed.key: \"hsm\" is not a key source"},
+		{"sealed broker without broker", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nkey = \"broker\"\n", errcode.ManifestInvalid, "sealed.key: \"broker\" needs a [broker]"},
+		{"broker url", "name = \"x\"\nprofiles = [\"debug\"]\n[broker]\nurl = \"ftp://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n", errcode.ManifestInvalid, "ampoule.toml:4: broker.url"},
+		{"broker url without host", "name = \"x\"\nprofiles = [\"debug\"]\n[broker]\nurl = \"https://\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n", errcode.ManifestInvalid, "broker.url"},
+		{"broker key", "name = \"x\"\nprofiles = [\"debug\"]\n[broker]\nurl = \"https://b\"\nkey = \"abcd\"\n", errcode.ManifestInvalid, "ampoule.toml:5: broker.key"},
+		{"broker without key", "name = \"x\"\nprofiles = [\"debug\"]\n[broker]\nurl = \"https://b\"\n", errcode.ManifestInvalid, "broker.key: is required"},
 		{"sealed unknown key", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nhost = \"/tmp\"\n", errcode.ManifestInvalid, "ampoule.toml:5: sealed.host: unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,6 +267,9 @@ func TestMeasureChangesWithEveryField(t *testing.T) {
 		{"sealed mount", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/sealed\""},
 		{"sealed path", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/state\""},
 		{"sealed size", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/sealed\"\nmax_size = \"1MiB\""},
+		{"broker", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\""},
+		{"broker key", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ac", 32) + "\""},
+		{"sealed key from broker", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\""},
 	} {
 		doc := strings.Replace(baseManifest, tc.from, tc.to, 1)
 		if doc == baseManifest {

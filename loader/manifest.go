@@ -2,11 +2,13 @@ package loader
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"math"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -90,7 +92,27 @@ type Manifest struct {
 	// under it reach the host's disk only encrypted with a key bound to
 	// the measurement.
 	Sealed *Sealed
+	// Broker is the tenant's key broker, or nil.
+	Broker *Broker
 }
+
+// Broker is the tenant's key broker: where it is and the key its answers
+// must be signed with.
+type Broker struct {
+	URL string
+	// Key is the broker's Ed25519 public key.
+	Key []byte
+}
+
+// Where a sealed mount's key comes from.
+const (
+	// SealedKeyTEE: the TEE derives it (SEV-SNP, the simulator).
+	SealedKeyTEE = "tee"
+	// SealedKeyBroker: the manifest's broker releases it to the run's
+	// verified evidence (TDX, which has no sealing key, or a store that
+	// must open on any machine).
+	SealedKeyBroker = "broker"
+)
 
 // Sealed is a manifest's sealed-storage mount.
 type Sealed struct {
@@ -98,6 +120,9 @@ type Sealed struct {
 	Guest string
 	// MaxBytes bounds the mount's contents: files, directories, names.
 	MaxBytes int64
+	// Key is where the sealing key comes from: SealedKeyTEE or
+	// SealedKeyBroker.
+	Key string
 }
 
 // Mount is a host directory preopened in the guest.
@@ -155,11 +180,18 @@ type rawManifest struct {
 	Limits   *rawLimits        `toml:"limits"`
 	LogRecip *string           `toml:"log_recipient"`
 	Sealed   *rawSealed        `toml:"sealed"`
+	Broker   *rawBroker        `toml:"broker"`
 }
 
 type rawSealed struct {
 	Mount   *string `toml:"mount"`
 	MaxSize any     `toml:"max_size"`
+	Key     *string `toml:"key"`
+}
+
+type rawBroker struct {
+	URL *string `toml:"url"`
+	Key *string `toml:"key"`
 }
 
 type rawLimits struct {
@@ -326,8 +358,11 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 		}
 		m.LogRecipient = *r.LogRecip
 	}
+	if r.Broker != nil {
+		m.Broker = v.broker(r.Broker)
+	}
 	if r.Sealed != nil {
-		m.Sealed = v.sealed(r.Sealed, guests)
+		m.Sealed = v.sealed(r.Sealed, guests, m.Broker != nil)
 	}
 	m.Limits = DefaultLimits()
 	if l := r.Limits; l != nil {
@@ -393,8 +428,20 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 
 // sealed validates the [sealed] table; guests are the guest paths of the
 // manifest's dirs.
-func (v *validator) sealed(r *rawSealed, guests map[string]bool) *Sealed {
-	s := &Sealed{MaxBytes: DefaultSealedSize}
+func (v *validator) sealed(r *rawSealed, guests map[string]bool, broker bool) *Sealed {
+	s := &Sealed{MaxBytes: DefaultSealedSize, Key: SealedKeyTEE}
+	if r.Key != nil {
+		switch *r.Key {
+		case SealedKeyTEE:
+		case SealedKeyBroker:
+			if !broker {
+				v.fail("sealed.key", "add a [broker] table with the broker's url and key", "%q needs a [broker]", *r.Key)
+			}
+			s.Key = SealedKeyBroker
+		default:
+			v.fail("sealed.key", `write "tee" (the TEE derives the key) or "broker" (the [broker] releases it)`, "%q is not a key source", *r.Key)
+		}
+	}
 	switch {
 	case r.Mount == nil:
 		v.fail("sealed.mount", `name the guest path, such as: mount = "/sealed"`, "is required in [sealed]")
@@ -418,6 +465,26 @@ func (v *validator) sealed(r *rawSealed, guests map[string]bool) *Sealed {
 		}
 	}
 	return s
+}
+
+// broker validates the [broker] table.
+func (v *validator) broker(r *rawBroker) *Broker {
+	b := &Broker{}
+	if r.URL == nil {
+		v.fail("broker.url", `add the broker's address, such as: url = "https://broker.example:7443"`, "is required in [broker]")
+	} else if u, err := url.Parse(*r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		v.fail("broker.url", `write an http or https URL with a host, such as "https://broker.example:7443"`, "%q is not a broker URL", *r.URL)
+	} else {
+		b.URL = *r.URL
+	}
+	if r.Key == nil {
+		v.fail("broker.key", "paste the key 'launch broker key' prints", "is required in [broker]")
+	} else if k, err := hex.DecodeString(*r.Key); err != nil || len(k) != 32 {
+		v.fail("broker.key", "paste the key 'launch broker key' prints: 64 hex digits", "%q is not a broker key", *r.Key)
+	} else {
+		b.Key = k
+	}
+	return b
 }
 
 // ParseMount parses HOST::GUEST or HOST::GUEST::rw (or ::ro). The guest path
@@ -590,7 +657,7 @@ func decodeError(file string, err error) error {
 		d := sm.Errors[0]
 		row, _ := d.Position()
 		return errcode.Errorf(errcode.ManifestInvalid, "%s:%d: %s: unknown key", file, row, strings.Join(d.Key(), ".")).
-			WithHint("the keys are name, version, module, args, env, dirs, profiles, log_recipient, [limits] memory, wall_time, output, open_files, file_output and [sealed] mount, max_size; see 'Manifest' in README.md")
+			WithHint("the keys are name, version, module, args, env, dirs, profiles, log_recipient, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key and [broker] url, key; see 'Manifest' in README.md")
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
@@ -612,7 +679,9 @@ func decodeError(file string, err error) error {
 // canonicalManifest is the measured form: every field, defaults applied,
 // keys in sorted order, sizes in bytes, durations in nanoseconds.
 type canonicalManifest struct {
-	Args     []string          `json:"args"`
+	Args []string `json:"args"`
+	// Broker is left out when absent, as Sealed is.
+	Broker   *canonicalBroker  `json:"broker,omitempty"`
 	Dirs     []canonicalMount  `json:"dirs"`
 	Env      map[string]string `json:"env"`
 	Limits   canonicalLimits   `json:"limits"`
@@ -628,7 +697,13 @@ type canonicalManifest struct {
 
 type canonicalSealed struct {
 	Guest    string `json:"guest"`
+	Key      string `json:"key"`
 	MaxBytes int64  `json:"max_bytes"`
+}
+
+type canonicalBroker struct {
+	Key string `json:"key"`
+	URL string `json:"url"`
 }
 
 type canonicalMount struct {
@@ -670,7 +745,10 @@ func (m *Manifest) Canonical() []byte {
 		c.Env = map[string]string{}
 	}
 	if m.Sealed != nil {
-		c.Sealed = &canonicalSealed{Guest: m.Sealed.Guest, MaxBytes: m.Sealed.MaxBytes}
+		c.Sealed = &canonicalSealed{Guest: m.Sealed.Guest, Key: m.Sealed.Key, MaxBytes: m.Sealed.MaxBytes}
+	}
+	if m.Broker != nil {
+		c.Broker = &canonicalBroker{Key: hex.EncodeToString(m.Broker.Key), URL: m.Broker.URL}
 	}
 	for _, d := range m.Dirs {
 		c.Dirs = append(c.Dirs, canonicalMount{Guest: d.Guest, Host: d.Host, Writable: d.Writable})
