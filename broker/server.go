@@ -41,6 +41,9 @@ type Server struct {
 	master []byte
 	// Now is the clock; tests pin it.
 	Now func() time.Time
+	// Verify holds verification options beyond the nonce and the time
+	// (test-only roots for fake TEEs); empty in production.
+	Verify attest.Options
 }
 
 // ErrDatabase wraps every reason the database cannot be opened.
@@ -232,12 +235,18 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.policy == nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{"the broker has no policy"})
+		return
+	}
 	fresh, err := s.takeNonce(env.Nonce)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, errorBody{"the broker could not read its nonces"})
 		return
 	}
-	result := attest.Verify(env, s.policy, attest.Options{Nonce: env.Nonce, Now: s.Now()})
+	opts := s.Verify
+	opts.Nonce, opts.Now = env.Nonce, s.Now()
+	result := attest.Verify(env, s.policy, opts)
 	resp := &ReleaseResponse{Status: string(result.Status), Reasons: slices.Clone(result.Reasons), Measurement: env.Measurement}
 	if !fresh {
 		resp.Status = string(attest.Contraindicated)

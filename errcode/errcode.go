@@ -111,6 +111,8 @@ const (
 	SealedStoreForeign   Code = 3010
 	SealedStoreTampered  Code = 3011
 	SealingUnavailable   Code = 3012
+	BrokerRefused        Code = 3013
+	BrokerAnswerInvalid  Code = 3014
 
 	MemoryLimit     Code = 4001
 	WallTimeLimit   Code = 4002
@@ -126,6 +128,7 @@ const (
 	ConfinementViolated    Code = 5004
 	SealedStoreIO          Code = 5005
 	WorkspaceUnavailable   Code = 5006
+	BrokerUnavailable      Code = 5007
 )
 
 type entry struct {
@@ -179,6 +182,8 @@ var registry = []entry{
 	{SealedStoreForeign, "sealed-store-foreign", ClassPolicy, "the sealed store was sealed under another measurement or on another machine", "a store opens only for the bundle, profile and machine that sealed it; pass --sealed FILE to start another store"},
 	{SealedStoreTampered, "sealed-store-tampered", ClassPolicy, "the sealed store was altered, truncated or is not a sealed store", "the host's copy cannot be trusted and was left as it is; restore a good copy or pass --sealed FILE to start another store"},
 	{SealingUnavailable, "sealing-unavailable", ClassPolicy, "the backend gives no sealing key for the manifest's sealed mount", "TDX has no local sealing key (a broker releases one); run on SEV-SNP, or without [sealed]"},
+	{BrokerRefused, "broker-refused", ClassPolicy, "the tenant's broker judged the run's evidence and released nothing", "the broker's audit trail says why; its policy must list this measurement, profile and backend"},
+	{BrokerAnswerInvalid, "broker-answer-invalid", ClassPolicy, "the broker's answer is malformed or not signed by the broker the manifest pins", "check [broker] key in ampoule.toml against 'launch broker key'; a host in the middle may have altered the answer"},
 	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that its profile traps", "run 'launch gate' to see which host calls each profile allows"},
 
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},
@@ -195,6 +200,7 @@ var registry = []entry{
 	{ConfinementViolated, "confinement-violated", ClassInternal, "the runner made a system call outside its allowlist and was killed", "report this with the reference shown; 'launch run --profile debug --audit' lists the calls a run makes"},
 	{SealedStoreIO, "sealed-store-io", ClassInternal, "the sealed store could not be read or written", "check the directory of --sealed FILE; a failed write leaves the previous store"},
 	{WorkspaceUnavailable, "workspace-unavailable", ClassInternal, "no memory-backed directory for the sealed mount's plaintext", "mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one; the plaintext never goes to a disk"},
+	{BrokerUnavailable, "broker-unavailable", ClassInternal, "the tenant's broker could not be reached or failed", "check that the broker in [broker] url runs and is reachable from this machine"},
 }
 
 func (c Code) entry() (entry, bool) {

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/logging"
@@ -118,6 +120,9 @@ type runner struct {
 	profile profiles.Profile
 	ref     string
 	be      tee.Backend
+	// The run's evidence, made once, and the runtime key it binds.
+	envelope   *tee.Envelope
+	runtimeKey *ecdh.PrivateKey
 }
 
 // backend opens the run's backend once: its evidence and its sealing key
@@ -211,11 +216,11 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		// preopens must exist. This measures before compiling, which the
 		// other runs overlap.
 		err := func() error {
-			be, err := r.backend(f)
+			key, err := r.sealingKey(ctx, f, m, measurement(), log)
 			if err != nil {
 				return err
 			}
-			sm, err = openSealed(ctx, be, m, p.Name, f.sealed, measurement(), &spec)
+			sm, err = openSealed(key, m, p.Name, f.sealed, &spec)
 			return err
 		}()
 		if err != nil {
@@ -237,11 +242,15 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		if logw != nil {
 			// The tenant's log opens with the run's evidence, so that what
 			// it records can be tied to what ran, where.
-			env, err := r.evidence(f, mm, log)
+			env, err := r.attest(context.Background(), f, mm, nil, log)
 			if err != nil {
 				return err
 			}
-			log.Info("evidence", "ref", r.ref, "envelope", string(env))
+			data, err := json.Marshal(env)
+			if err != nil {
+				return errcode.Errorf(errcode.Internal, "%v", err)
+			}
+			log.Info("evidence", "ref", r.ref, "envelope", string(data))
 		}
 		if sm != nil {
 			log.Info("sealed mount opened", "guest", m.Sealed.Guest, "store", sm.file, "entries", sm.opened, "new", !sm.found)
@@ -291,21 +300,27 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	return res.ExitCode, err
 }
 
-// evidence attests the run on its backend: a fresh runtime key and nonce,
-// bound with the measurement into the report data, as a compact envelope.
-func (r *runner) evidence(f runFlags, mm loader.Measurement, log hclog.Logger) ([]byte, error) {
+// attest attests the run on its backend once: a runtime key made for the
+// run and a nonce (the broker's, when the run asks it for a key, else a
+// fresh one), bound with the measurement into the report data. The same
+// envelope goes to the broker and opens the tenant's log.
+func (r *runner) attest(ctx context.Context, f runFlags, mm loader.Measurement, nonce []byte, log hclog.Logger) (*tee.Envelope, error) {
+	if r.envelope != nil {
+		return r.envelope, nil
+	}
 	be, err := r.backend(f)
 	if err != nil {
 		return nil, err
 	}
-	key, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
+	if r.runtimeKey, err = ecdh.P256().GenerateKey(rand.Reader); err != nil {
 		return nil, errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
 	}
-	nonce := make([]byte, 32)
-	rand.Read(nonce)
-	pub := key.PublicKey().Bytes()
-	ev, event, err := attestBound(context.Background(), be, mm, tee.ReportData(mm, pub, nonce), func(msg string) { log.Warn(msg) })
+	if nonce == nil {
+		nonce = make([]byte, 32)
+		rand.Read(nonce)
+	}
+	pub := r.runtimeKey.PublicKey().Bytes()
+	ev, event, err := attestBound(ctx, be, mm, tee.ReportData(mm, pub, nonce), func(msg string) { log.Warn(msg) })
 	if err != nil {
 		return nil, errcode.Errorf(errcode.TEEUnavailable, "attesting the run: %v", err)
 	}
@@ -313,13 +328,51 @@ func (r *runner) evidence(f runFlags, mm loader.Measurement, log hclog.Logger) (
 	if c, err := sim.Verify(ev); err == nil {
 		issued = c.Issued
 	}
-	env := tee.Envelope{Version: tee.EnvelopeVersion, Kind: be.Name(), Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
+	r.envelope = &tee.Envelope{Version: tee.EnvelopeVersion, Kind: be.Name(), Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
 		Measurement: mm.String(), Profile: r.profile.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued, Event: event}
-	b, err := json.Marshal(env)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Internal, "%v", err)
+	return r.envelope, nil
+}
+
+// sealingKey is the key of the run's sealed mount: the TEE's for the
+// measurement, or the one the manifest's broker releases to the run's
+// evidence.
+func (r *runner) sealingKey(ctx context.Context, f runFlags, m *loader.Manifest, mm loader.Measurement, log hclog.Logger) ([]byte, error) {
+	if m.Sealed.Key != loader.SealedKeyBroker {
+		be, err := r.backend(f)
+		if err != nil {
+			return nil, err
+		}
+		return teeSealingKey(ctx, be, m, mm)
 	}
-	return b, nil
+	c := &broker.Client{URL: m.Broker.URL, Key: m.Broker.Key}
+	nonce, err := c.Challenge(ctx)
+	if err != nil {
+		return nil, brokerError(err, m.Broker.URL)
+	}
+	env, err := r.attest(ctx, f, mm, nonce, log)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := c.Release(ctx, env, r.runtimeKey, []string{broker.SealingKey})
+	if err != nil {
+		return nil, brokerError(err, m.Broker.URL)
+	}
+	key := secrets[broker.SealingKey]
+	if len(key) != 32 {
+		return nil, errcode.Errorf(errcode.BrokerAnswerInvalid, "the broker's sealing key is %d bytes, not 32", len(key))
+	}
+	return key, nil
+}
+
+// brokerError gives a broker failure its registered code.
+func brokerError(err error, url string) error {
+	switch {
+	case errors.Is(err, broker.ErrRefused):
+		return errcode.Errorf(errcode.BrokerRefused, "%s: %v", url, err)
+	case errors.Is(err, broker.ErrProtocol):
+		return errcode.Errorf(errcode.BrokerAnswerInvalid, "%s: %v", url, err)
+	}
+	return errcode.Errorf(errcode.BrokerUnavailable, "%s: %v", url, err)
 }
 
 // runLog is a run's encrypted log and its sink.

@@ -48,19 +48,26 @@ func defaultSealedFile(name, profile string) (string, error) {
 	return filepath.Join(dir, name+"."+profile+".sealed"), nil
 }
 
-// openSealed opens the manifest's sealed mount for a run: it asks the
-// backend for the measurement's sealing key, opens the store (a missing
-// one is a first run), unpacks it into a fresh memory-backed workspace and
-// mounts that writable at the manifest's guest path. Nothing is changed on
-// the host's disk until seal.
-func openSealed(ctx context.Context, be tee.Backend, m *loader.Manifest, profile, file string, mm loader.Measurement, spec *runtime.Spec) (*sealedMount, error) {
+// teeSealingKey is the backend's sealing key for the measurement; TDX,
+// and SEV-SNP without its device, have none.
+func teeSealingKey(ctx context.Context, be tee.Backend, m *loader.Manifest, mm loader.Measurement) ([]byte, error) {
 	key, err := be.SealingKey(ctx, mm)
 	if errors.Is(err, tdx.ErrNoSealingKey) || errors.Is(err, snp.ErrNoSealingDevice) {
-		return nil, errcode.Errorf(errcode.SealingUnavailable, "the manifest has a sealed mount (%s) and backend %s gives no sealing key: %v", m.Sealed.Guest, be.Name(), err)
+		return nil, errcode.Errorf(errcode.SealingUnavailable, "the manifest has a sealed mount (%s) and backend %s gives no sealing key: %v", m.Sealed.Guest, be.Name(), err).
+			WithHint(`set key = "broker" in [sealed], with a [broker], so that the tenant's broker releases the key`)
 	}
 	if err != nil {
 		return nil, errcode.Errorf(errcode.TEEUnavailable, "the sealing key: %v", err)
 	}
+	return key, nil
+}
+
+// openSealed opens the manifest's sealed mount for a run with its sealing
+// key: it opens the store (a missing one is a first run), unpacks it into
+// a fresh memory-backed workspace and mounts that writable at the
+// manifest's guest path. Nothing is changed on the host's disk until seal.
+func openSealed(key []byte, m *loader.Manifest, profile, file string, spec *runtime.Spec) (*sealedMount, error) {
+	var err error
 	if file == "" {
 		if file, err = defaultSealedFile(m.Name, profile); err != nil {
 			return nil, err

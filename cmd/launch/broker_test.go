@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-configfs-tsm/configfs/fakertmr"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/tdxfake"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/tee/tdx"
+)
+
+// startBroker runs a real broker (bbolt file, loopback HTTP) with no
+// policy yet.
+func startBroker(t *testing.T) (*broker.Server, *httptest.Server) {
+	t.Helper()
+	s, err := broker.Open(filepath.Join(t.TempDir(), "broker.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return s, srv
+}
+
+// brokerBundle is the notebook whose sealed mount takes its key from the
+// broker at url, pinned by key.
+func brokerBundle(t *testing.T, url string, key []byte) string {
+	t.Helper()
+	return copyBundle(t, testwasm.Example(t, "notebook"), "name = \"notebook\"\nprofiles = [\"debug\", \"staging\", \"production\"]\n"+
+		"[broker]\nurl = \""+url+"\"\nkey = \""+hex.EncodeToString(key)+"\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\"\n[limits]\nwall_time = \"10s\"\n")
+}
+
+// policyFor accepts the bundle's measurement under the profile and
+// backend.
+func policyFor(t *testing.T, bundle, profile, backend string, extra string) *attest.Policy {
+	t.Helper()
+	b, err := loader.FromFS(os.DirFS(bundle), bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := attest.ParsePolicy([]byte("measurements = [\"" + loader.Measure(b, profile).String() + "\"]\nprofiles = [\"" + profile + "\"]\nbackends = [\"" + backend + "\"]\n" + extra))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSealedKeyFromBroker: a sealed mount whose key the tenant's broker
+// releases, end to end through a launch run on the simulator: the broker
+// verifies the run's evidence, the store opens on the next run and on
+// another machine (another simulator key), and a broker that refuses,
+// is not the pinned one, or is down stops the run before it starts,
+// leaving the store as it was.
+func TestSealedKeyFromBroker(t *testing.T) {
+	srv, httpSrv := startBroker(t)
+	bundle := brokerBundle(t, httpSrv.URL, srv.PublicKey())
+	srv.SetPolicy(policyFor(t, bundle, "debug", "sim", "allow_insecure = true\n"))
+	dir := t.TempDir()
+	store := filepath.Join(dir, "nb.sealed")
+	run := func(simKey string, args ...string) result {
+		return launch(t, append([]string{"run", "--no-cache", "--sim-key", filepath.Join(dir, simKey), "--sealed", store, bundle, "--"}, args...)...)
+	}
+	if r := run("a.key", "first"); r.code != 0 || !strings.Contains(r.stdout, "notebook: run 1\nrun 1: first\n") {
+		t.Fatalf("first run: %+v", r)
+	}
+	if r := run("a.key", "second"); r.code != 0 || !strings.Contains(r.stdout, "run 1: first\nrun 2: second\n") {
+		t.Fatalf("second run: %+v", r)
+	}
+	// The broker's key is the measurement's, not the machine's: the store
+	// opens under another simulator key, where a TEE key would not.
+	if r := run("b.key", "elsewhere"); r.code != 0 || !strings.Contains(r.stdout, "run 3: elsewhere\n") {
+		t.Fatalf("another machine: %+v", r)
+	}
+	records, err := srv.Audit()
+	if err != nil || len(records) != 3 || records[0].Status != "affirming" || len(records[0].Released) != 1 {
+		t.Fatalf("audit: %v %+v", err, records)
+	}
+
+	good, _ := os.ReadFile(store)
+	for _, tc := range []struct {
+		name   string
+		setup  func() (bundle string, cleanup func())
+		status int
+		code   errcode.Code
+	}{
+		{"policy without the measurement", func() (string, func()) {
+			other := policyFor(t, bundle, "staging", "sim", "allow_insecure = true\n")
+			srv.SetPolicy(other)
+			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", "allow_insecure = true\n")) }
+		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
+		{"policy without allow_insecure", func() (string, func()) {
+			srv.SetPolicy(policyFor(t, bundle, "debug", "sim", ""))
+			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", "allow_insecure = true\n")) }
+		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
+		{"another broker's key pinned", func() (string, func()) {
+			pub, _, _ := ed25519.GenerateKey(rand.Reader)
+			b := brokerBundle(t, httpSrv.URL, pub)
+			return b, func() {}
+		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerAnswerInvalid},
+		{"broker down", func() (string, func()) {
+			return brokerBundle(t, "http://127.0.0.1:1", srv.PublicKey()), func() {}
+		}, errcode.ClassInternal.ExitStatus(), errcode.BrokerUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, cleanup := tc.setup()
+			defer cleanup()
+			r := launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, "a.key"), "--sealed", store, b)
+			if r.code != tc.status || !strings.Contains(r.stderr, tc.code.String()) || strings.Contains(r.stdout, "notebook: run") {
+				t.Fatalf("want %v, got %+v", tc.code, r)
+			}
+			if got, _ := os.ReadFile(store); !bytes.Equal(got, good) {
+				t.Error("the store changed")
+			}
+		})
+	}
+	// Under staging the host sees the code only.
+	srv.SetPolicy(policyFor(t, bundle, "debug", "sim", ""))
+	r := launch(t, "run", "--profile", "staging", "--sim-key", filepath.Join(dir, "a.key"), "--sealed", filepath.Join(dir, "s.sealed"), bundle)
+	if lines := hostVisible(r.stderr); r.code != errcode.ClassPolicy.ExitStatus() || len(lines) != 1 || !staticLine.MatchString(lines[0]) || !strings.Contains(lines[0], "E3013") {
+		t.Errorf("staging refusal: %+v", r)
+	}
+}
+
+// TestTDXSealingFromBroker: TDX has no sealing key; with key = "broker" a
+// TDX run (the signing fake and fake RTMRs behind the real backend) gets
+// one from the broker, which verifies the quote, the report data and the
+// RTMR3 event, and the sealed mount opens.
+func TestTDXSealingFromBroker(t *testing.T) {
+	srv, httpSrv := startBroker(t)
+	bundle := brokerBundle(t, httpSrv.URL, srv.PublicKey())
+	fake := tdxfake.New(t)
+	regs := fakertmr.CreateRtmrSubsystem(t.TempDir())
+	fake.Registers = regs
+	srv.SetPolicy(policyFor(t, bundle, "production", "tdx", "tdx_require_rtmr = true\n"))
+	srv.Verify = attest.Options{TDXRoots: fake.Roots()}
+
+	b, err := loader.FromFS(os.DirFS(bundle), bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, _ := profiles.Get("production")
+	r := &runner{env: &cliEnv{}, profile: prod, ref: newCorrelationID(), be: tdx.NewBackend(fake).WithRTMR(regs, filepath.Join(t.TempDir(), "rtmr.lock"))}
+	mm := loader.Measure(b, "production")
+	key, err := r.sealingKey(context.Background(), runFlags{backend: "tdx"}, b.Manifest, mm, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.envelope == nil || r.envelope.Event == nil || r.envelope.Kind != tdx.Kind {
+		t.Fatalf("the run's envelope %+v", r.envelope)
+	}
+	var spec runtime.Spec
+	s, err := openSealed(key, b.Manifest, "production", filepath.Join(t.TempDir(), "x.sealed"), &spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.seal(hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	// Without the test roots the broker refuses the fake's chain.
+	srv.Verify = attest.Options{}
+	r2 := &runner{env: &cliEnv{}, profile: prod, ref: newCorrelationID(), be: tdx.NewBackend(fake)}
+	if _, err := r2.sealingKey(context.Background(), runFlags{backend: "tdx"}, b.Manifest, mm, hclog.NewNullLogger()); errcode.From(err).Code != errcode.BrokerRefused || !strings.Contains(err.Error(), "not Intel's") {
+		t.Errorf("a test-only chain at a real broker: %v", err)
+	}
+}
