@@ -6,11 +6,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-configfs-tsm/configfs/fakertmr"
 	"github.com/hashicorp/go-hclog"
@@ -179,5 +182,73 @@ func TestTDXSealingFromBroker(t *testing.T) {
 	r2 := &runner{env: &cliEnv{}, profile: prod, ref: newCorrelationID(), be: tdx.NewBackend(fake)}
 	if _, err := r2.sealingKey(context.Background(), runFlags{backend: "tdx"}, b.Manifest, mm, hclog.NewNullLogger()); errcode.From(err).Code != errcode.BrokerRefused || !strings.Contains(err.Error(), "not Intel's") {
 		t.Errorf("a test-only chain at a real broker: %v", err)
+	}
+}
+
+// TestBrokerCommand: the tenant's workflow with real processes' code:
+// make the broker's database and read its key, pin it in a manifest, write
+// the policy from the bundle, serve, run, stop, read the audit trail.
+func TestBrokerCommand(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "broker.db")
+	k := launch(t, "broker", "key", "--db", db)
+	key, err := hex.DecodeString(strings.TrimSpace(k.stdout))
+	if k.code != 0 || err != nil || len(key) != 32 {
+		t.Fatalf("broker key: %+v", k)
+	}
+	if again := launch(t, "broker", "key", "--db", db); strings.TrimSpace(again.stdout) != hex.EncodeToString(key) {
+		t.Errorf("the key changed between reads: %+v", again)
+	}
+	// The port is the broker's to choose; the manifest needs it, so take
+	// one and hand it over.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	bundle := brokerBundle(t, "http://"+addr, key)
+	p := launch(t, "policy", "new", "--from", bundle, "--profile", "debug", "--backend", "sim", "--allow-insecure")
+	policy := filepath.Join(dir, "policy.toml")
+	os.WriteFile(policy, []byte(p.stdout), 0o644)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		var errOut syncBuffer
+		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr}, strings.NewReader(""), &out, &errOut)
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "listening on") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker did not start: %q", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "broker key: "+hex.EncodeToString(key)) {
+		t.Errorf("serve output %q", out.String())
+	}
+	if r := launch(t, "broker", "key", "--db", db); r.code != errcode.ClassInternal.ExitStatus() || !strings.Contains(r.stderr, "in use") {
+		t.Errorf("reading the key while serving: %+v", r)
+	}
+	store := filepath.Join(dir, "nb.sealed")
+	if r := launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", store, bundle, "--", "hello"); r.code != 0 || !strings.Contains(r.stdout, "run 1: hello") {
+		t.Fatalf("run against the broker: %+v", r)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve ended with %d", code)
+	}
+	a := launch(t, "broker", "audit", "--db", db, "--json")
+	var records []broker.AuditRecord
+	if a.code != 0 || json.Unmarshal([]byte(a.stdout), &records) != nil || len(records) != 1 || records[0].Status != "affirming" || records[0].Released[0] != broker.SealingKey {
+		t.Errorf("audit: %+v", a)
+	}
+	if r := launch(t, "broker", "serve", "--db", db); r.code != errcode.ClassUsage.ExitStatus() {
+		t.Errorf("serve without a policy: %+v", r)
+	}
+	if r := launch(t, "broker", "rotate"); r.code != errcode.ClassUsage.ExitStatus() {
+		t.Errorf("an unknown subcommand: %+v", r)
 	}
 }

@@ -230,13 +230,9 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
 		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.usage))
 	}
-	pdata, err := os.ReadFile(*policyFile)
+	pol, err := readPolicy(*policyFile)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.PolicyInvalid, "%v", err))
-	}
-	pol, err := attest.ParsePolicy(pdata)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.PolicyInvalid, "%s: %v", *policyFile, err))
+		return e.fail(err)
 	}
 	edata, err := os.ReadFile(pos[0])
 	if err != nil {
@@ -488,6 +484,19 @@ func verifySNP(e *cliEnv, reportFile, vcekFile, product string, now time.Time, a
 }
 
 // verifyTDX checks a raw TDX quote offline and prints the claims.
+// readPolicy reads a verification policy file.
+func readPolicy(file string) (*attest.Policy, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.PolicyInvalid, "%v", err)
+	}
+	pol, err := attest.ParsePolicy(data)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.PolicyInvalid, "%s: %v", file, err)
+	}
+	return pol, nil
+}
+
 // readCollateral reads a TDX collateral document.
 func readCollateral(file string) (*tdx.Collateral, error) {
 	data, err := os.ReadFile(file)

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/errcode"
+)
+
+func brokerCommand() command {
+	return command{
+		name:    "broker",
+		summary: "run the tenant's key broker, or read its key and audit trail",
+		usage:   "broker serve --policy POLICY.toml --db FILE [--listen ADDR]\n       launch broker key --db FILE\n       launch broker audit --db FILE [--json]",
+		help: `
+The broker is the tenant's relying party. It hands out single-use nonces,
+verifies a run's evidence against the policy (as 'launch verify' does),
+and releases the run's sealing key only when the verdict is affirming,
+sealed with HPKE to the runtime key the evidence binds and signed with the
+broker's Ed25519 key. Manifests pin that key in [broker] key, so a host in
+the middle can neither read a released key nor hand a run one of its own;
+the transport needs no trust (put TLS in front for privacy of the
+metadata). The database (bbolt) holds the broker's keys, the open nonces
+and an audit record of every decision; keep it, and its backups, on a
+machine the tenant trusts. The sealing key is derived from the broker's
+master key and the measurement, so a store opens on any machine that runs
+the same measurement and the broker affirms.
+
+broker key prints the key to pin; broker audit prints every decision.
+
+Examples:
+  launch broker serve --policy policy.toml --db broker.db --listen 127.0.0.1:7443
+  launch broker key --db broker.db
+  launch broker audit --db broker.db --json`,
+		run: doBroker,
+	}
+}
+
+func doBroker(ctx context.Context, e *cliEnv, args []string) int {
+	c := brokerCommand()
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		printCommandHelp(e.stdout, c)
+		return 0
+	}
+	if len(args) == 0 || (args[0] != "serve" && args[0] != "key" && args[0] != "audit") {
+		return e.fail(errcode.Errorf(errcode.Usage, "broker takes the subcommand serve, key or audit").WithHint("usage: launch " + c.usage))
+	}
+	sub, args := args[0], args[1:]
+	fs := e.newFlagSet(c)
+	db := fs.String("db", "", "the broker's database file (made, with fresh keys, if missing)")
+	policyFile := fs.String("policy", "", "serve: the verification policy (TOML; 'launch policy new')")
+	listen := fs.String("listen", "127.0.0.1:7443", "serve: the address to listen on")
+	asJSON := fs.Bool("json", false, "audit: print JSON")
+	if done, code := e.parseNoArgs(c, fs, args); done {
+		return code
+	}
+	if *db == "" {
+		return e.fail(errcode.Errorf(errcode.Usage, "broker %s needs --db FILE", sub).WithHint("usage: launch " + c.usage))
+	}
+	if sub == "serve" && *policyFile == "" {
+		return e.fail(errcode.Errorf(errcode.Usage, "broker serve needs --policy FILE").WithHint("write one with: launch policy new --from BUNDLE"))
+	}
+	var err error
+	var srv *broker.Server
+	if sub == "serve" {
+		pol, perr := readPolicy(*policyFile)
+		if perr != nil {
+			return e.fail(perr)
+		}
+		srv, err = broker.Open(*db, pol)
+	} else {
+		srv, err = broker.Open(*db, nil)
+	}
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.BrokerUnavailable, "%v", err).WithHint("one broker process holds a database at a time; stop it to read the key or the audit trail"))
+	}
+	defer srv.Close()
+	switch sub {
+	case "key":
+		fmt.Fprintln(e.stdout, hex.EncodeToString(srv.PublicKey()))
+		return 0
+	case "audit":
+		records, err := srv.Audit()
+		if err != nil {
+			return e.fail(errcode.Errorf(errcode.Internal, "reading the audit trail: %v", err))
+		}
+		if *asJSON {
+			if records == nil {
+				records = []broker.AuditRecord{}
+			}
+			return writeJSON(e, records)
+		}
+		for _, r := range records {
+			fmt.Fprintf(e.stdout, "%s %-15s %-8s %-10s %s %s released=[%s]\n", r.Time.Format(time.RFC3339), r.Status, r.Kind, r.Profile, r.Measurement, r.Remote, strings.Join(r.Released, ","))
+			for _, reason := range r.Reasons {
+				fmt.Fprintf(e.stdout, "    - %s\n", reason)
+			}
+		}
+		return 0
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.Usage, "--listen %s: %v", *listen, err))
+	}
+	fmt.Fprintf(e.stdout, "broker key: %s\nlistening on http://%s\n", hex.EncodeToString(srv.PublicKey()), ln.Addr())
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- hs.Serve(ln) }()
+	select {
+	case err := <-done:
+		return e.fail(errcode.Errorf(errcode.Internal, "serving: %v", err))
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return e.fail(errcode.Errorf(errcode.Internal, "stopping: %v", err))
+	}
+	return 0
+}
