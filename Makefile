@@ -48,6 +48,7 @@ bench: tools examples
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./bench
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./sealed
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./tee/tdx ./tee/snp
+	$(GO) test -run '^$$' -bench . -benchtime 200x ./broker
 	$(GO) run ./bench/cmd/ratios
 
 # A longer fuzz run of every decoder (FUZZTIME each).

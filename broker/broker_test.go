@@ -44,7 +44,7 @@ type testBroker struct {
 	sim    *sim.Backend
 }
 
-func newBroker(t *testing.T) *testBroker {
+func newBroker(t testing.TB) *testBroker {
 	t.Helper()
 	s, err := Open(filepath.Join(t.TempDir(), "broker.db"), testPolicy(t))
 	if err != nil {
@@ -59,7 +59,7 @@ func newBroker(t *testing.T) *testBroker {
 
 // evidence is a run's envelope for m, bound to nonce and a fresh runtime
 // key, from the simulator.
-func (b *testBroker) evidence(t *testing.T, m [48]byte, nonce []byte) (*tee.Envelope, *ecdh.PrivateKey) {
+func (b *testBroker) evidence(t testing.TB, m [48]byte, nonce []byte) (*tee.Envelope, *ecdh.PrivateKey) {
 	t.Helper()
 	key, _ := ecdh.P256().GenerateKey(rand.Reader)
 	pub := key.PublicKey().Bytes()
@@ -76,7 +76,7 @@ func (b *testBroker) evidence(t *testing.T, m [48]byte, nonce []byte) (*tee.Enve
 }
 
 // release runs the whole protocol for m.
-func (b *testBroker) release(t *testing.T, m [48]byte) ([]byte, error) {
+func (b *testBroker) release(t testing.TB, m [48]byte) ([]byte, error) {
 	t.Helper()
 	nonce, err := b.client.Challenge(context.Background())
 	if err != nil {
@@ -323,4 +323,15 @@ func FuzzDecodeReleaseResponse(f *testing.F) {
 			t.Fatalf("unclassified: %v", err)
 		}
 	})
+}
+
+// BenchmarkRelease is one run's whole exchange on loopback: challenge,
+// simulator evidence, release, unwrap (the bbolt writes fsync).
+func BenchmarkRelease(b *testing.B) {
+	tb := newBroker(b)
+	for i := 0; i < b.N; i++ {
+		if _, err := tb.release(b, measurementA); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
