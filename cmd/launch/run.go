@@ -53,9 +53,10 @@ error code and a correlation id, and launch exits with one of a few fixed
 statuses (see 'launch errors').
 
 A manifest's [sealed] mount is kept on the host's disk as one store
-encrypted under the TEE's sealing key for the measurement (--sealed FILE,
-by default in $XDG_STATE_HOME/ampoule/sealed), opened before the run and
-sealed back after it.
+encrypted under a sealing key for the measurement (--sealed FILE, by
+default in $XDG_STATE_HOME/ampoule/sealed), opened before the run and
+sealed back after it. The key is the TEE's, or with key = "broker" the one
+the manifest's [broker] releases to the run's verified evidence.
 
 Examples:
   launch run wasm-examples/hello
