@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/ampoule-run/ampoule/internal/strictjson"
 )
 
 // Paths of the protocol.
@@ -101,13 +103,8 @@ func decodeStrict(r io.Reader, v any) error {
 	if len(data) > MaxBody {
 		return fmt.Errorf("%w: more than %d bytes", ErrProtocol, MaxBody)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Decode(data, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrProtocol, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: more than one document", ErrProtocol)
 	}
 	return nil
 }

@@ -8,7 +8,6 @@
 package tee
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha512"
 	"encoding/hex"
@@ -16,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ampoule-run/ampoule/internal/strictjson"
 )
 
 // ReportDataDomain separates Ampoule's report data from every other hash.
@@ -139,14 +140,9 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 	if len(data) > MaxEnvelope {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrEnvelope, len(data), MaxEnvelope)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var e Envelope
-	if err := dec.Decode(&e); err != nil {
+	if err := strictjson.Decode(data, &e); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrEnvelope, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: more than one document", ErrEnvelope)
 	}
 	switch {
 	case e.Version != EnvelopeVersion:

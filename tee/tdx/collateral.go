@@ -1,7 +1,6 @@
 package tdx
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/google/go-tdx-guest/verify"
 	"github.com/google/go-tdx-guest/verify/trust"
+
+	"github.com/ampoule-run/ampoule/internal/strictjson"
 )
 
 // PCS is Intel's Provisioning Certification Service, where collateral
@@ -49,14 +50,9 @@ func DecodeCollateral(data []byte) (*Collateral, error) {
 	if len(data) > MaxCollateral {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrCollateral, len(data), MaxCollateral)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var c Collateral
-	if err := dec.Decode(&c); err != nil {
+	if err := strictjson.Decode(data, &c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCollateral, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: more than one document", ErrCollateral)
 	}
 	if c.Version != CollateralVersion {
 		return nil, fmt.Errorf("%w: version %d, want %d", ErrCollateral, c.Version, CollateralVersion)
