@@ -25,6 +25,13 @@ import (
 // NonceLifetime is how long a challenge's nonce may be answered.
 const NonceLifetime = 2 * time.Minute
 
+// MaxOpenNonces bounds the challenges outstanding at once, so that a
+// flood of challenges cannot grow the database without end.
+const MaxOpenNonces = 10000
+
+// errTooManyChallenges: MaxOpenNonces are outstanding.
+var errTooManyChallenges = errors.New("too many challenges are outstanding; try again shortly")
+
 // Buckets of the broker's database.
 var (
 	bucketKeys   = []byte("keys")
@@ -133,17 +140,27 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		// Forget the expired ones on the way.
 		now := s.Now()
 		var stale [][]byte
+		open := 0
 		b.ForEach(func(k, v []byte) error {
 			if len(v) != 8 || now.After(time.Unix(0, int64(binary.BigEndian.Uint64(v)))) {
 				stale = append(stale, append([]byte(nil), k...))
+			} else {
+				open++
 			}
 			return nil
 		})
 		for _, k := range stale {
 			b.Delete(k)
 		}
+		if open >= MaxOpenNonces {
+			return errTooManyChallenges
+		}
 		return b.Put(nonce, binary.BigEndian.AppendUint64(nil, uint64(expires.UnixNano())))
 	})
+	if errors.Is(err, errTooManyChallenges) {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{err.Error()})
+		return
+	}
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, errorBody{"the broker could not store the nonce"})
 		return
