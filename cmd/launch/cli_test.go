@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -477,5 +478,35 @@ func TestErrorsDoc(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(testwasm.Root(t), "docs", "errors.md"))
 	if err != nil || !bytes.Equal(got, want) {
 		t.Errorf("docs/errors.md is out of date (%v); run 'make docs'", err)
+	}
+}
+
+// TestThreatModelNamesRealTests: every test docs/threat-model.md cites
+// exists, so the table cannot point at evidence that is gone.
+func TestThreatModelNamesRealTests(t *testing.T) {
+	root := testwasm.Root(t)
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "threat-model.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defined := map[string]bool{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		src, _ := os.ReadFile(p)
+		for _, m := range regexp.MustCompile(`(?m)^func ((?:Test|Fuzz)\w+)\(`).FindAllSubmatch(src, -1) {
+			defined[string(m[1])] = true
+		}
+		return nil
+	})
+	cited := regexp.MustCompile(`\b(?:Test|Fuzz)[A-Z]\w+`).FindAllString(string(doc), -1)
+	if len(cited) < 20 {
+		t.Fatalf("only %d tests cited", len(cited))
+	}
+	for _, name := range cited {
+		if !defined[name] {
+			t.Errorf("docs/threat-model.md cites %s, which no test file defines", name)
+		}
 	}
 }
