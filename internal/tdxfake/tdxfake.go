@@ -42,6 +42,8 @@ type Provider struct {
 	// Body, if set, edits each quote's body before it is signed (TD
 	// attributes, TEE TCB SVN, RTMRs, MRCONFIGID).
 	Body func(*pb.TDQuoteBody)
+	// QE, if set, edits the QE report before the PCK key signs it.
+	QE func(*pb.EnclaveReport)
 	// Registers, if set, is where the quotes' RTMR2 and RTMR3 are read
 	// (go-configfs-tsm's fakertmr, which a backend extends).
 	Registers configfsi.Client
@@ -165,6 +167,9 @@ func (p *Provider) GetRawQuote(reportData [64]byte) ([]uint8, error) {
 	// SHA-256(attestation key ‖ QE auth data), then zeros.
 	h := sha256.Sum256(append(append([]byte(nil), ak...), qe.GetQeAuthData().GetData()...))
 	qe.QeReport.ReportData = append(h[:], make([]byte, 32)...)
+	if p.QE != nil {
+		p.QE(qe.QeReport)
+	}
 	rawReport, err := abi.EnclaveReportToAbiBytes(qe.GetQeReport())
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-configfs-tsm/configfs/fakertmr"
+	pb "github.com/google/go-tdx-guest/proto/tdx"
 	tdxtest "github.com/google/go-tdx-guest/testing"
 
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
@@ -115,5 +116,29 @@ func TestAttestExtended(t *testing.T) {
 	}
 	if _, _, err := NewBackend(fake).AttestExtended(context.Background(), [48]byte{}, [64]byte{}); !errors.Is(err, ErrNoRTMR) {
 		t.Errorf("a backend without RTMRs: %v", err)
+	}
+}
+
+// TestQuotingEnclaveMustBeIntels: a QE report the PCK key signed, but of
+// an enclave other than Intel's TD quoting enclave (another signer,
+// product, or a debug enclave), does not vouch for the attestation key,
+// in either quote version.
+func TestQuotingEnclaveMustBeIntels(t *testing.T) {
+	for name, edit := range map[string]func(*pb.EnclaveReport){
+		"another signer":  func(r *pb.EnclaveReport) { r.MrSigner = bytes.Repeat([]byte{7}, 32) },
+		"another product": func(r *pb.EnclaveReport) { r.IsvProdId = 1 },
+		"debug enclave":   func(r *pb.EnclaveReport) { r.Attributes[0] |= 0x02 },
+	} {
+		for _, version := range []int{4, 5} {
+			fake := tdxfake.New(t)
+			fake.QE, fake.Version = edit, version
+			raw, err := fake.GetRawQuote([64]byte{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := VerifyWith(raw, Options{Roots: fake.Roots()}); !errors.Is(err, ErrQuote) || !strings.Contains(err.Error(), "quoting enclave") {
+				t.Errorf("%s, version %d: %v", name, version, err)
+			}
+		}
 	}
 }

@@ -5,6 +5,7 @@
 package tdx
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
@@ -104,6 +105,49 @@ func parseV4(raw []byte) (v4 *pb.QuoteV4, err error) {
 	return v4, nil
 }
 
+// The quoting enclave that may vouch for a TD's attestation key: Intel's
+// TD quoting enclave, as Intel's QE identity for TDX describes it (MRSIGNER,
+// ISVPRODID 2, attributes under the mask, which keeps DEBUG clear).
+// Without this check any enclave the platform's PCK certifies (one the host
+// writes, say) could sign TD reports of its choosing.
+var (
+	intelTDQEMRSigner     = mustHex("dc9e2a7c6f948f17474e34a7fc43ed030f7c1563f1babddf6340c82e0e54a8c5")
+	intelTDQEAttributes   = mustHex("11000000000000000000000000000000")
+	intelTDQEAttrMask     = mustHex("fbffffffffffffff0000000000000000")
+	intelTDQEProductID    = uint32(2)
+	sgxAttributesDebugBit = byte(0x02)
+)
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// checkQE refuses a QE report that is not Intel's TD quoting enclave.
+func checkQE(r *pb.EnclaveReport) error {
+	attrs := r.GetAttributes()
+	if len(attrs) != len(intelTDQEAttrMask) {
+		return fmt.Errorf("the QE report's attributes are %d bytes", len(attrs))
+	}
+	switch {
+	case !bytes.Equal(r.GetMrSigner(), intelTDQEMRSigner):
+		return fmt.Errorf("the quoting enclave is not Intel's (MRSIGNER %x)", r.GetMrSigner())
+	case r.GetIsvProdId() != intelTDQEProductID:
+		return fmt.Errorf("the quoting enclave's product id is %d, not Intel's TD QE (%d)", r.GetIsvProdId(), intelTDQEProductID)
+	case attrs[0]&sgxAttributesDebugBit != 0:
+		return fmt.Errorf("the quoting enclave runs in debug mode")
+	}
+	for i := range attrs {
+		if attrs[i]&intelTDQEAttrMask[i] != intelTDQEAttributes[i] {
+			return fmt.Errorf("the quoting enclave's attributes %x are not Intel's TD QE's", attrs)
+		}
+	}
+	return nil
+}
+
 // ErrQuote wraps every reason a quote does not verify.
 var ErrQuote = errors.New("TDX quote does not verify")
 
@@ -161,6 +205,9 @@ func VerifyWith(raw []byte, opts Options) (c *Claims, err error) {
 		vopts.GetCollateral, vopts.CheckRevocations, vopts.Getter = true, true, opts.Collateral
 	}
 	if err := verify.TdxQuote(v4, vopts); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
+	}
+	if err := checkQE(v4.GetSignedData().GetCertificationData().GetQeReportCertificationData().GetQeReport()); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrQuote, err)
 	}
 	c = claimsOf(v4.GetTdQuoteBody(), v4.GetHeader().GetVersion())

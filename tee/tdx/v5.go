@@ -123,6 +123,9 @@ func verifyV5(q *quoteV5, roots *x509.CertPool, now time.Time) error {
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		return fmt.Errorf("the PCK chain: %v", err)
 	}
+	if err := checkQE(qe.GetQeReport()); err != nil {
+		return err
+	}
 	report, err := abi.EnclaveReportToAbiBytes(qe.GetQeReport())
 	if err != nil {
 		return err
