@@ -204,6 +204,24 @@ type Result struct {
 	Insecure    bool     `json:"insecure"`
 	Profile     string   `json:"profile"`
 	Measurement string   `json:"measurement"`
+	// Debug: the TEE lets its host read the guest's memory (the policy's
+	// allow_debug let it pass). A relying party keeps its secrets for
+	// such runs apart from those of protected runs.
+	Debug bool `json:"debug"`
+}
+
+// Class is the protection evidence shows, for a relying party to keep
+// secrets apart: "hardware" (a TEE, debugging off), "debug" (a TEE a host
+// may read) or "insecure" (the simulator). Evidence of a lower class must
+// never obtain a secret released to a higher one.
+func (r *Result) Class() string {
+	switch {
+	case r.Insecure || r.Kind == sim.Kind:
+		return "insecure"
+	case r.Debug:
+		return "debug"
+	}
+	return "hardware"
 }
 
 // Options are what a verification depends on besides the envelope.
@@ -249,6 +267,7 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 	// access unless the policy allows it, and no insecure mark.
 	hardware := func(name string, reportData [64]byte, debug bool, debugWhat string) {
 		bound(reportData)
+		r.Debug = debug
 		if debug && !p.AllowDebug {
 			fail("%s, and the policy does not set allow_debug", debugWhat)
 		}
@@ -264,6 +283,9 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 		}
 		if !env.Insecure {
 			fail("simulator evidence that does not say it is insecure")
+		}
+		if env.Profile == "production" {
+			fail("evidence from the simulator for the production profile, which never runs on it")
 		}
 		claims, err := sim.Verify(tee.Evidence{Raw: env.Evidence, Collateral: env.Collateral})
 		if err != nil {

@@ -97,6 +97,10 @@ func TestTamperIsContraindicated(t *testing.T) {
 		{"claims to be secure", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Insecure = false }, "does not say it is insecure"},
 		{"pinned key", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).SimKeys = []string{strings.Repeat("00", 32)} }, "pins"},
 		{"issue time changed", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Issued = e.Issued.Add(-time.Minute) }, "issue time"},
+		{"sim evidence for production", func(e *tee.Envelope, _ *Options, p **Policy) {
+			e.Profile = "production"
+			(*p).Profiles = []string{"production"}
+		}, "never runs on it"},
 		{"sim evidence called tdx", func(e *tee.Envelope, _ *Options, p **Policy) { e.Kind = "tdx"; (*p).Backends = []string{"tdx"} }, "does not verify"},
 		{"sim evidence called sev-snp", func(e *tee.Envelope, _ *Options, p **Policy) { e.Kind = "sev-snp"; (*p).Backends = []string{"sev-snp"} }, "collateral"},
 	} {

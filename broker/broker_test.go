@@ -17,11 +17,14 @@ import (
 	"testing"
 	"time"
 
+	tdxpb "github.com/google/go-tdx-guest/proto/tdx"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
+	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 var (
@@ -362,5 +365,52 @@ func BenchmarkRelease(b *testing.B) {
 		if _, err := tb.release(b, measurementA); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestKeysKeepClassesApart: a policy that accepts the simulator, or a
+// debuggable TEE, beside real TEEs must not let their evidence obtain the
+// key a protected run of the same measurement gets: the host can make the
+// one and read the other.
+func TestKeysKeepClassesApart(t *testing.T) {
+	b := newBroker(t)
+	fake := tdxfake.New(t)
+	b.s.Verify = attest.Options{TDXRoots: fake.Roots()}
+	p, err := attest.ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(measurementA[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\", \"tdx\"]\nallow_insecure = true\nallow_debug = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.s.SetPolicy(p)
+	tdxKey := func(debug bool) []byte {
+		fake.Body = nil
+		if debug {
+			fake.Body = func(body *tdxpb.TDQuoteBody) { body.TdAttributes[0] |= 1 }
+		}
+		nonce, _ := b.client.Challenge(context.Background())
+		key, _ := ecdh.P256().GenerateKey(rand.Reader)
+		pub := key.PublicKey().Bytes()
+		ev, err := tdx.NewBackend(fake).Attest(context.Background(), tee.ReportData(measurementA, pub, nonce))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := &tee.Envelope{Version: tee.EnvelopeVersion, Kind: tdx.Kind, Evidence: ev.Raw, Measurement: hex.EncodeToString(measurementA[:]),
+			Profile: "staging", RuntimeKey: pub, Nonce: nonce, Issued: time.Now().UTC()}
+		secrets, err := b.client.Release(context.Background(), env, key, []string{SealingKey})
+		if err != nil {
+			t.Fatalf("tdx (debug %v): %v", debug, err)
+		}
+		return secrets[SealingKey]
+	}
+	hardware, debug := tdxKey(false), tdxKey(true)
+	again := tdxKey(false)
+	insecure, err := b.release(t, measurementA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(hardware, again) {
+		t.Error("two protected runs of one measurement got different keys")
+	}
+	if bytes.Equal(hardware, insecure) || bytes.Equal(hardware, debug) || bytes.Equal(debug, insecure) {
+		t.Error("a simulator or debug run got a protected run's key")
 	}
 }

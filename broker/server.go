@@ -228,9 +228,12 @@ func (s *Server) Audit() ([]AuditRecord, error) {
 	return out, err
 }
 
-// sealingKey is the measurement's sealing key.
-func (s *Server) sealingKey(measurement [48]byte) ([]byte, error) {
-	return hkdf.Key(sha256.New, s.master, measurement[:], "ampoule/broker/sealing-key/v1", 32)
+// sealingKey is the measurement's sealing key for evidence of a class
+// (attest.Result.Class): the simulator's or a debuggable TEE's evidence,
+// which a host can make or read, never obtains the key a protected run of
+// the same measurement gets.
+func (s *Server) sealingKey(measurement [48]byte, class string) ([]byte, error) {
+	return hkdf.Key(sha256.New, s.master, measurement[:], "ampoule/broker/sealing-key/v1 "+class, 32)
 }
 
 func (s *Server) release(w http.ResponseWriter, r *http.Request) {
@@ -273,7 +276,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 		resp.Reasons = []string{}
 	}
 	if resp.Status == string(attest.Affirming) {
-		if resp.Secrets, err = s.wrap(env, req.Secrets); err != nil {
+		if resp.Secrets, err = s.wrap(env, result.Class(), req.Secrets); err != nil {
 			resp.Status, resp.Secrets = string(attest.Contraindicated), nil
 			resp.Reasons = append(resp.Reasons, err.Error())
 		}
@@ -297,7 +300,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 }
 
 // wrap seals each named secret to the envelope's runtime key.
-func (s *Server) wrap(env *tee.Envelope, names []string) (map[string][]byte, error) {
+func (s *Server) wrap(env *tee.Envelope, class string, names []string) (map[string][]byte, error) {
 	pub, err := ecdh.P256().NewPublicKey(env.RuntimeKey)
 	if err != nil {
 		return nil, fmt.Errorf("the runtime key is not a P-256 public key: %v", err)
@@ -312,7 +315,7 @@ func (s *Server) wrap(env *tee.Envelope, names []string) (map[string][]byte, err
 	}
 	out := map[string][]byte{}
 	for _, name := range names {
-		key, err := s.sealingKey(m)
+		key, err := s.sealingKey(m, class)
 		if err != nil {
 			return nil, err
 		}
