@@ -394,5 +394,12 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 	if r.Status == Affirming && env.Kind == sim.Kind {
 		r.Reasons = append(r.Reasons, "the simulator is insecure: nothing protects the run from the host; the policy allows it")
 	}
+	// Hardware evidence carries no time of its own: only the verifier's
+	// nonce shows it is fresh. Without one it may be a replay of any age,
+	// which max_age cannot catch.
+	if r.Status == Affirming && issued.IsZero() && opts.Nonce == nil {
+		r.Status = Warning
+		r.Reasons = append(r.Reasons, "freshness not judged: "+env.Kind+" evidence carries no time, and no nonce was given to check")
+	}
 	return r
 }

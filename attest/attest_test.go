@@ -358,6 +358,13 @@ func TestTDXAttestVerify(t *testing.T) {
 			}
 		})
 	}
+	// Without a nonce, hardware evidence cannot be shown fresh: a warning,
+	// never affirming.
+	noNonce := opts
+	noNonce.Nonce = nil
+	if r := Verify(env, tdxPolicy(t, ""), noNonce); r.Status != Warning || !strings.Contains(strings.Join(r.Reasons, "; "), "freshness not judged") {
+		t.Errorf("hardware evidence without a nonce: %+v", r)
+	}
 	// Version 5 quotes (TDX 1.5) take the same path.
 	fake := tdxfake.New(t)
 	fake.Version, fake.TD15 = 5, true

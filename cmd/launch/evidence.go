@@ -171,7 +171,9 @@ signature over the evidence, that its report data binds the measurement,
 runtime key and nonce, that the measurement is a reference value, that the
 profile and backend are accepted, and that the evidence is fresh. It prints
 the verdict (affirming, warning or contraindicated) with its reasons and
-exits 0 only when affirming. --at judges old evidence at a fixed time.
+exits 0 only when affirming. SEV-SNP and TDX evidence carries no time of
+its own: without --nonce its freshness cannot be judged, and the verdict
+is a warning. --at judges old evidence at a fixed time.
 
 With --snp-report, verify checks a raw SEV-SNP attestation report by hand,
 as operators do with snpguest: its signature by the VCEK (or VLEK)
