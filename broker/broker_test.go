@@ -307,6 +307,7 @@ func TestBrokerUnavailableAndBadRequests(t *testing.T) {
 		"no secrets":    `{"evidence":{"version":1},"secrets":[]}`,
 		"bad envelope":  `{"evidence":{"version":1},"secrets":["sealing-key"]}`,
 		"unknown field": `{"evidence":{},"secrets":["sealing-key"],"x":1}`,
+		"long name":     `{"evidence":{"version":1},"secrets":["` + strings.Repeat("x", 200) + `"]}`,
 	} {
 		resp, err := http.Post(b.srv.URL+ReleasePath, "application/json", strings.NewReader(body))
 		if err != nil {
@@ -316,6 +317,22 @@ func TestBrokerUnavailableAndBadRequests(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: %s", name, resp.Status)
 		}
+	}
+	// Evidence of no known kind or profile reaches no decision and leaves
+	// nothing in the audit trail, however long its fields.
+	nonce, _ := b.client.Challenge(context.Background())
+	for _, change := range []func(*tee.Envelope){
+		func(e *tee.Envelope) { e.Kind = strings.Repeat("k", 100000) },
+		func(e *tee.Envelope) { e.Profile = strings.Repeat("p", 100000) },
+	} {
+		env, key := b.evidence(t, measurementA, nonce)
+		change(env)
+		if _, err := b.client.Release(context.Background(), env, key, []string{SealingKey}); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no known") {
+			t.Errorf("unknown kind or profile: %v", err)
+		}
+	}
+	if records, _ := b.s.Audit(); len(records) != 0 {
+		t.Errorf("%d audit records for requests that reached no decision", len(records))
 	}
 	resp, err := http.Get(b.srv.URL + ReleasePath)
 	if err != nil {

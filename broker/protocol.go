@@ -121,6 +121,11 @@ func DecodeReleaseRequest(r io.Reader) (*ReleaseRequest, error) {
 	if len(req.Secrets) == 0 || len(req.Secrets) > 64 {
 		return nil, fmt.Errorf("%w: ask for 1 to 64 secrets, not %d", ErrProtocol, len(req.Secrets))
 	}
+	for _, name := range req.Secrets {
+		if len(name) == 0 || len(name) > 128 {
+			return nil, fmt.Errorf("%w: a secret's name is 1 to 128 bytes", ErrProtocol)
+		}
+	}
 	return &req, nil
 }
 

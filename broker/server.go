@@ -19,7 +19,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/sim"
+	"github.com/ampoule-run/ampoule/tee/snp"
+	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 // NonceLifetime is how long a challenge's nonce may be answered.
@@ -246,6 +250,16 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	env, err := tee.DecodeEnvelope(req.Evidence)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
+		return
+	}
+	// Only what could be a run's evidence reaches a decision (and the
+	// audit trail): a known kind and profile.
+	if env.Kind != sim.Kind && env.Kind != snp.Kind && env.Kind != tdx.Kind {
+		writeJSON(w, http.StatusBadRequest, errorBody{"the evidence is of no known kind"})
+		return
+	}
+	if _, err := profiles.Get(env.Profile); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{"the evidence names no known profile"})
 		return
 	}
 	rec.Kind, rec.Profile, rec.Measurement, rec.Asked = env.Kind, env.Profile, env.Measurement, req.Secrets
