@@ -124,6 +124,8 @@ type runner struct {
 	// The run's evidence, made once, and the runtime key it binds.
 	envelope   *tee.Envelope
 	runtimeKey *ecdh.PrivateKey
+	// also holds failures beside the run's own, shown before it.
+	also []error
 }
 
 // backend opens the run's backend once: its evidence and its sealing key
@@ -143,10 +145,15 @@ func (r *runner) backend(f runFlags) (tee.Backend, error) {
 // status.
 func (r *runner) finish(exitCode uint32, err error) int {
 	if err != nil {
-		if r.profile.StaticErrors {
-			fmt.Fprint(r.env.stderr, errcode.Static(err, r.ref))
-		} else {
-			fmt.Fprint(r.env.stderr, errcode.Detailed(err))
+		// A second failure (the sealed mount not sealed after a failed
+		// run) is shown too, each a static line where the profile hides
+		// detail; the exit status is the run's.
+		for _, e := range append(r.also, err) {
+			if r.profile.StaticErrors {
+				fmt.Fprint(r.env.stderr, errcode.Static(e, r.ref))
+			} else {
+				fmt.Fprint(r.env.stderr, errcode.Detailed(e))
+			}
 		}
 		return errcode.From(err).Code.Class().ExitStatus()
 	}
@@ -284,6 +291,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 				err = serr
 			} else {
 				log.Error("sealing the sealed mount failed", "ref", r.ref, "detail", strings.TrimSpace(errcode.Detailed(serr)))
+				r.also = append(r.also, serr)
 			}
 		}
 	}

@@ -243,6 +243,22 @@ func TestSealedSurvivesWallTimeKill(t *testing.T) {
 		}
 		os.Remove(store)
 	}
+	// When the store cannot be sealed either (here: more than max_size),
+	// the host sees both failures, each as the profile shows errors, and
+	// the run's exit status.
+	writeManifest(t, bundle, "name = \"spin\"\nprofiles = [\"debug\", \"staging\"]\n[sealed]\nmount = \"/sealed\"\nmax_size = 40\n[limits]\nwall_time = \"500ms\"\n")
+	for _, profile := range []string{"debug", "staging"} {
+		out, err := exec.Command(testwasm.Launch(t), "run", "--no-cache", "--profile", profile, "--sim-key", simKey, "--sealed", store, bundle).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != errcode.ClassLimit.ExitStatus() || !strings.Contains(string(out), "E4002") || !strings.Contains(string(out), "E4007") {
+			t.Errorf("%s: %v\n%s", profile, err, out)
+		}
+		if profile == "staging" {
+			if lines := hostVisible(string(out)); len(lines) != 2 || !staticLine.MatchString(lines[0]) || !staticLine.MatchString(lines[1]) {
+				t.Errorf("staging shows %q", lines)
+			}
+		}
+	}
 }
 
 // TestSealingKeyPerBackend: SEV-SNP's derived key (go-sev-guest's fake
