@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 )
 
 // Decode reads data, which must be exactly one JSON document, into v.
@@ -16,8 +17,11 @@ func Decode(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
-		return errors.New("more than one document")
+	// Anything but the end after the document (another one, a stray
+	// bracket, garbage) is refused.
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
+		return errors.New("data after the document")
 	}
 	return nil
 }
