@@ -5,6 +5,7 @@ package attest
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
@@ -274,6 +275,12 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 		if env.Insecure {
 			fail("%s evidence marked insecure", name)
 		}
+	}
+	// The runtime key is a P-256 point (65 bytes): a fixed length keeps
+	// the report data's concatenation of key and nonce unambiguous, and it
+	// is what secrets are wrapped to.
+	if _, err := ecdh.P256().NewPublicKey(env.RuntimeKey); err != nil {
+		fail("the runtime key is not a P-256 public key")
 	}
 	var issued time.Time
 	switch env.Kind {

@@ -1,7 +1,9 @@
 package attest
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
@@ -27,11 +29,20 @@ import (
 var (
 	testMeasurement = [48]byte{1, 2, 3}
 	testNonce       = []byte("nonce-0123456789")
-	testRuntimeKey  = []byte("runtime-public-key")
+	testRuntimeKey  = p256Point()
 	t0              = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 )
 
 // simEnvelope makes real simulator evidence for the test measurement.
+// p256Point is a fixed P-256 public key, as runtime keys are.
+func p256Point() []byte {
+	k, err := ecdh.P256().NewPrivateKey(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		panic(err)
+	}
+	return k.PublicKey().Bytes()
+}
+
 func simEnvelope(t *testing.T, seed byte) *tee.Envelope {
 	t.Helper()
 	key := ed25519.NewKeyFromSeed(append(make([]byte, 31), seed))
@@ -97,6 +108,7 @@ func TestTamperIsContraindicated(t *testing.T) {
 		{"claims to be secure", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Insecure = false }, "does not say it is insecure"},
 		{"pinned key", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).SimKeys = []string{strings.Repeat("00", 32)} }, "pins"},
 		{"issue time changed", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Issued = e.Issued.Add(-time.Minute) }, "issue time"},
+		{"runtime key not P-256", func(e *tee.Envelope, _ *Options, _ **Policy) { e.RuntimeKey = []byte("runtime-public-key") }, "not a P-256 public key"},
 		{"sim evidence for production", func(e *tee.Envelope, _ *Options, p **Policy) {
 			e.Profile = "production"
 			(*p).Profiles = []string{"production"}
