@@ -2,7 +2,6 @@ package sealed
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -37,7 +36,7 @@ func BenchmarkStore(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				ws, err := NewWorkspace(WorkspaceBases())
+				ws, release, err := NewWorkspace(WorkspaceBases())
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -51,7 +50,7 @@ func BenchmarkStore(b *testing.B) {
 				if err := Save(file, testKey, back, 64<<20); err != nil {
 					b.Fatal(err)
 				}
-				os.RemoveAll(ws)
+				release()
 			}
 		})
 	}

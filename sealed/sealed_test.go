@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var testKey = bytes.Repeat([]byte{0x42}, 32)
@@ -278,10 +280,10 @@ func TestWorkspace(t *testing.T) {
 		t.Logf("%s is memory-backed here; the refusal is checked with a path that does not exist", disk)
 		disk = filepath.Join(disk, "missing")
 	}
-	if _, err := NewWorkspace([]string{disk}); !errors.Is(err, ErrNoWorkspace) {
+	if _, _, err := NewWorkspace([]string{disk}); !errors.Is(err, ErrNoWorkspace) {
 		t.Fatalf("a disk directory: %v, want ErrNoWorkspace", err)
 	}
-	dir, err := NewWorkspace(append([]string{disk}, WorkspaceBases()...))
+	dir, release, err := NewWorkspace(append([]string{disk}, WorkspaceBases()...))
 	if !MemoryBacked("/dev/shm") {
 		if err == nil {
 			t.Fatal("a workspace without a tmpfs")
@@ -291,39 +293,71 @@ func TestWorkspace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	// A live workspace is never swept, even by this very process.
+	if Sweep(filepath.Dir(dir)); !exists(dir) {
+		t.Fatal("Sweep removed a live workspace")
+	}
+	defer func() {
+		release()
+		if exists(dir) || exists(dir+".lock") {
+			t.Error("release left the workspace or its lock")
+		}
+	}()
 	st, err := os.Stat(dir)
 	if err != nil || st.Mode().Perm() != 0o700 || !MemoryBacked(dir) {
 		t.Errorf("workspace %s: %v, mode %v, memory-backed %v", dir, err, st.Mode(), MemoryBacked(dir))
 	}
 }
 
-// TestSweep: a workspace whose launcher is gone is removed; the running
-// launcher's, and names that are not workspaces, stay.
+// TestSweep: a workspace whose lock nobody holds, or (without a lock file)
+// whose launcher's pid is gone, is removed; one whose lock is held, and
+// names that are not workspaces, stay.
 func TestSweep(t *testing.T) {
 	base := t.TempDir()
 	cmd := exec.Command("true")
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
 	}
-	dead := filepath.Join(base, fmt.Sprintf("ampoule-sealed-%d-123", cmd.Process.Pid))
-	mine := filepath.Join(base, fmt.Sprintf("ampoule-sealed-%d-456", os.Getpid()))
-	other := filepath.Join(base, "ampoule-sealed-notapid")
-	for _, d := range []string{dead, mine, other} {
+	mk := func(name string, lock bool) string {
+		d := filepath.Join(base, name)
 		os.MkdirAll(filepath.Join(d, "sub"), 0o700)
 		os.WriteFile(filepath.Join(d, "sub", "plain.txt"), []byte("plaintext"), 0o600)
+		if lock {
+			os.WriteFile(d+".lock", nil, 0o600)
+		}
+		return d
 	}
-	if n := Sweep(base); n != 1 {
-		t.Errorf("swept %d workspaces, want 1", n)
+	unlocked := mk(fmt.Sprintf("ampoule-sealed-%d-1", os.Getpid()), true) // another pid namespace's dead launcher may share a pid
+	held := mk("ampoule-sealed-999999-2", true)
+	f, err := os.OpenFile(held+".lock", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(dead); !os.IsNotExist(err) {
-		t.Errorf("a dead launcher's workspace stays: %v", err)
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
 	}
-	for _, d := range []string{mine, other} {
-		if _, err := os.Stat(d); err != nil {
+	deadPid := mk(fmt.Sprintf("ampoule-sealed-%d-3", cmd.Process.Pid), false)
+	livePid := mk(fmt.Sprintf("ampoule-sealed-%d-4", os.Getpid()), false)
+	other := mk("ampoule-sealed-notapid", false)
+	if n := Sweep(base); n != 2 {
+		t.Errorf("swept %d workspaces, want 2", n)
+	}
+	for _, d := range []string{unlocked, deadPid} {
+		if exists(d) || exists(d+".lock") {
+			t.Errorf("%s stays", d)
+		}
+	}
+	for _, d := range []string{held, livePid, other} {
+		if !exists(d) {
 			t.Errorf("%s was removed", d)
 		}
 	}
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 // TestLock: one run holds a store at a time; the lock is free again once

@@ -41,8 +41,11 @@ const workspacePrefix = "ampoule-sealed-"
 
 // Sweep removes the workspaces in base that launchers which no longer run
 // left behind (a launcher killed outright cannot remove its own), and
-// returns how many. Only this user's are touched, and only those whose
-// launcher's pid is gone.
+// returns how many. Only this user's are touched. A launcher holds an
+// flock on its workspace's lock file (DIR.lock) for the workspace's life,
+// so a lock Sweep can take marks a dead launcher's, whatever pid
+// namespace it ran in; a workspace without a lock file is judged by its
+// launcher's pid.
 func Sweep(base string) int {
 	entries, err := os.ReadDir(base)
 	if err != nil {
@@ -51,12 +54,7 @@ func Sweep(base string) int {
 	n := 0
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), workspacePrefix)
-		if !ok || !e.IsDir() {
-			continue
-		}
-		pidText, _, ok := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidText)
-		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+		if !ok || !e.IsDir() || strings.HasSuffix(rest, ".lock") {
 			continue
 		}
 		info, err := e.Info()
@@ -66,20 +64,39 @@ func Sweep(base string) int {
 		if st, ok := info.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
 			continue
 		}
-		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-			continue // alive, or not ours to know
+		dir := filepath.Join(base, e.Name())
+		if !abandoned(dir, rest) {
+			continue
 		}
-		if os.RemoveAll(filepath.Join(base, e.Name())) == nil {
+		if os.RemoveAll(dir) == nil {
+			os.Remove(dir + ".lock")
 			n++
 		}
 	}
 	return n
 }
 
+// abandoned reports whether the workspace dir (named workspacePrefix+rest)
+// belongs to no running launcher.
+func abandoned(dir, rest string) bool {
+	f, err := os.OpenFile(dir+".lock", os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if err == nil {
+		defer f.Close()
+		// Taken: its launcher is gone (the lock goes with the process).
+		return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil
+	}
+	pidText, _, ok := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(pidText)
+	if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
 // NewWorkspace makes a private (0700) directory in memory where the sealed
-// mount lives in plaintext while the workload runs; the caller removes it.
-// It refuses rather than fall back to a disk.
-func NewWorkspace(bases []string) (string, error) {
+// mount lives in plaintext while the workload runs, and holds its lock;
+// release removes both. It refuses rather than fall back to a disk.
+func NewWorkspace(bases []string) (dir string, release func(), err error) {
 	var tried []string
 	for _, base := range bases {
 		if !MemoryBacked(base) {
@@ -92,7 +109,24 @@ func NewWorkspace(bases []string) (string, error) {
 			tried = append(tried, base+" ("+err.Error()+")")
 			continue
 		}
-		return dir, nil
+		lock, err := os.OpenFile(dir+".lock", os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if err == nil {
+			err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		}
+		if err != nil {
+			if lock != nil {
+				lock.Close()
+			}
+			os.Remove(dir + ".lock")
+			os.RemoveAll(dir)
+			tried = append(tried, base+" (its lock: "+err.Error()+")")
+			continue
+		}
+		return dir, func() {
+			os.RemoveAll(dir)
+			os.Remove(dir + ".lock")
+			lock.Close()
+		}, nil
 	}
-	return "", fmt.Errorf("%w: tried %s", ErrNoWorkspace, strings.Join(tried, ", "))
+	return "", nil, fmt.Errorf("%w: tried %s", ErrNoWorkspace, strings.Join(tried, ", "))
 }

@@ -25,6 +25,7 @@ type sealedMount struct {
 	key       []byte
 	max       int64
 	unlock    func()
+	release   func() // removes the workspace
 	// opened is what was unpacked: entries, and whether a store existed.
 	opened int
 	found  bool
@@ -89,7 +90,7 @@ func openSealed(key []byte, m *loader.Manifest, profile, file string, spec *runt
 		return nil, errcode.Errorf(errcode.SealedStoreIO, "the sealed store cannot be written: %v", err).
 			WithHint("pass --sealed FILE in a directory that exists and is writable")
 	}
-	if s.workspace, err = sealed.NewWorkspace(sealed.WorkspaceBases()); err != nil {
+	if s.workspace, s.release, err = sealed.NewWorkspace(sealed.WorkspaceBases()); err != nil {
 		s.unlock()
 		return nil, errcode.Errorf(errcode.WorkspaceUnavailable, "%v", err)
 	}
@@ -122,7 +123,7 @@ func (s *sealedMount) seal(log hclog.Logger) error {
 
 // remove deletes the plaintext workspace and lets the store go.
 func (s *sealedMount) remove() {
-	os.RemoveAll(s.workspace)
+	s.release()
 	clear(s.key)
 	s.unlock()
 }
