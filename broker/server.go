@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -47,7 +48,7 @@ var (
 // and the audit trail) and one policy.
 type Server struct {
 	db     *bolt.DB
-	policy *attest.Policy
+	policy atomic.Pointer[attest.Policy]
 	signer ed25519.PrivateKey
 	master []byte
 	// Now is the clock; tests pin it.
@@ -70,7 +71,8 @@ func Open(path string, policy *attest.Policy) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDatabase, err)
 	}
-	s := &Server{db: db, policy: policy, Now: time.Now}
+	s := &Server{db: db, Now: time.Now}
+	s.policy.Store(policy)
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketKeys, bucketNonces, bucketAudit} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -115,7 +117,7 @@ func (s *Server) Close() error { return s.db.Close() }
 func (s *Server) PublicKey() ed25519.PublicKey { return s.signer.Public().(ed25519.PublicKey) }
 
 // SetPolicy replaces the policy (tests, and a broker told to reload).
-func (s *Server) SetPolicy(p *attest.Policy) { s.policy = p }
+func (s *Server) SetPolicy(p *attest.Policy) { s.policy.Store(p) }
 
 // Handler serves the protocol.
 func (s *Server) Handler() http.Handler {
@@ -269,7 +271,8 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if s.policy == nil {
+	policy := s.policy.Load()
+	if policy == nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{"the broker has no policy"})
 		return
 	}
@@ -280,7 +283,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	}
 	opts := s.Verify
 	opts.Nonce, opts.Now = env.Nonce, s.Now()
-	result := attest.Verify(env, s.policy, opts)
+	result := attest.Verify(env, policy, opts)
 	resp := &ReleaseResponse{Status: string(result.Status), Reasons: slices.Clone(result.Reasons), Measurement: env.Measurement}
 	if !fresh {
 		resp.Status = string(attest.Contraindicated)

@@ -142,3 +142,31 @@ func TestQuotingEnclaveMustBeIntels(t *testing.T) {
 		}
 	}
 }
+
+// TestRTMRLockWaitsBoundedly: while another run holds the RTMR lock, a run
+// waits for it only as long as its context allows, then says so.
+func TestRTMRLockWaitsBoundedly(t *testing.T) {
+	lock := filepath.Join(t.TempDir(), "rtmr.lock")
+	unlock, err := flock(context.Background(), lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := flock(ctx, lock); err == nil || !strings.Contains(err.Error(), "held by another run") {
+		t.Errorf("a held lock: %v", err)
+	}
+	unlock()
+	again, err := flock(context.Background(), lock)
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	again()
+	os.Remove(lock)
+	if err := os.Symlink("/etc/passwd", lock); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flock(context.Background(), lock); err == nil {
+		t.Error("the lock was taken through a link")
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/linuxtsm"
@@ -52,7 +54,9 @@ func (b *Backend) AttestExtended(ctx context.Context, measurement [48]byte, repo
 	if b.rtmr == nil {
 		return tee.Evidence{}, nil, ErrNoRTMR
 	}
-	unlock, err := flock(b.lock)
+	lockCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	unlock, err := flock(lockCtx, b.lock)
 	if err != nil {
 		return tee.Evidence{}, nil, fmt.Errorf("the RTMR lock: %w", err)
 	}
@@ -75,23 +79,40 @@ func (b *Backend) AttestExtended(ctx context.Context, measurement [48]byte, repo
 	return ev, &tee.Event{Register: RTMRIndex, Before: before.Digest, Digest: d[:]}, nil
 }
 
-// DefaultRTMRLock is the lock file runs on one machine share.
+// DefaultRTMRLock is the lock file runs on one machine share: in /run,
+// which only root may write, when launch runs as root (as it does in a TD),
+// else in the temporary directory.
 func DefaultRTMRLock() string {
-	if st, err := os.Stat("/run/lock"); err == nil && st.IsDir() {
-		return "/run/lock/ampoule-rtmr.lock"
+	if os.Geteuid() == 0 {
+		if st, err := os.Stat("/run"); err == nil && st.IsDir() {
+			return "/run/ampoule-rtmr.lock"
+		}
 	}
 	return filepath.Join(os.TempDir(), "ampoule-rtmr.lock")
 }
 
-// flock takes an exclusive lock on the file at path, made if need be.
-func flock(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+// flock takes an exclusive lock on the file at path (made if need be, and
+// never through a link), waiting at most as long as ctx allows.
+func flock(ctx context.Context, path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("%s is held by another run: %w", path, context.Cause(ctx))
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	return func() {
 		unix.Flock(int(f.Fd()), unix.LOCK_UN)
