@@ -431,3 +431,55 @@ func TestKeysKeepClassesApart(t *testing.T) {
 		t.Error("a simulator or debug run got a protected run's key")
 	}
 }
+
+// TestBrokerJudgesTDXCollateral: the broker fetches Intel's collateral for
+// a TDX quote (from a PCS mirror on loopback) and judges the TCB with it;
+// when it cannot have it, the TCB is not judged, which a policy requiring
+// an up-to-date TCB refuses.
+func TestBrokerJudgesTDXCollateral(t *testing.T) {
+	b := newBroker(t)
+	fake := tdxfake.New(t)
+	b.s.Verify = attest.Options{TDXRoots: fake.Roots()}
+	policy := func(extra string) *attest.Policy {
+		p, err := attest.ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(measurementA[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\n" + extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	release := func() error {
+		nonce, _ := b.client.Challenge(context.Background())
+		key, _ := ecdh.P256().GenerateKey(rand.Reader)
+		pub := key.PublicKey().Bytes()
+		ev, err := tdx.NewBackend(fake).Attest(context.Background(), tee.ReportData(measurementA, pub, nonce))
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := &tee.Envelope{Version: tee.EnvelopeVersion, Kind: tdx.Kind, Evidence: ev.Raw, Measurement: hex.EncodeToString(measurementA[:]),
+			Profile: "staging", RuntimeKey: pub, Nonce: nonce, Issued: time.Now().UTC()}
+		_, err = b.client.Release(context.Background(), env, key, []string{SealingKey})
+		return err
+	}
+	// Intel's collateral is signed under Intel's root, which the test-only
+	// quote does not chain to: judged with it, the TCB cannot pass.
+	mirror, requests := tdxfake.PCSMirror(t)
+	b.s.TDXCollateral = (&tdx.CollateralSource{Base: mirror.URL, Client: mirror.Client()}).Fetch
+	b.s.SetPolicy(policy(""))
+	if err := release(); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "CRL") || requests.Load() == 0 {
+		t.Errorf("TCB judged with collateral: %v (%d requests)", err, requests.Load())
+	}
+	// No collateral to be had: the verdict says the TCB was not judged.
+	mirror.Close()
+	b.s.TDXCollateral = (&tdx.CollateralSource{Base: mirror.URL}).Fetch
+	if err := release(); err != nil {
+		t.Errorf("no collateral, no requirement: %v", err)
+	}
+	records, _ := b.s.Audit()
+	if last := records[len(records)-1]; !strings.Contains(strings.Join(last.Reasons, "; "), "TCB status not judged") {
+		t.Errorf("the audit does not say the TCB was not judged: %+v", last)
+	}
+	b.s.SetPolicy(policy("tdx_require_tcb_up_to_date = true\n"))
+	if err := release(); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "tdx_require_tcb_up_to_date") {
+		t.Errorf("no collateral under tdx_require_tcb_up_to_date: %v", err)
+	}
+}

@@ -56,6 +56,11 @@ type Server struct {
 	// Verify holds verification options beyond the nonce and the time
 	// (test-only roots for fake TEEs); empty in production.
 	Verify attest.Options
+	// TDXCollateral, if set, gives the collateral a TDX quote's TCB
+	// status is judged by (a tdx.CollateralSource's Fetch); without it,
+	// or when it fails, TCB status is not judged and a policy with
+	// tdx_require_tcb_up_to_date refuses.
+	TDXCollateral func(quote []byte) (*tdx.Collateral, error)
 }
 
 // ErrDatabase wraps every reason the database cannot be opened.
@@ -283,7 +288,19 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	}
 	opts := s.Verify
 	opts.Nonce, opts.Now = env.Nonce, s.Now()
+	var collateralNote string
+	if env.Kind == tdx.Kind && s.TDXCollateral != nil {
+		coll, err := s.TDXCollateral(env.Evidence)
+		if err != nil {
+			collateralNote = "TCB status not judged: Intel's collateral could not be had: " + err.Error()
+		} else {
+			opts.TDXCollateral = coll
+		}
+	}
 	result := attest.Verify(env, policy, opts)
+	if collateralNote != "" {
+		result.Reasons = append(result.Reasons, collateralNote)
+	}
 	resp := &ReleaseResponse{Status: string(result.Status), Reasons: slices.Clone(result.Reasons), Measurement: env.Measurement}
 	if !fresh {
 		resp.Status = string(attest.Contraindicated)

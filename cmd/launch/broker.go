@@ -12,6 +12,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 func brokerCommand() command {
@@ -31,7 +32,10 @@ metadata). The database (bbolt) holds the broker's keys, the open nonces
 and an audit record of every decision; keep it, and its backups, on a
 machine the tenant trusts. The sealing key is derived from the broker's
 master key and the measurement, so a store opens on any machine that runs
-the same measurement and the broker affirms.
+the same measurement and the broker affirms, and differs for evidence the
+host could make or read (the simulator, a debuggable TEE). For TDX quotes
+the broker fetches Intel's collateral (--tdx-pcs) and judges the TCB with
+it; a policy with tdx_require_tcb_up_to_date refuses a quote it could not.
 
 broker key prints the key to pin; broker audit prints every decision.
 
@@ -57,6 +61,7 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 	db := fs.String("db", "", "the broker's database file (made, with fresh keys, if missing)")
 	policyFile := fs.String("policy", "", "serve: the verification policy (TOML; 'launch policy new')")
 	listen := fs.String("listen", "127.0.0.1:7443", "serve: the address to listen on")
+	pcs := fs.String("tdx-pcs", tdx.PCS, "serve: where Intel's collateral for TDX quotes comes from (Intel's PCS, a mirror serving its paths, or off); answers are kept an hour")
 	asJSON := fs.Bool("json", false, "audit: print JSON")
 	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
@@ -75,6 +80,15 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 			return e.fail(perr)
 		}
 		srv, err = broker.Open(*db, pol)
+		if err == nil && *pcs != "off" {
+			// An empty base is Intel's own hosts (the root CA CRL is not on
+			// the PCS's); anything else is a mirror serving every path.
+			base := strings.TrimSuffix(*pcs, "/")
+			if base == tdx.PCS {
+				base = ""
+			}
+			srv.TDXCollateral = (&tdx.CollateralSource{Base: base}).Fetch
+		}
 	} else {
 		srv, err = broker.Open(*db, nil)
 	}

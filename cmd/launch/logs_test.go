@@ -381,7 +381,7 @@ func TestVerifyTDXByHand(t *testing.T) {
 // TCB offline: the answers verify, and the quote's TEE TCB SVN matches no
 // TCB level of that TCB info, so it is refused for that reason.
 func TestTDXCollateral(t *testing.T) {
-	srv := tdxfake.PCSMirror(t)
+	srv, _ := tdxfake.PCSMirror(t)
 	dir := t.TempDir()
 	quote, coll := filepath.Join(dir, "quote.dat"), filepath.Join(dir, "collateral.json")
 	os.WriteFile(quote, tdxtestdata.RawQuote, 0o644)

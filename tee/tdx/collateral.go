@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
+	pb "github.com/google/go-tdx-guest/proto/tdx"
 	"github.com/google/go-tdx-guest/verify"
 	"github.com/google/go-tdx-guest/verify/trust"
 
@@ -133,7 +135,12 @@ func FetchCollateral(raw []byte, base string, client *http.Client) (*Collateral,
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
-	rec := &recorder{get: &pcsGetter{base: base, client: client}, c: &Collateral{Version: CollateralVersion, Responses: map[string]Response{}}}
+	return fetchWith(v4, &pcsGetter{base: base, client: client})
+}
+
+// fetchWith records what go-tdx-guest asks get for when it judges v4.
+func fetchWith(v4 *pb.QuoteV4, get trust.HTTPSGetter) (*Collateral, error) {
+	rec := &recorder{get: get, c: &Collateral{Version: CollateralVersion, Responses: map[string]Response{}}}
 	// A verification with collateral makes go-tdx-guest ask for each
 	// answer it needs, in its own way; its verdict is not wanted here.
 	verr := verify.TdxQuote(v4, &verify.Options{GetCollateral: true, CheckRevocations: true, Getter: rec, Now: time.Now()})
@@ -141,6 +148,69 @@ func FetchCollateral(raw []byte, base string, client *http.Client) (*Collateral,
 		return nil, fmt.Errorf("fetching collateral got %d of 4 answers: %v", len(rec.c.Responses), verr)
 	}
 	return rec.c, nil
+}
+
+// CollateralSource fetches the collateral of quotes from a PCS (or a
+// mirror, Base) for a relying party that judges many runs of few
+// platforms: each answer is kept for TTL (an hour when zero), so that the
+// PCS is asked again only when its answers may have changed.
+type CollateralSource struct {
+	Base   string
+	Client *http.Client
+	TTL    time.Duration
+
+	mu    sync.Mutex
+	cache map[string]cachedResponse
+}
+
+type cachedResponse struct {
+	Response
+	fetched time.Time
+}
+
+// Fetch returns the collateral of a version 4 quote.
+func (s *CollateralSource) Fetch(raw []byte) (*Collateral, error) {
+	if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == 5 {
+		return nil, fmt.Errorf("%w: %w", ErrQuote, ErrQuoteV5Collateral)
+	}
+	v4, err := parseV4(raw)
+	if err != nil {
+		return nil, err
+	}
+	client := s.Client
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	return fetchWith(v4, &cachingGetter{s: s, inner: &pcsGetter{base: s.Base, client: client}})
+}
+
+type cachingGetter struct {
+	s     *CollateralSource
+	inner trust.HTTPSGetter
+}
+
+func (g *cachingGetter) Get(url string) (map[string][]string, []byte, error) {
+	ttl := g.s.TTL
+	if ttl == 0 {
+		ttl = time.Hour
+	}
+	g.s.mu.Lock()
+	c, ok := g.s.cache[url]
+	g.s.mu.Unlock()
+	if ok && time.Since(c.fetched) < ttl {
+		return c.Header, c.Body, nil
+	}
+	h, b, err := g.inner.Get(url)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.s.mu.Lock()
+	if g.s.cache == nil {
+		g.s.cache = map[string]cachedResponse{}
+	}
+	g.s.cache[url] = cachedResponse{Response: Response{Header: h, Body: b}, fetched: time.Now()}
+	g.s.mu.Unlock()
+	return h, b, nil
 }
 
 // Encode returns the document as indented JSON.

@@ -77,7 +77,7 @@ func tcbInfoURL(c *Collateral) string {
 // Intel's real answers: the document holds all four, survives encoding,
 // and judges the quote as the library's own answers do.
 func TestFetchCollateral(t *testing.T) {
-	srv := tdxfake.PCSMirror(t)
+	srv, _ := tdxfake.PCSMirror(t)
 	c, err := FetchCollateral(testdata.RawQuote, srv.URL, srv.Client())
 	if err != nil {
 		t.Fatal(err)
@@ -135,4 +135,27 @@ func FuzzDecodeCollateral(f *testing.F) {
 			t.Fatalf("accepted %+v", c)
 		}
 	})
+}
+
+// TestCollateralSourceCaches: a relying party asks the PCS once per answer
+// within the TTL, and again after it.
+func TestCollateralSourceCaches(t *testing.T) {
+	srv, requests := tdxfake.PCSMirror(t)
+	src := &CollateralSource{Base: srv.URL, Client: srv.Client(), TTL: time.Hour}
+	for i := 0; i < 3; i++ {
+		c, err := src.Fetch(testdata.RawQuote)
+		if err != nil || len(c.Responses) != 4 {
+			t.Fatalf("fetch %d: %v", i, err)
+		}
+	}
+	if n := requests.Load(); n != 4 {
+		t.Errorf("%d requests for three fetches, want 4", n)
+	}
+	src.TTL = time.Nanosecond
+	if _, err := src.Fetch(testdata.RawQuote); err != nil {
+		t.Fatal(err)
+	}
+	if n := requests.Load(); n != 8 {
+		t.Errorf("%d requests after the TTL, want 8", n)
+	}
 }
