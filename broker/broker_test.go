@@ -96,6 +96,29 @@ func (b *testBroker) release(t testing.TB, m [48]byte) ([]byte, error) {
 	return secrets[SealingKey], nil
 }
 
+// releaseTDX runs the whole protocol for m with a TDX quote from fake
+// through the real backend.
+func (b *testBroker) releaseTDX(t testing.TB, fake *tdxfake.Provider, m [48]byte) ([]byte, error) {
+	t.Helper()
+	nonce, err := b.client.Challenge(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdh.P256().GenerateKey(rand.Reader)
+	pub := key.PublicKey().Bytes()
+	ev, err := tdx.NewBackend(fake).Attest(context.Background(), tee.ReportData(m, pub, nonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &tee.Envelope{Version: tee.EnvelopeVersion, Kind: tdx.Kind, Evidence: ev.Raw, Measurement: hex.EncodeToString(m[:]),
+		Profile: "staging", RuntimeKey: pub, Nonce: nonce, Issued: time.Now().UTC()}
+	secrets, err := b.client.Release(context.Background(), env, key, []string{SealingKey})
+	if err != nil {
+		return nil, err
+	}
+	return secrets[SealingKey], nil
+}
+
 func TestReleaseSealingKey(t *testing.T) {
 	b := newBroker(t)
 	k1, err := b.release(t, measurementA)
@@ -403,20 +426,11 @@ func TestKeysKeepClassesApart(t *testing.T) {
 		if debug {
 			fake.Body = func(body *tdxpb.TDQuoteBody) { body.TdAttributes[0] |= 1 }
 		}
-		nonce, _ := b.client.Challenge(context.Background())
-		key, _ := ecdh.P256().GenerateKey(rand.Reader)
-		pub := key.PublicKey().Bytes()
-		ev, err := tdx.NewBackend(fake).Attest(context.Background(), tee.ReportData(measurementA, pub, nonce))
-		if err != nil {
-			t.Fatal(err)
-		}
-		env := &tee.Envelope{Version: tee.EnvelopeVersion, Kind: tdx.Kind, Evidence: ev.Raw, Measurement: hex.EncodeToString(measurementA[:]),
-			Profile: "staging", RuntimeKey: pub, Nonce: nonce, Issued: time.Now().UTC()}
-		secrets, err := b.client.Release(context.Background(), env, key, []string{SealingKey})
+		key, err := b.releaseTDX(t, fake, measurementA)
 		if err != nil {
 			t.Fatalf("tdx (debug %v): %v", debug, err)
 		}
-		return secrets[SealingKey]
+		return key
 	}
 	hardware, debug := tdxKey(false), tdxKey(true)
 	again := tdxKey(false)
@@ -448,16 +462,7 @@ func TestBrokerJudgesTDXCollateral(t *testing.T) {
 		return p
 	}
 	release := func() error {
-		nonce, _ := b.client.Challenge(context.Background())
-		key, _ := ecdh.P256().GenerateKey(rand.Reader)
-		pub := key.PublicKey().Bytes()
-		ev, err := tdx.NewBackend(fake).Attest(context.Background(), tee.ReportData(measurementA, pub, nonce))
-		if err != nil {
-			t.Fatal(err)
-		}
-		env := &tee.Envelope{Version: tee.EnvelopeVersion, Kind: tdx.Kind, Evidence: ev.Raw, Measurement: hex.EncodeToString(measurementA[:]),
-			Profile: "staging", RuntimeKey: pub, Nonce: nonce, Issued: time.Now().UTC()}
-		_, err = b.client.Release(context.Background(), env, key, []string{SealingKey})
+		_, err := b.releaseTDX(t, fake, measurementA)
 		return err
 	}
 	// Intel's collateral is signed under Intel's root, which the test-only
