@@ -79,6 +79,12 @@ type Policy struct {
 	// TDXRequireRTMR refuses TDX evidence that does not show the run's
 	// measurement extended into RTMR3 as the last event before the quote.
 	TDXRequireRTMR bool `toml:"tdx_require_rtmr"`
+	// TDXTDAttributes and TDXTDAttributesMask, if set (hex, 8 bytes each),
+	// require TDATTRIBUTES & mask == value: SEPT_VE_DISABLE (bit 28) set
+	// and MIGRATABLE (bit 29) clear, say, with mask 0000003000000000 and
+	// value 0000001000000000 (the bytes as the quote holds them).
+	TDXTDAttributes     string `toml:"tdx_td_attributes"`
+	TDXTDAttributesMask string `toml:"tdx_td_attributes_mask"`
 	// TDXRequireTCBUpToDate refuses TDX evidence whose TCB status was not
 	// judged with Intel's collateral (which accepts only up to date).
 	TDXRequireTCBUpToDate bool `toml:"tdx_require_tcb_up_to_date"`
@@ -169,6 +175,17 @@ func ParsePolicy(data []byte) (*Policy, error) {
 	}
 	if p.TDXMRConfigID != "" {
 		if err := hexOf("tdx_mr_config_id", p.TDXMRConfigID, 48); err != nil {
+			return nil, err
+		}
+	}
+	if (p.TDXTDAttributes == "") != (p.TDXTDAttributesMask == "") {
+		return nil, fmt.Errorf("%w: tdx_td_attributes and tdx_td_attributes_mask go together", ErrPolicy)
+	}
+	if p.TDXTDAttributes != "" {
+		if err := hexOf("tdx_td_attributes", p.TDXTDAttributes, 8); err != nil {
+			return nil, err
+		}
+		if err := hexOf("tdx_td_attributes_mask", p.TDXTDAttributesMask, 8); err != nil {
 			return nil, err
 		}
 	}
@@ -347,6 +364,16 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 		}
 		if len(p.TDXMRTDs) > 0 && !slices.Contains(p.TDXMRTDs, hex.EncodeToString(claims.MRTD[:])) {
 			fail("MRTD %x is not one of the policy's tdx_mrtds", claims.MRTD)
+		}
+		if p.TDXTDAttributes != "" {
+			want, _ := hex.DecodeString(p.TDXTDAttributes)
+			mask, _ := hex.DecodeString(p.TDXTDAttributesMask)
+			for i := range mask {
+				if i >= len(claims.TDAttributes) || claims.TDAttributes[i]&mask[i] != want[i]&mask[i] {
+					fail("TDATTRIBUTES %x under mask %s are not the policy's tdx_td_attributes %s", claims.TDAttributes, p.TDXTDAttributesMask, p.TDXTDAttributes)
+					break
+				}
+			}
 		}
 		if p.TDXMRConfigID != "" && hex.EncodeToString(claims.MRConfigID[:]) != strings.ToLower(p.TDXMRConfigID) {
 			fail("MRCONFIGID %x is not the policy's tdx_mr_config_id", claims.MRConfigID)

@@ -141,6 +141,8 @@ func TestParsePolicy(t *testing.T) {
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nunknown = 1\n",
 		"measurements = \"" + m + "\"\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\ntdx_mrtds = [\"00\"]\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\ntdx_td_attributes = \"0000001000000000\"\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\ntdx_td_attributes = \"00\"\ntdx_td_attributes_mask = \"00\"\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\ntdx_mr_config_id = \"" + m[:94] + "\"\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\n[tdx_rtmrs]\nrtmr1 = \"xyz\"\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\n[tdx_rtmrs]\nrtmr3 = \"" + m + "\"\n",
@@ -436,8 +438,8 @@ func TestTDXRuntimeRegisters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pins := fmt.Sprintf("tdx_require_rtmr = true\ntdx_mrtds = [%q]\ntdx_mr_config_id = %q\n[tdx_rtmrs]\nrtmr0 = %q\nrtmr2 = %q\n",
-		hex.EncodeToString(claims.MRTD[:]), hex.EncodeToString(claims.MRConfigID[:]), hex.EncodeToString(claims.RTMRs[0][:]), hex.EncodeToString(claims.RTMRs[2][:]))
+	pins := fmt.Sprintf("tdx_require_rtmr = true\ntdx_mrtds = [%q]\ntdx_mr_config_id = %q\ntdx_td_attributes = %q\ntdx_td_attributes_mask = \"ffffffffffffffff\"\n[tdx_rtmrs]\nrtmr0 = %q\nrtmr2 = %q\n",
+		hex.EncodeToString(claims.MRTD[:]), hex.EncodeToString(claims.MRConfigID[:]), hex.EncodeToString(claims.TDAttributes), hex.EncodeToString(claims.RTMRs[0][:]), hex.EncodeToString(claims.RTMRs[2][:]))
 	if r := Verify(env, tdxPolicy(t, pins), opts); r.Status != Affirming {
 		t.Fatalf("extended run with pinned platform values: %+v", r)
 	}
@@ -456,6 +458,7 @@ func TestTDXRuntimeRegisters(t *testing.T) {
 		{"MRTD not pinned", func(*tee.Envelope) {}, "tdx_mrtds = [\"" + other + "\"]\n", "tdx_mrtds"},
 		{"MRCONFIGID", func(*tee.Envelope) {}, "tdx_mr_config_id = \"" + other + "\"\n", "tdx_mr_config_id"},
 		{"RTMR1", func(*tee.Envelope) {}, "[tdx_rtmrs]\nrtmr1 = \"" + other + "\"\n", "tdx_rtmrs.rtmr1"},
+		{"TD attributes", func(*tee.Envelope) {}, "tdx_td_attributes = \"0000001000000000\"\ntdx_td_attributes_mask = \"0000003000000000\"\n", "tdx_td_attributes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env, opts := tdxExtendedEnvelope(t)

@@ -348,6 +348,10 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 # TDX: the TD's initial image and its configuration id:
 # tdx_mrtds = ["<96 hex digits>"]
 # tdx_mr_config_id = "<96 hex digits>"
+# TDX: TD attributes under a mask (8 bytes as the quote holds them); this pair
+# requires SEPT_VE_DISABLE set and MIGRATABLE clear:
+# tdx_td_attributes = "0000001000000000"
+# tdx_td_attributes_mask = "0000003000000000"
 # TDX: require the run's measurement to be the last event extended into RTMR3.
 # tdx_require_rtmr = true
 # Lowest TCBs accepted:
