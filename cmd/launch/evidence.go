@@ -307,7 +307,11 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 	if len(backends) == 0 {
 		backends = stringList{"sev-snp", "tdx"}
 	}
-	for _, b := range backends {
+	for i, b := range backends {
+		if b == "snp" {
+			// As 'launch run --backend snp' names it.
+			backends[i], b = "sev-snp", "sev-snp"
+		}
 		if b != "sev-snp" && b != "tdx" && b != "sim" {
 			return e.fail(errcode.Errorf(errcode.Usage, "--backend %q is not sev-snp, tdx or sim", b))
 		}

@@ -272,6 +272,10 @@ func TestAttestVerify(t *testing.T) {
 	}
 	policy := filepath.Join(dir, "policy.toml")
 	os.WriteFile(policy, []byte(p.stdout), 0o644)
+	// 'snp' is accepted as 'launch run' names it.
+	if q := launch(t, "policy", "new", "--from", hello, "--backend", "snp", "--backend", "tdx"); q.code != 0 || !strings.Contains(q.stdout, `backends = ["sev-snp", "tdx"]`) {
+		t.Errorf("policy new --backend snp: %+v", q)
+	}
 
 	if v := launch(t, "verify", "--policy", policy, "--nonce", nonce, evidence); v.code != 0 || !strings.HasPrefix(v.stdout, "affirming: sim evidence") {
 		t.Fatalf("verify: %+v", v)
