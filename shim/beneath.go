@@ -62,6 +62,18 @@ func OpenRoot(dir string) (*Root, error) {
 	return r, nil
 }
 
+// RootFromFD makes a Root of fd, an open directory descriptor (O_PATH is
+// enough) that the Root then owns; dir names it in messages only.
+func RootFromFD(fd int, dir string) (*Root, error) {
+	return newRoot(fd, dir)
+}
+
+// Dup returns a new descriptor of the root's directory, for handing it to
+// another process; the caller closes it.
+func (r *Root) Dup() (int, error) {
+	return unix.FcntlInt(uintptr(r.fd), unix.F_DUPFD_CLOEXEC, 0)
+}
+
 // OpenRootBeneath opens name, a relative path, as a Root beneath parent,
 // itself resolved beneath parent: a link in name that leads out of parent,
 // or an absolute one, is refused with ErrEscape.
