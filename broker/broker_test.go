@@ -33,9 +33,18 @@ var (
 	measurementC = [48]byte{0xc} // not in the policy
 )
 
+// testSimKey is the simulator key of the test's machine, which the test
+// policies pin.
+var testSimKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+
+// simPin is a policy line pinning testSimKey.
+func simPin() string {
+	return "sim_keys = [\"" + hex.EncodeToString(testSimKey.Public().(ed25519.PublicKey)) + "\"]\n"
+}
+
 func testPolicy(t testing.TB) *attest.Policy {
 	t.Helper()
-	p, err := attest.ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(measurementA[:]) + "\", \"" + hex.EncodeToString(measurementB[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\n"))
+	p, err := attest.ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(measurementA[:]) + "\", \"" + hex.EncodeToString(measurementB[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\n" + simPin()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +68,7 @@ func newBroker(t testing.TB) *testBroker {
 	t.Cleanup(func() { s.Close() })
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	_, simKey, _ := ed25519.GenerateKey(rand.Reader)
-	return &testBroker{s: s, srv: srv, client: &Client{URL: srv.URL, Key: s.PublicKey()}, sim: sim.New(simKey)}
+	return &testBroker{s: s, srv: srv, client: &Client{URL: srv.URL, Key: s.PublicKey()}, sim: sim.New(testSimKey)}
 }
 
 // evidence is a run's envelope for m, bound to nonce and a fresh runtime
@@ -416,7 +424,7 @@ func TestKeysKeepClassesApart(t *testing.T) {
 	b := newBroker(t)
 	fake := tdxfake.New(t)
 	b.s.Verify = attest.Options{TDXRoots: fake.Roots()}
-	p, err := attest.ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(measurementA[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\", \"tdx\"]\nallow_insecure = true\nallow_debug = true\n"))
+	p, err := attest.ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(measurementA[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\", \"tdx\"]\nallow_insecure = true\nallow_debug = true\n" + simPin()))
 	if err != nil {
 		t.Fatal(err)
 	}

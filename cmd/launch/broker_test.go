@@ -26,6 +26,7 @@ import (
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
@@ -49,6 +50,17 @@ func brokerBundle(t *testing.T, url string, key []byte) string {
 	t.Helper()
 	return copyBundle(t, testwasm.Example(t, "notebook"), "name = \"notebook\"\nprofiles = [\"debug\", \"staging\", \"production\"]\n"+
 		"[broker]\nurl = \""+url+"\"\nkey = \""+hex.EncodeToString(key)+"\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\"\n[limits]\nwall_time = \"10s\"\n")
+}
+
+// simKeyHex is the public key of the simulator key file at path (made
+// if missing), as a policy pins it.
+func simKeyHex(t *testing.T, path string) string {
+	t.Helper()
+	b, err := sim.LoadOrCreate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b.PublicKey())
 }
 
 // policyFor accepts the bundle's measurement under the profile and
@@ -75,8 +87,10 @@ func policyFor(t *testing.T, bundle, profile, backend string, extra string) *att
 func TestSealedKeyFromBroker(t *testing.T) {
 	srv, httpSrv := startBroker(t)
 	bundle := brokerBundle(t, httpSrv.URL, srv.PublicKey())
-	srv.SetPolicy(policyFor(t, bundle, "debug", "sim", "allow_insecure = true\n"))
 	dir := t.TempDir()
+	// Two machines' simulators, which the policy pins.
+	pins := "allow_insecure = true\nsim_keys = [\"" + simKeyHex(t, filepath.Join(dir, "a.key")) + "\", \"" + simKeyHex(t, filepath.Join(dir, "b.key")) + "\"]\n"
+	srv.SetPolicy(policyFor(t, bundle, "debug", "sim", pins))
 	store := filepath.Join(dir, "nb.sealed")
 	run := func(simKey string, args ...string) result {
 		return launch(t, append([]string{"run", "--no-cache", "--sim-key", filepath.Join(dir, simKey), "--sealed", store, bundle, "--"}, args...)...)
@@ -105,13 +119,16 @@ func TestSealedKeyFromBroker(t *testing.T) {
 		code   errcode.Code
 	}{
 		{"policy without the measurement", func() (string, func()) {
-			other := policyFor(t, bundle, "staging", "sim", "allow_insecure = true\n")
+			other := policyFor(t, bundle, "staging", "sim", pins)
 			srv.SetPolicy(other)
-			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", "allow_insecure = true\n")) }
+			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", pins)) }
 		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
 		{"policy without allow_insecure", func() (string, func()) {
 			srv.SetPolicy(policyFor(t, bundle, "debug", "sim", ""))
-			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", "allow_insecure = true\n")) }
+			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", pins)) }
+		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
+		{"a stranger's simulator", func() (string, func()) {
+			return bundle, func() {}
 		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
 		{"another broker's key pinned", func() (string, func()) {
 			pub, _, _ := ed25519.GenerateKey(rand.Reader)
@@ -125,7 +142,11 @@ func TestSealedKeyFromBroker(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b, cleanup := tc.setup()
 			defer cleanup()
-			r := launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, "a.key"), "--sealed", store, b)
+			simKey := "a.key"
+			if strings.Contains(tc.name, "stranger") {
+				simKey = "stranger.key"
+			}
+			r := launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, simKey), "--sealed", store, b)
 			if r.code != tc.status || !strings.Contains(r.stderr, tc.code.String()) || strings.Contains(r.stdout, "notebook: run") {
 				t.Fatalf("want %v, got %+v", tc.code, r)
 			}
@@ -208,7 +229,7 @@ func TestBrokerCommand(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	bundle := brokerBundle(t, "http://"+addr, key)
-	p := launch(t, "policy", "new", "--from", bundle, "--profile", "debug", "--backend", "sim", "--allow-insecure")
+	p := launch(t, "policy", "new", "--from", bundle, "--profile", "debug", "--backend", "sim", "--allow-insecure", "--sim-key", filepath.Join(dir, "sim.key"))
 	policy := filepath.Join(dir, "policy.toml")
 	os.WriteFile(policy, []byte(p.stdout), 0o644)
 
