@@ -6,7 +6,6 @@ import (
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	tdxpb "github.com/google/go-tdx-guest/proto/tdx"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
@@ -296,32 +294,6 @@ func TestHostInTheMiddle(t *testing.T) {
 				t.Errorf("got key %x, %v; want ErrProtocol", k, err)
 			}
 		})
-	}
-}
-
-// TestChallengeFlood: outstanding challenges are bounded; expired ones
-// make room again.
-func TestChallengeFlood(t *testing.T) {
-	b := newBroker(t)
-	err := b.s.db.Update(func(tx *bolt.Tx) error {
-		nb := tx.Bucket(bucketNonces)
-		exp := binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(time.Minute).UnixNano()))
-		for i := 0; i < MaxOpenNonces; i++ {
-			if err := nb.Put(binary.BigEndian.AppendUint64(nil, uint64(i)), exp); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.client.Challenge(context.Background()); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("a challenge past the bound: %v", err)
-	}
-	b.s.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
-	if _, err := b.client.Challenge(context.Background()); err != nil {
-		t.Fatalf("after the flood expired: %v", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -265,6 +266,13 @@ func TestBrokerCommand(t *testing.T) {
 	var records []broker.AuditRecord
 	if a.code != 0 || json.Unmarshal([]byte(a.stdout), &records) != nil || len(records) != 1 || records[0].Status != "affirming" || records[0].Released[0] != broker.SealingKey {
 		t.Errorf("audit: %+v", a)
+	}
+	// A policy accepting the simulator without pinning a key is not served.
+	unpinned := filepath.Join(dir, "unpinned.toml")
+	os.WriteFile(unpinned, []byte(regexp.MustCompile(`(?m)^sim_keys = .*$`).ReplaceAllString(p.stdout, "")), 0o644)
+	if r := launch(t, "broker", "serve", "--policy", unpinned, "--db", db, "--listen", "127.0.0.1:0"); r.code != errcode.ClassUsage.ExitStatus() ||
+		!strings.Contains(r.stderr, errcode.PolicyInvalid.String()) || !strings.Contains(r.stderr, "sim_keys") || strings.Contains(r.stdout, "listening") {
+		t.Errorf("serve with a policy pinning no simulator key: %+v", r)
 	}
 	if r := launch(t, "broker", "serve", "--db", db); r.code != errcode.ClassUsage.ExitStatus() {
 		t.Errorf("serve without a policy: %+v", r)
