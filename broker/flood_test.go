@@ -130,8 +130,8 @@ func TestNonceIsStatelessAndSingleUse(t *testing.T) {
 
 // TestReleaseFloodBoundsTheDatabase: 4,000 release requests a stranger
 // can send (2,000 replays of a run's request, 2,000 with nonces of its
-// own) grow the database by less than 512 KiB (they grew it by 15 MiB
-// when each was stored); each is counted in the audit trail, and the
+// own) grow the database by less than 512 KiB (by 4 MiB when each was
+// stored); each is counted in the audit trail, and the
 // release among them is kept as it was.
 func TestReleaseFloodBoundsTheDatabase(t *testing.T) {
 	b := newBroker(t)
