@@ -511,3 +511,70 @@ func FuzzCheckNonce(f *testing.F) {
 		}
 	})
 }
+
+// TestOpenMigratesAnOlderDatabase: a database from before nonces carried
+// their own proof (a table of open nonces, refusals beside releases) opens
+// with its keys and its whole audit trail, in order; the table is gone and
+// the refusals count against the budget.
+func TestOpenMigratesAnOlderDatabase(t *testing.T) {
+	path := t.TempDir() + "/old.db"
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := bytes.Repeat([]byte{9}, ed25519.SeedSize)
+	old := []AuditRecord{
+		{Time: time.Unix(1, 0).UTC(), Status: "contraindicated", Reasons: []string{"one"}, Asked: []string{SealingKey}},
+		{Time: time.Unix(2, 0).UTC(), Status: "affirming", Reasons: []string{}, Asked: []string{SealingKey}, Released: []string{SealingKey}},
+		{Time: time.Unix(3, 0).UTC(), Status: "contraindicated", Reasons: []string{"three"}, Asked: []string{SealingKey}},
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		keys, _ := tx.CreateBucket(bucketKeys)
+		keys.Put([]byte("signing"), seed)
+		keys.Put([]byte("master"), make([]byte, 32))
+		nonces, _ := tx.CreateBucket(bucketNonces)
+		nonces.Put([]byte("an open nonce"), make([]byte, 8))
+		audit, _ := tx.CreateBucket(bucketAudit)
+		for _, r := range old {
+			seq, _ := audit.NextSequence()
+			if err := audit.Put(seqKey(seq), mustJSON(t, r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, testPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.PublicKey().Equal(ed25519.NewKeyFromSeed(seed).Public()) {
+		t.Error("the signing key changed")
+	}
+	records, err := s.Audit()
+	if err != nil || len(records) != 3 {
+		t.Fatalf("audit: %v %+v", err, records)
+	}
+	for i, r := range records {
+		if !r.Time.Equal(old[i].Time) || r.Status != old[i].Status {
+			t.Errorf("record %d: %+v, want %+v", i, r, old[i])
+		}
+	}
+	s.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketNonces) != nil {
+			t.Error("the table of open nonces is still there")
+		}
+		if n := tx.Bucket(bucketRefusals).Stats().KeyN; n != 2 {
+			t.Errorf("%d refusals apart, want 2", n)
+		}
+		st, err := loadState(tx, s.Budget)
+		if err != nil || st.Bytes != len(mustJSON(t, old[0]))+len(mustJSON(t, old[2])) {
+			t.Errorf("budget state %+v, %v", st, err)
+		}
+		return nil
+	})
+}
