@@ -351,6 +351,9 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 		return e.fail(err)
 	}
 	var simPin string
+	if *simKey != "" && !slices.Contains(backends, sim.Kind) {
+		return e.fail(errcode.Errorf(errcode.Usage, "--sim-key names the simulator key to pin, and the policy does not accept the simulator").WithHint("add --backend sim --allow-insecure, or drop --sim-key"))
+	}
 	if slices.Contains(backends, sim.Kind) {
 		be, err := openBackend(sim.Kind, *simKey)
 		if err != nil {

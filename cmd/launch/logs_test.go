@@ -280,6 +280,9 @@ func TestAttestVerify(t *testing.T) {
 	if info := launch(t, "platform", "info", "--sim-key", key); info.code != 0 || !strings.Contains(info.stdout, simKey[1]) {
 		t.Errorf("platform info does not show the simulator key: %+v", info)
 	}
+	if q := launch(t, "policy", "new", "--from", hello, "--sim-key", key); q.code != errcode.ClassUsage.ExitStatus() {
+		t.Errorf("--sim-key without the simulator: %+v", q)
+	}
 	policy := filepath.Join(dir, "policy.toml")
 	os.WriteFile(policy, []byte(p.stdout), 0o644)
 	// Another machine's simulator is not this one; a policy that pins no
