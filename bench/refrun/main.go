@@ -5,7 +5,7 @@
 // source; wazero's defaults are a fake clock and a fixed random seed), so
 // that a ratio measures what Ampoule adds and nothing else.
 //
-//	refrun [-cachedir DIR] MODULE.wasm [ARGS...]
+//	refrun [-cachedir DIR] [-dir HOST::GUEST] MODULE.wasm [ARGS...]
 package main
 
 import (
@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -23,9 +24,10 @@ import (
 
 func main() {
 	cacheDir := flag.String("cachedir", "", "compilation cache directory (empty: none)")
+	dir := flag.String("dir", "", "a directory mount HOST::GUEST, as wazero's CLI mounts it (read-only)")
 	flag.Parse()
 	if flag.NArg() < 1 {
-		fmt.Fprintln(os.Stderr, "usage: refrun [-cachedir DIR] MODULE.wasm [ARGS...]")
+		fmt.Fprintln(os.Stderr, "usage: refrun [-cachedir DIR] [-dir HOST::GUEST] MODULE.wasm [ARGS...]")
 		os.Exit(2)
 	}
 	ctx := context.Background()
@@ -48,6 +50,14 @@ func main() {
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	config := wazero.NewModuleConfig().WithStdout(os.Stdout).WithStderr(os.Stderr).WithArgs(flag.Args()...).
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().WithRandSource(rand.Reader)
+	if *dir != "" {
+		host, guest, ok := strings.Cut(*dir, "::")
+		if !ok {
+			fmt.Fprintln(os.Stderr, "refrun: -dir takes HOST::GUEST")
+			os.Exit(2)
+		}
+		config = config.WithFSConfig(wazero.NewFSConfig().WithReadOnlyDirMount(host, guest))
+	}
 	if _, err := r.InstantiateWithConfig(ctx, wasm, config); err != nil {
 		var exit *sys.ExitError
 		if errors.As(err, &exit) {

@@ -110,6 +110,7 @@ func main() {
 	}{
 		{"clock_time_get", "clock-calls.wat", 5000000},
 		{"fd_write of 16 B to stdout", "write-calls.wat", 2000000},
+		{"path_filestat_get in a mount", "stat-calls.wat", 1000000},
 	} {
 		perCall := func(run func(module, bundle string) []string) time.Duration {
 			var with, without []time.Duration
@@ -126,7 +127,9 @@ func main() {
 			}
 			return (median(with) - median(without)) / time.Duration(hc.n)
 		}
-		ref := perCall(func(module, _ string) []string { return []string{refrun, "-cachedir", refCache, module} })
+		ref := perCall(func(module, bundle string) []string {
+			return []string{refrun, "-cachedir", refCache, "-dir", filepath.Join(bundle, "data") + "::/data", module}
+		})
 		lau := perCall(func(_, bundle string) []string { return []string{launch, "run", "--cache-dir", launchCache, bundle} })
 		rows = append(rows, row{"per allowed call: " + hc.name, ref, lau, 1.20, false})
 	}
@@ -311,7 +314,11 @@ func callModule(work, wat string, n int) (string, string) {
 	watFile := filepath.Join(dir, wat)
 	check(os.WriteFile(watFile, []byte(text), 0o644))
 	run("wat2wasm", watFile, "-o", module)
-	check(os.WriteFile(filepath.Join(dir, "ampoule.toml"), []byte("name = \"calls\"\nprofiles = [\"debug\"]\n[limits]\nwall_time = \"10m\"\noutput = \"4GiB\"\n"), 0o644))
+	// Every call module gets the same read-only mount, used or not, so that
+	// both sides set up the same file system.
+	check(os.MkdirAll(filepath.Join(dir, "data"), 0o755))
+	check(os.WriteFile(filepath.Join(dir, "data", "f"), []byte("f"), 0o644))
+	check(os.WriteFile(filepath.Join(dir, "ampoule.toml"), []byte("name = \"calls\"\nprofiles = [\"debug\"]\ndirs = [\"data::/data\"]\n[limits]\nwall_time = \"10m\"\noutput = \"4GiB\"\n"), 0o644))
 	return module, dir
 }
 
