@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"strings"
 	"sync"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -30,6 +31,7 @@ import (
 type confinedFS struct {
 	root     *shim.Root
 	files    *fileLimits
+	quota    *quota // nil: only the run's limits
 	writable bool
 	// preopened is set once wazero has opened the mount's own root, which
 	// the open-files limit does not count.
@@ -41,12 +43,105 @@ type confinedFS struct {
 // system spends on it.
 const inodeCost = 4096
 
-func newConfinedFS(root *shim.Root, writable bool, files *fileLimits) experimentalsys.FS {
-	var fsys experimentalsys.FS = &confinedFS{root: root, files: files, writable: writable}
+func newConfinedFS(root *shim.Root, writable bool, files *fileLimits, q *quota) experimentalsys.FS {
+	var fsys experimentalsys.FS = &confinedFS{root: root, files: files, quota: q, writable: writable}
 	if !writable {
 		fsys = &sysfs.ReadFS{FS: fsys}
 	}
 	return fsys
+}
+
+// quota bounds what is made in one mount (a sealed mount's workspace, which
+// lives in memory), counted as file_output counts it; nothing is given back
+// for what is removed, so a guest cannot fill memory by writing and deleting.
+type quota struct {
+	mu   sync.Mutex
+	used int64
+	max  int64
+	hit  func(errcode.Code)
+}
+
+func (q *quota) take(n int64) experimentalsys.Errno {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if n > q.max || q.used > q.max-n {
+		q.hit(errcode.SealedSizeLimit)
+		return experimentalsys.EPERM
+	}
+	q.used += n
+	return 0
+}
+
+func (q *quota) give(n int64) {
+	q.mu.Lock()
+	q.used -= n
+	q.mu.Unlock()
+}
+
+// charge counts what a call is about to make in this mount, before it is
+// made: n bytes of data, and, when made names a new file, directory or link
+// (its path in the mount), that entry. The run's file output limit counts an
+// entry as a block (inodeCost); the mount's quota counts it as the sealed
+// store will (its path and a fixed overhead), so that a quota of max_size
+// bounds what the store could hold.
+func (c *confinedFS) charge(n int64, made string) experimentalsys.Errno {
+	fileCost, quotaCost := costs(n, made)
+	if e := c.files.writing(fileCost); e != 0 {
+		return e
+	}
+	if c.quota != nil {
+		if e := c.quota.take(quotaCost); e != 0 {
+			c.files.refund(fileCost)
+			return e
+		}
+	}
+	return 0
+}
+
+// refund gives back a charge for something that was not made after all.
+func (c *confinedFS) refund(n int64, made string) {
+	fileCost, quotaCost := costs(n, made)
+	c.files.refund(fileCost)
+	if c.quota != nil {
+		c.quota.give(quotaCost)
+	}
+}
+
+// chargeLink charges a hard link to a file of size bytes: an entry for the
+// run's file output, and the entry with a copy of the data for the quota.
+func (c *confinedFS) chargeLink(size int64, made string) experimentalsys.Errno {
+	if e := c.files.writing(inodeCost); e != 0 {
+		return e
+	}
+	if c.quota != nil {
+		_, q := costs(size, made)
+		if e := c.quota.take(q); e != 0 {
+			c.files.refund(inodeCost)
+			return e
+		}
+	}
+	return 0
+}
+
+func (c *confinedFS) refundLink(size int64, made string) {
+	c.files.refund(inodeCost)
+	if c.quota != nil {
+		_, q := costs(size, made)
+		c.quota.give(q)
+	}
+}
+
+// entryOverhead is what the sealed store spends on an entry beside its path
+// and data (kind, mode, time and two lengths).
+const entryOverhead = 1 + 2 + 8 + 2 + 8
+
+func costs(n int64, made string) (fileCost, quotaCost int64) {
+	fileCost, quotaCost = n, n
+	if made != "" {
+		fileCost += inodeCost
+		quotaCost += entryOverhead + int64(len(strings.Trim(made, "/")))
+	}
+	return fileCost, quotaCost
 }
 
 // fileLimits counts, across every mount of a run, the files open at once
@@ -174,11 +269,11 @@ func (c *confinedFS) OpenFile(name string, flag experimentalsys.Oflag, perm fs.F
 		}
 		return nil, e
 	}
-	var limits *fileLimits
+	var fsys *confinedFS
 	if counted {
-		limits = c.files
+		fsys = c
 	}
-	return newFile(fd, flag, limits), 0
+	return newFile(fd, flag, fsys), 0
 }
 
 // open opens name, telling a file it creates from one that was there, so
@@ -188,7 +283,7 @@ func (c *confinedFS) open(name string, flags int, mode uint32) (int, experimenta
 		fd, err := c.root.Open(name, flags, 0)
 		return fd, errno(err)
 	}
-	if e := c.files.writing(inodeCost); e != 0 {
+	if e := c.charge(0, name); e != 0 {
 		return -1, e
 	}
 	if flags&unix.O_EXCL == 0 {
@@ -199,16 +294,16 @@ func (c *confinedFS) open(name string, flags int, mode uint32) (int, experimenta
 				return fd, 0
 			}
 			if !errors.Is(err, unix.EEXIST) {
-				c.files.refund(inodeCost)
+				c.refund(0, name)
 				return -1, errno(err)
 			}
 			fd, err = c.root.Open(name, flags&^unix.O_CREAT, 0)
 			if err == nil {
-				c.files.refund(inodeCost)
+				c.refund(0, name)
 				return fd, 0
 			}
 			if !errors.Is(err, unix.ENOENT) {
-				c.files.refund(inodeCost)
+				c.refund(0, name)
 				return -1, errno(err)
 			}
 			// Removed in between, or a dangling link: try again, and in the
@@ -217,7 +312,7 @@ func (c *confinedFS) open(name string, flags int, mode uint32) (int, experimenta
 	}
 	fd, err := c.root.Open(name, flags, mode)
 	if err != nil {
-		c.files.refund(inodeCost)
+		c.refund(0, name)
 		return -1, errno(err)
 	}
 	return fd, 0
@@ -269,12 +364,12 @@ func (c *confinedFS) at(name string, op func(dirfd int, base string) error) expe
 }
 
 func (c *confinedFS) Mkdir(name string, perm fs.FileMode) experimentalsys.Errno {
-	if e := c.files.writing(inodeCost); e != 0 {
+	if e := c.charge(0, name); e != 0 {
 		return e
 	}
 	e := c.at(name, func(dirfd int, base string) error { return unix.Mkdirat(dirfd, base, uint32(perm.Perm())) })
 	if e != 0 {
-		c.files.refund(inodeCost)
+		c.refund(0, name)
 	}
 	if e == experimentalsys.ENOTDIR {
 		e = experimentalsys.ENOENT // as wazero's own directory file system says
@@ -326,12 +421,21 @@ func (c *confinedFS) Link(oldName, newName string) experimentalsys.Errno {
 		return errno(err)
 	}
 	defer unix.Close(oldDir)
-	if e := c.files.writing(inodeCost); e != 0 {
+	// A hard link shares its data here, but the sealed store keeps a copy:
+	// its quota counts the data again.
+	var size int64
+	if c.quota != nil {
+		var st unix.Stat_t
+		if err := unix.Fstatat(oldDir, oldBase, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+			size = st.Size
+		}
+	}
+	if e := c.chargeLink(size, newName); e != 0 {
 		return e
 	}
 	e := c.at(newName, func(dirfd int, base string) error { return unix.Linkat(oldDir, oldBase, dirfd, base, 0) })
 	if e != 0 {
-		c.files.refund(inodeCost)
+		c.refundLink(size, newName)
 	}
 	return e
 }
@@ -343,13 +447,12 @@ func (c *confinedFS) Symlink(target, linkName string) experimentalsys.Errno {
 	if len(target) > 0 && target[0] == '/' {
 		return experimentalsys.EPERM
 	}
-	cost := int64(inodeCost + len(target))
-	if e := c.files.writing(cost); e != 0 {
+	if e := c.charge(int64(len(target)), linkName); e != 0 {
 		return e
 	}
 	e := c.at(linkName, func(dirfd int, base string) error { return unix.Symlinkat(target, dirfd, base) })
 	if e != 0 {
-		c.files.refund(cost)
+		c.refund(int64(len(target)), linkName)
 	}
 	return e
 }
@@ -399,8 +502,9 @@ type fdFile struct {
 	seeker[int64]
 	fd   int
 	flag experimentalsys.Oflag
-	// limits is nil for the mount's own root, which is not counted.
-	limits *fileLimits
+	// fs is the mount the file was opened in; nil for the mount's own
+	// root, which is neither counted nor written.
+	fs     *confinedFS
 	closed bool
 
 	statted bool
@@ -595,8 +699,8 @@ func (s seeker[Off]) Seek(offset Off, whence int) (Off, experimentalsys.Errno) {
 	return Off(n), e
 }
 
-func newFile(fd int, flag experimentalsys.Oflag, limits *fileLimits) *fdFile {
-	f := &fdFile{fd: fd, flag: flag, limits: limits}
+func newFile(fd int, flag experimentalsys.Oflag, fsys *confinedFS) *fdFile {
+	f := &fdFile{fd: fd, flag: flag, fs: fsys}
 	f.seeker.f = f
 	return f
 }
@@ -743,7 +847,7 @@ func (f *fdFile) growth(n int, off int64) (int64, experimentalsys.Errno) {
 }
 
 func (f *fdFile) charge(n int, off int64) experimentalsys.Errno {
-	if f.limits == nil {
+	if f.fs == nil {
 		return 0
 	}
 	cost := int64(n)
@@ -753,7 +857,7 @@ func (f *fdFile) charge(n int, off int64) experimentalsys.Errno {
 			return e
 		}
 	}
-	return f.limits.writing(cost)
+	return f.fs.charge(cost, "")
 }
 
 func (f *fdFile) Write(buf []byte) (int, experimentalsys.Errno) {
@@ -805,13 +909,13 @@ func (f *fdFile) Truncate(size int64) experimentalsys.Errno {
 }
 
 func (f *fdFile) truncate(size int64) experimentalsys.Errno {
-	if f.limits != nil {
+	if f.fs != nil {
 		var st unix.Stat_t
 		if err := unix.Fstat(f.fd, &st); err != nil {
 			return errno(err)
 		}
 		if size > st.Size {
-			if e := f.limits.writing(size - st.Size); e != 0 {
+			if e := f.fs.charge(size-st.Size, ""); e != 0 {
 				return e
 			}
 		}
@@ -848,8 +952,8 @@ func (f *fdFile) Close() experimentalsys.Errno {
 		return 0
 	}
 	f.closed = true
-	if f.limits != nil {
-		f.limits.closed()
+	if f.fs != nil {
+		f.fs.files.closed()
 	}
 	return errno(unix.Close(f.fd))
 }

@@ -50,6 +50,11 @@ type Mount struct {
 	// it beneath a bundle's directory sets it so that nothing opens Host by
 	// its path again. When nil, Run and Supervise open Host as they start.
 	Root *shim.Root
+	// MaxBytes, when above zero, bounds what the guest makes in this mount
+	// while the run goes (counted as FileOutputBytes counts it, nothing
+	// given back for removals); a breach ends the run with
+	// E4007 sealed-size-limit. It is for a mount that lives in memory.
+	MaxBytes int64
 	// Guest is the absolute path the guest sees.
 	Guest    string
 	Writable bool
@@ -246,7 +251,11 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	files := &fileLimits{maxOpen: spec.OpenFiles, maxWritten: spec.FileOutputBytes, hit: func(c errcode.Code) { cancel(&limitError{c}) }}
 	fsc := wazero.NewFSConfig()
 	for i, d := range spec.Dirs {
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newConfinedFS(roots[i], d.Writable, files), d.Guest)
+		var q *quota
+		if d.MaxBytes > 0 {
+			q = &quota{max: d.MaxBytes, hit: func(c errcode.Code) { cancel(&limitError{c}) }}
+		}
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newConfinedFS(roots[i], d.Writable, files, q), d.Guest)
 	}
 	mc = mc.WithFSConfig(fsc)
 

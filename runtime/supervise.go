@@ -57,6 +57,7 @@ type childMount struct {
 	Host     string
 	Guest    string
 	Writable bool
+	MaxBytes int64
 	FD       int
 }
 
@@ -153,7 +154,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 			return Result{}, errcode.Errorf(errcode.Internal, "passing mount %s to the runner: %v", d.Guest, err)
 		}
 		dirFiles = append(dirFiles, os.NewFile(uintptr(fd), d.Host))
-		dirs = append(dirs, childMount{Host: d.Host, Guest: d.Guest, Writable: d.Writable, FD: firstMountFD + len(dirs)})
+		dirs = append(dirs, childMount{Host: d.Host, Guest: d.Guest, Writable: d.Writable, MaxBytes: d.MaxBytes, FD: firstMountFD + len(dirs)})
 	}
 	cmd := exec.Command(exe, RunnerArg)
 	cmd.Env = []string{}
@@ -308,7 +309,7 @@ func RunChild() int {
 			return report(resF, resEnc, Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err))
 		}
 		defer root.Close()
-		mounts = append(mounts, Mount{Host: d.Host, Guest: d.Guest, Writable: d.Writable, Root: root})
+		mounts = append(mounts, Mount{Host: d.Host, Guest: d.Guest, Writable: d.Writable, MaxBytes: d.MaxBytes, Root: root})
 	}
 	var trace io.Writer
 	if cs.Trace {

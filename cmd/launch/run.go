@@ -288,7 +288,11 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		r.reportAudit(aud, f.auditJSON)
 		aud.Close()
 	}
-	if sm != nil {
+	if sm != nil && err != nil && errcode.From(err).Code == errcode.SealedSizeLimit {
+		// The workload wrote more into the sealed mount than max_size while
+		// it ran: nothing of this run is sealed, and the old store stays.
+		sm.remove()
+	} else if sm != nil {
 		// The runner has exited: whatever the outcome, what the workload
 		// left in the sealed mount is sealed back.
 		if serr := sm.seal(log); serr != nil {

@@ -98,7 +98,9 @@ func openSealed(key []byte, m *loader.Manifest, profile, file string, spec *runt
 		s.remove()
 		return nil, errcode.Errorf(errcode.SealedStoreIO, "unpacking the sealed store into its workspace: %v", err)
 	}
-	spec.Dirs = append(spec.Dirs, runtime.Mount{Host: s.workspace, Guest: m.Sealed.Guest, Writable: true})
+	// The workspace is memory: what the workload writes there while it runs
+	// is bounded by max_size too, not only what it leaves at the end.
+	spec.Dirs = append(spec.Dirs, runtime.Mount{Host: s.workspace, Guest: m.Sealed.Guest, Writable: true, MaxBytes: s.max})
 	s.opened, s.found = len(entries), found
 	return s, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -243,18 +244,44 @@ func TestSealedSurvivesWallTimeKill(t *testing.T) {
 		}
 		os.Remove(store)
 	}
-	// When the store cannot be sealed either (here: more than max_size),
-	// the host sees both failures, each as the profile shows errors, and
-	// the run's exit status.
-	writeManifest(t, bundle, "name = \"spin\"\nprofiles = [\"debug\", \"staging\"]\n[sealed]\nmount = \"/sealed\"\nmax_size = 40\n[limits]\nwall_time = \"500ms\"\n")
+	// A workload that writes more into its sealed mount than max_size is
+	// stopped at that write (the workspace is memory), not at the wall-time
+	// limit, and nothing of the run is sealed.
+	writeManifest(t, bundle, "name = \"spin\"\nprofiles = [\"debug\", \"staging\"]\n[sealed]\nmount = \"/sealed\"\nmax_size = 40\n[limits]\nwall_time = \"10s\"\n")
 	for _, profile := range []string{"debug", "staging"} {
 		out, err := exec.Command(testwasm.Launch(t), "run", "--no-cache", "--profile", profile, "--sim-key", simKey, "--sealed", store, bundle).CombinedOutput()
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != errcode.ClassLimit.ExitStatus() || !strings.Contains(string(out), "E4002") || !strings.Contains(string(out), "E4007") {
+		if !errors.As(err, &ee) || ee.ExitCode() != errcode.ClassLimit.ExitStatus() || !strings.Contains(string(out), "E4007") || strings.Contains(string(out), "E4002") {
+			t.Errorf("%s: %v\n%s", profile, err, out)
+		}
+		if _, err := os.Stat(store); err == nil {
+			t.Errorf("%s: a run past max_size was sealed", profile)
+		}
+	}
+	// When the store cannot be sealed either (here: the host replaced its
+	// directory while the run went), the host sees both failures, each as
+	// the profile shows errors, and the run's exit status.
+	writeManifest(t, bundle, "name = \"spin\"\nprofiles = [\"debug\", \"staging\"]\n[sealed]\nmount = \"/sealed\"\n[limits]\nwall_time = \"1500ms\"\n")
+	for _, profile := range []string{"debug", "staging"} {
+		stores := filepath.Join(t.TempDir(), "stores")
+		os.Mkdir(stores, 0o755)
+		cmd := exec.Command(testwasm.Launch(t), "run", "--no-cache", "--profile", profile, "--sim-key", simKey, "--sealed", filepath.Join(stores, "spin.sealed"), bundle)
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		os.Rename(stores, stores+".gone")
+		os.WriteFile(stores, []byte("not a directory"), 0o644)
+		err := cmd.Wait()
+		out := buf.String()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != errcode.ClassLimit.ExitStatus() || !strings.Contains(out, "E4002") || !strings.Contains(out, "E5005") {
 			t.Errorf("%s: %v\n%s", profile, err, out)
 		}
 		if profile == "staging" {
-			if lines := hostVisible(string(out)); len(lines) != 2 || !staticLine.MatchString(lines[0]) || !staticLine.MatchString(lines[1]) {
+			if lines := hostVisible(out); len(lines) != 2 || !staticLine.MatchString(lines[0]) || !staticLine.MatchString(lines[1]) {
 				t.Errorf("staging shows %q", lines)
 			}
 		}
