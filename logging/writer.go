@@ -1,6 +1,7 @@
 package logging
 
 import (
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io"
@@ -55,8 +56,11 @@ type Writer struct {
 	sinkErr error
 }
 
-// NewWriter writes the header line to sink and returns a Writer.
-func NewWriter(sink io.Writer, r *Recipient, h Header, opts Options) (*Writer, error) {
+// NewWriter writes the header line, signed with the run's runtime key, to
+// sink and returns a Writer. h must carry the run's evidence envelope,
+// whose report data binds key's public half; NewWriter sets h.RuntimeKey
+// to it.
+func NewWriter(sink io.Writer, r *Recipient, h Header, key *ecdsa.PrivateKey, opts Options) (*Writer, error) {
 	queue := opts.Queue
 	if queue <= 0 {
 		queue = DefaultQueue
@@ -65,7 +69,7 @@ func NewWriter(sink io.Writer, r *Recipient, h Header, opts Options) (*Writer, e
 	if dropAfter <= 0 {
 		dropAfter = DefaultDropAfter
 	}
-	line, s, err := newSealer(r, h)
+	line, s, err := newSealer(r, h, key)
 	if err != nil {
 		return nil, err
 	}
@@ -230,12 +234,16 @@ func (w *Writer) Close() error {
 		w.sealLocked(LevelWarn, SourceRuntime, []byte(note))
 	}
 	w.closed = true
-	w.batch = w.sealer.sealEnd(w.batch, w.dropped)
+	var endErr error
+	w.batch, endErr = w.sealer.sealEnd(w.batch, w.dropped)
 	w.queue <- w.batch
 	w.batch = nil
 	close(w.queue)
 	w.mu.Unlock()
 	<-w.done
+	if endErr != nil {
+		return fmt.Errorf("signing the end record: %w", endErr)
+	}
 	w.errMu.Lock()
 	defer w.errMu.Unlock()
 	return w.sinkErr
