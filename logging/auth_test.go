@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"testing/cryptotest"
 	"time"
@@ -229,6 +230,138 @@ func TestOnlyTheRuntimeKeyWritesALog(t *testing.T) {
 	}
 }
 
+// readStreams decrypts a log and returns what each stream carried and the
+// number of records.
+func readStreams(t *testing.T, log []byte, id *Identity) (map[Source][]byte, int) {
+	t.Helper()
+	recs, err := readAll(log, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[Source][]byte{}
+	for _, r := range recs {
+		out[r.Source] = append(out[r.Source], r.Message...)
+	}
+	return out, len(recs)
+}
+
+// TestByteAtATimeIsCoalesced: 1 MiB written one byte at a time seals to a
+// log of at most twice the bytes plus the allowance, and reads back the
+// same, byte for byte.
+func TestByteAtATimeIsCoalesced(t *testing.T) {
+	id := newID(t)
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, id.Recipient(), Header{Envelope: testEnvelope, Ref: "r"}, testKey(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := buf.Len()
+	want := make([]byte, 1<<20)
+	for i := range want {
+		want[i] = byte(i*7 + i>>8)
+	}
+	s := w.Stream(SourceStdout, LevelInfo)
+	for i := range want {
+		s.Write(want[i : i+1])
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, n := readStreams(t, buf.Bytes(), id)
+	if !bytes.Equal(got[SourceStdout], want) {
+		t.Fatalf("stdout came back as %d bytes, not the %d written", len(got[SourceStdout]), len(want))
+	}
+	bound := 2*len(want) + WasteAllowance + StreamReserve + 2*StreamReserve // and the end record
+	if size := buf.Len() - head; size > bound {
+		t.Errorf("1 MiB written a byte at a time sealed to %d bytes in %d records, more than %d", size, n, bound)
+	}
+	t.Logf("1 MiB a byte at a time: %d bytes of records (%.3f×), %d records", buf.Len()-head, float64(buf.Len()-head)/float64(len(want)), n)
+}
+
+// TestTrickleIsBounded: a stream written a byte now and then, each write
+// sealed by the delay until the allowance is spent, still stays within
+// twice its bytes plus the allowance, and loses nothing.
+func TestTrickleIsBounded(t *testing.T) {
+	id := newID(t)
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, id.Recipient(), Header{Envelope: testEnvelope, Ref: "r"}, testKey(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errs := w.Stream(SourceStdout, LevelInfo), w.Stream(SourceStderr, LevelInfo)
+	var wantOut, wantErr []byte
+	// Each record of one byte costs StreamReserve: enough of them to
+	// spend the allowance and more.
+	writes := 2*WasteAllowance/StreamReserve + 50
+	for i := 0; i < writes; i++ {
+		b := []byte{byte('a' + i%26)}
+		if i%3 == 0 {
+			errs.Write(b)
+			wantErr = append(wantErr, b...)
+		} else {
+			out.Write(b)
+			wantOut = append(wantOut, b...)
+		}
+		if i%4 == 0 {
+			time.Sleep(CoalesceDelay + time.Millisecond)
+		}
+	}
+	w.mu.Lock()
+	sealed, in := w.streamSealed, w.sealedIn
+	w.mu.Unlock()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if sealed > 2*in+WasteAllowance {
+		t.Errorf("the streams' records cost %d bytes for %d bytes, more than twice plus %d", sealed, in, WasteAllowance)
+	}
+	if sealed < WasteAllowance/2 {
+		t.Errorf("the records cost only %d bytes: the delay never sealed a small record", sealed)
+	}
+	got, _ := readStreams(t, buf.Bytes(), id)
+	if !bytes.Equal(got[SourceStdout], wantOut) || !bytes.Equal(got[SourceStderr], wantErr) {
+		t.Errorf("the streams came back as %q and %q", got[SourceStdout], got[SourceStderr])
+	}
+}
+
+// TestCoalescedWritesAreTimely: a small write reaches the sink within a few
+// delays, without Close.
+func TestCoalescedWritesAreTimely(t *testing.T) {
+	id := newID(t)
+	var mu lockedBuffer
+	w, err := NewWriter(&mu, id.Recipient(), Header{Envelope: testEnvelope, Ref: "r"}, testKey(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := mu.Len()
+	w.Stream(SourceStdout, LevelInfo).Write([]byte("a line\n"))
+	deadline := time.Now().Add(5 * time.Second)
+	for mu.Len() == head && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if mu.Len() == head {
+		t.Error("a small write was not sealed and sent within 5 s")
+	}
+	w.Close()
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Len()
+}
+
 // BenchmarkRunLogFixedCost is what every run's log costs whatever it
 // carries: the HPKE context, the header's signature, the end record's
 // signature (and, for a reader, both checks).
@@ -238,6 +371,27 @@ func BenchmarkRunLogFixedCost(b *testing.B) {
 		w, err := NewWriter(io.Discard, id.Recipient(), Header{Envelope: testEnvelope, Ref: "b"}, key, Options{})
 		if err != nil {
 			b.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkByteWrites seals 1 MiB written one byte at a time, as a guest
+// printing a character at a time would.
+func BenchmarkByteWrites(b *testing.B) {
+	id, key := newID(b), testKey(b)
+	b.SetBytes(1 << 20)
+	one := []byte{'x'}
+	for b.Loop() {
+		w, err := NewWriter(io.Discard, id.Recipient(), Header{Envelope: testEnvelope, Ref: "b"}, key, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := w.Stream(SourceStdout, LevelInfo)
+		for range 1 << 20 {
+			s.Write(one)
 		}
 		if err := w.Close(); err != nil {
 			b.Fatal(err)

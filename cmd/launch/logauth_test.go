@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -169,4 +170,60 @@ func TestForgedLogsAreRefused(t *testing.T) {
 	if strings.Contains(r.stderr, "log verified") || !strings.Contains(r.stderr, "evidence not judged") || !strings.Contains(r.stderr, "anyone there can forge this log") {
 		t.Errorf("unjudged simulator evidence: %+v", r)
 	}
+}
+
+// TestByteAtATimeLog: a guest writing 1 MiB to stdout one byte at a time
+// (one host call and one pipe write each) leaves a log of at most twice
+// the bytes plus the writer's allowance and the header, and its stdout
+// decrypts byte for byte.
+func TestByteAtATimeLog(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // the simulator's key
+	wat2wasm, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Fatal("wat2wasm is not installed; 'make test' installs it (Debian package wabt)")
+	}
+	key, recipient := tenant(t)
+	bundle := t.TempDir()
+	if out, err := exec.Command(wat2wasm, filepath.Join("testdata", "byte-at-a-time.wat"), "-o", filepath.Join(bundle, "module.wasm")).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, out)
+	}
+	writeManifest(t, bundle, "name = \"bytes\"\nprofiles = [\"staging\"]\nlog_recipient = \""+recipient+"\"\n[limits]\noutput = \"2MiB\"\nwall_time = \"60s\"\n")
+	logFile := filepath.Join(t.TempDir(), "run.log")
+	if r := launch(t, "run", "--profile", "staging", "--log-out", logFile, bundle); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	want := make([]byte, 1<<20)
+	for i := range want {
+		want[i] = byte(i)
+	}
+	d := launch(t, "logs", "decrypt", "--identity", key, logFile)
+	if d.code != 0 || d.stdout != string(want) {
+		t.Fatalf("decrypt: code %d, %d bytes of stdout, want the %d written; %s", d.code, len(d.stdout), len(want), d.stderr)
+	}
+	st, err := os.Stat(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := len(readHeaderLine(t, logFile))
+	// The runtime's own records: a few, each at most a small bucket.
+	const runtimeRecords = 16 << 10
+	bound := int64(2*len(want) + logging.WasteAllowance + 2*logging.StreamReserve + header + runtimeRecords)
+	if st.Size() > bound {
+		t.Errorf("the log is %d bytes for 1 MiB of output, more than %d", st.Size(), bound)
+	}
+	t.Logf("1 MiB written a byte at a time: a log of %d bytes (%.2f×), header %d", st.Size(), float64(st.Size())/float64(len(want)), header)
+}
+
+// readHeaderLine returns a log's first line.
+func readHeaderLine(t *testing.T, logFile string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		t.Fatal("no header line")
+	}
+	return data[:i+1]
 }
