@@ -398,3 +398,24 @@ func BenchmarkByteWrites(b *testing.B) {
 		}
 	}
 }
+
+// TestRecordsKeepTheStreamsOrder: a runtime record logged after a stream's
+// small write comes after it in the log, although the write was gathered.
+func TestRecordsKeepTheStreamsOrder(t *testing.T) {
+	id := newID(t)
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, id.Recipient(), Header{Envelope: testEnvelope, Ref: "r"}, testKey(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Stream(SourceStdout, LevelInfo).Write([]byte("the last line\n"))
+	w.Log(LevelInfo, SourceRuntime, []byte("run ended"))
+	w.Close()
+	recs, err := readAll(buf.Bytes(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].Source != SourceStdout || recs[1].Source != SourceRuntime {
+		t.Errorf("records: %v", recs)
+	}
+}

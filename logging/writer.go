@@ -135,6 +135,9 @@ func NewWriter(sink io.Writer, r *Recipient, h Header, key *ecdsa.PrivateKey, op
 func (w *Writer) Log(level Level, src Source, msg []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// What the streams said before this record comes before it, as far as
+	// the allowance lets it.
+	w.sealPendingLocked()
 	for {
 		n := min(len(msg), MaxMessage)
 		w.logLocked(level, src, msg[:n])
@@ -296,6 +299,12 @@ func (w *Writer) sealPending() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.timerArmed = false
+	w.sealPendingLocked()
+}
+
+// sealPendingLocked seals the streams' waiting bytes that the allowance
+// lets it seal now.
+func (w *Writer) sealPendingLocked() {
 	if w.closed {
 		return
 	}
