@@ -19,6 +19,7 @@ import (
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
+	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 func keygenCommand() command {
@@ -69,7 +70,7 @@ func logsCommand() command {
 	return command{
 		name:    "logs",
 		summary: "decrypt and verify a run's log",
-		usage:   "logs decrypt --identity IDENTITY [--policy POLICY.toml] [--nonce HEX] [--ref REF] [--json] [--follow] [LOG|-]",
+		usage:   "logs decrypt --identity IDENTITY [--policy POLICY.toml] [--nonce HEX] [--ref REF] [--tdx-collateral FILE] [--json] [--follow] [LOG|-]",
 		help: `
 Logs decrypt opens a log written under staging or production with the
 tenant's identity and prints its records in order: the workload's stdout
@@ -82,8 +83,10 @@ run inside its TEE, which the evidence's report data binds with the
 measurement and a nonce; the end record is signed too. A log not signed by
 the key its evidence binds, or whose evidence does not bind the header's
 measurement and profile, is refused (E1026). With --policy the evidence
-itself is judged as 'launch verify' judges it, at the time the log began,
-and the log is verified only when the verdict is affirming; without it
+itself is judged as 'launch verify' judges it, at the time the log began
+(with --tdx-collateral for a TDX quote's TCB status), and a contraindicated
+verdict refuses the log (E3008); a warning, such as hardware evidence
+without --nonce, is shown with the log's records; without --policy
 the evidence is only checked to be genuine evidence of its kind, which
 any TEE or anyone with a simulator key can make for a key of their own,
 and it says so. --ref (the reference the host showed for the run) and
@@ -117,6 +120,7 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	policyFile := fs.String("policy", "", "judge the log's evidence against this policy (TOML), as 'launch verify' does")
 	nonceHex := fs.String("nonce", "", "the nonce the run's evidence must carry, in hex (the one the tenant's broker issued)")
 	wantRef := fs.String("ref", "", "the reference the host showed for the run: the log must be that run's")
+	tdxCollateral := fs.String("tdx-collateral", "", "with --policy: Intel's collateral for a TDX run's quote ('launch collateral fetch')")
 	pos, rest, err := e.parse(c, fs, args)
 	if err == errHelp {
 		return 0
@@ -130,6 +134,12 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	var pol *attest.Policy
 	if *policyFile != "" {
 		if pol, err = readPolicy(*policyFile); err != nil {
+			return e.fail(err)
+		}
+	}
+	var coll *tdx.Collateral
+	if *tdxCollateral != "" {
+		if coll, err = readCollateral(*tdxCollateral); err != nil {
 			return e.fail(err)
 		}
 	}
@@ -163,7 +173,7 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(logError(err))
 	}
-	bound, err := checkBinding(r.Header(), pol, nonce, *wantRef)
+	bound, err := checkBinding(r.Header(), pol, attest.Options{Nonce: nonce, TDXCollateral: coll}, *wantRef)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -205,8 +215,11 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	}
 	h := r.Header()
 	what := "log verified"
-	if pol == nil {
+	switch {
+	case pol == nil:
 		what = "log intact, evidence not judged"
+	case bound.verdict != attest.Affirming:
+		what = "log verified, with warnings"
 	}
 	fmt.Fprintf(e.stderr, "launch: %s: ref %s, profile %s, %d records, %d dropped, measurement %s\n", what, h.Ref, h.Profile, n, r.Dropped, h.Measurement)
 	fmt.Fprintf(e.stderr, "launch: bound to %s\n", bound.describe())
@@ -237,9 +250,16 @@ func (b *binding) describe() string {
 // key the reader has checked, is bound by the run's evidence: the envelope
 // binds that key, the header's measurement and profile, and (when given)
 // the nonce; the header is the run of ref (when given); and the evidence
-// is genuine, or with a policy affirmed by it. It is judged at the time
-// the header says the log began, which the runtime key signed.
-func checkBinding(h logging.Header, pol *attest.Policy, nonce []byte, ref string) (*binding, error) {
+// is genuine, or with a policy not contraindicated by it. It is judged at
+// the time the header says the log began, which the runtime key signed.
+//
+// A policy's warning is shown, not refused: the one Verify gives is that
+// hardware evidence without the verifier's nonce may be old, and a log's
+// evidence cannot be older than the runtime key made for its run; what
+// stands against an older log is --ref or --nonce, and without either
+// the tenant is told so.
+func checkBinding(h logging.Header, pol *attest.Policy, opts attest.Options, ref string) (*binding, error) {
+	nonce := opts.Nonce
 	env, err := tee.DecodeEnvelope(h.Envelope)
 	if err != nil {
 		return nil, errcode.Errorf(errcode.LogUnbound, "the log's evidence: %v", err)
@@ -255,7 +275,7 @@ func checkBinding(h logging.Header, pol *attest.Policy, nonce []byte, ref string
 	case nonce != nil && !bytes.Equal(env.Nonce, nonce):
 		return nil, errcode.Errorf(errcode.LogOtherRun, "the log's evidence carries nonce %x, not %x", env.Nonce, nonce)
 	}
-	opts := attest.Options{Nonce: nonce, Now: h.Started}
+	opts.Now = h.Started
 	if pol == nil {
 		res := attest.Authentic(env, opts)
 		if res.Status == attest.Contraindicated {
@@ -264,10 +284,16 @@ func checkBinding(h logging.Header, pol *attest.Policy, nonce []byte, ref string
 		b.warnings = append(b.warnings, "the evidence was not judged (no --policy): any TEE, whatever it runs, or anyone with a simulator key could have made it and written this log")
 	} else {
 		res := attest.Verify(env, pol, opts)
-		if res.Status != attest.Affirming {
+		if res.Status == attest.Contraindicated {
 			return nil, errcode.Errorf(errcode.EvidenceRefused, "the log's evidence: %s: %s", res.Status, strings.Join(res.Reasons, "; "))
 		}
 		b.verdict = res.Status
+		if res.Status == attest.Warning {
+			b.warnings = append(b.warnings, res.Reasons...)
+		}
+	}
+	if ref == "" && nonce == nil {
+		b.warnings = append(b.warnings, "nothing shows this is the log of the run you mean rather than an older one of the same bundle: give --ref (the reference the host showed) or --nonce")
 	}
 	if env.Kind == sim.Kind || env.Insecure {
 		b.warnings = append(b.warnings, "the evidence is the insecure simulator's, whose key is on the host: anyone there can forge this log")
