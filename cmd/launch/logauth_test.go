@@ -9,13 +9,19 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
@@ -226,4 +232,60 @@ func readHeaderLine(t *testing.T, logFile string) []byte {
 		t.Fatal("no header line")
 	}
 	return data[:i+1]
+}
+
+// TestBrokerRunLogCarriesTheBrokersNonce: a staging run whose sealed mount
+// takes its key from the broker attests once, with the broker's nonce,
+// and the same evidence opens the tenant's log: the log verifies under the
+// broker's nonce and the tenant's policy, and under no other nonce.
+func TestBrokerRunLogCarriesTheBrokersNonce(t *testing.T) {
+	s, err := broker.Open(filepath.Join(t.TempDir(), "broker.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mu sync.Mutex
+	var nonces [][]byte
+	h := s.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if r.URL.Path == broker.ChallengePath {
+			var ch broker.Challenge
+			json.Unmarshal(rec.Body.Bytes(), &ch)
+			mu.Lock()
+			nonces = append(nonces, ch.Nonce)
+			mu.Unlock()
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	defer srv.Close()
+
+	key, recipient := tenant(t)
+	bundle := copyBundle(t, testwasm.Example(t, "notebook"), "name = \"notebook\"\nprofiles = [\"staging\"]\nlog_recipient = \""+recipient+"\"\n"+
+		"[broker]\nurl = \""+srv.URL+"\"\nkey = \""+hex.EncodeToString(s.PublicKey())+"\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\"\n[limits]\nwall_time = \"10s\"\n")
+	s.SetPolicy(policyFor(t, bundle, "staging", "sim", "allow_insecure = true\n"))
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "run.log")
+	if r := launch(t, "run", "--profile", "staging", "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", filepath.Join(dir, "nb.sealed"), "--log-out", logFile, bundle); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(nonces) != 1 {
+		t.Fatalf("the run asked the broker for %d nonces, want 1", len(nonces))
+	}
+	p := launch(t, "policy", "new", "--from", bundle, "--profile", "staging", "--backend", "sim", "--allow-insecure")
+	policy := filepath.Join(dir, "policy.toml")
+	os.WriteFile(policy, []byte(p.stdout), 0o644)
+	d := launch(t, "logs", "decrypt", "--identity", key, "--policy", policy, "--nonce", hex.EncodeToString(nonces[0]), logFile)
+	if d.code != 0 || !strings.Contains(d.stderr, "launch: log verified") || !strings.Contains(d.stdout, "notebook: run 1") {
+		t.Errorf("the log under the broker's nonce: %+v", d)
+	}
+	other := launch(t, "logs", "decrypt", "--identity", key, "--policy", policy, "--nonce", strings.Repeat("ab", 32), logFile)
+	if other.code == 0 || !strings.Contains(other.stderr, errcode.LogOtherRun.String()) {
+		t.Errorf("the log under another nonce: %+v", other)
+	}
 }
