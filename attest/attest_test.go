@@ -607,3 +607,43 @@ func TestSimKeysPinning(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthentic: genuine evidence of each kind is authentic whatever it
+// says, with no policy; evidence that binds another runtime key, nonce or
+// measurement than its envelope says, or whose bytes were altered, is not.
+func TestAuthentic(t *testing.T) {
+	snpEnv, snpOpts := snpEnvelope(t)
+	tdxEnv, tdxOpts := tdxEnvelope(t, nil)
+	simEnv := simEnvelope(t, 4)
+	for _, tc := range []struct {
+		name string
+		env  *tee.Envelope
+		opts Options
+	}{
+		{"sim", simEnv, Options{Now: simEnv.Issued}},
+		{"sev-snp", snpEnv, snpOpts},
+		{"tdx", tdxEnv, tdxOpts},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := Authentic(tc.env, tc.opts); r.Status == Contraindicated {
+				t.Fatalf("genuine evidence: %+v", r)
+			}
+			other, _ := ecdh.P256().NewPrivateKey(bytes.Repeat([]byte{9}, 32))
+			for what, change := range map[string]func(e *tee.Envelope){
+				"runtime key": func(e *tee.Envelope) { e.RuntimeKey = other.PublicKey().Bytes() },
+				"nonce":       func(e *tee.Envelope) { e.Nonce = []byte("another nonce") },
+				"measurement": func(e *tee.Envelope) { e.Measurement = strings.Repeat("cd", 48) },
+				"evidence": func(e *tee.Envelope) {
+					e.Evidence = append([]byte(nil), e.Evidence...)
+					e.Evidence[len(e.Evidence)/3] ^= 1
+				},
+			} {
+				e := *tc.env
+				change(&e)
+				if r := Authentic(&e, tc.opts); r.Status != Contraindicated {
+					t.Errorf("another %s: %+v", what, r)
+				}
+			}
+		})
+	}
+}

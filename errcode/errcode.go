@@ -94,6 +94,8 @@ const (
 	PolicyInvalid         Code = 1023
 	CollateralUnavailable Code = 1024
 	SealedStoreBusy       Code = 1025
+	LogUnbound            Code = 1026
+	LogOtherRun           Code = 1027
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -166,6 +168,8 @@ var registry = []entry{
 	{PolicyInvalid, "policy-invalid", ClassUsage, "the verification policy cannot be read", "start from 'launch policy new --from BUNDLE'"},
 	{CollateralUnavailable, "collateral-unavailable", ClassUsage, "Intel's collateral for the quote could not be fetched", "check the network path to the PCS, or pass --pcs-url with a mirror"},
 	{SealedStoreBusy, "sealed-store-busy", ClassUsage, "another run holds the sealed store", "wait for the other run to end, or pass --sealed FILE for another store"},
+	{LogUnbound, "log-unbound", ClassUsage, "the log is not signed by the runtime key its evidence binds", "the host may have written or replaced this log: nothing in it comes from the run"},
+	{LogOtherRun, "log-other-run", ClassUsage, "the log is another run's: its reference or its evidence's nonce is not the one given", "the host may have handed over an older log; ask for the log of the reference it showed"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},

@@ -2,16 +2,22 @@
 // stderr, the runtime's own records) to the tenant, and only the tenant.
 //
 // Under staging and production the host stores a log it can neither read,
-// reorder nor trim unnoticed: one HPKE sender context per run (RFC 9180,
-// DHKEM(X25519), HKDF-SHA256, AES-256-GCM) to the tenant's log recipient key
-// from the measured manifest, every record sealed on it in order, records
-// padded to a size bucket, and an end record carrying the count and a hash
-// chain.
+// reorder, trim nor write itself unnoticed: one HPKE sender context per run
+// (RFC 9180, DHKEM(X25519), HKDF-SHA256, AES-256-GCM) to the tenant's log
+// recipient key from the measured manifest, every record sealed on it in
+// order, records padded to a size bucket, and an end record carrying the
+// count and a hash chain. HPKE's base mode authenticates no sender (anyone
+// can seal to a public key), so the header (the HPKE enc, ref,
+// measurement, profile and the run's evidence envelope) and the end record
+// (count, drops, chain) are signed with the run's runtime key, the P-256
+// key made inside the TEE for the run whose public half the evidence's
+// report data binds: only the run's TEE can write a log that verifies, and
+// the header's enc ties every record's key to that signature.
 //
 // A log is one text line, then binary frames, so that a person can tell what
 // a file is and a stream costs nothing to frame:
 //
-//	ampoule-log v1 <base64 header JSON>\n
+//	ampoule-log v2 <base64 header JSON> <base64 header signature>\n
 //	<uint32 length><sealed record>
 //	...
 //	<uint32 length><sealed end record>
@@ -21,14 +27,18 @@
 // HPKE's own sequence numbers make a dropped, repeated or reordered record
 // fail to open; a record from another run opens under no key of this one; a
 // log without its end record is truncated; the end record's chain runs over
-// every record's authentication tag.
+// every record's authentication tag. Version 1 logs, which carried no
+// signature, are refused.
 package logging
 
 import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hpke"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -40,12 +50,20 @@ import (
 	"time"
 )
 
-// Magic starts the header line of every log.
-const Magic = "ampoule-log v1 "
+// Magic starts the header line of every log this package writes and reads.
+const Magic = "ampoule-log v2 "
 
-// Suite names the suite of version 1: the HPKE KEM and KDF, and the AEAD
-// that seals records under a key exported from the HPKE context.
-const Suite = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/export-only; records AES-256-GCM"
+// magicV1 started the header line of version 1, whose logs anyone could
+// write: they are refused with a message saying so.
+const magicV1 = "ampoule-log v1 "
+
+// Version is the header's version number.
+const Version = 2
+
+// Suite names the suite of version 2: the HPKE KEM and KDF, the AEAD that
+// seals records under a key exported from the HPKE context, and the
+// signature of the header and end record by the run's runtime key.
+const Suite = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/export-only; records AES-256-GCM; header and end ECDSA P-256 SHA-256"
 
 // RecipientPrefix starts a textual log recipient (public) key.
 const RecipientPrefix = "alog1"
@@ -133,6 +151,56 @@ type Header struct {
 	// KeyCheck is exported from the HPKE context ("key check", 16 bytes):
 	// a reader with the wrong identity learns so before any record.
 	KeyCheck []byte `json:"key_check"`
+	// RuntimeKey is the run's runtime public key (a P-256 point,
+	// uncompressed), which signs the header and the end record. The writer
+	// sets it from the key it is given.
+	RuntimeKey []byte `json:"runtime_key"`
+	// Envelope is the run's evidence envelope (JSON, as tee encodes it),
+	// whose report data must bind RuntimeKey and Measurement: this package
+	// carries it and the signature covers it; judging it is the reader's
+	// caller's (launch logs decrypt).
+	Envelope []byte `json:"envelope"`
+}
+
+// MaxEnvelope bounds the envelope a header carries (tee.MaxEnvelope).
+const MaxEnvelope = 1 << 20
+
+// Signature domains: what the runtime key signs, each hashed with SHA-256.
+const (
+	headerSigDomain = "ampoule/log/v2 header\x00"
+	endSigDomain    = "ampoule/log/v2 end\x00"
+)
+
+// headerDigest is what the header's signature signs: the domain and the
+// header JSON as written.
+func headerDigest(js []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(headerSigDomain))
+	h.Write(js)
+	return h.Sum(nil)
+}
+
+// endDigest is what the end record's signature signs: the header line's
+// hash, the count of records before the end, the drops and the chain.
+func endDigest(header [32]byte, count, dropped uint64, chain [32]byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(endSigDomain))
+	h.Write(header[:])
+	var n [16]byte
+	binary.BigEndian.PutUint64(n[:8], count)
+	binary.BigEndian.PutUint64(n[8:], dropped)
+	h.Write(n[:])
+	h.Write(chain[:])
+	return h.Sum(nil)
+}
+
+// ParseRuntimeKey reads a runtime public key: a P-256 point, uncompressed.
+func ParseRuntimeKey(raw []byte) (*ecdsa.PublicKey, error) {
+	pk, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+	if err != nil {
+		return nil, fmt.Errorf("the runtime key is not a P-256 point: %w", err)
+	}
+	return pk, nil
 }
 
 // Buckets are the message sizes a sealed record may carry; a message is
@@ -291,19 +359,30 @@ func nonceFor(base [12]byte, seq uint64) [12]byte {
 
 // sealer seals records in order and keeps the chain. Every record's AAD is
 // the SHA-256 of the header line as written and the record's sequence
-// number, so the header (enc, ref, measurement, profile) cannot change
-// under the records.
+// number, so the header (enc, ref, measurement, profile, envelope, runtime
+// key and signature) cannot change under the records.
 type sealer struct {
 	aead   cipher.AEAD
 	base   [12]byte
 	header [32]byte
 	seq    uint64
 	chain  [32]byte
+	key    *ecdsa.PrivateKey
 }
 
-// newSealer makes the header line (without its newline) and the sealer for
-// a run.
-func newSealer(r *Recipient, h Header) ([]byte, *sealer, error) {
+// newSealer makes the header line (without its newline), signed with key,
+// and the sealer for a run.
+func newSealer(r *Recipient, h Header, key *ecdsa.PrivateKey) ([]byte, *sealer, error) {
+	if key == nil || key.Curve != elliptic.P256() {
+		return nil, nil, errors.New("a log needs the run's P-256 runtime key to sign it")
+	}
+	if len(h.Envelope) == 0 || len(h.Envelope) > MaxEnvelope {
+		return nil, nil, fmt.Errorf("a log needs the run's evidence envelope (1 to %d bytes), not %d bytes", MaxEnvelope, len(h.Envelope))
+	}
+	pub, err := key.PublicKey.Bytes()
+	if err != nil {
+		return nil, nil, err
+	}
 	enc, s, err := hpke.NewSender(r.pk, kdf(), hpke.ExportOnly(), hpkeInfo)
 	if err != nil {
 		return nil, nil, err
@@ -312,13 +391,17 @@ func newSealer(r *Recipient, h Header) ([]byte, *sealer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.Version, h.Suite, h.Enc, h.KeyCheck = 1, Suite, enc, check
+	h.Version, h.Suite, h.Enc, h.KeyCheck, h.RuntimeKey = Version, Suite, enc, check, pub
 	js, err := json.Marshal(h)
 	if err != nil {
 		return nil, nil, err
 	}
-	line := []byte(Magic + base64.StdEncoding.EncodeToString(js))
-	return line, &sealer{aead: g, base: base, header: sha256.Sum256(line)}, nil
+	sig, err := ecdsa.SignASN1(rand.Reader, key, headerDigest(js))
+	if err != nil {
+		return nil, nil, err
+	}
+	line := []byte(Magic + base64.StdEncoding.EncodeToString(js) + " " + base64.StdEncoding.EncodeToString(sig))
+	return line, &sealer{aead: g, base: base, header: sha256.Sum256(line), key: key}, nil
 }
 
 func aadFor(header [32]byte, seq uint64) [40]byte {
@@ -368,12 +451,29 @@ func layoutRecord(p []byte, t time.Time, level Level, src Source, msg []byte) []
 	return p
 }
 
+// End record layout: kind, seq, drops (9:17), chain (17:49), the
+// signature's length (49:51) and the signature (ASN.1, at most 72 bytes).
+const (
+	endSigAt  = 51
+	maxEndSig = 72
+)
+
 // sealEnd seals the end record (the count of records before it, how many
-// were dropped, and the chain over them), appending its frame to dst.
-func (s *sealer) sealEnd(dst []byte, dropped uint64) []byte {
+// were dropped, the chain over them, and the runtime key's signature over
+// all three and the header), appending its frame to dst.
+func (s *sealer) sealEnd(dst []byte, dropped uint64) ([]byte, error) {
+	sig, err := ecdsa.SignASN1(rand.Reader, s.key, endDigest(s.header, s.seq, dropped, s.chain))
+	if err != nil {
+		return dst, err
+	}
+	if len(sig) > maxEndSig {
+		return dst, fmt.Errorf("a %d-byte signature", len(sig))
+	}
 	p := make([]byte, recordOverhead+buckets[0])
 	p[0] = kindEnd
 	binary.BigEndian.PutUint64(p[9:17], dropped)
 	copy(p[17:49], s.chain[:])
-	return s.seal(dst, p)
+	binary.BigEndian.PutUint16(p[49:51], uint16(len(sig)))
+	copy(p[endSigAt:], sig)
+	return s.seal(dst, p), nil
 }

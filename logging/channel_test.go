@@ -2,6 +2,9 @@ package logging
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,6 +15,20 @@ import (
 	"testing"
 	"time"
 )
+
+// testEnvelope stands for a run's evidence envelope, which this package
+// carries without judging (launch logs decrypt judges it).
+var testEnvelope = []byte(`{"kind":"test"}`)
+
+// testKey makes a runtime key, as a run makes one inside its TEE.
+func testKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
 
 func newID(t testing.TB) *Identity {
 	t.Helper()
@@ -26,7 +43,7 @@ func newID(t testing.TB) *Identity {
 func writeLog(t testing.TB, id *Identity, ref string, msgs ...string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, id.Recipient(), Header{Ref: ref, Measurement: "m", Profile: "staging", Started: time.Unix(0, 0).UTC()}, Options{})
+	w, err := NewWriter(&buf, id.Recipient(), Header{Envelope: testEnvelope, Ref: ref, Measurement: "m", Profile: "staging", Started: time.Unix(0, 0).UTC()}, testKey(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +220,7 @@ func TestDropsAreCounted(t *testing.T) {
 	id := newID(t)
 	var buf bytes.Buffer
 	slow := &slowWriter{w: &buf, delay: 20 * time.Millisecond}
-	w, err := NewWriter(slow, id.Recipient(), Header{Ref: "r"}, Options{Queue: 1, DropAfter: time.Millisecond})
+	w, err := NewWriter(slow, id.Recipient(), Header{Envelope: testEnvelope, Ref: "r"}, testKey(t), Options{Queue: 1, DropAfter: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +305,7 @@ func FuzzReader(f *testing.F) {
 	f.Add(writeLog(f, id, "r", "hello", "world"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := readAll(data, id)
-		if err != nil && !errors.Is(err, ErrFormat) && !errors.Is(err, ErrTampered) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrWrongIdentity) {
+		if err != nil && !errors.Is(err, ErrFormat) && !errors.Is(err, ErrTampered) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrWrongIdentity) && !errors.Is(err, ErrUnsigned) {
 			t.Fatalf("unclassified error: %v", err)
 		}
 	})
@@ -308,7 +325,7 @@ func TestNoDropsWithoutAStuckSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w, err := NewWriter(f, id.Recipient(), Header{Ref: "r"}, Options{Queue: 16})
+	w, err := NewWriter(f, id.Recipient(), Header{Envelope: testEnvelope, Ref: "r"}, testKey(t), Options{Queue: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +362,7 @@ func BenchmarkChannel(b *testing.B) {
 	chunk := make([]byte, 4096)
 	b.SetBytes(64 << 20)
 	for i := 0; i < b.N; i++ {
-		w, err := NewWriter(io.Discard, id.Recipient(), Header{Ref: "b"}, Options{})
+		w, err := NewWriter(io.Discard, id.Recipient(), Header{Envelope: testEnvelope, Ref: "b"}, testKey(b), Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

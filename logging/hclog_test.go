@@ -14,7 +14,7 @@ func TestRuntimeLoggerToChannel(t *testing.T) {
 	id := newID(t)
 	for _, asJSON := range []bool{false, true} {
 		var buf bytes.Buffer
-		w, err := NewWriter(&buf, id.Recipient(), Header{Ref: "r"}, Options{})
+		w, err := NewWriter(&buf, id.Recipient(), Header{Envelope: testEnvelope, Ref: "r"}, testKey(t), Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/cipher"
+	"crypto/ecdsa"
 	"crypto/hmac"
 	"crypto/hpke"
 	"crypto/sha256"
@@ -27,16 +28,67 @@ var (
 	ErrTampered = errors.New("the log was altered")
 	// ErrTruncated: the log ends before its end record.
 	ErrTruncated = errors.New("the log is truncated")
+	// ErrUnsigned: the header is not signed by the runtime key it names.
+	ErrUnsigned = errors.New("the log's header is not signed by its runtime key")
 )
 
-// maxLine bounds the header line.
-const maxLine = 64 << 10
+// maxLine bounds the header line: a header carrying an envelope of
+// MaxEnvelope bytes, twice base64-encoded, with room to spare.
+const maxLine = 2 * MaxEnvelope
+
+// parseHeaderLine reads a version 2 header line and checks its signature
+// by the runtime key it carries. It returns the header, whose Envelope the
+// caller must still judge.
+func parseHeaderLine(line []byte) (Header, error) {
+	var h Header
+	if bytes.HasPrefix(line, []byte(magicV1)) {
+		return h, fmt.Errorf("%w: a version 1 log, which anyone could have written (it carries no signature of the run's TEE); this launch reads only version %d", ErrFormat, Version)
+	}
+	if !bytes.HasPrefix(line, []byte(Magic)) {
+		return h, fmt.Errorf("%w: the first line does not start with %q", ErrFormat, Magic)
+	}
+	jsB64, sigB64, ok := bytes.Cut(line[len(Magic):], []byte(" "))
+	if !ok {
+		return h, fmt.Errorf("%w: the header line has no signature", ErrFormat)
+	}
+	js, err := b64.DecodeString(string(jsB64))
+	if err != nil {
+		return h, fmt.Errorf("%w: the header is not base64", ErrFormat)
+	}
+	sig, err := b64.DecodeString(string(sigB64))
+	if err != nil {
+		return h, fmt.Errorf("%w: the header's signature is not base64", ErrFormat)
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&h); err != nil {
+		return h, fmt.Errorf("%w: the header: %v", ErrFormat, err)
+	}
+	if dec.More() {
+		return h, fmt.Errorf("%w: the header holds more than one document", ErrFormat)
+	}
+	if h.Version != Version || h.Suite != Suite {
+		return h, fmt.Errorf("%w: version %d, suite %q", ErrFormat, h.Version, h.Suite)
+	}
+	if len(h.Envelope) == 0 || len(h.Envelope) > MaxEnvelope {
+		return h, fmt.Errorf("%w: the header carries no evidence envelope", ErrFormat)
+	}
+	pk, err := ParseRuntimeKey(h.RuntimeKey)
+	if err != nil {
+		return h, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if !ecdsa.VerifyASN1(pk, headerDigest(js), sig) {
+		return h, ErrUnsigned
+	}
+	return h, nil
+}
 
 // Reader opens a log written by a Writer, in order, and verifies that it is
 // whole.
 type Reader struct {
 	in      *bufio.Reader
 	header  Header
+	key     *ecdsa.PublicKey
 	hash    [32]byte
 	aead    cipher.AEAD
 	base    [12]byte
@@ -46,7 +98,10 @@ type Reader struct {
 	Dropped uint64 // from the end record
 }
 
-// NewReader reads and checks the header line.
+// NewReader reads and checks the header line: its signature by the runtime
+// key it names, and that id opens it. It does not judge the envelope: the
+// caller must check that the envelope's evidence binds Header().RuntimeKey
+// and the measurement before trusting a record.
 func NewReader(in io.Reader, id *Identity) (*Reader, error) {
 	br := bufio.NewReaderSize(in, 64<<10)
 	line, err := readLine(br)
@@ -58,22 +113,11 @@ func NewReader(in io.Reader, id *Identity) (*Reader, error) {
 	case err != nil:
 		return nil, err
 	}
-	if !bytes.HasPrefix(line, []byte(Magic)) {
-		return nil, fmt.Errorf("%w: the first line does not start with %q", ErrFormat, Magic)
-	}
-	js, err := b64.DecodeString(string(line[len(Magic):]))
+	h, err := parseHeaderLine(line)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the header is not base64", ErrFormat)
+		return nil, err
 	}
-	var h Header
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&h); err != nil {
-		return nil, fmt.Errorf("%w: the header: %v", ErrFormat, err)
-	}
-	if h.Version != 1 || h.Suite != Suite {
-		return nil, fmt.Errorf("%w: version %d, suite %q", ErrFormat, h.Version, h.Suite)
-	}
+	pk, _ := ParseRuntimeKey(h.RuntimeKey)
 	r, err := hpke.NewRecipient(h.Enc, id.sk, kdf(), hpke.ExportOnly(), hpkeInfo)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the header's key: %v", ErrFormat, err)
@@ -82,7 +126,7 @@ func NewReader(in io.Reader, id *Identity) (*Reader, error) {
 	if err != nil || !hmac.Equal(check, h.KeyCheck) {
 		return nil, fmt.Errorf("%w (or its header was changed)", ErrWrongIdentity)
 	}
-	return &Reader{in: br, header: h, hash: sha256.Sum256(line), aead: g, base: base}, nil
+	return &Reader{in: br, header: h, key: pk, hash: sha256.Sum256(line), aead: g, base: base}, nil
 }
 
 // readLine reads one line without its newline; a last line without one is
@@ -166,13 +210,18 @@ func (r *Reader) Next() (*Record, error) {
 		r.advance(ct)
 		return rec, nil
 	case kindEnd:
-		if len(plain) < 1+8+8+32 {
+		if len(plain) < endSigAt+maxEndSig {
 			return nil, fmt.Errorf("%w: the end record is short", ErrTampered)
 		}
 		if !bytes.Equal(plain[17:49], r.chain[:]) {
 			return nil, fmt.Errorf("%w: the end record's chain does not match the records", ErrTampered)
 		}
-		r.Dropped = binary.BigEndian.Uint64(plain[9:17])
+		dropped := binary.BigEndian.Uint64(plain[9:17])
+		n := int(binary.BigEndian.Uint16(plain[49:51]))
+		if n > maxEndSig || !ecdsa.VerifyASN1(r.key, endDigest(r.hash, r.seq, dropped, r.chain), plain[endSigAt:endSigAt+n]) {
+			return nil, fmt.Errorf("%w: the end record is not signed by the runtime key", ErrTampered)
+		}
+		r.Dropped = dropped
 		r.ended = true
 		return nil, io.EOF
 	}

@@ -1,6 +1,7 @@
 package logging
 
 import (
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,31 @@ const DefaultDropAfter = 250 * time.Millisecond
 // flushAt is the size at which a batch of sealed records goes to the sink.
 const flushAt = 64 << 10
 
+// CoalesceDelay is how long a stream's small writes may wait to be sealed
+// together into one record: a guest writing one byte at a time costs one
+// padded record per few milliseconds, not one per byte.
+const CoalesceDelay = 3 * time.Millisecond
+
+// coalesceAt is how much a stream gathers before it seals a record at once:
+// a record of this size fills its bucket.
+const coalesceAt = MaxMessage
+
+// WasteAllowance is what the log of a run's streams may spend on padding
+// and framing beyond twice what the streams carried. The sealed records of
+// the streams never exceed 2 × (bytes written to the streams) +
+// WasteAllowance + StreamReserve per stream, so a log is bounded by the
+// output limit that bounds the streams: once the allowance is spent a
+// stream's pending bytes are sealed when they fill a record that costs at
+// most twice them (or at Close), not when CoalesceDelay passes.
+const WasteAllowance = 64 << 10
+
+// StreamReserve is what the last, forced record of one stream may cost
+// beyond twice its bytes: a one-byte record in the smallest bucket.
+const StreamReserve = 4 + recordOverhead + 256 + 16
+
+// frameCost is what sealing a record of n message bytes adds to the log.
+func frameCost(n int) int64 { return int64(4 + recordOverhead + bucketFor(n) + 16) }
+
 // Options tune a Writer; the zero value means the defaults.
 type Options struct {
 	// Queue is the number of batches that may wait for the sink.
@@ -31,7 +57,10 @@ type Options struct {
 //
 // Records are sealed by the caller, in order, into a batch; a batch goes to
 // the sink when it is large or the sink is idle, so a live log is never held
-// back. Batches wait in a bounded queue (store and forward) when the sink is
+// back. Writes to a Stream are gathered per stream for up to CoalesceDelay
+// (or until they fill a record) and sealed together, within the bound that
+// WasteAllowance states; Log seals one record (or more, for a long message)
+// at once. Batches wait in a bounded queue (store and forward) when the sink is
 // slow or failing. When the queue stays full past DropAfter a record is
 // dropped before it is sealed, so the sealed sequence has no gap, and the
 // count of dropped records is itself logged and carried by the end record.
@@ -48,6 +77,14 @@ type Writer struct {
 	reported uint64
 	closed   bool
 
+	// Stream writes waiting to be sealed, the bytes the streams took and
+	// the bytes their records cost, and the timer that seals the waiting.
+	pending      []*pendingStream
+	sealedIn     int64
+	streamSealed int64
+	timer        *time.Timer
+	timerArmed   bool
+
 	queue   chan []byte
 	spare   chan []byte // emptied batches, for reuse
 	done    chan struct{}
@@ -55,8 +92,19 @@ type Writer struct {
 	sinkErr error
 }
 
-// NewWriter writes the header line to sink and returns a Writer.
-func NewWriter(sink io.Writer, r *Recipient, h Header, opts Options) (*Writer, error) {
+// pendingStream is one stream's gathered writes.
+type pendingStream struct {
+	src   Source
+	level Level
+	buf   []byte
+	first time.Time // when the first waiting byte was written
+}
+
+// NewWriter writes the header line, signed with the run's runtime key, to
+// sink and returns a Writer. h must carry the run's evidence envelope,
+// whose report data binds key's public half; NewWriter sets h.RuntimeKey
+// to it.
+func NewWriter(sink io.Writer, r *Recipient, h Header, key *ecdsa.PrivateKey, opts Options) (*Writer, error) {
 	queue := opts.Queue
 	if queue <= 0 {
 		queue = DefaultQueue
@@ -65,7 +113,7 @@ func NewWriter(sink io.Writer, r *Recipient, h Header, opts Options) (*Writer, e
 	if dropAfter <= 0 {
 		dropAfter = DefaultDropAfter
 	}
-	line, s, err := newSealer(r, h)
+	line, s, err := newSealer(r, h, key)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +124,8 @@ func NewWriter(sink io.Writer, r *Recipient, h Header, opts Options) (*Writer, e
 	if err := w.write(append(line, '\n')); err != nil {
 		return nil, err
 	}
+	w.timer = time.AfterFunc(time.Hour, w.sealPending)
+	w.timer.Stop()
 	go w.forward()
 	return w, nil
 }
@@ -85,6 +135,9 @@ func NewWriter(sink io.Writer, r *Recipient, h Header, opts Options) (*Writer, e
 func (w *Writer) Log(level Level, src Source, msg []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// What the streams said before this record comes before it, as far as
+	// the allowance lets it.
+	w.sealPendingLocked()
 	for {
 		n := min(len(msg), MaxMessage)
 		w.logLocked(level, src, msg[:n])
@@ -96,9 +149,15 @@ func (w *Writer) Log(level Level, src Source, msg []byte) {
 }
 
 func (w *Writer) logLocked(level Level, src Source, msg []byte) {
+	w.logAt(w.now(), level, src, msg)
+}
+
+// logAt seals msg as a record made at t and reports whether it was sealed
+// (not dropped).
+func (w *Writer) logAt(t time.Time, level Level, src Source, msg []byte) bool {
 	if w.closed {
 		w.dropped++
-		return
+		return false
 	}
 	if w.dropped > w.reported && w.room() {
 		note := fmt.Sprintf("log: %d records dropped: the sink was slower than the run", w.dropped-w.reported)
@@ -107,13 +166,15 @@ func (w *Writer) logLocked(level Level, src Source, msg []byte) {
 	}
 	if !w.room() {
 		w.dropped++
-		return
+		return false
 	}
-	w.sealLocked(level, src, msg)
+	w.plain = layoutRecord(w.plain, t, level, src, msg)
+	w.batch = w.sealer.seal(w.batch, w.plain)
 	// Hand the batch over when it is big, or at once when the sink is idle.
 	if len(w.batch) >= flushAt || len(w.queue) == 0 {
 		w.handOver()
 	}
+	return true
 }
 
 // room reports whether the current batch can take a record: it can unless
@@ -166,20 +227,100 @@ func (w *Writer) takeSpare() []byte {
 	}
 }
 
-// Stream returns an io.Writer whose every write becomes a record from src.
+// Stream returns an io.Writer for src: its writes, in order, become records
+// from src, small ones gathered into one record (see CoalesceDelay). Bytes
+// still waiting are sealed by Close.
 func (w *Writer) Stream(src Source, level Level) io.Writer {
-	return streamWriter{w: w, src: src, level: level}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range w.pending {
+		if p.src == src && p.level == level {
+			return streamWriter{w: w, p: p}
+		}
+	}
+	p := &pendingStream{src: src, level: level}
+	w.pending = append(w.pending, p)
+	return streamWriter{w: w, p: p}
 }
 
 type streamWriter struct {
-	w     *Writer
-	src   Source
-	level Level
+	w *Writer
+	p *pendingStream
 }
 
-func (s streamWriter) Write(p []byte) (int, error) {
-	s.w.Log(s.level, s.src, p)
-	return len(p), nil
+func (s streamWriter) Write(b []byte) (int, error) {
+	s.w.streamWrite(s.p, b)
+	return len(b), nil
+}
+
+// streamWrite gathers b into p, sealing every record it fills.
+func (w *Writer) streamWrite(p *pendingStream, b []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		w.dropped++
+		return
+	}
+	// Whole records straight from b when nothing waits: no copy.
+	for len(p.buf) == 0 && len(b) >= coalesceAt {
+		w.sealStream(w.now(), p.level, p.src, b[:coalesceAt])
+		b = b[coalesceAt:]
+	}
+	for len(b) > 0 {
+		if len(p.buf) == 0 {
+			p.first = w.now()
+		}
+		k := min(len(b), coalesceAt-len(p.buf))
+		p.buf = append(p.buf, b[:k]...)
+		b = b[k:]
+		if len(p.buf) == coalesceAt {
+			w.sealStream(p.first, p.level, p.src, p.buf)
+			p.buf = p.buf[:0]
+		}
+	}
+	if len(p.buf) > 0 && !w.timerArmed {
+		w.timerArmed = true
+		w.timer.Reset(CoalesceDelay)
+	}
+}
+
+// sealStream seals a stream's record and counts what it cost.
+func (w *Writer) sealStream(t time.Time, level Level, src Source, msg []byte) {
+	if w.logAt(t, level, src, msg) {
+		w.sealedIn += int64(len(msg))
+		w.streamSealed += frameCost(len(msg))
+	}
+}
+
+// sealPending seals the streams' waiting bytes once CoalesceDelay has
+// passed, each as far as the allowance lets it: past it, a stream's bytes
+// wait until they fill a record or the log closes.
+func (w *Writer) sealPending() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timerArmed = false
+	w.sealPendingLocked()
+}
+
+// sealPendingLocked seals the streams' waiting bytes that the allowance
+// lets it seal now.
+func (w *Writer) sealPendingLocked() {
+	if w.closed {
+		return
+	}
+	for _, p := range w.pending {
+		if len(p.buf) == 0 {
+			continue
+		}
+		// The invariant: streamSealed <= 2*sealedIn + WasteAllowance. A
+		// record costing at most twice its bytes always keeps it.
+		n := int64(len(p.buf))
+		if w.streamSealed+frameCost(len(p.buf)) > 2*(w.sealedIn+n)+WasteAllowance {
+			continue
+		}
+		w.sealStream(p.first, p.level, p.src, p.buf)
+		p.buf = p.buf[:0]
+	}
 }
 
 // forward writes queued batches to the sink in order.
@@ -224,18 +365,29 @@ func (w *Writer) Close() error {
 		w.mu.Unlock()
 		return errors.New("log already closed")
 	}
+	w.timer.Stop()
+	for _, p := range w.pending {
+		if len(p.buf) > 0 {
+			w.sealStream(p.first, p.level, p.src, p.buf)
+			p.buf = p.buf[:0]
+		}
+	}
 	if w.dropped > w.reported {
 		note := fmt.Sprintf("log: %d records dropped: the sink was slower than the run", w.dropped-w.reported)
 		w.reported = w.dropped
 		w.sealLocked(LevelWarn, SourceRuntime, []byte(note))
 	}
 	w.closed = true
-	w.batch = w.sealer.sealEnd(w.batch, w.dropped)
+	var endErr error
+	w.batch, endErr = w.sealer.sealEnd(w.batch, w.dropped)
 	w.queue <- w.batch
 	w.batch = nil
 	close(w.queue)
 	w.mu.Unlock()
 	<-w.done
+	if endErr != nil {
+		return fmt.Errorf("signing the end record: %w", endErr)
+	}
 	w.errMu.Lock()
 	defer w.errMu.Unlock()
 	return w.sinkErr

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -121,9 +123,17 @@ type runner struct {
 	profile profiles.Profile
 	ref     string
 	be      tee.Backend
-	// The run's evidence, made once, and the runtime key it binds.
+	// The run's evidence, made once, and the runtime key it binds (one
+	// P-256 key: ECDH for what the broker wraps to it, ECDSA to sign the
+	// tenant's log).
 	envelope   *tee.Envelope
 	runtimeKey *ecdh.PrivateKey
+	signingKey *ecdsa.PrivateKey
+	// The broker's challenge, asked once: its nonce goes into the run's
+	// only evidence.
+	challenged  bool
+	brokerNonce []byte
+	brokerErr   error
 	// also holds failures beside the run's own, shown before it.
 	also []error
 	// bundleRoot is the bundle's directory, beneath which the manifest's
@@ -218,11 +228,16 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	// The runner compiles while the module is measured; it runs nothing
 	// until the measurement is done. (The TEE backends bind it into their
 	// evidence here.)
-	logw, err := r.openLog(b, f, &spec, measurement)
+	logw, err := r.openLog(ctx, b, f, &spec, measurement)
 	if err != nil {
 		return 0, err
 	}
 	log := r.logger(logw, f)
+	if logw != nil {
+		for _, w := range logw.warnings {
+			log.Warn(w)
+		}
+	}
 	var sm *sealedMount
 	if m.Sealed != nil {
 		// The sealed mount is unpacked before the runner starts: its
@@ -255,7 +270,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 		if logw != nil {
 			// The tenant's log opens with the run's evidence, so that what
 			// it records can be tied to what ran, where.
-			env, err := r.attest(context.Background(), f, mm, nil, log)
+			env, err := r.attest(context.Background(), f, mm, nil, func(msg string) { log.Warn(msg) })
 			if err != nil {
 				return err
 			}
@@ -322,7 +337,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 // run and a nonce (the broker's, when the run asks it for a key, else a
 // fresh one), bound with the measurement into the report data. The same
 // envelope goes to the broker and opens the tenant's log.
-func (r *runner) attest(ctx context.Context, f runFlags, mm loader.Measurement, nonce []byte, log hclog.Logger) (*tee.Envelope, error) {
+func (r *runner) attest(ctx context.Context, f runFlags, mm loader.Measurement, nonce []byte, warn func(string)) (*tee.Envelope, error) {
 	if r.envelope != nil {
 		return r.envelope, nil
 	}
@@ -330,7 +345,10 @@ func (r *runner) attest(ctx context.Context, f runFlags, mm loader.Measurement, 
 	if err != nil {
 		return nil, err
 	}
-	if r.runtimeKey, err = ecdh.P256().GenerateKey(rand.Reader); err != nil {
+	if r.signingKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		return nil, errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
+	}
+	if r.runtimeKey, err = r.signingKey.ECDH(); err != nil {
 		return nil, errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
 	}
 	if nonce == nil {
@@ -338,7 +356,7 @@ func (r *runner) attest(ctx context.Context, f runFlags, mm loader.Measurement, 
 		rand.Read(nonce)
 	}
 	pub := r.runtimeKey.PublicKey().Bytes()
-	ev, event, err := attestBound(ctx, be, mm, tee.ReportData(mm, pub, nonce), func(msg string) { log.Warn(msg) })
+	ev, event, err := attestBound(ctx, be, mm, tee.ReportData(mm, pub, nonce), warn)
 	if err != nil {
 		return nil, errcode.Errorf(errcode.TEEUnavailable, "attesting the run: %v", err)
 	}
@@ -363,11 +381,11 @@ func (r *runner) sealingKey(ctx context.Context, f runFlags, m *loader.Manifest,
 		return teeSealingKey(ctx, be, m, mm)
 	}
 	c := &broker.Client{URL: m.Broker.URL, Key: m.Broker.Key}
-	nonce, err := c.Challenge(ctx)
+	nonce, err := r.challenge(ctx, c)
 	if err != nil {
-		return nil, brokerError(err, m.Broker.URL)
+		return nil, err
 	}
-	env, err := r.attest(ctx, f, mm, nonce, log)
+	env, err := r.attest(ctx, f, mm, nonce, func(msg string) { log.Warn(msg) })
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +398,20 @@ func (r *runner) sealingKey(ctx context.Context, f runFlags, m *loader.Manifest,
 		return nil, errcode.Errorf(errcode.BrokerAnswerInvalid, "the broker's sealing key is %d bytes, not 32", len(key))
 	}
 	return key, nil
+}
+
+// challenge asks the manifest's broker for a nonce, once per run: the
+// tenant's log opens with the run's evidence, which must carry it.
+func (r *runner) challenge(ctx context.Context, c *broker.Client) ([]byte, error) {
+	if !r.challenged {
+		r.challenged = true
+		nonce, err := c.Challenge(ctx)
+		if err != nil {
+			r.brokerErr = brokerError(err, c.URL)
+		}
+		r.brokerNonce = nonce
+	}
+	return r.brokerNonce, r.brokerErr
 }
 
 // brokerError gives a broker failure its registered code.
@@ -397,12 +429,17 @@ func brokerError(err error, url string) error {
 type runLog struct {
 	w         *logging.Writer
 	closeSink func() error
+	// warnings arose while the run attested, before the log existed.
+	warnings []string
 }
 
 // openLog gives a run whose profile hides its output from the host an
 // encrypted log to the manifest's recipient, and points the workload's
-// stdout and stderr at it. Without a recipient the output is withheld.
-func (r *runner) openLog(b *loader.Bundle, f runFlags, spec *runtime.Spec, measurement func() loader.Measurement) (*runLog, error) {
+// stdout and stderr at it. Without a recipient the output is withheld. The
+// run attests first: the log's header carries its evidence and is signed
+// with the runtime key the evidence binds, so that only this run's TEE can
+// write a log the tenant accepts as this run's.
+func (r *runner) openLog(ctx context.Context, b *loader.Bundle, f runFlags, spec *runtime.Spec, measurement func() loader.Measurement) (*runLog, error) {
 	p, m := r.profile, b.Manifest
 	if p.PlainLogs {
 		return nil, nil
@@ -415,19 +452,36 @@ func (r *runner) openLog(b *loader.Bundle, f runFlags, spec *runtime.Spec, measu
 	if err != nil {
 		return nil, errcode.Errorf(errcode.ManifestInvalid, "log_recipient: %v", err)
 	}
+	mm := measurement()
+	var nonce []byte
+	if m.Sealed != nil && m.Sealed.Key == loader.SealedKeyBroker && m.Broker != nil {
+		// A failure is reported, into this log, where the key is asked
+		// for; the evidence then carries a nonce of its own.
+		nonce, _ = r.challenge(ctx, &broker.Client{URL: m.Broker.URL, Key: m.Broker.Key})
+	}
+	l := &runLog{}
+	env, err := r.attest(ctx, f, mm, nonce, func(msg string) { l.warnings = append(l.warnings, msg) })
+	if err != nil {
+		return nil, err
+	}
+	envJSON, err := json.Marshal(env)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Internal, "%v", err)
+	}
 	sink, closeSink, err := openSink(f.logOut, r.env.stderr)
 	if err != nil {
 		return nil, err
 	}
-	mm := measurement()
-	w, err := logging.NewWriter(sink, rcpt, logging.Header{Ref: r.ref, Measurement: mm.String(), Profile: p.Name, Started: time.Now().UTC()}, logging.Options{})
+	h := logging.Header{Ref: r.ref, Measurement: mm.String(), Profile: p.Name, Started: time.Now().UTC(), Envelope: envJSON}
+	w, err := logging.NewWriter(sink, rcpt, h, r.signingKey, logging.Options{})
 	if err != nil {
 		closeSink()
 		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
 	}
 	spec.Stdout = w.Stream(logging.SourceStdout, logging.LevelInfo)
 	spec.Stderr = w.Stream(logging.SourceStderr, logging.LevelInfo)
-	return &runLog{w: w, closeSink: closeSink}, nil
+	l.w, l.closeSink = w, closeSink
+	return l, nil
 }
 
 // logger is the root of the run's runtime logger tree (hclog): into the

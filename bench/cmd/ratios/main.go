@@ -12,7 +12,10 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
@@ -281,9 +284,11 @@ func channelBench() (raw, channel time.Duration) {
 	})
 	id, err := logging.GenerateIdentity()
 	check(err)
+	runKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	check(err)
 	chRes := testing.Benchmark(func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			w, err := logging.NewWriter(io.Discard, id.Recipient(), logging.Header{Ref: "bench"}, logging.Options{})
+			w, err := logging.NewWriter(io.Discard, id.Recipient(), logging.Header{Ref: "bench", Envelope: []byte("{}")}, runKey, logging.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
