@@ -59,6 +59,17 @@ func ParseChain(data []byte) (*Chain, error) {
 	return c, nil
 }
 
+// CertificateSigner says which kind of key a certificate (DER) is for:
+// SignerVCEK or SignerVLEK, read from the certificate as Verify reads it.
+// It verifies nothing.
+func CertificateSigner(der []byte) (string, error) {
+	_, kind, err := endorsement(der)
+	if err != nil {
+		return "", err
+	}
+	return kind.String(), nil
+}
+
 // endorsement reads the certificate of the key that signed a report and
 // says which kind it is, by its subject (CN SEV-VCEK or SEV-VLEK) and the
 // extension only that kind carries (a VCEK names its chip, HWID; a VLEK
