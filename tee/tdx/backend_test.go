@@ -170,3 +170,46 @@ func TestRTMRLockWaitsBoundedly(t *testing.T) {
 		t.Error("the lock was taken through a link")
 	}
 }
+
+// TestQuotingEnclaveAttributes: the QE report's attributes are judged
+// under Intel's mask: setting or clearing any bit the mask covers (the
+// first eight bytes but MODE64BIT) is refused, DEBUG with its own reason;
+// the bits outside it (MODE64BIT, the XFRM bytes) may differ, as they do
+// between platforms.
+func TestQuotingEnclaveAttributes(t *testing.T) {
+	fake := tdxfake.New(t)
+	quote := func(edit func(*pb.EnclaveReport)) error {
+		t.Helper()
+		fake.QE = edit
+		raw, err := fake.GetRawQuote([64]byte{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = VerifyWith(raw, Options{Roots: fake.Roots()})
+		return err
+	}
+	for i := 0; i < 16; i++ {
+		for bit := 0; bit < 8; bit++ {
+			err := quote(func(r *pb.EnclaveReport) { r.Attributes[i] ^= 1 << bit })
+			masked := i < 8 && !(i == 0 && bit == 2)
+			switch {
+			case i == 0 && bit == 1:
+				if !errors.Is(err, ErrQuote) || !strings.Contains(err.Error(), "debug mode") {
+					t.Errorf("DEBUG set: %v", err)
+				}
+			case masked && (!errors.Is(err, ErrQuote) || !strings.Contains(err.Error(), "attributes")):
+				t.Errorf("byte %d bit %d, under the mask, flipped: %v", i, bit, err)
+			case !masked && err != nil:
+				t.Errorf("byte %d bit %d, outside the mask, flipped: %v", i, bit, err)
+			}
+		}
+	}
+	// The same in a version 5 quote.
+	fake.Version = 5
+	if err := quote(func(r *pb.EnclaveReport) { r.Attributes[0] |= 0x02 }); !errors.Is(err, ErrQuote) || !strings.Contains(err.Error(), "debug mode") {
+		t.Errorf("version 5, DEBUG set: %v", err)
+	}
+	if err := quote(func(r *pb.EnclaveReport) { r.Attributes[3] ^= 0x80 }); !errors.Is(err, ErrQuote) || !strings.Contains(err.Error(), "attributes") {
+		t.Errorf("version 5, a masked bit flipped: %v", err)
+	}
+}
