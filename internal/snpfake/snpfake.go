@@ -6,6 +6,7 @@ package snpfake
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"testing"
 	"time"
 
@@ -52,6 +53,40 @@ func QuoteBackend(t testing.TB, reportData [64]byte) (*snp.Backend, *snp.Roots, 
 	t.Helper()
 	dev, roots, product := Device(t, reportData, Options{Debug: true})
 	return snp.NewQuoteBackend(&sevtest.QuoteProvider{Device: dev}, nil), roots, product
+}
+
+// AnyBackend is BackendWith for a device that answers any report data, as
+// a real one does: for a run, whose report data binds a fresh runtime key
+// and nonce.
+func AnyBackend(t testing.TB, opts Options) (*snp.Backend, *snp.Roots, string) {
+	t.Helper()
+	dev, roots, product := Device(t, [64]byte{}, opts)
+	template := dev.ReportDataRsp[hex.EncodeToString(make([]byte, 64))].(*sevtest.GetReportResponse).Resp.Data
+	return snp.NewBackend(&anyData{Device: dev, template: template}), roots, product
+}
+
+// anyData registers each request's report data with the device before the
+// device answers it, in a report made from the template.
+type anyData struct {
+	*sevtest.Device
+	template [labi.SnpReportRespReportSize]byte
+}
+
+// Ioctl implements client.Device.
+func (d *anyData) Ioctl(command uintptr, req any) (uintptr, error) {
+	if g, ok := req.(*labi.SnpUserGuestRequest); ok {
+		var rd [64]byte
+		switch r := g.ReqData.(type) {
+		case *labi.SnpExtendedReportReq:
+			rd = r.Data.ReportData
+		case *labi.SnpReportReqABI:
+			rd = r.ReportData
+		}
+		report := d.template
+		copy(report[0x50:0x90], rd[:])
+		d.ReportDataRsp[hex.EncodeToString(rd[:])] = &sevtest.GetReportResponse{Resp: labi.SnpReportRespABI{Data: report}}
+	}
+	return d.Device.Ioctl(command, req)
 }
 
 // Device is the fake guest device behind BackendWith, the roots that

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-configfs-tsm/configfs/fakertmr"
 	pb "github.com/google/go-tdx-guest/proto/tdx"
 	tdxtest "github.com/google/go-tdx-guest/testing"
+	"github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/tee"
@@ -211,5 +212,37 @@ func TestQuotingEnclaveAttributes(t *testing.T) {
 	}
 	if err := quote(func(r *pb.EnclaveReport) { r.Attributes[3] ^= 0x80 }); !errors.Is(err, ErrQuote) || !strings.Contains(err.Error(), "attributes") {
 		t.Errorf("version 5, a masked bit flipped: %v", err)
+	}
+}
+
+// TestQuoteDebug: a launcher reads TD attribute DEBUG from its own quote,
+// version 4 or 5, set or clear; a quote it cannot read is an error.
+func TestQuoteDebug(t *testing.T) {
+	for _, version := range []int{4, 5} {
+		for _, debug := range []bool{true, false} {
+			fake := tdxfake.New(t)
+			fake.Version = version
+			fake.Body = func(b *pb.TDQuoteBody) {
+				b.TdAttributes[0] &^= 1
+				if debug {
+					b.TdAttributes[0] |= 1
+				}
+			}
+			raw, err := fake.GetRawQuote([64]byte{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := QuoteDebug(raw); err != nil || got != debug {
+				t.Errorf("version %d, debug %v: %v %v", version, debug, got, err)
+			}
+			if c, err := VerifyWith(raw, Options{Roots: fake.Roots()}); err != nil || c.Debug != debug {
+				t.Errorf("version %d, debug %v: claims say %v (%v)", version, debug, c != nil && c.Debug, err)
+			}
+		}
+	}
+	for _, raw := range [][]byte{nil, {5, 0}, testdata.RawQuote[:600]} {
+		if _, err := QuoteDebug(raw); !errors.Is(err, ErrQuote) {
+			t.Errorf("%d bytes: %v", len(raw), err)
+		}
 	}
 }
