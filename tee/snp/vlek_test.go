@@ -2,11 +2,14 @@ package snp_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-sev-guest/abi"
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
@@ -45,8 +48,9 @@ func vlekEvidence(t *testing.T, rd [64]byte) (tee.Evidence, *snp.Roots, string, 
 // TestVLEKReportVerifies: a VLEK-signed report (version 3, SIGNING_KEY 1)
 // verifies with the VLEK the backend carries from the certificate table,
 // against the ASVK of the roots, and with the ASVK chain as a file; a
-// flipped byte in the VLEK, the VLEK's chain under a foreign ARK, the ASK
-// chain, roots without an ASVK, and AMD's real roots are each refused.
+// flipped byte in the VLEK, the VLEK's chain under a foreign ARK or judged
+// before its ASVK is valid, an intermediate that is no CA, the ASK chain, roots without an ASVK, and
+// AMD's real roots are each refused.
 func TestVLEKReportVerifies(t *testing.T) {
 	rd := tee.ReportData([48]byte{9}, []byte("key"), []byte("nonce"))
 	ev, roots, product, dev := vlekEvidence(t, rd)
@@ -72,6 +76,13 @@ func TestVLEKReportVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An intermediate with the ASVK's name and key, signed by the ARK, but
+	// not a CA.
+	notCA, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(7), Subject: signer.Asvk.Subject,
+		NotBefore: signer.Asvk.NotBefore, NotAfter: signer.Asvk.NotAfter, BasicConstraintsValid: true}, signer.Ark, signer.Keys.Asvk.Public(), signer.Keys.Ark)
+	if err != nil {
+		t.Fatal(err)
+	}
 	flipped := append([]byte(nil), ev.Collateral[0]...)
 	flipped[len(flipped)-20] ^= 1 // in the ASVK's signature over the VLEK
 	for _, tc := range []struct {
@@ -85,6 +96,11 @@ func TestVLEKReportVerifies(t *testing.T) {
 			o.Chain = pemOf(signer.Asvk.Raw, foreign.Ark.Raw)
 			return o
 		}, "cannot bring its own root"},
+		{"the chain before its asvk is valid", ev.Collateral[0], func(o snp.Options) snp.Options {
+			o.Chain, o.Now = pemOf(signer.Asvk.Raw, signer.Ark.Raw), signer.Asvk.NotBefore.Add(-time.Minute)
+			return o
+		}, "is not valid at"},
+		{"an intermediate that is no ca", ev.Collateral[0], func(o snp.Options) snp.Options { o.Chain = pemOf(notCA, signer.Ark.Raw); return o }, "not a CA"},
 		{"the ask chain", ev.Collateral[0], func(o snp.Options) snp.Options { o.Chain = pemOf(signer.Ask.Raw, signer.Ark.Raw); return o }, "VCEK chain (ASK)"},
 		{"roots without an asvk", ev.Collateral[0], func(o snp.Options) snp.Options {
 			o.Roots = snp.NewRoots(sevtest.GetProductLine(), signer.Ark, signer.Ask, nil)
