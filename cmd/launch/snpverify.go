@@ -78,6 +78,9 @@ func verifySNP(e *cliEnv, files snpFiles, product string, now time.Time, asJSON 
 		if opts.Chain, err = readSmall(files.chain, snp.MaxChain); err != nil {
 			return e.fail(err)
 		}
+		if len(opts.Chain) == 0 {
+			return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "--chain %s is empty", files.chain).WithHint("pass the ASK (or ASVK) and ARK in PEM, as AMD's KDS serves them at /vcek/v1/PRODUCT/cert_chain"))
+		}
 		chainNote = "the chain in " + files.chain
 	}
 	claims, err := snp.Verify(raw, cert, opts)

@@ -100,6 +100,24 @@ func TestVerifySNPWithPublishedChain(t *testing.T) {
 			t.Errorf("%s: %+v", name, r)
 		}
 	}
+	// Bad files get their registered code, never a panic or a silent
+	// fallback to the built-in chain.
+	for _, tc := range []struct {
+		name        string
+		vcek, chain string
+		code        errcode.Code
+	}{
+		{"an empty chain", vcek, writeFile(t, dir, "empty", nil), errcode.EvidenceMalformed},
+		{"a huge chain", vcek, writeFile(t, dir, "huge", bytes.Repeat(snptestdata.MilanVcekBytes, 20)), errcode.EvidenceMalformed},
+		{"a missing chain", vcek, filepath.Join(dir, "missing"), errcode.EvidenceMalformed},
+		{"garbage as the vcek", writeFile(t, dir, "garbage", []byte("not a certificate")), chain, errcode.EvidenceRefused},
+		{"the ark as the vcek", writeFile(t, dir, "ark.der", ark), chain, errcode.EvidenceRefused},
+		{"garbage as the chain", vcek, writeFile(t, dir, "garbage-chain", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")), errcode.EvidenceRefused},
+	} {
+		if r := launch(t, "verify", "--snp-report", report, "--vcek", tc.vcek, "--chain", tc.chain, "--at", at); r.code != tc.code.Class().ExitStatus() || !strings.Contains(r.stderr, tc.code.String()) {
+			t.Errorf("%s: %+v, want %v", tc.name, r, tc.code)
+		}
+	}
 	if r := launch(t, "verify", "--snp-report", report, "--vlek", vcek, "--at", at); r.code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(r.stderr, "not a VLEK") {
 		t.Errorf("a VCEK as --vlek: %+v", r)
 	}

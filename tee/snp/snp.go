@@ -74,7 +74,7 @@ type Options struct {
 	Now time.Time
 	// Roots, if set, replace the AMD roots go-sev-guest embeds.
 	Roots *Roots
-	// Chain, if set, is the product's certificate chain as AMD's KDS
+	// Chain, if not empty, is the product's certificate chain as AMD's KDS
 	// serves it (PEM: the ASK, or the ASVK for a VLEK, then the ARK). Its
 	// ARK must be the trusted one; its intermediate then replaces the
 	// embedded one.
