@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseChain$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./tee/snp
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReleaseRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReleaseResponse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckNonce$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 

@@ -43,8 +43,11 @@ type Policy struct {
 	Backends []string `toml:"backends"`
 	// AllowInsecure accepts the simulator, which protects nothing.
 	AllowInsecure bool `toml:"allow_insecure"`
-	// SimKeys, if set, pins the simulator keys (hex Ed25519) accepted.
-	SimKeys []string `toml:"sim_keys"`
+	// SimKeys pins the simulator keys (hex Ed25519) accepted; the TOML
+	// string "any" (SimKeys{AnySimKey}) accepts any. A policy accepting
+	// the simulator with neither judges its evidence a warning at best
+	// (SimUnpinned), and the broker refuses to serve it.
+	SimKeys SimKeys `toml:"sim_keys"`
 	// MaxAge bounds how old evidence may be, as a Go duration.
 	MaxAge string `toml:"max_age"`
 	// AllowDebug accepts a TEE whose debug policy bit is set (a host could
@@ -90,6 +93,33 @@ type Policy struct {
 	TDXRequireTCBUpToDate bool `toml:"tdx_require_tcb_up_to_date"`
 
 	maxAge time.Duration
+}
+
+// AnySimKey, as sim_keys = "any", accepts the evidence of any simulator
+// key: anyone's.
+const AnySimKey = "any"
+
+// SimKeys are the simulator keys a policy pins, hex Ed25519 public keys,
+// or the single AnySimKey. In TOML: a list of keys, or the string "any".
+type SimKeys []string
+
+// UnmarshalText reads the string form, which can only be "any" (a list is
+// read as a list).
+func (k *SimKeys) UnmarshalText(text []byte) error {
+	if string(text) != AnySimKey {
+		return fmt.Errorf("a list of simulator keys, or %q, not %q", AnySimKey, text)
+	}
+	*k = SimKeys{AnySimKey}
+	return nil
+}
+
+// Any reports whether k accepts any simulator key.
+func (k SimKeys) Any() bool { return len(k) == 1 && k[0] == AnySimKey }
+
+// SimUnpinned reports whether p accepts the simulator's evidence without
+// pinning which simulator keys it accepts (nor saying sim_keys = "any").
+func (p *Policy) SimUnpinned() bool {
+	return p.AllowInsecure && slices.Contains(p.Backends, sim.Kind) && len(p.SimKeys) == 0
 }
 
 // RTMRs are reference values for TDX's firmware and OS registers, hex
@@ -198,9 +228,11 @@ func ParsePolicy(data []byte) (*Policy, error) {
 			}
 		}
 	}
-	for _, k := range p.SimKeys {
-		if b, err := hex.DecodeString(k); err != nil || len(b) != 32 {
-			return nil, fmt.Errorf("%w: sim_keys: %q is not 64 hex digits", ErrPolicy, k)
+	if !p.SimKeys.Any() {
+		for _, k := range p.SimKeys {
+			if b, err := hex.DecodeString(k); err != nil || len(b) != 32 {
+				return nil, fmt.Errorf("%w: sim_keys: %q is not 64 hex digits (a list of keys, or the string %q alone)", ErrPolicy, k, AnySimKey)
+			}
 		}
 	}
 	p.maxAge = DefaultMaxAge
@@ -316,7 +348,7 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 			fail("%v", err)
 			break
 		}
-		if len(p.SimKeys) > 0 && !slices.Contains(p.SimKeys, hex.EncodeToString(claims.PublicKey)) {
+		if len(p.SimKeys) > 0 && !p.SimKeys.Any() && !slices.Contains(p.SimKeys, hex.EncodeToString(claims.PublicKey)) {
 			fail("the simulator key %x is not one the policy pins", []byte(claims.PublicKey))
 		}
 		bound(claims.ReportData)
@@ -427,6 +459,12 @@ func Verify(env *tee.Envelope, p *Policy, opts Options) Result {
 	}
 	if r.Status == Affirming && env.Kind == sim.Kind {
 		r.Reasons = append(r.Reasons, "the simulator is insecure: nothing protects the run from the host; the policy allows it")
+		// Anyone can make a simulator key: unpinned, its evidence shows
+		// nothing of which machine made it.
+		if len(p.SimKeys) == 0 {
+			r.Status = Warning
+			r.Reasons = append(r.Reasons, "the policy pins no simulator key (sim_keys): anyone's simulator could have made this evidence; pin this machine's ('launch platform info' prints it) or set sim_keys = \"any\"")
+		}
 	}
 	// Hardware evidence carries no time of its own: only the verifier's
 	// nonce shows it is fresh. Without one it may be a replay of any age,

@@ -64,7 +64,7 @@ func simEnvelope(t *testing.T, seed byte) *tee.Envelope {
 
 func policy(t *testing.T, extra string) *Policy {
 	t.Helper()
-	p, err := ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(testMeasurement[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\nmax_age = \"100000h\"\n" + extra))
+	p, err := ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(testMeasurement[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\nsim_keys = \"any\"\nmax_age = \"100000h\"\n" + extra))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,5 +544,103 @@ func TestTDXVerify(t *testing.T) {
 	env.Evidence[48+136] ^= 1
 	if r := Verify(env, p, Options{Nonce: testNonce, Now: at}); !strings.Contains(strings.Join(r.Reasons, "; "), "does not verify") {
 		t.Errorf("flipped quote: %v", r.Reasons)
+	}
+}
+
+// TestReportDataKnownAnswer: the report data a verifier recomputes is
+// SHA-512("ampoule/report-data/v1" ‖ measurement ‖ runtime key ‖ nonce),
+// fixed by a vector computed apart from this code: dropping the domain,
+// or reordering or omitting a part, changes it.
+func TestReportDataKnownAnswer(t *testing.T) {
+	const (
+		measurement = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
+		runtimeKey  = "04404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+		nonce       = "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+		want        = "9fef2910307fff4cddf7f3d5adebdb84a42c1705eea62b3e4ae9e02d6fbdfb642727de825852e59b882eba44c2c7c1c7465617f669b5a2cf9d104257f6e481e9"
+	)
+	unhex := func(s string) []byte {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var m [48]byte
+	copy(m[:], unhex(measurement))
+	if got := tee.ReportData(m, unhex(runtimeKey), unhex(nonce)); hex.EncodeToString(got[:]) != want {
+		t.Errorf("tee.ReportData = %x, want %s", got, want)
+	}
+	env := &tee.Envelope{Measurement: measurement, RuntimeKey: unhex(runtimeKey), Nonce: unhex(nonce)}
+	if got, err := env.ReportData(); err != nil || hex.EncodeToString(got[:]) != want {
+		t.Errorf("Envelope.ReportData = %x, %v, want %s", got, err, want)
+	}
+}
+
+// TestHardwareEvidenceMarkedInsecure: an envelope of SEV-SNP or TDX
+// evidence that says it is insecure is refused (a relying party would not
+// know which class of secret it may have), as is simulator evidence that
+// says it is not.
+func TestHardwareEvidenceMarkedInsecure(t *testing.T) {
+	snpEnv, snpOpts := snpEnvelope(t)
+	snpEnv.Insecure = true
+	tdxEnv, tdxOpts := tdxEnvelope(t, nil)
+	tdxEnv.Insecure = true
+	simEnv := simEnvelope(t, 3)
+	simEnv.Insecure = false
+	for name, tc := range map[string]struct {
+		r      Result
+		reason string
+	}{
+		"SEV-SNP marked insecure": {Verify(snpEnv, snpPolicy(t, "allow_debug = true\n"), snpOpts), "marked insecure"},
+		"TDX marked insecure":     {Verify(tdxEnv, tdxPolicy(t, ""), tdxOpts), "marked insecure"},
+		"simulator marked not so": {Verify(simEnv, policy(t, ""), Options{Nonce: testNonce, Now: time.Now()}), "does not say it is insecure"},
+	} {
+		if tc.r.Status != Contraindicated || !strings.Contains(strings.Join(tc.r.Reasons, "; "), tc.reason) {
+			t.Errorf("%s: %s %v", name, tc.r.Status, tc.r.Reasons)
+		}
+	}
+}
+
+// TestSimKeysPinning: a policy accepting the simulator pins its keys, or
+// says sim_keys = "any"; with neither, simulator evidence is a warning at
+// best (anyone can make a simulator key), never affirming.
+func TestSimKeysPinning(t *testing.T) {
+	env := simEnvelope(t, 4)
+	own := hex.EncodeToString(ed25519.NewKeyFromSeed(append(make([]byte, 31), 4)).Public().(ed25519.PublicKey))
+	base := "measurements = [\"" + hex.EncodeToString(testMeasurement[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\n"
+	for _, tc := range []struct {
+		extra    string
+		status   Status
+		reason   string
+		unpinned bool
+	}{
+		{"", Warning, "pins no simulator key", true},
+		{"sim_keys = []\n", Warning, "pins no simulator key", true},
+		{"sim_keys = [\"" + own + "\"]\n", Affirming, "insecure", false},
+		{"sim_keys = \"any\"\n", Affirming, "insecure", false},
+		{"sim_keys = [\"" + strings.Repeat("ab", 32) + "\"]\n", Contraindicated, "not one the policy pins", false},
+	} {
+		p, err := ParsePolicy([]byte(base + tc.extra))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.extra, err)
+		}
+		r := Verify(env, p, Options{Nonce: testNonce, Now: time.Now()})
+		if r.Status != tc.status || !strings.Contains(strings.Join(r.Reasons, "; "), tc.reason) || p.SimUnpinned() != tc.unpinned {
+			t.Errorf("%q: %s %v, unpinned %v", tc.extra, r.Status, r.Reasons, p.SimUnpinned())
+		}
+	}
+	for _, bad := range []string{"sim_keys = \"all\"\n", "sim_keys = 3\n", "sim_keys = [\"any\", \"" + own + "\"]\n", "sim_keys = [\"xyz\"]\n"} {
+		if _, err := ParsePolicy([]byte(base + bad)); !errors.Is(err, ErrPolicy) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	// Without the simulator, or without allow_insecure, nothing needs a pin.
+	for _, ok := range []string{
+		"measurements = [\"" + hex.EncodeToString(testMeasurement[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\nallow_insecure = true\n",
+		"measurements = [\"" + hex.EncodeToString(testMeasurement[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\n",
+	} {
+		if p, err := ParsePolicy([]byte(ok)); err != nil || p.SimUnpinned() {
+			t.Errorf("%q: %v, unpinned %v", ok, err, p != nil && p.SimUnpinned())
+		}
 	}
 }

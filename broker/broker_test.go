@@ -6,7 +6,6 @@ import (
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	tdxpb "github.com/google/go-tdx-guest/proto/tdx"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
@@ -33,9 +31,18 @@ var (
 	measurementC = [48]byte{0xc} // not in the policy
 )
 
+// testSimKey is the simulator key of the test's machine, which the test
+// policies pin.
+var testSimKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+
+// simPin is a policy line pinning testSimKey.
+func simPin() string {
+	return "sim_keys = [\"" + hex.EncodeToString(testSimKey.Public().(ed25519.PublicKey)) + "\"]\n"
+}
+
 func testPolicy(t testing.TB) *attest.Policy {
 	t.Helper()
-	p, err := attest.ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(measurementA[:]) + "\", \"" + hex.EncodeToString(measurementB[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\n"))
+	p, err := attest.ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(measurementA[:]) + "\", \"" + hex.EncodeToString(measurementB[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\n" + simPin()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +66,7 @@ func newBroker(t testing.TB) *testBroker {
 	t.Cleanup(func() { s.Close() })
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	_, simKey, _ := ed25519.GenerateKey(rand.Reader)
-	return &testBroker{s: s, srv: srv, client: &Client{URL: srv.URL, Key: s.PublicKey()}, sim: sim.New(simKey)}
+	return &testBroker{s: s, srv: srv, client: &Client{URL: srv.URL, Key: s.PublicKey()}, sim: sim.New(testSimKey)}
 }
 
 // evidence is a run's envelope for m, bound to nonce and a fresh runtime
@@ -291,32 +297,6 @@ func TestHostInTheMiddle(t *testing.T) {
 	}
 }
 
-// TestChallengeFlood: outstanding challenges are bounded; expired ones
-// make room again.
-func TestChallengeFlood(t *testing.T) {
-	b := newBroker(t)
-	err := b.s.db.Update(func(tx *bolt.Tx) error {
-		nb := tx.Bucket(bucketNonces)
-		exp := binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(time.Minute).UnixNano()))
-		for i := 0; i < MaxOpenNonces; i++ {
-			if err := nb.Put(binary.BigEndian.AppendUint64(nil, uint64(i)), exp); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.client.Challenge(context.Background()); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("a challenge past the bound: %v", err)
-	}
-	b.s.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
-	if _, err := b.client.Challenge(context.Background()); err != nil {
-		t.Fatalf("after the flood expired: %v", err)
-	}
-}
-
 func TestBrokerUnavailableAndBadRequests(t *testing.T) {
 	b := newBroker(t)
 	b.srv.Close()
@@ -416,7 +396,7 @@ func TestKeysKeepClassesApart(t *testing.T) {
 	b := newBroker(t)
 	fake := tdxfake.New(t)
 	b.s.Verify = attest.Options{TDXRoots: fake.Roots()}
-	p, err := attest.ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(measurementA[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\", \"tdx\"]\nallow_insecure = true\nallow_debug = true\n"))
+	p, err := attest.ParsePolicy([]byte("measurements = [\"" + hex.EncodeToString(measurementA[:]) + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\", \"tdx\"]\nallow_insecure = true\nallow_debug = true\n" + simPin()))
 	if err != nil {
 		t.Fatal(err)
 	}

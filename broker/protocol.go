@@ -8,7 +8,9 @@
 //	POST /v1/challenge                     -> {nonce, expires}
 //	POST /v1/release {evidence, secrets}   -> {status, reasons, measurement, secrets, signature}
 //
-// The nonce is single-use and short-lived; the evidence must bind it. Every
+// The nonce is short-lived and answers one decision; it carries the
+// broker's MAC and its expiry, so a challenge stores nothing. The evidence
+// must bind it. Every
 // released secret is HPKE-sealed (DHKEM(P-256), HKDF-SHA256, AES-256-GCM)
 // to the envelope's runtime key with the secret's name and the nonce in
 // the info, and the whole answer is signed with the broker's Ed25519 key,

@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha256"
@@ -30,27 +32,34 @@ import (
 // NonceLifetime is how long a challenge's nonce may be answered.
 const NonceLifetime = 2 * time.Minute
 
-// MaxOpenNonces bounds the challenges outstanding at once, so that a
-// flood of challenges cannot grow the database without end.
-const MaxOpenNonces = 10000
-
-// errTooManyChallenges: MaxOpenNonces are outstanding.
-var errTooManyChallenges = errors.New("too many challenges are outstanding; try again shortly")
-
 // Buckets of the broker's database.
 var (
-	bucketKeys   = []byte("keys")
+	bucketKeys = []byte("keys")
+	// bucketUsed holds the nonces decisions were taken on, until they
+	// expire: the key is the nonce's expiry and random part, so the
+	// expired ones are a prefix.
+	bucketUsed = []byte("used-nonces")
+	// bucketAudit holds every decision that released something, and
+	// those recorded before refusals had a bucket of their own.
+	bucketAudit = []byte("audit")
+	// bucketRefusals holds refused decisions within the audit budget,
+	// under the same sequence as bucketAudit.
+	bucketRefusals = []byte("audit-refusals")
+	// bucketMeta holds the audit budget's state.
+	bucketMeta = []byte("meta")
+	// bucketNonces held every challenge issued, before nonces carried
+	// their own proof; Open removes it.
 	bucketNonces = []byte("nonces")
-	bucketAudit  = []byte("audit")
 )
 
-// Server is a broker over one bbolt database (its keys, the open nonces
+// Server is a broker over one bbolt database (its keys, the nonces used
 // and the audit trail) and one policy.
 type Server struct {
-	db     *bolt.DB
-	policy atomic.Pointer[attest.Policy]
-	signer ed25519.PrivateKey
-	master []byte
+	db       *bolt.DB
+	policy   atomic.Pointer[attest.Policy]
+	signer   ed25519.PrivateKey
+	master   []byte
+	nonceKey []byte
 	// Now is the clock; tests pin it.
 	Now func() time.Time
 	// Verify holds verification options beyond the nonce and the time
@@ -61,14 +70,36 @@ type Server struct {
 	// or when it fails, TCB status is not judged and a policy with
 	// tdx_require_tcb_up_to_date refuses.
 	TDXCollateral func(quote []byte) (*tdx.Collateral, error)
+	// Budget bounds the audit trail's refused decisions; Open sets
+	// DefaultBudget.
+	Budget AuditBudget
 }
 
 // ErrDatabase wraps every reason the database cannot be opened.
 var ErrDatabase = errors.New("the broker database cannot be opened")
 
+// ErrPolicyUnsafe wraps every reason the broker refuses to serve a
+// policy that parses.
+var ErrPolicyUnsafe = errors.New("the broker does not serve this policy")
+
+// CheckPolicy says why the broker must not serve p, or nil: a policy that
+// accepts the simulator must pin the simulator keys it accepts (sim_keys),
+// or say sim_keys = "any" explicitly, since anyone can make a simulator
+// key and evidence under it.
+func CheckPolicy(p *attest.Policy) error {
+	if p != nil && p.SimUnpinned() {
+		return fmt.Errorf("%w: it accepts the simulator (allow_insecure, backend sim) but pins no simulator key, so anyone's simulator would obtain this measurement's insecure-class key; set sim_keys to the keys of the machines you trust, or sim_keys = %q to accept anyone's", ErrPolicyUnsafe, attest.AnySimKey)
+	}
+	return nil
+}
+
 // Open opens (or makes, with fresh keys) the broker database at path and
-// serves policy. The database is held by one process at a time.
+// serves policy, which CheckPolicy must accept (nil serves nothing yet).
+// The database is held by one process at a time.
 func Open(path string, policy *attest.Policy) (*Server, error) {
+	if err := CheckPolicy(policy); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is in use by another broker", ErrDatabase, path)
@@ -76,11 +107,16 @@ func Open(path string, policy *attest.Policy) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDatabase, err)
 	}
-	s := &Server{db: db, Now: time.Now}
+	s := &Server{db: db, Now: time.Now, Budget: DefaultBudget}
 	s.policy.Store(policy)
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKeys, bucketNonces, bucketAudit} {
+		for _, b := range [][]byte{bucketKeys, bucketUsed, bucketAudit, bucketRefusals, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if tx.Bucket(bucketNonces) != nil {
+			if err := tx.DeleteBucket(bucketNonces); err != nil {
 				return err
 			}
 		}
@@ -99,13 +135,21 @@ func Open(path string, policy *attest.Policy) (*Server, error) {
 				return err
 			}
 		}
-		seed, master := keys.Get([]byte("signing")), keys.Get([]byte("master"))
-		if len(seed) != ed25519.SeedSize || len(master) != 32 {
+		if keys.Get([]byte("nonce")) == nil {
+			k := make([]byte, 32)
+			rand.Read(k)
+			if err := keys.Put([]byte("nonce"), k); err != nil {
+				return err
+			}
+		}
+		seed, master, nonceKey := keys.Get([]byte("signing")), keys.Get([]byte("master")), keys.Get([]byte("nonce"))
+		if len(seed) != ed25519.SeedSize || len(master) != 32 || len(nonceKey) != 32 {
 			return errors.New("its keys are damaged")
 		}
 		s.signer = ed25519.NewKeyFromSeed(seed)
 		s.master = append([]byte(nil), master...)
-		return nil
+		s.nonceKey = append([]byte(nil), nonceKey...)
+		return migrateRefusals(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -121,8 +165,15 @@ func (s *Server) Close() error { return s.db.Close() }
 // to pin.
 func (s *Server) PublicKey() ed25519.PublicKey { return s.signer.Public().(ed25519.PublicKey) }
 
-// SetPolicy replaces the policy (tests, and a broker told to reload).
-func (s *Server) SetPolicy(p *attest.Policy) { s.policy.Store(p) }
+// SetPolicy replaces the policy (tests, and a broker told to reload) if
+// CheckPolicy accepts it; otherwise the policy served stays as it was.
+func (s *Server) SetPolicy(p *attest.Policy) error {
+	if err := CheckPolicy(p); err != nil {
+		return err
+	}
+	s.policy.Store(p)
+	return nil
+}
 
 // Handler serves the protocol.
 func (s *Server) Handler() http.Handler {
@@ -142,101 +193,77 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
+// A nonce is expiry (8 bytes, Unix nanoseconds, big endian) ‖ random (16
+// bytes) ‖ HMAC-SHA256(nonce key, domain ‖ expiry ‖ random): it proves by
+// itself that this broker issued it and until when it may be answered, so
+// a challenge stores nothing.
+const (
+	nonceIDSize = 8 + 16
+	nonceSize   = nonceIDSize + sha256.Size
+	nonceDomain = "ampoule/broker/nonce/v1\x00"
+)
+
+func (s *Server) nonceTag(id []byte) []byte {
+	m := hmac.New(sha256.New, s.nonceKey)
+	m.Write([]byte(nonceDomain))
+	m.Write(id)
+	return m.Sum(nil)
+}
+
+// newNonce is a nonce expiring at expires.
+func (s *Server) newNonce(expires time.Time) []byte {
+	id := binary.BigEndian.AppendUint64(make([]byte, 0, nonceSize), uint64(expires.UnixNano()))
+	id = append(id, make([]byte, 16)...)
+	rand.Read(id[8:nonceIDSize])
+	return append(id, s.nonceTag(id)...)
+}
+
+// checkNonce says why nonce cannot be answered now, or "" if it was
+// issued here and has not expired (whether it was used is for the used
+// nonces to say).
+func (s *Server) checkNonce(nonce []byte, now time.Time) string {
+	if len(nonce) != nonceSize || !hmac.Equal(nonce[nonceIDSize:], s.nonceTag(nonce[:nonceIDSize])) {
+		return "the nonce was not issued by this broker"
+	}
+	expires := time.Unix(0, int64(binary.BigEndian.Uint64(nonce)))
+	if now.After(expires) {
+		return "the nonce expired at " + expires.UTC().Format(time.RFC3339)
+	}
+	if expires.Sub(now) > NonceLifetime+time.Minute {
+		// Only this broker's clock, set far ahead once, makes these.
+		return "the nonce was issued for longer than a nonce lives (the broker's clock moved back)"
+	}
+	return ""
+}
+
+const reasonUsed = "the nonce was used already"
+
 func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
-	nonce := make([]byte, 32)
-	rand.Read(nonce)
 	expires := s.Now().Add(NonceLifetime).UTC()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketNonces)
-		// Forget the expired ones on the way.
-		now := s.Now()
-		var stale [][]byte
-		open := 0
-		b.ForEach(func(k, v []byte) error {
-			if len(v) != 8 || now.After(time.Unix(0, int64(binary.BigEndian.Uint64(v)))) {
-				stale = append(stale, append([]byte(nil), k...))
-			} else {
-				open++
-			}
-			return nil
-		})
-		for _, k := range stale {
-			b.Delete(k)
+	writeJSON(w, http.StatusOK, Challenge{Nonce: s.newNonce(expires), Expires: expires})
+}
+
+// useNonce records that a decision was taken on nonce (which checkNonce
+// accepted): false if one was already. It forgets expired nonces on the
+// way, a bounded number per call.
+func useNonce(tx *bolt.Tx, nonce []byte, now time.Time) (bool, error) {
+	b := tx.Bucket(bucketUsed)
+	c := b.Cursor()
+	cut := binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))
+	for n := 0; n < 256; n++ {
+		k, _ := c.First()
+		if k == nil || (len(k) >= 8 && bytes.Compare(k[:8], cut) >= 0) {
+			break
 		}
-		if open >= MaxOpenNonces {
-			return errTooManyChallenges
+		if err := c.Delete(); err != nil {
+			return false, err
 		}
-		return b.Put(nonce, binary.BigEndian.AppendUint64(nil, uint64(expires.UnixNano())))
-	})
-	if errors.Is(err, errTooManyChallenges) {
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{err.Error()})
-		return
 	}
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, errorBody{"the broker could not store the nonce"})
-		return
+	id := nonce[:nonceIDSize]
+	if b.Get(id) != nil {
+		return false, nil
 	}
-	writeJSON(w, http.StatusOK, Challenge{Nonce: nonce, Expires: expires})
-}
-
-// takeNonce consumes a nonce: true if it was issued here and is not
-// expired. Either way it cannot be used again.
-func (s *Server) takeNonce(nonce []byte) (bool, error) {
-	var ok bool
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketNonces)
-		v := b.Get(nonce)
-		if v == nil {
-			return nil
-		}
-		ok = len(v) == 8 && !s.Now().After(time.Unix(0, int64(binary.BigEndian.Uint64(v))))
-		return b.Delete(nonce)
-	})
-	return ok, err
-}
-
-// AuditRecord is one decision of the broker.
-type AuditRecord struct {
-	Time        time.Time `json:"time"`
-	Remote      string    `json:"remote"`
-	Kind        string    `json:"kind"`
-	Profile     string    `json:"profile"`
-	Measurement string    `json:"measurement"`
-	Status      string    `json:"status"`
-	Reasons     []string  `json:"reasons"`
-	Asked       []string  `json:"asked"`
-	Released    []string  `json:"released"`
-}
-
-func (s *Server) audit(rec AuditRecord) error {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		return b.Put(binary.BigEndian.AppendUint64(nil, seq), data)
-	})
-}
-
-// Audit returns every decision, oldest first.
-func (s *Server) Audit() ([]AuditRecord, error) {
-	var out []AuditRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketAudit).ForEach(func(k, v []byte) error {
-			var rec AuditRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return err
-			}
-			out = append(out, rec)
-			return nil
-		})
-	})
-	return out, err
+	return true, b.Put(id, []byte{})
 }
 
 // sealingKey is the measurement's sealing key for evidence of a class
@@ -248,7 +275,8 @@ func (s *Server) sealingKey(measurement [48]byte, class string) ([]byte, error) 
 }
 
 func (s *Server) release(w http.ResponseWriter, r *http.Request) {
-	rec := AuditRecord{Time: s.Now().UTC(), Remote: remoteHost(r)}
+	now := s.Now()
+	rec := AuditRecord{Time: now.UTC(), Remote: remoteHost(r)}
 	req, err := DecodeReleaseRequest(http.MaxBytesReader(w, r.Body, MaxBody))
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
@@ -281,51 +309,79 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorBody{"the broker has no policy"})
 		return
 	}
-	fresh, err := s.takeNonce(env.Nonce)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, errorBody{"the broker could not read its nonces"})
-		return
-	}
-	opts := s.Verify
-	opts.Nonce, opts.Now = env.Nonce, s.Now()
-	var collateralNote string
-	if env.Kind == tdx.Kind && s.TDXCollateral != nil {
-		coll, err := s.TDXCollateral(env.Evidence)
+	// A nonce this broker did not issue, that expired or that was used
+	// needs no verdict: the evidence is not judged.
+	stale := s.checkNonce(env.Nonce, now)
+	if stale == "" {
+		err := s.db.View(func(tx *bolt.Tx) error {
+			if tx.Bucket(bucketUsed).Get(env.Nonce[:nonceIDSize]) != nil {
+				stale = reasonUsed
+			}
+			return nil
+		})
 		if err != nil {
-			collateralNote = "TCB status not judged: Intel's collateral could not be had: " + err.Error()
-		} else {
-			opts.TDXCollateral = coll
+			writeJSON(w, http.StatusInternalServerError, errorBody{"the broker could not read its nonces"})
+			return
 		}
 	}
-	result := attest.Verify(env, policy, opts)
-	if collateralNote != "" {
-		result.Reasons = append(result.Reasons, collateralNote)
-	}
-	resp := &ReleaseResponse{Status: string(result.Status), Reasons: slices.Clone(result.Reasons), Measurement: env.Measurement}
-	if !fresh {
-		resp.Status = string(attest.Contraindicated)
-		resp.Reasons = append(resp.Reasons, "the nonce was not issued by this broker, was used already, or expired")
-	}
-	if resp.Reasons == nil {
-		resp.Reasons = []string{}
-	}
-	if resp.Status == string(attest.Affirming) {
-		if resp.Secrets, err = s.wrap(env, result.Class(), req.Secrets); err != nil {
-			resp.Status, resp.Secrets = string(attest.Contraindicated), nil
-			resp.Reasons = append(resp.Reasons, err.Error())
+	resp := &ReleaseResponse{Status: string(attest.Contraindicated), Reasons: []string{stale}, Measurement: env.Measurement}
+	var class string
+	if stale == "" {
+		opts := s.Verify
+		opts.Nonce, opts.Now = env.Nonce, now
+		var collateralNote string
+		if env.Kind == tdx.Kind && s.TDXCollateral != nil {
+			coll, err := s.TDXCollateral(env.Evidence)
+			if err != nil {
+				collateralNote = "TCB status not judged: Intel's collateral could not be had: " + err.Error()
+			} else {
+				opts.TDXCollateral = coll
+			}
+		}
+		result := attest.Verify(env, policy, opts)
+		if collateralNote != "" {
+			result.Reasons = append(result.Reasons, collateralNote)
+		}
+		resp.Status, resp.Reasons, class = string(result.Status), slices.Clone(result.Reasons), result.Class()
+		if resp.Reasons == nil {
+			resp.Reasons = []string{}
 		}
 	}
-	resp.Signature = ed25519.Sign(s.signer, signedBytes(env.Nonce, resp))
-	rec.Status, rec.Reasons = resp.Status, resp.Reasons
-	for name := range resp.Secrets {
-		rec.Released = append(rec.Released, name)
-	}
-	// No decision goes unrecorded: without its audit record, nothing is
-	// released.
-	if err := s.audit(rec); err != nil {
+	// The nonce is used, the secrets wrapped and the decision recorded in
+	// one transaction: without its audit record, nothing is released.
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if stale == "" {
+			fresh, err := useNonce(tx, env.Nonce, now)
+			if err != nil {
+				return err
+			}
+			if !fresh {
+				resp.Status = string(attest.Contraindicated)
+				resp.Reasons = append(resp.Reasons, reasonUsed)
+			}
+		}
+		resp.Secrets = nil
+		if resp.Status == string(attest.Affirming) {
+			secrets, err := s.wrap(env, class, req.Secrets)
+			if err != nil {
+				resp.Status = string(attest.Contraindicated)
+				resp.Reasons = append(resp.Reasons, err.Error())
+			} else {
+				resp.Secrets = secrets
+			}
+		}
+		rec.Status, rec.Reasons, rec.Released = resp.Status, resp.Reasons, nil
+		for name := range resp.Secrets {
+			rec.Released = append(rec.Released, name)
+		}
+		slices.Sort(rec.Released)
+		return s.record(tx, rec)
+	})
+	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, errorBody{"the broker could not record its decision, so it released nothing"})
 		return
 	}
+	resp.Signature = ed25519.Sign(s.signer, signedBytes(env.Nonce, resp))
 	code := http.StatusOK
 	if resp.Status != string(attest.Affirming) {
 		code = http.StatusForbidden

@@ -17,7 +17,6 @@ import (
 	"io"
 	"maps"
 	"math"
-	"os"
 	goruntime "runtime"
 	"runtime/debug"
 	"slices"
@@ -43,8 +42,14 @@ const pageSize = 64 << 10
 
 // Mount is a host directory preopened in the guest.
 type Mount struct {
-	// Host is the host directory. It must exist.
+	// Host is the host directory. It must exist. When Root is set it only
+	// names the directory in messages.
 	Host string
+	// Root, when set, is the directory already opened by the caller, who
+	// keeps it open for the run and closes it after; a caller that resolved
+	// it beneath a bundle's directory sets it so that nothing opens Host by
+	// its path again. When nil, Run and Supervise open Host as they start.
+	Root *shim.Root
 	// Guest is the absolute path the guest sees.
 	Guest    string
 	Writable bool
@@ -129,23 +134,39 @@ func (e *limitError) Error() string { return e.code.Text() }
 // guest's output no longer reaches spec.Stdout or spec.Stderr, and its sleeps
 // and stdin reads return at once (Preempt) or never (otherwise).
 func Run(ctx context.Context, spec Spec) (Result, error) {
-	for _, d := range spec.Dirs {
-		st, err := os.Stat(d.Host)
-		if err != nil {
-			return Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err)
-		}
-		if !st.IsDir() {
-			return Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %s is not a directory", d.Host, d.Guest, d.Host)
+	// Each mount is opened once, as the run starts, and used through that
+	// descriptor alone (see confinedFS).
+	roots := make([]*shim.Root, len(spec.Dirs))
+	var owned []*shim.Root
+	closeOwned := func() {
+		for _, r := range owned {
+			r.Close()
 		}
 	}
+	for i, d := range spec.Dirs {
+		if d.Root != nil {
+			roots[i] = d.Root
+			continue
+		}
+		root, err := shim.OpenRoot(d.Host)
+		if err != nil {
+			closeOwned()
+			return Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err)
+		}
+		roots[i], owned = root, append(owned, root)
+	}
+	// abandoned is set when Run returns while the guest still runs; then
+	// nothing it uses may be closed under it. The process exit reclaims it.
+	var abandoned bool
+	defer func() {
+		if !abandoned {
+			closeOwned()
+		}
+	}()
 
 	// The run's own context: cancelled with a cause when a limit is hit.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
-	// abandoned is set when Run returns while the guest still runs; then
-	// nothing it uses may be closed under it. The process exit reclaims it.
-	var abandoned bool
 
 	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(spec.Preempt)
 	if spec.CacheDir != "" {
@@ -224,17 +245,8 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	files := &fileLimits{maxOpen: spec.OpenFiles, maxWritten: spec.FileOutputBytes, hit: func(c errcode.Code) { cancel(&limitError{c}) }}
 	fsc := wazero.NewFSConfig()
-	for _, d := range spec.Dirs {
-		root, err := shim.OpenRoot(d.Host)
-		if err != nil {
-			return Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err)
-		}
-		defer func() {
-			if !abandoned {
-				root.Close()
-			}
-		}()
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newConfinedFS(root, d.Writable, files), d.Guest)
+	for i, d := range spec.Dirs {
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newConfinedFS(roots[i], d.Writable, files), d.Guest)
 	}
 	mc = mc.WithFSConfig(fsc)
 

@@ -23,6 +23,10 @@ import (
 // RunChild from main when it sees this argument.
 const RunnerArg = "__ampoule-runner"
 
+// firstMountFD is the runner's descriptor of the first mount's directory;
+// the others follow it (after spec, result and module at 3, 4 and 5).
+const firstMountFD = 6
+
 // killGrace is how long past its wall-time limit a runner may take to report
 // the breach itself before it is killed.
 const killGrace = 250 * time.Millisecond
@@ -33,7 +37,7 @@ type childSpec struct {
 	Name        string
 	Args        []string
 	Env         map[string]string
-	Dirs        []Mount
+	Dirs        []childMount
 	MemoryPages uint32
 	WallTime    time.Duration
 	OutputBytes int64
@@ -44,6 +48,16 @@ type childSpec struct {
 	HostCalls   uint64
 	Trace       bool // to the runner's stderr
 	Seccomp     shim.SeccompAction
+}
+
+// childMount is a mount as it crosses to the runner: the directory itself
+// travels as a descriptor (fd FD), opened by the supervisor; Host only
+// names it in messages.
+type childMount struct {
+	Host     string
+	Guest    string
+	Writable bool
+	FD       int
 }
 
 // startMessage follows childSpec on fd 3 once the supervisor lets the
@@ -106,10 +120,45 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		return Result{}, errcode.Errorf(errcode.Internal, "passing the module to the runner: %v", err)
 	}
 	defer module.Close()
+	// The mounts are opened here, before the runner exists, and reach it as
+	// descriptors: what the host renames or links at their paths from now
+	// on changes nothing the guest reaches.
+	var dirs []childMount
+	var dirFiles []*os.File
+	defer func() {
+		for _, f := range dirFiles {
+			f.Close()
+		}
+	}()
+	for _, d := range spec.Dirs {
+		root := d.Root
+		if root == nil {
+			r, err := shim.OpenRoot(d.Host)
+			if err != nil {
+				specR.Close()
+				specW.Close()
+				resR.Close()
+				resW.Close()
+				return Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err)
+			}
+			defer r.Close()
+			root = r
+		}
+		fd, err := root.Dup()
+		if err != nil {
+			specR.Close()
+			specW.Close()
+			resR.Close()
+			resW.Close()
+			return Result{}, errcode.Errorf(errcode.Internal, "passing mount %s to the runner: %v", d.Guest, err)
+		}
+		dirFiles = append(dirFiles, os.NewFile(uintptr(fd), d.Host))
+		dirs = append(dirs, childMount{Host: d.Host, Guest: d.Guest, Writable: d.Writable, FD: firstMountFD + len(dirs)})
+	}
 	cmd := exec.Command(exe, RunnerArg)
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
-	cmd.ExtraFiles = []*os.File{specR, resW, module}
+	cmd.ExtraFiles = append([]*os.File{specR, resW, module}, dirFiles...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// A stdin that is not a file is copied by a goroutine that may be blocked
 	// reading it when the child ends; do not wait for it.
@@ -125,7 +174,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 
 	enc := gob.NewEncoder(specW)
 	if err := enc.Encode(childSpec{
-		Name: spec.Name, Args: spec.Args, Env: spec.Env, Dirs: spec.Dirs,
+		Name: spec.Name, Args: spec.Args, Env: spec.Env, Dirs: dirs,
 		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
 		CacheDir: spec.CacheDir, Gate: spec.Gate,
 		OpenFiles: spec.OpenFiles, FileOutput: spec.FileOutputBytes, HostCalls: spec.HostCalls, Trace: spec.Trace != nil,
@@ -252,13 +301,22 @@ func RunChild() int {
 	if err != nil {
 		return report(resF, resEnc, Result{}, errcode.Errorf(errcode.Internal, "reading the module: %v", err))
 	}
+	var mounts []Mount
+	for _, d := range cs.Dirs {
+		root, err := shim.RootFromFD(d.FD, d.Host)
+		if err != nil {
+			return report(resF, resEnc, Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err))
+		}
+		defer root.Close()
+		mounts = append(mounts, Mount{Host: d.Host, Guest: d.Guest, Writable: d.Writable, Root: root})
+	}
 	var trace io.Writer
 	if cs.Trace {
 		trace = os.Stderr
 	}
 	res, err := Run(context.Background(), Spec{
 		OpenFiles: cs.OpenFiles, FileOutputBytes: cs.FileOutput, HostCalls: cs.HostCalls, Trace: trace,
-		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: cs.Dirs,
+		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: mounts,
 		MemoryPages: cs.MemoryPages, WallTime: cs.WallTime, OutputBytes: cs.OutputBytes,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate,
 		BeforeStart: func() error {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // layout builds root/ and outside/ with links of every kind and returns root.
@@ -42,7 +44,7 @@ func layout(t *testing.T) string {
 	return root
 }
 
-func TestCheck(t *testing.T) {
+func TestOpen(t *testing.T) {
 	root, err := OpenRoot(layout(t))
 	if err != nil {
 		t.Fatal(err)
@@ -50,47 +52,150 @@ func TestCheck(t *testing.T) {
 	defer root.Close()
 	for _, tc := range []struct {
 		name   string
-		follow bool
+		flags  int
 		escape bool
+		errno  unix.Errno // when not an escape: 0 for success
 	}{
-		{"file", true, false},
-		{"/file", true, false},
-		{".", true, false},
-		{"", true, false},
-		{"sub/deeper", true, false},
-		{"missing", true, false},
-		{"sub/missing", true, false},
-		{"missing-dir/missing", true, false},
-		{"..", true, true},
-		{"../outside/secret", true, true},
-		{"sub/../../outside", true, true},
-		{"abs-out", true, true},
-		{"abs-out/secret", true, true},
-		{"abs-out", false, false}, // the link itself lies beneath
-		{"abs-out/secret", false, true},
-		{"abs-in", true, true}, // absolute links are refused
-		{"rel-out", true, true},
-		{"rel-out/secret", true, true},
-		{"rel-out/new-file", true, true},
-		{"rel-in", true, false},
-		{"sub/up-in", true, false},
-		{"sub/up-out", true, true},
-		{"sub/up-out", false, false},
-		{"dangle-in", true, false},
-		{"dangle-out", true, true}, // creating through it would land outside
-		{"dangle-out", false, false},
-		{"chain", true, true},
-		{"proc", true, true},
-		{"sub/deeper/x/secret", true, true},
+		{"file", unix.O_RDONLY, false, 0},
+		{"/file", unix.O_RDONLY, false, 0},
+		{".", unix.O_PATH, false, 0},
+		{"", unix.O_PATH, false, 0},
+		{"sub/deeper", unix.O_PATH, false, 0},
+		{"missing", unix.O_PATH, false, unix.ENOENT},
+		{"missing", unix.O_CREAT | unix.O_WRONLY, false, 0},
+		{"missing-dir/missing", unix.O_CREAT | unix.O_WRONLY, false, unix.ENOENT},
+		{"..", unix.O_PATH, true, 0},
+		{"../outside/secret", unix.O_RDONLY, true, 0},
+		{"sub/../../outside", unix.O_PATH, true, 0},
+		{"sub/../file", unix.O_RDONLY, false, 0},
+		{"abs-out", unix.O_PATH, true, 0},
+		{"abs-out/secret", unix.O_RDONLY, true, 0},
+		{"abs-out", unix.O_PATH | unix.O_NOFOLLOW, false, 0}, // the link itself lies beneath
+		{"abs-in", unix.O_RDONLY, true, 0},                   // absolute links are refused
+		{"rel-out", unix.O_PATH, true, 0},
+		{"rel-out/secret", unix.O_RDONLY, true, 0},
+		{"rel-out/new-file", unix.O_CREAT | unix.O_WRONLY, true, 0},
+		{"rel-in", unix.O_RDONLY, false, 0},
+		{"sub/up-in", unix.O_RDONLY, false, 0},
+		{"sub/up-out", unix.O_RDONLY, true, 0},
+		{"sub/up-out", unix.O_PATH | unix.O_NOFOLLOW, false, 0},
+		{"dangle-in", unix.O_CREAT | unix.O_WRONLY, false, 0},
+		{"dangle-out", unix.O_CREAT | unix.O_WRONLY, true, 0}, // creating through it would land outside
+		{"chain", unix.O_RDONLY, true, 0},
+		{"proc", unix.O_PATH, true, 0},
+		{"sub/deeper/x/secret", unix.O_RDONLY, true, 0},
+		{"loop", unix.O_RDONLY, false, unix.ELOOP}, // not an escape: the kernel's own error
 	} {
-		err := root.Check(tc.name, tc.follow)
+		fd, err := root.Open(tc.name, tc.flags, 0o600)
+		if err == nil {
+			unix.Close(fd)
+		}
 		if got := errors.Is(err, ErrEscape); got != tc.escape {
-			t.Errorf("Check(%q, follow=%v) = %v, want escape=%v", tc.name, tc.follow, err, tc.escape)
+			t.Errorf("Open(%q, %#x) = %v, want escape=%v", tc.name, tc.flags, err, tc.escape)
+			continue
+		}
+		if !tc.escape && (tc.errno == 0) != (err == nil) || tc.errno != 0 && !errors.Is(err, tc.errno) {
+			t.Errorf("Open(%q, %#x) = %v, want %v", tc.name, tc.flags, err, tc.errno)
 		}
 	}
-	// A loop is not an escape: the operation itself reports ELOOP.
-	if err := root.Check("loop", true); err != nil {
-		t.Errorf("loop: %v", err)
+	if _, err := os.Stat(filepath.Join(root.Path(), "..", "outside", "new")); err == nil {
+		t.Error("a create through dangle-out landed outside")
+	}
+}
+
+func TestParent(t *testing.T) {
+	root, err := OpenRoot(layout(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for _, tc := range []struct {
+		name    string
+		base    string
+		dirOnly bool
+		err     error
+	}{
+		{"file", "file", false, nil},
+		{"/sub/deeper/", "deeper", true, nil},
+		{"abs-out", "abs-out", false, nil}, // the link itself, never followed
+		{"sub/up-out", "up-out", false, nil},
+		{".", "", false, ErrMountRoot},
+		{"/", "", false, ErrMountRoot},
+		{"", "", false, ErrMountRoot},
+		{"..", "", false, ErrEscape},
+		{"sub/..", "", false, ErrDots},
+		{"sub/.", "", false, ErrDots},
+		{"abs-out/x", "", false, ErrEscape},
+		{"rel-out/x", "", false, ErrEscape},
+		{"sub/deeper/x/y", "", false, ErrEscape},
+		{"missing-dir/x", "", false, unix.ENOENT},
+		{"file/x", "", false, unix.ENOTDIR},
+	} {
+		fd, base, dirOnly, err := root.Parent(tc.name)
+		if err == nil {
+			unix.Close(fd)
+		}
+		if tc.err != nil && !errors.Is(err, tc.err) || tc.err == nil && err != nil {
+			t.Errorf("Parent(%q) = %v, want %v", tc.name, err, tc.err)
+			continue
+		}
+		if base != tc.base || dirOnly != tc.dirOnly {
+			t.Errorf("Parent(%q) = %q %v, want %q %v", tc.name, base, dirOnly, tc.base, tc.dirOnly)
+		}
+	}
+}
+
+// A root is the directory it opened, whatever later happens to its host
+// path: renamed, and a link to elsewhere put in its place.
+func TestRootFollowsTheObject(t *testing.T) {
+	base := t.TempDir()
+	dir, outside := filepath.Join(base, "data"), filepath.Join(base, "outside")
+	os.MkdirAll(dir, 0o755)
+	os.MkdirAll(outside, 0o755)
+	os.WriteFile(filepath.Join(dir, "mine"), []byte("m"), 0o644)
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("s"), 0o644)
+	root, err := OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if err := os.Rename(dir, dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, dir); err != nil {
+		t.Fatal(err)
+	}
+	if fd, err := root.Open("secret", unix.O_RDONLY, 0); err == nil {
+		unix.Close(fd)
+		t.Error("the root followed its host path to the link put in its place")
+	}
+	fd, err := root.Open("mine", unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatalf("the renamed directory is no longer reached: %v", err)
+	}
+	unix.Close(fd)
+}
+
+// A root opened beneath another refuses a link that leads out of it.
+func TestOpenRootBeneath(t *testing.T) {
+	parent, err := OpenRoot(layout(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parent.Close()
+	for _, name := range []string{"sub", "sub/deeper", "sub/..", "."} {
+		r, err := OpenRootBeneath(parent, name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		r.Close()
+	}
+	for _, name := range []string{"abs-out", "rel-out", "..", "sub/deeper/x", "/etc"} {
+		if r, err := OpenRootBeneath(parent, name); err == nil {
+			r.Close()
+			t.Errorf("%s: opened as a root beneath", name)
+		}
 	}
 }
 
@@ -100,9 +205,11 @@ func TestHostRootConfinesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	if err := root.Check("proc/self/root/etc", true); err != nil {
-		t.Errorf("under / every path is beneath: %v", err)
+	fd, err := root.Open("proc/self/root/etc", unix.O_PATH, 0)
+	if err != nil {
+		t.Fatalf("under / every path is beneath: %v", err)
 	}
+	unix.Close(fd)
 }
 
 func TestOpenRootErrors(t *testing.T) {

@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,21 +23,28 @@ func brokerCommand() command {
 		summary: "run the tenant's key broker, or read its key and audit trail",
 		usage:   "broker serve --policy POLICY.toml --db FILE [--listen ADDR]\n       launch broker key --db FILE\n       launch broker audit --db FILE [--json]",
 		help: `
-The broker is the tenant's relying party. It hands out single-use nonces,
-verifies a run's evidence against the policy (as 'launch verify' does),
+The broker is the tenant's relying party. It hands out nonces that carry
+their own proof and expiry (a challenge stores nothing, so a flood of them
+costs nothing), answers each nonce once, verifies a run's evidence against the policy (as 'launch verify' does),
 and releases the run's sealing key only when the verdict is affirming,
 sealed with HPKE to the runtime key the evidence binds and signed with the
 broker's Ed25519 key. Manifests pin that key in [broker] key, so a host in
 the middle can neither read a released key nor hand a run one of its own;
 the transport needs no trust (put TLS in front for privacy of the
-metadata). The database (bbolt) holds the broker's keys, the open nonces
-and an audit record of every decision; keep it, and its backups, on a
-machine the tenant trusts. The sealing key is derived from the broker's
+metadata). The database (bbolt) holds the broker's keys, the nonces used
+until they expire, and the audit trail: every decision that released
+anything, and refused ones within a budget (a burst of 100, then one a
+second, one by one; beyond that, counted per minute; 4 MiB and 90 days of
+them, oldest pruned first). Keep it, and its backups, on a machine the
+tenant trusts. The sealing key is derived from the broker's
 master key and the measurement, so a store opens on any machine that runs
 the same measurement and the broker affirms, and differs for evidence the
 host could make or read (the simulator, a debuggable TEE). For TDX quotes
 the broker fetches Intel's collateral (--tdx-pcs) and judges the TCB with
 it; a policy with tdx_require_tcb_up_to_date refuses a quote it could not.
+A policy that accepts the simulator must pin its keys (sim_keys, as
+'launch policy new' writes it) or say sim_keys = "any": serve refuses
+any other.
 
 broker key prints the key to pin; broker audit prints every decision.
 
@@ -79,6 +88,9 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 		if perr != nil {
 			return e.fail(perr)
 		}
+		if err := broker.CheckPolicy(pol); err != nil {
+			return e.fail(errcode.Errorf(errcode.PolicyInvalid, "%s: %v", *policyFile, err).WithHint("pin the simulator keys of the machines you trust: sim_keys = [\"<key>\"] ('launch platform info' prints this machine's), or accept anyone's with sim_keys = \"any\""))
+		}
 		srv, err = broker.Open(*db, pol)
 		if err == nil && *pcs != "off" {
 			// An empty base is Intel's own hosts (the root CA CRL is not on
@@ -112,6 +124,21 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 			return writeJSON(e, records)
 		}
 		for _, r := range records {
+			if a := r.Aggregate; a != nil {
+				fmt.Fprintf(e.stdout, "%s %d refused decisions beyond the audit budget, until %s\n", r.Time.Format(time.RFC3339), a.Count, a.Until.Format(time.RFC3339))
+				for _, m := range []struct {
+					what   string
+					counts map[string]int
+				}{{"status", a.Statuses}, {"remote", a.Remotes}, {"measurement", a.Measurements}, {"reason", a.Reasons}} {
+					for _, k := range slices.Sorted(maps.Keys(m.counts)) {
+						fmt.Fprintf(e.stdout, "    %s %s: %d\n", m.what, k, m.counts[k])
+					}
+				}
+				if a.Other > 0 {
+					fmt.Fprintf(e.stdout, "    and %d values beyond those kept\n", a.Other)
+				}
+				continue
+			}
 			fmt.Fprintf(e.stdout, "%s %-15s %-8s %-10s %s %s released=[%s]\n", r.Time.Format(time.RFC3339), r.Status, r.Kind, r.Profile, r.Measurement, r.Remote, strings.Join(r.Released, ","))
 			for _, reason := range r.Reasons {
 				fmt.Fprintf(e.stdout, "    - %s\n", reason)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +28,8 @@ import (
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
@@ -49,6 +53,17 @@ func brokerBundle(t *testing.T, url string, key []byte) string {
 	t.Helper()
 	return copyBundle(t, testwasm.Example(t, "notebook"), "name = \"notebook\"\nprofiles = [\"debug\", \"staging\", \"production\"]\n"+
 		"[broker]\nurl = \""+url+"\"\nkey = \""+hex.EncodeToString(key)+"\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\"\n[limits]\nwall_time = \"10s\"\n")
+}
+
+// simKeyHex is the public key of the simulator key file at path (made
+// if missing), as a policy pins it.
+func simKeyHex(t *testing.T, path string) string {
+	t.Helper()
+	b, err := sim.LoadOrCreate(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b.PublicKey())
 }
 
 // policyFor accepts the bundle's measurement under the profile and
@@ -75,8 +90,10 @@ func policyFor(t *testing.T, bundle, profile, backend string, extra string) *att
 func TestSealedKeyFromBroker(t *testing.T) {
 	srv, httpSrv := startBroker(t)
 	bundle := brokerBundle(t, httpSrv.URL, srv.PublicKey())
-	srv.SetPolicy(policyFor(t, bundle, "debug", "sim", "allow_insecure = true\n"))
 	dir := t.TempDir()
+	// Two machines' simulators, which the policy pins.
+	pins := "allow_insecure = true\nsim_keys = [\"" + simKeyHex(t, filepath.Join(dir, "a.key")) + "\", \"" + simKeyHex(t, filepath.Join(dir, "b.key")) + "\"]\n"
+	srv.SetPolicy(policyFor(t, bundle, "debug", "sim", pins))
 	store := filepath.Join(dir, "nb.sealed")
 	run := func(simKey string, args ...string) result {
 		return launch(t, append([]string{"run", "--no-cache", "--sim-key", filepath.Join(dir, simKey), "--sealed", store, bundle, "--"}, args...)...)
@@ -105,13 +122,16 @@ func TestSealedKeyFromBroker(t *testing.T) {
 		code   errcode.Code
 	}{
 		{"policy without the measurement", func() (string, func()) {
-			other := policyFor(t, bundle, "staging", "sim", "allow_insecure = true\n")
+			other := policyFor(t, bundle, "staging", "sim", pins)
 			srv.SetPolicy(other)
-			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", "allow_insecure = true\n")) }
+			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", pins)) }
 		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
 		{"policy without allow_insecure", func() (string, func()) {
 			srv.SetPolicy(policyFor(t, bundle, "debug", "sim", ""))
-			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", "allow_insecure = true\n")) }
+			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", pins)) }
+		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
+		{"a stranger's simulator", func() (string, func()) {
+			return bundle, func() {}
 		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
 		{"another broker's key pinned", func() (string, func()) {
 			pub, _, _ := ed25519.GenerateKey(rand.Reader)
@@ -125,7 +145,11 @@ func TestSealedKeyFromBroker(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b, cleanup := tc.setup()
 			defer cleanup()
-			r := launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, "a.key"), "--sealed", store, b)
+			simKey := "a.key"
+			if strings.Contains(tc.name, "stranger") {
+				simKey = "stranger.key"
+			}
+			r := launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, simKey), "--sealed", store, b)
 			if r.code != tc.status || !strings.Contains(r.stderr, tc.code.String()) || strings.Contains(r.stdout, "notebook: run") {
 				t.Fatalf("want %v, got %+v", tc.code, r)
 			}
@@ -208,7 +232,7 @@ func TestBrokerCommand(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	bundle := brokerBundle(t, "http://"+addr, key)
-	p := launch(t, "policy", "new", "--from", bundle, "--profile", "debug", "--backend", "sim", "--allow-insecure")
+	p := launch(t, "policy", "new", "--from", bundle, "--profile", "debug", "--backend", "sim", "--allow-insecure", "--sim-key", filepath.Join(dir, "sim.key"))
 	policy := filepath.Join(dir, "policy.toml")
 	os.WriteFile(policy, []byte(p.stdout), 0o644)
 
@@ -245,10 +269,50 @@ func TestBrokerCommand(t *testing.T) {
 	if a.code != 0 || json.Unmarshal([]byte(a.stdout), &records) != nil || len(records) != 1 || records[0].Status != "affirming" || records[0].Released[0] != broker.SealingKey {
 		t.Errorf("audit: %+v", a)
 	}
+	// A policy accepting the simulator without pinning a key is not served.
+	unpinned := filepath.Join(dir, "unpinned.toml")
+	os.WriteFile(unpinned, []byte(regexp.MustCompile(`(?m)^sim_keys = .*$`).ReplaceAllString(p.stdout, "")), 0o644)
+	if r := launch(t, "broker", "serve", "--policy", unpinned, "--db", db, "--listen", "127.0.0.1:0"); r.code != errcode.ClassUsage.ExitStatus() ||
+		!strings.Contains(r.stderr, errcode.PolicyInvalid.String()) || !strings.Contains(r.stderr, "sim_keys") || strings.Contains(r.stdout, "listening") {
+		t.Errorf("serve with a policy pinning no simulator key: %+v", r)
+	}
 	if r := launch(t, "broker", "serve", "--db", db); r.code != errcode.ClassUsage.ExitStatus() {
 		t.Errorf("serve without a policy: %+v", r)
 	}
 	if r := launch(t, "broker", "rotate"); r.code != errcode.ClassUsage.ExitStatus() {
 		t.Errorf("an unknown subcommand: %+v", r)
+	}
+}
+
+// TestBrokerAuditShowsAggregates: refused decisions beyond the audit
+// budget are shown as counts, with their reasons, by broker audit.
+func TestBrokerAuditShowsAggregates(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "broker.db")
+	s, err := broker.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Budget = broker.AuditBudget{Burst: 1, PerSecond: 0, MaxBytes: 1 << 20, Retention: time.Hour}
+	m := strings.Repeat("ab", 48)
+	p, err := attest.ParsePolicy([]byte("measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetPolicy(p)
+	srv := httptest.NewServer(s.Handler())
+	c := &broker.Client{URL: srv.URL, Key: s.PublicKey()}
+	key, _ := ecdh.P256().GenerateKey(rand.Reader)
+	env := &tee.Envelope{Version: tee.EnvelopeVersion, Kind: tdx.Kind, Evidence: []byte("not a quote"), Measurement: m, Profile: "staging",
+		RuntimeKey: key.PublicKey().Bytes(), Nonce: []byte("a nonce of the host's own"), Issued: time.Now().UTC()}
+	for range 3 {
+		if _, err := c.Release(context.Background(), env, key, []string{broker.SealingKey}); err == nil {
+			t.Fatal("released to a forged nonce")
+		}
+	}
+	srv.Close()
+	s.Close()
+	r := launch(t, "broker", "audit", "--db", db)
+	if r.code != 0 || !strings.Contains(r.stdout, "2 refused decisions beyond the audit budget") || !strings.Contains(r.stdout, "reason the nonce was not issued by this broker: 2") {
+		t.Errorf("audit: %+v", r)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,7 +38,8 @@ envelope as JSON for 'launch verify' or a broker. On an SEV-SNP guest it
 takes an extended report through /dev/sev-guest, on a TDX guest a quote
 through configfs-tsm or /dev/tdx_guest; the simulator's evidence says it
 is insecure, and its key is kept in the user's config directory unless
---sim-key names another file.
+--sim-key names another file (attest prints the key, for a policy's
+sim_keys).
 
 Example:
   launch attest --nonce $(openssl rand -hex 32) --profile staging wasm-examples/hello > evidence.json`,
@@ -107,6 +109,9 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	}
 	if be.Insecure() {
 		fmt.Fprint(e.stderr, simWarning)
+		if sb, ok := be.(*sim.Backend); ok {
+			fmt.Fprintf(e.stderr, "launch: the simulator's key is %s (a policy pins it in sim_keys)\n", hex.EncodeToString(sb.PublicKey()))
+		}
 	}
 	fmt.Fprintf(e.stdout, "%s\n", out)
 	return 0
@@ -146,19 +151,33 @@ func openBackend(kind, simKey string) (tee.Backend, error) {
 		}
 		return b, nil
 	}
-	if simKey == "" {
-		dir, err := os.UserConfigDir()
-		if err != nil {
-			return nil, errcode.Errorf(errcode.Usage, "no config directory for the simulator's key: %v", err).WithHint("pass --sim-key FILE")
-		}
-		simKey = filepath.Join(dir, "ampoule", "sim.key")
+	path, err := simKeyPath(simKey)
+	if err != nil {
+		return nil, err
 	}
-	b, err := sim.LoadOrCreate(simKey)
+	b, err := sim.LoadOrCreate(path)
 	if err != nil {
 		return nil, errcode.Errorf(errcode.Internal, "the simulator's key: %v", err)
 	}
 	return b, nil
 }
+
+// simKeyPath is the simulator's key file: simKey, or the one in the
+// user's config dir.
+func simKeyPath(simKey string) (string, error) {
+	if simKey != "" {
+		return simKey, nil
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", errcode.Errorf(errcode.Usage, "no config directory for the simulator's key: %v", err).WithHint("pass --sim-key FILE")
+	}
+	return filepath.Join(dir, "ampoule", "sim.key"), nil
+}
+
+// unpinnedWarning is what a command using a policy that accepts the
+// simulator without pinning its keys says.
+const unpinnedWarning = "launch: warning: the policy accepts the simulator but pins no simulator key (sim_keys): anyone's simulator evidence would pass, so its verdict is at best a warning and a broker refuses to serve it; pin this machine's key ('launch platform info' prints it) or set sim_keys = \"any\"\n"
 
 func verifyCommand() command {
 	return command{
@@ -173,7 +192,9 @@ profile and backend are accepted, and that the evidence is fresh. It prints
 the verdict (affirming, warning or contraindicated) with its reasons and
 exits 0 only when affirming. SEV-SNP and TDX evidence carries no time of
 its own: without --nonce its freshness cannot be judged, and the verdict
-is a warning. --at judges old evidence at a fixed time.
+is a warning. --at judges old evidence at a fixed time. Simulator
+evidence under a policy that pins no simulator key (sim_keys) is a
+warning too: anyone can make a simulator key.
 
 With --snp-report, verify checks a raw SEV-SNP attestation report by hand,
 as operators do with snpguest: its signature by the VCEK certificate
@@ -248,6 +269,9 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
+	if pol.SimUnpinned() {
+		fmt.Fprint(e.stderr, unpinnedWarning)
+	}
 	edata, err := os.ReadFile(pos[0])
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
@@ -281,13 +305,15 @@ func policyCommand() command {
 	return command{
 		name:    "policy",
 		summary: "write a starter verification policy for a bundle",
-		usage:   "policy new --from BUNDLE [--profile P]... [--backend B]... [--allow-insecure]",
+		usage:   "policy new --from BUNDLE [--profile P]... [--backend B]... [--allow-insecure [--sim-key FILE]]",
 		help: `
 Policy new prints a starter policy, as a tenant would write it: the
 bundle's reference measurement under each profile named (production if
 none), the backends accepted (sev-snp and tdx if none), and strict
 defaults, each line commented. The simulator is accepted only with
---allow-insecure.
+--allow-insecure, and then only this machine's simulator key (the one
+--sim-key names, or the user's; 'launch platform info' prints it) is
+pinned in sim_keys: add other machines' keys to accept their runs.
 
 Example:
   launch policy new --from wasm-examples/hello --profile staging --backend sim --allow-insecure > policy.toml`,
@@ -307,6 +333,7 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 	fs.Var(&profs, "profile", "a profile to accept (repeatable; default production)")
 	fs.Var(&backends, "backend", "a backend to accept: sev-snp, tdx or sim (repeatable; default sev-snp and tdx)")
 	allowInsecure := fs.Bool("allow-insecure", false, "accept the insecure simulator")
+	simKey := fs.String("sim-key", "", "with --backend sim: the simulator key file whose key the policy pins (default: the user's config dir)")
 	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
 	}
@@ -335,6 +362,17 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
+	var simPin string
+	if *simKey != "" && !slices.Contains(backends, sim.Kind) {
+		return e.fail(errcode.Errorf(errcode.Usage, "--sim-key names the simulator key to pin, and the policy does not accept the simulator").WithHint("add --backend sim --allow-insecure, or drop --sim-key"))
+	}
+	if slices.Contains(backends, sim.Kind) {
+		be, err := openBackend(sim.Kind, *simKey)
+		if err != nil {
+			return e.fail(err)
+		}
+		simPin = hex.EncodeToString(be.(*sim.Backend).PublicKey())
+	}
 	var out strings.Builder
 	fmt.Fprintf(&out, "# Verification policy for %s %s, made by 'launch policy new'.\n", b.Manifest.Name, b.Manifest.Version)
 	fmt.Fprintf(&out, "# Evidence is affirmed only if every rule below holds.\n\n")
@@ -352,6 +390,9 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 	fmt.Fprintf(&out, "]\n\n# Profiles a run may have used.\nprofiles = %s\n\n", tomlList(profs))
 	fmt.Fprintf(&out, "# Backends the evidence may come from.\nbackends = %s\n\n", tomlList(backends))
 	fmt.Fprintf(&out, "# Accept the software simulator, which protects nothing from the host.\nallow_insecure = %v\n\n", *allowInsecure)
+	if simPin != "" {
+		fmt.Fprintf(&out, "# Simulator keys accepted: this machine's ('launch platform info' prints a\n# machine's). sim_keys = \"any\" would accept anyone's simulator.\nsim_keys = [%q]\n\n", simPin)
+	}
 	fmt.Fprintf(&out, "# Accept a TEE whose debug policy bit is set (the host could read the guest's memory).\nallow_debug = false\n\n")
 	fmt.Fprintf(&out, "# The AMD processor line SEV-SNP evidence comes from (Milan, Genoa, Turin; e.g. Milan-B1).\nsnp_product = \"Milan\"\n\n")
 	fmt.Fprintf(&out, "# Refuse evidence older than this.\nmax_age = %q\n\n", attest.DefaultMaxAge.String())
@@ -399,12 +440,14 @@ func platformCommand() command {
 	return command{
 		name:    "platform",
 		summary: "say which TEE this machine offers",
-		usage:   "platform info [--json]",
+		usage:   "platform info [--sim-key FILE] [--json]",
 		help: `
 Platform info looks for the attestation devices of SEV-SNP
 (/dev/sev-guest), TDX (/dev/tdx_guest) and configfs-tsm
 (/sys/kernel/config/tsm/report), says which TEE this machine is a guest
-of, and what is missing.
+of, and what is missing; and this machine's simulator key (the one
+--sim-key names, or the user's), which a policy accepting the simulator
+pins in sim_keys.
 
 Example:
   launch platform info`,
@@ -420,13 +463,24 @@ func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 	}
 	fs := e.newFlagSet(c)
 	asJSON := fs.Bool("json", false, "print JSON")
+	simKey := fs.String("sim-key", "", "the simulator's key file (default: the user's config dir)")
 	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
 	}
 	plat := tee.Probe(pathExists)
+	// The simulator's key, if this machine has made one (it is made by
+	// the first simulator run, attest or policy new, not here).
+	simPub := ""
+	if path, err := simKeyPath(*simKey); err == nil && pathExists(path) {
+		be, err := openBackend(sim.Kind, path)
+		if err != nil {
+			return e.fail(err)
+		}
+		simPub = hex.EncodeToString(be.(*sim.Backend).PublicKey())
+	}
 	if *asJSON {
 		return writeJSON(e, map[string]any{"tee": plat.Kind(), "sev_guest": plat.SEVGuest, "tdx_guest": plat.TDXGuest, "configfs_tsm": plat.ConfigfsTSM,
-			"configfs_rtmrs": plat.ConfigfsRTMRs, "sealed_workspace": workspaceBase()})
+			"configfs_rtmrs": plat.ConfigfsRTMRs, "sealed_workspace": workspaceBase(), "sim_key": simPub})
 	}
 	show := func(label, path string) {
 		if path == "" {
@@ -441,6 +495,11 @@ func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 	show("rtmrs", plat.ConfigfsRTMRs)
 	fmt.Fprintln(e.stdout, "Sealed mounts:")
 	show("workspace", workspaceBase())
+	fmt.Fprintln(e.stdout, "Simulator (insecure):")
+	if simPub == "" {
+		simPub = "none yet (the first simulator run, attest or 'policy new --backend sim' makes it)"
+	}
+	show("key", simPub)
 	switch plat.Kind() {
 	case "":
 		fmt.Fprintln(e.stdout, "\nThis machine is not a confidential VM guest: production cannot run here.")

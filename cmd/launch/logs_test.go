@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -266,12 +267,42 @@ func TestAttestVerify(t *testing.T) {
 	}
 	evidence := filepath.Join(dir, "evidence.json")
 	os.WriteFile(evidence, []byte(a.stdout), 0o644)
-	p := launch(t, "policy", "new", "--from", hello, "--profile", "staging", "--backend", "sim", "--allow-insecure")
+	p := launch(t, "policy", "new", "--from", hello, "--profile", "staging", "--backend", "sim", "--allow-insecure", "--sim-key", key)
 	if p.code != 0 {
 		t.Fatalf("policy new: %+v", p)
 	}
+	// The policy pins this machine's simulator key, which attest and
+	// platform info print.
+	simKey := regexp.MustCompile(`simulator's key is ([0-9a-f]{64})`).FindStringSubmatch(a.stderr)
+	if simKey == nil || !strings.Contains(p.stdout, "sim_keys = [\""+simKey[1]+"\"]") {
+		t.Fatalf("attest's key %v, not pinned in the policy:\n%s", simKey, p.stdout)
+	}
+	if info := launch(t, "platform", "info", "--sim-key", key); info.code != 0 || !strings.Contains(info.stdout, simKey[1]) {
+		t.Errorf("platform info does not show the simulator key: %+v", info)
+	}
+	if q := launch(t, "policy", "new", "--from", hello, "--sim-key", key); q.code != errcode.ClassUsage.ExitStatus() {
+		t.Errorf("--sim-key without the simulator: %+v", q)
+	}
 	policy := filepath.Join(dir, "policy.toml")
 	os.WriteFile(policy, []byte(p.stdout), 0o644)
+	// Another machine's simulator is not this one; a policy that pins no
+	// key warns, and affirms nothing.
+	other := launch(t, "attest", "--sim-key", filepath.Join(dir, "other.key"), "--nonce", nonce, "--profile", "staging", hello)
+	otherEvidence := filepath.Join(dir, "other.json")
+	os.WriteFile(otherEvidence, []byte(other.stdout), 0o644)
+	if v := launch(t, "verify", "--policy", policy, "--nonce", nonce, otherEvidence); v.code == 0 || !strings.Contains(v.stdout, "not one the policy pins") {
+		t.Errorf("another machine's simulator: %+v", v)
+	}
+	unpinned := filepath.Join(dir, "unpinned.toml")
+	os.WriteFile(unpinned, []byte(regexp.MustCompile(`(?m)^sim_keys = .*$`).ReplaceAllString(p.stdout, "")), 0o644)
+	if v := launch(t, "verify", "--policy", unpinned, "--nonce", nonce, evidence); v.code == 0 || !strings.HasPrefix(v.stdout, "warning") || !strings.Contains(v.stderr, "pins no simulator key") {
+		t.Errorf("a policy pinning no simulator key: %+v", v)
+	}
+	anyKey := filepath.Join(dir, "any.toml")
+	os.WriteFile(anyKey, []byte(regexp.MustCompile(`(?m)^sim_keys = .*$`).ReplaceAllString(p.stdout, `sim_keys = "any"`)), 0o644)
+	if v := launch(t, "verify", "--policy", anyKey, "--nonce", nonce, otherEvidence); v.code != 0 || strings.Contains(v.stderr, "pins no") {
+		t.Errorf("sim_keys = \"any\": %+v", v)
+	}
 	// 'snp' is accepted as 'launch run' names it.
 	if q := launch(t, "policy", "new", "--from", hello, "--backend", "snp", "--backend", "tdx"); q.code != 0 || !strings.Contains(q.stdout, `backends = ["sev-snp", "tdx"]`) {
 		t.Errorf("policy new --backend snp: %+v", q)

@@ -135,6 +135,10 @@ type runner struct {
 	// exists is the platform probe's view of the file system (pathExists
 	// unless a test gives a fake device).
 	exists func(string) bool
+	// bundleRoot is the bundle's directory, beneath which the manifest's
+	// mounts are opened; closers release them when the run ends.
+	bundleRoot *shim.Root
+	closers    []func()
 }
 
 // backend opens the run's backend once: its evidence and its sealing key
@@ -215,6 +219,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	}
 	measurement := sync.OnceValue(func() loader.Measurement { return loader.Measure(b, p.Name) })
 
+	defer r.close()
 	spec, err := r.spec(b, baseDir, target, f, guestArgs)
 	if err != nil {
 		return 0, err
@@ -542,7 +547,11 @@ func (r *runner) spec(b *loader.Bundle, baseDir, target string, f runFlags, gues
 		spec.Env[k] = v
 	}
 	for _, d := range m.Dirs {
-		spec.Dirs = append(spec.Dirs, mountFrom(d, baseDir))
+		mnt, err := r.mountBeneath(d, baseDir)
+		if err != nil {
+			return runtime.Spec{}, err
+		}
+		spec.Dirs = append(spec.Dirs, mnt)
 	}
 	for _, s := range f.dirs {
 		d, err := loader.ParseMount(s)
@@ -619,6 +628,45 @@ func selectBackend(p profiles.Profile, name string, plat tee.Platform) (string, 
 		return "", errcode.Errorf(errcode.TEEUnavailable, "no TEE on this machine (no %s, %s or %s), and the %s profile never falls back to the simulator", tee.SEVGuestDevice, tee.TDXGuestDevice, tee.ConfigfsTSM, p.Name)
 	}
 	return "", errcode.Errorf(errcode.BackendUnknown, "no backend %q", name).WithHint("the backends are: auto, sim, snp, tdx")
+}
+
+// mountBeneath opens a manifest's mount. A relative host path is resolved
+// by the kernel beneath the bundle's directory, so that a link the host put
+// there (data -> /) cannot hand the guest a directory outside the bundle,
+// and the directory reaches the runner as that descriptor. The run closes it
+// when it ends.
+func (r *runner) mountBeneath(d loader.Mount, baseDir string) (runtime.Mount, error) {
+	mnt := mountFrom(d, baseDir)
+	if filepath.IsAbs(d.Host) || baseDir == "" {
+		return mnt, nil
+	}
+	if r.bundleRoot == nil {
+		root, err := shim.OpenRoot(baseDir)
+		if err != nil {
+			return runtime.Mount{}, errcode.Errorf(errcode.DirInvalid, "the bundle's directory %s: %v", baseDir, err)
+		}
+		r.bundleRoot = root
+		r.closers = append(r.closers, func() { root.Close() })
+	}
+	root, err := shim.OpenRootBeneath(r.bundleRoot, d.Host)
+	if err != nil {
+		e := errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err)
+		if errors.Is(err, shim.ErrEscape) {
+			e = e.WithHint("a manifest's relative mount must be a directory inside the bundle's directory, not a link leading out of it")
+		}
+		return runtime.Mount{}, e
+	}
+	r.closers = append(r.closers, func() { root.Close() })
+	mnt.Root = root
+	return mnt, nil
+}
+
+// close releases what the run held open.
+func (r *runner) close() {
+	for _, c := range r.closers {
+		c()
+	}
+	r.closers, r.bundleRoot = nil, nil
 }
 
 // mountFrom resolves a relative host path against base (or the working
