@@ -62,6 +62,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCollateral$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./tee/tdx
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyQuote$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./tee/tdx
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./tee/snp
+	$(GO) test -run '^$$' -fuzz '^FuzzParseChain$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./tee/snp
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReleaseRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReleaseResponse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckNonce$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker

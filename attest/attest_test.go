@@ -298,6 +298,43 @@ func TestSNPAttestVerify(t *testing.T) {
 	}
 }
 
+// TestSNPClassesAndSigners: fake-device reports with the guest policy's
+// DEBUG bit clear verify as hardware, signed by the VCEK or (the table
+// holding a VLEK and no VCEK, as a cloud provider's host gives it) by the
+// VLEK; with DEBUG set they are refused unless the policy sets
+// allow_debug, and then they are of the debug class, never hardware.
+func TestSNPClassesAndSigners(t *testing.T) {
+	rd := tee.ReportData(testMeasurement, testRuntimeKey, testNonce)
+	for _, o := range []snpfake.Options{{}, {VLEK: true}, {Debug: true}, {Debug: true, VLEK: true}} {
+		t.Run(fmt.Sprintf("debug=%v vlek=%v", o.Debug, o.VLEK), func(t *testing.T) {
+			b, roots, _ := snpfake.BackendWith(t, rd, o)
+			ev, err := b.Attest(context.Background(), rd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := &tee.Envelope{
+				Version: tee.EnvelopeVersion, Kind: snp.Kind, Evidence: ev.Raw, Collateral: ev.Collateral,
+				Measurement: hex.EncodeToString(testMeasurement[:]), Profile: "production", RuntimeKey: testRuntimeKey, Nonce: testNonce, Issued: snpfake.Now,
+			}
+			opts := Options{Nonce: testNonce, Now: snpfake.Now, SNPRoots: roots}
+			r := Verify(env, snpPolicy(t, ""), opts)
+			if o.Debug {
+				if r.Status != Contraindicated || !strings.Contains(strings.Join(r.Reasons, "; "), "allow_debug") {
+					t.Errorf("a debug report under a policy without allow_debug: %+v", r)
+				}
+				r = Verify(env, snpPolicy(t, "allow_debug = true\n"), opts)
+			}
+			want := map[bool]string{true: "debug", false: "hardware"}[o.Debug]
+			if r.Status != Affirming || r.Debug != o.Debug || r.Class() != want {
+				t.Errorf("got %s, class %s, reasons %v; want affirming, class %s", r.Status, r.Class(), r.Reasons, want)
+			}
+			if r := Verify(env, snpPolicy(t, "allow_debug = true\n"), Options{Nonce: testNonce, Now: snpfake.Now}); r.Status != Contraindicated {
+				t.Errorf("test-only evidence against AMD's real roots: %+v", r)
+			}
+		})
+	}
+}
+
 // tdxEnvelope makes TDX evidence through the real backend over a fake
 // provider that signs quotes for the report data asked, with a test-only
 // chain; body, if set, edits the quote's body before signing.

@@ -115,6 +115,7 @@ const (
 	SealingUnavailable   Code = 3012
 	BrokerRefused        Code = 3013
 	BrokerAnswerInvalid  Code = 3014
+	TEEDebugRefused      Code = 3015
 
 	MemoryLimit     Code = 4001
 	WallTimeLimit   Code = 4002
@@ -188,6 +189,7 @@ var registry = []entry{
 	{SealingUnavailable, "sealing-unavailable", ClassPolicy, "the backend gives no sealing key for the manifest's sealed mount", "TDX has no local sealing key (a broker releases one); run on SEV-SNP, or without [sealed]"},
 	{BrokerRefused, "broker-refused", ClassPolicy, "the tenant's broker judged the run's evidence and released nothing", "the broker's audit trail says why; its policy must list this measurement, profile and backend"},
 	{BrokerAnswerInvalid, "broker-answer-invalid", ClassPolicy, "the broker's answer is malformed or not signed by the broker the manifest pins", "check [broker] key in ampoule.toml against 'launch broker key'; a host in the middle may have altered the answer"},
+	{TEEDebugRefused, "tee-debug-refused", ClassPolicy, "the TEE lets its host debug the guest (its debug policy bit is set), which the profile does not allow, so nothing ran", "launch the confidential VM with debugging off (SEV-SNP guest policy bit 19, TDX TD attribute DEBUG), or run under staging"},
 	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that its profile traps", "run 'launch gate' to see which host calls each profile allows"},
 
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},

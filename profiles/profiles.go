@@ -30,7 +30,8 @@ type Profile struct {
 	PassExitCode bool
 	// Backends the profile may run on, in order of preference.
 	Backends []string
-	// AllowTEEDebug: the TEE's debug policy bit may be set.
+	// AllowTEEDebug: the TEE's debug policy bit may be set. Without it a
+	// run that finds the bit set in its own report refuses to start.
 	AllowTEEDebug bool
 	// Seccomp: the runner process is confined by a seccomp filter.
 	Seccomp bool

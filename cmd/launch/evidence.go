@@ -183,7 +183,7 @@ func verifyCommand() command {
 	return command{
 		name:    "verify",
 		summary: "check evidence against a policy",
-		usage:   "verify --policy POLICY.toml [--nonce HEX] [--tdx-collateral FILE] [--at RFC3339] [--json] EVIDENCE.json\n       launch verify --snp-report FILE --vcek FILE [--product Milan|Genoa|Turin] [--at RFC3339] [--json]\n       launch verify --tdx-quote FILE [--tdx-collateral FILE] [--at RFC3339] [--json]",
+		usage:   "verify --policy POLICY.toml [--nonce HEX] [--tdx-collateral FILE] [--at RFC3339] [--json] EVIDENCE.json\n       launch verify --snp-report FILE --vcek FILE|--vlek FILE [--chain FILE] [--product Milan|Genoa|Turin] [--at RFC3339] [--json]\n       launch verify --tdx-quote FILE [--tdx-collateral FILE] [--at RFC3339] [--json]",
 		help: `
 Verify checks an evidence envelope against a tenant's policy: the
 signature over the evidence, that its report data binds the measurement,
@@ -197,12 +197,18 @@ evidence under a policy that pins no simulator key (sim_keys) is a
 warning too: anyone can make a simulator key.
 
 With --snp-report, verify checks a raw SEV-SNP attestation report by hand,
-as operators do with snpguest: its signature by the VCEK (or VLEK)
-certificate, and that certificate's chain to the AMD roots built into
-launch, offline; it prints the report's claims and exits 0 only when the
-chain holds. --tdx-quote does the same for a TDX quote (version 4): its
-signature and the PCK chain it carries to the Intel root built into
-launch (version 4, and version 5 from TDX 1.5 modules). TCB status needs
+as operators do with snpguest: its signature by the VCEK certificate
+(--vcek), or on a cloud provider's machines (AWS) by the VLEK (--vlek; a
+VLEK given as --vcek is recognised by its certificate), and that
+certificate's chain to the AMD roots built into launch, offline; it prints
+the report's claims and exits 0 only when the chain holds. --chain FILE
+takes the product's chain as AMD's KDS publishes it (the ASK or ASVK and
+the ARK, PEM, from /vcek/v1/PRODUCT/cert_chain or
+/vlek/v1/PRODUCT/cert_chain): its ARK must be AMD's own, built into
+launch, or the chain is refused. --tdx-quote does the same for a TDX
+quote (version 4): its signature and the PCK chain it carries to the
+Intel root built into launch (version 4, and version 5 from TDX 1.5
+modules). TCB status needs
 Intel's collateral (version 4 only): --tdx-collateral FILE (from
 'launch collateral fetch') judges it offline too, with --tdx-quote or with
 a policy, and the TCB must then be up to date.
@@ -210,6 +216,7 @@ a policy, and the TCB must then be up to date.
 Examples:
   launch verify --policy policy.toml --nonce $NONCE evidence.json
   launch verify --snp-report report.bin --vcek vcek.der --at 2026-01-01T00:00:00Z
+  launch verify --snp-report report.bin --vlek vlek.der --chain cert_chain.pem
   launch verify --tdx-quote quote.dat --tdx-collateral collateral.json`,
 		run: doVerify,
 	}
@@ -223,7 +230,9 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	at := fs.String("at", "", "judge freshness at this time (RFC 3339) instead of now")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	snpReport := fs.String("snp-report", "", "a raw SEV-SNP attestation report to check by hand")
-	vcek := fs.String("vcek", "", "with --snp-report: the VCEK or VLEK certificate (DER)")
+	vcek := fs.String("vcek", "", "with --snp-report: the VCEK certificate (DER or PEM; a VLEK is recognised too)")
+	vlek := fs.String("vlek", "", "with --snp-report: the VLEK certificate (DER or PEM), for reports a cloud provider's VLEK signed")
+	chain := fs.String("chain", "", "with --snp-report: the product's ASK or ASVK and ARK (PEM), as AMD's KDS serves them")
 	product := fs.String("product", "Milan", "with --snp-report: the processor line (Milan, Genoa, Turin)")
 	tdxQuote := fs.String("tdx-quote", "", "a raw TDX quote to check by hand")
 	tdxCollateral := fs.String("tdx-collateral", "", "Intel's collateral for the TDX quote ('launch collateral fetch'), to judge its TCB status offline")
@@ -238,8 +247,11 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
+	if *snpReport == "" && (*vcek != "" || *vlek != "" || *chain != "") {
+		return e.fail(errcode.Errorf(errcode.Usage, "--vcek, --vlek and --chain go with --snp-report FILE").WithHint("usage: launch " + c.usage))
+	}
 	if *snpReport != "" {
-		return verifySNP(e, *snpReport, *vcek, *product, now, *asJSON)
+		return verifySNP(e, snpFiles{report: *snpReport, vcek: *vcek, vlek: *vlek, chain: *chain}, *product, now, *asJSON, nil)
 	}
 	var coll *tdx.Collateral
 	if *tdxCollateral != "" {
@@ -515,41 +527,6 @@ func workspaceBase() string {
 		}
 	}
 	return ""
-}
-
-// verifySNP checks a raw SEV-SNP report and its VCEK offline and prints the
-// claims.
-func verifySNP(e *cliEnv, reportFile, vcekFile, product string, now time.Time, asJSON bool) int {
-	if vcekFile == "" {
-		return e.fail(errcode.Errorf(errcode.Usage, "--snp-report needs --vcek FILE").WithHint("fetch the VCEK from AMD's KDS, or take it from the extended report's certificate table"))
-	}
-	raw, err := os.ReadFile(reportFile)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
-	}
-	cert, err := os.ReadFile(vcekFile)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
-	}
-	claims, err := snp.Verify(raw, cert, snp.Options{Product: product, Now: now})
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%v", err))
-	}
-	if asJSON {
-		return writeJSON(e, map[string]any{
-			"signature_chain": "valid", "measurement": hex.EncodeToString(claims.Measurement[:]),
-			"report_data": hex.EncodeToString(claims.ReportData[:]), "host_data": hex.EncodeToString(claims.HostData[:]),
-			"policy": fmt.Sprintf("%#x", claims.Policy), "debug_allowed": claims.Debug, "vmpl": claims.VMPL,
-			"current_tcb": fmt.Sprintf("%#016x", claims.CurrentTCB), "reported_tcb": fmt.Sprintf("%#016x", claims.ReportedTCB),
-			"version": claims.Version, "chip_id": hex.EncodeToString(claims.ChipID),
-		})
-	}
-	fmt.Fprintf(e.stdout, "signature and certificate chain: valid (AMD %s roots, at %s)\n", product, now.UTC().Format(time.RFC3339))
-	fmt.Fprintf(e.stdout, "measurement:   %x\nreport data:   %x\nhost data:     %x\n", claims.Measurement, claims.ReportData, claims.HostData)
-	fmt.Fprintf(e.stdout, "policy:        %#x (debug %s)\nvmpl:          %d\nreported tcb:  %#016x (bootloader %d, tee %d, snp %d, microcode %d)\ncurrent tcb:   %#016x\nversion:       %d\n",
-		claims.Policy, map[bool]string{true: "ALLOWED", false: "not allowed"}[claims.Debug], claims.VMPL, claims.ReportedTCB,
-		claims.TCB.Bootloader, claims.TCB.TEE, claims.TCB.SNP, claims.TCB.Microcode, claims.CurrentTCB, claims.Version)
-	return 0
 }
 
 // verifyTDX checks a raw TDX quote offline and prints the claims.

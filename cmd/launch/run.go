@@ -28,12 +28,18 @@ import (
 	"github.com/ampoule-run/ampoule/shim/audit"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
+	"github.com/ampoule-run/ampoule/tee/snp"
+	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 // withheldWarning is the fixed line of a static run without a log recipient.
 const withheldWarning = "launch: warning: the manifest names no log_recipient, so the workload's output is withheld\n"
 
 const simWarning = "launch: warning: backend sim is a software simulator: nothing protects this run from the host (insecure)\n"
+
+// teeDebugWarning is the fixed line of a run whose TEE lets its host debug
+// the guest, under a profile that allows it.
+const teeDebugWarning = "launch: warning: the TEE's debug policy bit is set: its host may read this run's memory\n"
 
 func runCommand() command {
 	return command{
@@ -136,6 +142,9 @@ type runner struct {
 	brokerErr   error
 	// also holds failures beside the run's own, shown before it.
 	also []error
+	// exists is the platform probe's view of the file system (pathExists
+	// unless a test gives a fake device).
+	exists func(string) bool
 	// bundleRoot is the bundle's directory, beneath which the manifest's
 	// mounts are opened; closers release them when the run ends.
 	bundleRoot *shim.Root
@@ -180,7 +189,11 @@ func (r *runner) finish(exitCode uint32, err error) int {
 
 func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs []string) (uint32, error) {
 	p := r.profile
-	backend, err := selectBackend(p, f.backend, tee.Probe(pathExists))
+	exists := r.exists
+	if exists == nil {
+		exists = pathExists
+	}
+	backend, err := selectBackend(p, f.backend, tee.Probe(exists))
 	if err != nil {
 		return 0, err
 	}
@@ -267,18 +280,22 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 			backendNote += " (insecure)"
 		}
 		log.Info("running", "ref", r.ref, "bundle", m.Name, "version", m.Version, "profile", p.Name, "backend", backendNote, "measurement", mm.String())
-		if logw != nil {
-			// The tenant's log opens with the run's evidence, so that what
-			// it records can be tied to what ran, where.
+		// A run in a TEE attests before its first instruction: the
+		// launcher judges its own evidence (a TEE its host may debug is
+		// refused where the profile says so), and the tenant's log opens
+		// with it, so that what it records can be tied to what ran, where.
+		if logw != nil || backend != sim.Kind {
 			env, err := r.attest(context.Background(), f, mm, nil, func(msg string) { log.Warn(msg) })
 			if err != nil {
 				return err
 			}
-			data, err := json.Marshal(env)
-			if err != nil {
-				return errcode.Errorf(errcode.Internal, "%v", err)
+			if logw != nil {
+				data, err := json.Marshal(env)
+				if err != nil {
+					return errcode.Errorf(errcode.Internal, "%v", err)
+				}
+				log.Info("evidence", "ref", r.ref, "envelope", string(data))
 			}
-			log.Info("evidence", "ref", r.ref, "envelope", string(data))
 		}
 		if sm != nil {
 			log.Info("sealed mount opened", "guest", m.Sealed.Guest, "store", sm.file, "entries", sm.opened, "new", !sm.found)
@@ -360,6 +377,9 @@ func (r *runner) attest(ctx context.Context, f runFlags, mm loader.Measurement, 
 	if err != nil {
 		return nil, errcode.Errorf(errcode.TEEUnavailable, "attesting the run: %v", err)
 	}
+	if err := r.judgeDebug(be.Name(), ev, warn); err != nil {
+		return nil, err
+	}
 	issued := time.Now().UTC()
 	if c, err := sim.Verify(ev); err == nil {
 		issued = c.Issued
@@ -367,6 +387,37 @@ func (r *runner) attest(ctx context.Context, f runFlags, mm loader.Measurement, 
 	r.envelope = &tee.Envelope{Version: tee.EnvelopeVersion, Kind: be.Name(), Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
 		Measurement: mm.String(), Profile: r.profile.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued, Event: event}
 	return r.envelope, nil
+}
+
+// judgeDebug reads the run's own evidence, straight from its TEE: one
+// whose debug policy bit is set lets the host read the run's memory. A
+// profile without AllowTEEDebug (production) refuses to run there; the
+// others go on with a warning. Evidence the launcher cannot read is
+// refused too.
+func (r *runner) judgeDebug(kind string, ev tee.Evidence, warn func(string)) error {
+	var debug bool
+	var err error
+	switch kind {
+	case snp.Kind:
+		debug, err = snp.ReportDebug(ev.Raw)
+	case tdx.Kind:
+		debug, err = tdx.QuoteDebug(ev.Raw)
+	default:
+		// The simulator protects nothing anyway, and says so.
+		return nil
+	}
+	if err != nil {
+		return errcode.Errorf(errcode.TEEUnavailable, "reading the run's own %s evidence: %v", kind, err)
+	}
+	if !debug {
+		return nil
+	}
+	if !r.profile.AllowTEEDebug {
+		return errcode.Errorf(errcode.TEEDebugRefused, "the %s TEE lets its host debug the guest (its debug policy bit is set), and the %s profile does not run there", kind, r.profile.Name)
+	}
+	fmt.Fprint(r.env.stderr, teeDebugWarning)
+	warn(fmt.Sprintf("the TEE's debug policy bit is set: its host may read this run's memory (backend %s, profile %s)", kind, r.profile.Name))
+	return nil
 }
 
 // sealingKey is the key of the run's sealed mount: the TEE's for the
@@ -377,6 +428,13 @@ func (r *runner) sealingKey(ctx context.Context, f runFlags, m *loader.Manifest,
 		be, err := r.backend(f)
 		if err != nil {
 			return nil, err
+		}
+		// The TEE's key is taken only once the run's own evidence is
+		// judged: a TEE its host may debug gives none under production.
+		if !be.Insecure() {
+			if _, err := r.attest(ctx, f, mm, nil, func(msg string) { log.Warn(msg) }); err != nil {
+				return nil, err
+			}
 		}
 		return teeSealingKey(ctx, be, m, mm)
 	}

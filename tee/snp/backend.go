@@ -61,7 +61,10 @@ func (b *Backend) Name() string { return Kind }
 func (b *Backend) Insecure() bool { return false }
 
 // Attest implements tee.Backend with an extended report: the report and,
-// from its certificate table, the VCEK (or VLEK) that signed it.
+// from its certificate table, the certificate of the key the report says
+// signed it: the VCEK, or on a cloud provider's machines (AWS) the VLEK.
+// A table without that certificate is an error: the other one could not
+// verify the report.
 func (b *Backend) Attest(ctx context.Context, reportData [64]byte) (tee.Evidence, error) {
 	var raw, certs []byte
 	if b.qp != nil {
@@ -79,17 +82,41 @@ func (b *Backend) Attest(ctx context.Context, reportData [64]byte) (tee.Evidence
 			return tee.Evidence{}, fmt.Errorf("SEV-SNP extended report: %w", err)
 		}
 	}
-	var table abi.CertTable
-	if err := table.Unmarshal(certs); err != nil {
-		return tee.Evidence{}, fmt.Errorf("SEV-SNP certificate table: %w", err)
-	}
-	key, err := table.GetByGUIDString(abi.VcekGUID)
+	key, err := signingCert(raw, certs)
 	if err != nil {
-		if key, err = table.GetByGUIDString(abi.VlekGUID); err != nil {
-			return tee.Evidence{}, fmt.Errorf("the certificate table has no VCEK or VLEK: %w", err)
-		}
+		return tee.Evidence{}, err
 	}
 	return tee.Evidence{Raw: raw, Collateral: [][]byte{key}}, nil
+}
+
+// signingCert takes from an extended report's certificate table the
+// certificate of the key the report names as its signer.
+func signingCert(raw, certs []byte) ([]byte, error) {
+	si, err := abi.ReportSignerInfo(raw)
+	if err != nil {
+		return nil, fmt.Errorf("SEV-SNP report: %w", err)
+	}
+	info, err := abi.ParseSignerInfo(si)
+	if err != nil {
+		return nil, fmt.Errorf("SEV-SNP report: %w", err)
+	}
+	guid := abi.VcekGUID
+	switch info.SigningKey {
+	case abi.VcekReportSigner:
+	case abi.VlekReportSigner:
+		guid = abi.VlekGUID
+	default:
+		return nil, fmt.Errorf("SEV-SNP report signed by %v, neither a VCEK nor a VLEK", info.SigningKey)
+	}
+	var table abi.CertTable
+	if err := table.Unmarshal(certs); err != nil {
+		return nil, fmt.Errorf("SEV-SNP certificate table: %w", err)
+	}
+	key, err := table.GetByGUIDString(guid)
+	if err != nil {
+		return nil, fmt.Errorf("the report is signed by its %v, and the certificate table has no %v certificate: %w", info.SigningKey, info.SigningKey, err)
+	}
+	return key, nil
 }
 
 // SealingKey implements tee.Backend: a key the AMD secure processor derives
@@ -122,10 +149,11 @@ type Roots struct {
 	m map[string][]*trust.AMDRootCerts
 }
 
-// NewRoots trusts ark and ask for product line.
-func NewRoots(productLine string, ark, ask *x509.Certificate) *Roots {
+// NewRoots trusts ark for product line, with ask certifying VCEKs and
+// asvk (which may be nil: then no VLEK verifies) certifying VLEKs.
+func NewRoots(productLine string, ark, ask, asvk *x509.Certificate) *Roots {
 	return &Roots{m: map[string][]*trust.AMDRootCerts{productLine: {{
 		ProductLine:  productLine,
-		ProductCerts: &trust.ProductCerts{Ark: ark, Ask: ask},
+		ProductCerts: &trust.ProductCerts{Ark: ark, Ask: ask, Asvk: asvk},
 	}}}}
 }

@@ -1,6 +1,7 @@
 // Package snp reads and verifies AMD SEV-SNP attestation reports with
-// google/go-sev-guest: the report's signature by its VCEK, and the VCEK's
-// chain to the AMD roots the library embeds, offline and at a given time.
+// google/go-sev-guest: the report's signature by its VCEK (or a cloud
+// provider's VLEK), and that key's chain to the AMD roots the library
+// embeds, offline and at a given time.
 package snp
 
 import (
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-sev-guest/kds"
 	spb "github.com/google/go-sev-guest/proto/sevsnp"
 	"github.com/google/go-sev-guest/verify"
+	"github.com/google/go-sev-guest/verify/trust"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -35,6 +37,8 @@ type Claims struct {
 	CurrentTCB  uint64   `json:"current_tcb"`
 	ReportedTCB uint64   `json:"reported_tcb"`
 	ChipID      []byte   `json:"chip_id"`
+	// Signer is the key that signed the report: SignerVCEK or SignerVLEK.
+	Signer string `json:"signer"`
 	// TCB is ReportedTCB in parts: the TCB the VCEK was issued for.
 	TCB TCB `json:"tcb"`
 }
@@ -70,6 +74,11 @@ type Options struct {
 	Now time.Time
 	// Roots, if set, replace the AMD roots go-sev-guest embeds.
 	Roots *Roots
+	// Chain, if not empty, is the product's certificate chain as AMD's KDS
+	// serves it (PEM: the ASK, or the ASVK for a VLEK, then the ARK). Its
+	// ARK must be the trusted one; its intermediate then replaces the
+	// embedded one.
+	Chain []byte
 }
 
 // ErrReport wraps every reason a report does not verify.
@@ -100,10 +109,25 @@ func product(name string) (*spb.SevProduct, error) {
 	return &spb.SevProduct{Name: p, MachineStepping: &wrapperspb.UInt32Value{Value: step}}, nil
 }
 
-// Verify checks raw (a 1184-byte ATTESTATION_REPORT) against vcek (the
-// VCEK or VLEK certificate, DER) and the embedded AMD roots, without the
-// network, and returns its claims.
-func Verify(raw, vcek []byte, opts Options) (*Claims, error) {
+// ReportDebug reads whether a report's guest policy lets a debugger in
+// (and so the host read the guest's memory), without verifying it: for a
+// launcher judging the report its own device just gave it.
+func ReportDebug(raw []byte) (bool, error) {
+	report, err := abi.ReportToProto(raw)
+	if err != nil {
+		return false, fmt.Errorf("%w: %v", ErrReport, err)
+	}
+	return report.Policy&policyDebug != 0, nil
+}
+
+// Verify checks raw (a 1184-byte ATTESTATION_REPORT) against cert (the
+// VCEK or VLEK certificate that signed it, DER; which one is read from the
+// certificate and must be the signer the report names) and AMD's roots:
+// the ARK go-sev-guest embeds for the product line, with the ASK for a
+// VCEK or the ASVK for a VLEK, or with opts.Chain's intermediate, which
+// that ARK must certify. Everything is judged at opts.Now, without the
+// network.
+func Verify(raw, cert []byte, opts Options) (*Claims, error) {
 	report, err := abi.ReportToProto(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrReport, err)
@@ -116,11 +140,43 @@ func Verify(raw, vcek []byte, opts Options) (*Claims, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	att := &spb.Attestation{Report: report, CertificateChain: &spb.CertificateChain{VcekCert: vcek}}
-	vopts := &verify.Options{DisableCertFetching: true, Now: now, Product: prod}
-	if opts.Roots != nil {
-		vopts.TrustedRoots = opts.Roots.m
+	_, kind, err := endorsement(cert)
+	if err != nil {
+		return nil, err
 	}
+	info, err := abi.ParseSignerInfo(report.GetSignerInfo())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrReport, err)
+	}
+	if info.SigningKey != kind {
+		return nil, fmt.Errorf("%w: the report is signed by its %v, and the certificate given is a %v", ErrReport, info.SigningKey, kind)
+	}
+	line := kds.ProductLine(prod)
+	pc, err := anchor(line, opts.Roots)
+	if err != nil {
+		return nil, err
+	}
+	if len(opts.Chain) > 0 {
+		chain, err := ParseChain(opts.Chain)
+		if err != nil {
+			return nil, err
+		}
+		if err := withChain(pc, chain, line, kind, now); err != nil {
+			return nil, err
+		}
+	}
+	if kind == abi.VlekReportSigner && pc.Asvk == nil {
+		return nil, fmt.Errorf("%w: no ASVK for %s to verify a VLEK with", ErrReport, line)
+	}
+	chain := &spb.CertificateChain{}
+	if kind == abi.VlekReportSigner {
+		chain.VlekCert = cert
+	} else {
+		chain.VcekCert = cert
+	}
+	att := &spb.Attestation{Report: report, CertificateChain: chain}
+	vopts := &verify.Options{DisableCertFetching: true, Now: now, Product: prod,
+		TrustedRoots: map[string][]*trust.AMDRootCerts{line: {{ProductLine: line, ProductCerts: pc}}}}
 	if err := verify.SnpAttestation(att, vopts); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrReport, err)
 	}
@@ -132,6 +188,7 @@ func Verify(raw, vcek []byte, opts Options) (*Claims, error) {
 		CurrentTCB:  report.CurrentTcb,
 		ReportedTCB: report.ReportedTcb,
 		ChipID:      report.ChipId,
+		Signer:      info.SigningKey.String(),
 	}
 	parts := kds.DecomposeTCBVersion(kds.TCBVersion(report.ReportedTcb))
 	c.TCB = TCB{Bootloader: parts.BlSpl, TEE: parts.TeeSpl, SNP: parts.SnpSpl, Microcode: parts.UcodeSpl}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-configfs-tsm/configfs/fakertmr"
 	pb "github.com/google/go-tdx-guest/proto/tdx"
 	tdxtest "github.com/google/go-tdx-guest/testing"
+	"github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/tee"
@@ -168,5 +169,80 @@ func TestRTMRLockWaitsBoundedly(t *testing.T) {
 	}
 	if _, err := flock(context.Background(), lock); err == nil {
 		t.Error("the lock was taken through a link")
+	}
+}
+
+// TestQuotingEnclaveAttributes: the QE report's attributes are judged
+// under Intel's mask: setting or clearing any bit the mask covers (the
+// first eight bytes but MODE64BIT) is refused, DEBUG with its own reason;
+// the bits outside it (MODE64BIT, the XFRM bytes) may differ, as they do
+// between platforms.
+func TestQuotingEnclaveAttributes(t *testing.T) {
+	fake := tdxfake.New(t)
+	quote := func(edit func(*pb.EnclaveReport)) error {
+		t.Helper()
+		fake.QE = edit
+		raw, err := fake.GetRawQuote([64]byte{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = VerifyWith(raw, Options{Roots: fake.Roots()})
+		return err
+	}
+	for i := 0; i < 16; i++ {
+		for bit := 0; bit < 8; bit++ {
+			err := quote(func(r *pb.EnclaveReport) { r.Attributes[i] ^= 1 << bit })
+			masked := i < 8 && !(i == 0 && bit == 2)
+			switch {
+			case i == 0 && bit == 1:
+				if !errors.Is(err, ErrQuote) || !strings.Contains(err.Error(), "debug mode") {
+					t.Errorf("DEBUG set: %v", err)
+				}
+			case masked && (!errors.Is(err, ErrQuote) || !strings.Contains(err.Error(), "attributes")):
+				t.Errorf("byte %d bit %d, under the mask, flipped: %v", i, bit, err)
+			case !masked && err != nil:
+				t.Errorf("byte %d bit %d, outside the mask, flipped: %v", i, bit, err)
+			}
+		}
+	}
+	// The same in a version 5 quote.
+	fake.Version = 5
+	if err := quote(func(r *pb.EnclaveReport) { r.Attributes[0] |= 0x02 }); !errors.Is(err, ErrQuote) || !strings.Contains(err.Error(), "debug mode") {
+		t.Errorf("version 5, DEBUG set: %v", err)
+	}
+	if err := quote(func(r *pb.EnclaveReport) { r.Attributes[3] ^= 0x80 }); !errors.Is(err, ErrQuote) || !strings.Contains(err.Error(), "attributes") {
+		t.Errorf("version 5, a masked bit flipped: %v", err)
+	}
+}
+
+// TestQuoteDebug: a launcher reads TD attribute DEBUG from its own quote,
+// version 4 or 5, set or clear; a quote it cannot read is an error.
+func TestQuoteDebug(t *testing.T) {
+	for _, version := range []int{4, 5} {
+		for _, debug := range []bool{true, false} {
+			fake := tdxfake.New(t)
+			fake.Version = version
+			fake.Body = func(b *pb.TDQuoteBody) {
+				b.TdAttributes[0] &^= 1
+				if debug {
+					b.TdAttributes[0] |= 1
+				}
+			}
+			raw, err := fake.GetRawQuote([64]byte{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := QuoteDebug(raw); err != nil || got != debug {
+				t.Errorf("version %d, debug %v: %v %v", version, debug, got, err)
+			}
+			if c, err := VerifyWith(raw, Options{Roots: fake.Roots()}); err != nil || c.Debug != debug {
+				t.Errorf("version %d, debug %v: claims say %v (%v)", version, debug, c != nil && c.Debug, err)
+			}
+		}
+	}
+	for _, raw := range [][]byte{nil, {5, 0}, testdata.RawQuote[:600]} {
+		if _, err := QuoteDebug(raw); !errors.Is(err, ErrQuote) {
+			t.Errorf("%d bytes: %v", len(raw), err)
+		}
 	}
 }

@@ -257,3 +257,34 @@ func claimsOf(body *pb.TDQuoteBody, version uint32) *Claims {
 	}
 	return c
 }
+
+// QuoteDebug reads whether a quote's TD attributes have TUD.DEBUG set (a
+// host may then read the TD's memory), without verifying the quote: for a
+// launcher judging the quote its own TD just made. A quote it cannot read
+// is an error.
+func QuoteDebug(raw []byte) (debug bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			debug, err = false, fmt.Errorf("%w: malformed quote (the parser failed: %v)", ErrQuote, r)
+		}
+	}()
+	var body *pb.TDQuoteBody
+	if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == 5 {
+		q, err := parseV5(raw)
+		if err != nil {
+			return false, err
+		}
+		body = q.auth.GetTdQuoteBody()
+	} else {
+		q, err := parseV4(raw)
+		if err != nil {
+			return false, err
+		}
+		body = q.GetTdQuoteBody()
+	}
+	attrs := body.GetTdAttributes()
+	if len(attrs) == 0 {
+		return false, fmt.Errorf("%w: the quote has no TD attributes", ErrQuote)
+	}
+	return attrs[0]&tdAttributesDebug != 0, nil
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	pb "github.com/google/go-tdx-guest/proto/tdx"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/snpfake"
+	"github.com/ampoule-run/ampoule/internal/tdxfake"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/tdx"
+)
+
+// TestTEEDebugBitRefusedUnderProduction: a run inside a TEE reads its own
+// evidence before its first instruction. Where the TEE lets its host debug
+// the guest (the fake SEV-SNP device's reports with guest policy DEBUG
+// set, the fake TDX quotes with TD attribute DEBUG set), production
+// refuses to run with E3015 and the workload never runs; staging runs with
+// the fixed warning; a TEE with debugging off runs under both, without it.
+// The whole run is real (the runner process, its confinement, the
+// encrypted log); only the TEE device is a fake.
+func TestTEEDebugBitRefusedUnderProduction(t *testing.T) {
+	key, recipient := tenant(t)
+	bundle := copyBundle(t, testwasm.Example(t, "leak"), "name = \"leak\"\nargs = [\"stdout\"]\nprofiles = [\"staging\", \"production\"]\nlog_recipient = \""+recipient+"\"\n"+
+		"[env]\nSECRET = \""+canary+"\"\n[limits]\nmemory = \"64MiB\"\nwall_time = \"10s\"\noutput = \"256KiB\"\n")
+	backends := []struct {
+		name    string
+		device  string
+		backend func(debug bool) tee.Backend
+	}{
+		{"snp", tee.SEVGuestDevice, func(debug bool) tee.Backend {
+			b, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: debug})
+			return b
+		}},
+		{"tdx", tee.TDXGuestDevice, func(debug bool) tee.Backend {
+			fake := tdxfake.New(t)
+			fake.Body = func(b *pb.TDQuoteBody) {
+				b.TdAttributes[0] &^= 1
+				if debug {
+					b.TdAttributes[0] |= 1
+				}
+			}
+			return tdx.NewBackend(fake)
+		}},
+	}
+	// Without a log recipient too: the run still attests, and is refused.
+	silent := copyBundle(t, testwasm.Example(t, "leak"), "name = \"leak\"\nargs = [\"stdout\"]\nprofiles = [\"production\"]\n")
+	prod, _ := profiles.Get("production")
+	for _, be := range backends {
+		var stderr bytes.Buffer
+		r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &stderr}, profile: prod, ref: newCorrelationID(),
+			be: be.backend(true), exists: func(path string) bool { return path == be.device }}
+		if code := r.finish(r.run(context.Background(), runFlags{backend: be.name, logOut: "-"}, silent, nil)); code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(stderr.String(), errcode.TEEDebugRefused.String()) {
+			t.Errorf("%s, production, no log recipient: exit %d, stderr %q", be.name, code, stderr.String())
+		}
+	}
+	for _, be := range backends {
+		for _, profile := range []string{"staging", "production"} {
+			for _, debug := range []bool{true, false} {
+				if profile == "staging" && !debug {
+					continue // a TEE with debugging off runs under production, below
+				}
+				t.Run(be.name+"/"+profile+map[bool]string{true: "/debug", false: "/no-debug"}[debug], func(t *testing.T) {
+					p, _ := profiles.Get(profile)
+					var stdout, stderr bytes.Buffer
+					logFile := filepath.Join(t.TempDir(), "run.log")
+					r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}, profile: p, ref: newCorrelationID(),
+						be: be.backend(debug), exists: func(path string) bool { return path == be.device }}
+					code := r.finish(r.run(context.Background(), runFlags{backend: be.name, logOut: logFile}, bundle, nil))
+					decrypted := launch(t, "logs", "decrypt", "--identity", key, logFile)
+					ran := strings.Contains(decrypted.stdout, "stdout: "+canary)
+					warned := strings.Contains(stderr.String(), teeDebugWarning)
+					refused := debug && profile == "production"
+					switch {
+					case refused && (code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(stderr.String(), errcode.TEEDebugRefused.String()) || ran):
+						t.Errorf("not refused: exit %d, ran %v, stderr %q", code, ran, stderr.String())
+					case refused && strings.Contains(stderr.String(), canary):
+						t.Errorf("the refusal showed the host more than its code: %q", stderr.String())
+					case !refused && (code != 0 || !ran || warned != debug):
+						t.Errorf("exit %d, ran %v, warned %v; stderr %q, log %q", code, ran, warned, stderr.String(), decrypted.stdout+decrypted.stderr)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestTEEDebugBitRefusesTheSealingKey: under production a TEE its host may
+// debug gives no sealing key: the run's evidence is judged before the key
+// is taken.
+func TestTEEDebugBitRefusesTheSealingKey(t *testing.T) {
+	src := testwasm.Example(t, "notebook")
+	b, err := loader.FromFS(os.DirFS(src), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, _ := profiles.Get("production")
+	for _, debug := range []bool{true, false} {
+		be, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: debug})
+		r := &runner{env: &cliEnv{stderr: &bytes.Buffer{}}, profile: prod, ref: newCorrelationID(), be: be}
+		key, err := r.sealingKey(context.Background(), runFlags{backend: "snp"}, b.Manifest, loader.Measure(b, "production"), hclog.NewNullLogger())
+		switch {
+		case debug && (err == nil || errcode.From(err).Code != errcode.TEEDebugRefused || key != nil):
+			t.Errorf("a debug TEE's sealing key under production: %v", err)
+		case !debug && (err != nil || len(key) != 32):
+			t.Errorf("a TEE with debugging off: %v", err)
+		}
+	}
+}
