@@ -141,6 +141,13 @@ func TestManifestErrors(t *testing.T) {
 		{"open files type", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nopen_files = \"many\"\n", errcode.ManifestInvalid, "ampoule.toml:4: limits.open_files: a string is not a count"},
 		{"open files range", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nopen_files = 0\n", errcode.ManifestInvalid, "limits.open_files: 0 is out of range"},
 		{"file output", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nfile_output = \"lots\"\n", errcode.ManifestInvalid, "limits.file_output"},
+		// 0 means one thing in every limit: out of range, never unlimited.
+		{"file output zero", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nfile_output = 0\n", errcode.ManifestInvalid, "limits.file_output"},
+		{"output zero", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\noutput = \"0B\"\n", errcode.ManifestInvalid, "limits.output"},
+		{"memory zero", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nmemory = 0\n", errcode.ManifestInvalid, "limits.memory"},
+		{"open files zero", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nopen_files = 0\n", errcode.ManifestInvalid, "limits.open_files"},
+		{"wall time zero", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nwall_time = \"0s\"\n", errcode.ManifestInvalid, "limits.wall_time"},
+		{"sealed size zero", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nmax_size = 0\n", errcode.ManifestInvalid, "sealed.max_size"},
 		{"bad dir", "name = \"x\"\nprofiles = [\"debug\"]\ndirs = [\"data:/data\"]\n", errcode.ManifestInvalid, "ampoule.toml:3: dirs[0]:"},
 		{"relative guest", "name = \"x\"\nprofiles = [\"debug\"]\ndirs = [\"data::data\"]\n", errcode.ManifestInvalid, "must be absolute"},
 		{"bad dir mode", "name = \"x\"\nprofiles = [\"debug\"]\ndirs = [\"data::/data::wr\"]\n", errcode.ManifestInvalid, "rw or ro"},

@@ -395,7 +395,7 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 			case err != nil:
 				v.fail("limits.output", `write a size such as "1MiB" or a number of bytes`, "%v", err)
 			case n == 0 || n > math.MaxInt64:
-				v.fail("limits.output", "", "%d bytes is out of range", n)
+				v.fail("limits.output", "a limit of 0 would allow nothing; no limit means unlimited: leave it out for the default, 64MiB", "%d bytes is out of range", n)
 			default:
 				m.Limits.OutputBytes = int64(n)
 			}
@@ -416,8 +416,9 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 			switch {
 			case err != nil:
 				v.fail("limits.file_output", `write a size such as "100MiB" or a number of bytes`, "%v", err)
-			case n > math.MaxInt64:
-				v.fail("limits.file_output", "", "%d bytes is out of range", n)
+			case n == 0 || n > math.MaxInt64:
+				// 0 is no "unlimited" here, as it is nowhere in a manifest.
+				v.fail("limits.file_output", "a limit of 0 would allow nothing; no limit means unlimited: leave it out for the default, 1GiB", "%d bytes is out of range", n)
 			default:
 				m.Limits.FileOutputBytes = int64(n)
 			}
