@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -85,7 +86,10 @@ func TestForgedLogsAreRefused(t *testing.T) {
 		t.Fatalf("policy new: %+v", p)
 	}
 	policy := filepath.Join(t.TempDir(), "policy.toml")
-	os.WriteFile(policy, []byte(p.stdout+"\nsim_keys = [\""+hex.EncodeToString(claims.PublicKey)+"\"]\n"), 0o644)
+	// policy new pins this machine's simulator key; this run's is pinned
+	// instead.
+	pinned := regexp.MustCompile(`(?m)^sim_keys = .*$`).ReplaceAllString(p.stdout, "")
+	os.WriteFile(policy, []byte(pinned+"\nsim_keys = [\""+hex.EncodeToString(claims.PublicKey)+"\"]\n"), 0o644)
 
 	// The host's tools: the recipient from the manifest and a key of its own.
 	rcpt, err := logging.ParseRecipient(recipient)
@@ -266,10 +270,13 @@ func TestBrokerRunLogCarriesTheBrokersNonce(t *testing.T) {
 	key, recipient := tenant(t)
 	bundle := copyBundle(t, testwasm.Example(t, "notebook"), "name = \"notebook\"\nprofiles = [\"staging\"]\nlog_recipient = \""+recipient+"\"\n"+
 		"[broker]\nurl = \""+srv.URL+"\"\nkey = \""+hex.EncodeToString(s.PublicKey())+"\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\"\n[limits]\nwall_time = \"10s\"\n")
-	s.SetPolicy(policyFor(t, bundle, "staging", "sim", "allow_insecure = true\n"))
 	dir := t.TempDir()
+	simKey := filepath.Join(dir, "sim.key")
+	if err := s.SetPolicy(policyFor(t, bundle, "staging", "sim", "allow_insecure = true\nsim_keys = [\""+simKeyHex(t, simKey)+"\"]\n")); err != nil {
+		t.Fatal(err)
+	}
 	logFile := filepath.Join(dir, "run.log")
-	if r := launch(t, "run", "--profile", "staging", "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", filepath.Join(dir, "nb.sealed"), "--log-out", logFile, bundle); r.code != 0 {
+	if r := launch(t, "run", "--profile", "staging", "--sim-key", simKey, "--sealed", filepath.Join(dir, "nb.sealed"), "--log-out", logFile, bundle); r.code != 0 {
 		t.Fatalf("%+v", r)
 	}
 	mu.Lock()
@@ -277,7 +284,7 @@ func TestBrokerRunLogCarriesTheBrokersNonce(t *testing.T) {
 	if len(nonces) != 1 {
 		t.Fatalf("the run asked the broker for %d nonces, want 1", len(nonces))
 	}
-	p := launch(t, "policy", "new", "--from", bundle, "--profile", "staging", "--backend", "sim", "--allow-insecure")
+	p := launch(t, "policy", "new", "--from", bundle, "--profile", "staging", "--backend", "sim", "--allow-insecure", "--sim-key", simKey)
 	policy := filepath.Join(dir, "policy.toml")
 	os.WriteFile(policy, []byte(p.stdout), 0o644)
 	d := launch(t, "logs", "decrypt", "--identity", key, "--policy", policy, "--nonce", hex.EncodeToString(nonces[0]), logFile)

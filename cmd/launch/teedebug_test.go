@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/tdx"
@@ -77,7 +79,7 @@ func TestTEEDebugBitRefusedUnderProduction(t *testing.T) {
 					r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}, profile: p, ref: newCorrelationID(),
 						be: be.backend(debug), exists: func(path string) bool { return path == be.device }}
 					code := r.finish(r.run(context.Background(), runFlags{backend: be.name, logOut: logFile}, bundle, nil))
-					decrypted := launch(t, "logs", "decrypt", "--identity", key, logFile)
+					decrypted := readLogUnjudged(t, key, logFile)
 					ran := strings.Contains(decrypted.stdout, "stdout: "+canary)
 					warned := strings.Contains(stderr.String(), teeDebugWarning)
 					refused := debug && profile == "production"
@@ -114,6 +116,46 @@ func TestTEEDebugBitRefusesTheSealingKey(t *testing.T) {
 			t.Errorf("a debug TEE's sealing key under production: %v", err)
 		case !debug && (err != nil || len(key) != 32):
 			t.Errorf("a TEE with debugging off: %v", err)
+		}
+	}
+}
+
+// readLogUnjudged reads a run's log with its signatures, order and end
+// checked, but not its evidence: the fake devices' evidence chains to
+// test-only roots that 'launch logs decrypt' rightly refuses.
+func readLogUnjudged(t *testing.T, identity, file string) result {
+	t.Helper()
+	idData, err := os.ReadFile(identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := logging.ParseIdentity(idData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return result{code: 1, stderr: err.Error()}
+	}
+	defer f.Close()
+	r, err := logging.NewReader(f, id)
+	if err != nil {
+		return result{code: 1, stderr: err.Error()}
+	}
+	var out result
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			out.code, out.stderr = 1, out.stderr+err.Error()
+			return out
+		}
+		if rec.Source == logging.SourceStdout {
+			out.stdout += string(rec.Message)
+		} else {
+			out.stderr += string(rec.Message)
 		}
 	}
 }
