@@ -168,6 +168,11 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 	}()
 
+	// Before wazero decodes it: its decoder sizes allocations from the
+	// module's declared counts, and its compile time from its structure.
+	if err := checkModule(spec.Module, uint64(spec.MemoryPages)*pageSize); err != nil {
+		return Result{}, err
+	}
 	compiled, err := rt.CompileModule(ctx, spec.Module)
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.ModuleInvalid, "compiling the module: %v", err)
