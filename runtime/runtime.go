@@ -67,6 +67,9 @@ type Spec struct {
 	MemoryPages uint32
 	// WallTime bounds the run's duration.
 	WallTime time.Duration
+	// CompileTime bounds compiling the module in a supervised run. Zero
+	// means the wall time, but at least 5 s and 2 s per MiB of module.
+	CompileTime time.Duration
 	// OutputBytes bounds what the guest writes to stdout and stderr together.
 	OutputBytes int64
 	// OpenFiles bounds the files and directories the guest has open at

@@ -59,6 +59,7 @@ var hostileCases = []hostileCase{
 	{"host-call-storm", "", errcode.WallTimeLimit, -1, ""},
 	{"deep-nesting", "", errcode.ModuleTooComplex, -1, ""},
 	{"many-locals", "", errcode.ModuleTooComplex, -1, ""},
+	{"table-growth", "", errcode.MemoryLimit, -1, ""},
 	{"elem-segment-bomb", "", errcode.MemoryLimit, -1, "64KiB"},
 	{"memory-at-limit", "", 0, -1, "1000000"},
 	{"memory-past-limit", "", errcode.MemoryLimit, -1, "1000000"},
