@@ -15,6 +15,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/regfile"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/sealed"
@@ -236,7 +237,7 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	edata, err := os.ReadFile(pos[0])
+	edata, err := regfile.ReadFile(pos[0])
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
 	}
@@ -464,11 +465,11 @@ func verifySNP(e *cliEnv, reportFile, vcekFile, product string, now time.Time, a
 	if vcekFile == "" {
 		return e.fail(errcode.Errorf(errcode.Usage, "--snp-report needs --vcek FILE").WithHint("fetch the VCEK from AMD's KDS, or take it from the extended report's certificate table"))
 	}
-	raw, err := os.ReadFile(reportFile)
+	raw, err := regfile.ReadFile(reportFile)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
 	}
-	cert, err := os.ReadFile(vcekFile)
+	cert, err := regfile.ReadFile(vcekFile)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
 	}
@@ -496,7 +497,7 @@ func verifySNP(e *cliEnv, reportFile, vcekFile, product string, now time.Time, a
 // verifyTDX checks a raw TDX quote offline and prints the claims.
 // readPolicy reads a verification policy file.
 func readPolicy(file string) (*attest.Policy, error) {
-	data, err := os.ReadFile(file)
+	data, err := regfile.ReadFile(file)
 	if err != nil {
 		return nil, errcode.Errorf(errcode.PolicyInvalid, "%v", err)
 	}
@@ -509,7 +510,7 @@ func readPolicy(file string) (*attest.Policy, error) {
 
 // readCollateral reads a TDX collateral document.
 func readCollateral(file string) (*tdx.Collateral, error) {
-	data, err := os.ReadFile(file)
+	data, err := regfile.ReadFile(file)
 	if err != nil {
 		return nil, errcode.Errorf(errcode.EvidenceMalformed, "%v", err)
 	}
@@ -521,7 +522,7 @@ func readCollateral(file string) (*tdx.Collateral, error) {
 }
 
 func verifyTDX(e *cliEnv, quoteFile string, now time.Time, coll *tdx.Collateral, asJSON bool) int {
-	raw, err := os.ReadFile(quoteFile)
+	raw, err := regfile.ReadFile(quoteFile)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
 	}
@@ -595,7 +596,7 @@ func doCollateral(ctx context.Context, e *cliEnv, args []string) int {
 	if *quote == "" {
 		return e.fail(errcode.Errorf(errcode.Usage, "collateral fetch needs --tdx-quote FILE").WithHint("usage: launch " + c.usage))
 	}
-	raw, err := os.ReadFile(*quote)
+	raw, err := regfile.ReadFile(*quote)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
 	}
