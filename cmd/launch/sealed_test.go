@@ -23,11 +23,29 @@ import (
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
-// workspaces lists the sealed-mount workspaces in /dev/shm.
-func workspaces(t *testing.T) []string {
+// privateWorkspaces gives the test's runs a runtime directory of their own
+// in /dev/shm (XDG_RUNTIME_DIR, where workspaces are made first) and
+// returns a function listing the workspaces in it: only the test's own, so
+// that a stale workspace some earlier crashed run left in /dev/shm, swept
+// while the test runs, or another process's, counts for nothing.
+func privateWorkspaces(t *testing.T) func() []string {
 	t.Helper()
-	names, _ := filepath.Glob(filepath.Join("/dev/shm", "ampoule-sealed-*"))
-	return names
+	dir, err := os.MkdirTemp("/dev/shm", "ampoule-test-")
+	if err != nil {
+		t.Skipf("no /dev/shm for a private runtime directory: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if !sealed.MemoryBacked(dir) {
+		t.Fatalf("%s is not memory-backed", dir)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	if bases := sealed.WorkspaceBases(); bases[0] != dir {
+		t.Fatalf("workspaces would be made in %v, not %s", bases, dir)
+	}
+	return func() []string {
+		names, _ := filepath.Glob(filepath.Join(dir, "ampoule-sealed-*"))
+		return names
+	}
 }
 
 // openStore opens a store the way the launcher does: the simulator's
@@ -69,7 +87,7 @@ func TestSealedMountPersists(t *testing.T) {
 	notebook := testwasm.Example(t, "notebook")
 	dir := t.TempDir()
 	simKey, store := filepath.Join(dir, "sim.key"), filepath.Join(dir, "notebook.sealed")
-	before := len(workspaces(t))
+	workspaces := privateWorkspaces(t)
 
 	r := launch(t, "run", cacheFlag(t), "--sim-key", simKey, "--sealed", store, notebook, "--", "canary-7f3a", "first")
 	if r.code != 0 || !strings.Contains(r.stdout, "notebook: run 1\nrun 1: canary-7f3a first\n") {
@@ -98,8 +116,8 @@ func TestSealedMountPersists(t *testing.T) {
 	if got, _ := entryData(entries, "count"); got != "2\n" {
 		t.Errorf("count in the store = %q", got)
 	}
-	if n := len(workspaces(t)); n != before {
-		t.Errorf("%d plaintext workspaces left in /dev/shm", n-before)
+	if left := workspaces(); len(left) != 0 {
+		t.Errorf("plaintext workspaces left behind: %v", left)
 	}
 
 	// The default store is per bundle name and profile, in the user's
