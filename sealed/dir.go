@@ -225,3 +225,38 @@ func Save(file string, key []byte, entries []Entry, max int64) error {
 	}
 	return nil
 }
+
+// Usage counts the tree under root as a store would hold it (each entry's
+// overhead, path and contents; a file's contents by its size, unread) and
+// stops with ErrTooLarge as soon as it passes max, so a walk costs no more
+// than a tree of max bytes, however much the workload made.
+func Usage(root string, max int64) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking
+			}
+			return err
+		}
+		if p == root {
+			return nil
+		}
+		total += entryOverhead + int64(len(p)-len(root)-1)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			if target, err := os.Readlink(p); err == nil {
+				total += int64(len(target))
+			}
+		case d.Type().IsRegular():
+			if info, err := d.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		if total > max {
+			return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max)
+		}
+		return nil
+	})
+	return total, err
+}

@@ -381,3 +381,30 @@ func TestLock(t *testing.T) {
 		t.Errorf("a lock in a missing directory: %v", err)
 	}
 }
+
+// TestUsage: Usage counts a tree exactly as the store would hold it (the
+// sizes ReadDir's entries report) and stops with ErrTooLarge past max.
+func TestUsage(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "d", "e"), 0o755)
+	os.WriteFile(filepath.Join(root, "d", "f.txt"), bytes.Repeat([]byte("x"), 1000), 0o644)
+	os.WriteFile(filepath.Join(root, "empty"), nil, 0o644)
+	os.Symlink("d/f.txt", filepath.Join(root, "link"))
+	entries, err := ReadDir(root, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for i := range entries {
+		want += entries[i].Size()
+	}
+	if got, err := Usage(root, 1<<20); err != nil || got != want {
+		t.Errorf("Usage = %d, %v; the entries hold %d", got, err, want)
+	}
+	if _, err := Usage(root, want); err != nil {
+		t.Errorf("at exactly max: %v", err)
+	}
+	if _, err := Usage(root, want-1); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("one byte past max: %v", err)
+	}
+}

@@ -279,7 +279,7 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 			aud.Reset()
 		}
 	}
-	res, err := runtime.Supervise(ctx, exe, spec, runtime.Hooks{BeforeStart: measure, Ready: ready, WaitExit: sm != nil})
+	res, err := sm.supervise(ctx, exe, spec, runtime.Hooks{BeforeStart: measure, Ready: ready, WaitExit: sm != nil})
 	if aud != nil {
 		r.reportAudit(aud, f.auditJSON)
 		aud.Close()

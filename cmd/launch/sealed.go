@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -30,6 +31,9 @@ type sealedMount struct {
 	// opened is what was unpacked: entries, and whether a store existed.
 	opened int
 	found  bool
+	// overflowed is set when the run was ended for passing max_size: its
+	// changes are not sealed, and that is the run's own error.
+	overflowed bool
 }
 
 // defaultSealedFile is where a bundle's store lives when --sealed names no
@@ -108,9 +112,13 @@ func openSealed(key []byte, m *loader.Manifest, profile, file string, spec *runt
 // store and removes the plaintext. It runs after the runner has exited,
 // whatever the run's outcome: a workload that failed keeps what it wrote,
 // as it would on a disk. A tree over max_size is not sealed and the old
-// store stays.
+// store stays; a run already ended for that is not sealed either.
 func (s *sealedMount) seal(log hclog.Logger) error {
 	defer s.remove()
+	if s.overflowed {
+		log.Info("sealed mount not sealed: it passed its max_size while the run went", "store", s.file)
+		return nil
+	}
 	entries, err := sealed.ReadDir(s.workspace, s.max)
 	if err != nil {
 		return sealedError(err, s.file)
@@ -120,6 +128,54 @@ func (s *sealedMount) seal(log hclog.Logger) error {
 	}
 	log.Info("sealed mount sealed", "store", s.file, "entries", len(entries))
 	return nil
+}
+
+// errSealedFull ends a run whose sealed mount passed its max_size while it
+// ran.
+var errSealedFull = errors.New("the sealed mount passed its max_size")
+
+// sealedPoll is how often the workspace is measured while the workload
+// runs, at the least: a walk is never more than a fifth of the watcher's
+// time.
+const sealedPoll = 10 * time.Millisecond
+
+// supervise runs spec under runtime.Supervise with s's workspace measured
+// while the workload runs (s may be nil: no sealed mount). A workspace
+// holding more than max_size ends the run with E4007 within one look, so
+// that the plaintext in memory is bounded by max_size, and one look's
+// writes, while the run goes, not only when it is sealed.
+func (s *sealedMount) supervise(ctx context.Context, exe string, spec runtime.Spec, hooks runtime.Hooks) (runtime.Result, error) {
+	if s == nil {
+		return runtime.Supervise(ctx, exe, spec, hooks)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			start := time.Now()
+			_, err := sealed.Usage(s.workspace, s.max)
+			if errors.Is(err, sealed.ErrTooLarge) {
+				cancel(errSealedFull)
+				return
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(max(sealedPoll, 4*time.Since(start))):
+			}
+		}
+	}()
+	res, err := runtime.Supervise(ctx, exe, spec, hooks)
+	close(done)
+	<-watched
+	if errors.Is(context.Cause(ctx), errSealedFull) {
+		s.overflowed = true
+		return runtime.Result{}, errcode.Errorf(errcode.SealedSizeLimit, "the workload put more than its max_size of %d bytes into its sealed mount while it ran; the run was ended there and its changes were not sealed, %s was kept as it was", s.max, s.file)
+	}
+	return res, err
 }
 
 // remove deletes the plaintext workspace and lets the store go.

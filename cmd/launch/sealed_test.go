@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -234,6 +235,33 @@ func TestSealedSizeLimit(t *testing.T) {
 	}
 }
 
+// TestSealedBoundedWhileRunning: a workload filling its sealed mount is
+// ended at max_size while it runs (E4007), not after it has put its whole
+// file-output limit (here 64 MiB against a max_size of 1 MiB) into the
+// plaintext workspace in memory; the store is left as it was.
+func TestSealedBoundedWhileRunning(t *testing.T) {
+	crash := testwasm.Example(t, "crash")
+	bundle := copyBundle(t, crash, "name = \"crash\"\nargs = [\"fill\", \"/sealed\"]\nprofiles = [\"debug\", \"staging\"]\n[sealed]\nmount = \"/sealed\"\nmax_size = \"1MiB\"\n[limits]\nfile_output = \"64MiB\"\nwall_time = \"30s\"\n")
+	workspaces := privateWorkspaces(t)
+	dir := t.TempDir()
+	simKey, store := filepath.Join(dir, "sim.key"), filepath.Join(dir, "crash.sealed")
+	for _, profile := range []string{"debug", "staging"} {
+		r := launch(t, "run", "--profile", profile, "--no-cache", "--sim-key", simKey, "--sealed", store, bundle)
+		if r.code != errcode.ClassLimit.ExitStatus() || !strings.Contains(r.stderr, "E4007 sealed-size-limit") || strings.Contains(r.stderr, "E4005") {
+			t.Errorf("%s: %+v, want E4007 alone", profile, r)
+		}
+		if strings.Count(r.stderr, "E4007") != 1 {
+			t.Errorf("%s: E4007 shown more than once: %s", profile, r.stderr)
+		}
+		if _, err := os.Stat(store); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: a store was sealed: %v", profile, err)
+		}
+		if left := workspaces(); len(left) != 0 {
+			t.Errorf("%s: workspaces left behind: %v", profile, left)
+		}
+	}
+}
+
 // TestSealedSurvivesWallTimeKill: a workload killed at its wall-time limit
 // keeps what it wrote into the sealed mount, as a killed process keeps what
 // it wrote to a disk; a real launch process is used.
@@ -261,18 +289,32 @@ func TestSealedSurvivesWallTimeKill(t *testing.T) {
 		}
 		os.Remove(store)
 	}
-	// When the store cannot be sealed either (here: more than max_size),
-	// the host sees both failures, each as the profile shows errors, and
-	// the run's exit status.
-	writeManifest(t, bundle, "name = \"spin\"\nprofiles = [\"debug\", \"staging\"]\n[sealed]\nmount = \"/sealed\"\nmax_size = 40\n[limits]\nwall_time = \"500ms\"\n")
+	// When the store cannot be sealed either (here: its directory is
+	// removed while the workload runs), the host sees both failures, each
+	// as the profile shows errors, and the run's exit status.
+	privateWorkspaces(t)
 	for _, profile := range []string{"debug", "staging"} {
-		out, err := exec.Command(testwasm.Launch(t), "run", "--no-cache", "--profile", profile, "--sim-key", simKey, "--sealed", store, bundle).CombinedOutput()
+		storeDir := t.TempDir()
+		cmd := exec.Command(testwasm.Launch(t), "run", "--no-cache", "--profile", profile, "--sim-key", simKey, "--sealed", filepath.Join(storeDir, "spin.sealed"), bundle)
+		var outBuf syncBuffer
+		cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if alive, _ := filepath.Glob(filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "ampoule-sealed-*", "alive.txt")); len(alive) > 0 {
+				break
+			}
+		}
+		os.RemoveAll(storeDir)
+		err := cmd.Wait()
+		out := outBuf.String()
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != errcode.ClassLimit.ExitStatus() || !strings.Contains(string(out), "E4002") || !strings.Contains(string(out), "E4007") {
+		if !errors.As(err, &ee) || ee.ExitCode() != errcode.ClassLimit.ExitStatus() || !strings.Contains(out, "E4002") || !strings.Contains(out, "E5005") {
 			t.Errorf("%s: %v\n%s", profile, err, out)
 		}
 		if profile == "staging" {
-			if lines := hostVisible(string(out)); len(lines) != 2 || !staticLine.MatchString(lines[0]) || !staticLine.MatchString(lines[1]) {
+			if lines := hostVisible(out); len(lines) != 2 || !staticLine.MatchString(lines[0]) || !staticLine.MatchString(lines[1]) {
 				t.Errorf("staging shows %q", lines)
 			}
 		}
