@@ -167,7 +167,7 @@ var registry = []entry{
 	{PolicyInvalid, "policy-invalid", ClassUsage, "the verification policy cannot be read", "start from 'launch policy new --from BUNDLE'"},
 	{CollateralUnavailable, "collateral-unavailable", ClassUsage, "Intel's collateral for the quote could not be fetched", "check the network path to the PCS, or pass --pcs-url with a mirror"},
 	{SealedStoreBusy, "sealed-store-busy", ClassUsage, "another run holds the sealed store", "wait for the other run to end, or pass --sealed FILE for another store"},
-	{ModuleTooComplex, "module-too-complex", ClassUsage, "the module is beyond the runtime's structure limits (nesting, functions, locals, body size, segments), so it was not compiled", "split deeply nested or huge functions; see 'Hostile modules' in README.md for the limits"},
+	{ModuleTooComplex, "module-too-complex", ClassUsage, "the module is beyond the runtime's structure limits (nesting, functions, locals, body size, segments), so it was not compiled", "split deeply nested or huge functions; see 'Bundle' in README.md for the limits"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
