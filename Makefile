@@ -47,6 +47,7 @@ conformance: examples
 bench: tools examples
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./bench
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./sealed
+	$(GO) test -run '^$$' -bench Inspect -benchtime 20x ./runtime
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./tee/tdx ./tee/snp
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./broker
 	$(GO) run ./bench/cmd/ratios

@@ -235,12 +235,20 @@ func (r *reader) leb(maxBytes int, bits uint) (uint64, error) {
 }
 
 func (r *reader) u32() (uint32, error) {
+	if r.off < len(r.b) && r.b[r.off] < 0x80 { // one byte, most of them
+		r.off++
+		return uint32(r.b[r.off-1]), nil
+	}
 	v, err := r.leb(5, 32)
 	return uint32(v), err
 }
 
 // sleb skips a signed LEB128 number of at most maxBytes bytes.
 func (r *reader) sleb(maxBytes int) error {
+	if r.off < len(r.b) && r.b[r.off] < 0x80 {
+		r.off++
+		return nil
+	}
 	for i := 0; i < maxBytes; i++ {
 		c, err := r.byte()
 		if err != nil {
@@ -624,18 +632,80 @@ func codeSection(r *reader, s *moduleShape) error {
 	return err
 }
 
+// What follows an opcode, for expr.
+const (
+	immInvalid byte = iota
+	immNone
+	immBlock
+	immEnd
+	immU32
+	immU32x2
+	immBrTable
+	immSelectT
+	immS32
+	immS64
+	immBytes4
+	immBytes8
+	immS33
+	immFC
+	immFD
+)
+
+// immediates maps every one-byte opcode of WebAssembly 2.0 to what follows it.
+var immediates = func() (t [256]byte) {
+	set := func(kind byte, ops ...byte) {
+		for _, op := range ops {
+			t[op] = kind
+		}
+	}
+	set(immNone, 0x00, 0x01, 0x05, 0x0f, 0x1a, 0x1b, 0xd1)
+	for op := 0x45; op <= 0xc4; op++ {
+		t[op] = immNone
+	}
+	set(immBlock, 0x02, 0x03, 0x04)
+	set(immEnd, 0x0b)
+	set(immU32, 0x0c, 0x0d, 0x10, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x3f, 0x40, 0xd2)
+	set(immU32x2, 0x11) // call_indirect
+	for op := 0x28; op <= 0x3e; op++ {
+		t[op] = immU32x2 // a memarg: alignment and offset
+	}
+	set(immBrTable, 0x0e)
+	set(immSelectT, 0x1c)
+	set(immS32, 0x41)
+	set(immS64, 0x42)
+	set(immBytes4, 0x43)
+	set(immBytes8, 0x44)
+	set(immS33, 0xd0) // ref.null's heap type
+	set(immFC, 0xfc)
+	set(immFD, 0xfd)
+	return t
+}()
+
 // expr reads instructions up to the end that closes the expression and
 // returns the deepest nesting of blocks, loops and ifs in it, which may be
 // at most limit.
 func (r *reader) expr(limit int) (int, error) {
 	depth, deepest := 1, 1
 	for depth > 0 {
-		op, err := r.byte()
-		if err != nil {
-			return 0, err
+		if r.off >= len(r.b) {
+			return 0, errTruncated
 		}
-		switch {
-		case op == 0x02 || op == 0x03 || op == 0x04: // block, loop, if
+		op := r.b[r.off]
+		r.off++
+		var err error
+		switch immediates[op] {
+		case immNone:
+		case immEnd:
+			depth--
+		case immU32:
+			_, err = r.u32()
+		case immU32x2:
+			if _, err = r.u32(); err == nil {
+				_, err = r.u32()
+			}
+		case immS32:
+			err = r.sleb(5)
+		case immBlock:
 			if err = r.blockType(); err != nil {
 				return 0, err
 			}
@@ -644,49 +714,32 @@ func (r *reader) expr(limit int) (int, error) {
 				return 0, &tooComplex{fmt.Sprintf("blocks nested more than %d deep", limit)}
 			}
 			deepest = max(deepest, depth)
-		case op == 0x0b: // end
-			depth--
-		case op == 0x0c || op == 0x0d || op == 0x10 || // br, br_if, call
-			op >= 0x20 && op <= 0x26 || // local.*, global.*, table.get, table.set
-			op == 0x3f || op == 0x40 || op == 0xd2: // memory.size, memory.grow, ref.func
-			_, err = r.u32()
-		case op == 0x0e: // br_table
+		case immBrTable:
 			var n uint32
 			if n, err = vecCount(r, maxBrTable, "br_table targets"); err == nil {
 				for i := uint32(0); i <= n && err == nil; i++ {
 					_, err = r.u32()
 				}
 			}
-		case op == 0x11: // call_indirect
-			if _, err = r.u32(); err == nil {
-				_, err = r.u32()
-			}
-		case op == 0x1c: // select t*
+		case immSelectT:
 			var n uint32
 			if n, err = vecCount(r, maxResults, "select types"); err == nil {
 				for i := uint32(0); i < n && err == nil; i++ {
 					err = r.valType()
 				}
 			}
-		case op >= 0x28 && op <= 0x3e: // loads and stores
-			err = r.memArg()
-		case op == 0x41: // i32.const
-			err = r.sleb(5)
-		case op == 0x42: // i64.const
+		case immS64:
 			err = r.sleb(10)
-		case op == 0x43:
+		case immBytes4:
 			err = r.skip(4)
-		case op == 0x44:
+		case immBytes8:
 			err = r.skip(8)
-		case op == 0xd0: // ref.null
+		case immS33:
 			err = r.sleb(5)
-		case op == 0xfc:
+		case immFC:
 			err = r.prefixFC()
-		case op == 0xfd:
+		case immFD:
 			err = r.prefixFD()
-		case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0f || op == 0x1a || op == 0x1b ||
-			op >= 0x45 && op <= 0xc4 || op == 0xd1:
-			// no immediates
 		default:
 			return 0, fmt.Errorf("%w: opcode %#x at byte %d", errMalformed, op, r.off-1)
 		}

@@ -47,7 +47,7 @@ func ReadFile(name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b := make([]byte, 0, st.Size()+1)
+	b := make([]byte, 0, min(max(st.Size(), 0), 64<<20)+1) // the size is a hint, never trusted for an allocation
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
