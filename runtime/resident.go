@@ -13,8 +13,10 @@ import (
 // A runner's resident memory is bounded from outside, by its supervisor,
 // because not all that a guest makes wazero allocate goes through the
 // linear-memory allocator: table.grow on a table without a maximum appends
-// to a Go slice up to 2^32 entries, and wazero's own per-module structures
-// are sized by the module. No guest can stall the supervisor, and the kernel
+// to a Go slice up to 2^32 entries, wazero's call stack grows to 400 MB
+// before it traps, and wazero's own per-module structures are sized by the
+// module. A call stack deeper than the bound allows ends with E4001, not
+// with wazero's stack-overflow trap. No guest can stall the supervisor, and the kernel
 // frees the runner's memory at once when it is killed.
 const (
 	// residentOverhead is what a runner needs beside its guest: the Go
@@ -118,6 +120,6 @@ func watchResident(pid int, bound uint64, stop <-chan struct{}) (<-chan uint64, 
 
 // residentError is the outcome of a runner killed at its resident bound.
 func residentError(rss, bound uint64, spec Spec) error {
-	return errcode.Errorf(errcode.MemoryLimit, "the runner's resident memory reached %d bytes, past its bound of %d (twice the memory limit of %d, and the runtime's own): the guest grew a table or had wazero allocate for it",
+	return errcode.Errorf(errcode.MemoryLimit, "the runner's resident memory reached %d bytes, past its bound of %d (twice the memory limit of %d, and the runtime's own): a table grown, a deep call stack, or what else wazero allocates for the guest",
 		rss, bound, uint64(spec.MemoryPages)*pageSize)
 }
