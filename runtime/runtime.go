@@ -77,6 +77,9 @@ type Spec struct {
 	MemoryPages uint32
 	// WallTime bounds the run's duration.
 	WallTime time.Duration
+	// CompileTime bounds compiling the module in a supervised run. Zero
+	// means the wall time, but at least 5 s and 2 s per MiB of module.
+	CompileTime time.Duration
 	// OutputBytes bounds what the guest writes to stdout and stderr together.
 	OutputBytes int64
 	// OpenFiles bounds the files and directories the guest has open at
@@ -194,6 +197,11 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 	}()
 
+	// Before wazero decodes it: its decoder sizes allocations from the
+	// module's declared counts, and its compile time from its structure.
+	if err := checkModule(spec.Module, uint64(spec.MemoryPages)*pageSize); err != nil {
+		return Result{}, err
+	}
 	compiled, err := rt.CompileModule(ctx, spec.Module)
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.ModuleInvalid, "compiling the module: %v", err)

@@ -98,6 +98,13 @@ type Hooks struct {
 // runtime of its own process (at the next stop-the-world): the supervisor is
 // never that process.
 //
+// The supervisor also bounds what the runner's own limits cannot see: it
+// kills a runner whose compilation outlasts its compile bound (E4002; see
+// Spec.CompileTime) and one whose resident memory passes twice its memory
+// limit plus the runtime's own overhead (E4001), which is how a table grown
+// without a maximum, or anything else wazero allocates for a guest, stays
+// bounded.
+//
 // spec.Preempt and spec.BeforeStart are ignored;
 // a non-nil spec.Trace means the runner traces to its own stderr, which is
 // spec.Stderr. The child dies with the supervisor.
@@ -216,6 +223,15 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		cmd.Process.Kill()
 		<-waitCh
 	}
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	bound := residentBound(spec)
+	over, err := watchResident(cmd.Process.Pid, bound, stopWatch)
+	if err != nil {
+		specW.Close()
+		kill()
+		return Result{}, errcode.Errorf(errcode.Internal, "%v", err)
+	}
 	if hooks.BeforeStart != nil {
 		if err := hooks.BeforeStart(cmd.Process.Pid); err != nil {
 			specW.Close()
@@ -223,19 +239,34 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 			return Result{}, err
 		}
 	}
-	if hooks.Ready != nil {
-		select {
-		case <-readyCh:
+	// Compiling has a bound of its own, before the wall-time clock starts.
+	var compiling <-chan time.Time
+	if d := compileBound(spec); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		compiling = t.C
+	}
+	select {
+	case <-readyCh:
+		if hooks.Ready != nil {
 			hooks.Ready()
-		case err := <-waitCh:
-			// The runner died before it was ready; the result says why.
-			waitCh <- err
-		case <-ctx.Done():
-			// Interrupted while the runner compiles.
-			specW.Close()
-			kill()
-			return Result{}, errcode.Errorf(errcode.Interrupted, "the run was stopped: %v", context.Cause(ctx))
 		}
+	case err := <-waitCh:
+		// The runner died before it was ready; the result says why.
+		waitCh <- err
+	case <-ctx.Done():
+		// Interrupted while the runner compiles.
+		specW.Close()
+		kill()
+		return Result{}, errcode.Errorf(errcode.Interrupted, "the run was stopped: %v", context.Cause(ctx))
+	case <-compiling:
+		specW.Close()
+		kill()
+		return Result{}, errcode.Errorf(errcode.WallTimeLimit, "compiling the module took longer than %v (its wall-time limit, and at least 5 s and 2 s per MiB of module)", compileBound(spec))
+	case rss := <-over:
+		specW.Close()
+		kill()
+		return Result{}, residentError(rss, bound, spec)
 	}
 	// The wall-time limit counts from here, as the runner's own does.
 	enc.Encode(startMessage{Go: true})
@@ -277,6 +308,9 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 	case <-deadline:
 		kill()
 		return Result{}, errcode.Errorf(errcode.WallTimeLimit, "%s", errcode.WallTimeLimit.Text())
+	case rss := <-over:
+		kill()
+		return Result{}, residentError(rss, bound, spec)
 	}
 }
 

@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -193,5 +195,115 @@ func TestSuperviseReadyHook(t *testing.T) {
 	s.CacheDir = "" // compiling takes long enough to be interrupted
 	if _, err := Supervise(ctx, testExe(t), s, Hooks{Ready: func() { t.Error("Ready ran on a cancelled run") }}); codeOf(err) != errcode.Interrupted {
 		t.Errorf("cancelled before ready: %v", err)
+	}
+}
+
+// hostileModule assembles wasm-examples/hostile/NAME.wat.
+func hostileModule(t *testing.T, name string) []byte {
+	t.Helper()
+	wat2wasm, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Fatal("wat2wasm is not installed; 'make test' installs it (Debian package wabt)")
+	}
+	out := filepath.Join(t.TempDir(), name+".wasm")
+	src := filepath.Join(testwasm.Root(t), "wasm-examples", "hostile", name+".wat")
+	if b, err := exec.Command(wat2wasm, src, "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm %s: %v\n%s", name, err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSuperviseResidentBound: a guest growing a table without a maximum,
+// which no linear-memory allocator sees, is killed at the runner's resident
+// bound with E4001, under a 1 MiB memory limit.
+func TestSuperviseResidentBound(t *testing.T) {
+	s := Spec{Module: hostileModule(t, "table-growth"), Name: "t", MemoryPages: 16, WallTime: 30 * time.Second}
+	_, err := Supervise(context.Background(), testExe(t), s, Hooks{})
+	if codeOf(err) != errcode.MemoryLimit || !strings.Contains(err.Error(), "resident memory") {
+		t.Fatalf("got %v, want E4001 at the resident bound", err)
+	}
+	if b := residentBound(s); b != 2<<20+residentOverhead+residentPerModuleByte*uint64(len(s.Module)) {
+		t.Errorf("resident bound %d", b)
+	}
+}
+
+// TestSuperviseCompileBound: a module within the structure limits that
+// compiles for seconds (four functions nested 5,000 deep) is killed at its
+// compile bound with E4002, before the wall-time clock even starts.
+func TestSuperviseCompileBound(t *testing.T) {
+	const funcs = 4
+	body := append(append([]byte{0}, bytes.Repeat([]byte{0x02, 0x40}, maxNesting)...), bytes.Repeat([]byte{0x0b}, maxNesting+1)...)
+	code := [][]byte{{funcs}}
+	for range funcs {
+		code = append(code, uleb(uint64(len(body))), body)
+	}
+	mod := wasmModule(
+		section(1, []byte{1, 0x60, 0, 0}),
+		section(3, []byte{funcs, 0, 0, 0, 0}),
+		section(7, []byte{1, 6}, []byte("_start"), []byte{0, 0}),
+		section(10, code...),
+	)
+	if err := checkModule(mod, 1<<20); err != nil {
+		t.Fatalf("the module must pass the structure limits: %v", err)
+	}
+	s := Spec{Module: mod, Name: "c", MemoryPages: 16, WallTime: 30 * time.Second, CompileTime: 300 * time.Millisecond}
+	_, err := Supervise(context.Background(), testExe(t), s, Hooks{Ready: func() { t.Error("the runner finished compiling") }})
+	if codeOf(err) != errcode.WallTimeLimit || !strings.Contains(err.Error(), "compiling") {
+		t.Fatalf("got %v, want E4002 while compiling", err)
+	}
+	// The default bound: the wall time, but at least 5 s and 2 s per MiB.
+	for _, tc := range []struct {
+		wall   time.Duration
+		module int
+		want   time.Duration
+	}{
+		{time.Second, 0, 5 * time.Second},
+		{time.Second, 3 << 20, 11 * time.Second},
+		{5 * time.Minute, 3 << 20, 5 * time.Minute},
+		{0, 3 << 20, 0},
+	} {
+		if got := compileBound(Spec{WallTime: tc.wall, Module: make([]byte, tc.module)}); got != tc.want {
+			t.Errorf("wall %v, module %d bytes: compile bound %v, want %v", tc.wall, tc.module, got, tc.want)
+		}
+	}
+}
+
+// TestSuperviseWallTimeIsTight: a spinning guest with a 300 ms wall time
+// ends with E4002 well within 1.5 s of its start (the limit, the runner's
+// grace and a loaded machine's slack): a bound on the implementation, which
+// a limit enforced ten times too loosely breaks.
+func TestSuperviseWallTimeIsTight(t *testing.T) {
+	s, _, _ := spec(t, "crash", "spin")
+	s.WallTime = 300 * time.Millisecond
+	var started time.Time
+	_, err := Supervise(context.Background(), testExe(t), s, Hooks{Ready: func() { started = time.Now() }})
+	took := time.Since(started)
+	if codeOf(err) != errcode.WallTimeLimit {
+		t.Fatalf("got %v, want E4002", err)
+	}
+	if started.IsZero() || took > 1500*time.Millisecond {
+		t.Errorf("a 300 ms wall time ended the run %v after it started", took)
+	}
+}
+
+// TestMemoryLimitIsExact: memory grows to exactly its limit, and not one
+// page past it, supervised and in process.
+func TestMemoryLimitIsExact(t *testing.T) {
+	for _, tc := range []struct {
+		module string
+		code   errcode.Code
+	}{{"memory-at-limit", 0}, {"memory-past-limit", errcode.MemoryLimit}} {
+		s := Spec{Module: hostileModule(t, tc.module), Name: "m", MemoryPages: 16, WallTime: 30 * time.Second}
+		if _, err := Supervise(context.Background(), testExe(t), s, Hooks{}); codeOf(err) != tc.code {
+			t.Errorf("%s supervised: %v, want %v", tc.module, err, tc.code)
+		}
+		s.Preempt = true
+		if _, err := Run(context.Background(), s); codeOf(err) != tc.code {
+			t.Errorf("%s in process: %v, want %v", tc.module, err, tc.code)
+		}
 	}
 }

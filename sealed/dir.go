@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ampoule-run/ampoule/internal/regfile"
 )
 
 // ReadDir collects the tree under root: directories, regular files and
@@ -137,8 +139,10 @@ func WriteDir(root string, entries []Entry) error {
 
 // Load reads and opens the store at file. A missing file is an empty tree
 // (a first run), reported by found == false.
+// A file that is not a regular file (a FIFO, a device) is refused with
+// regfile.ErrNotRegular, without blocking and before a byte is read.
 func Load(file string, key []byte, max int64) (entries []Entry, found bool, err error) {
-	f, err := os.Open(file)
+	f, _, err := regfile.Open(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/regfile"
 	"github.com/ampoule-run/ampoule/shim"
 	"github.com/ampoule-run/ampoule/shim/audit"
 )
@@ -97,7 +98,7 @@ func doAudit(ctx context.Context, e *cliEnv, args []string) int {
 	if *suggest == "" {
 		return e.fail(errcode.Errorf(errcode.Usage, "audit needs --suggest FILE").WithHint("usage: launch " + c.usage))
 	}
-	data, err := os.ReadFile(*suggest)
+	data, err := regfile.ReadFile(*suggest)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.Usage, "%v", err).WithHint("write the file with: launch run --audit --audit-json FILE BUNDLE"))
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/regfile"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/sealed"
@@ -272,7 +273,7 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	if pol.SimUnpinned() {
 		fmt.Fprint(e.stderr, unpinnedWarning)
 	}
-	edata, err := os.ReadFile(pos[0])
+	edata, err := regfile.ReadFile(pos[0])
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
 	}
@@ -532,7 +533,7 @@ func workspaceBase() string {
 // verifyTDX checks a raw TDX quote offline and prints the claims.
 // readPolicy reads a verification policy file.
 func readPolicy(file string) (*attest.Policy, error) {
-	data, err := os.ReadFile(file)
+	data, err := regfile.ReadFile(file)
 	if err != nil {
 		return nil, errcode.Errorf(errcode.PolicyInvalid, "%v", err)
 	}
@@ -545,7 +546,7 @@ func readPolicy(file string) (*attest.Policy, error) {
 
 // readCollateral reads a TDX collateral document.
 func readCollateral(file string) (*tdx.Collateral, error) {
-	data, err := os.ReadFile(file)
+	data, err := regfile.ReadFile(file)
 	if err != nil {
 		return nil, errcode.Errorf(errcode.EvidenceMalformed, "%v", err)
 	}
@@ -557,7 +558,7 @@ func readCollateral(file string) (*tdx.Collateral, error) {
 }
 
 func verifyTDX(e *cliEnv, quoteFile string, now time.Time, coll *tdx.Collateral, asJSON bool) int {
-	raw, err := os.ReadFile(quoteFile)
+	raw, err := regfile.ReadFile(quoteFile)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
 	}
@@ -631,7 +632,7 @@ func doCollateral(ctx context.Context, e *cliEnv, args []string) int {
 	if *quote == "" {
 		return e.fail(errcode.Errorf(errcode.Usage, "collateral fetch needs --tdx-quote FILE").WithHint("usage: launch " + c.usage))
 	}
-	raw, err := os.ReadFile(*quote)
+	raw, err := regfile.ReadFile(*quote)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
 	}

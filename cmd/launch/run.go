@@ -20,6 +20,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/regfile"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/profiles"
@@ -752,10 +753,14 @@ func openBundle(target string) (*loader.Bundle, string, error) {
 		return nil, "", errcode.Errorf(errcode.BundleUnreadable, "%v", err)
 	}
 	if st.IsDir() {
-		b, err := loader.FromFS(os.DirFS(target), target)
+		b, err := loader.FromFS(regfile.DirFS(target), target)
 		return b, target, err
 	}
-	f, err := os.Open(target)
+	f, _, err := regfile.Open(target) // a FIFO or a device is refused, never read
+	if errors.Is(err, regfile.ErrNotRegular) {
+		return nil, "", errcode.Errorf(errcode.BundleMalformed, "%v", err).
+			WithHint("pass a bundle directory, a .tar bundle or (debug only) a .wasm module, as a regular file")
+	}
 	if err != nil {
 		return nil, "", errcode.Errorf(errcode.BundleUnreadable, "%v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/regfile"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/runtime"
 	"github.com/ampoule-run/ampoule/sealed"
@@ -141,6 +142,9 @@ func sealedError(err error, file string) error {
 	case errors.Is(err, sealed.ErrBusy):
 		return errcode.Errorf(errcode.SealedStoreBusy, "%v", err).
 			WithHint("wait for the other run to end, or pass --sealed FILE for another store")
+	case errors.Is(err, regfile.ErrNotRegular):
+		return errcode.Errorf(errcode.Usage, "the sealed store %v", err).
+			WithHint("pass --sealed FILE naming a regular file, or one that does not exist yet")
 	case errors.Is(err, sealed.ErrTooLarge):
 		return errcode.Errorf(errcode.SealedSizeLimit, "the sealed mount: %v; %s was kept as it was", err, file)
 	}

@@ -24,11 +24,29 @@ import (
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
-// workspaces lists the sealed-mount workspaces in /dev/shm.
-func workspaces(t *testing.T) []string {
+// privateWorkspaces gives the test's runs a runtime directory of their own
+// in /dev/shm (XDG_RUNTIME_DIR, where workspaces are made first) and
+// returns a function listing the workspaces in it: only the test's own, so
+// that a stale workspace some earlier crashed run left in /dev/shm, swept
+// while the test runs, or another process's, counts for nothing.
+func privateWorkspaces(t *testing.T) func() []string {
 	t.Helper()
-	names, _ := filepath.Glob(filepath.Join("/dev/shm", "ampoule-sealed-*"))
-	return names
+	dir, err := os.MkdirTemp("/dev/shm", "ampoule-test-")
+	if err != nil {
+		t.Skipf("no /dev/shm for a private runtime directory: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if !sealed.MemoryBacked(dir) {
+		t.Fatalf("%s is not memory-backed", dir)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	if bases := sealed.WorkspaceBases(); bases[0] != dir {
+		t.Fatalf("workspaces would be made in %v, not %s", bases, dir)
+	}
+	return func() []string {
+		names, _ := filepath.Glob(filepath.Join(dir, "ampoule-sealed-*"))
+		return names
+	}
 }
 
 // openStore opens a store the way the launcher does: the simulator's
@@ -70,7 +88,7 @@ func TestSealedMountPersists(t *testing.T) {
 	notebook := testwasm.Example(t, "notebook")
 	dir := t.TempDir()
 	simKey, store := filepath.Join(dir, "sim.key"), filepath.Join(dir, "notebook.sealed")
-	before := len(workspaces(t))
+	workspaces := privateWorkspaces(t)
 
 	r := launch(t, "run", cacheFlag(t), "--sim-key", simKey, "--sealed", store, notebook, "--", "canary-7f3a", "first")
 	if r.code != 0 || !strings.Contains(r.stdout, "notebook: run 1\nrun 1: canary-7f3a first\n") {
@@ -99,8 +117,8 @@ func TestSealedMountPersists(t *testing.T) {
 	if got, _ := entryData(entries, "count"); got != "2\n" {
 		t.Errorf("count in the store = %q", got)
 	}
-	if n := len(workspaces(t)); n != before {
-		t.Errorf("%d plaintext workspaces left in /dev/shm", n-before)
+	if left := workspaces(); len(left) != 0 {
+		t.Errorf("plaintext workspaces left behind: %v", left)
 	}
 
 	// The default store is per bundle name and profile, in the user's
@@ -217,6 +235,33 @@ func TestSealedSizeLimit(t *testing.T) {
 	}
 }
 
+// TestSealedBoundedWhileRunning: a workload filling its sealed mount is
+// ended at max_size while it runs (E4007), not after it has put its whole
+// file-output limit (here 64 MiB against a max_size of 1 MiB) into the
+// plaintext workspace in memory; the store is left as it was.
+func TestSealedBoundedWhileRunning(t *testing.T) {
+	crash := testwasm.Example(t, "crash")
+	bundle := copyBundle(t, crash, "name = \"crash\"\nargs = [\"fill\", \"/sealed\"]\nprofiles = [\"debug\", \"staging\"]\n[sealed]\nmount = \"/sealed\"\nmax_size = \"1MiB\"\n[limits]\nfile_output = \"64MiB\"\nwall_time = \"30s\"\n")
+	workspaces := privateWorkspaces(t)
+	dir := t.TempDir()
+	simKey, store := filepath.Join(dir, "sim.key"), filepath.Join(dir, "crash.sealed")
+	for _, profile := range []string{"debug", "staging"} {
+		r := launch(t, "run", "--profile", profile, "--no-cache", "--sim-key", simKey, "--sealed", store, bundle)
+		if r.code != errcode.ClassLimit.ExitStatus() || !strings.Contains(r.stderr, "E4007 sealed-size-limit") || strings.Contains(r.stderr, "E4005") {
+			t.Errorf("%s: %+v, want E4007 alone", profile, r)
+		}
+		if strings.Count(r.stderr, "E4007") != 1 {
+			t.Errorf("%s: E4007 shown more than once: %s", profile, r.stderr)
+		}
+		if _, err := os.Stat(store); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: a store was sealed: %v", profile, err)
+		}
+		if left := workspaces(); len(left) != 0 {
+			t.Errorf("%s: workspaces left behind: %v", profile, left)
+		}
+	}
+}
+
 // TestSealedSurvivesWallTimeKill: a workload killed at its wall-time limit
 // keeps what it wrote into the sealed mount, as a killed process keeps what
 // it wrote to a disk; a real launch process is used.
@@ -258,24 +303,27 @@ func TestSealedSurvivesWallTimeKill(t *testing.T) {
 			t.Errorf("%s: a run past max_size was sealed", profile)
 		}
 	}
-	// When the store cannot be sealed either (here: the host replaced its
-	// directory while the run went), the host sees both failures, each as
-	// the profile shows errors, and the run's exit status.
-	writeManifest(t, bundle, "name = \"spin\"\nprofiles = [\"debug\", \"staging\"]\n[sealed]\nmount = \"/sealed\"\n[limits]\nwall_time = \"1500ms\"\n")
+	writeManifest(t, bundle, "name = \"spin\"\nprofiles = [\"debug\", \"staging\"]\n[sealed]\nmount = \"/sealed\"\n[limits]\nwall_time = \"500ms\"\n")
+	// When the store cannot be sealed either (here: its directory is
+	// removed while the workload runs), the host sees both failures, each
+	// as the profile shows errors, and the run's exit status.
+	privateWorkspaces(t)
 	for _, profile := range []string{"debug", "staging"} {
-		stores := filepath.Join(t.TempDir(), "stores")
-		os.Mkdir(stores, 0o755)
-		cmd := exec.Command(testwasm.Launch(t), "run", "--no-cache", "--profile", profile, "--sim-key", simKey, "--sealed", filepath.Join(stores, "spin.sealed"), bundle)
-		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &buf, &buf
+		storeDir := t.TempDir()
+		cmd := exec.Command(testwasm.Launch(t), "run", "--no-cache", "--profile", profile, "--sim-key", simKey, "--sealed", filepath.Join(storeDir, "spin.sealed"), bundle)
+		var outBuf syncBuffer
+		cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(500 * time.Millisecond)
-		os.Rename(stores, stores+".gone")
-		os.WriteFile(stores, []byte("not a directory"), 0o644)
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if alive, _ := filepath.Glob(filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "ampoule-sealed-*", "alive.txt")); len(alive) > 0 {
+				break
+			}
+		}
+		os.RemoveAll(storeDir)
 		err := cmd.Wait()
-		out := buf.String()
+		out := outBuf.String()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != errcode.ClassLimit.ExitStatus() || !strings.Contains(out, "E4002") || !strings.Contains(out, "E5005") {
 			t.Errorf("%s: %v\n%s", profile, err, out)

@@ -6,10 +6,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/regfile"
 	"github.com/ampoule-run/ampoule/tee/snp"
 )
 
@@ -19,7 +19,8 @@ type snpFiles struct{ report, vcek, vlek, chain string }
 // readSmall reads a file of at most max bytes: a report, a certificate or
 // a chain is never larger.
 func readSmall(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	// A FIFO or a device here would never end: only regular files.
+	f, _, err := regfile.Open(path)
 	if err != nil {
 		return nil, errcode.Errorf(errcode.EvidenceMalformed, "%v", err)
 	}
