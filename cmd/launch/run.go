@@ -76,7 +76,7 @@ type runFlags struct {
 	dirs, env                  stringList
 }
 
-func doRun(ctx context.Context, e *cliEnv, args []string) int {
+func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 	c := runCommand()
 	var f runFlags
 	fs := e.newFlagSet(c)
@@ -111,6 +111,17 @@ func doRun(ctx context.Context, e *cliEnv, args []string) int {
 		return e.fail(err)
 	}
 	r := &runner{env: e, profile: profile, ref: newCorrelationID()}
+	if profile.Protected && e.protect != nil {
+		if err := e.protect(); err != nil {
+			return r.finish(0, err)
+		}
+		// A panic here shows the host the static line, not its value.
+		defer func() {
+			if v := recover(); v != nil {
+				status = r.finish(0, errcode.Errorf(errcode.Internal, "panic: %v", v))
+			}
+		}()
+	}
 	return r.finish(r.run(ctx, f, pos[0], guestArgs))
 }
 
@@ -231,6 +242,11 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 			sm, err = openSealed(key, m, p.Name, f.sealed, &spec)
 			return err
 		}()
+		if sm != nil {
+			// Whatever way the run ends, the plaintext goes (seal
+			// removes it too; removing is idempotent).
+			defer sm.remove()
+		}
 		if err != nil {
 			if logw != nil {
 				log.Error("run failed", "ref", r.ref, "detail", strings.TrimSpace(errcode.Detailed(err)))
@@ -463,6 +479,7 @@ func (r *runner) spec(b *loader.Bundle, baseDir, target string, f runFlags, gues
 		HostCalls:       p.MaxHostCalls,
 		Stdin:           r.env.stdin,
 		Gate:            shim.For(p),
+		Protect:         p.Protected,
 	}
 	switch {
 	case p.Seccomp && p.SeccompKills:
