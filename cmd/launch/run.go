@@ -137,6 +137,9 @@ type runner struct {
 	runtimeKey *ecdh.PrivateKey
 	// also holds failures beside the run's own, shown before it.
 	also []error
+	// platform, when set, stands for what tee.Probe finds on this
+	// machine: a test's fake TEE.
+	platform *tee.Platform
 }
 
 // backend opens the run's backend once: its evidence and its sealing key
@@ -177,7 +180,11 @@ func (r *runner) finish(exitCode uint32, err error) int {
 
 func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs []string) (uint32, error) {
 	p := r.profile
-	backend, err := selectBackend(p, f.backend, tee.Probe(pathExists))
+	plat := tee.Probe(pathExists)
+	if r.platform != nil {
+		plat = *r.platform
+	}
+	backend, err := selectBackend(p, f.backend, plat)
 	if err != nil {
 		return 0, err
 	}
