@@ -52,6 +52,9 @@ becomes launch's. Under staging and production the host sees only a static
 error code and a correlation id, and launch exits with one of a few fixed
 statuses (see 'launch errors').
 
+The workload reads launch's stdin where the manifest says stdin = "host";
+where it does not say, under debug only. Otherwise its stdin is empty.
+
 A manifest's [sealed] mount is kept on the host's disk as one store
 encrypted under a sealing key for the measurement (--sealed FILE, by
 default in $XDG_STATE_HOME/ampoule/sealed), opened before the run and
@@ -484,7 +487,6 @@ func (r *runner) spec(b *loader.Bundle, baseDir, target string, f runFlags, gues
 		OpenFiles:       m.Limits.OpenFiles,
 		FileOutputBytes: m.Limits.FileOutputBytes,
 		HostCalls:       p.MaxHostCalls,
-		Stdin:           r.env.stdin,
 		Gate:            shim.For(p),
 		Protect:         p.Protected,
 	}
@@ -493,6 +495,10 @@ func (r *runner) spec(b *loader.Bundle, baseDir, target string, f runFlags, gues
 		spec.Seccomp = shim.SeccompKill
 	case p.Seccomp, f.confine:
 		spec.Seccomp = shim.SeccompErrno
+	}
+	if m.HostStdin(p) {
+		// Otherwise the runner's stdin is /dev/null: end of file at once.
+		spec.Stdin = r.env.stdin
 	}
 	if b.Generated {
 		spec.Name = filepath.Base(target)
