@@ -214,6 +214,15 @@ func TestStaticRunsAreProtected(t *testing.T) {
 					t.Errorf("the %s's core limit is %s, want 0 0", p.name, l)
 				}
 			}
+			// The supervisor runs on without the host's GODEBUG and with
+			// GOTRACEBACK=none; the runner has that variable alone.
+			supEnv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", sup))
+			if bytes.Contains(supEnv, []byte("GODEBUG")) || bytes.Contains(supEnv, []byte("GOTRACEBACK=crash")) || !bytes.Contains(supEnv, []byte("\x00GOTRACEBACK=none\x00")) {
+				t.Errorf("the supervisor's environment: %q", supEnv)
+			}
+			if runEnv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", runner)); string(runEnv) != "GOTRACEBACK=none\x00" {
+				t.Errorf("the runner's environment: %q", runEnv)
+			}
 			ws, _ := filepath.Glob(filepath.Join(h.shm, "ampoule-sealed-*"))
 			if len(ws) == 0 {
 				t.Fatal("the run has no sealed workspace to remove")
