@@ -184,9 +184,10 @@ func withoutInitTrace(stderr string) []string {
 // ordinary user, with GOTRACEBACK=crash, GODEBUG=gctrace=1,inittrace=1 and
 // core files unlimited: neither the supervisor nor its runner may be
 // dumpable (their /proc/PID/mem refuses a process of their own user) or
-// have a core limit above zero, and SIGQUIT, SIGTERM, SIGINT and SIGHUP must
-// each end the run with the static line alone and exit 130, leaving no
-// core file, no goroutine dump, no GC trace and no plaintext workspace.
+// have a core limit above zero, and SIGQUIT, SIGTERM, SIGINT and SIGHUP,
+// and a second signal hard on the first, must each end the run with the
+// static line alone and exit 130, leaving no core file, no goroutine dump,
+// no GC trace and no plaintext workspace.
 // Under debug the supervisor stays dumpable, which shows the probe works;
 // the runner is protected in every profile.
 func TestStaticRunsAreProtected(t *testing.T) {
@@ -199,8 +200,13 @@ func TestStaticRunsAreProtected(t *testing.T) {
 		out, _ := cmd.CombinedOutput()
 		return strings.Count(string(out), "\ninit ") + map[bool]int{true: 1}[strings.HasPrefix(string(out), "init ")]
 	}()
-	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
-		t.Run(sig.String(), func(t *testing.T) {
+	for _, sigs := range [][]syscall.Signal{{syscall.SIGQUIT}, {syscall.SIGTERM}, {syscall.SIGINT}, {syscall.SIGHUP}, {syscall.SIGTERM, syscall.SIGQUIT}} {
+		name := sigs[0].String()
+		if len(sigs) > 1 {
+			// A second signal ends launch at once, without unwinding.
+			name += " then " + sigs[1].String()
+		}
+		t.Run(name, func(t *testing.T) {
 			cmd, stderr, runner := h.start(t, "staging")
 			sup := cmd.Process.Pid
 			for _, p := range []struct {
@@ -227,13 +233,15 @@ func TestStaticRunsAreProtected(t *testing.T) {
 			if len(ws) == 0 {
 				t.Fatal("the run has no sealed workspace to remove")
 			}
-			cmd.Process.Signal(sig)
+			for _, sig := range sigs {
+				cmd.Process.Signal(sig)
+			}
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
 			select {
 			case <-done:
 			case <-time.After(10 * time.Second):
-				t.Fatalf("launch did not exit after %v; stderr:\n%s", sig, stderr.String())
+				t.Fatalf("launch did not exit after %v; stderr:\n%s", sigs, stderr.String())
 			}
 			if got := cmd.ProcessState.ExitCode(); got != errcode.ClassInterrupted.ExitStatus() {
 				t.Errorf("exit = %d (%v), want 130", got, cmd.ProcessState)

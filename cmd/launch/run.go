@@ -114,6 +114,11 @@ func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 		return e.fail(err)
 	}
 	r := &runner{env: e, profile: profile, ref: newCorrelationID()}
+	// A run that does not unwind in time after a signal still shows the
+	// host its line and exits 130 (main).
+	defer atExit(func() {
+		r.show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
+	})()
 	if profile.Protected && e.protect != nil {
 		if err := e.protect(); err != nil {
 			return r.finish(0, err)
@@ -143,6 +148,7 @@ type runner struct {
 	// platform, when set, stands for what tee.Probe finds on this
 	// machine: a test's fake TEE.
 	platform *tee.Platform
+	shown    sync.Once
 }
 
 // backend opens the run's backend once: its evidence and its sealing key
@@ -165,13 +171,7 @@ func (r *runner) finish(exitCode uint32, err error) int {
 		// A second failure (the sealed mount not sealed after a failed
 		// run) is shown too, each a static line where the profile hides
 		// detail; the exit status is the run's.
-		for _, e := range append(r.also, err) {
-			if r.profile.StaticErrors {
-				fmt.Fprint(r.env.stderr, errcode.Static(e, r.ref))
-			} else {
-				fmt.Fprint(r.env.stderr, errcode.Detailed(e))
-			}
-		}
+		r.show(append(r.also, err)...)
 		return errcode.From(err).Code.Class().ExitStatus()
 	}
 	if exitCode > 255 {
@@ -179,6 +179,20 @@ func (r *runner) finish(exitCode uint32, err error) int {
 		return 255
 	}
 	return int(exitCode)
+}
+
+// show prints the run's outcome, once: the run's own end and a forced
+// exit (doRun) may both try.
+func (r *runner) show(errs ...error) {
+	r.shown.Do(func() {
+		for _, e := range errs {
+			if r.profile.StaticErrors {
+				fmt.Fprint(r.env.stderr, errcode.Static(e, r.ref))
+			} else {
+				fmt.Fprint(r.env.stderr, errcode.Detailed(e))
+			}
+		}
+	})
 }
 
 func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs []string) (uint32, error) {
