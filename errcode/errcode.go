@@ -133,6 +133,7 @@ const (
 	SealedStoreIO          Code = 5005
 	WorkspaceUnavailable   Code = 5006
 	BrokerUnavailable      Code = 5007
+	ProtectionUnavailable  Code = 5008
 )
 
 type entry struct {
@@ -209,6 +210,7 @@ var registry = []entry{
 	{SealedStoreIO, "sealed-store-io", ClassInternal, "the sealed store could not be read or written", "check the directory of --sealed FILE; a failed write leaves the previous store"},
 	{WorkspaceUnavailable, "workspace-unavailable", ClassInternal, "no memory-backed directory for the sealed mount's plaintext", "mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one; the plaintext never goes to a disk"},
 	{BrokerUnavailable, "broker-unavailable", ClassInternal, "the tenant's broker could not be reached or failed", "check that the broker in [broker] url runs and is reachable from this machine"},
+	{ProtectionUnavailable, "protection-unavailable", ClassInternal, "the launcher could not keep its memory from core files, tracebacks and other processes, so nothing ran", "run on Linux, where prctl(PR_SET_DUMPABLE) and setrlimit(RLIMIT_CORE) are always available"},
 }
 
 func (c Code) entry() (entry, bool) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/profiles"
 )
 
 // minimalModule is the smallest valid core module: magic and version.
@@ -170,6 +171,8 @@ func TestManifestErrors(t *testing.T) {
 		{"broker url without host", "name = \"x\"\nprofiles = [\"debug\"]\n[broker]\nurl = \"https://\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n", errcode.ManifestInvalid, "broker.url"},
 		{"broker key", "name = \"x\"\nprofiles = [\"debug\"]\n[broker]\nurl = \"https://b\"\nkey = \"abcd\"\n", errcode.ManifestInvalid, "ampoule.toml:5: broker.key"},
 		{"broker without key", "name = \"x\"\nprofiles = [\"debug\"]\n[broker]\nurl = \"https://b\"\n", errcode.ManifestInvalid, "broker.key: is required"},
+		{"bad stdin", "name = \"x\"\nprofiles = [\"debug\"]\nstdin = \"tty\"\n", errcode.ManifestInvalid, "ampoule.toml:3: stdin: \"tty\" is not a stdin"},
+		{"stdin type", "name = \"x\"\nprofiles = [\"debug\"]\nstdin = true\n", errcode.ManifestInvalid, "ampoule.toml:3: stdin"},
 		{"sealed unknown key", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nhost = \"/tmp\"\n", errcode.ManifestInvalid, "ampoule.toml:5: sealed.host: unknown key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,6 +228,33 @@ func TestMeasureGolden(t *testing.T) {
 	}
 }
 
+// TestStdinKey: stdin is left out of the canonical form when the manifest
+// does not say, so that older measurements stand; when it says, it is
+// measured and decides every profile; unsaid, only debug reads the host's.
+func TestStdinKey(t *testing.T) {
+	debug, _ := profiles.Get("debug")
+	staging, _ := profiles.Get("staging")
+	production, _ := profiles.Get("production")
+	for _, tc := range []struct {
+		line                 string
+		canonical            string
+		debug, staging, prod bool
+	}{
+		{"", "", true, false, false},
+		{"stdin = \"host\"\n", `,"stdin":"host",`, true, true, true},
+		{"stdin = \"none\"\n", `,"stdin":"none",`, false, false, false},
+	} {
+		m := bundle(t, "name = \"x\"\nprofiles = [\"debug\"]\n"+tc.line, minimalModule).Manifest
+		c := string(m.Canonical())
+		if tc.canonical == "" && strings.Contains(c, "stdin") || tc.canonical != "" && !strings.Contains(c, tc.canonical) {
+			t.Errorf("%q: canonical %s", tc.line, c)
+		}
+		if m.HostStdin(debug) != tc.debug || m.HostStdin(staging) != tc.staging || m.HostStdin(production) != tc.prod {
+			t.Errorf("%q: host stdin under debug, staging, production = %v %v %v", tc.line, m.HostStdin(debug), m.HostStdin(staging), m.HostStdin(production))
+		}
+	}
+}
+
 func TestMeasureIgnoresLayout(t *testing.T) {
 	base := Measure(bundle(t, baseManifest, minimalModule), "production")
 	edited := strings.NewReplacer(
@@ -276,6 +306,8 @@ func TestMeasureChangesWithEveryField(t *testing.T) {
 		{"sealed size", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/sealed\"\nmax_size = \"1MiB\""},
 		{"broker", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\""},
 		{"broker key", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ac", 32) + "\""},
+		{"stdin host", `name = "hello"`, "name = \"hello\"\nstdin = \"host\""},
+		{"stdin none", `name = "hello"`, "name = \"hello\"\nstdin = \"none\""},
 		{"sealed key from broker", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\""},
 	} {
 		doc := strings.Replace(baseManifest, tc.from, tc.to, 1)

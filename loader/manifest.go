@@ -94,6 +94,34 @@ type Manifest struct {
 	Sealed *Sealed
 	// Broker is the tenant's key broker, or nil.
 	Broker *Broker
+	// Stdin is StdinHost, StdinNone or "" (the manifest does not say):
+	// see HostStdin.
+	Stdin string
+}
+
+// What a manifest's stdin may say.
+const (
+	// StdinHost: the workload reads the host's stdin, in every profile.
+	StdinHost = "host"
+	// StdinNone: the workload's stdin is empty (end of file at once), in
+	// every profile.
+	StdinNone = "none"
+)
+
+// HostStdin reports whether the workload reads the host's stdin under
+// profile p: as the manifest says, and where it does not, only under a
+// profile that lets the host add to the manifest (debug). What the host
+// writes there is input the measurement does not cover, so a staging or
+// production run takes it only from a manifest that asks for it, which
+// the measurement does cover.
+func (m *Manifest) HostStdin(p profiles.Profile) bool {
+	switch m.Stdin {
+	case StdinHost:
+		return true
+	case StdinNone:
+		return false
+	}
+	return p.AllowHostOverrides
 }
 
 // Broker is the tenant's key broker: where it is and the key its answers
@@ -181,6 +209,7 @@ type rawManifest struct {
 	LogRecip *string           `toml:"log_recipient"`
 	Sealed   *rawSealed        `toml:"sealed"`
 	Broker   *rawBroker        `toml:"broker"`
+	Stdin    *string           `toml:"stdin"`
 }
 
 type rawSealed struct {
@@ -357,6 +386,14 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 			v.fail("log_recipient", "make a key pair with 'launch keygen' and paste its recipient (alog1 followed by 64 hex digits)", "%q is not a log recipient", *r.LogRecip)
 		}
 		m.LogRecipient = *r.LogRecip
+	}
+	if r.Stdin != nil {
+		switch *r.Stdin {
+		case StdinHost, StdinNone:
+			m.Stdin = *r.Stdin
+		default:
+			v.fail("stdin", `write "host" (the host's stdin reaches the workload) or "none" (it reads end of file)`, "%q is not a stdin", *r.Stdin)
+		}
 	}
 	if r.Broker != nil {
 		m.Broker = v.broker(r.Broker)
@@ -658,7 +695,7 @@ func decodeError(file string, err error) error {
 		d := sm.Errors[0]
 		row, _ := d.Position()
 		return errcode.Errorf(errcode.ManifestInvalid, "%s:%d: %s: unknown key", file, row, strings.Join(d.Key(), ".")).
-			WithHint("the keys are name, version, module, args, env, dirs, profiles, log_recipient, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key and [broker] url, key; see 'Manifest' in README.md")
+			WithHint("the keys are name, version, module, args, env, dirs, profiles, log_recipient, stdin, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key and [broker] url, key; see 'Manifest' in README.md")
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
@@ -692,8 +729,11 @@ type canonicalManifest struct {
 	Profiles []string          `json:"profiles"`
 	// Sealed is left out when the manifest has no sealed mount, so that
 	// measurements of manifests without one did not change when it came.
-	Sealed  *canonicalSealed `json:"sealed,omitempty"`
-	Version string           `json:"version"`
+	Sealed *canonicalSealed `json:"sealed,omitempty"`
+	// Stdin is left out when the manifest does not say, for the same
+	// reason.
+	Stdin   string `json:"stdin,omitempty"`
+	Version string `json:"version"`
 }
 
 type canonicalSealed struct {
@@ -740,6 +780,7 @@ func (m *Manifest) Canonical() []byte {
 		Module:   m.Module,
 		Name:     m.Name,
 		Profiles: nonNil(m.Profiles),
+		Stdin:    m.Stdin,
 		Version:  m.Version,
 	}
 	if c.Env == nil {

@@ -50,6 +50,11 @@ type Profile struct {
 	DiskCache bool
 	// MaxHostCalls bounds the host calls of a run; zero means no bound.
 	MaxHostCalls uint64
+	// Protected: the launcher's memory stays in it. It takes no GODEBUG
+	// or GOTRACEBACK from the host, is not dumpable and writes no core
+	// file, and a signal that would make it dump its stacks stops the run
+	// instead (the runner is protected in every profile).
+	Protected bool
 }
 
 // Names lists the profiles from least to most strict.
@@ -90,6 +95,7 @@ func Get(name string) (Profile, error) {
 			AllowTEEDebug:    true,
 			Seccomp:          true,
 			AllowRelaxations: true,
+			Protected:        true,
 		}, nil
 	case "production":
 		return Profile{
@@ -99,6 +105,7 @@ func Get(name string) (Profile, error) {
 			Backends:     []string{"snp", "tdx"},
 			Seccomp:      true,
 			SeccompKills: true,
+			Protected:    true,
 		}, nil
 	}
 	return Profile{}, errcode.Errorf(errcode.ProfileUnknown, "no profile %q (the profiles are %s)", name, strings.Join(Names(), ", "))
@@ -137,6 +144,7 @@ func (p Profile) Warnings() []Warning {
 	add(p.AllowsBackend("sim"), "simulator-allowed", "the insecure software simulator may stand in for a TEE")
 	add(p.AllowTEEDebug, "tee-debug-allowed", "a TEE with its debug policy bit set is accepted")
 	add(!p.Seccomp, "no-seccomp", "the runtime process is not confined by seccomp")
+	add(!p.Protected, "unprotected-launcher", "the launcher takes GODEBUG and GOTRACEBACK from the host, may dump core and its stacks, and the host's processes of its user may read its memory")
 	add(p.AllowRelaxations, "relaxations-allowed", "a manifest may ask for extra host calls or network")
 	add(p.AllowBareModule, "bare-module", "a module without a manifest may run")
 	add(p.AllowHostOverrides, "host-overrides", "--dir and --env may add mounts and variables the manifest does not have")

@@ -43,7 +43,7 @@ func TestEveryRelaxationIsNamed(t *testing.T) {
 		prev = cur
 	}
 	debug, _ := Get("debug")
-	want := []string{"full-errors", "plain-logs", "exit-code-passthrough", "simulator-allowed", "no-seccomp", "bare-module", "host-overrides", "disk-cache"}
+	want := []string{"full-errors", "plain-logs", "exit-code-passthrough", "simulator-allowed", "no-seccomp", "unprotected-launcher", "bare-module", "host-overrides", "disk-cache"}
 	got := map[string]bool{}
 	for _, w := range debug.Warnings() {
 		got[w.Name] = true
@@ -58,7 +58,7 @@ func TestEveryRelaxationIsNamed(t *testing.T) {
 func TestStaticProfilesHideEverything(t *testing.T) {
 	for _, n := range []string{"staging", "production"} {
 		p, _ := Get(n)
-		if !p.StaticErrors || p.PlainLogs || p.PassExitCode || p.AllowBareModule || p.AllowHostOverrides || p.DiskCache || !p.Seccomp {
+		if !p.StaticErrors || p.PlainLogs || p.PassExitCode || p.AllowBareModule || p.AllowHostOverrides || p.DiskCache || !p.Seccomp || !p.Protected {
 			t.Errorf("%s is not a static profile: %+v", n, p)
 		}
 	}

@@ -106,6 +106,12 @@ type Spec struct {
 	// Supervise applies it, in the runner: a filter cannot be removed.
 	Seccomp shim.SeccompAction
 
+	// Protect starts Supervise's runner with GOTRACEBACK=none as its whole
+	// environment, so that not even a runner that panics prints a stack.
+	// (A runner is always made not dumpable, with no core file, before it
+	// reads its spec: see Protect.)
+	Protect bool
+
 	// BeforeStart, if set, is called once the module is compiled and its
 	// imports checked, just before its first instruction runs. An error
 	// ends the run without running the module.

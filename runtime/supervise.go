@@ -164,7 +164,12 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		dirs = append(dirs, childMount{Host: d.Host, Guest: d.Guest, Writable: d.Writable, MaxBytes: d.MaxBytes, FD: firstMountFD + len(dirs)})
 	}
 	cmd := exec.Command(exe, RunnerArg)
+	// Nothing of the supervisor's environment reaches the runner: no
+	// GODEBUG to print traces, no GOTRACEBACK=crash to dump core.
 	cmd.Env = []string{}
+	if spec.Protect {
+		cmd.Env = []string{"GOTRACEBACK=none"}
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
 	cmd.ExtraFiles = append([]*os.File{specR, resW, module}, dirFiles...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -316,17 +321,25 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 
 // RunChild is the runner's side of Supervise: it reads the spec from fd 3,
 // runs it with the process's own stdio, reports to fd 4 and returns the
-// process exit status. Signals are the supervisor's business.
+// process exit status. Signals are the supervisor's business: a runner
+// ignores those another process sends it to stop it or make it dump its
+// stacks. Before it reads anything it makes itself not dumpable, with no
+// core file (Protect), in every profile: it holds the module, the spec and
+// the workload's memory.
 func RunChild() int {
 	// SIGPIPE too: a workload writing to a closed stdout gets EPIPE, as a
 	// process would, instead of killing the runner.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	signal.Ignore(DumpSignals...)
 	specF, resF, modF := os.NewFile(3, "spec"), os.NewFile(4, "result"), os.NewFile(5, "module")
 	if specF == nil || resF == nil || modF == nil {
 		fmt.Fprintln(os.Stderr, "launch: the runner is started by 'launch run', not by hand")
 		return errcode.ClassUsage.ExitStatus()
 	}
 	resEnc := gob.NewEncoder(resF)
+	if err := Protect(); err != nil {
+		return report(resF, resEnc, Result{}, errcode.Errorf(errcode.ProtectionUnavailable, "the runner: %v", err))
+	}
 	var cs childSpec
 	dec := gob.NewDecoder(specF)
 	if err := dec.Decode(&cs); err != nil {

@@ -63,6 +63,7 @@ func allowlist() []Syscall {
 		{"rt_sigprocmask", unix.SYS_RT_SIGPROCMASK, false, 0, goRT},
 		{"rt_sigreturn", unix.SYS_RT_SIGRETURN, false, 0, goRT},
 		{"sigaltstack", unix.SYS_SIGALTSTACK, false, 0, goRT},
+		{"restart_syscall", unix.SYS_RESTART_SYSCALL, false, 0, "the kernel: a sleep or wait that a stop (SIGSTOP, Ctrl-Z, a cgroup freeze, a checkpoint) interrupted resumes through it on SIGCONT or thaw"},
 		{"getpid", unix.SYS_GETPID, false, 0, goRT},
 		{"gettid", unix.SYS_GETTID, false, 0, goRT},
 		{"tgkill", unix.SYS_TGKILL, false, 0, goRT + ": preemption signals to its own threads"},

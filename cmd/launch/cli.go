@@ -27,6 +27,11 @@ type command struct {
 type cliEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// protect, set by main alone, makes the process a protected launcher
+	// (protectLauncher) once a run's profile asks for it, before the run
+	// reads anything. A test calling run in-process has none: its tests of
+	// protection run the launch binary.
+	protect func() error
 }
 
 func commands() []command {
@@ -35,9 +40,13 @@ func commands() []command {
 
 // run is the whole CLI: main only wires the process to it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	env := &cliEnv{stdin: stdin, stdout: stdout, stderr: stderr}
+	return (&cliEnv{stdin: stdin, stdout: stdout, stderr: stderr}).run(ctx, args)
+}
+
+// run runs the command args name in env.
+func (env *cliEnv) run(ctx context.Context, args []string) int {
 	if len(args) == 0 {
-		printUsage(stderr)
+		printUsage(env.stderr)
 		return errcode.ClassUsage.ExitStatus()
 	}
 	name, rest := args[0], args[1:]
@@ -46,13 +55,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if len(rest) > 0 {
 			for _, c := range commands() {
 				if c.name == rest[0] {
-					printCommandHelp(stdout, c)
+					printCommandHelp(env.stdout, c)
 					return 0
 				}
 			}
 			return env.fail(errcode.Errorf(errcode.Usage, "no command %q", rest[0]))
 		}
-		printUsage(stdout)
+		printUsage(env.stdout)
 		return 0
 	}
 	for _, c := range commands() {

@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == runtime.RunnerArg {
 		os.Exit(runtime.RunChild())
 	}
+	if pid := os.Getenv(filterProbeEnv); pid != "" {
+		os.Exit(filterProbe(pid))
+	}
 	os.Exit(m.Run())
 }
 

@@ -145,6 +145,7 @@ func doProfiles(ctx context.Context, e *cliEnv, args []string) int {
 	row("backends", func(p profiles.Profile) string { return strings.Join(p.Backends, ",") })
 	row("TEE debug bit", func(p profiles.Profile) string { return yes(p.AllowTEEDebug) })
 	row("seccomp", func(p profiles.Profile) string { return yes(p.Seccomp) })
+	row("protected launcher", func(p profiles.Profile) string { return yes(p.Protected) })
 	row("relaxations", func(p profiles.Profile) string { return yes(p.AllowRelaxations) })
 	row("bare .wasm", func(p profiles.Profile) string { return yes(p.AllowBareModule) })
 	row("--dir/--env/args", func(p profiles.Profile) string { return yes(p.AllowHostOverrides) })

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -28,15 +29,23 @@ func main() {
 		// The child that 'launch run' starts to run the workload.
 		os.Exit(runtime.RunChild())
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// SIGINT and SIGTERM stop a run; a protected run adds the signals that
+	// would make the Go runtime dump its stacks (protectLauncher).
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
 	go func() {
-		<-ctx.Done()
-		// A second signal now kills the process the default way.
-		stop()
-		time.Sleep(forcedExitDelay)
-		os.Exit(130)
+		s := <-sigs
+		cancel(fmt.Errorf("%v", s))
+		// A second signal, or a run slow to unwind, ends the process now,
+		// its sealed workspace removed first.
+		select {
+		case <-sigs:
+		case <-time.After(forcedExitDelay):
+		}
+		exit(130)
 	}()
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		protect: func() error { return protectLauncher(sigs) }}
+	exit(env.run(ctx, os.Args[1:]))
 }

@@ -61,6 +61,9 @@ becomes launch's. Under staging and production the host sees only a static
 error code and a correlation id, and launch exits with one of a few fixed
 statuses (see 'launch errors').
 
+The workload reads launch's stdin where the manifest says stdin = "host";
+where it does not say, under debug only. Otherwise its stdin is empty.
+
 A manifest's [sealed] mount is kept on the host's disk as one store
 encrypted under a sealing key for the measurement (--sealed FILE, by
 default in $XDG_STATE_HOME/ampoule/sealed), opened before the run and
@@ -85,7 +88,7 @@ type runFlags struct {
 	dirs, env                  stringList
 }
 
-func doRun(ctx context.Context, e *cliEnv, args []string) int {
+func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 	c := runCommand()
 	var f runFlags
 	fs := e.newFlagSet(c)
@@ -120,6 +123,22 @@ func doRun(ctx context.Context, e *cliEnv, args []string) int {
 		return e.fail(err)
 	}
 	r := &runner{env: e, profile: profile, ref: newCorrelationID()}
+	// A run that does not unwind in time after a signal still shows the
+	// host its line and exits 130 (main).
+	defer atExit(func() {
+		r.show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
+	})()
+	if profile.Protected && e.protect != nil {
+		if err := e.protect(); err != nil {
+			return r.finish(0, err)
+		}
+		// A panic here shows the host the static line, not its value.
+		defer func() {
+			if v := recover(); v != nil {
+				status = r.finish(0, errcode.Errorf(errcode.Internal, "panic: %v", v))
+			}
+		}()
+	}
 	return r.finish(r.run(ctx, f, pos[0], guestArgs))
 }
 
@@ -150,6 +169,10 @@ type runner struct {
 	// mounts are opened; closers release them when the run ends.
 	bundleRoot *shim.Root
 	closers    []func()
+	// platform, when set, stands for what tee.Probe finds on this
+	// machine: a test's fake TEE.
+	platform *tee.Platform
+	shown    sync.Once
 }
 
 // backend opens the run's backend once: its evidence and its sealing key
@@ -172,13 +195,7 @@ func (r *runner) finish(exitCode uint32, err error) int {
 		// A second failure (the sealed mount not sealed after a failed
 		// run) is shown too, each a static line where the profile hides
 		// detail; the exit status is the run's.
-		for _, e := range append(r.also, err) {
-			if r.profile.StaticErrors {
-				fmt.Fprint(r.env.stderr, errcode.Static(e, r.ref))
-			} else {
-				fmt.Fprint(r.env.stderr, errcode.Detailed(e))
-			}
-		}
+		r.show(append(r.also, err)...)
 		return errcode.From(err).Code.Class().ExitStatus()
 	}
 	if exitCode > 255 {
@@ -188,13 +205,31 @@ func (r *runner) finish(exitCode uint32, err error) int {
 	return int(exitCode)
 }
 
+// show prints the run's outcome, once: the run's own end and a forced
+// exit (doRun) may both try.
+func (r *runner) show(errs ...error) {
+	r.shown.Do(func() {
+		for _, e := range errs {
+			if r.profile.StaticErrors {
+				fmt.Fprint(r.env.stderr, errcode.Static(e, r.ref))
+			} else {
+				fmt.Fprint(r.env.stderr, errcode.Detailed(e))
+			}
+		}
+	})
+}
+
 func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs []string) (uint32, error) {
 	p := r.profile
 	exists := r.exists
 	if exists == nil {
 		exists = pathExists
 	}
-	backend, err := selectBackend(p, f.backend, tee.Probe(exists))
+	plat := tee.Probe(exists)
+	if r.platform != nil {
+		plat = *r.platform
+	}
+	backend, err := selectBackend(p, f.backend, plat)
 	if err != nil {
 		return 0, err
 	}
@@ -265,6 +300,11 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 			sm, err = openSealed(key, m, p.Name, f.sealed, &spec)
 			return err
 		}()
+		if sm != nil {
+			// Whatever way the run ends, the plaintext goes (seal
+			// removes it too; removing is idempotent).
+			defer sm.remove()
+		}
 		if err != nil {
 			if logw != nil {
 				log.Error("run failed", "ref", r.ref, "detail", strings.TrimSpace(errcode.Detailed(err)))
@@ -583,14 +623,18 @@ func (r *runner) spec(b *loader.Bundle, baseDir, target string, f runFlags, gues
 		OpenFiles:       m.Limits.OpenFiles,
 		FileOutputBytes: m.Limits.FileOutputBytes,
 		HostCalls:       p.MaxHostCalls,
-		Stdin:           r.env.stdin,
 		Gate:            shim.For(p),
+		Protect:         p.Protected,
 	}
 	switch {
 	case p.Seccomp && p.SeccompKills:
 		spec.Seccomp = shim.SeccompKill
 	case p.Seccomp, f.confine:
 		spec.Seccomp = shim.SeccompErrno
+	}
+	if m.HostStdin(p) {
+		// Otherwise the runner's stdin is /dev/null: end of file at once.
+		spec.Stdin = r.env.stdin
 	}
 	if b.Generated {
 		spec.Name = filepath.Base(target)

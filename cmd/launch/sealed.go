@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -26,7 +27,10 @@ type sealedMount struct {
 	key       []byte
 	max       int64
 	unlock    func()
-	release   func() // removes the workspace
+	release   func() // removes the workspace, once
+	// dropAtExit unregisters release from the cleanups of a forced exit.
+	dropAtExit func()
+	removed    sync.Once
 	// opened is what was unpacked: entries, and whether a store existed.
 	opened int
 	found  bool
@@ -91,10 +95,15 @@ func openSealed(key []byte, m *loader.Manifest, profile, file string, spec *runt
 		return nil, errcode.Errorf(errcode.SealedStoreIO, "the sealed store cannot be written: %v", err).
 			WithHint("pass --sealed FILE in a directory that exists and is writable")
 	}
-	if s.workspace, s.release, err = sealed.NewWorkspace(sealed.WorkspaceBases()); err != nil {
+	var release func()
+	if s.workspace, release, err = sealed.NewWorkspace(sealed.WorkspaceBases()); err != nil {
 		s.unlock()
 		return nil, errcode.Errorf(errcode.WorkspaceUnavailable, "%v", err)
 	}
+	// The plaintext goes on every exit path the launcher sees: this run's
+	// end, a panic unwinding it, or a forced exit on a second signal.
+	s.release = sync.OnceFunc(release)
+	s.dropAtExit = atExit(s.release)
 	if err := sealed.WriteDir(s.workspace, entries); err != nil {
 		s.remove()
 		return nil, errcode.Errorf(errcode.SealedStoreIO, "unpacking the sealed store into its workspace: %v", err)
@@ -124,11 +133,15 @@ func (s *sealedMount) seal(log hclog.Logger) error {
 	return nil
 }
 
-// remove deletes the plaintext workspace and lets the store go.
+// remove deletes the plaintext workspace and lets the store go. It may be
+// called more than once.
 func (s *sealedMount) remove() {
-	s.release()
-	clear(s.key)
-	s.unlock()
+	s.removed.Do(func() {
+		s.dropAtExit()
+		s.release()
+		clear(s.key)
+		s.unlock()
+	})
 }
 
 // sealedError gives a sealed-store failure its registered code.

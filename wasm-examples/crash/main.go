@@ -11,10 +11,14 @@
 //	fds DIR     open files in DIR and keep them open, forever
 //	fill DIR    write DIR/fill.bin one MiB at a time, forever
 //	churn DIR   open, read and close files and DIR itself 1000 times (not a crash)
+//	nap MS      sleep MS milliseconds in one poll_oneoff, then print "napped" (not a crash)
+//	work N      compute N million rounds of xorshift, then print the result (not a crash)
+//	echo        copy stdin to stdout, then print how many bytes (not a crash)
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"time"
@@ -107,6 +111,28 @@ func main() {
 				os.Exit(1)
 			}
 		}
+	case "nap":
+		ms := 1000
+		if len(os.Args) > 2 {
+			ms, _ = strconv.Atoi(os.Args[2])
+		}
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Println("napped")
+	case "work":
+		rounds := 100
+		if len(os.Args) > 2 {
+			rounds, _ = strconv.Atoi(os.Args[2])
+		}
+		x := uint64(88172645463325252)
+		for i := 0; i < rounds*1000000; i++ {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+		}
+		fmt.Printf("worked %x\n", x)
+	case "echo":
+		n, err := io.Copy(os.Stdout, os.Stdin)
+		fmt.Printf("echo: %d bytes, %v\n", n, err)
 	default:
 		fmt.Fprintf(os.Stderr, "crash: unknown mode %q\n", mode)
 		os.Exit(64)
