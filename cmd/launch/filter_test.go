@@ -92,11 +92,18 @@ func installedFilter(t *testing.T, pid int) []unix.SockFilter {
 }
 
 // confinedRunner waits for a runner child of parent whose seccomp filter
-// is installed, and returns its pid and its /proc status.
-func confinedRunner(t *testing.T, parent int) (int, string) {
+// is installed, and returns its pid and its /proc status. A run that ends
+// first (its error on ended) fails the test at once, with its error.
+func confinedRunner(t *testing.T, parent int, ended chan error) (int, string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case err := <-ended:
+			ended <- err // for the caller's deferred wait
+			t.Fatalf("the run ended before its runner was seen: %v", err)
+		default:
+		}
 		if pid := childRunner(parent); pid != 0 {
 			status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 			if strings.Contains(string(status), "\nSeccomp:\t2\n") {
@@ -145,12 +152,13 @@ func TestStaticRunnersAreFiltered(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-		pid, status := confinedRunner(t, cmd.Process.Pid)
+		pid, status := confinedRunner(t, cmd.Process.Pid, nil)
 		checkFilter(t, pid, status, shim.SeccompErrno)
 	})
 	t.Run("production", func(t *testing.T) {
 		prod, _ := profiles.Get("production")
-		be, _, _ := snpfake.Backend(t, [64]byte{})
+		// Debugging off: production refuses a TEE its host may debug.
+		be, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: false})
 		var stderr syncBuffer
 		r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &stderr, stderr: &stderr}, profile: prod, ref: newCorrelationID(),
 			be: be, platform: &tee.Platform{SEVGuest: tee.SEVGuestDevice}}
@@ -161,7 +169,7 @@ func TestStaticRunnersAreFiltered(t *testing.T) {
 			done <- err
 		}()
 		defer func() { cancel(); <-done }()
-		pid, status := confinedRunner(t, os.Getpid())
+		pid, status := confinedRunner(t, os.Getpid(), done)
 		checkFilter(t, pid, status, shim.SeccompKill)
 	})
 }
