@@ -141,6 +141,9 @@ func TestParsePolicy(t *testing.T) {
 		"measurements = [\"abc\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"kvm\"]\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nmax_age = \"soon\"\n",
+		// A max_age of nothing, or less, is no bound a verdict could meet.
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nmax_age = \"0s\"\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nmax_age = \"-1m\"\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nunknown = 1\n",
 		"measurements = \"" + m + "\"\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\ntdx_mrtds = [\"00\"]\n",
