@@ -39,3 +39,29 @@ func TestSupervisedMountsKeepTheirBounds(t *testing.T) {
 		t.Errorf("2000 bytes into a mount of max_size 1000: %+v %v, want SealedSizeLimit\nstdout %.500s\nstderr %.500s", res, err, stdout, stderr)
 	}
 }
+
+// TestRunnerUsesTheSupervisorsDescriptor: the runner's mount is the
+// directory the supervisor opened (a caller's Root, or its own open), never
+// its host path opened again: a host that moves the directory and puts a
+// link leading out at its path before the runner starts changes nothing
+// the guest reaches.
+func TestRunnerUsesTheSupervisorsDescriptor(t *testing.T) {
+	base := attackTree(t)
+	data := filepath.Join(base, "data")
+	root, err := shim.OpenRoot(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if err := os.Rename(data, data+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(base, "outside"), data); err != nil {
+		t.Fatal(err)
+	}
+	out := fsops(t, shim.SeccompOff, []Mount{{Host: data, Guest: "/data", Root: root}}, "read", "/data/mine", "read", "/data/secret")
+	assertNothingOutside(t, base, out)
+	if !strings.Contains(out, "read ok mine") {
+		t.Errorf("the guest does not see the directory the supervisor opened:\n%s", out)
+	}
+}
