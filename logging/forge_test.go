@@ -199,3 +199,55 @@ func TestHeaderIsReadOnlyAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// A tenant who changes a record and writes the end record's chain anew to
+// match still cannot pass the log off: the runtime key signed the chain
+// over every record's tag.
+func TestResealedRecordBreaksTheSignedChain(t *testing.T) {
+	id := newID(t)
+	s := openLog(t, writeLog(t, id, "ref", "the run said this", "and this"), id)
+	s.reseal(t, 0, func(p []byte) { copy(p[recordOverhead:], "the run said THAT") })
+	var chain [32]byte
+	for _, f := range s.frames[:len(s.frames)-1] {
+		chain = chainNext(chain, f)
+	}
+	s.reseal(t, len(s.frames)-1, func(p []byte) { copy(p[17:49], chain[:]) })
+	if _, err := readToEnd(s.bytes(), id); !errors.Is(err, ErrTampered) {
+		t.Fatalf("a changed record under a rewritten chain: %v; want ErrTampered", err)
+	}
+}
+
+// The header's signature covers every field of the header as written:
+// changing one, even keeping the runtime key and the signature, is refused
+// before any record is read.
+func TestHeaderSignatureCoversEveryField(t *testing.T) {
+	id := newID(t)
+	log := writeLog(t, id, "ref", "a")
+	line, rest, _ := bytes.Cut(log, []byte("\n"))
+	jsB64, sigB64, _ := bytes.Cut(line[len(Magic):], []byte(" "))
+	js, err := base64.StdEncoding.DecodeString(string(jsB64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for field, value := range map[string]any{
+		"ref":         "another",
+		"measurement": "another",
+		"profile":     "debug",
+		"started":     time.Unix(1, 0).UTC(),
+		"envelope":    base64.StdEncoding.EncodeToString([]byte(`{"kind":"other"}`)),
+	} {
+		var fields map[string]any
+		if err := json.Unmarshal(js, &fields); err != nil {
+			t.Fatal(err)
+		}
+		fields[field] = value
+		changed, err := json.Marshal(fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged := append([]byte(Magic+base64.StdEncoding.EncodeToString(changed)+" "+string(sigB64)+"\n"), rest...)
+		if _, err := NewReader(bytes.NewReader(forged), id); !errors.Is(err, ErrUnsigned) {
+			t.Errorf("the header with another %s under the old signature: %v; want ErrUnsigned", field, err)
+		}
+	}
+}
