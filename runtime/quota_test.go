@@ -93,3 +93,22 @@ func TestSealedQuotaIsExact(t *testing.T) {
 		t.Errorf("limits hit: %v, want SealedSizeLimit twice", *hits)
 	}
 }
+
+// TestFileOutputIsExact: the run's file_output takes exactly its bound, and
+// a negative charge, which would make room, is refused as a breach.
+func TestFileOutputIsExact(t *testing.T) {
+	var hits []errcode.Code
+	l := &fileLimits{maxWritten: 100, hit: func(c errcode.Code) { hits = append(hits, c) }}
+	if e := l.writing(-50); e != experimentalsys.EPERM {
+		t.Errorf("a negative charge: errno %v, want EPERM", e)
+	}
+	if e := l.writing(100); e != 0 {
+		t.Errorf("the whole bound: errno %v", e)
+	}
+	if e := l.writing(1); e != experimentalsys.EPERM {
+		t.Errorf("a byte past the bound: errno %v, want EPERM", e)
+	}
+	if len(hits) != 2 || hits[0] != errcode.FileOutputLimit || hits[1] != errcode.FileOutputLimit {
+		t.Errorf("limits hit: %v, want FileOutputLimit twice", hits)
+	}
+}
