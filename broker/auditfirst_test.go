@@ -2,8 +2,10 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
@@ -35,5 +37,53 @@ func TestUnrecordedRefusalIsNotAnswered(t *testing.T) {
 	}
 	if records, err := b.s.Audit(); err == nil && len(records) != 0 {
 		t.Errorf("%d audit records", len(records))
+	}
+}
+
+// TestOneNonceOneRelease: requests racing with one nonce get at most one
+// release between them: the nonce is used in the transaction that answers,
+// not only checked before the evidence is judged.
+func TestOneNonceOneRelease(t *testing.T) {
+	b := newBroker(t)
+	// A race lost by chance in one round is won in another: several
+	// rounds, each with a nonce of its own.
+	for round := range 8 {
+		nonce, err := b.client.Challenge(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, _ := b.evidence(t, measurementA, nonce)
+		body := mustJSON(t, ReleaseRequest{Evidence: mustJSON(t, env), Secrets: []string{SealingKey}})
+		const n = 16
+		codes := make(chan int, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				resp, err := http.Post(b.srv.URL+ReleasePath, "application/json", bytes.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				codes <- resp.StatusCode
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(codes)
+		released := 0
+		for c := range codes {
+			if c == http.StatusOK {
+				released++
+			}
+		}
+		if released != 1 {
+			t.Fatalf("round %d: %d of %d racing requests with one nonce were answered with the secret, want 1", round, released, n)
+		}
 	}
 }
