@@ -105,6 +105,9 @@ func TestTamperIsContraindicated(t *testing.T) {
 			o.Now = time.Now().Add(time.Hour)
 		}, "max_age"},
 		{"from the future", func(_ *tee.Envelope, o *Options, _ **Policy) { o.Now = time.Now().Add(-time.Hour) }, "future"},
+		// Just past the minute of clock skew allowed: a bound widened
+		// fourfold would let this through.
+		{"two minutes from the future", func(_ *tee.Envelope, o *Options, _ **Policy) { o.Now = time.Now().Add(-2 * time.Minute) }, "future"},
 		{"claims to be secure", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Insecure = false }, "does not say it is insecure"},
 		{"pinned key", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).SimKeys = []string{strings.Repeat("00", 32)} }, "pins"},
 		{"issue time changed", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Issued = e.Issued.Add(-time.Minute) }, "issue time"},
@@ -138,6 +141,9 @@ func TestParsePolicy(t *testing.T) {
 		"measurements = [\"abc\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"kvm\"]\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nmax_age = \"soon\"\n",
+		// A max_age of nothing, or less, is no bound a verdict could meet.
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nmax_age = \"0s\"\n",
+		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nmax_age = \"-1m\"\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nunknown = 1\n",
 		"measurements = \"" + m + "\"\n",
 		"measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\ntdx_mrtds = [\"00\"]\n",

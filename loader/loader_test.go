@@ -141,6 +141,7 @@ func TestManifestErrors(t *testing.T) {
 		{"zero output", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\noutput = 0\n", errcode.ManifestInvalid, "limits.output"},
 		{"open files type", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nopen_files = \"many\"\n", errcode.ManifestInvalid, "ampoule.toml:4: limits.open_files: a string is not a count"},
 		{"open files range", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nopen_files = 0\n", errcode.ManifestInvalid, "limits.open_files: 0 is out of range"},
+		{"open files too many", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nopen_files = 4097\n", errcode.ManifestInvalid, "limits.open_files: 4097 is out of range"},
 		{"file output", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nfile_output = \"lots\"\n", errcode.ManifestInvalid, "limits.file_output"},
 		// 0 means one thing in every limit: out of range, never unlimited.
 		{"file output zero", "name = \"x\"\nprofiles = [\"debug\"]\n[limits]\nfile_output = 0\n", errcode.ManifestInvalid, "limits.file_output"},

@@ -222,3 +222,27 @@ func TestOpenRootErrors(t *testing.T) {
 		t.Error("a file opened as a root")
 	}
 }
+
+// Only the host's own "/" confines nothing: a descriptor of any other
+// directory handed over under the name "/" (a runner's mount is named by
+// its host path, for messages only) still confines what it resolves.
+func TestRootNamedSlashStillConfines(t *testing.T) {
+	dir := layout(t)
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := RootFromFD(fd, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	for _, name := range []string{"../outside/secret", "rel-out/secret", "abs-out/secret", "sub/up-out"} {
+		if fd, err := root.Open(name, unix.O_RDONLY, 0); err == nil {
+			unix.Close(fd)
+			t.Errorf("%s: opened outside a directory named \"/\"", name)
+		} else if !errors.Is(err, ErrEscape) {
+			t.Errorf("%s: %v, want ErrEscape", name, err)
+		}
+	}
+}

@@ -369,6 +369,15 @@ func TestSelectBackend(t *testing.T) {
 			t.Errorf("%s/%s on %+v: %q %v, want %q %v", tc.profile, tc.backend, tc.plat, got, err, tc.want, tc.code)
 		}
 	}
+	// A profile that names one TEE does not run on the other, even where it
+	// is the machine's own.
+	only, _ := profiles.Get("production")
+	only.Backends = []string{"tdx"}
+	for _, backend := range []string{"auto", "snp", "sev-snp"} {
+		if got, err := selectBackend(only, backend, snp); got != "" || errcode.From(err).Code != errcode.BackendRefused {
+			t.Errorf("a tdx-only profile, %s on sev-snp: %q %v, want BackendRefused", backend, got, err)
+		}
+	}
 	if snp.Kind() != "sev-snp" || tdx.Kind() != "tdx" || none.Kind() != "" {
 		t.Error("Platform.Kind is wrong")
 	}
