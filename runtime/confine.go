@@ -550,21 +550,21 @@ func (f *fdFile) IsAppend() bool { return f.flag&experimentalsys.O_APPEND != 0 }
 // SetAppend changes the descriptor's own flag (fcntl): unlike wazero's
 // directory file system it never opens the file again by its path.
 func (f *fdFile) SetAppend(enable bool) experimentalsys.Errno {
+	return f.setFlag(experimentalsys.O_APPEND, unix.O_APPEND, enable)
+}
+
+func (f *fdFile) IsNonblock() bool { return f.flag&experimentalsys.O_NONBLOCK != 0 }
+
+func (f *fdFile) SetNonblock(enable bool) experimentalsys.Errno {
+	return f.setFlag(experimentalsys.O_NONBLOCK, unix.O_NONBLOCK, enable)
+}
+
+// setFlag turns a status flag of the descriptor on or off (fcntl) and
+// keeps the file's own record of it in step.
+func (f *fdFile) setFlag(wasi experimentalsys.Oflag, bit int, enable bool) experimentalsys.Errno {
 	if f.closed {
 		return experimentalsys.EBADF
 	}
-	if e := f.setFL(unix.O_APPEND, enable); e != 0 {
-		return e
-	}
-	if enable {
-		f.flag |= experimentalsys.O_APPEND
-	} else {
-		f.flag &^= experimentalsys.O_APPEND
-	}
-	return 0
-}
-
-func (f *fdFile) setFL(bit int, enable bool) experimentalsys.Errno {
 	fl, err := unix.FcntlInt(uintptr(f.fd), unix.F_GETFL, 0)
 	if err != nil {
 		return errno(err)
@@ -574,23 +574,13 @@ func (f *fdFile) setFL(bit int, enable bool) experimentalsys.Errno {
 	} else {
 		fl &^= bit
 	}
-	_, err = unix.FcntlInt(uintptr(f.fd), unix.F_SETFL, fl)
-	return errno(err)
-}
-
-func (f *fdFile) IsNonblock() bool { return f.flag&experimentalsys.O_NONBLOCK != 0 }
-
-func (f *fdFile) SetNonblock(enable bool) experimentalsys.Errno {
-	if f.closed {
-		return experimentalsys.EBADF
-	}
-	if e := f.setFL(unix.O_NONBLOCK, enable); e != 0 {
-		return e
+	if _, err = unix.FcntlInt(uintptr(f.fd), unix.F_SETFL, fl); err != nil {
+		return errno(err)
 	}
 	if enable {
-		f.flag |= experimentalsys.O_NONBLOCK
+		f.flag |= wasi
 	} else {
-		f.flag &^= experimentalsys.O_NONBLOCK
+		f.flag &^= wasi
 	}
 	return 0
 }
