@@ -87,7 +87,7 @@ func hostileBundle(t *testing.T, tc hostileCase) string {
 		}
 		manifest += fmt.Sprintf("dirs = [%q]\n", data+"::/data"+mode)
 	}
-	manifest += "[limits]\nmemory = \"16MiB\"\nwall_time = \"1s\"\noutput = \"256KiB\"\nopen_files = 16\nfile_output = \"1MiB\"\n"
+	manifest += "[limits]\nmemory = \"16MiB\"\nwall_time = \"" + corpusWallTime + "\"\noutput = \"256KiB\"\nopen_files = 16\nfile_output = \"1MiB\"\n"
 	writeManifest(t, bundle, manifest)
 	return bundle
 }
