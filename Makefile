@@ -64,9 +64,10 @@ vulncheck:
 
 
 # Every package's tests under the race detector. -short leaves out only
-# the conformance suite (the one test that checks testing.Short), whose test
-# binary builds and drives other processes and so has little of its own to
-# race, and whose whole run under -race would not fit CI's 15 minutes.
+# the conformance suite (the one test that checks testing.Short): what it
+# tests runs in plain wazero and launch binaries it builds without -race,
+# so under -race it would repeat the run above at twice the time and race
+# nothing more.
 race: examples
 	$(GO) test -race -short -count=1 -timeout 12m ./...
 
