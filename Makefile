@@ -4,7 +4,22 @@ EXAMPLES := hello files compute crash leak notebook
 BIN      := bin/launch
 FUZZTIME ?= 30s
 
-.PHONY: all build examples tools demo test vet conformance bench fuzz docs clean
+# Every go command here runs the toolchain go.mod names, whatever the
+# machine's own go is or its GOTOOLCHAIN setting says: releases before it
+# carry standard-library vulnerabilities that 'make vulncheck' reports.
+# Set GOTOOLCHAIN in the environment to choose another.
+GOTOOLCHAIN ?= $(shell sed -n 's/^toolchain //p' go.mod)
+export GOTOOLCHAIN
+
+# The checkers, pinned, and the Go vulnerability database govulncheck reads:
+# the golang.org/x/vulndb module, whose data/osv holds one OSV report per
+# entry, fetched from the module proxy (no network access to vuln.go.dev).
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
+VULNDB      := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
+VULNDB_OSV  := 4789
+
+.PHONY: all build examples tools demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
 
 all: build examples
 
@@ -31,12 +46,39 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: the files above need formatting'; exit 1; }
 	$(GO) vet ./...
 
-# Everything: formatting, vet, unit tests (fuzz seeds included), the
-# hostile-module corpus and the external WASI conformance suite (Go's own
-# wasip1 standard-library tests), each driven through plain wazero and
-# through 'launch run'. Seccomp tests run as any user; CI runs as root.
-test: tools examples vet
+# staticcheck's default checks over every package; zero findings.
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+# Known vulnerabilities in code the packages reach, the standard library's
+# included: govulncheck fails on any. govulncheck reads a directory of OSV
+# files as a database; one with fewer entries than the pinned module holds
+# (VULNDB_OSV: change it with VULNDB) is refused, so a missing or emptied
+# copy cannot pass as clean.
+vulncheck:
+	@$(GO) mod download $(VULNDB) && db=$$($(GO) list -m -f '{{.Dir}}' $(VULNDB))/data/osv && \
+	n=$$(ls "$$db" | grep -c '^GO-.*\.json$$'); \
+	test "$$n" -ge $(VULNDB_OSV) || { echo "make: $$db holds $$n OSV entries, fewer than the pinned database's $(VULNDB_OSV)"; exit 1; }; \
+	echo "$(GO) run $(GOVULNCHECK) -db file://$$db ./..."; \
+	$(GO) run $(GOVULNCHECK) -db "file://$$db" ./...
+
+
+# Every package's tests under the race detector. -short leaves out only
+# the conformance suite (the one test that checks testing.Short): what it
+# tests runs in plain wazero and launch binaries it builds without -race,
+# so under -race it would repeat the run above at twice the time and race
+# nothing more.
+race: examples
+	$(GO) test -race -short -count=1 -timeout 12m ./...
+
+# Everything: formatting, vet, staticcheck, govulncheck, unit tests (fuzz
+# seeds included), the hostile-module corpus and the external WASI
+# conformance suite (Go's own wasip1 standard-library tests), each driven
+# through plain wazero and through 'launch run', then every package again
+# under the race detector. Seccomp tests run as any user; CI runs as root.
+test: tools examples vet staticcheck vulncheck
 	$(GO) test -count=1 -timeout 12m ./...
+	@$(MAKE) --no-print-directory race
 
 # Only the conformance suite, verbose.
 conformance: examples

@@ -30,7 +30,6 @@ var (
 	testMeasurement = [48]byte{1, 2, 3}
 	testNonce       = []byte("nonce-0123456789")
 	testRuntimeKey  = p256Point()
-	t0              = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 )
 
 // simEnvelope makes real simulator evidence for the test measurement.

@@ -207,7 +207,7 @@ func TestReleaseRefusals(t *testing.T) {
 
 	// Evidence bound to another runtime key than the one sent.
 	nonce, _ = b.client.Challenge(ctx)
-	env, key = b.evidence(t, measurementA, nonce)
+	env, _ = b.evidence(t, measurementA, nonce)
 	other, _ := ecdh.P256().GenerateKey(rand.Reader)
 	env.RuntimeKey = other.PublicKey().Bytes()
 	_, err = b.client.Release(ctx, env, other, []string{SealingKey})

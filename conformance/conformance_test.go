@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -191,10 +190,11 @@ func TestGoWASIConformance(t *testing.T) {
 		t.Skip("the external suite compiles and runs the standard library's tests; -short skips it")
 	}
 	tl := setup(t)
-	goroot := runtime.GOROOT()
-	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
-		goroot = strings.TrimSpace(string(out))
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
 	}
+	goroot := strings.TrimSpace(string(out))
 	var summary []string
 	totalWazero, totalLaunch := 0, 0
 	for _, pkg := range stdlibPackages {

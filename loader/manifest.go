@@ -701,10 +701,7 @@ func decodeError(file string, err error) error {
 	if errors.As(err, &de) {
 		row, _ := de.Position()
 		key := strings.Join(de.Key(), ".")
-		msg := de.Error()
-		if strings.HasPrefix(msg, "toml: ") {
-			msg = msg[len("toml: "):]
-		}
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
 		if key == "" {
 			return errcode.Errorf(errcode.ManifestInvalid, "%s:%d: %s", file, row, msg)
 		}

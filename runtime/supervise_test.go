@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,7 +181,11 @@ func TestRunnerIsConfined(t *testing.T) {
 // the workload's first instruction, and a cancelled context is honoured
 // while waiting for it.
 func TestSuperviseReadyHook(t *testing.T) {
-	s, stdout, _ := spec(t, "hello")
+	s, _, _ := spec(t, "hello")
+	// Ready reads what the runner has written while exec's goroutine may
+	// be copying more: the buffer must be safe for both.
+	stdout := new(lockedBuffer)
+	s.Stdout = stdout
 	var order []string
 	res, err := Supervise(context.Background(), testExe(t), s, Hooks{
 		BeforeStart: func(int) error { order = append(order, "before"); return nil },
@@ -306,4 +311,23 @@ func TestMemoryLimitIsExact(t *testing.T) {
 			t.Errorf("%s in process: %v, want %v", tc.module, err, tc.code)
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that the goroutine exec copies a child's
+// output with and a test reading it meanwhile may share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

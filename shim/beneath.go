@@ -22,7 +22,7 @@ var ErrMountRoot = errors.New("the directory itself cannot be removed or renamed
 
 // ErrDots is returned by Parent for a name whose last component is "." or
 // "..": it names a directory, not an entry its parent holds.
-var ErrDots = errors.New("the last component is . or ..")
+var ErrDots = errors.New(`the last component is "." or ".."`)
 
 // ErrBusy is returned when the kernel keeps answering that a rename raced a
 // resolution: the operation is refused rather than retried forever.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -393,29 +394,22 @@ func TestSignalsStopTheProcess(t *testing.T) {
 }
 
 // syncBuffer is a bytes.Buffer safe for the writer goroutine exec starts.
+// Its zero value is ready: the mutex needs no making, so the first Write
+// and the first String cannot race to make it.
 type syncBuffer struct {
-	mu  chanMutex
+	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-type chanMutex chan struct{}
-
-func (b *syncBuffer) lock() {
-	if b.mu == nil {
-		b.mu = make(chanMutex, 1)
-	}
-	b.mu <- struct{}{}
-}
-
 func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.lock()
-	defer func() { <-b.mu }()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
 func (b *syncBuffer) String() string {
-	b.lock()
-	defer func() { <-b.mu }()
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	return b.buf.String()
 }
 

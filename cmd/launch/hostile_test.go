@@ -101,7 +101,7 @@ func hostileBundle(t *testing.T, tc hostileCase) string {
 	if memory == "" {
 		memory = "16MiB"
 	}
-	manifest += "[limits]\nmemory = \"" + memory + "\"\nwall_time = \"1s\"\noutput = \"256KiB\"\nopen_files = 16\nfile_output = \"1MiB\"\n"
+	manifest += "[limits]\nmemory = \"" + memory + "\"\nwall_time = \"" + corpusWallTime + "\"\noutput = \"256KiB\"\nopen_files = 16\nfile_output = \"1MiB\"\n"
 	writeManifest(t, bundle, manifest)
 	return bundle
 }

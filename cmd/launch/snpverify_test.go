@@ -12,6 +12,7 @@ import (
 
 	sevtest "github.com/google/go-sev-guest/testing"
 	snptestdata "github.com/google/go-sev-guest/verify/testdata"
+	"github.com/google/go-sev-guest/verify/trust"
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/snpfake"
@@ -50,7 +51,7 @@ func TestVerifySNPWithPublishedChain(t *testing.T) {
 	dir := t.TempDir()
 	report := writeFile(t, dir, "report.bin", snptestdata.AttestationBytes)
 	vcek := writeFile(t, dir, "vcek.der", snptestdata.VcekBytes)
-	chain := writeFile(t, dir, "cert_chain", snptestdata.MilanVcekBytes)
+	chain := writeFile(t, dir, "cert_chain", trust.AskArkMilanVcekBytes)
 	const at = "2026-11-23T00:00:00Z"
 	r := launch(t, "verify", "--snp-report", report, "--vcek", vcek, "--chain", chain, "--at", at)
 	if r.code != 0 || !strings.Contains(r.stdout, "signed by a VCEK, through the chain in "+chain) || !strings.Contains(r.stdout, "b07af9620f3b839b") {
@@ -61,7 +62,7 @@ func TestVerifySNPWithPublishedChain(t *testing.T) {
 	if r := launch(t, "verify", "--snp-report", report, "--vcek", pemVCEK, "--chain", chain, "--at", at, "--json"); r.code != 0 || !strings.Contains(r.stdout, `"signer": "VCEK"`) || !strings.Contains(r.stdout, `"chain": "file"`) {
 		t.Errorf("PEM VCEK, JSON: %+v", r)
 	}
-	published, err := snp.ParseChain(snptestdata.MilanVcekBytes)
+	published, err := snp.ParseChain(trust.AskArkMilanVcekBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,12 +76,12 @@ func TestVerifySNPWithPublishedChain(t *testing.T) {
 		report, vcek, chain []byte
 		reason              string
 	}{
-		{"report byte", flipAt(snptestdata.AttestationBytes, 0x90), snptestdata.VcekBytes, snptestdata.MilanVcekBytes, "signature"},
-		{"vcek byte", snptestdata.AttestationBytes, flipAt(snptestdata.VcekBytes, 233), snptestdata.MilanVcekBytes, "VCEK"},
+		{"report byte", flipAt(snptestdata.AttestationBytes, 0x90), snptestdata.VcekBytes, trust.AskArkMilanVcekBytes, "signature"},
+		{"vcek byte", snptestdata.AttestationBytes, flipAt(snptestdata.VcekBytes, 233), trust.AskArkMilanVcekBytes, "VCEK"},
 		{"ask byte", snptestdata.AttestationBytes, snptestdata.VcekBytes, pemCerts(flipAt(ask, 300), ark), "not signed by AMD's ARK"},
 		{"ark byte", snptestdata.AttestationBytes, snptestdata.VcekBytes, pemCerts(ask, flipAt(ark, 300)), "cannot bring its own root"},
 		{"a foreign ark", snptestdata.AttestationBytes, snptestdata.VcekBytes, pemCerts(foreign.Ask.Raw, foreign.Ark.Raw), "cannot bring its own root"},
-		{"the vlek chain", snptestdata.AttestationBytes, snptestdata.VcekBytes, snptestdata.MilanVlekBytes, "VLEK chain"},
+		{"the vlek chain", snptestdata.AttestationBytes, snptestdata.VcekBytes, trust.AskArkMilanVlekBytes, "VLEK chain"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := t.TempDir()
@@ -108,7 +109,7 @@ func TestVerifySNPWithPublishedChain(t *testing.T) {
 		code        errcode.Code
 	}{
 		{"an empty chain", vcek, writeFile(t, dir, "empty", nil), errcode.EvidenceMalformed},
-		{"a huge chain", vcek, writeFile(t, dir, "huge", bytes.Repeat(snptestdata.MilanVcekBytes, 20)), errcode.EvidenceMalformed},
+		{"a huge chain", vcek, writeFile(t, dir, "huge", bytes.Repeat(trust.AskArkMilanVcekBytes, 20)), errcode.EvidenceMalformed},
 		{"a missing chain", vcek, filepath.Join(dir, "missing"), errcode.EvidenceMalformed},
 		{"garbage as the vcek", writeFile(t, dir, "garbage", []byte("not a certificate")), chain, errcode.EvidenceRefused},
 		{"the ark as the vcek", writeFile(t, dir, "ark.der", ark), chain, errcode.EvidenceRefused},

@@ -93,7 +93,11 @@ func New(t testing.TB) *Provider {
 	rootKey, interKey, pckKey := key(), key(), key()
 	notBefore, notAfter := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC)
 	issue := func(serial int64, like *x509.Certificate, ca bool, parent *x509.Certificate, pub *ecdsa.PublicKey, signer *ecdsa.PrivateKey) *x509.Certificate {
-		ski := sha256.Sum256(elliptic.MarshalCompressed(pub.Curve, pub.X, pub.Y))
+		point, err := pub.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ski := sha256.Sum256(point)
 		tmpl := &x509.Certificate{
 			SerialNumber: big.NewInt(serial), Subject: like.Subject, NotBefore: notBefore, NotAfter: notAfter,
 			SubjectKeyId: ski[:20], CRLDistributionPoints: like.CRLDistributionPoints,
@@ -159,7 +163,12 @@ func (p *Provider) GetRawQuote(reportData [64]byte) ([]uint8, error) {
 		p.Body(body)
 	}
 	signed := q.GetSignedData()
-	ak := append(pad32(p.attest.PublicKey.X), pad32(p.attest.PublicKey.Y)...)
+	// The attestation key is the point's X ‖ Y, without SEC 1's 0x04.
+	point, err := p.attest.PublicKey.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	ak := point[1:]
 	signed.EcdsaAttestationKey = ak
 	cert := signed.GetCertificationData()
 	qe := cert.GetQeReportCertificationData()

@@ -89,7 +89,7 @@ func BenchmarkVerify(b *testing.B) {
 // added.
 func BenchmarkVerifyWithChain(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		if _, err := Verify(testdata.AttestationBytes, testdata.VcekBytes, Options{Now: at, Chain: testdata.MilanVcekBytes}); err != nil {
+		if _, err := Verify(testdata.AttestationBytes, testdata.VcekBytes, Options{Now: at, Chain: trust.AskArkMilanVcekBytes}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -119,7 +119,7 @@ func pemOf(ders ...[]byte) []byte {
 // serves it at /vcek/v1/Milan/cert_chain, which go-sev-guest ships.
 func publishedChain(t testing.TB) *Chain {
 	t.Helper()
-	c, err := ParseChain(testdata.MilanVcekBytes)
+	c, err := ParseChain(trust.AskArkMilanVcekBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func publishedChain(t testing.TB) *Chain {
 // chain AMD publishes verify together at the pinned time; the chain's
 // certificates are AMD's (its ARK is the one go-sev-guest embeds).
 func TestRealReportWithPublishedChain(t *testing.T) {
-	c, err := Verify(testdata.AttestationBytes, testdata.VcekBytes, Options{Product: "Milan", Now: at, Chain: testdata.MilanVcekBytes})
+	c, err := Verify(testdata.AttestationBytes, testdata.VcekBytes, Options{Product: "Milan", Now: at, Chain: trust.AskArkMilanVcekBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestRealReportWithPublishedChain(t *testing.T) {
 	if chain.VLEK || chain.Intermediate.Subject.CommonName != "SEV-Milan" || chain.ARK.Subject.CommonName != "ARK-Milan" {
 		t.Errorf("the published VCEK chain read as %+v", chain)
 	}
-	vlek, err := ParseChain(testdata.MilanVlekBytes)
+	vlek, err := ParseChain(trust.AskArkMilanVlekBytes)
 	if err != nil || !vlek.VLEK || !vlek.ARK.Equal(chain.ARK) {
 		t.Errorf("the published VLEK chain: %v", err)
 	}
@@ -181,8 +181,8 @@ func TestChainTampersAreRefused(t *testing.T) {
 		chain        []byte
 		reason       string
 	}{
-		{"report byte", flip(testdata.AttestationBytes, 0x90), testdata.VcekBytes, testdata.MilanVcekBytes, "signature"},
-		{"vcek byte", testdata.AttestationBytes, flipped(testdata.VcekBytes, 233), testdata.MilanVcekBytes, "error verifying VCEK certificate"},
+		{"report byte", flip(testdata.AttestationBytes, 0x90), testdata.VcekBytes, trust.AskArkMilanVcekBytes, "signature"},
+		{"vcek byte", testdata.AttestationBytes, flipped(testdata.VcekBytes, 233), trust.AskArkMilanVcekBytes, "error verifying VCEK certificate"},
 		{"ask byte", testdata.AttestationBytes, testdata.VcekBytes, pemOf(flipped(ask, 300), ark), "not signed by AMD's ARK"},
 		{"ark byte", testdata.AttestationBytes, testdata.VcekBytes, pemOf(ask, flipped(ark, 300)), "cannot bring its own root"},
 		{"a foreign ark", testdata.AttestationBytes, testdata.VcekBytes, pemOf(fake.Ask.Raw, fake.Ark.Raw), "cannot bring its own root"},
@@ -190,7 +190,7 @@ func TestChainTampersAreRefused(t *testing.T) {
 		{"a foreign ask under the real ark", testdata.AttestationBytes, testdata.VcekBytes, pemOf(fake.Ask.Raw, ark), "not signed by AMD's ARK"},
 		{"genoa's chain", testdata.AttestationBytes, testdata.VcekBytes, trust.AskArkGenoaVcekBytes, "cannot bring its own root"},
 		{"genoa's ask under milan's ark", testdata.AttestationBytes, testdata.VcekBytes, pemOf(genoa.Intermediate.Raw, ark), "not Milan's"},
-		{"the vlek chain for a vcek", testdata.AttestationBytes, testdata.VcekBytes, testdata.MilanVlekBytes, "VLEK chain"},
+		{"the vlek chain for a vcek", testdata.AttestationBytes, testdata.VcekBytes, trust.AskArkMilanVlekBytes, "VLEK chain"},
 		{"the ark alone", testdata.AttestationBytes, testdata.VcekBytes, pemOf(ark), "not an ASK or ASVK and an ARK"},
 		{"three certificates", testdata.AttestationBytes, testdata.VcekBytes, pemOf(ask, ark, ark), "not an ASK or ASVK and an ARK"},
 		{"not pem", testdata.AttestationBytes, testdata.VcekBytes, ask, "not an ASK or ASVK and an ARK"},
@@ -222,8 +222,8 @@ func TestCertificateKind(t *testing.T) {
 // FuzzParseChain: any chain file parses or fails with ErrReport; nothing
 // panics, and what parses has both certificates.
 func FuzzParseChain(f *testing.F) {
-	f.Add(testdata.MilanVcekBytes)
-	f.Add(testdata.MilanVlekBytes)
+	f.Add(trust.AskArkMilanVcekBytes)
+	f.Add(trust.AskArkMilanVlekBytes)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseChain(data)
 		if err != nil {

@@ -25,6 +25,13 @@ import (
 	"unsafe"
 )
 
+// kept holds what oom allocates and fds opens, so that neither can be
+// collected or closed while the mode runs.
+var kept struct {
+	blocks [][]byte
+	files  []*os.File
+}
+
 func main() {
 	mode := "panic"
 	if len(os.Args) > 1 {
@@ -47,13 +54,12 @@ func main() {
 		}
 		os.Exit(code)
 	case "oom":
-		var keep [][]byte
 		for {
 			b := make([]byte, 8<<20)
 			for i := 0; i < len(b); i += 4096 {
 				b[i] = 1
 			}
-			keep = append(keep, b)
+			kept.blocks = append(kept.blocks, b)
 		}
 	case "spin":
 		n := 0
@@ -72,14 +78,13 @@ func main() {
 			os.Stdout.Write(line)
 		}
 	case "fds":
-		var keep []*os.File
 		for i := 0; ; i++ {
 			f, err := os.Create(fmt.Sprintf("%s/fd-%d", os.Args[2], i))
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "crash: after %d files: %v\n", i, err)
 				os.Exit(1)
 			}
-			keep = append(keep, f)
+			kept.files = append(kept.files, f)
 		}
 	case "churn":
 		for i := 0; i < 1000; i++ {
