@@ -32,6 +32,9 @@ type cliEnv struct {
 	// reads anything. A test calling run in-process has none: its tests of
 	// protection run the launch binary.
 	protect func() error
+	// runner is the binary started as a run's runner; empty: this
+	// executable, as always outside tests.
+	runner string
 }
 
 func commands() []command {

@@ -41,7 +41,8 @@ type result struct {
 func launch(t *testing.T, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, runner: runnerExe(t)}
+	code := env.run(context.Background(), args)
 	return result{code, stdout.String(), stderr.String()}
 }
 

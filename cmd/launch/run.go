@@ -270,9 +270,11 @@ func (r *runner) run(ctx context.Context, f runFlags, target string, guestArgs [
 	if err != nil {
 		return 0, err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return 0, errcode.Errorf(errcode.Internal, "locating the launch binary for the runner: %v", err)
+	exe := r.env.runner
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return 0, errcode.Errorf(errcode.Internal, "locating the launch binary for the runner: %v", err)
+		}
 	}
 	// The runner compiles while the module is measured; it runs nothing
 	// until the measurement is done. (The TEE backends bind it into their
