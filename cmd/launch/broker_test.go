@@ -184,7 +184,7 @@ func TestTDXSealingFromBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	prod, _ := profiles.Get("production")
-	r := &runner{env: &cliEnv{}, profile: prod, ref: newCorrelationID(), be: tdx.NewBackend(fake).WithRTMR(regs, filepath.Join(t.TempDir(), "rtmr.lock"))}
+	r := &runner{env: &cliEnv{runner: runnerExe(t)}, profile: prod, ref: newCorrelationID(), be: tdx.NewBackend(fake).WithRTMR(regs, filepath.Join(t.TempDir(), "rtmr.lock"))}
 	mm := loader.Measure(b, "production")
 	key, err := r.sealingKey(context.Background(), runFlags{backend: "tdx"}, b.Manifest, mm, hclog.NewNullLogger())
 	if err != nil {
@@ -203,7 +203,7 @@ func TestTDXSealingFromBroker(t *testing.T) {
 	}
 	// Without the test roots the broker refuses the fake's chain.
 	srv.Verify = attest.Options{}
-	r2 := &runner{env: &cliEnv{}, profile: prod, ref: newCorrelationID(), be: tdx.NewBackend(fake)}
+	r2 := &runner{env: &cliEnv{runner: runnerExe(t)}, profile: prod, ref: newCorrelationID(), be: tdx.NewBackend(fake)}
 	if _, err := r2.sealingKey(context.Background(), runFlags{backend: "tdx"}, b.Manifest, mm, hclog.NewNullLogger()); errcode.From(err).Code != errcode.BrokerRefused || !strings.Contains(err.Error(), "not Intel's") {
 		t.Errorf("a test-only chain at a real broker: %v", err)
 	}

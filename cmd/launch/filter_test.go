@@ -160,7 +160,7 @@ func TestStaticRunnersAreFiltered(t *testing.T) {
 		// Debugging off: production refuses a TEE its host may debug.
 		be, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: false})
 		var stderr syncBuffer
-		r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &stderr, stderr: &stderr}, profile: prod, ref: newCorrelationID(),
+		r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &stderr, stderr: &stderr, runner: runnerExe(t)}, profile: prod, ref: newCorrelationID(),
 			be: be, platform: &tee.Platform{SEVGuest: tee.SEVGuestDevice}}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)

@@ -101,7 +101,7 @@ func hostileBundle(t *testing.T, tc hostileCase) string {
 	if memory == "" {
 		memory = "16MiB"
 	}
-	manifest += "[limits]\nmemory = \"" + memory + "\"\nwall_time = \"" + corpusWallTime + "\"\noutput = \"256KiB\"\nopen_files = 16\nfile_output = \"1MiB\"\n"
+	manifest += "[limits]\nmemory = \"" + memory + "\"\nwall_time = \"1s\"\noutput = \"256KiB\"\nopen_files = 16\nfile_output = \"1MiB\"\n"
 	writeManifest(t, bundle, manifest)
 	return bundle
 }
@@ -139,9 +139,12 @@ func runnersLeft() []string {
 // behind.
 func TestHostileCorpus(t *testing.T) {
 	bin := testwasm.Launch(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
+	exe := runnerExe(t)
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	production, _ := profiles.Get("production")
 	for _, tc := range hostileCases {
@@ -216,7 +219,7 @@ func TestHostileCorpus(t *testing.T) {
 				}
 				return
 			}
-			r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: new(bytes.Buffer), stderr: new(bytes.Buffer)}, profile: production, ref: "test"}
+			r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: new(bytes.Buffer), stderr: new(bytes.Buffer), runner: exe}, profile: production, ref: "test"}
 			spec, err := r.spec(b, bundle, bundle, runFlags{}, nil)
 			if err != nil {
 				t.Fatal(err)

@@ -8,12 +8,6 @@ import (
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 )
 
-// corpusWallTime is the hostile corpus's wall-time limit under the race
-// detector. The runner is this test binary, instrumented, so wazero's own
-// Go code (growing a deep recursion's stack, say) runs many times slower:
-// a trap that comes in milliseconds otherwise can outlast a second.
-const corpusWallTime = "5s"
-
 // runnerExe is the runner the in-process runs start: under the race
 // detector the launch binary, built without it. The race detector finds
 // races in the supervisor, which is this process; the runner's own code is

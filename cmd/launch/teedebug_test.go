@@ -60,7 +60,7 @@ func TestTEEDebugBitRefusedUnderProduction(t *testing.T) {
 	prod, _ := profiles.Get("production")
 	for _, be := range backends {
 		var stderr bytes.Buffer
-		r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &stderr}, profile: prod, ref: newCorrelationID(),
+		r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &stderr, runner: runnerExe(t)}, profile: prod, ref: newCorrelationID(),
 			be: be.backend(true), exists: func(path string) bool { return path == be.device }}
 		if code := r.finish(r.run(context.Background(), runFlags{backend: be.name, logOut: "-"}, silent, nil)); code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(stderr.String(), errcode.TEEDebugRefused.String()) {
 			t.Errorf("%s, production, no log recipient: exit %d, stderr %q", be.name, code, stderr.String())
@@ -76,7 +76,7 @@ func TestTEEDebugBitRefusedUnderProduction(t *testing.T) {
 					p, _ := profiles.Get(profile)
 					var stdout, stderr bytes.Buffer
 					logFile := filepath.Join(t.TempDir(), "run.log")
-					r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr}, profile: p, ref: newCorrelationID(),
+					r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, runner: runnerExe(t)}, profile: p, ref: newCorrelationID(),
 						be: be.backend(debug), exists: func(path string) bool { return path == be.device }}
 					code := r.finish(r.run(context.Background(), runFlags{backend: be.name, logOut: logFile}, bundle, nil))
 					decrypted := readLogUnjudged(t, key, logFile)
@@ -109,7 +109,7 @@ func TestTEEDebugBitRefusesTheSealingKey(t *testing.T) {
 	prod, _ := profiles.Get("production")
 	for _, debug := range []bool{true, false} {
 		be, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: debug})
-		r := &runner{env: &cliEnv{stderr: &bytes.Buffer{}}, profile: prod, ref: newCorrelationID(), be: be}
+		r := &runner{env: &cliEnv{stderr: &bytes.Buffer{}, runner: runnerExe(t)}, profile: prod, ref: newCorrelationID(), be: be}
 		key, err := r.sealingKey(context.Background(), runFlags{backend: "snp"}, b.Manifest, loader.Measure(b, "production"), hclog.NewNullLogger())
 		switch {
 		case debug && (err == nil || errcode.From(err).Code != errcode.TEEDebugRefused || key != nil):
