@@ -81,6 +81,14 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 	if sub == "serve" && *policyFile == "" {
 		return e.fail(errcode.Errorf(errcode.Usage, "broker serve needs --policy FILE").WithHint("write one with: launch policy new --from BUNDLE"))
 	}
+	// The broker's master key derives every sealing key it releases: its
+	// process is protected as a static run is (not dumpable, no core, no
+	// stack dump on a signal), whichever subcommand opens the database.
+	if e.protect != nil {
+		if err := e.protect(); err != nil {
+			return e.fail(err)
+		}
+	}
 	var err error
 	var srv *broker.Server
 	if sub == "serve" {

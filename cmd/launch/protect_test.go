@@ -318,3 +318,71 @@ func TestScrubbedEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokerIsProtected: the broker's process holds the master key every
+// released sealing key derives from, so 'launch broker serve', started as
+// an ordinary user with GOTRACEBACK=crash, GODEBUG=gctrace=1 and core
+// files unlimited, is not dumpable, has no core limit, and on SIGQUIT
+// stops without a goroutine dump, a GC trace or a core file.
+func TestBrokerIsProtected(t *testing.T) {
+	h := newHostileHost(t)
+	policy := filepath.Join(h.dir, "policy.toml")
+	p := launch(t, "policy", "new", "--from", h.bundle, "--profile", "debug", "--backend", "sim", "--allow-insecure", "--sim-key", filepath.Join(h.dir, "sim.key"))
+	if p.code != 0 {
+		t.Fatalf("policy new: %+v", p)
+	}
+	os.WriteFile(policy, []byte(p.stdout), 0o644)
+	cmd := exec.Command(h.bin, "broker", "serve", "--policy", policy, "--db", filepath.Join(h.dir, "broker.db"), "--listen", "127.0.0.1:0")
+	cmd.Dir = h.dir
+	cmd.Env = []string{"HOME=" + h.dir, "GOTRACEBACK=crash", "GODEBUG=gctrace=1", "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var old unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_CORE, &old)
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Start()
+	unix.Setrlimit(unix.RLIMIT_CORE, &old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(stdout.String(), "listening on"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker did not start: %q %q", stdout.String(), stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	pid := cmd.Process.Pid
+	if err := openMemAs(pid, nobody); err == nil {
+		t.Errorf("the broker's /proc/%d/mem opens for another process of its user: it is dumpable", pid)
+	}
+	if l := coreLimit(t, pid); l != "0 0" {
+		t.Errorf("the broker's core limit is %s, want 0 0", l)
+	}
+	env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if bytes.Contains(env, []byte("GODEBUG")) || !bytes.Contains(env, []byte("GOTRACEBACK=none")) {
+		t.Errorf("the broker's environment: %q", env)
+	}
+	cmd.Process.Signal(syscall.SIGQUIT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the broker did not stop on SIGQUIT; stderr:\n%s", stderr.String())
+	}
+	for _, leak := range []string{"goroutine", "SIGQUIT", "gc 1 @"} {
+		if strings.Contains(stderr.String(), leak) {
+			t.Errorf("stderr holds %q:\n%s", leak, stderr.String())
+		}
+	}
+	files, _ := os.ReadDir(h.dir)
+	for _, f := range files {
+		if strings.HasPrefix(f.Name(), "core") {
+			t.Errorf("a core file was written: %s", f.Name())
+		}
+	}
+}
