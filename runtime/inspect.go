@@ -683,28 +683,58 @@ var immediates = func() (t [256]byte) {
 
 // expr reads instructions up to the end that closes the expression and
 // returns the deepest nesting of blocks, loops and ifs in it, which may be
-// at most limit.
+// at most limit. The common immediates (indices, constants, memargs) are
+// skipped in place, on a local copy of the offset: this loop runs once per
+// instruction of every function, before every run, cached or not.
 func (r *reader) expr(limit int) (int, error) {
+	b, off := r.b, r.off
 	depth, deepest := 1, 1
 	for depth > 0 {
-		if r.off >= len(r.b) {
+		if off >= len(b) {
 			return 0, errTruncated
 		}
-		op := r.b[r.off]
-		r.off++
-		var err error
+		op := b[off]
+		off++
 		switch immediates[op] {
 		case immNone:
+			continue
 		case immEnd:
 			depth--
+			continue
 		case immU32:
-			_, err = r.u32()
-		case immU32x2:
-			if _, err = r.u32(); err == nil {
-				_, err = r.u32()
+			if off = skipLEB(b, off, 5, 0x0f); off < 0 {
+				return 0, errBadNumber(b)
 			}
-		case immS32:
-			err = r.sleb(5)
+			continue
+		case immU32x2:
+			if off = skipLEB(b, off, 5, 0x0f); off >= 0 {
+				off = skipLEB(b, off, 5, 0x0f)
+			}
+			if off < 0 {
+				return 0, errBadNumber(b)
+			}
+			continue
+		case immS32, immS33:
+			if off = skipLEB(b, off, 5, 0x7f); off < 0 {
+				return 0, errBadNumber(b)
+			}
+			continue
+		case immS64:
+			if off = skipLEB(b, off, 10, 0x7f); off < 0 {
+				return 0, errBadNumber(b)
+			}
+			continue
+		case immBytes4:
+			off += 4
+			continue
+		case immBytes8:
+			off += 8
+			continue
+		}
+		// The rest, rarer, through the reader.
+		r.off = off
+		var err error
+		switch immediates[op] {
 		case immBlock:
 			if err = r.blockType(); err != nil {
 				return 0, err
@@ -728,26 +758,50 @@ func (r *reader) expr(limit int) (int, error) {
 					err = r.valType()
 				}
 			}
-		case immS64:
-			err = r.sleb(10)
-		case immBytes4:
-			err = r.skip(4)
-		case immBytes8:
-			err = r.skip(8)
-		case immS33:
-			err = r.sleb(5)
 		case immFC:
 			err = r.prefixFC()
 		case immFD:
 			err = r.prefixFD()
 		default:
-			return 0, fmt.Errorf("%w: opcode %#x at byte %d", errMalformed, op, r.off-1)
+			return 0, fmt.Errorf("%w: opcode %#x at byte %d", errMalformed, op, off-1)
 		}
 		if err != nil {
 			return 0, err
 		}
+		off = r.off
 	}
+	if off > len(b) { // a fixed-size immediate ran past the end
+		return 0, errTruncated
+	}
+	r.off = off
 	return deepest - 1, nil
+}
+
+// skipLEB returns the offset just past the LEB128 number at off in b, of
+// at most n bytes, whose last byte, if it is the n-th, is at most last (the
+// bits left of a 32-bit number, or the sign's); or -1. An off already past
+// the end (after a fixed-size immediate) is -1 too.
+func skipLEB(b []byte, off, n int, last byte) int {
+	if off < len(b) && b[off] < 0x80 {
+		return off + 1
+	}
+	for i := 0; i < n; i++ {
+		if off+i >= len(b) {
+			return -1
+		}
+		if c := b[off+i]; c < 0x80 {
+			if i == n-1 && c > last {
+				return -1
+			}
+			return off + i + 1
+		}
+	}
+	return -1
+}
+
+// errBadNumber is what expr reports for a number skipLEB refused.
+func errBadNumber([]byte) error {
+	return fmt.Errorf("%w: a truncated or overlong number", errMalformed)
 }
 
 func (r *reader) blockType() error {
