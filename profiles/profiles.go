@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/tee"
 )
 
 // Profile is one row of the profile table. Profiles are values; Get returns a
@@ -79,7 +80,7 @@ func Get(name string) (Profile, error) {
 			Summary:            "a developer's own machine: everything visible, nothing confined",
 			PlainLogs:          true,
 			PassExitCode:       true,
-			Backends:           []string{"sim", "snp", "tdx"},
+			Backends:           []string{tee.KindSim, tee.KindSNP, tee.KindTDX},
 			AllowTEEDebug:      true,
 			AllowRelaxations:   true,
 			AllowBareModule:    true,
@@ -91,7 +92,7 @@ func Get(name string) (Profile, error) {
 			Name:             "staging",
 			Summary:          "production's secrecy on test infrastructure: static errors, encrypted logs",
 			StaticErrors:     true,
-			Backends:         []string{"snp", "tdx", "sim"},
+			Backends:         []string{tee.KindSNP, tee.KindTDX, tee.KindSim},
 			AllowTEEDebug:    true,
 			Seccomp:          true,
 			AllowRelaxations: true,
@@ -102,7 +103,7 @@ func Get(name string) (Profile, error) {
 			Name:         "production",
 			Summary:      "untrusted hosts: hardware TEE only, static errors, encrypted logs",
 			StaticErrors: true,
-			Backends:     []string{"snp", "tdx"},
+			Backends:     []string{tee.KindSNP, tee.KindTDX},
 			Seccomp:      true,
 			SeccompKills: true,
 			Protected:    true,

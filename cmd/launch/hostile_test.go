@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/snpfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
-	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/runtime"
 )
 
@@ -133,8 +135,8 @@ func runnersLeft() []string {
 
 // TestHostileCorpus runs every hostile module under debug and staging
 // through a real launch process, and under production's gate and seccomp
-// (kill) through the supervisor directly, since production refuses the
-// simulator backend on a machine without a TEE. Each must end with its
+// (kill) through the library, on a fake SEV-SNP device, since production
+// refuses the simulator backend. Each must end with its
 // code, within its limits, and leave no runner, descriptor or goroutine
 // behind.
 func TestHostileCorpus(t *testing.T) {
@@ -146,7 +148,6 @@ func TestHostileCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	production, _ := profiles.Get("production")
 	for _, tc := range hostileCases {
 		t.Run(tc.name, func(t *testing.T) {
 			bundle := hostileBundle(t, tc)
@@ -212,19 +213,10 @@ func TestHostileCorpus(t *testing.T) {
 
 			// Production: the same bundle, production's spec, supervised here.
 			fdsBefore, gBefore := openFDs(t), goruntime.NumGoroutine()
-			b, err := loader.FromFS(os.DirFS(bundle), bundle)
-			if err != nil {
-				if errcode.From(err).Code != tc.code {
-					t.Errorf("production: loading: %v, want %v", err, tc.code)
-				}
-				return
-			}
-			r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: new(bytes.Buffer), stderr: new(bytes.Buffer), runner: exe}, profile: production, ref: "test"}
-			spec, err := r.spec(b, bundle, bundle, runFlags{}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := runtime.Supervise(context.Background(), exe, spec, runtime.Hooks{})
+			// A fake SEV-SNP device with debugging off stands for the TEE
+			// production needs.
+			be, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: false})
+			res, err := ampoule.Run(context.Background(), bundle, ampoule.Config{Profile: "production", TEE: be, Runner: exe, Warnings: io.Discard})
 			gotCode := errcode.Code(0)
 			if err != nil {
 				gotCode = errcode.From(err).Code

@@ -44,7 +44,7 @@ func doMeasure(ctx context.Context, e *cliEnv, args []string) int {
 	if _, err := profiles.Get(*profile); err != nil {
 		return e.fail(err)
 	}
-	b, _, err := openBundle(target)
+	b, err := loader.Open(target)
 	if err != nil {
 		return e.fail(err)
 	}
