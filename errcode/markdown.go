@@ -9,9 +9,10 @@ import (
 
 // Markdown writes the registry as docs/errors.md: the exit classes, every
 // registered code in numeric order with its name, class, text and hint, and
-// the retired numbers that must never be given out again. The output depends
-// on the registry alone, so the same registry always renders the same bytes;
-// a test keeps docs/errors.md equal to it. It returns the first error w gave.
+// the retired codes, whose numbers and names are never given out again. The
+// output depends on the registry alone, so the same registry always renders
+// the same bytes; a test keeps docs/errors.md equal to it. It returns the
+// first error w gave.
 func Markdown(w io.Writer) error {
 	b := bufio.NewWriter(w)
 	b.WriteString("# Error codes\n\n")
@@ -26,6 +27,13 @@ func Markdown(w io.Writer) error {
 	b.WriteString("\n| code | name | class | text | hint |\n|---|---|---|---|---|\n")
 	for _, c := range All() {
 		fmt.Fprintf(b, "| E%04d | `%s` | %s | %s | %s |\n", int(c), c.Name(), c.Class(), cell(c.Text()), cell(c.Hint()))
+	}
+	if len(retired) > 0 {
+		b.WriteString("\nRetired codes are never returned, and neither their number nor their name is given to another code.\n\n")
+		b.WriteString("| code | name | why |\n|---|---|---|\n")
+		for _, r := range retired {
+			fmt.Fprintf(b, "| E%04d | `%s` | %s |\n", int(r.code), r.name, cell(r.why))
+		}
 	}
 	return b.Flush()
 }
