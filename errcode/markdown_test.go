@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/ampoule-run/ampoule/internal/testwasm"
 )
 
 // TestMarkdownIsTheDoc keeps docs/errors.md equal to the registry.
@@ -17,7 +15,7 @@ func TestMarkdownIsTheDoc(t *testing.T) {
 	if err := Markdown(&want); err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(filepath.Join(testwasm.Root(t), "docs", "errors.md"))
+	got, err := os.ReadFile(filepath.Join(moduleRoot(t), "docs", "errors.md"))
 	if err != nil || !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("docs/errors.md is out of date (%v); run 'make docs'", err)
 	}

@@ -11,11 +11,24 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/ampoule-run/ampoule/internal/testwasm"
 )
 
 const importPath = "github.com/ampoule-run/ampoule/errcode"
+
+// moduleRoot is the module's root, the parent of errcode's directory (the
+// tests run there). errcode's tests cannot use internal/testwasm, which
+// imports errcode.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "go.mod")); err != nil || !strings.HasPrefix(string(b), "module "+strings.TrimSuffix(importPath, "/errcode")+"\n") {
+		t.Fatalf("%s is not the module's root: %v", root, err)
+	}
+	return root
+}
 
 // declaredCodes parses errcode.go and returns every constant of type Code
 // with the number written beside it.
@@ -150,7 +163,7 @@ func codeUses(t *testing.T, root string) map[string][]string {
 // retired (see retired), never left registered.
 func TestEveryCodeIsReturned(t *testing.T) {
 	consts := declaredCodes(t)
-	uses := codeUses(t, testwasm.Root(t))
+	uses := codeUses(t, moduleRoot(t))
 	var unused []string
 	for name, c := range consts {
 		if len(uses[name]) == 0 {
