@@ -133,11 +133,30 @@ func TestCorpusIsCommitted(t *testing.T) {
 	}
 	corpus := HostileCorpus(t)
 	expectations := map[bool]int{}
+	names := map[string]bool{}
 	for _, h := range corpus {
 		expectations[h.Expect == 0]++
+		names[h.Name] = true
 	}
 	if expectations[true] == 0 || expectations[false] == 0 {
 		t.Errorf("the corpus's expectations are all alike: %v", expectations)
+	}
+	// The modules docs/threat-model.md cites as evidence are still there.
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "threat-model.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cited := 0
+	for _, m := range regexp.MustCompile("TestHostileCorpus \\(([^)]*)\\)").FindAllSubmatch(doc, -1) {
+		for _, n := range regexp.MustCompile("`([a-z0-9-]+)`").FindAllSubmatch(m[1], -1) {
+			cited++
+			if !names[string(n[1])] {
+				t.Errorf("docs/threat-model.md cites the hostile module %s, which is not in %s", n[1], HostileDir)
+			}
+		}
+	}
+	if cited < 5 {
+		t.Errorf("docs/threat-model.md cites only %d hostile modules", cited)
 	}
 }
 
