@@ -147,7 +147,7 @@ func TestCorpusIsCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	cited := 0
-	for _, m := range regexp.MustCompile("TestHostileCorpus \\(([^)]*)\\)").FindAllSubmatch(doc, -1) {
+	for _, m := range regexp.MustCompile(`TestHostileCorpus \(([^)]*)\)`).FindAllSubmatch(doc, -1) {
 		for _, n := range regexp.MustCompile("`([a-z0-9-]+)`").FindAllSubmatch(m[1], -1) {
 			cited++
 			if !names[string(n[1])] {
