@@ -128,36 +128,23 @@ func (r *run) open(path string) (*loader.Bundle, error) {
 	return b, nil
 }
 
-func (r *run) run(ctx context.Context, path string) (Result, error) {
-	var res Result
-	if err := r.refusals(); err != nil {
-		return res, err
-	}
-	if err := r.selectBackend(); err != nil {
-		return res, err
-	}
-	res.Backend, res.Insecure = r.kind, r.kind == tee.KindSim
-	if res.Insecure {
-		r.warn(WarningSim)
-	}
-	b, err := r.open(path)
+func (r *run) run(ctx context.Context, path string) (res Result, err error) {
+	res, b, err := r.begin(path)
 	if err != nil {
 		return res, err
 	}
-	p, m := r.profile, b.Manifest
-	measurement := sync.OnceValue(func() loader.Measurement { return loader.Measure(b, p.Name) })
-	res.Measurement = measurement()
-
+	// Measured lazily: a run that needs it no sooner measures while the
+	// runner compiles.
+	measurement := sync.OnceValue(func() loader.Measurement { return loader.Measure(b, r.profile.Name) })
+	defer func() { res.Measurement = measurement() }()
 	defer r.close()
 	spec, err := r.spec(b, path)
 	if err != nil {
 		return res, err
 	}
-	exe := r.cfg.Runner
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return res, errcode.Errorf(errcode.Internal, "locating this program for the runner: %v", err)
-		}
+	exe, err := r.runnerExe()
+	if err != nil {
+		return res, err
 	}
 	logw, err := r.openLog(ctx, b, &spec, measurement)
 	if err != nil {
@@ -169,30 +156,67 @@ func (r *run) run(ctx context.Context, path string) (Result, error) {
 			log.Warn(w)
 		}
 	}
-	// failed records a failure in the tenant's log and closes it.
-	failed := func(err error) error {
-		if logw != nil {
-			log.Error("run failed", "ref", r.ref, "detail", strings.TrimSpace(errcode.Detailed(err)))
-			logw.finish(r)
-		}
-		return err
-	}
 	var sm *sealed.Mount
-	if m.Sealed != nil {
+	if m := b.Manifest; m.Sealed != nil {
 		// The sealed mount is unpacked before the runner starts: its
 		// preopens must exist. This measures before compiling, which the
 		// other runs overlap.
-		sm, err = r.openSealed(ctx, m, measurement(), &spec, log)
-		if err != nil {
-			return res, failed(err)
+		if sm, err = r.openSealed(ctx, m, measurement(), &spec, log); err != nil {
+			return res, r.ended(logw, log, 0, err)
 		}
 		// Whatever way the run ends, the plaintext goes (SealBack removes
 		// it too; removing is idempotent).
 		defer sm.Remove()
 	}
+	out, err := r.supervise(ctx, exe, spec, b.Manifest, sm, logw != nil, log, measurement, &res)
+	res.ExitCode, res.Envelope = out.ExitCode, r.envelope
+	err = r.sealBack(sm, err, log)
+	if err == nil && out.ExitCode != 0 && !r.profile.PassExitCode {
+		err = errcode.Errorf(errcode.WorkloadExit, "the workload exited with status %d", out.ExitCode)
+	}
+	return res, r.ended(logw, log, out.ExitCode, err)
+}
+
+// begin makes the refusals, picks the backend and reads the bundle.
+func (r *run) begin(path string) (Result, *loader.Bundle, error) {
+	var res Result
+	if err := r.refusals(); err != nil {
+		return res, nil, err
+	}
+	if err := r.selectBackend(); err != nil {
+		return res, nil, err
+	}
+	res.Backend, res.Insecure = r.kind, r.kind == tee.KindSim
+	if res.Insecure {
+		r.warn(WarningSim)
+	}
+	b, err := r.open(path)
+	if err != nil {
+		return res, nil, err
+	}
+	return res, b, nil
+}
+
+// runnerExe is the executable started as the runner.
+func (r *run) runnerExe() (string, error) {
+	if r.cfg.Runner != "" {
+		return r.cfg.Runner, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", errcode.Errorf(errcode.Internal, "locating this program for the runner: %v", err)
+	}
+	return exe, nil
+}
+
+// supervise runs the spec in the runner. While the runner compiles, the
+// supervisor attests and logs (started) and attaches the audit; the audit
+// counts what the runner does once it has compiled: the calls its seccomp
+// filter will judge.
+func (r *run) supervise(ctx context.Context, exe string, spec runtime.Spec, m *loader.Manifest, sm *sealed.Mount, logged bool, log hclog.Logger, measurement func() loader.Measurement, res *Result) (runtime.Result, error) {
 	var aud *audit.Audit
 	measure := func(runner int) error {
-		if err := r.started(m, sm, measurement(), logw != nil, log); err != nil {
+		if err := r.started(m, sm, measurement(), logged, log); err != nil {
 			return err
 		}
 		if r.cfg.Audit {
@@ -206,34 +230,35 @@ func (r *run) run(ctx context.Context, path string) (Result, error) {
 		}
 		return nil
 	}
-	// The audit counts what the runner does once it has compiled: the
-	// calls its seccomp filter will judge.
 	ready := func() {
 		if aud != nil {
 			aud.Reset()
 		}
 	}
 	out, err := runtime.Supervise(ctx, exe, spec, runtime.Hooks{BeforeStart: measure, Ready: ready, WaitExit: sm != nil})
-	res.ExitCode, res.Envelope = out.ExitCode, r.envelope
 	if aud != nil {
-		if res.Audit, err = aud.Counts(); err != nil {
-			r.warn("reading the audit: %v", err)
+		var aerr error
+		if res.Audit, aerr = aud.Counts(); aerr != nil {
+			r.warn("reading the audit: %v", aerr)
 		}
 		aud.Close()
 	}
-	err = r.sealBack(sm, err, log)
-	if err == nil && out.ExitCode != 0 && !p.PassExitCode {
-		err = errcode.Errorf(errcode.WorkloadExit, "the workload exited with status %d", out.ExitCode)
+	return out, err
+}
+
+// ended records the run's end in the tenant's log, if it has one, and
+// closes the log.
+func (r *run) ended(logw *runLog, log hclog.Logger, status uint32, err error) error {
+	if logw == nil {
+		return err
 	}
-	if logw != nil {
-		if err != nil {
-			log.Error("run failed", "ref", r.ref, "detail", strings.TrimSpace(errcode.Detailed(err)))
-		} else {
-			log.Info("run ended", "ref", r.ref, "status", out.ExitCode)
-		}
-		logw.finish(r)
+	if err != nil {
+		log.Error("run failed", "ref", r.ref, "detail", strings.TrimSpace(errcode.Detailed(err)))
+	} else {
+		log.Info("run ended", "ref", r.ref, "status", status)
 	}
-	return res, err
+	logw.finish(r)
+	return err
 }
 
 // started runs in the supervisor while the runner compiles: it logs what
@@ -333,12 +358,7 @@ func (r *run) spec(b *loader.Bundle, path string) (runtime.Spec, error) {
 		Gate:            shim.For(p),
 		Protect:         p.Protected,
 	}
-	switch {
-	case p.Seccomp && p.SeccompKills:
-		spec.Seccomp = shim.SeccompKill
-	case p.Seccomp, c.Confine:
-		spec.Seccomp = shim.SeccompErrno
-	}
+	spec.Seccomp = seccompAction(p, c.Confine)
 	if m.HostStdin(p) && c.Stdin != nil {
 		// Otherwise the runner's stdin is /dev/null: end of file at once.
 		spec.Stdin = c.Stdin
@@ -355,15 +375,9 @@ func (r *run) spec(b *loader.Bundle, path string) (runtime.Spec, error) {
 		}
 		spec.Env[k] = v
 	}
-	for _, d := range m.Dirs {
-		mnt, err := r.mountBeneath(d, b.Dir)
-		if err != nil {
-			return runtime.Spec{}, err
-		}
-		spec.Dirs = append(spec.Dirs, mnt)
-	}
-	for _, d := range c.Dirs {
-		spec.Dirs = append(spec.Dirs, mountFrom(d, ""))
+	var err error
+	if spec.Dirs, err = r.mounts(m, b.Dir); err != nil {
+		return runtime.Spec{}, err
 	}
 	if p.PlainLogs {
 		spec.Stdout, spec.Stderr = orDiscard(c.Stdout), orDiscard(c.Stderr)
@@ -384,6 +398,35 @@ func (r *run) spec(b *loader.Bundle, path string) (runtime.Spec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// seccompAction is the runner's confinement: the profile's, or with
+// confine EPERM where the profile has none.
+func seccompAction(p profiles.Profile, confine bool) shim.SeccompAction {
+	switch {
+	case p.Seccomp && p.SeccompKills:
+		return shim.SeccompKill
+	case p.Seccomp, confine:
+		return shim.SeccompErrno
+	}
+	return shim.SeccompOff
+}
+
+// mounts are the manifest's mounts, opened beneath the bundle's
+// directory, then the caller's.
+func (r *run) mounts(m *loader.Manifest, dir string) ([]runtime.Mount, error) {
+	var out []runtime.Mount
+	for _, d := range m.Dirs {
+		mnt, err := r.mountBeneath(d, dir)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mnt)
+	}
+	for _, d := range r.cfg.Dirs {
+		out = append(out, mountFrom(d, ""))
+	}
+	return out, nil
 }
 
 // mountBeneath opens a manifest's mount. A relative host path is resolved
