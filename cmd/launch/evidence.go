@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -175,29 +176,35 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
 		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.usage))
 	}
-	pol, err := readPolicy(*policyFile)
-	if err != nil {
-		return e.fail(err)
-	}
-	if pol.SimUnpinned() {
-		fmt.Fprint(e.stderr, unpinnedWarning)
-	}
-	edata, err := regfile.ReadFile(pos[0])
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
-	}
-	env, err := tee.DecodeEnvelope(edata)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", pos[0], err))
-	}
 	opts := attest.Options{Now: now, TDXCollateral: coll}
 	if *nonceHex != "" {
 		if opts.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
 			return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex"))
 		}
 	}
+	return verifyEnvelope(e, *policyFile, pos[0], opts, *asJSON)
+}
+
+// verifyEnvelope judges the evidence envelope in file against the policy
+// in policyFile, prints the verdict and exits 0 only when affirming.
+func verifyEnvelope(e *cliEnv, policyFile, file string, opts attest.Options, asJSON bool) int {
+	pol, err := readPolicy(policyFile)
+	if err != nil {
+		return e.fail(err)
+	}
+	if pol.SimUnpinned() {
+		fmt.Fprint(e.stderr, unpinnedWarning)
+	}
+	edata, err := regfile.ReadFile(file)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+	}
+	env, err := tee.DecodeEnvelope(edata)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", file, err))
+	}
 	r := attest.Verify(env, pol, opts)
-	if *asJSON {
+	if asJSON {
 		writeJSON(e, r)
 	} else {
 		fmt.Fprintf(e.stdout, "%s: %s evidence, profile %s, measurement %s\n", r.Status, r.Kind, r.Profile, r.Measurement)
@@ -396,41 +403,46 @@ func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 		return writeJSON(e, map[string]any{"tee": plat.Kind(), "sev_guest": plat.SEVGuest, "tdx_guest": plat.TDXGuest, "configfs_tsm": plat.ConfigfsTSM,
 			"configfs_rtmrs": plat.ConfigfsRTMRs, "sealed_workspace": workspaceBase(), "sim_key": simPub})
 	}
+	printPlatform(e.stdout, plat, simPub)
+	return 0
+}
+
+// printPlatform says what the platform offers, and what it lacks.
+func printPlatform(w io.Writer, plat tee.Platform, simPub string) {
 	show := func(label, path string) {
 		if path == "" {
 			path = "missing"
 		}
-		fmt.Fprintf(e.stdout, "  %-14s %s\n", label, path)
+		fmt.Fprintf(w, "  %-14s %s\n", label, path)
 	}
-	fmt.Fprintln(e.stdout, "Attestation devices:")
+	fmt.Fprintln(w, "Attestation devices:")
 	show("sev-guest", plat.SEVGuest)
 	show("tdx_guest", plat.TDXGuest)
 	show("configfs-tsm", plat.ConfigfsTSM)
 	show("rtmrs", plat.ConfigfsRTMRs)
-	fmt.Fprintln(e.stdout, "Sealed mounts:")
+	fmt.Fprintln(w, "Sealed mounts:")
 	show("workspace", workspaceBase())
-	fmt.Fprintln(e.stdout, "Simulator (insecure):")
+	fmt.Fprintln(w, "Simulator (insecure):")
 	if simPub == "" {
 		simPub = "none yet (the first simulator run, attest or 'policy new --backend sim' makes it)"
 	}
 	show("key", simPub)
 	switch plat.Kind() {
 	case "":
-		fmt.Fprintln(e.stdout, "\nThis machine is not a confidential VM guest: production cannot run here.")
-		fmt.Fprintln(e.stdout, "Run inside an SEV-SNP or TDX guest, or use --profile debug or staging with --backend sim (insecure).")
+		fmt.Fprintln(w, "\nThis machine is not a confidential VM guest: production cannot run here.")
+		fmt.Fprintln(w, "Run inside an SEV-SNP or TDX guest, or use --profile debug or staging with --backend sim (insecure).")
 	default:
-		fmt.Fprintf(e.stdout, "\nThis machine is a %s guest: --backend auto (or %s) attests through it.\n", plat.Kind(), plat.Kind())
+		fmt.Fprintf(w, "\nThis machine is a %s guest: --backend auto (or %s) attests through it.\n", plat.Kind(), plat.Kind())
 	}
 	if plat.Kind() == "tdx" && plat.ConfigfsRTMRs == "" {
-		fmt.Fprintf(e.stdout, "This kernel offers no RTMR extension (%s): runs are bound by report data only,\nand a policy with tdx_require_rtmr refuses their evidence. Kernels with configfs-tsm RTMR support offer it.\n", tee.ConfigfsRTMRs)
+		fmt.Fprintf(w, "This kernel offers no RTMR extension (%s): runs are bound by report data only,\nand a policy with tdx_require_rtmr refuses their evidence. Kernels with configfs-tsm RTMR support offer it.\n", tee.ConfigfsRTMRs)
 	}
 	if plat.Kind() == "tdx" {
-		fmt.Fprintln(e.stdout, "TDX gives a guest no sealing key: manifests with a [sealed] mount are refused here until the broker releases one.")
+		fmt.Fprintln(w, "TDX gives a guest no sealing key: manifests with a [sealed] mount are refused here until the broker releases one.")
 	}
 	if workspaceBase() == "" {
-		fmt.Fprintln(e.stdout, "No memory-backed directory for sealed mounts: mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one.")
+		fmt.Fprintln(w, "No memory-backed directory for sealed mounts: mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one.")
 	}
-	return 0
 }
 
 // workspaceBase is where a sealed mount's plaintext would live, or "".

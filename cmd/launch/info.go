@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -109,7 +110,23 @@ func doProfiles(ctx context.Context, e *cliEnv, args []string) int {
 		}
 		return writeJSON(e, out)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	printProfileTable(e.stdout, all)
+	for _, p := range all {
+		fmt.Fprintf(e.stdout, "\n%s: %s\n", p.Name, p.Summary)
+		ws := p.Warnings()
+		if len(ws) == 0 {
+			fmt.Fprintln(e.stdout, "  no relaxations")
+		}
+		for _, w := range ws {
+			fmt.Fprintf(e.stdout, "  warning %s: %s\n", w.Name, w.Text)
+		}
+	}
+	return 0
+}
+
+// printProfileTable prints the profiles side by side, a row per setting.
+func printProfileTable(w io.Writer, all []profiles.Profile) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(label string, f func(profiles.Profile) string) {
 		cells := []string{label}
 		for _, p := range all {
@@ -151,17 +168,6 @@ func doProfiles(ctx context.Context, e *cliEnv, args []string) int {
 	row("--dir/--env/args", func(p profiles.Profile) string { return yes(p.AllowHostOverrides) })
 	row("disk compile cache", func(p profiles.Profile) string { return yes(p.DiskCache) })
 	tw.Flush()
-	for _, p := range all {
-		fmt.Fprintf(e.stdout, "\n%s: %s\n", p.Name, p.Summary)
-		ws := p.Warnings()
-		if len(ws) == 0 {
-			fmt.Fprintln(e.stdout, "  no relaxations")
-		}
-		for _, w := range ws {
-			fmt.Fprintf(e.stdout, "  warning %s: %s\n", w.Name, w.Text)
-		}
-	}
-	return 0
 }
 
 func nonNilWarnings(w []profiles.Warning) []profiles.Warning {

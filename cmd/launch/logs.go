@@ -15,7 +15,6 @@ import (
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/logging"
-	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 func keygenCommand() command {
@@ -127,31 +126,13 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	if *identity == "" || len(pos) > 1 || len(rest) > 0 {
 		return e.fail(errcode.Errorf(errcode.Usage, "logs decrypt needs --identity and at most one LOG").WithHint("usage: launch " + c.usage))
 	}
-	var pol *attest.Policy
-	if *policyFile != "" {
-		if pol, err = readPolicy(*policyFile); err != nil {
-			return e.fail(err)
-		}
-	}
-	var coll *tdx.Collateral
-	if *tdxCollateral != "" {
-		if coll, err = readCollateral(*tdxCollateral); err != nil {
-			return e.fail(err)
-		}
-	}
-	var nonce []byte
-	if *nonceHex != "" {
-		if nonce, err = hex.DecodeString(*nonceHex); err != nil || len(nonce) == 0 {
-			return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex"))
-		}
-	}
-	idData, err := os.ReadFile(*identity)
+	check, err := logCheck(*policyFile, *tdxCollateral, *nonceHex, *wantRef)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.IdentityInvalid, "%v", err))
+		return e.fail(err)
 	}
-	id, err := logging.ParseIdentity(idData)
+	id, err := readIdentity(*identity)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.IdentityInvalid, "%s: %v", *identity, err))
+		return e.fail(err)
 	}
 	var in io.Reader = e.stdin
 	if len(pos) == 1 && pos[0] != "-" {
@@ -165,7 +146,7 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	if *follow {
 		in = &followReader{ctx: ctx, r: in}
 	}
-	r, err := ampoule.OpenLog(in, id, ampoule.LogCheck{Policy: pol, Nonce: nonce, Ref: *wantRef, TDXCollateral: coll})
+	r, err := ampoule.OpenLog(in, id, check)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -173,10 +154,16 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
+	printLogSummary(e, r, check, n)
+	return 0
+}
+
+// printLogSummary says what the log was found bound to, and its warnings.
+func printLogSummary(e *cliEnv, r *ampoule.LogReader, check ampoule.LogCheck, n int) {
 	h := r.Header()
 	what := "log verified"
 	switch {
-	case pol == nil:
+	case check.Policy == nil:
 		what = "log intact, evidence not judged"
 	case r.Binding.Verdict != attest.Affirming:
 		what = "log verified, with warnings"
@@ -186,7 +173,41 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	for _, w := range r.Binding.Warnings {
 		fmt.Fprintf(e.stderr, "launch: warning: %s\n", w)
 	}
-	return 0
+}
+
+// readIdentity reads the tenant's identity file.
+func readIdentity(path string) (*logging.Identity, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.IdentityInvalid, "%v", err)
+	}
+	id, err := logging.ParseIdentity(data)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.IdentityInvalid, "%s: %v", path, err)
+	}
+	return id, nil
+}
+
+// logCheck is what logs decrypt's flags ask of a log.
+func logCheck(policyFile, collateralFile, nonceHex, ref string) (ampoule.LogCheck, error) {
+	check := ampoule.LogCheck{Ref: ref}
+	var err error
+	if policyFile != "" {
+		if check.Policy, err = readPolicy(policyFile); err != nil {
+			return check, err
+		}
+	}
+	if collateralFile != "" {
+		if check.TDXCollateral, err = readCollateral(collateralFile); err != nil {
+			return check, err
+		}
+	}
+	if nonceHex != "" {
+		if check.Nonce, err = hex.DecodeString(nonceHex); err != nil || len(check.Nonce) == 0 {
+			return check, errcode.Errorf(errcode.Usage, "--nonce is not hex")
+		}
+	}
+	return check, nil
 }
 
 // printRecords prints a log's records, the workload's stdout to stdout,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -74,21 +75,7 @@ func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 	c := runCommand()
 	var f runFlags
 	fs := e.newFlagSet(c)
-	fs.StringVar(&f.profile, "profile", "debug", "the profile: debug, staging or production")
-	fs.StringVar(&f.backend, "backend", "sim", "the TEE backend: auto, sim, snp or tdx (auto never falls back to sim under production)")
-	fs.Var(&f.dirs, "dir", "preopen a host directory: HOST::GUEST (read-only) or HOST::GUEST::rw (debug only; repeatable)")
-	fs.Var(&f.env, "env", "set a workload environment variable K=V (debug only; repeatable)")
-	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
-	fs.BoolVar(&f.noCache, "no-cache", false, "compile in memory, with no on-disk cache")
-	fs.BoolVar(&f.verbose, "v", false, "log what runs and its measurement (to stderr under debug, to the tenant's log otherwise)")
-	fs.BoolVar(&f.logJSON, "log-json", false, "write the runtime's own log records as JSON rather than text")
-	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
-	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
-	fs.StringVar(&f.simKey, "sim-key", "", "the simulator's key file, for a run's evidence (default: the user's config dir)")
-	fs.StringVar(&f.sealed, "sealed", "", "the encrypted store of the manifest's [sealed] mount (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
-	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file, unix:SOCKET, or - for stderr")
-	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
-	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
+	f.define(fs)
 	pos, guestArgs, err := e.parse(c, fs, args)
 	if err == errHelp {
 		return 0
@@ -130,6 +117,25 @@ func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 		reportAudit(e.stderr, res.Audit, f.auditJSON)
 	}
 	return out.finish(res, err)
+}
+
+// define declares run's flags on fs.
+func (f *runFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&f.profile, "profile", "debug", "the profile: debug, staging or production")
+	fs.StringVar(&f.backend, "backend", "sim", "the TEE backend: auto, sim, snp or tdx (auto never falls back to sim under production)")
+	fs.Var(&f.dirs, "dir", "preopen a host directory: HOST::GUEST (read-only) or HOST::GUEST::rw (debug only; repeatable)")
+	fs.Var(&f.env, "env", "set a workload environment variable K=V (debug only; repeatable)")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
+	fs.BoolVar(&f.noCache, "no-cache", false, "compile in memory, with no on-disk cache")
+	fs.BoolVar(&f.verbose, "v", false, "log what runs and its measurement (to stderr under debug, to the tenant's log otherwise)")
+	fs.BoolVar(&f.logJSON, "log-json", false, "write the runtime's own log records as JSON rather than text")
+	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
+	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
+	fs.StringVar(&f.simKey, "sim-key", "", "the simulator's key file, for a run's evidence (default: the user's config dir)")
+	fs.StringVar(&f.sealed, "sealed", "", "the encrypted store of the manifest's [sealed] mount (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
+	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file, unix:SOCKET, or - for stderr")
+	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
+	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
 }
 
 // runConfig turns run's flags into the library's settings.
