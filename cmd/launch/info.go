@@ -163,7 +163,6 @@ func printProfileTable(w io.Writer, all []profiles.Profile) {
 	row("TEE debug bit", func(p profiles.Profile) string { return yes(p.AllowTEEDebug) })
 	row("seccomp", func(p profiles.Profile) string { return yes(p.Seccomp) })
 	row("protected launcher", func(p profiles.Profile) string { return yes(p.Protected) })
-	row("relaxations", func(p profiles.Profile) string { return yes(p.AllowRelaxations) })
 	row("bare .wasm", func(p profiles.Profile) string { return yes(p.AllowBareModule) })
 	row("--dir/--env/args", func(p profiles.Profile) string { return yes(p.AllowHostOverrides) })
 	row("disk compile cache", func(p profiles.Profile) string { return yes(p.DiskCache) })
