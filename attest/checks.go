@@ -160,9 +160,10 @@ func checkFreshness(j *judgment) (reasons []string) {
 }
 
 // bound: the evidence carries the report data recomputed from the
-// envelope.
+// envelope (never bound when the envelope's parts cannot make it, whatever
+// the evidence carries).
 func (j *judgment) bound(reportData [64]byte) []string {
-	return reasonIf(subtle.ConstantTimeCompare(reportData[:], j.reportData[:]) != 1, "the report data does not bind this measurement, runtime key and nonce")
+	return reasonIf(j.reportDataErr != nil || subtle.ConstantTimeCompare(reportData[:], j.reportData[:]) != 1, "the report data does not bind this measurement, runtime key and nonce")
 }
 
 // debugAllowed: no debug access to a TEE unless the policy allows it.
