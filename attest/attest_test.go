@@ -223,7 +223,7 @@ func FuzzParsePolicy(f *testing.F) {
 			}
 			return
 		}
-		if len(p.Measurements) == 0 || p.MaxAge <= 0 {
+		if len(p.Measurements) == 0 || len(p.Profiles) == 0 || len(p.Backends) == 0 || p.MaxAge <= 0 || (p.SimKeysAny && len(p.SimKeys) > 0) {
 			t.Fatalf("accepted a bad policy: %+v", p)
 		}
 	})

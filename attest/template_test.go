@@ -102,3 +102,35 @@ var errWrite = errors.New("disk full")
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errWrite }
+
+// FuzzWriteTemplate: any template is refused with ErrPolicy, writing
+// nothing, or written as a policy that parses, with the template's names
+// in its first line and no line of its own (its length is the template's
+// shape: 53 lines, one per measurement, four for a simulator pin).
+func FuzzWriteTemplate(f *testing.F) {
+	f.Add("hello", "1.0.0", "staging", helloStaging, "sim", true, helloSimPin)
+	f.Fuzz(func(t *testing.T, bundle, version, profile, measurement, backend string, allowInsecure bool, simPin string) {
+		tmpl := Template{Bundle: bundle, Version: version, Measurements: []ProfileMeasurement{{profile, measurement}},
+			Profiles: []string{profile}, Backends: []string{backend}, AllowInsecure: allowInsecure, SimPin: simPin}
+		var out bytes.Buffer
+		if err := WriteTemplate(&out, tmpl); err != nil {
+			if !errors.Is(err, ErrPolicy) || out.Len() != 0 {
+				t.Fatalf("%v, wrote %d bytes", err, out.Len())
+			}
+			return
+		}
+		want := 53 + 1
+		if simPin != "" {
+			want += 4
+		}
+		if n := strings.Count(out.String(), "\n"); n != want {
+			t.Fatalf("%d lines, want %d:\n%s", n, want, out.String())
+		}
+		if first := "# Verification policy for " + bundle + " " + version + ", made by 'launch policy new'.\n"; !strings.HasPrefix(out.String(), first) {
+			t.Fatalf("first line is not %q:\n%s", first, out.String())
+		}
+		if _, err := ParsePolicy(out.Bytes()); err != nil {
+			t.Fatalf("written policy does not parse: %v", err)
+		}
+	})
+}
