@@ -71,9 +71,11 @@ type Options struct {
 const clockSkew = time.Minute
 
 // Verify judges env against p. Every failed check is a reason; any failed
-// check makes the verdict contraindicated. The checks are those every
-// envelope is held to (checks, in order), one of which runs those of the
-// evidence's kind (judgeSim, judgeSNP, judgeTDX). An otherwise affirming
+// check makes the verdict contraindicated. The checks are small and
+// composed: those every envelope is held to (version, backend, report
+// data, runtime key, nonce, reference measurement, profile, freshness)
+// and, once its evidence verifies, those of its kind (sim, sev-snp, tdx),
+// each giving its own reasons. An otherwise affirming
 // verdict then gains notes: simulator evidence says it is insecure, and is
 // a warning when the policy pins no simulator key; evidence that carries
 // no time, judged without a nonce, is a warning (its freshness unjudged).
