@@ -100,7 +100,7 @@ func TestTamperIsContraindicated(t *testing.T) {
 		{"no allow_insecure", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).AllowInsecure = false }, "allow_insecure"},
 		{"sim not a backend", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).Backends = []string{"sev-snp"} }, "backend sim"},
 		{"expired", func(_ *tee.Envelope, o *Options, p **Policy) {
-			(*p).maxAge = time.Second
+			(*p).MaxAge = time.Second
 			o.Now = time.Now().Add(time.Hour)
 		}, "max_age"},
 		{"from the future", func(_ *tee.Envelope, o *Options, _ **Policy) { o.Now = time.Now().Add(-time.Hour) }, "future"},
@@ -108,7 +108,7 @@ func TestTamperIsContraindicated(t *testing.T) {
 		// fourfold would let this through.
 		{"two minutes from the future", func(_ *tee.Envelope, o *Options, _ **Policy) { o.Now = time.Now().Add(-2 * time.Minute) }, "future"},
 		{"claims to be secure", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Insecure = false }, "does not say it is insecure"},
-		{"pinned key", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).SimKeys = []string{strings.Repeat("00", 32)} }, "pins"},
+		{"pinned key", func(_ *tee.Envelope, _ *Options, p **Policy) { (*p).SimKeys = []ed25519.PublicKey{make([]byte, 32)} }, "pins"},
 		{"issue time changed", func(e *tee.Envelope, _ *Options, _ **Policy) { e.Issued = e.Issued.Add(-time.Minute) }, "issue time"},
 		{"runtime key not P-256", func(e *tee.Envelope, _ *Options, _ **Policy) { e.RuntimeKey = []byte("runtime-public-key") }, "not a P-256 public key"},
 		{"sim evidence for production", func(e *tee.Envelope, _ *Options, p **Policy) {
@@ -223,7 +223,7 @@ func FuzzParsePolicy(f *testing.F) {
 			}
 			return
 		}
-		if len(p.Measurements) == 0 || p.maxAge <= 0 {
+		if len(p.Measurements) == 0 || len(p.Profiles) == 0 || len(p.Backends) == 0 || p.MaxAge <= 0 || (p.SimKeysAny && len(p.SimKeys) > 0) {
 			t.Fatalf("accepted a bad policy: %+v", p)
 		}
 	})
@@ -541,11 +541,11 @@ func TestTDXVerify(t *testing.T) {
 	if r.Status != Contraindicated || !strings.Contains(reasons, "report data") || strings.Contains(reasons, "does not verify") {
 		t.Errorf("real quote, foreign report data: %s %v", r.Status, r.Reasons)
 	}
-	p.TDXMinTeeTcbSvn = "ff"
+	p.TDXMinTeeTcbSvn = []byte{0xff}
 	if r := Verify(env, p, Options{Nonce: testNonce, Now: at}); !strings.Contains(strings.Join(r.Reasons, "; "), "tdx_min_tee_tcb_svn") {
 		t.Errorf("TEE TCB below the minimum: %v", r.Reasons)
 	}
-	p.TDXMinTeeTcbSvn = ""
+	p.TDXMinTeeTcbSvn = nil
 	env.Evidence[48+136] ^= 1
 	if r := Verify(env, p, Options{Nonce: testNonce, Now: at}); !strings.Contains(strings.Join(r.Reasons, "; "), "does not verify") {
 		t.Errorf("flipped quote: %v", r.Reasons)
