@@ -1,9 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -257,100 +257,66 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 	if *from == "" {
 		return e.fail(errcode.Errorf(errcode.Usage, "policy new needs --from BUNDLE").WithHint("usage: launch " + c.usage))
 	}
-	if len(profs) == 0 {
-		profs = stringList{"production"}
-	}
-	if len(backends) == 0 {
-		backends = stringList{"sev-snp", "tdx"}
-	}
-	for i, b := range backends {
-		if b == "snp" {
-			// As 'launch run --backend snp' names it.
-			backends[i], b = "sev-snp", "sev-snp"
-		}
-		if b != "sev-snp" && b != "tdx" && b != "sim" {
-			return e.fail(errcode.Errorf(errcode.Usage, "--backend %q is not sev-snp, tdx or sim", b))
-		}
-		if b == "sim" && !*allowInsecure {
-			return e.fail(errcode.Errorf(errcode.Usage, "--backend sim needs --allow-insecure").WithHint("the simulator protects nothing; say so explicitly"))
-		}
-	}
-	b, err := loader.Open(*from)
+	t, err := policyTemplate(*from, profs, backends, *allowInsecure, *simKey)
 	if err != nil {
 		return e.fail(err)
 	}
-	var simPin string
-	if *simKey != "" && !slices.Contains(backends, sim.Kind) {
-		return e.fail(errcode.Errorf(errcode.Usage, "--sim-key names the simulator key to pin, and the policy does not accept the simulator").WithHint("add --backend sim --allow-insecure, or drop --sim-key"))
-	}
-	if slices.Contains(backends, sim.Kind) {
-		be, err := ampoule.OpenBackend(tee.KindSim, *simKey)
-		if err != nil {
-			return e.fail(err)
-		}
-		simPin = hex.EncodeToString(be.(*sim.Backend).PublicKey())
-	}
-	var out strings.Builder
-	fmt.Fprintf(&out, "# Verification policy for %s %s, made by 'launch policy new'.\n", b.Manifest.Name, b.Manifest.Version)
-	fmt.Fprintf(&out, "# Evidence is affirmed only if every rule below holds.\n\n")
-	fmt.Fprintf(&out, "# Reference measurements: SHA-384 over module, manifest and profile\n# ('launch measure --profile P BUNDLE'). Rebuilding the bundle changes them.\nmeasurements = [\n")
-	for _, name := range profs {
-		p, err := profiles.Get(name)
-		if err != nil {
-			return e.fail(err)
-		}
-		if !b.Manifest.AllowsProfile(p.Name) {
-			return e.fail(errcode.Errorf(errcode.ProfileNotAllowed, "%s does not allow the %s profile", b.Source, p.Name))
-		}
-		fmt.Fprintf(&out, "  %q, # %s\n", loader.Measure(b, p.Name).String(), p.Name)
-	}
-	fmt.Fprintf(&out, "]\n\n# Profiles a run may have used.\nprofiles = %s\n\n", tomlList(profs))
-	fmt.Fprintf(&out, "# Backends the evidence may come from.\nbackends = %s\n\n", tomlList(backends))
-	fmt.Fprintf(&out, "# Accept the software simulator, which protects nothing from the host.\nallow_insecure = %v\n\n", *allowInsecure)
-	if simPin != "" {
-		fmt.Fprintf(&out, "# Simulator keys accepted: this machine's ('launch platform info' prints a\n# machine's). sim_keys = \"any\" would accept anyone's simulator.\nsim_keys = [%q]\n\n", simPin)
-	}
-	fmt.Fprintf(&out, "# Accept a TEE whose debug policy bit is set (the host could read the guest's memory).\nallow_debug = false\n\n")
-	fmt.Fprintf(&out, "# The AMD processor line SEV-SNP evidence comes from (Milan, Genoa, Turin; e.g. Milan-B1).\nsnp_product = \"Milan\"\n\n")
-	fmt.Fprintf(&out, "# Refuse evidence older than this.\nmax_age = %q\n\n", attest.DefaultMaxAge.String())
-	fmt.Fprint(&out, `# The confidential VM itself: uncomment and set these from your provider's
-# published reference values (or from evidence of a VM you trust).
-# SEV-SNP launch measurements (the firmware, kernel and command line the guest booted):
-# snp_launch_measurements = ["<96 hex digits>"]
-# SEV-SNP HOST_DATA the guest was launched with:
-# snp_host_data = "<64 hex digits>"
-# TDX: the TD's initial image and its configuration id:
-# tdx_mrtds = ["<96 hex digits>"]
-# tdx_mr_config_id = "<96 hex digits>"
-# TDX: TD attributes under a mask (8 bytes as the quote holds them); this pair
-# requires SEPT_VE_DISABLE set and MIGRATABLE clear:
-# tdx_td_attributes = "0000001000000000"
-# tdx_td_attributes_mask = "0000003000000000"
-# TDX: require the run's measurement to be the last event extended into RTMR3.
-# tdx_require_rtmr = true
-# Lowest TCBs accepted:
-# tdx_min_tee_tcb_svn = "03000000000000000000000000000000"
-# TDX firmware configuration, loader and kernel, OS registers:
-# [tdx_rtmrs]
-# rtmr0 = "<96 hex digits>"
-# rtmr1 = "<96 hex digits>"
-# rtmr2 = "<96 hex digits>"
-# [snp_min_tcb]
-# bootloader = 3
-# tee = 0
-# snp = 8
-# microcode = 115
-`)
-	if _, err := attest.ParsePolicy([]byte(out.String())); err != nil {
+	var out bytes.Buffer
+	if err := attest.WriteTemplate(&out, t); err != nil {
 		return e.fail(errcode.Errorf(errcode.Internal, "the policy written does not parse: %v", err))
 	}
-	fmt.Fprint(e.stdout, out.String())
+	e.stdout.Write(out.Bytes())
 	return 0
 }
 
-func tomlList(items []string) string {
-	b, _ := json.Marshal(items)
-	return strings.ReplaceAll(string(b), ",", ", ")
+// policyTemplate is the starter policy for the bundle at from: its
+// measurement under each profile (production if none), the backends
+// (sev-snp and tdx if none; "snp" as 'launch run' names it), and this
+// machine's simulator key pinned where the simulator is accepted.
+func policyTemplate(from string, profs, backends []string, allowInsecure bool, simKey string) (attest.Template, error) {
+	if len(profs) == 0 {
+		profs = []string{"production"}
+	}
+	if len(backends) == 0 {
+		backends = []string{tee.KindSNP, tee.KindTDX}
+	}
+	t := attest.Template{Profiles: profs, AllowInsecure: allowInsecure}
+	for _, name := range backends {
+		kind, ok := tee.ParseKind(name)
+		if !ok {
+			return t, errcode.Errorf(errcode.Usage, "--backend %q is not sev-snp, tdx or sim", name)
+		}
+		if kind == tee.KindSim && !allowInsecure {
+			return t, errcode.Errorf(errcode.Usage, "--backend sim needs --allow-insecure").WithHint("the simulator protects nothing; say so explicitly")
+		}
+		t.Backends = append(t.Backends, kind)
+	}
+	b, err := loader.Open(from)
+	if err != nil {
+		return t, err
+	}
+	t.Bundle, t.Version = b.Manifest.Name, b.Manifest.Version
+	for _, name := range profs {
+		p, err := profiles.Get(name)
+		if err != nil {
+			return t, err
+		}
+		if !b.Manifest.AllowsProfile(p.Name) {
+			return t, errcode.Errorf(errcode.ProfileNotAllowed, "%s does not allow the %s profile", b.Source, p.Name)
+		}
+		t.Measurements = append(t.Measurements, attest.ProfileMeasurement{Profile: p.Name, Measurement: loader.Measure(b, p.Name).String()})
+	}
+	switch {
+	case simKey != "" && !slices.Contains(t.Backends, tee.KindSim):
+		return t, errcode.Errorf(errcode.Usage, "--sim-key names the simulator key to pin, and the policy does not accept the simulator").WithHint("add --backend sim --allow-insecure, or drop --sim-key")
+	case slices.Contains(t.Backends, tee.KindSim):
+		be, err := ampoule.OpenBackend(tee.KindSim, simKey)
+		if err != nil {
+			return t, err
+		}
+		t.SimPin = hex.EncodeToString(be.(*sim.Backend).PublicKey())
+	}
+	return t, nil
 }
 
 func platformCommand() command {
