@@ -140,29 +140,10 @@ func firstLine(s string) string {
 	return s
 }
 
-// errnoName names the WASI errnos a trace shows most.
-func errnoName(e uint64) string {
-	switch uint32(e) {
-	case 0:
-		return "(success)"
-	case 2:
-		return "(EACCES)"
-	case 8:
-		return "(EBADF)"
-	case 28:
-		return "(EINVAL)"
-	case 44:
-		return "(ENOENT)"
-	case 52:
-		return "(ENOSYS)"
-	case 58:
-		return "(ENOTSUP)"
-	case 63:
-		return "(EPERM)"
-	case 69:
-		return "(EROFS)"
-	}
-	return fmt.Sprintf("(errno %d)", e)
+// errnoName names a WASI function's result for a trace, from shim's one
+// table of WASI errnos: "(success)", "(ENOENT)", "(errno N)".
+func errnoName(result uint64) string {
+	return "(" + shim.ErrnoName(uint32(result)) + ")"
 }
 
 // wasiFunctions lists the functions of wazero's WASI implementation, for the

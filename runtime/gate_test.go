@@ -168,3 +168,30 @@ func TestHostCallLimitAndTrace(t *testing.T) {
 		t.Error("tracing changed the run")
 	}
 }
+
+// TestTraceNamesWazerosErrnos: the numbers wazero's own WASI functions
+// return are the ones shim's errno table names, and a trace names them
+// from it.
+func TestTraceNamesWazerosErrnos(t *testing.T) {
+	table := shim.For(production)
+	table["sock_shutdown"] = shim.Rule{Action: shim.Allow, Why: "test"}
+	for _, c := range []struct {
+		name   string
+		params int
+		want   shim.Errno
+		line   string
+	}{
+		{"fd_renumber", 2, shim.ENOTSUP, "launch: call fd_renumber(fd=0, to=0) = 58 (ENOTSUP)\n"},
+		{"sock_shutdown", 2, shim.EBADF, "launch: call sock_shutdown(fd=0, how=0) = 8 (EBADF)\n"},
+		{"fd_close", 1, shim.ESUCCESS, "launch: call fd_close(fd=0) = 0 (success)\n"},
+	} {
+		var trace syncWriter
+		res, err := Run(context.Background(), Spec{Module: call(c.name, c.params), Name: "e", MemoryPages: 16, WallTime: 10 * time.Second, Gate: table, Trace: &trace})
+		if err != nil || res.ExitCode != uint32(c.want) {
+			t.Errorf("%s: %+v %v, want exit %d (%v)", c.name, res, err, c.want, c.want)
+		}
+		if !strings.Contains(trace.String(), c.line) {
+			t.Errorf("%s: the trace lacks %q:\n%s", c.name, c.line, trace.String())
+		}
+	}
+}

@@ -55,15 +55,6 @@ func (a Action) String() string {
 	return fmt.Sprintf("action(%d)", int(a))
 }
 
-// Errno is a WASI preview 1 error number.
-type Errno uint16
-
-// The errnos the table uses (WASI preview 1 numbering).
-const (
-	ENOSYS  Errno = 52
-	ENOTSUP Errno = 58
-)
-
 // Rule is one row of the gate table.
 type Rule struct {
 	Action Action
