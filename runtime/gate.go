@@ -34,7 +34,7 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 		return nil, err
 	}
 	defs := defaults.ExportedFunctions()
-	b := rt.NewHostModuleBuilder(WASIModule)
+	b := rt.NewHostModuleBuilder(shim.WASIModule)
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
 	for name, def := range defs {
 		rule, ok := gate[name]
@@ -49,7 +49,7 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 			errno := uint64(rule.Errno)
 			fn = func(_ context.Context, _ api.Module, stack []uint64) { stack[0] = errno }
 		default:
-			trapped := errcode.Errorf(errcode.HostCallTrapped, "the workload called %s.%s, which its gate traps (%s)", WASIModule, name, rule)
+			trapped := errcode.Errorf(errcode.HostCallTrapped, "the workload called %s.%s, which its gate traps (%s)", shim.WASIModule, name, rule)
 			fn = func(context.Context, api.Module, []uint64) { panic(trapped) }
 		}
 		b.NewFunctionBuilder().

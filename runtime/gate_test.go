@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/profiles"
@@ -60,8 +62,8 @@ func call(name string, params int) []byte {
 	body = append(body, 0x10, 0x01) // call 1 (proc_exit)
 	return testwasm.Assemble(testwasm.Spec{
 		Imports: []testwasm.Import{
-			{Module: WASIModule, Name: name, Params: ps, Result: []byte{i32}},
-			{Module: WASIModule, Name: "proc_exit", Params: []byte{i32}},
+			{Module: shim.WASIModule, Name: name, Params: ps, Result: []byte{i32}},
+			{Module: shim.WASIModule, Name: "proc_exit", Params: []byte{i32}},
 		},
 		Memory: true, MemoryMin: 1, ExportMemory: true,
 		Start: body,
@@ -193,5 +195,16 @@ func TestTraceNamesWazerosErrnos(t *testing.T) {
 		if !strings.Contains(trace.String(), c.line) {
 			t.Errorf("%s: the trace lacks %q:\n%s", c.name, c.line, trace.String())
 		}
+	}
+}
+
+// TestWASIModuleIsWazeros: the one name of the WASI module, shim's, is the
+// one wazero's implementation registers and the error registry's hint names.
+func TestWASIModuleIsWazeros(t *testing.T) {
+	if shim.WASIModule != wasi_snapshot_preview1.ModuleName {
+		t.Errorf("shim.WASIModule is %q, wazero's module %q", shim.WASIModule, wasi_snapshot_preview1.ModuleName)
+	}
+	if !strings.Contains(errcode.ModuleImportDenied.Hint(), shim.WASIModule+" functions") {
+		t.Errorf("the hint of %v does not name %s: %q", errcode.ModuleImportDenied, shim.WASIModule, errcode.ModuleImportDenied.Hint())
 	}
 }

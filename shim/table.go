@@ -7,7 +7,9 @@ import (
 	"github.com/ampoule-run/ampoule/profiles"
 )
 
-// WASIModule is the import module of WASI preview 1.
+// WASIModule is the import module of WASI preview 1, the only module besides
+// AmpouleModule a workload may import from: the one spelling of its name,
+// which the runtime registers its gated WASI functions under.
 const WASIModule = "wasi_snapshot_preview1"
 
 // AmpouleModule is the import module of Ampoule's own host functions.
