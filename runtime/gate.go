@@ -12,12 +12,8 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/shim"
 )
-
-// production is the profile whose gate applies when a Spec names none.
-var production = func() profiles.Profile { p, _ := profiles.Get("production"); return p }()
 
 // gatedWASI compiles the WASI host module as the gate table says: wazero's
 // implementation for Allow, and in place of every other function one that

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,9 +18,11 @@ import (
 	"github.com/ampoule-run/ampoule/shim"
 )
 
-// TestGateCoversWASI walks every profile's table against wazero's own list of
-// WASI preview 1 functions: a function wazero adds must be given a rule
-// before it can be exported, and the table names nothing wazero lacks.
+// TestGateCoversWASI walks the gate against wazero's own list of WASI
+// preview 1 functions: a function wazero adds must be given a rule before
+// it can be exported, and the table names nothing wazero lacks. Every
+// profile gets that same table (the deprecated For included), and each
+// call a fresh one.
 func TestGateCoversWASI(t *testing.T) {
 	names, err := wasiFunctions(context.Background())
 	if err != nil {
@@ -28,21 +31,28 @@ func TestGateCoversWASI(t *testing.T) {
 	if len(names) != 46 {
 		t.Errorf("wazero exports %d WASI functions; the gate was written for 46: review the new ones", len(names))
 	}
+	table := shim.Gate()
+	for _, n := range names {
+		if _, ok := table[n]; !ok {
+			t.Errorf("no rule for %s", n)
+		}
+	}
+	for _, n := range table.Names() {
+		if !slices.Contains(names, n) {
+			t.Errorf("rule for %s, which wazero does not implement", n)
+		}
+		if table[n].Why == "" {
+			t.Errorf("the rule for %s does not say why", n)
+		}
+	}
 	for _, p := range profiles.All() {
-		table := shim.For(p)
-		for _, n := range names {
-			if _, ok := table[n]; !ok {
-				t.Errorf("%s: no rule for %s", p.Name, n)
-			}
+		if got := shim.For(p); !maps.Equal(got, table) {
+			t.Errorf("%s: For gives another table than Gate", p.Name)
 		}
-		for _, n := range table.Names() {
-			if !slices.Contains(names, n) {
-				t.Errorf("%s: rule for %s, which wazero does not implement", p.Name, n)
-			}
-			if table[n].Why == "" {
-				t.Errorf("%s: the rule for %s does not say why", p.Name, n)
-			}
-		}
+	}
+	table["sched_yield"] = shim.Rule{Action: shim.Refuse, Why: "test"}
+	if shim.Gate()["sched_yield"].Action != shim.Allow {
+		t.Error("a change to one table reached the next one Gate returned")
 	}
 }
 
@@ -99,7 +109,7 @@ func TestGateActions(t *testing.T) {
 		t.Errorf("sched_yield: %+v %v", res, err)
 	}
 	// Refuse: the import is refused before anything runs.
-	table := shim.For(production)
+	table := shim.Gate()
 	table["sched_yield"] = shim.Rule{Action: shim.Refuse, Why: "test"}
 	if _, err := run(table, call("sched_yield", 0)); codeOf(err) != errcode.ModuleImportDenied || !strings.Contains(err.Error(), "sched_yield") {
 		t.Errorf("refused import: %v", err)
@@ -110,7 +120,7 @@ func TestGateActions(t *testing.T) {
 		t.Errorf("missing rule: %v", err)
 	}
 	// Allowing a denied function runs wazero's own implementation again.
-	table = shim.For(production)
+	table = shim.Gate()
 	table["sock_shutdown"] = shim.Rule{Action: shim.Allow, Why: "test"}
 	if res, err := run(table, call("sock_shutdown", 2)); err != nil || res.ExitCode == uint32(shim.ENOTSUP) || res.ExitCode == 0 {
 		t.Errorf("sock_shutdown allowed: %+v %v, want wazero's own errno for stdin", res, err)
@@ -175,7 +185,7 @@ func TestHostCallLimitAndTrace(t *testing.T) {
 // return are the ones shim's errno table names, and a trace names them
 // from it.
 func TestTraceNamesWazerosErrnos(t *testing.T) {
-	table := shim.For(production)
+	table := shim.Gate()
 	table["sock_shutdown"] = shim.Rule{Action: shim.Allow, Why: "test"}
 	for _, c := range []struct {
 		name   string

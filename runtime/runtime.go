@@ -95,7 +95,7 @@ type Spec struct {
 	// CacheDir holds compiled code between runs. Empty means compile in memory.
 	CacheDir string
 
-	// Gate decides every host call. Nil means the production table.
+	// Gate decides every host call. Nil means shim.Gate().
 	Gate shim.Table
 
 	// Seccomp confines the runner process once the module is compiled. Only
@@ -210,7 +210,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	gate := spec.Gate
 	if gate == nil {
-		gate = shim.For(production)
+		gate = shim.Gate()
 	}
 	var watch *callWatch
 	if spec.HostCalls > 0 || spec.Trace != nil {
