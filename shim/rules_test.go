@@ -315,3 +315,82 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("a row without a rule: %q", got)
 	}
 }
+
+// fuzzRules reads a small rule set and one call from b: per entry a number
+// byte and a kind byte (answered, MatchAll, or PerArg with up to three
+// matchers, each an argument, a kind and 16 bytes of mask and value); then
+// the call's number and six arguments. Missing bytes read as zero.
+func fuzzRules(b []byte) (Rules, int32, [6]uint64) {
+	next := func() byte {
+		if len(b) == 0 {
+			return 0
+		}
+		c := b[0]
+		b = b[1:]
+		return c
+	}
+	u64 := func() uint64 {
+		var v uint64
+		for i := 0; i < 8; i++ {
+			v = v<<8 | uint64(next())
+		}
+		return v
+	}
+	rules := Rules{}
+	for n := int(next() % 9); n > 0; n-- {
+		nr := uintptr(next() % 32)
+		switch kind := next(); kind % 3 {
+		case 0:
+			rules[nr] = Syscall{Name: "answered", Errno: unix.Errno(kind/3%40 + 1), Why: "fuzz"}
+		case 1:
+			rules[nr] = Syscall{Name: "plain", Rule: MatchAll{}, Why: "fuzz"}
+		default:
+			var p PerArg
+			for m := int(kind / 3 % 4); m > 0; m-- {
+				arg, mk := next()%6, next()
+				mask, value := u64(), u64()
+				switch mk % 4 {
+				case 0:
+					p[arg] = EqualTo(value)
+				case 1:
+					p[arg] = MaskedEqual(mask, value&mask)
+				case 2:
+					p[arg] = FlagsSet("F", mask)
+				default:
+					p[arg] = AnyValue{}
+				}
+			}
+			rules[nr] = Syscall{Name: "ruled", Rule: p, Why: "fuzz"}
+		}
+	}
+	nr := int32(next() % 40)
+	var args [6]uint64
+	for i := range args {
+		args[i] = u64()
+	}
+	return rules, nr, args
+}
+
+// FuzzCompileDecides compiles fuzzed rule sets and runs the program over a
+// fuzzed call: it must compile, run to an answer within the kernel's
+// limits, and answer what the rules decide.
+func FuzzCompileDecides(f *testing.F) {
+	f.Add([]byte{1, 5, 2, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 1, 0, 0})
+	f.Add([]byte{3, 1, 0, 2, 1, 3, 11, 4, 1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0, 0, 0, 1, 0, 0, 0, 3, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rules, nr, args := fuzzRules(b)
+		for _, deny := range []uint32{unix.SECCOMP_RET_KILL_PROCESS, unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)} {
+			prog, err := Compile(rules, unix.AUDIT_ARCH_X86_64, deny)
+			if err != nil {
+				t.Fatalf("%v: %v", rules, err)
+			}
+			got, err := runBPF(prog, seccompData{nr: nr, arch: unix.AUDIT_ARCH_X86_64, args: args})
+			if err != nil {
+				t.Fatalf("%v: %v\n%s", rules, err, listing(prog))
+			}
+			if want := rules.Decide(uintptr(nr), args, deny); got != want {
+				t.Fatalf("rules %v, nr %d args %#x: the program says %#x, the rules %#x\n%s", rules, nr, args, got, want, listing(prog))
+			}
+		}
+	})
+}
