@@ -19,7 +19,7 @@ GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB      := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 VULNDB_OSV  := 4789
 
-.PHONY: all build examples tools demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
+.PHONY: all build examples tools corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
 
 all: build examples
 
@@ -31,12 +31,33 @@ examples:
 		GOOS=wasip1 GOARCH=wasm $(GO) build -o wasm-examples/$$e/module.wasm ./wasm-examples/$$e || exit 1; \
 	done
 
-# Tools the tests need beyond Go: wat2wasm (Debian's wabt) assembles the
-# hostile-module corpus in wasm-examples/hostile.
+# Tools beyond Go for 'make corpus' and 'make bench': wat2wasm (Debian's
+# wabt) assembles the hand-written modules. The tests need none: they run
+# the .wasm committed beside each .wat.
 tools:
 	@command -v wat2wasm >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wabt >/dev/null; \
 		else echo "make: wat2wasm is missing; install Debian's wabt package (sudo apt-get install wabt)"; exit 1; fi; }
+
+# The hand-written modules the tests run: the hostile corpus and the tests'
+# own. 'make corpus' reassembles each .wat into a temporary directory and
+# fails if what wat2wasm makes differs from the .wasm committed beside it,
+# or that .wasm is missing; 'make corpus-write' rewrites the .wasm files.
+# (bench/wat's modules are assembled by the bench itself, with their counts.)
+CORPUS_WAT := $(sort $(wildcard wasm-examples/hostile/*.wat cmd/launch/testdata/*.wat testdata/tiny/*.wat))
+
+corpus: tools
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && fail=0 && \
+	for w in $(CORPUS_WAT); do \
+		m=$${w%.wat}.wasm; \
+		wat2wasm "$$w" -o "$$tmp/m.wasm" || { fail=1; continue; }; \
+		if [ ! -f "$$m" ]; then echo "make: $$m is missing; run 'make corpus-write'"; fail=1; \
+		elif ! cmp -s "$$tmp/m.wasm" "$$m"; then echo "make: $$m is not what wat2wasm makes of $$w; run 'make corpus-write'"; fail=1; fi; \
+	done; \
+	test $$fail = 0 && echo "corpus: $(words $(CORPUS_WAT)) modules match their .wat"
+
+corpus-write: tools
+	@for w in $(CORPUS_WAT); do wat2wasm "$$w" -o "$${w%.wat}.wasm" || exit 1; done
 
 # The main job: the hello example, debug profile, simulator backend.
 demo: build examples
@@ -76,7 +97,7 @@ race: examples
 # conformance suite (Go's own wasip1 standard-library tests), each driven
 # through plain wazero and through 'launch run', then every package again
 # under the race detector. Seccomp tests run as any user; CI runs as root.
-test: tools examples vet staticcheck vulncheck
+test: examples vet staticcheck vulncheck
 	$(GO) test -count=1 -timeout 12m ./...
 	@$(MAKE) --no-print-directory race
 
@@ -112,6 +133,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./runtime
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/testwasm
 	$(GO) test -run '^$$' -fuzz '^FuzzCompileDecides$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim
 
 # Regenerate docs/errors.md from the registry.

@@ -67,7 +67,8 @@ func Classes() []Class {
 type Code int
 
 // The registry. Numbers are grouped by class: 1xxx usage, 2xxx workload,
-// 3xxx policy, 4xxx limits, 5xxx internal.
+// 3xxx policy, 4xxx limits, 5xxx internal. A missing number is retired (see
+// retired) and never given out again.
 const (
 	Usage                 Code = 1001
 	BundleNotFound        Code = 1002
@@ -102,21 +103,20 @@ const (
 	WorkloadExit Code = 2002
 	Interrupted  Code = 2003
 
-	ProfileNotAllowed    Code = 3001
-	BareModuleRefused    Code = 3002
-	HostOverrideRefused  Code = 3003
-	BackendRefused       Code = 3004
-	DiskCacheRefused     Code = 3005
-	ManifestLimitRefused Code = 3006
-	HostCallTrapped      Code = 3007
-	EvidenceRefused      Code = 3008
-	TEEUnavailable       Code = 3009
-	SealedStoreForeign   Code = 3010
-	SealedStoreTampered  Code = 3011
-	SealingUnavailable   Code = 3012
-	BrokerRefused        Code = 3013
-	BrokerAnswerInvalid  Code = 3014
-	TEEDebugRefused      Code = 3015
+	ProfileNotAllowed   Code = 3001
+	BareModuleRefused   Code = 3002
+	HostOverrideRefused Code = 3003
+	BackendRefused      Code = 3004
+	DiskCacheRefused    Code = 3005
+	HostCallTrapped     Code = 3007
+	EvidenceRefused     Code = 3008
+	TEEUnavailable      Code = 3009
+	SealedStoreForeign  Code = 3010
+	SealedStoreTampered Code = 3011
+	SealingUnavailable  Code = 3012
+	BrokerRefused       Code = 3013
+	BrokerAnswerInvalid Code = 3014
+	TEEDebugRefused     Code = 3015
 
 	MemoryLimit     Code = 4001
 	WallTimeLimit   Code = 4002
@@ -184,7 +184,6 @@ var registry = []entry{
 	{HostOverrideRefused, "host-override-refused", ClassPolicy, "--dir, --env, --trace-calls and workload arguments are for debug runs only; other profiles run the measured manifest as it is and show nothing of it", "put the mount, variable or argument in ampoule.toml"},
 	{BackendRefused, "backend-refused", ClassPolicy, "the profile does not allow this backend", "run 'launch profiles' to see which backends each profile allows"},
 	{DiskCacheRefused, "disk-cache-refused", ClassPolicy, "the profile does not allow a compilation cache on the host's disk", "drop --cache-dir; this profile compiles in memory"},
-	{ManifestLimitRefused, "manifest-limit-refused", ClassPolicy, "a limit in the manifest is above what the runtime allows", "lower the limit in ampoule.toml"},
 	{EvidenceRefused, "evidence-refused", ClassPolicy, "the evidence does not satisfy the policy", "the reasons say which check failed"},
 	{TEEUnavailable, "tee-unavailable", ClassPolicy, "no trusted execution environment is available for this profile", "run 'launch platform info'; the debug and staging profiles may use --backend sim"},
 	{SealedStoreForeign, "sealed-store-foreign", ClassPolicy, "the sealed store was sealed under another measurement or on another machine", "a store opens only for the bundle, profile and machine that sealed it; pass --sealed FILE to start another store"},
@@ -211,6 +210,16 @@ var registry = []entry{
 	{WorkspaceUnavailable, "workspace-unavailable", ClassInternal, "no memory-backed directory for the sealed mount's plaintext", "mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one; the plaintext never goes to a disk"},
 	{BrokerUnavailable, "broker-unavailable", ClassInternal, "the tenant's broker could not be reached or failed", "check that the broker in [broker] url runs and is reachable from this machine"},
 	{ProtectionUnavailable, "protection-unavailable", ClassInternal, "the launcher could not keep its memory from core files, tracebacks and other processes, so nothing ran", "run on Linux, where prctl(PR_SET_DUMPABLE) and setrlimit(RLIMIT_CORE) are always available"},
+}
+
+// retired holds the numbers and names of codes withdrawn from the registry.
+// Neither is ever given to another code, so a code in an old log or script
+// never comes to mean something else; docs/errors.md lists them.
+var retired = []struct {
+	code      Code
+	name, why string
+}{
+	{3006, "manifest-limit-refused", "never returned: a manifest limit outside the range the runtime allows is refused when the manifest is read, as E1008 manifest-invalid"},
 }
 
 func (c Code) entry() (entry, bool) {

@@ -101,3 +101,24 @@ func TestFromWrapsUnknownErrorsAsInternal(t *testing.T) {
 		t.Error("an unregistered code must be internal")
 	}
 }
+
+// TestRetiredStayRetired: a retired number or name is never registered
+// again, and each retired number lies in a class's range.
+func TestRetiredStayRetired(t *testing.T) {
+	if len(retired) == 0 {
+		t.Fatal("no retired codes: E3006 was retired")
+	}
+	for _, r := range retired {
+		if r.code.Registered() {
+			t.Errorf("E%04d is retired and registered again", r.code)
+		}
+		for _, e := range registry {
+			if e.name == r.name {
+				t.Errorf("E%04d reuses the retired name %q of E%04d", e.code, r.name, r.code)
+			}
+		}
+		if n := int(r.code) / 1000; n < 1 || n > 5 || r.why == "" {
+			t.Errorf("E%04d: retired outside the class ranges or without a reason", r.code)
+		}
+	}
+}

@@ -39,6 +39,10 @@ type Bundle struct {
 	Module        []byte
 	// Generated is true for a bare module run with a generated manifest.
 	Generated bool
+	// Dir is the directory the manifest's relative host paths resolve
+	// against: a bundle directory itself, a .tar bundle's directory, or
+	// "" for a bare module. Open sets it.
+	Dir string
 }
 
 // IsWasm reports whether b starts like a core WebAssembly module.

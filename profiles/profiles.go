@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/tee"
 )
 
 // Profile is one row of the profile table. Profiles are values; Get returns a
@@ -38,8 +39,6 @@ type Profile struct {
 	// SeccompKills: a system call outside the allowlist kills the runner
 	// (otherwise it fails with EPERM).
 	SeccompKills bool
-	// AllowRelaxations: extra host calls or network may be granted (with warnings).
-	AllowRelaxations bool
 	// AllowBareModule: a .wasm without a manifest may run (a manifest is generated).
 	AllowBareModule bool
 	// AllowHostOverrides: --dir and --env on the command line may add to the
@@ -79,30 +78,28 @@ func Get(name string) (Profile, error) {
 			Summary:            "a developer's own machine: everything visible, nothing confined",
 			PlainLogs:          true,
 			PassExitCode:       true,
-			Backends:           []string{"sim", "snp", "tdx"},
+			Backends:           []string{tee.KindSim, tee.KindSNP, tee.KindTDX},
 			AllowTEEDebug:      true,
-			AllowRelaxations:   true,
 			AllowBareModule:    true,
 			AllowHostOverrides: true,
 			DiskCache:          true,
 		}, nil
 	case "staging":
 		return Profile{
-			Name:             "staging",
-			Summary:          "production's secrecy on test infrastructure: static errors, encrypted logs",
-			StaticErrors:     true,
-			Backends:         []string{"snp", "tdx", "sim"},
-			AllowTEEDebug:    true,
-			Seccomp:          true,
-			AllowRelaxations: true,
-			Protected:        true,
+			Name:          "staging",
+			Summary:       "production's secrecy on test infrastructure: static errors, encrypted logs",
+			StaticErrors:  true,
+			Backends:      []string{tee.KindSNP, tee.KindTDX, tee.KindSim},
+			AllowTEEDebug: true,
+			Seccomp:       true,
+			Protected:     true,
 		}, nil
 	case "production":
 		return Profile{
 			Name:         "production",
 			Summary:      "untrusted hosts: hardware TEE only, static errors, encrypted logs",
 			StaticErrors: true,
-			Backends:     []string{"snp", "tdx"},
+			Backends:     []string{tee.KindSNP, tee.KindTDX},
 			Seccomp:      true,
 			SeccompKills: true,
 			Protected:    true,
@@ -145,7 +142,6 @@ func (p Profile) Warnings() []Warning {
 	add(p.AllowTEEDebug, "tee-debug-allowed", "a TEE with its debug policy bit set is accepted")
 	add(!p.Seccomp, "no-seccomp", "the runtime process is not confined by seccomp")
 	add(!p.Protected, "unprotected-launcher", "the launcher takes GODEBUG and GOTRACEBACK from the host, may dump core and its stacks, and the host's processes of its user may read its memory")
-	add(p.AllowRelaxations, "relaxations-allowed", "a manifest may ask for extra host calls or network")
 	add(p.AllowBareModule, "bare-module", "a module without a manifest may run")
 	add(p.AllowHostOverrides, "host-overrides", "--dir and --env may add mounts and variables the manifest does not have")
 	add(p.DiskCache, "disk-cache", "compiled code is cached on the host's disk without authentication")

@@ -3,9 +3,6 @@ package runtime
 import (
 	"bytes"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/ampoule-run/ampoule/errcode"
@@ -112,7 +109,6 @@ func TestCheckModule(t *testing.T) {
 // TestCheckModuleAcceptsRealModules: every module the repository builds or
 // assembles passes the structure limits, with the memory its manifest gives.
 func TestCheckModuleAcceptsRealModules(t *testing.T) {
-	root := testwasm.Root(t)
 	for _, ex := range []string{"hello", "files", "compute", "crash", "leak", "notebook"} {
 		b := testwasm.Module(t, ex)
 		s, err := inspect(b)
@@ -127,33 +123,17 @@ func TestCheckModuleAcceptsRealModules(t *testing.T) {
 			t.Errorf("%s: %v", ex, err)
 		}
 	}
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		t.Fatal("wat2wasm is not installed; 'make test' installs it (Debian package wabt)")
-	}
-	wats, _ := filepath.Glob(filepath.Join(root, "wasm-examples", "hostile", "*.wat"))
-	if len(wats) < 25 {
-		t.Fatalf("only %d hostile modules found", len(wats))
-	}
-	for _, w := range wats {
-		out := filepath.Join(t.TempDir(), "m.wasm")
-		if b, err := exec.Command(wat2wasm, w, "-o", out).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", w, err, b)
-		}
-		b, _ := os.ReadFile(out)
-		_, err := inspect(b)
+	for _, h := range testwasm.HostileCorpus(t) {
+		_, err := inspect(h.Wasm)
 		var tc *tooComplex
-		switch name := filepath.Base(w); {
-		case refusedByDesign[name] && !errors.As(err, &tc):
-			t.Errorf("%s: %v, want a structure limit", name, err)
-		case !refusedByDesign[name] && err != nil:
-			t.Errorf("%s: %v", name, err)
+		switch refused := h.Expect == errcode.ModuleTooComplex; {
+		case refused && !errors.As(err, &tc):
+			t.Errorf("%s: %v, want a structure limit", h.Name, err)
+		case !refused && err != nil:
+			t.Errorf("%s: %v", h.Name, err)
 		}
 	}
 }
-
-// refusedByDesign are the hostile modules that attack the structure limits.
-var refusedByDesign = map[string]bool{"deep-nesting.wat": true, "many-locals.wat": true}
 
 // FuzzInspect: inspect never panics, and what it reports stays within the
 // limits it enforces.

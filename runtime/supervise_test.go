@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -203,23 +202,10 @@ func TestSuperviseReadyHook(t *testing.T) {
 	}
 }
 
-// hostileModule assembles wasm-examples/hostile/NAME.wat.
+// hostileModule is the committed binary of wasm-examples/hostile/NAME.wat.
 func hostileModule(t *testing.T, name string) []byte {
 	t.Helper()
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		t.Fatal("wat2wasm is not installed; 'make test' installs it (Debian package wabt)")
-	}
-	out := filepath.Join(t.TempDir(), name+".wasm")
-	src := filepath.Join(testwasm.Root(t), "wasm-examples", "hostile", name+".wat")
-	if b, err := exec.Command(wat2wasm, src, "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm %s: %v\n%s", name, err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testwasm.HostileModule(t, name)
 }
 
 // TestSuperviseResidentBound: a guest growing a table without a maximum,

@@ -49,7 +49,7 @@ type Evidence struct {
 
 // Backend produces evidence from inside a TEE.
 type Backend interface {
-	// Name is the backend's kind: "sim", "sev-snp" or "tdx".
+	// Name is the backend's kind: KindSim, KindSNP or KindTDX.
 	Name() string
 	// Insecure reports whether nothing protects a run from the host.
 	Insecure() bool
@@ -224,9 +224,9 @@ func Probe(exists func(string) bool) Platform {
 func (p Platform) Kind() string {
 	switch {
 	case p.SEVGuest != "":
-		return "sev-snp"
+		return KindSNP
 	case p.TDXGuest != "":
-		return "tdx"
+		return KindTDX
 	}
 	return ""
 }

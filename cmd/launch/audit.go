@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -22,15 +23,10 @@ type auditReport struct {
 
 // reportAudit prints the runner's system calls, and writes them as JSON if
 // asked. Failures are warnings: the run itself is over.
-func (r *runner) reportAudit(a *audit.Audit, jsonFile string) {
-	counts, err := a.Counts()
-	if err != nil {
-		fmt.Fprintf(r.env.stderr, "launch: warning: reading the audit: %v\n", err)
-		return
-	}
+func reportAudit(stderr io.Writer, counts []audit.Count, jsonFile string) {
 	allowed := allowedNames()
-	fmt.Fprintf(r.env.stderr, "launch: audit: %d kinds of system call by the runner after compilation\n", len(counts))
-	tw := tabwriter.NewWriter(r.env.stderr, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(stderr, "launch: audit: %d kinds of system call by the runner after compilation\n", len(counts))
+	tw := tabwriter.NewWriter(stderr, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "launch: audit:\tSYSCALL\tCOUNT\tALLOWLIST")
 	for _, c := range counts {
 		fmt.Fprintf(tw, "launch: audit:\t%s\t%d\t%s\n", c.Name, c.Count, allowed[c.Name])
@@ -39,7 +35,7 @@ func (r *runner) reportAudit(a *audit.Audit, jsonFile string) {
 	if jsonFile != "" {
 		b, _ := json.MarshalIndent(auditReport{Syscalls: counts}, "", "  ")
 		if err := os.WriteFile(jsonFile, append(b, '\n'), 0o644); err != nil {
-			fmt.Fprintf(r.env.stderr, "launch: warning: writing %s: %v\n", jsonFile, err)
+			fmt.Fprintf(stderr, "launch: warning: writing %s: %v\n", jsonFile, err)
 		}
 	}
 }

@@ -17,17 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-configfs-tsm/configfs/fakertmr"
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
-	"github.com/ampoule-run/ampoule/profiles"
-	"github.com/ampoule-run/ampoule/runtime"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/tdx"
@@ -163,49 +157,6 @@ func TestSealedKeyFromBroker(t *testing.T) {
 	r := launch(t, "run", "--profile", "staging", "--sim-key", filepath.Join(dir, "a.key"), "--sealed", filepath.Join(dir, "s.sealed"), bundle)
 	if lines := hostVisible(r.stderr); r.code != errcode.ClassPolicy.ExitStatus() || len(lines) != 1 || !staticLine.MatchString(lines[0]) || !strings.Contains(lines[0], "E3013") {
 		t.Errorf("staging refusal: %+v", r)
-	}
-}
-
-// TestTDXSealingFromBroker: TDX has no sealing key; with key = "broker" a
-// TDX run (the signing fake and fake RTMRs behind the real backend) gets
-// one from the broker, which verifies the quote, the report data and the
-// RTMR3 event, and the sealed mount opens.
-func TestTDXSealingFromBroker(t *testing.T) {
-	srv, httpSrv := startBroker(t)
-	bundle := brokerBundle(t, httpSrv.URL, srv.PublicKey())
-	fake := tdxfake.New(t)
-	regs := fakertmr.CreateRtmrSubsystem(t.TempDir())
-	fake.Registers = regs
-	srv.SetPolicy(policyFor(t, bundle, "production", "tdx", "tdx_require_rtmr = true\n"))
-	srv.Verify = attest.Options{TDXRoots: fake.Roots()}
-
-	b, err := loader.FromFS(os.DirFS(bundle), bundle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prod, _ := profiles.Get("production")
-	r := &runner{env: &cliEnv{runner: runnerExe(t)}, profile: prod, ref: newCorrelationID(), be: tdx.NewBackend(fake).WithRTMR(regs, filepath.Join(t.TempDir(), "rtmr.lock"))}
-	mm := loader.Measure(b, "production")
-	key, err := r.sealingKey(context.Background(), runFlags{backend: "tdx"}, b.Manifest, mm, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.envelope == nil || r.envelope.Event == nil || r.envelope.Kind != tdx.Kind {
-		t.Fatalf("the run's envelope %+v", r.envelope)
-	}
-	var spec runtime.Spec
-	s, err := openSealed(key, b.Manifest, "production", filepath.Join(t.TempDir(), "x.sealed"), &spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.seal(hclog.NewNullLogger()); err != nil {
-		t.Fatal(err)
-	}
-	// Without the test roots the broker refuses the fake's chain.
-	srv.Verify = attest.Options{}
-	r2 := &runner{env: &cliEnv{runner: runnerExe(t)}, profile: prod, ref: newCorrelationID(), be: tdx.NewBackend(fake)}
-	if _, err := r2.sealingKey(context.Background(), runFlags{backend: "tdx"}, b.Manifest, mm, hclog.NewNullLogger()); errcode.From(err).Code != errcode.BrokerRefused || !strings.Contains(err.Error(), "not Intel's") {
-		t.Errorf("a test-only chain at a real broker: %v", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/tee"
 )
 
 // command is one subcommand of launch.
@@ -35,6 +36,10 @@ type cliEnv struct {
 	// runner is the binary started as a run's runner; empty: this
 	// executable, as always outside tests.
 	runner string
+	// platform and tee, set by tests alone, stand for what the machine
+	// offers and the backend a run uses (a fake device).
+	platform *tee.Platform
+	tee      tee.Backend
 }
 
 func commands() []command {

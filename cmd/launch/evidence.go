@@ -2,18 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/ecdh"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/regfile"
@@ -22,7 +21,6 @@ import (
 	"github.com/ampoule-run/ampoule/sealed"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
-	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
@@ -63,117 +61,29 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil || len(nonce) == 0 || len(nonce) > 64 {
 		return e.fail(errcode.Errorf(errcode.Usage, "--nonce must be 1 to 64 bytes in hex").WithHint("the verifier chooses the nonce; for a try: --nonce $(openssl rand -hex 32)"))
 	}
-	p, err := profiles.Get(*profileName)
+	env, err := ampoule.Attest(ctx, target, ampoule.AttestConfig{Profile: *profileName, Backend: *backendName, SimKey: *simKey,
+		TEE: e.tee, Platform: e.platform, Nonce: nonce, Warnings: e.stderr})
 	if err != nil {
 		return e.fail(err)
-	}
-	backend, err := selectBackend(p, *backendName, tee.Probe(pathExists))
-	if err != nil {
-		return e.fail(err)
-	}
-	b, _, err := openBundle(target)
-	if err != nil {
-		return e.fail(err)
-	}
-	if !b.Manifest.AllowsProfile(p.Name) {
-		return e.fail(errcode.Errorf(errcode.ProfileNotAllowed, "%s allows the profiles %s, not %s", b.Source, strings.Join(b.Manifest.Profiles, ", "), p.Name))
-	}
-	be, err := openBackend(backend, *simKey)
-	if err != nil {
-		return e.fail(err)
-	}
-	runtimeKey, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
-	}
-	m := loader.Measure(b, p.Name)
-	pub := runtimeKey.PublicKey().Bytes()
-	ev, event, err := attestBound(ctx, be, m, tee.ReportData(m, pub, nonce), func(msg string) { fmt.Fprintf(e.stderr, "launch: warning: %s\n", msg) })
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "attesting: %v", err))
-	}
-	issued := time.Now().UTC()
-	if backend == sim.Kind {
-		claims, err := sim.Verify(ev)
-		if err != nil {
-			return e.fail(errcode.Errorf(errcode.Internal, "the simulator's own evidence: %v", err))
-		}
-		issued = claims.Issued
-	}
-	env := &tee.Envelope{
-		Version: tee.EnvelopeVersion, Kind: backend, Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
-		Measurement: m.String(), Profile: p.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued, Event: event,
 	}
 	out, err := env.Encode()
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
 	}
-	if be.Insecure() {
+	if env.Insecure {
 		fmt.Fprint(e.stderr, simWarning)
-		if sb, ok := be.(*sim.Backend); ok {
-			fmt.Fprintf(e.stderr, "launch: the simulator's key is %s (a policy pins it in sim_keys)\n", hex.EncodeToString(sb.PublicKey()))
+		if len(env.Collateral) == 2 {
+			fmt.Fprintf(e.stderr, "launch: the simulator's key is %s (a policy pins it in sim_keys)\n", hex.EncodeToString(env.Collateral[1]))
 		}
 	}
 	fmt.Fprintf(e.stdout, "%s\n", out)
 	return 0
 }
 
-// attestBound takes the backend's evidence for report data binding the
-// measurement m. A backend that records runs in a register (TDX: RTMR3)
-// extends it with m first and returns the event; where the platform cannot,
-// warn says so and the evidence goes without one: the report data binds the
-// measurement either way, and a policy with tdx_require_rtmr refuses it.
-func attestBound(ctx context.Context, be tee.Backend, m loader.Measurement, rd [64]byte, warn func(string)) (tee.Evidence, *tee.Event, error) {
-	if x, ok := be.(tee.Extender); ok {
-		ev, event, err := x.AttestExtended(ctx, m, rd)
-		if !errors.Is(err, tdx.ErrNoRTMR) {
-			return ev, event, err
-		}
-		warn(err.Error() + "; the measurement is bound by the report data only")
-	}
-	ev, err := be.Attest(ctx, rd)
-	return ev, nil, err
-}
-
-// openBackend opens the selected backend: the simulator with its key file
-// (the user's config dir unless simKey names one), or the hardware device.
-func openBackend(kind, simKey string) (tee.Backend, error) {
-	switch kind {
-	case snp.Kind:
-		b, err := snp.Open()
-		if err != nil {
-			return nil, errcode.Errorf(errcode.TEEUnavailable, "%v", err)
-		}
-		return b, nil
-	case tdx.Kind:
-		b, err := tdx.Open()
-		if err != nil {
-			return nil, errcode.Errorf(errcode.TEEUnavailable, "%v", err)
-		}
-		return b, nil
-	}
-	path, err := simKeyPath(simKey)
-	if err != nil {
-		return nil, err
-	}
-	b, err := sim.LoadOrCreate(path)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.Internal, "the simulator's key: %v", err)
-	}
-	return b, nil
-}
-
-// simKeyPath is the simulator's key file: simKey, or the one in the
-// user's config dir.
-func simKeyPath(simKey string) (string, error) {
-	if simKey != "" {
-		return simKey, nil
-	}
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return "", errcode.Errorf(errcode.Usage, "no config directory for the simulator's key: %v", err).WithHint("pass --sim-key FILE")
-	}
-	return filepath.Join(dir, "ampoule", "sim.key"), nil
+// pathExists is the platform probe's view of the file system.
+func pathExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // unpinnedWarning is what a command using a policy that accepts the
@@ -266,29 +176,35 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
 		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.usage))
 	}
-	pol, err := readPolicy(*policyFile)
-	if err != nil {
-		return e.fail(err)
-	}
-	if pol.SimUnpinned() {
-		fmt.Fprint(e.stderr, unpinnedWarning)
-	}
-	edata, err := regfile.ReadFile(pos[0])
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
-	}
-	env, err := tee.DecodeEnvelope(edata)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", pos[0], err))
-	}
 	opts := attest.Options{Now: now, TDXCollateral: coll}
 	if *nonceHex != "" {
 		if opts.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
 			return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex"))
 		}
 	}
+	return verifyEnvelope(e, *policyFile, pos[0], opts, *asJSON)
+}
+
+// verifyEnvelope judges the evidence envelope in file against the policy
+// in policyFile, prints the verdict and exits 0 only when affirming.
+func verifyEnvelope(e *cliEnv, policyFile, file string, opts attest.Options, asJSON bool) int {
+	pol, err := readPolicy(policyFile)
+	if err != nil {
+		return e.fail(err)
+	}
+	if pol.SimUnpinned() {
+		fmt.Fprint(e.stderr, unpinnedWarning)
+	}
+	edata, err := regfile.ReadFile(file)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+	}
+	env, err := tee.DecodeEnvelope(edata)
+	if err != nil {
+		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", file, err))
+	}
 	r := attest.Verify(env, pol, opts)
-	if *asJSON {
+	if asJSON {
 		writeJSON(e, r)
 	} else {
 		fmt.Fprintf(e.stdout, "%s: %s evidence, profile %s, measurement %s\n", r.Status, r.Kind, r.Profile, r.Measurement)
@@ -359,7 +275,7 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 			return e.fail(errcode.Errorf(errcode.Usage, "--backend sim needs --allow-insecure").WithHint("the simulator protects nothing; say so explicitly"))
 		}
 	}
-	b, _, err := openBundle(*from)
+	b, err := loader.Open(*from)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -368,7 +284,7 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 		return e.fail(errcode.Errorf(errcode.Usage, "--sim-key names the simulator key to pin, and the policy does not accept the simulator").WithHint("add --backend sim --allow-insecure, or drop --sim-key"))
 	}
 	if slices.Contains(backends, sim.Kind) {
-		be, err := openBackend(sim.Kind, *simKey)
+		be, err := ampoule.OpenBackend(tee.KindSim, *simKey)
 		if err != nil {
 			return e.fail(err)
 		}
@@ -472,8 +388,12 @@ func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 	// The simulator's key, if this machine has made one (it is made by
 	// the first simulator run, attest or policy new, not here).
 	simPub := ""
-	if path, err := simKeyPath(*simKey); err == nil && pathExists(path) {
-		be, err := openBackend(sim.Kind, path)
+	path := *simKey
+	if path == "" {
+		path, _ = ampoule.DefaultSimKey()
+	}
+	if path != "" && pathExists(path) {
+		be, err := ampoule.OpenBackend(tee.KindSim, path)
 		if err != nil {
 			return e.fail(err)
 		}
@@ -483,41 +403,46 @@ func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
 		return writeJSON(e, map[string]any{"tee": plat.Kind(), "sev_guest": plat.SEVGuest, "tdx_guest": plat.TDXGuest, "configfs_tsm": plat.ConfigfsTSM,
 			"configfs_rtmrs": plat.ConfigfsRTMRs, "sealed_workspace": workspaceBase(), "sim_key": simPub})
 	}
+	printPlatform(e.stdout, plat, simPub)
+	return 0
+}
+
+// printPlatform says what the platform offers, and what it lacks.
+func printPlatform(w io.Writer, plat tee.Platform, simPub string) {
 	show := func(label, path string) {
 		if path == "" {
 			path = "missing"
 		}
-		fmt.Fprintf(e.stdout, "  %-14s %s\n", label, path)
+		fmt.Fprintf(w, "  %-14s %s\n", label, path)
 	}
-	fmt.Fprintln(e.stdout, "Attestation devices:")
+	fmt.Fprintln(w, "Attestation devices:")
 	show("sev-guest", plat.SEVGuest)
 	show("tdx_guest", plat.TDXGuest)
 	show("configfs-tsm", plat.ConfigfsTSM)
 	show("rtmrs", plat.ConfigfsRTMRs)
-	fmt.Fprintln(e.stdout, "Sealed mounts:")
+	fmt.Fprintln(w, "Sealed mounts:")
 	show("workspace", workspaceBase())
-	fmt.Fprintln(e.stdout, "Simulator (insecure):")
+	fmt.Fprintln(w, "Simulator (insecure):")
 	if simPub == "" {
 		simPub = "none yet (the first simulator run, attest or 'policy new --backend sim' makes it)"
 	}
 	show("key", simPub)
 	switch plat.Kind() {
 	case "":
-		fmt.Fprintln(e.stdout, "\nThis machine is not a confidential VM guest: production cannot run here.")
-		fmt.Fprintln(e.stdout, "Run inside an SEV-SNP or TDX guest, or use --profile debug or staging with --backend sim (insecure).")
+		fmt.Fprintln(w, "\nThis machine is not a confidential VM guest: production cannot run here.")
+		fmt.Fprintln(w, "Run inside an SEV-SNP or TDX guest, or use --profile debug or staging with --backend sim (insecure).")
 	default:
-		fmt.Fprintf(e.stdout, "\nThis machine is a %s guest: --backend auto (or %s) attests through it.\n", plat.Kind(), plat.Kind())
+		fmt.Fprintf(w, "\nThis machine is a %s guest: --backend auto (or %s) attests through it.\n", plat.Kind(), plat.Kind())
 	}
 	if plat.Kind() == "tdx" && plat.ConfigfsRTMRs == "" {
-		fmt.Fprintf(e.stdout, "This kernel offers no RTMR extension (%s): runs are bound by report data only,\nand a policy with tdx_require_rtmr refuses their evidence. Kernels with configfs-tsm RTMR support offer it.\n", tee.ConfigfsRTMRs)
+		fmt.Fprintf(w, "This kernel offers no RTMR extension (%s): runs are bound by report data only,\nand a policy with tdx_require_rtmr refuses their evidence. Kernels with configfs-tsm RTMR support offer it.\n", tee.ConfigfsRTMRs)
 	}
 	if plat.Kind() == "tdx" {
-		fmt.Fprintln(e.stdout, "TDX gives a guest no sealing key: manifests with a [sealed] mount are refused here until the broker releases one.")
+		fmt.Fprintln(w, "TDX gives a guest no sealing key: manifests with a [sealed] mount are refused here until the broker releases one.")
 	}
 	if workspaceBase() == "" {
-		fmt.Fprintln(e.stdout, "No memory-backed directory for sealed mounts: mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one.")
+		fmt.Fprintln(w, "No memory-backed directory for sealed mounts: mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one.")
 	}
-	return 0
 }
 
 // workspaceBase is where a sealed mount's plaintext would live, or "".

@@ -19,7 +19,6 @@ import (
 
 	"github.com/ampoule-run/ampoule/internal/snpfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
-	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/shim"
 	"github.com/ampoule-run/ampoule/tee"
 )
@@ -156,17 +155,16 @@ func TestStaticRunnersAreFiltered(t *testing.T) {
 		checkFilter(t, pid, status, shim.SeccompErrno)
 	})
 	t.Run("production", func(t *testing.T) {
-		prod, _ := profiles.Get("production")
 		// Debugging off: production refuses a TEE its host may debug.
 		be, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: false})
 		var stderr syncBuffer
-		r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &stderr, stderr: &stderr, runner: runnerExe(t)}, profile: prod, ref: newCorrelationID(),
-			be: be, platform: &tee.Platform{SEVGuest: tee.SEVGuestDevice}}
+		env := &cliEnv{stdin: strings.NewReader(""), stdout: &stderr, stderr: &stderr, runner: runnerExe(t),
+			tee: be, platform: &tee.Platform{SEVGuest: tee.SEVGuestDevice}}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			_, err := r.run(ctx, runFlags{profile: "production", backend: "snp", logOut: "-"}, bundle, nil)
-			done <- err
+			code := env.run(ctx, []string{"run", "--profile", "production", "--backend", "snp", "--log-out", "-", bundle})
+			done <- fmt.Errorf("exit status %d", code)
 		}()
 		defer func() { cancel(); <-done }()
 		pid, status := confinedRunner(t, os.Getpid(), done)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,79 +13,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/snpfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
-	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/runtime"
 )
 
-// hostileCase is one module of wasm-examples/hostile and how every profile
-// must end it. A zero code means the attack is contained and the module
-// exits 0 (the modules trap if their attack works).
-type hostileCase struct {
-	name  string
-	dirs  string // "", "ro" or "rw": a preopen at fd 3 with links out of it
-	code  errcode.Code
-	debug int // debug's exit status where the workload's own passes through; -1 otherwise
-	// memory is the manifest's memory limit; "" means the corpus's 16MiB.
-	memory string
-}
-
-var hostileCases = []hostileCase{
-	{"memory-bomb", "", errcode.MemoryLimit, -1, ""},
-	{"huge-initial-memory", "", errcode.MemoryLimit, -1, ""},
-	{"infinite-loop", "", errcode.WallTimeLimit, -1, ""},
-	// wazero's call stack (up to 400 MB) counts against the resident bound:
-	// at 64 MiB this recursion reaches wazero's own stack overflow first.
-	{"deep-recursion", "", errcode.WorkloadTrap, -1, "64MiB"},
-	{"divide-by-zero", "", errcode.WorkloadTrap, -1, ""},
-	{"table-out-of-bounds", "", errcode.WorkloadTrap, -1, ""},
-	{"trap-in-start", "", errcode.WorkloadTrap, -1, ""},
-	{"stdout-flood", "", errcode.OutputLimit, -1, ""},
-	{"proc-raise", "", errcode.HostCallTrapped, -1, ""},
-	{"sock-accept", "ro", 0, -1, ""},
-	{"unknown-import", "", errcode.ModuleImportDenied, -1, ""},
-	{"unknown-wasi-function", "", errcode.ModuleImportDenied, -1, ""},
-	{"wrong-signature", "", errcode.ModuleImportDenied, -1, ""},
-	{"import-memory", "", errcode.ModuleImportDenied, -1, ""},
-	{"exit-code-confusion", "", errcode.WorkloadExit, 255, ""},
-	{"bad-pointers", "", 0, -1, ""},
-	{"dotdot-escape", "ro", 0, -1, ""},
-	{"symlink-escape", "ro", 0, -1, ""},
-	{"made-symlink-escape", "rw", 0, -1, ""},
-	{"readonly-write", "ro", 0, -1, ""},
-	{"fd-exhaustion", "ro", errcode.OpenFilesLimit, -1, ""},
-	{"disk-fill", "rw", errcode.FileOutputLimit, -1, ""},
-	{"sleep-forever", "", errcode.WallTimeLimit, -1, ""},
-	{"stdin-block", "", errcode.WallTimeLimit, -1, ""},
-	{"host-call-storm", "", errcode.WallTimeLimit, -1, ""},
-	{"deep-nesting", "", errcode.ModuleTooComplex, -1, ""},
-	{"many-locals", "", errcode.ModuleTooComplex, -1, ""},
-	{"table-growth", "", errcode.MemoryLimit, -1, ""},
-	{"elem-segment-bomb", "", errcode.MemoryLimit, -1, "64KiB"},
-	{"memory-at-limit", "", 0, -1, "1000000"},
-	{"memory-past-limit", "", errcode.MemoryLimit, -1, "1000000"},
-}
-
-// hostileBundle assembles name.wat with wat2wasm and makes a bundle of it
-// with tight limits and, if asked, a preopened directory holding a file and
-// links out of it (abs -> /etc, rel -> the directory's parent).
-func hostileBundle(t *testing.T, tc hostileCase) string {
+// hostileBundle makes a bundle of the corpus's committed module with tight
+// limits (the header's memory limit, or 16MiB) and, if its header asks, a
+// preopened directory holding a file and links out of it (abs -> /etc,
+// rel -> the directory's parent).
+func hostileBundle(t *testing.T, tc testwasm.Hostile) string {
 	t.Helper()
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		t.Fatal("wat2wasm is not installed; 'make test' installs it (Debian package wabt)")
-	}
 	base := t.TempDir()
 	bundle := filepath.Join(base, "bundle")
 	os.MkdirAll(bundle, 0o755)
-	src := filepath.Join(testwasm.Root(t), "wasm-examples", "hostile", tc.name+".wat")
-	if out, err := exec.Command(wat2wasm, src, "-o", filepath.Join(bundle, "module.wasm")).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm %s: %v\n%s", tc.name, err, out)
+	if err := os.WriteFile(filepath.Join(bundle, "module.wasm"), tc.Wasm, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	manifest := fmt.Sprintf("name = %q\nprofiles = [\"debug\", \"staging\", \"production\"]\n", tc.name)
-	if tc.dirs != "" {
+	manifest := fmt.Sprintf("name = %q\nprofiles = [\"debug\", \"staging\", \"production\"]\n", tc.Name)
+	if tc.Dirs != "" {
 		data := filepath.Join(base, "data")
 		os.MkdirAll(data, 0o755)
 		os.WriteFile(filepath.Join(data, "inside.txt"), []byte("inside\n"), 0o644)
@@ -92,12 +42,12 @@ func hostileBundle(t *testing.T, tc hostileCase) string {
 		os.Symlink("/etc", filepath.Join(data, "abs"))
 		os.Symlink("..", filepath.Join(data, "rel"))
 		mode := ""
-		if tc.dirs == "rw" {
+		if tc.Dirs == "rw" {
 			mode = "::rw"
 		}
 		manifest += fmt.Sprintf("dirs = [%q]\n", data+"::/data"+mode)
 	}
-	memory := tc.memory
+	memory := tc.Memory
 	if memory == "" {
 		memory = "16MiB"
 	}
@@ -131,10 +81,11 @@ func runnersLeft() []string {
 	return left
 }
 
-// TestHostileCorpus runs every hostile module under debug and staging
+// TestHostileCorpus runs every module of wasm-examples/hostile, as committed
+// beside its .wat, under debug and staging
 // through a real launch process, and under production's gate and seccomp
-// (kill) through the supervisor directly, since production refuses the
-// simulator backend on a machine without a TEE. Each must end with its
+// (kill) through the library, on a fake SEV-SNP device, since production
+// refuses the simulator backend. Each must end with its
 // code, within its limits, and leave no runner, descriptor or goroutine
 // behind.
 func TestHostileCorpus(t *testing.T) {
@@ -146,9 +97,8 @@ func TestHostileCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	production, _ := profiles.Get("production")
-	for _, tc := range hostileCases {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range testwasm.HostileCorpus(t) {
+		t.Run(tc.Name, func(t *testing.T) {
 			bundle := hostileBundle(t, tc)
 			for _, profile := range []string{"debug", "staging"} {
 				args := []string{"run", "--profile", profile}
@@ -172,18 +122,18 @@ func TestHostileCorpus(t *testing.T) {
 				}
 				took := time.Since(start)
 				got := cmd.ProcessState.ExitCode()
-				want := tc.code.Class().ExitStatus()
-				if tc.code == 0 {
+				want := tc.Expect.Class().ExitStatus()
+				if tc.Expect == 0 {
 					want = 0
 				}
-				if profile == "debug" && tc.debug >= 0 {
-					want = tc.debug
+				if profile == "debug" && tc.DebugExit >= 0 {
+					want = tc.DebugExit
 				}
 				if got != want {
 					t.Errorf("%s: exit %d, want %d\n%s", profile, got, want, stderr.String())
 				}
-				if tc.code != 0 && !(profile == "debug" && tc.debug >= 0) && !strings.Contains(stderr.String(), tc.code.String()) {
-					t.Errorf("%s: stderr lacks %v:\n%s", profile, tc.code, stderr.String())
+				if tc.Expect != 0 && !(profile == "debug" && tc.DebugExit >= 0) && !strings.Contains(stderr.String(), tc.Expect.String()) {
+					t.Errorf("%s: stderr lacks %v:\n%s", profile, tc.Expect, stderr.String())
 				}
 				if strings.Contains(stderr.String(), "panic:") || strings.Contains(stderr.String(), "goroutine ") && profile == "staging" {
 					t.Errorf("%s: the launcher crashed:\n%s", profile, stderr.String())
@@ -195,10 +145,10 @@ func TestHostileCorpus(t *testing.T) {
 				// ended at its 1 s wall time (and the runner's grace), a
 				// process is done within 4 s even on a loaded machine;
 				// refused before compiling, well within its wall time.
-				if tc.code == errcode.WallTimeLimit && took > 4*time.Second {
+				if tc.Expect == errcode.WallTimeLimit && took > 4*time.Second {
 					t.Errorf("%s: a 1 s wall time ended the run only after %v", profile, took)
 				}
-				if tc.code.Class() == errcode.ClassUsage && took > 2*time.Second {
+				if tc.Expect.Class() == errcode.ClassUsage && took > 2*time.Second {
 					t.Errorf("%s: refusing the module took %v; its wall time is 1 s", profile, took)
 				}
 			}
@@ -210,29 +160,20 @@ func TestHostileCorpus(t *testing.T) {
 				t.Errorf("runner processes left behind: %v", left)
 			}
 
-			// Production: the same bundle, production's spec, supervised here.
+			// Production: the same bundle through the library.
 			fdsBefore, gBefore := openFDs(t), goruntime.NumGoroutine()
-			b, err := loader.FromFS(os.DirFS(bundle), bundle)
-			if err != nil {
-				if errcode.From(err).Code != tc.code {
-					t.Errorf("production: loading: %v, want %v", err, tc.code)
-				}
-				return
-			}
-			r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: new(bytes.Buffer), stderr: new(bytes.Buffer), runner: exe}, profile: production, ref: "test"}
-			spec, err := r.spec(b, bundle, bundle, runFlags{}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := runtime.Supervise(context.Background(), exe, spec, runtime.Hooks{})
+			// A fake SEV-SNP device with debugging off stands for the TEE
+			// production needs.
+			be, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: false})
+			res, err := ampoule.Run(context.Background(), bundle, ampoule.Config{Profile: "production", TEE: be, Runner: exe, Warnings: io.Discard})
 			gotCode := errcode.Code(0)
 			if err != nil {
 				gotCode = errcode.From(err).Code
 			} else if res.ExitCode != 0 {
 				gotCode = errcode.WorkloadExit
 			}
-			if gotCode != tc.code {
-				t.Errorf("production: %v (exit %d), want %v", err, res.ExitCode, tc.code)
+			if gotCode != tc.Expect {
+				t.Errorf("production: %v (exit %d), want %v", err, res.ExitCode, tc.Expect)
 			}
 			deadline = time.Now().Add(3 * time.Second)
 			for (openFDs(t) > fdsBefore || goruntime.NumGoroutine() > gBefore) && time.Now().Before(deadline) {

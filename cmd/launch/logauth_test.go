@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -188,14 +187,10 @@ func TestForgedLogsAreRefused(t *testing.T) {
 // decrypts byte for byte.
 func TestByteAtATimeLog(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // the simulator's key
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		t.Fatal("wat2wasm is not installed; 'make test' installs it (Debian package wabt)")
-	}
 	key, recipient := tenant(t)
 	bundle := t.TempDir()
-	if out, err := exec.Command(wat2wasm, filepath.Join("testdata", "byte-at-a-time.wat"), "-o", filepath.Join(bundle, "module.wasm")).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, out)
+	if err := os.WriteFile(filepath.Join(bundle, "module.wasm"), testwasm.Committed(t, filepath.Join("testdata", "byte-at-a-time.wat")), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	writeManifest(t, bundle, "name = \"bytes\"\nprofiles = [\"staging\"]\nlog_recipient = \""+recipient+"\"\n[limits]\noutput = \"2MiB\"\nwall_time = \"60s\"\n")
 	logFile := filepath.Join(t.TempDir(), "run.log")

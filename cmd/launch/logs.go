@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,12 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/logging"
-	"github.com/ampoule-run/ampoule/tee"
-	"github.com/ampoule-run/ampoule/tee/sim"
-	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 func keygenCommand() command {
@@ -131,31 +126,13 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	if *identity == "" || len(pos) > 1 || len(rest) > 0 {
 		return e.fail(errcode.Errorf(errcode.Usage, "logs decrypt needs --identity and at most one LOG").WithHint("usage: launch " + c.usage))
 	}
-	var pol *attest.Policy
-	if *policyFile != "" {
-		if pol, err = readPolicy(*policyFile); err != nil {
-			return e.fail(err)
-		}
-	}
-	var coll *tdx.Collateral
-	if *tdxCollateral != "" {
-		if coll, err = readCollateral(*tdxCollateral); err != nil {
-			return e.fail(err)
-		}
-	}
-	var nonce []byte
-	if *nonceHex != "" {
-		if nonce, err = hex.DecodeString(*nonceHex); err != nil || len(nonce) == 0 {
-			return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex"))
-		}
-	}
-	idData, err := os.ReadFile(*identity)
+	check, err := logCheck(*policyFile, *tdxCollateral, *nonceHex, *wantRef)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.IdentityInvalid, "%v", err))
+		return e.fail(err)
 	}
-	id, err := logging.ParseIdentity(idData)
+	id, err := readIdentity(*identity)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.IdentityInvalid, "%s: %v", *identity, err))
+		return e.fail(err)
 	}
 	var in io.Reader = e.stdin
 	if len(pos) == 1 && pos[0] != "-" {
@@ -169,31 +146,94 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	if *follow {
 		in = &followReader{ctx: ctx, r: in}
 	}
-	r, err := logging.NewReader(in, id)
-	if err != nil {
-		return e.fail(logError(err))
-	}
-	bound, err := checkBinding(r.Header(), pol, attest.Options{Nonce: nonce, TDXCollateral: coll}, *wantRef)
+	r, err := ampoule.OpenLog(in, id, check)
 	if err != nil {
 		return e.fail(err)
 	}
+	n, err := printRecords(e, r, *asJSON, *follow)
+	if err != nil {
+		return e.fail(err)
+	}
+	printLogSummary(e, r, check, n)
+	return 0
+}
+
+// printLogSummary says what the log was found bound to, and its warnings.
+func printLogSummary(e *cliEnv, r *ampoule.LogReader, check ampoule.LogCheck, n int) {
+	h := r.Header()
+	what := "log verified"
+	switch {
+	case check.Policy == nil:
+		what = "log intact, evidence not judged"
+	case r.Binding.Verdict != attest.Affirming:
+		what = "log verified, with warnings"
+	}
+	fmt.Fprintf(e.stderr, "launch: %s: ref %s, profile %s, %d records, %d dropped, measurement %s\n", what, h.Ref, h.Profile, n, r.Dropped(), h.Measurement)
+	fmt.Fprintf(e.stderr, "launch: bound to %s\n", r.Binding)
+	for _, w := range r.Binding.Warnings {
+		fmt.Fprintf(e.stderr, "launch: warning: %s\n", w)
+	}
+}
+
+// readIdentity reads the tenant's identity file.
+func readIdentity(path string) (*logging.Identity, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.IdentityInvalid, "%v", err)
+	}
+	id, err := logging.ParseIdentity(data)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.IdentityInvalid, "%s: %v", path, err)
+	}
+	return id, nil
+}
+
+// logCheck is what logs decrypt's flags ask of a log.
+func logCheck(policyFile, collateralFile, nonceHex, ref string) (ampoule.LogCheck, error) {
+	check := ampoule.LogCheck{Ref: ref}
+	var err error
+	if policyFile != "" {
+		if check.Policy, err = readPolicy(policyFile); err != nil {
+			return check, err
+		}
+	}
+	if collateralFile != "" {
+		if check.TDXCollateral, err = readCollateral(collateralFile); err != nil {
+			return check, err
+		}
+	}
+	if nonceHex != "" {
+		if check.Nonce, err = hex.DecodeString(nonceHex); err != nil || len(check.Nonce) == 0 {
+			return check, errcode.Errorf(errcode.Usage, "--nonce is not hex")
+		}
+	}
+	return check, nil
+}
+
+// printRecords prints a log's records, the workload's stdout to stdout,
+// the rest to stderr, or each as a JSON line; it returns how many.
+func printRecords(e *cliEnv, r *ampoule.LogReader, asJSON, follow bool) (int, error) {
 	enc := json.NewEncoder(e.stdout)
 	n := 0
 	for {
 		rec, err := r.Next()
 		if err == io.EOF {
-			if !*follow {
-				if _, err := r.Next(); err != io.EOF {
-					return e.fail(logError(err))
+			if !follow {
+				// Nothing may follow the end record.
+				if _, err := r.Next(); err == nil {
+					return n, errcode.Errorf(errcode.LogMalformed, "the log goes on after its end record")
+				} else if err != io.EOF {
+					return n, err
 				}
 			}
-			break
+			return n, nil
 		}
 		if err != nil {
-			return e.fail(logError(err))
+			return n, err
 		}
 		n++
-		if *asJSON {
+		switch {
+		case asJSON:
 			enc.Encode(struct {
 				Seq     uint64    `json:"seq"`
 				Time    time.Time `json:"time"`
@@ -201,121 +241,15 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 				Source  string    `json:"source"`
 				Message string    `json:"message"`
 			}{rec.Seq, rec.Time, rec.Level.String(), rec.Source.String(), string(rec.Message)})
-			continue
-		}
-		switch rec.Source {
-		case logging.SourceStdout:
+		case rec.Source == logging.SourceStdout:
 			e.stdout.Write(rec.Message)
-		case logging.SourceStderr:
+		case rec.Source == logging.SourceStderr:
 			e.stderr.Write(rec.Message)
 		default:
 			msg := strings.TrimSuffix(string(rec.Message), "\n")
 			fmt.Fprintf(e.stderr, "%s [runtime %s] %s\n", rec.Time.Format(time.RFC3339Nano), rec.Level, msg)
 		}
 	}
-	h := r.Header()
-	what := "log verified"
-	switch {
-	case pol == nil:
-		what = "log intact, evidence not judged"
-	case bound.verdict != attest.Affirming:
-		what = "log verified, with warnings"
-	}
-	fmt.Fprintf(e.stderr, "launch: %s: ref %s, profile %s, %d records, %d dropped, measurement %s\n", what, h.Ref, h.Profile, n, r.Dropped, h.Measurement)
-	fmt.Fprintf(e.stderr, "launch: bound to %s\n", bound.describe())
-	for _, w := range bound.warnings {
-		fmt.Fprintf(e.stderr, "launch: warning: %s\n", w)
-	}
-	return 0
-}
-
-// binding is what a log's header was found bound to.
-type binding struct {
-	env      *tee.Envelope
-	key      [32]byte // SHA-256 of the runtime key
-	verdict  attest.Status
-	warnings []string
-}
-
-func (b *binding) describe() string {
-	verdict := "not judged (no --policy)"
-	if b.verdict != "" {
-		verdict = string(b.verdict) + " under the policy"
-	}
-	return fmt.Sprintf("%s evidence issued %s, nonce %x, runtime key sha256:%x; %s",
-		b.env.Kind, b.env.Issued.Format(time.RFC3339), b.env.Nonce, b.key[:8], verdict)
-}
-
-// checkBinding checks that a log's header, whose signature by its runtime
-// key the reader has checked, is bound by the run's evidence: the envelope
-// binds that key, the header's measurement and profile, and (when given)
-// the nonce; the header is the run of ref (when given); and the evidence
-// is genuine, or with a policy not contraindicated by it. It is judged at
-// the time the header says the log began, which the runtime key signed.
-//
-// A policy's warning is shown, not refused: the one Verify gives is that
-// hardware evidence without the verifier's nonce may be old, and a log's
-// evidence cannot be older than the runtime key made for its run; what
-// stands against an older log is --ref or --nonce, and without either
-// the tenant is told so.
-func checkBinding(h logging.Header, pol *attest.Policy, opts attest.Options, ref string) (*binding, error) {
-	nonce := opts.Nonce
-	env, err := tee.DecodeEnvelope(h.Envelope)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.LogUnbound, "the log's evidence: %v", err)
-	}
-	b := &binding{env: env, key: sha256.Sum256(h.RuntimeKey)}
-	switch {
-	case !bytes.Equal(env.RuntimeKey, h.RuntimeKey):
-		return nil, errcode.Errorf(errcode.LogUnbound, "the log is signed by runtime key sha256:%x, and its evidence binds another", b.key[:8])
-	case env.Measurement != h.Measurement || env.Profile != h.Profile:
-		return nil, errcode.Errorf(errcode.LogUnbound, "the log says measurement %s, profile %s; its evidence binds measurement %s, profile %s", h.Measurement, h.Profile, env.Measurement, env.Profile)
-	case ref != "" && h.Ref != ref:
-		return nil, errcode.Errorf(errcode.LogOtherRun, "the log is of ref %s, not %s", h.Ref, ref)
-	case nonce != nil && !bytes.Equal(env.Nonce, nonce):
-		return nil, errcode.Errorf(errcode.LogOtherRun, "the log's evidence carries nonce %x, not %x", env.Nonce, nonce)
-	}
-	opts.Now = h.Started
-	if pol == nil {
-		res := attest.Authentic(env, opts)
-		if res.Status == attest.Contraindicated {
-			return nil, errcode.Errorf(errcode.LogUnbound, "the log's evidence is not genuine %s evidence binding its runtime key: %s", env.Kind, strings.Join(res.Reasons, "; "))
-		}
-		b.warnings = append(b.warnings, "the evidence was not judged (no --policy): any TEE, whatever it runs, or anyone with a simulator key could have made it and written this log")
-	} else {
-		res := attest.Verify(env, pol, opts)
-		if res.Status == attest.Contraindicated {
-			return nil, errcode.Errorf(errcode.EvidenceRefused, "the log's evidence: %s: %s", res.Status, strings.Join(res.Reasons, "; "))
-		}
-		b.verdict = res.Status
-		if res.Status == attest.Warning {
-			b.warnings = append(b.warnings, res.Reasons...)
-		}
-	}
-	if ref == "" && nonce == nil {
-		b.warnings = append(b.warnings, "nothing shows this is the log of the run you mean rather than an older one of the same bundle: give --ref (the reference the host showed) or --nonce")
-	}
-	if env.Kind == sim.Kind || env.Insecure {
-		b.warnings = append(b.warnings, "the evidence is the insecure simulator's, whose key is on the host: anyone there can forge this log")
-	}
-	return b, nil
-}
-
-// logError maps a reader's error to its registered code.
-func logError(err error) error {
-	switch {
-	case errors.Is(err, logging.ErrUnsigned):
-		return errcode.Wrap(errcode.LogUnbound, err)
-	case errors.Is(err, logging.ErrWrongIdentity):
-		return errcode.Wrap(errcode.LogWrongIdentity, err)
-	case errors.Is(err, logging.ErrTampered):
-		return errcode.Wrap(errcode.LogTampered, err)
-	case errors.Is(err, logging.ErrTruncated):
-		return errcode.Wrap(errcode.LogTruncated, err)
-	case errors.Is(err, logging.ErrFormat):
-		return errcode.Wrap(errcode.LogMalformed, err)
-	}
-	return errcode.Wrap(errcode.LogMalformed, err)
 }
 
 // followReader turns EOF into a wait for more, as tail -f does, until the
@@ -341,21 +275,26 @@ func (f *followReader) Read(p []byte) (int, error) {
 
 // openSink opens where a run's log goes: "-" (or empty) for stderr,
 // "unix:PATH" for a Unix socket, anything else a new file (mode 0600).
-func openSink(spec string, stderr io.Writer) (io.Writer, func() error, error) {
+func openSink(spec string, stderr io.Writer) (io.WriteCloser, error) {
 	switch {
 	case spec == "" || spec == "-":
-		return stderr, func() error { return nil }, nil
+		return nopCloser{stderr}, nil
 	case strings.HasPrefix(spec, "unix:"):
 		conn, err := net.Dial("unix", strings.TrimPrefix(spec, "unix:"))
 		if err != nil {
-			return nil, nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
+			return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
 		}
-		return conn, conn.Close, nil
+		return conn, nil
 	default:
 		f, err := os.OpenFile(spec, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
-			return nil, nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
+			return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
 		}
-		return f, f.Close, nil
+		return f, nil
 	}
 }
+
+// nopCloser is a writer the log does not close: stderr.
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

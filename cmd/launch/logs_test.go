@@ -20,8 +20,6 @@ import (
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/logging"
-	"github.com/ampoule-run/ampoule/profiles"
-	"github.com/ampoule-run/ampoule/tee"
 )
 
 const canary = "CANARY-d1c3"
@@ -338,48 +336,6 @@ func TestAttestVerify(t *testing.T) {
 	}
 	if r := launch(t, "platform", "info"); r.code != 0 || !strings.Contains(r.stdout, "sev-guest") {
 		t.Errorf("platform info: %+v", r)
-	}
-}
-
-func TestSelectBackend(t *testing.T) {
-	none := tee.Platform{}
-	snp := tee.Probe(func(p string) bool { return p == tee.SEVGuestDevice })
-	tdx := tee.Probe(func(p string) bool { return p == tee.TDXGuestDevice })
-	for _, tc := range []struct {
-		profile, backend string
-		plat             tee.Platform
-		want             string
-		code             errcode.Code
-	}{
-		{"debug", "auto", none, "sim", 0},
-		{"staging", "auto", none, "sim", 0},
-		{"production", "auto", none, "", errcode.TEEUnavailable},
-		{"production", "sim", none, "", errcode.BackendRefused},
-		{"production", "auto", snp, "sev-snp", 0},
-		{"production", "auto", tdx, "tdx", 0},
-		{"production", "snp", snp, "sev-snp", 0},
-		{"debug", "snp", none, "", errcode.TEEUnavailable},
-		{"debug", "tdx", tdx, "tdx", 0},
-		{"production", "tdx", snp, "", errcode.TEEUnavailable},
-		{"debug", "kvm", none, "", errcode.BackendUnknown},
-	} {
-		p, _ := profiles.Get(tc.profile)
-		got, err := selectBackend(p, tc.backend, tc.plat)
-		if got != tc.want || (tc.code == 0) != (err == nil) || (err != nil && errcode.From(err).Code != tc.code) {
-			t.Errorf("%s/%s on %+v: %q %v, want %q %v", tc.profile, tc.backend, tc.plat, got, err, tc.want, tc.code)
-		}
-	}
-	// A profile that names one TEE does not run on the other, even where it
-	// is the machine's own.
-	only, _ := profiles.Get("production")
-	only.Backends = []string{"tdx"}
-	for _, backend := range []string{"auto", "snp", "sev-snp"} {
-		if got, err := selectBackend(only, backend, snp); got != "" || errcode.From(err).Code != errcode.BackendRefused {
-			t.Errorf("a tdx-only profile, %s on sev-snp: %q %v, want BackendRefused", backend, got, err)
-		}
-	}
-	if snp.Kind() != "sev-snp" || tdx.Kind() != "tdx" || none.Kind() != "" {
-		t.Error("Platform.Kind is wrong")
 	}
 }
 

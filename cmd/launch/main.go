@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule"
 )
 
 // forcedExitDelay is how long a signalled run may take to unwind before the
@@ -25,10 +25,8 @@ import (
 const forcedExitDelay = 900 * time.Millisecond
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == runtime.RunnerArg {
-		// The child that 'launch run' starts to run the workload.
-		os.Exit(runtime.RunChild())
-	}
+	// The child that 'launch run' starts to run the workload.
+	ampoule.RunnerMain()
 	// SIGINT and SIGTERM stop a run; a protected run adds the signals that
 	// would make the Go runtime dump its stacks (protectLauncher).
 	sigs := make(chan os.Signal, 8)

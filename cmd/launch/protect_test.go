@@ -286,39 +286,6 @@ func TestStaticRunsAreProtected(t *testing.T) {
 	})
 }
 
-// TestScrubbedEnv: a protected launcher starts again unless its
-// environment holds exactly GOTRACEBACK=none and no GODEBUG, and then runs
-// with the host's other variables as they were.
-func TestScrubbedEnv(t *testing.T) {
-	for _, tc := range []struct {
-		env     []string
-		changed bool
-	}{
-		{[]string{"HOME=/h", "GOTRACEBACK=none"}, false},
-		{[]string{"HOME=/h"}, true},
-		{[]string{"GOTRACEBACK=crash"}, true},
-		{[]string{"GOTRACEBACK=none", "GOTRACEBACK=crash"}, true},
-		{[]string{"GOTRACEBACK=none", "GODEBUG=gctrace=1"}, true},
-		{[]string{"GOTRACEBACK=none", "GODEBUG="}, true},
-	} {
-		clean, changed := scrubbedEnv(tc.env)
-		if changed != tc.changed {
-			t.Errorf("%q: changed = %v", tc.env, changed)
-		}
-		if again, ch := scrubbedEnv(clean); ch || strings.Join(again, " ") != strings.Join(clean, " ") {
-			t.Errorf("%q: the scrubbed %q would start again", tc.env, clean)
-		}
-		for _, kv := range clean {
-			if strings.HasPrefix(kv, "GODEBUG=") || (strings.HasPrefix(kv, "GOTRACEBACK=") && kv != "GOTRACEBACK=none") {
-				t.Errorf("%q: scrubbed to %q", tc.env, clean)
-			}
-		}
-		if tc.env[0] == "HOME=/h" && clean[0] != "HOME=/h" {
-			t.Errorf("%q: HOME was lost: %q", tc.env, clean)
-		}
-	}
-}
-
 // TestBrokerIsProtected: the broker's process holds the master key every
 // released sealing key derives from, so 'launch broker serve', started as
 // an ordinary user with GOTRACEBACK=crash, GODEBUG=gctrace=1 and core

@@ -11,17 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/internal/snpfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
-	"github.com/ampoule-run/ampoule/runtime"
 	"github.com/ampoule-run/ampoule/sealed"
-	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
-	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 // privateWorkspaces gives the test's runs a runtime directory of their own
@@ -266,13 +260,9 @@ func TestSealedBoundedWhileRunning(t *testing.T) {
 // keeps what it wrote into the sealed mount, as a killed process keeps what
 // it wrote to a disk; a real launch process is used.
 func TestSealedSurvivesWallTimeKill(t *testing.T) {
-	wat2wasm, err := exec.LookPath("wat2wasm")
-	if err != nil {
-		t.Fatal("wat2wasm is not installed; 'make test' installs it (Debian package wabt)")
-	}
 	bundle := t.TempDir()
-	if out, err := exec.Command(wat2wasm, filepath.Join("testdata", "write-then-spin.wat"), "-o", filepath.Join(bundle, "module.wasm")).CombinedOutput(); err != nil {
-		t.Fatalf("wat2wasm: %v\n%s", err, out)
+	if err := os.WriteFile(filepath.Join(bundle, "module.wasm"), testwasm.Committed(t, filepath.Join("testdata", "write-then-spin.wat")), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	writeManifest(t, bundle, "name = \"spin\"\nprofiles = [\"debug\", \"staging\"]\n[sealed]\nmount = \"/sealed\"\n[limits]\nwall_time = \"500ms\"\n")
 	dir := t.TempDir()
@@ -332,44 +322,6 @@ func TestSealedSurvivesWallTimeKill(t *testing.T) {
 			if lines := hostVisible(out); len(lines) != 2 || !staticLine.MatchString(lines[0]) || !staticLine.MatchString(lines[1]) {
 				t.Errorf("staging shows %q", lines)
 			}
-		}
-	}
-}
-
-// TestSealingKeyPerBackend: SEV-SNP's derived key (go-sev-guest's fake
-// device) opens a sealed mount; TDX, and SEV-SNP through configfs-tsm with
-// no device, give no sealing key, so a manifest whose sealed mount takes
-// its key from the TEE is refused there with its code, before anything
-// runs.
-func TestSealingKeyPerBackend(t *testing.T) {
-	b, err := loader.FromFS(os.DirFS(testwasm.Example(t, "notebook")), "notebook")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mm := loader.Measure(b, "production")
-	withDevice, _, _ := snpfake.Backend(t, [64]byte{})
-	key, err := teeSealingKey(context.Background(), withDevice, b.Manifest, mm)
-	if err != nil {
-		t.Fatalf("SEV-SNP with a device: %v", err)
-	}
-	var spec runtime.Spec
-	s, err := openSealed(key, b.Manifest, "production", filepath.Join(t.TempDir(), "x.sealed"), &spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(spec.Dirs) != 1 || spec.Dirs[0].Guest != "/sealed" || !spec.Dirs[0].Writable || !sealed.MemoryBacked(spec.Dirs[0].Host) {
-		t.Errorf("sealed mount %+v", spec.Dirs)
-	}
-	if err := s.seal(hclog.NewNullLogger()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(spec.Dirs[0].Host); !os.IsNotExist(err) {
-		t.Errorf("the workspace outlived the seal: %v", err)
-	}
-	configfsOnly, _, _ := snpfake.QuoteBackend(t, [64]byte{})
-	for name, be := range map[string]tee.Backend{"tdx": tdx.NewBackend(nil), "sev-snp through configfs-tsm": configfsOnly} {
-		if _, err := teeSealingKey(context.Background(), be, b.Manifest, mm); errcode.From(err).Code != errcode.SealingUnavailable {
-			t.Errorf("%s: %v", name, err)
 		}
 	}
 }

@@ -10,13 +10,11 @@ import (
 	"testing"
 
 	pb "github.com/google/go-tdx-guest/proto/tdx"
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/snpfake"
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
-	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/tee"
@@ -57,12 +55,10 @@ func TestTEEDebugBitRefusedUnderProduction(t *testing.T) {
 	}
 	// Without a log recipient too: the run still attests, and is refused.
 	silent := copyBundle(t, testwasm.Example(t, "leak"), "name = \"leak\"\nargs = [\"stdout\"]\nprofiles = [\"production\"]\n")
-	prod, _ := profiles.Get("production")
 	for _, be := range backends {
 		var stderr bytes.Buffer
-		r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &stderr, runner: runnerExe(t)}, profile: prod, ref: newCorrelationID(),
-			be: be.backend(true), exists: func(path string) bool { return path == be.device }}
-		if code := r.finish(r.run(context.Background(), runFlags{backend: be.name, logOut: "-"}, silent, nil)); code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(stderr.String(), errcode.TEEDebugRefused.String()) {
+		env := &cliEnv{stdin: strings.NewReader(""), stdout: &bytes.Buffer{}, stderr: &stderr, runner: runnerExe(t), tee: be.backend(true)}
+		if code := env.run(context.Background(), []string{"run", "--profile", "production", "--backend", be.name, "--log-out", "-", silent}); code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(stderr.String(), errcode.TEEDebugRefused.String()) {
 			t.Errorf("%s, production, no log recipient: exit %d, stderr %q", be.name, code, stderr.String())
 		}
 	}
@@ -76,9 +72,8 @@ func TestTEEDebugBitRefusedUnderProduction(t *testing.T) {
 					p, _ := profiles.Get(profile)
 					var stdout, stderr bytes.Buffer
 					logFile := filepath.Join(t.TempDir(), "run.log")
-					r := &runner{env: &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, runner: runnerExe(t)}, profile: p, ref: newCorrelationID(),
-						be: be.backend(debug), exists: func(path string) bool { return path == be.device }}
-					code := r.finish(r.run(context.Background(), runFlags{backend: be.name, logOut: logFile}, bundle, nil))
+					env := &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, runner: runnerExe(t), tee: be.backend(debug)}
+					code := env.run(context.Background(), []string{"run", "--profile", p.Name, "--backend", be.name, "--log-out", logFile, bundle})
 					decrypted := readLogUnjudged(t, key, logFile)
 					ran := strings.Contains(decrypted.stdout, "stdout: "+canary)
 					warned := strings.Contains(stderr.String(), teeDebugWarning)
@@ -93,29 +88,6 @@ func TestTEEDebugBitRefusedUnderProduction(t *testing.T) {
 					}
 				})
 			}
-		}
-	}
-}
-
-// TestTEEDebugBitRefusesTheSealingKey: under production a TEE its host may
-// debug gives no sealing key: the run's evidence is judged before the key
-// is taken.
-func TestTEEDebugBitRefusesTheSealingKey(t *testing.T) {
-	src := testwasm.Example(t, "notebook")
-	b, err := loader.FromFS(os.DirFS(src), src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prod, _ := profiles.Get("production")
-	for _, debug := range []bool{true, false} {
-		be, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: debug})
-		r := &runner{env: &cliEnv{stderr: &bytes.Buffer{}, runner: runnerExe(t)}, profile: prod, ref: newCorrelationID(), be: be}
-		key, err := r.sealingKey(context.Background(), runFlags{backend: "snp"}, b.Manifest, loader.Measure(b, "production"), hclog.NewNullLogger())
-		switch {
-		case debug && (err == nil || errcode.From(err).Code != errcode.TEEDebugRefused || key != nil):
-			t.Errorf("a debug TEE's sealing key under production: %v", err)
-		case !debug && (err != nil || len(key) != 32):
-			t.Errorf("a TEE with debugging off: %v", err)
 		}
 	}
 }

@@ -22,7 +22,7 @@ import (
 )
 
 // Kind is the simulator's evidence kind.
-const Kind = "sim"
+const Kind = tee.KindSim
 
 // statementKind names the signed statement's format.
 const statementKind = "ampoule-sim-statement/v1"

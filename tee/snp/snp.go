@@ -16,10 +16,12 @@ import (
 	"github.com/google/go-sev-guest/verify"
 	"github.com/google/go-sev-guest/verify/trust"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/ampoule-run/ampoule/tee"
 )
 
 // Kind is SEV-SNP's evidence kind.
-const Kind = "sev-snp"
+const Kind = tee.KindSNP
 
 // policyDebug is the guest policy bit that allows a debugger (SNP ABI,
 // GUEST_POLICY bit 19).

@@ -18,10 +18,12 @@ import (
 	"github.com/google/go-tdx-guest/abi"
 	pb "github.com/google/go-tdx-guest/proto/tdx"
 	"github.com/google/go-tdx-guest/verify"
+
+	"github.com/ampoule-run/ampoule/tee"
 )
 
 // Kind is TDX's evidence kind.
-const Kind = "tdx"
+const Kind = tee.KindTDX
 
 // tdAttributesDebug is the TUD.DEBUG bit of TDATTRIBUTES (bit 0).
 const tdAttributesDebug = 1

@@ -1,5 +1,6 @@
 ;; Hands the host pointers and lengths outside memory; contained if every call
 ;; fails cleanly (exit 0), a trap otherwise.
+;; expect: ok
 (module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))

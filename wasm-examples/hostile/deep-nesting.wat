@@ -1,6 +1,7 @@
 ;; Nests 6,000 blocks in one function, past the runtime's limit of 5,000:
 ;; wazero's compile time grows with the square of the depth (80,000 blocks in
 ;; a 240 KB module compiled for minutes). Refused before compiling, E1028.
+;; expect: E1028 module-too-complex
 (module
   (func (export "_start")
     block block block block block block block block block block block block block block block block block block block block block block block block block

@@ -1,4 +1,6 @@
 ;; Creates a file in a writable preopen and writes 64 KiB to it forever.
+;; expect: E4005 file-output-limit
+;; dirs: rw
 (module
   (import "wasi_snapshot_preview1" "path_open"
     (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))

@@ -1,5 +1,7 @@
 ;; Opens ../../../../etc/passwd and /etc/passwd through the preopen (fd 3);
 ;; contained if both fail (exit 0), escaped if either opens (trap).
+;; expect: ok
+;; dirs: ro
 (module
   (import "wasi_snapshot_preview1" "path_open"
     (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))

@@ -1,4 +1,6 @@
 ;; Opens the preopen's file again and again without closing it.
+;; expect: E4004 open-files-limit
+;; dirs: ro
 (module
   (import "wasi_snapshot_preview1" "path_open"
     (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))

@@ -1,5 +1,7 @@
 ;; Makes its own link out of the preopen and follows it: contained if the
 ;; open fails (exit 0), escaped otherwise (trap).
+;; expect: ok
+;; dirs: rw
 (module
   (import "wasi_snapshot_preview1" "path_symlink" (func $symlink (param i32 i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "path_open"

@@ -1,6 +1,7 @@
 ;; One function declaring 2 x 268,435,455 i32 locals in twelve bytes: wazero's
 ;; decoder would make room for all of them (512 MiB) before compiling. Written
 ;; as a binary, since the text format names each local. Refused, E1028.
+;; expect: E1028 module-too-complex
 (module binary
   "\00asm" "\01\00\00\00"
   "\01\04\01\60\00\00"                ;; type section: one type, () -> ()

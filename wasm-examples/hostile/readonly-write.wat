@@ -1,4 +1,6 @@
 ;; Creates a file in a read-only preopen: contained if refused (exit 0).
+;; expect: ok
+;; dirs: ro
 (module
   (import "wasi_snapshot_preview1" "path_open"
     (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))

@@ -1,4 +1,5 @@
 ;; Sleeps for a day in poll_oneoff, again and again.
+;; expect: E4002 wall-time-limit
 (module
   (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
   (memory 1)

@@ -1,5 +1,7 @@
 ;; Tries to accept a connection on every descriptor; contained if each is
 ;; refused (exit 0), escaped if any succeeds (trap).
+;; expect: ok
+;; dirs: ro
 (module
   (import "wasi_snapshot_preview1" "sock_accept" (func $accept (param i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))

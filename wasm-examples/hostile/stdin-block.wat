@@ -1,4 +1,5 @@
 ;; Reads stdin, which never has data.
+;; expect: E4002 wall-time-limit
 (module
   (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
   (memory 1)

@@ -1,4 +1,5 @@
 ;; Writes the same 64 KiB to stdout forever.
+;; expect: E4003 output-limit
 (module
   (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (memory 2)

@@ -1,5 +1,7 @@
 ;; Follows links the host left in the preopen (abs -> /etc, rel -> ../..):
 ;; contained if neither opens (exit 0), escaped otherwise (trap).
+;; expect: ok
+;; dirs: ro
 (module
   (import "wasi_snapshot_preview1" "path_open"
     (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))

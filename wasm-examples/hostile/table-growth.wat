@@ -1,6 +1,7 @@
 ;; Grows a table without a maximum by 10 million entries at a time, 30 times
 ;; (80 MB of the runner's memory each), under a 16 MiB memory limit. The
 ;; runner's resident memory is bounded by the memory limit: E4001.
+;; expect: E4001 memory-limit
 (module
   (table $t 1 funcref)
   (func (export "_start")

@@ -1,4 +1,5 @@
 ;; call_indirect past the end of the table traps.
+;; expect: E2001 workload-trap
 (module
   (type $t (func))
   (table 1 funcref)

@@ -1,4 +1,5 @@
 ;; Traps in the start section, before _start.
+;; expect: E2001 workload-trap
 (module
   (func $boom unreachable)
   (start $boom)

@@ -1,0 +1,177 @@
+package ampoule
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/shim/audit"
+	"github.com/ampoule-run/ampoule/tee"
+)
+
+// Config is one run's settings. The zero value of every field but Profile
+// is a sane default; Profile must be set.
+type Config struct {
+	// Profile is the profile's name: "debug", "staging" or "production".
+	Profile string
+	// Backend is the TEE backend asked for: tee.Auto (also ""), tee.KindSim,
+	// tee.KindSNP ("snp" too) or tee.KindTDX. Auto falls back to the
+	// simulator only where the profile allows it.
+	Backend string
+	// SimKey is the simulator's key file; "" is DefaultSimKey().
+	SimKey string
+	// TEE, when set, is the backend to use, already open (an embedder's
+	// own device, a test's fake): Backend and the platform probe are then
+	// not consulted, but the profile must allow TEE.Name().
+	TEE tee.Backend
+	// Platform, when set, stands for what tee.Probe finds on this machine.
+	Platform *tee.Platform
+
+	// Host overrides, added to the measured manifest: refused (E3003) by
+	// every profile without AllowHostOverrides. Args follow the manifest's
+	// arguments; Env adds to its environment; Dirs are preopened (a
+	// relative host path is the working directory's); TraceCalls writes
+	// every host call to Stderr; Audit counts the runner's system calls
+	// with eBPF into Result.Audit (root only; without it, a warning).
+	Args       []string
+	Env        map[string]string
+	Dirs       []loader.Mount
+	TraceCalls bool
+	Audit      bool
+
+	// CacheDir keeps compiled code between runs, where the profile allows
+	// a disk cache (E3005 otherwise); "" is the user's cache directory.
+	// NoCache compiles in memory.
+	CacheDir string
+	NoCache  bool
+	// Confine confines the runner with seccomp (EPERM) under a profile
+	// that does not always do so.
+	Confine bool
+
+	// Stdin is the workload's stdin where the manifest (stdin = "host")
+	// or, without that key, the profile (debug) lets it read the host's;
+	// nil is empty. Stdout and Stderr take the workload's output where the
+	// profile shows it to the host (debug); nil discards it.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Warnings takes the fixed, host-visible warnings (the simulator's
+	// insecurity, a withheld output, a debuggable TEE); nil discards them
+	// (Result.Insecure still says a run had no TEE).
+	Warnings io.Writer
+	// LogSink opens where the encrypted log goes under a profile whose
+	// logs are not plain, once the run has a log to write; it is closed
+	// when the log is. Nil, with a log recipient in the manifest, is
+	// refused (E1021).
+	LogSink func() (io.WriteCloser, error)
+	// LogLevel is the runtime's own log level: into the encrypted log
+	// (hclog.Info if unset), or to Stderr under debug (hclog.Warn if unset). LogJSON writes its
+	// records as JSON.
+	LogLevel hclog.Level
+	LogJSON  bool
+
+	// SealedStore is the encrypted store of the manifest's [sealed] mount;
+	// "" is DefaultSealedFile. Set without a [sealed] mount it is refused.
+	SealedStore string
+
+	// Runner is the executable started as the run's runner (it must call
+	// RunnerMain); "" is this program's own.
+	Runner string
+	// Ref is the run's correlation id; "" is a fresh one (NewRef).
+	Ref string
+	// BeforeStart, if set, is called once the run is measured and
+	// attested, before the workload's first instruction, with the
+	// runner's pid.
+	BeforeStart func(pid int)
+}
+
+// Result is what a run ended with.
+type Result struct {
+	// ExitCode is the workload's exit code.
+	ExitCode uint32
+	// Ref is the run's correlation id, the one in its log and its errors.
+	Ref string
+	// Profile is the profile the run was measured and ran under.
+	Profile profiles.Profile
+	// Backend is the backend's kind; Insecure is true on the simulator.
+	Backend  string
+	Insecure bool
+	// Measurement is the bundle's under the profile (zero if the run ended
+	// before the bundle was read).
+	Measurement loader.Measurement
+	// Envelope is the run's evidence, if it attested.
+	Envelope *tee.Envelope
+	// Audit is the runner's system calls, with Config.Audit.
+	Audit []audit.Count
+	// Also holds failures beside the run's own (the sealed mount not
+	// sealed back after a failed run), in the same form as Run's error.
+	Also []error
+}
+
+// Run measures the bundle at path (a directory, a .tar, or under debug a
+// bare .wasm) under cfg.Profile and runs it. A workload that exits non-zero
+// is an error (E2002) where the profile does not pass exit codes through;
+// under debug it is Result.ExitCode. Under a profile with static errors
+// the error names only its code and the run's ref.
+func Run(ctx context.Context, path string, cfg Config) (Result, error) {
+	p, err := profiles.Get(cfg.Profile)
+	if err != nil {
+		return Result{}, err
+	}
+	r := newRun(p, cfg)
+	res, err := r.run(ctx, path)
+	res.Ref, res.Profile = r.ref, p
+	for i, e := range r.also {
+		r.also[i] = r.hide(e)
+	}
+	res.Also = r.also
+	return res, r.hide(err)
+}
+
+// hide takes the detail out of err under a profile with static errors:
+// what remains is its code and the run's ref. The detail has gone into the
+// run's log, if it had one.
+func (r *run) hide(err error) error {
+	if err == nil || !r.profile.StaticErrors {
+		return err
+	}
+	c := errcode.From(err).Code
+	return errcode.Errorf(c, "%s (ref %s)", c, r.ref)
+}
+
+// NewRef returns a fresh correlation id: 16 hex digits.
+func NewRef() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "0000000000000000"
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// RunnerMain runs the calling process as a run's runner, and exits, when
+// it was started as one (its first argument is the hidden runner
+// argument); otherwise it returns at once. Call it first thing in main of
+// every program that calls Run.
+func RunnerMain() {
+	if len(os.Args) > 1 && os.Args[1] == runtime.RunnerArg {
+		os.Exit(runtime.RunChild())
+	}
+}
+
+// warnings is where the run's fixed warnings go.
+func (c Config) warnings() io.Writer {
+	return orDiscard(c.Warnings)
+}
+
+// warn writes one fixed warning line.
+func (r *run) warn(format string, args ...any) {
+	fmt.Fprintf(r.cfg.warnings(), "launch: warning: "+format+"\n", args...)
+}

@@ -1,0 +1,283 @@
+package ampoule
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/sim"
+	"github.com/ampoule-run/ampoule/tee/snp"
+	"github.com/ampoule-run/ampoule/tee/tdx"
+)
+
+// AttestConfig is what Attest needs beside the bundle.
+type AttestConfig struct {
+	// Profile, Backend, SimKey, TEE and Platform are as in Config.
+	Profile  string
+	Backend  string
+	SimKey   string
+	TEE      tee.Backend
+	Platform *tee.Platform
+	// Nonce is the verifier's: 1 to 64 bytes.
+	Nonce []byte
+	// Warnings is as in Config.
+	Warnings io.Writer
+}
+
+// Attest measures the bundle at path under cfg.Profile and returns
+// evidence binding the measurement, a fresh runtime key and the
+// verifier's nonce, as a run's own evidence does (for 'launch verify' or a
+// broker). The profile must allow the backend and the bundle the profile.
+func Attest(ctx context.Context, path string, cfg AttestConfig) (*tee.Envelope, error) {
+	if len(cfg.Nonce) == 0 || len(cfg.Nonce) > 64 {
+		return nil, errcode.Errorf(errcode.Usage, "the nonce must be 1 to 64 bytes, not %d", len(cfg.Nonce))
+	}
+	p, err := profiles.Get(cfg.Profile)
+	if err != nil {
+		return nil, err
+	}
+	r := newRun(p, Config{Profile: cfg.Profile, Backend: cfg.Backend, SimKey: cfg.SimKey, TEE: cfg.TEE, Platform: cfg.Platform, Warnings: cfg.Warnings})
+	if err := r.selectBackend(); err != nil {
+		return nil, err
+	}
+	b, err := loader.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if !b.Manifest.AllowsProfile(p.Name) {
+		return nil, errcode.Errorf(errcode.ProfileNotAllowed, "%s allows the profiles %s, not %s", b.Source, strings.Join(b.Manifest.Profiles, ", "), p.Name)
+	}
+	return r.attest(ctx, loader.Measure(b, p.Name), cfg.Nonce, func(msg string) { r.warn("%s", msg) })
+}
+
+// backend opens the run's backend once: its evidence and its sealing key
+// come from the same one.
+func (r *run) backend() (tee.Backend, error) {
+	if r.be == nil {
+		be, err := OpenBackend(r.kind, r.cfg.SimKey)
+		if err != nil {
+			return nil, err
+		}
+		r.be = be
+	}
+	return r.be, nil
+}
+
+// attest attests the run on its backend once: a runtime key made for the
+// run and a nonce (the broker's, when the run asks it for a key, else a
+// fresh one), bound with the measurement into the report data. The same
+// envelope goes to the broker and opens the tenant's log.
+func (r *run) attest(ctx context.Context, mm loader.Measurement, nonce []byte, warn func(string)) (*tee.Envelope, error) {
+	if r.envelope != nil {
+		return r.envelope, nil
+	}
+	be, err := r.backend()
+	if err != nil {
+		return nil, err
+	}
+	if r.signingKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		return nil, errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
+	}
+	if r.runtimeKey, err = r.signingKey.ECDH(); err != nil {
+		return nil, errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
+	}
+	if nonce == nil {
+		nonce = make([]byte, 32)
+		rand.Read(nonce)
+	}
+	pub := r.runtimeKey.PublicKey().Bytes()
+	ev, event, err := attestBound(ctx, be, mm, tee.ReportData(mm, pub, nonce), warn)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.TEEUnavailable, "attesting the run: %v", err)
+	}
+	if err := r.judgeDebug(be.Name(), ev, warn); err != nil {
+		return nil, err
+	}
+	// The simulator's statement says when it was made; hardware evidence
+	// carries no time, and the envelope says when the launcher took it.
+	issued := time.Now().UTC()
+	if be.Name() == tee.KindSim {
+		c, err := sim.Verify(ev)
+		if err != nil {
+			return nil, errcode.Errorf(errcode.Internal, "the simulator's own evidence: %v", err)
+		}
+		issued = c.Issued
+	}
+	r.envelope = &tee.Envelope{Version: tee.EnvelopeVersion, Kind: be.Name(), Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
+		Measurement: mm.String(), Profile: r.profile.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued, Event: event}
+	return r.envelope, nil
+}
+
+// judgeDebug reads the run's own evidence, straight from its TEE: one
+// whose debug policy bit is set lets the host read the run's memory. A
+// profile without AllowTEEDebug (production) refuses to run there; the
+// others go on with a warning. Evidence the launcher cannot read is
+// refused too.
+func (r *run) judgeDebug(kind string, ev tee.Evidence, warn func(string)) error {
+	var debug bool
+	var err error
+	switch kind {
+	case tee.KindSNP:
+		debug, err = snp.ReportDebug(ev.Raw)
+	case tee.KindTDX:
+		debug, err = tdx.QuoteDebug(ev.Raw)
+	default:
+		// The simulator protects nothing anyway, and says so.
+		return nil
+	}
+	if err != nil {
+		return errcode.Errorf(errcode.TEEUnavailable, "reading the run's own %s evidence: %v", kind, err)
+	}
+	if !debug {
+		return nil
+	}
+	if !r.profile.AllowTEEDebug {
+		return errcode.Errorf(errcode.TEEDebugRefused, "the %s TEE lets its host debug the guest (its debug policy bit is set), and the %s profile does not run there", kind, r.profile.Name)
+	}
+	r.warn(WarningTEEDebug)
+	warn(fmt.Sprintf("the TEE's debug policy bit is set: its host may read this run's memory (backend %s, profile %s)", kind, r.profile.Name))
+	return nil
+}
+
+// sealingKey is the key of the run's sealed mount: the TEE's for the
+// measurement, or the one the manifest's broker releases to the run's
+// evidence.
+func (r *run) sealingKey(ctx context.Context, m *loader.Manifest, mm loader.Measurement, log hclog.Logger) ([]byte, error) {
+	if m.Sealed.Key != loader.SealedKeyBroker {
+		be, err := r.backend()
+		if err != nil {
+			return nil, err
+		}
+		// The TEE's key is taken only once the run's own evidence is
+		// judged: a TEE its host may debug gives none under production.
+		if !be.Insecure() {
+			if _, err := r.attest(ctx, mm, nil, func(msg string) { log.Warn(msg) }); err != nil {
+				return nil, err
+			}
+		}
+		return teeSealingKey(ctx, be, m, mm)
+	}
+	c := &broker.Client{URL: m.Broker.URL, Key: m.Broker.Key}
+	nonce, err := r.challenge(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	env, err := r.attest(ctx, mm, nonce, func(msg string) { log.Warn(msg) })
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := c.Release(ctx, env, r.runtimeKey, []string{broker.SealingKey})
+	if err != nil {
+		return nil, brokerError(err, m.Broker.URL)
+	}
+	key := secrets[broker.SealingKey]
+	if len(key) != 32 {
+		return nil, errcode.Errorf(errcode.BrokerAnswerInvalid, "the broker's sealing key is %d bytes, not 32", len(key))
+	}
+	return key, nil
+}
+
+// challenge asks the manifest's broker for a nonce, once per run: the
+// tenant's log opens with the run's evidence, which must carry it.
+func (r *run) challenge(ctx context.Context, c *broker.Client) ([]byte, error) {
+	if !r.challenged {
+		r.challenged = true
+		nonce, err := c.Challenge(ctx)
+		if err != nil {
+			r.brokerErr = brokerError(err, c.URL)
+		}
+		r.brokerNonce = nonce
+	}
+	return r.brokerNonce, r.brokerErr
+}
+
+// teeSealingKey is the backend's sealing key for the measurement; TDX,
+// and SEV-SNP without its device, have none.
+func teeSealingKey(ctx context.Context, be tee.Backend, m *loader.Manifest, mm loader.Measurement) ([]byte, error) {
+	key, err := be.SealingKey(ctx, mm)
+	if errors.Is(err, tdx.ErrNoSealingKey) || errors.Is(err, snp.ErrNoSealingDevice) {
+		return nil, errcode.Errorf(errcode.SealingUnavailable, "the manifest has a sealed mount (%s) and backend %s gives no sealing key: %v", m.Sealed.Guest, be.Name(), err).
+			WithHint(`set key = "broker" in [sealed], with a [broker], so that the tenant's broker releases the key`)
+	}
+	if err != nil {
+		return nil, errcode.Errorf(errcode.TEEUnavailable, "the sealing key: %v", err)
+	}
+	return key, nil
+}
+
+// attestBound takes the backend's evidence for report data binding the
+// measurement m. A backend that records runs in a register (TDX: RTMR3)
+// extends it with m first and returns the event; where the platform cannot,
+// warn says so and the evidence goes without one: the report data binds the
+// measurement either way, and a policy with tdx_require_rtmr refuses it.
+func attestBound(ctx context.Context, be tee.Backend, m loader.Measurement, rd [64]byte, warn func(string)) (tee.Evidence, *tee.Event, error) {
+	if x, ok := be.(tee.Extender); ok {
+		ev, event, err := x.AttestExtended(ctx, m, rd)
+		if !errors.Is(err, tdx.ErrNoRTMR) {
+			return ev, event, err
+		}
+		warn(err.Error() + "; the measurement is bound by the report data only")
+	}
+	ev, err := be.Attest(ctx, rd)
+	return ev, nil, err
+}
+
+// OpenBackend opens a backend of the given kind: the simulator with its
+// key file (simKey, or DefaultSimKey when empty; made on first use), or
+// the hardware device, which fails with E3009 on a machine without it.
+func OpenBackend(kind, simKey string) (tee.Backend, error) {
+	switch kind {
+	case tee.KindSNP:
+		b, err := snp.Open()
+		if err != nil {
+			return nil, errcode.Errorf(errcode.TEEUnavailable, "%v", err)
+		}
+		return b, nil
+	case tee.KindTDX:
+		b, err := tdx.Open()
+		if err != nil {
+			return nil, errcode.Errorf(errcode.TEEUnavailable, "%v", err)
+		}
+		return b, nil
+	case tee.KindSim:
+	default:
+		return nil, errcode.Errorf(errcode.BackendUnknown, "no backend %q", kind)
+	}
+	path := simKey
+	if path == "" {
+		var err error
+		if path, err = DefaultSimKey(); err != nil {
+			return nil, err
+		}
+	}
+	b, err := sim.LoadOrCreate(path)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Internal, "the simulator's key: %v", err)
+	}
+	return b, nil
+}
+
+// DefaultSimKey is the simulator's key file in the user's config
+// directory.
+func DefaultSimKey() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", errcode.Errorf(errcode.Usage, "no config directory for the simulator's key: %v", err).WithHint("pass --sim-key FILE")
+	}
+	return filepath.Join(dir, "ampoule", "sim.key"), nil
+}
