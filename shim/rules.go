@@ -8,9 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SyscallRule says, from a listed system call's six arguments, whether the filter
-// allows it. The rules are MatchAll and PerArg; the set is closed, so that
-// every rule is one the filter compiler knows how to check.
+// SyscallRule says, from a listed system call's six arguments, whether the
+// filter allows it. The rules are MatchAll and PerArg; the set is closed, so
+// that every rule is one the filter compiler knows how to check.
 type SyscallRule interface {
 	// Matches reports whether the arguments satisfy the rule, exactly as
 	// the compiled filter decides.
