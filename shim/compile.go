@@ -14,6 +14,8 @@ const (
 	offArgs  = 16 // args[i] at offArgs+8*i, low 32 bits first (little-endian)
 	maxJumps = 255
 	maxInsns = 4096 // BPF_MAXINSNS
+
+	auditArchLE = 0x40000000 // __AUDIT_ARCH_LE (linux/audit.h)
 )
 
 // check is one 32-bit comparison of the body of a PerArg rule.
@@ -114,6 +116,9 @@ func (a *assembler) resolve() ([]unix.SockFilter, error) {
 //	allow: ret allow
 //	kill: ret kill
 func Compile(rules Rules, arch uint32, deny uint32) ([]unix.SockFilter, error) {
+	if arch&auditArchLE == 0 {
+		return nil, fmt.Errorf("seccomp: architecture %#x is big-endian; the argument checks are laid out little-endian", arch)
+	}
 	k, err := sortRules(rules)
 	if err != nil {
 		return nil, err

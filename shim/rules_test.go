@@ -269,6 +269,17 @@ func TestCompileRefuses(t *testing.T) {
 			t.Errorf("%s: %v, want an error with %q", c.name, err, c.want)
 		}
 	}
+	for _, arch := range []uint32{unix.AUDIT_ARCH_S390X, unix.AUDIT_ARCH_PPC64} {
+		_, err := Compile(testRules(), arch, unix.SECCOMP_RET_KILL_PROCESS)
+		if err == nil || !strings.Contains(err.Error(), "big-endian") {
+			t.Errorf("arch %#x: %v, want the big-endian layout refused", arch, err)
+		}
+	}
+	for _, arch := range []uint32{unix.AUDIT_ARCH_AARCH64, unix.AUDIT_ARCH_I386} {
+		if _, err := Compile(testRules(), arch, unix.SECCOMP_RET_KILL_PROCESS); err != nil {
+			t.Errorf("arch %#x, little-endian: %v", arch, err)
+		}
+	}
 	for _, action := range []SeccompAction{SeccompOff, SeccompAction(7)} {
 		if _, err := Program(action); err == nil || !strings.Contains(err.Error(), "no filter program") {
 			t.Errorf("Program(%v): %v, want an error", action, err)
