@@ -157,7 +157,7 @@ var registry = []entry{
 	{ModuleMissing, "module-missing", ClassUsage, "the module named by the manifest is not in the bundle", "put the module in the bundle or set 'module' in ampoule.toml"},
 	{ModuleNotWasm, "module-not-wasm", ClassUsage, "the module is not a WebAssembly binary", "build the module for GOOS=wasip1 GOARCH=wasm (or another WASI preview 1 target)"},
 	{ModuleInvalid, "module-invalid", ClassUsage, "the module failed to decode or validate", "rebuild the module; it must be a valid WebAssembly 2.0 binary"},
-	{ModuleImportDenied, "module-import-denied", ClassUsage, "the module imports a function the runtime does not provide", "only the wasi_snapshot_preview1 functions the profile's gate allows may be imported; run 'launch gate'"},
+	{ModuleImportDenied, "module-import-denied", ClassUsage, "the module imports a function the runtime does not provide", "only the wasi_snapshot_preview1 functions the gate allows may be imported; run 'launch gate'"},
 	{DirInvalid, "dir-invalid", ClassUsage, "a directory mount is malformed or its host directory is missing", "write mounts as HOST::GUEST or HOST::GUEST::rw; the host directory must exist"},
 	{ProfileUnknown, "profile-unknown", ClassUsage, "no such profile", "run 'launch profiles' to list the profiles"},
 	{BackendUnknown, "backend-unknown", ClassUsage, "no such backend", "the backends are: auto, sim, snp, tdx"},
@@ -192,7 +192,7 @@ var registry = []entry{
 	{BrokerRefused, "broker-refused", ClassPolicy, "the tenant's broker judged the run's evidence and released nothing", "the broker's audit trail says why; its policy must list this measurement, profile and backend"},
 	{BrokerAnswerInvalid, "broker-answer-invalid", ClassPolicy, "the broker's answer is malformed or not signed by the broker the manifest pins", "check [broker] key in ampoule.toml against 'launch broker key'; a host in the middle may have altered the answer"},
 	{TEEDebugRefused, "tee-debug-refused", ClassPolicy, "the TEE lets its host debug the guest (its debug policy bit is set), which the profile does not allow, so nothing ran", "launch the confidential VM with debugging off (SEV-SNP guest policy bit 19, TDX TD attribute DEBUG), or run under staging"},
-	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that its profile traps", "run 'launch gate' to see which host calls each profile allows"},
+	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that the gate traps", "run 'launch gate' to see which host calls the gate allows"},
 
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},
 	{WallTimeLimit, "wall-time-limit", ClassLimit, "the workload ran longer than its wall-time limit", "raise limits.wall_time in ampoule.toml"},

@@ -12,12 +12,8 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/shim"
 )
-
-// production is the profile whose gate applies when a Spec names none.
-var production = func() profiles.Profile { p, _ := profiles.Get("production"); return p }()
 
 // gatedWASI compiles the WASI host module as the gate table says: wazero's
 // implementation for Allow, and in place of every other function one that
@@ -34,7 +30,7 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 		return nil, err
 	}
 	defs := defaults.ExportedFunctions()
-	b := rt.NewHostModuleBuilder(WASIModule)
+	b := rt.NewHostModuleBuilder(shim.WASIModule)
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
 	for name, def := range defs {
 		rule, ok := gate[name]
@@ -49,7 +45,7 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 			errno := uint64(rule.Errno)
 			fn = func(_ context.Context, _ api.Module, stack []uint64) { stack[0] = errno }
 		default:
-			trapped := errcode.Errorf(errcode.HostCallTrapped, "the workload called %s.%s, which its gate traps (%s)", WASIModule, name, rule)
+			trapped := errcode.Errorf(errcode.HostCallTrapped, "the workload called %s.%s, which its gate traps (%s)", shim.WASIModule, name, rule)
 			fn = func(context.Context, api.Module, []uint64) { panic(trapped) }
 		}
 		b.NewFunctionBuilder().
@@ -140,29 +136,10 @@ func firstLine(s string) string {
 	return s
 }
 
-// errnoName names the WASI errnos a trace shows most.
-func errnoName(e uint64) string {
-	switch uint32(e) {
-	case 0:
-		return "(success)"
-	case 2:
-		return "(EACCES)"
-	case 8:
-		return "(EBADF)"
-	case 28:
-		return "(EINVAL)"
-	case 44:
-		return "(ENOENT)"
-	case 52:
-		return "(ENOSYS)"
-	case 58:
-		return "(ENOTSUP)"
-	case 63:
-		return "(EPERM)"
-	case 69:
-		return "(EROFS)"
-	}
-	return fmt.Sprintf("(errno %d)", e)
+// errnoName names a WASI function's result for a trace, from shim's one
+// table of WASI errnos: "(success)", "(ENOENT)", "(errno N)".
+func errnoName(result uint64) string {
+	return "(" + shim.ErrnoName(uint32(result)) + ")"
 }
 
 // wasiFunctions lists the functions of wazero's WASI implementation, for the

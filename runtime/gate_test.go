@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,15 +10,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/shim"
 )
 
-// TestGateCoversWASI walks every profile's table against wazero's own list of
-// WASI preview 1 functions: a function wazero adds must be given a rule
-// before it can be exported, and the table names nothing wazero lacks.
+// TestGateCoversWASI walks the gate against wazero's own list of WASI
+// preview 1 functions: a function wazero adds must be given a rule before
+// it can be exported, and the table names nothing wazero lacks. Every
+// profile gets that same table (the deprecated For included), and each
+// call a fresh one.
 func TestGateCoversWASI(t *testing.T) {
 	names, err := wasiFunctions(context.Background())
 	if err != nil {
@@ -26,21 +31,28 @@ func TestGateCoversWASI(t *testing.T) {
 	if len(names) != 46 {
 		t.Errorf("wazero exports %d WASI functions; the gate was written for 46: review the new ones", len(names))
 	}
+	table := shim.Gate()
+	for _, n := range names {
+		if _, ok := table[n]; !ok {
+			t.Errorf("no rule for %s", n)
+		}
+	}
+	for _, n := range table.Names() {
+		if !slices.Contains(names, n) {
+			t.Errorf("rule for %s, which wazero does not implement", n)
+		}
+		if table[n].Why == "" {
+			t.Errorf("the rule for %s does not say why", n)
+		}
+	}
 	for _, p := range profiles.All() {
-		table := shim.For(p)
-		for _, n := range names {
-			if _, ok := table[n]; !ok {
-				t.Errorf("%s: no rule for %s", p.Name, n)
-			}
+		if got := shim.For(p); !maps.Equal(got, table) {
+			t.Errorf("%s: For gives another table than Gate", p.Name)
 		}
-		for _, n := range table.Names() {
-			if !slices.Contains(names, n) {
-				t.Errorf("%s: rule for %s, which wazero does not implement", p.Name, n)
-			}
-			if table[n].Why == "" {
-				t.Errorf("%s: the rule for %s does not say why", p.Name, n)
-			}
-		}
+	}
+	table["sched_yield"] = shim.Rule{Action: shim.Refuse, Why: "test"}
+	if shim.Gate()["sched_yield"].Action != shim.Allow {
+		t.Error("a change to one table reached the next one Gate returned")
 	}
 }
 
@@ -60,8 +72,8 @@ func call(name string, params int) []byte {
 	body = append(body, 0x10, 0x01) // call 1 (proc_exit)
 	return testwasm.Assemble(testwasm.Spec{
 		Imports: []testwasm.Import{
-			{Module: WASIModule, Name: name, Params: ps, Result: []byte{i32}},
-			{Module: WASIModule, Name: "proc_exit", Params: []byte{i32}},
+			{Module: shim.WASIModule, Name: name, Params: ps, Result: []byte{i32}},
+			{Module: shim.WASIModule, Name: "proc_exit", Params: []byte{i32}},
 		},
 		Memory: true, MemoryMin: 1, ExportMemory: true,
 		Start: body,
@@ -97,7 +109,7 @@ func TestGateActions(t *testing.T) {
 		t.Errorf("sched_yield: %+v %v", res, err)
 	}
 	// Refuse: the import is refused before anything runs.
-	table := shim.For(production)
+	table := shim.Gate()
 	table["sched_yield"] = shim.Rule{Action: shim.Refuse, Why: "test"}
 	if _, err := run(table, call("sched_yield", 0)); codeOf(err) != errcode.ModuleImportDenied || !strings.Contains(err.Error(), "sched_yield") {
 		t.Errorf("refused import: %v", err)
@@ -108,7 +120,7 @@ func TestGateActions(t *testing.T) {
 		t.Errorf("missing rule: %v", err)
 	}
 	// Allowing a denied function runs wazero's own implementation again.
-	table = shim.For(production)
+	table = shim.Gate()
 	table["sock_shutdown"] = shim.Rule{Action: shim.Allow, Why: "test"}
 	if res, err := run(table, call("sock_shutdown", 2)); err != nil || res.ExitCode == uint32(shim.ENOTSUP) || res.ExitCode == 0 {
 		t.Errorf("sock_shutdown allowed: %+v %v, want wazero's own errno for stdin", res, err)
@@ -166,5 +178,43 @@ func TestHostCallLimitAndTrace(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "Hello") {
 		t.Error("tracing changed the run")
+	}
+}
+
+// TestTraceNamesWazerosErrnos: the numbers wazero's own WASI functions
+// return are the ones shim's errno table names, and a trace names them
+// from it.
+func TestTraceNamesWazerosErrnos(t *testing.T) {
+	table := shim.Gate()
+	table["sock_shutdown"] = shim.Rule{Action: shim.Allow, Why: "test"}
+	for _, c := range []struct {
+		name   string
+		params int
+		want   shim.Errno
+		line   string
+	}{
+		{"fd_renumber", 2, shim.ENOTSUP, "launch: call fd_renumber(fd=0, to=0) = 58 (ENOTSUP)\n"},
+		{"sock_shutdown", 2, shim.EBADF, "launch: call sock_shutdown(fd=0, how=0) = 8 (EBADF)\n"},
+		{"fd_close", 1, shim.ESUCCESS, "launch: call fd_close(fd=0) = 0 (success)\n"},
+	} {
+		var trace syncWriter
+		res, err := Run(context.Background(), Spec{Module: call(c.name, c.params), Name: "e", MemoryPages: 16, WallTime: 10 * time.Second, Gate: table, Trace: &trace})
+		if err != nil || res.ExitCode != uint32(c.want) {
+			t.Errorf("%s: %+v %v, want exit %d (%v)", c.name, res, err, c.want, c.want)
+		}
+		if !strings.Contains(trace.String(), c.line) {
+			t.Errorf("%s: the trace lacks %q:\n%s", c.name, c.line, trace.String())
+		}
+	}
+}
+
+// TestWASIModuleIsWazeros: the one name of the WASI module, shim's, is the
+// one wazero's implementation registers and the error registry's hint names.
+func TestWASIModuleIsWazeros(t *testing.T) {
+	if shim.WASIModule != wasi_snapshot_preview1.ModuleName {
+		t.Errorf("shim.WASIModule is %q, wazero's module %q", shim.WASIModule, wasi_snapshot_preview1.ModuleName)
+	}
+	if !strings.Contains(errcode.ModuleImportDenied.Hint(), shim.WASIModule+" functions") {
+		t.Errorf("the hint of %v does not name %s: %q", errcode.ModuleImportDenied, shim.WASIModule, errcode.ModuleImportDenied.Hint())
 	}
 }

@@ -27,15 +27,11 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/shim"
 )
-
-// WASIModule is the only module a workload may import from.
-const WASIModule = wasi_snapshot_preview1.ModuleName
 
 // pageSize is the WebAssembly page size.
 const pageSize = 64 << 10
@@ -99,7 +95,7 @@ type Spec struct {
 	// CacheDir holds compiled code between runs. Empty means compile in memory.
 	CacheDir string
 
-	// Gate decides every host call. Nil means the production table.
+	// Gate decides every host call. Nil means shim.Gate().
 	Gate shim.Table
 
 	// Seccomp confines the runner process once the module is compiled. Only
@@ -214,7 +210,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	gate := spec.Gate
 	if gate == nil {
-		gate = shim.For(production)
+		gate = shim.Gate()
 	}
 	var watch *callWatch
 	if spec.HostCalls > 0 || spec.Trace != nil {
@@ -360,13 +356,13 @@ func checkImports(m, wasi wazero.CompiledModule, gate shim.Table) error {
 			}
 			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s, which the gate refuses: %s", mod, name, why)
 		}
-		if mod != WASIModule {
-			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s; only %s functions are provided", mod, name, WASIModule)
+		if mod != shim.WASIModule {
+			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s; only %s functions are provided", mod, name, shim.WASIModule)
 		}
 		rule, inTable := gate[name]
 		want, ok := provided[name]
 		if !ok || !inTable {
-			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s, which is not a %s function", mod, name, WASIModule)
+			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s, which is not a %s function", mod, name, shim.WASIModule)
 		}
 		if rule.Action == shim.Refuse {
 			return errcode.Errorf(errcode.ModuleImportDenied, "the module imports %s.%s, which the gate refuses: %s", mod, name, rule.Why)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/shim"
 )
 
 func codeOf(err error) errcode.Code {
@@ -287,8 +288,8 @@ func TestImportsAreChecked(t *testing.T) {
 		want string
 	}{
 		{"other module", testwasm.Import{Module: "env", Name: "abort"}, "env.abort"},
-		{"unknown wasi function", testwasm.Import{Module: WASIModule, Name: "sock_connect"}, "sock_connect"},
-		{"wrong signature", testwasm.Import{Module: WASIModule, Name: "proc_exit", Params: []byte{i32, i32}}, "signature"},
+		{"unknown wasi function", testwasm.Import{Module: shim.WASIModule, Name: "sock_connect"}, "sock_connect"},
+		{"wrong signature", testwasm.Import{Module: shim.WASIModule, Name: "proc_exit", Params: []byte{i32, i32}}, "signature"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mod := testwasm.Assemble(testwasm.Spec{Imports: []testwasm.Import{tc.imp}})
@@ -300,7 +301,7 @@ func TestImportsAreChecked(t *testing.T) {
 	}
 	// A correct WASI import runs.
 	mod := testwasm.Assemble(testwasm.Spec{
-		Imports: []testwasm.Import{{Module: WASIModule, Name: "proc_exit", Params: []byte{i32}}},
+		Imports: []testwasm.Import{{Module: shim.WASIModule, Name: "proc_exit", Params: []byte{i32}}},
 		Start:   []byte{0x41, 0x05, 0x10, 0x00}, // i32.const 5; call 0
 	})
 	res, err := Run(context.Background(), Spec{Module: mod, Name: "i", MemoryPages: 16, WallTime: 10 * time.Second})

@@ -29,7 +29,7 @@ func (d seccompData) bytes() []byte {
 
 // runBPF interprets a classic BPF seccomp program over d, as the kernel
 // would, for the instructions a filter may use here: absolute 32-bit loads,
-// constant jumps and returns. Anything else, a jump out of the program or
+// a constant AND, constant jumps and returns. Anything else, a jump out of the program or
 // running off its end is an error: the kernel would refuse such a program.
 func runBPF(prog []unix.SockFilter, d seccompData) (uint32, error) {
 	data := d.bytes()
@@ -42,6 +42,8 @@ func runBPF(prog []unix.SockFilter, d seccompData) (uint32, error) {
 				return 0, fmt.Errorf("%d: load at %d", pc, in.K)
 			}
 			a = binary.LittleEndian.Uint32(data[in.K:])
+		case unix.BPF_ALU | unix.BPF_AND | unix.BPF_K:
+			a &= in.K
 		case unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K:
 			cond := a == in.K
 			if in.Code&0xf0 == unix.BPF_JSET {
@@ -73,15 +75,12 @@ func runBPF(prog []unix.SockFilter, d seccompData) (uint32, error) {
 // over system calls of every kind: the architecture check comes first and
 // kills whatever the call, every allowlisted call is allowed, clone only
 // for threads, clone3 is answered ENOSYS, and every other number (x32's
-// aliases of allowed calls included) gets the action.
+// aliases of allowed calls included) gets the action. Each answer is also
+// the one the rules themselves give (Rules.Decide).
 func TestProgramDecides(t *testing.T) {
 	list, err := Allowlist()
 	if err != nil {
 		t.Skip(err)
-	}
-	allowed := map[int32]Syscall{}
-	for _, s := range list {
-		allowed[int32(s.Nr)] = s
 	}
 	const x32Bit = 0x40000000
 	for _, action := range []SeccompAction{SeccompErrno, SeccompKill} {
@@ -105,33 +104,45 @@ func TestProgramDecides(t *testing.T) {
 		// an int 0x80 call arrives as i386 with i386's numbers, under
 		// which an allowed number names another call.
 		for _, arch := range []uint32{unix.AUDIT_ARCH_I386, unix.AUDIT_ARCH_AARCH64, 0} {
-			for _, nr := range []int32{unix.SYS_READ, unix.SYS_WRITE, unix.SYS_EXIT_GROUP, unix.SYS_SOCKET} {
-				if r := decide(seccompData{nr: nr, arch: arch}); r != unix.SECCOMP_RET_KILL_PROCESS {
+			for _, nr := range []int32{unix.SYS_READ, unix.SYS_WRITE, unix.SYS_EXIT_GROUP, unix.SYS_SOCKET, unix.SYS_CLONE} {
+				if r := decide(seccompData{nr: nr, arch: arch, args: [6]uint64{unix.CLONE_THREAD}}); r != unix.SECCOMP_RET_KILL_PROCESS {
 					t.Errorf("%v: arch %#x nr %d: %#x, want kill", action, arch, nr, r)
 				}
 			}
 		}
 		for nr := int32(0); nr < 1024; nr++ {
 			want := deny
-			if s, ok := allowed[nr]; ok {
+			if s, ok := list[uintptr(nr)]; ok {
 				switch {
 				case s.Errno != 0:
 					want = unix.SECCOMP_RET_ERRNO | uint32(s.Errno)
-				case s.ThreadsOnly:
+				case nr == unix.SYS_CLONE:
 					want = unix.SECCOMP_RET_ALLOW
-					if r := decide(seccompData{nr: nr, arch: auditArch, args: [6]uint64{uint64(unix.SIGCHLD)}}); r != deny {
-						t.Errorf("%v: %s without CLONE_THREAD: %#x, want %#x", action, s.Name, r, deny)
+					for _, flags := range []uint64{uint64(unix.SIGCHLD), 0, unix.CLONE_VM | unix.CLONE_SIGHAND, 1 << 48 /* above the 32 bits checked */} {
+						if r := decide(seccompData{nr: nr, arch: auditArch, args: [6]uint64{flags}}); r != deny {
+							t.Errorf("%v: %s with flags %#x, no CLONE_THREAD: %#x, want %#x", action, s.Name, flags, r, deny)
+						}
 					}
-					if r := decide(seccompData{nr: nr, arch: auditArch, args: [6]uint64{unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND}}); r != want {
-						t.Errorf("%v: %s with CLONE_THREAD: %#x, want allow", action, s.Name, r)
+					for _, flags := range []uint64{unix.CLONE_VM | unix.CLONE_THREAD | unix.CLONE_SIGHAND, unix.CLONE_THREAD, unix.CLONE_THREAD | 1<<40} {
+						if r := decide(seccompData{nr: nr, arch: auditArch, args: [6]uint64{flags}}); r != want {
+							t.Errorf("%v: %s with flags %#x: %#x, want allow", action, s.Name, flags, r)
+						}
 					}
 					continue
-				default:
+				case s.Rule == (MatchAll{}):
 					want = unix.SECCOMP_RET_ALLOW
+				default:
+					t.Errorf("%s: rule %v, which this test does not know: give it its cases", s.Name, s.Rule)
 				}
 			}
-			if r := decide(seccompData{nr: nr, arch: auditArch, args: [6]uint64{unix.CLONE_THREAD}}); r != want {
-				t.Errorf("%v: nr %d: %#x, want %#x", action, nr, r, want)
+			for _, args := range [][6]uint64{{unix.CLONE_THREAD}, {}, {^uint64(0), ^uint64(0), 1, 2, 3, 4}} {
+				r := decide(seccompData{nr: nr, arch: auditArch, args: args})
+				if r != want {
+					t.Errorf("%v: nr %d args %x: %#x, want %#x", action, nr, args, r, want)
+				}
+				if d := list.Decide(uintptr(nr), args, deny); d != r {
+					t.Errorf("%v: nr %d args %x: the rules decide %#x, the program %#x", action, nr, args, d, r)
+				}
 			}
 			if r := decide(seccompData{nr: nr | x32Bit, arch: auditArch}); r != deny {
 				t.Errorf("%v: x32 nr %d: %#x, want %#x", action, nr, r, deny)

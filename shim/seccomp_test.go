@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ampoule-run/ampoule/shim/audit"
 )
 
 const childEnv = "AMPOULE_SECCOMP_CHILD"
@@ -133,18 +135,25 @@ func TestSeccompKill(t *testing.T) {
 	}
 }
 
+// TestProgramShape checks the allowlist's rows (each named as the kernel
+// names its number, with a reason, none of the calls that must never be
+// allowed) and the program's size for them.
 func TestProgramShape(t *testing.T) {
 	list, err := Allowlist()
 	if err != nil {
 		t.Skip(err)
 	}
-	seen := map[uintptr]string{}
-	for _, s := range list {
-		if prev, dup := seen[s.Nr]; dup {
-			t.Errorf("%s and %s share number %d", prev, s.Name, s.Nr)
+	seen := map[string]uintptr{}
+	for _, nr := range list.Numbers() {
+		s := list[nr]
+		if prev, dup := seen[s.Name]; dup {
+			t.Errorf("%s is listed as %d and %d", s.Name, prev, nr)
 		}
-		seen[s.Nr] = s.Name
-		if s.Name == "clone3" && s.Errno != unix.ENOSYS {
+		seen[s.Name] = nr
+		if kernel := audit.Name(uint32(nr)); kernel != s.Name {
+			t.Errorf("number %d is listed as %s, but it is %s", nr, s.Name, kernel)
+		}
+		if s.Name == "clone3" && (s.Errno != unix.ENOSYS || s.Rule != nil) {
 			t.Error("clone3 must be answered ENOSYS, never allowed")
 		}
 		if s.Why == "" {

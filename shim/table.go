@@ -7,7 +7,9 @@ import (
 	"github.com/ampoule-run/ampoule/profiles"
 )
 
-// WASIModule is the import module of WASI preview 1.
+// WASIModule is the import module of WASI preview 1, the only module besides
+// AmpouleModule a workload may import from: the one spelling of its name,
+// which the runtime registers its gated WASI functions under.
 const WASIModule = "wasi_snapshot_preview1"
 
 // AmpouleModule is the import module of Ampoule's own host functions.
@@ -55,15 +57,6 @@ func (a Action) String() string {
 	return fmt.Sprintf("action(%d)", int(a))
 }
 
-// Errno is a WASI preview 1 error number.
-type Errno uint16
-
-// The errnos the table uses (WASI preview 1 numbering).
-const (
-	ENOSYS  Errno = 52
-	ENOTSUP Errno = 58
-)
-
 // Rule is one row of the gate table.
 type Rule struct {
 	Action Action
@@ -87,8 +80,13 @@ func (r Rule) String() string {
 // from a table is refused.
 type Table map[string]Rule
 
-// base is the production table: every WASI preview 1 function, by name.
-func base() Table {
+// Gate returns the host-call gate: every WASI preview 1 function, by name,
+// with its rule. It is the same under every profile, debug included: the
+// profiles differ in what the host sees of a run and in how the runner is
+// confined, never in which host calls a workload may make, so a module that
+// runs under debug makes the same calls under production. Each call returns
+// a fresh table, which the caller may change.
+func Gate() Table {
 	const (
 		proc  = "process arguments, environment and exit, from the measured manifest"
 		clock = "time and randomness: read only, from the host clock and the kernel's random source"
@@ -146,11 +144,11 @@ func base() Table {
 	}
 }
 
-// For returns the gate table of a profile. Every profile starts from the
-// production table; a profile that allows relaxations may be given them by
-// name (none are defined yet), and each shows in Warnings.
+// For returns the gate table of profile p: Gate's, whatever p, since the
+// gate does not depend on the profile. It remains only for callers not yet
+// moved to Gate.
 func For(p profiles.Profile) Table {
-	return base()
+	return Gate()
 }
 
 // Names returns the table's function names, sorted.

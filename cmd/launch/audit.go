@@ -40,8 +40,9 @@ func reportAudit(stderr io.Writer, counts []audit.Count, jsonFile string) {
 	}
 }
 
-// allowedNames maps each system call of the seccomp allowlist to how it is
-// allowed; calls absent from it map to "".
+// allowedNames maps each system call of the seccomp allowlist to how the
+// filter treats it, in the allowlist's own words (shim's Describe); calls
+// absent from it map to "".
 func allowedNames() map[string]string {
 	out := map[string]string{}
 	// The runner makes these to install its filter, just before the filter
@@ -53,14 +54,7 @@ func allowedNames() map[string]string {
 		return out
 	}
 	for _, s := range list {
-		switch {
-		case s.Errno != 0:
-			out[s.Name] = "answered " + s.Errno.Error()
-		case s.ThreadsOnly:
-			out[s.Name] = "allowed (threads only)"
-		default:
-			out[s.Name] = "allowed"
-		}
+		out[s.Name] = s.Describe()
 	}
 	return out
 }
@@ -110,10 +104,10 @@ func doAudit(ctx context.Context, e *cliEnv, args []string) int {
 	for _, s := range rep.Syscalls {
 		seen[s.Name] = true
 		if how := allowed[s.Name]; how != "" {
-			fmt.Fprintf(e.stdout, "{%q, unix.SYS_%s, ...}, // %s; %d calls\n", s.Name, strings.ToUpper(s.Name), how, s.Count)
+			fmt.Fprintf(e.stdout, "unix.SYS_%s: {Name: %q, ...}, // %s; %d calls\n", strings.ToUpper(s.Name), s.Name, how, s.Count)
 		} else {
 			added++
-			fmt.Fprintf(e.stdout, "{%q, unix.SYS_%s, false, 0, \"say who needs it\"}, // NEW: %d calls, refused today\n", s.Name, strings.ToUpper(s.Name), s.Count)
+			fmt.Fprintf(e.stdout, "unix.SYS_%s: {Name: %q, Rule: MatchAll{}, Why: \"say who needs it\"}, // NEW: %d calls, refused today\n", strings.ToUpper(s.Name), s.Name, s.Count)
 		}
 	}
 	var unused []string

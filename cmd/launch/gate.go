@@ -12,11 +12,13 @@ import (
 func gateCommand() command {
 	return command{
 		name:    "gate",
-		summary: "show the host-call gate of a profile",
+		summary: "show the host-call gate (the same under every profile)",
 		usage:   "gate [--profile P] [--json]",
 		help: `
-Gate prints the table that decides every host call a workload may make
-under the profile: each WASI preview 1 function is allowed (wazero's
+Gate prints the table that decides every host call a workload may make.
+It is the same under every profile: profiles differ in what the host sees
+and in how the runner is confined ('launch profiles'), never in the calls
+a workload may make. Each WASI preview 1 function is allowed (wazero's
 implementation runs, with paths confined beneath their preopen), denied
 (it returns the errno shown and no host code runs), trapped (the call ends
 the run with E3007 host-call-trapped) or refused (a module importing it is
@@ -32,7 +34,7 @@ Examples:
 func doGate(ctx context.Context, e *cliEnv, args []string) int {
 	c := gateCommand()
 	fs := e.newFlagSet(c)
-	profile := fs.String("profile", "debug", "the profile: debug, staging or production")
+	profile := fs.String("profile", "debug", "the profile: debug, staging or production (each has the same gate)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
@@ -41,7 +43,7 @@ func doGate(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	table := shim.For(p)
+	table := shim.Gate()
 	if *asJSON {
 		type row struct {
 			Function string `json:"function"`
@@ -60,7 +62,7 @@ func doGate(ctx context.Context, e *cliEnv, args []string) int {
 		}
 		return writeJSON(e, out)
 	}
-	fmt.Fprintf(e.stdout, "Host-call gate of the %s profile (%d functions of %s):\n\n", p.Name, len(table), shim.WASIModule)
+	fmt.Fprintf(e.stdout, "Host-call gate under the %s profile, the same as under every other (%d functions of %s):\n\n", p.Name, len(table), shim.WASIModule)
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FUNCTION\tRULE\tWHY")
 	for _, n := range table.Names() {
