@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	goruntime "runtime"
 	"strings"
 	"testing"
 )
@@ -74,7 +73,7 @@ func TestExternalModuleEmbedsRun(t *testing.T) {
 		}
 	}
 	bin := filepath.Join(dir, "embedder")
-	gocmd := filepath.Join(goruntime.GOROOT(), "bin", "go")
+	gocmd := "go"
 	build := exec.Command(gocmd, "mod", "tidy")
 	build.Dir = dir
 	if out, err := build.CombinedOutput(); err != nil {

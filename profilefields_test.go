@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	goruntime "runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -74,7 +73,7 @@ func TestEveryProfileFieldIsConsumed(t *testing.T) {
 // type-checking every dependency from source.
 func exportImporter(t *testing.T, fset *token.FileSet) types.Importer {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(goruntime.GOROOT(), "bin", "go"), "list", "-export", "-deps", "-f", "{{.ImportPath}}={{.Export}}", "./...").Output()
+	out, err := exec.Command("go", "list", "-export", "-deps", "-f", "{{.ImportPath}}={{.Export}}", "./...").Output()
 	if err != nil {
 		t.Fatalf("go list -export: %v", err)
 	}

@@ -355,7 +355,7 @@ func (r *run) spec(b *loader.Bundle, path string) (runtime.Spec, error) {
 		OpenFiles:       m.Limits.OpenFiles,
 		FileOutputBytes: m.Limits.FileOutputBytes,
 		HostCalls:       p.MaxHostCalls,
-		Gate:            shim.For(p),
+		Gate:            shim.Gate(),
 		Protect:         p.Protected,
 	}
 	spec.Seccomp = seccompAction(p, c.Confine)

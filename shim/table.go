@@ -3,8 +3,6 @@ package shim
 import (
 	"fmt"
 	"sort"
-
-	"github.com/ampoule-run/ampoule/profiles"
 )
 
 // WASIModule is the import module of WASI preview 1, the only module besides
@@ -142,13 +140,6 @@ func Gate() Table {
 		"sock_send":               deny(ENOTSUP, sock),
 		"sock_shutdown":           deny(ENOTSUP, sock),
 	}
-}
-
-// For returns the gate table of profile p: Gate's, whatever p, since the
-// gate does not depend on the profile. It remains only for callers not yet
-// moved to Gate.
-func For(p profiles.Profile) Table {
-	return Gate()
 }
 
 // Names returns the table's function names, sorted.
