@@ -110,7 +110,7 @@ conformance: examples
 bench: tools examples
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./bench
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./sealed
-	$(GO) test -run '^$$' -bench Inspect -benchtime 20x ./runtime
+	$(GO) test -run '^$$' -bench Inspect -benchtime 20x ./sandbox
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./tee/tdx ./tee/snp
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./broker
 	$(GO) run ./bench/cmd/ratios
@@ -133,7 +133,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckNonce$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
-	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./runtime
+	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sandbox
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/testwasm
 	$(GO) test -run '^$$' -fuzz '^FuzzCompileDecides$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim
 

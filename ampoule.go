@@ -13,7 +13,7 @@ import (
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
-	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sandbox"
 	"github.com/ampoule-run/ampoule/shim/audit"
 	"github.com/ampoule-run/ampoule/tee"
 )
@@ -161,8 +161,8 @@ func NewRef() string {
 // argument); otherwise it returns at once. Call it first thing in main of
 // every program that calls Run.
 func RunnerMain() {
-	if len(os.Args) > 1 && os.Args[1] == runtime.RunnerArg {
-		os.Exit(runtime.RunChild())
+	if len(os.Args) > 1 && os.Args[1] == sandbox.RunnerArg {
+		os.Exit(sandbox.RunChild())
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
-	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sandbox"
 	"github.com/ampoule-run/ampoule/sealed"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/tdx"
@@ -136,7 +136,7 @@ func TestSealingKeyPerBackend(t *testing.T) {
 	anyData, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: false})
 	r := newRun(prod, Config{Profile: "production", SealedStore: filepath.Join(t.TempDir(), "x.sealed"), TEE: anyData})
 	r.kind = tee.KindSNP
-	var spec runtime.Spec
+	var spec sandbox.Spec
 	s, err := r.openSealed(context.Background(), b.Manifest, mm, &spec, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)

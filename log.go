@@ -12,7 +12,7 @@ import (
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/logging"
-	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sandbox"
 )
 
 // runLog is a run's encrypted log and its sink.
@@ -29,7 +29,7 @@ type runLog struct {
 // run attests first: the log's header carries its evidence and is signed
 // with the runtime key the evidence binds, so that only this run's TEE can
 // write a log the tenant accepts as this run's.
-func (r *run) openLog(ctx context.Context, b *loader.Bundle, spec *runtime.Spec, measurement func() loader.Measurement) (*runLog, error) {
+func (r *run) openLog(ctx context.Context, b *loader.Bundle, spec *sandbox.Spec, measurement func() loader.Measurement) (*runLog, error) {
 	p, m := r.profile, b.Manifest
 	if p.PlainLogs {
 		return nil, nil

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sandbox"
 )
 
 // scrubbedEnv is env as a protected launcher runs with it: no GODEBUG
@@ -63,11 +63,11 @@ func Protect(sigs chan<- os.Signal) error {
 		err = syscall.Exec(exe, os.Args, env)
 		return errcode.Errorf(errcode.ProtectionUnavailable, "starting again without the host's GODEBUG and GOTRACEBACK: %w", err)
 	}
-	if err := runtime.Protect(); err != nil {
+	if err := sandbox.Protect(); err != nil {
 		return errcode.Errorf(errcode.ProtectionUnavailable, "%w", err)
 	}
 	debug.SetTraceback("none")
-	signal.Notify(sigs, runtime.DumpSignals...)
+	signal.Notify(sigs, sandbox.DumpSignals...)
 	if !signal.Ignored(syscall.SIGHUP) {
 		signal.Notify(sigs, syscall.SIGHUP)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
-	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sandbox"
 	"github.com/ampoule-run/ampoule/sealed"
 	"github.com/ampoule-run/ampoule/shim"
 	"github.com/ampoule-run/ampoule/shim/audit"
@@ -213,7 +213,7 @@ func (r *run) runnerExe() (string, error) {
 // supervisor attests and logs (started) and attaches the audit; the audit
 // counts what the runner does once it has compiled: the calls its seccomp
 // filter will judge.
-func (r *run) supervise(ctx context.Context, exe string, spec runtime.Spec, m *loader.Manifest, sm *sealed.Mount, logged bool, log hclog.Logger, measurement func() loader.Measurement, res *Result) (runtime.Result, error) {
+func (r *run) supervise(ctx context.Context, exe string, spec sandbox.Spec, m *loader.Manifest, sm *sealed.Mount, logged bool, log hclog.Logger, measurement func() loader.Measurement, res *Result) (sandbox.Result, error) {
 	var aud *audit.Audit
 	measure := func(runner int) error {
 		if err := r.started(m, sm, measurement(), logged, log); err != nil {
@@ -235,7 +235,7 @@ func (r *run) supervise(ctx context.Context, exe string, spec runtime.Spec, m *l
 			aud.Reset()
 		}
 	}
-	out, err := runtime.Supervise(ctx, exe, spec, runtime.Hooks{BeforeStart: measure, Ready: ready, WaitExit: sm != nil})
+	out, err := sandbox.Supervise(ctx, exe, spec, sandbox.Hooks{BeforeStart: measure, Ready: ready, WaitExit: sm != nil})
 	if aud != nil {
 		var aerr error
 		if res.Audit, aerr = aud.Counts(); aerr != nil {
@@ -293,7 +293,7 @@ func (r *run) started(m *loader.Manifest, sm *sealed.Mount, mm loader.Measuremen
 
 // openSealed takes the run's sealing key and opens its sealed mount,
 // writable at the manifest's guest path.
-func (r *run) openSealed(ctx context.Context, m *loader.Manifest, mm loader.Measurement, spec *runtime.Spec, log hclog.Logger) (*sealed.Mount, error) {
+func (r *run) openSealed(ctx context.Context, m *loader.Manifest, mm loader.Measurement, spec *sandbox.Spec, log hclog.Logger) (*sealed.Mount, error) {
 	key, err := r.sealingKey(ctx, m, mm, log)
 	if err != nil {
 		return nil, err
@@ -310,7 +310,7 @@ func (r *run) openSealed(ctx context.Context, m *loader.Manifest, mm loader.Meas
 	}
 	// The workspace is memory: what the workload writes there while it
 	// runs is bounded by max_size too, not only what it leaves at the end.
-	spec.Dirs = append(spec.Dirs, runtime.Mount{Host: sm.Workspace, Guest: m.Sealed.Guest, Writable: true, MaxBytes: sm.MaxBytes()})
+	spec.Dirs = append(spec.Dirs, sandbox.Mount{Host: sm.Workspace, Guest: m.Sealed.Guest, Writable: true, MaxBytes: sm.MaxBytes()})
 	return sm, nil
 }
 
@@ -342,9 +342,9 @@ func (r *run) sealBack(sm *sealed.Mount, runErr error, log hclog.Logger) error {
 // spec turns a checked bundle, the profile and the config into what the
 // runner runs: the manifest's limits, the profile's gate and confinement,
 // and the streams the profile lets the host see.
-func (r *run) spec(b *loader.Bundle, path string) (runtime.Spec, error) {
+func (r *run) spec(b *loader.Bundle, path string) (sandbox.Spec, error) {
 	p, m, c := r.profile, b.Manifest, r.cfg
-	spec := runtime.Spec{
+	spec := sandbox.Spec{
 		Module:          b.Module,
 		Name:            m.Name,
 		Args:            append(append([]string{}, m.Args...), c.Args...),
@@ -371,13 +371,13 @@ func (r *run) spec(b *loader.Bundle, path string) (runtime.Spec, error) {
 	}
 	for k, v := range c.Env {
 		if k == "" || strings.Contains(k, "=") {
-			return runtime.Spec{}, errcode.Errorf(errcode.Usage, "the environment variable %q has no valid name", k)
+			return sandbox.Spec{}, errcode.Errorf(errcode.Usage, "the environment variable %q has no valid name", k)
 		}
 		spec.Env[k] = v
 	}
 	var err error
 	if spec.Dirs, err = r.mounts(m, b.Dir); err != nil {
-		return runtime.Spec{}, err
+		return sandbox.Spec{}, err
 	}
 	if p.PlainLogs {
 		spec.Stdout, spec.Stderr = orDiscard(c.Stdout), orDiscard(c.Stderr)
@@ -414,8 +414,8 @@ func seccompAction(p profiles.Profile, confine bool) shim.SeccompAction {
 
 // mounts are the manifest's mounts, opened beneath the bundle's
 // directory, then the caller's.
-func (r *run) mounts(m *loader.Manifest, dir string) ([]runtime.Mount, error) {
-	var out []runtime.Mount
+func (r *run) mounts(m *loader.Manifest, dir string) ([]sandbox.Mount, error) {
+	var out []sandbox.Mount
 	for _, d := range m.Dirs {
 		mnt, err := r.mountBeneath(d, dir)
 		if err != nil {
@@ -434,7 +434,7 @@ func (r *run) mounts(m *loader.Manifest, dir string) ([]runtime.Mount, error) {
 // there (data -> /) cannot hand the guest a directory outside the bundle,
 // and the directory reaches the runner as that descriptor. The run closes it
 // when it ends.
-func (r *run) mountBeneath(d loader.Mount, baseDir string) (runtime.Mount, error) {
+func (r *run) mountBeneath(d loader.Mount, baseDir string) (sandbox.Mount, error) {
 	mnt := mountFrom(d, baseDir)
 	if filepath.IsAbs(d.Host) || baseDir == "" {
 		return mnt, nil
@@ -442,7 +442,7 @@ func (r *run) mountBeneath(d loader.Mount, baseDir string) (runtime.Mount, error
 	if r.bundleRoot == nil {
 		root, err := shim.OpenRoot(baseDir)
 		if err != nil {
-			return runtime.Mount{}, errcode.Errorf(errcode.DirInvalid, "the bundle's directory %s: %v", baseDir, err)
+			return sandbox.Mount{}, errcode.Errorf(errcode.DirInvalid, "the bundle's directory %s: %v", baseDir, err)
 		}
 		r.bundleRoot = root
 		r.closers = append(r.closers, func() { root.Close() })
@@ -453,7 +453,7 @@ func (r *run) mountBeneath(d loader.Mount, baseDir string) (runtime.Mount, error
 		if errors.Is(err, shim.ErrEscape) {
 			e = e.WithHint("a manifest's relative mount must be a directory inside the bundle's directory, not a link leading out of it")
 		}
-		return runtime.Mount{}, e
+		return sandbox.Mount{}, e
 	}
 	r.closers = append(r.closers, func() { root.Close() })
 	mnt.Root = root
@@ -470,7 +470,7 @@ func (r *run) close() {
 
 // mountFrom resolves a relative host path against base (or the working
 // directory when base is empty).
-func mountFrom(d loader.Mount, base string) runtime.Mount {
+func mountFrom(d loader.Mount, base string) sandbox.Mount {
 	host := d.Host
 	if !filepath.IsAbs(host) && base != "" {
 		host = filepath.Join(base, host)
@@ -478,7 +478,7 @@ func mountFrom(d loader.Mount, base string) runtime.Mount {
 	if abs, err := filepath.Abs(host); err == nil {
 		host = abs
 	}
-	return runtime.Mount{Host: host, Guest: d.Guest, Writable: d.Writable}
+	return sandbox.Mount{Host: host, Guest: d.Guest, Writable: d.Writable}
 }
 
 // pathExists is the platform probe's view of the file system.

@@ -15,7 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/ampoule-run/ampoule/internal/testwasm"
-	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sandbox"
 )
 
 // plain runs module the way bench/refrun does, in-process.
@@ -34,7 +34,7 @@ func plain(b *testing.B, cache wazero.CompilationCache, module []byte, args ...s
 }
 
 func ampoule(b *testing.B, cacheDir string, module []byte, args ...string) {
-	_, err := runtime.Run(context.Background(), runtime.Spec{
+	_, err := sandbox.Run(context.Background(), sandbox.Spec{
 		Module: module, Name: args[0], Args: args[1:], Env: map[string]string{},
 		MemoryPages: 16384, WallTime: time.Minute, OutputBytes: 1 << 20,
 		Stdout: io.Discard, Stderr: io.Discard, CacheDir: cacheDir,

@@ -18,14 +18,14 @@ import (
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
-	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sandbox"
 )
 
 // TestMain lets the test binary serve as the runner child that run() starts
 // through os.Executable.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == runtime.RunnerArg {
-		os.Exit(runtime.RunChild())
+	if len(os.Args) > 1 && os.Args[1] == sandbox.RunnerArg {
+		os.Exit(sandbox.RunChild())
 	}
 	if pid := os.Getenv(filterProbeEnv); pid != "" {
 		os.Exit(filterProbe(pid))

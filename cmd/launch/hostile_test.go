@@ -18,7 +18,7 @@ import (
 	"github.com/ampoule-run/ampoule/internal/snpfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
-	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sandbox"
 )
 
 // hostileBundle makes a bundle of the corpus's committed module with tight
@@ -65,7 +65,7 @@ func runnersLeft() []string {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(b, []byte(runtime.RunnerArg)) {
+		if err != nil || !bytes.Contains(b, []byte(sandbox.RunnerArg)) {
 			continue
 		}
 		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))

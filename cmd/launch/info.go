@@ -12,7 +12,7 @@ import (
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
-	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sandbox"
 )
 
 func measureCommand() command {
@@ -255,7 +255,7 @@ func doVersion(ctx context.Context, e *cliEnv, args []string) int {
 	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
 	}
-	v := runtime.Versions()
+	v := sandbox.Versions()
 	fmt.Fprintf(e.stdout, "launch %s\nwazero %s\n%s\n", v.Launch, v.Wazero, v.Go)
 	return 0
 }

@@ -19,7 +19,7 @@ var hostOutput = regexp.MustCompile(`\bos\.(Stderr|Stdout)\b|\blog\.(Print|Fatal
 // allowedHostOutput lists every place that may, with the reason.
 var allowedHostOutput = map[string]string{
 	"cmd/launch/main.go":   "main hands the process's streams to run, which writes only through errcode and fixed warnings",
-	"runtime/supervise.go": "the runner gives the workload the stdio the supervisor chose for it, and refuses, in fixed text, to be started by hand",
+	"sandbox/supervise.go": "the runner gives the workload the stdio the supervisor chose for it, and refuses, in fixed text, to be started by hand",
 }
 
 // TestNoStrayHostOutput scans the launcher's own code (not guests, bench

@@ -17,7 +17,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
-	"github.com/ampoule-run/ampoule/runtime"
+	"github.com/ampoule-run/ampoule/sandbox"
 )
 
 // nobody is the unprivileged user the protection tests run launch as: a
@@ -113,7 +113,7 @@ func childRunner(parent int) int {
 		}
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		status, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if bytes.Contains(cmdline, []byte(runtime.RunnerArg)) && strings.Contains(string(status), fmt.Sprintf("\nPPid:\t%d\n", parent)) {
+		if bytes.Contains(cmdline, []byte(sandbox.RunnerArg)) && strings.Contains(string(status), fmt.Sprintf("\nPPid:\t%d\n", parent)) {
 			return pid
 		}
 	}

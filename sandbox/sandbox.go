@@ -1,4 +1,4 @@
-// Package runtime runs a WASI preview 1 module in wazero under Ampoule's
+// Package sandbox runs a WASI preview 1 module in wazero under Ampoule's
 // limits. It is the only package that imports wazero.
 //
 // A run compiles the module (through an optional on-disk compilation cache),
@@ -7,7 +7,7 @@
 // wall time and output are bounded; a limit breach ends the run at once with
 // its own registered code. Cancelling the context stops the run within
 // milliseconds, even while the workload spins or waits in a host call.
-package runtime
+package sandbox
 
 import (
 	"context"
