@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/snp"
@@ -196,8 +197,14 @@ var simEnvelopeChecks = []check{
 	{"marked insecure", func(j *judgment) []string {
 		return reasonIf(!j.env.Insecure, "simulator evidence that does not say it is insecure")
 	}},
-	{"not production", func(j *judgment) []string {
-		return reasonIf(j.env.Profile == "production", "evidence from the simulator for the production profile, which never runs on it")
+	{"profile runs on the simulator", func(j *judgment) []string {
+		// The profile's own table says where it runs: production never
+		// runs on the simulator, so its simulator evidence is forged.
+		p, err := profiles.Get(j.env.Profile)
+		if err != nil {
+			return reasonf("evidence for a profile the launcher does not have: %q", j.env.Profile)
+		}
+		return reasonIf(!p.AllowsBackend(tee.KindSim), "evidence from the simulator for the %s profile, which never runs on it", p.Name)
 	}},
 }
 

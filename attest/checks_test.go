@@ -118,7 +118,7 @@ func checkCases() []checkCase {
 
 		{"sim envelope", "allow_insecure", simCase(func(_ *tee.Envelope, p *Policy, _ *Options) { p.AllowInsecure = false }), "allow_insecure", false},
 		{"sim envelope", "marked insecure", simCase(func(e *tee.Envelope, _ *Policy, _ *Options) { e.Insecure = false }), "does not say it is insecure", false},
-		{"sim envelope", "not production", simCase(func(e *tee.Envelope, p *Policy, _ *Options) {
+		{"sim envelope", "profile runs on the simulator", simCase(func(e *tee.Envelope, p *Policy, _ *Options) {
 			e.Profile, p.Profiles = "production", []string{"production"}
 		}), "never runs on it", false},
 		{"sim", "sim_keys", simCase(func(_ *tee.Envelope, p *Policy, _ *Options) { p.SimKeys = []ed25519.PublicKey{make([]byte, 32)} }), "not one the policy pins", false},
