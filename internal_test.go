@@ -41,28 +41,11 @@ func startBroker(t *testing.T) (*broker.Server, *httptest.Server) {
 	return s, srv
 }
 
-// copyBundle is a bundle directory with src's module and manifest.
-func copyBundle(t *testing.T, src, manifest string) string {
-	t.Helper()
-	dir := t.TempDir()
-	module, err := os.ReadFile(filepath.Join(src, "module.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "module.wasm"), module, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "ampoule.toml"), []byte(manifest), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // brokerBundle is the notebook whose sealed mount takes its key from the
 // broker at url, pinned by key.
 func brokerBundle(t *testing.T, url string, key []byte) string {
 	t.Helper()
-	return copyBundle(t, testwasm.Example(t, "notebook"), "name = \"notebook\"\nprofiles = [\"debug\", \"staging\", \"production\"]\n"+
+	return testwasm.CopyBundle(t, testwasm.Example(t, "notebook"), "name = \"notebook\"\nprofiles = [\"debug\", \"staging\", \"production\"]\n"+
 		"[broker]\nurl = \""+url+"\"\nkey = \""+hex.EncodeToString(key)+"\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\"\n[limits]\nwall_time = \"10s\"\n")
 }
 

@@ -417,16 +417,7 @@ func (b *syncBuffer) String() string {
 // copyBundle makes a bundle in a temp dir with src's module and the given manifest.
 func copyBundle(t *testing.T, src, manifest string) string {
 	t.Helper()
-	dir := t.TempDir()
-	module, err := os.ReadFile(filepath.Join(src, "module.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "module.wasm"), module, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	writeManifest(t, dir, manifest)
-	return dir
+	return testwasm.CopyBundle(t, src, manifest)
 }
 
 func copyBundleNoModule(t *testing.T, manifest string) string {

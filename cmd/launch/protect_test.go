@@ -76,18 +76,7 @@ func (h *hostileHost) start(t *testing.T, profile string) (*exec.Cmd, *syncBuffe
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
-	// ulimit -c unlimited, for the child only: it inherits the limits at fork.
-	var old unix.Rlimit
-	unix.Getrlimit(unix.RLIMIT_CORE, &old)
-	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}); err != nil {
-		t.Fatal(err)
-	}
-	err := cmd.Start()
-	unix.Setrlimit(unix.RLIMIT_CORE, &old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	startAsHost(t, cmd)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if pid := childRunner(cmd.Process.Pid); pid != 0 {
@@ -101,6 +90,24 @@ func (h *hostileHost) start(t *testing.T, profile string) (*exec.Cmd, *syncBuffe
 	}
 	t.Fatalf("no running runner under %d; stderr:\n%s", cmd.Process.Pid, stderr.String())
 	return nil, nil, 0
+}
+
+// startAsHost starts cmd as a hostile host would, with core files
+// unlimited (ulimit -c unlimited, for the child only: it inherits the
+// limits at fork), and kills it when the test ends.
+func startAsHost(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	var old unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_CORE, &old)
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Start()
+	unix.Setrlimit(unix.RLIMIT_CORE, &old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 }
 
 // childRunner is the pid of parent's runner child, or 0.
@@ -305,17 +312,7 @@ func TestBrokerIsProtected(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	var old unix.Rlimit
-	unix.Getrlimit(unix.RLIMIT_CORE, &old)
-	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}); err != nil {
-		t.Fatal(err)
-	}
-	err := cmd.Start()
-	unix.Setrlimit(unix.RLIMIT_CORE, &old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	startAsHost(t, cmd)
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(stdout.String(), "listening on"); {
 		if time.Now().After(deadline) {
 			t.Fatalf("the broker did not start: %q %q", stdout.String(), stderr.String())

@@ -112,3 +112,21 @@ func Launch(t testing.TB) string {
 	built["\x00launch"] = p
 	return p
 }
+
+// CopyBundle is a fresh bundle directory holding src's module.wasm and
+// the given manifest as ampoule.toml.
+func CopyBundle(t testing.TB, src, manifest string) string {
+	t.Helper()
+	dir := t.TempDir()
+	module, err := os.ReadFile(filepath.Join(src, "module.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "module.wasm"), module, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ampoule.toml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
