@@ -16,6 +16,7 @@ require (
 	github.com/google/go-sev-guest v0.15.0
 	github.com/google/go-tdx-guest v0.3.1
 	github.com/hashicorp/go-hclog v1.6.3
+	github.com/rogpeppe/go-internal v1.16.0
 	go.etcd.io/bbolt v1.4.3
 	google.golang.org/protobuf v1.36.12
 )
@@ -28,4 +29,5 @@ require (
 	github.com/mattn/go-isatty v0.0.14 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/tools v0.40.1-0.20260108161641-ca281cf95054 // indirect
 )

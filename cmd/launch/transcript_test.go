@@ -1,0 +1,69 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+)
+
+// TestTranscripts runs every testdata/transcripts/*.txt: commands as a
+// user types them, with the output and exit status they must give (the
+// format of testscript, as age's cmd/age/testdata is). Each script runs
+// in a fresh directory with its own HOME and XDG directories, the launch
+// binary on PATH as launch, and $EXAMPLES naming wasm-examples. Beside
+// testscript's own commands, 'status N PROGRAM ARGS...' runs a program as
+// exec does and requires exit status N exactly.
+func TestTranscripts(t *testing.T) {
+	bin := testwasm.Launch(t)
+	examples := filepath.Join(testwasm.Root(t), "wasm-examples")
+	for _, e := range []string{"hello", "crash", "notebook"} {
+		testwasm.Example(t, e)
+	}
+	binDir := t.TempDir()
+	if err := os.Symlink(bin, filepath.Join(binDir, "launch")); err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:  filepath.Join("testdata", "transcripts"),
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){"status": status},
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", binDir+string(os.PathListSeparator)+"/usr/bin:/bin")
+			env.Setenv("EXAMPLES", examples)
+			home := filepath.Join(env.WorkDir, "home")
+			env.Setenv("HOME", home)
+			env.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+			env.Setenv("XDG_CACHE_HOME", filepath.Join(home, ".cache"))
+			env.Setenv("XDG_STATE_HOME", filepath.Join(home, ".local", "state"))
+			return nil
+		},
+	})
+}
+
+// status runs a program and checks its exit status.
+func status(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: status N PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("status %q is not a number", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = exit.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
