@@ -65,7 +65,10 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// Warnings takes the fixed, host-visible warnings (the simulator's
 	// insecurity, a withheld output, a debuggable TEE); nil discards them
-	// (Result.Insecure still says a run had no TEE).
+	// (Result.Insecure still says a run had no TEE). A run with an
+	// encrypted log records each of them there too, as a runtime warning,
+	// those given before the log opened first: a tenant reading the log
+	// learns what the host was told.
 	Warnings io.Writer
 	// LogSink opens where the encrypted log goes under a profile whose
 	// logs are not plain, once the run has a log to write; it is closed
@@ -171,7 +174,29 @@ func (c Config) warnings() io.Writer {
 	return orDiscard(c.Warnings)
 }
 
-// warn writes one fixed warning line.
+// warn writes one fixed warning line, and records it in the tenant's log:
+// at once while the log is open, or once it opens.
 func (r *run) warn(format string, args ...any) {
-	fmt.Fprintf(r.cfg.warnings(), "launch: warning: "+format+"\n", args...)
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintf(r.cfg.warnings(), "launch: warning: %s\n", msg)
+	r.warnMu.Lock()
+	defer r.warnMu.Unlock()
+	if r.tenantLog != nil {
+		r.tenantLog.Warn(msg)
+		return
+	}
+	r.warned = append(r.warned, msg)
+}
+
+// logWarnings points the run's warnings at the tenant's log l (nil: none
+// from now on), recording there those given before it opened.
+func (r *run) logWarnings(l hclog.Logger) {
+	r.warnMu.Lock()
+	defer r.warnMu.Unlock()
+	if l != nil {
+		for _, w := range r.warned {
+			l.Warn(w)
+		}
+	}
+	r.warned, r.tenantLog = nil, l
 }

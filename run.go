@@ -59,6 +59,11 @@ type run struct {
 	brokerErr   error
 	// also holds failures beside the run's own.
 	also []error
+	// The fixed warnings given before the tenant's log opened, and the
+	// log's runtime logger once it has (warn).
+	warnMu    sync.Mutex
+	warned    []string
+	tenantLog hclog.Logger
 	// bundleRoot is the bundle's directory, beneath which the manifest's
 	// mounts are opened; closers release them when the run ends.
 	bundleRoot *shim.Root
@@ -152,6 +157,7 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	}
 	log := r.logger(logw)
 	if logw != nil {
+		r.logWarnings(log)
 		for _, w := range logw.warnings {
 			log.Warn(w)
 		}
@@ -257,6 +263,8 @@ func (r *run) ended(logw *runLog, log hclog.Logger, status uint32, err error) er
 	} else {
 		log.Info("run ended", "ref", r.ref, "status", status)
 	}
+	// A warning from here on (the sink failing) has no log to go to.
+	r.logWarnings(nil)
 	logw.finish(r)
 	return err
 }
