@@ -73,7 +73,8 @@ type Config struct {
 	// LogSink opens where the encrypted log goes under a profile whose
 	// logs are not plain, once the run has a log to write; it is closed
 	// when the log is. Nil, with a log recipient in the manifest, is
-	// refused (E1021).
+	// refused (E1021); an error it returns ends the run with its own
+	// code, if it carries one (errcode), else E1021.
 	LogSink func() (io.WriteCloser, error)
 	// LogLevel is the runtime's own log level: into the encrypted log
 	// (hclog.Info if unset), or to Stderr under debug (hclog.Warn if unset). LogJSON writes its

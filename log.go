@@ -3,6 +3,7 @@ package ampoule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"time"
 
@@ -63,6 +64,12 @@ func (r *run) openLog(ctx context.Context, b *loader.Bundle, spec *sandbox.Spec,
 	}
 	sink, err := r.cfg.LogSink()
 	if err != nil {
+		// The caller's own code (a refused terminal, an existing file)
+		// stands; any other failure is the sink's.
+		var coded *errcode.Error
+		if errors.As(err, &coded) {
+			return nil, coded
+		}
 		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
 	}
 	h := logging.Header{Ref: r.ref, Measurement: mm.String(), Profile: p.Name, Started: time.Now().UTC(), Envelope: envJSON}

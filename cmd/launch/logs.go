@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -272,29 +271,3 @@ func (f *followReader) Read(p []byte) (int, error) {
 		}
 	}
 }
-
-// openSink opens where a run's log goes: "-" (or empty) for stderr,
-// "unix:PATH" for a Unix socket, anything else a new file (mode 0600).
-func openSink(spec string, stderr io.Writer) (io.WriteCloser, error) {
-	switch {
-	case spec == "" || spec == "-":
-		return nopCloser{stderr}, nil
-	case strings.HasPrefix(spec, "unix:"):
-		conn, err := net.Dial("unix", strings.TrimPrefix(spec, "unix:"))
-		if err != nil {
-			return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
-		}
-		return conn, nil
-	default:
-		f, err := os.OpenFile(spec, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
-		}
-		return f, nil
-	}
-}
-
-// nopCloser is a writer the log does not close: stderr.
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }

@@ -43,6 +43,9 @@ Under debug the workload's output reaches the terminal and its exit code
 becomes launch's. Under staging and production the host sees only a static
 error code and a correlation id, and launch exits with one of a few fixed
 statuses (see 'launch errors').
+Everything else goes to the tenant's encrypted log (--log-out, stderr by
+default); with the log on stderr, stderr carries the log alone and launch's
+own lines (its warnings, the static line) go to stdout.
 
 The workload reads launch's stdin where the manifest says stdin = "host";
 where it does not say, under debug only. Otherwise its stdin is empty.
@@ -91,11 +94,12 @@ func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 	if err != nil {
 		return e.fail(err)
 	}
-	cfg, err := e.runConfig(f, guestArgs)
+	host := newHostLines(e.stdout, e.stderr, !profile.PlainLogs && toStderr(f.logOut))
+	cfg, err := e.runConfig(f, guestArgs, host)
 	if err != nil {
 		return e.fail(err)
 	}
-	out := &outcome{stderr: e.stderr, profile: profile, ref: cfg.Ref}
+	out := &outcome{host: host, profile: profile, ref: cfg.Ref}
 	// A run that does not unwind in time after a signal still shows the
 	// host its line and exits 130 (main).
 	defer atExit(func() {
@@ -133,20 +137,23 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
 	fs.StringVar(&f.simKey, "sim-key", "", "the simulator's key file, for a run's evidence (default: the user's config dir)")
 	fs.StringVar(&f.sealed, "sealed", "", "the encrypted store of the manifest's [sealed] mount (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
-	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file, unix:SOCKET, or - for stderr")
+	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file, unix:SOCKET, or - for stderr (launch's own lines then go to stdout)")
 	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
 	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
 }
 
-// runConfig turns run's flags into the library's settings.
-func (e *cliEnv) runConfig(f runFlags, guestArgs []string) (ampoule.Config, error) {
+// runConfig turns run's flags into the library's settings; the run's own
+// lines for the host go to host.
+func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *hostLines) (ampoule.Config, error) {
 	cfg := ampoule.Config{
 		Profile: f.profile, Backend: f.backend, SimKey: f.simKey, Platform: e.platform, TEE: e.tee,
 		Args: guestArgs, TraceCalls: f.trace, Audit: f.audit,
 		CacheDir: f.cacheDir, NoCache: f.noCache, Confine: f.confine,
-		Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr, Warnings: e.stderr,
+		Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr, Warnings: host,
 		LogJSON: f.logJSON, SealedStore: f.sealed, Runner: e.runner, Ref: newCorrelationID(),
-		LogSink: func() (io.WriteCloser, error) { return openSink(f.logOut, e.stderr) },
+		LogSink: func() (io.WriteCloser, error) { return host.sink(f.logOut, false) },
+		// The log is open by now, if the run has one.
+		BeforeStart: func(int) { host.settle() },
 	}
 	if f.auditJSON != "" && !f.audit {
 		return cfg, errcode.Errorf(errcode.Usage, "--audit-json needs --audit")
@@ -177,7 +184,7 @@ func (e *cliEnv) runConfig(f runFlags, guestArgs []string) (ampoule.Config, erro
 // outcome shows a run's end to the host the way its profile allows, once:
 // the run's own end and a forced exit (doRun) may both try.
 type outcome struct {
-	stderr  io.Writer
+	host    *hostLines
 	profile profiles.Profile
 	ref     string
 	shown   sync.Once
@@ -186,6 +193,8 @@ type outcome struct {
 // finish shows the run's failures and returns the exit status: the
 // workload's own under a profile that passes it, else the error's class.
 func (o *outcome) finish(res ampoule.Result, err error) int {
+	// Lines still held (a run that started no workload) are shown.
+	o.host.settle()
 	if err != nil {
 		// A second failure (the sealed mount not sealed after a failed
 		// run) is shown too; the exit status is the run's.
@@ -201,11 +210,12 @@ func (o *outcome) finish(res ampoule.Result, err error) int {
 
 func (o *outcome) show(errs ...error) {
 	o.shown.Do(func() {
+		o.host.settle()
 		for _, e := range errs {
 			if o.profile.StaticErrors {
-				fmt.Fprint(o.stderr, errcode.Static(e, o.ref))
+				fmt.Fprint(o.host, errcode.Static(e, o.ref))
 			} else {
-				fmt.Fprint(o.stderr, errcode.Detailed(e))
+				fmt.Fprint(o.host, errcode.Detailed(e))
 			}
 		}
 	})

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/ampoule-run/ampoule/errcode"
+)
+
+// hostLines is where a run's own lines for the host go: its fixed
+// warnings and its final line. They go to stderr, except in a run whose
+// encrypted log goes there (--log-out -, the default): that stream then
+// carries the log's bytes and nothing else, and the lines go to stdout,
+// which under a profile with a log carries nothing of the workload's.
+// Whether a run has a log is known only once it opens one, so where the
+// log may go to stderr the lines are held until the run either opens its
+// log there (logHere) or starts without one (settle).
+type hostLines struct {
+	mu             sync.Mutex
+	stdout, stderr io.Writer
+	to             io.Writer // nil while undecided
+	held           []byte
+}
+
+// newHostLines returns the lines of a run whose log may go to stderr
+// (held until it is known), or of one whose log cannot (stderr at once).
+func newHostLines(stdout, stderr io.Writer, logMayGoToStderr bool) *hostLines {
+	h := &hostLines{stdout: stdout, stderr: stderr}
+	if !logMayGoToStderr {
+		h.to = stderr
+	}
+	return h
+}
+
+// Write writes p where the run's lines go, or holds it until that is known.
+func (h *hostLines) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.to == nil {
+		h.held = append(h.held, p...)
+		return len(p), nil
+	}
+	return h.to.Write(p)
+}
+
+// logHere says that the log goes to stderr: the lines go to stdout, those
+// held first. It is a no-op once decided.
+func (h *hostLines) logHere() { h.decide(h.stdout) }
+
+// settle says that no log goes to stderr, if that was not decided yet:
+// the lines go there, those held first.
+func (h *hostLines) settle() { h.decide(h.stderr) }
+
+func (h *hostLines) decide(w io.Writer) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.to != nil {
+		return
+	}
+	h.to = w
+	if len(h.held) > 0 {
+		w.Write(h.held)
+	}
+	h.held = nil
+}
+
+// toStderr reports whether --log-out names stderr.
+func toStderr(spec string) bool { return spec == "" || spec == "-" }
+
+// sink opens where a run's log goes, as --log-out says: "-" (or empty)
+// for stderr, "unix:PATH" for a Unix socket, anything else a new file
+// (mode 0600).
+func (h *hostLines) sink(spec string, force bool) (io.WriteCloser, error) {
+	switch {
+	case toStderr(spec):
+		h.logHere()
+		return nopCloser{h.stderr}, nil
+	case strings.HasPrefix(spec, "unix:"):
+		conn, err := net.Dial("unix", strings.TrimPrefix(spec, "unix:"))
+		if err != nil {
+			return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
+		}
+		return conn, nil
+	}
+	f, err := os.OpenFile(spec, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
+	}
+	return f, nil
+}
+
+// nopCloser is a writer the log does not close: stderr.
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
