@@ -98,6 +98,7 @@ const (
 	LogUnbound            Code = 1026
 	LogOtherRun           Code = 1027
 	ModuleTooComplex      Code = 1028
+	LogToTerminal         Code = 1029
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -174,6 +175,7 @@ var registry = []entry{
 	{LogUnbound, "log-unbound", ClassUsage, "the log is not signed by the runtime key its evidence binds", "the host may have written or replaced this log: nothing in it comes from the run"},
 	{LogOtherRun, "log-other-run", ClassUsage, "the log is another run's: its reference or its evidence's nonce is not the one given", "the host may have handed over an older log; ask for the log of the reference it showed"},
 	{ModuleTooComplex, "module-too-complex", ClassUsage, "the module is beyond the runtime's structure limits (nesting, functions, locals, body size, segments), so it was not compiled", "split deeply nested or huge functions; see 'Bundle' in README.md for the limits"},
+	{LogToTerminal, "log-to-terminal", ClassUsage, "the encrypted log would be written to a terminal", "pass --log-out FILE, or redirect stderr to a file or a pipe"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},

@@ -45,7 +45,8 @@ error code and a correlation id, and launch exits with one of a few fixed
 statuses (see 'launch errors').
 Everything else goes to the tenant's encrypted log (--log-out, stderr by
 default); with the log on stderr, stderr carries the log alone and launch's
-own lines (its warnings, the static line) go to stdout.
+own lines (its warnings, the static line) go to stdout. A terminal is
+refused as the log's stream (E1029): pass --log-out FILE.
 
 The workload reads launch's stdin where the manifest says stdin = "host";
 where it does not say, under debug only. Otherwise its stdin is empty.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ampoule-run/ampoule/errcode"
 )
 
@@ -72,10 +74,16 @@ func toStderr(spec string) bool { return spec == "" || spec == "-" }
 
 // sink opens where a run's log goes, as --log-out says: "-" (or empty)
 // for stderr, "unix:PATH" for a Unix socket, anything else a new file
-// (mode 0600).
+// (mode 0600). Stderr is refused when it is a terminal: the log is
+// binary ciphertext, of no use there.
 func (h *hostLines) sink(spec string, force bool) (io.WriteCloser, error) {
 	switch {
 	case toStderr(spec):
+		if isTerminal(h.stderr) {
+			h.settle()
+			return nil, errcode.Errorf(errcode.LogToTerminal, "the encrypted log would go to stderr, which is a terminal").
+				WithHint("pass --log-out FILE, or redirect stderr to a file or a pipe")
+		}
 		h.logHere()
 		return nopCloser{h.stderr}, nil
 	case strings.HasPrefix(spec, "unix:"):
@@ -90,6 +98,16 @@ func (h *hostLines) sink(spec string, force bool) (io.WriteCloser, error) {
 		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
 	}
 	return f, nil
+}
+
+// isTerminal reports whether w is a file descriptor open on a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(interface{ Fd() uintptr })
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // nopCloser is a writer the log does not close: stderr.
