@@ -99,6 +99,7 @@ const (
 	LogOtherRun           Code = 1027
 	ModuleTooComplex      Code = 1028
 	LogToTerminal         Code = 1029
+	SealedDirMissing      Code = 1030
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -176,6 +177,7 @@ var registry = []entry{
 	{LogOtherRun, "log-other-run", ClassUsage, "the log is another run's: its reference or its evidence's nonce is not the one given", "the host may have handed over an older log; ask for the log of the reference it showed"},
 	{ModuleTooComplex, "module-too-complex", ClassUsage, "the module is beyond the runtime's structure limits (nesting, functions, locals, body size, segments), so it was not compiled", "split deeply nested or huge functions; see 'Bundle' in README.md for the limits"},
 	{LogToTerminal, "log-to-terminal", ClassUsage, "the encrypted log would be written to a terminal", "pass --log-out FILE, or redirect stderr to a file or a pipe"},
+	{SealedDirMissing, "sealed-dir-missing", ClassUsage, "the directory of the sealed store does not exist", "create the directory (mkdir -p -m 700 DIR), or pass --sealed FILE in one that exists"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},

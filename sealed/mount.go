@@ -2,7 +2,10 @@ package sealed
 
 import (
 	"errors"
+	"io/fs"
+	"path/filepath"
 	"sync"
+	"syscall"
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/regfile"
@@ -37,12 +40,20 @@ var open struct {
 // OpenMount opens the store at file with key (a missing store is a first
 // run), locks it against other runs, checks that it can be written back,
 // and unpacks it into a fresh memory-backed workspace. Nothing is changed
-// on the host's disk until SealBack. max bounds the store's plaintext
+// on the host's disk until SealBack. The store's directory must exist
+// (E1031 otherwise): it is never made here. max bounds the store's plaintext
 // (max_size). Every error carries a registered code and a hint (Error).
 func OpenMount(file string, key []byte, max int64) (*Mount, error) {
 	m := &Mount{File: file, key: key, max: max}
 	var err error
 	if m.unlock, err = Lock(file); err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			// Not made here: a mistyped path would start an empty store
+			// somewhere new, and the run would go on without its data.
+			dir := filepath.Dir(file)
+			return nil, errcode.Errorf(errcode.SealedDirMissing, "the sealed store %s: its directory %s does not exist or is not a directory", file, dir).
+				WithHint("create it (mkdir -p -m 700 " + dir + "), or pass --sealed FILE in a directory that exists")
+		}
 		return nil, Error(err, file)
 	}
 	entries, found, err := Load(file, key, max)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ampoule-run/ampoule/errcode"
 )
 
 var testKey = bytes.Repeat([]byte{0x42}, 32)
@@ -380,4 +382,36 @@ func TestLock(t *testing.T) {
 	if _, err := Lock(filepath.Join(file, "missing", "x")); err == nil || errors.Is(err, ErrBusy) {
 		t.Errorf("a lock in a missing directory: %v", err)
 	}
+}
+
+// TestOpenMountRefusesAMissingDirectory: a store whose directory does not
+// exist, or whose path runs through a file, is a usage error naming the
+// directory, and nothing is made on the disk; once the directory exists
+// the store opens there, a first run's.
+func TestOpenMountRefusesAMissingDirectory(t *testing.T) {
+	base := t.TempDir()
+	notDir := filepath.Join(base, "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{filepath.Join(base, "var", "lib", "app"), filepath.Join(notDir, "app")} {
+		file := filepath.Join(dir, "notes.sealed")
+		m, err := OpenMount(file, testKey, 1<<20)
+		e := errcode.From(err)
+		if m != nil || e.Code != errcode.SealedDirMissing || e.Code.Class() != errcode.ClassUsage || !strings.Contains(e.Error(), dir) || !strings.Contains(e.Hint(), "mkdir -p -m 700 "+dir) {
+			t.Errorf("%s: %v (hint %q)", file, err, e.Hint())
+		}
+		if _, err := os.Lstat(filepath.Join(base, "var")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the refusal made a directory: %v", file, err)
+		}
+	}
+	dir := filepath.Join(base, "var", "lib", "app")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	m, err := OpenMount(filepath.Join(dir, "notes.sealed"), testKey, 1<<20)
+	if err != nil || m.Found {
+		t.Fatalf("the store once its directory exists: %v", err)
+	}
+	m.Remove()
 }

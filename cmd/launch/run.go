@@ -54,8 +54,9 @@ where it does not say, under debug only. Otherwise its stdin is empty.
 A manifest's [sealed] mount is kept on the host's disk as one store
 encrypted under a sealing key for the measurement (--sealed FILE, by
 default in $XDG_STATE_HOME/ampoule/sealed), opened before the run and
-sealed back after it. The key is the TEE's, or with key = "broker" the one
-the manifest's [broker] releases to the run's verified evidence.
+sealed back after it; the directory of --sealed FILE must exist. The key
+is the TEE's, or with key = "broker" the one the manifest's [broker]
+releases to the run's verified evidence.
 
 Examples:
   launch run wasm-examples/hello

@@ -200,8 +200,8 @@ func TestSealedStoreRefusals(t *testing.T) {
 		t.Errorf("--sealed without [sealed]: %+v", r)
 	}
 	r = launch(t, "run", "--no-cache", "--sim-key", simKey, "--sealed", filepath.Join(dir, "missing", "x.sealed"), notebook)
-	if r.code != errcode.ClassInternal.ExitStatus() || !strings.Contains(r.stderr, "E5005") || strings.Contains(r.stdout, "notebook: run") {
-		t.Errorf("an unwritable store: %+v", r)
+	if r.code != errcode.ClassUsage.ExitStatus() || !strings.Contains(r.stderr, "E1030 sealed-dir-missing") || strings.Contains(r.stdout, "notebook: run") {
+		t.Errorf("a store in a missing directory: %+v", r)
 	}
 }
 
