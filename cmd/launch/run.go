@@ -214,7 +214,9 @@ func (o *outcome) show(errs ...error) {
 	o.shown.Do(func() {
 		o.host.settle()
 		for _, e := range errs {
-			if o.profile.StaticErrors {
+			if own := o.host.sinkError(e); own != nil {
+				fmt.Fprint(o.host, errcode.Detailed(own))
+			} else if o.profile.StaticErrors {
 				fmt.Fprint(o.host, errcode.Static(e, o.ref))
 			} else {
 				fmt.Fprint(o.host, errcode.Detailed(e))

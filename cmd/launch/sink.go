@@ -25,6 +25,8 @@ type hostLines struct {
 	stdout, stderr io.Writer
 	to             io.Writer // nil while undecided
 	held           []byte
+	// refused is the sink's own refusal, if it refused.
+	refused error
 }
 
 // newHostLines returns the lines of a run whose log may go to stderr
@@ -77,6 +79,31 @@ func toStderr(spec string) bool { return spec == "" || spec == "-" }
 // (mode 0600). Stderr is refused when it is a terminal: the log is
 // binary ciphertext, of no use there.
 func (h *hostLines) sink(spec string, force bool) (io.WriteCloser, error) {
+	w, err := h.open(spec, force)
+	if err != nil {
+		h.mu.Lock()
+		h.refused = err
+		h.mu.Unlock()
+	}
+	return w, err
+}
+
+// sinkError is the sink's refusal when err is the run's error it ended
+// with, else nil. It is about the host's own flag, its terminal or its
+// file system, and carries nothing of the tenant's: under every profile
+// the host is shown it whole, with its hint (the log it would go to was
+// never opened).
+func (h *hostLines) sinkError(err error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.refused == nil || errcode.From(err).Code != errcode.From(h.refused).Code {
+		return nil
+	}
+	return h.refused
+}
+
+// open opens the sink that spec names.
+func (h *hostLines) open(spec string, force bool) (io.WriteCloser, error) {
 	switch {
 	case toStderr(spec):
 		if isTerminal(h.stderr) {
