@@ -100,6 +100,7 @@ const (
 	ModuleTooComplex      Code = 1028
 	LogToTerminal         Code = 1029
 	SealedDirMissing      Code = 1030
+	OutputExists          Code = 1031
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -178,6 +179,7 @@ var registry = []entry{
 	{ModuleTooComplex, "module-too-complex", ClassUsage, "the module is beyond the runtime's structure limits (nesting, functions, locals, body size, segments), so it was not compiled", "split deeply nested or huge functions; see 'Bundle' in README.md for the limits"},
 	{LogToTerminal, "log-to-terminal", ClassUsage, "the encrypted log would be written to a terminal", "pass --log-out FILE, or redirect stderr to a file or a pipe"},
 	{SealedDirMissing, "sealed-dir-missing", ClassUsage, "the directory of the sealed store does not exist", "create the directory (mkdir -p -m 700 DIR), or pass --sealed FILE in one that exists"},
+	{OutputExists, "output-exists", ClassUsage, "the output file exists, and is not overwritten", "choose a new file, or remove the old one (launch run takes --force for --log-out)"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},

@@ -73,6 +73,7 @@ type runFlags struct {
 	confine, audit, logJSON    bool
 	auditJSON, logOut, simKey  string
 	sealed                     string
+	force                      bool
 	dirs, env                  stringList
 }
 
@@ -139,7 +140,8 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
 	fs.StringVar(&f.simKey, "sim-key", "", "the simulator's key file, for a run's evidence (default: the user's config dir)")
 	fs.StringVar(&f.sealed, "sealed", "", "the encrypted store of the manifest's [sealed] mount (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
-	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file, unix:SOCKET, or - for stderr (launch's own lines then go to stdout)")
+	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file (an existing one is refused), unix:SOCKET, or - for stderr (launch's own lines then go to stdout)")
+	fs.BoolVar(&f.force, "force", false, "let --log-out replace an existing file")
 	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
 	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
 }
@@ -153,7 +155,7 @@ func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *hostLines) (amp
 		CacheDir: f.cacheDir, NoCache: f.noCache, Confine: f.confine,
 		Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr, Warnings: host,
 		LogJSON: f.logJSON, SealedStore: f.sealed, Runner: e.runner, Ref: newCorrelationID(),
-		LogSink: func() (io.WriteCloser, error) { return host.sink(f.logOut, false) },
+		LogSink: func() (io.WriteCloser, error) { return host.sink(f.logOut, f.force) },
 		// The log is open by now, if the run has one.
 		BeforeStart: func(int) { host.settle() },
 	}

@@ -75,8 +75,11 @@ func (h *hostLines) decide(w io.Writer) {
 func toStderr(spec string) bool { return spec == "" || spec == "-" }
 
 // sink opens where a run's log goes, as --log-out says: "-" (or empty)
-// for stderr, "unix:PATH" for a Unix socket, anything else a new file
-// (mode 0600). Stderr is refused when it is a terminal: the log is
+// for stderr, "unix:PATH" for a Unix socket, anything else a file made
+// for the log (mode 0600). An existing regular file is refused unless
+// force, so that a run never destroys an earlier run's log; an existing
+// FIFO or device (a pipe from process substitution, /dev/null) is written
+// as it is. Stderr is refused when it is a terminal: the log is
 // binary ciphertext, of no use there.
 func (h *hostLines) sink(spec string, force bool) (io.WriteCloser, error) {
 	w, err := h.open(spec, force)
@@ -120,8 +123,39 @@ func (h *hostLines) open(spec string, force bool) (io.WriteCloser, error) {
 		}
 		return conn, nil
 	}
-	f, err := os.OpenFile(spec, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	return openLogFile(spec, force)
+}
+
+// openLogFile makes the log's file, or with force empties an existing
+// one; an existing file that is not regular is written as it is.
+func openLogFile(path string, force bool) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f, nil
+	}
+	if !os.IsExist(err) {
+		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
+	}
+	// Opened without truncating, so that a refusal changes nothing; a
+	// FIFO blocks here until its reader comes, as it always has.
+	if f, err = os.OpenFile(path, os.O_WRONLY, 0); err != nil {
+		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
+	}
+	fi, err := f.Stat()
 	if err != nil {
+		f.Close()
+		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return f, nil
+	}
+	if !force {
+		f.Close()
+		return nil, errcode.Errorf(errcode.OutputExists, "--log-out %s exists; a run writes its log to a new file", path).
+			WithHint("choose a new file, remove the old log, or pass --force to replace it")
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
 		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
 	}
 	return f, nil
