@@ -549,9 +549,13 @@ func doCollateral(ctx context.Context, e *cliEnv, args []string) int {
 	return 0
 }
 
-// writeNew writes data to a file that must not exist yet.
+// writeNew writes data to a file that must not exist yet (E1031 if it
+// does).
 func writeNew(path string, data []byte, perm os.FileMode, hint string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if os.IsExist(err) {
+		return errcode.Errorf(errcode.OutputExists, "%v", err).WithHint(hint)
+	}
 	if err != nil {
 		return errcode.Errorf(errcode.Usage, "%v", err).WithHint(hint)
 	}

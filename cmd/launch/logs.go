@@ -14,6 +14,7 @@ import (
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/logging"
+	"github.com/ampoule-run/ampoule/tee"
 )
 
 func keygenCommand() command {
@@ -64,7 +65,7 @@ func logsCommand() command {
 	return command{
 		name:    "logs",
 		summary: "decrypt and verify a run's log",
-		usage:   "logs decrypt --identity IDENTITY [--policy POLICY.toml] [--nonce HEX] [--ref REF] [--tdx-collateral FILE] [--json] [--follow] [LOG|-]",
+		usage:   "logs decrypt --identity IDENTITY [--policy POLICY.toml] [--nonce HEX] [--ref REF] [--tdx-collateral FILE] [--envelope-out FILE] [--json] [--follow] [LOG|-]",
 		help: `
 Logs decrypt opens a log written under staging or production with the
 tenant's identity and prints its records in order: the workload's stdout
@@ -87,6 +88,9 @@ and it says so. --ref (the reference the host showed for the run) and
 --nonce (the nonce the tenant's broker issued to the run) refuse another
 run's log (E1027), such as an older one the host hands over instead.
 Under the simulator anyone on the host can forge a log, and it says so.
+--envelope-out FILE writes the run's evidence envelope the log carries to a
+new file, as 'launch attest' prints one, for 'launch verify' or a broker,
+once the whole log is verified.
 
 It fails, with a registered code, on the first record that was dropped,
 repeated, reordered, spliced from another run or altered, on a wrong
@@ -96,6 +100,7 @@ record. Logs of version 1, which carried no signature, are refused.
 
 Examples:
   launch logs decrypt --identity tenant.key --policy policy.toml --ref 3c1f... run.log
+  launch logs decrypt --identity tenant.key --envelope-out evidence.json run.log
   launch run --profile staging --log-out - bundle 2>&1 >/dev/null | launch logs decrypt --identity tenant.key -`,
 		run: doLogs,
 	}
@@ -115,6 +120,7 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	nonceHex := fs.String("nonce", "", "the nonce the run's evidence must carry, in hex (the one the tenant's broker issued)")
 	wantRef := fs.String("ref", "", "the reference the host showed for the run: the log must be that run's")
 	tdxCollateral := fs.String("tdx-collateral", "", "with --policy: Intel's collateral for a TDX run's quote ('launch collateral fetch')")
+	envelopeOut := fs.String("envelope-out", "", "write the run's evidence envelope to this new file, as 'launch attest' prints it, once the log is verified")
 	pos, rest, err := e.parse(c, fs, args)
 	if err == errHelp {
 		return 0
@@ -153,6 +159,11 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
+	if *envelopeOut != "" {
+		if err := writeEnvelope(*envelopeOut, r.Binding.Envelope); err != nil {
+			return e.fail(err)
+		}
+	}
 	printLogSummary(e, r, check, n)
 	return 0
 }
@@ -172,6 +183,16 @@ func printLogSummary(e *cliEnv, r *ampoule.LogReader, check ampoule.LogCheck, n 
 	for _, w := range r.Binding.Warnings {
 		fmt.Fprintf(e.stderr, "launch: warning: %s\n", w)
 	}
+}
+
+// writeEnvelope writes a log's evidence envelope to a new file, as
+// 'launch attest' prints one.
+func writeEnvelope(path string, env *tee.Envelope) error {
+	data, err := env.Encode()
+	if err != nil {
+		return errcode.Errorf(errcode.Internal, "%v", err)
+	}
+	return writeNew(path, append(data, '\n'), 0o644, "--envelope-out never overwrites a file; choose another")
 }
 
 // readIdentity reads the tenant's identity file.
