@@ -21,16 +21,18 @@ func keygenCommand() command {
 	return command{
 		name:    "keygen",
 		summary: "make a tenant's log key pair",
-		usage:   "keygen [-o IDENTITY]",
+		usage:   "keygen [-o IDENTITY] | keygen -y IDENTITY",
 		help: `
 Keygen makes a log identity (private key) for a tenant. With -o it writes
 the identity to the file (mode 0600, never overwriting) and prints the
 recipient (public key) to put in the manifest as log_recipient; without
--o it prints the whole identity file to stdout.
+-o it prints the whole identity file to stdout. With -y it makes nothing
+and prints the recipient of an existing identity file (- for stdin).
 
-Example:
+Examples:
   launch keygen -o tenant.key
-  # then, in ampoule.toml: log_recipient = "alog1..."`,
+  # then, in ampoule.toml: log_recipient = "alog1..."
+  launch keygen -y tenant.key`,
 		run: doKeygen,
 	}
 }
@@ -39,8 +41,15 @@ func doKeygen(ctx context.Context, e *cliEnv, args []string) int {
 	c := keygenCommand()
 	fs := e.newFlagSet(c)
 	out := fs.String("o", "", "write the identity to this file")
+	recipientOf := fs.String("y", "", "print the recipient of this identity file (- for stdin), making nothing")
 	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
+	}
+	if *recipientOf != "" {
+		if *out != "" {
+			return e.fail(errcode.Errorf(errcode.Usage, "keygen takes -o or -y, not both").WithHint("usage: launch " + c.usage))
+		}
+		return e.printRecipient(*recipientOf)
 	}
 	id, err := logging.GenerateIdentity()
 	if err != nil {
@@ -193,6 +202,36 @@ func writeEnvelope(path string, env *tee.Envelope) error {
 		return errcode.Errorf(errcode.Internal, "%v", err)
 	}
 	return writeNew(path, append(data, '\n'), 0o644, "--envelope-out never overwrites a file; choose another")
+}
+
+// printRecipient prints the recipient of the identity in file ("-":
+// stdin).
+func (e *cliEnv) printRecipient(file string) int {
+	var id *logging.Identity
+	var err error
+	if file == "-" {
+		id, err = parseIdentity(io.LimitReader(e.stdin, 1<<16), "stdin")
+	} else {
+		id, err = readIdentity(file)
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	fmt.Fprintln(e.stdout, id.Recipient())
+	return 0
+}
+
+// parseIdentity reads an identity from r, named name in errors.
+func parseIdentity(r io.Reader, name string) (*logging.Identity, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.IdentityInvalid, "%s: %v", name, err)
+	}
+	id, err := logging.ParseIdentity(data)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.IdentityInvalid, "%s: %v", name, err)
+	}
+	return id, nil
 }
 
 // readIdentity reads the tenant's identity file.
