@@ -3,6 +3,7 @@ package ampoule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"time"
 
@@ -63,7 +64,13 @@ func (r *run) openLog(ctx context.Context, b *loader.Bundle, spec *sandbox.Spec,
 	}
 	sink, err := r.cfg.LogSink()
 	if err != nil {
-		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
+		// The sink is the caller's own (a flag's path, a socket): its
+		// failure is the host's, shown in full under every profile.
+		var ce *errcode.Error
+		if errors.As(err, &ce) {
+			return nil, ce.Host()
+		}
+		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err).Host()
 	}
 	h := logging.Header{Ref: r.ref, Measurement: mm.String(), Profile: p.Name, Started: time.Now().UTC(), Envelope: envJSON}
 	w, err := logging.NewWriter(sink, rcpt, h, r.signingKey, logging.Options{})

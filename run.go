@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -78,10 +79,10 @@ func newRun(p profiles.Profile, cfg Config) *run {
 func (r *run) refusals() error {
 	p, c := r.profile, r.cfg
 	if !p.AllowHostOverrides && (len(c.Dirs) > 0 || len(c.Env) > 0 || len(c.Args) > 0 || c.TraceCalls || c.Audit) {
-		return errcode.Errorf(errcode.HostOverrideRefused, "the %s profile runs the manifest as measured; --dir, --env, --trace-calls, --audit and arguments after -- are refused", p.Name)
+		return errcode.Errorf(errcode.HostOverrideRefused, "the %s profile runs the manifest as measured; --dir, --env, --trace-calls, --audit and arguments after -- are refused", p.Name).Host()
 	}
 	if c.CacheDir != "" && !p.DiskCache {
-		return errcode.Errorf(errcode.DiskCacheRefused, "the %s profile does not cache compiled code on disk", p.Name)
+		return errcode.Errorf(errcode.DiskCacheRefused, "the %s profile does not cache compiled code on disk", p.Name).Host()
 	}
 	if p.Protected {
 		return protectedHere()
@@ -94,7 +95,8 @@ func (r *run) selectBackend() error {
 	if r.be != nil {
 		r.kind = r.be.Name()
 		if !r.profile.AllowsBackend(r.kind) {
-			return errcode.Errorf(errcode.BackendRefused, "the %s profile does not run on backend %s", r.profile.Name, r.kind)
+			return errcode.Errorf(errcode.BackendRefused, "the %s profile does not run on backend %s", r.profile.Name, r.kind).
+				WithHint(fmt.Sprintf("the %s profile allows: %s", r.profile.Name, strings.Join(r.profile.Backends, ", "))).Host()
 		}
 		return nil
 	}

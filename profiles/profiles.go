@@ -105,7 +105,7 @@ func Get(name string) (Profile, error) {
 			Protected:    true,
 		}, nil
 	}
-	return Profile{}, errcode.Errorf(errcode.ProfileUnknown, "no profile %q (the profiles are %s)", name, strings.Join(Names(), ", "))
+	return Profile{}, errcode.Errorf(errcode.ProfileUnknown, "no profile %q (the profiles are %s)", name, strings.Join(Names(), ", ")).Host()
 }
 
 // AllowsBackend reports whether the profile may run on the named backend.
