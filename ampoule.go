@@ -23,9 +23,10 @@ import (
 type Config struct {
 	// Profile is the profile's name: "debug", "staging" or "production".
 	Profile string
-	// Backend is the TEE backend asked for: tee.Auto (also ""), tee.KindSim,
-	// tee.KindSNP ("snp" too) or tee.KindTDX. Auto falls back to the
-	// simulator only where the profile allows it.
+	// Backend is the TEE backend asked for: tee.Auto, tee.KindSim,
+	// tee.KindSNP ("snp" too) or tee.KindTDX; "" is the profile's
+	// DefaultBackend (the simulator under debug, tee.Auto elsewhere). Auto
+	// falls back to the simulator only where the profile allows it.
 	Backend string
 	// SimKey is the simulator's key file; "" is DefaultSimKey().
 	SimKey string

@@ -104,7 +104,11 @@ func (r *run) selectBackend() error {
 	if r.cfg.Platform != nil {
 		plat = *r.cfg.Platform
 	}
-	kind, err := tee.Select(r.cfg.Backend, plat, r.profile.Name, r.profile.Backends)
+	name := r.cfg.Backend
+	if name == "" {
+		name = r.profile.DefaultBackend
+	}
+	kind, err := tee.Select(name, plat, r.profile.Name, r.profile.Backends)
 	r.kind = kind
 	return err
 }
@@ -179,10 +183,16 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	return res, r.ended(logw, log, out.ExitCode, err)
 }
 
-// begin makes the refusals, picks the backend and reads the bundle.
+// begin makes the refusals, reads the bundle and picks the backend. The
+// bundle comes first: a missing path or a profile the manifest does not
+// allow is the error to fix, whatever the backend.
 func (r *run) begin(path string) (Result, *loader.Bundle, error) {
 	var res Result
 	if err := r.refusals(); err != nil {
+		return res, nil, err
+	}
+	b, err := r.open(path)
+	if err != nil {
 		return res, nil, err
 	}
 	if err := r.selectBackend(); err != nil {
@@ -191,10 +201,6 @@ func (r *run) begin(path string) (Result, *loader.Bundle, error) {
 	res.Backend, res.Insecure = r.kind, r.kind == tee.KindSim
 	if res.Insecure {
 		r.warn(WarningSim)
-	}
-	b, err := r.open(path)
-	if err != nil {
-		return res, nil, err
 	}
 	return res, b, nil
 }

@@ -29,7 +29,7 @@ func runCommand() command {
 	return command{
 		name:    "run",
 		summary: "measure a bundle and run it",
-		usage:   "run [--profile P] [--backend sim] [--dir HOST::GUEST[::rw]]... [--env K=V]... BUNDLE|MODULE.wasm [-- ARGS...]",
+		usage:   "run [--profile P] [--backend B] [--dir HOST::GUEST[::rw]]... [--env K=V]... BUNDLE|MODULE.wasm [-- ARGS...]",
 		help: `
 Run measures the bundle (a directory or a .tar holding ampoule.toml and the
 module) under the profile, then runs the module in wazero with the manifest's
@@ -122,7 +122,7 @@ func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 // define declares run's flags on fs.
 func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.profile, "profile", "debug", "the profile: debug, staging or production")
-	fs.StringVar(&f.backend, "backend", "sim", "the TEE backend: auto, sim, snp or tdx (auto never falls back to sim under production)")
+	fs.StringVar(&f.backend, "backend", "", "the TEE backend: auto, sim, snp or tdx (default: sim under debug, auto otherwise; auto never falls back to sim under production)")
 	fs.Var(&f.dirs, "dir", "preopen a host directory: HOST::GUEST (read-only) or HOST::GUEST::rw (debug only; repeatable)")
 	fs.Var(&f.env, "env", "set a workload environment variable K=V (debug only; repeatable)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
