@@ -143,7 +143,7 @@ func printProfileTable(w io.Writer, all []profiles.Profile) {
 	row("", func(p profiles.Profile) string { return p.Name })
 	row("host-visible errors", func(p profiles.Profile) string {
 		if p.StaticErrors {
-			return "code + ref only"
+			return "code + ref (the host's own input in full)"
 		}
 		return "full detail"
 	})
@@ -160,6 +160,7 @@ func printProfileTable(w io.Writer, all []profiles.Profile) {
 		return "fixed classes"
 	})
 	row("backends", func(p profiles.Profile) string { return strings.Join(p.Backends, ",") })
+	row("default backend", func(p profiles.Profile) string { return p.DefaultBackend })
 	row("TEE debug bit", func(p profiles.Profile) string { return yes(p.AllowTEEDebug) })
 	row("seccomp", func(p profiles.Profile) string { return yes(p.Seccomp) })
 	row("protected launcher", func(p profiles.Profile) string { return yes(p.Protected) })
