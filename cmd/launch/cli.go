@@ -60,6 +60,8 @@ func (env *cliEnv) run(ctx context.Context, args []string) int {
 	}
 	name, rest := args[0], args[1:]
 	switch name {
+	case "--version", "-version":
+		return versionCommand().run(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
 			for _, c := range commands() {
