@@ -23,9 +23,10 @@ import (
 type Config struct {
 	// Profile is the profile's name: "debug", "staging" or "production".
 	Profile string
-	// Backend is the TEE backend asked for: tee.Auto (also ""), tee.KindSim,
-	// tee.KindSNP ("snp" too) or tee.KindTDX. Auto falls back to the
-	// simulator only where the profile allows it.
+	// Backend is the TEE backend asked for: tee.Auto, tee.KindSim,
+	// tee.KindSNP ("snp" too) or tee.KindTDX; "" is the profile's
+	// DefaultBackend (the simulator under debug, tee.Auto elsewhere). Auto
+	// falls back to the simulator only where the profile allows it.
 	Backend string
 	// SimKey is the simulator's key file; "" is DefaultSimKey().
 	SimKey string
@@ -124,7 +125,8 @@ type Result struct {
 // bare .wasm) under cfg.Profile and runs it. A workload that exits non-zero
 // is an error (E2002) where the profile does not pass exit codes through;
 // under debug it is Result.ExitCode. Under a profile with static errors
-// the error names only its code and the run's ref.
+// the error names only its code and the run's ref, unless it is about the
+// host's own input (errcode.IsHost).
 func Run(ctx context.Context, path string, cfg Config) (Result, error) {
 	p, err := profiles.Get(cfg.Profile)
 	if err != nil {
@@ -142,10 +144,17 @@ func Run(ctx context.Context, path string, cfg Config) (Result, error) {
 
 // hide takes the detail out of err under a profile with static errors:
 // what remains is its code and the run's ref. The detail has gone into the
-// run's log, if it had one.
+// run's log, if it had one. An error about the host's own input
+// (errcode.IsHost: its flags, paths, sockets and machine, never anything
+// of the bundle, manifest, module or workload) keeps its detail and hint,
+// which tell the host nothing it did not give.
 func (r *run) hide(err error) error {
 	if err == nil || !r.profile.StaticErrors {
 		return err
+	}
+	if errcode.IsHost(err) {
+		// The marked error alone: text a wrapper added is not the host's.
+		return errcode.From(err)
 	}
 	c := errcode.From(err).Code
 	return errcode.Errorf(c, "%s (ref %s)", c, r.ref)

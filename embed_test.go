@@ -50,9 +50,12 @@ func main() {
 // TestExternalModuleEmbedsRun builds that program as a module of its own,
 // with a replace directive pointing at this one, and runs the tiny
 // bundle: under debug it prints the workload's line; under staging the
-// same program, given a guest argument (a host override), shows only the
-// error's code and ref, since the refusal and the hiding come from the
-// library, not from the program.
+// same program shows only the error's code and ref for a manifest the
+// profile cannot run, since the refusal and the hiding come from the
+// library, not from the program. A guest argument (a host override) and a
+// missing bundle path are the host's own input: their refusal keeps its
+// detail under staging too, which names neither the argument's value nor
+// anything of the bundle.
 func TestExternalModuleEmbedsRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a program with the go command (about 20 s); run without -short")
@@ -102,18 +105,39 @@ func TestExternalModuleEmbedsRun(t *testing.T) {
 		t.Errorf("staging: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	// A host override is refused by the library, and the program, printing
-	// the error as it is, shows the host its code and ref alone.
+	// the error as it is, shows the host the refusal of its own input, but
+	// never the argument's value.
 	out, errOut, code := run("staging", bundle, simKey, "--secret-flag")
-	static := regexp.MustCompile(`^E3003 host-override-refused \(ref [0-9a-f]{16}\)\n$`)
-	if code != 3 || out != "" || !static.MatchString(errOut) || strings.Contains(errOut, "--") {
+	if code != 3 || out != "" || !strings.Contains(errOut, "the staging profile runs the manifest as measured") || strings.Contains(errOut, "secret-flag") {
 		t.Errorf("staging with a host override: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// An error in what the bundle holds is hidden: its code and ref alone.
+	bad := filepath.Join(dir, "bad")
+	if err := os.MkdirAll(bad, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(filepath.Join(bundle, "module.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := "name = \"tiny\"\nversion = \"1\"\nprofiles = [\"staging\"]\ntenant_secret = \"s3cr3t\"\n"
+	if err := os.WriteFile(filepath.Join(bad, "module.wasm"), wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, "ampoule.toml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	static := regexp.MustCompile(`^E1008 manifest-invalid \(ref [0-9a-f]{16}\)\n$`)
+	if out, errOut, code := run("staging", bad, simKey); code != 2 || out != "" || !static.MatchString(errOut) {
+		t.Errorf("staging, a manifest with an unknown key: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	// The same override under debug is allowed, and detailed errors are
 	// debug's: a missing bundle names itself.
 	if _, errOut, code := run("debug", filepath.Join(dir, "missing"), simKey); code != 2 || !strings.Contains(errOut, "missing does not exist") {
 		t.Errorf("debug, a missing bundle: exit %d, stderr %q", code, errOut)
 	}
-	if _, errOut, code := run("staging", filepath.Join(dir, "missing"), simKey); code != 2 || strings.Contains(errOut, "missing") || !strings.HasPrefix(errOut, "E1002 ") {
+	// A missing bundle is the host's own path: named under staging too.
+	if _, errOut, code := run("staging", filepath.Join(dir, "missing"), simKey); code != 2 || !strings.Contains(errOut, "missing does not exist") {
 		t.Errorf("staging, a missing bundle: exit %d, stderr %q", code, errOut)
 	}
 }

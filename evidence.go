@@ -52,15 +52,16 @@ func Attest(ctx context.Context, path string, cfg AttestConfig) (*tee.Envelope, 
 		return nil, err
 	}
 	r := newRun(p, Config{Profile: cfg.Profile, Backend: cfg.Backend, SimKey: cfg.SimKey, TEE: cfg.TEE, Platform: cfg.Platform, Warnings: cfg.Warnings})
-	if err := r.selectBackend(); err != nil {
-		return nil, err
-	}
+	// The bundle before the backend, as a run's begin.
 	b, err := loader.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	if !b.Manifest.AllowsProfile(p.Name) {
 		return nil, errcode.Errorf(errcode.ProfileNotAllowed, "%s allows the profiles %s, not %s", b.Source, strings.Join(b.Manifest.Profiles, ", "), p.Name)
+	}
+	if err := r.selectBackend(); err != nil {
+		return nil, err
 	}
 	return r.attest(ctx, loader.Measure(b, p.Name), cfg.Nonce, func(msg string) { r.warn("%s", msg) })
 }

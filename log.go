@@ -64,13 +64,14 @@ func (r *run) openLog(ctx context.Context, b *loader.Bundle, spec *sandbox.Spec,
 	}
 	sink, err := r.cfg.LogSink()
 	if err != nil {
-		// The caller's own code (a refused terminal, an existing file)
-		// stands; any other failure is the sink's.
-		var coded *errcode.Error
-		if errors.As(err, &coded) {
-			return nil, coded
+		// The sink is the caller's own (a flag's path, a socket, a
+		// refused terminal, an existing file): its code stands, and its
+		// failure is the host's, shown in full under every profile.
+		var ce *errcode.Error
+		if errors.As(err, &ce) {
+			return nil, ce.Host()
 		}
-		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)
+		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err).Host()
 	}
 	h := logging.Header{Ref: r.ref, Measurement: mm.String(), Profile: p.Name, Started: time.Now().UTC(), Envelope: envJSON}
 	w, err := logging.NewWriter(sink, rcpt, h, r.signingKey, logging.Options{})

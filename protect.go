@@ -86,7 +86,7 @@ func protectedHere() error {
 		k, v, _ := strings.Cut(kv, "=")
 		if k == "GODEBUG" || k == "GOTRACEBACK" && v != "none" {
 			return errcode.Errorf(errcode.ProtectionUnavailable, "the process runs with %s set, which the Go runtime read as it started", k).
-				WithHint("call ampoule.Protect at the start of main, or start the program without GODEBUG and with GOTRACEBACK=none")
+				WithHint("call ampoule.Protect at the start of main, or start the program without GODEBUG and with GOTRACEBACK=none").Host()
 		}
 	}
 	var lim unix.Rlimit

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -83,10 +84,10 @@ func newRun(p profiles.Profile, cfg Config) *run {
 func (r *run) refusals() error {
 	p, c := r.profile, r.cfg
 	if !p.AllowHostOverrides && (len(c.Dirs) > 0 || len(c.Env) > 0 || len(c.Args) > 0 || c.TraceCalls || c.Audit) {
-		return errcode.Errorf(errcode.HostOverrideRefused, "the %s profile runs the manifest as measured; --dir, --env, --trace-calls, --audit and arguments after -- are refused", p.Name)
+		return errcode.Errorf(errcode.HostOverrideRefused, "the %s profile runs the manifest as measured; --dir, --env, --trace-calls, --audit and arguments after -- are refused", p.Name).Host()
 	}
 	if c.CacheDir != "" && !p.DiskCache {
-		return errcode.Errorf(errcode.DiskCacheRefused, "the %s profile does not cache compiled code on disk", p.Name)
+		return errcode.Errorf(errcode.DiskCacheRefused, "the %s profile does not cache compiled code on disk", p.Name).Host()
 	}
 	if p.Protected {
 		return protectedHere()
@@ -99,7 +100,8 @@ func (r *run) selectBackend() error {
 	if r.be != nil {
 		r.kind = r.be.Name()
 		if !r.profile.AllowsBackend(r.kind) {
-			return errcode.Errorf(errcode.BackendRefused, "the %s profile does not run on backend %s", r.profile.Name, r.kind)
+			return errcode.Errorf(errcode.BackendRefused, "the %s profile does not run on backend %s", r.profile.Name, r.kind).
+				WithHint(fmt.Sprintf("the %s profile allows: %s", r.profile.Name, strings.Join(r.profile.Backends, ", "))).Host()
 		}
 		return nil
 	}
@@ -107,7 +109,11 @@ func (r *run) selectBackend() error {
 	if r.cfg.Platform != nil {
 		plat = *r.cfg.Platform
 	}
-	kind, err := tee.Select(r.cfg.Backend, plat, r.profile.Name, r.profile.Backends)
+	name := r.cfg.Backend
+	if name == "" {
+		name = r.profile.DefaultBackend
+	}
+	kind, err := tee.Select(name, plat, r.profile.Name, r.profile.Backends)
 	r.kind = kind
 	return err
 }
@@ -183,10 +189,16 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	return res, r.ended(logw, log, out.ExitCode, err)
 }
 
-// begin makes the refusals, picks the backend and reads the bundle.
+// begin makes the refusals, reads the bundle and picks the backend. The
+// bundle comes first: a missing path or a profile the manifest does not
+// allow is the error to fix, whatever the backend.
 func (r *run) begin(path string) (Result, *loader.Bundle, error) {
 	var res Result
 	if err := r.refusals(); err != nil {
+		return res, nil, err
+	}
+	b, err := r.open(path)
+	if err != nil {
 		return res, nil, err
 	}
 	if err := r.selectBackend(); err != nil {
@@ -195,10 +207,6 @@ func (r *run) begin(path string) (Result, *loader.Bundle, error) {
 	res.Backend, res.Insecure = r.kind, r.kind == tee.KindSim
 	if res.Insecure {
 		r.warn(WarningSim)
-	}
-	b, err := r.open(path)
-	if err != nil {
-		return res, nil, err
 	}
 	return res, b, nil
 }

@@ -289,6 +289,8 @@ type Error struct {
 	msg  string
 	hint string
 	err  error
+	// host marks an error about the host's own input (Host).
+	host bool
 }
 
 // Errorf returns an *Error with code c and a message formatted as fmt.Errorf
@@ -308,6 +310,26 @@ func (e *Error) WithHint(hint string) *Error {
 	c := *e
 	c.hint = hint
 	return &c
+}
+
+// Host returns a copy of e marked as about the host's own input: its
+// command line, flags, paths, sockets, environment and machine, made
+// before or beside the workload and holding nothing derived from the
+// bundle, manifest, module or workload. Static shows such an error's
+// detail and hint under every profile, since the host already knows all
+// it says. Mark an error only where it is made, from the host's input
+// alone; an error wrapping one that is marked is not marked itself.
+func (e *Error) Host() *Error {
+	c := *e
+	c.host = true
+	return &c
+}
+
+// IsHost reports whether the *Error in err's chain (From's) is marked as
+// about the host's own input.
+func IsHost(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.host
 }
 
 // Error returns the detailed message.
@@ -350,7 +372,17 @@ func Detailed(err error) string {
 //
 //	launch: E1008 manifest-invalid (ref 7f3a9c0112ab34cd)
 //
-// ref is the run's correlation id.
+// ref is the run's correlation id. An error about the host's own input
+// (IsHost) is shown as Detailed shows it, with the ref on its first line:
+// it holds nothing the host did not give.
 func Static(err error, ref string) string {
+	if IsHost(err) {
+		e := From(err)
+		s := fmt.Sprintf("launch: error: %s: %s (ref %s)\n", e.Code, e.msg, ref)
+		if h := e.Hint(); h != "" {
+			s += "launch: hint: " + h + "\n"
+		}
+		return s
+	}
 	return fmt.Sprintf("launch: %s (ref %s)\n", From(err).Code, ref)
 }

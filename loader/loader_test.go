@@ -474,3 +474,27 @@ func TestFromModule(t *testing.T) {
 		t.Errorf("non-wasm: %v", err)
 	}
 }
+
+// TestUnknownKeyHints: an unknown key's hint says where a key of another
+// table belongs (a top-level key appended after a [table] lands in it) and
+// which key a misspelled one is nearest, else lists every key.
+func TestUnknownKeyHints(t *testing.T) {
+	const head = "name = \"x\"\nprofiles = [\"debug\"]\n"
+	for _, c := range []struct {
+		name, manifest, hint string
+	}{
+		{"a top-level key appended after [limits]", head + "[limits]\nmemory = \"1MiB\"\nlog_recipient = \"alog1\"\n", "log_recipient belongs at the top level, above the first [table]: a key after a [limits] header is in that table"},
+		{"a limit at the top level", head + "wall_time = \"1s\"\n", "wall_time belongs in the [limits] table"},
+		{"a sealed key under [broker]", head + "[broker]\nmax_size = 1\n", "max_size belongs in the [sealed] table"},
+		{"a misspelled top-level key", "name = \"x\"\nprofile = [\"debug\"]\n", "did you mean profiles? "},
+		{"a misspelled table", head + "[limit]\nmemory = 1\n", "did you mean limits? "},
+		{"a misspelled limit", head + "[limits]\nwall_tmie = \"1s\"\n", "did you mean wall_time? "},
+		{"nothing near", head + "colour = 1\n", "the keys are name, version"},
+	} {
+		_, err := ParseManifest("ampoule.toml", []byte(c.manifest))
+		e := errcode.From(err)
+		if err == nil || e.Code != errcode.ManifestInvalid || !strings.HasPrefix(e.Hint(), c.hint) {
+			t.Errorf("%s: %v, hint %q; want one starting %q", c.name, err, e.Hint(), c.hint)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/suggest"
 	"github.com/ampoule-run/ampoule/profiles"
 )
 
@@ -695,7 +696,7 @@ func decodeError(file string, err error) error {
 		d := sm.Errors[0]
 		row, _ := d.Position()
 		return errcode.Errorf(errcode.ManifestInvalid, "%s:%d: %s: unknown key", file, row, strings.Join(d.Key(), ".")).
-			WithHint("the keys are name, version, module, args, env, dirs, profiles, log_recipient, stdin, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key and [broker] url, key; see 'Manifest' in README.md")
+			WithHint(unknownKeyHint(d.Key()))
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
@@ -807,4 +808,48 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// manifestKeys are the keys of each table of a manifest, "" the top level
+// (its tables too, by name), in the order the README lists them.
+var manifestKeys = []struct {
+	table string
+	keys  []string
+}{
+	{"", []string{"name", "version", "module", "args", "env", "dirs", "profiles", "log_recipient", "stdin", "limits", "sealed", "broker"}},
+	{"limits", []string{"memory", "wall_time", "output", "open_files", "file_output"}},
+	{"sealed", []string{"mount", "max_size", "key"}},
+	{"broker", []string{"url", "key"}},
+}
+
+// allKeysHint lists every key, for an unknown key with no nearer advice.
+const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, stdin, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key and [broker] url, key; see 'Manifest' in README.md"
+
+// unknownKeyHint advises on an unknown key by its path: a key of another
+// table (the top level's, put after a [table] header, as appending to the
+// file does) says where it belongs, a misspelled one the key it is nearest.
+func unknownKeyHint(path []string) string {
+	if len(path) == 0 {
+		return allKeysHint
+	}
+	table, last := strings.Join(path[:len(path)-1], "."), path[len(path)-1]
+	var here []string
+	for _, t := range manifestKeys {
+		if t.table == table {
+			here = t.keys
+		}
+	}
+	for _, t := range manifestKeys {
+		if t.table == table || !slices.Contains(t.keys, last) || slices.Contains(here, last) {
+			continue
+		}
+		if t.table == "" {
+			return fmt.Sprintf("%s belongs at the top level, above the first [table]: a key after a [%s] header is in that table; see 'Manifest' in README.md", last, table)
+		}
+		return fmt.Sprintf("%s belongs in the [%s] table; see 'Manifest' in README.md", last, t.table)
+	}
+	if near, ok := suggest.Nearest(last, here); ok {
+		return fmt.Sprintf("did you mean %s? %s", near, allKeysHint)
+	}
+	return allKeysHint
 }

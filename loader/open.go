@@ -21,7 +21,7 @@ func Open(path string) (*Bundle, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return nil, errcode.Errorf(errcode.BundleNotFound, "%s does not exist", path)
+			return nil, errcode.Errorf(errcode.BundleNotFound, "%s does not exist", path).Host()
 		}
 		return nil, errcode.Errorf(errcode.BundleUnreadable, "%v", err)
 	}

@@ -31,6 +31,10 @@ type Profile struct {
 	PassExitCode bool
 	// Backends the profile may run on, in order of preference.
 	Backends []string
+	// DefaultBackend is the backend a run asks for when its caller names
+	// none: the simulator under debug, tee.Auto (the machine's TEE, falling
+	// back to the simulator only where Backends has it) elsewhere.
+	DefaultBackend string
 	// AllowTEEDebug: the TEE's debug policy bit may be set. Without it a
 	// run that finds the bit set in its own report refuses to start.
 	AllowTEEDebug bool
@@ -79,6 +83,7 @@ func Get(name string) (Profile, error) {
 			PlainLogs:          true,
 			PassExitCode:       true,
 			Backends:           []string{tee.KindSim, tee.KindSNP, tee.KindTDX},
+			DefaultBackend:     tee.KindSim,
 			AllowTEEDebug:      true,
 			AllowBareModule:    true,
 			AllowHostOverrides: true,
@@ -86,26 +91,28 @@ func Get(name string) (Profile, error) {
 		}, nil
 	case "staging":
 		return Profile{
-			Name:          "staging",
-			Summary:       "production's secrecy on test infrastructure: static errors, encrypted logs",
-			StaticErrors:  true,
-			Backends:      []string{tee.KindSNP, tee.KindTDX, tee.KindSim},
-			AllowTEEDebug: true,
-			Seccomp:       true,
-			Protected:     true,
+			Name:           "staging",
+			Summary:        "production's secrecy on test infrastructure: static errors, encrypted logs",
+			StaticErrors:   true,
+			Backends:       []string{tee.KindSNP, tee.KindTDX, tee.KindSim},
+			DefaultBackend: tee.Auto,
+			AllowTEEDebug:  true,
+			Seccomp:        true,
+			Protected:      true,
 		}, nil
 	case "production":
 		return Profile{
-			Name:         "production",
-			Summary:      "untrusted hosts: hardware TEE only, static errors, encrypted logs",
-			StaticErrors: true,
-			Backends:     []string{tee.KindSNP, tee.KindTDX},
-			Seccomp:      true,
-			SeccompKills: true,
-			Protected:    true,
+			Name:           "production",
+			Summary:        "untrusted hosts: hardware TEE only, static errors, encrypted logs",
+			StaticErrors:   true,
+			Backends:       []string{tee.KindSNP, tee.KindTDX},
+			DefaultBackend: tee.Auto,
+			Seccomp:        true,
+			SeccompKills:   true,
+			Protected:      true,
 		}, nil
 	}
-	return Profile{}, errcode.Errorf(errcode.ProfileUnknown, "no profile %q (the profiles are %s)", name, strings.Join(Names(), ", "))
+	return Profile{}, errcode.Errorf(errcode.ProfileUnknown, "no profile %q (the profiles are %s)", name, strings.Join(Names(), ", ")).Host()
 }
 
 // AllowsBackend reports whether the profile may run on the named backend.

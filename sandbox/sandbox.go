@@ -427,16 +427,28 @@ func (e *ending) sleep(ns int64) {
 	}
 }
 
-// VersionInfo names the versions that make up a launcher binary.
+// VersionInfo names the versions that make up a launcher binary. Launch is
+// the main module's version ("(devel)" when built from a checkout), Commit
+// the revision it was built from and Modified whether its tree had changes
+// (both from the go command's VCS stamp; Commit is "" without one).
 type VersionInfo struct {
-	Launch, Wazero, Go string
+	Launch   string `json:"launch"`
+	Commit   string `json:"commit"`
+	Modified bool   `json:"modified"`
+	Wazero   string `json:"wazero"`
+	Go       string `json:"go"`
 }
 
 // Versions reads the versions from the binary's build information.
 func Versions() VersionInfo {
-	v := VersionInfo{Launch: "(devel)", Wazero: "unknown", Go: goruntime.Version()}
 	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	return versionsFrom(bi, ok)
+}
+
+// versionsFrom reads the versions from build information, if there is any.
+func versionsFrom(bi *debug.BuildInfo, ok bool) VersionInfo {
+	v := VersionInfo{Launch: "(devel)", Wazero: "unknown", Go: goruntime.Version()}
+	if !ok || bi == nil {
 		return v
 	}
 	if bi.Main.Version != "" {
@@ -445,6 +457,14 @@ func Versions() VersionInfo {
 	for _, d := range bi.Deps {
 		if d.Path == "github.com/tetratelabs/wazero" {
 			v.Wazero = d.Version
+		}
+	}
+	for _, kv := range bi.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			v.Commit = kv.Value
+		case "vcs.modified":
+			v.Modified = kv.Value == "true"
 		}
 	}
 	return v

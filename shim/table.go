@@ -14,14 +14,15 @@ const WASIModule = "wasi_snapshot_preview1"
 const AmpouleModule = "ampoule"
 
 // AmpouleFunctions is the gate's table for the ampoule host module. Each
-// function is refused until the capability behind it is built, so a module
-// that needs one fails before it runs rather than at its first call.
+// capability its names suggest exists, reached without a host function
+// (the Why says how), so each function is refused: a module importing one
+// fails before it runs rather than at its first call.
 func AmpouleFunctions() Table {
 	return Table{
-		"log":    {Action: Refuse, Why: "structured logs to the tenant arrive with the encrypted log channel"},
-		"secret": {Action: Refuse, Why: "secrets arrive with the key broker, released only to attested runs"},
-		"seal":   {Action: Refuse, Why: "sealing arrives with the TEE backends' sealing keys"},
-		"attest": {Action: Refuse, Why: "evidence arrives with the TEE backends"},
+		"log":    {Action: Refuse, Why: "the workload's stdout and stderr are its log: sealed to the manifest's log_recipient under staging and production ('launch logs decrypt')"},
+		"secret": {Action: Refuse, Why: "the broker releases a key only to attested runs, as the [sealed] mount's key (key = \"broker\"); named secrets are not served"},
+		"seal":   {Action: Refuse, Why: "the manifest's [sealed] mount is sealed storage: plain files to the workload, sealed by the runtime after the run"},
+		"attest": {Action: Refuse, Why: "the runtime attests every run before its first instruction (the evidence opens the tenant's log); 'launch attest' makes evidence for a verifier"},
 	}
 }
 

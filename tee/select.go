@@ -36,7 +36,8 @@ func ParseKind(name string) (string, bool) {
 // only where the profile allows it: production never does. A hardware
 // backend needs its device; without it the error says what is missing.
 // Every error is registered: E3004 backend-refused, E1015 backend-unknown,
-// E3009 tee-unavailable.
+// E3009 tee-unavailable; each is about the host's own flag and machine
+// (errcode.IsHost).
 func Select(name string, plat Platform, profile string, allowed []string) (string, error) {
 	allows := func(kind string) bool {
 		for _, k := range allowed {
@@ -48,12 +49,12 @@ func Select(name string, plat Platform, profile string, allowed []string) (strin
 	}
 	refused := func(kind string) error {
 		return errcode.Errorf(errcode.BackendRefused, "the %s profile does not run on backend %s", profile, kind).
-			WithHint(fmt.Sprintf("the %s profile allows: %s", profile, strings.Join(allowed, ", ")))
+			WithHint(fmt.Sprintf("the %s profile allows: %s", profile, strings.Join(allowed, ", "))).Host()
 	}
 	hardware := func(kind, device, want string) (string, error) {
 		if device == "" {
 			return "", errcode.Errorf(errcode.TEEUnavailable, "backend %s needs %s, and this machine has none: it is not a %s guest", kind, want, kind).
-				WithHint("'launch platform info' says what this machine offers")
+				WithHint("'launch platform info' says what this machine offers").Host()
 		}
 		if !allows(kind) {
 			return "", refused(kind)
@@ -72,13 +73,13 @@ func Select(name string, plat Platform, profile string, allowed []string) (strin
 				return KindSim, nil
 			}
 			return "", errcode.Errorf(errcode.TEEUnavailable, "no TEE on this machine (no %s, %s or %s), and the %s profile never falls back to the simulator", SEVGuestDevice, TDXGuestDevice, ConfigfsTSM, profile).
-				WithHint("run inside an SEV-SNP or TDX guest, or choose a profile that allows --backend sim")
+				WithHint("run inside an SEV-SNP or TDX guest, or choose a profile that allows --backend sim").Host()
 		}
 	}
 	kind, ok := ParseKind(name)
 	switch {
 	case !ok:
-		return "", errcode.Errorf(errcode.BackendUnknown, "no backend %q", name).WithHint("the backends are: auto, sim, snp (sev-snp), tdx")
+		return "", errcode.Errorf(errcode.BackendUnknown, "no backend %q", name).WithHint("the backends are: auto, sim, snp (sev-snp), tdx").Host()
 	case kind == KindSim:
 		if !allows(KindSim) {
 			return "", refused(KindSim)

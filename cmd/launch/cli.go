@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/suggest"
 	"github.com/ampoule-run/ampoule/tee"
 )
 
@@ -59,6 +60,8 @@ func (env *cliEnv) run(ctx context.Context, args []string) int {
 	}
 	name, rest := args[0], args[1:]
 	switch name {
+	case "--version", "-version":
+		return versionCommand().run(ctx, env, rest)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
 			for _, c := range commands() {
@@ -67,7 +70,7 @@ func (env *cliEnv) run(ctx context.Context, args []string) int {
 					return 0
 				}
 			}
-			return env.fail(errcode.Errorf(errcode.Usage, "no command %q", rest[0]))
+			return env.fail(unknownCommand(rest[0]))
 		}
 		printUsage(env.stdout)
 		return 0
@@ -77,7 +80,21 @@ func (env *cliEnv) run(ctx context.Context, args []string) int {
 			return c.run(ctx, env, rest)
 		}
 	}
-	return env.fail(errcode.Errorf(errcode.Usage, "no command %q", name).WithHint("run 'launch help' to list the commands"))
+	return env.fail(unknownCommand(name))
+}
+
+// unknownCommand is the error for a command launch does not have, naming
+// the nearest one it has.
+func unknownCommand(name string) error {
+	hint := "run 'launch help' to list the commands"
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	if near, ok := suggest.Nearest(name, names); ok {
+		hint = fmt.Sprintf("did you mean 'launch %s'? %s", near, hint)
+	}
+	return errcode.Errorf(errcode.Usage, "no command %q", name).WithHint(hint)
 }
 
 func printUsage(w io.Writer) {
@@ -122,7 +139,7 @@ func (e *cliEnv) parse(c command, fs *flag.FlagSet, args []string) (pos, rest []
 				return nil, nil, errHelp
 			}
 			return nil, nil, errcode.Errorf(errcode.Usage, "%s: %v", c.name, err).
-				WithHint(fmt.Sprintf("run 'launch %s --help'; the workload's own arguments go after --", c.name))
+				WithHint(flagHint(c, fs, err))
 		}
 		remaining := fs.Args()
 		consumed := args[:len(args)-len(remaining)]
@@ -138,6 +155,23 @@ func (e *cliEnv) parse(c command, fs *flag.FlagSet, args []string) (pos, rest []
 }
 
 var errHelp = errors.New("help shown")
+
+// flagHint is the hint for a flag the command could not parse: the flag
+// it has nearest to an undefined one, and where its help is.
+func flagHint(c command, fs *flag.FlagSet, err error) string {
+	hint := fmt.Sprintf("run 'launch %s --help'; the workload's own arguments go after --", c.name)
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: ")
+	if !ok {
+		return hint
+	}
+	name = strings.TrimLeft(name, "-")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	if near, ok := suggest.Nearest(name, names); ok {
+		return fmt.Sprintf("did you mean --%s? %s", near, hint)
+	}
+	return hint
+}
 
 // parseOne parses the flags of a command that takes exactly one positional
 // argument (a bundle, a file). When done is true the command is over and
@@ -166,7 +200,13 @@ func (e *cliEnv) subcommand(c command, args []string, sub string) (rest []string
 		printCommandHelp(e.stdout, c)
 		return nil, true, 0
 	}
-	return nil, true, e.fail(errcode.Errorf(errcode.Usage, "%s takes the subcommand %s", c.name, sub).WithHint("usage: launch " + c.usage))
+	hint := "usage: launch " + c.usage
+	if len(args) > 0 {
+		if _, ok := suggest.Nearest(args[0], []string{sub}); ok {
+			hint = fmt.Sprintf("did you mean 'launch %s %s'? %s", c.name, sub, hint)
+		}
+	}
+	return nil, true, e.fail(errcode.Errorf(errcode.Usage, "%s takes the subcommand %s", c.name, sub).WithHint(hint))
 }
 
 // parseAt reads --at: empty means now.

@@ -145,7 +145,8 @@ func TestPolicyRefusals(t *testing.T) {
 		args []string
 		code errcode.Code
 	}{
-		{"production on sim", []string{"run", "--profile", "production", hello}, errcode.BackendRefused},
+		{"production on sim", []string{"run", "--profile", "production", "--backend", "sim", hello}, errcode.BackendRefused},
+		{"production without a TEE", []string{"run", "--profile", "production", hello}, errcode.TEEUnavailable},
 		{"bare module in staging", []string{"run", "--profile", "staging", module}, errcode.BareModuleRefused},
 		{"profile not in manifest", []string{"run", "--profile", "staging", debugOnly}, errcode.ProfileNotAllowed},
 		{"--dir in staging", []string{"run", "--profile", "staging", "--dir", "/tmp::/tmp", hello}, errcode.HostOverrideRefused},

@@ -50,7 +50,7 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	c := attestCommand()
 	fs := e.newFlagSet(c)
 	nonceHex := fs.String("nonce", "", "the verifier's nonce, in hex (1 to 64 bytes)")
-	backendName := fs.String("backend", "sim", "the TEE backend: auto, sim, snp or tdx")
+	backendName := fs.String("backend", "", "the TEE backend: auto, sim, snp or tdx (default: sim under debug, auto otherwise)")
 	profileName := fs.String("profile", "debug", "the profile the bundle is measured under")
 	simKey := fs.String("sim-key", "", "the simulator's key file (default: the user's config dir)")
 	target, done, code := e.parseOne(c, fs, args, "BUNDLE")

@@ -143,7 +143,7 @@ func printProfileTable(w io.Writer, all []profiles.Profile) {
 	row("", func(p profiles.Profile) string { return p.Name })
 	row("host-visible errors", func(p profiles.Profile) string {
 		if p.StaticErrors {
-			return "code + ref only"
+			return "code + ref (the host's own input in full)"
 		}
 		return "full detail"
 	})
@@ -160,6 +160,7 @@ func printProfileTable(w io.Writer, all []profiles.Profile) {
 		return "fixed classes"
 	})
 	row("backends", func(p profiles.Profile) string { return strings.Join(p.Backends, ",") })
+	row("default backend", func(p profiles.Profile) string { return p.DefaultBackend })
 	row("TEE debug bit", func(p profiles.Profile) string { return yes(p.AllowTEEDebug) })
 	row("seccomp", func(p profiles.Profile) string { return yes(p.Seccomp) })
 	row("protected launcher", func(p profiles.Profile) string { return yes(p.Protected) })
@@ -238,13 +239,16 @@ func versionCommand() command {
 	return command{
 		name:    "version",
 		summary: "print the versions of launch and its runtime",
-		usage:   "version",
+		usage:   "version [--json]",
 		help: `
-Version prints launch's version, the wazero version it embeds and the Go
-version it was built with.
+Version prints launch's version (its module's, "(devel)" when built from a
+checkout), the commit it was built from where the go command stamped one
+("+modified" when the tree had changes), the wazero version it embeds and
+the Go version it was built with. 'launch --version' prints the same.
 
-Example:
-  launch version`,
+Examples:
+  launch version
+  launch version --json`,
 		run: doVersion,
 	}
 }
@@ -252,10 +256,22 @@ Example:
 func doVersion(ctx context.Context, e *cliEnv, args []string) int {
 	c := versionCommand()
 	fs := e.newFlagSet(c)
+	asJSON := fs.Bool("json", false, "print JSON")
 	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
 	}
 	v := sandbox.Versions()
-	fmt.Fprintf(e.stdout, "launch %s\nwazero %s\n%s\n", v.Launch, v.Wazero, v.Go)
+	if *asJSON {
+		return writeJSON(e, v)
+	}
+	fmt.Fprintf(e.stdout, "launch %s\n", v.Launch)
+	if v.Commit != "" {
+		mod := ""
+		if v.Modified {
+			mod = "+modified"
+		}
+		fmt.Fprintf(e.stdout, "commit %s%s\n", v.Commit, mod)
+	}
+	fmt.Fprintf(e.stdout, "wazero %s\n%s\n", v.Wazero, v.Go)
 	return 0
 }

@@ -331,7 +331,7 @@ func TestAttestVerify(t *testing.T) {
 	if r := launch(t, "run", "--profile", "production", "--backend", "auto", hello); r.code != errcode.ClassPolicy.ExitStatus() || !strings.Contains(r.stderr, errcode.TEEUnavailable.String()) {
 		t.Errorf("production on a machine without a TEE: %+v", r)
 	}
-	if r := launch(t, "attest", "--sim-key", key, "--nonce", nonce, "--profile", "production", hello); !strings.Contains(r.stderr, errcode.BackendRefused.String()) {
+	if r := launch(t, "attest", "--sim-key", key, "--nonce", nonce, "--profile", "production", "--backend", "sim", hello); !strings.Contains(r.stderr, errcode.BackendRefused.String()) {
 		t.Errorf("production attest on sim: %+v", r)
 	}
 	if r := launch(t, "platform", "info"); r.code != 0 || !strings.Contains(r.stdout, "sev-guest") {

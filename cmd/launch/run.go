@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -29,7 +32,7 @@ func runCommand() command {
 	return command{
 		name:    "run",
 		summary: "measure a bundle and run it",
-		usage:   "run [--profile P] [--backend sim] [--dir HOST::GUEST[::rw]]... [--env K=V]... BUNDLE|MODULE.wasm [-- ARGS...]",
+		usage:   "run [--profile P] [--backend B] [--dir HOST[::GUEST[::rw]]]... [--env K=V|NAME]... BUNDLE|MODULE.wasm [-- ARGS...]",
 		help: `
 Run measures the bundle (a directory or a .tar holding ampoule.toml and the
 module) under the profile, then runs the module in wazero with the manifest's
@@ -62,6 +65,7 @@ Examples:
   launch run wasm-examples/hello
   launch run --dir ./data::/data::rw wasm-examples/files
   launch run --env NAME=dev tool.wasm -- --verbose input.txt
+  launch run --dir ./data --env HOME tool.wasm    # ./data is /data in the guest; HOME is launch's
   launch run --sealed ./notes.sealed wasm-examples/notebook -- a note`,
 		run: doRun,
 	}
@@ -90,8 +94,11 @@ func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 		return e.fail(err)
 	}
 	if len(pos) != 1 {
-		return e.fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).
-			WithHint("usage: launch " + c.usage))
+		hint := "usage: launch " + c.usage
+		if len(pos) > 1 {
+			hint = fmt.Sprintf("the workload's arguments go after --: launch run [flags] %s -- %s", pos[0], strings.Join(pos[1:], " "))
+		}
+		return e.fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint))
 	}
 	profile, err := profiles.Get(f.profile)
 	if err != nil {
@@ -129,9 +136,9 @@ func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 // define declares run's flags on fs.
 func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.profile, "profile", "debug", "the profile: debug, staging or production")
-	fs.StringVar(&f.backend, "backend", "sim", "the TEE backend: auto, sim, snp or tdx (auto never falls back to sim under production)")
-	fs.Var(&f.dirs, "dir", "preopen a host directory: HOST::GUEST (read-only) or HOST::GUEST::rw (debug only; repeatable)")
-	fs.Var(&f.env, "env", "set a workload environment variable K=V (debug only; repeatable)")
+	fs.StringVar(&f.backend, "backend", "", "the TEE backend: auto, sim, snp or tdx (default: sim under debug, auto otherwise; auto never falls back to sim under production)")
+	fs.Var(&f.dirs, "dir", "preopen a host directory: HOST::GUEST (read-only), HOST::GUEST::rw, or HOST alone at the same path in the guest, read-only (debug only; repeatable)")
+	fs.Var(&f.env, "env", "set a workload environment variable K=V, or NAME to pass on launch's own (debug only; repeatable)")
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "compile in memory, with no on-disk cache")
 	fs.BoolVar(&f.verbose, "v", false, "log what runs and its measurement (to stderr under debug, to the tenant's log otherwise)")
@@ -169,20 +176,56 @@ func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *hostLines) (amp
 		cfg.Env = map[string]string{}
 	}
 	for _, kv := range f.env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return cfg, errcode.Errorf(errcode.Usage, "--env %q is not K=V", kv)
+		k, v, err := envFlag(kv)
+		if err != nil {
+			return cfg, err
 		}
 		cfg.Env[k] = v
 	}
 	for _, s := range f.dirs {
-		d, err := loader.ParseMount(s)
+		d, err := dirFlag(s)
 		if err != nil {
-			return cfg, errcode.Errorf(errcode.DirInvalid, "--dir: %v", err)
+			return cfg, err
 		}
 		cfg.Dirs = append(cfg.Dirs, d)
 	}
 	return cfg, nil
+}
+
+// envFlag reads one --env: K=V, or NAME alone for the value NAME has in
+// launch's own environment (which must have it). Either is a host
+// override, refused outside debug.
+func envFlag(kv string) (string, string, error) {
+	k, v, ok := strings.Cut(kv, "=")
+	if k == "" {
+		return "", "", errcode.Errorf(errcode.Usage, "--env %q is not K=V or NAME", kv)
+	}
+	if !ok {
+		if v, ok = os.LookupEnv(k); !ok {
+			return "", "", errcode.Errorf(errcode.Usage, "--env %s: %s is not set in launch's environment", k, k).
+				WithHint("--env NAME passes on launch's own NAME; write --env NAME=VALUE to set it")
+		}
+	}
+	return k, v, nil
+}
+
+// dirFlag reads one --dir: HOST::GUEST[::rw], or HOST alone, preopened
+// read-only at the same path in the guest (a relative HOST beneath the
+// guest's root: --dir data is /data, --dir . is /).
+func dirFlag(s string) (loader.Mount, error) {
+	if s != "" && !strings.Contains(s, "::") {
+		guest := filepath.ToSlash(filepath.Clean(s))
+		if guest == ".." || strings.HasPrefix(guest, "../") {
+			return loader.Mount{}, errcode.Errorf(errcode.DirInvalid, "--dir %q: a directory above the working one has no path of its own in the guest", s).
+				WithHint("name its guest path: --dir HOST::GUEST, such as --dir ../data::/data")
+		}
+		s += "::" + path.Clean("/"+guest)
+	}
+	d, err := loader.ParseMount(s)
+	if err != nil {
+		return loader.Mount{}, errcode.Errorf(errcode.DirInvalid, "--dir: %v", err)
+	}
+	return d, nil
 }
 
 // outcome shows a run's end to the host the way its profile allows, once:
@@ -216,9 +259,7 @@ func (o *outcome) show(errs ...error) {
 	o.shown.Do(func() {
 		o.host.settle()
 		for _, e := range errs {
-			if own := o.host.sinkError(e); own != nil {
-				fmt.Fprint(o.host, errcode.Detailed(own))
-			} else if o.profile.StaticErrors {
+			if o.profile.StaticErrors {
 				fmt.Fprint(o.host, errcode.Static(e, o.ref))
 			} else {
 				fmt.Fprint(o.host, errcode.Detailed(e))

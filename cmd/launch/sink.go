@@ -25,8 +25,6 @@ type hostLines struct {
 	stdout, stderr io.Writer
 	to             io.Writer // nil while undecided
 	held           []byte
-	// refused is the sink's own refusal, if it refused.
-	refused error
 }
 
 // newHostLines returns the lines of a run whose log may go to stderr
@@ -81,28 +79,11 @@ func toStderr(spec string) bool { return spec == "" || spec == "-" }
 // FIFO or device (a pipe from process substitution, /dev/null) is written
 // as it is. Stderr is refused when it is a terminal: the log is
 // binary ciphertext, of no use there.
+//
+// Its errors are the host's own: the library shows them whole, with their
+// hint, under every profile (errcode.Error.Host).
 func (h *hostLines) sink(spec string, force bool) (io.WriteCloser, error) {
-	w, err := h.open(spec, force)
-	if err != nil {
-		h.mu.Lock()
-		h.refused = err
-		h.mu.Unlock()
-	}
-	return w, err
-}
-
-// sinkError is the sink's refusal when err is the run's error it ended
-// with, else nil. It is about the host's own flag, its terminal or its
-// file system, and carries nothing of the tenant's: under every profile
-// the host is shown it whole, with its hint (the log it would go to was
-// never opened).
-func (h *hostLines) sinkError(err error) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.refused == nil || errcode.From(err).Code != errcode.From(h.refused).Code {
-		return nil
-	}
-	return h.refused
+	return h.open(spec, force)
 }
 
 // open opens the sink that spec names.

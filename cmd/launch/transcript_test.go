@@ -23,7 +23,7 @@ import (
 func TestTranscripts(t *testing.T) {
 	bin := testwasm.Launch(t)
 	examples := filepath.Join(testwasm.Root(t), "wasm-examples")
-	for _, e := range []string{"hello", "crash", "notebook"} {
+	for _, e := range []string{"hello", "crash", "notebook", "files"} {
 		testwasm.Example(t, e)
 	}
 	binDir := t.TempDir()
