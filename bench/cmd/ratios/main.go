@@ -163,10 +163,11 @@ func main() {
 	copyFile(filepath.Join(hello, "module.wasm"), filepath.Join(stagingBundle, "module.wasm"))
 	check(os.WriteFile(filepath.Join(stagingBundle, "ampoule.toml"), []byte(fmt.Sprintf(
 		"name = \"hello\"\nargs = [\"tenant\"]\nprofiles = [\"debug\", \"staging\"]\nlog_recipient = %q\n", id.Recipient())), 0o644))
+	// Each run writes a new log file, as a run refuses to replace one.
 	var dbgRuns, stgRuns []time.Duration
 	for i := 0; i < *coldN; i++ {
 		dbgRuns = append(dbgRuns, timeRun([]string{launch, "run", "--no-cache", stagingBundle})...)
-		stgRuns = append(stgRuns, timeQuiet([]string{launch, "run", "--profile", "staging", "--log-out", filepath.Join(work, "staging.log"), stagingBundle}))
+		stgRuns = append(stgRuns, timeQuiet([]string{launch, "run", "--profile", "staging", "--log-out", filepath.Join(work, fmt.Sprintf("staging-%d.log", i)), stagingBundle}))
 	}
 	rows = append(rows, row{"hello: staging (seccomp, encrypted log) vs debug, no cache", median(dbgRuns), median(stgRuns), 1.20, false})
 
