@@ -39,10 +39,8 @@ const (
 	MaxEnv           = 1024
 	MaxDirs          = 64
 	MaxStringBytes   = 4096
-	// MaxSecrets bounds [secrets]; MaxSecretBytes a secret's value, as
-	// the broker stores it and the guest reads it.
-	MaxSecrets     = 16
-	MaxSecretBytes = 64 << 10
+	// MaxSecrets bounds [secrets].
+	MaxSecrets = 16
 
 	// PageSize is the WebAssembly page size.
 	PageSize = 64 << 10
