@@ -525,6 +525,8 @@ func DefaultSealedFile(name, profile string) (string, error) {
 // brokerError gives a broker failure its registered code.
 func brokerError(err error, url string) error {
 	switch {
+	case errors.Is(err, broker.ErrNotGranted):
+		return errcode.Errorf(errcode.SecretRefused, "%s: %v", url, err)
 	case errors.Is(err, broker.ErrRefused):
 		return errcode.Errorf(errcode.BrokerRefused, "%s: %v", url, err)
 	case errors.Is(err, broker.ErrProtocol):
