@@ -1,6 +1,6 @@
 # Ampoule. 'make demo' runs the hello example; 'make test' runs every test.
 GO       ?= go
-EXAMPLES := hello files compute crash leak notebook
+EXAMPLES := hello files compute crash leak notebook secret-consumer
 BIN      := bin/launch
 FUZZTIME ?= 30s
 
