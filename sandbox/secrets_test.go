@@ -171,4 +171,3 @@ func TestSecretsRefuseAMountThere(t *testing.T) {
 		}
 	}
 }
-
