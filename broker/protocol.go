@@ -130,8 +130,8 @@ func DecodeReleaseRequest(r io.Reader) (*ReleaseRequest, error) {
 		return nil, fmt.Errorf("%w: ask for 1 to 64 secrets, not %d", ErrProtocol, len(req.Secrets))
 	}
 	for _, name := range req.Secrets {
-		if len(name) == 0 || len(name) > 128 {
-			return nil, fmt.Errorf("%w: a secret's name is 1 to 128 bytes", ErrProtocol)
+		if len(name) == 0 || len(name) > resource.MaxPath {
+			return nil, fmt.Errorf("%w: a secret's name is 1 to %d bytes (a resource path)", ErrProtocol, resource.MaxPath)
 		}
 	}
 	return &req, nil

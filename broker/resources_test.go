@@ -217,3 +217,23 @@ func TestReleaseGrants(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseTheLongestPath: every path a manifest may name can be asked
+// for, up to the longest.
+func TestReleaseTheLongestPath(t *testing.T) {
+	b := newBroker(t)
+	long := strings.Repeat("r", 64) + "/" + strings.Repeat("t", 64) + "/" + strings.Repeat("g", 64)
+	a := hex.EncodeToString(measurementA[:])
+	p, err := attest.ParsePolicy([]byte("measurements = [\"" + a + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\n" + simPin() +
+		"[[grants]]\nresources = [\"" + long + "\"]\nmeasurements = [\"" + a + "\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.s.SetPolicy(p)
+	if err := b.s.PutResource(long, []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.releaseNames(t, measurementA, long); err != nil || string(got[long]) != "v" {
+		t.Errorf("the longest path: %q, %v", got, err)
+	}
+}
