@@ -20,6 +20,7 @@ import (
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
 )
@@ -64,7 +65,13 @@ func newSecretWorld(t *testing.T) *secretWorld {
 // version.
 func (w *secretWorld) bundle(t *testing.T, version, secrets string) string {
 	t.Helper()
-	return testwasm.CopyBundle(t, testwasm.Example(t, "secret-consumer"), "name = \"secret-consumer\"\nversion = \""+version+"\"\nprofiles = [\"debug\", \"staging\"]\n"+
+	return w.bundleWith(t, version, "", secrets)
+}
+
+// bundleWith is bundle with top-level lines of its own.
+func (w *secretWorld) bundleWith(t *testing.T, version, top, secrets string) string {
+	t.Helper()
+	return testwasm.CopyBundle(t, testwasm.Example(t, "secret-consumer"), "name = \"secret-consumer\"\nversion = \""+version+"\"\nprofiles = [\"debug\", \"staging\"]\n"+top+
 		"[broker]\nurl = \""+w.url+"\"\nkey = \""+hex.EncodeToString(w.srv.PublicKey())+"\"\n[secrets]\n"+secrets+"[limits]\nwall_time = \"10s\"\n")
 }
 
@@ -220,5 +227,61 @@ func TestRunSecretRefusals(t *testing.T) {
 				t.Errorf("the decision's record: %+v, want a reason with %q", last, tc.reason)
 			}
 		})
+	}
+}
+
+// TestStagingRunReadsItsSecret: under staging the host sees nothing of the
+// run; the tenant's log, whose evidence carries the broker's nonce, holds
+// the guest's line (the secret's SHA-256) and the names released, never
+// the secret.
+func TestStagingRunReadsItsSecret(t *testing.T) {
+	w := newSecretWorld(t)
+	id, err := logging.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := w.bundleWith(t, "1.0.0", "log_recipient = \""+id.Recipient().String()+"\"\n", "api-key = \""+apiKeyPath+"\"\n")
+	w.serve(t, bundle, "[[grants]]\nresources = [\""+apiKeyPath+"\"]\nmeasurements = [\"%staging\"]\nprofiles = [\"staging\"]\n")
+	var sink bufferSink
+	out, err := w.run(t, bundle, "staging", ampoule.Config{LogSink: func() (io.WriteCloser, error) { return &sink, nil }})
+	if err != nil || out != "" {
+		t.Fatalf("%v, the host saw %q", err, out)
+	}
+	if bytes.Contains(sink.Bytes(), w.secret) {
+		t.Error("the sealed log holds the secret in the clear")
+	}
+	b, _ := loader.Open(bundle)
+	p, _ := attest.ParsePolicy([]byte("measurements = [\"" + loader.Measure(b, "staging").String() + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\nsim_keys = [\"" + w.simPin + "\"]\n"))
+	r, err := ampoule.OpenLog(&sink, id, ampoule.LogCheck{Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, runtime strings.Builder
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch rec.Source {
+		case logging.SourceStdout:
+			stdout.Write(rec.Message)
+		case logging.SourceRuntime:
+			runtime.Write(rec.Message)
+			runtime.WriteString("\n")
+		}
+	}
+	sum := sha256.Sum256(w.secret)
+	if want := hex.EncodeToString(sum[:]) + "  /run/secrets/api-key\n"; stdout.String() != want {
+		t.Errorf("the log's stdout is %q, want %q", stdout.String(), want)
+	}
+	if !strings.Contains(runtime.String(), "secrets released") || !strings.Contains(runtime.String(), "api-key") || strings.Contains(runtime.String(), string(w.secret)) {
+		t.Errorf("the log's runtime records:\n%s", runtime.String())
+	}
+	records, _ := w.srv.Audit()
+	if len(records) != 1 || records[0].Status != "affirming" || records[0].Profile != "staging" {
+		t.Errorf("the audit trail: %+v", records)
 	}
 }
