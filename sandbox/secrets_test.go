@@ -141,9 +141,14 @@ func TestGuestReadsItsSecret(t *testing.T) {
 			t.Errorf("the runner's /proc holds the secret: %q", b)
 		}
 	}
-	// Unsupervised too, with the file system as Run mounts it.
+	// Unsupervised too, with the file system as Run mounts it, beneath a
+	// mount of its parent directory (whose own run/secrets it hides).
 	s, stdout, _ = spec(t, "secret-consumer")
 	s.Secrets = map[string][]byte{"api-key": secret}
+	parent := t.TempDir()
+	os.MkdirAll(parent+"/secrets", 0o755)
+	os.WriteFile(parent+"/secrets/api-key", []byte("the host's own"), 0o644)
+	s.Dirs = []Mount{{Host: parent, Guest: "/run"}}
 	if _, err := Run(context.Background(), s); err != nil || !strings.HasPrefix(stdout.String(), hex.EncodeToString(sum[:])) {
 		t.Errorf("Run: %v\n%s", err, stdout)
 	}
