@@ -137,6 +137,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/testwasm
 	$(GO) test -run '^$$' -fuzz '^FuzzCompileDecides$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/resource
+	$(GO) test -run '^$$' -fuzz '^FuzzOpenStored$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 
 # Regenerate docs/errors.md from the registry.
 docs:

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -182,28 +183,28 @@ func (s *Server) Resources() ([]ResourceInfo, error) {
 
 // storedValue opens the value stored at path.
 func (s *Server) storedValue(path string) ([]byte, error) {
-	var rec storedResource
-	found := false
+	var raw []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketResources)
-		if b == nil {
-			return nil
-		}
-		v := b.Get([]byte(path))
-		if v == nil {
-			return nil
-		}
-		found = true
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("the resource %s is damaged", path)
+		if b := tx.Bucket(bucketResources); b != nil {
+			raw = bytes.Clone(b.Get([]byte(path)))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if !found {
+	if raw == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNoResource, path)
+	}
+	return s.openStored(path, raw)
+}
+
+// openStored decodes a record of the store and opens its value, which must
+// have been sealed for path under the broker's key.
+func (s *Server) openStored(path string, raw []byte) ([]byte, error) {
+	var rec storedResource
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, fmt.Errorf("the resource %s is damaged", path)
 	}
 	aead, err := s.resourceAEAD()
 	if err != nil {

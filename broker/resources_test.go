@@ -237,3 +237,32 @@ func TestReleaseTheLongestPath(t *testing.T) {
 		t.Errorf("the longest path: %q, %v", got, err)
 	}
 }
+
+// FuzzOpenStored: whatever the database holds at a path, only a record the
+// broker sealed for that path opens, to the value it sealed; the rest is
+// refused, never a panic.
+func FuzzOpenStored(f *testing.F) {
+	s, err := Open(filepath.Join(f.TempDir(), "broker.db"), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	s.PutResource(apiKeyPath, []byte("the value"))
+	var genuine []byte
+	s.db.View(func(tx *bolt.Tx) error {
+		genuine = bytes.Clone(tx.Bucket(bucketResources).Get([]byte(apiKeyPath)))
+		return nil
+	})
+	f.Add(apiKeyPath, genuine)
+	f.Add("default/tenant/other", genuine)
+	f.Add(apiKeyPath, []byte(`{"size":1,"nonce":"AAAAAAAAAAAAAAAA","sealed":"AA=="}`))
+	f.Fuzz(func(t *testing.T, path string, raw []byte) {
+		v, err := s.openStored(path, raw)
+		if err != nil {
+			return
+		}
+		if path != apiKeyPath || string(v) != "the value" {
+			t.Fatalf("%q opened at %q to %q", raw, path, v)
+		}
+	})
+}
