@@ -111,7 +111,7 @@ func (w *secretWorld) run(t *testing.T, bundle, profile string, cfg ampoule.Conf
 func TestRunReadsItsSecret(t *testing.T) {
 	w := newSecretWorld(t)
 	bundle := w.bundle(t, "1.0.0", "api-key = \""+apiKeyPath+"\"\n")
-	w.serve(t, bundle, "[[grants]]\nresources = [\""+apiKeyPath+"\"]\nmeasurements = [\"%debug\"]\n")
+	w.serve(t, bundle, "[[grants]]\nresources = [\""+apiKeyPath+"\"]\nmeasurements = [\"%debug\"]\ninsecure = true\n")
 	scratch := t.TempDir()
 	for _, v := range []string{"TMPDIR", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"} {
 		d := filepath.Join(scratch, v)
@@ -177,7 +177,7 @@ func TestRunSecretRefusals(t *testing.T) {
 	w := newSecretWorld(t)
 	w.srv.PutResource("default/tenant/db", []byte("db-password"))
 	bundle := w.bundle(t, "1.0.0", "api-key = \""+apiKeyPath+"\"\n")
-	grant := "[[grants]]\nresources = [\"" + apiKeyPath + "\"]\nmeasurements = [\"%debug\", \"%staging\"]\nprofiles = [\"debug\"]\n"
+	grant := "[[grants]]\nresources = [\"" + apiKeyPath + "\"]\nmeasurements = [\"%debug\", \"%staging\"]\nprofiles = [\"debug\"]\ninsecure = true\n"
 	w.serve(t, bundle, grant)
 
 	changed := w.bundle(t, "1.0.1", "api-key = \""+apiKeyPath+"\"\n") // one byte of the manifest
@@ -190,9 +190,10 @@ func TestRunSecretRefusals(t *testing.T) {
 	}{
 		{"one byte changed", changed, "debug", "", errcode.BrokerRefused, "measurement"},
 		{"another profile", bundle, "staging", "", errcode.SecretRefused, "under profile staging"},
-		{"another backend", bundle, "debug", "[[grants]]\nresources = [\"" + apiKeyPath + "\"]\nmeasurements = [\"%debug\"]\nbackends = [\"tdx\"]\n", errcode.SecretRefused, "on backend sim"},
+		{"another backend", bundle, "debug", "[[grants]]\nresources = [\"" + apiKeyPath + "\"]\nmeasurements = [\"%debug\"]\nbackends = [\"tdx\"]\ninsecure = true\n", errcode.SecretRefused, "on backend sim"},
+		{"simulator, hardware-only grant", bundle, "debug", "[[grants]]\nresources = [\"" + apiKeyPath + "\"]\nmeasurements = [\"%debug\"]\n", errcode.SecretRefused, "with insecure evidence"},
 		{"not granted", ungranted, "debug", "", errcode.SecretRefused, "default/tenant/db is granted to no run"},
-		{"granted, not held", absent, "debug", "[[grants]]\nresources = [\"" + apiKeyPath + "\", \"default/tenant/absent\"]\nmeasurements = [\"%debug\"]\n", errcode.SecretRefused, "holds nothing there"},
+		{"granted, not held", absent, "debug", "[[grants]]\nresources = [\"" + apiKeyPath + "\", \"default/tenant/absent\"]\nmeasurements = [\"%debug\"]\ninsecure = true\n", errcode.SecretRefused, "holds nothing there"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			policyBundle := tc.bundle
@@ -241,7 +242,7 @@ func TestStagingRunReadsItsSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	bundle := w.bundleWith(t, "1.0.0", "log_recipient = \""+id.Recipient().String()+"\"\n", "api-key = \""+apiKeyPath+"\"\n")
-	w.serve(t, bundle, "[[grants]]\nresources = [\""+apiKeyPath+"\"]\nmeasurements = [\"%staging\"]\nprofiles = [\"staging\"]\n")
+	w.serve(t, bundle, "[[grants]]\nresources = [\""+apiKeyPath+"\"]\nmeasurements = [\"%staging\"]\nprofiles = [\"staging\"]\ninsecure = true\n")
 	var sink bufferSink
 	out, err := w.run(t, bundle, "staging", ampoule.Config{LogSink: func() (io.WriteCloser, error) { return &sink, nil }})
 	if err != nil || out != "" {

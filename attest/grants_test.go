@@ -27,6 +27,7 @@ func TestPolicyGrants(t *testing.T) {
 [[grants]]
 resources = ["default/tenant/api-key", "default/tenant/db"]
 measurements = ["%m"]
+insecure = true
 
 [[grants]]
 resources = ["default/tenant/prod-only"]
@@ -39,25 +40,29 @@ backends = ["sev-snp"]
 	}
 	other := [48]byte{1}
 	for _, tc := range []struct {
-		path             string
-		m                [48]byte
-		profile, backend string
-		want             bool
+		path                    string
+		m                       [48]byte
+		profile, backend, class string
+		want                    bool
 	}{
-		{"default/tenant/api-key", testMeasurement, "staging", "sim", true},
-		{"default/tenant/db", testMeasurement, "production", "sev-snp", true},
-		{"default/tenant/api-key", other, "staging", "sim", false},
-		{"default/tenant/other", testMeasurement, "staging", "sim", false},
-		{"default/tenant/prod-only", testMeasurement, "production", "sev-snp", true},
-		{"default/tenant/prod-only", testMeasurement, "staging", "sev-snp", false},
-		{"default/tenant/prod-only", testMeasurement, "production", "sim", false},
-		{"default/tenant/prod-only", other, "production", "sev-snp", false},
+		{"default/tenant/api-key", testMeasurement, "staging", "sim", ClassInsecure, true},
+		{"default/tenant/db", testMeasurement, "production", "sev-snp", ClassHardware, true},
+		{"default/tenant/db", testMeasurement, "production", "sev-snp", ClassDebug, true},
+		{"default/tenant/api-key", other, "staging", "sim", ClassInsecure, false},
+		{"default/tenant/other", testMeasurement, "staging", "sim", ClassInsecure, false},
+		{"default/tenant/prod-only", testMeasurement, "production", "sev-snp", ClassHardware, true},
+		{"default/tenant/prod-only", testMeasurement, "staging", "sev-snp", ClassHardware, false},
+		{"default/tenant/prod-only", testMeasurement, "production", "sim", ClassInsecure, false},
+		{"default/tenant/prod-only", other, "production", "sev-snp", ClassHardware, false},
+		// Without insecure = true, only hardware evidence gets it.
+		{"default/tenant/prod-only", testMeasurement, "production", "sev-snp", ClassDebug, false},
+		{"default/tenant/prod-only", testMeasurement, "production", "sev-snp", ClassInsecure, false},
 	} {
-		if got := p.Granted(tc.path, tc.m, tc.profile, tc.backend); got != tc.want {
-			t.Errorf("Granted(%s, %x…, %s, %s) = %v", tc.path, tc.m[:2], tc.profile, tc.backend, got)
+		if got := p.Granted(tc.path, tc.m, tc.profile, tc.backend, tc.class); got != tc.want {
+			t.Errorf("Granted(%s, %x…, %s, %s, %s) = %v", tc.path, tc.m[:2], tc.profile, tc.backend, tc.class, got)
 		}
 	}
-	if none, _ := grantsPolicy(t, ""); none.Granted("default/tenant/api-key", testMeasurement, "staging", "sim") {
+	if none, _ := grantsPolicy(t, ""); none.Granted("default/tenant/api-key", testMeasurement, "staging", "sim", ClassInsecure) {
 		t.Error("a policy without grants grants")
 	}
 }
@@ -97,12 +102,22 @@ func TestTemplateGrantsTheSecrets(t *testing.T) {
 	var m [48]byte
 	hex.Decode(m[:], []byte(helloStaging))
 	for _, r := range tmpl.Secrets {
-		if !p.Granted(r, m, "staging", "sim") {
+		if !p.Granted(r, m, "staging", "sim", ClassInsecure) {
 			t.Errorf("%s is not granted:\n%s", r, out.String())
 		}
 	}
-	if p.Granted("default/tenant/other", m, "staging", "sim") || len(p.Grants) != 1 {
+	if p.Granted("default/tenant/other", m, "staging", "sim", ClassInsecure) || len(p.Grants) != 1 {
 		t.Errorf("the template grants more than the secrets: %+v", p.Grants)
+	}
+	// A policy refusing the simulator grants hardware evidence alone.
+	hw := tmpl
+	hw.Backends, hw.AllowInsecure, hw.SimPin = []string{"sev-snp"}, false, ""
+	out.Reset()
+	if err := WriteTemplate(&out, hw); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := ParsePolicy(out.Bytes()); err != nil || p.Grants[0].Insecure || strings.Contains(out.String(), "insecure = true") {
+		t.Errorf("a hardware policy's grant gives insecure evidence its secrets (%v):\n%s", err, out.String())
 	}
 	// Without secrets, no grant at all.
 	tmpl.Secrets = nil

@@ -117,18 +117,26 @@ type Grant struct {
 	// (TOML: profiles, backends).
 	Profiles []string
 	Backends []string
+	// Insecure gives the resources to evidence a host can make or read as
+	// well, the simulator's or a TEE's with its debug bit set (classes
+	// other than "hardware", see Result.Class), where the policy accepts
+	// such evidence at all (TOML: insecure). Without it they go to hardware
+	// evidence alone, whatever else the policy accepts.
+	Insecure bool
 }
 
 // MaxGrants bounds a policy's grants, and the resources of one grant.
 const MaxGrants = 256
 
 // Granted reports whether a grant of p gives the resource at path to a run
-// of measurement m under profile on backend (whose evidence p affirmed).
-func (p *Policy) Granted(path string, m [48]byte, profile, backend string) bool {
+// of measurement m under profile on backend, whose evidence p affirmed of
+// class (Result.Class).
+func (p *Policy) Granted(path string, m [48]byte, profile, backend, class string) bool {
 	for _, g := range p.Grants {
 		if slices.Contains(g.Resources, path) && slices.Contains(g.Measurements, m) &&
 			(len(g.Profiles) == 0 || slices.Contains(g.Profiles, profile)) &&
-			(len(g.Backends) == 0 || slices.Contains(g.Backends, backend)) {
+			(len(g.Backends) == 0 || slices.Contains(g.Backends, backend)) &&
+			(class == ClassHardware || g.Insecure) {
 			return true
 		}
 	}
@@ -197,6 +205,7 @@ type grantFile struct {
 	Measurements []string `toml:"measurements"`
 	Profiles     []string `toml:"profiles"`
 	Backends     []string `toml:"backends"`
+	Insecure     bool     `toml:"insecure"`
 }
 
 // rtmrsFile is the table tdx_rtmrs; an empty value is not checked.
@@ -373,7 +382,7 @@ func (f *policyFile) decodeGrants(p *Policy) ([]Grant, error) {
 				return nil, fmt.Errorf("%w: %s.backends: %q is not among the policy's backends", ErrPolicy, key, b)
 			}
 		}
-		out = append(out, Grant{Resources: gf.Resources, Measurements: ms, Profiles: gf.Profiles, Backends: gf.Backends})
+		out = append(out, Grant{Resources: gf.Resources, Measurements: ms, Profiles: gf.Profiles, Backends: gf.Backends, Insecure: gf.Insecure})
 	}
 	return out, nil
 }

@@ -68,7 +68,11 @@ func WriteTemplate(w io.Writer, t Template) error {
 	fmt.Fprintf(&out, "# Refuse evidence older than this.\nmax_age = %q\n\n", DefaultMaxAge.String())
 	out.WriteString(platformPins)
 	if len(t.Secrets) > 0 {
-		fmt.Fprintf(&out, "\n# The secrets the bundle's manifest declares, released by a broker serving\n# this policy to runs of the measurements above (and nothing else to them).\n[[grants]]\nresources = %s\nmeasurements = [\n", tomlList(t.Secrets))
+		fmt.Fprintf(&out, "\n# The secrets the bundle's manifest declares, released by a broker serving\n# this policy to runs of the measurements above (and nothing else to them).\n[[grants]]\nresources = %s\n", tomlList(t.Secrets))
+		if t.AllowInsecure {
+			fmt.Fprintf(&out, "# The policy accepts the simulator, so the secrets go to its runs too.\ninsecure = true\n")
+		}
+		out.WriteString("measurements = [\n")
 		for _, m := range t.Measurements {
 			fmt.Fprintf(&out, "  %q, # %s\n", m.Measurement, m.Profile)
 		}
@@ -135,7 +139,7 @@ func (t Template) matches(p *Policy) error {
 		same = same && len(p.Grants) == 0
 	} else {
 		same = same && len(p.Grants) == 1 && slices.Equal(p.Grants[0].Resources, t.Secrets) &&
-			slices.Equal(p.Grants[0].Measurements, p.Measurements) && len(p.Grants[0].Profiles) == 0 && len(p.Grants[0].Backends) == 0
+			slices.Equal(p.Grants[0].Measurements, p.Measurements) && len(p.Grants[0].Profiles) == 0 && len(p.Grants[0].Backends) == 0 && p.Grants[0].Insecure == t.AllowInsecure
 	}
 	if !same {
 		return fmt.Errorf("%w: the policy written for the template reads back as another", ErrPolicy)

@@ -238,8 +238,8 @@ func (s *Server) resource(path string, c Claims) ([]byte, error) {
 	if err := checkStorePath(path); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotGranted, err)
 	}
-	if !policy.Granted(path, c.Measurement, c.Profile, c.Backend) {
-		return nil, fmt.Errorf("%w: %s is granted to no run of this measurement under profile %s on backend %s", ErrNotGranted, path, c.Profile, c.Backend)
+	if !policy.Granted(path, c.Measurement, c.Profile, c.Backend, c.Class) {
+		return nil, fmt.Errorf("%w: %s is granted to no run of this measurement under profile %s on backend %s with %s evidence", ErrNotGranted, path, c.Profile, c.Backend, c.Class)
 	}
 	value, err := s.storedValue(path)
 	if errors.Is(err, ErrNoResource) {

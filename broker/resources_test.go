@@ -24,8 +24,9 @@ func grantsPolicy(t testing.TB) *attest.Policy {
 	t.Helper()
 	a := hex.EncodeToString(measurementA[:])
 	p, err := attest.ParsePolicy([]byte("measurements = [\"" + a + "\", \"" + hex.EncodeToString(measurementB[:]) + "\"]\nprofiles = [\"staging\", \"production\"]\nbackends = [\"sim\"]\nallow_insecure = true\n" + simPin() +
-		"[[grants]]\nresources = [\"" + apiKeyPath + "\", \"default/tenant/absent\"]\nmeasurements = [\"" + a + "\"]\n" +
-		"[[grants]]\nresources = [\"default/tenant/prod\"]\nmeasurements = [\"" + a + "\"]\nprofiles = [\"production\"]\n"))
+		"[[grants]]\nresources = [\"" + apiKeyPath + "\", \"default/tenant/absent\"]\nmeasurements = [\"" + a + "\"]\ninsecure = true\n" +
+		"[[grants]]\nresources = [\"default/tenant/prod\"]\nmeasurements = [\"" + a + "\"]\nprofiles = [\"production\"]\ninsecure = true\n" +
+		"[[grants]]\nresources = [\"default/tenant/hw\"]\nmeasurements = [\"" + a + "\"]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +158,7 @@ func TestReleaseGrants(t *testing.T) {
 	}
 	b.s.PutResource("default/tenant/prod", []byte("production's"))
 	b.s.PutResource("default/tenant/other", []byte("nobody's"))
+	b.s.PutResource("default/tenant/hw", []byte("hardware's"))
 
 	// The granted measurement gets its resource, and the sealing key
 	// beside it in the same answer, by its path and by its former name.
@@ -179,6 +181,7 @@ func TestReleaseGrants(t *testing.T) {
 		{"not granted", measurementA, []string{"default/tenant/other"}, "default/tenant/other is granted to no run"},
 		{"another profile", measurementA, []string{"default/tenant/prod"}, "under profile staging"},
 		{"granted, absent", measurementA, []string{"default/tenant/absent"}, "the broker holds nothing there"},
+		{"hardware only", measurementA, []string{"default/tenant/hw"}, "default/tenant/hw is granted to no run of this measurement under profile staging on backend sim with insecure evidence"},
 		{"one of two not granted", measurementA, []string{apiKeyPath, "default/tenant/other"}, "default/tenant/other is granted to no run"},
 		{"the broker's own repository", measurementA, []string{"ampoule/other/key"}, "broker's own repository"},
 	} {
@@ -198,14 +201,14 @@ func TestReleaseGrants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(records) != 9 {
-		t.Fatalf("%d audit records, want 9: %+v", len(records), records)
+	if len(records) != 10 {
+		t.Fatalf("%d audit records, want 10: %+v", len(records), records)
 	}
 	first := records[0]
 	if first.Status != "affirming" || !slices.Equal(first.Released, []string{SealingKey, apiKeyPath}) || !slices.Equal(sortedNames(first.Asked), []string{SealingKey, apiKeyPath}) {
 		t.Errorf("the release's record: %+v", first)
 	}
-	for _, r := range records[2:8] {
+	for _, r := range records[2:9] {
 		if r.Status != "contraindicated" || len(r.Released) != 0 || !slices.ContainsFunc(r.Reasons, func(s string) bool { return strings.Contains(s, "granted") || strings.Contains(s, "own repository") }) {
 			t.Errorf("a refused resource's record: %+v", r)
 		}
@@ -225,7 +228,7 @@ func TestReleaseTheLongestPath(t *testing.T) {
 	long := strings.Repeat("r", 64) + "/" + strings.Repeat("t", 64) + "/" + strings.Repeat("g", 64)
 	a := hex.EncodeToString(measurementA[:])
 	p, err := attest.ParsePolicy([]byte("measurements = [\"" + a + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\n" + simPin() +
-		"[[grants]]\nresources = [\"" + long + "\"]\nmeasurements = [\"" + a + "\"]\n"))
+		"[[grants]]\nresources = [\"" + long + "\"]\nmeasurements = [\"" + a + "\"]\ninsecure = true\n"))
 	if err != nil {
 		t.Fatal(err)
 	}

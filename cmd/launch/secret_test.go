@@ -58,7 +58,7 @@ func TestSecretTour(t *testing.T) {
 	b, _ := loader.Open(bundle)
 	if len(pol.Grants) != 1 || !slices.Equal(pol.Grants[0].Resources, []string{"default/tenant/api-key", "default/tenant/cert"}) ||
 		!slices.Equal(pol.Grants[0].Measurements, pol.Measurements) || len(pol.Measurements) != 2 ||
-		!pol.Granted("default/tenant/api-key", loader.Measure(b, "debug"), "debug", "sim") || pol.Granted("default/tenant/other", loader.Measure(b, "debug"), "debug", "sim") {
+		!pol.Granted("default/tenant/api-key", loader.Measure(b, "debug"), "debug", "sim", attest.ClassInsecure) || pol.Granted("default/tenant/other", loader.Measure(b, "debug"), "debug", "sim", attest.ClassInsecure) {
 		t.Errorf("policy new grants %+v:\n%s", pol.Grants, p.stdout)
 	}
 	policy := filepath.Join(dir, "policy.toml")
