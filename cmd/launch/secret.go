@@ -65,7 +65,11 @@ func doBrokerSecret(e *cliEnv, c command, args []string) int {
 		if err := srv.PutResource(pos[0], value); err != nil {
 			return e.fail(resourceError(err))
 		}
-		fmt.Fprintf(e.stdout, "stored %s (%d bytes, sealed under the broker's master key)\n", pos[0], len(value))
+		note := ""
+		if value[len(value)-1] == '\n' {
+			note = "; it ends with a newline, which the guest reads too"
+		}
+		fmt.Fprintf(e.stdout, "stored %s (%d bytes, sealed under the broker's master key%s)\n", pos[0], len(value), note)
 	case "rm":
 		if err := srv.RemoveResource(pos[0]); err != nil {
 			return e.fail(resourceError(err))
