@@ -286,3 +286,31 @@ func TestStagingRunReadsItsSecret(t *testing.T) {
 		t.Errorf("the audit trail: %+v", records)
 	}
 }
+
+// TestSecretsAndSealingKeyInOneRelease: a bundle whose sealed mount's key
+// comes from the broker and that declares secrets asks for all of them in
+// one release, on the run's one nonce: one decision, one audit record.
+func TestSecretsAndSealingKeyInOneRelease(t *testing.T) {
+	w := newSecretWorld(t)
+	bundle := w.bundleWith(t, "1.0.0", "[sealed]\nmount = \"/sealed\"\nkey = \"broker\"\n", "api-key = \""+apiKeyPath+"\"\n")
+	w.serve(t, bundle, "[[grants]]\nresources = [\""+apiKeyPath+"\"]\nmeasurements = [\"%debug\"]\ninsecure = true\n")
+	store := filepath.Join(t.TempDir(), "consumer.sealed")
+	out, err := w.run(t, bundle, "debug", ampoule.Config{SealedStore: store})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	sum := sha256.Sum256(w.secret)
+	if !strings.HasPrefix(out, hex.EncodeToString(sum[:])) {
+		t.Errorf("the guest printed %q", out)
+	}
+	if _, err := os.Stat(store); err != nil {
+		t.Errorf("the sealed store was not sealed: %v", err)
+	}
+	if b, _ := os.ReadFile(store); bytes.Contains(b, w.secret) {
+		t.Error("the sealed store holds the secret")
+	}
+	records, err := w.srv.Audit()
+	if err != nil || len(records) != 1 || records[0].Status != "affirming" || strings.Join(records[0].Released, ",") != broker.SealingKey+","+apiKeyPath {
+		t.Errorf("the audit trail: %+v %v", records, err)
+	}
+}
