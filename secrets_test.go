@@ -72,7 +72,7 @@ func (w *secretWorld) bundle(t *testing.T, version, secrets string) string {
 func (w *secretWorld) bundleWith(t *testing.T, version, top, secrets string) string {
 	t.Helper()
 	return testwasm.CopyBundle(t, testwasm.Example(t, "secret-consumer"), "name = \"secret-consumer\"\nversion = \""+version+"\"\nprofiles = [\"debug\", \"staging\"]\n"+top+
-		"[broker]\nurl = \""+w.url+"\"\nkey = \""+hex.EncodeToString(w.srv.PublicKey())+"\"\n[secrets]\n"+secrets+"[limits]\nwall_time = \"10s\"\n")
+		"[broker]\nurl = \""+w.url+"\"\nkey = \""+hex.EncodeToString(w.srv.PublicKey())+"\"\n[secrets]\n"+secrets+"[limits]\nwall_time = \"60s\"\n")
 }
 
 // serve makes the broker serve a policy accepting bundle under debug and

@@ -45,7 +45,7 @@ func TestSecretTour(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	bundle := copyBundle(t, testwasm.Example(t, "secret-consumer"), "name = \"secret-consumer\"\nversion = \"1.0.0\"\nprofiles = [\"debug\", \"staging\"]\n"+
-		"[broker]\nurl = \"http://"+addr+"\"\nkey = \""+hex.EncodeToString(key)+"\"\n[secrets]\napi-key = \"default/tenant/api-key\"\ncert = \"default/tenant/cert\"\n[limits]\nwall_time = \"10s\"\n")
+		"[broker]\nurl = \"http://"+addr+"\"\nkey = \""+hex.EncodeToString(key)+"\"\n[secrets]\napi-key = \"default/tenant/api-key\"\ncert = \"default/tenant/cert\"\n[limits]\nwall_time = \"60s\"\n")
 	other := filepath.Join(dir, "cert.pem")
 	os.WriteFile(other, []byte("a certificate"), 0o600)
 	launch(t, "broker", "secret", "put", "--db", db, "default/tenant/cert", other)
