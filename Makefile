@@ -1,6 +1,6 @@
 # Ampoule. 'make demo' runs the hello example; 'make test' runs every test.
 GO       ?= go
-EXAMPLES := hello files compute crash leak notebook
+EXAMPLES := hello files compute crash leak notebook secret-consumer
 BIN      := bin/launch
 FUZZTIME ?= 30s
 
@@ -136,6 +136,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sandbox
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/testwasm
 	$(GO) test -run '^$$' -fuzz '^FuzzCompileDecides$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/resource
+	$(GO) test -run '^$$' -fuzz '^FuzzOpenStored$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 
 # Regenerate docs/errors.md from the registry.
 docs:

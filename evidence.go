@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -173,6 +175,47 @@ func (r *run) sealingKey(ctx context.Context, m *loader.Manifest, mm loader.Meas
 		}
 		return teeSealingKey(ctx, be, m, mm)
 	}
+	released, err := r.release(ctx, m, mm, log)
+	if err != nil {
+		return nil, err
+	}
+	key := released[broker.SealingKey]
+	if len(key) != 32 {
+		return nil, errcode.Errorf(errcode.BrokerAnswerInvalid, "the broker's sealing key is %d bytes, not 32", len(key))
+	}
+	return key, nil
+}
+
+// brokerResources are the resources a run asks the manifest's broker for:
+// the sealing key of a [sealed] key = "broker", and every [secrets] path.
+func brokerResources(m *loader.Manifest) []string {
+	var names []string
+	if m.Sealed != nil && m.Sealed.Key == loader.SealedKeyBroker {
+		names = append(names, broker.SealingKey)
+	}
+	for _, path := range m.Secrets {
+		names = append(names, path)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// release asks the manifest's broker, once per run, for every resource the
+// run needs (brokerResources) in one release, its nonce in the run's only
+// evidence: the broker answers a nonce once, and releases all or none.
+func (r *run) release(ctx context.Context, m *loader.Manifest, mm loader.Measurement, log hclog.Logger) (map[string][]byte, error) {
+	if r.released != nil || r.releaseErr != nil {
+		return r.released, r.releaseErr
+	}
+	r.released, r.releaseErr = r.askBroker(ctx, m, mm, log)
+	return r.released, r.releaseErr
+}
+
+func (r *run) askBroker(ctx context.Context, m *loader.Manifest, mm loader.Measurement, log hclog.Logger) (map[string][]byte, error) {
+	names := brokerResources(m)
+	if m.Broker == nil || len(names) == 0 {
+		return nil, errcode.Errorf(errcode.Internal, "the run asks its broker for nothing")
+	}
 	c := &broker.Client{URL: m.Broker.URL, Key: m.Broker.Key}
 	nonce, err := r.challenge(ctx, c)
 	if err != nil {
@@ -182,15 +225,35 @@ func (r *run) sealingKey(ctx context.Context, m *loader.Manifest, mm loader.Meas
 	if err != nil {
 		return nil, err
 	}
-	secrets, err := c.Release(ctx, env, r.runtimeKey, []string{broker.SealingKey})
+	released, err := c.Release(ctx, env, r.runtimeKey, names)
 	if err != nil {
 		return nil, brokerError(err, m.Broker.URL)
 	}
-	key := secrets[broker.SealingKey]
-	if len(key) != 32 {
-		return nil, errcode.Errorf(errcode.BrokerAnswerInvalid, "the broker's sealing key is %d bytes, not 32", len(key))
+	for _, name := range names {
+		if len(released[name]) == 0 {
+			return nil, errcode.Errorf(errcode.BrokerAnswerInvalid, "the broker's answer has nothing for %s", name)
+		}
 	}
-	return key, nil
+	return released, nil
+}
+
+// secrets are the manifest's [secrets], by guest name, as the broker
+// released them to the run's evidence; a refused one stops the run before
+// the workload starts.
+func (r *run) secrets(ctx context.Context, m *loader.Manifest, mm loader.Measurement, log hclog.Logger) (map[string][]byte, error) {
+	if len(m.Secrets) == 0 {
+		return nil, nil
+	}
+	released, err := r.release(ctx, m, mm, log)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for name, path := range m.Secrets {
+		out[name] = released[path]
+	}
+	log.Info("secrets released", "names", slices.Sorted(maps.Keys(out)), "at", loader.SecretsDir)
+	return out, nil
 }
 
 // challenge asks the manifest's broker for a nonce, once per run: the

@@ -48,7 +48,7 @@ func (r *run) openLog(ctx context.Context, b *loader.Bundle, spec *sandbox.Spec,
 	}
 	mm := measurement()
 	var nonce []byte
-	if m.Sealed != nil && m.Sealed.Key == loader.SealedKeyBroker && m.Broker != nil {
+	if len(brokerResources(m)) > 0 && m.Broker != nil {
 		// A failure is reported, into this log, where the key is asked
 		// for; the evidence then carries a nonce of its own.
 		nonce, _ = r.challenge(ctx, &broker.Client{URL: m.Broker.URL, Key: m.Broker.Key})

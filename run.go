@@ -58,6 +58,9 @@ type run struct {
 	challenged  bool
 	brokerNonce []byte
 	brokerErr   error
+	// What the broker released to the run, asked once (release).
+	released   map[string][]byte
+	releaseErr error
 	// also holds failures beside the run's own.
 	also []error
 	// The fixed warnings given before the tenant's log opened, and the
@@ -168,6 +171,16 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 			log.Warn(w)
 		}
 	}
+	// The secrets before anything runs: a run whose broker refuses one
+	// stops here, and the runner gets them in its spec, never on a disk.
+	if spec.Secrets, err = r.secrets(ctx, b.Manifest, measurement(), log); err != nil {
+		return res, r.ended(logw, log, 0, err)
+	}
+	defer func() {
+		for _, v := range spec.Secrets {
+			clear(v)
+		}
+	}()
 	var sm *sealed.Mount
 	if m := b.Manifest; m.Sealed != nil {
 		// The sealed mount is unpacked before the runner starts: its
@@ -525,6 +538,8 @@ func DefaultSealedFile(name, profile string) (string, error) {
 // brokerError gives a broker failure its registered code.
 func brokerError(err error, url string) error {
 	switch {
+	case errors.Is(err, broker.ErrNotGranted):
+		return errcode.Errorf(errcode.SecretRefused, "%s: %v", url, err)
 	case errors.Is(err, broker.ErrRefused):
 		return errcode.Errorf(errcode.BrokerRefused, "%s: %v", url, err)
 	case errors.Is(err, broker.ErrProtocol):

@@ -45,12 +45,21 @@ type Result struct {
 func (r *Result) Class() string {
 	switch {
 	case r.Insecure || r.Kind == sim.Kind:
-		return "insecure"
+		return ClassInsecure
 	case r.Debug:
-		return "debug"
+		return ClassDebug
 	}
-	return "hardware"
+	return ClassHardware
 }
+
+// The classes of evidence (Result.Class): the simulator's or evidence its
+// envelope marks insecure, a TEE's whose debug bit is set, and a TEE's a
+// host can neither make nor read.
+const (
+	ClassInsecure = "insecure"
+	ClassDebug    = "debug"
+	ClassHardware = "hardware"
+)
 
 // Options are what a verification depends on besides the envelope.
 type Options struct {

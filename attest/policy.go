@@ -12,6 +12,8 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/ampoule-run/ampoule/internal/resource"
+
 	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
@@ -93,6 +95,52 @@ type Policy struct {
 	// judged with Intel's collateral (which accepts only up to date)
 	// (TOML: tdx_require_tcb_up_to_date).
 	TDXRequireTCBUpToDate bool
+	// Grants say which runs a broker serving the policy releases which of
+	// its stored resources to (TOML: the array of tables grants). Evidence
+	// the policy affirms reads a resource only if a grant names both; the
+	// sealing key, derived for each measurement, needs none.
+	Grants []Grant
+}
+
+// Grant gives resources to runs of some measurements, under some profiles,
+// on some backends. ParsePolicy accepts only a grant whose resources are
+// resource paths and whose measurements, profiles and backends are among
+// the policy's own, so that no grant names a run the policy refuses.
+type Grant struct {
+	// Resources are resource paths, REPO/TYPE/TAG (TOML: resources).
+	Resources []string
+	// Measurements are the runs the grant is for; at least one (TOML:
+	// measurements, hex).
+	Measurements [][48]byte
+	// Profiles and Backends, if not empty, narrow the grant to runs under
+	// those profiles, on those backends; empty, they are the policy's
+	// (TOML: profiles, backends).
+	Profiles []string
+	Backends []string
+	// Insecure gives the resources to evidence a host can make or read as
+	// well, the simulator's or a TEE's with its debug bit set (classes
+	// other than "hardware", see Result.Class), where the policy accepts
+	// such evidence at all (TOML: insecure). Without it they go to hardware
+	// evidence alone, whatever else the policy accepts.
+	Insecure bool
+}
+
+// MaxGrants bounds a policy's grants, and the resources of one grant.
+const MaxGrants = 256
+
+// Granted reports whether a grant of p gives the resource at path to a run
+// of measurement m under profile on backend, whose evidence p affirmed of
+// class (Result.Class).
+func (p *Policy) Granted(path string, m [48]byte, profile, backend, class string) bool {
+	for _, g := range p.Grants {
+		if slices.Contains(g.Resources, path) && slices.Contains(g.Measurements, m) &&
+			(len(g.Profiles) == 0 || slices.Contains(g.Profiles, profile)) &&
+			(len(g.Backends) == 0 || slices.Contains(g.Backends, backend)) &&
+			(class == ClassHardware || g.Insecure) {
+			return true
+		}
+	}
+	return false
 }
 
 // TDAttributes is a TDX TDATTRIBUTES requirement, the 8 bytes as the quote
@@ -148,6 +196,16 @@ type policyFile struct {
 	TDXTDAttributes       string      `toml:"tdx_td_attributes"`
 	TDXTDAttributesMask   string      `toml:"tdx_td_attributes_mask"`
 	TDXRequireTCBUpToDate bool        `toml:"tdx_require_tcb_up_to_date"`
+	Grants                []grantFile `toml:"grants"`
+}
+
+// grantFile is one [[grants]] table as written.
+type grantFile struct {
+	Resources    []string `toml:"resources"`
+	Measurements []string `toml:"measurements"`
+	Profiles     []string `toml:"profiles"`
+	Backends     []string `toml:"backends"`
+	Insecure     bool     `toml:"insecure"`
 }
 
 // rtmrsFile is the table tdx_rtmrs; an empty value is not checked.
@@ -215,6 +273,9 @@ func ParsePolicy(data []byte) (*Policy, error) {
 	if err := f.decodeHex(p); err != nil {
 		return nil, err
 	}
+	if p.Grants, err = f.decodeGrants(p); err != nil {
+		return nil, err
+	}
 	p.MaxAge = DefaultMaxAge
 	if f.MaxAge != "" {
 		d, err := time.ParseDuration(f.MaxAge)
@@ -278,6 +339,52 @@ func (f *policyFile) decodeHex(p *Policy) error {
 		}
 	}
 	return f.decodeSimKeys(p)
+}
+
+// decodeGrants decodes f's grants, each checked against what p accepts.
+func (f *policyFile) decodeGrants(p *Policy) ([]Grant, error) {
+	if len(f.Grants) > MaxGrants {
+		return nil, fmt.Errorf("%w: grants: %d of them; at most %d", ErrPolicy, len(f.Grants), MaxGrants)
+	}
+	var out []Grant
+	for i, gf := range f.Grants {
+		key := fmt.Sprintf("grants[%d]", i)
+		if len(gf.Resources) == 0 || len(gf.Resources) > MaxGrants {
+			return nil, fmt.Errorf("%w: %s.resources: list 1 to %d resource paths", ErrPolicy, key, MaxGrants)
+		}
+		for _, r := range gf.Resources {
+			if _, err := resource.Parse(r); err != nil {
+				return nil, fmt.Errorf("%w: %s.resources: %v", ErrPolicy, key, err)
+			}
+			if r == resource.SealingKey {
+				return nil, fmt.Errorf("%w: %s.resources: %s is the sealing key, which the broker derives for every measurement the policy affirms; grant it nothing", ErrPolicy, key, r)
+			}
+		}
+		if len(gf.Measurements) == 0 {
+			return nil, fmt.Errorf("%w: %s.measurements: list the measurements the resources are for", ErrPolicy, key)
+		}
+		ms, err := digests(key+".measurements", gf.Measurements)
+		if err != nil {
+			return nil, err
+		}
+		for j, m := range ms {
+			if !slices.Contains(p.Measurements, m) {
+				return nil, fmt.Errorf("%w: %s.measurements: %s is not among the policy's measurements, so no run of it is affirmed", ErrPolicy, key, gf.Measurements[j])
+			}
+		}
+		for _, pr := range gf.Profiles {
+			if !slices.Contains(p.Profiles, pr) {
+				return nil, fmt.Errorf("%w: %s.profiles: %q is not among the policy's profiles", ErrPolicy, key, pr)
+			}
+		}
+		for _, b := range gf.Backends {
+			if !slices.Contains(p.Backends, b) {
+				return nil, fmt.Errorf("%w: %s.backends: %q is not among the policy's backends", ErrPolicy, key, b)
+			}
+		}
+		out = append(out, Grant{Resources: gf.Resources, Measurements: ms, Profiles: gf.Profiles, Backends: gf.Backends, Insecure: gf.Insecure})
+	}
+	return out, nil
 }
 
 // decodeSimKeys decodes sim_keys: "any" (or a list of "any" alone), or

@@ -28,6 +28,9 @@ type Template struct {
 	// SimPin, if set, is the simulator key (hex Ed25519) the policy pins;
 	// empty, the policy pins none (and says nothing of sim_keys).
 	SimPin string
+	// Secrets are the resource paths the bundle's manifest declares: one
+	// grant gives exactly these to the Measurements; none, no grant.
+	Secrets []string
 }
 
 // ProfileMeasurement is a bundle's reference measurement under a profile.
@@ -64,6 +67,17 @@ func WriteTemplate(w io.Writer, t Template) error {
 	fmt.Fprintf(&out, "# The AMD processor line SEV-SNP evidence comes from (Milan, Genoa, Turin; e.g. Milan-B1).\nsnp_product = \"Milan\"\n\n")
 	fmt.Fprintf(&out, "# Refuse evidence older than this.\nmax_age = %q\n\n", DefaultMaxAge.String())
 	out.WriteString(platformPins)
+	if len(t.Secrets) > 0 {
+		fmt.Fprintf(&out, "\n# The secrets the bundle's manifest declares, released by a broker serving\n# this policy to runs of the measurements above (and nothing else to them).\n[[grants]]\nresources = %s\n", tomlList(t.Secrets))
+		if t.AllowInsecure {
+			fmt.Fprintf(&out, "# The policy accepts the simulator, so the secrets go to its runs too.\ninsecure = true\n")
+		}
+		out.WriteString("measurements = [\n")
+		for _, m := range t.Measurements {
+			fmt.Fprintf(&out, "  %q, # %s\n", m.Measurement, m.Profile)
+		}
+		out.WriteString("]\n")
+	}
 	p, err := ParsePolicy(out.Bytes())
 	if err != nil {
 		return fmt.Errorf("the template does not make a policy: %w", err)
@@ -120,6 +134,12 @@ func (t Template) matches(p *Policy) error {
 		same = same && len(p.SimKeys) == 0
 	} else {
 		same = same && len(p.SimKeys) == 1 && hex.EncodeToString(p.SimKeys[0]) == strings.ToLower(t.SimPin)
+	}
+	if len(t.Secrets) == 0 {
+		same = same && len(p.Grants) == 0
+	} else {
+		same = same && len(p.Grants) == 1 && slices.Equal(p.Grants[0].Resources, t.Secrets) &&
+			slices.Equal(p.Grants[0].Measurements, p.Measurements) && len(p.Grants[0].Profiles) == 0 && len(p.Grants[0].Backends) == 0 && p.Grants[0].Insecure == t.AllowInsecure
 	}
 	if !same {
 		return fmt.Errorf("%w: the policy written for the template reads back as another", ErrPolicy)

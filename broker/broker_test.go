@@ -217,7 +217,7 @@ func TestReleaseRefusals(t *testing.T) {
 	nonce, _ = b.client.Challenge(ctx)
 	env, key = b.evidence(t, measurementA, nonce)
 	_, err = b.client.Release(ctx, env, key, []string{"db-password"})
-	check("unknown secret", err, ErrUnavailable, "holds no secret")
+	check("unknown secret", err, ErrUnavailable, "releases resources by their path")
 
 	// A broker other than the pinned one.
 	nonce, _ = b.client.Challenge(ctx)

@@ -100,6 +100,9 @@ func (c *Client) Release(ctx context.Context, env *tee.Envelope, runtimeKey *ecd
 	if err != nil {
 		return nil, err
 	}
+	if r.Status != "affirming" && len(r.Refused) > 0 {
+		return nil, fmt.Errorf("%w: %w: %s: %s", ErrRefused, ErrNotGranted, strings.Join(r.Refused, ", "), strings.Join(r.Reasons, "; "))
+	}
 	if r.Status != "affirming" {
 		return nil, fmt.Errorf("%w: %s: %s", ErrRefused, r.Status, strings.Join(r.Reasons, "; "))
 	}

@@ -401,7 +401,12 @@ func TestSecretBindsTheNonce(t *testing.T) {
 	ctx := context.Background()
 	n1, _ := b.client.Challenge(ctx)
 	env1, key := b.evidence(t, measurementA, n1)
-	secrets, err := b.s.wrap(env1, "insecure", []string{SealingKey})
+	m, _ := env1.MeasurementBytes()
+	key1, err := b.s.sealingKey(m, "insecure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := b.s.wrap(env1, map[string][]byte{SealingKey: key1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ampoule-run/ampoule/internal/resource"
 	"github.com/ampoule-run/ampoule/internal/strictjson"
 )
 
@@ -36,9 +37,11 @@ const (
 	ReleasePath   = "/v1/release"
 )
 
-// SealingKey is the secret a run's sealed mount is sealed with: 32 bytes
-// the broker derives for the run's measurement, the same on every machine.
-const SealingKey = "sealing-key"
+// SealingKey is the resource a run's sealed mount is sealed with: 32 bytes
+// the broker derives for the run's measurement and evidence class, the
+// same on every machine, at the resource path ampoule/sealing/key (a
+// broker also answers to its former name, "sealing-key").
+const SealingKey = resource.SealingKey
 
 // MaxBody bounds a request or an answer.
 const MaxBody = 2 << 20
@@ -66,6 +69,9 @@ type ReleaseResponse struct {
 	Reasons     []string          `json:"reasons"`
 	Measurement string            `json:"measurement"`
 	Secrets     map[string][]byte `json:"secrets,omitempty"`
+	// Refused names the resources asked for that the evidence, though
+	// affirmed, does not get (the reasons say why); then none is released.
+	Refused []string `json:"refused,omitempty"`
 	// Signature is Ed25519 over signedBytes.
 	Signature []byte `json:"signature"`
 }
@@ -124,8 +130,8 @@ func DecodeReleaseRequest(r io.Reader) (*ReleaseRequest, error) {
 		return nil, fmt.Errorf("%w: ask for 1 to 64 secrets, not %d", ErrProtocol, len(req.Secrets))
 	}
 	for _, name := range req.Secrets {
-		if len(name) == 0 || len(name) > 128 {
-			return nil, fmt.Errorf("%w: a secret's name is 1 to 128 bytes", ErrProtocol)
+		if len(name) == 0 || len(name) > resource.MaxPath {
+			return nil, fmt.Errorf("%w: a secret's name is 1 to %d bytes (a resource path)", ErrProtocol, resource.MaxPath)
 		}
 	}
 	return &req, nil

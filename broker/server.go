@@ -111,7 +111,7 @@ func Open(path string, policy *attest.Policy) (*Server, error) {
 	s := &Server{db: db, Now: time.Now, Budget: DefaultBudget}
 	s.policy.Store(policy)
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKeys, bucketUsed, bucketAudit, bucketRefusals, bucketMeta} {
+		for _, b := range [][]byte{bucketKeys, bucketUsed, bucketAudit, bucketRefusals, bucketMeta, bucketResources} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -300,8 +300,8 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.Kind, rec.Profile, rec.Measurement, rec.Asked = env.Kind, env.Profile, env.Measurement, req.Secrets
 	for _, name := range req.Secrets {
-		if name != SealingKey {
-			writeJSON(w, http.StatusBadRequest, errorBody{fmt.Sprintf("the broker holds no secret %q (it releases %q)", name, SealingKey)})
+		if !askable(name) {
+			writeJSON(w, http.StatusBadRequest, errorBody{fmt.Sprintf("the broker releases resources by their path, REPO/TYPE/TAG (its sealing key is %s), not %q", SealingKey, name)})
 			return
 		}
 	}
@@ -348,6 +348,20 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 			resp.Reasons = []string{}
 		}
 	}
+	// Each resource is decided on once the evidence is affirmed: all are
+	// released, or none.
+	var values map[string][]byte
+	defer func() {
+		for _, v := range values {
+			clear(v)
+		}
+	}()
+	if resp.Status == string(attest.Affirming) {
+		values, resp.Refused, resp.Reasons = s.decide(env, class, req.Secrets, resp.Reasons)
+		if len(resp.Refused) > 0 {
+			resp.Status = string(attest.Contraindicated)
+		}
+	}
 	// The nonce is used, the secrets wrapped and the decision recorded in
 	// one transaction: without its audit record, nothing is released.
 	err = s.db.Update(func(tx *bolt.Tx) error {
@@ -363,7 +377,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Secrets = nil
 		if resp.Status == string(attest.Affirming) {
-			secrets, err := s.wrap(env, class, req.Secrets)
+			secrets, err := s.wrap(env, values)
 			if err != nil {
 				resp.Status = string(attest.Contraindicated)
 				resp.Reasons = append(resp.Reasons, err.Error())
@@ -390,8 +404,37 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, resp)
 }
 
-// wrap seals each named secret to the envelope's runtime key.
-func (s *Server) wrap(env *tee.Envelope, class string, names []string) (map[string][]byte, error) {
+// decide decides on releasing each of names to the run env's evidence (of
+// class) shows: the values if every one is released, else none and the
+// names refused, each refusal's reason added to reasons.
+func (s *Server) decide(env *tee.Envelope, class string, names, reasons []string) (map[string][]byte, []string, []string) {
+	m, err := env.MeasurementBytes()
+	if err != nil {
+		return nil, sortedNames(names), append(reasons, err.Error())
+	}
+	c := Claims{Measurement: m, Profile: env.Profile, Backend: env.Kind, Class: class}
+	values := map[string][]byte{}
+	var refused []string
+	for _, name := range sortedNames(names) {
+		v, err := s.resource(name, c)
+		if err != nil {
+			refused = append(refused, name)
+			reasons = append(reasons, err.Error())
+			continue
+		}
+		values[name] = v
+	}
+	if len(refused) > 0 {
+		for _, v := range values {
+			clear(v)
+		}
+		return nil, refused, reasons
+	}
+	return values, nil, reasons
+}
+
+// wrap seals each value to the envelope's runtime key, under its name.
+func (s *Server) wrap(env *tee.Envelope, values map[string][]byte) (map[string][]byte, error) {
 	pub, err := ecdh.P256().NewPublicKey(env.RuntimeKey)
 	if err != nil {
 		return nil, fmt.Errorf("the runtime key is not a P-256 public key: %v", err)
@@ -400,18 +443,9 @@ func (s *Server) wrap(env *tee.Envelope, class string, names []string) (map[stri
 	if err != nil {
 		return nil, err
 	}
-	m, err := env.MeasurementBytes()
-	if err != nil {
-		return nil, err
-	}
 	out := map[string][]byte{}
-	for _, name := range names {
-		key, err := s.sealingKey(m, class)
-		if err != nil {
-			return nil, err
-		}
-		ct, err := hpke.Seal(hpub, hpke.HKDFSHA256(), hpke.AES256GCM(), wrapInfo(name, env.Nonce), key)
-		clear(key)
+	for name, value := range values {
+		ct, err := hpke.Seal(hpub, hpke.HKDFSHA256(), hpke.AES256GCM(), wrapInfo(name, env.Nonce), value)
 		if err != nil {
 			return nil, err
 		}

@@ -101,6 +101,9 @@ const (
 	LogToTerminal         Code = 1029
 	SealedDirMissing      Code = 1030
 	OutputExists          Code = 1031
+	ResourcePathInvalid   Code = 1060
+	SecretValueInvalid    Code = 1061
+	SecretNotFound        Code = 1062
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -120,6 +123,7 @@ const (
 	BrokerRefused       Code = 3013
 	BrokerAnswerInvalid Code = 3014
 	TEEDebugRefused     Code = 3015
+	SecretRefused       Code = 3036
 
 	MemoryLimit     Code = 4001
 	WallTimeLimit   Code = 4002
@@ -180,6 +184,9 @@ var registry = []entry{
 	{LogToTerminal, "log-to-terminal", ClassUsage, "the encrypted log would be written to a terminal", "pass --log-out FILE, or redirect stderr to a file or a pipe"},
 	{SealedDirMissing, "sealed-dir-missing", ClassUsage, "the directory of the sealed store does not exist", "create the directory (mkdir -p -m 700 DIR), or pass --sealed FILE in one that exists"},
 	{OutputExists, "output-exists", ClassUsage, "the output file exists, and is not overwritten", "choose a new file, or remove the old one (launch run takes --force for --log-out)"},
+	{ResourcePathInvalid, "resource-path-invalid", ClassUsage, "the resource path is not REPO/TYPE/TAG, or is the broker's own", "write three segments of 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-', such as default/tenant/api-key; the repository ampoule is the broker's"},
+	{SecretValueInvalid, "secret-value-invalid", ClassUsage, "the secret's value is empty, larger than the broker stores, or could not be read", "pass a file of 1 byte to 64 KiB, or - to read it from stdin; a value is never taken from the command line"},
+	{SecretNotFound, "secret-not-found", ClassUsage, "the broker holds no secret at the path", "'launch broker secret list --db DB' lists the paths it holds"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
@@ -198,6 +205,7 @@ var registry = []entry{
 	{BrokerRefused, "broker-refused", ClassPolicy, "the tenant's broker judged the run's evidence and released nothing", "the broker's audit trail says why; its policy must list this measurement, profile and backend"},
 	{BrokerAnswerInvalid, "broker-answer-invalid", ClassPolicy, "the broker's answer is malformed or not signed by the broker the manifest pins", "check [broker] key in ampoule.toml against 'launch broker key'; a host in the middle may have altered the answer"},
 	{TEEDebugRefused, "tee-debug-refused", ClassPolicy, "the TEE lets its host debug the guest (its debug policy bit is set), which the profile does not allow, so nothing ran", "launch the confidential VM with debugging off (SEV-SNP guest policy bit 19, TDX TD attribute DEBUG), or run under staging"},
+	{SecretRefused, "secret-refused", ClassPolicy, "the tenant's broker affirmed the run's evidence and released none of the manifest's secrets: its policy grants one of them to no run like this one, or it holds none there, so nothing ran", "grant each [secrets] path to this measurement, profile and backend in the policy's [[grants]] ('launch policy new --from BUNDLE' writes them), and store it with 'launch broker secret put'"},
 	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that the gate traps", "run 'launch gate' to see which host calls the gate allows"},
 
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},

@@ -309,6 +309,9 @@ func TestMeasureChangesWithEveryField(t *testing.T) {
 		{"broker key", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ac", 32) + "\""},
 		{"stdin host", `name = "hello"`, "name = \"hello\"\nstdin = \"host\""},
 		{"stdin none", `name = "hello"`, "name = \"hello\"\nstdin = \"none\""},
+		{"secret added", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[secrets]\napi-key = \"default/tenant/api-key\""},
+		{"secret path", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[secrets]\napi-key = \"default/tenant/api-key2\""},
+		{"secret name", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[secrets]\ntoken = \"default/tenant/api-key\""},
 		{"sealed key from broker", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\""},
 	} {
 		doc := strings.Replace(baseManifest, tc.from, tc.to, 1)

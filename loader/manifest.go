@@ -21,6 +21,7 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/resource"
 	"github.com/ampoule-run/ampoule/internal/suggest"
 	"github.com/ampoule-run/ampoule/profiles"
 )
@@ -38,6 +39,8 @@ const (
 	MaxEnv           = 1024
 	MaxDirs          = 64
 	MaxStringBytes   = 4096
+	// MaxSecrets bounds [secrets].
+	MaxSecrets = 16
 
 	// PageSize is the WebAssembly page size.
 	PageSize = 64 << 10
@@ -98,7 +101,16 @@ type Manifest struct {
 	// Stdin is StdinHost, StdinNone or "" (the manifest does not say):
 	// see HostStdin.
 	Stdin string
+	// Secrets maps a guest name, a file under SecretsDir, to the resource
+	// path ("default/tenant/api-key") the manifest's broker releases it
+	// under; nil without [secrets], which needs a [broker]. A run fetches
+	// every one before the workload starts, or does not start it.
+	Secrets map[string]string
 }
+
+// SecretsDir is where the guest reads its [secrets], each a read-only file
+// held in memory: no mount of the manifest may be there or beneath it.
+const SecretsDir = "/run/secrets"
 
 // What a manifest's stdin may say.
 const (
@@ -211,6 +223,7 @@ type rawManifest struct {
 	Sealed   *rawSealed        `toml:"sealed"`
 	Broker   *rawBroker        `toml:"broker"`
 	Stdin    *string           `toml:"stdin"`
+	Secrets  map[string]any    `toml:"secrets"`
 }
 
 type rawSealed struct {
@@ -402,6 +415,10 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 	if r.Sealed != nil {
 		m.Sealed = v.sealed(r.Sealed, guests, m.Broker != nil)
 	}
+	// An empty [secrets] decodes as none: its header says it was written.
+	if _, written := v.lines["secrets"]; r.Secrets != nil || written {
+		m.Secrets = v.secrets(r.Secrets, m, m.Broker != nil)
+	}
 	m.Limits = DefaultLimits()
 	if l := r.Limits; l != nil {
 		if l.Memory != nil {
@@ -504,6 +521,61 @@ func (v *validator) sealed(r *rawSealed, guests map[string]bool, broker bool) *S
 		}
 	}
 	return s
+}
+
+// secretNamePattern is a secret's guest name: a file name in SecretsDir.
+var secretNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// secrets validates the [secrets] table: names are file names, paths
+// resource paths outside the broker's own repository, at most MaxSecrets
+// of them, with a [broker] to release them and no mount of the manifest
+// at SecretsDir or beneath it.
+func (v *validator) secrets(r map[string]any, m *Manifest, broker bool) map[string]string {
+	out := map[string]string{}
+	if !broker {
+		v.fail("secrets", "add a [broker] table with the broker's url and key: the broker releases the secrets", "needs a [broker]")
+	}
+	if len(r) == 0 {
+		v.fail("secrets", "name at least one secret, such as: api-key = \"default/tenant/api-key\", or drop [secrets]", "is empty")
+	}
+	if len(r) > MaxSecrets {
+		v.fail("secrets", "", "has %d entries; at most %d are allowed", len(r), MaxSecrets)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r)) {
+		key := "secrets." + name
+		if !secretNamePattern.MatchString(name) {
+			v.fail(key, "a secret's name is its file name under "+SecretsDir+": 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit", "%q is not a valid secret name", name)
+			continue
+		}
+		s, ok := r[name].(string)
+		if !ok {
+			hint := `write the resource path the broker holds it under, such as "default/tenant/api-key"`
+			if slices.Contains(manifestKeys[0].keys, name) {
+				hint = "a top-level key written after [secrets] belongs to [secrets]; move " + name + " above the first [table]"
+			}
+			v.fail(key, hint, "a %s is not a resource path", tomlType(r[name]))
+			continue
+		}
+		p, err := resource.Parse(s)
+		if err != nil {
+			v.fail(key, "write REPO/TYPE/TAG, each 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-', such as \"default/tenant/api-key\"", "%v", err)
+			continue
+		}
+		if p.Repo == "ampoule" {
+			v.fail(key, "the broker's own resources (its sealing key, "+resource.SealingKey+") are not for the guest; store the secret under another repository", "%q is in the broker's own repository", s)
+			continue
+		}
+		out[name] = s
+	}
+	for i, d := range m.Dirs {
+		if d.Guest == SecretsDir || strings.HasPrefix(d.Guest, SecretsDir+"/") {
+			v.fail(fmt.Sprintf("dirs[%d]", i), "mount it elsewhere: the secrets are read at "+SecretsDir, "%q is where the secrets are", d.Guest)
+		}
+	}
+	if s := m.Sealed; s != nil && (s.Guest == SecretsDir || strings.HasPrefix(s.Guest, SecretsDir+"/")) {
+		v.fail("sealed.mount", "mount it elsewhere: the secrets are read at "+SecretsDir, "%q is where the secrets are", s.Guest)
+	}
+	return out
 }
 
 // broker validates the [broker] table.
@@ -728,6 +800,8 @@ type canonicalManifest struct {
 	// Sealed is left out when the manifest has no sealed mount, so that
 	// measurements of manifests without one did not change when it came.
 	Sealed *canonicalSealed `json:"sealed,omitempty"`
+	// Secrets is left out without [secrets], for the same reason.
+	Secrets map[string]string `json:"secrets,omitempty"`
 	// Stdin is left out when the manifest does not say, for the same
 	// reason.
 	Stdin   string `json:"stdin,omitempty"`
@@ -778,6 +852,7 @@ func (m *Manifest) Canonical() []byte {
 		Module:   m.Module,
 		Name:     m.Name,
 		Profiles: nonNil(m.Profiles),
+		Secrets:  m.Secrets,
 		Stdin:    m.Stdin,
 		Version:  m.Version,
 	}
@@ -816,14 +891,14 @@ var manifestKeys = []struct {
 	table string
 	keys  []string
 }{
-	{"", []string{"name", "version", "module", "args", "env", "dirs", "profiles", "log_recipient", "stdin", "limits", "sealed", "broker"}},
+	{"", []string{"name", "version", "module", "args", "env", "dirs", "profiles", "log_recipient", "stdin", "limits", "sealed", "broker", "secrets"}},
 	{"limits", []string{"memory", "wall_time", "output", "open_files", "file_output"}},
 	{"sealed", []string{"mount", "max_size", "key"}},
 	{"broker", []string{"url", "key"}},
 }
 
 // allKeysHint lists every key, for an unknown key with no nearer advice.
-const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, stdin, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key and [broker] url, key; see 'Manifest' in README.md"
+const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, stdin, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key, [broker] url, key and [secrets] NAME = REPO/TYPE/TAG; see 'Manifest' in README.md"
 
 // unknownKeyHint advises on an unknown key by its path: a key of another
 // table (the top level's, put after a [table] header, as appending to the

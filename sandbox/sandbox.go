@@ -68,6 +68,12 @@ type Spec struct {
 	// Env is the guest's environment.
 	Env  map[string]string
 	Dirs []Mount
+	// Secrets are files the guest reads at SecretsDir/NAME: read-only,
+	// held in memory (never a host file), each name a plain file name.
+	// Supervise hands them to the runner over its spec's pipe, never in
+	// its arguments, environment or a file. No mount may be at SecretsDir
+	// or beneath it.
+	Secrets map[string][]byte
 
 	// MemoryPages bounds linear memory, in 64 KiB pages.
 	MemoryPages uint32
@@ -144,6 +150,9 @@ func (e *limitError) Error() string { return e.code.Text() }
 // guest's output no longer reaches spec.Stdout or spec.Stderr, and its sleeps
 // and stdin reads return at once (Preempt) or never (otherwise).
 func Run(ctx context.Context, spec Spec) (Result, error) {
+	if err := checkSecrets(spec); err != nil {
+		return Result{}, err
+	}
 	// Each mount is opened once, as the run starts, and used through that
 	// descriptor alone (see confinedFS).
 	roots := make([]*shim.Root, len(spec.Dirs))
@@ -267,6 +276,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newConfinedFS(roots[i], d.Writable, files, q), d.Guest)
 	}
+	if len(spec.Secrets) > 0 {
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newSecretFS(spec.Secrets, files), SecretsDir)
+	}
 	mc = mc.WithFSConfig(fsc)
 
 	out := &outputLimit{end: end, remaining: spec.OutputBytes, hit: func() { cancel(&limitError{errcode.OutputLimit}) }}
@@ -311,6 +323,25 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		f.mod.Close(context.Background())
 	}
 	return outcome(ctx, f.err)
+}
+
+// checkSecrets refuses secrets no guest could read as named, and a mount
+// where they are.
+func checkSecrets(spec Spec) error {
+	if len(spec.Secrets) == 0 {
+		return nil
+	}
+	for name := range spec.Secrets {
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+			return errcode.Errorf(errcode.Internal, "a secret's name %q is not a file name", name)
+		}
+	}
+	for _, d := range spec.Dirs {
+		if d.Guest == SecretsDir || strings.HasPrefix(d.Guest, SecretsDir+"/") {
+			return errcode.Errorf(errcode.DirInvalid, "mount %s::%s: the secrets are read at %s; no mount may be there", d.Host, d.Guest, SecretsDir).WithHint("mount the directory elsewhere")
+		}
+	}
+	return nil
 }
 
 // outcome maps what InstantiateModule returned to a Result or a coded error.

@@ -38,6 +38,7 @@ type childSpec struct {
 	Args        []string
 	Env         map[string]string
 	Dirs        []childMount
+	Secrets     map[string][]byte
 	MemoryPages uint32
 	WallTime    time.Duration
 	OutputBytes int64
@@ -109,6 +110,9 @@ type Hooks struct {
 // a non-nil spec.Trace means the runner traces to its own stderr, which is
 // spec.Stderr. The child dies with the supervisor.
 func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result, error) {
+	if err := checkSecrets(spec); err != nil {
+		return Result{}, err
+	}
 	specR, specW, err := os.Pipe()
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
@@ -187,7 +191,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 
 	enc := gob.NewEncoder(specW)
 	if err := enc.Encode(childSpec{
-		Name: spec.Name, Args: spec.Args, Env: spec.Env, Dirs: dirs,
+		Name: spec.Name, Args: spec.Args, Env: spec.Env, Dirs: dirs, Secrets: spec.Secrets,
 		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
 		CacheDir: spec.CacheDir, Gate: spec.Gate,
 		OpenFiles: spec.OpenFiles, FileOutput: spec.FileOutputBytes, HostCalls: spec.HostCalls, Trace: spec.Trace != nil,
@@ -364,7 +368,7 @@ func RunChild() int {
 	}
 	res, err := Run(context.Background(), Spec{
 		OpenFiles: cs.OpenFiles, FileOutputBytes: cs.FileOutput, HostCalls: cs.HostCalls, Trace: trace,
-		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: mounts,
+		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: mounts, Secrets: cs.Secrets,
 		MemoryPages: cs.MemoryPages, WallTime: cs.WallTime, OutputBytes: cs.OutputBytes,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate,
 		BeforeStart: func() error {

@@ -20,7 +20,7 @@ const AmpouleModule = "ampoule"
 func AmpouleFunctions() Table {
 	return Table{
 		"log":    {Action: Refuse, Why: "the workload's stdout and stderr are its log: sealed to the manifest's log_recipient under staging and production ('launch logs decrypt')"},
-		"secret": {Action: Refuse, Why: "the broker releases a key only to attested runs, as the [sealed] mount's key (key = \"broker\"); named secrets are not served"},
+		"secret": {Action: Refuse, Why: "the broker releases secrets only to attested runs: the manifest's [secrets] as files under /run/secrets, and the [sealed] mount's key (key = \"broker\")"},
 		"seal":   {Action: Refuse, Why: "the manifest's [sealed] mount is sealed storage: plain files to the workload, sealed by the runtime after the run"},
 		"attest": {Action: Refuse, Why: "the runtime attests every run before its first instruction (the evidence opens the tenant's log); 'launch attest' makes evidence for a verifier"},
 	}

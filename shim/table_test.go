@@ -9,7 +9,7 @@ import (
 // ampoule module's names suggest exists, so each refused function's Why
 // names the way to it, never a capability still to come.
 func TestAmpouleFunctionsSayHowTheCapabilityIsReached(t *testing.T) {
-	route := map[string]string{"log": "log_recipient", "secret": `key = "broker"`, "seal": "[sealed]", "attest": "'launch attest'"}
+	route := map[string]string{"log": "log_recipient", "secret": "[secrets] as files under /run/secrets", "seal": "[sealed]", "attest": "'launch attest'"}
 	table := AmpouleFunctions()
 	if len(table) != len(route) {
 		t.Fatalf("the ampoule module has %d functions, the test knows %d", len(table), len(route))

@@ -21,7 +21,7 @@ func brokerCommand() command {
 	return command{
 		name:    "broker",
 		summary: "run the tenant's key broker, or read its key and audit trail",
-		usage:   "broker serve --policy POLICY.toml --db FILE [--listen ADDR]\n       launch broker key --db FILE\n       launch broker audit --db FILE [--json]",
+		usage:   "broker serve --policy POLICY.toml --db FILE [--listen ADDR]\n       launch broker key --db FILE\n       launch broker audit --db FILE [--json]\n       launch " + secretUsage,
 		help: `
 The broker is the tenant's relying party. It hands out nonces that carry
 their own proof and expiry (a challenge stores nothing, so a flood of them
@@ -48,10 +48,20 @@ any other.
 
 broker key prints the key to pin; broker audit prints every decision.
 
+broker secret stores the secrets a manifest's [secrets] names, each at a
+resource path REPO/TYPE/TAG (as Trustee's KBS names them): put reads the
+value from a file, or stdin for -, never from the command line, and seals
+it under the broker's master key with its path bound in; list shows paths,
+sizes and times, never a value; rm removes one. The broker releases a
+secret only to runs the policy's [[grants]] give it to ('launch policy new
+--from BUNDLE' grants exactly the bundle's). The sealing key is the
+resource ampoule/sealing/key, derived for each measurement, never stored.
+
 Examples:
   launch broker serve --policy policy.toml --db broker.db --listen 127.0.0.1:7443
   launch broker key --db broker.db
-  launch broker audit --db broker.db --json`,
+  launch broker audit --db broker.db --json
+  launch broker secret put --db broker.db default/tenant/api-key api-key.txt`,
 		run: doBroker,
 	}
 }
@@ -62,10 +72,13 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 		printCommandHelp(e.stdout, c)
 		return 0
 	}
-	if len(args) == 0 || (args[0] != "serve" && args[0] != "key" && args[0] != "audit") {
-		return e.fail(errcode.Errorf(errcode.Usage, "broker takes the subcommand serve, key or audit").WithHint("usage: launch " + c.usage))
+	if len(args) == 0 || (args[0] != "serve" && args[0] != "key" && args[0] != "audit" && args[0] != "secret") {
+		return e.fail(errcode.Errorf(errcode.Usage, "broker takes the subcommand serve, key, audit or secret").WithHint("usage: launch " + c.usage))
 	}
 	sub, args := args[0], args[1:]
+	if sub == "secret" {
+		return doBrokerSecret(e, c, args)
+	}
 	fs := e.newFlagSet(c)
 	db := fs.String("db", "", "the broker's database file (made, with fresh keys, if missing)")
 	policyFile := fs.String("policy", "", "serve: the verification policy (TOML; 'launch policy new')")

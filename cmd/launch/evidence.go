@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -227,7 +228,9 @@ func policyCommand() command {
 Policy new prints a starter policy, as a tenant would write it: the
 bundle's reference measurement under each profile named (production if
 none), the backends accepted (sev-snp and tdx if none), and strict
-defaults, each line commented. The simulator is accepted only with
+defaults, each line commented. A bundle whose manifest declares [secrets]
+gets one [[grants]] giving exactly those resource paths to its
+measurements, for a broker serving the policy. The simulator is accepted only with
 --allow-insecure, and then only this machine's simulator key (the one
 --sim-key names, or the user's; 'launch platform info' prints it) is
 pinned in sim_keys: add other machines' keys to accept their runs.
@@ -296,6 +299,9 @@ func policyTemplate(from string, profs, backends []string, allowInsecure bool, s
 		return t, err
 	}
 	t.Bundle, t.Version = b.Manifest.Name, b.Manifest.Version
+	// Exactly the secrets the manifest declares, granted to its
+	// measurements.
+	t.Secrets = slices.Compact(slices.Sorted(maps.Values(b.Manifest.Secrets)))
 	for _, name := range profs {
 		p, err := profiles.Get(name)
 		if err != nil {

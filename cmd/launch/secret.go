@@ -1,0 +1,137 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/errcode"
+)
+
+// secretUsage is 'launch broker secret's usage.
+const secretUsage = "broker secret put --db FILE REPO/TYPE/TAG VALUE-FILE|-\n       launch broker secret list --db FILE [--json]\n       launch broker secret rm --db FILE REPO/TYPE/TAG"
+
+// doBrokerSecret is 'launch broker secret': the broker's stored resources,
+// the secrets a manifest's [secrets] names. A value comes from a file or
+// stdin, never from the command line (which other users of the machine
+// and the shell's history see), and is never printed.
+func doBrokerSecret(e *cliEnv, c command, args []string) int {
+	if len(args) == 0 || (args[0] != "put" && args[0] != "list" && args[0] != "rm") {
+		return e.fail(errcode.Errorf(errcode.Usage, "broker secret takes the subcommand put, list or rm").WithHint("usage: launch " + secretUsage))
+	}
+	sub, args := args[0], args[1:]
+	fs := e.newFlagSet(c)
+	db := fs.String("db", "", "the broker's database file (made, with fresh keys, if missing)")
+	asJSON := fs.Bool("json", false, "list: print JSON")
+	pos, rest, err := e.parse(c, fs, args)
+	switch {
+	case err == errHelp:
+		return 0
+	case err != nil:
+		return e.fail(err)
+	}
+	want := map[string]int{"put": 2, "list": 0, "rm": 1}[sub]
+	if len(pos) != want || len(rest) > 0 {
+		return e.fail(errcode.Errorf(errcode.Usage, "broker secret %s takes %d arguments, not %d", sub, want, len(pos)+len(rest)).WithHint("usage: launch " + secretUsage))
+	}
+	if *db == "" {
+		return e.fail(errcode.Errorf(errcode.Usage, "broker secret %s needs --db FILE", sub).WithHint("usage: launch " + secretUsage))
+	}
+	// The master key that seals every value, and the value, are in this
+	// process's memory: it is protected first (which may start it again,
+	// so nothing is read before).
+	if e.protect != nil {
+		if err := e.protect(); err != nil {
+			return e.fail(err)
+		}
+	}
+	var value []byte
+	if sub == "put" {
+		if value, err = readSecretValue(e, pos[1]); err != nil {
+			return e.fail(err)
+		}
+		defer clear(value)
+	}
+	srv, err := broker.Open(*db, nil)
+	if err != nil {
+		return e.fail(brokerOpenError(err))
+	}
+	defer srv.Close()
+	switch sub {
+	case "put":
+		if err := srv.PutResource(pos[0], value); err != nil {
+			return e.fail(resourceError(err))
+		}
+		note := ""
+		if value[len(value)-1] == '\n' {
+			note = "; it ends with a newline, which the guest reads too"
+		}
+		fmt.Fprintf(e.stdout, "stored %s (%d bytes, sealed under the broker's master key%s)\n", pos[0], len(value), note)
+	case "rm":
+		if err := srv.RemoveResource(pos[0]); err != nil {
+			return e.fail(resourceError(err))
+		}
+		fmt.Fprintf(e.stdout, "removed %s\n", pos[0])
+	case "list":
+		list, err := srv.Resources()
+		if err != nil {
+			return e.fail(errcode.Errorf(errcode.Internal, "reading the broker's secrets: %v", err))
+		}
+		if *asJSON {
+			if list == nil {
+				list = []broker.ResourceInfo{}
+			}
+			return writeJSON(e, list)
+		}
+		for _, r := range list {
+			fmt.Fprintf(e.stdout, "%-40s %6d bytes  updated %s  created %s\n", r.Path, r.Size, r.Updated.Format(time.RFC3339), r.Created.Format(time.RFC3339))
+		}
+	}
+	return 0
+}
+
+// readSecretValue reads a secret's value from file, or stdin for "-", as
+// it is (a trailing newline is part of it), at most the broker's bound.
+func readSecretValue(e *cliEnv, file string) ([]byte, error) {
+	var r io.Reader = e.stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, errcode.Errorf(errcode.SecretValueInvalid, "%v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	if r == nil {
+		return nil, errcode.Errorf(errcode.SecretValueInvalid, "no stdin to read the value from")
+	}
+	value, err := io.ReadAll(io.LimitReader(r, broker.MaxResourceBytes+1))
+	if err != nil {
+		return nil, errcode.Errorf(errcode.SecretValueInvalid, "reading the value: %v", err)
+	}
+	if len(value) == 0 || len(value) > broker.MaxResourceBytes {
+		clear(value)
+		what := "is empty"
+		if len(value) > 0 {
+			what = fmt.Sprintf("is more than %d bytes", broker.MaxResourceBytes)
+		}
+		return nil, errcode.Errorf(errcode.SecretValueInvalid, "the value %s", what)
+	}
+	return value, nil
+}
+
+// resourceError gives a store's refusal its code.
+func resourceError(err error) error {
+	switch {
+	case errors.Is(err, broker.ErrResourcePath):
+		return errcode.Errorf(errcode.ResourcePathInvalid, "%v", err)
+	case errors.Is(err, broker.ErrResourceValue):
+		return errcode.Errorf(errcode.SecretValueInvalid, "%v", err)
+	case errors.Is(err, broker.ErrNoResource):
+		return errcode.Errorf(errcode.SecretNotFound, "%v", err)
+	}
+	return errcode.Errorf(errcode.Internal, "the broker's secrets: %v", err)
+}

@@ -1,0 +1,66 @@
+package ampoule
+
+import (
+	"context"
+	"encoding/hex"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-configfs-tsm/configfs/fakertmr"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/tdxfake"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/tdx"
+)
+
+// TestSecretsFollowTheBackend: a TDX run (the signing fake behind the real
+// backend) gets its secret from a broker whose grant names tdx, and the
+// same run is refused (E3036) by a grant narrowed to sev-snp: the backend
+// the broker judges is the evidence's, not one the host names.
+func TestSecretsFollowTheBackend(t *testing.T) {
+	srv, httpSrv := startBroker(t)
+	if err := srv.PutResource("default/tenant/api-key", []byte("tdx's secret")); err != nil {
+		t.Fatal(err)
+	}
+	bundle := testwasm.CopyBundle(t, testwasm.Example(t, "secret-consumer"), "name = \"secret-consumer\"\nprofiles = [\"production\"]\n"+
+		"[broker]\nurl = \""+httpSrv.URL+"\"\nkey = \""+hex.EncodeToString(srv.PublicKey())+"\"\n[secrets]\napi-key = \"default/tenant/api-key\"\n")
+	b, err := loader.Open(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm := loader.Measure(b, "production")
+	fake := tdxfake.New(t)
+	regs := fakertmr.CreateRtmrSubsystem(t.TempDir())
+	fake.Registers = regs
+	srv.Verify = attest.Options{TDXRoots: fake.Roots()}
+	prod, _ := profiles.Get("production")
+	secrets := func(backend string) (map[string][]byte, error) {
+		p, err := attest.ParsePolicy([]byte("measurements = [\"" + mm.String() + "\"]\nprofiles = [\"production\"]\nbackends = [\"tdx\", \"sev-snp\"]\n" +
+			"[[grants]]\nresources = [\"default/tenant/api-key\"]\nmeasurements = [\"" + mm.String() + "\"]\nbackends = [\"" + backend + "\"]\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.SetPolicy(p)
+		r := newRun(prod, Config{Profile: "production", TEE: tdx.NewBackend(fake).WithRTMR(regs, filepath.Join(t.TempDir(), "rtmr.lock"))})
+		r.kind = tee.KindTDX
+		return r.secrets(context.Background(), b.Manifest, mm, hclog.NewNullLogger())
+	}
+	got, err := secrets("tdx")
+	if err != nil || string(got["api-key"]) != "tdx's secret" {
+		t.Fatalf("the TDX run's secret: %q, %v", got, err)
+	}
+	if got, err := secrets("sev-snp"); errcode.From(err).Code != errcode.SecretRefused || !strings.Contains(err.Error(), "on backend tdx") || got != nil {
+		t.Errorf("a grant for sev-snp alone: %q, %v", got, err)
+	}
+	records, _ := srv.Audit()
+	if len(records) != 2 || records[0].Kind != tdx.Kind || records[0].Status != "affirming" || records[1].Status == "affirming" {
+		t.Errorf("the audit trail: %+v", records)
+	}
+}
