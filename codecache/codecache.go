@@ -25,6 +25,7 @@
 package codecache
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -32,6 +33,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -81,9 +83,10 @@ var magic = []byte("AMPCODE\x01")
 const DefaultBudget = 512 << 20
 
 // maxEntryFactor bounds a disk entry by the module it was compiled from:
-// compiled code is about 4 times the module for a Go guest.
+// compiled code is about 4 times the module for a Go guest. An entry is
+// streamed, never held whole in memory.
 const (
-	maxEntryFactor = 64
+	maxEntryFactor = 16
 	maxEntryFloor  = 16 << 20
 )
 
@@ -294,14 +297,15 @@ func (c *Cache) maxEntry() int64 {
 }
 
 // load reads the module's disk entry, if there is one, checks it and
-// copies its code into the memory tier.
+// copies its code into the memory tier: streamed into a temporary file
+// there, which takes wazero's name only once the MAC verifies.
 func (c *Cache) load() error {
 	root, err := openDisk(c.opts.Disk)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	f, err := root.OpenFile(c.diskName(), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	f, err := root.OpenFile(c.diskName(), os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -319,19 +323,23 @@ func (c *Cache) load() error {
 	if st.Size() > c.maxEntry() {
 		return &badEntry{fmt.Sprintf("%d bytes, above the bound of %d for this module", st.Size(), c.maxEntry())}
 	}
-	data, err := io.ReadAll(io.LimitReader(f, c.maxEntry()+1))
-	if err != nil {
-		return &badEntry{fmt.Sprintf("reading it: %v", err)}
-	}
 	key, err := c.key()
 	if err != nil {
 		return nil // no disk tier this run; Commit says why
 	}
-	name, code, err := c.open(data, key)
+	tmp, err := os.CreateTemp(c.wazeroDir(), "import-*.tmp")
+	if err != nil {
+		return fmt.Errorf("the compilation cache's memory tier: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // once renamed, it is gone already
+	name, err := c.read(bufio.NewReaderSize(f, 1<<20), st.Size(), key, tmp)
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("the compilation cache's memory tier: %w", cerr)
+	}
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(c.wazeroDir(), name, code); err != nil {
+	if err := os.Rename(tmp.Name(), filepath.Join(c.wazeroDir(), name)); err != nil {
 		return fmt.Errorf("the compilation cache's memory tier: %w", err)
 	}
 	c.outcome = DiskHit
@@ -353,43 +361,61 @@ func (c *Cache) seal(name string, code []byte, key []byte) []byte {
 	return append(b.Bytes(), c.mac(key, b.Bytes())...)
 }
 
-func (c *Cache) mac(key, body []byte) []byte {
+func (c *Cache) newMAC(key []byte) hash.Hash {
 	m := hmac.New(sha256.New, key)
 	m.Write(c.binding())
+	return m
+}
+
+func (c *Cache) mac(key, body []byte) []byte {
+	m := c.newMAC(key)
 	m.Write(body)
 	return m.Sum(nil)
 }
 
-// open checks an entry and returns wazero's name for its code and the code.
-func (c *Cache) open(data, key []byte) (string, []byte, error) {
+// read checks an entry of size bytes from r, copying its code to code as
+// it goes, and returns wazero's name for the code. What was copied counts
+// only if read returns no error: until the MAC is checked, at the end, the
+// code is anybody's.
+func (c *Cache) read(r io.Reader, size int64, key []byte, code io.Writer) (string, error) {
 	const macLen = sha256.Size
-	if len(data) < len(magic)+2+8+macLen {
-		return "", nil, &badEntry{fmt.Sprintf("truncated (%d bytes)", len(data))}
+	m := c.newMAC(key)
+	in := io.TeeReader(io.LimitReader(r, size), m)
+	head := make([]byte, len(magic)+2)
+	if _, err := io.ReadFull(in, head); err != nil {
+		return "", &badEntry{fmt.Sprintf("truncated (%d bytes)", size)}
 	}
-	if !bytes.Equal(data[:len(magic)], magic) {
-		return "", nil, &badEntry{"not an entry of this format"}
+	if !bytes.Equal(head[:len(magic)], magic) {
+		return "", &badEntry{"not an entry of this format"}
 	}
-	body, tag := data[:len(data)-macLen], data[len(data)-macLen:]
-	if !hmac.Equal(c.mac(key, body), tag) {
-		return "", nil, &badEntry{"its MAC does not verify (changed, truncated, or made for another module, measurement or key)"}
+	n := int64(binary.BigEndian.Uint16(head[len(magic):]))
+	if int64(len(head))+n+8+macLen > size {
+		return "", &badEntry{"truncated: its name runs past its end"}
 	}
-	rest := body[len(magic):]
-	n := int(binary.BigEndian.Uint16(rest))
-	rest = rest[2:]
-	if n > len(rest) {
-		return "", nil, &badEntry{"its name runs past its end"}
+	rest := make([]byte, n+8)
+	if _, err := io.ReadFull(in, rest); err != nil {
+		return "", &badEntry{"truncated in its name"}
 	}
 	name := string(rest[:n])
-	rest = rest[n:]
-	if !isEntryName(name) || len(rest) < 8 {
-		return "", nil, &badEntry{"a malformed name"}
+	codeLen := binary.BigEndian.Uint64(rest[n:])
+	if codeLen != uint64(size-int64(len(head))-n-8-macLen) {
+		return "", &badEntry{"truncated: its length does not match its size"}
 	}
-	size := binary.BigEndian.Uint64(rest)
-	rest = rest[8:]
-	if size != uint64(len(rest)) {
-		return "", nil, &badEntry{"its length does not match its code"}
+	if _, err := io.CopyN(code, in, int64(codeLen)); err != nil {
+		return "", &badEntry{fmt.Sprintf("truncated in its code: %v", err)}
 	}
-	return name, rest, nil
+	want := m.Sum(nil)
+	tag := make([]byte, macLen)
+	if _, err := io.ReadFull(r, tag); err != nil {
+		return "", &badEntry{"truncated before its MAC"}
+	}
+	if !hmac.Equal(want, tag) {
+		return "", &badEntry{"its MAC does not verify (changed, truncated, or made for another module, measurement or key)"}
+	}
+	if !isEntryName(name) {
+		return "", &badEntry{"a malformed name"}
+	}
+	return name, nil
 }
 
 // Commit stores what the run compiled: each entry wazero added to the
