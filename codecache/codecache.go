@@ -135,7 +135,16 @@ type Options struct {
 	Key func() ([]byte, error)
 	// Budget bounds the memory tier in bytes; 0 is DefaultBudget.
 	Budget int64
+	// Compile names the compile options the code is made with, which
+	// change the code wazero makes; "" is DefaultCompile. Code made under
+	// other options is kept apart and binds entries differently.
+	Compile string
 }
+
+// DefaultCompile is how a supervised runner compiles: wazero's optimizing
+// compiler, without the termination checks a runtime closed on context
+// cancellation adds (the supervisor kills a runner instead).
+const DefaultCompile = "compiler;close-on-context-done=false"
 
 // ErrNotRoot: the memory tier is used only by a launcher running as root.
 // wazero opens what it executes by path, so the directory must be one that
@@ -185,11 +194,15 @@ func Open(module []byte, opts Options) (*Cache, error) {
 	if opts.Budget == 0 {
 		opts.Budget = DefaultBudget
 	}
+	if opts.Compile == "" {
+		opts.Compile = DefaultCompile
+	}
 	if err := privateDir(opts.Memory, true); err != nil {
 		return nil, err
 	}
 	c := &Cache{opts: opts, digest: sha256.Sum256(module), modSize: len(module)}
-	c.dir = filepath.Join(opts.Memory, hex.EncodeToString(c.digest[:]))
+	dirName := sha256.Sum256(c.binding())
+	c.dir = filepath.Join(opts.Memory, hex.EncodeToString(dirName[:]))
 	if err := os.MkdirAll(c.wazeroDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("the compilation cache's memory tier: %w", err)
 	}
@@ -263,12 +276,13 @@ func (c *Cache) diskName() string {
 }
 
 // binding is what an entry is bound to besides the measurement, which
-// the key carries: the module, wazero's version and the platform.
+// the key carries: the module, wazero's version, the platform and the
+// compile options. It names the module's memory directory too.
 func (c *Cache) binding() []byte {
 	var b bytes.Buffer
 	b.Write(magic)
 	b.Write(c.digest[:])
-	for _, s := range []string{WazeroVersion(), runtime.GOARCH, runtime.GOOS} {
+	for _, s := range []string{WazeroVersion(), runtime.GOARCH, runtime.GOOS, c.opts.Compile} {
 		binary.Write(&b, binary.BigEndian, uint16(len(s)))
 		b.WriteString(s)
 	}

@@ -319,3 +319,39 @@ func TestOnlyRootKeepsCode(t *testing.T) {
 		t.Error("a parent of another user's was accepted")
 	}
 }
+
+// TestCompileOptionsKeptApart: code made under other compile options is
+// another module's as far as the cache goes: another memory directory,
+// and its disk entry does not verify for these options.
+func TestCompileOptionsKeptApart(t *testing.T) {
+	mod, disk := module(t), t.TempDir()
+	run(t, memDir(t), disk, mod, keyOf(1))
+	mem := memDir(t)
+	c, err := Open(mod, Options{Memory: mem, Disk: disk, Key: keyOf(1), Compile: "compiler;close-on-context-done=true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Outcome() != Miss {
+		t.Errorf("other options found %v", c.Outcome())
+	}
+	d, err := Open(mod, Options{Memory: mem, Disk: disk, Key: keyOf(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Dir() == c.Dir() || d.Outcome() != DiskHit {
+		t.Errorf("default options: dir shared %v, outcome %v", d.Dir() == c.Dir(), d.Outcome())
+	}
+	// The other options' entry, planted as the default's, is refused.
+	other := t.TempDir()
+	o, _ := Open(mod, Options{Memory: memDir(t), Disk: other, Key: keyOf(1), Compile: "x"})
+	compileAndRun(t, o.Dir(), mod)
+	o.Commit()
+	data, err := os.ReadFile(diskEntry(t, other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(diskEntry(t, disk), data, 0o600)
+	if e, _ := Open(mod, Options{Memory: memDir(t), Disk: disk, Key: keyOf(1)}); e.Outcome() != Refused {
+		t.Errorf("another options' entry: %v", e.Outcome())
+	}
+}
