@@ -138,6 +138,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCompileDecides$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/resource
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenStored$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
+	$(GO) test -run '^$$' -fuzz '^FuzzEntry$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./codecache
 
 # Regenerate docs/errors.md from the registry.
 docs:

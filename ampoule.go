@@ -49,11 +49,19 @@ type Config struct {
 	TraceCalls bool
 	Audit      bool
 
-	// CacheDir keeps compiled code between runs, where the profile allows
-	// a disk cache (E3005 otherwise); "" is the user's cache directory.
-	// NoCache compiles in memory.
+	// CacheDir keeps compiled code between runs on the host's disk; ""
+	// is the user's cache directory. Under debug it is wazero's own
+	// cache; under staging and production it is the disk tier of the
+	// authenticated cache (package codecache), whose entries are used
+	// only once their MAC, under a key the TEE derives for the
+	// measurement, verifies. NoCache compiles in memory.
 	CacheDir string
 	NoCache  bool
+	// CodeMemory is the authenticated cache's memory tier: a directory on
+	// tmpfs that only root reaches, in a root-owned or sticky directory;
+	// "" is /dev/shm/ampoule-code-UID. An embedder running one launcher
+	// per VM image, or a test standing for a new VM, gives its own.
+	CodeMemory string
 	// Confine confines the runner with seccomp (EPERM) under a profile
 	// that does not always do so.
 	Confine bool

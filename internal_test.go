@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/codecache"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/snpfake"
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
@@ -204,5 +206,48 @@ func TestTEEDebugBitRefusesTheSealingKey(t *testing.T) {
 		case !debug && (err != nil || len(key) != 32):
 			t.Errorf("a TEE with debugging off: %v", err)
 		}
+	}
+}
+
+// TestCodeKeyPerBackend: the compilation cache's key is the backend's
+// own derivation with its own label (not the sealing key); SEV-SNP's
+// comes from the device once the run's evidence is judged, and a TEE its
+// host may debug gives none under production; TDX derives none, so its
+// code stays in memory.
+func TestCodeKeyPerBackend(t *testing.T) {
+	b, err := loader.FromFS(os.DirFS(testwasm.Example(t, "notebook")), "notebook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm := loader.Measure(b, "production")
+	prod, _ := profiles.Get("production")
+	anyData, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: false})
+	r := newRun(prod, Config{Profile: "production", TEE: anyData})
+	r.kind = tee.KindSNP
+	key, err := r.codeKey(context.Background(), mm, hclog.NewNullLogger())
+	if err != nil || len(key) != 32 {
+		t.Fatalf("SEV-SNP: %d bytes, %v", len(key), err)
+	}
+	sealing, err := anyData.SealingKey(context.Background(), mm)
+	if err != nil || bytes.Equal(sealing, key) {
+		t.Errorf("the code key is the sealing key (%v)", err)
+	}
+	other := mm
+	other[0] ^= 1
+	if k2, err := anyData.DeriveKey(context.Background(), other, codecache.KeyLabel); err != nil || bytes.Equal(k2, key) {
+		t.Errorf("another measurement has the same code key (%v)", err)
+	}
+
+	debuggable, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: true})
+	r = newRun(prod, Config{Profile: "production", TEE: debuggable})
+	r.kind = tee.KindSNP
+	if _, err := r.codeKey(context.Background(), mm, hclog.NewNullLogger()); errcode.From(err).Code != errcode.TEEDebugRefused {
+		t.Errorf("a debuggable TEE under production: %v", err)
+	}
+
+	r = newRun(prod, Config{Profile: "production", TEE: tdx.NewBackend(nil)})
+	r.kind = tee.KindTDX
+	if _, err := r.codeKey(context.Background(), mm, hclog.NewNullLogger()); !errors.Is(err, errNoCodeKey) {
+		t.Errorf("TDX: %v", err)
 	}
 }

@@ -89,9 +89,6 @@ func (r *run) refusals() error {
 	if !p.AllowHostOverrides && (len(c.Dirs) > 0 || len(c.Env) > 0 || len(c.Args) > 0 || c.TraceCalls || c.Audit) {
 		return errcode.Errorf(errcode.HostOverrideRefused, "the %s profile runs the manifest as measured; --dir, --env, --trace-calls, --audit and arguments after -- are refused", p.Name).Host()
 	}
-	if c.CacheDir != "" && !p.DiskCache {
-		return errcode.Errorf(errcode.DiskCacheRefused, "the %s profile does not cache compiled code on disk", p.Name).Host()
-	}
 	if p.Protected {
 		return protectedHere()
 	}
@@ -193,7 +190,9 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 		// it too; removing is idempotent).
 		defer sm.Remove()
 	}
+	code := r.codeCache(ctx, b, &spec, measurement, log)
 	out, err := r.supervise(ctx, exe, spec, b.Manifest, sm, logw != nil, log, measurement, &res)
+	r.commitCode(code, log)
 	res.ExitCode, res.Envelope = out.ExitCode, r.envelope
 	err = r.sealBack(sm, err, log)
 	if err == nil && out.ExitCode != 0 && !r.profile.PassExitCode {

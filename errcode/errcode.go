@@ -113,7 +113,6 @@ const (
 	BareModuleRefused   Code = 3002
 	HostOverrideRefused Code = 3003
 	BackendRefused      Code = 3004
-	DiskCacheRefused    Code = 3005
 	HostCallTrapped     Code = 3007
 	EvidenceRefused     Code = 3008
 	TEEUnavailable      Code = 3009
@@ -196,7 +195,6 @@ var registry = []entry{
 	{BareModuleRefused, "bare-module-refused", ClassPolicy, "a bare module without a manifest runs only under the debug profile", "make a bundle: a directory with ampoule.toml and the module"},
 	{HostOverrideRefused, "host-override-refused", ClassPolicy, "--dir, --env, --trace-calls and workload arguments are for debug runs only; other profiles run the measured manifest as it is and show nothing of it", "put the mount, variable or argument in ampoule.toml"},
 	{BackendRefused, "backend-refused", ClassPolicy, "the profile does not allow this backend", "run 'launch profiles' to see which backends each profile allows"},
-	{DiskCacheRefused, "disk-cache-refused", ClassPolicy, "the profile does not allow a compilation cache on the host's disk", "drop --cache-dir; this profile compiles in memory"},
 	{EvidenceRefused, "evidence-refused", ClassPolicy, "the evidence does not satisfy the policy", "the reasons say which check failed"},
 	{TEEUnavailable, "tee-unavailable", ClassPolicy, "no trusted execution environment is available for this profile", "run 'launch platform info'; the debug and staging profiles may use --backend sim"},
 	{SealedStoreForeign, "sealed-store-foreign", ClassPolicy, "the sealed store was sealed under another measurement or on another machine", "a store opens only for the bundle, profile and machine that sealed it; pass --sealed FILE to start another store"},
@@ -233,6 +231,7 @@ var retired = []struct {
 	code      Code
 	name, why string
 }{
+	{3005, "disk-cache-refused", "no longer returned: staging and production keep compiled code in an authenticated cache (a memory tier in the VM, entries on the host's disk under a MAC the TEE keys), so --cache-dir is no longer refused"},
 	{3006, "manifest-limit-refused", "never returned: a manifest limit outside the range the runtime allows is refused when the manifest is read, as E1008 manifest-invalid"},
 }
 

@@ -22,7 +22,7 @@ func Markdown(w io.Writer) error {
 	b.WriteString("Under debug the host sees the detail and the hint, and the workload's own exit status passes through.\n\n")
 	b.WriteString("One kind of error is shown in full under every profile: an error about the host's own input, which\n")
 	b.WriteString("holds nothing the host did not give. That is its command line and flags (a host override refused as\n")
-	b.WriteString("E3003, `--cache-dir` refused as E3005, an unknown profile or backend, a backend the\n")
+	b.WriteString("E3003, an unknown profile or backend, a backend the\n")
 	b.WriteString("profile refuses), the bundle path it named when nothing is there (E1002), the log sink it named\n")
 	b.WriteString("(`--log-out FILE` or `unix:SOCKET`, E1021), and its machine (no TEE, E3009; a launcher started with\n")
 	b.WriteString("`GODEBUG`, E5008). The host then sees `launch: error: E#### name: detail (ref ID)` and the hint.\n")

@@ -48,8 +48,9 @@ type Profile struct {
 	// AllowHostOverrides: --dir and --env on the command line may add to the
 	// measured manifest.
 	AllowHostOverrides bool
-	// DiskCache: compiled code may be cached on the host's disk. The cache is
-	// not authenticated yet, so only debug uses it.
+	// DiskCache: compiled code is cached on the host's disk in wazero's own
+	// cache, unauthenticated. Without it a run uses the authenticated cache
+	// (package codecache): a memory tier and MAC'd entries on disk.
 	DiskCache bool
 	// MaxHostCalls bounds the host calls of a run; zero means no bound.
 	MaxHostCalls uint64

@@ -82,14 +82,28 @@ func (e *tooComplex) Error() string { return e.what }
 // cost more than memLimit bytes at instantiation (E4001). memLimit zero
 // means no memory bound.
 func checkModule(module []byte, memLimit uint64) error {
+	s, err := inspected(module)
+	if err != nil {
+		return err
+	}
+	return checkShape(s, memLimit)
+}
+
+// inspected is inspect with its errors registered.
+func inspected(module []byte) (*moduleShape, error) {
 	s, err := inspect(module)
 	var tc *tooComplex
 	switch {
 	case errors.As(err, &tc):
-		return errcode.Errorf(errcode.ModuleTooComplex, "the module is beyond what the runtime compiles: %v", err)
+		return nil, errcode.Errorf(errcode.ModuleTooComplex, "the module is beyond what the runtime compiles: %v", err)
 	case err != nil:
-		return errcode.Errorf(errcode.ModuleInvalid, "decoding the module: %v", err)
+		return nil, errcode.Errorf(errcode.ModuleInvalid, "decoding the module: %v", err)
 	}
+	return s, nil
+}
+
+// checkShape judges a module's shape against its memory limit.
+func checkShape(s *moduleShape, memLimit uint64) error {
 	if memLimit > 0 && s.footprint() > memLimit {
 		return errcode.Errorf(errcode.MemoryLimit, "the module's tables (%d entries), element segments (%d entries), globals (%d) and data segments (%d bytes) need %d bytes at instantiation, above its memory limit of %d",
 			s.TableEntries, s.ElemEntries, s.Globals, s.DataBytes, s.footprint(), memLimit)

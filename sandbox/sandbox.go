@@ -210,7 +210,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 
 	// Before wazero decodes it: its decoder sizes allocations from the
 	// module's declared counts, and its compile time from its structure.
-	if err := checkModule(spec.Module, uint64(spec.MemoryPages)*pageSize); err != nil {
+	if err := checkModuleCached(spec.Module, uint64(spec.MemoryPages)*pageSize, spec.CacheDir); err != nil {
 		return Result{}, err
 	}
 	compiled, err := rt.CompileModule(ctx, spec.Module)

@@ -60,6 +60,15 @@ type Backend interface {
 	SealingKey(ctx context.Context, measurement [48]byte) ([]byte, error)
 }
 
+// KeyDeriver is a Backend that derives keys of its own for a measurement,
+// one per label: SealingKey is the key labelled "sealing"; the
+// compilation cache's MAC key is another. A key is the same on every run
+// of the measurement on this platform, and a key of one label tells
+// nothing of another's.
+type KeyDeriver interface {
+	DeriveKey(ctx context.Context, measurement [48]byte, label string) ([]byte, error)
+}
+
 // EnvelopeVersion is the envelope format this package writes and reads.
 const EnvelopeVersion = 1
 

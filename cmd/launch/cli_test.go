@@ -157,7 +157,6 @@ func TestPolicyRefusals(t *testing.T) {
 		{"audit-json alone", []string{"run", "--audit-json", "x.json", hello}, errcode.Usage},
 		{"audit without --suggest", []string{"audit"}, errcode.Usage},
 		{"audit of a missing file", []string{"audit", "--suggest", filepath.Join(t.TempDir(), "none.json")}, errcode.Usage},
-		{"cache in staging", []string{"run", "--profile", "staging", "--cache-dir", "/tmp", hello}, errcode.DiskCacheRefused},
 		{"unknown backend", []string{"run", "--backend", "kvm", hello}, errcode.BackendUnknown},
 		{"unknown profile", []string{"run", "--profile", "prod", hello}, errcode.ProfileUnknown},
 		{"missing bundle", []string{"run", filepath.Join(t.TempDir(), "nope")}, errcode.BundleNotFound},

@@ -166,7 +166,12 @@ func printProfileTable(w io.Writer, all []profiles.Profile) {
 	row("protected launcher", func(p profiles.Profile) string { return yes(p.Protected) })
 	row("bare .wasm", func(p profiles.Profile) string { return yes(p.AllowBareModule) })
 	row("--dir/--env/args", func(p profiles.Profile) string { return yes(p.AllowHostOverrides) })
-	row("disk compile cache", func(p profiles.Profile) string { return yes(p.DiskCache) })
+	row("compile cache", func(p profiles.Profile) string {
+		if p.DiskCache {
+			return "on disk, unauthenticated"
+		}
+		return "authenticated"
+	})
 	tw.Flush()
 }
 

@@ -96,7 +96,13 @@ func (b *Backend) Attest(ctx context.Context, reportData [64]byte) (tee.Evidence
 // SealingKey implements tee.Backend: HKDF-SHA256 of the simulator's key
 // and the measurement.
 func (b *Backend) SealingKey(ctx context.Context, measurement [48]byte) ([]byte, error) {
-	return hkdf.Key(sha256.New, b.key.Seed(), measurement[:], "ampoule/sim/sealing/v1", 32)
+	return b.DeriveKey(ctx, measurement, "sealing")
+}
+
+// DeriveKey implements tee.KeyDeriver: HKDF-SHA256 of the simulator's
+// key, with the measurement as salt and "ampoule/sim/LABEL/v1" as info.
+func (b *Backend) DeriveKey(ctx context.Context, measurement [48]byte, label string) ([]byte, error) {
+	return hkdf.Key(sha256.New, b.key.Seed(), measurement[:], "ampoule/sim/"+label+"/v1", 32)
 }
 
 // Claims are what a verified statement says.

@@ -128,6 +128,13 @@ func signingCert(raw, certs []byte) ([]byte, error) {
 // policy), then bound to the bundle's measurement with HKDF. It is the same
 // on every run of the same VM image, bundle and TCB on this chip.
 func (b *Backend) SealingKey(ctx context.Context, measurement [48]byte) ([]byte, error) {
+	return b.DeriveKey(ctx, measurement, "sealing")
+}
+
+// DeriveKey implements tee.KeyDeriver: the key SealingRequest asks the
+// AMD secure processor for, through HKDF-SHA256 with the measurement as
+// salt and "ampoule/snp/LABEL/v1" as info.
+func (b *Backend) DeriveKey(ctx context.Context, measurement [48]byte, label string) ([]byte, error) {
 	if b.dev == nil {
 		return nil, ErrNoSealingDevice
 	}
@@ -135,7 +142,7 @@ func (b *Backend) SealingKey(ctx context.Context, measurement [48]byte) ([]byte,
 	if err != nil {
 		return nil, fmt.Errorf("SEV-SNP derived key: %w", err)
 	}
-	return hkdf.Key(sha256.New, resp.Data[:], measurement[:], "ampoule/snp/sealing/v1", 32)
+	return hkdf.Key(sha256.New, resp.Data[:], measurement[:], "ampoule/snp/"+label+"/v1", 32)
 }
 
 // SealingRequest is the derived-key request SealingKey makes: a key from

@@ -1,0 +1,634 @@
+// Package codecache keeps a module's compiled machine code between runs
+// under the profiles whose host is not trusted, so that a run need not
+// compile again what an earlier run of the same bundle compiled.
+//
+// The cache has two tiers:
+//
+//   - The memory tier is a directory on a file system held in memory
+//     (tmpfs) inside the confidential VM, one subdirectory per module,
+//     where wazero keeps its own compilation cache. Its pages are the
+//     VM's encrypted memory: the host can neither read nor change them.
+//     It lasts until the VM stops, and is bounded by a budget (the least
+//     recently used modules go first).
+//   - The disk tier is a directory on the host's disk, which the host
+//     controls. Each entry holds one compiled module and an HMAC-SHA256
+//     under a key the TEE derives for the bundle's measurement (see
+//     tee.KeyDeriver), over the entry's binding (module digest, wazero's
+//     version, the platform) and its bytes. An entry is copied into the
+//     memory tier only once its MAC verifies; one whose MAC fails, that is
+//     truncated, swapped for another module's or made for another
+//     measurement is never executed: it is refused, the run compiles
+//     afresh, and the fresh code replaces it.
+//
+// wazero reads only the memory tier: what it executes never comes from a
+// file the host could change after it was checked.
+package codecache
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ampoule-run/ampoule/sealed"
+)
+
+// WazeroVersion is the version of wazero built into this program, found
+// as wazero finds it (the build's module list; "dev" without one): it
+// names wazero's own directory in a module's memory directory, and binds
+// every disk entry.
+var WazeroVersion = sync.OnceValue(func() string {
+	v := ""
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range info.Deps {
+			if strings.Contains(dep.Path, "github.com/tetratelabs/wazero") {
+				v = dep.Version
+			}
+		}
+		if v == "" || v == "(devel)" {
+			v = info.Main.Version
+		}
+	}
+	if v == "" || v == "(devel)" {
+		v = "dev"
+	}
+	return v
+})
+
+// KeyLabel is the label a TEE derives the cache's MAC key with.
+const KeyLabel = "code-cache"
+
+// magic opens every disk entry; its last byte is the format's version.
+var magic = []byte("AMPCODE\x01")
+
+// DefaultBudget bounds the memory tier: 512 MiB of compiled code, about
+// fifty Go guests of hello's size.
+const DefaultBudget = 512 << 20
+
+// maxEntryFactor bounds a disk entry by the module it was compiled from:
+// compiled code is about 4 times the module for a Go guest. An entry is
+// streamed, never held whole in memory.
+const (
+	maxEntryFactor = 16
+	maxEntryFloor  = 16 << 20
+)
+
+// Outcome is what Open found for a module.
+type Outcome int
+
+const (
+	// Miss: no entry in either tier; the run compiles and Commit stores.
+	Miss Outcome = iota
+	// MemoryHit: the memory tier holds the module's code.
+	MemoryHit
+	// DiskHit: a disk entry verified and was copied into the memory tier.
+	DiskHit
+	// Refused: a disk entry did not verify; the run compiles and Commit
+	// replaces the entry.
+	Refused
+)
+
+// String names the outcome, as the run's log records it.
+func (o Outcome) String() string {
+	switch o {
+	case MemoryHit:
+		return "memory hit"
+	case DiskHit:
+		return "disk hit, verified"
+	case Refused:
+		return "disk entry refused"
+	}
+	return "miss"
+}
+
+// ErrNoMemory: no memory-backed directory is there for the memory tier.
+var ErrNoMemory = errors.New("no memory-backed directory (tmpfs) for the compilation cache")
+
+// Options say where the tiers are.
+type Options struct {
+	// Memory is the memory tier's directory, which must be on tmpfs or
+	// ramfs; it is made (0700) if missing. "" is DefaultMemory().
+	Memory string
+	// Disk is the disk tier's directory; it is made (0700) if missing.
+	// "" means no disk tier: code lasts only in memory.
+	Disk string
+	// Key is the MAC key for the disk tier, a function so that the TEE is
+	// asked only when the disk tier is used (nil: no disk tier). It must
+	// be bound to the bundle's measurement.
+	Key func() ([]byte, error)
+	// Budget bounds the memory tier in bytes; 0 is DefaultBudget.
+	Budget int64
+	// Compile names the compile options the code is made with, which
+	// change the code wazero makes; "" is DefaultCompile. Code made under
+	// other options is kept apart and binds entries differently.
+	Compile string
+}
+
+// DefaultCompile is how a supervised runner compiles: wazero's optimizing
+// compiler, without the termination checks a runtime closed on context
+// cancellation adds (the supervisor kills a runner instead).
+const DefaultCompile = "compiler;close-on-context-done=false"
+
+// ErrNotRoot: the memory tier is used only by a launcher running as root.
+// wazero opens what it executes by path, so the directory must be one that
+// only the trust boundary can change: root inside the confidential VM is
+// inside it, while another process of an ordinary launcher's own user may
+// be the host's (which is why the launcher is not dumpable).
+var ErrNotRoot = errors.New("the compilation cache is kept only by a launcher running as root: an ordinary user's other processes could change the code it runs; the module is compiled in memory")
+
+// euid is the effective user, a variable for tests.
+var euid = os.Geteuid
+
+// DefaultMemory is the memory tier's directory, in /dev/shm: a tmpfs whose
+// sticky bit keeps other users from renaming or removing root's entries.
+// (XDG_RUNTIME_DIR is not consulted: it is the host's to set.)
+func DefaultMemory() (string, error) {
+	if !sealed.MemoryBacked("/dev/shm") {
+		return "", ErrNoMemory
+	}
+	return filepath.Join("/dev/shm", fmt.Sprintf("ampoule-code-%d", os.Getuid())), nil
+}
+
+// Cache is one run's view of the cache for one module.
+type Cache struct {
+	opts    Options
+	digest  [32]byte // SHA-256 of the module
+	modSize int
+	dir     string // the module's memory directory: what wazero is given
+	outcome Outcome
+	reason  string
+	keyVal  []byte
+	keyErr  error
+}
+
+// Open finds module's compiled code. It returns the directory to give
+// wazero as its compilation cache and what it found. A disk entry that
+// does not verify is no error: Outcome says Refused and Reason why.
+func Open(module []byte, opts Options) (*Cache, error) {
+	if euid() != 0 {
+		return nil, ErrNotRoot
+	}
+	if opts.Memory == "" {
+		var err error
+		if opts.Memory, err = DefaultMemory(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Budget == 0 {
+		opts.Budget = DefaultBudget
+	}
+	if opts.Compile == "" {
+		opts.Compile = DefaultCompile
+	}
+	if err := privateDir(opts.Memory, true); err != nil {
+		return nil, err
+	}
+	c := &Cache{opts: opts, digest: sha256.Sum256(module), modSize: len(module)}
+	dirName := sha256.Sum256(c.binding())
+	c.dir = filepath.Join(opts.Memory, hex.EncodeToString(dirName[:]))
+	if err := os.MkdirAll(c.wazeroDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("the compilation cache's memory tier: %w", err)
+	}
+	now := time.Now()
+	os.Chtimes(c.dir, now, now) // the least recently used go first
+	names, err := c.entries()
+	if err != nil {
+		return nil, err
+	}
+	if len(names) > 0 {
+		c.outcome = MemoryHit
+		return c, nil
+	}
+	if opts.Disk == "" || opts.Key == nil {
+		return c, nil
+	}
+	if err := c.load(); err != nil {
+		var bad *badEntry
+		if !errors.As(err, &bad) {
+			return nil, err
+		}
+		c.outcome, c.reason = Refused, bad.reason
+		return c, nil
+	}
+	return c, nil
+}
+
+// Dir is the directory to pass to wazero.NewCompilationCacheWithDir.
+func (c *Cache) Dir() string { return c.dir }
+
+// Outcome is what Open found.
+func (c *Cache) Outcome() Outcome { return c.outcome }
+
+// Reason says why a disk entry was refused ("" unless Refused).
+func (c *Cache) Reason() string { return c.reason }
+
+// wazeroDir is where wazero keeps its entries inside the module's
+// directory.
+func (c *Cache) wazeroDir() string {
+	return filepath.Join(c.dir, "wazero-"+WazeroVersion()+"-"+runtime.GOARCH+"-"+runtime.GOOS)
+}
+
+// entries lists the compiled entries wazero wrote (a name of 64 hex
+// digits); its temporary files are not entries.
+func (c *Cache) entries() ([]string, error) {
+	des, err := os.ReadDir(c.wazeroDir())
+	if err != nil {
+		return nil, fmt.Errorf("the compilation cache's memory tier: %w", err)
+	}
+	var names []string
+	for _, de := range des {
+		if de.Type().IsRegular() && isEntryName(de.Name()) {
+			names = append(names, de.Name())
+		}
+	}
+	return names, nil
+}
+
+func isEntryName(name string) bool {
+	if len(name) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(name)
+	return err == nil && strings.ToLower(name) == name
+}
+
+// diskName is the disk entry's file name for this module and platform.
+func (c *Cache) diskName() string {
+	h := sha256.Sum256(c.binding())
+	return hex.EncodeToString(h[:16]) + ".code"
+}
+
+// binding is what an entry is bound to besides the measurement, which
+// the key carries: the module, wazero's version, the platform and the
+// compile options. It names the module's memory directory too.
+func (c *Cache) binding() []byte {
+	var b bytes.Buffer
+	b.Write(magic)
+	b.Write(c.digest[:])
+	for _, s := range []string{WazeroVersion(), runtime.GOARCH, runtime.GOOS, c.opts.Compile} {
+		binary.Write(&b, binary.BigEndian, uint16(len(s)))
+		b.WriteString(s)
+	}
+	return b.Bytes()
+}
+
+// key asks for the MAC key once.
+func (c *Cache) key() ([]byte, error) {
+	if c.keyVal == nil && c.keyErr == nil {
+		c.keyVal, c.keyErr = c.opts.Key()
+		if c.keyErr == nil && len(c.keyVal) < 16 {
+			c.keyVal, c.keyErr = nil, fmt.Errorf("a MAC key of %d bytes is too short", len(c.keyVal))
+		}
+	}
+	return c.keyVal, c.keyErr
+}
+
+// badEntry is a disk entry that must not be used.
+type badEntry struct{ reason string }
+
+func (e *badEntry) Error() string { return "compilation cache entry refused: " + e.reason }
+
+// maxEntry bounds a disk entry for this module.
+func (c *Cache) maxEntry() int64 {
+	return max(int64(maxEntryFloor), int64(c.modSize)*maxEntryFactor)
+}
+
+// load reads the module's disk entry, if there is one, checks it and
+// copies its code into the memory tier: streamed into a temporary file
+// there, which takes wazero's name only once the MAC verifies.
+func (c *Cache) load() error {
+	root, err := openDisk(c.opts.Disk)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	f, err := root.OpenFile(c.diskName(), os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &badEntry{fmt.Sprintf("opening it: %v", err)}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return &badEntry{fmt.Sprintf("%v", err)}
+	}
+	if !st.Mode().IsRegular() {
+		return &badEntry{"not a regular file"}
+	}
+	if st.Size() > c.maxEntry() {
+		return &badEntry{fmt.Sprintf("%d bytes, above the bound of %d for this module", st.Size(), c.maxEntry())}
+	}
+	key, err := c.key()
+	if err != nil {
+		return nil // no disk tier this run; Commit says why
+	}
+	tmp, err := os.CreateTemp(c.wazeroDir(), "import-*.tmp")
+	if err != nil {
+		return fmt.Errorf("the compilation cache's memory tier: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // once renamed, it is gone already
+	name, err := c.read(bufio.NewReaderSize(f, 1<<20), st.Size(), key, tmp)
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("the compilation cache's memory tier: %w", cerr)
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(c.wazeroDir(), name)); err != nil {
+		return fmt.Errorf("the compilation cache's memory tier: %w", err)
+	}
+	c.outcome = DiskHit
+	return nil
+}
+
+// An entry is
+//
+//	magic ‖ u16 len(name) ‖ name ‖ u64 len(code) ‖ code ‖ HMAC-SHA256
+//
+// and the MAC covers the binding, then everything before it.
+func (c *Cache) seal(name string, code []byte, key []byte) []byte {
+	var b bytes.Buffer
+	b.Write(magic)
+	binary.Write(&b, binary.BigEndian, uint16(len(name)))
+	b.WriteString(name)
+	binary.Write(&b, binary.BigEndian, uint64(len(code)))
+	b.Write(code)
+	return append(b.Bytes(), c.mac(key, b.Bytes())...)
+}
+
+func (c *Cache) newMAC(key []byte) hash.Hash {
+	m := hmac.New(sha256.New, key)
+	m.Write(c.binding())
+	return m
+}
+
+func (c *Cache) mac(key, body []byte) []byte {
+	m := c.newMAC(key)
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// read checks an entry of size bytes from r, copying its code to code as
+// it goes, and returns wazero's name for the code. What was copied counts
+// only if read returns no error: until the MAC is checked, at the end, the
+// code is anybody's.
+func (c *Cache) read(r io.Reader, size int64, key []byte, code io.Writer) (string, error) {
+	const macLen = sha256.Size
+	m := c.newMAC(key)
+	in := io.TeeReader(io.LimitReader(r, size), m)
+	head := make([]byte, len(magic)+2)
+	if _, err := io.ReadFull(in, head); err != nil {
+		return "", &badEntry{fmt.Sprintf("truncated (%d bytes)", size)}
+	}
+	if !bytes.Equal(head[:len(magic)], magic) {
+		return "", &badEntry{"not an entry of this format"}
+	}
+	n := int64(binary.BigEndian.Uint16(head[len(magic):]))
+	if int64(len(head))+n+8+macLen > size {
+		return "", &badEntry{"truncated: its name runs past its end"}
+	}
+	rest := make([]byte, n+8)
+	if _, err := io.ReadFull(in, rest); err != nil {
+		return "", &badEntry{"truncated in its name"}
+	}
+	name := string(rest[:n])
+	codeLen := binary.BigEndian.Uint64(rest[n:])
+	if codeLen != uint64(size-int64(len(head))-n-8-macLen) {
+		return "", &badEntry{"truncated: its length does not match its size"}
+	}
+	if _, err := io.CopyN(code, in, int64(codeLen)); err != nil {
+		return "", &badEntry{fmt.Sprintf("truncated in its code: %v", err)}
+	}
+	want := m.Sum(nil)
+	tag := make([]byte, macLen)
+	if _, err := io.ReadFull(r, tag); err != nil {
+		return "", &badEntry{"truncated before its MAC"}
+	}
+	if !hmac.Equal(want, tag) {
+		return "", &badEntry{"its MAC does not verify (changed, truncated, or made for another module, measurement or key)"}
+	}
+	if !isEntryName(name) {
+		return "", &badEntry{"a malformed name"}
+	}
+	return name, nil
+}
+
+// Commit stores what the run compiled: each entry wazero added to the
+// memory tier is sealed into the disk tier, replacing a refused entry,
+// and the memory tier is brought back under its budget. It reports
+// whether anything was stored.
+func (c *Cache) Commit() (bool, error) {
+	defer c.evict()
+	if c.outcome == MemoryHit || c.outcome == DiskHit || c.opts.Disk == "" || c.opts.Key == nil {
+		return false, nil
+	}
+	// The memory tier held nothing of this module when the run began.
+	names, err := c.entries()
+	if err != nil {
+		return false, err
+	}
+	if len(names) == 0 {
+		return false, nil
+	}
+	// wazero keeps one entry per module and CPU; a module compiled on
+	// this CPU leaves one.
+	name := names[0]
+	code, err := os.ReadFile(filepath.Join(c.wazeroDir(), name))
+	if err != nil {
+		return false, fmt.Errorf("the compilation cache's memory tier: %w", err)
+	}
+	key, err := c.key()
+	if err != nil {
+		return false, err
+	}
+	if err := privateDir(c.opts.Disk, false); err != nil {
+		return false, err
+	}
+	root, err := openDisk(c.opts.Disk)
+	if err != nil {
+		return false, err
+	}
+	defer root.Close()
+	if err := writeRootAtomic(root, c.diskName(), c.seal(name, code, key)); err != nil {
+		return false, fmt.Errorf("the compilation cache %s: %w", c.opts.Disk, err)
+	}
+	return true, nil
+}
+
+// evict removes the least recently used modules' directories until the
+// memory tier is within its budget; this run's module stays.
+func (c *Cache) evict() {
+	des, err := os.ReadDir(c.opts.Memory)
+	if err != nil {
+		return
+	}
+	type mod struct {
+		path string
+		used time.Time
+		size int64
+	}
+	var mods []mod
+	var total int64
+	for _, de := range des {
+		if !de.IsDir() || len(de.Name()) != 64 {
+			continue
+		}
+		p := filepath.Join(c.opts.Memory, de.Name())
+		info, err := de.Info()
+		if err != nil {
+			continue
+		}
+		size := dirSize(p)
+		total += size
+		// A module used in the last minute may be in a run's use now.
+		if p != c.dir && time.Since(info.ModTime()) > time.Minute {
+			mods = append(mods, mod{p, info.ModTime(), size})
+		}
+	}
+	slices.SortFunc(mods, func(a, b mod) int { return a.used.Compare(b.used) })
+	for _, m := range mods {
+		if total <= c.opts.Budget {
+			break
+		}
+		if os.RemoveAll(m.path) == nil {
+			total -= m.size
+		}
+	}
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// privateDir makes dir (0700) if missing and checks that it is a
+// directory of this user's that no one else may write, and, for the
+// memory tier, that it is memory-backed and that its parent lets no one
+// else rename or replace it (root's, or sticky).
+func privateDir(dir string, memory bool) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("the compilation cache %s: %w", dir, err)
+	}
+	if memory {
+		var st unix.Stat_t
+		parent := filepath.Dir(dir)
+		if err := unix.Stat(parent, &st); err != nil {
+			return fmt.Errorf("the compilation cache %s: %w", parent, err)
+		}
+		if st.Uid != 0 || st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
+			return fmt.Errorf("the compilation cache's memory tier %s is in a directory others may change (owner %d, mode %o)", dir, st.Uid, st.Mode&0o7777)
+		}
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("the compilation cache %s: %w", dir, err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("the compilation cache %s: %w", dir, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("the compilation cache %s is not a directory", dir)
+	}
+	if st.Uid != uint32(os.Getuid()) || st.Mode&0o022 != 0 {
+		return fmt.Errorf("the compilation cache %s is not this user's alone (owner %d, mode %o)", dir, st.Uid, st.Mode&0o777)
+	}
+	if memory {
+		var sfs unix.Statfs_t
+		if err := unix.Fstatfs(int(f.Fd()), &sfs); err != nil {
+			return fmt.Errorf("the compilation cache %s: %w", dir, err)
+		}
+		if sfs.Type != unix.TMPFS_MAGIC && sfs.Type != unix.RAMFS_MAGIC {
+			return fmt.Errorf("the compilation cache's memory tier %s is not memory-backed (tmpfs): %w", dir, ErrNoMemory)
+		}
+	}
+	return nil
+}
+
+// openDisk opens the disk tier; every file in it is then reached beneath
+// this descriptor, never by a path the host could redirect.
+func openDisk(dir string) (*os.Root, error) {
+	root, err := os.OpenRoot(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(dir, 0o700); err == nil {
+			root, err = os.OpenRoot(dir)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the compilation cache %s: %w", dir, err)
+	}
+	return root, nil
+}
+
+// writeAtomic writes data to dir/name through a temporary file and a
+// rename, as wazero itself does, so a reader sees all of it or nothing.
+func writeAtomic(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(dir, name))
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// writeRootAtomic is writeAtomic beneath a root.
+func writeRootAtomic(root *os.Root, name string, data []byte) error {
+	var rnd [8]byte
+	binary.LittleEndian.PutUint64(rnd[:], uint64(time.Now().UnixNano())^uint64(os.Getpid())<<32)
+	tmp := name + "." + hex.EncodeToString(rnd[:]) + ".tmp"
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Rename(tmp, name)
+	}
+	if err != nil {
+		root.Remove(tmp)
+	}
+	return err
+}
