@@ -31,7 +31,7 @@ const (
 	// WarningSim is the simulator's: nothing protects the run.
 	WarningSim = "backend sim is a software simulator: nothing protects this run from the host (insecure)"
 	// WarningWithheld is a static run's without a log recipient.
-	WarningWithheld = "the manifest names no log_recipient, so the workload's output is withheld"
+	WarningWithheld = "the manifest names no log_recipient (or log_recipients), so the workload's output is withheld"
 	// WarningTEEDebug is a run's in a TEE whose host may debug it, under a
 	// profile that allows that.
 	WarningTEEDebug = "the TEE's debug policy bit is set: its host may read this run's memory"

@@ -89,6 +89,11 @@ type Manifest struct {
 	// LogRecipient is the tenant's log public key ("alog1..."); under
 	// staging and production everything the run says is sealed to it.
 	LogRecipient string
+	// LogRecipients are a team's log public keys (log_recipients), 1 to
+	// MaxLogRecipients of them, distinct, in the manifest's order; the log
+	// opens with any one's identity. A manifest sets this or LogRecipient,
+	// never both.
+	LogRecipients []string
 	// Sealed is the sealed-storage mount, or nil: files the workload leaves
 	// under it reach the host's disk only encrypted with a key bound to
 	// the measurement.
@@ -199,18 +204,19 @@ func (m *Manifest) AllowsProfile(name string) bool {
 // rawManifest is the TOML shape. Pointers and `any` let validation tell a
 // missing key from a zero value and report wrong types itself.
 type rawManifest struct {
-	Name     *string           `toml:"name"`
-	Version  *string           `toml:"version"`
-	Module   *string           `toml:"module"`
-	Args     []string          `toml:"args"`
-	Env      map[string]string `toml:"env"`
-	Dirs     []string          `toml:"dirs"`
-	Profiles []string          `toml:"profiles"`
-	Limits   *rawLimits        `toml:"limits"`
-	LogRecip *string           `toml:"log_recipient"`
-	Sealed   *rawSealed        `toml:"sealed"`
-	Broker   *rawBroker        `toml:"broker"`
-	Stdin    *string           `toml:"stdin"`
+	Name      *string           `toml:"name"`
+	Version   *string           `toml:"version"`
+	Module    *string           `toml:"module"`
+	Args      []string          `toml:"args"`
+	Env       map[string]string `toml:"env"`
+	Dirs      []string          `toml:"dirs"`
+	Profiles  []string          `toml:"profiles"`
+	Limits    *rawLimits        `toml:"limits"`
+	LogRecip  *string           `toml:"log_recipient"`
+	LogRecips []string          `toml:"log_recipients"`
+	Sealed    *rawSealed        `toml:"sealed"`
+	Broker    *rawBroker        `toml:"broker"`
+	Stdin     *string           `toml:"stdin"`
 }
 
 type rawSealed struct {
@@ -387,6 +393,9 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 			v.fail("log_recipient", "make a key pair with 'launch keygen' and paste its recipient (alog1 followed by 64 hex digits)", "%q is not a log recipient", *r.LogRecip)
 		}
 		m.LogRecipient = *r.LogRecip
+	}
+	if r.LogRecips != nil {
+		m.LogRecipients = v.logRecipients(r.LogRecips, r.LogRecip != nil)
 	}
 	if r.Stdin != nil {
 		switch *r.Stdin {
@@ -722,9 +731,12 @@ type canonicalManifest struct {
 	Env      map[string]string `json:"env"`
 	Limits   canonicalLimits   `json:"limits"`
 	LogRecip string            `json:"log_recipient"`
-	Module   string            `json:"module"`
-	Name     string            `json:"name"`
-	Profiles []string          `json:"profiles"`
+	// LogRecips is left out when the manifest names no team, so that
+	// measurements of manifests without one did not change when it came.
+	LogRecips []string `json:"log_recipients,omitempty"`
+	Module    string   `json:"module"`
+	Name      string   `json:"name"`
+	Profiles  []string `json:"profiles"`
 	// Sealed is left out when the manifest has no sealed mount, so that
 	// measurements of manifests without one did not change when it came.
 	Sealed *canonicalSealed `json:"sealed,omitempty"`
@@ -774,12 +786,13 @@ func (m *Manifest) Canonical() []byte {
 			OutputBytes:     m.Limits.OutputBytes,
 			WallTimeNanos:   int64(m.Limits.WallTime),
 		},
-		LogRecip: m.LogRecipient,
-		Module:   m.Module,
-		Name:     m.Name,
-		Profiles: nonNil(m.Profiles),
-		Stdin:    m.Stdin,
-		Version:  m.Version,
+		LogRecip:  m.LogRecipient,
+		LogRecips: m.LogRecipients,
+		Module:    m.Module,
+		Name:      m.Name,
+		Profiles:  nonNil(m.Profiles),
+		Stdin:     m.Stdin,
+		Version:   m.Version,
 	}
 	if c.Env == nil {
 		c.Env = map[string]string{}
@@ -816,14 +829,14 @@ var manifestKeys = []struct {
 	table string
 	keys  []string
 }{
-	{"", []string{"name", "version", "module", "args", "env", "dirs", "profiles", "log_recipient", "stdin", "limits", "sealed", "broker"}},
+	{"", []string{"name", "version", "module", "args", "env", "dirs", "profiles", "log_recipient", "log_recipients", "stdin", "limits", "sealed", "broker"}},
 	{"limits", []string{"memory", "wall_time", "output", "open_files", "file_output"}},
 	{"sealed", []string{"mount", "max_size", "key"}},
 	{"broker", []string{"url", "key"}},
 }
 
 // allKeysHint lists every key, for an unknown key with no nearer advice.
-const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, stdin, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key and [broker] url, key; see 'Manifest' in README.md"
+const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, log_recipients, stdin, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key and [broker] url, key; see 'Manifest' in README.md"
 
 // unknownKeyHint advises on an unknown key by its path: a key of another
 // table (the top level's, put after a [table] header, as appending to the
@@ -852,4 +865,47 @@ func unknownKeyHint(path []string) string {
 		return fmt.Sprintf("did you mean %s? %s", near, allKeysHint)
 	}
 	return allKeysHint
+}
+
+// MaxLogRecipients bounds log_recipients (logging.MaxRecipients): a reader
+// tries each recipient's block, and the log's header carries one per
+// recipient.
+const MaxLogRecipients = 16
+
+// Recipients returns the manifest's log recipients: LogRecipients, or
+// LogRecipient alone, or none.
+func (m *Manifest) Recipients() []string {
+	if m.LogRecipients != nil {
+		return m.LogRecipients
+	}
+	if m.LogRecipient != "" {
+		return []string{m.LogRecipient}
+	}
+	return nil
+}
+
+// logRecipients checks log_recipients: 1 to MaxLogRecipients recipients,
+// each valid and none twice, and no log_recipient beside them.
+func (v *validator) logRecipients(rs []string, single bool) []string {
+	const hint = "make a key pair per member with 'launch keygen' and list their recipients (alog1 followed by 64 hex digits)"
+	if single {
+		v.fail("log_recipients", "keep one: log_recipient for one key, log_recipients for a team's", "is given beside log_recipient")
+	}
+	switch {
+	case len(rs) == 0:
+		v.fail("log_recipients", hint, "is empty, so no one could read the log")
+	case len(rs) > MaxLogRecipients:
+		v.fail("log_recipients", "share an identity file within a group, or run the bundle once per group", "lists %d recipients; a log has at most %d", len(rs), MaxLogRecipients)
+	}
+	seen := map[string]bool{}
+	for i, r := range rs {
+		key := fmt.Sprintf("log_recipients[%d]", i)
+		if !recipientRE.MatchString(r) {
+			v.fail(key, hint, "%q is not a log recipient", r)
+		} else if seen[r] {
+			v.fail(key, "list each member's recipient once", "%q is listed twice", r)
+		}
+		seen[r] = true
+	}
+	return append([]string{}, rs...)
 }
