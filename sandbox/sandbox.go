@@ -223,6 +223,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if err := checkImports(compiled, wasi, gate); err != nil {
 		return Result{}, err
 	}
+	if err := checkStart(compiled); err != nil {
+		return Result{}, err
+	}
 	if spec.MemoryPages > 0 {
 		for _, m := range compiled.ExportedMemories() {
 			if m.Min() > spec.MemoryPages {
@@ -374,6 +377,22 @@ func checkImports(m, wasi wazero.CompiledModule, gate shim.Table) error {
 	for _, mem := range m.ImportedMemories() {
 		mod, name, _ := mem.Import()
 		return errcode.Errorf(errcode.ModuleImportDenied, "the module imports memory %s.%s; a module must define its own memory", mod, name)
+	}
+	return nil
+}
+
+// checkStart refuses a module with no _start () -> () to run: wazero
+// would instantiate it, run nothing and report success.
+func checkStart(m wazero.CompiledModule) error {
+	fns := m.ExportedFunctions()
+	start, ok := fns["_start"]
+	switch {
+	case !ok && fns["_initialize"] != nil:
+		return errcode.Errorf(errcode.ModuleNoStart, "the module exports _initialize and no _start: it is a WASI reactor, which has no entry point to run")
+	case !ok:
+		return errcode.Errorf(errcode.ModuleNoStart, "the module exports no _start function, so it has nothing to run")
+	case signature(start) != "()->()":
+		return errcode.Errorf(errcode.ModuleNoStart, "the module's _start has signature %s, not ()->()", signature(start))
 	}
 	return nil
 }
