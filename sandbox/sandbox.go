@@ -20,6 +20,7 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -307,22 +308,22 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 			f = <-done // wazero closes the module at its next check
 		} else {
 			abandoned = true
-			return outcome(ctx, nil)
+			return outcome(ctx, nil, &spec)
 		}
 	}
 	if f.mod != nil {
 		f.mod.Close(context.Background())
 	}
-	return outcome(ctx, f.err)
+	return outcome(ctx, f.err, &spec)
 }
 
 // outcome maps what InstantiateModule returned to a Result or a coded error.
 // A limit or an interruption takes precedence over what the guest did after it.
-func outcome(ctx context.Context, err error) (Result, error) {
+func outcome(ctx context.Context, err error, spec *Spec) (Result, error) {
 	if ctx.Err() != nil {
 		var le *limitError
 		if cause := context.Cause(ctx); errors.As(cause, &le) {
-			return Result{}, errcode.Errorf(le.code, "%s", le.code.Text())
+			return Result{}, errcode.Errorf(le.code, "%s", limitDetail(le.code, spec))
 		}
 		return Result{}, errcode.Errorf(errcode.Interrupted, "the run was stopped: %v", context.Cause(ctx))
 	}
@@ -343,6 +344,51 @@ func outcome(ctx context.Context, err error) (Result, error) {
 			WithHint("the module imports a WASI function with the wrong signature; rebuild it for WASI preview 1")
 	}
 	return Result{}, errcode.Errorf(errcode.WorkloadTrap, "%v", err)
+}
+
+// limitDetail says which limit ended a run and its value, as the manifest
+// sets it: "memory limit 64 MiB reached". (Under static profiles the host
+// sees only the code; the detail goes to the tenant's log.)
+func limitDetail(c errcode.Code, s *Spec) string {
+	var what, value string
+	switch c {
+	case errcode.MemoryLimit:
+		what, value = "memory limit", sizeText(int64(s.MemoryPages)*pageSize)
+	case errcode.WallTimeLimit:
+		what, value = "wall-time limit", s.WallTime.String()
+	case errcode.OutputLimit:
+		what, value = "output limit", sizeText(s.OutputBytes)
+	case errcode.OpenFilesLimit:
+		what, value = "open-files limit", strconv.Itoa(s.OpenFiles)
+	case errcode.FileOutputLimit:
+		what, value = "file-output limit", sizeText(s.FileOutputBytes)
+	case errcode.HostCallLimit:
+		what, value = "host-call limit", strconv.FormatUint(s.HostCalls, 10)
+	case errcode.SealedSizeLimit:
+		for _, d := range s.Dirs {
+			if d.MaxBytes > 0 {
+				what, value = "sealed mount's limit", sizeText(d.MaxBytes)
+			}
+		}
+	}
+	if what == "" {
+		return c.Text()
+	}
+	return fmt.Sprintf("%s %s reached: %s", what, value, c.Text())
+}
+
+// sizeText writes n bytes in the largest binary unit that divides it, as
+// a manifest would write it: 64 MiB, 1536 KiB, 1000 bytes.
+func sizeText(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d %s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // checkImports refuses a module that imports anything but the WASI functions

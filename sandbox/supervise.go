@@ -312,7 +312,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		return Result{}, errcode.Errorf(errcode.Interrupted, "the run was stopped: %v", context.Cause(ctx))
 	case <-deadline:
 		kill()
-		return Result{}, errcode.Errorf(errcode.WallTimeLimit, "%s", errcode.WallTimeLimit.Text())
+		return Result{}, errcode.Errorf(errcode.WallTimeLimit, "%s", limitDetail(errcode.WallTimeLimit, &spec))
 	case rss := <-over:
 		kill()
 		return Result{}, residentError(rss, bound, spec)
