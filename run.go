@@ -408,8 +408,8 @@ func (r *run) spec(b *loader.Bundle, path string) (sandbox.Spec, error) {
 	if p.DiskCache && !c.NoCache {
 		spec.CacheDir = c.CacheDir
 		if spec.CacheDir == "" {
-			if dir, err := os.UserCacheDir(); err == nil {
-				spec.CacheDir = filepath.Join(dir, "ampoule", "wazero")
+			if dir, err := DefaultCacheDir(); err == nil {
+				spec.CacheDir = dir
 			}
 		}
 	}

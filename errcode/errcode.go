@@ -102,6 +102,7 @@ const (
 	SealedDirMissing      Code = 1030
 	OutputExists          Code = 1031
 	ModuleNoStart         Code = 1045
+	CacheForeign          Code = 1046
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -182,6 +183,7 @@ var registry = []entry{
 	{SealedDirMissing, "sealed-dir-missing", ClassUsage, "the directory of the sealed store does not exist", "create the directory (mkdir -p -m 700 DIR), or pass --sealed FILE in one that exists"},
 	{OutputExists, "output-exists", ClassUsage, "the output file exists, and is not overwritten", "choose a new file, or remove the old one (launch run takes --force for --log-out)"},
 	{ModuleNoStart, "module-no-start", ClassUsage, "the module exports no _start function () -> (), so it has nothing to run", "build it as a WASI command (a Go main package with GOOS=wasip1; clang or Rust's default wasip1 target), not a reactor or library"},
+	{CacheForeign, "cache-foreign", ClassUsage, "the directory does not look like Ampoule's compile cache", "name the compile cache's own directory; launch removes nothing from any other"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
