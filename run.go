@@ -68,7 +68,9 @@ type run struct {
 	// bundleRoot is the bundle's directory, beneath which the manifest's
 	// mounts are opened; closers release them when the run ends.
 	bundleRoot *shim.Root
-	closers    []func()
+	// archive is set for a .tar bundle, whose relative dirs are beside it.
+	archive bool
+	closers []func()
 }
 
 func newRun(p profiles.Profile, cfg Config) *run {
@@ -392,6 +394,7 @@ func (r *run) spec(b *loader.Bundle, path string) (sandbox.Spec, error) {
 		spec.Env[k] = v
 	}
 	var err error
+	r.archive = b.Archive
 	if spec.Dirs, err = r.mounts(m, b.Dir); err != nil {
 		return sandbox.Spec{}, err
 	}
@@ -466,8 +469,11 @@ func (r *run) mountBeneath(d loader.Mount, baseDir string) (sandbox.Mount, error
 	root, err := shim.OpenRootBeneath(r.bundleRoot, d.Host)
 	if err != nil {
 		e := errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err)
-		if errors.Is(err, shim.ErrEscape) {
+		switch {
+		case errors.Is(err, shim.ErrEscape):
 			e = e.WithHint("a manifest's relative mount must be a directory inside the bundle's directory, not a link leading out of it")
+		case r.archive:
+			e = e.WithHint(fmt.Sprintf("a .tar bundle's relative dirs are host directories beside the archive (%s), not entries inside it: make %s there, or unpack the archive and run the directory", filepath.Join(baseDir, d.Host), d.Host))
 		}
 		return sandbox.Mount{}, e
 	}

@@ -103,6 +103,7 @@ const (
 	OutputExists          Code = 1031
 	ModuleNoStart         Code = 1045
 	CacheForeign          Code = 1046
+	ArchiveDirInside      Code = 1047
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -184,6 +185,7 @@ var registry = []entry{
 	{OutputExists, "output-exists", ClassUsage, "the output file exists, and is not overwritten", "choose a new file, or remove the old one (launch run takes --force for --log-out)"},
 	{ModuleNoStart, "module-no-start", ClassUsage, "the module exports no _start function () -> (), so it has nothing to run", "build it as a WASI command (a Go main package with GOOS=wasip1; clang or Rust's default wasip1 target), not a reactor or library"},
 	{CacheForeign, "cache-foreign", ClassUsage, "the directory does not look like Ampoule's compile cache", "name the compile cache's own directory; launch removes nothing from any other"},
+	{ArchiveDirInside, "archive-dir-inside", ClassUsage, "a .tar bundle mounts a relative directory that the archive itself holds", "a .tar bundle's relative dirs are host directories beside the archive; unpack it and run the directory"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
