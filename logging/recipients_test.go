@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"testing"
@@ -188,4 +189,40 @@ func FuzzParseHeader(f *testing.F) {
 			t.Fatalf("unclassified error: %v", err)
 		}
 	})
+}
+
+// BenchmarkHeaderRecipients opens a log (wraps its key, signs its header)
+// for one recipient and for MaxRecipients, the cost a team adds to a run.
+func BenchmarkHeaderRecipients(b *testing.B) {
+	key := testKey(b)
+	for _, n := range []int{1, MaxRecipients} {
+		var rs []*Recipient
+		for i := 0; i < n; i++ {
+			rs = append(rs, newID(b).Recipient())
+		}
+		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, _, err := newSealer(rs, Header{Envelope: testEnvelope}, key); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkOpenRecipients opens a log's header as the last of
+// MaxRecipients recipients: a reader tries every block before its own.
+func BenchmarkOpenRecipients(b *testing.B) {
+	var ids []*Identity
+	for i := 0; i < MaxRecipients; i++ {
+		ids = append(ids, newID(b))
+	}
+	log := writeLogTo(b, ids, "x")
+	last := ids[len(ids)-1]
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := NewReader(bytes.NewReader(log), last); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
