@@ -203,11 +203,17 @@ func traceString(mem api.Memory, ptr, n uint32) string {
 	return quoteCut(buf, n)
 }
 
+// traceIovecsMax bounds the iovecs a trace reads of one call.
+const traceIovecsMax = 1024
+
 // traceIovecs quotes what cnt iovecs at ptr hold, up to limit bytes in
-// all, cut at TraceBytes.
+// all, cut at TraceBytes; past traceIovecs iovecs it says how many more.
 func traceIovecs(mem api.Memory, ptr, cnt, limit uint32) string {
 	var shown []byte
 	var total uint64
+	if cnt > traceIovecsMax {
+		return traceIovecs(mem, ptr, traceIovecsMax, limit) + fmt.Sprintf(" and %d more iovecs", cnt-traceIovecsMax)
+	}
 	for k := uint32(0); k < cnt && uint64(total) < uint64(limit); k++ {
 		base, ok1 := readU32(mem, ptr+8*k)
 		n, ok2 := readU32(mem, ptr+8*k+4)

@@ -13,8 +13,8 @@ import (
 
 // TestTraceShowsStrings: a trace shows a call's path and the bytes it
 // writes or read as quoted strings, not pointers: escapes for what is not
-// printable, a cut at TraceBytes with the length, and a range outside the
-// guest's memory named as such.
+// printable, a cut at TraceBytes with the length, a range outside the
+// guest's memory named as such, and no more than traceIovecsMax iovecs read.
 func TestTraceShowsStrings(t *testing.T) {
 	var trace syncWriter
 	_, err := Run(context.Background(), Spec{
@@ -31,6 +31,7 @@ func TestTraceShowsStrings(t *testing.T) {
 		`launch: call fd_write(fd=1, iovs="A` + strings.Repeat("a", TraceBytes-1) + `"... (100 bytes), result.nwritten=504) = 0 (success)` + "\n",
 		`launch: call path_open(fd=3, dirflags=0, path=<10 bytes at 4294967040, outside memory>, oflags=0, `,
 		`launch: call fd_read(fd=0, iovs="typed\n", result.nread=508) = 0 (success)` + "\n",
+		`launch: call fd_write(fd=1, iovs="" and 976 more iovecs, result.nwritten=504) = 0 (success)` + "\n",
 	} {
 		if !strings.Contains(trace.String(), want) {
 			t.Errorf("the trace lacks %q:\n%s", want, trace.String())

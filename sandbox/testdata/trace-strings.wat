@@ -1,6 +1,7 @@
 ;; Host calls whose paths and buffers a trace shows as strings: a path
 ;; with an escape and a tab in it, a write gathered from two iovecs, a
-;; write longer than the trace shows, a path outside memory, and a read.
+;; write longer than the trace shows, a path outside memory, a read, and a
+;; write of 2000 empty iovecs (at 2000), more than a trace reads.
 (module
   (import "wasi_snapshot_preview1" "path_open"
     (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
@@ -25,4 +26,5 @@
     (drop (call $fd_write (i32.const 1) (i32.const 1016) (i32.const 1) (i32.const 504)))
     (drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 0xffffff00) (i32.const 10)
       (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 500)))
-    (drop (call $fd_read (i32.const 0) (i32.const 1024) (i32.const 1) (i32.const 508)))))
+    (drop (call $fd_read (i32.const 0) (i32.const 1024) (i32.const 1) (i32.const 508)))
+    (drop (call $fd_write (i32.const 1) (i32.const 2000) (i32.const 2000) (i32.const 504)))))
