@@ -395,6 +395,7 @@ func (r *run) spec(b *loader.Bundle, path string) (sandbox.Spec, error) {
 	}
 	var err error
 	r.archive = b.Archive
+	spec.Entry = m.Entry
 	if spec.Dirs, err = r.mounts(m, b.Dir); err != nil {
 		return sandbox.Spec{}, err
 	}

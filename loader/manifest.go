@@ -100,6 +100,10 @@ type Manifest struct {
 	Sealed *Sealed
 	// Broker is the tenant's key broker, or nil.
 	Broker *Broker
+	// Entry names the function a WASI reactor exports for the run to
+	// call after _initialize, in place of a command's _start; "" for a
+	// command.
+	Entry string
 	// Stdin is StdinHost, StdinNone or "" (the manifest does not say):
 	// see HostStdin.
 	Stdin string
@@ -217,6 +221,7 @@ type rawManifest struct {
 	Sealed    *rawSealed        `toml:"sealed"`
 	Broker    *rawBroker        `toml:"broker"`
 	Stdin     *string           `toml:"stdin"`
+	Entry     *string           `toml:"entry"`
 }
 
 type rawSealed struct {
@@ -241,6 +246,7 @@ type rawLimits struct {
 var (
 	namePattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 	recipientRE    = regexp.MustCompile(`^alog1[0-9a-f]{64}$`)
+	entryRE        = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$`)
 	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
@@ -396,6 +402,12 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 	}
 	if r.LogRecips != nil {
 		m.LogRecipients = v.logRecipients(r.LogRecips, r.LogRecip != nil)
+	}
+	if r.Entry != nil {
+		if !entryRE.MatchString(*r.Entry) || *r.Entry == "_start" {
+			v.fail("entry", "name the function the reactor exports to run, () -> (): letters, digits, _ . - and $, at most 128", "%q is not an entry", *r.Entry)
+		}
+		m.Entry = *r.Entry
 	}
 	if r.Stdin != nil {
 		switch *r.Stdin {
@@ -726,8 +738,11 @@ func decodeError(file string, err error) error {
 type canonicalManifest struct {
 	Args []string `json:"args"`
 	// Broker is left out when absent, as Sealed is.
-	Broker   *canonicalBroker  `json:"broker,omitempty"`
-	Dirs     []canonicalMount  `json:"dirs"`
+	Broker *canonicalBroker `json:"broker,omitempty"`
+	Dirs   []canonicalMount `json:"dirs"`
+	// Entry is left out for a command, so measurements of manifests
+	// without one did not change when it came.
+	Entry    string            `json:"entry,omitempty"`
 	Env      map[string]string `json:"env"`
 	Limits   canonicalLimits   `json:"limits"`
 	LogRecip string            `json:"log_recipient"`
@@ -776,9 +791,10 @@ type canonicalLimits struct {
 // layout of ampoule.toml do not change it but every field does.
 func (m *Manifest) Canonical() []byte {
 	c := canonicalManifest{
-		Args: nonNil(m.Args),
-		Dirs: []canonicalMount{},
-		Env:  m.Env,
+		Args:  nonNil(m.Args),
+		Dirs:  []canonicalMount{},
+		Entry: m.Entry,
+		Env:   m.Env,
 		Limits: canonicalLimits{
 			FileOutputBytes: m.Limits.FileOutputBytes,
 			MemoryBytes:     m.Limits.MemoryBytes,
@@ -829,14 +845,14 @@ var manifestKeys = []struct {
 	table string
 	keys  []string
 }{
-	{"", []string{"name", "version", "module", "args", "env", "dirs", "profiles", "log_recipient", "log_recipients", "stdin", "limits", "sealed", "broker"}},
+	{"", []string{"name", "version", "module", "args", "env", "dirs", "profiles", "log_recipient", "log_recipients", "stdin", "entry", "limits", "sealed", "broker"}},
 	{"limits", []string{"memory", "wall_time", "output", "open_files", "file_output"}},
 	{"sealed", []string{"mount", "max_size", "key"}},
 	{"broker", []string{"url", "key"}},
 }
 
 // allKeysHint lists every key, for an unknown key with no nearer advice.
-const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, log_recipients, stdin, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key and [broker] url, key; see 'Manifest' in README.md"
+const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, log_recipients, stdin, entry, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key and [broker] url, key; see 'Manifest' in README.md"
 
 // unknownKeyHint advises on an unknown key by its path: a key of another
 // table (the top level's, put after a [table] header, as appending to the

@@ -109,6 +109,12 @@ type Spec struct {
 	// reads its spec: see Protect.)
 	Protect bool
 
+	// Entry, when set, names the function a WASI reactor exports for a run
+	// to call, () -> (), after its _initialize (when it exports one), in
+	// place of a command's _start; a module that exports _start is then
+	// refused, as one without Entry that does not.
+	Entry string
+
 	// BeforeStart, if set, is called once the module is compiled and its
 	// imports checked, just before its first instruction runs. An error
 	// ends the run without running the module.
@@ -224,7 +230,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if err := checkImports(compiled, wasi, gate); err != nil {
 		return Result{}, err
 	}
-	if err := checkStart(compiled); err != nil {
+	if err := checkStart(compiled, spec.Entry); err != nil {
 		return Result{}, err
 	}
 	if spec.MemoryPages > 0 {
@@ -261,6 +267,14 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		WithRandSource(rand.Reader)
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		mc = mc.WithEnv(k, spec.Env[k])
+	}
+	if spec.Entry != "" {
+		// checkStart saw the module export Entry and no _start.
+		starts := []string{spec.Entry}
+		if _, ok := compiled.ExportedFunctions()["_initialize"]; ok {
+			starts = []string{"_initialize", spec.Entry}
+		}
+		mc = mc.WithStartFunctions(starts...)
 	}
 	files := &fileLimits{maxOpen: spec.OpenFiles, maxWritten: spec.FileOutputBytes, hit: func(c errcode.Code) { cancel(&limitError{c}) }}
 	fsc := wazero.NewFSConfig()
@@ -427,15 +441,32 @@ func checkImports(m, wasi wazero.CompiledModule, gate shim.Table) error {
 	return nil
 }
 
-// checkStart refuses a module with no _start () -> () to run: wazero
-// would instantiate it, run nothing and report success.
-func checkStart(m wazero.CompiledModule) error {
+// checkStart refuses a module with nothing to run: wazero would
+// instantiate it, run nothing and report success. A command exports
+// _start () -> (); a reactor, run with an entry, exports the entry
+// () -> () and no _start.
+func checkStart(m wazero.CompiledModule, entry string) error {
 	fns := m.ExportedFunctions()
-	start, ok := fns["_start"]
+	start, hasStart := fns["_start"]
+	if entry != "" {
+		f, ok := fns[entry]
+		switch {
+		case hasStart:
+			return errcode.Errorf(errcode.ModuleNoStart, "the manifest names the entry %q, and the module exports _start: it is a WASI command, which runs from _start", entry).
+				WithHint("remove entry from ampoule.toml: entry is for a reactor (a module exporting _initialize and no _start)")
+		case !ok:
+			return errcode.Errorf(errcode.ModuleNoStart, "the manifest names the entry %q, which the module does not export", entry).
+				WithHint("name a function the module exports, () -> ()")
+		case signature(f) != "()->()":
+			return errcode.Errorf(errcode.ModuleNoStart, "the entry %q has signature %s, not ()->()", entry, signature(f))
+		}
+		return nil
+	}
 	switch {
-	case !ok && fns["_initialize"] != nil:
-		return errcode.Errorf(errcode.ModuleNoStart, "the module exports _initialize and no _start: it is a WASI reactor, which has no entry point to run")
-	case !ok:
+	case !hasStart && fns["_initialize"] != nil:
+		return errcode.Errorf(errcode.ModuleNoStart, "the module exports _initialize and no _start: it is a WASI reactor, which has no entry point to run").
+			WithHint("name the function to run after _initialize in ampoule.toml: entry = \"NAME\" (() -> ()), or build the module as a WASI command")
+	case !hasStart:
 		return errcode.Errorf(errcode.ModuleNoStart, "the module exports no _start function, so it has nothing to run")
 	case signature(start) != "()->()":
 		return errcode.Errorf(errcode.ModuleNoStart, "the module's _start has signature %s, not ()->()", signature(start))

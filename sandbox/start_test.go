@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
@@ -35,5 +36,32 @@ func TestModuleWithoutStartIsRefused(t *testing.T) {
 	// A module with a _start still runs.
 	if _, err := Run(context.Background(), Spec{Module: testwasm.Assemble(testwasm.Spec{}), Name: "x", MemoryPages: 16, WallTime: 10 * time.Second}); err != nil {
 		t.Errorf("a module with _start: %v", err)
+	}
+}
+
+// TestReactorRunsItsEntry: a reactor with an entry runs _initialize, then
+// the entry; an entry the module does not export, one of another
+// signature, or one beside a command's _start is refused with E1045.
+func TestReactorRunsItsEntry(t *testing.T) {
+	run := func(name, entry string) (string, error) {
+		var out bytes.Buffer
+		_, err := Run(context.Background(), Spec{Module: testwasm.Committed(t, filepath.Join("testdata", name+".wat")), Name: "r",
+			MemoryPages: 16, WallTime: 10 * time.Second, Entry: entry, Stdout: &out})
+		return out.String(), err
+	}
+	if out, err := run("reactor-entry", "run"); err != nil || out != "initialized\n" {
+		t.Errorf("the reactor's entry: %q, %v", out, err)
+	}
+	if _, err := run("reactor-entry", ""); codeOf(err) != errcode.ModuleNoStart || !strings.Contains(errcode.From(err).Hint(), `entry = "NAME"`) {
+		t.Errorf("the reactor without an entry: %v", err)
+	}
+	for _, tc := range []struct{ module, entry, want string }{
+		{"reactor-entry", "main", `the entry "main", which the module does not export`},
+		{"no-start", "add", `the entry "add" has signature (i32,i32)->(i32), not ()->()`},
+		{"start-with-params", "_start", "it is a WASI command"},
+	} {
+		if _, err := run(tc.module, tc.entry); codeOf(err) != errcode.ModuleNoStart || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s with entry %q: %v; want E%d saying %q", tc.module, tc.entry, err, errcode.ModuleNoStart, tc.want)
+		}
 	}
 }

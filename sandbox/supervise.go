@@ -48,6 +48,7 @@ type childSpec struct {
 	HostCalls   uint64
 	Trace       bool // to the runner's stderr
 	Seccomp     shim.SeccompAction
+	Entry       string
 }
 
 // childMount is a mount as it crosses to the runner: the directory itself
@@ -191,7 +192,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
 		CacheDir: spec.CacheDir, Gate: spec.Gate,
 		OpenFiles: spec.OpenFiles, FileOutput: spec.FileOutputBytes, HostCalls: spec.HostCalls, Trace: spec.Trace != nil,
-		Seccomp: spec.Seccomp,
+		Seccomp: spec.Seccomp, Entry: spec.Entry,
 	}); err != nil {
 		specW.Close()
 		cmd.Process.Kill()
@@ -366,7 +367,7 @@ func RunChild() int {
 		OpenFiles: cs.OpenFiles, FileOutputBytes: cs.FileOutput, HostCalls: cs.HostCalls, Trace: trace,
 		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: mounts,
 		MemoryPages: cs.MemoryPages, WallTime: cs.WallTime, OutputBytes: cs.OutputBytes,
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate, Entry: cs.Entry,
 		BeforeStart: func() error {
 			defer specF.Close()
 			if err := resEnc.Encode(childResult{Ready: true}); err != nil {
