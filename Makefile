@@ -44,7 +44,7 @@ tools:
 # fails if what wat2wasm makes differs from the .wasm committed beside it,
 # or that .wasm is missing; 'make corpus-write' rewrites the .wasm files.
 # (bench/wat's modules are assembled by the bench itself, with their counts.)
-CORPUS_WAT := $(sort $(wildcard wasm-examples/hostile/*.wat cmd/launch/testdata/*.wat testdata/tiny/*.wat))
+CORPUS_WAT := $(sort $(wildcard wasm-examples/hostile/*.wat cmd/launch/testdata/*.wat testdata/tiny/*.wat sandbox/testdata/*.wat))
 
 corpus: tools
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && fail=0 && \
@@ -121,6 +121,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFromTar$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./loader
 	$(GO) test -run '^$$' -fuzz '^FuzzParseMount$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./loader
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./logging
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./logging
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./attest
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./attest
 	$(GO) test -run '^$$' -fuzz '^FuzzWriteTemplate$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./attest

@@ -14,7 +14,8 @@
 // host overrides (Config.Args, Env, Dirs) and a bare module are allowed,
 // and compiled code may be cached on disk. staging and production keep
 // everything from the host: the workload's output and the runtime's log go
-// only into a log encrypted to the manifest's log_recipient and signed by
+// only into a log encrypted to the manifest's log_recipient (or to each of
+// its log_recipients, a team) and signed by
 // a key the run's evidence binds; the runner is confined by seccomp; and
 // every error Run returns carries a registered code and the run's
 // correlation id, nothing else. production runs only in a hardware TEE

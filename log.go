@@ -25,7 +25,7 @@ type runLog struct {
 }
 
 // openLog gives a run whose profile hides its output from the host an
-// encrypted log to the manifest's recipient, and points the workload's
+// encrypted log to the manifest's recipients (any one of them opens it), and points the workload's
 // stdout and stderr at it. Without a recipient the output is withheld. The
 // run attests first: the log's header carries its evidence and is signed
 // with the runtime key the evidence binds, so that only this run's TEE can
@@ -35,13 +35,21 @@ func (r *run) openLog(ctx context.Context, b *loader.Bundle, spec *sandbox.Spec,
 	if p.PlainLogs {
 		return nil, nil
 	}
-	if m.LogRecipient == "" {
+	names := m.Recipients()
+	if len(names) == 0 {
 		r.warn(WarningWithheld)
 		return nil, nil
 	}
-	rcpt, err := logging.ParseRecipient(m.LogRecipient)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.ManifestInvalid, "log_recipient: %v", err)
+	rcpts := make([]*logging.Recipient, len(names))
+	for i, name := range names {
+		rcpt, err := logging.ParseRecipient(name)
+		if err != nil {
+			if m.LogRecipients == nil {
+				return nil, errcode.Errorf(errcode.ManifestInvalid, "log_recipient: %v", err)
+			}
+			return nil, errcode.Errorf(errcode.ManifestInvalid, "log_recipients[%d]: %v", i, err)
+		}
+		rcpts[i] = rcpt
 	}
 	if r.cfg.LogSink == nil {
 		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "the manifest names a log recipient and the run has no log sink")
@@ -74,7 +82,7 @@ func (r *run) openLog(ctx context.Context, b *loader.Bundle, spec *sandbox.Spec,
 		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err).Host()
 	}
 	h := logging.Header{Ref: r.ref, Measurement: mm.String(), Profile: p.Name, Started: time.Now().UTC(), Envelope: envJSON}
-	w, err := logging.NewWriter(sink, rcpt, h, r.signingKey, logging.Options{})
+	w, err := logging.NewWriterTo(sink, rcpts, h, r.signingKey, logging.Options{})
 	if err != nil {
 		sink.Close()
 		return nil, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err)

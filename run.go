@@ -31,7 +31,7 @@ const (
 	// WarningSim is the simulator's: nothing protects the run.
 	WarningSim = "backend sim is a software simulator: nothing protects this run from the host (insecure)"
 	// WarningWithheld is a static run's without a log recipient.
-	WarningWithheld = "the manifest names no log_recipient, so the workload's output is withheld"
+	WarningWithheld = "the manifest names no log_recipient (or log_recipients), so the workload's output is withheld"
 	// WarningTEEDebug is a run's in a TEE whose host may debug it, under a
 	// profile that allows that.
 	WarningTEEDebug = "the TEE's debug policy bit is set: its host may read this run's memory"
@@ -71,7 +71,9 @@ type run struct {
 	// bundleRoot is the bundle's directory, beneath which the manifest's
 	// mounts are opened; closers release them when the run ends.
 	bundleRoot *shim.Root
-	closers    []func()
+	// archive is set for a .tar bundle, whose relative dirs are beside it.
+	archive bool
+	closers []func()
 }
 
 func newRun(p profiles.Profile, cfg Config) *run {
@@ -404,6 +406,8 @@ func (r *run) spec(b *loader.Bundle, path string) (sandbox.Spec, error) {
 		spec.Env[k] = v
 	}
 	var err error
+	r.archive = b.Archive
+	spec.Entry = m.Entry
 	if spec.Dirs, err = r.mounts(m, b.Dir); err != nil {
 		return sandbox.Spec{}, err
 	}
@@ -420,8 +424,8 @@ func (r *run) spec(b *loader.Bundle, path string) (sandbox.Spec, error) {
 	if p.DiskCache && !c.NoCache {
 		spec.CacheDir = c.CacheDir
 		if spec.CacheDir == "" {
-			if dir, err := os.UserCacheDir(); err == nil {
-				spec.CacheDir = filepath.Join(dir, "ampoule", "wazero")
+			if dir, err := DefaultCacheDir(); err == nil {
+				spec.CacheDir = dir
 			}
 		}
 	}
@@ -478,8 +482,11 @@ func (r *run) mountBeneath(d loader.Mount, baseDir string) (sandbox.Mount, error
 	root, err := shim.OpenRootBeneath(r.bundleRoot, d.Host)
 	if err != nil {
 		e := errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err)
-		if errors.Is(err, shim.ErrEscape) {
+		switch {
+		case errors.Is(err, shim.ErrEscape):
 			e = e.WithHint("a manifest's relative mount must be a directory inside the bundle's directory, not a link leading out of it")
+		case r.archive:
+			e = e.WithHint(fmt.Sprintf("a .tar bundle's relative dirs are host directories beside the archive (%s), not entries inside it: make %s there, or unpack the archive and run the directory", filepath.Join(baseDir, d.Host), d.Host))
 		}
 		return sandbox.Mount{}, e
 	}

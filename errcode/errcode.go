@@ -101,6 +101,9 @@ const (
 	LogToTerminal         Code = 1029
 	SealedDirMissing      Code = 1030
 	OutputExists          Code = 1031
+	ModuleNoStart         Code = 1045
+	CacheForeign          Code = 1046
+	ArchiveDirInside      Code = 1047
 	ResourcePathInvalid   Code = 1060
 	SecretValueInvalid    Code = 1061
 	SecretNotFound        Code = 1062
@@ -183,6 +186,9 @@ var registry = []entry{
 	{LogToTerminal, "log-to-terminal", ClassUsage, "the encrypted log would be written to a terminal", "pass --log-out FILE, or redirect stderr to a file or a pipe"},
 	{SealedDirMissing, "sealed-dir-missing", ClassUsage, "the directory of the sealed store does not exist", "create the directory (mkdir -p -m 700 DIR), or pass --sealed FILE in one that exists"},
 	{OutputExists, "output-exists", ClassUsage, "the output file exists, and is not overwritten", "choose a new file, or remove the old one (launch run takes --force for --log-out)"},
+	{ModuleNoStart, "module-no-start", ClassUsage, "the module exports no _start function () -> (), so it has nothing to run", "build it as a WASI command (a Go main package with GOOS=wasip1; clang or Rust's default wasip1 target), not a reactor or library"},
+	{CacheForeign, "cache-foreign", ClassUsage, "the directory does not look like Ampoule's compile cache", "name the compile cache's own directory; launch removes nothing from any other"},
+	{ArchiveDirInside, "archive-dir-inside", ClassUsage, "a .tar bundle mounts a relative directory that the archive itself holds", "a .tar bundle's relative dirs are host directories beside the archive; unpack it and run the directory"},
 	{ResourcePathInvalid, "resource-path-invalid", ClassUsage, "the resource path is not REPO/TYPE/TAG, or is the broker's own", "write three segments of 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-', such as default/tenant/api-key; the repository ampoule is the broker's"},
 	{SecretValueInvalid, "secret-value-invalid", ClassUsage, "the secret's value is empty, larger than the broker stores, or could not be read", "pass a file of 1 byte to 64 KiB, or - to read it from stdin; a value is never taken from the command line"},
 	{SecretNotFound, "secret-not-found", ClassUsage, "the broker holds no secret at the path", "'launch broker secret list --db DB' lists the paths it holds"},

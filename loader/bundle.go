@@ -43,6 +43,9 @@ type Bundle struct {
 	// against: a bundle directory itself, a .tar bundle's directory, or
 	// "" for a bare module. Open sets it.
 	Dir string
+	// Archive is true for a bundle read from a tar archive, whose
+	// relative dirs are host directories beside the archive.
+	Archive bool
 }
 
 // IsWasm reports whether b starts like a core WebAssembly module.
@@ -125,6 +128,7 @@ func FromTar(r io.Reader, source string) (*Bundle, error) {
 	tr := tar.NewReader(&limitedReader{r: r, n: maxTarBytes})
 	files := map[string][]byte{}
 	special := map[string]bool{} // top-level entries that are not regular files
+	var nested []string          // the other entries, cleaned
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -139,6 +143,9 @@ func FromTar(r io.Reader, source string) (*Bundle, error) {
 		}
 		name := strings.TrimSuffix(strings.TrimPrefix(h.Name, "./"), "/")
 		if name == "" || name == "." || strings.Contains(name, "/") {
+			if clean := path.Clean(name); clean != "." {
+				nested = append(nested, clean)
+			}
 			continue // the root or a nested entry: not part of the bundle
 		}
 		if _, dup := files[name]; dup || special[name] {
@@ -146,6 +153,9 @@ func FromTar(r io.Reader, source string) (*Bundle, error) {
 				WithHint("a bundle holds each file once; rebuild the archive")
 		}
 		if h.Typeflag != tar.TypeReg {
+			if h.Typeflag == tar.TypeDir {
+				nested = append(nested, name)
+			}
 			special[name] = true
 			continue
 		}
@@ -184,7 +194,38 @@ func FromTar(r io.Reader, source string) (*Bundle, error) {
 	if !ok {
 		return nil, errcode.Errorf(errcode.ModuleMissing, "%s has no %s at its top level", source, m.Module)
 	}
-	return newBundle(source, m, manifest, module)
+	if err := checkArchiveDirs(source, m, nested); err != nil {
+		return nil, err
+	}
+	b, err := newBundle(source, m, manifest, module)
+	if b != nil {
+		b.Archive = true
+	}
+	return b, err
+}
+
+// checkArchiveDirs refuses a tar bundle whose manifest mounts, by a
+// relative path, a directory the archive itself holds entries under. A
+// tar bundle's relative dirs are host directories beside the archive, and
+// the archive's own entries are neither mounted nor measured: mounting
+// them would let whoever holds the archive change what the tenant packed
+// without the measurement changing, and mounting the host's directory in
+// their place would silently run with other files than those packed.
+// Neither is what such a bundle asks for, so it is refused (E1047).
+func checkArchiveDirs(source string, m *Manifest, nested []string) error {
+	for i, d := range m.Dirs {
+		if path.IsAbs(d.Host) {
+			continue
+		}
+		host := path.Clean(d.Host)
+		for _, name := range nested {
+			if host == "." || name == host || strings.HasPrefix(name, host+"/") {
+				return errcode.Errorf(errcode.ArchiveDirInside, "%s: dirs[%d] mounts %s, and the archive holds %s: a .tar bundle's relative dirs are host directories beside the archive, and its own entries are neither mounted nor measured", source, i, d.Host, name).
+					WithHint("unpack the archive and run the directory (its " + host + "/ is mounted, as a host directory), or carry the files in the module or the [sealed] mount")
+			}
+		}
+	}
+	return nil
 }
 
 var errTarTooLarge = errors.New("tar stream too large")

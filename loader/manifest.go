@@ -92,12 +92,21 @@ type Manifest struct {
 	// LogRecipient is the tenant's log public key ("alog1..."); under
 	// staging and production everything the run says is sealed to it.
 	LogRecipient string
+	// LogRecipients are a team's log public keys (log_recipients), 1 to
+	// MaxLogRecipients of them, distinct, in the manifest's order; the log
+	// opens with any one's identity. A manifest sets this or LogRecipient,
+	// never both.
+	LogRecipients []string
 	// Sealed is the sealed-storage mount, or nil: files the workload leaves
 	// under it reach the host's disk only encrypted with a key bound to
 	// the measurement.
 	Sealed *Sealed
 	// Broker is the tenant's key broker, or nil.
 	Broker *Broker
+	// Entry names the function a WASI reactor exports for the run to
+	// call after _initialize, in place of a command's _start; "" for a
+	// command.
+	Entry string
 	// Stdin is StdinHost, StdinNone or "" (the manifest does not say):
 	// see HostStdin.
 	Stdin string
@@ -211,19 +220,21 @@ func (m *Manifest) AllowsProfile(name string) bool {
 // rawManifest is the TOML shape. Pointers and `any` let validation tell a
 // missing key from a zero value and report wrong types itself.
 type rawManifest struct {
-	Name     *string           `toml:"name"`
-	Version  *string           `toml:"version"`
-	Module   *string           `toml:"module"`
-	Args     []string          `toml:"args"`
-	Env      map[string]string `toml:"env"`
-	Dirs     []string          `toml:"dirs"`
-	Profiles []string          `toml:"profiles"`
-	Limits   *rawLimits        `toml:"limits"`
-	LogRecip *string           `toml:"log_recipient"`
-	Sealed   *rawSealed        `toml:"sealed"`
-	Broker   *rawBroker        `toml:"broker"`
-	Stdin    *string           `toml:"stdin"`
-	Secrets  map[string]any    `toml:"secrets"`
+	Name      *string           `toml:"name"`
+	Version   *string           `toml:"version"`
+	Module    *string           `toml:"module"`
+	Args      []string          `toml:"args"`
+	Env       map[string]string `toml:"env"`
+	Dirs      []string          `toml:"dirs"`
+	Profiles  []string          `toml:"profiles"`
+	Limits    *rawLimits        `toml:"limits"`
+	LogRecip  *string           `toml:"log_recipient"`
+	LogRecips []string          `toml:"log_recipients"`
+	Sealed    *rawSealed        `toml:"sealed"`
+	Broker    *rawBroker        `toml:"broker"`
+	Stdin     *string           `toml:"stdin"`
+	Entry     *string           `toml:"entry"`
+	Secrets   map[string]any    `toml:"secrets"`
 }
 
 type rawSealed struct {
@@ -248,6 +259,7 @@ type rawLimits struct {
 var (
 	namePattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 	recipientRE    = regexp.MustCompile(`^alog1[0-9a-f]{64}$`)
+	entryRE        = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$`)
 	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
@@ -400,6 +412,15 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 			v.fail("log_recipient", "make a key pair with 'launch keygen' and paste its recipient (alog1 followed by 64 hex digits)", "%q is not a log recipient", *r.LogRecip)
 		}
 		m.LogRecipient = *r.LogRecip
+	}
+	if r.LogRecips != nil {
+		m.LogRecipients = v.logRecipients(r.LogRecips, r.LogRecip != nil)
+	}
+	if r.Entry != nil {
+		if !entryRE.MatchString(*r.Entry) || *r.Entry == "_start" {
+			v.fail("entry", "name the function the reactor exports to run, () -> (): letters, digits, _ . - and $, at most 128", "%q is not an entry", *r.Entry)
+		}
+		m.Entry = *r.Entry
 	}
 	if r.Stdin != nil {
 		switch *r.Stdin {
@@ -789,14 +810,20 @@ func decodeError(file string, err error) error {
 type canonicalManifest struct {
 	Args []string `json:"args"`
 	// Broker is left out when absent, as Sealed is.
-	Broker   *canonicalBroker  `json:"broker,omitempty"`
-	Dirs     []canonicalMount  `json:"dirs"`
+	Broker *canonicalBroker `json:"broker,omitempty"`
+	Dirs   []canonicalMount `json:"dirs"`
+	// Entry is left out for a command, so measurements of manifests
+	// without one did not change when it came.
+	Entry    string            `json:"entry,omitempty"`
 	Env      map[string]string `json:"env"`
 	Limits   canonicalLimits   `json:"limits"`
 	LogRecip string            `json:"log_recipient"`
-	Module   string            `json:"module"`
-	Name     string            `json:"name"`
-	Profiles []string          `json:"profiles"`
+	// LogRecips is left out when the manifest names no team, so that
+	// measurements of manifests without one did not change when it came.
+	LogRecips []string `json:"log_recipients,omitempty"`
+	Module    string   `json:"module"`
+	Name      string   `json:"name"`
+	Profiles  []string `json:"profiles"`
 	// Sealed is left out when the manifest has no sealed mount, so that
 	// measurements of manifests without one did not change when it came.
 	Sealed *canonicalSealed `json:"sealed,omitempty"`
@@ -838,9 +865,10 @@ type canonicalLimits struct {
 // layout of ampoule.toml do not change it but every field does.
 func (m *Manifest) Canonical() []byte {
 	c := canonicalManifest{
-		Args: nonNil(m.Args),
-		Dirs: []canonicalMount{},
-		Env:  m.Env,
+		Args:  nonNil(m.Args),
+		Dirs:  []canonicalMount{},
+		Entry: m.Entry,
+		Env:   m.Env,
 		Limits: canonicalLimits{
 			FileOutputBytes: m.Limits.FileOutputBytes,
 			MemoryBytes:     m.Limits.MemoryBytes,
@@ -848,13 +876,14 @@ func (m *Manifest) Canonical() []byte {
 			OutputBytes:     m.Limits.OutputBytes,
 			WallTimeNanos:   int64(m.Limits.WallTime),
 		},
-		LogRecip: m.LogRecipient,
-		Module:   m.Module,
-		Name:     m.Name,
-		Profiles: nonNil(m.Profiles),
-		Secrets:  m.Secrets,
-		Stdin:    m.Stdin,
-		Version:  m.Version,
+		LogRecip:  m.LogRecipient,
+		LogRecips: m.LogRecipients,
+		Module:    m.Module,
+		Name:      m.Name,
+		Profiles:  nonNil(m.Profiles),
+		Secrets:   m.Secrets,
+		Stdin:     m.Stdin,
+		Version:   m.Version,
 	}
 	if c.Env == nil {
 		c.Env = map[string]string{}
@@ -891,14 +920,14 @@ var manifestKeys = []struct {
 	table string
 	keys  []string
 }{
-	{"", []string{"name", "version", "module", "args", "env", "dirs", "profiles", "log_recipient", "stdin", "limits", "sealed", "broker", "secrets"}},
+	{"", []string{"name", "version", "module", "args", "env", "dirs", "profiles", "log_recipient", "log_recipients", "stdin", "entry", "limits", "sealed", "broker", "secrets"}},
 	{"limits", []string{"memory", "wall_time", "output", "open_files", "file_output"}},
 	{"sealed", []string{"mount", "max_size", "key"}},
 	{"broker", []string{"url", "key"}},
 }
 
 // allKeysHint lists every key, for an unknown key with no nearer advice.
-const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, stdin, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key, [broker] url, key and [secrets] NAME = REPO/TYPE/TAG; see 'Manifest' in README.md"
+const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, log_recipients, stdin, entry, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key, [broker] url, key and [secrets] NAME = REPO/TYPE/TAG; see 'Manifest' in README.md"
 
 // unknownKeyHint advises on an unknown key by its path: a key of another
 // table (the top level's, put after a [table] header, as appending to the
@@ -927,4 +956,47 @@ func unknownKeyHint(path []string) string {
 		return fmt.Sprintf("did you mean %s? %s", near, allKeysHint)
 	}
 	return allKeysHint
+}
+
+// MaxLogRecipients bounds log_recipients (logging.MaxRecipients): a reader
+// tries each recipient's block, and the log's header carries one per
+// recipient.
+const MaxLogRecipients = 16
+
+// Recipients returns the manifest's log recipients: LogRecipients, or
+// LogRecipient alone, or none.
+func (m *Manifest) Recipients() []string {
+	if m.LogRecipients != nil {
+		return m.LogRecipients
+	}
+	if m.LogRecipient != "" {
+		return []string{m.LogRecipient}
+	}
+	return nil
+}
+
+// logRecipients checks log_recipients: 1 to MaxLogRecipients recipients,
+// each valid and none twice, and no log_recipient beside them.
+func (v *validator) logRecipients(rs []string, single bool) []string {
+	const hint = "make a key pair per member with 'launch keygen' and list their recipients (alog1 followed by 64 hex digits)"
+	if single {
+		v.fail("log_recipients", "keep one: log_recipient for one key, log_recipients for a team's", "is given beside log_recipient")
+	}
+	switch {
+	case len(rs) == 0:
+		v.fail("log_recipients", hint, "is empty, so no one could read the log")
+	case len(rs) > MaxLogRecipients:
+		v.fail("log_recipients", "share an identity file within a group, or run the bundle once per group", "lists %d recipients; a log has at most %d", len(rs), MaxLogRecipients)
+	}
+	seen := map[string]bool{}
+	for i, r := range rs {
+		key := fmt.Sprintf("log_recipients[%d]", i)
+		if !recipientRE.MatchString(r) {
+			v.fail(key, hint, "%q is not a log recipient", r)
+		} else if seen[r] {
+			v.fail(key, "list each member's recipient once", "%q is listed twice", r)
+		}
+		seen[r] = true
+	}
+	return append([]string{}, rs...)
 }

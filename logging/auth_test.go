@@ -44,9 +44,13 @@ func knownAnswer(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	id2, err := ParseIdentity([]byte(fuzzIdentity2))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var buf bytes.Buffer
 	h := Header{Envelope: testEnvelope, Ref: "known-answer", Measurement: strings.Repeat("ab", 48), Profile: "staging", Started: time.Unix(1700000000, 0).UTC()}
-	w, err := NewWriter(&buf, id.Recipient(), h, fixedRuntimeKey(t), Options{})
+	w, err := NewWriterTo(&buf, []*Recipient{id.Recipient(), id2.Recipient()}, h, fixedRuntimeKey(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,10 +77,15 @@ var knownRecords = []struct {
 	{SourceRuntime, "run ended"},
 }
 
-const knownAnswerFile = "testdata/known-answer.log"
+const knownAnswerFile = "testdata/known-answer-v3.log"
 
-// TestKnownAnswerLog: a committed log, made by this test with fixed inputs,
-// opens to its known records, and sealing the same inputs again gives the
+// knownAnswerV2File is a version 2 log of knownRecords, to fuzzIdentity
+// alone, as this package wrote it before version 3: it is kept to show
+// that such a log still opens (TestVersion2LogStillOpens).
+const knownAnswerV2File = "testdata/known-answer-v2.log"
+
+// TestKnownAnswerLog: a committed log, made by this test with fixed inputs
+// to two recipients, opens to its known records with either identity, and sealing the same inputs again gives the
 // same bytes: the nonces, keys, AADs and layout cannot change unnoticed
 // (a nonce that ignored the sequence number, say, still round-trips but
 // changes these bytes). Run with -update to rewrite it after a deliberate
@@ -96,6 +105,17 @@ func TestKnownAnswerLog(t *testing.T) {
 	if !bytes.Equal(log, want) {
 		t.Fatalf("sealing the known inputs gave other bytes than %s (%d bytes, want %d)", knownAnswerFile, len(log), len(want))
 	}
+	id2, _ := ParseIdentity([]byte(fuzzIdentity2))
+	if _, err := readAll(want, id2); err != nil {
+		t.Fatalf("the second recipient: %v", err)
+	}
+	checkKnownRecords(t, want)
+}
+
+// checkKnownRecords checks that log opens with fuzzIdentity to
+// knownRecords, under the known header.
+func checkKnownRecords(t *testing.T, want []byte) {
+	t.Helper()
 	id, _ := ParseIdentity([]byte(fuzzIdentity))
 	recs, err := readAll(want, id)
 	if err != nil {
@@ -130,6 +150,18 @@ func writeSeeds(t *testing.T, log []byte) {
 	} {
 		seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", data)
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(seed), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// FuzzParseHeader's: this header line, to two recipients, and version
+	// 2's, to one.
+	v2, err := os.ReadFile(knownAnswerV2File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, line := range map[string][]byte{"v3-two-recipients": ls[0], "v2-one-recipient": lines(v2)[0]} {
+		seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", bytes.TrimSuffix(line, []byte("\n")))
+		if err := os.WriteFile(filepath.Join("testdata/fuzz/FuzzParseHeader", name), []byte(seed), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,7 +213,7 @@ func TestOnlyTheRuntimeKeyWritesALog(t *testing.T) {
 	g, o := lines(genuine), lines(other)
 
 	// Another log's signature on this header. A header line is
-	// "ampoule-log v2 JSON SIGNATURE".
+	// "ampoule-log v3 JSON SIGNATURE".
 	gp := strings.Split(strings.TrimSuffix(string(g[0]), "\n"), " ")
 	op := strings.Split(strings.TrimSuffix(string(o[0]), "\n"), " ")
 	swapped := Magic + gp[2] + " " + op[3] + "\n"
@@ -207,7 +239,7 @@ func TestOnlyTheRuntimeKeyWritesALog(t *testing.T) {
 	}
 
 	// An end record signed by another key than the header's.
-	line, s, err := newSealer(id.Recipient(), Header{Envelope: testEnvelope, Ref: "r"}, testKey(t))
+	line, s, err := newSealer([]*Recipient{id.Recipient()}, Header{Envelope: testEnvelope, Ref: "r"}, testKey(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,14 @@
 // stderr, the runtime's own records) to the tenant, and only the tenant.
 //
 // Under staging and production the host stores a log it can neither read,
-// reorder, trim nor write itself unnoticed: one HPKE sender context per run
-// (RFC 9180, DHKEM(X25519), HKDF-SHA256, AES-256-GCM) to the tenant's log
-// recipient key from the measured manifest, every record sealed on it in
+// reorder, trim nor write itself unnoticed: a fresh 32-byte log key per
+// run, wrapped with HPKE (RFC 9180, DHKEM(X25519), HKDF-SHA256,
+// AES-256-GCM) to each of the tenant's log recipient keys from the measured
+// manifest (one to MaxRecipients of them: a team), the record key derived
+// from it and from every wrapped block in order, every record sealed in
 // order, records padded to a size bucket, and an end record carrying the
 // count and a hash chain. HPKE's base mode authenticates no sender (anyone
-// can seal to a public key), so the header (the HPKE enc, ref,
+// can seal to a public key), so the header (the wrapped keys, ref,
 // measurement, profile and the run's evidence envelope) and the end record
 // (count, drops, chain) are signed with the run's runtime key, the P-256
 // key made inside the TEE for the run whose public half the evidence's
@@ -17,7 +19,7 @@
 // A log is one text line, then binary frames, so that a person can tell what
 // a file is and a stream costs nothing to frame:
 //
-//	ampoule-log v2 <base64 header JSON> <base64 header signature>\n
+//	ampoule-log v3 <base64 header JSON> <base64 header signature>\n
 //	<uint32 length><sealed record>
 //	...
 //	<uint32 length><sealed end record>
@@ -28,7 +30,10 @@
 // fail to open; a record from another run opens under no key of this one; a
 // log without its end record is truncated; the end record's chain runs over
 // every record's authentication tag. Version 1 logs, which carried no
-// signature, are refused.
+// signature, are refused. Version 2 logs (one recipient, the record key
+// exported from one HPKE context whose enc the header carried) are still
+// read: they are signed and chained as version 3 logs are, so refusing
+// them would lock a tenant out of logs already stored for no gain.
 package logging
 
 import (
@@ -37,6 +42,7 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha256"
@@ -50,20 +56,39 @@ import (
 	"time"
 )
 
-// Magic starts the header line of every log this package writes and reads.
-const Magic = "ampoule-log v2 "
+// Magic starts the header line of every log this package writes.
+const Magic = "ampoule-log v3 "
+
+// magicV2 started the header line of version 2, a log to one recipient,
+// which this package still reads.
+const magicV2 = "ampoule-log v2 "
 
 // magicV1 started the header line of version 1, whose logs anyone could
 // write: they are refused with a message saying so.
 const magicV1 = "ampoule-log v1 "
 
-// Version is the header's version number.
-const Version = 2
+// Version is the version number of the headers this package writes.
+const Version = 3
 
-// Suite names the suite of version 2: the HPKE KEM and KDF, the AEAD that
-// seals records under a key exported from the HPKE context, and the
-// signature of the header and end record by the run's runtime key.
-const Suite = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/export-only; records AES-256-GCM; header and end ECDSA P-256 SHA-256"
+// Suite names the suite of version 3: the HPKE KEM, KDF and AEAD that wrap
+// the log key to each recipient, the KDF and AEAD that seal records under
+// the key derived from it, and the signature of the header and end record
+// by the run's runtime key.
+const Suite = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/AES-256-GCM wrap; HKDF-SHA256 records AES-256-GCM; header and end ECDSA P-256 SHA-256"
+
+// versionV2 and suiteV2 are version 2's, still read.
+const (
+	versionV2 = 2
+	suiteV2   = "DHKEM(X25519, HKDF-SHA256)/HKDF-SHA256/export-only; records AES-256-GCM; header and end ECDSA P-256 SHA-256"
+)
+
+// MaxRecipients bounds the recipients one log is wrapped to: a reader
+// tries each block, and the header grows by one block per recipient.
+const MaxRecipients = 16
+
+// wrappedLen is the length of one recipient block: the HPKE enc (32 bytes
+// for X25519), the 32-byte log key and the AEAD tag.
+const wrappedLen = 32 + 32 + 16
 
 // RecipientPrefix starts a textual log recipient (public) key.
 const RecipientPrefix = "alog1"
@@ -141,9 +166,18 @@ type Record struct {
 
 // Header is the public first line of a log.
 type Header struct {
-	Version     int       `json:"v"`
-	Suite       string    `json:"suite"`
-	Enc         []byte    `json:"enc"`
+	Version int    `json:"v"`
+	Suite   string `json:"suite"`
+	// Enc is version 2's HPKE encapsulation, to its one recipient; a
+	// version 3 header has none.
+	Enc []byte `json:"enc,omitempty"`
+	// Recipients are version 3's wrapped log keys, one per recipient in
+	// the manifest's order: each is HPKE's single-shot Seal of the log
+	// key (enc followed by ciphertext). The record key is derived from the
+	// log key salted with every block in order, so a block moved, dropped,
+	// added or swapped opens no record, signature or not. The writer sets
+	// them.
+	Recipients  [][]byte  `json:"recipients,omitempty"`
 	Ref         string    `json:"ref"`
 	Measurement string    `json:"measurement"`
 	Profile     string    `json:"profile"`
@@ -166,6 +200,8 @@ type Header struct {
 const MaxEnvelope = 1 << 20
 
 // Signature domains: what the runtime key signs, each hashed with SHA-256.
+// Version 3 signs under version 2's domains: the header JSON names its
+// version, and the end record's digest covers the header line's hash.
 const (
 	headerSigDomain = "ampoule/log/v2 header\x00"
 	endSigDomain    = "ampoule/log/v2 end\x00"
@@ -178,6 +214,37 @@ func headerDigest(js []byte) []byte {
 	h.Write([]byte(headerSigDomain))
 	h.Write(js)
 	return h.Sum(nil)
+}
+
+// wrapInfo is the HPKE info of every recipient block.
+var wrapInfo = []byte("ampoule/log/v3 recipient")
+
+// recipientsSalt hashes every recipient block, in order, into the salt of
+// the record key's derivation: the key that opens the records depends on
+// the whole list, not only on the block a reader opened.
+func recipientsSalt(blocks [][]byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("ampoule/log/v3 recipients\x00"))
+	for _, b := range blocks {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	return h.Sum(nil)
+}
+
+// logKeyExport is version 3's exporter: HKDF-SHA256 from the log key,
+// salted with the recipient blocks, under the same labels as version 2's
+// HPKE exporter.
+func logKeyExport(logKey []byte, blocks [][]byte) func(string, int) ([]byte, error) {
+	prk, err := hkdf.Extract(sha256.New, logKey, recipientsSalt(blocks))
+	return func(label string, n int) ([]byte, error) {
+		if err != nil {
+			return nil, err
+		}
+		return hkdf.Expand(sha256.New, prk, label, n)
+	}
 }
 
 // endDigest is what the end record's signature signs: the header line's
@@ -371,8 +438,21 @@ type sealer struct {
 }
 
 // newSealer makes the header line (without its newline), signed with key,
-// and the sealer for a run.
-func newSealer(r *Recipient, h Header, key *ecdsa.PrivateKey) ([]byte, *sealer, error) {
+// and the sealer for a run whose log key is wrapped to each of rs.
+func newSealer(rs []*Recipient, h Header, key *ecdsa.PrivateKey) ([]byte, *sealer, error) {
+	if len(rs) == 0 || len(rs) > MaxRecipients {
+		return nil, nil, fmt.Errorf("a log needs 1 to %d recipients, not %d", MaxRecipients, len(rs))
+	}
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if r == nil {
+			return nil, nil, errors.New("a log recipient is missing")
+		}
+		if seen[r.String()] {
+			return nil, nil, fmt.Errorf("the log recipient %s is given twice", r)
+		}
+		seen[r.String()] = true
+	}
 	if key == nil || key.Curve != elliptic.P256() {
 		return nil, nil, errors.New("a log needs the run's P-256 runtime key to sign it")
 	}
@@ -383,15 +463,21 @@ func newSealer(r *Recipient, h Header, key *ecdsa.PrivateKey) ([]byte, *sealer, 
 	if err != nil {
 		return nil, nil, err
 	}
-	enc, s, err := hpke.NewSender(r.pk, kdf(), hpke.ExportOnly(), hpkeInfo)
+	logKey := make([]byte, 32)
+	if _, err := rand.Read(logKey); err != nil {
+		return nil, nil, err
+	}
+	blocks := make([][]byte, len(rs))
+	for i, r := range rs {
+		if blocks[i], err = hpke.Seal(r.pk, kdf(), hpke.AES256GCM(), wrapInfo, logKey); err != nil {
+			return nil, nil, err
+		}
+	}
+	g, base, check, err := keys(logKeyExport(logKey, blocks))
 	if err != nil {
 		return nil, nil, err
 	}
-	g, base, check, err := keys(s.Export)
-	if err != nil {
-		return nil, nil, err
-	}
-	h.Version, h.Suite, h.Enc, h.KeyCheck, h.RuntimeKey = Version, Suite, enc, check, pub
+	h.Version, h.Suite, h.Enc, h.Recipients, h.KeyCheck, h.RuntimeKey = Version, Suite, nil, blocks, check, pub
 	js, err := json.Marshal(h)
 	if err != nil {
 		return nil, nil, err

@@ -314,6 +314,9 @@ func FuzzReader(f *testing.F) {
 // fuzzIdentity is a fixed, test-only identity so that seeds stay valid.
 const fuzzIdentity = "AMPOULE-LOG-IDENTITY-1" + "0101010101010101010101010101010101010101010101010101010101010101"
 
+// fuzzIdentity2 is the known-answer log's second recipient.
+const fuzzIdentity2 = "AMPOULE-LOG-IDENTITY-1" + "0202020202020202020202020202020202020202020202020202020202020202"
+
 // TestNoDropsWithoutAStuckSink: a producer faster than sealing is held back,
 // not dropped, when the sink keeps up.
 func TestNoDropsWithoutAStuckSink(t *testing.T) {

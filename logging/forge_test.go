@@ -42,11 +42,7 @@ func openLog(t *testing.T, log []byte, id *Identity) *sealedLog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := hpke.NewRecipient(h.Enc, id.sk, kdf(), hpke.ExportOnly(), hpkeInfo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, base, _, err := keys(r.Export)
+	g, base, _, err := openKeys(h, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,14 +138,26 @@ func TestRecordLengthBeyondItsBucketIsRefused(t *testing.T) {
 
 // signedHeader makes a header line for id as a writer would, signed by
 // key, after edit changed its JSON fields: everything else about it (the
-// HPKE encapsulation, the key check, the signature) is valid.
+// wrapped log key, the key check, the signature) is valid.
 func signedHeader(t *testing.T, id *Identity, key *ecdsa.PrivateKey, edit func(map[string]any)) []byte {
 	t.Helper()
-	enc, s, err := hpke.NewSender(id.Recipient().pk, kdf(), hpke.ExportOnly(), hpkeInfo)
-	if err != nil {
-		t.Fatal(err)
+	return signedHeaderTo(t, []*Identity{id}, key, edit)
+}
+
+// signedHeaderTo is signedHeader for a log key wrapped to each of ids.
+func signedHeaderTo(t *testing.T, ids []*Identity, key *ecdsa.PrivateKey, edit func(map[string]any)) []byte {
+	t.Helper()
+	logKey := make([]byte, 32)
+	rand.Read(logKey)
+	var blocks [][]byte
+	for _, id := range ids {
+		b, err := hpke.Seal(id.Recipient().pk, kdf(), hpke.AES256GCM(), wrapInfo, logKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, b)
 	}
-	_, _, check, err := keys(s.Export)
+	_, _, check, err := keys(logKeyExport(logKey, blocks))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +165,7 @@ func signedHeader(t *testing.T, id *Identity, key *ecdsa.PrivateKey, edit func(m
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, err := json.Marshal(Header{Version: Version, Suite: Suite, Enc: enc, KeyCheck: check, RuntimeKey: pub,
+	js, err := json.Marshal(Header{Version: Version, Suite: Suite, Recipients: blocks, KeyCheck: check, RuntimeKey: pub,
 		Envelope: testEnvelope, Ref: "ref", Measurement: "m", Profile: "staging", Started: time.Unix(0, 0).UTC()})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +193,29 @@ func TestHeaderIsReadOnlyAsWritten(t *testing.T) {
 		t.Fatalf("the unchanged header: %v", err)
 	}
 	for name, edit := range map[string]func(map[string]any){
-		"version 3":     func(f map[string]any) { f["v"] = Version + 1 },
+		"version 4": func(f map[string]any) { f["v"] = Version + 1 },
+		"version 2": func(f map[string]any) { f["v"] = 2 },
+		"an enc beside the blocks": func(f map[string]any) {
+			f["enc"] = base64.StdEncoding.EncodeToString(make([]byte, 32))
+		},
+		"no recipient blocks":     func(f map[string]any) { delete(f, "recipients") },
+		"an empty list of blocks": func(f map[string]any) { f["recipients"] = []any{} },
+		"a short block": func(f map[string]any) {
+			f["recipients"] = []any{base64.StdEncoding.EncodeToString(make([]byte, wrappedLen-1))}
+		},
+		"a block given twice": func(f map[string]any) {
+			b := f["recipients"].([]any)[0]
+			f["recipients"] = []any{b, b}
+		},
+		"more blocks than MaxRecipients": func(f map[string]any) {
+			var bs []any
+			for i := 0; i <= MaxRecipients; i++ {
+				b := make([]byte, wrappedLen)
+				b[0] = byte(i)
+				bs = append(bs, base64.StdEncoding.EncodeToString(b))
+			}
+			f["recipients"] = bs
+		},
 		"another suite": func(f map[string]any) { f["suite"] = "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305" },
 		"no envelope":   func(f map[string]any) { delete(f, "envelope") },
 		"empty envelope": func(f map[string]any) {

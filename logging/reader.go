@@ -36,18 +36,21 @@ var (
 // MaxEnvelope bytes, twice base64-encoded, with room to spare.
 const maxLine = 2 * MaxEnvelope
 
-// parseHeaderLine reads a version 2 header line and checks its signature
-// by the runtime key it carries. It returns the header, whose Envelope the
-// caller must still judge.
+// parseHeaderLine reads a version 3 (or 2) header line and checks its
+// signature by the runtime key it carries. It returns the header, whose
+// Envelope the caller must still judge.
 func parseHeaderLine(line []byte) (Header, error) {
 	var h Header
 	if bytes.HasPrefix(line, []byte(magicV1)) {
-		return h, fmt.Errorf("%w: a version 1 log, which anyone could have written (it carries no signature of the run's TEE); this launch reads only version %d", ErrFormat, Version)
+		return h, fmt.Errorf("%w: a version 1 log, which anyone could have written (it carries no signature of the run's TEE); this launch reads versions 2 and %d", ErrFormat, Version)
 	}
-	if !bytes.HasPrefix(line, []byte(Magic)) {
+	magic, version, suite := Magic, Version, Suite
+	if bytes.HasPrefix(line, []byte(magicV2)) {
+		magic, version, suite = magicV2, versionV2, suiteV2
+	} else if !bytes.HasPrefix(line, []byte(Magic)) {
 		return h, fmt.Errorf("%w: the first line does not start with %q", ErrFormat, Magic)
 	}
-	jsB64, sigB64, ok := bytes.Cut(line[len(Magic):], []byte(" "))
+	jsB64, sigB64, ok := bytes.Cut(line[len(magic):], []byte(" "))
 	if !ok {
 		return h, fmt.Errorf("%w: the header line has no signature", ErrFormat)
 	}
@@ -67,8 +70,11 @@ func parseHeaderLine(line []byte) (Header, error) {
 	if dec.More() {
 		return h, fmt.Errorf("%w: the header holds more than one document", ErrFormat)
 	}
-	if h.Version != Version || h.Suite != Suite {
+	if h.Version != version || h.Suite != suite {
 		return h, fmt.Errorf("%w: version %d, suite %q", ErrFormat, h.Version, h.Suite)
+	}
+	if err := checkRecipients(h); err != nil {
+		return h, err
 	}
 	if len(h.Envelope) == 0 || len(h.Envelope) > MaxEnvelope {
 		return h, fmt.Errorf("%w: the header carries no evidence envelope", ErrFormat)
@@ -81,6 +87,66 @@ func parseHeaderLine(line []byte) (Header, error) {
 		return h, ErrUnsigned
 	}
 	return h, nil
+}
+
+// checkRecipients checks the shape of a header's key material: version 2's
+// one enc, or version 3's 1 to MaxRecipients blocks of wrappedLen bytes,
+// no two the same.
+func checkRecipients(h Header) error {
+	if h.Version == versionV2 {
+		if len(h.Enc) == 0 || h.Recipients != nil {
+			return fmt.Errorf("%w: a version 2 header carries one enc and no recipient blocks", ErrFormat)
+		}
+		return nil
+	}
+	if h.Enc != nil {
+		return fmt.Errorf("%w: a version %d header carries recipient blocks, not an enc", ErrFormat, Version)
+	}
+	if len(h.Recipients) == 0 || len(h.Recipients) > MaxRecipients {
+		return fmt.Errorf("%w: %d recipient blocks; a log has 1 to %d", ErrFormat, len(h.Recipients), MaxRecipients)
+	}
+	seen := map[string]bool{}
+	for i, b := range h.Recipients {
+		if len(b) != wrappedLen {
+			return fmt.Errorf("%w: recipient block %d is %d bytes, not %d", ErrFormat, i, len(b), wrappedLen)
+		}
+		if seen[string(b)] {
+			return fmt.Errorf("%w: recipient block %d repeats an earlier one", ErrFormat, i)
+		}
+		seen[string(b)] = true
+	}
+	return nil
+}
+
+// openKeys derives the record AEAD, base nonce and key check that id's
+// key opens in h: version 3's log key unwrapped from the first block that
+// id opens, or version 2's HPKE context. A key that opens no
+// block is ErrWrongIdentity.
+func openKeys(h Header, id *Identity) (cipher.AEAD, [12]byte, []byte, error) {
+	var export func(string, int) ([]byte, error)
+	if h.Version == versionV2 {
+		r, err := hpke.NewRecipient(h.Enc, id.sk, kdf(), hpke.ExportOnly(), hpkeInfo)
+		if err != nil {
+			return nil, [12]byte{}, nil, fmt.Errorf("%w: the header's key: %v", ErrFormat, err)
+		}
+		export = r.Export
+	} else {
+		for _, b := range h.Recipients {
+			logKey, err := hpke.Open(id.sk, kdf(), hpke.AES256GCM(), wrapInfo, b)
+			if err == nil && len(logKey) == 32 {
+				export = logKeyExport(logKey, h.Recipients)
+				break
+			}
+		}
+		if export == nil {
+			return nil, [12]byte{}, nil, fmt.Errorf("%w: none of its %d recipient blocks opens with it (or its header was changed)", ErrWrongIdentity, len(h.Recipients))
+		}
+	}
+	g, base, check, err := keys(export)
+	if err != nil || !hmac.Equal(check, h.KeyCheck) {
+		return nil, [12]byte{}, nil, fmt.Errorf("%w (or its header was changed)", ErrWrongIdentity)
+	}
+	return g, base, check, nil
 }
 
 // Reader opens a log written by a Writer, in order, and verifies that it is
@@ -118,13 +184,9 @@ func NewReader(in io.Reader, id *Identity) (*Reader, error) {
 		return nil, err
 	}
 	pk, _ := ParseRuntimeKey(h.RuntimeKey)
-	r, err := hpke.NewRecipient(h.Enc, id.sk, kdf(), hpke.ExportOnly(), hpkeInfo)
+	g, base, _, err := openKeys(h, id)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the header's key: %v", ErrFormat, err)
-	}
-	g, base, check, err := keys(r.Export)
-	if err != nil || !hmac.Equal(check, h.KeyCheck) {
-		return nil, fmt.Errorf("%w (or its header was changed)", ErrWrongIdentity)
+		return nil, err
 	}
 	return &Reader{in: br, header: h, key: pk, hash: sha256.Sum256(line), aead: g, base: base}, nil
 }

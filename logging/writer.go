@@ -53,7 +53,7 @@ type Options struct {
 	DropAfter time.Duration
 }
 
-// Writer seals a run's records to one recipient and streams them to a sink.
+// Writer seals a run's records to its recipients and streams them to a sink.
 //
 // Records are sealed by the caller, in order, into a batch; a batch goes to
 // the sink when it is large or the sink is idle, so a live log is never held
@@ -101,10 +101,17 @@ type pendingStream struct {
 }
 
 // NewWriter writes the header line, signed with the run's runtime key, to
-// sink and returns a Writer. h must carry the run's evidence envelope,
-// whose report data binds key's public half; NewWriter sets h.RuntimeKey
-// to it.
+// sink and returns a Writer whose log only r's identity opens. h must carry
+// the run's evidence envelope, whose report data binds key's public half;
+// NewWriter sets h.RuntimeKey to it.
 func NewWriter(sink io.Writer, r *Recipient, h Header, key *ecdsa.PrivateKey, opts Options) (*Writer, error) {
+	return NewWriterTo(sink, []*Recipient{r}, h, key, opts)
+}
+
+// NewWriterTo is NewWriter for a log that the identity of each of rs opens,
+// and no other: rs holds 1 to MaxRecipients distinct recipients, and their
+// order is the header's.
+func NewWriterTo(sink io.Writer, rs []*Recipient, h Header, key *ecdsa.PrivateKey, opts Options) (*Writer, error) {
 	queue := opts.Queue
 	if queue <= 0 {
 		queue = DefaultQueue
@@ -113,7 +120,7 @@ func NewWriter(sink io.Writer, r *Recipient, h Header, key *ecdsa.PrivateKey, op
 	if dropAfter <= 0 {
 		dropAfter = DefaultDropAfter
 	}
-	line, s, err := newSealer(r, h, key)
+	line, s, err := newSealer(rs, h, key)
 	if err != nil {
 		return nil, err
 	}

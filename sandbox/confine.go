@@ -46,9 +46,58 @@ const inodeCost = 4096
 func newConfinedFS(root *shim.Root, writable bool, files *fileLimits, q *quota) experimentalsys.FS {
 	var fsys experimentalsys.FS = &confinedFS{root: root, files: files, quota: q, writable: writable}
 	if !writable {
-		fsys = &sysfs.ReadFS{FS: fsys}
+		fsys = &readOnlyFS{ReadFS: sysfs.ReadFS{FS: fsys}}
 	}
 	return fsys
+}
+
+// readOnlyFS is wazero's read-only wrapper with one errno for every write:
+// EROFS, as a read-only mount gives on Linux, where wazero's says ENOSYS
+// (as if the call did not exist) for an open for writing and EBADF for a
+// write, truncate or time change on a descriptor it opened. A directory
+// still says EISDIR.
+type readOnlyFS struct{ sysfs.ReadFS }
+
+// OpenFile refuses an open for writing with EROFS (EISDIR for a directory)
+// and wraps what it opens for reading so that its writes say EROFS.
+func (r *readOnlyFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	switch flag & (experimentalsys.O_RDONLY | experimentalsys.O_WRONLY | experimentalsys.O_RDWR) {
+	case experimentalsys.O_WRONLY, experimentalsys.O_RDWR:
+		if flag&experimentalsys.O_DIRECTORY != 0 {
+			return nil, experimentalsys.EISDIR
+		}
+		return nil, experimentalsys.EROFS
+	}
+	f, errno := r.ReadFS.OpenFile(path, flag, perm)
+	if errno != 0 {
+		return nil, errno
+	}
+	return &readOnlyFile{File: f}, 0
+}
+
+// readOnlyFile is a file of a read-only mount: every write is EROFS.
+type readOnlyFile struct{ experimentalsys.File }
+
+// Write is refused with EROFS.
+func (f *readOnlyFile) Write([]byte) (int, experimentalsys.Errno) { return 0, f.writeErr() }
+
+// Pwrite is refused with EROFS.
+func (f *readOnlyFile) Pwrite([]byte, int64) (int, experimentalsys.Errno) { return 0, f.writeErr() }
+
+// Truncate is refused with EROFS; fd_allocate, which grows a file by
+// truncating it, is refused with it.
+func (f *readOnlyFile) Truncate(int64) experimentalsys.Errno { return f.writeErr() }
+
+// Utimens is refused with EROFS.
+func (f *readOnlyFile) Utimens(int64, int64) experimentalsys.Errno { return f.writeErr() }
+
+func (f *readOnlyFile) writeErr() experimentalsys.Errno {
+	if isDir, errno := f.IsDir(); errno != 0 {
+		return errno
+	} else if isDir {
+		return experimentalsys.EISDIR
+	}
+	return experimentalsys.EROFS
 }
 
 // quota bounds what is made in one mount (a sealed mount's workspace, which

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/tetratelabs/wazero"
@@ -89,11 +91,12 @@ func (w *callWatch) Before(_ context.Context, _ api.Module, def api.FunctionDefi
 }
 
 // After implements experimental.FunctionListener.
-func (w *callWatch) After(_ context.Context, _ api.Module, def api.FunctionDefinition, results []uint64) {
+func (w *callWatch) After(_ context.Context, mod api.Module, def api.FunctionDefinition, results []uint64) {
 	if w.trace == nil {
 		return
 	}
-	line := w.call(def)
+	ok := len(results) > 0 && uint32(results[0]) == 0
+	line := w.call(mod, def, ok)
 	if len(results) > 0 {
 		line += fmt.Sprintf(" = %d %s", uint32(results[0]), errnoName(results[0]))
 	}
@@ -101,25 +104,74 @@ func (w *callWatch) After(_ context.Context, _ api.Module, def api.FunctionDefin
 }
 
 // Abort implements experimental.FunctionListener.
-func (w *callWatch) Abort(_ context.Context, _ api.Module, def api.FunctionDefinition, err error) {
+func (w *callWatch) Abort(_ context.Context, mod api.Module, def api.FunctionDefinition, err error) {
 	if w.trace != nil {
-		io.WriteString(w.trace, w.call(def)+" ended the run: "+firstLine(err.Error())+"\n")
+		io.WriteString(w.trace, w.call(mod, def, false)+" ended the run: "+firstLine(err.Error())+"\n")
 	}
 }
 
+// TraceBytes bounds the bytes of one path or buffer a trace shows; past
+// it the trace shows the first TraceBytes, "..." and the length.
+const TraceBytes = 64
+
 // call formats "launch: call name(param=value, ...)" from the saved params;
-// i32 values are shown as such (their upper bits are not defined).
-func (w *callWatch) call(def api.FunctionDefinition) string {
+// i32 values are shown as such (their upper bits are not defined). A path
+// (a parameter named path or ending in _path, with its _len after it) is
+// shown as the string it names, and the bytes fd_write and fd_pwrite
+// write as a string in place of their iovecs; when the call succeeded
+// (done), so are the bytes fd_read and fd_pread read and the target
+// path_readlink read. Strings are quoted with Go's escapes (every byte
+// that is not printable UTF-8 escaped) and cut at TraceBytes.
+func (w *callWatch) call(mod api.Module, def api.FunctionDefinition, done bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "launch: call %s(", def.Name())
 	names, types := def.ParamNames(), def.ParamTypes()
-	for i, p := range w.params {
-		if i > 0 {
+	var mem api.Memory
+	if mod != nil {
+		mem = mod.Memory()
+	}
+	param := func(i int) uint32 {
+		if i < len(w.params) {
+			return uint32(w.params[i])
+		}
+		return 0
+	}
+	fn := def.Name()
+	first := true
+	for i := 0; i < len(w.params); i++ {
+		if !first {
 			b.WriteString(", ")
 		}
-		if i < len(names) && names[i] != "" {
-			b.WriteString(names[i] + "=")
+		first = false
+		name := ""
+		if i < len(names) {
+			name = names[i]
 		}
+		if name != "" {
+			b.WriteString(name + "=")
+		}
+		hasLen := i+1 < len(names) && names[i+1] == name+"_len"
+		switch {
+		case hasLen && (name == "path" || strings.HasSuffix(name, "_path")):
+			b.WriteString(traceString(mem, param(i), param(i+1)))
+			i++
+			continue
+		case hasLen && name == "iovs" && (fn == "fd_write" || fn == "fd_pwrite"):
+			b.WriteString(traceIovecs(mem, param(i), param(i+1), math.MaxUint32))
+			i++
+			continue
+		case hasLen && name == "iovs" && done && (fn == "fd_read" || fn == "fd_pread"):
+			n, _ := readU32(mem, param(len(w.params)-1))
+			b.WriteString(traceIovecs(mem, param(i), param(i+1), n))
+			i++
+			continue
+		case hasLen && name == "buf" && done && fn == "path_readlink":
+			n, _ := readU32(mem, param(len(w.params)-1))
+			b.WriteString(traceString(mem, param(i), min(n, param(i+1))))
+			i++
+			continue
+		}
+		p := w.params[i]
 		if i < len(types) && types[i] == api.ValueTypeI32 {
 			p = uint64(uint32(p))
 		}
@@ -127,6 +179,67 @@ func (w *callWatch) call(def api.FunctionDefinition) string {
 	}
 	b.WriteString(")")
 	return b.String()
+}
+
+// readU32 reads a little-endian uint32 of guest memory.
+func readU32(mem api.Memory, at uint32) (uint32, bool) {
+	if mem == nil {
+		return 0, false
+	}
+	return mem.ReadUint32Le(at)
+}
+
+// traceString quotes n bytes of guest memory at ptr, cut at TraceBytes; a
+// range outside the memory is shown as such, never read.
+func traceString(mem api.Memory, ptr, n uint32) string {
+	shown := min(n, TraceBytes)
+	var buf []byte
+	if mem != nil {
+		buf, _ = mem.Read(ptr, shown)
+	}
+	if buf == nil && shown > 0 {
+		return fmt.Sprintf("<%d bytes at %d, outside memory>", n, ptr)
+	}
+	return quoteCut(buf, n)
+}
+
+// traceIovecsMax bounds the iovecs a trace reads of one call.
+const traceIovecsMax = 1024
+
+// traceIovecs quotes what cnt iovecs at ptr hold, up to limit bytes in
+// all, cut at TraceBytes; past traceIovecs iovecs it says how many more.
+func traceIovecs(mem api.Memory, ptr, cnt, limit uint32) string {
+	var shown []byte
+	var total uint64
+	if cnt > traceIovecsMax {
+		return traceIovecs(mem, ptr, traceIovecsMax, limit) + fmt.Sprintf(" and %d more iovecs", cnt-traceIovecsMax)
+	}
+	for k := uint32(0); k < cnt && uint64(total) < uint64(limit); k++ {
+		base, ok1 := readU32(mem, ptr+8*k)
+		n, ok2 := readU32(mem, ptr+8*k+4)
+		if !ok1 || !ok2 {
+			return fmt.Sprintf("<%d iovecs at %d, outside memory>", cnt, ptr)
+		}
+		n = uint32(min(uint64(n), uint64(limit)-total))
+		if room := TraceBytes - len(shown); room > 0 {
+			part, ok := mem.Read(base, min(n, uint32(room)))
+			if !ok {
+				return fmt.Sprintf("<%d iovecs at %d, outside memory>", cnt, ptr)
+			}
+			shown = append(shown, part...)
+		}
+		total += uint64(n)
+	}
+	return quoteCut(shown, uint32(min(total, math.MaxUint32)))
+}
+
+// quoteCut quotes b, the first bytes of n, marking a cut with "..." and n.
+func quoteCut(b []byte, n uint32) string {
+	q := strconv.Quote(string(b))
+	if uint32(len(b)) < n {
+		return fmt.Sprintf("%s... (%d bytes)", q, n)
+	}
+	return q
 }
 
 func firstLine(s string) string {

@@ -20,6 +20,7 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,6 +114,12 @@ type Spec struct {
 	// (A runner is always made not dumpable, with no core file, before it
 	// reads its spec: see Protect.)
 	Protect bool
+
+	// Entry, when set, names the function a WASI reactor exports for a run
+	// to call, () -> (), after its _initialize (when it exports one), in
+	// place of a command's _start; a module that exports _start is then
+	// refused, as one without Entry that does not.
+	Entry string
 
 	// BeforeStart, if set, is called once the module is compiled and its
 	// imports checked, just before its first instruction runs. An error
@@ -232,6 +239,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if err := checkImports(compiled, wasi, gate); err != nil {
 		return Result{}, err
 	}
+	if err := checkStart(compiled, spec.Entry); err != nil {
+		return Result{}, err
+	}
 	if spec.MemoryPages > 0 {
 		for _, m := range compiled.ExportedMemories() {
 			if m.Min() > spec.MemoryPages {
@@ -266,6 +276,14 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		WithRandSource(rand.Reader)
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		mc = mc.WithEnv(k, spec.Env[k])
+	}
+	if spec.Entry != "" {
+		// checkStart saw the module export Entry and no _start.
+		starts := []string{spec.Entry}
+		if _, ok := compiled.ExportedFunctions()["_initialize"]; ok {
+			starts = []string{"_initialize", spec.Entry}
+		}
+		mc = mc.WithStartFunctions(starts...)
 	}
 	files := &fileLimits{maxOpen: spec.OpenFiles, maxWritten: spec.FileOutputBytes, hit: func(c errcode.Code) { cancel(&limitError{c}) }}
 	fsc := wazero.NewFSConfig()
@@ -316,13 +334,13 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 			f = <-done // wazero closes the module at its next check
 		} else {
 			abandoned = true
-			return outcome(ctx, nil)
+			return outcome(ctx, nil, &spec)
 		}
 	}
 	if f.mod != nil {
 		f.mod.Close(context.Background())
 	}
-	return outcome(ctx, f.err)
+	return outcome(ctx, f.err, &spec)
 }
 
 // checkSecrets refuses secrets no guest could read as named, and a mount
@@ -346,11 +364,11 @@ func checkSecrets(spec Spec) error {
 
 // outcome maps what InstantiateModule returned to a Result or a coded error.
 // A limit or an interruption takes precedence over what the guest did after it.
-func outcome(ctx context.Context, err error) (Result, error) {
+func outcome(ctx context.Context, err error, spec *Spec) (Result, error) {
 	if ctx.Err() != nil {
 		var le *limitError
 		if cause := context.Cause(ctx); errors.As(cause, &le) {
-			return Result{}, errcode.Errorf(le.code, "%s", le.code.Text())
+			return Result{}, errcode.Errorf(le.code, "%s", limitDetail(le.code, spec))
 		}
 		return Result{}, errcode.Errorf(errcode.Interrupted, "the run was stopped: %v", context.Cause(ctx))
 	}
@@ -371,6 +389,51 @@ func outcome(ctx context.Context, err error) (Result, error) {
 			WithHint("the module imports a WASI function with the wrong signature; rebuild it for WASI preview 1")
 	}
 	return Result{}, errcode.Errorf(errcode.WorkloadTrap, "%v", err)
+}
+
+// limitDetail says which limit ended a run and its value, as the manifest
+// sets it: "memory limit 64 MiB reached". (Under static profiles the host
+// sees only the code; the detail goes to the tenant's log.)
+func limitDetail(c errcode.Code, s *Spec) string {
+	var what, value string
+	switch c {
+	case errcode.MemoryLimit:
+		what, value = "memory limit", sizeText(int64(s.MemoryPages)*pageSize)
+	case errcode.WallTimeLimit:
+		what, value = "wall-time limit", s.WallTime.String()
+	case errcode.OutputLimit:
+		what, value = "output limit", sizeText(s.OutputBytes)
+	case errcode.OpenFilesLimit:
+		what, value = "open-files limit", strconv.Itoa(s.OpenFiles)
+	case errcode.FileOutputLimit:
+		what, value = "file-output limit", sizeText(s.FileOutputBytes)
+	case errcode.HostCallLimit:
+		what, value = "host-call limit", strconv.FormatUint(s.HostCalls, 10)
+	case errcode.SealedSizeLimit:
+		for _, d := range s.Dirs {
+			if d.MaxBytes > 0 {
+				what, value = "sealed mount's limit", sizeText(d.MaxBytes)
+			}
+		}
+	}
+	if what == "" {
+		return c.Text()
+	}
+	return fmt.Sprintf("%s %s reached: %s", what, value, c.Text())
+}
+
+// sizeText writes n bytes in the largest binary unit that divides it, as
+// a manifest would write it: 64 MiB, 1536 KiB, 1000 bytes.
+func sizeText(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return fmt.Sprintf("%d %s", n/u.size, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // checkImports refuses a module that imports anything but the WASI functions
@@ -405,6 +468,39 @@ func checkImports(m, wasi wazero.CompiledModule, gate shim.Table) error {
 	for _, mem := range m.ImportedMemories() {
 		mod, name, _ := mem.Import()
 		return errcode.Errorf(errcode.ModuleImportDenied, "the module imports memory %s.%s; a module must define its own memory", mod, name)
+	}
+	return nil
+}
+
+// checkStart refuses a module with nothing to run: wazero would
+// instantiate it, run nothing and report success. A command exports
+// _start () -> (); a reactor, run with an entry, exports the entry
+// () -> () and no _start.
+func checkStart(m wazero.CompiledModule, entry string) error {
+	fns := m.ExportedFunctions()
+	start, hasStart := fns["_start"]
+	if entry != "" {
+		f, ok := fns[entry]
+		switch {
+		case hasStart:
+			return errcode.Errorf(errcode.ModuleNoStart, "the manifest names the entry %q, and the module exports _start: it is a WASI command, which runs from _start", entry).
+				WithHint("remove entry from ampoule.toml: entry is for a reactor (a module exporting _initialize and no _start)")
+		case !ok:
+			return errcode.Errorf(errcode.ModuleNoStart, "the manifest names the entry %q, which the module does not export", entry).
+				WithHint("name a function the module exports, () -> ()")
+		case signature(f) != "()->()":
+			return errcode.Errorf(errcode.ModuleNoStart, "the entry %q has signature %s, not ()->()", entry, signature(f))
+		}
+		return nil
+	}
+	switch {
+	case !hasStart && fns["_initialize"] != nil:
+		return errcode.Errorf(errcode.ModuleNoStart, "the module exports _initialize and no _start: it is a WASI reactor, which has no entry point to run").
+			WithHint("name the function to run after _initialize in ampoule.toml: entry = \"NAME\" (() -> ()), or build the module as a WASI command")
+	case !hasStart:
+		return errcode.Errorf(errcode.ModuleNoStart, "the module exports no _start function, so it has nothing to run")
+	case signature(start) != "()->()":
+		return errcode.Errorf(errcode.ModuleNoStart, "the module's _start has signature %s, not ()->()", signature(start))
 	}
 	return nil
 }

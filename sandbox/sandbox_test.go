@@ -135,11 +135,12 @@ func TestLimits(t *testing.T) {
 		args []string
 		tune func(*Spec)
 		code errcode.Code
+		says string // the error states the limit's value
 	}{
-		{"memory", []string{"oom"}, nil, errcode.MemoryLimit},
-		{"wall time spinning", []string{"spin"}, func(s *Spec) { s.WallTime = 300 * time.Millisecond; s.Preempt = true }, errcode.WallTimeLimit},
-		{"wall time sleeping", []string{"sleep"}, func(s *Spec) { s.WallTime = 300 * time.Millisecond }, errcode.WallTimeLimit},
-		{"output", []string{"flood"}, nil, errcode.OutputLimit},
+		{"memory", []string{"oom"}, nil, errcode.MemoryLimit, "memory limit 64 MiB reached"},
+		{"wall time spinning", []string{"spin"}, func(s *Spec) { s.WallTime = 300 * time.Millisecond; s.Preempt = true }, errcode.WallTimeLimit, "wall-time limit 300ms reached"},
+		{"wall time sleeping", []string{"sleep"}, func(s *Spec) { s.WallTime = 300 * time.Millisecond }, errcode.WallTimeLimit, "wall-time limit 300ms reached"},
+		{"output", []string{"flood"}, nil, errcode.OutputLimit, "output limit 1 MiB reached"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, stdout, stderr := spec(t, "crash", tc.args...)
@@ -149,6 +150,9 @@ func TestLimits(t *testing.T) {
 			_, err := Run(context.Background(), s)
 			if codeOf(err) != tc.code {
 				t.Fatalf("got %v, want %v", err, tc.code)
+			}
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("%v does not say %q", err, tc.says)
 			}
 			if tc.code == errcode.OutputLimit {
 				if n := stdout.Len() + stderr.Len(); int64(n) != s.OutputBytes {

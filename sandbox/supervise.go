@@ -49,6 +49,7 @@ type childSpec struct {
 	HostCalls   uint64
 	Trace       bool // to the runner's stderr
 	Seccomp     shim.SeccompAction
+	Entry       string
 }
 
 // childMount is a mount as it crosses to the runner: the directory itself
@@ -195,7 +196,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
 		CacheDir: spec.CacheDir, Gate: spec.Gate,
 		OpenFiles: spec.OpenFiles, FileOutput: spec.FileOutputBytes, HostCalls: spec.HostCalls, Trace: spec.Trace != nil,
-		Seccomp: spec.Seccomp,
+		Seccomp: spec.Seccomp, Entry: spec.Entry,
 	}); err != nil {
 		specW.Close()
 		cmd.Process.Kill()
@@ -316,7 +317,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		return Result{}, errcode.Errorf(errcode.Interrupted, "the run was stopped: %v", context.Cause(ctx))
 	case <-deadline:
 		kill()
-		return Result{}, errcode.Errorf(errcode.WallTimeLimit, "%s", errcode.WallTimeLimit.Text())
+		return Result{}, errcode.Errorf(errcode.WallTimeLimit, "%s", limitDetail(errcode.WallTimeLimit, &spec))
 	case rss := <-over:
 		kill()
 		return Result{}, residentError(rss, bound, spec)
@@ -370,7 +371,7 @@ func RunChild() int {
 		OpenFiles: cs.OpenFiles, FileOutputBytes: cs.FileOutput, HostCalls: cs.HostCalls, Trace: trace,
 		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: mounts, Secrets: cs.Secrets,
 		MemoryPages: cs.MemoryPages, WallTime: cs.WallTime, OutputBytes: cs.OutputBytes,
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate, Entry: cs.Entry,
 		BeforeStart: func() error {
 			defer specF.Close()
 			if err := resEnc.Encode(childResult{Ready: true}); err != nil {
