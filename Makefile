@@ -136,10 +136,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sandbox
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/testwasm
 	$(GO) test -run '^$$' -fuzz '^FuzzCompileDecides$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHelp$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/cmdline
 
-# Regenerate docs/errors.md from the registry.
+# Regenerate docs/errors.md from the registry, and docs/launch.1 from the
+# commands' help files and flags.
 docs:
 	$(GO) run ./cmd/launch errors --markdown > docs/errors.md
+	$(GO) run ./cmd/launch man > docs/launch.1
 
 clean:
 	rm -rf bin wasm-examples/*/module.wasm

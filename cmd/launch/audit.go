@@ -59,34 +59,14 @@ func allowedNames() map[string]string {
 	return out
 }
 
-func auditCommand() command {
-	return command{
-		name:    "audit",
-		summary: "turn a syscall audit into a seccomp allowlist draft",
-		usage:   "audit --suggest AUDIT.json",
-		help: `
-Audit reads the counts that 'launch run --audit --audit-json FILE' wrote
-and prints a draft of the runner's seccomp allowlist: every call the run
-made, marked as already allowed or new (each new row needs a reason before
-it joins shim/seccomp_amd64.go), then the allowed calls this run did not
-make. A call to add is a decision for a reviewer, not for the tool.
-
-Example:
-  sudo launch run --audit --audit-json run.json wasm-examples/files
-  launch audit --suggest run.json`,
-		run: doAudit,
-	}
-}
-
-func doAudit(ctx context.Context, e *cliEnv, args []string) int {
-	c := auditCommand()
+func doAudit(ctx context.Context, e *cliEnv, c command, args []string) int {
 	fs := e.newFlagSet(c)
 	suggest := fs.String("suggest", "", "the JSON file written by 'launch run --audit-json'")
 	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
 	}
 	if *suggest == "" {
-		return e.fail(errcode.Errorf(errcode.Usage, "audit needs --suggest FILE").WithHint("usage: launch " + c.usage))
+		return e.fail(errcode.Errorf(errcode.Usage, "audit needs --suggest FILE").WithHint("usage: launch " + c.doc.Usage))
 	}
 	data, err := regfile.ReadFile(*suggest)
 	if err != nil {

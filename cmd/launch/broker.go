@@ -17,55 +17,11 @@ import (
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
-func brokerCommand() command {
-	return command{
-		name:    "broker",
-		summary: "run the tenant's key broker, or read its key and audit trail",
-		usage:   "broker serve --policy POLICY.toml --db FILE [--listen ADDR]\n       launch broker key --db FILE\n       launch broker audit --db FILE [--json]",
-		help: `
-The broker is the tenant's relying party. It hands out nonces that carry
-their own proof and expiry (a challenge stores nothing, so a flood of them
-costs nothing), answers each nonce once, verifies a run's evidence against the policy (as 'launch verify' does),
-and releases the run's sealing key only when the verdict is affirming,
-sealed with HPKE to the runtime key the evidence binds and signed with the
-broker's Ed25519 key. Manifests pin that key in [broker] key, so a host in
-the middle can neither read a released key nor hand a run one of its own;
-the transport needs no trust (put TLS in front for privacy of the
-metadata). The database (bbolt) holds the broker's keys, the nonces used
-until they expire, and the audit trail: every decision that released
-anything, and refused ones within a budget (a burst of 100, then one a
-second, one by one; beyond that, counted per minute; 4 MiB and 90 days of
-them, oldest pruned first). Keep it, and its backups, on a machine the
-tenant trusts. The sealing key is derived from the broker's
-master key and the measurement, so a store opens on any machine that runs
-the same measurement and the broker affirms, and differs for evidence the
-host could make or read (the simulator, a debuggable TEE). For TDX quotes
-the broker fetches Intel's collateral (--tdx-pcs) and judges the TCB with
-it; a policy with tdx_require_tcb_up_to_date refuses a quote it could not.
-A policy that accepts the simulator must pin its keys (sim_keys, as
-'launch policy new' writes it) or say sim_keys = "any": serve refuses
-any other.
-
-broker key prints the key to pin; broker audit prints every decision.
-
-Examples:
-  launch broker serve --policy policy.toml --db broker.db --listen 127.0.0.1:7443
-  launch broker key --db broker.db
-  launch broker audit --db broker.db --json`,
-		run: doBroker,
+func doBroker(ctx context.Context, e *cliEnv, c command, args []string) int {
+	sub, args, done, code := e.subcommand(c, args)
+	if done {
+		return code
 	}
-}
-
-func doBroker(ctx context.Context, e *cliEnv, args []string) int {
-	c := brokerCommand()
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-		printCommandHelp(e.stdout, c)
-		return 0
-	}
-	if len(args) == 0 || (args[0] != "serve" && args[0] != "key" && args[0] != "audit") {
-		return e.fail(errcode.Errorf(errcode.Usage, "broker takes the subcommand serve, key or audit").WithHint("usage: launch " + c.usage))
-	}
-	sub, args := args[0], args[1:]
 	fs := e.newFlagSet(c)
 	db := fs.String("db", "", "the broker's database file (made, with fresh keys, if missing)")
 	policyFile := fs.String("policy", "", "serve: the verification policy (TOML; 'launch policy new')")
@@ -76,7 +32,7 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 		return code
 	}
 	if *db == "" {
-		return e.fail(errcode.Errorf(errcode.Usage, "broker %s needs --db FILE", sub).WithHint("usage: launch " + c.usage))
+		return e.fail(errcode.Errorf(errcode.Usage, "broker %s needs --db FILE", sub).WithHint("usage: launch " + c.doc.Usage))
 	}
 	if sub == "serve" && *policyFile == "" {
 		return e.fail(errcode.Errorf(errcode.Usage, "broker serve needs --policy FILE").WithHint("write one with: launch policy new --from BUNDLE"))

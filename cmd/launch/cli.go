@@ -3,27 +3,36 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"embed"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/cmdline"
 	"github.com/ampoule-run/ampoule/internal/suggest"
 	"github.com/ampoule-run/ampoule/tee"
 )
 
-// command is one subcommand of launch.
+// command is one subcommand of launch: its name, what runs it, and its
+// documentation, read from its help file (help/NAME.txt).
 type command struct {
-	name    string
-	summary string
-	usage   string // the synopsis after "launch "
-	help    string // the long description, with an example
-	run     func(ctx context.Context, env *cliEnv, args []string) int
+	name string
+	run  func(ctx context.Context, env *cliEnv, c command, args []string) int
+	doc  cmdline.Doc
 }
+
+// helpFiles hold each command's summary, usage, description and examples:
+// the one source of its --help, the man page and the shell completion.
+//
+//go:embed help/*.txt
+var helpFiles embed.FS
 
 // cliEnv is what a command may touch: its streams, and nothing global.
 type cliEnv struct {
@@ -41,10 +50,73 @@ type cliEnv struct {
 	// offers and the backend a run uses (a fake device).
 	platform *tee.Platform
 	tee      tee.Backend
+	// describe, set by docs alone, receives the flag set a command
+	// defines, and the command stops there, having done nothing.
+	describe func(*flag.FlagSet)
 }
 
+// commands is launch's commands, in the order 'launch help' lists them:
+// a command is a row here and its help file.
 func commands() []command {
-	return []command{runCommand(), measureCommand(), profilesCommand(), gateCommand(), auditCommand(), keygenCommand(), logsCommand(), attestCommand(), verifyCommand(), collateralCommand(), policyCommand(), brokerCommand(), platformCommand(), errorsCommand(), versionCommand()}
+	cs := []command{{name: "run", run: doRun}, {name: "measure", run: doMeasure}, {name: "profiles", run: doProfiles},
+		{name: "gate", run: doGate}, {name: "audit", run: doAudit}, {name: "keygen", run: doKeygen}, {name: "logs", run: doLogs},
+		{name: "attest", run: doAttest}, {name: "verify", run: doVerify}, {name: "collateral", run: doCollateral},
+		{name: "policy", run: doPolicy}, {name: "broker", run: doBroker}, {name: "platform", run: doPlatform},
+		{name: "errors", run: doErrors}, {name: "version", run: doVersion},
+		{name: "help", run: doHelp}, {name: "man", run: doMan}, {name: "completion", run: doCompletion}}
+	for i := range cs {
+		cs[i].doc = helpDoc(cs[i].name)
+	}
+	return cs
+}
+
+// helpDoc reads the command's help file; a file missing or of the wrong
+// shape (TestHelpFiles refuses both) leaves only its name.
+func helpDoc(name string) cmdline.Doc {
+	text, err := helpFiles.ReadFile("help/" + name + ".txt")
+	if err != nil {
+		return cmdline.Doc{Name: name}
+	}
+	d, err := cmdline.ParseHelp("launch", name, string(text))
+	if err != nil {
+		return cmdline.Doc{Name: name}
+	}
+	return d
+}
+
+// docs is every command's documentation with its real flag sets: each
+// command (under each of its subcommands) is started in describe mode,
+// where it defines its flags and stops.
+func docs() []cmdline.Doc {
+	var out []cmdline.Doc
+	for _, c := range commands() {
+		d := c.doc
+		d.Flags = map[string]*flag.FlagSet{}
+		for _, sub := range append([]string{""}, d.Subcommands...) {
+			if sub == "" && len(d.Subcommands) > 0 {
+				continue
+			}
+			var args []string
+			if sub != "" {
+				args = []string{sub}
+			}
+			env := &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard,
+				describe: func(fs *flag.FlagSet) { d.Flags[sub] = fs }}
+			c.run(context.Background(), env, c, args)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// docOf is the documentation of the command named name, with its flags.
+func docOf(name string) cmdline.Doc {
+	for _, d := range docs() {
+		if d.Name == name {
+			return d
+		}
+	}
+	return cmdline.Doc{Name: name}
 }
 
 // run is the whole CLI: main only wires the process to it.
@@ -61,23 +133,13 @@ func (env *cliEnv) run(ctx context.Context, args []string) int {
 	name, rest := args[0], args[1:]
 	switch name {
 	case "--version", "-version":
-		return versionCommand().run(ctx, env, rest)
-	case "help", "-h", "-help", "--help":
-		if len(rest) > 0 {
-			for _, c := range commands() {
-				if c.name == rest[0] {
-					printCommandHelp(env.stdout, c)
-					return 0
-				}
-			}
-			return env.fail(unknownCommand(rest[0]))
-		}
-		printUsage(env.stdout)
-		return 0
+		name = "version"
+	case "-h", "-help", "--help":
+		name = "help"
 	}
 	for _, c := range commands() {
 		if c.name == name {
-			return c.run(ctx, env, rest)
+			return c.run(ctx, env, c, rest)
 		}
 	}
 	return env.fail(unknownCommand(name))
@@ -97,16 +159,22 @@ func unknownCommand(name string) error {
 	return errcode.Errorf(errcode.Usage, "no command %q", name).WithHint(hint)
 }
 
+// intro is what launch is, as its help and man page begin.
+const intro = "measures and runs WebAssembly (WASI preview 1) bundles for confidential computing"
+
 func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "launch measures and runs WebAssembly (WASI preview 1) bundles for confidential computing.\n\nUsage:\n")
+	fmt.Fprintf(w, "launch %s.\n\nUsage:\n", intro)
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  launch %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(tw, "  launch %s\t%s\n", c.name, c.doc.Summary)
 	}
+	tw.Flush()
 	fmt.Fprintf(w, "\nRun 'launch COMMAND --help' for a command's flags and an example.\n")
 }
 
+// printCommandHelp prints the command's help text and its flags.
 func printCommandHelp(w io.Writer, c command) {
-	fmt.Fprintf(w, "Usage: launch %s\n\n%s\n", c.usage, strings.TrimSpace(c.help))
+	fmt.Fprint(w, docOf(c.name).Text())
 }
 
 // fail prints err in full (there is no profile yet, or the command is a
@@ -117,7 +185,7 @@ func (e *cliEnv) fail(err error) int {
 }
 
 // newFlagSet returns a flag set that reports errors to the caller instead of
-// exiting, and prints the command's help on -h.
+// exiting.
 func (e *cliEnv) newFlagSet(c command) *flag.FlagSet {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -127,51 +195,29 @@ func (e *cliEnv) newFlagSet(c command) *flag.FlagSet {
 
 // parse parses flags interleaved with positional arguments, up to a "--"
 // after which everything belongs to the workload. It returns the positional
-// arguments and those after "--". -h prints help and returns errHelp.
+// arguments and those after "--". -h prints help and returns errHelp, as
+// describe mode does at once.
 func (e *cliEnv) parse(c command, fs *flag.FlagSet, args []string) (pos, rest []string, err error) {
-	for {
-		if len(args) > 0 && args[0] == "--" {
-			return pos, args[1:], nil
-		}
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				e.commandHelp(c, fs)
-				return nil, nil, errHelp
-			}
-			return nil, nil, errcode.Errorf(errcode.Usage, "%s: %v", c.name, err).
-				WithHint(flagHint(c, fs, err))
-		}
-		remaining := fs.Args()
-		consumed := args[:len(args)-len(remaining)]
-		if len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
-			return pos, remaining, nil
-		}
-		if len(remaining) == 0 {
-			return pos, nil, nil
-		}
-		pos = append(pos, remaining[0])
-		args = remaining[1:]
+	if e.describe != nil {
+		e.describe(fs)
+		return nil, nil, errHelp
 	}
+	pos, rest, err = cmdline.Parse(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		printCommandHelp(e.stdout, c)
+		return nil, nil, errHelp
+	}
+	if err != nil {
+		hint := fmt.Sprintf("run 'launch %s --help'; the workload's own arguments go after --", c.name)
+		if near, ok := cmdline.NearestFlag(fs, err); ok {
+			hint = fmt.Sprintf("did you mean --%s? %s", near, hint)
+		}
+		return nil, nil, errcode.Errorf(errcode.Usage, "%s: %v", c.name, err).WithHint(hint)
+	}
+	return pos, rest, nil
 }
 
 var errHelp = errors.New("help shown")
-
-// flagHint is the hint for a flag the command could not parse: the flag
-// it has nearest to an undefined one, and where its help is.
-func flagHint(c command, fs *flag.FlagSet, err error) string {
-	hint := fmt.Sprintf("run 'launch %s --help'; the workload's own arguments go after --", c.name)
-	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: ")
-	if !ok {
-		return hint
-	}
-	name = strings.TrimLeft(name, "-")
-	var names []string
-	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-	if near, ok := suggest.Nearest(name, names); ok {
-		return fmt.Sprintf("did you mean --%s? %s", near, hint)
-	}
-	return hint
-}
 
 // parseOne parses the flags of a command that takes exactly one positional
 // argument (a bundle, a file). When done is true the command is over and
@@ -184,29 +230,34 @@ func (e *cliEnv) parseOne(c command, fs *flag.FlagSet, args []string, what strin
 	case err != nil:
 		return "", true, e.fail(err)
 	case len(pos) != 1 || len(rest) > 0:
-		return "", true, e.fail(errcode.Errorf(errcode.Usage, "%s takes one %s", c.name, what).WithHint("usage: launch " + c.usage))
+		return "", true, e.fail(errcode.Errorf(errcode.Usage, "%s takes one %s", c.name, what).WithHint("usage: launch " + c.doc.Usage))
 	}
 	return pos[0], false, 0
 }
 
-// subcommand checks that args start with the command's one subcommand
-// ("logs decrypt", "policy new"), printing help for -h. When done is true
-// the command is over and code is its exit status.
-func (e *cliEnv) subcommand(c command, args []string, sub string) (rest []string, done bool, code int) {
-	if len(args) > 0 && args[0] == sub {
-		return args[1:], false, 0
+// subcommand checks that args start with one of the command's
+// subcommands ("logs decrypt", "broker serve"), printing help for -h.
+// When done is true the command is over and code is its exit status.
+func (e *cliEnv) subcommand(c command, args []string) (sub string, rest []string, done bool, code int) {
+	subs := c.doc.Subcommands
+	if len(args) > 0 && slices.Contains(subs, args[0]) {
+		return args[0], args[1:], false, 0
 	}
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 		printCommandHelp(e.stdout, c)
-		return nil, true, 0
+		return "", nil, true, 0
 	}
-	hint := "usage: launch " + c.usage
+	hint := "usage: launch " + c.doc.Usage
 	if len(args) > 0 {
-		if _, ok := suggest.Nearest(args[0], []string{sub}); ok {
-			hint = fmt.Sprintf("did you mean 'launch %s %s'? %s", c.name, sub, hint)
+		if near, ok := suggest.Nearest(args[0], subs); ok {
+			hint = fmt.Sprintf("did you mean 'launch %s %s'? %s", c.name, near, hint)
 		}
 	}
-	return nil, true, e.fail(errcode.Errorf(errcode.Usage, "%s takes the subcommand %s", c.name, sub).WithHint(hint))
+	list := strings.Join(subs, ", ")
+	if n := len(subs); n > 1 {
+		list = strings.Join(subs[:n-1], ", ") + " or " + subs[n-1]
+	}
+	return "", nil, true, e.fail(errcode.Errorf(errcode.Usage, "%s takes the subcommand %s", c.name, list).WithHint(hint))
 }
 
 // parseAt reads --at: empty means now.
@@ -232,20 +283,9 @@ func (e *cliEnv) parseNoArgs(c command, fs *flag.FlagSet, args []string) (done b
 	case err != nil:
 		return true, e.fail(err)
 	case len(pos)+len(rest) > 0:
-		return true, e.fail(errcode.Errorf(errcode.Usage, "%s takes no arguments", c.name).WithHint("usage: launch " + c.usage))
+		return true, e.fail(errcode.Errorf(errcode.Usage, "%s takes no arguments", c.name).WithHint("usage: launch " + c.doc.Usage))
 	}
 	return false, 0
-}
-
-func (e *cliEnv) commandHelp(c command, fs *flag.FlagSet) {
-	printCommandHelp(e.stdout, c)
-	var b strings.Builder
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
-	if b.Len() > 0 {
-		fmt.Fprintf(e.stdout, "\nFlags:\n%s", b.String())
-	}
 }
 
 // stringList is a repeatable string flag.

@@ -24,30 +24,7 @@ import (
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
-func attestCommand() command {
-	return command{
-		name:    "attest",
-		summary: "produce evidence binding a bundle's measurement to a nonce",
-		usage:   "attest --nonce HEX [--backend B] [--profile P] [--sim-key FILE] BUNDLE",
-		help: `
-Attest measures the bundle under the profile, makes a fresh runtime key
-(P-256, as a broker encrypts secrets to), binds measurement, key and the
-verifier's nonce into the TEE's report data, and prints the evidence
-envelope as JSON for 'launch verify' or a broker. On an SEV-SNP guest it
-takes an extended report through /dev/sev-guest, on a TDX guest a quote
-through configfs-tsm or /dev/tdx_guest; the simulator's evidence says it
-is insecure, and its key is kept in the user's config directory unless
---sim-key names another file (attest prints the key, for a policy's
-sim_keys).
-
-Example:
-  launch attest --nonce $(openssl rand -hex 32) --profile staging wasm-examples/hello > evidence.json`,
-		run: doAttest,
-	}
-}
-
-func doAttest(ctx context.Context, e *cliEnv, args []string) int {
-	c := attestCommand()
+func doAttest(ctx context.Context, e *cliEnv, c command, args []string) int {
 	fs := e.newFlagSet(c)
 	nonceHex := fs.String("nonce", "", "the verifier's nonce, in hex (1 to 64 bytes)")
 	backendName := fs.String("backend", "", "the TEE backend: auto, sim, snp or tdx (default: sim under debug, auto otherwise)")
@@ -90,51 +67,7 @@ func pathExists(path string) bool {
 // simulator without pinning its keys says.
 const unpinnedWarning = "launch: warning: the policy accepts the simulator but pins no simulator key (sim_keys): anyone's simulator evidence would pass, so its verdict is at best a warning and a broker refuses to serve it; pin this machine's key ('launch platform info' prints it) or set sim_keys = \"any\"\n"
 
-func verifyCommand() command {
-	return command{
-		name:    "verify",
-		summary: "check evidence against a policy",
-		usage:   "verify --policy POLICY.toml [--nonce HEX] [--tdx-collateral FILE] [--at RFC3339] [--json] EVIDENCE.json\n       launch verify --snp-report FILE --vcek FILE|--vlek FILE [--chain FILE] [--product Milan|Genoa|Turin] [--at RFC3339] [--json]\n       launch verify --tdx-quote FILE [--tdx-collateral FILE] [--at RFC3339] [--json]",
-		help: `
-Verify checks an evidence envelope against a tenant's policy: the
-signature over the evidence, that its report data binds the measurement,
-runtime key and nonce, that the measurement is a reference value, that the
-profile and backend are accepted, and that the evidence is fresh. It prints
-the verdict (affirming, warning or contraindicated) with its reasons and
-exits 0 only when affirming. SEV-SNP and TDX evidence carries no time of
-its own: without --nonce its freshness cannot be judged, and the verdict
-is a warning. --at judges old evidence at a fixed time. Simulator
-evidence under a policy that pins no simulator key (sim_keys) is a
-warning too: anyone can make a simulator key.
-
-With --snp-report, verify checks a raw SEV-SNP attestation report by hand,
-as operators do with snpguest: its signature by the VCEK certificate
-(--vcek), or on a cloud provider's machines (AWS) by the VLEK (--vlek; a
-VLEK given as --vcek is recognised by its certificate), and that
-certificate's chain to the AMD roots built into launch, offline; it prints
-the report's claims and exits 0 only when the chain holds. --chain FILE
-takes the product's chain as AMD's KDS publishes it (the ASK or ASVK and
-the ARK, PEM, from /vcek/v1/PRODUCT/cert_chain or
-/vlek/v1/PRODUCT/cert_chain): its ARK must be AMD's own, built into
-launch, or the chain is refused. --tdx-quote does the same for a TDX
-quote (version 4): its signature and the PCK chain it carries to the
-Intel root built into launch (version 4, and version 5 from TDX 1.5
-modules). TCB status needs
-Intel's collateral (version 4 only): --tdx-collateral FILE (from
-'launch collateral fetch') judges it offline too, with --tdx-quote or with
-a policy, and the TCB must then be up to date.
-
-Examples:
-  launch verify --policy policy.toml --nonce $NONCE evidence.json
-  launch verify --snp-report report.bin --vcek vcek.der --at 2026-01-01T00:00:00Z
-  launch verify --snp-report report.bin --vlek vlek.der --chain cert_chain.pem
-  launch verify --tdx-quote quote.dat --tdx-collateral collateral.json`,
-		run: doVerify,
-	}
-}
-
-func doVerify(ctx context.Context, e *cliEnv, args []string) int {
-	c := verifyCommand()
+func doVerify(ctx context.Context, e *cliEnv, c command, args []string) int {
 	fs := e.newFlagSet(c)
 	policyFile := fs.String("policy", "", "the policy file (TOML)")
 	nonceHex := fs.String("nonce", "", "the nonce the verifier issued, in hex; checked when given")
@@ -159,7 +92,7 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 		return e.fail(err)
 	}
 	if *snpReport == "" && (*vcek != "" || *vlek != "" || *chain != "") {
-		return e.fail(errcode.Errorf(errcode.Usage, "--vcek, --vlek and --chain go with --snp-report FILE").WithHint("usage: launch " + c.usage))
+		return e.fail(errcode.Errorf(errcode.Usage, "--vcek, --vlek and --chain go with --snp-report FILE").WithHint("usage: launch " + c.doc.Usage))
 	}
 	if *snpReport != "" {
 		return verifySNP(e, snpFiles{report: *snpReport, vcek: *vcek, vlek: *vlek, chain: *chain}, *product, now, *asJSON, nil)
@@ -174,7 +107,7 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 		return verifyTDX(e, *tdxQuote, now, coll, *asJSON)
 	}
 	if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.usage))
+		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.doc.Usage))
 	}
 	opts := attest.Options{Now: now, TDXCollateral: coll}
 	if *nonceHex != "" {
@@ -218,29 +151,8 @@ func verifyEnvelope(e *cliEnv, policyFile, file string, opts attest.Options, asJ
 	return 0
 }
 
-func policyCommand() command {
-	return command{
-		name:    "policy",
-		summary: "write a starter verification policy for a bundle",
-		usage:   "policy new --from BUNDLE [--profile P]... [--backend B]... [--allow-insecure [--sim-key FILE]]",
-		help: `
-Policy new prints a starter policy, as a tenant would write it: the
-bundle's reference measurement under each profile named (production if
-none), the backends accepted (sev-snp and tdx if none), and strict
-defaults, each line commented. The simulator is accepted only with
---allow-insecure, and then only this machine's simulator key (the one
---sim-key names, or the user's; 'launch platform info' prints it) is
-pinned in sim_keys: add other machines' keys to accept their runs.
-
-Example:
-  launch policy new --from wasm-examples/hello --profile staging --backend sim --allow-insecure > policy.toml`,
-		run: doPolicy,
-	}
-}
-
-func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
-	c := policyCommand()
-	args, done, code := e.subcommand(c, args, "new")
+func doPolicy(ctx context.Context, e *cliEnv, c command, args []string) int {
+	_, args, done, code := e.subcommand(c, args)
 	if done {
 		return code
 	}
@@ -255,7 +167,7 @@ func doPolicy(ctx context.Context, e *cliEnv, args []string) int {
 		return code
 	}
 	if *from == "" {
-		return e.fail(errcode.Errorf(errcode.Usage, "policy new needs --from BUNDLE").WithHint("usage: launch " + c.usage))
+		return e.fail(errcode.Errorf(errcode.Usage, "policy new needs --from BUNDLE").WithHint("usage: launch " + c.doc.Usage))
 	}
 	t, err := policyTemplate(*from, profs, backends, *allowInsecure, *simKey)
 	if err != nil {
@@ -319,28 +231,8 @@ func policyTemplate(from string, profs, backends []string, allowInsecure bool, s
 	return t, nil
 }
 
-func platformCommand() command {
-	return command{
-		name:    "platform",
-		summary: "say which TEE this machine offers",
-		usage:   "platform info [--sim-key FILE] [--json]",
-		help: `
-Platform info looks for the attestation devices of SEV-SNP
-(/dev/sev-guest), TDX (/dev/tdx_guest) and configfs-tsm
-(/sys/kernel/config/tsm/report), says which TEE this machine is a guest
-of, and what is missing; and this machine's simulator key (the one
---sim-key names, or the user's), which a policy accepting the simulator
-pins in sim_keys.
-
-Example:
-  launch platform info`,
-		run: doPlatform,
-	}
-}
-
-func doPlatform(ctx context.Context, e *cliEnv, args []string) int {
-	c := platformCommand()
-	args, done, code := e.subcommand(c, args, "info")
+func doPlatform(ctx context.Context, e *cliEnv, c command, args []string) int {
+	_, args, done, code := e.subcommand(c, args)
 	if done {
 		return code
 	}
@@ -487,29 +379,8 @@ func verifyTDX(e *cliEnv, quoteFile string, now time.Time, coll *tdx.Collateral,
 	return 0
 }
 
-func collateralCommand() command {
-	return command{
-		name:    "collateral",
-		summary: "fetch Intel's collateral for a TDX quote, for offline verification",
-		usage:   "collateral fetch --tdx-quote FILE [--pcs-url URL] [-o FILE]",
-		help: `
-Collateral fetch asks Intel's Provisioning Certification Service (or a
-mirror serving the same paths, --pcs-url) for what a TDX quote's TCB status
-is judged by: the TCB info for its platform, the QE identity, the PCK CRL
-and the root CA CRL, each signed by Intel. It writes them as one JSON
-document that 'launch verify --tdx-collateral' reads offline, at any time
-later (with --at), with no network.
-
-Examples:
-  launch collateral fetch --tdx-quote quote.dat -o collateral.json
-  launch verify --tdx-quote quote.dat --tdx-collateral collateral.json`,
-		run: doCollateral,
-	}
-}
-
-func doCollateral(ctx context.Context, e *cliEnv, args []string) int {
-	c := collateralCommand()
-	args, done, code := e.subcommand(c, args, "fetch")
+func doCollateral(ctx context.Context, e *cliEnv, c command, args []string) int {
+	_, args, done, code := e.subcommand(c, args)
 	if done {
 		return code
 	}
@@ -521,7 +392,7 @@ func doCollateral(ctx context.Context, e *cliEnv, args []string) int {
 		return code
 	}
 	if *quote == "" {
-		return e.fail(errcode.Errorf(errcode.Usage, "collateral fetch needs --tdx-quote FILE").WithHint("usage: launch " + c.usage))
+		return e.fail(errcode.Errorf(errcode.Usage, "collateral fetch needs --tdx-quote FILE").WithHint("usage: launch " + c.doc.Usage))
 	}
 	raw, err := regfile.ReadFile(*quote)
 	if err != nil {

@@ -9,30 +9,7 @@ import (
 	"github.com/ampoule-run/ampoule/shim"
 )
 
-func gateCommand() command {
-	return command{
-		name:    "gate",
-		summary: "show the host-call gate (the same under every profile)",
-		usage:   "gate [--profile P] [--json]",
-		help: `
-Gate prints the table that decides every host call a workload may make.
-It is the same under every profile: profiles differ in what the host sees
-and in how the runner is confined ('launch profiles'), never in the calls
-a workload may make. Each WASI preview 1 function is allowed (wazero's
-implementation runs, with paths confined beneath their preopen), denied
-(it returns the errno shown and no host code runs), trapped (the call ends
-the run with E3007 host-call-trapped) or refused (a module importing it is
-refused before it runs).
-
-Examples:
-  launch gate
-  launch gate --profile production --json`,
-		run: doGate,
-	}
-}
-
-func doGate(ctx context.Context, e *cliEnv, args []string) int {
-	c := gateCommand()
+func doGate(ctx context.Context, e *cliEnv, c command, args []string) int {
 	fs := e.newFlagSet(c)
 	profile := fs.String("profile", "debug", "the profile: debug, staging or production (each has the same gate)")
 	asJSON := fs.Bool("json", false, "print JSON")

@@ -15,26 +15,7 @@ import (
 	"github.com/ampoule-run/ampoule/sandbox"
 )
 
-func measureCommand() command {
-	return command{
-		name:    "measure",
-		summary: "print a bundle's measurement under a profile",
-		usage:   "measure [--profile P] [--json] BUNDLE",
-		help: `
-Measure prints the SHA-384 measurement of the bundle (module, canonical
-manifest and profile) in hex: the reference value a verifier compares
-evidence against. It is deterministic, needs no TEE, and ignores comments
-and layout in ampoule.toml.
-
-Examples:
-  launch measure --profile production wasm-examples/hello
-  launch measure --json bundle.tar`,
-		run: doMeasure,
-	}
-}
-
-func doMeasure(ctx context.Context, e *cliEnv, args []string) int {
-	c := measureCommand()
+func doMeasure(ctx context.Context, e *cliEnv, c command, args []string) int {
 	fs := e.newFlagSet(c)
 	profile := fs.String("profile", "debug", "the profile: debug, staging or production")
 	asJSON := fs.Bool("json", false, "print a JSON object with the measurement and its inputs")
@@ -76,23 +57,7 @@ func writeJSON(e *cliEnv, v any) int {
 	return 0
 }
 
-func profilesCommand() command {
-	return command{
-		name:    "profiles",
-		summary: "show the profiles side by side",
-		usage:   "profiles [--json]",
-		help: `
-Profiles shows what each profile lets the host see and the workload do, and
-lists each profile's relaxations against production by name.
-
-Example:
-  launch profiles`,
-		run: doProfiles,
-	}
-}
-
-func doProfiles(ctx context.Context, e *cliEnv, args []string) int {
-	c := profilesCommand()
+func doProfiles(ctx context.Context, e *cliEnv, c command, args []string) int {
 	fs := e.newFlagSet(c)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if done, code := e.parseNoArgs(c, fs, args); done {
@@ -177,26 +142,7 @@ func nonNilWarnings(w []profiles.Warning) []profiles.Warning {
 	return w
 }
 
-func errorsCommand() command {
-	return command{
-		name:    "errors",
-		summary: "list the registered error codes",
-		usage:   "errors [--json | --markdown]",
-		help: `
-Errors lists every code the launcher may show the host: its number, its
-stable name, its exit class and status, and its public text. Under staging
-and production the host sees only "launch: E#### name (ref ID)".
-
-Examples:
-  launch errors
-  launch errors --json
-  launch errors --markdown > docs/errors.md`,
-		run: doErrors,
-	}
-}
-
-func doErrors(ctx context.Context, e *cliEnv, args []string) int {
-	c := errorsCommand()
+func doErrors(ctx context.Context, e *cliEnv, c command, args []string) int {
 	fs := e.newFlagSet(c)
 	asJSON := fs.Bool("json", false, "print JSON")
 	asMarkdown := fs.Bool("markdown", false, "print the registry as docs/errors.md")
@@ -235,26 +181,7 @@ func doErrors(ctx context.Context, e *cliEnv, args []string) int {
 	return 0
 }
 
-func versionCommand() command {
-	return command{
-		name:    "version",
-		summary: "print the versions of launch and its runtime",
-		usage:   "version [--json]",
-		help: `
-Version prints launch's version (its module's, "(devel)" when built from a
-checkout), the commit it was built from where the go command stamped one
-("+modified" when the tree had changes), the wazero version it embeds and
-the Go version it was built with. 'launch --version' prints the same.
-
-Examples:
-  launch version
-  launch version --json`,
-		run: doVersion,
-	}
-}
-
-func doVersion(ctx context.Context, e *cliEnv, args []string) int {
-	c := versionCommand()
+func doVersion(ctx context.Context, e *cliEnv, c command, args []string) int {
 	fs := e.newFlagSet(c)
 	asJSON := fs.Bool("json", false, "print JSON")
 	if done, code := e.parseNoArgs(c, fs, args); done {

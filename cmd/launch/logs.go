@@ -17,28 +17,7 @@ import (
 	"github.com/ampoule-run/ampoule/tee"
 )
 
-func keygenCommand() command {
-	return command{
-		name:    "keygen",
-		summary: "make a tenant's log key pair",
-		usage:   "keygen [-o IDENTITY] | keygen -y IDENTITY",
-		help: `
-Keygen makes a log identity (private key) for a tenant. With -o it writes
-the identity to the file (mode 0600, never overwriting) and prints the
-recipient (public key) to put in the manifest as log_recipient; without
--o it prints the whole identity file to stdout. With -y it makes nothing
-and prints the recipient of an existing identity file (- for stdin).
-
-Examples:
-  launch keygen -o tenant.key
-  # then, in ampoule.toml: log_recipient = "alog1..."
-  launch keygen -y tenant.key`,
-		run: doKeygen,
-	}
-}
-
-func doKeygen(ctx context.Context, e *cliEnv, args []string) int {
-	c := keygenCommand()
+func doKeygen(ctx context.Context, e *cliEnv, c command, args []string) int {
 	fs := e.newFlagSet(c)
 	out := fs.String("o", "", "write the identity to this file")
 	recipientOf := fs.String("y", "", "print the recipient of this identity file (- for stdin), making nothing")
@@ -47,7 +26,7 @@ func doKeygen(ctx context.Context, e *cliEnv, args []string) int {
 	}
 	if *recipientOf != "" {
 		if *out != "" {
-			return e.fail(errcode.Errorf(errcode.Usage, "keygen takes -o or -y, not both").WithHint("usage: launch " + c.usage))
+			return e.fail(errcode.Errorf(errcode.Usage, "keygen takes -o or -y, not both").WithHint("usage: launch " + c.doc.Usage))
 		}
 		return e.printRecipient(*recipientOf)
 	}
@@ -70,54 +49,8 @@ func doKeygen(ctx context.Context, e *cliEnv, args []string) int {
 	return 0
 }
 
-func logsCommand() command {
-	return command{
-		name:    "logs",
-		summary: "decrypt and verify a run's log",
-		usage:   "logs decrypt --identity IDENTITY [--policy POLICY.toml] [--nonce HEX] [--ref REF] [--tdx-collateral FILE] [--envelope-out FILE] [--json] [--follow] [LOG|-]",
-		help: `
-Logs decrypt opens a log written under staging or production with the
-tenant's identity and prints its records in order: the workload's stdout
-to stdout, its stderr and the runtime's records to stderr (or every record
-as a JSON line with --json).
-
-Before any record it checks who wrote the log: the header carries the
-run's evidence envelope and is signed with the runtime key made for the
-run inside its TEE, which the evidence's report data binds with the
-measurement and a nonce; the end record is signed too. A log not signed by
-the key its evidence binds, or whose evidence does not bind the header's
-measurement and profile, is refused (E1026). With --policy the evidence
-itself is judged as 'launch verify' judges it, at the time the log began
-(with --tdx-collateral for a TDX quote's TCB status), and a contraindicated
-verdict refuses the log (E3008); a warning, such as hardware evidence
-without --nonce, is shown with the log's records; without --policy
-the evidence is only checked to be genuine evidence of its kind, which
-any TEE or anyone with a simulator key can make for a key of their own,
-and it says so. --ref (the reference the host showed for the run) and
---nonce (the nonce the tenant's broker issued to the run) refuse another
-run's log (E1027), such as an older one the host hands over instead.
-Under the simulator anyone on the host can forge a log, and it says so.
---envelope-out FILE writes the run's evidence envelope the log carries to a
-new file, as 'launch attest' prints one, for 'launch verify' or a broker,
-once the whole log is verified.
-
-It fails, with a registered code, on the first record that was dropped,
-repeated, reordered, spliced from another run or altered, on a wrong
-identity, and on a log without its end record; what it printed before the
-failure is genuine. --follow waits for a live log to grow until its end
-record. Logs of version 1, which carried no signature, are refused.
-
-Examples:
-  launch logs decrypt --identity tenant.key --policy policy.toml --ref 3c1f... run.log
-  launch logs decrypt --identity tenant.key --envelope-out evidence.json run.log
-  launch run --profile staging --log-out - bundle 2>&1 >/dev/null | launch logs decrypt --identity tenant.key -`,
-		run: doLogs,
-	}
-}
-
-func doLogs(ctx context.Context, e *cliEnv, args []string) int {
-	c := logsCommand()
-	args, done, code := e.subcommand(c, args, "decrypt")
+func doLogs(ctx context.Context, e *cliEnv, c command, args []string) int {
+	_, args, done, code := e.subcommand(c, args)
 	if done {
 		return code
 	}
@@ -138,7 +71,7 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 		return e.fail(err)
 	}
 	if *identity == "" || len(pos) > 1 || len(rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "logs decrypt needs --identity and at most one LOG").WithHint("usage: launch " + c.usage))
+		return e.fail(errcode.Errorf(errcode.Usage, "logs decrypt needs --identity and at most one LOG").WithHint("usage: launch " + c.doc.Usage))
 	}
 	check, err := logCheck(*policyFile, *tdxCollateral, *nonceHex, *wantRef)
 	if err != nil {

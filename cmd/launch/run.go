@@ -28,49 +28,6 @@ var (
 
 func warningLine(w string) string { return "launch: warning: " + w + "\n" }
 
-func runCommand() command {
-	return command{
-		name:    "run",
-		summary: "measure a bundle and run it",
-		usage:   "run [--profile P] [--backend B] [--dir HOST[::GUEST[::rw]]]... [--env K=V|NAME]... BUNDLE|MODULE.wasm [-- ARGS...]",
-		help: `
-Run measures the bundle (a directory or a .tar holding ampoule.toml and the
-module) under the profile, then runs the module in wazero with the manifest's
-arguments, environment, directories and limits.
-
-A bare .wasm runs only under the debug profile, with a generated manifest.
---dir, --env and ARGS add to the manifest and are refused by every profile
-but debug: staging and production run the measured manifest as it is.
-
-Under debug the workload's output reaches the terminal and its exit code
-becomes launch's. Under staging and production the host sees only a static
-error code and a correlation id, and launch exits with one of a few fixed
-statuses (see 'launch errors').
-Everything else goes to the tenant's encrypted log (--log-out, stderr by
-default); with the log on stderr, stderr carries the log alone and launch's
-own lines (its warnings, the static line) go to stdout. A terminal is
-refused as the log's stream (E1029): pass --log-out FILE.
-
-The workload reads launch's stdin where the manifest says stdin = "host";
-where it does not say, under debug only. Otherwise its stdin is empty.
-
-A manifest's [sealed] mount is kept on the host's disk as one store
-encrypted under a sealing key for the measurement (--sealed FILE, by
-default in $XDG_STATE_HOME/ampoule/sealed), opened before the run and
-sealed back after it; the directory of --sealed FILE must exist. The key
-is the TEE's, or with key = "broker" the one the manifest's [broker]
-releases to the run's verified evidence.
-
-Examples:
-  launch run wasm-examples/hello
-  launch run --dir ./data::/data::rw wasm-examples/files
-  launch run --env NAME=dev tool.wasm -- --verbose input.txt
-  launch run --dir ./data --env HOME tool.wasm    # ./data is /data in the guest; HOME is launch's
-  launch run --sealed ./notes.sealed wasm-examples/notebook -- a note`,
-		run: doRun,
-	}
-}
-
 type runFlags struct {
 	profile, backend, cacheDir string
 	noCache, verbose, trace    bool
@@ -81,8 +38,7 @@ type runFlags struct {
 	dirs, env                  stringList
 }
 
-func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
-	c := runCommand()
+func doRun(ctx context.Context, e *cliEnv, c command, args []string) (status int) {
 	var f runFlags
 	fs := e.newFlagSet(c)
 	f.define(fs)
@@ -94,7 +50,7 @@ func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 		return e.fail(err)
 	}
 	if len(pos) != 1 {
-		hint := "usage: launch " + c.usage
+		hint := "usage: launch " + c.doc.Usage
 		if len(pos) > 1 {
 			hint = fmt.Sprintf("the workload's arguments go after --: launch run [flags] %s -- %s", pos[0], strings.Join(pos[1:], " "))
 		}

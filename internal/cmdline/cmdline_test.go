@@ -1,0 +1,116 @@
+package cmdline
+
+import (
+	"flag"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const logsHelp = `decrypt and verify a run's log
+
+Usage: prog logs decrypt --identity FILE [LOG]
+       prog logs rotate [--keep N]
+
+Logs decrypt opens a log.
+
+Examples:
+  prog logs decrypt --identity id run.log
+`
+
+func TestParseHelp(t *testing.T) {
+	d, err := ParseHelp("prog", "logs", logsHelp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Summary != "decrypt and verify a run's log" || !slices.Equal(d.Subcommands, []string{"decrypt", "rotate"}) {
+		t.Errorf("summary %q, subcommands %q", d.Summary, d.Subcommands)
+	}
+	if want := "logs decrypt --identity FILE [LOG]\n       prog logs rotate [--keep N]"; d.Usage != want {
+		t.Errorf("usage %q, want %q", d.Usage, want)
+	}
+	if !strings.HasPrefix(d.Help, "Usage: prog logs decrypt") || !strings.HasSuffix(d.Help, "run.log\n") {
+		t.Errorf("help %q", d.Help)
+	}
+	run, err := ParseHelp("prog", "run", "run it\n\nUsage: prog run [--profile P] BUNDLE\n\nRun runs.\n")
+	if err != nil || len(run.Subcommands) != 0 {
+		t.Errorf("run: %+v, %v", run, err)
+	}
+	for name, text := range map[string]string{
+		"no summary":         "Usage: prog logs decrypt\n\nbody\n",
+		"a two-line summary": "one\ntwo\n\nUsage: prog logs decrypt\n",
+		"no usage":           "summary\n\nLogs decrypt opens a log.\n",
+		"another command":    "summary\n\nUsage: prog run BUNDLE\n",
+		"another program":    "summary\n\nUsage: other logs decrypt\n",
+		"a stray line":       "summary\n\nUsage: prog logs decrypt\nsomething else\n",
+		"empty":              "",
+	} {
+		if _, err := ParseHelp("prog", "logs", text); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// FuzzParseHelp: any text is parsed or refused, never a panic; what is
+// accepted has a one-line summary and a usage naming the command.
+func FuzzParseHelp(f *testing.F) {
+	f.Add(logsHelp)
+	f.Add("s\n\nUsage: prog logs\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		d, err := ParseHelp("prog", "logs", text)
+		if err != nil {
+			return
+		}
+		if d.Summary == "" || strings.Contains(d.Summary, "\n") || !strings.HasPrefix(d.Usage, "logs") {
+			t.Errorf("accepted %q as %+v", text, d)
+		}
+	})
+}
+
+func newFS() (*flag.FlagSet, *string, *bool) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs, fs.String("profile", "debug", "the profile"), fs.Bool("v", false, "verbose")
+}
+
+// TestParse: flags interleave with positional arguments; "--" ends the
+// flags, and what follows is the workload's untouched, flags included.
+func TestParse(t *testing.T) {
+	fs, profile, v := newFS()
+	pos, rest, err := Parse(fs, []string{"a", "--profile", "staging", "b", "-v", "--", "--profile", "c"})
+	if err != nil || !slices.Equal(pos, []string{"a", "b"}) || !slices.Equal(rest, []string{"--profile", "c"}) || *profile != "staging" || !*v {
+		t.Errorf("pos %q rest %q profile %q v %v err %v", pos, rest, *profile, *v, err)
+	}
+	fs, _, _ = newFS()
+	if _, _, err := Parse(fs, []string{"-h"}); err != ErrHelp {
+		t.Errorf("-h: %v", err)
+	}
+	fs, _, _ = newFS()
+	_, _, err = Parse(fs, []string{"--profle", "x"})
+	if near, ok := NearestFlag(fs, err); !ok || near != "profile" {
+		t.Errorf("--profle: %v, nearest %q %v", err, near, ok)
+	}
+	if _, ok := NearestFlag(fs, ErrHelp); ok {
+		t.Error("a nearest flag for -h")
+	}
+}
+
+// TestText: the help, then each distinct flag set once, headed by the
+// subcommands that take it.
+func TestText(t *testing.T) {
+	d, _ := ParseHelp("prog", "logs", logsHelp)
+	a, _, _ := newFS()
+	b := flag.NewFlagSet("b", flag.ContinueOnError)
+	b.Int("keep", 3, "how many")
+	d.Flags = map[string]*flag.FlagSet{"decrypt": a, "rotate": b}
+	text := d.Text()
+	if !strings.HasPrefix(text, d.Help) || !strings.Contains(text, "\nFlags of logs decrypt:\n  -profile string") || !strings.Contains(text, "\nFlags of logs rotate:\n  -keep int") {
+		t.Errorf("text:\n%s", text)
+	}
+	same, _, _ := newFS()
+	d.Flags["rotate"] = same
+	if text := d.Text(); !strings.Contains(text, "\nFlags:\n") || strings.Count(text, "-profile") != 1 {
+		t.Errorf("shared flags:\n%s", text)
+	}
+}
