@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
@@ -21,6 +20,7 @@ import (
 	"github.com/ampoule-run/ampoule/sealed"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
+	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
@@ -95,7 +95,9 @@ func doVerify(ctx context.Context, e *cliEnv, c command, args []string) int {
 		return e.fail(errcode.Errorf(errcode.Usage, "--vcek, --vlek and --chain go with --snp-report FILE").WithHint("usage: launch " + c.doc.Usage))
 	}
 	if *snpReport != "" {
-		return verifySNP(e, snpFiles{report: *snpReport, vcek: *vcek, vlek: *vlek, chain: *chain}, *product, now, *asJSON, nil)
+		files := attest.SNPFiles{Report: *snpReport, VCEK: *vcek, VLEK: *vlek, Chain: *chain}
+		check, err := attest.VerifySNPFiles(files, snp.Options{Product: *product, Now: now})
+		return e.printCheck(check, err, *asJSON)
 	}
 	var coll *tdx.Collateral
 	if *tdxCollateral != "" {
@@ -104,7 +106,11 @@ func doVerify(ctx context.Context, e *cliEnv, c command, args []string) int {
 		}
 	}
 	if *tdxQuote != "" {
-		return verifyTDX(e, *tdxQuote, now, coll, *asJSON)
+		check, err := attest.VerifyTDXFile(*tdxQuote, tdx.Options{Now: now, Collateral: coll})
+		if err == nil && check.TCBStatus != "UpToDate" {
+			fmt.Fprintln(e.stderr, "launch: hint: the TCB status is judged with Intel's collateral: pass --tdx-collateral FILE ('launch collateral fetch')")
+		}
+		return e.printCheck(check, err, *asJSON)
 	}
 	if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
 		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.doc.Usage))
@@ -313,7 +319,6 @@ func workspaceBase() string {
 	return ""
 }
 
-// verifyTDX checks a raw TDX quote offline and prints the claims.
 // readPolicy reads a verification policy file.
 func readPolicy(file string) (*attest.Policy, error) {
 	data, err := regfile.ReadFile(file)
@@ -340,42 +345,16 @@ func readCollateral(file string) (*tdx.Collateral, error) {
 	return c, nil
 }
 
-func verifyTDX(e *cliEnv, quoteFile string, now time.Time, coll *tdx.Collateral, asJSON bool) int {
-	raw, err := regfile.ReadFile(quoteFile)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+// printCheck prints a by-hand check's outcome, its fields as text or as
+// JSON, and exits 0; or its error.
+func (e *cliEnv) printCheck(check any, err error, asJSON bool) int {
+	switch {
+	case err != nil:
+		return e.fail(err)
+	case asJSON:
+		return writeJSON(e, check)
 	}
-	c, err := tdx.VerifyWith(raw, tdx.Options{Now: now, Collateral: coll})
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%v", err))
-	}
-	if asJSON {
-		rtmrs := make([]string, len(c.RTMRs))
-		for i, r := range c.RTMRs {
-			rtmrs[i] = hex.EncodeToString(r[:])
-		}
-		return writeJSON(e, map[string]any{
-			"signature_chain": "valid", "version": c.Version, "mrtd": hex.EncodeToString(c.MRTD[:]), "rtmrs": rtmrs,
-			"report_data": hex.EncodeToString(c.ReportData[:]), "mrconfigid": hex.EncodeToString(c.MRConfigID[:]),
-			"td_attributes": hex.EncodeToString(c.TDAttributes), "debug": c.Debug, "tee_tcb_svn": hex.EncodeToString(c.TeeTcbSvn),
-			"tcb_status":   map[bool]string{true: "UpToDate", false: "not judged"}[c.TCBUpToDate],
-			"tee_tcb_svn2": hex.EncodeToString(c.TeeTcbSvn2), "mrservicetd": hex.EncodeToString(c.MRServiceTD[:]),
-		})
-	}
-	tcb := "TCB status not judged: pass --tdx-collateral"
-	if c.TCBUpToDate {
-		tcb = "TCB up to date by Intel's collateral"
-	}
-	fmt.Fprintf(e.stdout, "signature and PCK chain: valid (Intel root, at %s; %s)\n", now.UTC().Format(time.RFC3339), tcb)
-	fmt.Fprintf(e.stdout, "quote version: %d\nmrtd:          %x\n", c.Version, c.MRTD)
-	for i, r := range c.RTMRs {
-		fmt.Fprintf(e.stdout, "rtmr%d:         %x\n", i, r)
-	}
-	fmt.Fprintf(e.stdout, "report data:   %x\nmrconfigid:    %x\ntd attributes: %x (debug %s)\ntee tcb svn:   %x\n",
-		c.ReportData, c.MRConfigID, c.TDAttributes, map[bool]string{true: "ON", false: "off"}[c.Debug], c.TeeTcbSvn)
-	if c.TeeTcbSvn2 != nil {
-		fmt.Fprintf(e.stdout, "tee tcb svn2:  %x\nmrservicetd:   %x\n", c.TeeTcbSvn2, c.MRServiceTD)
-	}
+	printFields(e.stdout, check)
 	return 0
 }
 

@@ -117,7 +117,7 @@ func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *hostLines) (amp
 		Args: guestArgs, TraceCalls: f.trace, Audit: f.audit,
 		CacheDir: f.cacheDir, NoCache: f.noCache, Confine: f.confine,
 		Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr, Warnings: host,
-		LogJSON: f.logJSON, SealedStore: f.sealed, Runner: e.runner, Ref: newCorrelationID(),
+		LogJSON: f.logJSON, SealedStore: f.sealed, Runner: e.runner, Ref: ampoule.NewRef(),
 		LogSink: func() (io.WriteCloser, error) { return host.sink(f.logOut, f.force) },
 		// The log is open by now, if the run has one.
 		BeforeStart: func(int) { host.settle() },
