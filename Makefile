@@ -137,6 +137,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/testwasm
 	$(GO) test -run '^$$' -fuzz '^FuzzCompileDecides$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHelp$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/cmdline
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim/audit
 
 # Regenerate docs/errors.md from the registry, and docs/launch.1 from the
 # commands' help files and flags.

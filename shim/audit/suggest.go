@@ -1,0 +1,96 @@
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/ampoule-run/ampoule/shim"
+)
+
+// Report is what an audited run writes (launch run --audit-json) and
+// Suggest drafts an allowlist from.
+type Report struct {
+	Syscalls []Count `json:"syscalls"`
+}
+
+// ErrNotReport is what DecodeReport returns for data that is not a report.
+var ErrNotReport = errors.New("not an audit report")
+
+// DecodeReport reads a Report, refusing anything without its list of
+// system calls or with a call that has no name.
+func DecodeReport(data []byte) (*Report, error) {
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotReport, err)
+	}
+	if r.Syscalls == nil {
+		return nil, fmt.Errorf("%w: no syscalls list", ErrNotReport)
+	}
+	for _, c := range r.Syscalls {
+		if c.Name == "" {
+			return nil, fmt.Errorf("%w: system call %d has no name", ErrNotReport, c.Nr)
+		}
+	}
+	return &r, nil
+}
+
+// Allowed maps each system call of the runner's seccomp allowlist to how
+// the filter treats it, in the allowlist's own words (shim's Describe),
+// and the two calls the runner makes just before its filter applies; a
+// call absent from it maps to "". Where there is no allowlist (another
+// architecture) only those two are known.
+func Allowed() map[string]string {
+	out := map[string]string{
+		// The audit, attached before the filter, sees the calls that install it.
+		"prctl":   "before the filter (no_new_privs)",
+		"seccomp": "before the filter (installs it)",
+	}
+	list, err := shim.Allowlist()
+	if err != nil {
+		return out
+	}
+	for _, s := range list {
+		out[s.Name] = s.Describe()
+	}
+	return out
+}
+
+// Row is one row of a drafted allowlist: a call the run made, how often,
+// and how the allowlist treats it ("" for a call it does not allow: a new
+// row, for a reviewer to give a reason or refuse).
+type Row struct {
+	Count
+	How string
+}
+
+// Draft is an allowlist drafted from a run: a row per call it made, in the
+// report's order, how many of them are new, and the allowed calls it did
+// not make, sorted.
+type Draft struct {
+	Rows   []Row
+	New    int
+	Unused []string
+}
+
+// Suggest drafts an allowlist from the calls a run made, against allowed
+// (Allowed's map). It decides nothing: a new call is marked, never added.
+func Suggest(calls []Count, allowed map[string]string) Draft {
+	var d Draft
+	seen := map[string]bool{}
+	for _, c := range calls {
+		seen[c.Name] = true
+		d.Rows = append(d.Rows, Row{c, allowed[c.Name]})
+		if allowed[c.Name] == "" {
+			d.New++
+		}
+	}
+	for name := range allowed {
+		if !seen[name] {
+			d.Unused = append(d.Unused, name)
+		}
+	}
+	sort.Strings(d.Unused)
+	return d
+}
