@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	sevtest "github.com/google/go-sev-guest/testing"
 	snptestdata "github.com/google/go-sev-guest/verify/testdata"
+	"github.com/google/go-sev-guest/verify/trust"
 	tdxtestdata "github.com/google/go-tdx-guest/testing/testdata"
 
 	"github.com/ampoule-run/ampoule/errcode"
@@ -38,6 +41,65 @@ func pemCerts(ders ...[]byte) []byte {
 }
 
 func codeOf(err error) errcode.Code { return errcode.From(err).Code }
+
+func flipAt(b []byte, i int) []byte {
+	c := append([]byte(nil), b...)
+	c[i] ^= 1
+	return c
+}
+
+// TestVerifySNPFilesTampered: against the Milan chain exactly as AMD's KDS
+// publishes it, a flipped byte in the report, the VCEK, the ASK or the
+// ARK, a chain ending in a foreign ARK, and the VLEK chain for a VCEK are
+// each refused with E3008; bad files get their registered code, never a
+// panic or a silent fallback to the built-in chain.
+func TestVerifySNPFilesTampered(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	opts := snp.Options{Product: "Milan", Now: at}
+	published, err := snp.ParseChain(trust.AskArkMilanVcekBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ask, ark := published.Intermediate.Raw, published.ARK.Raw
+	foreign, err := sevtest.DefaultTestOnlyCertChain("Milan-B0", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, vcek := snptestdata.AttestationBytes, snptestdata.VcekBytes
+	for _, tc := range []struct {
+		name                string
+		report, vcek, chain []byte
+		code                errcode.Code
+		reason              string
+	}{
+		{"report byte", flipAt(report, 0x90), vcek, trust.AskArkMilanVcekBytes, errcode.EvidenceRefused, "signature"},
+		{"vcek byte", report, flipAt(vcek, 233), trust.AskArkMilanVcekBytes, errcode.EvidenceRefused, "VCEK"},
+		{"ask byte", report, vcek, pemCerts(flipAt(ask, 300), ark), errcode.EvidenceRefused, "not signed by AMD's ARK"},
+		{"ark byte", report, vcek, pemCerts(ask, flipAt(ark, 300)), errcode.EvidenceRefused, "cannot bring its own root"},
+		{"a foreign ark", report, vcek, pemCerts(foreign.Ask.Raw, foreign.Ark.Raw), errcode.EvidenceRefused, "cannot bring its own root"},
+		{"the vlek chain", report, vcek, trust.AskArkMilanVlekBytes, errcode.EvidenceRefused, "VLEK chain"},
+		{"an empty chain", report, vcek, []byte{}, errcode.EvidenceMalformed, "empty"},
+		{"a huge chain", report, vcek, bytes.Repeat(trust.AskArkMilanVcekBytes, 20), errcode.EvidenceMalformed, "larger than"},
+		{"garbage as the vcek", report, []byte("not a certificate"), trust.AskArkMilanVcekBytes, errcode.EvidenceRefused, ""},
+		{"the ark as the vcek", report, ark, trust.AskArkMilanVcekBytes, errcode.EvidenceRefused, ""},
+		{"garbage as the chain", report, vcek, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), errcode.EvidenceRefused, ""},
+	} {
+		d := t.TempDir()
+		files := SNPFiles{Report: writeFile(t, d, "r", tc.report), VCEK: writeFile(t, d, "v", tc.vcek), Chain: writeFile(t, d, "c", tc.chain)}
+		if c, err := VerifySNPFiles(files, opts); c != nil || codeOf(err) != tc.code || !strings.Contains(err.Error(), tc.reason) {
+			t.Errorf("%s: %+v, %v; want %v %q", tc.name, c, err, tc.code, tc.reason)
+		}
+	}
+	files := SNPFiles{Report: writeFile(t, dir, "r", report), VCEK: writeFile(t, dir, "v", vcek), Chain: filepath.Join(dir, "missing")}
+	if _, err := VerifySNPFiles(files, opts); codeOf(err) != errcode.EvidenceMalformed {
+		t.Errorf("a missing chain: %v", err)
+	}
+	files.Chain = writeFile(t, dir, "c", trust.AskArkMilanVcekBytes)
+	if c, err := VerifySNPFiles(files, opts); err != nil || c.Chain != "file" {
+		t.Errorf("the published chain: %+v, %v", c, err)
+	}
+}
 
 // TestVerifySNPFilesVLEK: a VLEK-signed report (go-sev-guest's test-only
 // signer: no module here ships a real one) verifies by hand with its VLEK
@@ -71,9 +133,7 @@ func TestVerifySNPFilesVLEK(t *testing.T) {
 			t.Errorf("%s: chain %q %q, want %q", name, c.Chain, c.ChainFile, want)
 		}
 	}
-	tampered := ev.Collateral[0][:len(ev.Collateral[0]):len(ev.Collateral[0])]
-	tampered = append([]byte(nil), tampered...)
-	tampered[len(tampered)-20] ^= 1
+	tampered := flipAt(ev.Collateral[0], len(ev.Collateral[0])-20)
 	askChain := writeFile(t, dir, "ask_chain", pemCerts(dev.Signer.Ask.Raw, dev.Signer.Ark.Raw))
 	for name, tc := range map[string]struct {
 		files  SNPFiles
