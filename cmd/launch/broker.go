@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/tee/tdx"
@@ -66,7 +67,7 @@ func openBroker(sub, db, policyFile, pcs string) (*broker.Server, error) {
 		srv, err := broker.Open(db, nil)
 		return srv, brokerOpenError(err)
 	}
-	pol, err := readPolicy(policyFile)
+	pol, err := ampoule.ReadPolicy(policyFile)
 	if err != nil {
 		return nil, err
 	}

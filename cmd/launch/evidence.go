@@ -8,18 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/regfile"
-	"github.com/ampoule-run/ampoule/loader"
-	"github.com/ampoule-run/ampoule/profiles"
-	"github.com/ampoule-run/ampoule/sealed"
 	"github.com/ampoule-run/ampoule/tee"
-	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
@@ -55,12 +50,6 @@ func doAttest(ctx context.Context, e *cliEnv, c command, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "%s\n", out)
 	return 0
-}
-
-// pathExists is the platform probe's view of the file system.
-func pathExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // unpinnedWarning is what a command using a policy that accepts the
@@ -101,7 +90,7 @@ func doVerify(ctx context.Context, e *cliEnv, c command, args []string) int {
 	}
 	var coll *tdx.Collateral
 	if *tdxCollateral != "" {
-		if coll, err = readCollateral(*tdxCollateral); err != nil {
+		if coll, err = ampoule.ReadTDXCollateral(*tdxCollateral); err != nil {
 			return e.fail(err)
 		}
 	}
@@ -127,22 +116,17 @@ func doVerify(ctx context.Context, e *cliEnv, c command, args []string) int {
 // verifyEnvelope judges the evidence envelope in file against the policy
 // in policyFile, prints the verdict and exits 0 only when affirming.
 func verifyEnvelope(e *cliEnv, policyFile, file string, opts attest.Options, asJSON bool) int {
-	pol, err := readPolicy(policyFile)
+	pol, err := ampoule.ReadPolicy(policyFile)
 	if err != nil {
 		return e.fail(err)
 	}
 	if pol.SimUnpinned() {
 		fmt.Fprint(e.stderr, unpinnedWarning)
 	}
-	edata, err := regfile.ReadFile(file)
+	r, err := ampoule.VerifyEvidenceFile(file, pol, opts)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+		return e.fail(err)
 	}
-	env, err := tee.DecodeEnvelope(edata)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", file, err))
-	}
-	r := attest.Verify(env, pol, opts)
 	if asJSON {
 		writeJSON(e, r)
 	} else {
@@ -175,7 +159,7 @@ func doPolicy(ctx context.Context, e *cliEnv, c command, args []string) int {
 	if *from == "" {
 		return e.fail(errcode.Errorf(errcode.Usage, "policy new needs --from BUNDLE").WithHint("usage: launch " + c.doc.Usage))
 	}
-	t, err := policyTemplate(*from, profs, backends, *allowInsecure, *simKey)
+	t, err := ampoule.PolicyTemplate(*from, ampoule.PolicyConfig{Profiles: profs, Backends: backends, AllowInsecure: *allowInsecure, SimKey: *simKey})
 	if err != nil {
 		return e.fail(err)
 	}
@@ -185,56 +169,6 @@ func doPolicy(ctx context.Context, e *cliEnv, c command, args []string) int {
 	}
 	e.stdout.Write(out.Bytes())
 	return 0
-}
-
-// policyTemplate is the starter policy for the bundle at from: its
-// measurement under each profile (production if none), the backends
-// (sev-snp and tdx if none; "snp" as 'launch run' names it), and this
-// machine's simulator key pinned where the simulator is accepted.
-func policyTemplate(from string, profs, backends []string, allowInsecure bool, simKey string) (attest.Template, error) {
-	if len(profs) == 0 {
-		profs = []string{"production"}
-	}
-	if len(backends) == 0 {
-		backends = []string{tee.KindSNP, tee.KindTDX}
-	}
-	t := attest.Template{Profiles: profs, AllowInsecure: allowInsecure}
-	for _, name := range backends {
-		kind, ok := tee.ParseKind(name)
-		if !ok {
-			return t, errcode.Errorf(errcode.Usage, "--backend %q is not sev-snp, tdx or sim", name)
-		}
-		if kind == tee.KindSim && !allowInsecure {
-			return t, errcode.Errorf(errcode.Usage, "--backend sim needs --allow-insecure").WithHint("the simulator protects nothing; say so explicitly")
-		}
-		t.Backends = append(t.Backends, kind)
-	}
-	b, err := loader.Open(from)
-	if err != nil {
-		return t, err
-	}
-	t.Bundle, t.Version = b.Manifest.Name, b.Manifest.Version
-	for _, name := range profs {
-		p, err := profiles.Get(name)
-		if err != nil {
-			return t, err
-		}
-		if !b.Manifest.AllowsProfile(p.Name) {
-			return t, errcode.Errorf(errcode.ProfileNotAllowed, "%s does not allow the %s profile", b.Source, p.Name)
-		}
-		t.Measurements = append(t.Measurements, attest.ProfileMeasurement{Profile: p.Name, Measurement: loader.Measure(b, p.Name).String()})
-	}
-	switch {
-	case simKey != "" && !slices.Contains(t.Backends, tee.KindSim):
-		return t, errcode.Errorf(errcode.Usage, "--sim-key names the simulator key to pin, and the policy does not accept the simulator").WithHint("add --backend sim --allow-insecure, or drop --sim-key")
-	case slices.Contains(t.Backends, tee.KindSim):
-		be, err := ampoule.OpenBackend(tee.KindSim, simKey)
-		if err != nil {
-			return t, err
-		}
-		t.SimPin = hex.EncodeToString(be.(*sim.Backend).PublicKey())
-	}
-	return t, nil
 }
 
 func doPlatform(ctx context.Context, e *cliEnv, c command, args []string) int {
@@ -248,31 +182,19 @@ func doPlatform(ctx context.Context, e *cliEnv, c command, args []string) int {
 	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
 	}
-	plat := tee.Probe(pathExists)
-	// The simulator's key, if this machine has made one (it is made by
-	// the first simulator run, attest or policy new, not here).
-	simPub := ""
-	path := *simKey
-	if path == "" {
-		path, _ = ampoule.DefaultSimKey()
-	}
-	if path != "" && pathExists(path) {
-		be, err := ampoule.OpenBackend(tee.KindSim, path)
-		if err != nil {
-			return e.fail(err)
-		}
-		simPub = hex.EncodeToString(be.(*sim.Backend).PublicKey())
+	info, err := ampoule.Platform(*simKey)
+	if err != nil {
+		return e.fail(err)
 	}
 	if *asJSON {
-		return writeJSON(e, map[string]any{"tee": plat.Kind(), "sev_guest": plat.SEVGuest, "tdx_guest": plat.TDXGuest, "configfs_tsm": plat.ConfigfsTSM,
-			"configfs_rtmrs": plat.ConfigfsRTMRs, "sealed_workspace": workspaceBase(), "sim_key": simPub})
+		return writeJSON(e, info)
 	}
-	printPlatform(e.stdout, plat, simPub)
+	printPlatform(e.stdout, info)
 	return 0
 }
 
 // printPlatform says what the platform offers, and what it lacks.
-func printPlatform(w io.Writer, plat tee.Platform, simPub string) {
+func printPlatform(w io.Writer, info ampoule.PlatformInfo) {
 	show := func(label, path string) {
 		if path == "" {
 			path = "missing"
@@ -280,69 +202,34 @@ func printPlatform(w io.Writer, plat tee.Platform, simPub string) {
 		fmt.Fprintf(w, "  %-14s %s\n", label, path)
 	}
 	fmt.Fprintln(w, "Attestation devices:")
-	show("sev-guest", plat.SEVGuest)
-	show("tdx_guest", plat.TDXGuest)
-	show("configfs-tsm", plat.ConfigfsTSM)
-	show("rtmrs", plat.ConfigfsRTMRs)
+	show("sev-guest", info.SEVGuest)
+	show("tdx_guest", info.TDXGuest)
+	show("configfs-tsm", info.ConfigfsTSM)
+	show("rtmrs", info.ConfigfsRTMRs)
 	fmt.Fprintln(w, "Sealed mounts:")
-	show("workspace", workspaceBase())
+	show("workspace", info.SealedWorkspace)
 	fmt.Fprintln(w, "Simulator (insecure):")
+	simPub := info.SimKey
 	if simPub == "" {
 		simPub = "none yet (the first simulator run, attest or 'policy new --backend sim' makes it)"
 	}
 	show("key", simPub)
-	switch plat.Kind() {
+	switch info.TEE {
 	case "":
 		fmt.Fprintln(w, "\nThis machine is not a confidential VM guest: production cannot run here.")
 		fmt.Fprintln(w, "Run inside an SEV-SNP or TDX guest, or use --profile debug or staging with --backend sim (insecure).")
 	default:
-		fmt.Fprintf(w, "\nThis machine is a %s guest: --backend auto (or %s) attests through it.\n", plat.Kind(), plat.Kind())
+		fmt.Fprintf(w, "\nThis machine is a %s guest: --backend auto (or %s) attests through it.\n", info.TEE, info.TEE)
 	}
-	if plat.Kind() == "tdx" && plat.ConfigfsRTMRs == "" {
+	if info.TEE == "tdx" && info.ConfigfsRTMRs == "" {
 		fmt.Fprintf(w, "This kernel offers no RTMR extension (%s): runs are bound by report data only,\nand a policy with tdx_require_rtmr refuses their evidence. Kernels with configfs-tsm RTMR support offer it.\n", tee.ConfigfsRTMRs)
 	}
-	if plat.Kind() == "tdx" {
+	if info.TEE == "tdx" {
 		fmt.Fprintln(w, "TDX gives a guest no sealing key: manifests with a [sealed] mount are refused here until the broker releases one.")
 	}
-	if workspaceBase() == "" {
+	if info.SealedWorkspace == "" {
 		fmt.Fprintln(w, "No memory-backed directory for sealed mounts: mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one.")
 	}
-}
-
-// workspaceBase is where a sealed mount's plaintext would live, or "".
-func workspaceBase() string {
-	for _, b := range sealed.WorkspaceBases() {
-		if sealed.MemoryBacked(b) {
-			return b
-		}
-	}
-	return ""
-}
-
-// readPolicy reads a verification policy file.
-func readPolicy(file string) (*attest.Policy, error) {
-	data, err := regfile.ReadFile(file)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.PolicyInvalid, "%v", err)
-	}
-	pol, err := attest.ParsePolicy(data)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.PolicyInvalid, "%s: %v", file, err)
-	}
-	return pol, nil
-}
-
-// readCollateral reads a TDX collateral document.
-func readCollateral(file string) (*tdx.Collateral, error) {
-	data, err := regfile.ReadFile(file)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.EvidenceMalformed, "%v", err)
-	}
-	c, err := tdx.DecodeCollateral(data)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", file, err).WithHint("pass the JSON that 'launch collateral fetch' wrote")
-	}
-	return c, nil
 }
 
 // printCheck prints a by-hand check's outcome, its fields as text or as

@@ -28,7 +28,12 @@ func doKeygen(ctx context.Context, e *cliEnv, c command, args []string) int {
 		if *out != "" {
 			return e.fail(errcode.Errorf(errcode.Usage, "keygen takes -o or -y, not both").WithHint("usage: launch " + c.doc.Usage))
 		}
-		return e.printRecipient(*recipientOf)
+		id, err := ampoule.ReadIdentity(*recipientOf, e.stdin)
+		if err != nil {
+			return e.fail(err)
+		}
+		fmt.Fprintln(e.stdout, id.Recipient())
+		return 0
 	}
 	id, err := logging.GenerateIdentity()
 	if err != nil {
@@ -77,7 +82,8 @@ func doLogs(ctx context.Context, e *cliEnv, c command, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	id, err := readIdentity(*identity)
+	// The log may come on stdin: the identity never does.
+	id, err := ampoule.ReadIdentity(*identity, nil)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -137,60 +143,17 @@ func writeEnvelope(path string, env *tee.Envelope) error {
 	return writeNew(path, append(data, '\n'), 0o644, "--envelope-out never overwrites a file; choose another")
 }
 
-// printRecipient prints the recipient of the identity in file ("-":
-// stdin).
-func (e *cliEnv) printRecipient(file string) int {
-	var id *logging.Identity
-	var err error
-	if file == "-" {
-		id, err = parseIdentity(io.LimitReader(e.stdin, 1<<16), "stdin")
-	} else {
-		id, err = readIdentity(file)
-	}
-	if err != nil {
-		return e.fail(err)
-	}
-	fmt.Fprintln(e.stdout, id.Recipient())
-	return 0
-}
-
-// parseIdentity reads an identity from r, named name in errors.
-func parseIdentity(r io.Reader, name string) (*logging.Identity, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.IdentityInvalid, "%s: %v", name, err)
-	}
-	id, err := logging.ParseIdentity(data)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.IdentityInvalid, "%s: %v", name, err)
-	}
-	return id, nil
-}
-
-// readIdentity reads the tenant's identity file.
-func readIdentity(path string) (*logging.Identity, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.IdentityInvalid, "%v", err)
-	}
-	id, err := logging.ParseIdentity(data)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.IdentityInvalid, "%s: %v", path, err)
-	}
-	return id, nil
-}
-
 // logCheck is what logs decrypt's flags ask of a log.
 func logCheck(policyFile, collateralFile, nonceHex, ref string) (ampoule.LogCheck, error) {
 	check := ampoule.LogCheck{Ref: ref}
 	var err error
 	if policyFile != "" {
-		if check.Policy, err = readPolicy(policyFile); err != nil {
+		if check.Policy, err = ampoule.ReadPolicy(policyFile); err != nil {
 			return check, err
 		}
 	}
 	if collateralFile != "" {
-		if check.TDXCollateral, err = readCollateral(collateralFile); err != nil {
+		if check.TDXCollateral, err = ampoule.ReadTDXCollateral(collateralFile); err != nil {
 			return check, err
 		}
 	}
