@@ -97,7 +97,7 @@ func doLogs(ctx context.Context, e *cliEnv, c command, args []string) int {
 		in = f
 	}
 	if *follow {
-		in = &followReader{ctx: ctx, r: in}
+		in = ampoule.Follow(ctx, in)
 	}
 	r, err := ampoule.OpenLog(in, id, check)
 	if err != nil {
@@ -172,16 +172,11 @@ func printRecords(e *cliEnv, r *ampoule.LogReader, asJSON, follow bool) (int, er
 	n := 0
 	for {
 		rec, err := r.Next()
-		if err == io.EOF {
-			if !follow {
-				// Nothing may follow the end record.
-				if _, err := r.Next(); err == nil {
-					return n, errcode.Errorf(errcode.LogMalformed, "the log goes on after its end record")
-				} else if err != io.EOF {
-					return n, err
-				}
-			}
+		if err == io.EOF && follow {
 			return n, nil
+		}
+		if err == io.EOF {
+			return n, r.End()
 		}
 		if err != nil {
 			return n, err
@@ -189,13 +184,7 @@ func printRecords(e *cliEnv, r *ampoule.LogReader, asJSON, follow bool) (int, er
 		n++
 		switch {
 		case asJSON:
-			enc.Encode(struct {
-				Seq     uint64    `json:"seq"`
-				Time    time.Time `json:"time"`
-				Level   string    `json:"level"`
-				Source  string    `json:"source"`
-				Message string    `json:"message"`
-			}{rec.Seq, rec.Time, rec.Level.String(), rec.Source.String(), string(rec.Message)})
+			enc.Encode(rec)
 		case rec.Source == logging.SourceStdout:
 			e.stdout.Write(rec.Message)
 		case rec.Source == logging.SourceStderr:
@@ -203,27 +192,6 @@ func printRecords(e *cliEnv, r *ampoule.LogReader, asJSON, follow bool) (int, er
 		default:
 			msg := strings.TrimSuffix(string(rec.Message), "\n")
 			fmt.Fprintf(e.stderr, "%s [runtime %s] %s\n", rec.Time.Format(time.RFC3339Nano), rec.Level, msg)
-		}
-	}
-}
-
-// followReader turns EOF into a wait for more, as tail -f does, until the
-// context ends.
-type followReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (f *followReader) Read(p []byte) (int, error) {
-	for {
-		n, err := f.r.Read(p)
-		if n > 0 || err != io.EOF {
-			return n, err
-		}
-		select {
-		case <-f.ctx.Done():
-			return 0, io.EOF
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
