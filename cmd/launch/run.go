@@ -60,7 +60,7 @@ func doRun(ctx context.Context, e *cliEnv, c command, args []string) (status int
 	if err != nil {
 		return e.fail(err)
 	}
-	host := newHostLines(e.stdout, e.stderr, !profile.PlainLogs && toStderr(f.logOut))
+	host := ampoule.NewHostLines(e.stdout, e.stderr, !profile.PlainLogs && ampoule.ToStderr(f.logOut))
 	cfg, err := e.runConfig(f, guestArgs, host)
 	if err != nil {
 		return e.fail(err)
@@ -111,16 +111,16 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 
 // runConfig turns run's flags into the library's settings; the run's own
 // lines for the host go to host.
-func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *hostLines) (ampoule.Config, error) {
+func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *ampoule.HostLines) (ampoule.Config, error) {
 	cfg := ampoule.Config{
 		Profile: f.profile, Backend: f.backend, SimKey: f.simKey, Platform: e.platform, TEE: e.tee,
 		Args: guestArgs, TraceCalls: f.trace, Audit: f.audit,
 		CacheDir: f.cacheDir, NoCache: f.noCache, Confine: f.confine,
 		Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr, Warnings: host,
 		LogJSON: f.logJSON, SealedStore: f.sealed, Runner: e.runner, Ref: ampoule.NewRef(),
-		LogSink: func() (io.WriteCloser, error) { return host.sink(f.logOut, f.force) },
+		LogSink: func() (io.WriteCloser, error) { return host.Sink(f.logOut, f.force) },
 		// The log is open by now, if the run has one.
-		BeforeStart: func(int) { host.settle() },
+		BeforeStart: func(int) { host.Settle() },
 	}
 	if f.auditJSON != "" && !f.audit {
 		return cfg, errcode.Errorf(errcode.Usage, "--audit-json needs --audit")
@@ -187,7 +187,7 @@ func dirFlag(s string) (loader.Mount, error) {
 // outcome shows a run's end to the host the way its profile allows, once:
 // the run's own end and a forced exit (doRun) may both try.
 type outcome struct {
-	host    *hostLines
+	host    *ampoule.HostLines
 	profile profiles.Profile
 	ref     string
 	shown   sync.Once
@@ -197,7 +197,7 @@ type outcome struct {
 // workload's own under a profile that passes it, else the error's class.
 func (o *outcome) finish(res ampoule.Result, err error) int {
 	// Lines still held (a run that started no workload) are shown.
-	o.host.settle()
+	o.host.Settle()
 	if err != nil {
 		// A second failure (the sealed mount not sealed after a failed
 		// run) is shown too; the exit status is the run's.
@@ -213,7 +213,7 @@ func (o *outcome) finish(res ampoule.Result, err error) int {
 
 func (o *outcome) show(errs ...error) {
 	o.shown.Do(func() {
-		o.host.settle()
+		o.host.Settle()
 		for _, e := range errs {
 			if o.profile.StaticErrors {
 				fmt.Fprint(o.host, errcode.Static(e, o.ref))
