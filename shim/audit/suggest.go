@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-
-	"github.com/ampoule-run/ampoule/shim"
 )
 
 // Report is what an audited run writes (launch run --audit-json) and
@@ -36,27 +34,6 @@ func DecodeReport(data []byte) (*Report, error) {
 	return &r, nil
 }
 
-// Allowed maps each system call of the runner's seccomp allowlist to how
-// the filter treats it, in the allowlist's own words (shim's Describe),
-// and the two calls the runner makes just before its filter applies; a
-// call absent from it maps to "". Where there is no allowlist (another
-// architecture) only those two are known.
-func Allowed() map[string]string {
-	out := map[string]string{
-		// The audit, attached before the filter, sees the calls that install it.
-		"prctl":   "before the filter (no_new_privs)",
-		"seccomp": "before the filter (installs it)",
-	}
-	list, err := shim.Allowlist()
-	if err != nil {
-		return out
-	}
-	for _, s := range list {
-		out[s.Name] = s.Describe()
-	}
-	return out
-}
-
 // Row is one row of a drafted allowlist: a call the run made, how often,
 // and how the allowlist treats it ("" for a call it does not allow: a new
 // row, for a reviewer to give a reason or refuse).
@@ -75,7 +52,7 @@ type Draft struct {
 }
 
 // Suggest drafts an allowlist from the calls a run made, against allowed
-// (Allowed's map). It decides nothing: a new call is marked, never added.
+// (shim.AllowedCalls's map). It decides nothing: a new call is marked, never added.
 func Suggest(calls []Count, allowed map[string]string) Draft {
 	var d Draft
 	seen := map[string]bool{}
