@@ -7,24 +7,35 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/cmdline"
-	"github.com/ampoule-run/ampoule/internal/suggest"
 	"github.com/ampoule-run/ampoule/tee"
 )
 
-// command is one subcommand of launch: its name, what runs it, and its
-// documentation, read from its help file (help/NAME.txt).
+// command is one subcommand of launch: its name, its flags and what runs
+// with them, the arguments it takes, and its documentation, read from its
+// help file (help/NAME.txt).
 type command struct {
 	name string
-	run  func(ctx context.Context, env *cliEnv, c command, args []string) int
+	// flags defines the command's flags on fs and returns its action, to
+	// run once they are parsed.
+	flags func(fs *flag.FlagSet) action
+	// args is the positional arguments the command takes: "" none, "*"
+	// any (the action checks them), else exactly one, so named.
+	args string
 	doc  cmdline.Doc
 }
+
+// action is what a command does once its subcommand, flags and arguments
+// are parsed; it returns launch's exit status.
+type action func(ctx context.Context, e *cliEnv, c command, in invocation) int
+
+// invocation is a command's parsed command line.
+type invocation = cmdline.Invocation
 
 // helpFiles hold each command's summary, usage, description and examples:
 // the one source of its --help, the man page and the shell completion.
@@ -48,20 +59,18 @@ type cliEnv struct {
 	// offers and the backend a run uses (a fake device).
 	platform *tee.Platform
 	tee      tee.Backend
-	// describe, set by docs alone, receives the flag set a command
-	// defines, and the command stops there, having done nothing.
-	describe func(*flag.FlagSet)
 }
 
 // commands is launch's commands, in the order 'launch help' lists them:
 // a command is a row here and its help file.
 func commands() []command {
-	cs := []command{{name: "run", run: doRun}, {name: "measure", run: doMeasure}, {name: "profiles", run: doProfiles},
-		{name: "gate", run: doGate}, {name: "audit", run: doAudit}, {name: "keygen", run: doKeygen}, {name: "logs", run: doLogs},
-		{name: "attest", run: doAttest}, {name: "verify", run: doVerify}, {name: "collateral", run: doCollateral},
-		{name: "policy", run: doPolicy}, {name: "broker", run: doBroker}, {name: "platform", run: doPlatform},
-		{name: "errors", run: doErrors}, {name: "version", run: doVersion},
-		{name: "help", run: doHelp}, {name: "man", run: doMan}, {name: "completion", run: doCompletion}}
+	cs := []command{{name: "run", flags: cmdRun, args: cmdline.Any}, {name: "measure", flags: cmdMeasure, args: "BUNDLE"},
+		{name: "profiles", flags: cmdProfiles}, {name: "gate", flags: cmdGate}, {name: "audit", flags: cmdAudit},
+		{name: "keygen", flags: cmdKeygen}, {name: "logs", flags: cmdLogs, args: cmdline.Any}, {name: "attest", flags: cmdAttest, args: "BUNDLE"},
+		{name: "verify", flags: cmdVerify, args: cmdline.Any}, {name: "collateral", flags: cmdCollateral}, {name: "policy", flags: cmdPolicy},
+		{name: "broker", flags: cmdBroker}, {name: "platform", flags: cmdPlatform}, {name: "errors", flags: cmdErrors},
+		{name: "version", flags: cmdVersion}, {name: "help", flags: cmdHelp, args: cmdline.Any}, {name: "man", flags: cmdMan},
+		{name: "completion", flags: cmdCompletion}}
 	for i := range cs {
 		cs[i].doc = helpDoc(cs[i].name)
 	}
@@ -82,25 +91,19 @@ func helpDoc(name string) cmdline.Doc {
 	return d
 }
 
-// docs is every command's documentation with its real flag sets: each
-// command (under each of its subcommands) is started in describe mode,
-// where it defines its flags and stops.
+// docs is every command's documentation with its real flag sets, the
+// same under each of its subcommands.
 func docs() []cmdline.Doc {
 	var out []cmdline.Doc
 	for _, c := range commands() {
 		d := c.doc
 		d.Flags = map[string]*flag.FlagSet{}
 		for _, sub := range append([]string{""}, d.Subcommands...) {
-			if sub == "" && len(d.Subcommands) > 0 {
-				continue
+			if sub != "" || len(d.Subcommands) == 0 {
+				fs := newFlagSet(c)
+				c.flags(fs)
+				d.Flags[sub] = fs
 			}
-			var args []string
-			if sub != "" {
-				args = []string{sub}
-			}
-			env := &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard,
-				describe: func(fs *flag.FlagSet) { d.Flags[sub] = fs }}
-			c.run(context.Background(), env, c, args)
 		}
 		out = append(out, d)
 	}
@@ -137,24 +140,10 @@ func (env *cliEnv) run(ctx context.Context, args []string) int {
 	}
 	for _, c := range commands() {
 		if c.name == name {
-			return c.run(ctx, env, c, rest)
+			return env.invoke(ctx, c, rest)
 		}
 	}
-	return env.fail(unknownCommand(name))
-}
-
-// unknownCommand is the error for a command launch does not have, naming
-// the nearest one it has.
-func unknownCommand(name string) error {
-	hint := "run 'launch help' to list the commands"
-	var names []string
-	for _, c := range commands() {
-		names = append(names, c.name)
-	}
-	if near, ok := suggest.Nearest(name, names); ok {
-		hint = fmt.Sprintf("did you mean 'launch %s'? %s", near, hint)
-	}
-	return errcode.Errorf(errcode.Usage, "no command %q", name).WithHint(hint)
+	return env.fail(usageError(cmdline.UnknownCommand("launch", name, docs())))
 }
 
 // intro is what launch is, as its help and man page begin.
@@ -182,80 +171,38 @@ func (e *cliEnv) fail(err error) int {
 	return errcode.From(err).Code.Class().ExitStatus()
 }
 
-// newFlagSet returns a flag set that reports errors to the caller instead of
-// exiting.
-func (e *cliEnv) newFlagSet(c command) *flag.FlagSet {
+// invoke parses the command's subcommand, flags and arguments from args
+// and runs its action; help, or a usage error (E1001), ends it first.
+func (e *cliEnv) invoke(ctx context.Context, c command, args []string) int {
+	fs := newFlagSet(c)
+	act := c.flags(fs)
+	in, err := cmdline.Invoke("launch", c.doc, fs, c.args, args)
+	if errors.Is(err, cmdline.ErrHelp) {
+		printCommandHelp(e.stdout, c)
+		return 0
+	}
+	if err != nil {
+		return e.fail(usageError(err))
+	}
+	return act(ctx, e, c, in)
+}
+
+// usageError is a command line's error (cmdline's) as E1001 usage.
+func usageError(err error) error {
+	var u *cmdline.UsageError
+	if errors.As(err, &u) {
+		return errcode.Errorf(errcode.Usage, "%s", u.Msg).WithHint(u.Hint)
+	}
+	return errcode.Errorf(errcode.Usage, "%w", err)
+}
+
+// newFlagSet returns a flag set that reports errors to the caller instead
+// of exiting.
+func newFlagSet(c command) *flag.FlagSet {
 	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
-}
-
-// parse parses flags interleaved with positional arguments, up to a "--"
-// after which everything belongs to the workload. It returns the positional
-// arguments and those after "--". -h prints help and returns errHelp, as
-// describe mode does at once.
-func (e *cliEnv) parse(c command, fs *flag.FlagSet, args []string) (pos, rest []string, err error) {
-	if e.describe != nil {
-		e.describe(fs)
-		return nil, nil, errHelp
-	}
-	pos, rest, err = cmdline.Parse(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		printCommandHelp(e.stdout, c)
-		return nil, nil, errHelp
-	}
-	if err != nil {
-		hint := fmt.Sprintf("run 'launch %s --help'; the workload's own arguments go after --", c.name)
-		if near, ok := cmdline.NearestFlag(fs, err); ok {
-			hint = fmt.Sprintf("did you mean --%s? %s", near, hint)
-		}
-		return nil, nil, errcode.Errorf(errcode.Usage, "%s: %v", c.name, err).WithHint(hint)
-	}
-	return pos, rest, nil
-}
-
-var errHelp = errors.New("help shown")
-
-// parseOne parses the flags of a command that takes exactly one positional
-// argument (a bundle, a file). When done is true the command is over and
-// code is its exit status.
-func (e *cliEnv) parseOne(c command, fs *flag.FlagSet, args []string, what string) (arg string, done bool, code int) {
-	pos, rest, err := e.parse(c, fs, args)
-	switch {
-	case err == errHelp:
-		return "", true, 0
-	case err != nil:
-		return "", true, e.fail(err)
-	case len(pos) != 1 || len(rest) > 0:
-		return "", true, e.fail(errcode.Errorf(errcode.Usage, "%s takes one %s", c.name, what).WithHint("usage: launch " + c.doc.Usage))
-	}
-	return pos[0], false, 0
-}
-
-// subcommand checks that args start with one of the command's
-// subcommands ("logs decrypt", "broker serve"), printing help for -h.
-// When done is true the command is over and code is its exit status.
-func (e *cliEnv) subcommand(c command, args []string) (sub string, rest []string, done bool, code int) {
-	subs := c.doc.Subcommands
-	if len(args) > 0 && slices.Contains(subs, args[0]) {
-		return args[0], args[1:], false, 0
-	}
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-		printCommandHelp(e.stdout, c)
-		return "", nil, true, 0
-	}
-	hint := "usage: launch " + c.doc.Usage
-	if len(args) > 0 {
-		if near, ok := suggest.Nearest(args[0], subs); ok {
-			hint = fmt.Sprintf("did you mean 'launch %s %s'? %s", c.name, near, hint)
-		}
-	}
-	list := strings.Join(subs, ", ")
-	if n := len(subs); n > 1 {
-		list = strings.Join(subs[:n-1], ", ") + " or " + subs[n-1]
-	}
-	return "", nil, true, e.fail(errcode.Errorf(errcode.Usage, "%s takes the subcommand %s", c.name, list).WithHint(hint))
 }
 
 // parseAt reads --at: empty means now.
@@ -268,22 +215,6 @@ func parseAt(at string) (time.Time, error) {
 		return time.Time{}, errcode.Errorf(errcode.Usage, "--at %q is not an RFC 3339 time", at).WithHint("write it as 2026-01-02T15:04:05Z")
 	}
 	return t, nil
-}
-
-// parseNoArgs parses the flags of a command that takes no arguments. When
-// done is true the command is over (help shown, or a usage error printed)
-// and code is its exit status.
-func (e *cliEnv) parseNoArgs(c command, fs *flag.FlagSet, args []string) (done bool, code int) {
-	pos, rest, err := e.parse(c, fs, args)
-	switch {
-	case err == errHelp:
-		return true, 0
-	case err != nil:
-		return true, e.fail(err)
-	case len(pos)+len(rest) > 0:
-		return true, e.fail(errcode.Errorf(errcode.Usage, "%s takes no arguments", c.name).WithHint("usage: launch " + c.doc.Usage))
-	}
-	return false, 0
 }
 
 // stringList is a repeatable string flag.

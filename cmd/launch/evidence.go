@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,45 +20,42 @@ import (
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
-func doAttest(ctx context.Context, e *cliEnv, c command, args []string) int {
-	fs := e.newFlagSet(c)
+func cmdAttest(fs *flag.FlagSet) action {
 	nonceHex := fs.String("nonce", "", "the verifier's nonce, in hex (1 to 64 bytes)")
 	backendName := fs.String("backend", "", "the TEE backend: auto, sim, snp or tdx (default: sim under debug, auto otherwise)")
 	profileName := fs.String("profile", "debug", "the profile the bundle is measured under")
 	simKey := fs.String("sim-key", "", "the simulator's key file (default: the user's config dir)")
-	target, done, code := e.parseOne(c, fs, args, "BUNDLE")
-	if done {
-		return code
-	}
-	nonce, err := hex.DecodeString(*nonceHex)
-	if err != nil || len(nonce) == 0 || len(nonce) > 64 {
-		return e.fail(errcode.Errorf(errcode.Usage, "--nonce must be 1 to 64 bytes in hex").WithHint("the verifier chooses the nonce; for a try: --nonce $(openssl rand -hex 32)"))
-	}
-	env, err := ampoule.Attest(ctx, target, ampoule.AttestConfig{Profile: *profileName, Backend: *backendName, SimKey: *simKey,
-		TEE: e.tee, Platform: e.platform, Nonce: nonce, Warnings: e.stderr})
-	if err != nil {
-		return e.fail(err)
-	}
-	out, err := env.Encode()
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
-	}
-	if env.Insecure {
-		fmt.Fprint(e.stderr, simWarning)
-		if len(env.Collateral) == 2 {
-			fmt.Fprintf(e.stderr, "launch: the simulator's key is %s (a policy pins it in sim_keys)\n", hex.EncodeToString(env.Collateral[1]))
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		target := in.Pos[0]
+		nonce, err := hex.DecodeString(*nonceHex)
+		if err != nil || len(nonce) == 0 || len(nonce) > 64 {
+			return e.fail(errcode.Errorf(errcode.Usage, "--nonce must be 1 to 64 bytes in hex").WithHint("the verifier chooses the nonce; for a try: --nonce $(openssl rand -hex 32)"))
 		}
+		env, err := ampoule.Attest(ctx, target, ampoule.AttestConfig{Profile: *profileName, Backend: *backendName, SimKey: *simKey,
+			TEE: e.tee, Platform: e.platform, Nonce: nonce, Warnings: e.stderr})
+		if err != nil {
+			return e.fail(err)
+		}
+		out, err := env.Encode()
+		if err != nil {
+			return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
+		}
+		if env.Insecure {
+			fmt.Fprint(e.stderr, simWarning)
+			if len(env.Collateral) == 2 {
+				fmt.Fprintf(e.stderr, "launch: the simulator's key is %s (a policy pins it in sim_keys)\n", hex.EncodeToString(env.Collateral[1]))
+			}
+		}
+		fmt.Fprintf(e.stdout, "%s\n", out)
+		return 0
 	}
-	fmt.Fprintf(e.stdout, "%s\n", out)
-	return 0
 }
 
 // unpinnedWarning is what a command using a policy that accepts the
 // simulator without pinning its keys says.
 const unpinnedWarning = "launch: warning: the policy accepts the simulator but pins no simulator key (sim_keys): anyone's simulator evidence would pass, so its verdict is at best a warning and a broker refuses to serve it; pin this machine's key ('launch platform info' prints it) or set sim_keys = \"any\"\n"
 
-func doVerify(ctx context.Context, e *cliEnv, c command, args []string) int {
-	fs := e.newFlagSet(c)
+func cmdVerify(fs *flag.FlagSet) action {
 	policyFile := fs.String("policy", "", "the policy file (TOML)")
 	nonceHex := fs.String("nonce", "", "the nonce the verifier issued, in hex; checked when given")
 	at := fs.String("at", "", "judge freshness at this time (RFC 3339) instead of now")
@@ -69,48 +67,44 @@ func doVerify(ctx context.Context, e *cliEnv, c command, args []string) int {
 	product := fs.String("product", "Milan", "with --snp-report: the processor line (Milan, Genoa, Turin)")
 	tdxQuote := fs.String("tdx-quote", "", "a raw TDX quote to check by hand")
 	tdxCollateral := fs.String("tdx-collateral", "", "Intel's collateral for the TDX quote ('launch collateral fetch'), to judge its TCB status offline")
-	pos, rest, err := e.parse(c, fs, args)
-	if err == errHelp {
-		return 0
-	}
-	if err != nil {
-		return e.fail(err)
-	}
-	now, err := parseAt(*at)
-	if err != nil {
-		return e.fail(err)
-	}
-	if *snpReport == "" && (*vcek != "" || *vlek != "" || *chain != "") {
-		return e.fail(errcode.Errorf(errcode.Usage, "--vcek, --vlek and --chain go with --snp-report FILE").WithHint("usage: launch " + c.doc.Usage))
-	}
-	if *snpReport != "" {
-		files := attest.SNPFiles{Report: *snpReport, VCEK: *vcek, VLEK: *vlek, Chain: *chain}
-		check, err := attest.VerifySNPFiles(files, snp.Options{Product: *product, Now: now})
-		return e.printCheck(check, err, *asJSON)
-	}
-	var coll *tdx.Collateral
-	if *tdxCollateral != "" {
-		if coll, err = ampoule.ReadTDXCollateral(*tdxCollateral); err != nil {
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		pos, rest := in.Pos, in.Rest
+		now, err := parseAt(*at)
+		if err != nil {
 			return e.fail(err)
 		}
-	}
-	if *tdxQuote != "" {
-		check, err := attest.VerifyTDXFile(*tdxQuote, tdx.Options{Now: now, Collateral: coll})
-		if err == nil && check.TCBStatus != "UpToDate" {
-			fmt.Fprintln(e.stderr, "launch: hint: the TCB status is judged with Intel's collateral: pass --tdx-collateral FILE ('launch collateral fetch')")
+		if *snpReport == "" && (*vcek != "" || *vlek != "" || *chain != "") {
+			return e.fail(errcode.Errorf(errcode.Usage, "--vcek, --vlek and --chain go with --snp-report FILE").WithHint("usage: launch " + c.doc.Usage))
 		}
-		return e.printCheck(check, err, *asJSON)
-	}
-	if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.doc.Usage))
-	}
-	opts := attest.Options{Now: now, TDXCollateral: coll}
-	if *nonceHex != "" {
-		if opts.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
-			return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex"))
+		if *snpReport != "" {
+			files := attest.SNPFiles{Report: *snpReport, VCEK: *vcek, VLEK: *vlek, Chain: *chain}
+			check, err := attest.VerifySNPFiles(files, snp.Options{Product: *product, Now: now})
+			return e.printCheck(check, err, *asJSON)
 		}
+		var coll *tdx.Collateral
+		if *tdxCollateral != "" {
+			if coll, err = ampoule.ReadTDXCollateral(*tdxCollateral); err != nil {
+				return e.fail(err)
+			}
+		}
+		if *tdxQuote != "" {
+			check, err := attest.VerifyTDXFile(*tdxQuote, tdx.Options{Now: now, Collateral: coll})
+			if err == nil && check.TCBStatus != "UpToDate" {
+				fmt.Fprintln(e.stderr, "launch: hint: the TCB status is judged with Intel's collateral: pass --tdx-collateral FILE ('launch collateral fetch')")
+			}
+			return e.printCheck(check, err, *asJSON)
+		}
+		if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
+			return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.doc.Usage))
+		}
+		opts := attest.Options{Now: now, TDXCollateral: coll}
+		if *nonceHex != "" {
+			if opts.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
+				return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex"))
+			}
+		}
+		return verifyEnvelope(e, *policyFile, pos[0], opts, *asJSON)
 	}
-	return verifyEnvelope(e, *policyFile, pos[0], opts, *asJSON)
 }
 
 // verifyEnvelope judges the evidence envelope in file against the policy
@@ -141,56 +135,44 @@ func verifyEnvelope(e *cliEnv, policyFile, file string, opts attest.Options, asJ
 	return 0
 }
 
-func doPolicy(ctx context.Context, e *cliEnv, c command, args []string) int {
-	_, args, done, code := e.subcommand(c, args)
-	if done {
-		return code
-	}
-	fs := e.newFlagSet(c)
+func cmdPolicy(fs *flag.FlagSet) action {
 	from := fs.String("from", "", "the bundle to take reference measurements from")
 	var profs, backends stringList
 	fs.Var(&profs, "profile", "a profile to accept (repeatable; default production)")
 	fs.Var(&backends, "backend", "a backend to accept: sev-snp, tdx or sim (repeatable; default sev-snp and tdx)")
 	allowInsecure := fs.Bool("allow-insecure", false, "accept the insecure simulator")
 	simKey := fs.String("sim-key", "", "with --backend sim: the simulator key file whose key the policy pins (default: the user's config dir)")
-	if done, code := e.parseNoArgs(c, fs, args); done {
-		return code
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		if *from == "" {
+			return e.fail(errcode.Errorf(errcode.Usage, "policy new needs --from BUNDLE").WithHint("usage: launch " + c.doc.Usage))
+		}
+		t, err := ampoule.PolicyTemplate(*from, ampoule.PolicyConfig{Profiles: profs, Backends: backends, AllowInsecure: *allowInsecure, SimKey: *simKey})
+		if err != nil {
+			return e.fail(err)
+		}
+		var out bytes.Buffer
+		if err := attest.WriteTemplate(&out, t); err != nil {
+			return e.fail(errcode.Errorf(errcode.Internal, "the policy written does not parse: %v", err))
+		}
+		e.stdout.Write(out.Bytes())
+		return 0
 	}
-	if *from == "" {
-		return e.fail(errcode.Errorf(errcode.Usage, "policy new needs --from BUNDLE").WithHint("usage: launch " + c.doc.Usage))
-	}
-	t, err := ampoule.PolicyTemplate(*from, ampoule.PolicyConfig{Profiles: profs, Backends: backends, AllowInsecure: *allowInsecure, SimKey: *simKey})
-	if err != nil {
-		return e.fail(err)
-	}
-	var out bytes.Buffer
-	if err := attest.WriteTemplate(&out, t); err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "the policy written does not parse: %v", err))
-	}
-	e.stdout.Write(out.Bytes())
-	return 0
 }
 
-func doPlatform(ctx context.Context, e *cliEnv, c command, args []string) int {
-	_, args, done, code := e.subcommand(c, args)
-	if done {
-		return code
-	}
-	fs := e.newFlagSet(c)
+func cmdPlatform(fs *flag.FlagSet) action {
 	asJSON := fs.Bool("json", false, "print JSON")
 	simKey := fs.String("sim-key", "", "the simulator's key file (default: the user's config dir)")
-	if done, code := e.parseNoArgs(c, fs, args); done {
-		return code
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		info, err := ampoule.Platform(*simKey)
+		if err != nil {
+			return e.fail(err)
+		}
+		if *asJSON {
+			return writeJSON(e, info)
+		}
+		printPlatform(e.stdout, info)
+		return 0
 	}
-	info, err := ampoule.Platform(*simKey)
-	if err != nil {
-		return e.fail(err)
-	}
-	if *asJSON {
-		return writeJSON(e, info)
-	}
-	printPlatform(e.stdout, info)
-	return 0
 }
 
 // printPlatform says what the platform offers, and what it lacks.
@@ -245,45 +227,39 @@ func (e *cliEnv) printCheck(check any, err error, asJSON bool) int {
 	return 0
 }
 
-func doCollateral(ctx context.Context, e *cliEnv, c command, args []string) int {
-	_, args, done, code := e.subcommand(c, args)
-	if done {
-		return code
-	}
-	fs := e.newFlagSet(c)
+func cmdCollateral(fs *flag.FlagSet) action {
 	quote := fs.String("tdx-quote", "", "the raw TDX quote (version 4)")
 	pcsURL := fs.String("pcs-url", "", "a PCS mirror serving Intel's paths (default: "+tdx.PCS+")")
 	out := fs.String("o", "", "write the document to this new file (default: stdout)")
-	if done, code := e.parseNoArgs(c, fs, args); done {
-		return code
-	}
-	if *quote == "" {
-		return e.fail(errcode.Errorf(errcode.Usage, "collateral fetch needs --tdx-quote FILE").WithHint("usage: launch " + c.doc.Usage))
-	}
-	raw, err := regfile.ReadFile(*quote)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
-	}
-	coll, err := tdx.FetchCollateral(raw, *pcsURL, nil)
-	if err != nil {
-		if errors.Is(err, tdx.ErrQuote) {
-			return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", *quote, err))
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		if *quote == "" {
+			return e.fail(errcode.Errorf(errcode.Usage, "collateral fetch needs --tdx-quote FILE").WithHint("usage: launch " + c.doc.Usage))
 		}
-		return e.fail(errcode.Errorf(errcode.CollateralUnavailable, "%v", err))
-	}
-	data, err := coll.Encode()
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
-	}
-	data = append(data, '\n')
-	if *out == "" {
-		e.stdout.Write(data)
+		raw, err := regfile.ReadFile(*quote)
+		if err != nil {
+			return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+		}
+		coll, err := tdx.FetchCollateral(raw, *pcsURL, nil)
+		if err != nil {
+			if errors.Is(err, tdx.ErrQuote) {
+				return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", *quote, err))
+			}
+			return e.fail(errcode.Errorf(errcode.CollateralUnavailable, "%v", err))
+		}
+		data, err := coll.Encode()
+		if err != nil {
+			return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
+		}
+		data = append(data, '\n')
+		if *out == "" {
+			e.stdout.Write(data)
+			return 0
+		}
+		if err := writeNew(*out, data, 0o644, "-o never overwrites a file; choose another"); err != nil {
+			return e.fail(err)
+		}
 		return 0
 	}
-	if err := writeNew(*out, data, 0o644, "-o never overwrites a file; choose another"); err != nil {
-		return e.fail(err)
-	}
-	return 0
 }
 
 // writeNew writes data to a file that must not exist yet (E1031 if it

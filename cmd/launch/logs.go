@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,49 +18,42 @@ import (
 	"github.com/ampoule-run/ampoule/tee"
 )
 
-func doKeygen(ctx context.Context, e *cliEnv, c command, args []string) int {
-	fs := e.newFlagSet(c)
+func cmdKeygen(fs *flag.FlagSet) action {
 	out := fs.String("o", "", "write the identity to this file")
 	recipientOf := fs.String("y", "", "print the recipient of this identity file (- for stdin), making nothing")
-	if done, code := e.parseNoArgs(c, fs, args); done {
-		return code
-	}
-	if *recipientOf != "" {
-		if *out != "" {
-			return e.fail(errcode.Errorf(errcode.Usage, "keygen takes -o or -y, not both").WithHint("usage: launch " + c.doc.Usage))
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		if *recipientOf != "" {
+			if *out != "" {
+				return e.fail(errcode.Errorf(errcode.Usage, "keygen takes -o or -y, not both").WithHint("usage: launch " + c.doc.Usage))
+			}
+			id, err := ampoule.ReadIdentity(*recipientOf, e.stdin)
+			if err != nil {
+				return e.fail(err)
+			}
+			fmt.Fprintln(e.stdout, id.Recipient())
+			return 0
 		}
-		id, err := ampoule.ReadIdentity(*recipientOf, e.stdin)
+		id, err := logging.GenerateIdentity()
 		if err != nil {
+			return e.fail(errcode.Errorf(errcode.Internal, "generating a key: %v", err))
+		}
+		file, err := id.Marshal(time.Now())
+		if err != nil {
+			return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
+		}
+		if *out == "" {
+			e.stdout.Write(file)
+			return 0
+		}
+		if err := writeNew(*out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
 			return e.fail(err)
 		}
 		fmt.Fprintln(e.stdout, id.Recipient())
 		return 0
 	}
-	id, err := logging.GenerateIdentity()
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "generating a key: %v", err))
-	}
-	file, err := id.Marshal(time.Now())
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
-	}
-	if *out == "" {
-		e.stdout.Write(file)
-		return 0
-	}
-	if err := writeNew(*out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
-		return e.fail(err)
-	}
-	fmt.Fprintln(e.stdout, id.Recipient())
-	return 0
 }
 
-func doLogs(ctx context.Context, e *cliEnv, c command, args []string) int {
-	_, args, done, code := e.subcommand(c, args)
-	if done {
-		return code
-	}
-	fs := e.newFlagSet(c)
+func cmdLogs(fs *flag.FlagSet) action {
 	identity := fs.String("identity", "", "the tenant's identity file (from 'launch keygen')")
 	asJSON := fs.Bool("json", false, "print each record as a JSON line")
 	follow := fs.Bool("follow", false, "wait for a live log to grow, until its end record")
@@ -68,52 +62,48 @@ func doLogs(ctx context.Context, e *cliEnv, c command, args []string) int {
 	wantRef := fs.String("ref", "", "the reference the host showed for the run: the log must be that run's")
 	tdxCollateral := fs.String("tdx-collateral", "", "with --policy: Intel's collateral for a TDX run's quote ('launch collateral fetch')")
 	envelopeOut := fs.String("envelope-out", "", "write the run's evidence envelope to this new file, as 'launch attest' prints it, once the log is verified")
-	pos, rest, err := e.parse(c, fs, args)
-	if err == errHelp {
-		return 0
-	}
-	if err != nil {
-		return e.fail(err)
-	}
-	if *identity == "" || len(pos) > 1 || len(rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "logs decrypt needs --identity and at most one LOG").WithHint("usage: launch " + c.doc.Usage))
-	}
-	check, err := logCheck(*policyFile, *tdxCollateral, *nonceHex, *wantRef)
-	if err != nil {
-		return e.fail(err)
-	}
-	// The log may come on stdin: the identity never does.
-	id, err := ampoule.ReadIdentity(*identity, nil)
-	if err != nil {
-		return e.fail(err)
-	}
-	var in io.Reader = e.stdin
-	if len(pos) == 1 && pos[0] != "-" {
-		f, err := os.Open(pos[0])
-		if err != nil {
-			return e.fail(errcode.Errorf(errcode.Usage, "%v", err))
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		pos, rest := in.Pos, in.Rest
+		if *identity == "" || len(pos) > 1 || len(rest) > 0 {
+			return e.fail(errcode.Errorf(errcode.Usage, "logs decrypt needs --identity and at most one LOG").WithHint("usage: launch " + c.doc.Usage))
 		}
-		defer f.Close()
-		in = f
-	}
-	if *follow {
-		in = ampoule.Follow(ctx, in)
-	}
-	r, err := ampoule.OpenLog(in, id, check)
-	if err != nil {
-		return e.fail(err)
-	}
-	n, err := printRecords(e, r, *asJSON, *follow)
-	if err != nil {
-		return e.fail(err)
-	}
-	if *envelopeOut != "" {
-		if err := writeEnvelope(*envelopeOut, r.Binding.Envelope); err != nil {
+		check, err := logCheck(*policyFile, *tdxCollateral, *nonceHex, *wantRef)
+		if err != nil {
 			return e.fail(err)
 		}
+		// The log may come on stdin: the identity never does.
+		id, err := ampoule.ReadIdentity(*identity, nil)
+		if err != nil {
+			return e.fail(err)
+		}
+		var log io.Reader = e.stdin
+		if len(pos) == 1 && pos[0] != "-" {
+			f, err := os.Open(pos[0])
+			if err != nil {
+				return e.fail(errcode.Errorf(errcode.Usage, "%v", err))
+			}
+			defer f.Close()
+			log = f
+		}
+		if *follow {
+			log = ampoule.Follow(ctx, log)
+		}
+		r, err := ampoule.OpenLog(log, id, check)
+		if err != nil {
+			return e.fail(err)
+		}
+		n, err := printRecords(e, r, *asJSON, *follow)
+		if err != nil {
+			return e.fail(err)
+		}
+		if *envelopeOut != "" {
+			if err := writeEnvelope(*envelopeOut, r.Binding.Envelope); err != nil {
+				return e.fail(err)
+			}
+		}
+		printLogSummary(e, r, check, n)
+		return 0
 	}
-	printLogSummary(e, r, check, n)
-	return 0
 }
 
 // printLogSummary says what the log was found bound to, and its warnings.

@@ -38,55 +38,50 @@ type runFlags struct {
 	dirs, env                  stringList
 }
 
-func doRun(ctx context.Context, e *cliEnv, c command, args []string) (status int) {
+func cmdRun(fs *flag.FlagSet) action {
 	var f runFlags
-	fs := e.newFlagSet(c)
 	f.define(fs)
-	pos, guestArgs, err := e.parse(c, fs, args)
-	if err == errHelp {
-		return 0
-	}
-	if err != nil {
-		return e.fail(err)
-	}
-	if len(pos) != 1 {
-		hint := "usage: launch " + c.doc.Usage
-		if len(pos) > 1 {
-			hint = fmt.Sprintf("the workload's arguments go after --: launch run [flags] %s -- %s", pos[0], strings.Join(pos[1:], " "))
-		}
-		return e.fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint))
-	}
-	profile, err := profiles.Get(f.profile)
-	if err != nil {
-		return e.fail(err)
-	}
-	host := ampoule.NewHostLines(e.stdout, e.stderr, !profile.PlainLogs && ampoule.ToStderr(f.logOut))
-	cfg, err := e.runConfig(f, guestArgs, host)
-	if err != nil {
-		return e.fail(err)
-	}
-	out := &outcome{host: host, profile: profile, ref: cfg.Ref}
-	// A run that does not unwind in time after a signal still shows the
-	// host its line and exits 130 (main).
-	defer atExit(func() {
-		out.show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
-	})()
-	if profile.Protected && e.protect != nil {
-		if err := e.protect(); err != nil {
-			return out.finish(ampoule.Result{}, err)
-		}
-		// A panic here shows the host the static line, not its value.
-		defer func() {
-			if v := recover(); v != nil {
-				status = out.finish(ampoule.Result{}, errcode.Errorf(errcode.Internal, "panic: %v", v))
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) (status int) {
+		pos, guestArgs := in.Pos, in.Rest
+		if len(pos) != 1 {
+			hint := "usage: launch " + c.doc.Usage
+			if len(pos) > 1 {
+				hint = fmt.Sprintf("the workload's arguments go after --: launch run [flags] %s -- %s", pos[0], strings.Join(pos[1:], " "))
 			}
-		}()
+			return e.fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint))
+		}
+		profile, err := profiles.Get(f.profile)
+		if err != nil {
+			return e.fail(err)
+		}
+		host := ampoule.NewHostLines(e.stdout, e.stderr, !profile.PlainLogs && ampoule.ToStderr(f.logOut))
+		cfg, err := e.runConfig(f, guestArgs, host)
+		if err != nil {
+			return e.fail(err)
+		}
+		out := &outcome{host: host, profile: profile, ref: cfg.Ref}
+		// A run that does not unwind in time after a signal still shows the
+		// host its line and exits 130 (main).
+		defer atExit(func() {
+			out.show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
+		})()
+		if profile.Protected && e.protect != nil {
+			if err := e.protect(); err != nil {
+				return out.finish(ampoule.Result{}, err)
+			}
+			// A panic here shows the host the static line, not its value.
+			defer func() {
+				if v := recover(); v != nil {
+					status = out.finish(ampoule.Result{}, errcode.Errorf(errcode.Internal, "panic: %v", v))
+				}
+			}()
+		}
+		res, err := ampoule.Run(ctx, pos[0], cfg)
+		if f.audit && res.Audit != nil {
+			reportAudit(e.stderr, res.Audit, f.auditJSON)
+		}
+		return out.finish(res, err)
 	}
-	res, err := ampoule.Run(ctx, pos[0], cfg)
-	if f.audit && res.Audit != nil {
-		reportAudit(e.stderr, res.Audit, f.auditJSON)
-	}
-	return out.finish(res, err)
 }
 
 // define declares run's flags on fs.

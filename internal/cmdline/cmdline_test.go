@@ -114,3 +114,42 @@ func TestText(t *testing.T) {
 		t.Errorf("shared flags:\n%s", text)
 	}
 }
+
+// TestInvoke: the subcommand first (the nearest named for a misspelled
+// one), then flags and arguments, as many as the command takes; -h is
+// ErrHelp before or after the subcommand; an unknown command names the
+// nearest.
+func TestInvoke(t *testing.T) {
+	d, _ := ParseHelp("prog", "logs", logsHelp)
+	in, err := Invoke("prog", d, flag.NewFlagSet("logs", flag.ContinueOnError), Any, []string{"decrypt", "a", "--", "b"})
+	if err != nil || in.Sub != "decrypt" || !slices.Equal(in.Pos, []string{"a"}) || !slices.Equal(in.Rest, []string{"b"}) {
+		t.Errorf("%+v, %v", in, err)
+	}
+	for _, tc := range []struct {
+		args      string
+		argv      []string
+		msg, hint string
+	}{
+		{Any, []string{"decrpt"}, "logs takes the subcommand decrypt or rotate", "did you mean 'prog logs decrypt'?"},
+		{Any, nil, "logs takes the subcommand decrypt or rotate", "usage: prog logs decrypt"},
+		{None, []string{"rotate", "x"}, "logs takes no arguments", "usage: prog logs"},
+		{"LOG", []string{"rotate"}, "logs takes one LOG", "usage: prog logs"},
+		{"LOG", []string{"rotate", "--profle", "x"}, "logs: flag provided but not defined: -profle", "did you mean --profile?"},
+	} {
+		fs, _, _ := newFS()
+		_, err := Invoke("prog", d, fs, tc.args, tc.argv)
+		u, ok := err.(*UsageError)
+		if !ok || u.Msg != tc.msg || !strings.HasPrefix(u.Hint, tc.hint) {
+			t.Errorf("%q: %#v, want %q %q", tc.argv, err, tc.msg, tc.hint)
+		}
+	}
+	for _, argv := range [][]string{{"-h"}, {"decrypt", "--help"}} {
+		if _, err := Invoke("prog", d, flag.NewFlagSet("logs", flag.ContinueOnError), Any, argv); err != ErrHelp {
+			t.Errorf("%q: %v", argv, err)
+		}
+	}
+	err = UnknownCommand("prog", "lgos", []Doc{d})
+	if u, ok := err.(*UsageError); !ok || u.Msg != `no command "lgos"` || !strings.HasPrefix(u.Hint, "did you mean 'prog logs'?") {
+		t.Errorf("%#v", err)
+	}
+}
