@@ -48,7 +48,7 @@ type cliEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	// protect, set by main alone, makes the process a protected launcher
-	// (protectLauncher) once a run's profile asks for it, before the run
+	// (ampoule.Protect) once a run's profile asks for it, before the run
 	// reads anything. A test calling run in-process has none: its tests of
 	// protection run the launch binary.
 	protect func() error

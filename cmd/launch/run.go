@@ -62,7 +62,7 @@ func cmdRun(fs *flag.FlagSet) action {
 		out := &outcome{host: host, profile: profile, ref: cfg.Ref}
 		// A run that does not unwind in time after a signal still shows the
 		// host its line and exits 130 (main).
-		defer atExit(func() {
+		defer ampoule.AtExit(func() {
 			out.show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
 		})()
 		if profile.Protected && e.protect != nil {
