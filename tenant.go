@@ -2,6 +2,7 @@ package ampoule
 
 import (
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"slices"
@@ -187,4 +188,29 @@ func Platform(simKey string) (PlatformInfo, error) {
 		info.SimKey = hex.EncodeToString(be.(*sim.Backend).PublicKey())
 	}
 	return info, nil
+}
+
+// FetchTDXCollateral asks Intel's PCS (pcsURL empty), or a mirror serving
+// its paths, for the collateral that judges the TCB of the TDX quote in
+// quoteFile, and returns it as the JSON document ReadTDXCollateral reads.
+// An unreadable file or a quote that does not parse is E1022
+// evidence-malformed, a PCS that does not answer well
+// E1024 collateral-unavailable.
+func FetchTDXCollateral(quoteFile, pcsURL string) ([]byte, error) {
+	raw, err := regfile.ReadFile(quoteFile)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.EvidenceMalformed, "%w", err)
+	}
+	coll, err := tdx.FetchCollateral(raw, pcsURL, nil)
+	if errors.Is(err, tdx.ErrQuote) {
+		return nil, errcode.Errorf(errcode.EvidenceMalformed, "%s: %w", quoteFile, err)
+	}
+	if err != nil {
+		return nil, errcode.Errorf(errcode.CollateralUnavailable, "%w", err)
+	}
+	data, err := coll.Encode()
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Internal, "%w", err)
+	}
+	return append(data, '\n'), nil
 }

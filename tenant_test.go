@@ -12,6 +12,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/tee"
@@ -123,3 +124,25 @@ func TestPlatform(t *testing.T) {
 }
 
 func hexOf(b []byte) []byte { return []byte(hex.EncodeToString(b)) }
+
+// TestFetchTDXCollateral: from a PCS mirror on loopback serving Intel's
+// real answers, the real quote's collateral is fetched as a document
+// ReadTDXCollateral reads; not a quote is E1022, a mirror gone E1024.
+func TestFetchTDXCollateral(t *testing.T) {
+	srv, _ := tdxfake.PCSMirror(t)
+	quote := write(t, "quote.dat", string(tdxtestdata.RawQuote))
+	data, err := FetchTDXCollateral(quote, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadTDXCollateral(write(t, "c.json", string(data))); err != nil {
+		t.Errorf("the fetched document does not read: %v", err)
+	}
+	if _, err := FetchTDXCollateral(write(t, "bad", "not a quote"), srv.URL); codeOf(err) != errcode.EvidenceMalformed {
+		t.Errorf("not a quote: %v", err)
+	}
+	srv.Close()
+	if _, err := FetchTDXCollateral(quote, srv.URL); codeOf(err) != errcode.CollateralUnavailable {
+		t.Errorf("a mirror gone: %v", err)
+	}
+}

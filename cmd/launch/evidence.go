@@ -14,7 +14,6 @@ import (
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/internal/regfile"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
@@ -235,22 +234,10 @@ func cmdCollateral(fs *flag.FlagSet) action {
 		if *quote == "" {
 			return e.fail(errcode.Errorf(errcode.Usage, "collateral fetch needs --tdx-quote FILE").WithHint("usage: launch " + c.doc.Usage))
 		}
-		raw, err := regfile.ReadFile(*quote)
+		data, err := ampoule.FetchTDXCollateral(*quote, *pcsURL)
 		if err != nil {
-			return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+			return e.fail(err)
 		}
-		coll, err := tdx.FetchCollateral(raw, *pcsURL, nil)
-		if err != nil {
-			if errors.Is(err, tdx.ErrQuote) {
-				return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", *quote, err))
-			}
-			return e.fail(errcode.Errorf(errcode.CollateralUnavailable, "%v", err))
-		}
-		data, err := coll.Encode()
-		if err != nil {
-			return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
-		}
-		data = append(data, '\n')
 		if *out == "" {
 			e.stdout.Write(data)
 			return 0
