@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
@@ -72,52 +71,22 @@ func commands() []command {
 		{name: "version", flags: cmdVersion}, {name: "help", flags: cmdHelp, args: cmdline.Any}, {name: "man", flags: cmdMan},
 		{name: "completion", flags: cmdCompletion}}
 	for i := range cs {
-		cs[i].doc = helpDoc(cs[i].name)
+		fs := newFlagSet(cs[i])
+		cs[i].flags(fs)
+		// An embedded file missing or misshapen leaves the name and flags
+		// alone; TestHelpFiles refuses both.
+		cs[i].doc, _ = cmdline.Load(helpFiles, "help", "launch", cs[i].name, fs)
 	}
 	return cs
 }
 
-// helpDoc reads the command's help file; a file missing or of the wrong
-// shape (TestHelpFiles refuses both) leaves only its name.
-func helpDoc(name string) cmdline.Doc {
-	text, err := helpFiles.ReadFile("help/" + name + ".txt")
-	if err != nil {
-		return cmdline.Doc{Name: name}
-	}
-	d, err := cmdline.ParseHelp("launch", name, string(text))
-	if err != nil {
-		return cmdline.Doc{Name: name}
-	}
-	return d
-}
-
-// docs is every command's documentation with its real flag sets, the
-// same under each of its subcommands.
+// docs is every command's documentation, with its real flag sets.
 func docs() []cmdline.Doc {
 	var out []cmdline.Doc
 	for _, c := range commands() {
-		d := c.doc
-		d.Flags = map[string]*flag.FlagSet{}
-		for _, sub := range append([]string{""}, d.Subcommands...) {
-			if sub != "" || len(d.Subcommands) == 0 {
-				fs := newFlagSet(c)
-				c.flags(fs)
-				d.Flags[sub] = fs
-			}
-		}
-		out = append(out, d)
+		out = append(out, c.doc)
 	}
 	return out
-}
-
-// docOf is the documentation of the command named name, with its flags.
-func docOf(name string) cmdline.Doc {
-	for _, d := range docs() {
-		if d.Name == name {
-			return d
-		}
-	}
-	return cmdline.Doc{Name: name}
 }
 
 // run is the whole CLI: main only wires the process to it.
@@ -149,20 +118,10 @@ func (env *cliEnv) run(ctx context.Context, args []string) int {
 // intro is what launch is, as its help and man page begin.
 const intro = "measures and runs WebAssembly (WASI preview 1) bundles for confidential computing"
 
-func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "launch %s.\n\nUsage:\n", intro)
-	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
-	for _, c := range commands() {
-		fmt.Fprintf(tw, "  launch %s\t%s\n", c.name, c.doc.Summary)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "\nRun 'launch COMMAND --help' for a command's flags and an example.\n")
-}
+func printUsage(w io.Writer) { cmdline.Usage(w, "launch", intro, docs()) }
 
 // printCommandHelp prints the command's help text and its flags.
-func printCommandHelp(w io.Writer, c command) {
-	fmt.Fprint(w, docOf(c.name).Text())
-}
+func printCommandHelp(w io.Writer, c command) { fmt.Fprint(w, c.doc.Text()) }
 
 // fail prints err in full (there is no profile yet, or the command is a
 // developer's) and returns the exit status of its class.

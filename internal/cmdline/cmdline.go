@@ -10,7 +10,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"io/fs"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/ampoule-run/ampoule/internal/suggest"
 )
@@ -205,4 +208,39 @@ func dashed(name string) string {
 // unquote is the value name and usage of fs's flag name.
 func unquote(fs *flag.FlagSet, name string) (string, string) {
 	return flag.UnquoteUsage(fs.Lookup(name))
+}
+
+// Load reads the help file dir/NAME.txt of the command name from fsys
+// (ParseHelp) and gives it the flags fs defines, the same under each of
+// its subcommands. A missing or misshapen file is an error, with a Doc
+// that has only the name and the flags.
+func Load(fsys fs.FS, dir, prog, name string, flags *flag.FlagSet) (Doc, error) {
+	d := Doc{Name: name}
+	text, err := fs.ReadFile(fsys, dir+"/"+name+".txt")
+	if err == nil {
+		d, err = ParseHelp(prog, name, string(text))
+	}
+	if err != nil {
+		d = Doc{Name: name}
+	}
+	d.Flags = map[string]*flag.FlagSet{}
+	if len(d.Subcommands) == 0 {
+		d.Flags[""] = flags
+	}
+	for _, sub := range d.Subcommands {
+		d.Flags[sub] = flags
+	}
+	return d, err
+}
+
+// Usage writes the program's overview: what it is (intro), a line per
+// command with its summary, and where each one's help is.
+func Usage(w io.Writer, prog, intro string, docs []Doc) {
+	fmt.Fprintf(w, "%s %s.\n\nUsage:\n", prog, intro)
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	for _, d := range docs {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", prog, d.Name, d.Summary)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nRun '%s COMMAND --help' for a command's flags and an example.\n", prog)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 const logsHelp = `decrypt and verify a run's log
@@ -151,5 +152,43 @@ func TestInvoke(t *testing.T) {
 	err = UnknownCommand("prog", "lgos", []Doc{d})
 	if u, ok := err.(*UsageError); !ok || u.Msg != `no command "lgos"` || !strings.HasPrefix(u.Hint, "did you mean 'prog logs'?") {
 		t.Errorf("%#v", err)
+	}
+}
+
+// TestLoad: a help file is read from its directory and given the flags
+// under each subcommand; a missing or misshapen one is an error with the
+// name and flags kept.
+func TestLoad(t *testing.T) {
+	fsys := fstest.MapFS{"help/logs.txt": {Data: []byte(logsHelp)}, "help/bad.txt": {Data: []byte("no usage\n")}}
+	fs, _, _ := newFS()
+	d, err := Load(fsys, "help", "prog", "logs", fs)
+	if err != nil || d.Summary == "" || d.Flags["decrypt"] != fs || d.Flags["rotate"] != fs || len(d.Flags) != 2 {
+		t.Errorf("%+v, %v", d, err)
+	}
+	for _, name := range []string{"bad", "none"} {
+		d, err := Load(fsys, "help", "prog", name, fs)
+		if err == nil || d.Name != name || d.Flags[""] != fs || d.Summary != "" {
+			t.Errorf("%s: %+v, %v", name, d, err)
+		}
+	}
+	var b strings.Builder
+	Usage(&b, "prog", "does things", []Doc{d, {Name: "run", Summary: "runs"}})
+	if want := "prog does things.\n\nUsage:\n  prog logs decrypt and verify a run's log\n  prog run  runs\n\nRun 'prog COMMAND --help' for a command's flags and an example.\n"; b.String() != want {
+		t.Errorf("usage:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestRoff: text reaches roff as text: hyphens as \-, backslashes as \e,
+// and a line that starts with a dot or a quote is not taken as a request.
+func TestRoff(t *testing.T) {
+	for in, want := range map[string]string{"--log-out": `\-\-log\-out`, `a\b`: `a\eb`, ".hidden": `\&.hidden`, "'x": `\&'x`, "plain": "plain"} {
+		if got := roff(in); got != want {
+			t.Errorf("roff(%q) = %q, want %q", in, got, want)
+		}
+	}
+	var b strings.Builder
+	manBody(&b, "Para one\ncontinues.\n\nExamples:\n  prog run x\n  prog run y\n")
+	if want := ".PP\nPara one\ncontinues.\n.PP\nExamples:\n.RS\n.nf\nprog run x\nprog run y\n.fi\n.RE\n"; b.String() != want {
+		t.Errorf("manBody:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
