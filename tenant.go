@@ -26,44 +26,43 @@ import (
 // ReadPolicy reads a verification policy (TOML): E1023 policy-invalid if
 // it cannot be read or does not parse.
 func ReadPolicy(file string) (*attest.Policy, error) {
-	data, err := regfile.ReadFile(file)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.PolicyInvalid, "%w", err)
-	}
-	pol, err := attest.ParsePolicy(data)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.PolicyInvalid, "%s: %w", file, err)
-	}
-	return pol, nil
+	return readAs(file, errcode.PolicyInvalid, "", attest.ParsePolicy)
 }
 
 // ReadTDXCollateral reads the collateral document 'launch collateral
 // fetch' writes: E1022 evidence-malformed if it cannot be read or decoded.
 func ReadTDXCollateral(file string) (*tdx.Collateral, error) {
-	data, err := regfile.ReadFile(file)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.EvidenceMalformed, "%w", err)
-	}
-	c, err := tdx.DecodeCollateral(data)
-	if err != nil {
-		return nil, errcode.Errorf(errcode.EvidenceMalformed, "%s: %w", file, err).WithHint("pass the JSON that 'launch collateral fetch' wrote")
-	}
-	return c, nil
+	return readAs(file, errcode.EvidenceMalformed, "pass the JSON that 'launch collateral fetch' wrote", tdx.DecodeCollateral)
 }
 
 // VerifyEvidenceFile judges the evidence envelope in file against pol, as
 // a relying party does: E1022 evidence-malformed if the file cannot be
 // read or is not an envelope; otherwise the verdict, whatever it is.
 func VerifyEvidenceFile(file string, pol *attest.Policy, opts attest.Options) (attest.Result, error) {
-	data, err := regfile.ReadFile(file)
+	env, err := readAs(file, errcode.EvidenceMalformed, "", tee.DecodeEnvelope)
 	if err != nil {
-		return attest.Result{}, errcode.Errorf(errcode.EvidenceMalformed, "%w", err)
-	}
-	env, err := tee.DecodeEnvelope(data)
-	if err != nil {
-		return attest.Result{}, errcode.Errorf(errcode.EvidenceMalformed, "%s: %w", file, err)
+		return attest.Result{}, err
 	}
 	return attest.Verify(env, pol, opts), nil
+}
+
+// readAs reads the regular file and decodes it; either failure is code's,
+// a decoding one naming the file and with hint (if not empty).
+func readAs[T any](file string, code errcode.Code, hint string, decode func([]byte) (T, error)) (T, error) {
+	var zero T
+	data, err := regfile.ReadFile(file)
+	if err != nil {
+		return zero, errcode.Errorf(code, "%w", err)
+	}
+	v, err := decode(data)
+	if err != nil {
+		e := errcode.Errorf(code, "%s: %w", file, err)
+		if hint != "" {
+			e = e.WithHint(hint)
+		}
+		return zero, e
+	}
+	return v, nil
 }
 
 // ReadIdentity reads a tenant's log identity from file, or from stdin
