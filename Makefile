@@ -140,10 +140,14 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/resource
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenStored$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzEntry$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./codecache
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHelp$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/cmdline
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim/audit
 
-# Regenerate docs/errors.md from the registry.
+# Regenerate docs/errors.md from the registry, and docs/launch.1 from the
+# commands' help files and flags.
 docs:
 	$(GO) run ./cmd/launch errors --markdown > docs/errors.md
+	$(GO) run ./cmd/launch man > docs/launch.1
 
 clean:
 	rm -rf bin wasm-examples/*/module.wasm

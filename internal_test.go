@@ -3,9 +3,7 @@ package ampoule
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +13,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ampoule-run/ampoule/attest"
-	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/codecache"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/brokertest"
 	"github.com/ampoule-run/ampoule/internal/snpfake"
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
@@ -28,43 +26,6 @@ import (
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
-
-// startBroker runs a real broker (bbolt file, loopback HTTP) with no
-// policy yet.
-func startBroker(t *testing.T) (*broker.Server, *httptest.Server) {
-	t.Helper()
-	s, err := broker.Open(filepath.Join(t.TempDir(), "broker.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return s, srv
-}
-
-// brokerBundle is the notebook whose sealed mount takes its key from the
-// broker at url, pinned by key.
-func brokerBundle(t *testing.T, url string, key []byte) string {
-	t.Helper()
-	return testwasm.CopyBundle(t, testwasm.Example(t, "notebook"), "name = \"notebook\"\nprofiles = [\"debug\", \"staging\", \"production\"]\n"+
-		"[broker]\nurl = \""+url+"\"\nkey = \""+hex.EncodeToString(key)+"\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\"\n[limits]\nwall_time = \"10s\"\n")
-}
-
-// policyFor accepts the bundle's measurement under the profile and
-// backend.
-func policyFor(t *testing.T, bundle, profile, backend string, extra string) *attest.Policy {
-	t.Helper()
-	b, err := loader.Open(bundle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := attest.ParsePolicy([]byte("measurements = [\"" + loader.Measure(b, profile).String() + "\"]\nprofiles = [\"" + profile + "\"]\nbackends = [\"" + backend + "\"]\n" + extra))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // TestScrubbedEnv: a protected launcher starts again unless its
 // environment holds exactly GOTRACEBACK=none and no GODEBUG, and then runs
@@ -148,12 +109,12 @@ func TestSealingKeyPerBackend(t *testing.T) {
 // one from the broker, which verifies the quote, the report data and the
 // RTMR3 event, and the sealed mount opens.
 func TestTDXSealingFromBroker(t *testing.T) {
-	srv, httpSrv := startBroker(t)
-	bundle := brokerBundle(t, httpSrv.URL, srv.PublicKey())
+	srv, httpSrv := brokertest.Start(t)
+	bundle := brokertest.Bundle(t, httpSrv.URL, srv.PublicKey())
 	fake := tdxfake.New(t)
 	regs := fakertmr.CreateRtmrSubsystem(t.TempDir())
 	fake.Registers = regs
-	srv.SetPolicy(policyFor(t, bundle, "production", "tdx", "tdx_require_rtmr = true\n"))
+	srv.SetPolicy(brokertest.PolicyFor(t, bundle, "production", "tdx", "tdx_require_rtmr = true\n"))
 	srv.Verify = attest.Options{TDXRoots: fake.Roots()}
 
 	b, err := loader.FromFS(os.DirFS(bundle), bundle)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/brokertest"
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
@@ -25,7 +26,7 @@ import (
 // same run is refused (E3036) by a grant narrowed to sev-snp: the backend
 // the broker judges is the evidence's, not one the host names.
 func TestSecretsFollowTheBackend(t *testing.T) {
-	srv, httpSrv := startBroker(t)
+	srv, httpSrv := brokertest.Start(t)
 	if err := srv.PutResource("default/tenant/api-key", []byte("tdx's secret")); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func TestAuditSuggestDescribesRows(t *testing.T) {
 		t.Skipf("no seccomp allowlist here: %v", err)
 	}
 	report := filepath.Join(t.TempDir(), "audit.json")
-	b, _ := json.Marshal(auditReport{Syscalls: []audit.Count{
+	b, _ := json.Marshal(audit.Report{Syscalls: []audit.Count{
 		{Nr: 56, Name: "clone", Count: 3},
 		{Nr: 435, Name: "clone3", Count: 2},
 		{Nr: 0, Name: "read", Count: 40},

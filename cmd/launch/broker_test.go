@@ -20,60 +20,10 @@ import (
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/internal/testwasm"
-	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/internal/brokertest"
 	"github.com/ampoule-run/ampoule/tee"
-	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
-
-// startBroker runs a real broker (bbolt file, loopback HTTP) with no
-// policy yet.
-func startBroker(t *testing.T) (*broker.Server, *httptest.Server) {
-	t.Helper()
-	s, err := broker.Open(filepath.Join(t.TempDir(), "broker.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return s, srv
-}
-
-// brokerBundle is the notebook whose sealed mount takes its key from the
-// broker at url, pinned by key.
-func brokerBundle(t *testing.T, url string, key []byte) string {
-	t.Helper()
-	return copyBundle(t, testwasm.Example(t, "notebook"), "name = \"notebook\"\nprofiles = [\"debug\", \"staging\", \"production\"]\n"+
-		"[broker]\nurl = \""+url+"\"\nkey = \""+hex.EncodeToString(key)+"\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\"\n[limits]\nwall_time = \"10s\"\n")
-}
-
-// simKeyHex is the public key of the simulator key file at path (made
-// if missing), as a policy pins it.
-func simKeyHex(t *testing.T, path string) string {
-	t.Helper()
-	b, err := sim.LoadOrCreate(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b.PublicKey())
-}
-
-// policyFor accepts the bundle's measurement under the profile and
-// backend.
-func policyFor(t *testing.T, bundle, profile, backend string, extra string) *attest.Policy {
-	t.Helper()
-	b, err := loader.FromFS(os.DirFS(bundle), bundle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := attest.ParsePolicy([]byte("measurements = [\"" + loader.Measure(b, profile).String() + "\"]\nprofiles = [\"" + profile + "\"]\nbackends = [\"" + backend + "\"]\n" + extra))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // TestSealedKeyFromBroker: a sealed mount whose key the tenant's broker
 // releases, end to end through a launch run on the simulator: the broker
@@ -82,12 +32,12 @@ func policyFor(t *testing.T, bundle, profile, backend string, extra string) *att
 // is not the pinned one, or is down stops the run before it starts,
 // leaving the store as it was.
 func TestSealedKeyFromBroker(t *testing.T) {
-	srv, httpSrv := startBroker(t)
-	bundle := brokerBundle(t, httpSrv.URL, srv.PublicKey())
+	srv, httpSrv := brokertest.Start(t)
+	bundle := brokertest.Bundle(t, httpSrv.URL, srv.PublicKey())
 	dir := t.TempDir()
 	// Two machines' simulators, which the policy pins.
-	pins := "allow_insecure = true\nsim_keys = [\"" + simKeyHex(t, filepath.Join(dir, "a.key")) + "\", \"" + simKeyHex(t, filepath.Join(dir, "b.key")) + "\"]\n"
-	srv.SetPolicy(policyFor(t, bundle, "debug", "sim", pins))
+	pins := "allow_insecure = true\nsim_keys = [\"" + brokertest.SimKeyHex(t, filepath.Join(dir, "a.key")) + "\", \"" + brokertest.SimKeyHex(t, filepath.Join(dir, "b.key")) + "\"]\n"
+	srv.SetPolicy(brokertest.PolicyFor(t, bundle, "debug", "sim", pins))
 	store := filepath.Join(dir, "nb.sealed")
 	run := func(simKey string, args ...string) result {
 		return launch(t, append([]string{"run", "--no-cache", "--sim-key", filepath.Join(dir, simKey), "--sealed", store, bundle, "--"}, args...)...)
@@ -116,24 +66,24 @@ func TestSealedKeyFromBroker(t *testing.T) {
 		code   errcode.Code
 	}{
 		{"policy without the measurement", func() (string, func()) {
-			other := policyFor(t, bundle, "staging", "sim", pins)
+			other := brokertest.PolicyFor(t, bundle, "staging", "sim", pins)
 			srv.SetPolicy(other)
-			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", pins)) }
+			return bundle, func() { srv.SetPolicy(brokertest.PolicyFor(t, bundle, "debug", "sim", pins)) }
 		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
 		{"policy without allow_insecure", func() (string, func()) {
-			srv.SetPolicy(policyFor(t, bundle, "debug", "sim", ""))
-			return bundle, func() { srv.SetPolicy(policyFor(t, bundle, "debug", "sim", pins)) }
+			srv.SetPolicy(brokertest.PolicyFor(t, bundle, "debug", "sim", ""))
+			return bundle, func() { srv.SetPolicy(brokertest.PolicyFor(t, bundle, "debug", "sim", pins)) }
 		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
 		{"a stranger's simulator", func() (string, func()) {
 			return bundle, func() {}
 		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
 		{"another broker's key pinned", func() (string, func()) {
 			pub, _, _ := ed25519.GenerateKey(rand.Reader)
-			b := brokerBundle(t, httpSrv.URL, pub)
+			b := brokertest.Bundle(t, httpSrv.URL, pub)
 			return b, func() {}
 		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerAnswerInvalid},
 		{"broker down", func() (string, func()) {
-			return brokerBundle(t, "http://127.0.0.1:1", srv.PublicKey()), func() {}
+			return brokertest.Bundle(t, "http://127.0.0.1:1", srv.PublicKey()), func() {}
 		}, errcode.ClassInternal.ExitStatus(), errcode.BrokerUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,7 +103,7 @@ func TestSealedKeyFromBroker(t *testing.T) {
 		})
 	}
 	// Under staging the host sees the code only.
-	srv.SetPolicy(policyFor(t, bundle, "debug", "sim", ""))
+	srv.SetPolicy(brokertest.PolicyFor(t, bundle, "debug", "sim", ""))
 	r := launch(t, "run", "--profile", "staging", "--sim-key", filepath.Join(dir, "a.key"), "--sealed", filepath.Join(dir, "s.sealed"), bundle)
 	if lines := hostVisible(r.stderr); r.code != errcode.ClassPolicy.ExitStatus() || len(lines) != 1 || !staticLine.MatchString(lines[0]) || !strings.Contains(lines[0], "E3013") {
 		t.Errorf("staging refusal: %+v", r)
@@ -182,7 +132,7 @@ func TestBrokerCommand(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	bundle := brokerBundle(t, "http://"+addr, key)
+	bundle := brokertest.Bundle(t, "http://"+addr, key)
 	p := launch(t, "policy", "new", "--from", bundle, "--profile", "debug", "--backend", "sim", "--allow-insecure", "--sim-key", filepath.Join(dir, "sim.key"))
 	policy := filepath.Join(dir, "policy.toml")
 	os.WriteFile(policy, []byte(p.stdout), 0o644)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"encoding/json"
 	"fmt"
 
@@ -9,42 +10,15 @@ import (
 	"github.com/ampoule-run/ampoule/errcode"
 )
 
-func cacheCommand() command {
-	return command{
-		name:    "cache",
-		summary: "show or empty the compile cache",
-		usage:   "cache info [--cache-dir DIR] [--json]\n       launch cache prune [--cache-dir DIR]",
-		help: `
-Under debug a run keeps the code wazero compiles in a cache on disk, so a
-second run of the same module starts at once (staging and production
-compile in memory). cache info prints the cache's directory, how many
-compiled modules it holds and their size; cache prune removes them all.
-Both refuse a directory holding anything a compile cache does not
-(E1046): prune never removes files from a directory named by mistake.
-
-Examples:
-  launch cache info
-  launch cache prune --cache-dir /tmp/ampoule-cache`,
-		run: doCache,
+func cmdCache(fs *flag.FlagSet) action {
+	dir := fs.String("cache-dir", "", "the cache's directory (default: the one 'launch run' uses, under the user's cache dir)")
+	asJSON := fs.Bool("json", false, "info: print JSON")
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		return cacheAction(e, in.Sub, dir, *asJSON)
 	}
 }
 
-func doCache(ctx context.Context, e *cliEnv, args []string) int {
-	c := cacheCommand()
-	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-		printCommandHelp(e.stdout, c)
-		return 0
-	}
-	if len(args) == 0 || (args[0] != "info" && args[0] != "prune") {
-		return e.fail(errcode.Errorf(errcode.Usage, "cache takes the subcommand info or prune").WithHint("usage: launch " + c.usage))
-	}
-	sub, args := args[0], args[1:]
-	fs := e.newFlagSet(c)
-	dir := fs.String("cache-dir", "", "the cache's directory (default: the one 'launch run' uses, under the user's cache dir)")
-	asJSON := fs.Bool("json", false, "info: print JSON")
-	if done, code := e.parseNoArgs(c, fs, args); done {
-		return code
-	}
+func cacheAction(e *cliEnv, sub string, dir *string, asJSON bool) int {
 	if *dir == "" {
 		d, err := ampoule.DefaultCacheDir()
 		if err != nil {
@@ -64,7 +38,7 @@ func doCache(ctx context.Context, e *cliEnv, args []string) int {
 	if err != nil {
 		return e.fail(err)
 	}
-	if *asJSON {
+	if asJSON {
 		b, _ := json.MarshalIndent(st, "", "  ")
 		fmt.Fprintf(e.stdout, "%s\n", b)
 		return 0

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"text/tabwriter"
 
@@ -9,72 +10,32 @@ import (
 	"github.com/ampoule-run/ampoule/shim"
 )
 
-func gateCommand() command {
-	return command{
-		name:    "gate",
-		summary: "show the host-call gate (the same under every profile)",
-		usage:   "gate [--profile P] [--json]",
-		help: `
-Gate prints the table that decides every host call a workload may make.
-It is the same under every profile: profiles differ in what the host sees
-and in how the runner is confined ('launch profiles'), never in the calls
-a workload may make. Each WASI preview 1 function is allowed (wazero's
-implementation runs, with paths confined beneath their preopen), denied
-(it returns the errno shown and no host code runs), trapped (the call ends
-the run with E3007 host-call-trapped) or refused (a module importing it is
-refused before it runs).
-
-Examples:
-  launch gate
-  launch gate --profile production --json`,
-		run: doGate,
-	}
-}
-
-func doGate(ctx context.Context, e *cliEnv, args []string) int {
-	c := gateCommand()
-	fs := e.newFlagSet(c)
+func cmdGate(fs *flag.FlagSet) action {
 	profile := fs.String("profile", "debug", "the profile: debug, staging or production (each has the same gate)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if done, code := e.parseNoArgs(c, fs, args); done {
-		return code
-	}
-	p, err := profiles.Get(*profile)
-	if err != nil {
-		return e.fail(err)
-	}
-	table := shim.Gate()
-	if *asJSON {
-		type row struct {
-			Function string `json:"function"`
-			Rule     string `json:"rule"`
-			Errno    uint16 `json:"errno,omitempty"`
-			Why      string `json:"why"`
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		p, err := profiles.Get(*profile)
+		if err != nil {
+			return e.fail(err)
 		}
-		var out []row
+		table := shim.Gate()
+		if *asJSON {
+			return writeJSON(e, shim.GateRows())
+		}
+		fmt.Fprintf(e.stdout, "Host-call gate under the %s profile, the same as under every other (%d functions of %s):\n\n", p.Name, len(table), shim.WASIModule)
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "FUNCTION\tRULE\tWHY")
 		for _, n := range table.Names() {
-			r := table[n]
-			out = append(out, row{shim.WASIModule + "." + n, r.Action.String(), uint16(r.Errno), r.Why})
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", n, table[n], table[n].Why)
 		}
+		tw.Flush()
 		amp := shim.AmpouleFunctions()
+		fmt.Fprintf(e.stdout, "\nHost functions of the %s module:\n\n", shim.AmpouleModule)
+		tw = tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		for _, n := range amp.Names() {
-			out = append(out, row{shim.AmpouleModule + "." + n, amp[n].Action.String(), 0, amp[n].Why})
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", n, amp[n], amp[n].Why)
 		}
-		return writeJSON(e, out)
+		tw.Flush()
+		return 0
 	}
-	fmt.Fprintf(e.stdout, "Host-call gate under the %s profile, the same as under every other (%d functions of %s):\n\n", p.Name, len(table), shim.WASIModule)
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FUNCTION\tRULE\tWHY")
-	for _, n := range table.Names() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", n, table[n], table[n].Why)
-	}
-	tw.Flush()
-	amp := shim.AmpouleFunctions()
-	fmt.Fprintf(e.stdout, "\nHost functions of the %s module:\n\n", shim.AmpouleModule)
-	tw = tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	for _, n := range amp.Names() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", n, amp[n], amp[n].Why)
-	}
-	tw.Flush()
-	return 0
 }

@@ -2,69 +2,34 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/sandbox"
 )
 
-func measureCommand() command {
-	return command{
-		name:    "measure",
-		summary: "print a bundle's measurement under a profile",
-		usage:   "measure [--profile P] [--json] BUNDLE",
-		help: `
-Measure prints the SHA-384 measurement of the bundle (module, canonical
-manifest and profile) in hex: the reference value a verifier compares
-evidence against. It is deterministic, needs no TEE, and ignores comments
-and layout in ampoule.toml.
-
-Examples:
-  launch measure --profile production wasm-examples/hello
-  launch measure --json bundle.tar`,
-		run: doMeasure,
-	}
-}
-
-func doMeasure(ctx context.Context, e *cliEnv, args []string) int {
-	c := measureCommand()
-	fs := e.newFlagSet(c)
+func cmdMeasure(fs *flag.FlagSet) action {
 	profile := fs.String("profile", "debug", "the profile: debug, staging or production")
 	asJSON := fs.Bool("json", false, "print a JSON object with the measurement and its inputs")
-	target, done, code := e.parseOne(c, fs, args, "BUNDLE")
-	if done {
-		return code
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		target := in.Pos[0]
+		m, err := ampoule.Measure(target, *profile)
+		if err != nil {
+			return e.fail(err)
+		}
+		if !*asJSON {
+			fmt.Fprintln(e.stdout, m.Measurement)
+			return 0
+		}
+		return writeJSON(e, m)
 	}
-	if _, err := profiles.Get(*profile); err != nil {
-		return e.fail(err)
-	}
-	b, err := loader.Open(target)
-	if err != nil {
-		return e.fail(err)
-	}
-	m := loader.Measure(b, *profile)
-	if !*asJSON {
-		fmt.Fprintln(e.stdout, m)
-		return 0
-	}
-	digest := b.ModuleSHA384()
-	out := struct {
-		Measurement       string          `json:"measurement"`
-		Profile           string          `json:"profile"`
-		Name              string          `json:"name"`
-		ModuleSHA384      string          `json:"module_sha384"`
-		CanonicalManifest json.RawMessage `json:"canonical_manifest"`
-		Generated         bool            `json:"generated_manifest"`
-		ProfileAllowed    bool            `json:"profile_allowed"`
-	}{m.String(), *profile, b.Manifest.Name, hex.EncodeToString(digest[:]), b.Manifest.Canonical(), b.Generated, b.Manifest.AllowsProfile(*profile)}
-	return writeJSON(e, out)
 }
 
 func writeJSON(e *cliEnv, v any) int {
@@ -76,52 +41,34 @@ func writeJSON(e *cliEnv, v any) int {
 	return 0
 }
 
-func profilesCommand() command {
-	return command{
-		name:    "profiles",
-		summary: "show the profiles side by side",
-		usage:   "profiles [--json]",
-		help: `
-Profiles shows what each profile lets the host see and the workload do, and
-lists each profile's relaxations against production by name.
-
-Example:
-  launch profiles`,
-		run: doProfiles,
-	}
-}
-
-func doProfiles(ctx context.Context, e *cliEnv, args []string) int {
-	c := profilesCommand()
-	fs := e.newFlagSet(c)
+func cmdProfiles(fs *flag.FlagSet) action {
 	asJSON := fs.Bool("json", false, "print JSON")
-	if done, code := e.parseNoArgs(c, fs, args); done {
-		return code
-	}
-	all := profiles.All()
-	if *asJSON {
-		type jsonProfile struct {
-			profiles.Profile
-			Warnings []profiles.Warning `json:"warnings"`
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		all := profiles.All()
+		if *asJSON {
+			type jsonProfile struct {
+				profiles.Profile
+				Warnings []profiles.Warning `json:"warnings"`
+			}
+			var out []jsonProfile
+			for _, p := range all {
+				out = append(out, jsonProfile{p, nonNilWarnings(p.Warnings())})
+			}
+			return writeJSON(e, out)
 		}
-		var out []jsonProfile
+		printProfileTable(e.stdout, all)
 		for _, p := range all {
-			out = append(out, jsonProfile{p, nonNilWarnings(p.Warnings())})
+			fmt.Fprintf(e.stdout, "\n%s: %s\n", p.Name, p.Summary)
+			ws := p.Warnings()
+			if len(ws) == 0 {
+				fmt.Fprintln(e.stdout, "  no relaxations")
+			}
+			for _, w := range ws {
+				fmt.Fprintf(e.stdout, "  warning %s: %s\n", w.Name, w.Text)
+			}
 		}
-		return writeJSON(e, out)
+		return 0
 	}
-	printProfileTable(e.stdout, all)
-	for _, p := range all {
-		fmt.Fprintf(e.stdout, "\n%s: %s\n", p.Name, p.Summary)
-		ws := p.Warnings()
-		if len(ws) == 0 {
-			fmt.Fprintln(e.stdout, "  no relaxations")
-		}
-		for _, w := range ws {
-			fmt.Fprintf(e.stdout, "  warning %s: %s\n", w.Name, w.Text)
-		}
-	}
-	return 0
 }
 
 // printProfileTable prints the profiles side by side, a row per setting.
@@ -182,101 +129,47 @@ func nonNilWarnings(w []profiles.Warning) []profiles.Warning {
 	return w
 }
 
-func errorsCommand() command {
-	return command{
-		name:    "errors",
-		summary: "list the registered error codes",
-		usage:   "errors [--json | --markdown]",
-		help: `
-Errors lists every code the launcher may show the host: its number, its
-stable name, its exit class and status, and its public text. Under staging
-and production the host sees only "launch: E#### name (ref ID)".
-
-Examples:
-  launch errors
-  launch errors --json
-  launch errors --markdown > docs/errors.md`,
-		run: doErrors,
-	}
-}
-
-func doErrors(ctx context.Context, e *cliEnv, args []string) int {
-	c := errorsCommand()
-	fs := e.newFlagSet(c)
+func cmdErrors(fs *flag.FlagSet) action {
 	asJSON := fs.Bool("json", false, "print JSON")
 	asMarkdown := fs.Bool("markdown", false, "print the registry as docs/errors.md")
-	if done, code := e.parseNoArgs(c, fs, args); done {
-		return code
-	}
-	if *asMarkdown {
-		if err := errcode.Markdown(e.stdout); err != nil {
-			return e.fail(errcode.Errorf(errcode.Internal, "writing the registry: %w", err))
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		if *asMarkdown {
+			if err := errcode.Markdown(e.stdout); err != nil {
+				return e.fail(errcode.Errorf(errcode.Internal, "writing the registry: %w", err))
+			}
+			return 0
 		}
+		entries := errcode.Entries()
+		if *asJSON {
+			return writeJSON(e, entries)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "CODE\tNAME\tCLASS\tEXIT\tTEXT")
+		for _, c := range entries {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", c.Code, c.Name, c.Class, c.ExitStatus, c.Text)
+		}
+		tw.Flush()
+		fmt.Fprintln(e.stdout, "\nUnder debug a workload's own exit status passes through; the statuses above are the launcher's.")
 		return 0
 	}
-	if *asJSON {
-		type jsonCode struct {
-			Code       string `json:"code"`
-			Number     int    `json:"number"`
-			Name       string `json:"name"`
-			Class      string `json:"class"`
-			ExitStatus int    `json:"exit_status"`
-			Text       string `json:"text"`
-			Hint       string `json:"hint,omitempty"`
-		}
-		var out []jsonCode
-		for _, c := range errcode.All() {
-			out = append(out, jsonCode{fmt.Sprintf("E%04d", int(c)), int(c), c.Name(), c.Class().String(), c.Class().ExitStatus(), c.Text(), c.Hint()})
-		}
-		return writeJSON(e, out)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CODE\tNAME\tCLASS\tEXIT\tTEXT")
-	for _, c := range errcode.All() {
-		fmt.Fprintf(tw, "E%04d\t%s\t%s\t%d\t%s\n", int(c), c.Name(), c.Class(), c.Class().ExitStatus(), c.Text())
-	}
-	tw.Flush()
-	fmt.Fprintln(e.stdout, "\nUnder debug a workload's own exit status passes through; the statuses above are the launcher's.")
-	return 0
 }
 
-func versionCommand() command {
-	return command{
-		name:    "version",
-		summary: "print the versions of launch and its runtime",
-		usage:   "version [--json]",
-		help: `
-Version prints launch's version (its module's, "(devel)" when built from a
-checkout), the commit it was built from where the go command stamped one
-("+modified" when the tree had changes), the wazero version it embeds and
-the Go version it was built with. 'launch --version' prints the same.
-
-Examples:
-  launch version
-  launch version --json`,
-		run: doVersion,
-	}
-}
-
-func doVersion(ctx context.Context, e *cliEnv, args []string) int {
-	c := versionCommand()
-	fs := e.newFlagSet(c)
+func cmdVersion(fs *flag.FlagSet) action {
 	asJSON := fs.Bool("json", false, "print JSON")
-	if done, code := e.parseNoArgs(c, fs, args); done {
-		return code
-	}
-	v := sandbox.Versions()
-	if *asJSON {
-		return writeJSON(e, v)
-	}
-	fmt.Fprintf(e.stdout, "launch %s\n", v.Launch)
-	if v.Commit != "" {
-		mod := ""
-		if v.Modified {
-			mod = "+modified"
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		v := sandbox.Versions()
+		if *asJSON {
+			return writeJSON(e, v)
 		}
-		fmt.Fprintf(e.stdout, "commit %s%s\n", v.Commit, mod)
+		fmt.Fprintf(e.stdout, "launch %s\n", v.Launch)
+		if v.Commit != "" {
+			mod := ""
+			if v.Modified {
+				mod = "+modified"
+			}
+			fmt.Fprintf(e.stdout, "commit %s%s\n", v.Commit, mod)
+		}
+		fmt.Fprintf(e.stdout, "wazero %s\n%s\n", v.Wazero, v.Go)
+		return 0
 	}
-	fmt.Fprintf(e.stdout, "wazero %s\n%s\n", v.Wazero, v.Go)
-	return 0
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/brokertest"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/tee"
@@ -267,7 +268,7 @@ func TestBrokerRunLogCarriesTheBrokersNonce(t *testing.T) {
 		"[broker]\nurl = \""+srv.URL+"\"\nkey = \""+hex.EncodeToString(s.PublicKey())+"\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\"\n[limits]\nwall_time = \"10s\"\n")
 	dir := t.TempDir()
 	simKey := filepath.Join(dir, "sim.key")
-	if err := s.SetPolicy(policyFor(t, bundle, "staging", "sim", "allow_insecure = true\nsim_keys = [\""+simKeyHex(t, simKey)+"\"]\n")); err != nil {
+	if err := s.SetPolicy(brokertest.PolicyFor(t, bundle, "staging", "sim", "allow_insecure = true\nsim_keys = [\""+brokertest.SimKeyHex(t, simKey)+"\"]\n")); err != nil {
 		t.Fatal(err)
 	}
 	logFile := filepath.Join(dir, "run.log")

@@ -348,7 +348,7 @@ func TestVerifySNPByHand(t *testing.T) {
 	os.WriteFile(report, snptestdata.AttestationBytes, 0o644)
 	os.WriteFile(vcek, snptestdata.VcekBytes, 0o644)
 	r := launch(t, "verify", "--snp-report", report, "--vcek", vcek, "--at", "2026-11-23T00:00:00Z")
-	if r.code != 0 || !strings.Contains(r.stdout, "chain: valid") || !strings.Contains(r.stdout, "b07af9620f3b839b") || !strings.Contains(r.stdout, "debug ALLOWED") {
+	if r.code != 0 || !strings.Contains(r.stdout, "signature chain: valid\n") || !strings.Contains(r.stdout, "b07af9620f3b839b") || !regexp.MustCompile(`(?m)^debug allowed: +true$`).MatchString(r.stdout) {
 		t.Fatalf("%+v", r)
 	}
 	bad := append([]byte(nil), snptestdata.AttestationBytes...)

@@ -28,7 +28,7 @@ func main() {
 	// The child that 'launch run' starts to run the workload.
 	ampoule.RunnerMain()
 	// SIGINT and SIGTERM stop a run; a protected run adds the signals that
-	// would make the Go runtime dump its stacks (protectLauncher).
+	// would make the Go runtime dump its stacks (ampoule.Protect).
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -41,9 +41,9 @@ func main() {
 		case <-sigs:
 		case <-time.After(forcedExitDelay):
 		}
-		exit(130)
+		ampoule.Exit(130)
 	}()
 	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
-		protect: func() error { return protectLauncher(sigs) }}
-	exit(env.run(ctx, os.Args[1:]))
+		protect: func() error { return ampoule.Protect(sigs) }}
+	ampoule.Exit(env.run(ctx, os.Args[1:]))
 }

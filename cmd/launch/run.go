@@ -28,49 +28,6 @@ var (
 
 func warningLine(w string) string { return "launch: warning: " + w + "\n" }
 
-func runCommand() command {
-	return command{
-		name:    "run",
-		summary: "measure a bundle and run it",
-		usage:   "run [--profile P] [--backend B] [--dir HOST[::GUEST[::rw]]]... [--env K=V|NAME]... BUNDLE|MODULE.wasm [-- ARGS...]",
-		help: `
-Run measures the bundle (a directory or a .tar holding ampoule.toml and the
-module) under the profile, then runs the module in wazero with the manifest's
-arguments, environment, directories and limits.
-
-A bare .wasm runs only under the debug profile, with a generated manifest.
---dir, --env and ARGS add to the manifest and are refused by every profile
-but debug: staging and production run the measured manifest as it is.
-
-Under debug the workload's output reaches the terminal and its exit code
-becomes launch's. Under staging and production the host sees only a static
-error code and a correlation id, and launch exits with one of a few fixed
-statuses (see 'launch errors').
-Everything else goes to the tenant's encrypted log (--log-out, stderr by
-default); with the log on stderr, stderr carries the log alone and launch's
-own lines (its warnings, the static line) go to stdout. A terminal is
-refused as the log's stream (E1029): pass --log-out FILE.
-
-The workload reads launch's stdin where the manifest says stdin = "host";
-where it does not say, under debug only. Otherwise its stdin is empty.
-
-A manifest's [sealed] mount is kept on the host's disk as one store
-encrypted under a sealing key for the measurement (--sealed FILE, by
-default in $XDG_STATE_HOME/ampoule/sealed), opened before the run and
-sealed back after it; the directory of --sealed FILE must exist. The key
-is the TEE's, or with key = "broker" the one the manifest's [broker]
-releases to the run's verified evidence.
-
-Examples:
-  launch run wasm-examples/hello
-  launch run --dir ./data::/data::rw wasm-examples/files
-  launch run --env NAME=dev tool.wasm -- --verbose input.txt
-  launch run --dir ./data --env HOME tool.wasm    # ./data is /data in the guest; HOME is launch's
-  launch run --sealed ./notes.sealed wasm-examples/notebook -- a note`,
-		run: doRun,
-	}
-}
-
 type runFlags struct {
 	profile, backend, cacheDir string
 	noCache, verbose, trace    bool
@@ -81,56 +38,50 @@ type runFlags struct {
 	dirs, env                  stringList
 }
 
-func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
-	c := runCommand()
+func cmdRun(fs *flag.FlagSet) action {
 	var f runFlags
-	fs := e.newFlagSet(c)
 	f.define(fs)
-	pos, guestArgs, err := e.parse(c, fs, args)
-	if err == errHelp {
-		return 0
-	}
-	if err != nil {
-		return e.fail(err)
-	}
-	if len(pos) != 1 {
-		hint := "usage: launch " + c.usage
-		if len(pos) > 1 {
-			hint = fmt.Sprintf("the workload's arguments go after --: launch run [flags] %s -- %s", pos[0], strings.Join(pos[1:], " "))
-		}
-		return e.fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint))
-	}
-	profile, err := profiles.Get(f.profile)
-	if err != nil {
-		return e.fail(err)
-	}
-	host := newHostLines(e.stdout, e.stderr, !profile.PlainLogs && toStderr(f.logOut))
-	cfg, err := e.runConfig(f, guestArgs, host)
-	if err != nil {
-		return e.fail(err)
-	}
-	out := &outcome{host: host, profile: profile, ref: cfg.Ref}
-	// A run that does not unwind in time after a signal still shows the
-	// host its line and exits 130 (main).
-	defer atExit(func() {
-		out.show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
-	})()
-	if profile.Protected && e.protect != nil {
-		if err := e.protect(); err != nil {
-			return out.finish(ampoule.Result{}, err)
-		}
-		// A panic here shows the host the static line, not its value.
-		defer func() {
-			if v := recover(); v != nil {
-				status = out.finish(ampoule.Result{}, errcode.Errorf(errcode.Internal, "panic: %v", v))
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) (status int) {
+		pos, guestArgs := in.Pos, in.Rest
+		if len(pos) != 1 {
+			hint := "usage: launch " + c.doc.Usage
+			if len(pos) > 1 {
+				hint = fmt.Sprintf("the workload's arguments go after --: launch run [flags] %s -- %s", pos[0], strings.Join(pos[1:], " "))
 			}
-		}()
+			return e.fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint))
+		}
+		profile, err := profiles.Get(f.profile)
+		if err != nil {
+			return e.fail(err)
+		}
+		host := ampoule.NewHostLines(e.stdout, e.stderr, !profile.PlainLogs && ampoule.ToStderr(f.logOut))
+		cfg, err := e.runConfig(f, guestArgs, host)
+		if err != nil {
+			return e.fail(err)
+		}
+		out := &outcome{host: host, profile: profile, ref: cfg.Ref}
+		// A run that does not unwind in time after a signal still shows the
+		// host its line and exits 130 (main).
+		defer ampoule.AtExit(func() {
+			out.show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
+		})()
+		if profile.Protected && e.protect != nil {
+			if err := e.protect(); err != nil {
+				return out.finish(ampoule.Result{}, err)
+			}
+			// A panic here shows the host the static line, not its value.
+			defer func() {
+				if v := recover(); v != nil {
+					status = out.finish(ampoule.Result{}, errcode.Errorf(errcode.Internal, "panic: %v", v))
+				}
+			}()
+		}
+		res, err := ampoule.Run(ctx, pos[0], cfg)
+		if f.audit && res.Audit != nil {
+			reportAudit(e.stderr, res.Audit, f.auditJSON)
+		}
+		return out.finish(res, err)
 	}
-	res, err := ampoule.Run(ctx, pos[0], cfg)
-	if f.audit && res.Audit != nil {
-		reportAudit(e.stderr, res.Audit, f.auditJSON)
-	}
-	return out.finish(res, err)
 }
 
 // define declares run's flags on fs.
@@ -155,16 +106,16 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 
 // runConfig turns run's flags into the library's settings; the run's own
 // lines for the host go to host.
-func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *hostLines) (ampoule.Config, error) {
+func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *ampoule.HostLines) (ampoule.Config, error) {
 	cfg := ampoule.Config{
 		Profile: f.profile, Backend: f.backend, SimKey: f.simKey, Platform: e.platform, TEE: e.tee,
 		Args: guestArgs, TraceCalls: f.trace, Audit: f.audit,
 		CacheDir: f.cacheDir, NoCache: f.noCache, Confine: f.confine,
 		Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr, Warnings: host,
-		LogJSON: f.logJSON, SealedStore: f.sealed, Runner: e.runner, Ref: newCorrelationID(),
-		LogSink: func() (io.WriteCloser, error) { return host.sink(f.logOut, f.force) },
+		LogJSON: f.logJSON, SealedStore: f.sealed, Runner: e.runner, Ref: ampoule.NewRef(),
+		LogSink: func() (io.WriteCloser, error) { return host.Sink(f.logOut, f.force) },
 		// The log is open by now, if the run has one.
-		BeforeStart: func(int) { host.settle() },
+		BeforeStart: func(int) { host.Settle() },
 	}
 	if f.auditJSON != "" && !f.audit {
 		return cfg, errcode.Errorf(errcode.Usage, "--audit-json needs --audit")
@@ -231,7 +182,7 @@ func dirFlag(s string) (loader.Mount, error) {
 // outcome shows a run's end to the host the way its profile allows, once:
 // the run's own end and a forced exit (doRun) may both try.
 type outcome struct {
-	host    *hostLines
+	host    *ampoule.HostLines
 	profile profiles.Profile
 	ref     string
 	shown   sync.Once
@@ -241,7 +192,7 @@ type outcome struct {
 // workload's own under a profile that passes it, else the error's class.
 func (o *outcome) finish(res ampoule.Result, err error) int {
 	// Lines still held (a run that started no workload) are shown.
-	o.host.settle()
+	o.host.Settle()
 	if err != nil {
 		// A second failure (the sealed mount not sealed after a failed
 		// run) is shown too; the exit status is the run's.
@@ -257,7 +208,7 @@ func (o *outcome) finish(res ampoule.Result, err error) int {
 
 func (o *outcome) show(errs ...error) {
 	o.shown.Do(func() {
-		o.host.settle()
+		o.host.Settle()
 		for _, e := range errs {
 			if o.profile.StaticErrors {
 				fmt.Fprint(o.host, errcode.Static(e, o.ref))

@@ -7,47 +7,27 @@ import (
 	"os"
 	"time"
 
+	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
 )
 
-// secretUsage is 'launch broker secret's usage.
-const secretUsage = "broker secret put --db FILE REPO/TYPE/TAG VALUE-FILE|-\n       launch broker secret list --db FILE [--json]\n       launch broker secret rm --db FILE REPO/TYPE/TAG"
-
-// doBrokerSecret is 'launch broker secret': the broker's stored resources,
+// brokerSecret is 'launch broker secret': the broker's stored resources,
 // the secrets a manifest's [secrets] names. A value comes from a file or
 // stdin, never from the command line (which other users of the machine
-// and the shell's history see), and is never printed.
-func doBrokerSecret(e *cliEnv, c command, args []string) int {
-	if len(args) == 0 || (args[0] != "put" && args[0] != "list" && args[0] != "rm") {
-		return e.fail(errcode.Errorf(errcode.Usage, "broker secret takes the subcommand put, list or rm").WithHint("usage: launch " + secretUsage))
+// and the shell's history see), and is never printed. The process is
+// protected already: the master key that seals every value, and the
+// value, are in its memory.
+func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) int {
+	if len(in.Pos) == 0 || (in.Pos[0] != "put" && in.Pos[0] != "list" && in.Pos[0] != "rm") {
+		return e.fail(errcode.Errorf(errcode.Usage, "broker secret takes the subcommand put, list or rm").WithHint("usage: launch " + c.doc.Usage))
 	}
-	sub, args := args[0], args[1:]
-	fs := e.newFlagSet(c)
-	db := fs.String("db", "", "the broker's database file (made, with fresh keys, if missing)")
-	asJSON := fs.Bool("json", false, "list: print JSON")
-	pos, rest, err := e.parse(c, fs, args)
-	switch {
-	case err == errHelp:
-		return 0
-	case err != nil:
-		return e.fail(err)
-	}
+	sub, pos := in.Pos[0], in.Pos[1:]
 	want := map[string]int{"put": 2, "list": 0, "rm": 1}[sub]
-	if len(pos) != want || len(rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "broker secret %s takes %d arguments, not %d", sub, want, len(pos)+len(rest)).WithHint("usage: launch " + secretUsage))
+	if len(pos) != want || len(in.Rest) > 0 {
+		return e.fail(errcode.Errorf(errcode.Usage, "broker secret %s takes %d arguments, not %d", sub, want, len(pos)+len(in.Rest)).WithHint("usage: launch " + c.doc.Usage))
 	}
-	if *db == "" {
-		return e.fail(errcode.Errorf(errcode.Usage, "broker secret %s needs --db FILE", sub).WithHint("usage: launch " + secretUsage))
-	}
-	// The master key that seals every value, and the value, are in this
-	// process's memory: it is protected first (which may start it again,
-	// so nothing is read before).
-	if e.protect != nil {
-		if err := e.protect(); err != nil {
-			return e.fail(err)
-		}
-	}
+	var err error
 	var value []byte
 	if sub == "put" {
 		if value, err = readSecretValue(e, pos[1]); err != nil {
@@ -55,9 +35,9 @@ func doBrokerSecret(e *cliEnv, c command, args []string) int {
 		}
 		defer clear(value)
 	}
-	srv, err := broker.Open(*db, nil)
+	srv, err := ampoule.OpenBroker(db, "", "off")
 	if err != nil {
-		return e.fail(brokerOpenError(err))
+		return e.fail(err)
 	}
 	defer srv.Close()
 	switch sub {
@@ -80,7 +60,7 @@ func doBrokerSecret(e *cliEnv, c command, args []string) int {
 		if err != nil {
 			return e.fail(errcode.Errorf(errcode.Internal, "reading the broker's secrets: %v", err))
 		}
-		if *asJSON {
+		if asJSON {
 			if list == nil {
 				list = []broker.ResourceInfo{}
 			}

@@ -1,4 +1,4 @@
-package main
+package ampoule
 
 import (
 	"bytes"
@@ -17,18 +17,18 @@ import (
 // to stderr at once where the log cannot go there.
 func TestHostLinesFollowTheLog(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	h := newHostLines(&stdout, &stderr, true)
+	h := NewHostLines(&stdout, &stderr, true)
 	h.Write([]byte("one\n"))
 	if stdout.Len()+stderr.Len() != 0 {
 		t.Fatalf("undecided lines were written: %q %q", stdout.String(), stderr.String())
 	}
-	w, err := h.sink("-", false)
+	w, err := h.Sink("-", false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Write([]byte("LOG"))
 	h.Write([]byte("two\n"))
-	h.settle()
+	h.Settle()
 	h.Write([]byte("three\n"))
 	if stdout.String() != "one\ntwo\nthree\n" || stderr.String() != "LOG" {
 		t.Errorf("with the log on stderr: stdout %q, stderr %q", stdout.String(), stderr.String())
@@ -36,9 +36,9 @@ func TestHostLinesFollowTheLog(t *testing.T) {
 
 	stdout.Reset()
 	stderr.Reset()
-	h = newHostLines(&stdout, &stderr, true)
+	h = NewHostLines(&stdout, &stderr, true)
 	h.Write([]byte("one\n"))
-	h.settle()
+	h.Settle()
 	h.Write([]byte("two\n"))
 	if stdout.String() != "" || stderr.String() != "one\ntwo\n" {
 		t.Errorf("with no log on stderr: stdout %q, stderr %q", stdout.String(), stderr.String())
@@ -46,7 +46,7 @@ func TestHostLinesFollowTheLog(t *testing.T) {
 
 	stdout.Reset()
 	stderr.Reset()
-	h = newHostLines(&stdout, &stderr, false)
+	h = NewHostLines(&stdout, &stderr, false)
 	h.Write([]byte("one\n"))
 	if stdout.String() != "" || stderr.String() != "one\n" {
 		t.Errorf("where the log cannot go to stderr: stdout %q, stderr %q", stdout.String(), stderr.String())
@@ -68,8 +68,8 @@ func TestLogFileIsNew(t *testing.T) {
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("the new log's mode: %v %v", fi.Mode(), err)
 	}
-	h := newHostLines(&bytes.Buffer{}, &bytes.Buffer{}, false)
-	_, err = h.sink(path, false)
+	h := NewHostLines(&bytes.Buffer{}, &bytes.Buffer{}, false)
+	_, err = h.Sink(path, false)
 	if errcode.From(err).Code != errcode.OutputExists {
 		t.Errorf("an existing log: %v", err)
 	}

@@ -1,4 +1,4 @@
-package main
+package ampoule
 
 import (
 	"io"
@@ -12,25 +12,25 @@ import (
 	"github.com/ampoule-run/ampoule/errcode"
 )
 
-// hostLines is where a run's own lines for the host go: its fixed
+// HostLines is where a run's own lines for the host go: its fixed
 // warnings and its final line. They go to stderr, except in a run whose
 // encrypted log goes there (--log-out -, the default): that stream then
 // carries the log's bytes and nothing else, and the lines go to stdout,
 // which under a profile with a log carries nothing of the workload's.
 // Whether a run has a log is known only once it opens one, so where the
 // log may go to stderr the lines are held until the run either opens its
-// log there (logHere) or starts without one (settle).
-type hostLines struct {
+// log there (LogHere) or starts without one (Settle).
+type HostLines struct {
 	mu             sync.Mutex
 	stdout, stderr io.Writer
 	to             io.Writer // nil while undecided
 	held           []byte
 }
 
-// newHostLines returns the lines of a run whose log may go to stderr
+// NewHostLines returns the lines of a run whose log may go to stderr
 // (held until it is known), or of one whose log cannot (stderr at once).
-func newHostLines(stdout, stderr io.Writer, logMayGoToStderr bool) *hostLines {
-	h := &hostLines{stdout: stdout, stderr: stderr}
+func NewHostLines(stdout, stderr io.Writer, logMayGoToStderr bool) *HostLines {
+	h := &HostLines{stdout: stdout, stderr: stderr}
 	if !logMayGoToStderr {
 		h.to = stderr
 	}
@@ -38,7 +38,7 @@ func newHostLines(stdout, stderr io.Writer, logMayGoToStderr bool) *hostLines {
 }
 
 // Write writes p where the run's lines go, or holds it until that is known.
-func (h *hostLines) Write(p []byte) (int, error) {
+func (h *HostLines) Write(p []byte) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.to == nil {
@@ -48,15 +48,15 @@ func (h *hostLines) Write(p []byte) (int, error) {
 	return h.to.Write(p)
 }
 
-// logHere says that the log goes to stderr: the lines go to stdout, those
+// LogHere says that the log goes to stderr: the lines go to stdout, those
 // held first. It is a no-op once decided.
-func (h *hostLines) logHere() { h.decide(h.stdout) }
+func (h *HostLines) LogHere() { h.decide(h.stdout) }
 
-// settle says that no log goes to stderr, if that was not decided yet:
+// Settle says that no log goes to stderr, if that was not decided yet:
 // the lines go there, those held first.
-func (h *hostLines) settle() { h.decide(h.stderr) }
+func (h *HostLines) Settle() { h.decide(h.stderr) }
 
-func (h *hostLines) decide(w io.Writer) {
+func (h *HostLines) decide(w io.Writer) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.to != nil {
@@ -69,10 +69,11 @@ func (h *hostLines) decide(w io.Writer) {
 	h.held = nil
 }
 
-// toStderr reports whether --log-out names stderr.
-func toStderr(spec string) bool { return spec == "" || spec == "-" }
+// ToStderr reports whether a log sink's spec (launch's --log-out) names
+// stderr: "-" or empty.
+func ToStderr(spec string) bool { return spec == "" || spec == "-" }
 
-// sink opens where a run's log goes, as --log-out says: "-" (or empty)
+// Sink opens where a run's log goes, as --log-out says: "-" (or empty)
 // for stderr, "unix:PATH" for a Unix socket, anything else a file made
 // for the log (mode 0600). An existing regular file is refused unless
 // force, so that a run never destroys an earlier run's log; an existing
@@ -82,20 +83,15 @@ func toStderr(spec string) bool { return spec == "" || spec == "-" }
 //
 // Its errors are the host's own: the library shows them whole, with their
 // hint, under every profile (errcode.Error.Host).
-func (h *hostLines) sink(spec string, force bool) (io.WriteCloser, error) {
-	return h.open(spec, force)
-}
-
-// open opens the sink that spec names.
-func (h *hostLines) open(spec string, force bool) (io.WriteCloser, error) {
+func (h *HostLines) Sink(spec string, force bool) (io.WriteCloser, error) {
 	switch {
-	case toStderr(spec):
+	case ToStderr(spec):
 		if isTerminal(h.stderr) {
-			h.settle()
+			h.Settle()
 			return nil, errcode.Errorf(errcode.LogToTerminal, "the encrypted log would go to stderr, which is a terminal").
 				WithHint("pass --log-out FILE, or redirect stderr to a file or a pipe")
 		}
-		h.logHere()
+		h.LogHere()
 		return nopCloser{h.stderr}, nil
 	case strings.HasPrefix(spec, "unix:"):
 		conn, err := net.Dial("unix", strings.TrimPrefix(spec, "unix:"))

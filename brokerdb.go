@@ -1,0 +1,51 @@
+package ampoule
+
+import (
+	"strings"
+
+	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/tee/tdx"
+)
+
+// OpenBroker opens the tenant's key broker's database at db (made, with
+// fresh keys, if missing). To serve, policyFile names its policy, which
+// must pin the simulator keys it accepts (E1023 policy-invalid), and pcs
+// where Intel's collateral for TDX quotes comes from: tdx.PCS, a mirror
+// serving its paths, or "off"; empty policyFile opens it to read its key
+// or audit trail. A database another process holds is E5007
+// broker-unavailable.
+func OpenBroker(db, policyFile, pcs string) (*broker.Server, error) {
+	if policyFile == "" {
+		srv, err := broker.Open(db, nil)
+		return srv, brokerOpenError(err)
+	}
+	pol, err := ReadPolicy(policyFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := broker.CheckPolicy(pol); err != nil {
+		return nil, errcode.Errorf(errcode.PolicyInvalid, "%s: %w", policyFile, err).WithHint("pin the simulator keys of the machines you trust: sim_keys = [\"<key>\"] ('launch platform info' prints this machine's), or accept anyone's with sim_keys = \"any\"")
+	}
+	srv, err := broker.Open(db, pol)
+	if err != nil {
+		return nil, brokerOpenError(err)
+	}
+	if pcs != "off" {
+		// An empty base is Intel's own hosts (the root CA CRL is not on
+		// the PCS's); anything else is a mirror serving every path.
+		base := strings.TrimSuffix(pcs, "/")
+		if base == tdx.PCS {
+			base = ""
+		}
+		srv.TDXCollateral = (&tdx.CollateralSource{Base: base}).Fetch
+	}
+	return srv, nil
+}
+
+func brokerOpenError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errcode.Errorf(errcode.BrokerUnavailable, "%w", err).WithHint("one broker process holds a database at a time; stop it to read the key or the audit trail")
+}

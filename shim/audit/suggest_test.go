@@ -1,0 +1,56 @@
+package audit
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+// TestSuggest: each call the run made is a row in the report's order,
+// with the allowlist's words for it or none (a new row, counted); the
+// allowed calls the run did not make are listed, sorted.
+func TestSuggest(t *testing.T) {
+	allowed := map[string]string{"read": "allowed", "clone": "allowed only if", "exit": "allowed", "brk": "allowed"}
+	d := Suggest([]Count{{Nr: 0, Name: "read", Count: 40}, {Nr: 41, Name: "socket", Count: 1}, {Nr: 56, Name: "clone", Count: 3}}, allowed)
+	want := []Row{{Count{0, "read", 40}, "allowed"}, {Count{41, "socket", 1}, ""}, {Count{56, "clone", 3}, "allowed only if"}}
+	if !slices.Equal(d.Rows, want) || d.New != 1 || !slices.Equal(d.Unused, []string{"brk", "exit"}) {
+		t.Errorf("%+v", d)
+	}
+	if d := Suggest(nil, allowed); len(d.Rows) != 0 || d.New != 0 || len(d.Unused) != 4 {
+		t.Errorf("no calls: %+v", d)
+	}
+}
+
+func TestDecodeReport(t *testing.T) {
+	r, err := DecodeReport([]byte(`{"syscalls":[{"nr":0,"name":"read","count":2}]}`))
+	if err != nil || len(r.Syscalls) != 1 || r.Syscalls[0].Count != 2 {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	for _, bad := range []string{``, `{}`, `[]`, `{"syscalls":null}`, `{"syscalls":[{"nr":1}]}`, `{"syscalls":"x"}`} {
+		if _, err := DecodeReport([]byte(bad)); !errors.Is(err, ErrNotReport) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// FuzzDecodeReport: any bytes decode to a report whose every call has a
+// name, or are refused with ErrNotReport; never a panic.
+func FuzzDecodeReport(f *testing.F) {
+	f.Add([]byte(`{"syscalls":[{"nr":0,"name":"read","count":2}]}`))
+	f.Add([]byte(`{"syscalls":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeReport(data)
+		if err != nil {
+			if !errors.Is(err, ErrNotReport) {
+				t.Errorf("%q: %v", data, err)
+			}
+			return
+		}
+		for _, c := range r.Syscalls {
+			if c.Name == "" {
+				t.Errorf("%q: a call with no name", data)
+			}
+		}
+		Suggest(r.Syscalls, map[string]string{"read": "allowed"})
+	})
+}
