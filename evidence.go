@@ -174,6 +174,9 @@ func (r *run) sealingKey(ctx context.Context, m *loader.Manifest, mm loader.Meas
 		return teeSealingKey(ctx, be, m, mm)
 	}
 	c := &broker.Client{URL: m.Broker.URL, Key: m.Broker.Key}
+	if r.bundle != nil {
+		c.Bundle = broker.BundleOf(r.bundle)
+	}
 	nonce, err := r.challenge(ctx, c)
 	if err != nil {
 		return nil, err

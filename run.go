@@ -69,6 +69,9 @@ type run struct {
 	// mounts are opened; closers release them when the run ends.
 	bundleRoot *shim.Root
 	closers    []func()
+	// bundle is the run's bundle, once read: a broker's audit trail names
+	// it.
+	bundle *loader.Bundle
 }
 
 func newRun(p profiles.Profile, cfg Config) *run {
@@ -144,6 +147,7 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
+	r.bundle = b
 	// Measured lazily: a run that needs it no sooner measures while the
 	// runner compiles.
 	measurement := sync.OnceValue(func() loader.Measurement { return loader.Measure(b, r.profile.Name) })

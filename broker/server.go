@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -74,6 +75,10 @@ type Server struct {
 	// Budget bounds the audit trail's refused decisions; Open sets
 	// DefaultBudget.
 	Budget AuditBudget
+	// RequestLog, if set, gets one line per request (see Handler).
+	RequestLog io.Writer
+	// Version is the broker's version, as GET / names it.
+	Version string
 }
 
 // ErrDatabase wraps every reason the database cannot be opened.
@@ -176,15 +181,31 @@ func (s *Server) SetPolicy(p *attest.Policy) error {
 	return nil
 }
 
-// Handler serves the protocol.
+// Handler serves the protocol, and at GET / the service's name, version
+// and endpoints. With RequestLog set, each request ends with one line
+// there: time, remote host, method, path, status, decision (the verdict,
+// or why none was taken) and duration, and nothing of its body or
+// headers.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("POST "+ChallengePath, s.challenge)
 	mux.HandleFunc("POST "+ReleasePath, s.release)
-	return mux
+	if s.RequestLog == nil {
+		return mux
+	}
+	return logRequests(mux, s.RequestLog, time.Now)
+}
+
+// endpoints are the protocol's, as GET / lists them.
+func (s *Server) endpoints() []string {
+	return []string{"POST " + ChallengePath, "POST " + ReleasePath}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	if e, ok := v.(errorBody); ok && code >= 400 {
+		decide(w, decisionFor(code, e.Error))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
@@ -241,6 +262,7 @@ const reasonUsed = "the nonce was used already"
 
 func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 	expires := s.Now().Add(NonceLifetime).UTC()
+	decide(w, "challenge")
 	writeJSON(w, http.StatusOK, Challenge{Nonce: s.newNonce(expires), Expires: expires})
 }
 
@@ -299,6 +321,8 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.Kind, rec.Profile, rec.Measurement, rec.Asked = env.Kind, env.Profile, env.Measurement, req.Secrets
+	var unbound string
+	rec.Bundle, unbound = req.Bundle.bind(env.Measurement, env.Profile)
 	for _, name := range req.Secrets {
 		if name != SealingKey {
 			writeJSON(w, http.StatusBadRequest, errorBody{fmt.Sprintf("the broker holds no secret %q (it releases %q)", name, SealingKey)})
@@ -313,6 +337,11 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	// A nonce this broker did not issue, that expired or that was used
 	// needs no verdict: the evidence is not judged.
 	stale := s.checkNonce(env.Nonce, now)
+	if stale == "" && unbound != "" {
+		// A bundle whose proof does not make the measurement: the request
+		// was altered, and is not judged.
+		stale = unbound
+	}
 	if stale == "" {
 		err := s.db.View(func(tx *bolt.Tx) error {
 			if tx.Bucket(bucketUsed).Get(env.Nonce[:nonceIDSize]) != nil {
@@ -383,6 +412,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.Signature = ed25519.Sign(s.signer, signedBytes(env.Nonce, resp))
+	decide(w, resp.Status)
 	code := http.StatusOK
 	if resp.Status != string(attest.Affirming) {
 		code = http.StatusForbidden
@@ -426,4 +456,17 @@ func remoteHost(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// decisionFor is the request log's decision for an error answer: no
+// verdict was taken.
+func decisionFor(code int, _ string) string {
+	switch {
+	case code == http.StatusServiceUnavailable:
+		return "no-policy"
+	case code >= 500:
+		return "failed"
+	default:
+		return "malformed"
+	}
 }

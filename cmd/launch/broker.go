@@ -14,6 +14,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/sandbox"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
@@ -46,7 +47,14 @@ A policy that accepts the simulator must pin its keys (sim_keys, as
 'launch policy new' writes it) or say sim_keys = "any": serve refuses
 any other.
 
-broker key prints the key to pin; broker audit prints every decision.
+serve prints one line per request on stderr (time, remote, method, path,
+status, decision, duration; nothing of a request's content) and answers
+GET / with its name, version, key and endpoints. broker key prints the key
+to pin; broker audit prints every decision, with the bundle's name and
+version when the run proved them (its manifest and module digest make the
+measurement the evidence binds; "(claimed)" otherwise), and reads a
+serving broker's trail over its socket beside the database (FILE.sock,
+its user's only).
 
 Examples:
   launch broker serve --policy policy.toml --db broker.db --listen 127.0.0.1:7443
@@ -89,6 +97,18 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 			return e.fail(err)
 		}
 	}
+	if sub == "audit" {
+		// A serving broker holds the database: its administration socket
+		// answers the trail instead.
+		records, err := broker.ReadAuditSocket(ctx, broker.AdminSocket(*db))
+		if err == nil {
+			fmt.Fprintf(e.stderr, "launch: the trail read from the serving broker over %s\n", broker.AdminSocket(*db))
+			return printAudit(e, records, *asJSON)
+		}
+		if !errors.Is(err, broker.ErrNoAdmin) {
+			return e.fail(errcode.Errorf(errcode.BrokerUnavailable, "reading the audit trail from the serving broker: %v", err))
+		}
+	}
 	srv, err := openBroker(sub, *db, *policyFile, *pcs)
 	if err != nil {
 		return e.fail(err)
@@ -99,9 +119,13 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 		fmt.Fprintln(e.stdout, hex.EncodeToString(srv.PublicKey()))
 		return 0
 	case "audit":
-		return printAudit(e, srv, *asJSON)
+		records, err := srv.Audit()
+		if err != nil {
+			return e.fail(errcode.Errorf(errcode.Internal, "reading the audit trail: %v", err))
+		}
+		return printAudit(e, records, *asJSON)
 	}
-	return serveBroker(ctx, e, srv, *listen)
+	return serveBroker(ctx, e, srv, *listen, broker.AdminSocket(*db))
 }
 
 // openBroker opens the broker's database, with the policy for serve.
@@ -137,15 +161,11 @@ func brokerOpenError(err error) error {
 	if err == nil {
 		return nil
 	}
-	return errcode.Errorf(errcode.BrokerUnavailable, "%v", err).WithHint("one broker process holds a database at a time; stop it to read the key or the audit trail")
+	return errcode.Errorf(errcode.BrokerUnavailable, "%v", err).WithHint("one broker process holds a database at a time; stop it to read the key (broker audit reads a serving broker's trail over its socket, " + broker.AdminSocket("DB") + ")")
 }
 
 // printAudit prints the broker's audit trail.
-func printAudit(e *cliEnv, srv *broker.Server, asJSON bool) int {
-	records, err := srv.Audit()
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Internal, "reading the audit trail: %v", err))
-	}
+func printAudit(e *cliEnv, records []broker.AuditRecord, asJSON bool) int {
 	if asJSON {
 		if records == nil {
 			records = []broker.AuditRecord{}
@@ -168,7 +188,7 @@ func printAudit(e *cliEnv, srv *broker.Server, asJSON bool) int {
 			}
 			continue
 		}
-		fmt.Fprintf(e.stdout, "%s %-15s %-8s %-10s %s %s released=[%s]\n", r.Time.Format(time.RFC3339), r.Status, r.Kind, r.Profile, r.Measurement, r.Remote, strings.Join(r.Released, ","))
+		fmt.Fprintf(e.stdout, "%s %-15s %-8s %-10s %s %s %s released=[%s]\n", r.Time.Format(time.RFC3339), r.Status, r.Kind, r.Profile, r.Bundle, r.Measurement, r.Remote, strings.Join(r.Released, ","))
 		for _, reason := range r.Reasons {
 			fmt.Fprintf(e.stdout, "    - %s\n", reason)
 		}
@@ -176,13 +196,23 @@ func printAudit(e *cliEnv, srv *broker.Server, asJSON bool) int {
 	return 0
 }
 
-// serveBroker serves the broker on listen until ctx ends.
-func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, listen string) int {
+// serveBroker serves the broker on listen, and its administration on the
+// unix socket admin, until ctx ends; one line per request goes to stderr.
+func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, listen, admin string) int {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.Usage, "--listen %s: %v", listen, err))
 	}
+	adminCtx, stopAdmin := context.WithCancel(ctx)
+	defer stopAdmin()
+	srv.RequestLog, srv.Version = e.stderr, sandbox.Versions().Launch
 	fmt.Fprintf(e.stdout, "broker key: %s\nlistening on http://%s\n", hex.EncodeToString(srv.PublicKey()), ln.Addr())
+	if err := srv.ServeAdmin(adminCtx, admin); err != nil {
+		// The trail stays readable once the broker stops.
+		fmt.Fprintf(e.stderr, "launch: warning: 'launch broker audit' cannot read the trail while this broker serves: %v\n", err)
+	} else {
+		fmt.Fprintf(e.stdout, "audit socket: %s\n", admin)
+	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -188,10 +189,9 @@ func TestBrokerCommand(t *testing.T) {
 	os.WriteFile(policy, []byte(p.stdout), 0o644)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		var errOut syncBuffer
 		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr}, strings.NewReader(""), &out, &errOut)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
@@ -211,13 +211,37 @@ func TestBrokerCommand(t *testing.T) {
 	if r := launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", store, bundle, "--", "hello"); r.code != 0 || !strings.Contains(r.stdout, "run 1: hello") {
 		t.Fatalf("run against the broker: %+v", r)
 	}
+	// While it serves: the audit trail over its socket, naming the
+	// bundle the measurement is bound to; the index at GET /; one line
+	// per request on stderr.
+	if a := launch(t, "broker", "audit", "--db", db); a.code != 0 || !regexp.MustCompile(`(?m)^\S+ affirming +sim +debug +notebook [0-9a-f]{96} 127\.0\.0\.1 released=\[sealing-key\]$`).MatchString(a.stdout) {
+		t.Errorf("audit while serving: %+v", a)
+	}
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx broker.Index
+	if json.NewDecoder(resp.Body).Decode(&idx) != nil || resp.StatusCode != 200 || idx.Service != "ampoule key broker" || idx.Version == "" || idx.Key != hex.EncodeToString(key) {
+		t.Errorf("GET /: %s %+v", resp.Status, idx)
+	}
+	resp.Body.Close()
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("serve ended with %d", code)
 	}
+	lines := regexp.MustCompile(`(?m)^\S+Z 127\.0\.0\.1 (GET|POST) (\S+) (\d+) (\S+) \S+$`).FindAllStringSubmatch(errOut.String(), -1)
+	var got []string
+	for _, l := range lines {
+		got = append(got, strings.Join(l[1:], " "))
+	}
+	if want := "POST /v1/challenge 200 challenge,POST /v1/release 200 affirming,GET / 200 -"; strings.Join(got, ",") != want {
+		t.Errorf("request lines %q, want %q; stderr:\n%s", got, want, errOut.String())
+	}
 	a := launch(t, "broker", "audit", "--db", db, "--json")
 	var records []broker.AuditRecord
-	if a.code != 0 || json.Unmarshal([]byte(a.stdout), &records) != nil || len(records) != 1 || records[0].Status != "affirming" || records[0].Released[0] != broker.SealingKey {
+	if a.code != 0 || json.Unmarshal([]byte(a.stdout), &records) != nil || len(records) != 1 || records[0].Status != "affirming" || records[0].Released[0] != broker.SealingKey ||
+		records[0].Bundle == nil || *records[0].Bundle != (broker.AuditBundle{Name: "notebook", Bound: true}) {
 		t.Errorf("audit: %+v", a)
 	}
 	// A policy accepting the simulator without pinning a key is not served.
