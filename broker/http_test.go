@@ -97,7 +97,7 @@ func TestIndex(t *testing.T) {
 		t.Fatalf("GET /: %v %v", resp.Status, err)
 	}
 	if idx.Service != "ampoule key broker" || idx.Version != "v1.2.3" || idx.Key != hex.EncodeToString(b.s.PublicKey()) ||
-		strings.Join(idx.Endpoints, ",") != "POST /v1/challenge,POST /v1/release" {
+		strings.Join(idx.Endpoints, ",") != "POST /v1/challenge,POST /v1/release,POST /kbs/v0/auth,POST /kbs/v0/attest,GET /kbs/v0/resource/{repository}/{type}/{tag},GET /.well-known/jwks.json" {
 		t.Errorf("index %+v", idx)
 	}
 	r2, err := http.Get(b.srv.URL + "/nothing")

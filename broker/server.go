@@ -3,7 +3,9 @@ package broker
 import (
 	"bytes"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/hpke"
@@ -24,6 +26,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
@@ -62,6 +65,10 @@ type Server struct {
 	signer   ed25519.PrivateKey
 	master   []byte
 	nonceKey []byte
+	// earKey signs the EAR tokens of the KBS endpoints; earJWK is its
+	// published key.
+	earKey *ecdsa.PrivateKey
+	earJWK kbs.JWK
 	// Now is the clock; tests pin it.
 	Now func() time.Time
 	// Verify holds verification options beyond the nonce and the time
@@ -79,6 +86,9 @@ type Server struct {
 	RequestLog io.Writer
 	// Version is the broker's version, as GET / names it.
 	Version string
+	// Resources, if set, is what the KBS resource endpoint releases;
+	// nil releases the sealing key alone (SealingKeyResource).
+	Resources Resources
 }
 
 // ErrDatabase wraps every reason the database cannot be opened.
@@ -148,6 +158,27 @@ func Open(path string, policy *attest.Policy) (*Server, error) {
 				return err
 			}
 		}
+		if keys.Get([]byte("ear")) == nil {
+			k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				return err
+			}
+			d, err := k.Bytes()
+			if err != nil {
+				return err
+			}
+			if err := keys.Put([]byte("ear"), d); err != nil {
+				return err
+			}
+		}
+		earKey, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), keys.Get([]byte("ear")))
+		if err != nil {
+			return errors.New("its token key is damaged")
+		}
+		if s.earJWK, err = kbs.ECDSAJWK(&earKey.PublicKey); err != nil {
+			return err
+		}
+		s.earKey = earKey
 		seed, master, nonceKey := keys.Get([]byte("signing")), keys.Get([]byte("master")), keys.Get([]byte("nonce"))
 		if len(seed) != ed25519.SeedSize || len(master) != 32 || len(nonceKey) != 32 {
 			return errors.New("its keys are damaged")
@@ -191,6 +222,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("POST "+ChallengePath, s.challenge)
 	mux.HandleFunc("POST "+ReleasePath, s.release)
+	s.kbsRoutes(mux)
 	if s.RequestLog == nil {
 		return mux
 	}
@@ -199,7 +231,7 @@ func (s *Server) Handler() http.Handler {
 
 // endpoints are the protocol's, as GET / lists them.
 func (s *Server) endpoints() []string {
-	return []string{"POST " + ChallengePath, "POST " + ReleasePath}
+	return []string{"POST " + ChallengePath, "POST " + ReleasePath, "POST " + kbs.AuthPath, "POST " + kbs.AttestPath, "GET " + kbs.ResourcePath + "{repository}/{type}/{tag}", "GET " + kbs.JWKSPath}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -357,25 +389,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	resp := &ReleaseResponse{Status: string(attest.Contraindicated), Reasons: []string{stale}, Measurement: env.Measurement}
 	var class string
 	if stale == "" {
-		opts := s.Verify
-		opts.Nonce, opts.Now = env.Nonce, now
-		var collateralNote string
-		if env.Kind == tdx.Kind && s.TDXCollateral != nil {
-			coll, err := s.TDXCollateral(env.Evidence)
-			if err != nil {
-				collateralNote = "TCB status not judged: Intel's collateral could not be had: " + err.Error()
-			} else {
-				opts.TDXCollateral = coll
-			}
-		}
-		result := attest.Verify(env, policy, opts)
-		if collateralNote != "" {
-			result.Reasons = append(result.Reasons, collateralNote)
-		}
-		resp.Status, resp.Reasons, class = string(result.Status), slices.Clone(result.Reasons), result.Class()
-		if resp.Reasons == nil {
-			resp.Reasons = []string{}
-		}
+		resp.Status, resp.Reasons, class = s.judge(env, policy, now)
 	}
 	// The nonce is used, the secrets wrapped and the decision recorded in
 	// one transaction: without its audit record, nothing is released.
@@ -418,6 +432,32 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusForbidden
 	}
 	writeJSON(w, code, resp)
+}
+
+// judge verifies env against policy at now (the nonce it binds is the
+// envelope's own): the verdict, its reasons (never nil) and the class of
+// the evidence.
+func (s *Server) judge(env *tee.Envelope, policy *attest.Policy, now time.Time) (string, []string, string) {
+	opts := s.Verify
+	opts.Nonce, opts.Now = env.Nonce, now
+	var collateralNote string
+	if env.Kind == tdx.Kind && s.TDXCollateral != nil {
+		coll, err := s.TDXCollateral(env.Evidence)
+		if err != nil {
+			collateralNote = "TCB status not judged: Intel's collateral could not be had: " + err.Error()
+		} else {
+			opts.TDXCollateral = coll
+		}
+	}
+	result := attest.Verify(env, policy, opts)
+	if collateralNote != "" {
+		result.Reasons = append(result.Reasons, collateralNote)
+	}
+	reasons := slices.Clone(result.Reasons)
+	if reasons == nil {
+		reasons = []string{}
+	}
+	return string(result.Status), reasons, result.Class()
 }
 
 // wrap seals each named secret to the envelope's runtime key.
