@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
@@ -91,11 +92,8 @@ func (r *run) attest(ctx context.Context, mm loader.Measurement, nonce []byte, w
 	if err != nil {
 		return nil, err
 	}
-	if r.signingKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		return nil, errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
-	}
-	if r.runtimeKey, err = r.signingKey.ECDH(); err != nil {
-		return nil, errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
+	if err := r.makeRuntimeKey(); err != nil {
+		return nil, err
 	}
 	if nonce == nil {
 		nonce = make([]byte, 32)
@@ -122,6 +120,23 @@ func (r *run) attest(ctx context.Context, mm loader.Measurement, nonce []byte, w
 	r.envelope = &tee.Envelope{Version: tee.EnvelopeVersion, Kind: be.Name(), Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
 		Measurement: mm.String(), Profile: r.profile.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued, Event: event}
 	return r.envelope, nil
+}
+
+// makeRuntimeKey makes the run's runtime key, once: a broker's session
+// may take it before the evidence is.
+func (r *run) makeRuntimeKey() error {
+	if r.runtimeKey != nil {
+		return nil
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err == nil {
+		r.runtimeKey, err = k.ECDH()
+	}
+	if err != nil {
+		return errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
+	}
+	r.signingKey = k
+	return nil
 }
 
 // judgeDebug reads the run's own evidence, straight from its TEE: one
@@ -173,11 +188,21 @@ func (r *run) sealingKey(ctx context.Context, m *loader.Manifest, mm loader.Meas
 		}
 		return teeSealingKey(ctx, be, m, mm)
 	}
-	c := &broker.Client{URL: m.Broker.URL, Key: m.Broker.Key}
-	if r.bundle != nil {
-		c.Bundle = broker.BundleOf(r.bundle)
+	key, err := r.brokerResource(ctx, m, mm, broker.SealingKeyResource, log)
+	if err != nil {
+		return nil, err
 	}
-	nonce, err := r.challenge(ctx, c)
+	if len(key) != 32 {
+		return nil, errcode.Errorf(errcode.BrokerAnswerInvalid, "the broker's sealing key is %d bytes, not 32", len(key))
+	}
+	return key, nil
+}
+
+// brokerResource is the KBS resource at path from the manifest's broker:
+// the run's session attests once, with the run's one evidence (and its
+// bundle, for the broker's audit trail), then asks for the resource.
+func (r *run) brokerResource(ctx context.Context, m *loader.Manifest, mm loader.Measurement, path string, log hclog.Logger) ([]byte, error) {
+	nonce, err := r.challenge(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -185,27 +210,47 @@ func (r *run) sealingKey(ctx context.Context, m *loader.Manifest, mm loader.Meas
 	if err != nil {
 		return nil, err
 	}
-	secrets, err := c.Release(ctx, env, r.runtimeKey, []string{broker.SealingKey})
+	if r.kbsSession.Token() == "" {
+		var bundle *broker.Bundle
+		if r.bundle != nil {
+			bundle = broker.BundleOf(r.bundle)
+		}
+		primary, err := kbs.AmpoulePrimary(env, bundle)
+		if err != nil {
+			return nil, errcode.Errorf(errcode.Internal, "the evidence: %v", err)
+		}
+		if _, err := r.kbsSession.Attest(ctx, primary); err != nil {
+			return nil, brokerError(err, m.Broker.URL)
+		}
+	}
+	v, err := r.kbsSession.Resource(ctx, path)
 	if err != nil {
 		return nil, brokerError(err, m.Broker.URL)
 	}
-	key := secrets[broker.SealingKey]
-	if len(key) != 32 {
-		return nil, errcode.Errorf(errcode.BrokerAnswerInvalid, "the broker's sealing key is %d bytes, not 32", len(key))
-	}
-	return key, nil
+	return v, nil
 }
 
-// challenge asks the manifest's broker for a nonce, once per run: the
-// tenant's log opens with the run's evidence, which must carry it.
-func (r *run) challenge(ctx context.Context, c *broker.Client) ([]byte, error) {
+// challenge opens the run's KBS session with the manifest's broker, once
+// per run, for the run's runtime key: the nonce the run's evidence
+// carries is the session's report nonce (which binds the broker's nonce
+// and the key), and the tenant's log opens with that evidence.
+func (r *run) challenge(ctx context.Context, m *loader.Manifest) ([]byte, error) {
 	if !r.challenged {
 		r.challenged = true
-		nonce, err := c.Challenge(ctx)
+		if err := r.makeRuntimeKey(); err != nil {
+			return nil, err
+		}
+		kind := r.kind
+		if be, err := r.backend(); err == nil {
+			kind = be.Name()
+		}
+		c := &kbs.Client{URL: m.Broker.URL, Key: m.Broker.Key}
+		sess, err := c.Auth(ctx, broker.TeeOf(kind), r.runtimeKey)
 		if err != nil {
 			r.brokerErr = brokerError(err, c.URL)
+		} else {
+			r.kbsSession, r.brokerNonce = sess, sess.ReportNonce()
 		}
-		r.brokerNonce = nonce
 	}
 	return r.brokerNonce, r.brokerErr
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
@@ -58,6 +59,9 @@ type run struct {
 	challenged  bool
 	brokerNonce []byte
 	brokerErr   error
+	// kbsSession is the run's session with the broker, opened by
+	// challenge.
+	kbsSession *kbs.Session
 	// also holds failures beside the run's own.
 	also []error
 	// The fixed warnings given before the tenant's log opened, and the
@@ -529,9 +533,9 @@ func DefaultSealedFile(name, profile string) (string, error) {
 // brokerError gives a broker failure its registered code.
 func brokerError(err error, url string) error {
 	switch {
-	case errors.Is(err, broker.ErrRefused):
+	case errors.Is(err, broker.ErrRefused), errors.Is(err, kbs.ErrRefused):
 		return errcode.Errorf(errcode.BrokerRefused, "%s: %v", url, err)
-	case errors.Is(err, broker.ErrProtocol):
+	case errors.Is(err, broker.ErrProtocol), errors.Is(err, kbs.ErrMessage), errors.Is(err, kbs.ErrJWE), errors.Is(err, kbs.ErrJWK):
 		return errcode.Errorf(errcode.BrokerAnswerInvalid, "%s: %v", url, err)
 	}
 	return errcode.Errorf(errcode.BrokerUnavailable, "%s: %v", url, err)
