@@ -101,6 +101,8 @@ const (
 	LogToTerminal         Code = 1029
 	SealedDirMissing      Code = 1030
 	OutputExists          Code = 1031
+	EARInvalid            Code = 1050
+	JWKSInvalid           Code = 1051
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -180,6 +182,8 @@ var registry = []entry{
 	{LogToTerminal, "log-to-terminal", ClassUsage, "the encrypted log would be written to a terminal", "pass --log-out FILE, or redirect stderr to a file or a pipe"},
 	{SealedDirMissing, "sealed-dir-missing", ClassUsage, "the directory of the sealed store does not exist", "create the directory (mkdir -p -m 700 DIR), or pass --sealed FILE in one that exists"},
 	{OutputExists, "output-exists", ClassUsage, "the output file exists, and is not overwritten", "choose a new file, or remove the old one (launch run takes --force for --log-out)"},
+	{EARInvalid, "ear-invalid", ClassUsage, "the EAR token cannot be read, is not signed by a key of the set given, or has expired", "pass the token the broker answered at /kbs/v0/attest, with the broker's keys (GET /.well-known/jwks.json), before it expires"},
+	{JWKSInvalid, "jwks-invalid", ClassUsage, "the JSON Web Key Set cannot be read or fetched, or holds no ES256 key", "pass the broker's set: a file saved from, or the URL of, its /.well-known/jwks.json"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},

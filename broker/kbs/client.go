@@ -228,3 +228,24 @@ func ReadJWKS(r io.Reader) (JWKS, error) {
 	}
 	return s, nil
 }
+
+// FetchJWKS reads the key set at url (a broker's JWKSPath) with client
+// (nil: one with a 30 s timeout).
+func FetchJWKS(ctx context.Context, client *http.Client, url string) (JWKS, error) {
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return JWKS{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return JWKS{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return JWKS{}, fmt.Errorf("%w: %s: %s", ErrUnavailable, url, resp.Status)
+	}
+	return ReadJWKS(resp.Body)
+}

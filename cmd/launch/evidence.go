@@ -94,7 +94,7 @@ func verifyCommand() command {
 	return command{
 		name:    "verify",
 		summary: "check evidence against a policy",
-		usage:   "verify --policy POLICY.toml [--nonce HEX] [--tdx-collateral FILE] [--at RFC3339] [--json] EVIDENCE.json\n       launch verify --snp-report FILE --vcek FILE|--vlek FILE [--chain FILE] [--product Milan|Genoa|Turin] [--at RFC3339] [--json]\n       launch verify --tdx-quote FILE [--tdx-collateral FILE] [--at RFC3339] [--json]",
+		usage:   "verify --policy POLICY.toml [--nonce HEX] [--tdx-collateral FILE] [--at RFC3339] [--json] EVIDENCE.json\n       launch verify --snp-report FILE --vcek FILE|--vlek FILE [--chain FILE] [--product Milan|Genoa|Turin] [--at RFC3339] [--json]\n       launch verify --tdx-quote FILE [--tdx-collateral FILE] [--at RFC3339] [--json]\n       launch verify --ear TOKEN|FILE --jwks FILE|URL [--at RFC3339] [--json]",
 		help: `
 Verify checks an evidence envelope against a tenant's policy: the
 signature over the evidence, that its report data binds the measurement,
@@ -124,11 +124,19 @@ Intel's collateral (version 4 only): --tdx-collateral FILE (from
 'launch collateral fetch') judges it offline too, with --tdx-quote or with
 a policy, and the TCB must then be up to date.
 
+With --ear, verify checks an EAR attestation result token, as a broker's
+KBS endpoint answers it (POST /kbs/v0/attest), offline: its ES256
+signature by a key of --jwks (a file saved from, or the URL of, the
+broker's /.well-known/jwks.json), that it is an EAR and has not expired;
+it prints the verdict, backend, profile, measurement, bundle and reasons
+and exits 0 only when affirming.
+
 Examples:
   launch verify --policy policy.toml --nonce $NONCE evidence.json
   launch verify --snp-report report.bin --vcek vcek.der --at 2026-01-01T00:00:00Z
   launch verify --snp-report report.bin --vlek vlek.der --chain cert_chain.pem
-  launch verify --tdx-quote quote.dat --tdx-collateral collateral.json`,
+  launch verify --tdx-quote quote.dat --tdx-collateral collateral.json
+  launch verify --ear token.jwt --jwks http://127.0.0.1:7443/.well-known/jwks.json`,
 		run: doVerify,
 	}
 }
@@ -147,6 +155,8 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	product := fs.String("product", "Milan", "with --snp-report: the processor line (Milan, Genoa, Turin)")
 	tdxQuote := fs.String("tdx-quote", "", "a raw TDX quote to check by hand")
 	tdxCollateral := fs.String("tdx-collateral", "", "Intel's collateral for the TDX quote ('launch collateral fetch'), to judge its TCB status offline")
+	earToken := fs.String("ear", "", "an EAR token (or a file holding one) to check against --jwks")
+	jwks := fs.String("jwks", "", "with --ear: the broker's JSON Web Key Set, a file or an http(s) URL")
 	pos, rest, err := e.parse(c, fs, args)
 	if err == errHelp {
 		return 0
@@ -160,6 +170,9 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	}
 	if *snpReport == "" && (*vcek != "" || *vlek != "" || *chain != "") {
 		return e.fail(errcode.Errorf(errcode.Usage, "--vcek, --vlek and --chain go with --snp-report FILE").WithHint("usage: launch " + c.usage))
+	}
+	if *earToken != "" {
+		return verifyEAR(ctx, e, *earToken, *jwks, now, *asJSON)
 	}
 	if *snpReport != "" {
 		return verifySNP(e, snpFiles{report: *snpReport, vcek: *vcek, vlek: *vlek, chain: *chain}, *product, now, *asJSON, nil)
@@ -502,7 +515,8 @@ later (with --at), with no network.
 
 Examples:
   launch collateral fetch --tdx-quote quote.dat -o collateral.json
-  launch verify --tdx-quote quote.dat --tdx-collateral collateral.json`,
+  launch verify --tdx-quote quote.dat --tdx-collateral collateral.json
+  launch verify --ear token.jwt --jwks http://127.0.0.1:7443/.well-known/jwks.json`,
 		run: doCollateral,
 	}
 }
