@@ -139,6 +139,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
 	$(GO) test -run '^$$' -fuzz '^FuzzVerifyEAR$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeProblem$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
+	$(GO) test -run '^$$' -fuzz '^FuzzSNPReportFromTrustee$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sandbox

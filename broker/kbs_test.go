@@ -403,7 +403,7 @@ func FuzzAmpouleEvidence(f *testing.F) {
 	f.Add(TeeTDX, []byte(`{"cc_eventlog":null,"quote":"AAAA","aa_eventlog":null}`))
 	f.Add(TeeSNP, []byte(`{"attestation_report":{"version":3},"cert_chain":[{"cert_type":"VCEK","data":[48,130]}]}`))
 	f.Fuzz(func(t *testing.T, teeName string, data []byte) {
-		env, _, err := ampouleEvidence(teeName, data)
+		env, _, err := ampouleEvidence(teeName, data, time.Now())
 		if err != nil {
 			return
 		}

@@ -170,7 +170,7 @@ func (s *Server) kbsAttest(w http.ResponseWriter, r *http.Request) {
 		problem(w, kbs.ProblemAttestation, "Attestation error: RCAR handshake Attest failed: the broker verifies no additional evidence; send it empty")
 		return
 	}
-	env, bundle, err := ampouleEvidence(teeName, att.TeeEvidence.PrimaryEvidence)
+	env, bundle, err := ampouleEvidence(teeName, att.TeeEvidence.PrimaryEvidence, now)
 	if err != nil {
 		problem(w, kbs.ProblemAttestation, "Attestation error: RCAR handshake Attest failed: %v", err)
 		return
@@ -252,9 +252,10 @@ func (s *Server) kbsAttest(w http.ResponseWriter, r *http.Request) {
 }
 
 // ampouleEvidence reads the primary evidence of an Ampoule run. Trustee's
-// own evidence for the tee (a TDX quote, an SNP report as the sev crate
-// writes it) is read too, and refused: it binds no Ampoule measurement.
-func ampouleEvidence(teeName string, primary json.RawMessage) (*tee.Envelope, *Bundle, error) {
+// own evidence for the tee (a TDX quote, verified at now to Intel's root;
+// an SNP report as the sev crate writes it) is read too, and refused: it
+// binds no Ampoule measurement.
+func ampouleEvidence(teeName string, primary json.RawMessage, now time.Time) (*tee.Envelope, *Bundle, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(primary, &probe); err != nil {
 		return nil, nil, fmt.Errorf("the primary evidence is not a JSON object")
@@ -270,13 +271,20 @@ func ampouleEvidence(teeName string, primary json.RawMessage) (*tee.Envelope, *B
 			if err != nil {
 				return nil, nil, fmt.Errorf("the TDX evidence's quote is not base64")
 			}
-			if _, err := tdx.QuoteDebug(quote); err != nil {
-				return nil, nil, fmt.Errorf("the TDX evidence's quote does not read: %v", err)
+			if _, err := tdx.Verify(quote, now); err != nil {
+				return nil, nil, fmt.Errorf("the TDX evidence's quote does not verify: %v", err)
 			}
 		case TeeSNP:
 			var e kbs.SNPEvidence
 			if err := json.Unmarshal(primary, &e); err != nil || len(e.AttestationReport) == 0 {
 				return nil, nil, fmt.Errorf("the primary evidence is neither an Ampoule envelope nor Trustee's SNP evidence")
+			}
+			raw, err := kbs.SNPReportFromTrustee(e.AttestationReport)
+			if err != nil {
+				return nil, nil, err
+			}
+			if _, err := snp.ReportDebug(raw); err != nil {
+				return nil, nil, fmt.Errorf("the SNP evidence's report does not read: %v", err)
 			}
 		default:
 			return nil, nil, fmt.Errorf("the primary evidence is not an Ampoule envelope")
