@@ -413,3 +413,20 @@ func FuzzAmpouleEvidence(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkKBSCycle is one run's whole KBS exchange on loopback: auth,
+// simulator evidence bound to the session, attest (an EAR signed), the
+// sealing key as a JWE and its opening (two bbolt transactions, each
+// fsynced).
+func BenchmarkKBSCycle(b *testing.B) {
+	tb := newBroker(b)
+	for i := 0; i < b.N; i++ {
+		sess, err := tb.kbsSession(b, measurementA, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sess.Resource(context.Background(), SealingKeyResource); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
