@@ -289,7 +289,7 @@ func ampouleEvidence(teeName string, primary json.RawMessage, now time.Time) (*t
 		default:
 			return nil, nil, fmt.Errorf("the primary evidence is not an Ampoule envelope")
 		}
-		return nil, nil, fmt.Errorf("Trustee's %s evidence binds no Ampoule measurement: an Ampoule run sends its evidence envelope (ampoule-envelope)", teeName)
+		return nil, nil, fmt.Errorf("the %s evidence of Trustee's shape binds no Ampoule measurement: an Ampoule run sends its evidence envelope (ampoule-envelope)", teeName)
 	}
 	var ev kbs.AmpouleEvidence
 	dec := json.NewDecoder(bytes.NewReader(primary))
