@@ -8,8 +8,11 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ampoule-run/ampoule/broker"
@@ -47,7 +50,9 @@ A policy that accepts the simulator must pin its keys (sim_keys, as
 'launch policy new' writes it) or say sim_keys = "any": serve refuses
 any other.
 
-serve prints one line per request on stderr (time, remote, method, path,
+serve reads its policy file again on SIGHUP (a policy that does not read,
+or that the broker does not serve, leaves the one served, with a
+warning), and prints one line per request on stderr (time, remote, method, path,
 status, decision, duration; nothing of a request's content) and answers
 GET / with its name, version, key and endpoints. broker key prints the key
 to pin; broker audit prints every decision, with the bundle's name and
@@ -125,7 +130,7 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 		}
 		return printAudit(e, records, *asJSON)
 	}
-	return serveBroker(ctx, e, srv, *listen, broker.AdminSocket(*db))
+	return serveBroker(ctx, e, srv, *listen, broker.AdminSocket(*db), *policyFile)
 }
 
 // openBroker opens the broker's database, with the policy for serve.
@@ -198,7 +203,10 @@ func printAudit(e *cliEnv, records []broker.AuditRecord, asJSON bool) int {
 
 // serveBroker serves the broker on listen, and its administration on the
 // unix socket admin, until ctx ends; one line per request goes to stderr.
-func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, listen, admin string) int {
+// SIGHUP reads policyFile again: a policy that reads and that the broker
+// serves replaces the one served between two requests (none is dropped);
+// any other leaves it as it was, with a warning.
+func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, listen, admin, policyFile string) int {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.Usage, "--listen %s: %v", listen, err))
@@ -216,10 +224,19 @@ func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, listen, adm
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
-	select {
-	case err := <-done:
-		return e.fail(errcode.Errorf(errcode.Internal, "serving: %v", err))
-	case <-ctx.Done():
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+serving:
+	for {
+		select {
+		case err := <-done:
+			return e.fail(errcode.Errorf(errcode.Internal, "serving: %v", err))
+		case <-hup:
+			reloadPolicy(e, srv, policyFile)
+		case <-ctx.Done():
+			break serving
+		}
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -227,4 +244,18 @@ func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, listen, adm
 		return e.fail(errcode.Errorf(errcode.Internal, "stopping: %v", err))
 	}
 	return 0
+}
+
+// reloadPolicy serves policyFile's policy from now on, or says why not and
+// keeps the one served.
+func reloadPolicy(e *cliEnv, srv *broker.Server, policyFile string) {
+	pol, err := readPolicy(policyFile)
+	if err == nil {
+		err = srv.SetPolicy(pol)
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "launch: warning: the policy was not reloaded, the one served stays: %v\n", err)
+		return
+	}
+	fmt.Fprintf(e.stderr, "launch: policy reloaded from %s\n", policyFile)
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -305,4 +306,64 @@ func releases(records []broker.AuditRecord) []broker.AuditRecord {
 		}
 	}
 	return out
+}
+
+// TestBrokerReloadsPolicyOnSIGHUP: a serving broker reads its policy file
+// again on SIGHUP: a run its first policy refused then gets its key, and
+// a policy that does not read leaves the one served as it was.
+func TestBrokerReloadsPolicyOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "broker.db")
+	k := launch(t, "broker", "key", "--db", db)
+	key, _ := hex.DecodeString(strings.TrimSpace(k.stdout))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	bundle := brokerBundle(t, "http://"+addr, key)
+	policyFor := func(profile string) string {
+		return launch(t, "policy", "new", "--from", bundle, "--profile", profile, "--backend", "sim", "--allow-insecure", "--sim-key", filepath.Join(dir, "sim.key")).stdout
+	}
+	policy := filepath.Join(dir, "policy.toml")
+	os.WriteFile(policy, []byte(policyFor("staging")), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr}, strings.NewReader(""), &out, &errOut)
+	}()
+	waitFor := func(b *syncBuffer, s string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(b.String(), s); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in %q", s, b.String())
+			}
+		}
+	}
+	waitFor(&out, "listening on")
+	runOnce := func() result {
+		return launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", filepath.Join(dir, "nb.sealed"), bundle, "--", "x")
+	}
+	if r := runOnce(); r.code == 0 || !strings.Contains(r.stderr, errcode.BrokerRefused.String()) {
+		t.Fatalf("a run the first policy does not accept: %+v", r)
+	}
+	os.WriteFile(policy, []byte(policyFor("debug")), 0o644)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitFor(&errOut, "policy reloaded from "+policy)
+	if r := runOnce(); r.code != 0 {
+		t.Fatalf("after the reload: %+v", r)
+	}
+	os.WriteFile(policy, []byte("measurements = \"not a list\"\n"), 0o644)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitFor(&errOut, "the policy was not reloaded, the one served stays")
+	if r := runOnce(); r.code != 0 {
+		t.Fatalf("after a reload that failed: %+v", r)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve ended with %d", code)
+	}
 }
