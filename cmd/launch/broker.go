@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,7 +26,7 @@ func brokerCommand() command {
 	return command{
 		name:    "broker",
 		summary: "run the tenant's key broker, or read its key and audit trail",
-		usage:   "broker serve --policy POLICY.toml --db FILE [--listen ADDR]\n       launch broker key --db FILE\n       launch broker audit --db FILE [--json]",
+		usage:   "broker serve --policy POLICY.toml --db FILE [--listen ADDR] [--tls-cert FILE --tls-key FILE]\n       launch broker key --db FILE\n       launch broker audit --db FILE [--json]",
 		help: `
 The broker is the tenant's relying party. It hands out nonces that carry
 their own proof and expiry (a challenge stores nothing, so a flood of them
@@ -34,8 +35,9 @@ and releases the run's sealing key only when the verdict is affirming,
 sealed with HPKE to the runtime key the evidence binds and signed with the
 broker's Ed25519 key. Manifests pin that key in [broker] key, so a host in
 the middle can neither read a released key nor hand a run one of its own;
-the transport needs no trust (put TLS in front for privacy of the
-metadata). The database (bbolt) holds the broker's keys, the nonces used
+the transport needs no trust for that, and serve takes --tls-cert and
+--tls-key for privacy of the metadata (without them it serves plain HTTP
+on loopback only, with a warning). The database (bbolt) holds the broker's keys, the nonces used
 until they expire, and the audit trail: every decision that released
 anything, and refused ones within a budget (a burst of 100, then one a
 second, one by one; beyond that, counted per minute; 4 MiB and 90 days of
@@ -85,6 +87,8 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 	listen := fs.String("listen", "127.0.0.1:7443", "serve: the address to listen on")
 	pcs := fs.String("tdx-pcs", tdx.PCS, "serve: where Intel's collateral for TDX quotes comes from (Intel's PCS, a mirror serving its paths, or off); answers are kept an hour")
 	asJSON := fs.Bool("json", false, "audit: print JSON")
+	tlsCert := fs.String("tls-cert", "", "serve: the TLS certificate (PEM, its chain after it); without it, plain HTTP on loopback only")
+	tlsKey := fs.String("tls-key", "", "serve: the TLS certificate's private key (PEM)")
 	if done, code := e.parseNoArgs(c, fs, args); done {
 		return code
 	}
@@ -130,7 +134,10 @@ func doBroker(ctx context.Context, e *cliEnv, args []string) int {
 		}
 		return printAudit(e, records, *asJSON)
 	}
-	return serveBroker(ctx, e, srv, *listen, broker.AdminSocket(*db), *policyFile)
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return e.fail(errcode.Errorf(errcode.Usage, "--tls-cert and --tls-key go together"))
+	}
+	return serveBroker(ctx, e, srv, serveOptions{listen: *listen, admin: broker.AdminSocket(*db), policyFile: *policyFile, tlsCert: *tlsCert, tlsKey: *tlsKey})
 }
 
 // openBroker opens the broker's database, with the policy for serve.
@@ -206,15 +213,36 @@ func printAudit(e *cliEnv, records []broker.AuditRecord, asJSON bool) int {
 // SIGHUP reads policyFile again: a policy that reads and that the broker
 // serves replaces the one served between two requests (none is dropped);
 // any other leaves it as it was, with a warning.
-func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, listen, admin, policyFile string) int {
+func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, o serveOptions) int {
+	listen, admin, policyFile := o.listen, o.admin, o.policyFile
+	var tlsConfig *tls.Config
+	if o.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return e.fail(errcode.Errorf(errcode.Usage, "--tls-cert %s, --tls-key %s: %v", o.tlsCert, o.tlsKey, err))
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.Usage, "--listen %s: %v", listen, err))
 	}
+	scheme := "https"
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	} else {
+		scheme = "http"
+		host, _, _ := net.SplitHostPort(ln.Addr().String())
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			ln.Close()
+			return e.fail(errcode.Errorf(errcode.Usage, "--listen %s: plain HTTP is served on loopback only", listen).WithHint("pass --tls-cert FILE and --tls-key FILE, or listen on 127.0.0.1"))
+		}
+		fmt.Fprintf(e.stderr, "launch: warning: serving plain HTTP on %s: answers are signed, but the metadata is in the clear; pass --tls-cert and --tls-key to serve beyond this machine\n", ln.Addr())
+	}
 	adminCtx, stopAdmin := context.WithCancel(ctx)
 	defer stopAdmin()
 	srv.RequestLog, srv.Version = e.stderr, sandbox.Versions().Launch
-	fmt.Fprintf(e.stdout, "broker key: %s\nlistening on http://%s\n", hex.EncodeToString(srv.PublicKey()), ln.Addr())
+	fmt.Fprintf(e.stdout, "broker key: %s\nlistening on %s://%s\n", hex.EncodeToString(srv.PublicKey()), scheme, ln.Addr())
 	if err := srv.ServeAdmin(adminCtx, admin); err != nil {
 		// The trail stays readable once the broker stops.
 		fmt.Fprintf(e.stderr, "launch: warning: 'launch broker audit' cannot read the trail while this broker serves: %v\n", err)
@@ -244,6 +272,13 @@ serving:
 		return e.fail(errcode.Errorf(errcode.Internal, "stopping: %v", err))
 	}
 	return 0
+}
+
+// serveOptions are serve's: where it listens, its administration
+// socket, its policy file and its TLS certificate and key (none: plain
+// HTTP on loopback).
+type serveOptions struct {
+	listen, admin, policyFile, tlsCert, tlsKey string
 }
 
 // reloadPolicy serves policyFile's policy from now on, or says why not and

@@ -4,14 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -366,4 +373,114 @@ func TestBrokerReloadsPolicyOnSIGHUP(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Errorf("serve ended with %d", code)
 	}
+}
+
+// testCA writes a test CA's certificate and a server certificate it
+// issues for 127.0.0.1 (PEM) into dir: ca.pem, cert.pem, key.pem.
+func testCA(t *testing.T, dir string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ampoule test CA"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "broker"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644)
+	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+}
+
+// TestBrokerTLS: serve over TLS with a certificate of a test CA; a run
+// (the launch binary, trusting the CA through SSL_CERT_FILE) takes its
+// key over https, and without the CA it cannot reach the broker; plain
+// HTTP beyond loopback is refused, on loopback it is served with a
+// warning; --tls-cert without --tls-key is a usage error.
+func TestBrokerTLS(t *testing.T) {
+	dir := t.TempDir()
+	testCA(t, dir)
+	db := filepath.Join(dir, "broker.db")
+	k := launch(t, "broker", "key", "--db", db)
+	key, _ := hex.DecodeString(strings.TrimSpace(k.stdout))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	bundle := brokerBundle(t, "https://"+addr, key)
+	simKey := filepath.Join(dir, "sim.key")
+	policy := filepath.Join(dir, "policy.toml")
+	os.WriteFile(policy, []byte(launch(t, "policy", "new", "--from", bundle, "--profile", "debug", "--backend", "sim", "--allow-insecure", "--sim-key", simKey).stdout), 0o644)
+
+	if r := launch(t, "broker", "serve", "--policy", policy, "--db", db, "--listen", "0.0.0.0:0"); r.code != errcode.ClassUsage.ExitStatus() || !strings.Contains(r.stderr, "loopback only") || !strings.Contains(r.stderr, "--tls-cert") {
+		t.Errorf("plain HTTP beyond loopback: %+v", r)
+	}
+	if r := launch(t, "broker", "serve", "--policy", policy, "--db", db, "--tls-cert", filepath.Join(dir, "cert.pem")); r.code != errcode.ClassUsage.ExitStatus() {
+		t.Errorf("a certificate without its key: %+v", r)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr, "--tls-cert", filepath.Join(dir, "cert.pem"), "--tls-key", filepath.Join(dir, "key.pem")}, strings.NewReader(""), &out, &errOut)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "listening on https://"+addr); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker did not start: %q %q", out.String(), errOut.String())
+		}
+	}
+	if strings.Contains(errOut.String(), "plain HTTP") {
+		t.Errorf("a TLS broker warned of plain HTTP: %s", errOut.String())
+	}
+	bin := testwasm.Launch(t)
+	runWith := func(env ...string) (string, int) {
+		cmd := exec.Command(bin, "run", "--no-cache", "--sim-key", simKey, "--sealed", filepath.Join(dir, "nb.sealed"), bundle, "--", "over tls")
+		cmd.Env = append(os.Environ(), env...)
+		outb, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(outb), code
+	}
+	if o, code := runWith("SSL_CERT_FILE=" + filepath.Join(dir, "ca.pem")); code != 0 || !strings.Contains(o, "run 1: over tls") {
+		t.Fatalf("a run trusting the test CA: %d %s", code, o)
+	}
+	other := t.TempDir()
+	testCA(t, other)
+	if o, code := runWith("SSL_CERT_FILE=" + filepath.Join(other, "ca.pem")); code == 0 || !strings.Contains(o, errcode.BrokerUnavailable.String()) || !strings.Contains(o, "certificate") {
+		t.Errorf("a run not trusting the broker's CA: %d %s", code, o)
+	}
+	cancel()
+	<-done
+	// Plain HTTP on loopback: served, with a warning.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	var out2, errOut2 syncBuffer
+	done2 := make(chan int, 1)
+	go func() {
+		done2 <- run(ctx2, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", "127.0.0.1:0"}, strings.NewReader(""), &out2, &errOut2)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out2.String(), "listening on http://"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker did not start: %q %q", out2.String(), errOut2.String())
+		}
+	}
+	if !strings.Contains(errOut2.String(), "warning: serving plain HTTP on 127.0.0.1:") {
+		t.Errorf("no warning of plain HTTP: %q", errOut2.String())
+	}
+	cancel2()
+	<-done2
 }
