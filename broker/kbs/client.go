@@ -249,3 +249,9 @@ func FetchJWKS(ctx context.Context, client *http.Client, url string) (JWKS, erro
 	}
 	return ReadJWKS(resp.Body)
 }
+
+// Challenge is the session's nonce, as the broker sent it.
+func (s *Session) Challenge() string { return s.challenge }
+
+// Cookie is the session's cookie value.
+func (s *Session) Cookie() string { return s.cookie.Value }

@@ -22,12 +22,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
@@ -483,4 +485,151 @@ func TestBrokerTLS(t *testing.T) {
 	}
 	cancel2()
 	<-done2
+}
+
+// kbsCycle is one KBS exchange of a simulator run for measurement m:
+// the session, the attest request's body (for a replay), whether the
+// attest and the resource were acknowledged, and the resource.
+type kbsCycle struct {
+	cookie     string
+	attestBody []byte
+	attested   bool
+	released   []byte
+}
+
+// runKBSCycle runs one exchange against url with the simulator key be.
+func runKBSCycle(t *testing.T, url string, be *sim.Backend, m [48]byte, profile string) (kbsCycle, error) {
+	var c kbsCycle
+	key, _ := ecdh.P256().GenerateKey(rand.Reader)
+	client := &kbs.Client{URL: url, HTTP: &http.Client{Timeout: 5 * time.Second}}
+	sess, err := client.Auth(context.Background(), broker.TeeSim, key)
+	if err != nil {
+		return c, err
+	}
+	pub, nonce := key.PublicKey().Bytes(), sess.ReportNonce()
+	ev, err := be.Attest(context.Background(), tee.ReportData(m, pub, nonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := sim.Verify(ev)
+	env := &tee.Envelope{Version: tee.EnvelopeVersion, Kind: sim.Kind, Insecure: true, Evidence: ev.Raw, Collateral: ev.Collateral,
+		Measurement: hex.EncodeToString(m[:]), Profile: profile, RuntimeKey: pub, Nonce: nonce, Issued: st.Issued}
+	primary, _ := kbs.AmpoulePrimary(env, nil)
+	jwk, _ := kbs.JWKFromECDH(key.PublicKey())
+	c.attestBody, _ = json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: sess.Challenge(), TeePubKey: jwk}, TeeEvidence: kbs.CompositeEvidence{PrimaryEvidence: primary}})
+	c.cookie = sess.Cookie()
+	if _, err := sess.Attest(context.Background(), primary); err != nil {
+		return c, err
+	}
+	c.attested = true
+	c.released, err = sess.Resource(context.Background(), broker.SealingKeyResource)
+	return c, err
+}
+
+// TestBrokerKill9KeepsAcknowledged: the broker (the launch binary) is
+// killed with SIGKILL while clients run KBS exchanges; restarted on the
+// same database, it has an audit record of every release it
+// acknowledged, refuses every acknowledged session's nonce as used, and
+// releases the same sealing key.
+func TestBrokerKill9KeepsAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "broker.db")
+	simKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	be := sim.New(simKey)
+	m := [48]byte{0x42}
+	policy := filepath.Join(dir, "policy.toml")
+	os.WriteFile(policy, []byte("measurements = [\""+hex.EncodeToString(m[:])+"\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\nsim_keys = [\""+hex.EncodeToString(simKey.Public().(ed25519.PublicKey))+"\"]\n"), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	url := "http://" + addr
+	bin := testwasm.Launch(t)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "broker", "serve", "--policy", policy, "--db", db, "--listen", addr)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if resp, err := http.Get(url + "/"); err == nil {
+				resp.Body.Close()
+				return cmd
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the broker did not start")
+			}
+		}
+	}
+	cmd := start()
+	var mu sync.Mutex
+	var acked []kbsCycle
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, _ := runKBSCycle(t, url, be, m, "staging")
+				if c.attested {
+					mu.Lock()
+					acked = append(acked, c)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Kill()
+	cmd.Wait()
+	close(stop)
+	wg.Wait()
+	released := 0
+	for _, c := range acked {
+		if c.released != nil {
+			released++
+		}
+	}
+	if len(acked) == 0 || released == 0 {
+		t.Fatalf("no exchange was acknowledged before the kill (%d attested, %d released)", len(acked), released)
+	}
+	cmd = start()
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	a := launch(t, "broker", "audit", "--db", db, "--json")
+	var records []broker.AuditRecord
+	if err := json.Unmarshal([]byte(a.stdout), &records); a.code != 0 || err != nil {
+		t.Fatalf("audit after the restart: %+v", a)
+	}
+	if got := len(releases(records)); got < released {
+		t.Errorf("%d releases acknowledged, %d in the audit trail", released, got)
+	}
+	var key []byte
+	for _, c := range acked {
+		req, _ := http.NewRequest(http.MethodPost, url+kbs.AttestPath, bytes.NewReader(c.attestBody))
+		req.AddCookie(&http.Cookie{Name: kbs.SessionCookie, Value: c.cookie})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := kbs.DecodeProblem(resp.Body, resp.StatusCode)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 401 || !strings.Contains(p.Detail, "used already") && !strings.Contains(p.Detail, "expired") {
+			t.Fatalf("an acknowledged session's nonce, replayed after the restart: %d %+v %v", resp.StatusCode, p, err)
+		}
+		if c.released != nil {
+			key = c.released
+		}
+	}
+	c, err := runKBSCycle(t, url, be, m, "staging")
+	if err != nil || !bytes.Equal(c.released, key) {
+		t.Errorf("the sealing key after the restart: %x, before %x (%v)", c.released, key, err)
+	}
+	t.Logf("%d attested, %d released before the kill; %d releases audited", len(acked), released, len(releases(records)))
 }
