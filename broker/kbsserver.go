@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,24 +217,30 @@ func (s *Server) kbsAttest(w http.ResponseWriter, r *http.Request) {
 	if rec.Bundle != nil {
 		claims.Bundle = &kbs.BundleClaim{Name: rec.Bundle.Name, Version: rec.Bundle.Version, Bound: rec.Bundle.Bound}
 	}
-	// The nonce is used and the decision recorded in one transaction:
-	// without its audit record no token is answered.
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	// The token is signed before the transaction, which only decides
+	// whether it is answered: the nonce is used and the decision recorded
+	// in one transaction (batched with concurrent decisions into one
+	// fsync), and without its audit record no token is answered. The
+	// transaction may run more than once: it starts from the verdict each
+	// time.
+	var signed string
+	if status == string(attest.Affirming) {
+		claims.Verdict, claims.Reasons = status, reasons
+		if signed, err = kbs.IssueEAR(s.earKey, s.earJWK.Kid, claims, "ampoule broker "+s.Version); err != nil {
+			status, class = string(attest.Contraindicated), ""
+			reasons = append(reasons, "the token could not be signed: "+err.Error())
+		}
+	}
+	verdict, verdictReasons := status, reasons
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		status, reasons, token = verdict, slices.Clone(verdictReasons), signed
 		fresh, err := useNonce(tx, nonce, now)
 		if err != nil {
 			return err
 		}
 		if !fresh {
-			status, class = string(attest.Contraindicated), ""
+			status, token = string(attest.Contraindicated), ""
 			reasons = append(reasons, reasonUsed)
-		}
-		if status == string(attest.Affirming) {
-			claims.Verdict, claims.Reasons = status, reasons
-			if token, err = kbs.IssueEAR(s.earKey, s.earJWK.Kid, claims, "ampoule broker "+s.Version); err != nil {
-				status = string(attest.Contraindicated)
-				reasons = append(reasons, "the token could not be signed: "+err.Error())
-				token = ""
-			}
 		}
 		rec.Status, rec.Reasons = status, reasons
 		return s.record(tx, rec)
@@ -351,7 +358,7 @@ func (s *Server) kbsResource(w http.ResponseWriter, r *http.Request) {
 		// A token this broker did not sign, or expired: no claims to
 		// audit but the refusal.
 		rec.Status, rec.Reasons = string(attest.Contraindicated), []string{"the token was refused: " + err.Error()}
-		if s.db.Update(func(tx *bolt.Tx) error { return s.record(tx, rec) }) != nil {
+		if s.db.Batch(func(tx *bolt.Tx) error { return s.record(tx, rec) }) != nil {
 			problem(w, kbs.ProblemInternal, "the broker could not record its decision, so it answered none")
 			return
 		}
@@ -384,7 +391,7 @@ func (s *Server) kbsResource(w http.ResponseWriter, r *http.Request) {
 		rec.Released = []string{path}
 	}
 	// Audit before answer.
-	if err := s.db.Update(func(tx *bolt.Tx) error { return s.record(tx, rec) }); err != nil {
+	if err := s.db.Batch(func(tx *bolt.Tx) error { return s.record(tx, rec) }); err != nil {
 		problem(w, kbs.ProblemInternal, "the broker could not record its decision, so it released nothing")
 		return
 	}

@@ -123,6 +123,9 @@ func Open(path string, policy *attest.Policy) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDatabase, err)
 	}
+	// The KBS endpoints batch concurrent decisions into one transaction
+	// (one fsync); a lone decision waits at most this long for company.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Server{db: db, Now: time.Now, Budget: DefaultBudget}
 	s.policy.Store(policy)
 	err = db.Update(func(tx *bolt.Tx) error {
