@@ -132,6 +132,15 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReleaseRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReleaseResponse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckNonce$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
+	$(GO) test -run '^$$' -fuzz '^FuzzAmpouleEvidence$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChallenge$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAttestation$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeJWK$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
+	$(GO) test -run '^$$' -fuzz '^FuzzDecrypt$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyEAR$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeProblem$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
+	$(GO) test -run '^$$' -fuzz '^FuzzSNPReportFromTrustee$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sandbox

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
@@ -93,11 +94,8 @@ func (r *run) attest(ctx context.Context, mm loader.Measurement, nonce []byte, w
 	if err != nil {
 		return nil, err
 	}
-	if r.signingKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-		return nil, errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
-	}
-	if r.runtimeKey, err = r.signingKey.ECDH(); err != nil {
-		return nil, errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
+	if err := r.makeRuntimeKey(); err != nil {
+		return nil, err
 	}
 	if nonce == nil {
 		nonce = make([]byte, 32)
@@ -124,6 +122,23 @@ func (r *run) attest(ctx context.Context, mm loader.Measurement, nonce []byte, w
 	r.envelope = &tee.Envelope{Version: tee.EnvelopeVersion, Kind: be.Name(), Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
 		Measurement: mm.String(), Profile: r.profile.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued, Event: event}
 	return r.envelope, nil
+}
+
+// makeRuntimeKey makes the run's runtime key, once: a broker's session
+// may take it before the evidence is.
+func (r *run) makeRuntimeKey() error {
+	if r.runtimeKey != nil {
+		return nil
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err == nil {
+		r.runtimeKey, err = k.ECDH()
+	}
+	if err != nil {
+		return errcode.Errorf(errcode.Internal, "the runtime key: %v", err)
+	}
+	r.signingKey = k
+	return nil
 }
 
 // judgeDebug reads the run's own evidence, straight from its TEE: one
@@ -211,13 +226,37 @@ func (r *run) release(ctx context.Context, m *loader.Manifest, mm loader.Measure
 	return r.released, r.releaseErr
 }
 
+// askBroker fetches every resource the run needs from the manifest's
+// broker over its KBS session: one attestation, then each resource in
+// turn; a refusal of any ends the run before the workload starts, with
+// nothing of what came before kept.
 func (r *run) askBroker(ctx context.Context, m *loader.Manifest, mm loader.Measurement, log hclog.Logger) (map[string][]byte, error) {
 	names := brokerResources(m)
 	if m.Broker == nil || len(names) == 0 {
 		return nil, errcode.Errorf(errcode.Internal, "the run asks its broker for nothing")
 	}
-	c := &broker.Client{URL: m.Broker.URL, Key: m.Broker.Key}
-	nonce, err := r.challenge(ctx, c)
+	out := map[string][]byte{}
+	for _, name := range names {
+		v, err := r.brokerResource(ctx, m, mm, name, log)
+		if err == nil && len(v) == 0 {
+			err = errcode.Errorf(errcode.BrokerAnswerInvalid, "the broker's answer has nothing for %s", name)
+		}
+		if err != nil {
+			for _, v := range out {
+				clear(v)
+			}
+			return nil, err
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// brokerResource is the KBS resource at path from the manifest's broker:
+// the run's session attests once, with the run's one evidence (and its
+// bundle, for the broker's audit trail), then asks for the resource.
+func (r *run) brokerResource(ctx context.Context, m *loader.Manifest, mm loader.Measurement, path string, log hclog.Logger) ([]byte, error) {
+	nonce, err := r.challenge(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -225,16 +264,31 @@ func (r *run) askBroker(ctx context.Context, m *loader.Manifest, mm loader.Measu
 	if err != nil {
 		return nil, err
 	}
-	released, err := c.Release(ctx, env, r.runtimeKey, names)
+	if r.kbsSession.Token() == "" {
+		var bundle *broker.Bundle
+		if r.bundle != nil {
+			bundle = broker.BundleOf(r.bundle)
+		}
+		primary, err := kbs.AmpoulePrimary(env, bundle)
+		if err != nil {
+			return nil, errcode.Errorf(errcode.Internal, "the evidence: %v", err)
+		}
+		if _, err := r.kbsSession.Attest(ctx, primary); err != nil {
+			return nil, brokerError(err, m.Broker.URL)
+		}
+	}
+	v, err := r.kbsSession.Resource(ctx, path)
+	var p *kbs.Problem
+	if errors.As(err, &p) && p.Name() == kbs.ProblemPolicyDeny {
+		// The run is affirmed and this resource is not its: the policy
+		// grants it to no run like this one, or the broker holds nothing
+		// there.
+		return nil, errcode.Errorf(errcode.SecretRefused, "%s: %s: %v", m.Broker.URL, path, err)
+	}
 	if err != nil {
 		return nil, brokerError(err, m.Broker.URL)
 	}
-	for _, name := range names {
-		if len(released[name]) == 0 {
-			return nil, errcode.Errorf(errcode.BrokerAnswerInvalid, "the broker's answer has nothing for %s", name)
-		}
-	}
-	return released, nil
+	return v, nil
 }
 
 // secrets are the manifest's [secrets], by guest name, as the broker
@@ -256,16 +310,27 @@ func (r *run) secrets(ctx context.Context, m *loader.Manifest, mm loader.Measure
 	return out, nil
 }
 
-// challenge asks the manifest's broker for a nonce, once per run: the
-// tenant's log opens with the run's evidence, which must carry it.
-func (r *run) challenge(ctx context.Context, c *broker.Client) ([]byte, error) {
+// challenge opens the run's KBS session with the manifest's broker, once
+// per run, for the run's runtime key: the nonce the run's evidence
+// carries is the session's report nonce (which binds the broker's nonce
+// and the key), and the tenant's log opens with that evidence.
+func (r *run) challenge(ctx context.Context, m *loader.Manifest) ([]byte, error) {
 	if !r.challenged {
 		r.challenged = true
-		nonce, err := c.Challenge(ctx)
+		if err := r.makeRuntimeKey(); err != nil {
+			return nil, err
+		}
+		kind := r.kind
+		if be, err := r.backend(); err == nil {
+			kind = be.Name()
+		}
+		c := &kbs.Client{URL: m.Broker.URL, Key: m.Broker.Key}
+		sess, err := c.Auth(ctx, broker.TeeOf(kind), r.runtimeKey)
 		if err != nil {
 			r.brokerErr = brokerError(err, c.URL)
+		} else {
+			r.kbsSession, r.brokerNonce = sess, sess.ReportNonce()
 		}
-		r.brokerNonce = nonce
 	}
 	return r.brokerNonce, r.brokerErr
 }

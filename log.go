@@ -9,7 +9,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/logging"
@@ -59,7 +58,7 @@ func (r *run) openLog(ctx context.Context, b *loader.Bundle, spec *sandbox.Spec,
 	if len(brokerResources(m)) > 0 && m.Broker != nil {
 		// A failure is reported, into this log, where the key is asked
 		// for; the evidence then carries a nonce of its own.
-		nonce, _ = r.challenge(ctx, &broker.Client{URL: m.Broker.URL, Key: m.Broker.Key})
+		nonce, _ = r.challenge(ctx, m)
 	}
 	l := &runLog{}
 	env, err := r.attest(ctx, mm, nonce, func(msg string) { l.warnings = append(l.warnings, msg) })

@@ -2,7 +2,9 @@ package ampoule
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/tee"
@@ -22,8 +25,9 @@ type LogCheck struct {
 	// Policy, when set, judges the log's evidence as 'launch verify'
 	// does; without it the evidence is only checked to be genuine.
 	Policy *attest.Policy
-	// Nonce, when set, must be the one the run's evidence carries (the
-	// one the tenant's broker issued).
+	// Nonce, when set, must be the one the run's evidence carries, or
+	// the KBS challenge's nonce that one binds (the one the tenant's
+	// broker issued).
 	Nonce []byte
 	// Ref, when set, must be the log's: the reference the host showed.
 	Ref string
@@ -113,6 +117,10 @@ func checkBinding(h logging.Header, check LogCheck) (*LogBinding, error) {
 		return nil, errcode.Errorf(errcode.LogUnbound, "the log's evidence: %v", err)
 	}
 	b := &LogBinding{Envelope: env, KeyDigest: sha256.Sum256(h.RuntimeKey)}
+	if check.Nonce != nil && kbsNonce(env, check.Nonce) {
+		// The broker's challenge, which the evidence's nonce binds.
+		check.Nonce = env.Nonce
+	}
 	switch {
 	case !bytes.Equal(env.RuntimeKey, h.RuntimeKey):
 		return nil, errcode.Errorf(errcode.LogUnbound, "the log is signed by runtime key sha256:%x, and its evidence binds another", b.KeyDigest[:8])
@@ -171,4 +179,20 @@ func logError(err error) error {
 		return errcode.Wrap(errcode.LogTruncated, err)
 	}
 	return errcode.Wrap(errcode.LogMalformed, err)
+}
+
+// kbsNonce reports whether env's nonce is the report nonce of a KBS
+// session whose challenge was nonce, for env's runtime key: the broker's
+// nonce of a run that asked its broker for a resource.
+func kbsNonce(env *tee.Envelope, nonce []byte) bool {
+	pub, err := ecdh.P256().NewPublicKey(env.RuntimeKey)
+	if err != nil {
+		return false
+	}
+	k, err := kbs.JWKFromECDH(pub)
+	if err != nil {
+		return false
+	}
+	h := kbs.RuntimeDataHash(base64.StdEncoding.EncodeToString(nonce), &k, "")
+	return bytes.Equal(env.Nonce, h[:])
 }

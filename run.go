@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
@@ -61,6 +62,9 @@ type run struct {
 	// What the broker released to the run, asked once (release).
 	released   map[string][]byte
 	releaseErr error
+	// kbsSession is the run's session with the broker, opened by
+	// challenge.
+	kbsSession *kbs.Session
 	// also holds failures beside the run's own.
 	also []error
 	// The fixed warnings given before the tenant's log opened, and the
@@ -74,6 +78,9 @@ type run struct {
 	// archive is set for a .tar bundle, whose relative dirs are beside it.
 	archive bool
 	closers []func()
+	// bundle is the run's bundle, once read: a broker's audit trail names
+	// it.
+	bundle *loader.Bundle
 }
 
 func newRun(p profiles.Profile, cfg Config) *run {
@@ -146,6 +153,7 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
+	r.bundle = b
 	// Measured lazily: a run that needs it no sooner measures while the
 	// runner compiles.
 	measurement := sync.OnceValue(func() loader.Measurement { return loader.Measure(b, r.profile.Name) })
@@ -546,9 +554,9 @@ func brokerError(err error, url string) error {
 	switch {
 	case errors.Is(err, broker.ErrNotGranted):
 		return errcode.Errorf(errcode.SecretRefused, "%s: %v", url, err)
-	case errors.Is(err, broker.ErrRefused):
+	case errors.Is(err, broker.ErrRefused), errors.Is(err, kbs.ErrRefused):
 		return errcode.Errorf(errcode.BrokerRefused, "%s: %v", url, err)
-	case errors.Is(err, broker.ErrProtocol):
+	case errors.Is(err, broker.ErrProtocol), errors.Is(err, kbs.ErrMessage), errors.Is(err, kbs.ErrJWE), errors.Is(err, kbs.ErrJWK):
 		return errcode.Errorf(errcode.BrokerAnswerInvalid, "%s: %v", url, err)
 	}
 	return errcode.Errorf(errcode.BrokerUnavailable, "%s: %v", url, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/brokertest"
 	"github.com/ampoule-run/ampoule/internal/tdxfake"
@@ -60,8 +61,9 @@ func TestSecretsFollowTheBackend(t *testing.T) {
 	if got, err := secrets("sev-snp"); errcode.From(err).Code != errcode.SecretRefused || !strings.Contains(err.Error(), "on backend tdx") || got != nil {
 		t.Errorf("a grant for sev-snp alone: %q, %v", got, err)
 	}
+	// Each run: its attestation, then its decision on the resource.
 	records, _ := srv.Audit()
-	if len(records) != 2 || records[0].Kind != tdx.Kind || records[0].Status != "affirming" || records[1].Status == "affirming" {
+	if len(records) != 4 || records[0].Kind != tdx.Kind || records[1].Status != "affirming" || records[3].Status == "affirming" || records[2].Asked[0] != broker.TokenAsked {
 		t.Errorf("the audit trail: %+v", records)
 	}
 }

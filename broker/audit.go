@@ -20,10 +20,13 @@ type AuditRecord struct {
 	Kind        string    `json:"kind"`
 	Profile     string    `json:"profile"`
 	Measurement string    `json:"measurement"`
-	Status      string    `json:"status"`
-	Reasons     []string  `json:"reasons"`
-	Asked       []string  `json:"asked"`
-	Released    []string  `json:"released"`
+	// Bundle is the bundle's name and version, if the request named it,
+	// and whether they are bound to the measurement or only claimed.
+	Bundle   *AuditBundle `json:"bundle,omitempty"`
+	Status   string       `json:"status"`
+	Reasons  []string     `json:"reasons"`
+	Asked    []string     `json:"asked"`
+	Released []string     `json:"released"`
 	// Aggregate, if set, stands for Aggregate.Count refused decisions
 	// from Time to Aggregate.Until; the fields above are then empty.
 	Aggregate *AuditAggregate `json:"aggregate,omitempty"`

@@ -24,6 +24,9 @@ type Client struct {
 	Key ed25519.PublicKey
 	// HTTP is the client to use; nil means one with a 30 s timeout.
 	HTTP *http.Client
+	// Bundle, if set, names the run's bundle (BundleOf) in each release
+	// request, for the broker's audit trail.
+	Bundle *Bundle
 }
 
 // Errors a client returns, each wrapped with detail.
@@ -82,7 +85,7 @@ func (c *Client) Release(ctx context.Context, env *tee.Envelope, runtimeKey *ecd
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(ReleaseRequest{Evidence: evidence, Secrets: names})
+	body, err := json.Marshal(ReleaseRequest{Evidence: evidence, Secrets: names, Bundle: c.Bundle})
 	if err != nil {
 		return nil, err
 	}

@@ -60,6 +60,9 @@ type Challenge struct {
 type ReleaseRequest struct {
 	Evidence json.RawMessage `json:"evidence"`
 	Secrets  []string        `json:"secrets"`
+	// Bundle, if set, names the bundle for the audit trail, bound to the
+	// evidence's measurement when it carries its proof.
+	Bundle *Bundle `json:"bundle,omitempty"`
 }
 
 // ReleaseResponse is the verdict on the evidence and, when affirming, the

@@ -3,7 +3,9 @@ package broker
 import (
 	"bytes"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/hpke"
@@ -13,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -23,6 +26,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
@@ -61,6 +65,10 @@ type Server struct {
 	signer   ed25519.PrivateKey
 	master   []byte
 	nonceKey []byte
+	// earKey signs the EAR tokens of the KBS endpoints; earJWK is its
+	// published key.
+	earKey *ecdsa.PrivateKey
+	earJWK kbs.JWK
 	// Now is the clock; tests pin it.
 	Now func() time.Time
 	// Verify holds verification options beyond the nonce and the time
@@ -74,6 +82,10 @@ type Server struct {
 	// Budget bounds the audit trail's refused decisions; Open sets
 	// DefaultBudget.
 	Budget AuditBudget
+	// RequestLog, if set, gets one line per request (see Handler).
+	RequestLog io.Writer
+	// Version is the broker's version, as GET / names it.
+	Version string
 }
 
 // ErrDatabase wraps every reason the database cannot be opened.
@@ -108,6 +120,9 @@ func Open(path string, policy *attest.Policy) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDatabase, err)
 	}
+	// The KBS endpoints batch concurrent decisions into one transaction
+	// (one fsync); a lone decision waits at most this long for company.
+	db.MaxBatchDelay = 2 * time.Millisecond
 	s := &Server{db: db, Now: time.Now, Budget: DefaultBudget}
 	s.policy.Store(policy)
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -143,6 +158,27 @@ func Open(path string, policy *attest.Policy) (*Server, error) {
 				return err
 			}
 		}
+		if keys.Get([]byte("ear")) == nil {
+			k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				return err
+			}
+			d, err := k.Bytes()
+			if err != nil {
+				return err
+			}
+			if err := keys.Put([]byte("ear"), d); err != nil {
+				return err
+			}
+		}
+		earKey, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), keys.Get([]byte("ear")))
+		if err != nil {
+			return errors.New("its token key is damaged")
+		}
+		if s.earJWK, err = kbs.ECDSAJWK(&earKey.PublicKey); err != nil {
+			return err
+		}
+		s.earKey = earKey
 		seed, master, nonceKey := keys.Get([]byte("signing")), keys.Get([]byte("master")), keys.Get([]byte("nonce"))
 		if len(seed) != ed25519.SeedSize || len(master) != 32 || len(nonceKey) != 32 {
 			return errors.New("its keys are damaged")
@@ -176,15 +212,32 @@ func (s *Server) SetPolicy(p *attest.Policy) error {
 	return nil
 }
 
-// Handler serves the protocol.
+// Handler serves the protocol, and at GET / the service's name, version
+// and endpoints. With RequestLog set, each request ends with one line
+// there: time, remote host, method, path, status, decision (the verdict,
+// or why none was taken) and duration, and nothing of its body or
+// headers.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("POST "+ChallengePath, s.challenge)
 	mux.HandleFunc("POST "+ReleasePath, s.release)
-	return mux
+	s.kbsRoutes(mux)
+	if s.RequestLog == nil {
+		return mux
+	}
+	return logRequests(mux, s.RequestLog, time.Now)
+}
+
+// endpoints are the protocol's, as GET / lists them.
+func (s *Server) endpoints() []string {
+	return []string{"POST " + ChallengePath, "POST " + ReleasePath, "POST " + kbs.AuthPath, "POST " + kbs.AttestPath, "GET " + kbs.ResourcePath + "{repository}/{type}/{tag}", "GET " + kbs.JWKSPath}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	if e, ok := v.(errorBody); ok && code >= 400 {
+		decide(w, decisionFor(code, e.Error))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
@@ -241,6 +294,7 @@ const reasonUsed = "the nonce was used already"
 
 func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 	expires := s.Now().Add(NonceLifetime).UTC()
+	decide(w, "challenge")
 	writeJSON(w, http.StatusOK, Challenge{Nonce: s.newNonce(expires), Expires: expires})
 }
 
@@ -299,6 +353,8 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.Kind, rec.Profile, rec.Measurement, rec.Asked = env.Kind, env.Profile, env.Measurement, req.Secrets
+	var unbound string
+	rec.Bundle, unbound = req.Bundle.bind(env.Measurement, env.Profile)
 	for _, name := range req.Secrets {
 		if !askable(name) {
 			writeJSON(w, http.StatusBadRequest, errorBody{fmt.Sprintf("the broker releases resources by their path, REPO/TYPE/TAG (its sealing key is %s), not %q", SealingKey, name)})
@@ -313,6 +369,11 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	// A nonce this broker did not issue, that expired or that was used
 	// needs no verdict: the evidence is not judged.
 	stale := s.checkNonce(env.Nonce, now)
+	if stale == "" && unbound != "" {
+		// A bundle whose proof does not make the measurement: the request
+		// was altered, and is not judged.
+		stale = unbound
+	}
 	if stale == "" {
 		err := s.db.View(func(tx *bolt.Tx) error {
 			if tx.Bucket(bucketUsed).Get(env.Nonce[:nonceIDSize]) != nil {
@@ -328,25 +389,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	resp := &ReleaseResponse{Status: string(attest.Contraindicated), Reasons: []string{stale}, Measurement: env.Measurement}
 	var class string
 	if stale == "" {
-		opts := s.Verify
-		opts.Nonce, opts.Now = env.Nonce, now
-		var collateralNote string
-		if env.Kind == tdx.Kind && s.TDXCollateral != nil {
-			coll, err := s.TDXCollateral(env.Evidence)
-			if err != nil {
-				collateralNote = "TCB status not judged: Intel's collateral could not be had: " + err.Error()
-			} else {
-				opts.TDXCollateral = coll
-			}
-		}
-		result := attest.Verify(env, policy, opts)
-		if collateralNote != "" {
-			result.Reasons = append(result.Reasons, collateralNote)
-		}
-		resp.Status, resp.Reasons, class = string(result.Status), slices.Clone(result.Reasons), result.Class()
-		if resp.Reasons == nil {
-			resp.Reasons = []string{}
-		}
+		resp.Status, resp.Reasons, class = s.judge(env, policy, now)
 	}
 	// Each resource is decided on once the evidence is affirmed: all are
 	// released, or none.
@@ -397,6 +440,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.Signature = ed25519.Sign(s.signer, signedBytes(env.Nonce, resp))
+	decide(w, resp.Status)
 	code := http.StatusOK
 	if resp.Status != string(attest.Affirming) {
 		code = http.StatusForbidden
@@ -433,6 +477,32 @@ func (s *Server) decide(env *tee.Envelope, class string, names, reasons []string
 	return values, nil, reasons
 }
 
+// judge verifies env against policy at now (the nonce it binds is the
+// envelope's own): the verdict, its reasons (never nil) and the class of
+// the evidence.
+func (s *Server) judge(env *tee.Envelope, policy *attest.Policy, now time.Time) (string, []string, string) {
+	opts := s.Verify
+	opts.Nonce, opts.Now = env.Nonce, now
+	var collateralNote string
+	if env.Kind == tdx.Kind && s.TDXCollateral != nil {
+		coll, err := s.TDXCollateral(env.Evidence)
+		if err != nil {
+			collateralNote = "TCB status not judged: Intel's collateral could not be had: " + err.Error()
+		} else {
+			opts.TDXCollateral = coll
+		}
+	}
+	result := attest.Verify(env, policy, opts)
+	if collateralNote != "" {
+		result.Reasons = append(result.Reasons, collateralNote)
+	}
+	reasons := slices.Clone(result.Reasons)
+	if reasons == nil {
+		reasons = []string{}
+	}
+	return string(result.Status), reasons, result.Class()
+}
+
 // wrap seals each value to the envelope's runtime key, under its name.
 func (s *Server) wrap(env *tee.Envelope, values map[string][]byte) (map[string][]byte, error) {
 	pub, err := ecdh.P256().NewPublicKey(env.RuntimeKey)
@@ -460,4 +530,17 @@ func remoteHost(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// decisionFor is the request log's decision for an error answer: no
+// verdict was taken.
+func decisionFor(code int, _ string) string {
+	switch {
+	case code == http.StatusServiceUnavailable:
+		return "no-policy"
+	case code >= 500:
+		return "failed"
+	default:
+		return "malformed"
+	}
 }

@@ -107,6 +107,8 @@ const (
 	ResourcePathInvalid   Code = 1060
 	SecretValueInvalid    Code = 1061
 	SecretNotFound        Code = 1062
+	EARInvalid            Code = 1050
+	JWKSInvalid           Code = 1051
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -192,6 +194,8 @@ var registry = []entry{
 	{ResourcePathInvalid, "resource-path-invalid", ClassUsage, "the resource path is not REPO/TYPE/TAG, or is the broker's own", "write three segments of 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-', such as default/tenant/api-key; the repository ampoule is the broker's"},
 	{SecretValueInvalid, "secret-value-invalid", ClassUsage, "the secret's value is empty, larger than the broker stores, or could not be read", "pass a file of 1 byte to 64 KiB, or - to read it from stdin; a value is never taken from the command line"},
 	{SecretNotFound, "secret-not-found", ClassUsage, "the broker holds no secret at the path", "'launch broker secret list --db DB' lists the paths it holds"},
+	{EARInvalid, "ear-invalid", ClassUsage, "the EAR token cannot be read, is not signed by a key of the set given, or has expired", "pass the token the broker answered at /kbs/v0/attest, with the broker's keys (GET /.well-known/jwks.json), before it expires"},
+	{JWKSInvalid, "jwks-invalid", ClassUsage, "the JSON Web Key Set cannot be read or fetched, or holds no ES256 key", "pass the broker's set: a file saved from, or the URL of, its /.well-known/jwks.json"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},

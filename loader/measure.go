@@ -23,15 +23,7 @@ func (m Measurement) String() string { return hex.EncodeToString(m[:]) }
 //
 // where each len is the field's length as a big-endian uint64.
 func Measure(b *Bundle, profile string) Measurement {
-	h := sha512.New384()
-	h.Write([]byte(MeasurementDomain))
-	digest := b.ModuleSHA384()
-	writeField(h, digest[:])
-	writeField(h, b.Manifest.Canonical())
-	writeField(h, []byte(profile))
-	var m Measurement
-	h.Sum(m[:0])
-	return m
+	return MeasureParts(b.ModuleSHA384(), b.Manifest.Canonical(), profile)
 }
 
 func writeField(h hash.Hash, b []byte) {
@@ -39,4 +31,19 @@ func writeField(h hash.Hash, b []byte) {
 	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
 	h.Write(n[:])
 	h.Write(b)
+}
+
+// MeasureParts is Measure from its parts: the module's SHA-384, the
+// manifest's canonical encoding and the profile. A verifier holding the
+// parts recomputes a measurement the evidence binds, and so knows the
+// manifest's name and version are the measured bundle's.
+func MeasureParts(module [48]byte, canonicalManifest []byte, profile string) Measurement {
+	h := sha512.New384()
+	h.Write([]byte(MeasurementDomain))
+	writeField(h, module[:])
+	writeField(h, canonicalManifest)
+	writeField(h, []byte(profile))
+	var m Measurement
+	h.Sum(m[:0])
+	return m
 }

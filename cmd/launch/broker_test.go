@@ -4,24 +4,37 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/brokertest"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
@@ -54,7 +67,7 @@ func TestSealedKeyFromBroker(t *testing.T) {
 		t.Fatalf("another machine: %+v", r)
 	}
 	records, err := srv.Audit()
-	if err != nil || len(records) != 3 || records[0].Status != "affirming" || len(records[0].Released) != 1 {
+	if err != nil || len(releases(records)) != 3 {
 		t.Fatalf("audit: %v %+v", err, records)
 	}
 
@@ -78,9 +91,12 @@ func TestSealedKeyFromBroker(t *testing.T) {
 			return bundle, func() {}
 		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerRefused},
 		{"another broker's key pinned", func() (string, func()) {
+			// The broker releases to this bundle's measurement: the run
+			// refuses the answer, which its pinned key did not sign.
 			pub, _, _ := ed25519.GenerateKey(rand.Reader)
 			b := brokertest.Bundle(t, httpSrv.URL, pub)
-			return b, func() {}
+			srv.SetPolicy(brokertest.PolicyFor(t, b, "debug", "sim", pins))
+			return b, func() { srv.SetPolicy(brokertest.PolicyFor(t, bundle, "debug", "sim", pins)) }
 		}, errcode.ClassPolicy.ExitStatus(), errcode.BrokerAnswerInvalid},
 		{"broker down", func() (string, func()) {
 			return brokertest.Bundle(t, "http://127.0.0.1:1", srv.PublicKey()), func() {}
@@ -138,10 +154,9 @@ func TestBrokerCommand(t *testing.T) {
 	os.WriteFile(policy, []byte(p.stdout), 0o644)
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		var errOut syncBuffer
 		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr}, strings.NewReader(""), &out, &errOut)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
@@ -161,13 +176,38 @@ func TestBrokerCommand(t *testing.T) {
 	if r := launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", store, bundle, "--", "hello"); r.code != 0 || !strings.Contains(r.stdout, "run 1: hello") {
 		t.Fatalf("run against the broker: %+v", r)
 	}
+	// While it serves: the audit trail over its socket, naming the
+	// bundle the measurement is bound to; the index at GET /; one line
+	// per request on stderr.
+	if a := launch(t, "broker", "audit", "--db", db); a.code != 0 || !regexp.MustCompile(`(?m)^\S+ affirming +sim +debug +notebook [0-9a-f]{96} 127\.0\.0\.1 released=\[default/ampoule/sealing-key\]$`).MatchString(a.stdout) {
+		t.Errorf("audit while serving: %+v", a)
+	}
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx broker.Index
+	if json.NewDecoder(resp.Body).Decode(&idx) != nil || resp.StatusCode != 200 || idx.Service != "ampoule key broker" || idx.Version == "" || idx.Key != hex.EncodeToString(key) {
+		t.Errorf("GET /: %s %+v", resp.Status, idx)
+	}
+	resp.Body.Close()
 	cancel()
 	if code := <-done; code != 0 {
 		t.Errorf("serve ended with %d", code)
 	}
+	lines := regexp.MustCompile(`(?m)^\S+Z 127\.0\.0\.1 (GET|POST) (\S+) (\d+) (\S+) \S+$`).FindAllStringSubmatch(errOut.String(), -1)
+	var got []string
+	for _, l := range lines {
+		got = append(got, strings.Join(l[1:], " "))
+	}
+	if want := "POST /kbs/v0/auth 200 challenge,POST /kbs/v0/attest 200 affirming,GET /kbs/v0/resource/default/ampoule/sealing-key 200 released,GET / 200 -"; strings.Join(got, ",") != want {
+		t.Errorf("request lines %q, want %q; stderr:\n%s", got, want, errOut.String())
+	}
 	a := launch(t, "broker", "audit", "--db", db, "--json")
 	var records []broker.AuditRecord
-	if a.code != 0 || json.Unmarshal([]byte(a.stdout), &records) != nil || len(records) != 1 || records[0].Status != "affirming" || records[0].Released[0] != broker.SealingKey {
+	json.Unmarshal([]byte(a.stdout), &records)
+	if r := releases(records); a.code != 0 || len(r) != 1 || r[0].Status != "affirming" || r[0].Released[0] != broker.SealingKeyResource ||
+		r[0].Bundle == nil || *r[0].Bundle != (broker.AuditBundle{Name: "notebook", Bound: true}) {
 		t.Errorf("audit: %+v", a)
 	}
 	// A policy accepting the simulator without pinning a key is not served.
@@ -216,4 +256,332 @@ func TestBrokerAuditShowsAggregates(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "2 refused decisions beyond the audit budget") || !strings.Contains(r.stdout, "reason the nonce was not issued by this broker: 2") {
 		t.Errorf("audit: %+v", r)
 	}
+}
+
+// releases are the records that released something.
+func releases(records []broker.AuditRecord) []broker.AuditRecord {
+	var out []broker.AuditRecord
+	for _, r := range records {
+		if len(r.Released) > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestBrokerReloadsPolicyOnSIGHUP: a serving broker reads its policy file
+// again on SIGHUP: a run its first policy refused then gets its key, and
+// a policy that does not read leaves the one served as it was.
+func TestBrokerReloadsPolicyOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "broker.db")
+	k := launch(t, "broker", "key", "--db", db)
+	key, _ := hex.DecodeString(strings.TrimSpace(k.stdout))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	bundle := brokertest.Bundle(t, "http://"+addr, key)
+	policyFor := func(profile string) string {
+		return launch(t, "policy", "new", "--from", bundle, "--profile", profile, "--backend", "sim", "--allow-insecure", "--sim-key", filepath.Join(dir, "sim.key")).stdout
+	}
+	policy := filepath.Join(dir, "policy.toml")
+	os.WriteFile(policy, []byte(policyFor("staging")), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr}, strings.NewReader(""), &out, &errOut)
+	}()
+	waitFor := func(b *syncBuffer, s string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(b.String(), s); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in %q", s, b.String())
+			}
+		}
+	}
+	waitFor(&out, "listening on")
+	runOnce := func() result {
+		return launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", filepath.Join(dir, "nb.sealed"), bundle, "--", "x")
+	}
+	if r := runOnce(); r.code == 0 || !strings.Contains(r.stderr, errcode.BrokerRefused.String()) {
+		t.Fatalf("a run the first policy does not accept: %+v", r)
+	}
+	os.WriteFile(policy, []byte(policyFor("debug")), 0o644)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitFor(&errOut, "policy reloaded from "+policy)
+	if r := runOnce(); r.code != 0 {
+		t.Fatalf("after the reload: %+v", r)
+	}
+	os.WriteFile(policy, []byte("measurements = \"not a list\"\n"), 0o644)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	waitFor(&errOut, "the policy was not reloaded, the one served stays")
+	if r := runOnce(); r.code != 0 {
+		t.Fatalf("after a reload that failed: %+v", r)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("serve ended with %d", code)
+	}
+}
+
+// testCA writes a test CA's certificate and a server certificate it
+// issues for 127.0.0.1 (PEM) into dir: ca.pem, cert.pem, key.pem.
+func testCA(t *testing.T, dir string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ampoule test CA"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "broker"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalPKCS8PrivateKey(key)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644)
+	os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+}
+
+// TestBrokerTLS: serve over TLS with a certificate of a test CA; a run
+// (the launch binary, trusting the CA through SSL_CERT_FILE) takes its
+// key over https, and without the CA it cannot reach the broker; plain
+// HTTP beyond loopback is refused, on loopback it is served with a
+// warning; --tls-cert without --tls-key is a usage error.
+func TestBrokerTLS(t *testing.T) {
+	dir := t.TempDir()
+	testCA(t, dir)
+	db := filepath.Join(dir, "broker.db")
+	k := launch(t, "broker", "key", "--db", db)
+	key, _ := hex.DecodeString(strings.TrimSpace(k.stdout))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	bundle := brokertest.Bundle(t, "https://"+addr, key)
+	simKey := filepath.Join(dir, "sim.key")
+	policy := filepath.Join(dir, "policy.toml")
+	os.WriteFile(policy, []byte(launch(t, "policy", "new", "--from", bundle, "--profile", "debug", "--backend", "sim", "--allow-insecure", "--sim-key", simKey).stdout), 0o644)
+
+	if r := launch(t, "broker", "serve", "--policy", policy, "--db", db, "--listen", "0.0.0.0:0"); r.code != errcode.ClassUsage.ExitStatus() || !strings.Contains(r.stderr, "loopback only") || !strings.Contains(r.stderr, "--tls-cert") {
+		t.Errorf("plain HTTP beyond loopback: %+v", r)
+	}
+	if r := launch(t, "broker", "serve", "--policy", policy, "--db", db, "--tls-cert", filepath.Join(dir, "cert.pem")); r.code != errcode.ClassUsage.ExitStatus() {
+		t.Errorf("a certificate without its key: %+v", r)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr, "--tls-cert", filepath.Join(dir, "cert.pem"), "--tls-key", filepath.Join(dir, "key.pem")}, strings.NewReader(""), &out, &errOut)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "listening on https://"+addr); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker did not start: %q %q", out.String(), errOut.String())
+		}
+	}
+	if strings.Contains(errOut.String(), "plain HTTP") {
+		t.Errorf("a TLS broker warned of plain HTTP: %s", errOut.String())
+	}
+	bin := testwasm.Launch(t)
+	runWith := func(env ...string) (string, int) {
+		cmd := exec.Command(bin, "run", "--no-cache", "--sim-key", simKey, "--sealed", filepath.Join(dir, "nb.sealed"), bundle, "--", "over tls")
+		cmd.Env = append(os.Environ(), env...)
+		outb, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(outb), code
+	}
+	if o, code := runWith("SSL_CERT_FILE=" + filepath.Join(dir, "ca.pem")); code != 0 || !strings.Contains(o, "run 1: over tls") {
+		t.Fatalf("a run trusting the test CA: %d %s", code, o)
+	}
+	other := t.TempDir()
+	testCA(t, other)
+	if o, code := runWith("SSL_CERT_FILE=" + filepath.Join(other, "ca.pem")); code == 0 || !strings.Contains(o, errcode.BrokerUnavailable.String()) || !strings.Contains(o, "certificate") {
+		t.Errorf("a run not trusting the broker's CA: %d %s", code, o)
+	}
+	cancel()
+	<-done
+	// Plain HTTP on loopback: served, with a warning.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	var out2, errOut2 syncBuffer
+	done2 := make(chan int, 1)
+	go func() {
+		done2 <- run(ctx2, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", "127.0.0.1:0"}, strings.NewReader(""), &out2, &errOut2)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out2.String(), "listening on http://"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker did not start: %q %q", out2.String(), errOut2.String())
+		}
+	}
+	if !strings.Contains(errOut2.String(), "warning: serving plain HTTP on 127.0.0.1:") {
+		t.Errorf("no warning of plain HTTP: %q", errOut2.String())
+	}
+	cancel2()
+	<-done2
+}
+
+// kbsCycle is one KBS exchange of a simulator run for measurement m:
+// the session, the attest request's body (for a replay), whether the
+// attest and the resource were acknowledged, and the resource.
+type kbsCycle struct {
+	cookie     string
+	attestBody []byte
+	attested   bool
+	released   []byte
+}
+
+// runKBSCycle runs one exchange against url with the simulator key be.
+func runKBSCycle(t *testing.T, url string, be *sim.Backend, m [48]byte, profile string) (kbsCycle, error) {
+	var c kbsCycle
+	key, _ := ecdh.P256().GenerateKey(rand.Reader)
+	client := &kbs.Client{URL: url, HTTP: &http.Client{Timeout: 5 * time.Second}}
+	sess, err := client.Auth(context.Background(), broker.TeeSim, key)
+	if err != nil {
+		return c, err
+	}
+	pub, nonce := key.PublicKey().Bytes(), sess.ReportNonce()
+	ev, err := be.Attest(context.Background(), tee.ReportData(m, pub, nonce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := sim.Verify(ev)
+	env := &tee.Envelope{Version: tee.EnvelopeVersion, Kind: sim.Kind, Insecure: true, Evidence: ev.Raw, Collateral: ev.Collateral,
+		Measurement: hex.EncodeToString(m[:]), Profile: profile, RuntimeKey: pub, Nonce: nonce, Issued: st.Issued}
+	primary, _ := kbs.AmpoulePrimary(env, nil)
+	jwk, _ := kbs.JWKFromECDH(key.PublicKey())
+	c.attestBody, _ = json.Marshal(kbs.Attestation{RuntimeData: kbs.RuntimeData{Nonce: sess.Challenge(), TeePubKey: jwk}, TeeEvidence: kbs.CompositeEvidence{PrimaryEvidence: primary}})
+	c.cookie = sess.Cookie()
+	if _, err := sess.Attest(context.Background(), primary); err != nil {
+		return c, err
+	}
+	c.attested = true
+	c.released, err = sess.Resource(context.Background(), broker.SealingKeyResource)
+	return c, err
+}
+
+// TestBrokerKill9KeepsAcknowledged: the broker (the launch binary) is
+// killed with SIGKILL while clients run KBS exchanges; restarted on the
+// same database, it has an audit record of every release it
+// acknowledged, refuses every acknowledged session's nonce as used, and
+// releases the same sealing key.
+func TestBrokerKill9KeepsAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "broker.db")
+	simKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	be := sim.New(simKey)
+	m := [48]byte{0x42}
+	policy := filepath.Join(dir, "policy.toml")
+	os.WriteFile(policy, []byte("measurements = [\""+hex.EncodeToString(m[:])+"\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\nsim_keys = [\""+hex.EncodeToString(simKey.Public().(ed25519.PublicKey))+"\"]\n"), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	url := "http://" + addr
+	bin := testwasm.Launch(t)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "broker", "serve", "--policy", policy, "--db", db, "--listen", addr)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if resp, err := http.Get(url + "/"); err == nil {
+				resp.Body.Close()
+				return cmd
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the broker did not start")
+			}
+		}
+	}
+	cmd := start()
+	var mu sync.Mutex
+	var acked []kbsCycle
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, _ := runKBSCycle(t, url, be, m, "staging")
+				if c.attested {
+					mu.Lock()
+					acked = append(acked, c)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Kill()
+	cmd.Wait()
+	close(stop)
+	wg.Wait()
+	released := 0
+	for _, c := range acked {
+		if c.released != nil {
+			released++
+		}
+	}
+	if len(acked) == 0 || released == 0 {
+		t.Fatalf("no exchange was acknowledged before the kill (%d attested, %d released)", len(acked), released)
+	}
+	cmd = start()
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	a := launch(t, "broker", "audit", "--db", db, "--json")
+	var records []broker.AuditRecord
+	if err := json.Unmarshal([]byte(a.stdout), &records); a.code != 0 || err != nil {
+		t.Fatalf("audit after the restart: %+v", a)
+	}
+	if got := len(releases(records)); got < released {
+		t.Errorf("%d releases acknowledged, %d in the audit trail", released, got)
+	}
+	var key []byte
+	for _, c := range acked {
+		req, _ := http.NewRequest(http.MethodPost, url+kbs.AttestPath, bytes.NewReader(c.attestBody))
+		req.AddCookie(&http.Cookie{Name: kbs.SessionCookie, Value: c.cookie})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := kbs.DecodeProblem(resp.Body, resp.StatusCode)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 401 || !strings.Contains(p.Detail, "used already") && !strings.Contains(p.Detail, "expired") {
+			t.Fatalf("an acknowledged session's nonce, replayed after the restart: %d %+v %v", resp.StatusCode, p, err)
+		}
+		if c.released != nil {
+			key = c.released
+		}
+	}
+	c, err := runKBSCycle(t, url, be, m, "staging")
+	if err != nil || !bytes.Equal(c.released, key) {
+		t.Errorf("the sealing key after the restart: %x, before %x (%v)", c.released, key, err)
+	}
+	t.Logf("%d attested, %d released before the kill; %d releases audited", len(acked), released, len(releases(records)))
 }

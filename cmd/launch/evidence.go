@@ -66,6 +66,8 @@ func cmdVerify(fs *flag.FlagSet) action {
 	product := fs.String("product", "Milan", "with --snp-report: the processor line (Milan, Genoa, Turin)")
 	tdxQuote := fs.String("tdx-quote", "", "a raw TDX quote to check by hand")
 	tdxCollateral := fs.String("tdx-collateral", "", "Intel's collateral for the TDX quote ('launch collateral fetch'), to judge its TCB status offline")
+	earToken := fs.String("ear", "", "an EAR token (or a file holding one) to check against --jwks")
+	jwks := fs.String("jwks", "", "with --ear: the broker's JSON Web Key Set, a file or an http(s) URL")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		pos, rest := in.Pos, in.Rest
 		now, err := parseAt(*at)
@@ -74,6 +76,9 @@ func cmdVerify(fs *flag.FlagSet) action {
 		}
 		if *snpReport == "" && (*vcek != "" || *vlek != "" || *chain != "") {
 			return e.fail(errcode.Errorf(errcode.Usage, "--vcek, --vlek and --chain go with --snp-report FILE").WithHint("usage: launch " + c.doc.Usage))
+		}
+		if *earToken != "" {
+			return verifyEAR(ctx, e, *earToken, *jwks, now, *asJSON)
 		}
 		if *snpReport != "" {
 			files := attest.SNPFiles{Report: *snpReport, VCEK: *vcek, VLEK: *vlek, Chain: *chain}

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"maps"
@@ -20,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/ampoule-run/ampoule/broker"
+	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/brokertest"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
@@ -250,11 +252,12 @@ func TestBrokerRunLogCarriesTheBrokersNonce(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, r)
-		if r.URL.Path == broker.ChallengePath {
-			var ch broker.Challenge
+		if r.URL.Path == kbs.AuthPath {
+			var ch kbs.Challenge
 			json.Unmarshal(rec.Body.Bytes(), &ch)
+			nonce, _ := base64.StdEncoding.DecodeString(ch.Nonce)
 			mu.Lock()
-			nonces = append(nonces, ch.Nonce)
+			nonces = append(nonces, nonce)
 			mu.Unlock()
 		}
 		maps.Copy(w.Header(), rec.Header())

@@ -1,0 +1,174 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// logged is a response that remembers its status and the decision its
+// handler took, for the request's line.
+type logged struct {
+	http.ResponseWriter
+	status   int
+	decision string
+}
+
+func (l *logged) WriteHeader(code int) {
+	if l.status == 0 {
+		l.status = code
+	}
+	l.ResponseWriter.WriteHeader(code)
+}
+
+func (l *logged) Write(b []byte) (int, error) {
+	if l.status == 0 {
+		l.status = http.StatusOK
+	}
+	return l.ResponseWriter.Write(b)
+}
+
+// decide records the decision a request ended in (a verdict, or why none
+// was taken) for its line in the request log.
+func decide(w http.ResponseWriter, decision string) {
+	if l, ok := w.(*logged); ok {
+		l.decision = decision
+	}
+}
+
+// logRequests wraps h so that every request ends with one line on out:
+// time, remote host, method, escaped path, status, decision and duration.
+// Nothing of a request's body or headers is written, so no secret, token
+// or cookie reaches the line.
+func logRequests(h http.Handler, out io.Writer, now func() time.Time) http.Handler {
+	var mu sync.Mutex
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := now()
+		l := &logged{ResponseWriter: w}
+		h.ServeHTTP(l, r)
+		if l.status == 0 {
+			l.status = http.StatusOK
+		}
+		decision := l.decision
+		if decision == "" {
+			decision = "-"
+		}
+		mu.Lock()
+		fmt.Fprintf(out, "%s %s %s %s %d %s %s\n", start.UTC().Format(time.RFC3339Nano), remoteHost(r), r.Method, r.URL.EscapedPath(), l.status, decision, now().Sub(start).Round(time.Microsecond))
+		mu.Unlock()
+	})
+}
+
+// Index is what GET / answers: the service, its version and its
+// endpoints.
+type Index struct {
+	Service   string   `json:"service"`
+	Version   string   `json:"version"`
+	Key       string   `json:"key"`
+	Endpoints []string `json:"endpoints"`
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Index{Service: "ampoule key broker", Version: s.Version, Key: fmt.Sprintf("%x", s.PublicKey()), Endpoints: s.endpoints()})
+}
+
+// AdminSocket is the unix socket a broker serving the database at db
+// answers its administration on: the audit trail, readable while the
+// broker holds the database.
+func AdminSocket(db string) string { return db + ".sock" }
+
+// AdminPath is the administration's audit trail path.
+const AdminPath = "/admin/audit"
+
+// ServeAdmin answers the administration (GET /admin/audit: the audit
+// trail as JSON) on a unix socket at path, readable and writable by the
+// broker's user only, until ctx ends; it removes the socket then. A socket
+// left at path by a broker that ended is replaced: the caller holds the
+// database, so no other broker serves it.
+func (s *Server) ServeAdmin(ctx context.Context, path string) error {
+	if len(path) > 107 {
+		return fmt.Errorf("the administration socket %s is longer than a unix socket's path may be", path)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return fmt.Errorf("%s exists and is not a socket", path)
+		}
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("the administration socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("the administration socket: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+AdminPath, func(w http.ResponseWriter, r *http.Request) {
+		records, err := s.Audit()
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, errorBody{err.Error()})
+			return
+		}
+		if records == nil {
+			records = []AuditRecord{}
+		}
+		writeJSON(w, http.StatusOK, records)
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		hs.Close()
+	}()
+	go hs.Serve(ln)
+	return nil
+}
+
+// ErrNoAdmin: no broker answers on the administration socket.
+var ErrNoAdmin = errors.New("no broker answers on the administration socket")
+
+// ReadAuditSocket reads the audit trail from the broker serving on the
+// administration socket at path. It wraps ErrNoAdmin when none answers
+// there (no socket, or one a broker left), so the caller may open the
+// database itself.
+func ReadAuditSocket(ctx context.Context, path string) ([]AuditRecord, error) {
+	if _, err := os.Lstat(path); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoAdmin, err)
+	}
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://broker"+AdminPath, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("%w: %v", ErrNoAdmin, err)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%w: the audit trail: %s", ErrUnavailable, resp.Status)
+	}
+	var records []AuditRecord
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if err := json.Unmarshal(data, &records); err != nil {
+		return nil, fmt.Errorf("%w: the audit trail: %v", ErrProtocol, err)
+	}
+	return records, nil
+}
