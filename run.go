@@ -310,7 +310,7 @@ func (r *run) started(m *loader.Manifest, sm *sealed.Mount, mm loader.Measuremen
 // openSealed takes the run's sealing key and opens its sealed mount,
 // writable at the manifest's guest path.
 func (r *run) openSealed(ctx context.Context, m *loader.Manifest, mm loader.Measurement, spec *sandbox.Spec, log hclog.Logger) (*sealed.Mount, error) {
-	key, err := r.sealingKey(ctx, m, mm, log)
+	keys, err := r.sealedKeys(ctx, m, mm, log)
 	if err != nil {
 		return nil, err
 	}
@@ -320,9 +320,12 @@ func (r *run) openSealed(ctx context.Context, m *loader.Manifest, mm loader.Meas
 			return nil, err
 		}
 	}
-	sm, err := sealed.OpenMount(file, key, m.Sealed.MaxBytes)
+	sm, err := sealed.OpenMount(file, keys, m.Sealed.MaxBytes)
 	if err != nil {
 		return nil, err
+	}
+	if sm.From != nil {
+		log.Warn("sealed mount taken over: the store of an earlier version that [sealed] accept_from names opened, and is sealed back as this run's own, which that version does not open", "store", file, "from", hexOf(*sm.From), "measurement", mm.String())
 	}
 	// The workspace is memory: what the workload writes there while it
 	// runs is bounded by max_size too, not only what it leaves at the end.

@@ -120,6 +120,7 @@ const (
 	BrokerRefused       Code = 3013
 	BrokerAnswerInvalid Code = 3014
 	TEEDebugRefused     Code = 3015
+	SealedAcceptRefused Code = 3018
 
 	MemoryLimit     Code = 4001
 	WallTimeLimit   Code = 4002
@@ -192,12 +193,13 @@ var registry = []entry{
 	{DiskCacheRefused, "disk-cache-refused", ClassPolicy, "the profile does not allow a compilation cache on the host's disk", "drop --cache-dir; this profile compiles in memory"},
 	{EvidenceRefused, "evidence-refused", ClassPolicy, "the evidence does not satisfy the policy", "the reasons say which check failed"},
 	{TEEUnavailable, "tee-unavailable", ClassPolicy, "no trusted execution environment is available for this profile", "run 'launch platform info'; the debug and staging profiles may use --backend sim"},
-	{SealedStoreForeign, "sealed-store-foreign", ClassPolicy, "the sealed store was sealed under another measurement or on another machine", "a store opens only for the bundle, profile and machine that sealed it; pass --sealed FILE to start another store"},
+	{SealedStoreForeign, "sealed-store-foreign", ClassPolicy, "the sealed store was sealed under another measurement or on another machine", "a store opens only for the measurement that sealed it, or a later version whose [sealed] accept_from names that measurement (with key = \"broker\", one the broker's policy puts in the same bundle); under debug, launch sealed export and import move its files; or pass --sealed FILE to start another store"},
 	{SealedStoreTampered, "sealed-store-tampered", ClassPolicy, "the sealed store was altered, truncated or is not a sealed store", "the host's copy cannot be trusted and was left as it is; restore a good copy or pass --sealed FILE to start another store"},
 	{SealingUnavailable, "sealing-unavailable", ClassPolicy, "the backend gives no sealing key for the manifest's sealed mount", "TDX has no local sealing key (a broker releases one); run on SEV-SNP, or without [sealed]"},
 	{BrokerRefused, "broker-refused", ClassPolicy, "the tenant's broker judged the run's evidence and released nothing", "the broker's audit trail says why; its policy must list this measurement, profile and backend"},
 	{BrokerAnswerInvalid, "broker-answer-invalid", ClassPolicy, "the broker's answer is malformed or not signed by the broker the manifest pins", "check [broker] key in ampoule.toml against 'launch broker key'; a host in the middle may have altered the answer"},
 	{TEEDebugRefused, "tee-debug-refused", ClassPolicy, "the TEE lets its host debug the guest (its debug policy bit is set), which the profile does not allow, so nothing ran", "launch the confidential VM with debugging off (SEV-SNP guest policy bit 19, TDX TD attribute DEBUG), or run under staging"},
+	{SealedAcceptRefused, "sealed-accept-refused", ClassPolicy, "the manifest's [sealed] accept_from would open an earlier version's store under key = \"tee\", which only the debug profile allows: no party but that version vouches for this one, and any manifest can name a measurement", "use key = \"broker\" and put both versions in one bundle of the broker's policy, or move the files under debug (launch sealed export, import); drop accept_from here"},
 	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that the gate traps", "run 'launch gate' to see which host calls the gate allows"},
 
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},

@@ -1,0 +1,164 @@
+package ampoule_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ampoule-run/ampoule"
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/tee"
+)
+
+// notebookVersion is the notebook example as version v, its [sealed]
+// table given extra lines (accept_from, key).
+func notebookVersion(t *testing.T, v, sealedExtra string) string {
+	t.Helper()
+	src := testwasm.Example(t, "notebook")
+	return testwasm.CopyBundle(t, src, `name = "notebook"
+version = "`+v+`"
+profiles = ["debug", "staging", "production"]
+
+[sealed]
+mount = "/sealed"
+max_size = "1MiB"
+`+sealedExtra+`
+[limits]
+memory = "64MiB"
+wall_time = "10s"
+`)
+}
+
+// measureOf is a bundle's measurement under profile, as launch measure
+// prints it.
+func measureOf(t *testing.T, bundle, profile string) loader.Measurement {
+	t.Helper()
+	b, err := loader.Open(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loader.Measure(b, profile)
+}
+
+func acceptFrom(ms ...loader.Measurement) string {
+	var q []string
+	for _, m := range ms {
+		q = append(q, `"`+m.String()+`"`)
+	}
+	return "accept_from = [" + strings.Join(q, ", ") + "]\n"
+}
+
+// runNotebook runs a notebook bundle on the simulator under debug with the
+// store and the simulator key given, and returns its output and error. The
+// compilation cache beside the key is the test's own.
+func runNotebook(t *testing.T, bundle, simKey, store string, note string) (string, error) {
+	t.Helper()
+	var out, warn bytes.Buffer
+	_, err := ampoule.Run(context.Background(), bundle, ampoule.Config{
+		Profile: "debug", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, CacheDir: filepath.Join(filepath.Dir(simKey), "cache"),
+		Args: []string{note}, Stdout: &out, Stderr: &warn, Warnings: io.Discard,
+	})
+	return out.String(), err
+}
+
+// TestSealedStoreHandedOn: version 1's store opens under version 2, whose
+// manifest accepts version 1's measurement, with version 1's notes; once
+// version 2 has sealed it back it is version 2's. It opens neither under a
+// version 3 that accepts nothing, nor under a version 2 that accepts
+// another measurement, nor for another bundle that names version 1's
+// measurement but is handed a third bundle's store. Real bundles, real
+// measurements, the simulator's real sealing keys.
+func TestSealedStoreHandedOn(t *testing.T) {
+	dir := t.TempDir()
+	simKey := filepath.Join(dir, "sim.key")
+	v1 := notebookVersion(t, "1.0.0", "")
+	m1 := measureOf(t, v1, "debug")
+	v2 := notebookVersion(t, "2.0.0", acceptFrom(m1))
+	v2other := notebookVersion(t, "2.0.0", acceptFrom(measureOf(t, notebookVersion(t, "0.9.0", ""), "debug")))
+	v3 := notebookVersion(t, "3.0.0", "")
+
+	store := filepath.Join(dir, "notes.sealed")
+	if out, err := runNotebook(t, v1, simKey, store, "from-v1"); err != nil || !strings.Contains(out, "run 1: from-v1") {
+		t.Fatalf("v1: %q, %v", out, err)
+	}
+	before, _ := os.ReadFile(store)
+	for name, b := range map[string]string{"v3 accepting nothing": v3, "v2 accepting another measurement": v2other} {
+		_, err := runNotebook(t, b, simKey, store, "x")
+		if errcode.From(err).Code != errcode.SealedStoreForeign {
+			t.Fatalf("%s: %v, want E3010", name, err)
+		}
+		if msg := errcode.Detailed(err); !strings.Contains(msg, m1.String()) || !strings.Contains(msg, measureOf(t, b, "debug").String()) || !strings.Contains(msg, "accept_from") {
+			t.Errorf("%s: the error does not name both measurements and accept_from:\n%s", name, msg)
+		}
+		if after, _ := os.ReadFile(store); !bytes.Equal(before, after) {
+			t.Fatalf("%s: a refused run changed the store", name)
+		}
+	}
+	out, err := runNotebook(t, v2, simKey, store, "from-v2")
+	if err != nil || !strings.Contains(out, "run 1: from-v1\nrun 2: from-v2") {
+		t.Fatalf("v2 accepting v1: %q, %v", out, err)
+	}
+	if out, err := runNotebook(t, v2, simKey, store, "again"); err != nil || !strings.Contains(out, "run 3: again") {
+		t.Fatalf("v2's own store: %q, %v", out, err)
+	}
+	// Sealed back as version 2's, it is no longer version 1's.
+	if _, err := runNotebook(t, v1, simKey, store, "x"); errcode.From(err).Code != errcode.SealedStoreForeign {
+		t.Fatalf("v1 after v2 took the store over: %v, want E3010", err)
+	}
+	// Another machine's simulator derives other keys: v2 accepts v1, but
+	// v1's store from elsewhere does not open.
+	elsewhere := filepath.Join(dir, "elsewhere.sealed")
+	if _, err := runNotebook(t, v1, filepath.Join(dir, "other-sim.key"), elsewhere, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runNotebook(t, v2, simKey, elsewhere, "x"); errcode.From(err).Code != errcode.SealedStoreForeign {
+		t.Fatalf("v1's store sealed on another machine: %v, want E3010", err)
+	}
+}
+
+// TestSealedStoreOfAnotherBundle: the host swaps in a store of another
+// bundle (the files example's name, its own sealed mount) for a notebook
+// version that accepts version 1: refused, E3010, as the store names a
+// measurement the manifest does not accept.
+func TestSealedStoreOfAnotherBundle(t *testing.T) {
+	dir := t.TempDir()
+	simKey := filepath.Join(dir, "sim.key")
+	v1 := notebookVersion(t, "1.0.0", "")
+	other := testwasm.CopyBundle(t, testwasm.Example(t, "notebook"), "name = \"diary\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/sealed\"\nmax_size = \"1MiB\"\n")
+	store := filepath.Join(dir, "diary.sealed")
+	if _, err := runNotebook(t, other, simKey, store, "secret"); err != nil {
+		t.Fatal(err)
+	}
+	v2 := notebookVersion(t, "2.0.0", acceptFrom(measureOf(t, v1, "debug")))
+	_, err := runNotebook(t, v2, simKey, store, "x")
+	if errcode.From(err).Code != errcode.SealedStoreForeign || !strings.Contains(errcode.Detailed(err), measureOf(t, other, "debug").String()) {
+		t.Fatalf("another bundle's store: %v", err)
+	}
+}
+
+// TestAcceptFromUnderStaging: under key = "tee" no party vouches for the
+// new version, and any manifest could name an old measurement, so staging
+// and production refuse a manifest with accept_from (E3018) before any
+// store is read, and say only the code and ref.
+func TestAcceptFromUnderStaging(t *testing.T) {
+	dir := t.TempDir()
+	v1 := notebookVersion(t, "1.0.0", "")
+	v2 := notebookVersion(t, "2.0.0", acceptFrom(measureOf(t, v1, "staging")))
+	store := filepath.Join(dir, "n.sealed")
+	_, err := ampoule.Run(context.Background(), v2, ampoule.Config{
+		Profile: "staging", Backend: tee.KindSim, SimKey: filepath.Join(dir, "sim.key"), SealedStore: store, NoCache: true, Warnings: io.Discard,
+		LogSink: func() (io.WriteCloser, error) { return os.Create(filepath.Join(dir, "run.log")) },
+	})
+	if err == nil || errcode.From(err).Code != errcode.SealedAcceptRefused || strings.Contains(err.Error(), "accept_from") {
+		t.Fatalf("staging with accept_from under key = tee: %v", err)
+	}
+	if _, err := os.Stat(store); err == nil {
+		t.Error("a refused run made a store")
+	}
+}
