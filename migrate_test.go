@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ampoule-run/ampoule"
@@ -160,5 +161,68 @@ func TestAcceptFromUnderStaging(t *testing.T) {
 	}
 	if _, err := os.Stat(store); err == nil {
 		t.Error("a refused run made a store")
+	}
+}
+
+// TestExportImportSealed: under debug the store's files come out with
+// ExportSealed (an accepted version's store too) and go into a new store
+// of another version with ImportSealed, which that version's run opens;
+// staging and production refuse both before reading anything, E3019.
+func TestExportImportSealed(t *testing.T) {
+	dir := t.TempDir()
+	simKey := filepath.Join(dir, "sim.key")
+	v1 := notebookVersion(t, "1.0.0", "")
+	store := filepath.Join(dir, "v1.sealed")
+	if _, err := runNotebook(t, v1, simKey, store, "exported-note"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(profile, store string) ampoule.Config {
+		return ampoule.Config{Profile: profile, Backend: tee.KindSim, SimKey: simKey, SealedStore: store, Warnings: io.Discard}
+	}
+	files := filepath.Join(dir, "files")
+	info, err := ampoule.ExportSealed(context.Background(), v1, cfg("debug", store), files)
+	if err != nil || info.Entries == 0 || info.From != nil || info.Measurement != measureOf(t, v1, "debug") {
+		t.Fatalf("export: %+v, %v", info, err)
+	}
+	if data, err := os.ReadFile(filepath.Join(files, "notes", "notes.txt")); err != nil || !strings.Contains(string(data), "exported-note") {
+		t.Fatalf("the exported notes: %q, %v", data, err)
+	}
+	// Into a directory that is not empty: refused, nothing written.
+	if _, err := ampoule.ExportSealed(context.Background(), v1, cfg("debug", store), files); errcode.From(err).Code != errcode.OutputExists {
+		t.Fatalf("export into a non-empty directory: %v", err)
+	}
+	v9 := notebookVersion(t, "9.0.0", "")
+	store9 := filepath.Join(dir, "v9.sealed")
+	if info, err := ampoule.ImportSealed(context.Background(), v9, cfg("debug", store9), files); err != nil || info.Entries == 0 {
+		t.Fatalf("import: %+v, %v", info, err)
+	}
+	if out, err := runNotebook(t, v9, simKey, store9, "after-import"); err != nil || !strings.Contains(out, "run 1: exported-note\nrun 2: after-import") {
+		t.Fatalf("v9 on the imported store: %q, %v", out, err)
+	}
+	// An existing store is never replaced.
+	if _, err := ampoule.ImportSealed(context.Background(), v9, cfg("debug", store9), files); errcode.From(err).Code != errcode.OutputExists {
+		t.Fatalf("import over a store: %v", err)
+	}
+	// A FIFO is nothing a store holds.
+	odd := filepath.Join(dir, "odd")
+	os.Mkdir(odd, 0o700)
+	if err := syscall.Mkfifo(filepath.Join(odd, "pipe"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ampoule.ImportSealed(context.Background(), v9, cfg("debug", filepath.Join(dir, "odd.sealed")), odd); errcode.From(err).Code != errcode.SealedImportInvalid {
+		t.Fatalf("import of a FIFO: %v", err)
+	}
+	for _, p := range []string{"staging", "production"} {
+		out := filepath.Join(dir, "out-"+p)
+		_, err := ampoule.ExportSealed(context.Background(), v1, cfg(p, store), out)
+		if errcode.From(err).Code != errcode.SealedPlainRefused || !errcode.IsHost(err) {
+			t.Errorf("export under %s: %v, want E3019 shown to the host", p, err)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("export under %s made %s", p, out)
+		}
+		if _, err := ampoule.ImportSealed(context.Background(), v1, cfg(p, filepath.Join(dir, p+".sealed")), files); errcode.From(err).Code != errcode.SealedPlainRefused {
+			t.Errorf("import under %s: %v, want E3019", p, err)
+		}
 	}
 }

@@ -101,6 +101,7 @@ const (
 	LogToTerminal         Code = 1029
 	SealedDirMissing      Code = 1030
 	OutputExists          Code = 1031
+	SealedImportInvalid   Code = 1035
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -121,6 +122,7 @@ const (
 	BrokerAnswerInvalid Code = 3014
 	TEEDebugRefused     Code = 3015
 	SealedAcceptRefused Code = 3018
+	SealedPlainRefused  Code = 3019
 
 	MemoryLimit     Code = 4001
 	WallTimeLimit   Code = 4002
@@ -181,6 +183,7 @@ var registry = []entry{
 	{LogToTerminal, "log-to-terminal", ClassUsage, "the encrypted log would be written to a terminal", "pass --log-out FILE, or redirect stderr to a file or a pipe"},
 	{SealedDirMissing, "sealed-dir-missing", ClassUsage, "the directory of the sealed store does not exist", "create the directory (mkdir -p -m 700 DIR), or pass --sealed FILE in one that exists"},
 	{OutputExists, "output-exists", ClassUsage, "the output file exists, and is not overwritten", "choose a new file, or remove the old one (launch run takes --force for --log-out)"},
+	{SealedImportInvalid, "sealed-import-invalid", ClassUsage, "the directory to import into a sealed store holds what a store cannot (a device, a socket, a pipe) or more than the mount's max_size", "import a directory of plain files, directories and links within sealed.max_size"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
@@ -200,6 +203,7 @@ var registry = []entry{
 	{BrokerAnswerInvalid, "broker-answer-invalid", ClassPolicy, "the broker's answer is malformed or not signed by the broker the manifest pins", "check [broker] key in ampoule.toml against 'launch broker key'; a host in the middle may have altered the answer"},
 	{TEEDebugRefused, "tee-debug-refused", ClassPolicy, "the TEE lets its host debug the guest (its debug policy bit is set), which the profile does not allow, so nothing ran", "launch the confidential VM with debugging off (SEV-SNP guest policy bit 19, TDX TD attribute DEBUG), or run under staging"},
 	{SealedAcceptRefused, "sealed-accept-refused", ClassPolicy, "the manifest's [sealed] accept_from would open an earlier version's store under key = \"tee\", which only the debug profile allows: no party but that version vouches for this one, and any manifest can name a measurement", "use key = \"broker\" and put both versions in one bundle of the broker's policy, or move the files under debug (launch sealed export, import); drop accept_from here"},
+	{SealedPlainRefused, "sealed-plain-refused", ClassPolicy, "launch sealed export and import put a store's plaintext in the host's hands, which only the debug profile allows", "run them under --profile debug, for the debug profile's own stores"},
 	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that the gate traps", "run 'launch gate' to see which host calls the gate allows"},
 
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},
