@@ -3,7 +3,9 @@ package ampoule_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"io"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,10 +13,14 @@ import (
 	"testing"
 
 	"github.com/ampoule-run/ampoule"
+	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/sealed"
 	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/tee/sim"
 )
 
 // notebookVersion is the notebook example as version v, its [sealed]
@@ -224,5 +230,104 @@ func TestExportImportSealed(t *testing.T) {
 		if _, err := ampoule.ImportSealed(context.Background(), v1, cfg(p, filepath.Join(dir, p+".sealed")), files); errcode.From(err).Code != errcode.SealedPlainRefused {
 			t.Errorf("import under %s: %v, want E3019", p, err)
 		}
+	}
+}
+
+// TestBrokerBundleKeyHandsOn: with key = "broker" under staging, the
+// broker's policy puts three versions in one bundle, so they share its
+// sealing key; version 2, whose manifest accepts version 1, takes version
+// 1's store over; version 3, in the same bundle but accepting nothing, is
+// refused it (the store names its sealer), as is version 1 once version 2
+// has sealed it; and a version the policy leaves out of the bundle gets a
+// key of its own, which does not open the store even though its manifest
+// accepts version 1. Real broker (bbolt, loopback HTTP), real simulator
+// evidence, real measurements.
+func TestBrokerBundleKeyHandsOn(t *testing.T) {
+	dir := t.TempDir()
+	simKey := filepath.Join(dir, "sim.key")
+	srv, err := broker.Open(filepath.Join(dir, "broker.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	httpSrv := httptest.NewServer(srv.Handler())
+	t.Cleanup(httpSrv.Close)
+	brokered := "key = \"broker\"\n"
+	version := func(v, extra string) string {
+		b := notebookVersion(t, v, brokered+extra)
+		// [broker] goes at the top level, before the first table.
+		manifest := filepath.Join(b, "ampoule.toml")
+		data, _ := os.ReadFile(manifest)
+		data = []byte(strings.Replace(string(data), "[sealed]", "[broker]\nurl = \""+httpSrv.URL+"\"\nkey = \""+hex.EncodeToString(srv.PublicKey())+"\"\n\n[sealed]", 1))
+		if err := os.WriteFile(manifest, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	v1 := version("1.0.0", "")
+	m1 := measureOf(t, v1, "staging")
+	v2 := version("2.0.0", acceptFrom(m1))
+	v3 := version("3.0.0", "")
+	outsider := version("2.1.0", acceptFrom(m1))
+	m2, m3, mo := measureOf(t, v2, "staging"), measureOf(t, v3, "staging"), measureOf(t, outsider, "staging")
+	simBackend, err := sim.LoadOrCreate(simKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := func(ms ...loader.Measurement) string {
+		var s []string
+		for _, m := range ms {
+			s = append(s, `"`+m.String()+`"`)
+		}
+		return "[" + strings.Join(s, ", ") + "]"
+	}
+	policy, err := attest.ParsePolicy([]byte("measurements = " + q(m1, m2, m3, mo) + "\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\nsim_keys = [\"" + hex.EncodeToString(simBackend.PublicKey()) + "\"]\n[bundles]\nnotebook = " + q(m1, m2, m3) + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetPolicy(policy)
+	store := filepath.Join(dir, "notes.sealed")
+	run := func(bundle string) error {
+		_, err := ampoule.Run(context.Background(), bundle, ampoule.Config{
+			Profile: "staging", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, NoCache: true, Warnings: io.Discard,
+		})
+		return err
+	}
+	sealer := func() loader.Measurement {
+		data, err := os.ReadFile(store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, named, err := sealed.Sealer(data)
+		if err != nil || !named {
+			t.Fatalf("the store names no sealer: %v", err)
+		}
+		return m
+	}
+	if err := run(v1); err != nil {
+		t.Fatalf("v1: %v", err)
+	}
+	if sealer() != m1 {
+		t.Fatal("v1's store does not name v1")
+	}
+	for name, b := range map[string]string{"v3, accepting nothing": v3, "a version out of the bundle": outsider} {
+		if err := run(b); errcode.From(err).Code != errcode.SealedStoreForeign {
+			t.Fatalf("%s: %v, want E3010", name, err)
+		}
+		if sealer() != m1 {
+			t.Fatalf("%s: a refused run changed the store", name)
+		}
+	}
+	if err := run(v2); err != nil {
+		t.Fatalf("v2 accepting v1 under the bundle's key: %v", err)
+	}
+	if sealer() != m2 {
+		t.Fatal("v2 did not seal the store back as its own")
+	}
+	if err := run(v2); err != nil {
+		t.Fatalf("v2 on its own store: %v", err)
+	}
+	if err := run(v1); errcode.From(err).Code != errcode.SealedStoreForeign {
+		t.Fatalf("v1 after v2 took the store over: %v, want E3010", err)
 	}
 }

@@ -401,7 +401,7 @@ func TestSecretBindsTheNonce(t *testing.T) {
 	ctx := context.Background()
 	n1, _ := b.client.Challenge(ctx)
 	env1, key := b.evidence(t, measurementA, n1)
-	secrets, err := b.s.wrap(env1, "insecure", []string{SealingKey})
+	secrets, err := b.s.wrap(b.s.policy.Load(), env1, "insecure", []string{SealingKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -270,8 +270,14 @@ func useNonce(tx *bolt.Tx, nonce []byte, now time.Time) (bool, error) {
 // sealingKey is the measurement's sealing key for evidence of a class
 // (attest.Result.Class): the simulator's or a debuggable TEE's evidence,
 // which a host can make or read, never obtains the key a protected run of
-// the same measurement gets.
-func (s *Server) sealingKey(measurement [48]byte, class string) ([]byte, error) {
+// the same measurement gets. A measurement the policy lists under a bundle
+// ([bundles]) gets that bundle's key, the same for each of its versions,
+// so that a later one opens an earlier one's store; the two derivations
+// are kept apart by their labels.
+func (s *Server) sealingKey(policy *attest.Policy, measurement [48]byte, class string) ([]byte, error) {
+	if name, ok := policy.BundleOf(measurement); ok {
+		return hkdf.Key(sha256.New, s.master, []byte(name), "ampoule/broker/bundle-sealing-key/v1 "+class, 32)
+	}
 	return hkdf.Key(sha256.New, s.master, measurement[:], "ampoule/broker/sealing-key/v1 "+class, 32)
 }
 
@@ -363,7 +369,7 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Secrets = nil
 		if resp.Status == string(attest.Affirming) {
-			secrets, err := s.wrap(env, class, req.Secrets)
+			secrets, err := s.wrap(policy, env, class, req.Secrets)
 			if err != nil {
 				resp.Status = string(attest.Contraindicated)
 				resp.Reasons = append(resp.Reasons, err.Error())
@@ -390,8 +396,9 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, resp)
 }
 
-// wrap seals each named secret to the envelope's runtime key.
-func (s *Server) wrap(env *tee.Envelope, class string, names []string) (map[string][]byte, error) {
+// wrap seals each named secret to the envelope's runtime key, under the
+// policy the evidence was judged by.
+func (s *Server) wrap(policy *attest.Policy, env *tee.Envelope, class string, names []string) (map[string][]byte, error) {
 	pub, err := ecdh.P256().NewPublicKey(env.RuntimeKey)
 	if err != nil {
 		return nil, fmt.Errorf("the runtime key is not a P-256 public key: %v", err)
@@ -406,7 +413,7 @@ func (s *Server) wrap(env *tee.Envelope, class string, names []string) (map[stri
 	}
 	out := map[string][]byte{}
 	for _, name := range names {
-		key, err := s.sealingKey(m, class)
+		key, err := s.sealingKey(policy, m, class)
 		if err != nil {
 			return nil, err
 		}
