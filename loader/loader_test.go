@@ -3,6 +3,7 @@ package loader
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -180,6 +181,8 @@ func TestManifestErrors(t *testing.T) {
 		{"accept_from not hex", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = [\"" + strings.Repeat("g1", 48) + "\"]\n", errcode.ManifestInvalid, "sealed.accept_from[0]: \"g1g1"},
 		{"accept_from twice", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = [\"" + strings.Repeat("a1", 48) + "\", \"" + strings.Repeat("A1", 48) + "\"]\n", errcode.ManifestInvalid, "sealed.accept_from[1]: " + strings.Repeat("A1", 48) + " appears twice"},
 		{"accept_from type", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = \"" + strings.Repeat("a1", 48) + "\"\n", errcode.ManifestInvalid, "ampoule.toml"},
+		{"hand_on_key short", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nhand_on_key = \"abcd\"\n", errcode.ManifestInvalid, "ampoule.toml:5: sealed.hand_on_key: \"abcd\" is not an Ed25519 public key"},
+		{"hand_on_key with broker", "name = \"x\"\nprofiles = [\"debug\"]\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[sealed]\nmount = \"/s\"\nkey = \"broker\"\nhand_on_key = \"" + strings.Repeat("cd", 32) + "\"\n", errcode.ManifestInvalid, "sealed.hand_on_key: is for key = \"tee\""},
 		{"accept_from too many", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = [" + strings.Repeat("\"x\", ", MaxAcceptFrom) + "\"x\"]\n", errcode.ManifestInvalid, "sealed.accept_from: has 65 entries"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -317,6 +320,7 @@ func TestMeasureChangesWithEveryField(t *testing.T) {
 		{"stdin none", `name = "hello"`, "name = \"hello\"\nstdin = \"none\""},
 		{"sealed accept_from", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/sealed\"\naccept_from = [\"" + strings.Repeat("a1", 48) + "\"]"},
 		{"sealed accept_from other", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/sealed\"\naccept_from = [\"" + strings.Repeat("a2", 48) + "\"]"},
+		{"sealed hand_on_key", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/sealed\"\nhand_on_key = \"" + strings.Repeat("cd", 32) + "\""},
 		{"sealed key from broker", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\""},
 	} {
 		doc := strings.Replace(baseManifest, tc.from, tc.to, 1)
@@ -507,7 +511,7 @@ func TestUnknownKeyHints(t *testing.T) {
 	}
 }
 
-// TestAcceptFrom: [sealed] accept_from is read in its order, in any case
+// TestAcceptFrom: [sealed] accept_from (and hand_on_key) is read in its order, in any case
 // of hex, and written into the canonical form in lower case; a manifest
 // without it measures as it did before it came.
 func TestAcceptFrom(t *testing.T) {
@@ -520,7 +524,12 @@ func TestAcceptFrom(t *testing.T) {
 		t.Errorf("canonical form lacks accept_from: %s", got)
 	}
 	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = []\n")
-	if got := string(m.Canonical()); strings.Contains(got, "accept_from") {
-		t.Errorf("an empty accept_from is in the canonical form: %s", got)
+	if got := string(m.Canonical()); strings.Contains(got, "accept_from") || strings.Contains(got, "hand_on_key") {
+		t.Errorf("an empty accept_from, or an unset hand_on_key, is in the canonical form: %s", got)
+	}
+	k := strings.Repeat("cd", 32)
+	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nhand_on_key = \""+strings.ToUpper(k)+"\"\n")
+	if hex.EncodeToString(m.Sealed.HandOnKey) != k || !strings.Contains(string(m.Canonical()), `"guest":"/s","hand_on_key":"`+k+`","key":"tee"`) {
+		t.Errorf("hand_on_key %x, canonical %s", m.Sealed.HandOnKey, m.Canonical())
 	}
 }

@@ -158,6 +158,11 @@ type Sealed struct {
 	// verifier sees what a run may read; ampoule.Run says where it is
 	// honoured.
 	AcceptFrom []Measurement
+	// HandOnKey is the tenant's Ed25519 public key (TOML: hand_on_key, 64
+	// hex digits), or nil: under key = "tee", a store this version seals
+	// is handed on, under staging and production, only to a later version
+	// for which the key's holder signed a hand-on. Measured.
+	HandOnKey []byte
 }
 
 // MaxAcceptFrom bounds [sealed] accept_from.
@@ -227,6 +232,7 @@ type rawSealed struct {
 	MaxSize    any      `toml:"max_size"`
 	Key        *string  `toml:"key"`
 	AcceptFrom []string `toml:"accept_from"`
+	HandOnKey  *string  `toml:"hand_on_key"`
 }
 
 type rawBroker struct {
@@ -534,6 +540,17 @@ func (v *validator) sealed(r *rawSealed, guests map[string]bool, broker bool) *S
 		seen[m] = true
 		s.AcceptFrom = append(s.AcceptFrom, m)
 	}
+	if r.HandOnKey != nil {
+		b, err := hex.DecodeString(*r.HandOnKey)
+		switch {
+		case err != nil || len(b) != 32:
+			v.fail("sealed.hand_on_key", "write the public key launch sealed keygen prints: 64 hex digits", "%.100q is not an Ed25519 public key", *r.HandOnKey)
+		case s.Key == SealedKeyBroker:
+			v.fail("sealed.hand_on_key", "drop hand_on_key: with key = \"broker\" the broker policy's [bundles] says which versions share a store", "is for key = \"tee\"")
+		default:
+			s.HandOnKey = b
+		}
+	}
 	return s
 }
 
@@ -770,8 +787,10 @@ type canonicalSealed struct {
 	// manifests without it are what they were.
 	AcceptFrom []string `json:"accept_from,omitempty"`
 	Guest      string   `json:"guest"`
-	Key        string   `json:"key"`
-	MaxBytes   int64    `json:"max_bytes"`
+	// HandOnKey is left out when unset, for the same reason.
+	HandOnKey string `json:"hand_on_key,omitempty"`
+	Key       string `json:"key"`
+	MaxBytes  int64  `json:"max_bytes"`
 }
 
 type canonicalBroker struct {
@@ -823,6 +842,9 @@ func (m *Manifest) Canonical() []byte {
 		for _, a := range m.Sealed.AcceptFrom {
 			c.Sealed.AcceptFrom = append(c.Sealed.AcceptFrom, a.String())
 		}
+		if m.Sealed.HandOnKey != nil {
+			c.Sealed.HandOnKey = hex.EncodeToString(m.Sealed.HandOnKey)
+		}
 	}
 	if m.Broker != nil {
 		c.Broker = &canonicalBroker{Key: hex.EncodeToString(m.Broker.Key), URL: m.Broker.URL}
@@ -855,12 +877,12 @@ var manifestKeys = []struct {
 }{
 	{"", []string{"name", "version", "module", "args", "env", "dirs", "profiles", "log_recipient", "stdin", "limits", "sealed", "broker"}},
 	{"limits", []string{"memory", "wall_time", "output", "open_files", "file_output"}},
-	{"sealed", []string{"mount", "max_size", "key", "accept_from"}},
+	{"sealed", []string{"mount", "max_size", "key", "accept_from", "hand_on_key"}},
 	{"broker", []string{"url", "key"}},
 }
 
 // allKeysHint lists every key, for an unknown key with no nearer advice.
-const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, stdin, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key, accept_from and [broker] url, key; see 'Manifest' in README.md"
+const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, stdin, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key, accept_from, hand_on_key and [broker] url, key; see 'Manifest' in README.md"
 
 // unknownKeyHint advises on an unknown key by its path: a key of another
 // table (the top level's, put after a [table] header, as appending to the
