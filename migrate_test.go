@@ -3,6 +3,7 @@ package ampoule_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"io"
 	"net/http/httptest"
@@ -97,7 +98,7 @@ func TestSealedStoreHandedOn(t *testing.T) {
 	before, _ := os.ReadFile(store)
 	for name, b := range map[string]string{"v3 accepting nothing": v3, "v2 accepting another measurement": v2other} {
 		_, err := runNotebook(t, b, simKey, store, "x")
-		if errcode.From(err).Code != errcode.SealedStoreForeign {
+		if codeOf(err) != errcode.SealedStoreForeign {
 			t.Fatalf("%s: %v, want E3010", name, err)
 		}
 		if msg := errcode.Detailed(err); !strings.Contains(msg, m1.String()) || !strings.Contains(msg, measureOf(t, b, "debug").String()) || !strings.Contains(msg, "accept_from") {
@@ -115,7 +116,7 @@ func TestSealedStoreHandedOn(t *testing.T) {
 		t.Fatalf("v2's own store: %q, %v", out, err)
 	}
 	// Sealed back as version 2's, it is no longer version 1's.
-	if _, err := runNotebook(t, v1, simKey, store, "x"); errcode.From(err).Code != errcode.SealedStoreForeign {
+	if _, err := runNotebook(t, v1, simKey, store, "x"); codeOf(err) != errcode.SealedStoreForeign {
 		t.Fatalf("v1 after v2 took the store over: %v, want E3010", err)
 	}
 	// Another machine's simulator derives other keys: v2 accepts v1, but
@@ -124,7 +125,7 @@ func TestSealedStoreHandedOn(t *testing.T) {
 	if _, err := runNotebook(t, v1, filepath.Join(dir, "other-sim.key"), elsewhere, "x"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runNotebook(t, v2, simKey, elsewhere, "x"); errcode.From(err).Code != errcode.SealedStoreForeign {
+	if _, err := runNotebook(t, v2, simKey, elsewhere, "x"); codeOf(err) != errcode.SealedStoreForeign {
 		t.Fatalf("v1's store sealed on another machine: %v, want E3010", err)
 	}
 }
@@ -144,29 +145,94 @@ func TestSealedStoreOfAnotherBundle(t *testing.T) {
 	}
 	v2 := notebookVersion(t, "2.0.0", acceptFrom(measureOf(t, v1, "debug")))
 	_, err := runNotebook(t, v2, simKey, store, "x")
-	if errcode.From(err).Code != errcode.SealedStoreForeign || !strings.Contains(errcode.Detailed(err), measureOf(t, other, "debug").String()) {
+	if codeOf(err) != errcode.SealedStoreForeign || !strings.Contains(errcode.Detailed(err), measureOf(t, other, "debug").String()) {
 		t.Fatalf("another bundle's store: %v", err)
 	}
 }
 
-// TestAcceptFromUnderStaging: under key = "tee" no party vouches for the
-// new version, and any manifest could name an old measurement, so staging
-// and production refuse a manifest with accept_from (E3018) before any
-// store is read, and say only the code and ref.
-func TestAcceptFromUnderStaging(t *testing.T) {
+// TestHandOnUnderStaging: under key = "tee" a manifest naming an old
+// measurement is no consent, so staging gives version 2 (which accepts
+// version 1) version 1's store only with a hand-on signed by the key
+// version 1's manifest names in hand_on_key, which its store records:
+// without one, E3018; with one for another run, by another key or for a
+// store whose version named no key, E3020; a malformed one is the host's
+// own input, shown whole. Each refusal leaves the store as it was; with the
+// right one the store opens and is sealed back as version 2's. Real
+// bundles and measurements, the simulator's real sealing keys.
+func TestHandOnUnderStaging(t *testing.T) {
 	dir := t.TempDir()
-	v1 := notebookVersion(t, "1.0.0", "")
-	v2 := notebookVersion(t, "2.0.0", acceptFrom(measureOf(t, v1, "staging")))
-	store := filepath.Join(dir, "n.sealed")
-	_, err := ampoule.Run(context.Background(), v2, ampoule.Config{
-		Profile: "staging", Backend: tee.KindSim, SimKey: filepath.Join(dir, "sim.key"), SealedStore: store, NoCache: true, Warnings: io.Discard,
-		LogSink: func() (io.WriteCloser, error) { return os.Create(filepath.Join(dir, "run.log")) },
-	})
-	if err == nil || errcode.From(err).Code != errcode.SealedAcceptRefused || strings.Contains(err.Error(), "accept_from") {
-		t.Fatalf("staging with accept_from under key = tee: %v", err)
+	simKey := filepath.Join(dir, "sim.key")
+	tenant := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x7e}, 32))
+	stranger := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x5a}, 32))
+	pin := "hand_on_key = \"" + hex.EncodeToString(tenant.Public().(ed25519.PublicKey)) + "\"\n"
+	v1 := notebookVersion(t, "1.0.0", pin)
+	m1 := measureOf(t, v1, "staging")
+	v2 := notebookVersion(t, "2.0.0", acceptFrom(m1))
+	m2 := measureOf(t, v2, "staging")
+	m3 := measureOf(t, notebookVersion(t, "3.0.0", ""), "staging")
+	run := func(bundle, store string, handOn []byte) error {
+		_, err := ampoule.Run(context.Background(), bundle, ampoule.Config{
+			Profile: "staging", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, SealedHandOn: handOn, NoCache: true, Warnings: io.Discard,
+		})
+		return err
 	}
-	if _, err := os.Stat(store); err == nil {
-		t.Error("a refused run made a store")
+	store := filepath.Join(dir, "v1.sealed")
+	if err := run(v1, store, nil); err != nil {
+		t.Fatalf("v1: %v", err)
+	}
+	sealedBy := func(file string) loader.Measurement {
+		data, _ := os.ReadFile(file)
+		m, _, err := sealed.Sealer(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	before, _ := os.ReadFile(store)
+	for name, tc := range map[string]struct {
+		handOn []byte
+		code   errcode.Code
+		host   bool
+	}{
+		"no hand-on":                {nil, errcode.SealedAcceptRefused, false},
+		"a hand-on for another run": {sealed.SignHandOn(tenant, m1, m3), errcode.SealedHandOnInvalid, false},
+		"another key's hand-on":     {sealed.SignHandOn(stranger, m1, m2), errcode.SealedHandOnInvalid, false},
+		"a malformed hand-on":       {[]byte("ampoule-sealed-hand-on v1 x\n"), errcode.SealedHandOnInvalid, true},
+	} {
+		err := run(v2, store, tc.handOn)
+		if codeOf(err) != tc.code || errcode.IsHost(err) != tc.host {
+			t.Errorf("%s: %v, want %v (the host's own input: %v)", name, err, tc.code, tc.host)
+		}
+		if after, _ := os.ReadFile(store); !bytes.Equal(before, after) {
+			t.Fatalf("%s: a refused run changed the store", name)
+		}
+	}
+	if err := run(v2, store, sealed.SignHandOn(tenant, m1, m2)); err != nil {
+		t.Fatalf("v2 with v1's hand-on: %v", err)
+	}
+	if sealedBy(store) != m2 {
+		t.Fatal("v2 did not seal the store back as its own")
+	}
+	// Its own store needs no hand-on.
+	if err := run(v2, store, nil); err != nil {
+		t.Fatalf("v2 on its own store: %v", err)
+	}
+
+	// A version that named no hand_on_key hands its stores on to nobody.
+	v1bare := notebookVersion(t, "1.0.1", "")
+	mb := measureOf(t, v1bare, "staging")
+	bare := filepath.Join(dir, "bare.sealed")
+	if err := run(v1bare, bare, nil); err != nil {
+		t.Fatal(err)
+	}
+	v2b := notebookVersion(t, "2.0.1", acceptFrom(mb))
+	if err := run(v2b, bare, sealed.SignHandOn(tenant, mb, measureOf(t, v2b, "staging"))); codeOf(err) != errcode.SealedHandOnInvalid || sealedBy(bare) != mb {
+		t.Fatalf("the store of a version without hand_on_key: %v", err)
+	}
+	// A hand-on for a manifest that accepts nothing is a usage error; it
+	// says something of the manifest, so under staging only its code.
+	if err := run(v1, filepath.Join(dir, "x.sealed"), sealed.SignHandOn(tenant, m1, m2)); codeOf(err) != errcode.Usage || errcode.IsHost(err) {
+		t.Fatalf("--hand-on without accept_from: %v", err)
 	}
 }
 
@@ -194,7 +260,7 @@ func TestExportImportSealed(t *testing.T) {
 		t.Fatalf("the exported notes: %q, %v", data, err)
 	}
 	// Into a directory that is not empty: refused, nothing written.
-	if _, err := ampoule.ExportSealed(context.Background(), v1, cfg("debug", store), files); errcode.From(err).Code != errcode.OutputExists {
+	if _, err := ampoule.ExportSealed(context.Background(), v1, cfg("debug", store), files); codeOf(err) != errcode.OutputExists {
 		t.Fatalf("export into a non-empty directory: %v", err)
 	}
 	v9 := notebookVersion(t, "9.0.0", "")
@@ -206,7 +272,7 @@ func TestExportImportSealed(t *testing.T) {
 		t.Fatalf("v9 on the imported store: %q, %v", out, err)
 	}
 	// An existing store is never replaced.
-	if _, err := ampoule.ImportSealed(context.Background(), v9, cfg("debug", store9), files); errcode.From(err).Code != errcode.OutputExists {
+	if _, err := ampoule.ImportSealed(context.Background(), v9, cfg("debug", store9), files); codeOf(err) != errcode.OutputExists {
 		t.Fatalf("import over a store: %v", err)
 	}
 	// A FIFO is nothing a store holds.
@@ -215,19 +281,19 @@ func TestExportImportSealed(t *testing.T) {
 	if err := syscall.Mkfifo(filepath.Join(odd, "pipe"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ampoule.ImportSealed(context.Background(), v9, cfg("debug", filepath.Join(dir, "odd.sealed")), odd); errcode.From(err).Code != errcode.SealedImportInvalid {
+	if _, err := ampoule.ImportSealed(context.Background(), v9, cfg("debug", filepath.Join(dir, "odd.sealed")), odd); codeOf(err) != errcode.SealedImportInvalid {
 		t.Fatalf("import of a FIFO: %v", err)
 	}
 	for _, p := range []string{"staging", "production"} {
 		out := filepath.Join(dir, "out-"+p)
 		_, err := ampoule.ExportSealed(context.Background(), v1, cfg(p, store), out)
-		if errcode.From(err).Code != errcode.SealedPlainRefused || !errcode.IsHost(err) {
+		if codeOf(err) != errcode.SealedPlainRefused || !errcode.IsHost(err) {
 			t.Errorf("export under %s: %v, want E3019 shown to the host", p, err)
 		}
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("export under %s made %s", p, out)
 		}
-		if _, err := ampoule.ImportSealed(context.Background(), v1, cfg(p, filepath.Join(dir, p+".sealed")), files); errcode.From(err).Code != errcode.SealedPlainRefused {
+		if _, err := ampoule.ImportSealed(context.Background(), v1, cfg(p, filepath.Join(dir, p+".sealed")), files); codeOf(err) != errcode.SealedPlainRefused {
 			t.Errorf("import under %s: %v, want E3019", p, err)
 		}
 	}
@@ -311,7 +377,7 @@ func TestBrokerBundleKeyHandsOn(t *testing.T) {
 		t.Fatal("v1's store does not name v1")
 	}
 	for name, b := range map[string]string{"v3, accepting nothing": v3, "a version out of the bundle": outsider} {
-		if err := run(b); errcode.From(err).Code != errcode.SealedStoreForeign {
+		if err := run(b); codeOf(err) != errcode.SealedStoreForeign {
 			t.Fatalf("%s: %v, want E3010", name, err)
 		}
 		if sealer() != m1 {
@@ -327,7 +393,15 @@ func TestBrokerBundleKeyHandsOn(t *testing.T) {
 	if err := run(v2); err != nil {
 		t.Fatalf("v2 on its own store: %v", err)
 	}
-	if err := run(v1); errcode.From(err).Code != errcode.SealedStoreForeign {
+	if err := run(v1); codeOf(err) != errcode.SealedStoreForeign {
 		t.Fatalf("v1 after v2 took the store over: %v, want E3010", err)
 	}
+}
+
+// codeOf is err's code, or 0 for no error.
+func codeOf(err error) errcode.Code {
+	if err == nil {
+		return 0
+	}
+	return errcode.From(err).Code
 }

@@ -136,6 +136,10 @@ func (r *run) open(path string) (*loader.Bundle, error) {
 		return nil, errcode.Errorf(errcode.Usage, "--sealed: %s has no [sealed] mount", b.Source).
 			WithHint("add a [sealed] table with a mount to ampoule.toml, or drop --sealed")
 	}
+	if r.cfg.SealedHandOn != nil && (m.Sealed == nil || len(m.Sealed.AcceptFrom) == 0 || m.Sealed.Key == loader.SealedKeyBroker) {
+		return nil, errcode.Errorf(errcode.Usage, "--hand-on: %s accepts no earlier version's TEE-sealed store", b.Source).
+			WithHint(`a hand-on is for a manifest whose [sealed] accept_from names an earlier version, under key = "tee"; drop --hand-on`)
+	}
 	return b, nil
 }
 

@@ -17,16 +17,15 @@ import (
 // and, for the measurements its manifest's accept_from names, theirs.
 // Under key = "broker" the broker's key is the bundle's, the same for
 // every version its policy puts in the bundle, so the store's named sealer
-// is what accept_from is checked against. Under key = "tee" an accepted
-// version's key is the one the TEE derives for it, which the runtime can
-// ask for but no one vouches that the new version may have: a profile
-// that does not trust its host with the plaintext (SealedPlain) refuses
-// such a manifest (E3018), whatever store it is given.
+// is what accept_from is checked against, and the policy is the consent.
+// Under key = "tee" an accepted version's key is the one the TEE derives
+// for it, which the runtime can take, but a manifest is no consent (anyone
+// can write one naming an old measurement): a profile that does not trust
+// its host with the plaintext (SealedPlain) gives the run such a store
+// only with a hand-on (Config.SealedHandOn) signed by the hand_on_key the
+// store records (E3018 without one, E3020 for one that does not verify).
 func (r *run) sealedKeys(ctx context.Context, m *loader.Manifest, mm loader.Measurement, log hclog.Logger) (*sealed.Keys, error) {
 	accept := m.Sealed.AcceptFrom
-	if len(accept) > 0 && m.Sealed.Key != loader.SealedKeyBroker && !r.profile.SealedPlain {
-		return nil, errcode.Errorf(errcode.SealedAcceptRefused, "%s's [sealed] accept_from names %d earlier measurements, and under key = %q the %s profile opens no store but the run's own", m.Name, len(accept), m.Sealed.Key, r.profile.Name)
-	}
 	for _, a := range accept {
 		// A manifest cannot name its own measurement (the measurement
 		// covers the list), but the rule is the store's, so it is held.
@@ -39,6 +38,7 @@ func (r *run) sealedKeys(ctx context.Context, m *loader.Manifest, mm loader.Meas
 		return nil, err
 	}
 	k := &sealed.Keys{Self: mm, Key: key}
+	copy(k.HandOnKey[:], m.Sealed.HandOnKey)
 	for _, a := range accept {
 		k.Accept = append(k.Accept, a)
 	}
@@ -48,8 +48,28 @@ func (r *run) sealedKeys(ctx context.Context, m *loader.Manifest, mm loader.Meas
 			return nil, err
 		}
 		k.KeyOf = func(a [48]byte) ([]byte, error) { return teeSealingKey(ctx, be, m, a) }
+		if !r.profile.SealedPlain || r.cfg.SealedHandOn != nil {
+			k.Vouch = func(from [48]byte, handOn [32]byte) error { return r.vouch(from, handOn, mm) }
+		}
 	}
 	return k, nil
+}
+
+// vouch checks the run's hand-on of from's store, which records handOn,
+// to the run's measurement mm.
+func (r *run) vouch(from [48]byte, handOn [32]byte, mm loader.Measurement) error {
+	if r.cfg.SealedHandOn == nil {
+		return errcode.Errorf(errcode.SealedAcceptRefused, "the store was sealed by %x, which [sealed] accept_from names, under key = \"tee\", and the %s profile takes it over only with a hand-on signed by the hand_on_key it records; none was given", from[:], r.profile.Name)
+	}
+	h, err := sealed.ParseHandOn(r.cfg.SealedHandOn)
+	if err != nil {
+		return errcode.Errorf(errcode.SealedHandOnInvalid, "--hand-on: %v", err).
+			WithHint("pass the file launch sealed sign wrote").Host()
+	}
+	if err := h.Verify(handOn, from, mm); err != nil {
+		return errcode.Errorf(errcode.SealedHandOnInvalid, "%v", err)
+	}
+	return nil
 }
 
 // SealedInfo is what ExportSealed or ImportSealed did.

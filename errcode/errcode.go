@@ -123,6 +123,7 @@ const (
 	TEEDebugRefused     Code = 3015
 	SealedAcceptRefused Code = 3018
 	SealedPlainRefused  Code = 3019
+	SealedHandOnInvalid Code = 3020
 
 	MemoryLimit     Code = 4001
 	WallTimeLimit   Code = 4002
@@ -202,7 +203,8 @@ var registry = []entry{
 	{BrokerRefused, "broker-refused", ClassPolicy, "the tenant's broker judged the run's evidence and released nothing", "the broker's audit trail says why; its policy must list this measurement, profile and backend"},
 	{BrokerAnswerInvalid, "broker-answer-invalid", ClassPolicy, "the broker's answer is malformed or not signed by the broker the manifest pins", "check [broker] key in ampoule.toml against 'launch broker key'; a host in the middle may have altered the answer"},
 	{TEEDebugRefused, "tee-debug-refused", ClassPolicy, "the TEE lets its host debug the guest (its debug policy bit is set), which the profile does not allow, so nothing ran", "launch the confidential VM with debugging off (SEV-SNP guest policy bit 19, TDX TD attribute DEBUG), or run under staging"},
-	{SealedAcceptRefused, "sealed-accept-refused", ClassPolicy, "the manifest's [sealed] accept_from would open an earlier version's store under key = \"tee\", which only the debug profile allows: no party but that version vouches for this one, and any manifest can name a measurement", "use key = \"broker\" and put both versions in one bundle of the broker's policy, or move the files under debug (launch sealed export, import); drop accept_from here"},
+	{SealedAcceptRefused, "sealed-accept-refused", ClassPolicy, "the run was given an earlier version's TEE-sealed store, which its [sealed] accept_from names, without the hand-on that staging and production need: a manifest alone is no consent, as any manifest can name a measurement", "sign one with launch sealed sign, using the key whose public half the earlier version's hand_on_key names, and pass it with --hand-on FILE; or use key = \"broker\" with both versions in one bundle of the broker's policy"},
+	{SealedHandOnInvalid, "sealed-hand-on-invalid", ClassPolicy, "the hand-on is malformed, or does not hand this store on to this run: another store's, another run's, or not signed by the hand_on_key the store records", "sign the hand-on for the store's measurement and this bundle under this profile (launch sealed sign)"},
 	{SealedPlainRefused, "sealed-plain-refused", ClassPolicy, "launch sealed export and import put a store's plaintext in the host's hands, which only the debug profile allows", "run them under --profile debug, for the debug profile's own stores"},
 	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that the gate traps", "run 'launch gate' to see which host calls the gate allows"},
 

@@ -224,6 +224,11 @@ func Save(file string, key []byte, sealer [48]byte, entries []Entry, max int64) 
 	if err != nil {
 		return err
 	}
+	return saveStore(file, store)
+}
+
+// saveStore writes a sealed store into file as Save does.
+func saveStore(file string, store []byte) error {
 	dir := filepath.Dir(file)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".tmp-*")
 	if err != nil {

@@ -22,6 +22,16 @@ type Keys struct {
 	// own runs sealed under (the TEE's key for it). Nil means that Key is
 	// also theirs (a broker's key for every version of a bundle).
 	KeyOf func(m [48]byte) ([]byte, error)
+	// HandOnKey is what every store the run seals records as its hand-on
+	// key: the manifest's hand_on_key, or zeros for none.
+	HandOnKey [32]byte
+	// Vouch, when set, is asked before the run is given a store that an
+	// accepted measurement sealed, with that measurement and the hand-on
+	// key its store names (authenticated by then): an error refuses the
+	// store. Nil: that the manifest accepts it is enough (a profile that
+	// trusts its host, or a broker's key for a bundle, whose policy is the
+	// consent).
+	Vouch func(from [48]byte, handOn [32]byte) error
 }
 
 // Opened is what a store held and whose it was.
@@ -54,7 +64,7 @@ func (k *Keys) Open(store []byte, max int64) (Opened, error) {
 		for _, m := range k.Accept {
 			entries, err := k.openAs(m, store, max)
 			if !errors.Is(err, ErrForeign) {
-				return Opened{Entries: entries, From: &m}, err
+				return k.vouched(Opened{Entries: entries, From: &m}, err, store)
 			}
 		}
 		return Opened{}, k.foreign(ErrForeign, nil)
@@ -67,7 +77,33 @@ func (k *Keys) Open(store []byte, max int64) (Opened, error) {
 		return Opened{}, k.foreign(ErrForeign, &sealer)
 	}
 	entries, err := k.openAs(sealer, store, max)
-	return Opened{Entries: entries, From: &sealer}, k.foreign(err, &sealer)
+	return k.vouched(Opened{Entries: entries, From: &sealer}, k.foreign(err, &sealer), store)
+}
+
+// vouched gives o, an accepted measurement's store that opened (err nil),
+// to the run only if Vouch, when set, agrees.
+func (k *Keys) vouched(o Opened, err error, store []byte) (Opened, error) {
+	if err != nil || k.Vouch == nil {
+		return o, err
+	}
+	handOn, err := HandOnKey(store)
+	if err == nil {
+		err = k.Vouch(*o.From, handOn)
+	}
+	if err != nil {
+		return Opened{}, err
+	}
+	return o, nil
+}
+
+// Save seals the tree into file as the run's own: under Key, naming Self
+// and HandOnKey, as Save does.
+func (k *Keys) Save(file string, entries []Entry, max int64) error {
+	store, err := SealHandingOn(k.Key, k.Self, k.HandOnKey, entries, max)
+	if err != nil {
+		return err
+	}
+	return saveStore(file, store)
 }
 
 // openAs opens the store with accepted measurement m's key.

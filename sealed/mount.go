@@ -107,7 +107,7 @@ func (m *Mount) SealBack() (int, error) {
 	if err != nil {
 		return 0, Error(err, m.File)
 	}
-	if err := Save(m.File, m.keys.Key, m.keys.Self, entries, m.max); err != nil {
+	if err := m.keys.Save(m.File, entries, m.max); err != nil {
 		return 0, Error(err, m.File)
 	}
 	return len(entries), nil
@@ -142,9 +142,13 @@ func RemoveAll() {
 	}
 }
 
-// Error gives a sealed store's failure for file its registered code.
+// Error gives a sealed store's failure for file its registered code; an
+// error that has one (Keys.Vouch's) keeps it.
 func Error(err error, file string) error {
+	var coded *errcode.Error
 	switch {
+	case errors.As(err, &coded):
+		return err
 	case errors.Is(err, ErrForeign):
 		return errcode.Errorf(errcode.SealedStoreForeign, "%s: %v", file, err).
 			WithHint("a store opens only for the measurement that sealed it (on its machine, or with its broker's key), or for a later version whose [sealed] accept_from names that measurement; under debug, launch sealed export writes its files out and launch sealed import seals them for another version; or pass --sealed FILE for another store")

@@ -2,14 +2,16 @@
 // encrypted file, the store, which opens only under the key it was sealed
 // with: a sealing key the TEE derives for the run's measurement.
 //
-// A store is a 112-byte header and one AES-256-GCM ciphertext:
+// A store is a 144-byte header and one AES-256-GCM ciphertext:
 //
-//	magic "AMPOULE-SEALED\x00\x02" (16) ‖ salt (32) ‖ check (16) ‖ sealer (48) ‖ GCM(tree)
+//	magic "AMPOULE-SEALED\x00\x02" (16) ‖ salt (32) ‖ check (16) ‖ sealer (48) ‖ hand-on key (32) ‖ GCM(tree)
 //
 // where sealer is the measurement of the run that sealed it, so that a
 // later version whose manifest accepts that measurement (Keys.Accept)
-// knows whose store it is given; a store of the first format (magic ending
-// \x01, 64 bytes of header, no sealer) still opens.
+// knows whose store it is given, and the hand-on key is the sealer's
+// manifest's hand_on_key (zeros: none), the key whose holder may hand the
+// store on (Keys.Vouch); a store of the first format (magic ending \x01,
+// 64 bytes of header, neither) still opens.
 //
 // Each Seal draws a fresh salt and derives the AEAD key and the check value
 // from the sealing key with HKDF-SHA256 ("ampoule/sealed/v1 key", "...
@@ -57,9 +59,10 @@ const (
 	saltSize   = 32
 	checkSize  = 16
 	sealerSize = 48
+	handOnSize = 32
 	// HeaderSize is the header Seal writes; HeaderSizeV1 the first
 	// format's.
-	HeaderSize   = len(Magic) + saltSize + checkSize + sealerSize
+	HeaderSize   = len(Magic) + saltSize + checkSize + sealerSize + handOnSize
 	HeaderSizeV1 = len(MagicV1) + saltSize + checkSize
 	// MinBucket is the smallest padded size: a store of a few small files
 	// looks like an empty one.
@@ -279,9 +282,15 @@ func keys(key, salt []byte) (cipher.AEAD, []byte, error) {
 }
 
 // Seal encrypts the tree under key (32 bytes) into a store that names
-// sealer, the measurement of the run sealing it. The tree must pass Check
-// against max.
+// sealer, the measurement of the run sealing it, and no hand-on key. The
+// tree must pass Check against max.
 func Seal(key []byte, sealer [48]byte, entries []Entry, max int64) ([]byte, error) {
+	return SealHandingOn(key, sealer, [32]byte{}, entries, max)
+}
+
+// SealHandingOn is Seal naming handOn, the key whose holder may hand the
+// store on to a later version (zeros: nobody).
+func SealHandingOn(key []byte, sealer [48]byte, handOn [32]byte, entries []Entry, max int64) ([]byte, error) {
 	if err := Check(entries, max); err != nil {
 		return nil, err
 	}
@@ -297,6 +306,7 @@ func Seal(key []byte, sealer [48]byte, entries []Entry, max int64) ([]byte, erro
 	}
 	copy(header[len(Magic)+saltSize:], check)
 	copy(header[len(Magic)+saltSize+checkSize:], sealer[:])
+	copy(header[len(Magic)+saltSize+checkSize+sealerSize:], handOn[:])
 	plain := encode(entries)
 	out := make([]byte, HeaderSize, HeaderSize+len(plain)+aead.Overhead())
 	copy(out, header)
@@ -330,6 +340,19 @@ func Sealer(store []byte) (sealer [48]byte, named bool, err error) {
 	}
 	copy(sealer[:], h[len(Magic)+saltSize+checkSize:])
 	return sealer, true, nil
+}
+
+// HandOnKey returns the hand-on key the store's header names (zeros for
+// none, and for a store of the first format). It is authenticated only
+// once Open succeeds.
+func HandOnKey(store []byte) ([32]byte, error) {
+	var k [32]byte
+	h, err := headerOf(store)
+	if err != nil || len(h) == HeaderSizeV1 {
+		return k, err
+	}
+	copy(k[:], h[len(Magic)+saltSize+checkSize+sealerSize:])
+	return k, nil
 }
 
 // MaxStore is the largest store Open reads for a tree of at most max bytes.

@@ -85,7 +85,7 @@ func Import(file string, keys *Keys, max int64, dir string) (int, error) {
 	if err != nil {
 		return 0, errcode.Errorf(errcode.SealedImportInvalid, "%s: %v", dir, err).Host()
 	}
-	if err := Save(file, keys.Key, keys.Self, entries, max); err != nil {
+	if err := keys.Save(file, entries, max); err != nil {
 		return 0, Error(fmt.Errorf("sealing %s: %w", dir, err), file)
 	}
 	return len(entries), nil
