@@ -3,6 +3,7 @@ package sealed
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -101,4 +102,42 @@ func (h HandOn) Verify(pub [32]byte, from, to [48]byte) error {
 		return fmt.Errorf("%w: it is not signed by the hand_on_key %x the store names", ErrHandOnRefused, pub[:])
 	}
 	return nil
+}
+
+// A hand-on key file holds the private half of a manifest's hand_on_key:
+// one line, "ampoule-hand-on-key v1 " and the Ed25519 seed in hex (64
+// digits), with a final newline or without.
+const handOnKeyPrefix = "ampoule-hand-on-key v1 "
+
+// ErrHandOnKeyMalformed wraps every reason a hand-on key file is refused.
+var ErrHandOnKeyMalformed = errors.New("not a hand-on key file")
+
+// NewHandOnKey makes a hand-on key: its file, and the public key a
+// manifest names in hand_on_key.
+func NewHandOnKey() (file []byte, pub [32]byte, err error) {
+	var seed [ed25519.SeedSize]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, pub, err
+	}
+	key := ed25519.NewKeyFromSeed(seed[:])
+	copy(pub[:], key.Public().(ed25519.PublicKey))
+	file = fmt.Appendf(nil, "%s%x\n", handOnKeyPrefix, seed[:])
+	clear(seed[:])
+	return file, pub, nil
+}
+
+// ParseHandOnKey reads a hand-on key file strictly. Every error wraps
+// ErrHandOnKeyMalformed and shows nothing of the file.
+func ParseHandOnKey(data []byte) (ed25519.PrivateKey, error) {
+	line, _ := bytes.CutSuffix(data, []byte("\n"))
+	rest, ok := bytes.CutPrefix(line, []byte(handOnKeyPrefix))
+	if !ok || len(rest) != 2*ed25519.SeedSize {
+		return nil, fmt.Errorf("%w: it is not one line %q and 64 hex digits", ErrHandOnKeyMalformed, strings.TrimSpace(handOnKeyPrefix))
+	}
+	var seed [ed25519.SeedSize]byte
+	if _, err := hex.Decode(seed[:], rest); err != nil {
+		return nil, fmt.Errorf("%w: the seed is not hex", ErrHandOnKeyMalformed)
+	}
+	defer clear(seed[:])
+	return ed25519.NewKeyFromSeed(seed[:]), nil
 }

@@ -148,3 +148,49 @@ func FuzzParseHandOn(f *testing.F) {
 		}
 	})
 }
+
+// TestHandOnKeyFile: a new key's file parses back to a key whose public
+// half is the one given for the manifest; anything else is refused.
+func TestHandOnKeyFile(t *testing.T) {
+	file, pub, err := NewHandOnKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ParseHandOnKey(file)
+	if err != nil || !bytes.Equal(key.Public().(ed25519.PublicKey), pub[:]) {
+		t.Fatalf("parse: %v", err)
+	}
+	h, _ := ParseHandOn(SignHandOn(key, m1, m2))
+	if err := h.Verify(pub, m1, m2); err != nil {
+		t.Errorf("a hand-on signed with the file's key: %v", err)
+	}
+	for name, data := range map[string]string{
+		"empty":     "",
+		"short":     string(file[:len(file)-3]),
+		"not hex":   strings.Replace(string(file), string(file[len(handOnKeyPrefix):len(handOnKeyPrefix)+2]), "zz", 1),
+		"no prefix": string(file[len(handOnKeyPrefix):]),
+		"two lines": string(file) + string(file),
+	} {
+		if _, err := ParseHandOnKey([]byte(data)); !errors.Is(err, ErrHandOnKeyMalformed) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// FuzzParseHandOnKey: any bytes parse to a key or fail with
+// ErrHandOnKeyMalformed.
+func FuzzParseHandOnKey(f *testing.F) {
+	f.Add([]byte(handOnKeyPrefix + strings.Repeat("ab", 32) + "\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		key, err := ParseHandOnKey(data)
+		if err != nil {
+			if !errors.Is(err, ErrHandOnKeyMalformed) {
+				t.Fatalf("unclassified: %v", err)
+			}
+			return
+		}
+		if len(key) != ed25519.PrivateKeySize {
+			t.Fatalf("a key of %d bytes", len(key))
+		}
+	})
+}
