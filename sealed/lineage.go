@@ -44,10 +44,11 @@ type Opened struct {
 }
 
 // Open opens a store for a run: a store naming Self opens under Key; one
-// naming an accepted measurement opens under that measurement's key; any
-// other is ErrForeign, with both measurements in its detail, as is one a
-// key does not open. A store of the first format, which names no sealer,
-// opens under Key or, failing that, under an accepted measurement's key.
+// naming an accepted measurement opens under that measurement's key, and
+// is given to the run only if Vouch, when set, agrees; any other is
+// ErrForeign, with both measurements in its detail, as is one a key does
+// not open. A store of the first format, which names no sealer, opens
+// under Key or, failing that, under an accepted measurement's key.
 func (k *Keys) Open(store []byte, max int64) (Opened, error) {
 	if slices.Contains(k.Accept, k.Self) {
 		return Opened{}, errors.New("a run cannot accept its own measurement's store as another's")
