@@ -37,9 +37,11 @@ anything, and refused ones within a budget (a burst of 100, then one a
 second, one by one; beyond that, counted per minute; 4 MiB and 90 days of
 them, oldest pruned first). Keep it, and its backups, on a machine the
 tenant trusts. The sealing key is derived from the broker's
-master key and the measurement, so a store opens on any machine that runs
-the same measurement and the broker affirms, and differs for evidence the
-host could make or read (the simulator, a debuggable TEE). For TDX quotes
+master key and the measurement (or, for one the policy's [bundles] lists,
+its bundle's name: one key for the bundle's versions), so a store opens on
+any machine that runs the same measurement and the broker affirms, and
+differs for evidence the host could make or read (the simulator, a
+debuggable TEE). For TDX quotes
 the broker fetches Intel's collateral (--tdx-pcs) and judges the TCB with
 it; a policy with tdx_require_tcb_up_to_date refuses a quote it could not.
 A policy that accepts the simulator must pin its keys (sim_keys, as
