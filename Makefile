@@ -143,6 +143,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSNPReportFromTrustee$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
+	$(GO) test -run '^$$' -fuzz '^FuzzKeysOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHandOn$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHandOnKey$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzInspect$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sandbox
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/testwasm
 	$(GO) test -run '^$$' -fuzz '^FuzzCompileDecides$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim

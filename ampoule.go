@@ -94,6 +94,13 @@ type Config struct {
 	// SealedStore is the encrypted store of the manifest's [sealed] mount;
 	// "" is DefaultSealedFile. Set without a [sealed] mount it is refused.
 	SealedStore string
+	// SealedHandOn is a hand-on (launch sealed sign's file): the consent,
+	// signed by the hand_on_key an earlier version's store records, that
+	// this run's measurement takes that store over, which under key =
+	// "tee" staging and production need for a store accept_from names.
+	// Nil is none. Set where the manifest accepts no TEE-sealed store, it
+	// is refused.
+	SealedHandOn []byte
 
 	// Runner is the executable started as the run's runner (it must call
 	// RunnerMain); "" is this program's own.

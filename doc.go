@@ -23,8 +23,19 @@
 //
 // Run enforces every refusal a profile implies (host overrides, a disk
 // cache, a bare module, a profile the manifest does not allow, a backend
-// the profile does not run on, a sealed store without a [sealed] mount):
+// the profile does not run on, a sealed store without a [sealed] mount,
+// an earlier version's sealed store without the consent its key needs):
 // no caller can forget one.
+//
+// # Sealed stores across versions
+//
+// A store opens for the measurement that sealed it, or for a later
+// version whose manifest's [sealed] accept_from names that measurement:
+// with key = "broker" where the broker's policy puts both versions in one
+// bundle, with key = "tee" under staging and production only with
+// Config.SealedHandOn, a hand-on signed by the key the earlier version
+// named in hand_on_key. ExportSealed and ImportSealed move a store's
+// files out and in, under debug only.
 //
 // # What the host sees
 //

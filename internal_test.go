@@ -132,7 +132,7 @@ func TestTDXSealingFromBroker(t *testing.T) {
 	if r.envelope == nil || r.envelope.Event == nil || r.envelope.Kind != tdx.Kind {
 		t.Fatalf("the run's envelope %+v", r.envelope)
 	}
-	s, err := sealed.OpenMount(filepath.Join(t.TempDir(), "x.sealed"), key, b.Manifest.Sealed.MaxBytes)
+	s, err := sealed.OpenMount(filepath.Join(t.TempDir(), "x.sealed"), &sealed.Keys{Self: mm, Key: key}, b.Manifest.Sealed.MaxBytes)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -145,6 +145,10 @@ func (r *run) open(path string) (*loader.Bundle, error) {
 		return nil, errcode.Errorf(errcode.Usage, "--sealed: %s has no [sealed] mount", b.Source).
 			WithHint("add a [sealed] table with a mount to ampoule.toml, or drop --sealed")
 	}
+	if r.cfg.SealedHandOn != nil && (m.Sealed == nil || len(m.Sealed.AcceptFrom) == 0 || m.Sealed.Key == loader.SealedKeyBroker) {
+		return nil, errcode.Errorf(errcode.Usage, "--hand-on: %s accepts no earlier version's TEE-sealed store", b.Source).
+			WithHint(`a hand-on is for a manifest whose [sealed] accept_from names an earlier version, under key = "tee"; drop --hand-on`)
+	}
 	return b, nil
 }
 
@@ -332,7 +336,7 @@ func (r *run) started(m *loader.Manifest, sm *sealed.Mount, mm loader.Measuremen
 // openSealed takes the run's sealing key and opens its sealed mount,
 // writable at the manifest's guest path.
 func (r *run) openSealed(ctx context.Context, m *loader.Manifest, mm loader.Measurement, spec *sandbox.Spec, log hclog.Logger) (*sealed.Mount, error) {
-	key, err := r.sealingKey(ctx, m, mm, log)
+	keys, err := r.sealedKeys(ctx, m, mm, log)
 	if err != nil {
 		return nil, err
 	}
@@ -342,9 +346,12 @@ func (r *run) openSealed(ctx context.Context, m *loader.Manifest, mm loader.Meas
 			return nil, err
 		}
 	}
-	sm, err := sealed.OpenMount(file, key, m.Sealed.MaxBytes)
+	sm, err := sealed.OpenMount(file, keys, m.Sealed.MaxBytes)
 	if err != nil {
 		return nil, err
+	}
+	if sm.From != nil {
+		log.Warn("sealed mount taken over: the store of an earlier version that [sealed] accept_from names opened, and is sealed back as this run's own, which that version does not open", "store", file, "from", hexOf(*sm.From), "measurement", mm.String())
 	}
 	// The workspace is memory: what the workload writes there while it
 	// runs is bounded by max_size too, not only what it leaves at the end.

@@ -84,7 +84,7 @@ func TestPolicyTemplate(t *testing.T) {
 	}
 	tpl, err = PolicyTemplate(hello, PolicyConfig{Profiles: []string{"staging"}, Backends: []string{"sim"}, AllowInsecure: true, SimKey: key})
 	b, kerr := sim.LoadOrCreate(key)
-	if err != nil || kerr != nil || tpl.SimPin != string(hexOf(b.PublicKey())) || tpl.Backends[0] != tee.KindSim {
+	if err != nil || kerr != nil || tpl.SimPin != string(hexKeyOf(b.PublicKey())) || tpl.Backends[0] != tee.KindSim {
 		t.Errorf("%+v, %v %v", tpl, err, kerr)
 	}
 	for name, cfg := range map[string]PolicyConfig{
@@ -115,7 +115,7 @@ func TestPlatform(t *testing.T) {
 		t.Errorf("Platform made the key: %v", err)
 	}
 	b, _ := sim.LoadOrCreate(key)
-	if info, err := Platform(key); err != nil || info.SimKey != string(hexOf(b.PublicKey())) {
+	if info, err := Platform(key); err != nil || info.SimKey != string(hexKeyOf(b.PublicKey())) {
 		t.Errorf("%+v, %v", info, err)
 	}
 	if _, err := Platform(write(t, "bad.key", "not a key")); err == nil {
@@ -123,7 +123,7 @@ func TestPlatform(t *testing.T) {
 	}
 }
 
-func hexOf(b []byte) []byte { return []byte(hex.EncodeToString(b)) }
+func hexKeyOf(b []byte) []byte { return []byte(hex.EncodeToString(b)) }
 
 // TestFetchTDXCollateral: from a PCS mirror on loopback serving Intel's
 // real answers, the real quote's collateral is fetched as a document

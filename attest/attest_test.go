@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,6 +226,15 @@ func FuzzParsePolicy(f *testing.F) {
 		}
 		if len(p.Measurements) == 0 || len(p.Profiles) == 0 || len(p.Backends) == 0 || p.MaxAge <= 0 || (p.SimKeysAny && len(p.SimKeys) > 0) {
 			t.Fatalf("accepted a bad policy: %+v", p)
+		}
+		seen := map[[48]byte]bool{}
+		for name, ms := range p.Bundles {
+			for _, m := range ms {
+				if seen[m] || !slices.Contains(p.Measurements, m) || !validBundleName(name) {
+					t.Fatalf("accepted a bad [bundles]: %v", p.Bundles)
+				}
+				seen[m] = true
+			}
 		}
 	})
 }

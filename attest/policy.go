@@ -100,6 +100,13 @@ type Policy struct {
 	// the policy affirms reads a resource only if a grant names both; the
 	// sealing key, derived for each measurement, needs none.
 	Grants []Grant
+	// Bundles groups measurements by bundle name (TOML: the table bundles,
+	// each key a bundle's name and its value the hex measurements of its
+	// versions, every one also in measurements, none in two bundles). A
+	// broker derives one sealing key for a bundle, which every measurement
+	// listed for it obtains, so that a later version opens an earlier
+	// one's store; a measurement in no bundle has a key of its own.
+	Bundles map[string][][48]byte
 }
 
 // Grant gives resources to runs of some measurements, under some profiles,
@@ -143,6 +150,20 @@ func (p *Policy) Granted(path string, m [48]byte, profile, backend, class string
 	return false
 }
 
+// MaxBundleName bounds a name in a policy's [bundles], as a manifest's
+// name is bounded.
+const MaxBundleName = 64
+
+// BundleOf is the bundle of Bundles that lists m, if one does.
+func (p *Policy) BundleOf(m [48]byte) (string, bool) {
+	for name, ms := range p.Bundles {
+		if slices.Contains(ms, m) {
+			return name, true
+		}
+	}
+	return "", false
+}
+
 // TDAttributes is a TDX TDATTRIBUTES requirement, the 8 bytes as the quote
 // holds them: SEPT_VE_DISABLE (bit 28) set and MIGRATABLE (bit 29) clear,
 // say, with Mask 0000003000000000 and Value 0000001000000000 in hex.
@@ -177,26 +198,27 @@ var ErrPolicy = errors.New("invalid policy")
 // policyFile is a policy's TOML form, as tenants write it: every value as
 // written, decoded into a Policy by decode.
 type policyFile struct {
-	Measurements          []string    `toml:"measurements"`
-	Profiles              []string    `toml:"profiles"`
-	Backends              []string    `toml:"backends"`
-	AllowInsecure         bool        `toml:"allow_insecure"`
-	SimKeys               simKeysFile `toml:"sim_keys"`
-	MaxAge                string      `toml:"max_age"`
-	AllowDebug            bool        `toml:"allow_debug"`
-	SNPProduct            string      `toml:"snp_product"`
-	SNPMinTCB             *snp.TCB    `toml:"snp_min_tcb"`
-	TDXMinTeeTcbSvn       string      `toml:"tdx_min_tee_tcb_svn"`
-	SNPLaunchMeasurements []string    `toml:"snp_launch_measurements"`
-	SNPHostData           string      `toml:"snp_host_data"`
-	TDXMRTDs              []string    `toml:"tdx_mrtds"`
-	TDXMRConfigID         string      `toml:"tdx_mr_config_id"`
-	TDXRTMRs              *rtmrsFile  `toml:"tdx_rtmrs"`
-	TDXRequireRTMR        bool        `toml:"tdx_require_rtmr"`
-	TDXTDAttributes       string      `toml:"tdx_td_attributes"`
-	TDXTDAttributesMask   string      `toml:"tdx_td_attributes_mask"`
-	TDXRequireTCBUpToDate bool        `toml:"tdx_require_tcb_up_to_date"`
-	Grants                []grantFile `toml:"grants"`
+	Measurements          []string            `toml:"measurements"`
+	Profiles              []string            `toml:"profiles"`
+	Backends              []string            `toml:"backends"`
+	AllowInsecure         bool                `toml:"allow_insecure"`
+	SimKeys               simKeysFile         `toml:"sim_keys"`
+	MaxAge                string              `toml:"max_age"`
+	AllowDebug            bool                `toml:"allow_debug"`
+	SNPProduct            string              `toml:"snp_product"`
+	SNPMinTCB             *snp.TCB            `toml:"snp_min_tcb"`
+	TDXMinTeeTcbSvn       string              `toml:"tdx_min_tee_tcb_svn"`
+	SNPLaunchMeasurements []string            `toml:"snp_launch_measurements"`
+	SNPHostData           string              `toml:"snp_host_data"`
+	TDXMRTDs              []string            `toml:"tdx_mrtds"`
+	TDXMRConfigID         string              `toml:"tdx_mr_config_id"`
+	TDXRTMRs              *rtmrsFile          `toml:"tdx_rtmrs"`
+	TDXRequireRTMR        bool                `toml:"tdx_require_rtmr"`
+	TDXTDAttributes       string              `toml:"tdx_td_attributes"`
+	TDXTDAttributesMask   string              `toml:"tdx_td_attributes_mask"`
+	TDXRequireTCBUpToDate bool                `toml:"tdx_require_tcb_up_to_date"`
+	Bundles               map[string][]string `toml:"bundles"`
+	Grants                []grantFile         `toml:"grants"`
 }
 
 // grantFile is one [[grants]] table as written.
@@ -271,6 +293,9 @@ func ParsePolicy(data []byte) (*Policy, error) {
 		}
 	}
 	if err := f.decodeHex(p); err != nil {
+		return nil, err
+	}
+	if err := f.decodeBundles(p); err != nil {
 		return nil, err
 	}
 	if p.Grants, err = f.decodeGrants(p); err != nil {
@@ -385,6 +410,52 @@ func (f *policyFile) decodeGrants(p *Policy) ([]Grant, error) {
 		out = append(out, Grant{Resources: gf.Resources, Measurements: ms, Profiles: gf.Profiles, Backends: gf.Backends, Insecure: gf.Insecure})
 	}
 	return out, nil
+}
+
+// decodeBundles decodes [bundles]: names as a manifest's are (1 to 64 of
+// a-z, 0-9, '.', '_', '-'), each with at least one measurement, every one
+// of them in measurements and in no other bundle.
+func (f *policyFile) decodeBundles(p *Policy) error {
+	owner := map[[48]byte]string{}
+	for name, list := range f.Bundles {
+		key := "bundles." + name
+		if !validBundleName(name) {
+			return fmt.Errorf("%w: %s: %q is not a bundle name (1 to %d of a-z, 0-9, '.', '_', '-')", ErrPolicy, key, name, MaxBundleName)
+		}
+		ms, err := digests(key, list)
+		if err != nil {
+			return err
+		}
+		if len(ms) == 0 {
+			return fmt.Errorf("%w: %s: list the measurements of the bundle's versions", ErrPolicy, key)
+		}
+		for _, m := range ms {
+			if !slices.Contains(p.Measurements, m) {
+				return fmt.Errorf("%w: %s: %x is not in measurements, so no run of it is affirmed", ErrPolicy, key, m[:])
+			}
+			if other, dup := owner[m]; dup {
+				return fmt.Errorf("%w: %s: %x is listed for bundle %q too; a measurement belongs to one bundle, whose key it gets", ErrPolicy, key, m[:], other)
+			}
+			owner[m] = name
+		}
+		if p.Bundles == nil {
+			p.Bundles = map[string][][48]byte{}
+		}
+		p.Bundles[name] = ms
+	}
+	return nil
+}
+
+func validBundleName(s string) bool {
+	if len(s) == 0 || len(s) > MaxBundleName {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeSimKeys decodes sim_keys: "any" (or a list of "any" alone), or

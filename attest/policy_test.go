@@ -136,3 +136,36 @@ func TestPolicyBadHexNamesItsKey(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyBundles: [bundles] groups measurements by bundle name for the
+// broker's sealing keys; each must be a measurement the policy lists, in
+// one bundle only, under a name a manifest could have.
+func TestPolicyBundles(t *testing.T) {
+	a, b, c := strings.Repeat("0a", 48), strings.Repeat("0b", 48), strings.Repeat("0c", 48)
+	head := `measurements = ["` + a + `", "` + b + `", "` + c + `"]` + "\nprofiles = [\"staging\"]\nbackends = [\"sev-snp\"]\n"
+	p, err := ParsePolicy([]byte(head + "[bundles]\nnotebook = [\"" + a + "\", \"" + strings.ToUpper(b) + "\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m, want := range map[string]string{a: "notebook", b: "notebook", c: ""} {
+		var d [48]byte
+		hex.Decode(d[:], []byte(m))
+		if got, ok := p.BundleOf(d); got != want || ok != (want != "") {
+			t.Errorf("BundleOf(%.4s...) = %q, %v, want %q", m, got, ok, want)
+		}
+	}
+	for name, tc := range map[string]struct{ bundles, want string }{
+		"not in measurements": {"x = [\"" + strings.Repeat("0d", 48) + "\"]", "bundles.x: 0d0d"},
+		"in two bundles":      {"x = [\"" + a + "\"]\ny = [\"" + a + "\"]", "is listed for bundle"},
+		"bad name":            {"\"Note Book\" = [\"" + a + "\"]", `"Note Book" is not a bundle name`},
+		"long name":           {strings.Repeat("n", MaxBundleName+1) + " = [\"" + a + "\"]", "is not a bundle name"},
+		"empty":               {"x = []", "bundles.x: list the measurements"},
+		"bad hex":             {"x = [\"" + a[:10] + "\"]", "bundles.x: \"0a0a"},
+		"not a list":          {"x = \"" + a + "\"", "line"},
+	} {
+		_, err := ParsePolicy([]byte(head + "[bundles]\n" + tc.bundles + "\n"))
+		if !errors.Is(err, ErrPolicy) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an ErrPolicy naming %q", name, err, tc.want)
+		}
+	}
+}

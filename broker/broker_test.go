@@ -468,3 +468,57 @@ func TestBrokerJudgesTDXCollateral(t *testing.T) {
 		t.Errorf("no collateral under tdx_require_tcb_up_to_date: %v", err)
 	}
 }
+
+// TestBundleSealingKey: the measurements a policy's [bundles] lists for
+// one bundle obtain one sealing key, that bundle's; a measurement in no
+// bundle keeps its own, as before; a run of another bundle, or of one in
+// measurements but left out of the bundle, never gets the bundle's key;
+// the classes stay apart; and once the policy drops a measurement from
+// the bundle it gets its own key again.
+func TestBundleSealingKey(t *testing.T) {
+	b := newBroker(t)
+	own, err := b.release(t, measurementA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hexA, hexB, hexC := hex.EncodeToString(measurementA[:]), hex.EncodeToString(measurementB[:]), hex.EncodeToString(measurementC[:])
+	policy := func(bundles string) *attest.Policy {
+		p, err := attest.ParsePolicy([]byte("measurements = [\"" + hexA + "\", \"" + hexB + "\", \"" + hexC + "\"]\nprofiles = [\"staging\"]\nbackends = [\"sim\"]\nallow_insecure = true\n" + simPin() + "[bundles]\n" + bundles))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	b.s.SetPolicy(policy("notebook = [\"" + hexA + "\", \"" + hexB + "\"]\ndiary = [\"" + hexC + "\"]\n"))
+	ka, err := b.release(t, measurementA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := b.release(t, measurementB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := b.release(t, measurementC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ka, kb) {
+		t.Error("two versions of one bundle got different keys")
+	}
+	if bytes.Equal(ka, kc) || bytes.Equal(ka, own) {
+		t.Error("the bundle's key is another bundle's, or a measurement's own")
+	}
+	b.s.SetPolicy(policy("notebook = [\"" + hexB + "\"]\n"))
+	if again, err := b.release(t, measurementA); err != nil || !bytes.Equal(again, own) || bytes.Equal(again, kb) {
+		t.Errorf("a measurement out of the bundle: %v, its own key %v", err, bytes.Equal(again, own))
+	}
+	// The bundle's key of the insecure class is not a protected run's:
+	// the derivation takes the class, as the measurement's does.
+	m := [48]byte{0x77}
+	hwKey, _ := b.s.sealingKey(policy("notebook = [\""+hexA+"\"]\n"), measurementA, "hardware")
+	simKey, _ := b.s.sealingKey(policy("notebook = [\""+hexA+"\"]\n"), measurementA, "insecure")
+	ownKey, _ := b.s.sealingKey(policy("notebook = [\""+hexA+"\"]\n"), m, "insecure")
+	if bytes.Equal(hwKey, simKey) || bytes.Equal(simKey, ownKey) {
+		t.Error("the bundle's keys of two classes, or a bundle's and a measurement's, are equal")
+	}
+}

@@ -402,7 +402,7 @@ func TestSecretBindsTheNonce(t *testing.T) {
 	n1, _ := b.client.Challenge(ctx)
 	env1, key := b.evidence(t, measurementA, n1)
 	m, _ := env1.MeasurementBytes()
-	key1, err := b.s.sealingKey(m, "insecure")
+	key1, err := b.s.sealingKey(b.s.policy.Load(), m, "insecure")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -228,12 +228,12 @@ func (s *Server) openStored(path string, raw []byte) ([]byte, error) {
 // answer does not say whether it holds anything there). An error's text
 // goes to the answer's reasons and the audit trail.
 func (s *Server) resource(path string, c Claims) ([]byte, error) {
-	if path == resource.SealingKey || path == legacySealingKey {
-		return s.sealingKey(c.Measurement, c.Class)
-	}
 	policy := s.policy.Load()
 	if policy == nil {
 		return nil, errors.New("the broker has no policy")
+	}
+	if path == resource.SealingKey || path == legacySealingKey {
+		return s.sealingKey(policy, c.Measurement, c.Class)
 	}
 	if err := checkStorePath(path); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotGranted, err)

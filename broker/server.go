@@ -324,8 +324,14 @@ func useNonce(tx *bolt.Tx, nonce []byte, now time.Time) (bool, error) {
 // sealingKey is the measurement's sealing key for evidence of a class
 // (attest.Result.Class): the simulator's or a debuggable TEE's evidence,
 // which a host can make or read, never obtains the key a protected run of
-// the same measurement gets.
-func (s *Server) sealingKey(measurement [48]byte, class string) ([]byte, error) {
+// the same measurement gets. A measurement the policy lists under a bundle
+// ([bundles]) gets that bundle's key, the same for each of its versions,
+// so that a later one opens an earlier one's store; the two derivations
+// are kept apart by their labels.
+func (s *Server) sealingKey(policy *attest.Policy, measurement [48]byte, class string) ([]byte, error) {
+	if name, ok := policy.BundleOf(measurement); ok {
+		return hkdf.Key(sha256.New, s.master, []byte(name), "ampoule/broker/bundle-sealing-key/v1 "+class, 32)
+	}
 	return hkdf.Key(sha256.New, s.master, measurement[:], "ampoule/broker/sealing-key/v1 "+class, 32)
 }
 

@@ -109,6 +109,7 @@ const (
 	SecretNotFound        Code = 1062
 	EARInvalid            Code = 1050
 	JWKSInvalid           Code = 1051
+	SealedImportInvalid   Code = 1035
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -128,6 +129,9 @@ const (
 	BrokerAnswerInvalid Code = 3014
 	TEEDebugRefused     Code = 3015
 	SecretRefused       Code = 3036
+	SealedAcceptRefused Code = 3018
+	SealedPlainRefused  Code = 3019
+	SealedHandOnInvalid Code = 3020
 
 	MemoryLimit     Code = 4001
 	WallTimeLimit   Code = 4002
@@ -196,6 +200,7 @@ var registry = []entry{
 	{SecretNotFound, "secret-not-found", ClassUsage, "the broker holds no secret at the path", "'launch broker secret list --db DB' lists the paths it holds"},
 	{EARInvalid, "ear-invalid", ClassUsage, "the EAR token cannot be read, is not signed by a key of the set given, or has expired", "pass the token the broker answered at /kbs/v0/attest, with the broker's keys (GET /.well-known/jwks.json), before it expires"},
 	{JWKSInvalid, "jwks-invalid", ClassUsage, "the JSON Web Key Set cannot be read or fetched, or holds no ES256 key", "pass the broker's set: a file saved from, or the URL of, its /.well-known/jwks.json"},
+	{SealedImportInvalid, "sealed-import-invalid", ClassUsage, "the directory to import into a sealed store holds what a store cannot (a device, a socket, a pipe) or more than the mount's max_size", "import a directory of plain files, directories and links within sealed.max_size"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
@@ -207,13 +212,16 @@ var registry = []entry{
 	{BackendRefused, "backend-refused", ClassPolicy, "the profile does not allow this backend", "run 'launch profiles' to see which backends each profile allows"},
 	{EvidenceRefused, "evidence-refused", ClassPolicy, "the evidence does not satisfy the policy", "the reasons say which check failed"},
 	{TEEUnavailable, "tee-unavailable", ClassPolicy, "no trusted execution environment is available for this profile", "run 'launch platform info'; the debug and staging profiles may use --backend sim"},
-	{SealedStoreForeign, "sealed-store-foreign", ClassPolicy, "the sealed store was sealed under another measurement or on another machine", "a store opens only for the bundle, profile and machine that sealed it; pass --sealed FILE to start another store"},
+	{SealedStoreForeign, "sealed-store-foreign", ClassPolicy, "the sealed store was sealed under another measurement or on another machine", "a store opens only for the measurement that sealed it, or a later version whose [sealed] accept_from names that measurement (with key = \"broker\", one the broker's policy puts in the same bundle); under debug, launch sealed export and import move its files; or pass --sealed FILE to start another store"},
 	{SealedStoreTampered, "sealed-store-tampered", ClassPolicy, "the sealed store was altered, truncated or is not a sealed store", "the host's copy cannot be trusted and was left as it is; restore a good copy or pass --sealed FILE to start another store"},
 	{SealingUnavailable, "sealing-unavailable", ClassPolicy, "the backend gives no sealing key for the manifest's sealed mount", "TDX has no local sealing key (a broker releases one); run on SEV-SNP, or without [sealed]"},
 	{BrokerRefused, "broker-refused", ClassPolicy, "the tenant's broker judged the run's evidence and released nothing", "the broker's audit trail says why; its policy must list this measurement, profile and backend"},
 	{BrokerAnswerInvalid, "broker-answer-invalid", ClassPolicy, "the broker's answer is malformed or not signed by the broker the manifest pins", "check [broker] key in ampoule.toml against 'launch broker key'; a host in the middle may have altered the answer"},
 	{TEEDebugRefused, "tee-debug-refused", ClassPolicy, "the TEE lets its host debug the guest (its debug policy bit is set), which the profile does not allow, so nothing ran", "launch the confidential VM with debugging off (SEV-SNP guest policy bit 19, TDX TD attribute DEBUG), or run under staging"},
 	{SecretRefused, "secret-refused", ClassPolicy, "the tenant's broker affirmed the run's evidence and released none of the manifest's secrets: its policy grants one of them to no run like this one, or it holds none there, so nothing ran", "grant each [secrets] path to this measurement, profile and backend in the policy's [[grants]] ('launch policy new --from BUNDLE' writes them), and store it with 'launch broker secret put'"},
+	{SealedAcceptRefused, "sealed-accept-refused", ClassPolicy, "the run was given an earlier version's TEE-sealed store, which its [sealed] accept_from names, without the hand-on that staging and production need: a manifest alone is no consent, as any manifest can name a measurement", "sign one with launch sealed sign, using the key whose public half the earlier version's hand_on_key names, and pass it with --hand-on FILE; or use key = \"broker\" with both versions in one bundle of the broker's policy"},
+	{SealedHandOnInvalid, "sealed-hand-on-invalid", ClassPolicy, "the hand-on is malformed, or does not hand this store on to this run: another store's, another run's, or not signed by the hand_on_key the store records", "sign the hand-on for the store's measurement and this bundle under this profile (launch sealed sign)"},
+	{SealedPlainRefused, "sealed-plain-refused", ClassPolicy, "launch sealed export and import put a store's plaintext in the host's hands, which only the debug profile allows", "run them under --profile debug, for the debug profile's own stores"},
 	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that the gate traps", "run 'launch gate' to see which host calls the gate allows"},
 
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},

@@ -3,9 +3,11 @@ package loader
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -91,11 +93,11 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("a manifest without [sealed] has a sealed mount: %+v", m.Sealed)
 	}
 	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/state\"\n")
-	if m.Sealed == nil || *m.Sealed != (Sealed{Guest: "/state", MaxBytes: DefaultSealedSize, Key: SealedKeyTEE}) {
+	if m.Sealed == nil || !reflect.DeepEqual(*m.Sealed, Sealed{Guest: "/state", MaxBytes: DefaultSealedSize, Key: SealedKeyTEE}) {
 		t.Errorf("sealed = %+v", m.Sealed)
 	}
 	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\nsealed = { mount = \"/s\", max_size = \"2MiB\" }\n")
-	if m.Sealed == nil || *m.Sealed != (Sealed{Guest: "/s", MaxBytes: 2 << 20, Key: SealedKeyTEE}) {
+	if m.Sealed == nil || !reflect.DeepEqual(*m.Sealed, Sealed{Guest: "/s", MaxBytes: 2 << 20, Key: SealedKeyTEE}) {
 		t.Errorf("sealed = %+v", m.Sealed)
 	}
 	if got := string(m.Canonical()); !strings.Contains(got, `"sealed":{"guest":"/s","key":"tee","max_bytes":2097152}`) {
@@ -175,6 +177,13 @@ func TestManifestErrors(t *testing.T) {
 		{"bad stdin", "name = \"x\"\nprofiles = [\"debug\"]\nstdin = \"tty\"\n", errcode.ManifestInvalid, "ampoule.toml:3: stdin: \"tty\" is not a stdin"},
 		{"stdin type", "name = \"x\"\nprofiles = [\"debug\"]\nstdin = true\n", errcode.ManifestInvalid, "ampoule.toml:3: stdin"},
 		{"sealed unknown key", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nhost = \"/tmp\"\n", errcode.ManifestInvalid, "ampoule.toml:5: sealed.host: unknown key"},
+		{"accept_from short", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = [\"" + strings.Repeat("a1", 32) + "\"]\n", errcode.ManifestInvalid, "ampoule.toml:5: sealed.accept_from[0]: \"" + strings.Repeat("a1", 32) + "\" is not a measurement"},
+		{"accept_from not hex", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = [\"" + strings.Repeat("g1", 48) + "\"]\n", errcode.ManifestInvalid, "sealed.accept_from[0]: \"g1g1"},
+		{"accept_from twice", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = [\"" + strings.Repeat("a1", 48) + "\", \"" + strings.Repeat("A1", 48) + "\"]\n", errcode.ManifestInvalid, "sealed.accept_from[1]: " + strings.Repeat("A1", 48) + " appears twice"},
+		{"accept_from type", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = \"" + strings.Repeat("a1", 48) + "\"\n", errcode.ManifestInvalid, "ampoule.toml"},
+		{"hand_on_key short", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nhand_on_key = \"abcd\"\n", errcode.ManifestInvalid, "ampoule.toml:5: sealed.hand_on_key: \"abcd\" is not an Ed25519 public key"},
+		{"hand_on_key with broker", "name = \"x\"\nprofiles = [\"debug\"]\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[sealed]\nmount = \"/s\"\nkey = \"broker\"\nhand_on_key = \"" + strings.Repeat("cd", 32) + "\"\n", errcode.ManifestInvalid, "sealed.hand_on_key: is for key = \"tee\""},
+		{"accept_from too many", "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = [" + strings.Repeat("\"x\", ", MaxAcceptFrom) + "\"x\"]\n", errcode.ManifestInvalid, "sealed.accept_from: has 65 entries"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseManifest("ampoule.toml", []byte(tc.doc))
@@ -312,6 +321,9 @@ func TestMeasureChangesWithEveryField(t *testing.T) {
 		{"secret added", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[secrets]\napi-key = \"default/tenant/api-key\""},
 		{"secret path", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[secrets]\napi-key = \"default/tenant/api-key2\""},
 		{"secret name", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[secrets]\ntoken = \"default/tenant/api-key\""},
+		{"sealed accept_from", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/sealed\"\naccept_from = [\"" + strings.Repeat("a1", 48) + "\"]"},
+		{"sealed accept_from other", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/sealed\"\naccept_from = [\"" + strings.Repeat("a2", 48) + "\"]"},
+		{"sealed hand_on_key", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[sealed]\nmount = \"/sealed\"\nhand_on_key = \"" + strings.Repeat("cd", 32) + "\""},
 		{"sealed key from broker", `file_output = "10MiB"`, "file_output = \"10MiB\"\n[broker]\nurl = \"https://b\"\nkey = \"" + strings.Repeat("ab", 32) + "\"\n[sealed]\nmount = \"/sealed\"\nkey = \"broker\""},
 	} {
 		doc := strings.Replace(baseManifest, tc.from, tc.to, 1)
@@ -499,5 +511,28 @@ func TestUnknownKeyHints(t *testing.T) {
 		if err == nil || e.Code != errcode.ManifestInvalid || !strings.HasPrefix(e.Hint(), c.hint) {
 			t.Errorf("%s: %v, hint %q; want one starting %q", c.name, err, e.Hint(), c.hint)
 		}
+	}
+}
+
+// TestAcceptFrom: [sealed] accept_from (and hand_on_key) is read in its order, in any case
+// of hex, and written into the canonical form in lower case; a manifest
+// without it measures as it did before it came.
+func TestAcceptFrom(t *testing.T) {
+	a, b := strings.Repeat("a1", 48), strings.Repeat("0b", 48)
+	m := mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = [\""+strings.ToUpper(a)+"\", \""+b+"\"]\n")
+	if len(m.Sealed.AcceptFrom) != 2 || m.Sealed.AcceptFrom[0].String() != a || m.Sealed.AcceptFrom[1].String() != b {
+		t.Fatalf("accept_from = %v", m.Sealed.AcceptFrom)
+	}
+	if got := string(m.Canonical()); !strings.Contains(got, `"sealed":{"accept_from":["`+a+`","`+b+`"],"guest":"/s"`) {
+		t.Errorf("canonical form lacks accept_from: %s", got)
+	}
+	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\naccept_from = []\n")
+	if got := string(m.Canonical()); strings.Contains(got, "accept_from") || strings.Contains(got, "hand_on_key") {
+		t.Errorf("an empty accept_from, or an unset hand_on_key, is in the canonical form: %s", got)
+	}
+	k := strings.Repeat("cd", 32)
+	m = mustParse(t, "name = \"x\"\nprofiles = [\"debug\"]\n[sealed]\nmount = \"/s\"\nhand_on_key = \""+strings.ToUpper(k)+"\"\n")
+	if hex.EncodeToString(m.Sealed.HandOnKey) != k || !strings.Contains(string(m.Canonical()), `"guest":"/s","hand_on_key":"`+k+`","key":"tee"`) {
+		t.Errorf("hand_on_key %x, canonical %s", m.Sealed.HandOnKey, m.Canonical())
 	}
 }

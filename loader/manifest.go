@@ -173,7 +173,21 @@ type Sealed struct {
 	// Key is where the sealing key comes from: SealedKeyTEE or
 	// SealedKeyBroker.
 	Key string
+	// AcceptFrom are the measurements of earlier versions whose stores
+	// this one takes over (TOML: accept_from, hex): distinct, each
+	// MeasurementSize bytes, in the manifest's order. It is measured, so a
+	// verifier sees what a run may read; ampoule.Run says where it is
+	// honoured.
+	AcceptFrom []Measurement
+	// HandOnKey is the tenant's Ed25519 public key (TOML: hand_on_key, 64
+	// hex digits), or nil: under key = "tee", a store this version seals
+	// is handed on, under staging and production, only to a later version
+	// for which the key's holder signed a hand-on. Measured.
+	HandOnKey []byte
 }
+
+// MaxAcceptFrom bounds [sealed] accept_from.
+const MaxAcceptFrom = 64
 
 // Mount is a host directory preopened in the guest.
 type Mount struct {
@@ -238,9 +252,11 @@ type rawManifest struct {
 }
 
 type rawSealed struct {
-	Mount   *string `toml:"mount"`
-	MaxSize any     `toml:"max_size"`
-	Key     *string `toml:"key"`
+	Mount      *string  `toml:"mount"`
+	MaxSize    any      `toml:"max_size"`
+	Key        *string  `toml:"key"`
+	AcceptFrom []string `toml:"accept_from"`
+	HandOnKey  *string  `toml:"hand_on_key"`
 }
 
 type rawBroker struct {
@@ -541,6 +557,38 @@ func (v *validator) sealed(r *rawSealed, guests map[string]bool, broker bool) *S
 			s.MaxBytes = int64(n)
 		}
 	}
+	if len(r.AcceptFrom) > MaxAcceptFrom {
+		v.fail("sealed.accept_from", "", "has %d entries; at most %d are allowed", len(r.AcceptFrom), MaxAcceptFrom)
+		return s
+	}
+	seen := map[Measurement]bool{}
+	for i, h := range r.AcceptFrom {
+		key := fmt.Sprintf("sealed.accept_from[%d]", i)
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != len(Measurement{}) {
+			v.fail(key, "write a measurement as launch measure prints it: 96 hex digits", "%.100q is not a measurement", h)
+			return s
+		}
+		var m Measurement
+		copy(m[:], b)
+		if seen[m] {
+			v.fail(key, "name each measurement once", "%s appears twice", h)
+			return s
+		}
+		seen[m] = true
+		s.AcceptFrom = append(s.AcceptFrom, m)
+	}
+	if r.HandOnKey != nil {
+		b, err := hex.DecodeString(*r.HandOnKey)
+		switch {
+		case err != nil || len(b) != 32:
+			v.fail("sealed.hand_on_key", "write the public key launch sealed keygen prints: 64 hex digits", "%.100q is not an Ed25519 public key", *r.HandOnKey)
+		case s.Key == SealedKeyBroker:
+			v.fail("sealed.hand_on_key", "drop hand_on_key: with key = \"broker\" the broker policy's [bundles] says which versions share a store", "is for key = \"tee\"")
+		default:
+			s.HandOnKey = b
+		}
+	}
 	return s
 }
 
@@ -836,9 +884,14 @@ type canonicalManifest struct {
 }
 
 type canonicalSealed struct {
-	Guest    string `json:"guest"`
-	Key      string `json:"key"`
-	MaxBytes int64  `json:"max_bytes"`
+	// AcceptFrom is left out when empty, so that measurements of
+	// manifests without it are what they were.
+	AcceptFrom []string `json:"accept_from,omitempty"`
+	Guest      string   `json:"guest"`
+	// HandOnKey is left out when unset, for the same reason.
+	HandOnKey string `json:"hand_on_key,omitempty"`
+	Key       string `json:"key"`
+	MaxBytes  int64  `json:"max_bytes"`
 }
 
 type canonicalBroker struct {
@@ -890,6 +943,12 @@ func (m *Manifest) Canonical() []byte {
 	}
 	if m.Sealed != nil {
 		c.Sealed = &canonicalSealed{Guest: m.Sealed.Guest, Key: m.Sealed.Key, MaxBytes: m.Sealed.MaxBytes}
+		for _, a := range m.Sealed.AcceptFrom {
+			c.Sealed.AcceptFrom = append(c.Sealed.AcceptFrom, a.String())
+		}
+		if m.Sealed.HandOnKey != nil {
+			c.Sealed.HandOnKey = hex.EncodeToString(m.Sealed.HandOnKey)
+		}
 	}
 	if m.Broker != nil {
 		c.Broker = &canonicalBroker{Key: hex.EncodeToString(m.Broker.Key), URL: m.Broker.URL}
@@ -922,12 +981,12 @@ var manifestKeys = []struct {
 }{
 	{"", []string{"name", "version", "module", "args", "env", "dirs", "profiles", "log_recipient", "log_recipients", "stdin", "entry", "limits", "sealed", "broker", "secrets"}},
 	{"limits", []string{"memory", "wall_time", "output", "open_files", "file_output"}},
-	{"sealed", []string{"mount", "max_size", "key"}},
+	{"sealed", []string{"mount", "max_size", "key", "accept_from", "hand_on_key"}},
 	{"broker", []string{"url", "key"}},
 }
 
 // allKeysHint lists every key, for an unknown key with no nearer advice.
-const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, log_recipients, stdin, entry, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key, [broker] url, key and [secrets] NAME = REPO/TYPE/TAG; see 'Manifest' in README.md"
+const allKeysHint = "the keys are name, version, module, args, env, dirs, profiles, log_recipient, log_recipients, stdin, entry, [limits] memory, wall_time, output, open_files, file_output, [sealed] mount, max_size, key, accept_from, hand_on_key, [broker] url, key and [secrets] NAME = REPO/TYPE/TAG; see 'Manifest' in README.md"
 
 // unknownKeyHint advises on an unknown key by its path: a key of another
 // table (the top level's, put after a [table] header, as appending to the

@@ -52,6 +52,14 @@ type Profile struct {
 	// cache, unauthenticated. Without it a run uses the authenticated cache
 	// (package codecache): a memory tier and MAC'd entries on disk.
 	DiskCache bool
+	// SealedPlain: the host is trusted with a sealed store's plaintext:
+	// launch sealed export writes its files out, launch sealed import
+	// seals the host's in, and a manifest's [sealed] accept_from alone
+	// opens an earlier version's store under key = "tee" (elsewhere the
+	// run also needs a hand-on signed by the key that store records).
+	// Stores are kept apart by profile, as the profile is measured: this
+	// never reaches another profile's store.
+	SealedPlain bool
 	// MaxHostCalls bounds the host calls of a run; zero means no bound.
 	MaxHostCalls uint64
 	// Protected: the launcher's memory stays in it. It takes no GODEBUG
@@ -89,6 +97,7 @@ func Get(name string) (Profile, error) {
 			AllowBareModule:    true,
 			AllowHostOverrides: true,
 			DiskCache:          true,
+			SealedPlain:        true,
 		}, nil
 	case "staging":
 		return Profile{
@@ -153,5 +162,6 @@ func (p Profile) Warnings() []Warning {
 	add(p.AllowBareModule, "bare-module", "a module without a manifest may run")
 	add(p.AllowHostOverrides, "host-overrides", "--dir and --env may add mounts and variables the manifest does not have")
 	add(p.DiskCache, "disk-cache", "compiled code is cached on the host's disk without authentication")
+	add(p.SealedPlain, "sealed-plain", "the host may export a sealed store's plaintext, import its own, and an earlier version's TEE-sealed store opens for a manifest that accepts it, without a hand-on")
 	return w
 }

@@ -43,7 +43,7 @@ func TestEveryRelaxationIsNamed(t *testing.T) {
 		prev = cur
 	}
 	debug, _ := Get("debug")
-	want := []string{"full-errors", "plain-logs", "exit-code-passthrough", "simulator-allowed", "no-seccomp", "unprotected-launcher", "bare-module", "host-overrides", "disk-cache"}
+	want := []string{"full-errors", "plain-logs", "exit-code-passthrough", "simulator-allowed", "no-seccomp", "unprotected-launcher", "bare-module", "host-overrides", "disk-cache", "sealed-plain"}
 	got := map[string]bool{}
 	for _, w := range debug.Warnings() {
 		got[w.Name] = true

@@ -26,7 +26,7 @@ func BenchmarkStore(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("%dx%dKiB", tc.n, tc.size>>10), func(b *testing.B) {
 			file := filepath.Join(b.TempDir(), "b.sealed")
-			if err := Save(file, testKey, tree, 64<<20); err != nil {
+			if err := Save(file, testKey, testSealer, tree, 64<<20); err != nil {
 				b.Fatal(err)
 			}
 			b.SetBytes(total)
@@ -47,7 +47,7 @@ func BenchmarkStore(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := Save(file, testKey, back, 64<<20); err != nil {
+				if err := Save(file, testKey, testSealer, back, 64<<20); err != nil {
 					b.Fatal(err)
 				}
 				release()
@@ -61,7 +61,7 @@ func BenchmarkSealOpen(b *testing.B) {
 	tree := benchTree(16, 1<<20)
 	b.SetBytes(16 << 20)
 	for i := 0; i < b.N; i++ {
-		store, err := Seal(testKey, tree, 64<<20)
+		store, err := Seal(testKey, testSealer, tree, 64<<20)
 		if err != nil {
 			b.Fatal(err)
 		}

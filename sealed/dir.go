@@ -137,11 +137,33 @@ func WriteDir(root string, entries []Entry) error {
 	return nil
 }
 
-// Load reads and opens the store at file. A missing file is an empty tree
-// (a first run), reported by found == false.
+// Load reads and opens the store at file under key, whoever sealed it. A
+// missing file is an empty tree (a first run), reported by found == false.
 // A file that is not a regular file (a FIFO, a device) is refused with
 // regfile.ErrNotRegular, without blocking and before a byte is read.
 func Load(file string, key []byte, max int64) (entries []Entry, found bool, err error) {
+	data, found, err := readStore(file, max)
+	if err != nil || !found {
+		return nil, found, err
+	}
+	entries, err = Open(key, data, max)
+	return entries, true, err
+}
+
+// Load reads the store at file as Load does and opens it for the run, as
+// Keys.Open does.
+func (k *Keys) Load(file string, max int64) (Opened, bool, error) {
+	data, found, err := readStore(file, max)
+	if err != nil || !found {
+		return Opened{}, found, err
+	}
+	o, err := k.Open(data, max)
+	return o, true, err
+}
+
+// readStore reads the store at file, at most what a store of max_size max
+// can be.
+func readStore(file string, max int64) ([]byte, bool, error) {
 	f, _, err := regfile.Open(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
@@ -158,8 +180,7 @@ func Load(file string, key []byte, max int64) (entries []Entry, found bool, err 
 	if int64(len(data)) > limit {
 		return nil, true, fmt.Errorf("%w: the file is larger than a store of max_size %d can be", ErrTampered, max)
 	}
-	entries, err = Open(key, data, max)
-	return entries, true, err
+	return data, true, nil
 }
 
 // ErrBusy: another run holds the store.
@@ -195,14 +216,19 @@ func Writable(file string) error {
 	return os.Remove(tmp.Name())
 }
 
-// Save seals the tree into file, atomically: a temporary file in the same
-// directory, synced, then renamed over the old store. A failure leaves the
-// old store as it was.
-func Save(file string, key []byte, entries []Entry, max int64) error {
-	store, err := Seal(key, entries, max)
+// Save seals the tree into file under key, naming sealer, atomically: a
+// temporary file in the same directory, synced, then renamed over the old
+// store. A failure leaves the old store as it was.
+func Save(file string, key []byte, sealer [48]byte, entries []Entry, max int64) error {
+	store, err := Seal(key, sealer, entries, max)
 	if err != nil {
 		return err
 	}
+	return saveStore(file, store)
+}
+
+// saveStore writes a sealed store into file as Save does.
+func saveStore(file string, store []byte) error {
 	dir := filepath.Dir(file)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(file)+".tmp-*")
 	if err != nil {

@@ -21,8 +21,11 @@ type Mount struct {
 	// existed (a first run has none).
 	Entries int
 	Found   bool
+	// From is the accepted measurement whose store was taken over, or nil
+	// (the run's own store, or none). SealBack seals it as the run's own.
+	From *[48]byte
 
-	key     []byte
+	keys    *Keys
 	max     int64
 	unlock  func()
 	release func() // removes the workspace, once
@@ -37,14 +40,14 @@ var open struct {
 	mounts map[int]*Mount
 }
 
-// OpenMount opens the store at file with key (a missing store is a first
-// run), locks it against other runs, checks that it can be written back,
+// OpenMount opens the store at file with keys (a missing store is a first
+// run; see Keys.Open for whose stores open), locks it against other runs, checks that it can be written back,
 // and unpacks it into a fresh memory-backed workspace. Nothing is changed
 // on the host's disk until SealBack. The store's directory must exist
 // (E1031 otherwise): it is never made here. max bounds the store's plaintext
 // (max_size). Every error carries a registered code and a hint (Error).
-func OpenMount(file string, key []byte, max int64) (*Mount, error) {
-	m := &Mount{File: file, key: key, max: max}
+func OpenMount(file string, keys *Keys, max int64) (*Mount, error) {
+	m := &Mount{File: file, keys: keys, max: max}
 	var err error
 	if m.unlock, err = Lock(file); err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
@@ -56,11 +59,12 @@ func OpenMount(file string, key []byte, max int64) (*Mount, error) {
 		}
 		return nil, Error(err, file)
 	}
-	entries, found, err := Load(file, key, max)
+	opened, found, err := keys.Load(file, max)
 	if err != nil {
 		m.unlock()
 		return nil, Error(err, file)
 	}
+	entries := opened.Entries
 	// The store is written after the run: find out now, before the
 	// workload does any work, whether it can be.
 	if err := Writable(file); err != nil {
@@ -86,7 +90,7 @@ func OpenMount(file string, key []byte, max int64) (*Mount, error) {
 		m.Remove()
 		return nil, errcode.Errorf(errcode.SealedStoreIO, "unpacking the sealed store into its workspace: %v", err)
 	}
-	m.Entries, m.Found = len(entries), found
+	m.Entries, m.Found, m.From = len(entries), found, opened.From
 	return m, nil
 }
 
@@ -103,7 +107,7 @@ func (m *Mount) SealBack() (int, error) {
 	if err != nil {
 		return 0, Error(err, m.File)
 	}
-	if err := Save(m.File, m.key, entries, m.max); err != nil {
+	if err := m.keys.Save(m.File, entries, m.max); err != nil {
 		return 0, Error(err, m.File)
 	}
 	return len(entries), nil
@@ -117,7 +121,7 @@ func (m *Mount) Remove() {
 		delete(open.mounts, m.id)
 		open.Unlock()
 		m.release()
-		clear(m.key)
+		clear(m.keys.Key)
 		m.unlock()
 	})
 }
@@ -138,12 +142,16 @@ func RemoveAll() {
 	}
 }
 
-// Error gives a sealed store's failure for file its registered code.
+// Error gives a sealed store's failure for file its registered code; an
+// error that has one (Keys.Vouch's) keeps it.
 func Error(err error, file string) error {
+	var coded *errcode.Error
 	switch {
+	case errors.As(err, &coded):
+		return err
 	case errors.Is(err, ErrForeign):
 		return errcode.Errorf(errcode.SealedStoreForeign, "%s: %v", file, err).
-			WithHint("the store opens only for the bundle, profile and machine that sealed it; pass --sealed FILE for another store, or remove " + file + " to start over")
+			WithHint("a store opens only for the measurement that sealed it (on its machine, or with its broker's key), or for a later version whose [sealed] accept_from names that measurement; under debug, launch sealed export writes its files out and launch sealed import seals them for another version; or pass --sealed FILE for another store")
 	case errors.Is(err, ErrTampered):
 		return errcode.Errorf(errcode.SealedStoreTampered, "%s: %v", file, err)
 	case errors.Is(err, ErrBusy):

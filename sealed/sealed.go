@@ -2,9 +2,16 @@
 // encrypted file, the store, which opens only under the key it was sealed
 // with: a sealing key the TEE derives for the run's measurement.
 //
-// A store is a 64-byte header and one AES-256-GCM ciphertext:
+// A store is a 144-byte header and one AES-256-GCM ciphertext:
 //
-//	magic "AMPOULE-SEALED\x00\x01" (16) ‖ salt (32) ‖ check (16) ‖ GCM(tree)
+//	magic "AMPOULE-SEALED\x00\x02" (16) ‖ salt (32) ‖ check (16) ‖ sealer (48) ‖ hand-on key (32) ‖ GCM(tree)
+//
+// where sealer is the measurement of the run that sealed it, so that a
+// later version whose manifest accepts that measurement (Keys.Accept)
+// knows whose store it is given, and the hand-on key is the sealer's
+// manifest's hand_on_key (zeros: none), the key whose holder may hand the
+// store on (Keys.Vouch); a store of the first format (magic ending \x01,
+// 64 bytes of header, neither) still opens.
 //
 // Each Seal draws a fresh salt and derives the AEAD key and the check value
 // from the sealing key with HKDF-SHA256 ("ampoule/sealed/v1 key", "...
@@ -41,13 +48,22 @@ import (
 	"time"
 )
 
-// Magic opens every store: a name and the format's version.
-const Magic = "AMPOULE-SEALED\x00\x01"
+// Magic opens every store Seal writes: a name and the format's version.
+// MagicV1 opened the stores of the first format, which named no sealer.
+const (
+	Magic   = "AMPOULE-SEALED\x00\x02"
+	MagicV1 = "AMPOULE-SEALED\x00\x01"
+)
 
 const (
 	saltSize   = 32
 	checkSize  = 16
-	HeaderSize = len(Magic) + saltSize + checkSize
+	sealerSize = 48
+	handOnSize = 32
+	// HeaderSize is the header Seal writes; HeaderSizeV1 the first
+	// format's.
+	HeaderSize   = len(Magic) + saltSize + checkSize + sealerSize + handOnSize
+	HeaderSizeV1 = len(MagicV1) + saltSize + checkSize
 	// MinBucket is the smallest padded size: a store of a few small files
 	// looks like an empty one.
 	MinBucket = 4096
@@ -265,9 +281,16 @@ func keys(key, salt []byte) (cipher.AEAD, []byte, error) {
 	return aead, check, err
 }
 
-// Seal encrypts the tree under key (32 bytes) into a store. The tree must
-// pass Check against max.
-func Seal(key []byte, entries []Entry, max int64) ([]byte, error) {
+// Seal encrypts the tree under key (32 bytes) into a store that names
+// sealer, the measurement of the run sealing it, and no hand-on key. The
+// tree must pass Check against max.
+func Seal(key []byte, sealer [48]byte, entries []Entry, max int64) ([]byte, error) {
+	return SealHandingOn(key, sealer, [32]byte{}, entries, max)
+}
+
+// SealHandingOn is Seal naming handOn, the key whose holder may hand the
+// store on to a later version (zeros: nobody).
+func SealHandingOn(key []byte, sealer [48]byte, handOn [32]byte, entries []Entry, max int64) ([]byte, error) {
 	if err := Check(entries, max); err != nil {
 		return nil, err
 	}
@@ -282,6 +305,8 @@ func Seal(key []byte, entries []Entry, max int64) ([]byte, error) {
 		return nil, err
 	}
 	copy(header[len(Magic)+saltSize:], check)
+	copy(header[len(Magic)+saltSize+checkSize:], sealer[:])
+	copy(header[len(Magic)+saltSize+checkSize+sealerSize:], handOn[:])
 	plain := encode(entries)
 	out := make([]byte, HeaderSize, HeaderSize+len(plain)+aead.Overhead())
 	copy(out, header)
@@ -289,6 +314,45 @@ func Seal(key []byte, entries []Entry, max int64) ([]byte, error) {
 	out = aead.Seal(out, nonce, plain, header)
 	clear(plain)
 	return out, nil
+}
+
+// headerOf returns the store's header, of either format, or ErrTampered.
+func headerOf(store []byte) ([]byte, error) {
+	switch {
+	case len(store) >= HeaderSize && string(store[:len(Magic)]) == Magic:
+		return store[:HeaderSize], nil
+	case len(store) >= HeaderSizeV1 && string(store[:len(MagicV1)]) == MagicV1:
+		return store[:HeaderSizeV1], nil
+	}
+	return nil, fmt.Errorf("%w: it does not begin with a store's header", ErrTampered)
+}
+
+// Sealer returns the measurement the store's header names as the one that
+// sealed it; named is false for a store of the first format, which names
+// none. What it says is authenticated only once Open succeeds.
+func Sealer(store []byte) (sealer [48]byte, named bool, err error) {
+	h, err := headerOf(store)
+	if err != nil {
+		return sealer, false, err
+	}
+	if len(h) == HeaderSizeV1 {
+		return sealer, false, nil
+	}
+	copy(sealer[:], h[len(Magic)+saltSize+checkSize:])
+	return sealer, true, nil
+}
+
+// HandOnKey returns the hand-on key the store's header names (zeros for
+// none, and for a store of the first format). It is authenticated only
+// once Open succeeds.
+func HandOnKey(store []byte) ([32]byte, error) {
+	var k [32]byte
+	h, err := headerOf(store)
+	if err != nil || len(h) == HeaderSizeV1 {
+		return k, err
+	}
+	copy(k[:], h[len(Magic)+saltSize+checkSize+sealerSize:])
+	return k, nil
 }
 
 // MaxStore is the largest store Open reads for a tree of at most max bytes.
@@ -300,22 +364,22 @@ func MaxStore(max int64) int64 {
 // at most max bytes. It fails with ErrForeign when another key sealed it,
 // and with ErrTampered when anything else is wrong.
 func Open(key, store []byte, max int64) ([]Entry, error) {
-	if len(store) < HeaderSize || string(store[:len(Magic)]) != Magic {
-		return nil, fmt.Errorf("%w: it does not begin with a store's header", ErrTampered)
+	header, err := headerOf(store)
+	if err != nil {
+		return nil, err
 	}
 	if int64(len(store)) > MaxStore(max) {
 		return nil, fmt.Errorf("%w: %d bytes is more than a store of max_size %d can be", ErrTampered, len(store), max)
 	}
-	header := store[:HeaderSize]
 	aead, check, err := keys(key, header[len(Magic):len(Magic)+saltSize])
 	if err != nil {
 		return nil, err
 	}
-	if subtle.ConstantTimeCompare(check, header[len(Magic)+saltSize:]) != 1 {
+	if subtle.ConstantTimeCompare(check, header[len(Magic)+saltSize:len(Magic)+saltSize+checkSize]) != 1 {
 		return nil, ErrForeign
 	}
 	nonce := make([]byte, aead.NonceSize())
-	plain, err := aead.Open(nil, nonce, store[HeaderSize:], header)
+	plain, err := aead.Open(nil, nonce, store[len(header):], header)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the ciphertext does not authenticate", ErrTampered)
 	}

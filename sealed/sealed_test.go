@@ -21,6 +21,9 @@ import (
 
 var testKey = bytes.Repeat([]byte{0x42}, 32)
 
+// testSealer is the measurement the tests seal as.
+var testSealer = [48]byte{0xa1, 0xa1, 0xa1}
+
 func tree() []Entry {
 	t0 := time.Date(2026, 11, 23, 18, 0, 0, 123456789, time.UTC)
 	return []Entry{
@@ -36,7 +39,7 @@ func tree() []Entry {
 
 func TestSealOpenRoundTrip(t *testing.T) {
 	in := tree()
-	store, err := Seal(testKey, in, 1<<20)
+	store, err := Seal(testKey, testSealer, in, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +51,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		t.Errorf("round trip changed the tree:\n in %+v\nout %+v", in, out)
 	}
 	// An empty tree is a store too.
-	store, err = Seal(testKey, nil, 1<<20)
+	store, err = Seal(testKey, testSealer, nil, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +63,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 // TestStoreHidesNamesAndLengths: nothing of the tree is in the store's
 // bytes, and trees of different shapes in one size class are the same size.
 func TestStoreHidesNamesAndLengths(t *testing.T) {
-	store, err := Seal(testKey, tree(), 1<<20)
+	store, err := Seal(testKey, testSealer, tree(), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,27 +72,27 @@ func TestStoreHidesNamesAndLengths(t *testing.T) {
 			t.Errorf("the store shows %q", s)
 		}
 	}
-	small, _ := Seal(testKey, []Entry{{Path: "a", Kind: File, Data: []byte("x")}}, 1<<20)
-	empty, _ := Seal(testKey, nil, 1<<20)
+	small, _ := Seal(testKey, testSealer, []Entry{{Path: "a", Kind: File, Data: []byte("x")}}, 1<<20)
+	empty, _ := Seal(testKey, testSealer, nil, 1<<20)
 	if len(store) != len(small) || len(small) != len(empty) {
 		t.Errorf("store sizes %d, %d, %d differ within one size class", len(store), len(small), len(empty))
 	}
 	if want := HeaderSize + MinBucket + 16; len(empty) != want {
 		t.Errorf("empty store is %d bytes, want %d", len(empty), want)
 	}
-	big, _ := Seal(testKey, []Entry{{Path: "a", Kind: File, Data: make([]byte, MinBucket)}}, 1<<20)
+	big, _ := Seal(testKey, testSealer, []Entry{{Path: "a", Kind: File, Data: make([]byte, MinBucket)}}, 1<<20)
 	if want := HeaderSize + 2*MinBucket + 16; len(big) != want {
 		t.Errorf("a store past 4 KiB is %d bytes, want %d (the next power of two)", len(big), want)
 	}
 	// Two seals of one tree share nothing but the magic.
-	again, _ := Seal(testKey, tree(), 1<<20)
+	again, _ := Seal(testKey, testSealer, tree(), 1<<20)
 	if bytes.Equal(again[len(Magic):HeaderSize], store[len(Magic):HeaderSize]) || bytes.Equal(again[HeaderSize:HeaderSize+64], store[HeaderSize:HeaderSize+64]) {
 		t.Error("two seals of one tree share a salt or ciphertext")
 	}
 }
 
 func TestOpenRefusesAnotherKey(t *testing.T) {
-	store, _ := Seal(testKey, tree(), 1<<20)
+	store, _ := Seal(testKey, testSealer, tree(), 1<<20)
 	other := bytes.Repeat([]byte{0x43}, 32)
 	if _, err := Open(other, store, 1<<20); !errors.Is(err, ErrForeign) {
 		t.Fatalf("another key: %v, want ErrForeign", err)
@@ -98,9 +101,9 @@ func TestOpenRefusesAnotherKey(t *testing.T) {
 
 // TestOpenRefusesEveryFlip flips each byte of the header and bytes across
 // the ciphertext: every one is refused, as foreign (salt, check) or as
-// tampered (magic, ciphertext, tag).
+// tampered (magic, the sealer's measurement, ciphertext, tag).
 func TestOpenRefusesEveryFlip(t *testing.T) {
-	store, _ := Seal(testKey, tree(), 1<<20)
+	store, _ := Seal(testKey, testSealer, tree(), 1<<20)
 	for i := 0; i < len(store); i++ {
 		if i >= HeaderSize && i < len(store)-32 && i%61 != 0 {
 			continue
@@ -111,7 +114,7 @@ func TestOpenRefusesEveryFlip(t *testing.T) {
 		switch {
 		case err == nil:
 			t.Fatalf("flip at %d accepted", i)
-		case i >= len(Magic) && i < HeaderSize:
+		case i >= len(Magic) && i < len(Magic)+saltSize+checkSize:
 			if !errors.Is(err, ErrForeign) {
 				t.Fatalf("flip at %d (salt/check): %v, want ErrForeign", i, err)
 			}
@@ -122,7 +125,7 @@ func TestOpenRefusesEveryFlip(t *testing.T) {
 }
 
 func TestOpenRefusesTruncationAndAppend(t *testing.T) {
-	store, _ := Seal(testKey, tree(), 1<<20)
+	store, _ := Seal(testKey, testSealer, tree(), 1<<20)
 	for _, n := range []int{0, 1, len(Magic), HeaderSize - 1, HeaderSize, HeaderSize + 1, len(store) / 2, len(store) - 16, len(store) - 1} {
 		if _, err := Open(testKey, store[:n], 1<<20); !errors.Is(err, ErrTampered) {
 			t.Errorf("cut to %d bytes: %v, want ErrTampered", n, err)
@@ -164,7 +167,7 @@ func TestCheck(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := Seal(testKey, []Entry{{Path: "../x", Kind: File}}, 64); err == nil {
+	if _, err := Seal(testKey, testSealer, []Entry{{Path: "../x", Kind: File}}, 64); err == nil {
 		t.Error("Seal sealed an invalid tree")
 	}
 }
@@ -244,7 +247,7 @@ func TestLoadSave(t *testing.T) {
 	if err := Writable(filepath.Join(file, "missing", "x")); err == nil {
 		t.Fatal("Writable in a missing directory")
 	}
-	if err := Save(file, testKey, tree(), 1<<20); err != nil {
+	if err := Save(file, testKey, testSealer, tree(), 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(file)
@@ -257,7 +260,7 @@ func TestLoadSave(t *testing.T) {
 	}
 	before, _ := os.ReadFile(file)
 	// A tree over the bound is not saved, and the old store stays.
-	if err := Save(file, testKey, []Entry{{Path: "a", Kind: File, Data: make([]byte, 2<<20)}}, 1<<20); !errors.Is(err, ErrTooLarge) {
+	if err := Save(file, testKey, testSealer, []Entry{{Path: "a", Kind: File, Data: make([]byte, 2<<20)}}, 1<<20); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversized save: %v", err)
 	}
 	after, _ := os.ReadFile(file)
@@ -396,7 +399,7 @@ func TestOpenMountRefusesAMissingDirectory(t *testing.T) {
 	}
 	for _, dir := range []string{filepath.Join(base, "var", "lib", "app"), filepath.Join(notDir, "app")} {
 		file := filepath.Join(dir, "notes.sealed")
-		m, err := OpenMount(file, testKey, 1<<20)
+		m, err := OpenMount(file, &Keys{Self: testSealer, Key: testKey}, 1<<20)
 		e := errcode.From(err)
 		if m != nil || e.Code != errcode.SealedDirMissing || e.Code.Class() != errcode.ClassUsage || !strings.Contains(e.Error(), dir) || !strings.Contains(e.Hint(), "mkdir -p -m 700 "+dir) {
 			t.Errorf("%s: %v (hint %q)", file, err, e.Hint())
@@ -409,7 +412,7 @@ func TestOpenMountRefusesAMissingDirectory(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	m, err := OpenMount(filepath.Join(dir, "notes.sealed"), testKey, 1<<20)
+	m, err := OpenMount(filepath.Join(dir, "notes.sealed"), &Keys{Self: testSealer, Key: testKey}, 1<<20)
 	if err != nil || m.Found {
 		t.Fatalf("the store once its directory exists: %v", err)
 	}

@@ -62,7 +62,7 @@ func TestOpenRefusesATreeNotAsEncoded(t *testing.T) {
 func TestOpenRefusesAStoreBeyondMaxSize(t *testing.T) {
 	const max = 4096
 	big := []Entry{{Path: "f", Kind: File, Mode: 0o644, ModTime: time.Unix(0, 0).UTC(), Data: make([]byte, 10000)}}
-	store, err := Seal(testKey, big, 1<<20)
+	store, err := Seal(testKey, testSealer, big, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,14 +81,14 @@ func TestOpenRefusesAStoreBeyondMaxSize(t *testing.T) {
 func TestSaveReplacesTheStoreWhole(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "app.sealed")
-	if err := Save(file, testKey, tree(), 1<<20); err != nil {
+	if err := Save(file, testKey, testSealer, tree(), 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	old := filepath.Join(dir, "old.sealed")
 	if err := os.Link(file, old); err != nil {
 		t.Fatal(err)
 	}
-	if err := Save(file, testKey, tree()[:1], 1<<20); err != nil {
+	if err := Save(file, testKey, testSealer, tree()[:1], 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	if entries, _, err := Load(old, testKey, 1<<20); err != nil || !reflect.DeepEqual(entries, tree()) {

@@ -67,7 +67,7 @@ func commands() []command {
 		{name: "profiles", flags: cmdProfiles}, {name: "gate", flags: cmdGate}, {name: "audit", flags: cmdAudit},
 		{name: "keygen", flags: cmdKeygen}, {name: "logs", flags: cmdLogs, args: cmdline.Any}, {name: "attest", flags: cmdAttest, args: "BUNDLE"},
 		{name: "verify", flags: cmdVerify, args: cmdline.Any}, {name: "collateral", flags: cmdCollateral}, {name: "policy", flags: cmdPolicy},
-		{name: "broker", flags: cmdBroker, args: cmdline.Any}, {name: "platform", flags: cmdPlatform}, {name: "errors", flags: cmdErrors},
+		{name: "broker", flags: cmdBroker, args: cmdline.Any}, {name: "sealed", flags: cmdSealed, args: cmdline.Any}, {name: "platform", flags: cmdPlatform}, {name: "errors", flags: cmdErrors},
 		{name: "version", flags: cmdVersion}, {name: "help", flags: cmdHelp, args: cmdline.Any}, {name: "man", flags: cmdMan},
 		{name: "completion", flags: cmdCompletion}, {name: "cache", flags: cmdCache}}
 	for i := range cs {

@@ -17,6 +17,7 @@ import (
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/sealed"
 )
 
 // The fixed warnings, as the host sees them.
@@ -33,7 +34,7 @@ type runFlags struct {
 	noCache, verbose, trace    bool
 	confine, audit, logJSON    bool
 	auditJSON, logOut, simKey  string
-	sealed                     string
+	sealed, handOn             string
 	force                      bool
 	dirs, env                  stringList
 }
@@ -97,6 +98,7 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
 	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
 	fs.StringVar(&f.simKey, "sim-key", "", "the simulator's key file, for a run's evidence (default: the user's config dir)")
+	fs.StringVar(&f.handOn, "hand-on", "", "a hand-on (launch sealed sign): the consent that this version takes over an earlier one's TEE-sealed store, which its [sealed] accept_from names")
 	fs.StringVar(&f.sealed, "sealed", "", "the encrypted store of the manifest's [sealed] mount (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
 	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file (an existing one is refused), unix:SOCKET, or - for stderr (launch's own lines then go to stdout)")
 	fs.BoolVar(&f.force, "force", false, "let --log-out replace an existing file")
@@ -119,6 +121,13 @@ func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *ampoule.HostLin
 	}
 	if f.auditJSON != "" && !f.audit {
 		return cfg, errcode.Errorf(errcode.Usage, "--audit-json needs --audit")
+	}
+	if f.handOn != "" {
+		data, err := readBounded(f.handOn, sealed.MaxHandOn)
+		if err != nil {
+			return cfg, errcode.Errorf(errcode.Usage, "--hand-on: %v", err).WithHint("pass the file launch sealed sign wrote").Host()
+		}
+		cfg.SealedHandOn = data
 	}
 	if f.verbose {
 		cfg.LogLevel = hclog.Info
