@@ -101,6 +101,7 @@ const (
 	LogToTerminal         Code = 1029
 	SealedDirMissing      Code = 1030
 	OutputExists          Code = 1031
+	InitDirNotEmpty       Code = 1040
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -180,6 +181,7 @@ var registry = []entry{
 	{LogToTerminal, "log-to-terminal", ClassUsage, "the encrypted log would be written to a terminal", "pass --log-out FILE, or redirect stderr to a file or a pipe"},
 	{SealedDirMissing, "sealed-dir-missing", ClassUsage, "the directory of the sealed store does not exist", "create the directory (mkdir -p -m 700 DIR), or pass --sealed FILE in one that exists"},
 	{OutputExists, "output-exists", ClassUsage, "the output file exists, and is not overwritten", "choose a new file, or remove the old one (launch run takes --force for --log-out)"},
+	{InitDirNotEmpty, "init-dir-not-empty", ClassUsage, "launch init makes a new bundle's directory, and the one named exists and is not empty", "choose another NAME, or empty the directory: launch init never overwrites a file"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
