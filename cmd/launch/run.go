@@ -93,23 +93,37 @@ func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 	if err != nil {
 		return e.fail(err)
 	}
+	fail := e.fail
+	if f.logJSON {
+		// Before the run has a profile's lines: the error in full, as
+		// fail shows it, as a record.
+		fail = func(err error) int {
+			(&jsonLines{w: e.stderr}).errorRecord(err, errcode.Detailed(err), "")
+			return errcode.From(err).Code.Class().ExitStatus()
+		}
+	}
 	if len(pos) != 1 {
 		hint := "usage: launch " + c.usage
 		if len(pos) > 1 {
 			hint = fmt.Sprintf("the workload's arguments go after --: launch run [flags] %s -- %s", pos[0], strings.Join(pos[1:], " "))
 		}
-		return e.fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint))
+		return fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint))
 	}
 	profile, err := profiles.Get(f.profile)
 	if err != nil {
-		return e.fail(err)
+		return fail(err)
 	}
 	host := newHostLines(e.stdout, e.stderr, !profile.PlainLogs && toStderr(f.logOut))
 	cfg, err := e.runConfig(f, guestArgs, host)
-	if err != nil {
-		return e.fail(err)
-	}
 	out := &outcome{host: host, profile: profile, ref: cfg.Ref}
+	if f.logJSON {
+		// launch's own lines are records too.
+		out.json = &jsonLines{w: host}
+		cfg.Warnings = out.json
+	}
+	if err != nil {
+		return fail(err)
+	}
 	// A run that does not unwind in time after a signal still shows the
 	// host its line and exits 130 (main).
 	defer atExit(func() {
@@ -142,7 +156,7 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "compile in memory, with no on-disk cache")
 	fs.BoolVar(&f.verbose, "v", false, "log what runs and its measurement (to stderr under debug, to the tenant's log otherwise)")
-	fs.BoolVar(&f.logJSON, "log-json", false, "write the runtime's own log records as JSON rather than text")
+	fs.BoolVar(&f.logJSON, "log-json", false, "write the runtime's own log records, and launch's warnings and final error with its hint, as JSON records rather than text")
 	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
 	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
 	fs.StringVar(&f.simKey, "sim-key", "", "the simulator's key file, for a run's evidence (default: the user's config dir)")
@@ -235,6 +249,8 @@ type outcome struct {
 	profile profiles.Profile
 	ref     string
 	shown   sync.Once
+	// json, with --log-json, writes the lines as JSON records.
+	json *jsonLines
 }
 
 // finish shows the run's failures and returns the exit status: the
@@ -259,11 +275,15 @@ func (o *outcome) show(errs ...error) {
 	o.shown.Do(func() {
 		o.host.settle()
 		for _, e := range errs {
+			text := errcode.Detailed(e)
 			if o.profile.StaticErrors {
-				fmt.Fprint(o.host, errcode.Static(e, o.ref))
-			} else {
-				fmt.Fprint(o.host, errcode.Detailed(e))
+				text = errcode.Static(e, o.ref)
 			}
+			if o.json != nil {
+				o.json.errorRecord(e, text, o.ref)
+				continue
+			}
+			fmt.Fprint(o.host, text)
 		}
 	})
 }
