@@ -41,6 +41,8 @@ type cliEnv struct {
 	// offers and the backend a run uses (a fake device).
 	platform *tee.Platform
 	tee      tee.Backend
+	// quiet hides informational lines (quietFlag).
+	quiet bool
 }
 
 func commands() []command {

@@ -53,6 +53,7 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	backendName := fs.String("backend", "", "the TEE backend: auto, sim, snp or tdx (default: sim under debug, auto otherwise)")
 	profileName := fs.String("profile", "debug", "the profile the bundle is measured under")
 	simKey := fs.String("sim-key", "", "the simulator's key file (default: the user's config dir)")
+	e.quietFlag(fs)
 	target, done, code := e.parseOne(c, fs, args, "BUNDLE")
 	if done {
 		return code
@@ -73,7 +74,7 @@ func doAttest(ctx context.Context, e *cliEnv, args []string) int {
 	if env.Insecure {
 		fmt.Fprint(e.stderr, simWarning)
 		if len(env.Collateral) == 2 {
-			fmt.Fprintf(e.stderr, "launch: the simulator's key is %s (a policy pins it in sim_keys)\n", hex.EncodeToString(env.Collateral[1]))
+			fmt.Fprintf(e.info(e.stderr), "launch: the simulator's key is %s (a policy pins it in sim_keys)\n", hex.EncodeToString(env.Collateral[1]))
 		}
 	}
 	fmt.Fprintf(e.stdout, "%s\n", out)

@@ -44,6 +44,7 @@ func doInit(ctx context.Context, e *cliEnv, args []string) int {
 	c := initCommand()
 	fs := e.newFlagSet(c)
 	recipient := fs.String("log-recipient", "", "the tenant's log key (alog1..., from 'launch keygen'), written into the manifest")
+	e.quietFlag(fs)
 	dir, done, code := e.parseOne(c, fs, args, "NAME")
 	if done {
 		return code
@@ -51,7 +52,7 @@ func doInit(ctx context.Context, e *cliEnv, args []string) int {
 	if err := scaffold(dir, *recipient); err != nil {
 		return e.fail(err)
 	}
-	fmt.Fprintf(e.stdout, "made the bundle %s in %s; build and run it with:\n  cd %s && GOOS=wasip1 GOARCH=wasm go build -o module.wasm . && launch run .\n",
+	fmt.Fprintf(e.info(e.stdout), "made the bundle %s in %s; build and run it with:\n  cd %s && GOOS=wasip1 GOARCH=wasm go build -o module.wasm . && launch run .\n",
 		filepath.Base(filepath.Clean(dir)), dir, dir)
 	return 0
 }

@@ -129,6 +129,7 @@ func doLogs(ctx context.Context, e *cliEnv, args []string) int {
 	nonceHex := fs.String("nonce", "", "the nonce the run's evidence must carry, in hex (the one the tenant's broker issued)")
 	wantRef := fs.String("ref", "", "the reference the host showed for the run: the log must be that run's")
 	tdxCollateral := fs.String("tdx-collateral", "", "with --policy: Intel's collateral for a TDX run's quote ('launch collateral fetch')")
+	e.quietFlag(fs)
 	envelopeOut := fs.String("envelope-out", "", "write the run's evidence envelope to this new file, as 'launch attest' prints it, once the log is verified")
 	pos, rest, err := e.parse(c, fs, args)
 	if err == errHelp {
@@ -187,8 +188,8 @@ func printLogSummary(e *cliEnv, r *ampoule.LogReader, check ampoule.LogCheck, n 
 	case r.Binding.Verdict != attest.Affirming:
 		what = "log verified, with warnings"
 	}
-	fmt.Fprintf(e.stderr, "launch: %s: ref %s, profile %s, %d records, %d dropped, measurement %s\n", what, h.Ref, h.Profile, n, r.Dropped(), h.Measurement)
-	fmt.Fprintf(e.stderr, "launch: bound to %s\n", r.Binding)
+	fmt.Fprintf(e.info(e.stderr), "launch: %s: ref %s, profile %s, %d records, %d dropped, measurement %s\n", what, h.Ref, h.Profile, n, r.Dropped(), h.Measurement)
+	fmt.Fprintf(e.info(e.stderr), "launch: bound to %s\n", r.Binding)
 	for _, w := range r.Binding.Warnings {
 		fmt.Fprintf(e.stderr, "launch: warning: %s\n", w)
 	}

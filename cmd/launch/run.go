@@ -77,7 +77,7 @@ type runFlags struct {
 	confine, audit, logJSON    bool
 	auditJSON, logOut, simKey  string
 	sealed                     string
-	force                      bool
+	force, quiet               bool
 	dirs, env                  stringList
 }
 
@@ -163,6 +163,8 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.sealed, "sealed", "", "the encrypted store of the manifest's [sealed] mount (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
 	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file (an existing one is refused), unix:SOCKET, or - for stderr (launch's own lines then go to stdout)")
 	fs.BoolVar(&f.force, "force", false, "let --log-out replace an existing file")
+	fs.BoolVar(&f.quiet, "q", false, quietUsage)
+	fs.BoolVar(&f.quiet, "quiet", false, quietUsage)
 	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
 	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
 }
