@@ -43,6 +43,8 @@ type cliEnv struct {
 	tee      tee.Backend
 	// quiet hides informational lines (quietFlag).
 	quiet bool
+	// progressAfter, set by tests alone, replaces progressAfter.
+	progressAfter time.Duration
 }
 
 func commands() []command {

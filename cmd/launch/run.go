@@ -124,6 +124,15 @@ func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 	if err != nil {
 		return fail(err)
 	}
+	// A compile's progress, on a terminal that is not the log's stream;
+	// not under --quiet, nor among --log-json's records.
+	if !f.quiet && !f.logJSON && (profile.PlainLogs || !toStderr(f.logOut)) {
+		after := progressAfter
+		if e.progressAfter > 0 {
+			after = e.progressAfter
+		}
+		cfg.Compiling = compileProgress(e.stderr, after)
+	}
 	// A run that does not unwind in time after a signal still shows the
 	// host its line and exits 130 (main).
 	defer atExit(func() {
