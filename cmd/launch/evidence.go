@@ -168,7 +168,7 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	var coll *tdx.Collateral
 	if *tdxCollateral != "" {
 		if coll, err = readCollateral(*tdxCollateral); err != nil {
-			return e.fail(err)
+			return e.fail(inputError("--tdx-collateral", err))
 		}
 	}
 	if *tdxQuote != "" {
@@ -180,7 +180,7 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 	opts := attest.Options{Now: now, TDXCollateral: coll}
 	if *nonceHex != "" {
 		if opts.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
-			return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex"))
+			return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex").WithHint("pass the nonce the verifier issued, in hex, as 'launch attest --nonce' took it"))
 		}
 	}
 	return verifyEnvelope(e, *policyFile, pos[0], opts, *asJSON)
@@ -191,18 +191,18 @@ func doVerify(ctx context.Context, e *cliEnv, args []string) int {
 func verifyEnvelope(e *cliEnv, policyFile, file string, opts attest.Options, asJSON bool) int {
 	pol, err := readPolicy(policyFile)
 	if err != nil {
-		return e.fail(err)
+		return e.fail(inputError("--policy", err))
 	}
 	if pol.SimUnpinned() {
 		fmt.Fprint(e.stderr, unpinnedWarning)
 	}
 	edata, err := regfile.ReadFile(file)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+		return e.fail(inputError("EVIDENCE", errcode.Errorf(errcode.EvidenceMalformed, "%v", err)))
 	}
 	env, err := tee.DecodeEnvelope(edata)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", file, err))
+		return e.fail(inputError("EVIDENCE", errcode.Errorf(errcode.EvidenceMalformed, "%s: %v", file, err)))
 	}
 	r := attest.Verify(env, pol, opts)
 	if asJSON {
@@ -452,11 +452,11 @@ func readCollateral(file string) (*tdx.Collateral, error) {
 func verifyTDX(e *cliEnv, quoteFile string, now time.Time, coll *tdx.Collateral, asJSON bool) int {
 	raw, err := regfile.ReadFile(quoteFile)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "%v", err))
+		return e.fail(inputError("--tdx-quote", errcode.Errorf(errcode.EvidenceMalformed, "%v", err)))
 	}
 	c, err := tdx.VerifyWith(raw, tdx.Options{Now: now, Collateral: coll})
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%v", err))
+		return e.fail(refusedError("--tdx-quote", errcode.Errorf(errcode.EvidenceRefused, "%v", err)))
 	}
 	if asJSON {
 		rtmrs := make([]string, len(c.RTMRs))

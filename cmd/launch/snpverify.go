@@ -57,18 +57,21 @@ func verifySNP(e *cliEnv, files snpFiles, product string, now time.Time, asJSON 
 	case files.vcek == "":
 		return e.fail(errcode.Errorf(errcode.Usage, "--snp-report needs --vcek FILE or --vlek FILE").WithHint("fetch the VCEK from AMD's KDS, or take the VCEK or VLEK from the extended report's certificate table"))
 	}
+	if err := snpProduct(product); err != nil {
+		return e.fail(err)
+	}
 	raw, err := readSmall(files.report, 16<<10)
 	if err != nil {
-		return e.fail(err)
+		return e.fail(inputError("--snp-report", err))
 	}
 	certData, err := readSmall(certFile, 16<<10)
 	if err != nil {
-		return e.fail(err)
+		return e.fail(inputError(flag, err))
 	}
 	cert := derOf(certData)
 	signer, err := snp.CertificateSigner(cert)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%s: %v", certFile, err))
+		return e.fail(refusedError("--vcek", errcode.Errorf(errcode.EvidenceRefused, "%s %s: %v", flag, certFile, err)))
 	}
 	if flag == "--vlek" && signer != snp.SignerVLEK {
 		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "--vlek %s is a %s certificate, not a VLEK", certFile, signer).WithHint("pass a VCEK as --vcek"))
@@ -77,7 +80,7 @@ func verifySNP(e *cliEnv, files snpFiles, product string, now time.Time, asJSON 
 	chainNote := "the " + map[string]string{snp.SignerVCEK: "ASK", snp.SignerVLEK: "ASVK"}[signer] + " built into launch"
 	if files.chain != "" {
 		if opts.Chain, err = readSmall(files.chain, snp.MaxChain); err != nil {
-			return e.fail(err)
+			return e.fail(inputError("--chain", err))
 		}
 		if len(opts.Chain) == 0 {
 			return e.fail(errcode.Errorf(errcode.EvidenceMalformed, "--chain %s is empty", files.chain).WithHint("pass the ASK (or ASVK) and ARK in PEM, as AMD's KDS serves them at /vcek/v1/PRODUCT/cert_chain"))
@@ -86,7 +89,7 @@ func verifySNP(e *cliEnv, files snpFiles, product string, now time.Time, asJSON 
 	}
 	claims, err := snp.Verify(raw, cert, opts)
 	if err != nil {
-		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%v", err))
+		return e.fail(refusedError("--snp-report", errcode.Errorf(errcode.EvidenceRefused, "%v", err)))
 	}
 	if asJSON {
 		return writeJSON(e, map[string]any{

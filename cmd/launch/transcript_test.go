@@ -18,7 +18,8 @@ import (
 // user types them, with the output and exit status they must give (the
 // format of testscript, as age's cmd/age/testdata is). Each script runs
 // in a fresh directory with its own HOME and XDG directories, the launch
-// binary on PATH as launch, $EXAMPLES naming wasm-examples and $GO the
+// binary on PATH as launch, $EXAMPLES naming wasm-examples, $TESTDATA the
+// repository's testdata (its sample evidence) and $GO the
 // go command, with the test's own Go caches (goToolchainEnv). Beside
 // testscript's own commands, 'status N PROGRAM ARGS...' runs a program as
 // exec does and requires exit status N exactly.
@@ -39,6 +40,7 @@ func TestTranscripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("PATH", binDir+string(os.PathListSeparator)+"/usr/bin:/bin")
 			env.Setenv("EXAMPLES", examples)
+			env.Setenv("TESTDATA", filepath.Join(testwasm.Root(t), "testdata"))
 			home := filepath.Join(env.WorkDir, "home")
 			env.Setenv("HOME", home)
 			env.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
