@@ -239,7 +239,7 @@ func TestLogJSONRecordsTheEnd(t *testing.T) {
 		{"staging host", []string{"run", "--log-json", "--profile", "staging", "--env", "X=1", hello},
 			rec{"code": "E3003", "name": "host-override-refused", "hint": "put the mount, variable or argument in ampoule.toml"}, nil},
 	} {
-		r := launch(t, tc.args...)
+		r := launchSynced(t, tc.args...)
 		if r.code == 0 {
 			t.Errorf("%s: exit 0", tc.name)
 			continue
