@@ -39,43 +39,39 @@ func shellBlocks(text string) []string {
 	return out
 }
 
-// TestREADMEFiveMinutes runs the README's "Five minutes" block verbatim,
-// as a new user would, in an empty directory with launch and the go
-// command on PATH (the install block's part, done here by the test's own
-// build) and a HOME of its own: init, build with the Go toolchain, run
-// under debug, stage with a log key, decrypt. The README cannot drift from
-// what launch does.
+// TestREADMEFiveMinutes runs the README's "Five minutes" blocks verbatim,
+// as a new user would: the install in the repository's root (go install,
+// into a GOPATH of the test's own, which puts launch on PATH), then the
+// tour in an empty directory with a HOME of its own: init, build with the
+// Go toolchain, run under debug, stage with a log key, decrypt. The README
+// cannot drift from what launch does.
 func TestREADMEFiveMinutes(t *testing.T) {
 	blocks := shellBlocks(readmeSection(t, "Five minutes"))
 	if len(blocks) != 2 || !strings.Contains(blocks[0], "go install ./cmd/launch") {
 		t.Fatalf("the section's blocks are not the install and the tour: %q", blocks)
 	}
-	tour := blocks[1]
+	install, tour := blocks[0], blocks[1]
 	for _, step := range []string{"launch init ", "go build", "launch run .", "launch run --profile staging", "launch logs decrypt"} {
 		if !strings.Contains(tour, step) {
 			t.Errorf("the tour has no %q", step)
 		}
 	}
-	bin := t.TempDir()
-	if err := os.Symlink(testwasm.Launch(t), filepath.Join(bin, "launch")); err != nil {
-		t.Fatal(err)
-	}
 	goEnv := goToolchainEnv(t)
-	work, home := t.TempDir(), t.TempDir()
-	cmd := exec.Command("sh", "-ec", tour)
-	cmd.Dir = work
+	work, home, gopath := t.TempDir(), t.TempDir(), t.TempDir()
+	script := "cd '" + testwasm.Root(t) + "'\n" + install + "cd '" + work + "'\n" + tour
+	cmd := exec.Command("sh", "-ec", script)
 	cmd.Env = []string{
-		"PATH=" + bin + string(os.PathListSeparator) + filepath.Dir(goEnv["GO"]) + string(os.PathListSeparator) + "/usr/bin:/bin",
+		"PATH=" + filepath.Dir(goEnv["GO"]) + string(os.PathListSeparator) + "/usr/bin:/bin",
 		"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "XDG_CACHE_HOME=" + filepath.Join(home, ".cache"),
-		"XDG_STATE_HOME=" + filepath.Join(home, ".local", "state"),
+		"XDG_STATE_HOME=" + filepath.Join(home, ".local", "state"), "GOPATH=" + gopath,
 	}
-	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOTOOLCHAIN", "GOPROXY"} {
+	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOTOOLCHAIN", "GOPROXY"} {
 		cmd.Env = append(cmd.Env, k+"="+goEnv[k])
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("the Five minutes block: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+		t.Fatalf("the Five minutes blocks: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	// The debug run and the decrypted log each print the greeting.
 	if n := strings.Count(stdout.String(), "Hello, world, from hello!\n"); n != 2 {
