@@ -134,7 +134,7 @@ func scaffoldFiles(name, recipient string) []scaffoldFile {
 	return []scaffoldFile{
 		{"ampoule.toml", manifest},
 		{"main.go", r.Replace(mainTemplate)},
-		{"go.mod", r.Replace(goModTemplate)},
+		{"go.mod", goMod(name)},
 		{"Makefile", makefileTemplate},
 		{".gitignore", gitignoreTemplate},
 	}
@@ -239,10 +239,23 @@ func main() {
 }
 `
 
-const goModTemplate = `module NAME
+// goMod is the workload's go.mod: its module path is the bundle's name
+// where the go command takes that as one, else "workload" (a name ending
+// in a dot, or one Windows reserves, as aux and com1 are, is no module
+// path), so that the workload always builds.
+func goMod(name string) string {
+	path := name
+	short, _, _ := strings.Cut(name, ".")
+	if strings.HasSuffix(name, ".") || windowsReserved[strings.ToLower(short)] {
+		path = "workload"
+	}
+	return "module " + path + "\n\ngo 1.26\n"
+}
 
-go 1.26
-`
+// windowsReserved are the names the go command refuses as a path element.
+var windowsReserved = map[string]bool{"con": true, "prn": true, "aux": true, "nul": true,
+	"com1": true, "com2": true, "com3": true, "com4": true, "com5": true, "com6": true, "com7": true, "com8": true, "com9": true,
+	"lpt1": true, "lpt2": true, "lpt3": true, "lpt4": true, "lpt5": true, "lpt6": true, "lpt7": true, "lpt8": true, "lpt9": true}
 
 const makefileTemplate = `# 'make' builds the module; 'make run' runs the bundle under debug.
 GO ?= go

@@ -61,3 +61,17 @@ func TestInitManifestKeysAreValid(t *testing.T) {
 		}
 	}
 }
+
+// TestInitGoModIsAModulePath: the go.mod init writes names the bundle as
+// its module path where the go command accepts it, and "workload" where
+// it does not (a trailing dot, a name Windows reserves), with go 1.26 and
+// no dependencies.
+func TestInitGoModIsAModulePath(t *testing.T) {
+	for name, path := range map[string]string{
+		"hello": "hello", "my.app-1_x": "my.app-1_x", "v2.": "workload", "aux": "workload", "com1.svc": "workload", "console": "console",
+	} {
+		if got, want := goMod(name), "module "+path+"\n\ngo 1.26\n"; got != want {
+			t.Errorf("%s: go.mod %q, want %q", name, got, want)
+		}
+	}
+}
