@@ -99,8 +99,9 @@ func TestJSONIsSnakeCase(t *testing.T) {
 		t.Fatal(err)
 	}
 	identity := writeFile(t, dir, "tenant.key", idFile)
-	manifest, _ := os.ReadFile(filepath.Join(hello, "ampoule.toml"))
-	bundle := copyBundle(t, hello, "log_recipient = \""+id.Recipient().String()+"\"\n"+string(manifest))
+	tiny := filepath.Join(samples, "tiny")
+	manifest, _ := os.ReadFile(filepath.Join(tiny, "ampoule.toml"))
+	bundle := copyBundle(t, tiny, "log_recipient = \""+id.Recipient().String()+"\"\n"+string(manifest))
 	runLog := filepath.Join(dir, "run.log")
 	if r := launch(t, "run", "--profile", "staging", "--sim-key", simKey, "--log-out", runLog, bundle); r.code != 0 {
 		t.Fatalf("run: %+v", r)

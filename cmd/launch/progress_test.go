@@ -113,22 +113,22 @@ func TestCompileProgressNeverOffATerminal(t *testing.T) {
 // cache served the module: a first run into an empty cache is a miss, the
 // next a hit, and a run with --no-cache compiles with it off.
 func TestVerboseSaysHowTheCacheServed(t *testing.T) {
-	hello := testwasm.Example(t, "hello")
+	tiny := filepath.Join(testwasm.Root(t), "testdata", "tiny")
 	cache := "--cache-dir=" + t.TempDir()
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"run", "-v", cache, hello}, "cache=miss"},
-		{[]string{"run", "-v", cache, hello}, "cache=hit"},
-		{[]string{"run", "-v", "--no-cache", hello}, "cache=off"},
+		{[]string{"run", "-v", cache, tiny}, "cache=miss"},
+		{[]string{"run", "-v", cache, tiny}, "cache=hit"},
+		{[]string{"run", "-v", "--no-cache", tiny}, "cache=off"},
 	} {
 		r := launchSynced(t, tc.args...)
-		if r.code != 0 || !strings.Contains(r.stderr, "launch: compiled: module=module.wasm bytes=") || !strings.Contains(r.stderr, tc.want) {
+		if r.code != 0 || !strings.Contains(r.stderr, "launch: compiled: module=module.wasm bytes=153 ") || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("%v: want %s: %+v", tc.args, tc.want, r)
 		}
 	}
-	if r := launchSynced(t, "run", cache, hello); strings.Contains(r.stderr, "cache=") {
+	if r := launchSynced(t, "run", cache, tiny); strings.Contains(r.stderr, "cache=") {
 		t.Errorf("without -v: %+v", r)
 	}
 }
