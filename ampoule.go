@@ -107,6 +107,13 @@ type Config struct {
 	Runner string
 	// Ref is the run's correlation id; "" is a fresh one (NewRef).
 	Ref string
+	// Compiling, if set, is called as the runner starts to compile the
+	// module, with the module's file name and size; the function it
+	// returns, if not nil, is called once, when the module is compiled or
+	// the run ends before that. A launcher shows a compile's progress with
+	// it. Whether the compilation cache served the module (hit, miss or
+	// off) goes to the runtime's log at hclog.Info.
+	Compiling func(module string, size int) (done func())
 	// BeforeStart, if set, is called once the run is measured and
 	// attested, before the workload's first instruction, with the
 	// runner's pid.

@@ -86,7 +86,7 @@ func ToStderr(spec string) bool { return spec == "" || spec == "-" }
 func (h *HostLines) Sink(spec string, force bool) (io.WriteCloser, error) {
 	switch {
 	case ToStderr(spec):
-		if isTerminal(h.stderr) {
+		if IsTerminal(h.stderr) {
 			h.Settle()
 			return nil, errcode.Errorf(errcode.LogToTerminal, "the encrypted log would go to stderr, which is a terminal").
 				WithHint("pass --log-out FILE, or redirect stderr to a file or a pipe")
@@ -138,8 +138,8 @@ func openLogFile(path string, force bool) (*os.File, error) {
 	return f, nil
 }
 
-// isTerminal reports whether w is a file descriptor open on a terminal.
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a file descriptor open on a terminal.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(interface{ Fd() uintptr })
 	if !ok {
 		return false

@@ -275,7 +275,20 @@ func (r *run) supervise(ctx context.Context, exe string, spec sandbox.Spec, m *l
 			aud.Reset()
 		}
 	}
-	out, err := sandbox.Supervise(ctx, exe, spec, sandbox.Hooks{BeforeStart: measure, Ready: ready, WaitExit: sm != nil})
+	var compiledOnce sync.Once
+	progressDone := func() {}
+	if r.cfg.Compiling != nil {
+		if d := r.cfg.Compiling(m.Module, len(spec.Module)); d != nil {
+			progressDone = d
+		}
+	}
+	endProgress := func() { compiledOnce.Do(progressDone) }
+	defer endProgress()
+	compiled := func(cache string) {
+		endProgress()
+		log.Info("compiled", "module", m.Module, "bytes", len(spec.Module), "cache", cache)
+	}
+	out, err := sandbox.Supervise(ctx, exe, spec, sandbox.Hooks{BeforeStart: measure, Compiled: compiled, Ready: ready, WaitExit: sm != nil})
 	if aud != nil {
 		var aerr error
 		if res.Audit, aerr = aud.Counts(); aerr != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
@@ -79,16 +80,20 @@ func VerifySNPFiles(files SNPFiles, opts snp.Options) (*SNPCheck, error) {
 	}
 	raw, err := readSmall(files.Report, maxEvidenceFile)
 	if err != nil {
-		return nil, err
+		return nil, Flagged("--snp-report", err)
+	}
+	certFlag := "--vcek"
+	if isVLEK {
+		certFlag = "--vlek"
 	}
 	certData, err := readSmall(certFile, maxEvidenceFile)
 	if err != nil {
-		return nil, err
+		return nil, Flagged(certFlag, err)
 	}
 	cert := derOf(certData)
 	signer, err := snp.CertificateSigner(cert)
 	if err != nil {
-		return nil, errcode.Errorf(errcode.EvidenceRefused, "%s: %w", certFile, err)
+		return nil, Flagged(certFlag, errcode.Errorf(errcode.EvidenceRefused, "%s: %w", certFile, err))
 	}
 	if isVLEK && signer != snp.SignerVLEK {
 		return nil, errcode.Errorf(errcode.EvidenceRefused, "--vlek %s is a %s certificate, not a VLEK", certFile, signer).WithHint("pass a VCEK as --vcek")
@@ -96,7 +101,7 @@ func VerifySNPFiles(files SNPFiles, opts snp.Options) (*SNPCheck, error) {
 	chain := "built in"
 	if files.Chain != "" {
 		if opts.Chain, err = readSmall(files.Chain, snp.MaxChain); err != nil {
-			return nil, err
+			return nil, Flagged("--chain", err)
 		}
 		if len(opts.Chain) == 0 {
 			return nil, errcode.Errorf(errcode.EvidenceMalformed, "--chain %s is empty", files.Chain).WithHint("pass the ASK (or ASVK) and ARK in PEM, as AMD's KDS serves them at /vcek/v1/PRODUCT/cert_chain")
@@ -105,7 +110,7 @@ func VerifySNPFiles(files SNPFiles, opts snp.Options) (*SNPCheck, error) {
 	}
 	c, err := snp.Verify(raw, cert, opts)
 	if err != nil {
-		return nil, errcode.Errorf(errcode.EvidenceRefused, "%w", err)
+		return nil, Flagged("--snp-report", errcode.Errorf(errcode.EvidenceRefused, "%w", err))
 	}
 	return &SNPCheck{SignatureChain: "valid", Signer: c.Signer, Chain: chain, ChainFile: files.Chain, Product: opts.Product, At: opts.Now.UTC(),
 		Measurement: c.Measurement[:], ReportData: c.ReportData[:], HostData: c.HostData[:],
@@ -142,11 +147,11 @@ type TDXCheck struct {
 func VerifyTDXFile(file string, opts tdx.Options) (*TDXCheck, error) {
 	raw, err := readSmall(file, maxQuoteFile)
 	if err != nil {
-		return nil, err
+		return nil, Flagged("--tdx-quote", err)
 	}
 	c, err := tdx.VerifyWith(raw, opts)
 	if err != nil {
-		return nil, errcode.Errorf(errcode.EvidenceRefused, "%w", err)
+		return nil, Flagged("--tdx-quote", errcode.Errorf(errcode.EvidenceRefused, "%w", err))
 	}
 	out := &TDXCheck{SignatureChain: "valid", TCBStatus: "not judged", At: opts.Now.UTC(), Version: c.Version, MRTD: c.MRTD[:],
 		ReportData: c.ReportData[:], MRConfigID: c.MRConfigID[:], TDAttributes: c.TDAttributes, Debug: c.Debug, TeeTcbSvn: c.TeeTcbSvn}
@@ -160,6 +165,34 @@ func VerifyTDXFile(file string, opts tdx.Options) (*TDXCheck, error) {
 		out.TeeTcbSvn2, out.MRServiceTD = c.TeeTcbSvn2, c.MRServiceTD[:]
 	}
 	return out, nil
+}
+
+// Flagged is err, about the input of the command-line flag flag, with the
+// flag named first in its message, its code and hint kept: a caller maps
+// a refusal back to the input it is about (FlagOf).
+func Flagged(flag string, err error) error {
+	e := errcode.From(err)
+	if strings.HasPrefix(e.Error(), flag+" ") || strings.HasPrefix(e.Error(), flag+":") {
+		return err
+	}
+	return errcode.Errorf(e.Code, "%s: %s", flag, e.Error()).WithHint(e.Hint())
+}
+
+// FlagOf is the flag an error of the by-hand checks names first ("" if
+// none): the input it is about.
+func FlagOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := errcode.From(err).Error()
+	if !strings.HasPrefix(msg, "--") {
+		return ""
+	}
+	end := strings.IndexAny(msg, " :")
+	if end < 0 {
+		return msg
+	}
+	return msg[:end]
 }
 
 // readSmall reads a regular file of at most max bytes (a FIFO or a device

@@ -110,6 +110,7 @@ const (
 	EARInvalid            Code = 1050
 	JWKSInvalid           Code = 1051
 	SealedImportInvalid   Code = 1035
+	InitDirNotEmpty       Code = 1040
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -201,6 +202,7 @@ var registry = []entry{
 	{EARInvalid, "ear-invalid", ClassUsage, "the EAR token cannot be read, is not signed by a key of the set given, or has expired", "pass the token the broker answered at /kbs/v0/attest, with the broker's keys (GET /.well-known/jwks.json), before it expires"},
 	{JWKSInvalid, "jwks-invalid", ClassUsage, "the JSON Web Key Set cannot be read or fetched, or holds no ES256 key", "pass the broker's set: a file saved from, or the URL of, its /.well-known/jwks.json"},
 	{SealedImportInvalid, "sealed-import-invalid", ClassUsage, "the directory to import into a sealed store holds what a store cannot (a device, a socket, a pipe) or more than the mount's max_size", "import a directory of plain files, directories and links within sealed.max_size"},
+	{InitDirNotEmpty, "init-dir-not-empty", ClassUsage, "launch init makes a new bundle's directory, and the one named exists and is not empty", "choose another NAME, or empty the directory: launch init never overwrites a file"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},

@@ -17,41 +17,41 @@ import (
 // fresh copy each time.
 type Profile struct {
 	// Name is the stable name that enters the measurement.
-	Name string
+	Name string `json:"name"`
 	// Summary is one line saying who the profile is for.
-	Summary string
+	Summary string `json:"summary"`
 
 	// StaticErrors: the host sees only a registered code and a correlation id.
-	StaticErrors bool
+	StaticErrors bool `json:"static_errors"`
 	// PlainLogs: the workload's output and the runtime's logs go to the
 	// terminal in plain text. When false they go to the encrypted channel.
-	PlainLogs bool
+	PlainLogs bool `json:"plain_logs"`
 	// PassExitCode: the workload's own exit code becomes the launcher's.
 	// When false the launcher exits with the error's class.
-	PassExitCode bool
+	PassExitCode bool `json:"pass_exit_code"`
 	// Backends the profile may run on, in order of preference.
-	Backends []string
+	Backends []string `json:"backends"`
 	// DefaultBackend is the backend a run asks for when its caller names
 	// none: the simulator under debug, tee.Auto (the machine's TEE, falling
 	// back to the simulator only where Backends has it) elsewhere.
-	DefaultBackend string
+	DefaultBackend string `json:"default_backend"`
 	// AllowTEEDebug: the TEE's debug policy bit may be set. Without it a
 	// run that finds the bit set in its own report refuses to start.
-	AllowTEEDebug bool
+	AllowTEEDebug bool `json:"allow_tee_debug"`
 	// Seccomp: the runner process is confined by a seccomp filter.
-	Seccomp bool
+	Seccomp bool `json:"seccomp"`
 	// SeccompKills: a system call outside the allowlist kills the runner
 	// (otherwise it fails with EPERM).
-	SeccompKills bool
+	SeccompKills bool `json:"seccomp_kills"`
 	// AllowBareModule: a .wasm without a manifest may run (a manifest is generated).
-	AllowBareModule bool
+	AllowBareModule bool `json:"allow_bare_module"`
 	// AllowHostOverrides: --dir and --env on the command line may add to the
 	// measured manifest.
-	AllowHostOverrides bool
+	AllowHostOverrides bool `json:"allow_host_overrides"`
 	// DiskCache: compiled code is cached on the host's disk in wazero's own
 	// cache, unauthenticated. Without it a run uses the authenticated cache
 	// (package codecache): a memory tier and MAC'd entries on disk.
-	DiskCache bool
+	DiskCache bool `json:"disk_cache"`
 	// SealedPlain: the host is trusted with a sealed store's plaintext:
 	// launch sealed export writes its files out, launch sealed import
 	// seals the host's in, and a manifest's [sealed] accept_from alone
@@ -59,14 +59,14 @@ type Profile struct {
 	// run also needs a hand-on signed by the key that store records).
 	// Stores are kept apart by profile, as the profile is measured: this
 	// never reaches another profile's store.
-	SealedPlain bool
+	SealedPlain bool `json:"sealed_plain"`
 	// MaxHostCalls bounds the host calls of a run; zero means no bound.
-	MaxHostCalls uint64
+	MaxHostCalls uint64 `json:"max_host_calls"`
 	// Protected: the launcher's memory stays in it. It takes no GODEBUG
 	// or GOTRACEBACK from the host, is not dumpable and writes no core
 	// file, and a signal that would make it dump its stacks stops the run
 	// instead (the runner is protected in every profile).
-	Protected bool
+	Protected bool `json:"protected"`
 }
 
 // Names lists the profiles from least to most strict.
@@ -138,9 +138,9 @@ func (p Profile) AllowsBackend(name string) bool {
 // Warning names one way a profile is weaker than production.
 type Warning struct {
 	// Name is a stable identifier, such as "plain-logs".
-	Name string
+	Name string `json:"name"`
 	// Text says what the host or the workload can do because of it.
-	Text string
+	Text string `json:"text"`
 }
 
 // Warnings lists every relaxation of p against production, by name. An empty

@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math"
+	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
 	"slices"
@@ -101,6 +103,9 @@ type Spec struct {
 
 	// CacheDir holds compiled code between runs. Empty means compile in memory.
 	CacheDir string
+	// Compiled, if set, is called once the module is compiled, with how
+	// the compilation cache served it: CacheHit, CacheMiss or CacheOff.
+	Compiled func(cache string)
 
 	// Gate decides every host call. Nil means shim.Gate().
 	Gate shim.Table
@@ -220,9 +225,13 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if err := checkModuleCached(spec.Module, uint64(spec.MemoryPages)*pageSize, spec.CacheDir); err != nil {
 		return Result{}, err
 	}
+	cached := cacheFiles(spec.CacheDir)
 	compiled, err := rt.CompileModule(ctx, spec.Module)
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.ModuleInvalid, "compiling the module: %v", err)
+	}
+	if spec.Compiled != nil {
+		spec.Compiled(cacheOutcome(spec.CacheDir, cached))
 	}
 	gate := spec.Gate
 	if gate == nil {
@@ -595,4 +604,46 @@ func versionsFrom(bi *debug.BuildInfo, ok bool) VersionInfo {
 		}
 	}
 	return v
+}
+
+// How a compilation cache served a run's module (Spec.Compiled).
+const (
+	// CacheHit: the compiled code was in the cache.
+	CacheHit = "hit"
+	// CacheMiss: the module was compiled and its code written to the cache.
+	CacheMiss = "miss"
+	// CacheOff: the run has no on-disk cache; the module was compiled in
+	// memory.
+	CacheOff = "off"
+)
+
+// cacheFiles counts the files in the compilation cache at dir, -1 without
+// one. wazero writes a file for each module it compiles and none for one
+// it finds, so a count that grew across a compile is a miss.
+func cacheFiles(dir string) int {
+	if dir == "" {
+		return -1
+	}
+	n := 0
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+// cacheOutcome says how the cache at dir served a compile that began with
+// before files in it. A run beside another writing the same cache may see
+// the other's file as its own miss: the outcome is for a developer's eyes,
+// never a decision.
+func cacheOutcome(dir string, before int) string {
+	switch {
+	case before < 0:
+		return CacheOff
+	case cacheFiles(dir) > before:
+		return CacheMiss
+	}
+	return CacheHit
 }

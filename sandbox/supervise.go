@@ -71,6 +71,7 @@ type startMessage struct{ Go bool }
 // Ready set once it has compiled and waits to start, then the result.
 type childResult struct {
 	Ready    bool
+	Cache    string // with Ready: how the compilation cache served the module
 	ExitCode uint32
 	Code     errcode.Code // 0: no error
 	Message  string
@@ -87,6 +88,10 @@ type Hooks struct {
 	// Ready runs once the runner has compiled and waits to start, just
 	// before it is told to: what the runner does from then on is the run.
 	Ready func()
+	// Compiled runs once the runner has compiled, before Ready, with how
+	// the compilation cache served the module (CacheHit, CacheMiss or
+	// CacheOff, as the runner reports it: for messages only).
+	Compiled func(cache string)
 	// WaitExit makes Supervise return only once the runner has exited,
 	// for a caller that reads what the runner wrote into its mounts.
 	WaitExit bool
@@ -206,6 +211,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 	}
 	resCh := make(chan *childResult, 1)
 	readyCh := make(chan struct{})
+	var cache string // set before readyCh closes
 	go func() {
 		defer resR.Close()
 		dec := gob.NewDecoder(io.LimitReader(resR, 1<<20))
@@ -218,6 +224,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 			}
 			if r.Ready {
 				if !readied { // once, whatever the runner sends
+					cache = r.Cache
 					close(readyCh)
 					readied = true
 				}
@@ -258,6 +265,9 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 	}
 	select {
 	case <-readyCh:
+		if hooks.Compiled != nil {
+			hooks.Compiled(cache)
+		}
 		if hooks.Ready != nil {
 			hooks.Ready()
 		}
@@ -363,6 +373,7 @@ func RunChild() int {
 		defer root.Close()
 		mounts = append(mounts, Mount{Host: d.Host, Guest: d.Guest, Writable: d.Writable, MaxBytes: d.MaxBytes, Root: root})
 	}
+	var cache string
 	var trace io.Writer
 	if cs.Trace {
 		trace = os.Stderr
@@ -372,9 +383,10 @@ func RunChild() int {
 		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: mounts, Secrets: cs.Secrets,
 		MemoryPages: cs.MemoryPages, WallTime: cs.WallTime, OutputBytes: cs.OutputBytes,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate, Entry: cs.Entry,
+		Compiled: func(c string) { cache = c },
 		BeforeStart: func() error {
 			defer specF.Close()
-			if err := resEnc.Encode(childResult{Ready: true}); err != nil {
+			if err := resEnc.Encode(childResult{Ready: true, Cache: cache}); err != nil {
 				return errcode.Errorf(errcode.Internal, "telling the supervisor the runner is ready: %v", err)
 			}
 			var start startMessage

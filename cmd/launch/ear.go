@@ -22,7 +22,7 @@ func verifyEAR(ctx context.Context, e *cliEnv, token, jwks string, now time.Time
 	if strings.Count(token, ".") != 2 || strings.ContainsAny(token, "/ ") {
 		data, err := regfile.ReadFile(token)
 		if err != nil {
-			return e.fail(errcode.Errorf(errcode.EARInvalid, "--ear is neither a token nor a file holding one: %v", err))
+			return e.fail(inputError("--ear", errcode.Errorf(errcode.EARInvalid, "--ear: neither a token nor a file holding one: %v", err)))
 		}
 		token = strings.TrimSpace(string(data))
 	}
@@ -33,7 +33,7 @@ func verifyEAR(ctx context.Context, e *cliEnv, token, jwks string, now time.Time
 	} else {
 		data, rerr := regfile.ReadFile(jwks)
 		if rerr != nil {
-			return e.fail(errcode.Errorf(errcode.JWKSInvalid, "%v", rerr))
+			return e.fail(inputError("--jwks", errcode.Errorf(errcode.JWKSInvalid, "%v", rerr)))
 		}
 		keys, err = kbs.ReadJWKS(strings.NewReader(string(data)))
 	}

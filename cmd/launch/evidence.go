@@ -24,8 +24,10 @@ func cmdAttest(fs *flag.FlagSet) action {
 	backendName := fs.String("backend", "", "the TEE backend: auto, sim, snp or tdx (default: sim under debug, auto otherwise)")
 	profileName := fs.String("profile", "debug", "the profile the bundle is measured under")
 	simKey := fs.String("sim-key", "", "the simulator's key file (default: the user's config dir)")
+	quiet := quietFlag(fs)
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		target := in.Pos[0]
+		e.quiet = *quiet
 		nonce, err := hex.DecodeString(*nonceHex)
 		if err != nil || len(nonce) == 0 || len(nonce) > 64 {
 			return e.fail(errcode.Errorf(errcode.Usage, "--nonce must be 1 to 64 bytes in hex").WithHint("the verifier chooses the nonce; for a try: --nonce $(openssl rand -hex 32)"))
@@ -42,7 +44,7 @@ func cmdAttest(fs *flag.FlagSet) action {
 		if env.Insecure {
 			fmt.Fprint(e.stderr, simWarning)
 			if len(env.Collateral) == 2 {
-				fmt.Fprintf(e.stderr, "launch: the simulator's key is %s (a policy pins it in sim_keys)\n", hex.EncodeToString(env.Collateral[1]))
+				fmt.Fprintf(e.info(e.stderr), "launch: the simulator's key is %s (a policy pins it in sim_keys)\n", hex.EncodeToString(env.Collateral[1]))
 			}
 		}
 		fmt.Fprintf(e.stdout, "%s\n", out)
@@ -81,18 +83,22 @@ func cmdVerify(fs *flag.FlagSet) action {
 			return verifyEAR(ctx, e, *earToken, *jwks, now, *asJSON)
 		}
 		if *snpReport != "" {
+			if err := snpProduct(*product); err != nil {
+				return e.fail(err)
+			}
 			files := attest.SNPFiles{Report: *snpReport, VCEK: *vcek, VLEK: *vlek, Chain: *chain}
 			check, err := attest.VerifySNPFiles(files, snp.Options{Product: *product, Now: now})
-			return e.printCheck(check, err, *asJSON)
+			return e.printCheck(check, byHandError(err), *asJSON)
 		}
 		var coll *tdx.Collateral
 		if *tdxCollateral != "" {
 			if coll, err = ampoule.ReadTDXCollateral(*tdxCollateral); err != nil {
-				return e.fail(err)
+				return e.fail(inputError("--tdx-collateral", err))
 			}
 		}
 		if *tdxQuote != "" {
 			check, err := attest.VerifyTDXFile(*tdxQuote, tdx.Options{Now: now, Collateral: coll})
+			err = byHandError(err)
 			if err == nil && check.TCBStatus != "UpToDate" {
 				fmt.Fprintln(e.stderr, "launch: hint: the TCB status is judged with Intel's collateral: pass --tdx-collateral FILE ('launch collateral fetch')")
 			}
@@ -104,7 +110,7 @@ func cmdVerify(fs *flag.FlagSet) action {
 		opts := attest.Options{Now: now, TDXCollateral: coll}
 		if *nonceHex != "" {
 			if opts.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
-				return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex"))
+				return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex").WithHint("pass the nonce the verifier issued, in hex, as 'launch attest --nonce' took it"))
 			}
 		}
 		return verifyEnvelope(e, *policyFile, pos[0], opts, *asJSON)
@@ -116,14 +122,14 @@ func cmdVerify(fs *flag.FlagSet) action {
 func verifyEnvelope(e *cliEnv, policyFile, file string, opts attest.Options, asJSON bool) int {
 	pol, err := ampoule.ReadPolicy(policyFile)
 	if err != nil {
-		return e.fail(err)
+		return e.fail(inputError("--policy", err))
 	}
 	if pol.SimUnpinned() {
 		fmt.Fprint(e.stderr, unpinnedWarning)
 	}
 	r, err := ampoule.VerifyEvidenceFile(file, pol, opts)
 	if err != nil {
-		return e.fail(err)
+		return e.fail(inputError("EVIDENCE", err))
 	}
 	if asJSON {
 		writeJSON(e, r)

@@ -61,9 +61,11 @@ func cmdLogs(fs *flag.FlagSet) action {
 	nonceHex := fs.String("nonce", "", "the nonce the run's evidence must carry, in hex (the one the tenant's broker issued)")
 	wantRef := fs.String("ref", "", "the reference the host showed for the run: the log must be that run's")
 	tdxCollateral := fs.String("tdx-collateral", "", "with --policy: Intel's collateral for a TDX run's quote ('launch collateral fetch')")
+	quiet := quietFlag(fs)
 	envelopeOut := fs.String("envelope-out", "", "write the run's evidence envelope to this new file, as 'launch attest' prints it, once the log is verified")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		pos, rest := in.Pos, in.Rest
+		e.quiet = *quiet
 		if *identity == "" || len(pos) > 1 || len(rest) > 0 {
 			return e.fail(errcode.Errorf(errcode.Usage, "logs decrypt needs --identity and at most one LOG").WithHint("usage: launch " + c.doc.Usage))
 		}
@@ -116,8 +118,8 @@ func printLogSummary(e *cliEnv, r *ampoule.LogReader, check ampoule.LogCheck, n 
 	case r.Binding.Verdict != attest.Affirming:
 		what = "log verified, with warnings"
 	}
-	fmt.Fprintf(e.stderr, "launch: %s: ref %s, profile %s, %d records, %d dropped, measurement %s\n", what, h.Ref, h.Profile, n, r.Dropped(), h.Measurement)
-	fmt.Fprintf(e.stderr, "launch: bound to %s\n", r.Binding)
+	fmt.Fprintf(e.info(e.stderr), "launch: %s: ref %s, profile %s, %d records, %d dropped, measurement %s\n", what, h.Ref, h.Profile, n, r.Dropped(), h.Measurement)
+	fmt.Fprintf(e.info(e.stderr), "launch: bound to %s\n", r.Binding)
 	for _, w := range r.Binding.Warnings {
 		fmt.Fprintf(e.stderr, "launch: warning: %s\n", w)
 	}

@@ -35,7 +35,7 @@ type runFlags struct {
 	confine, audit, logJSON    bool
 	auditJSON, logOut, simKey  string
 	sealed, handOn             string
-	force                      bool
+	force, quiet               bool
 	dirs, env                  stringList
 }
 
@@ -44,23 +44,46 @@ func cmdRun(fs *flag.FlagSet) action {
 	f.define(fs)
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) (status int) {
 		pos, guestArgs := in.Pos, in.Rest
+		fail := e.fail
+		if f.logJSON {
+			// Before the run has a profile's lines: the error in full, as
+			// fail shows it, as a record.
+			fail = func(err error) int {
+				(&jsonLines{w: e.stderr}).errorRecord(err, errcode.Detailed(err), "")
+				return errcode.From(err).Code.Class().ExitStatus()
+			}
+		}
 		if len(pos) != 1 {
 			hint := "usage: launch " + c.doc.Usage
 			if len(pos) > 1 {
 				hint = fmt.Sprintf("the workload's arguments go after --: launch run [flags] %s -- %s", pos[0], strings.Join(pos[1:], " "))
 			}
-			return e.fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint))
+			return fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint))
 		}
 		profile, err := profiles.Get(f.profile)
 		if err != nil {
-			return e.fail(err)
+			return fail(err)
 		}
 		host := ampoule.NewHostLines(e.stdout, e.stderr, !profile.PlainLogs && ampoule.ToStderr(f.logOut))
 		cfg, err := e.runConfig(f, guestArgs, host)
-		if err != nil {
-			return e.fail(err)
-		}
 		out := &outcome{host: host, profile: profile, ref: cfg.Ref}
+		if f.logJSON {
+			// launch's own lines are records too.
+			out.json = &jsonLines{w: host}
+			cfg.Warnings = out.json
+		}
+		if err != nil {
+			return fail(err)
+		}
+		// A compile's progress, on a terminal that is not the log's stream;
+		// not under --quiet, nor among --log-json's records.
+		if !f.quiet && !f.logJSON && (profile.PlainLogs || !ampoule.ToStderr(f.logOut)) {
+			after := progressAfter
+			if e.progressAfter > 0 {
+				after = e.progressAfter
+			}
+			cfg.Compiling = compileProgress(e.stderr, after)
+		}
 		// A run that does not unwind in time after a signal still shows the
 		// host its line and exits 130 (main).
 		defer ampoule.AtExit(func() {
@@ -94,7 +117,7 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
 	fs.BoolVar(&f.noCache, "no-cache", false, "compile in memory, with no on-disk cache")
 	fs.BoolVar(&f.verbose, "v", false, "log what runs and its measurement (to stderr under debug, to the tenant's log otherwise)")
-	fs.BoolVar(&f.logJSON, "log-json", false, "write the runtime's own log records as JSON rather than text")
+	fs.BoolVar(&f.logJSON, "log-json", false, "write the runtime's own log records, and launch's warnings and final error with its hint, as JSON records rather than text")
 	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
 	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
 	fs.StringVar(&f.simKey, "sim-key", "", "the simulator's key file, for a run's evidence (default: the user's config dir)")
@@ -102,6 +125,8 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.sealed, "sealed", "", "the encrypted store of the manifest's [sealed] mount (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
 	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file (an existing one is refused), unix:SOCKET, or - for stderr (launch's own lines then go to stdout)")
 	fs.BoolVar(&f.force, "force", false, "let --log-out replace an existing file")
+	fs.BoolVar(&f.quiet, "q", false, quietUsage)
+	fs.BoolVar(&f.quiet, "quiet", false, quietUsage)
 	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
 	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
 }
@@ -195,6 +220,8 @@ type outcome struct {
 	profile profiles.Profile
 	ref     string
 	shown   sync.Once
+	// json, with --log-json, writes the lines as JSON records.
+	json *jsonLines
 }
 
 // finish shows the run's failures and returns the exit status: the
@@ -219,11 +246,15 @@ func (o *outcome) show(errs ...error) {
 	o.shown.Do(func() {
 		o.host.Settle()
 		for _, e := range errs {
+			text := errcode.Detailed(e)
 			if o.profile.StaticErrors {
-				fmt.Fprint(o.host, errcode.Static(e, o.ref))
-			} else {
-				fmt.Fprint(o.host, errcode.Detailed(e))
+				text = errcode.Static(e, o.ref)
 			}
+			if o.json != nil {
+				o.json.errorRecord(e, text, o.ref)
+				continue
+			}
+			fmt.Fprint(o.host, text)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -17,7 +18,9 @@ import (
 // user types them, with the output and exit status they must give (the
 // format of testscript, as age's cmd/age/testdata is). Each script runs
 // in a fresh directory with its own HOME and XDG directories, the launch
-// binary on PATH as launch, and $EXAMPLES naming wasm-examples. Beside
+// binary on PATH as launch, $EXAMPLES naming wasm-examples, $TESTDATA the
+// repository's testdata (its sample evidence) and $GO the
+// go command, with the test's own Go caches (goToolchainEnv). Beside
 // testscript's own commands, 'status N PROGRAM ARGS...' runs a program as
 // exec does and requires exit status N exactly.
 func TestTranscripts(t *testing.T) {
@@ -26,6 +29,7 @@ func TestTranscripts(t *testing.T) {
 	for _, e := range []string{"hello", "crash", "notebook", "files"} {
 		testwasm.Example(t, e)
 	}
+	goEnv := goToolchainEnv(t)
 	binDir := t.TempDir()
 	if err := os.Symlink(bin, filepath.Join(binDir, "launch")); err != nil {
 		t.Fatal(err)
@@ -36,14 +40,40 @@ func TestTranscripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("PATH", binDir+string(os.PathListSeparator)+"/usr/bin:/bin")
 			env.Setenv("EXAMPLES", examples)
+			env.Setenv("TESTDATA", filepath.Join(testwasm.Root(t), "testdata"))
 			home := filepath.Join(env.WorkDir, "home")
 			env.Setenv("HOME", home)
 			env.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
 			env.Setenv("XDG_CACHE_HOME", filepath.Join(home, ".cache"))
 			env.Setenv("XDG_STATE_HOME", filepath.Join(home, ".local", "state"))
+			for k, v := range goEnv {
+				env.Setenv(k, v)
+			}
 			return nil
 		},
 	})
+}
+
+// goToolchainEnv is what a transcript needs to build a module with the Go
+// toolchain the tests run with: $GO, the go command on the test's PATH, and
+// its caches, so that a script's own HOME does not make it build the
+// standard library afresh. go is on PATH wherever the tests run (go test
+// puts its own toolchain there).
+func goToolchainEnv(t *testing.T) map[string]string {
+	t.Helper()
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the transcripts build modules with the go command, which is not on PATH: %v", err)
+	}
+	out, err := exec.Command(gocmd, "env", "GOCACHE", "GOMODCACHE", "GOPATH", "GOTOOLCHAIN", "GOPROXY").Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	vals := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(vals) != 5 {
+		t.Fatalf("go env printed %q", out)
+	}
+	return map[string]string{"GO": gocmd, "GOCACHE": vals[0], "GOMODCACHE": vals[1], "GOPATH": vals[2], "GOTOOLCHAIN": vals[3], "GOPROXY": vals[4]}
 }
 
 // status runs a program and checks its exit status.
