@@ -93,7 +93,7 @@ func VerifySNPFiles(files SNPFiles, opts snp.Options) (*SNPCheck, error) {
 	cert := derOf(certData)
 	signer, err := snp.CertificateSigner(cert)
 	if err != nil {
-		return nil, Flagged(certFlag, errcode.Errorf(errcode.EvidenceRefused, "%s: %w", certFile, err))
+		return nil, errcode.Errorf(errcode.EvidenceRefused, "%s %s: %w", certFlag, certFile, err)
 	}
 	if isVLEK && signer != snp.SignerVLEK {
 		return nil, errcode.Errorf(errcode.EvidenceRefused, "--vlek %s is a %s certificate, not a VLEK", certFile, signer).WithHint("pass a VCEK as --vcek")
@@ -175,7 +175,7 @@ func Flagged(flag string, err error) error {
 	if strings.HasPrefix(e.Error(), flag+" ") || strings.HasPrefix(e.Error(), flag+":") {
 		return err
 	}
-	return errcode.Errorf(e.Code, "%s: %s", flag, e.Error()).WithHint(e.Hint())
+	return errcode.Errorf(e.Code, "%s: %w", flag, err).WithHint(e.Hint())
 }
 
 // FlagOf is the flag an error of the by-hand checks names first ("" if

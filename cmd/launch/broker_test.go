@@ -179,7 +179,7 @@ func TestBrokerCommand(t *testing.T) {
 	// While it serves: the audit trail over its socket, naming the
 	// bundle the measurement is bound to; the index at GET /; one line
 	// per request on stderr.
-	if a := launch(t, "broker", "audit", "--db", db); a.code != 0 || !regexp.MustCompile(`(?m)^\S+ affirming +sim +debug +notebook [0-9a-f]{96} 127\.0\.0\.1 released=\[default/ampoule/sealing-key\]$`).MatchString(a.stdout) {
+	if a := launch(t, "broker", "audit", "--db", db); a.code != 0 || !regexp.MustCompile(`(?m)^\S+ affirming +sim +debug +notebook [0-9a-f]{96} 127\.0\.0\.1 released=\[ampoule/sealing/key\]$`).MatchString(a.stdout) {
 		t.Errorf("audit while serving: %+v", a)
 	}
 	resp, err := http.Get("http://" + addr + "/")
@@ -200,7 +200,7 @@ func TestBrokerCommand(t *testing.T) {
 	for _, l := range lines {
 		got = append(got, strings.Join(l[1:], " "))
 	}
-	if want := "POST /kbs/v0/auth 200 challenge,POST /kbs/v0/attest 200 affirming,GET /kbs/v0/resource/default/ampoule/sealing-key 200 released,GET / 200 -"; strings.Join(got, ",") != want {
+	if want := "POST /kbs/v0/auth 200 challenge,POST /kbs/v0/attest 200 affirming,GET /kbs/v0/resource/ampoule/sealing/key 200 released,GET / 200 -"; strings.Join(got, ",") != want {
 		t.Errorf("request lines %q, want %q; stderr:\n%s", got, want, errOut.String())
 	}
 	a := launch(t, "broker", "audit", "--db", db, "--json")

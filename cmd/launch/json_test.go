@@ -235,7 +235,7 @@ func TestLogJSONRecordsTheEnd(t *testing.T) {
 		not  []string
 	}{
 		{"debug limit", []string{"run", cacheFlag(t), "--log-json", "-v", crash, "--", "oom"},
-			rec{"code": "E4001", "name": "memory-limit", "@message": "the workload reached its memory limit", "hint": "raise limits.memory in ampoule.toml"}, nil},
+			rec{"code": "E4001", "name": "memory-limit", "@message": "memory limit 64 MiB reached: the workload reached its memory limit", "hint": "raise limits.memory in ampoule.toml"}, nil},
 		{"debug usage", []string{"run", "--log-json", filepath.Join(t.TempDir(), "missing")},
 			rec{"code": "E1002", "name": "bundle-not-found", "hint": "pass a bundle directory, a .tar bundle or (debug only) a .wasm module"}, nil},
 		{"bad flag value", []string{"run", "--log-json", "--env", "=x", hello},
