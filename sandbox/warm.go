@@ -15,6 +15,10 @@ import (
 // mounts, whose directories a run opens as it starts.
 var ErrWarmMounts = errors.New("a warm runner takes no mounts")
 
+// ErrWarmGone: the warm runner died, or was killed, while idle, before
+// anything of the run it was taken for happened.
+var ErrWarmGone = errors.New("the warm runner ended while idle")
+
 // Warm is a runner started ahead of its run (Prepare): it has its spec,
 // compiles the module and then waits, idle, for the one run it is used
 // for (Run). Its standard streams are pipes that Run connects to the
@@ -111,6 +115,9 @@ func (w *Warm) PID() int { return w.p.cmd.Process.Pid }
 // Ready is closed once the runner has compiled and waits for its run.
 func (w *Warm) Ready() <-chan struct{} { return w.p.readyCh }
 
+// Done is closed once the runner has exited.
+func (w *Warm) Done() <-chan struct{} { return w.p.exited }
+
 // Alive reports whether the runner can still be used: not used, not
 // killed, not dead.
 func (w *Warm) Alive() bool {
@@ -183,7 +190,7 @@ func (w *Warm) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Write
 	w.mu.Unlock()
 	if dead {
 		w.Kill()
-		return Result{}, errcode.Errorf(errcode.Internal, "the warm runner ended before its run: %v", w.p.waitErr)
+		return Result{}, errcode.Errorf(errcode.Internal, "%w: %v", ErrWarmGone, w.p.waitErr)
 	}
 	defer w.release()
 	var copying sync.WaitGroup
