@@ -101,6 +101,8 @@ const (
 	LogToTerminal         Code = 1029
 	SealedDirMissing      Code = 1030
 	OutputExists          Code = 1031
+	ServerUnavailable     Code = 1070
+	ServerSocketRefused   Code = 1071
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -127,6 +129,7 @@ const (
 	FileOutputLimit Code = 4005
 	HostCallLimit   Code = 4006
 	SealedSizeLimit Code = 4007
+	ServerBusy      Code = 4013
 
 	Internal               Code = 5001
 	CacheUnavailable       Code = 5002
@@ -136,6 +139,7 @@ const (
 	WorkspaceUnavailable   Code = 5006
 	BrokerUnavailable      Code = 5007
 	ProtectionUnavailable  Code = 5008
+	ServerProtocol         Code = 5019
 )
 
 type entry struct {
@@ -179,6 +183,8 @@ var registry = []entry{
 	{LogToTerminal, "log-to-terminal", ClassUsage, "the encrypted log would be written to a terminal", "pass --log-out FILE, or redirect stderr to a file or a pipe"},
 	{SealedDirMissing, "sealed-dir-missing", ClassUsage, "the directory of the sealed store does not exist", "create the directory (mkdir -p -m 700 DIR), or pass --sealed FILE in one that exists"},
 	{OutputExists, "output-exists", ClassUsage, "the output file exists, and is not overwritten", "choose a new file, or remove the old one (launch run takes --force for --log-out)"},
+	{ServerUnavailable, "server-unavailable", ClassUsage, "no 'launch serve' answers at the socket given to --server", "start 'launch serve --listen unix:PATH', or run without --server"},
+	{ServerSocketRefused, "server-socket-refused", ClassUsage, "the socket 'launch serve --listen' names could not be made, or a file that is not a socket is in its place", "pass --listen unix:PATH with a new path in a directory that exists; a socket left by a stopped server is replaced"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
@@ -205,6 +211,7 @@ var registry = []entry{
 	{FileOutputLimit, "file-output-limit", ClassLimit, "the workload wrote more into files than its limit", "raise limits.file_output in ampoule.toml"},
 	{HostCallLimit, "host-call-limit", ClassLimit, "the workload made more host calls than its profile allows", "run 'launch profiles' to see each profile's limits"},
 	{SealedSizeLimit, "sealed-size-limit", ClassLimit, "the workload left more in its sealed mount than its max_size, so the run's changes were not sealed", "raise sealed.max_size in ampoule.toml; the previous store was kept"},
+	{ServerBusy, "server-busy", ClassLimit, "the server's queue of runs is full, or it is stopping, so the run was not started", "try again later, or start 'launch serve' with a larger --queue or --max-runs"},
 
 	{Internal, "internal", ClassInternal, "the launcher failed", "report this with the reference shown"},
 	{CacheUnavailable, "cache-unavailable", ClassInternal, "the compilation cache could not be opened", "pass --cache-dir DIR with a writable directory, or --no-cache"},
@@ -214,6 +221,7 @@ var registry = []entry{
 	{WorkspaceUnavailable, "workspace-unavailable", ClassInternal, "no memory-backed directory for the sealed mount's plaintext", "mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one; the plaintext never goes to a disk"},
 	{BrokerUnavailable, "broker-unavailable", ClassInternal, "the tenant's broker could not be reached or failed", "check that the broker in [broker] url runs and is reachable from this machine"},
 	{ProtectionUnavailable, "protection-unavailable", ClassInternal, "the launcher could not keep its memory from core files, tracebacks and other processes, so nothing ran", "run on Linux, where prctl(PR_SET_DUMPABLE) and setrlimit(RLIMIT_CORE) are always available"},
+	{ServerProtocol, "server-protocol", ClassInternal, "the connection between 'launch run --server' and 'launch serve' broke or carried a malformed message", "check that client and server are the same version of launch; the server's run, if it started, was stopped"},
 }
 
 // retired holds the numbers and names of codes withdrawn from the registry.
