@@ -44,7 +44,7 @@ type cliEnv struct {
 }
 
 func commands() []command {
-	return []command{runCommand(), measureCommand(), profilesCommand(), gateCommand(), auditCommand(), keygenCommand(), logsCommand(), attestCommand(), verifyCommand(), collateralCommand(), policyCommand(), brokerCommand(), platformCommand(), errorsCommand(), versionCommand()}
+	return []command{runCommand(), measureCommand(), profilesCommand(), gateCommand(), auditCommand(), keygenCommand(), logsCommand(), attestCommand(), verifyCommand(), collateralCommand(), policyCommand(), brokerCommand(), platformCommand(), errorsCommand(), versionCommand(), serveCommand()}
 }
 
 // run is the whole CLI: main only wires the process to it.

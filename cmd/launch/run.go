@@ -76,7 +76,7 @@ type runFlags struct {
 	noCache, verbose, trace    bool
 	confine, audit, logJSON    bool
 	auditJSON, logOut, simKey  string
-	sealed                     string
+	sealed, server             string
 	force                      bool
 	dirs, env                  stringList
 }
@@ -126,7 +126,12 @@ func doRun(ctx context.Context, e *cliEnv, args []string) (status int) {
 			}
 		}()
 	}
-	res, err := ampoule.Run(ctx, pos[0], cfg)
+	var res ampoule.Result
+	if f.server != "" {
+		res, err = ampoule.RunRemote(ctx, f.server, pos[0], cfg)
+	} else {
+		res, err = ampoule.Run(ctx, pos[0], cfg)
+	}
 	if f.audit && res.Audit != nil {
 		reportAudit(e.stderr, res.Audit, f.auditJSON)
 	}
@@ -150,6 +155,7 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file (an existing one is refused), unix:SOCKET, or - for stderr (launch's own lines then go to stdout)")
 	fs.BoolVar(&f.force, "force", false, "let --log-out replace an existing file")
 	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
+	fs.StringVar(&f.server, "server", "", "send the run to 'launch serve' at unix:PATH, which runs it with a warm runner; what the host sees is what 'launch run' shows")
 	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
 }
 
