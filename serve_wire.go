@@ -12,6 +12,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -225,14 +226,20 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// requestWait bounds how long a client may take to send its request once
+// connected.
+const requestWait = 10 * time.Second
+
 // Serve answers RunRemote's requests on l, each run through s.Run, until
-// l is closed or ctx is done; it then returns, leaving the draining to
-// Shutdown. A client that goes away stops its run.
+// l is closed or ctx is done. It then stops accepting and returns once
+// every connection it accepted has had its answer: the runs going end as
+// they would have (Shutdown then kills the idle runners). A client that
+// goes away stops its run.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	go func() {
-		<-ctx.Done()
-		l.Close()
-	}()
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	var conns sync.WaitGroup
+	defer conns.Wait()
 	for {
 		nc, err := l.Accept()
 		if err != nil {
@@ -241,7 +248,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			}
 			return err
 		}
-		go s.serveConn(ctx, nc)
+		conns.Add(1)
+		go func() {
+			defer conns.Done()
+			s.serveConn(ctx, nc)
+		}()
 	}
 }
 
@@ -250,10 +261,12 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	defer nc.Close()
 	c := &conn{w: bufio.NewWriter(nc), nc: nc}
 	r := bufio.NewReader(nc)
+	nc.SetReadDeadline(time.Now().Add(requestWait))
 	typ, payload, err := readFrame(r)
 	if err != nil || typ != frameRequest {
 		return
 	}
+	nc.SetReadDeadline(time.Time{})
 	req, err := decodeRequest(payload)
 	if err != nil {
 		data, _ := json.Marshal(wireResult{Err: toWire(errcode.Errorf(errcode.ServerProtocol, "%v", err).Host())})
