@@ -22,6 +22,8 @@ type served struct {
 	addr   string
 	stderr *bytes.Buffer
 	done   chan struct{}
+	// tmp is the server's TMPDIR.
+	tmp string
 }
 
 // startServe starts 'launch serve' on a fresh socket, with the given
@@ -32,11 +34,12 @@ func startServe(t *testing.T, bin string, flags ...string) *served {
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "unix:" + sock}, flags...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir(), "TMPDIR="+tmp)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &served{cmd: cmd, addr: "unix:" + sock, stderr: &stderr, done: make(chan struct{})}
+	s := &served{cmd: cmd, addr: "unix:" + sock, stderr: &stderr, done: make(chan struct{}), tmp: tmp}
 	go func() { cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -242,5 +245,62 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	}
 	if left := runnersLeft(); len(left) > 0 {
 		t.Errorf("runner processes left behind: %v", left)
+	}
+}
+
+// TestLeak's canary through the server: under staging it reaches none of
+// what the host sees of the client (its stdout, stderr and exit status,
+// the log's bytes) nor the server's own stderr or temporary files, on a
+// cold and then a warm runner, and the tenant's identity recovers it from
+// the log.
+func TestLeakServer(t *testing.T) {
+	bin := testwasm.Launch(t)
+	s := startServe(t, bin)
+	key, recipient := tenant(t)
+	for _, tc := range []struct {
+		mode string
+		code errcode.Code
+	}{
+		{"stdout", 0},
+		{"stderr", 0},
+		{"panic", errcode.WorkloadExit},
+		{"trap", errcode.WorkloadTrap},
+		{"path", 0},
+		{"flood", errcode.OutputLimit},
+		{"all", errcode.WorkloadExit},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			bundle := leakBundle(t, recipient, tc.mode)
+			for i := range 2 {
+				logFile := filepath.Join(t.TempDir(), "run.log")
+				r := runCLI(t, bin, "run", "--server", s.addr, "--profile", "staging", "--log-out", logFile, bundle)
+				logBytes, err := os.ReadFile(logFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for what, b := range map[string]string{"stdout": r.stdout, "stderr": r.stderr, "log": string(logBytes), "server's stderr": s.stderr.String()} {
+					if strings.Contains(b, canary) || strings.Contains(b, "d1c3") {
+						t.Errorf("#%d: the canary reached the host's %s", i, what)
+					}
+				}
+				want := 0
+				if tc.code != 0 {
+					want = tc.code.Class().ExitStatus()
+				}
+				if r.code != want {
+					t.Errorf("#%d: exit status %d, want %d", i, r.code, want)
+				}
+				if lines := hostVisible(r.stderr); tc.code != 0 && (len(lines) != 1 || !strings.HasPrefix(lines[0], "launch: "+tc.code.String()+" (ref ")) {
+					t.Errorf("#%d: stderr = %q, want one static line with %v", i, r.stderr, tc.code)
+				}
+				d := runCLI(t, bin, "logs", "decrypt", "--identity", key, logFile)
+				if d.code != 0 || !strings.Contains(d.stdout+d.stderr, canary) {
+					t.Errorf("#%d: the tenant's log lacks the canary: %+v", i, d)
+				}
+			}
+			if entries, _ := os.ReadDir(s.tmp); len(entries) != 0 {
+				t.Errorf("the server left temporary files: %v", entries)
+			}
+		})
 	}
 }
