@@ -287,7 +287,15 @@ func (p *proc) finish(ctx context.Context, hooks Hooks, warm bool) (Result, erro
 	}
 	// Compiling has a bound of its own, before the wall-time clock starts.
 	var compiling <-chan time.Time
-	if d := compileBound(spec); d > 0 {
+	compiled := false
+	if warm {
+		select {
+		case <-p.readyCh:
+			compiled = true // its bound is behind it, however long it idled
+		default:
+		}
+	}
+	if d := compileBound(spec); d > 0 && !compiled {
 		if warm {
 			d -= time.Since(p.spawned)
 		}

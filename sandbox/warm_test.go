@@ -113,3 +113,28 @@ func TestWarmStdinAndKill(t *testing.T) {
 		t.Error("a warm runner took a mount")
 	}
 }
+
+// A warm runner that idled past its compile bound still runs: the bound
+// is on compiling, which it did in time.
+func TestWarmIdlesPastCompileBound(t *testing.T) {
+	s, _, _ := spec(t, "hello")
+	s.CompileTime = 5 * time.Second
+	var ws []*Warm
+	for range 3 {
+		w, err := Prepare(testExe(t), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+	}
+	for _, w := range ws {
+		<-w.Ready()
+	}
+	// Past the bound, counted from the runners' start.
+	time.Sleep(5500 * time.Millisecond)
+	for i, w := range ws {
+		if res, err := w.Run(context.Background(), nil, nil, nil, Hooks{}); err != nil || res.ExitCode != 0 {
+			t.Errorf("runner %d: %+v %v", i, res, err)
+		}
+	}
+}
