@@ -35,6 +35,7 @@ const (
 	frameStdinEOF = 'I' // stdin ended
 	frameLogOpen  = 'k' // JSON wireError: the log sink opened (empty) or not
 	frameLogFail  = 'x' // JSON wireError: writing the log failed
+	frameCancel   = 'C' // the client was interrupted: stop the run
 	// Server to client.
 	frameStdout   = 'o'
 	frameStderr   = 'e'
@@ -230,6 +231,10 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 // connected.
 const requestWait = 10 * time.Second
 
+// interruptWait is how long an interrupted client waits for the server's
+// run to unwind before it leaves.
+const interruptWait = 5 * time.Second
+
 // Serve answers RunRemote's requests on l, each run through s.Run, until
 // l is closed or ctx is done. It then stops accepting and returns once
 // every connection it accepted has had its answer: the runs going end as
@@ -303,6 +308,8 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 				} else {
 					logOpened <- nil
 				}
+			case frameCancel:
+				cancel(errors.New("the client was interrupted"))
 			case frameLogFail:
 				var we wireError
 				json.Unmarshal(payload, &we)
@@ -422,9 +429,11 @@ func RunRemote(ctx context.Context, addr, path string, cfg Config) (Result, erro
 		return res, errcode.Errorf(errcode.ServerUnavailable, "--server %s: %v", addr, err).Host()
 	}
 	defer nc.Close()
-	stop := context.AfterFunc(ctx, func() { nc.Close() })
-	defer stop()
 	c := &conn{w: bufio.NewWriter(nc), nc: nc}
+	// Interrupted, the client asks the server to stop the run and reads
+	// on to its end, as launch run unwinds: the log gets its last records.
+	stop := context.AfterFunc(ctx, func() { c.send(frameCancel, nil) })
+	defer stop()
 	data, _ := json.Marshal(req)
 	if err := c.send(frameRequest, data); err != nil {
 		return res, errcode.Errorf(errcode.ServerUnavailable, "--server %s: %v", addr, err).Host()
@@ -435,6 +444,10 @@ func RunRemote(ctx context.Context, addr, path string, cfg Config) (Result, erro
 		}
 		return res, errcode.Errorf(errcode.ServerProtocol, "--server %s: %v", addr, err).Host()
 	}
+	// A server that answers no longer once interrupted is left.
+	defer context.AfterFunc(ctx, func() {
+		time.AfterFunc(interruptWait, func() { nc.Close() })
+	})()
 	r := bufio.NewReader(nc)
 	var sink io.WriteCloser
 	defer func() {

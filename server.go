@@ -17,6 +17,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/sandbox"
 )
 
@@ -133,13 +134,15 @@ func (s *Server) Run(ctx context.Context, path string, cfg Config) (Result, erro
 	return Run(ctx, path, cfg)
 }
 
-// refused is a run's result when the server did not start it.
+// refused is a run's result when the server did not start it, its error
+// hidden as Run hides its own.
 func (s *Server) refused(cfg Config, err error) (Result, error) {
-	ref := cfg.Ref
-	if ref == "" {
-		ref = NewRef()
+	p, perr := profiles.Get(cfg.Profile)
+	if perr != nil {
+		return Result{Ref: cfg.Ref}, perr
 	}
-	return Result{Ref: ref}, err
+	r := newRun(p, cfg)
+	return Result{Ref: r.ref, Profile: p}, r.hide(err)
 }
 
 // Shutdown drains the server: it refuses new runs (E4013), waits for the

@@ -376,3 +376,37 @@ func countFDs(t testing.TB) int {
 	}
 	return len(entries)
 }
+
+// An interrupted client stops its run on the server, which unwinds it as
+// Run would (E2003), and the server serves on; a run stopped while it
+// waits for a slot is hidden as Run hides its errors.
+func TestServerClientInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	crash := testwasm.Example(t, "crash")
+	s := NewServer(ServerConfig{MaxRuns: 1})
+	addr := startWire(t, s)
+	cfg := serverConfig(t, dir, nil)
+	cfg.Args = []string{"sleep"}
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg.BeforeStart = func(int) { time.AfterFunc(200*time.Millisecond, cancel) }
+	start := time.Now()
+	_, err := RunRemote(ctx, addr, crash, cfg)
+	if errcode.From(err).Code != errcode.Interrupted || !strings.Contains(err.Error(), "the client was interrupted") {
+		t.Errorf("an interrupted client: %v, want the server's E2003", err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("the interrupted run took %v to end; its wall time is 5 s", d)
+	}
+	var out bytes.Buffer
+	if _, err := RunRemote(context.Background(), addr, testwasm.Example(t, "hello"), serverConfig(t, dir, &out)); err != nil || !strings.Contains(out.String(), "Hello") {
+		t.Errorf("after the interruption: %v %q", err, out.String())
+	}
+	waiting, stop := context.WithCancel(context.Background())
+	s.slots <- struct{}{} // every slot taken: the next run waits
+	time.AfterFunc(100*time.Millisecond, stop)
+	_, err = s.Run(waiting, crash, Config{Profile: "staging", Ref: "0123456789abcdef"})
+	<-s.slots
+	if err == nil || err.Error() != "E2003 interrupted (ref 0123456789abcdef)" {
+		t.Errorf("a staging run stopped while it waited: %v", err)
+	}
+}
