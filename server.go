@@ -68,6 +68,11 @@ type Server struct {
 	warmRSS  int64
 	runs     sync.WaitGroup // runs and warm-ups going
 	warmRuns atomic.Int64
+	// starting counts, per key, the replacements being started (their
+	// process not yet there); changed is signalled when one is in the pool
+	// or failed.
+	starting map[string]int
+	changed  *sync.Cond
 }
 
 // warmRunner is an idle warm runner in a Server's pool.
@@ -95,8 +100,10 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.WarmBudget == 0 {
 		cfg.WarmBudget = DefaultWarmBudget
 	}
-	return &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxRuns), admit: make(chan struct{}, cfg.MaxRuns+cfg.MaxQueue),
-		idle: map[string][]*warmRunner{}}
+	s := &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxRuns), admit: make(chan struct{}, cfg.MaxRuns+cfg.MaxQueue),
+		idle: map[string][]*warmRunner{}, starting: map[string]int{}}
+	s.changed = sync.NewCond(&s.mu)
+	return s
 }
 
 // errBusy is the refusal of a run the server has no room for.
@@ -266,7 +273,11 @@ func (s *Server) runner(ctx context.Context, r *run, exe string, spec sandbox.Sp
 		}
 		// In the background: the run's result does not wait for them.
 		s.mu.Lock()
-		n := s.cfg.Spare - len(s.idle[key])
+		n := s.cfg.Spare - len(s.idle[key]) - s.starting[key]
+		if s.draining || s.cfg.WarmBudget < 0 {
+			n = 0
+		}
+		s.starting[key] += max(n, 0)
 		s.mu.Unlock()
 		for range n {
 			s.runs.Add(1)
@@ -292,6 +303,11 @@ func (s *Server) runner(ctx context.Context, r *run, exe string, spec sandbox.Sp
 func (s *Server) take(key string) *sandbox.Warm {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A replacement being started is a process start away: waiting for
+	// it is no longer than starting one.
+	for len(s.idle[key]) == 0 && s.starting[key] > 0 {
+		s.changed.Wait()
+	}
 	for ws := s.idle[key]; len(ws) > 0; ws = s.idle[key] {
 		// One that has compiled, else the oldest: the likeliest to
 		// compile first.
@@ -311,32 +327,35 @@ func (s *Server) take(key string) *sandbox.Warm {
 	return nil
 }
 
-// warm starts a replacement runner for key in the background, unless the
-// key has Spare idle runners already, the budget keeps none, or
-// the server is draining. The runner is in the pool from its start: a run
+// warm starts a replacement runner for key (in the background, counted
+// in s.starting by its caller), unless the key has Spare idle runners by
+// then or the server is draining. The runner is in the pool from its start: a run
 // that takes it while it compiles waits for it, as it would for its own.
 // Its resident memory counts against the budget once it has compiled.
 func (s *Server) warm(key, exe string, spec sandbox.Spec) {
-	full := func() bool { return s.draining || s.cfg.WarmBudget < 0 || len(s.idle[key]) >= s.cfg.Spare }
-	s.mu.Lock()
-	if full() {
-		s.mu.Unlock()
-		return
+	// The caller counted this start in s.starting.
+	started := func() {
+		s.starting[key]--
+		if s.starting[key] == 0 {
+			delete(s.starting, key)
+		}
+		s.changed.Broadcast()
 	}
-	s.mu.Unlock()
 	// The run's own streams are not the replacement's.
 	spec.Stdin, spec.Stdout, spec.Stderr, spec.Trace = nil, nil, nil, traceMarker(spec.Trace)
 	w, err := sandbox.Prepare(exe, spec)
+	s.mu.Lock()
+	started()
 	if err != nil {
+		s.mu.Unlock()
 		return
 	}
-	wr := &warmRunner{key: key, w: w, lastUsed: time.Now()}
-	s.mu.Lock()
-	if full() {
+	if s.draining || len(s.idle[key]) >= s.cfg.Spare {
 		s.mu.Unlock()
 		w.Kill()
 		return
 	}
+	wr := &warmRunner{key: key, w: w, lastUsed: time.Now()}
 	s.idle[key] = append(s.idle[key], wr)
 	s.mu.Unlock()
 	select {
