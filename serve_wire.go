@@ -40,7 +40,7 @@ const (
 	frameStdout   = 'o'
 	frameStderr   = 'e'
 	frameWarning  = 'w'
-	frameWantIn   = 'S' // the run reads stdin: send it
+	frameWantIn   = 'S' // the run reads stdin: send one chunk of it
 	frameOpenLog  = 'L' // open the log sink
 	frameLog      = 'l' // log bytes
 	frameCloseLog = 'c' // close the log sink
@@ -282,25 +282,29 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	// stopped (its connection is the run's only way to the host).
 	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
-	stdinR, stdinW := io.Pipe()
-	defer stdinR.Close()
+	// Stdin is pulled: the client sends one chunk for each ask, so the
+	// frames it sends never wait on the workload's reading, and a cancel
+	// always gets through.
+	stdin := &askingReader{chunks: make(chan []byte, 2), ask: func() { c.send(frameWantIn, nil) }}
 	logOpened := make(chan *wireError, 1)
 	var failMu sync.Mutex
 	var logFailed error
 	go func() {
-		defer stdinW.Close()
+		defer stdin.end()
 		for {
 			typ, payload, err := readFrame(r)
 			if err != nil {
 				cancel(errors.New("the client went away"))
-				stdinW.CloseWithError(io.EOF)
 				return
 			}
 			switch typ {
 			case frameStdin:
-				stdinW.Write(payload)
+				if !stdin.put(payload) {
+					cancel(errors.New("the client sent stdin it was not asked for"))
+					return
+				}
 			case frameStdinEOF:
-				stdinW.Close()
+				stdin.end()
 			case frameLogOpen:
 				var we wireError
 				if len(payload) > 0 && json.Unmarshal(payload, &we) == nil {
@@ -343,7 +347,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		cfg.Stderr = &frameWriter{c: c, typ: frameStderr}
 	}
 	if req.Stdin {
-		cfg.Stdin = &askingReader{r: stdinR, ask: func() { c.send(frameWantIn, nil) }}
+		cfg.Stdin = stdin
 	}
 	if req.LogSink {
 		cfg.LogSink = func() (io.WriteCloser, error) {
@@ -378,16 +382,64 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	c.send(frameResult, data)
 }
 
-// askingReader asks for its input on its first read.
+// askingReader is the run's stdin as the client sends it: each read that
+// finds nothing left asks the client for one chunk and waits for it.
 type askingReader struct {
-	r     io.Reader
-	ask   func()
-	asked sync.Once
+	ask    func()
+	chunks chan []byte
+	rest   []byte
+	mu     sync.Mutex
+	asked  int // chunks asked for and not yet come
+	ended  bool
+}
+
+// put takes a chunk the client sent; one it was not asked for is refused.
+func (a *askingReader) put(b []byte) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ended || a.asked == 0 {
+		return false
+	}
+	a.asked--
+	a.chunks <- b
+	return true
+}
+
+// end marks stdin's end (the client's, or the connection's), once.
+func (a *askingReader) end() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.ended {
+		a.ended = true
+		close(a.chunks)
+	}
 }
 
 func (a *askingReader) Read(p []byte) (int, error) {
-	a.asked.Do(a.ask)
-	return a.r.Read(p)
+	if len(a.rest) == 0 {
+		a.mu.Lock()
+		if a.ended {
+			a.mu.Unlock()
+			// What came before the end is still read.
+			b, ok := <-a.chunks
+			if !ok {
+				return 0, io.EOF
+			}
+			a.rest = b
+		} else {
+			a.asked++
+			a.mu.Unlock()
+			a.ask()
+			b, ok := <-a.chunks
+			if !ok {
+				return 0, io.EOF
+			}
+			a.rest = b
+		}
+	}
+	n := copy(p, a.rest)
+	a.rest = a.rest[n:]
+	return n, nil
 }
 
 // logWriter is the client's log sink as the server writes to it.
@@ -449,6 +501,12 @@ func RunRemote(ctx context.Context, addr, path string, cfg Config) (Result, erro
 		time.AfterFunc(interruptWait, func() { nc.Close() })
 	})()
 	r := bufio.NewReader(nc)
+	var asks chan struct{}
+	defer func() {
+		if asks != nil {
+			close(asks)
+		}
+	}()
 	var sink io.WriteCloser
 	defer func() {
 		if sink != nil {
@@ -468,7 +526,15 @@ func RunRemote(ctx context.Context, addr, path string, cfg Config) (Result, erro
 		case frameWarning:
 			cfg.warnings().Write(payload)
 		case frameWantIn:
-			go sendStdin(c, cfg.Stdin)
+			if asks == nil {
+				asks = make(chan struct{}, 16)
+				go sendStdin(c, cfg.Stdin, asks)
+			}
+			select {
+			case asks <- struct{}{}:
+			default:
+				return broken(fmt.Errorf("%w: stdin asked for again before it was sent", errFrame))
+			}
 		case frameStarted:
 			var pid int
 			if json.Unmarshal(payload, &pid) != nil {
@@ -531,23 +597,28 @@ func (w wireResult) result(res Result) (Result, error) {
 	return res, w.Err.err()
 }
 
-// sendStdin sends in (nil: nothing) as stdin frames, then its end.
-func sendStdin(c *conn, in io.Reader) {
-	if in != nil {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := in.Read(buf)
-			if n > 0 {
-				if c.send(frameStdin, buf[:n]) != nil {
-					return
-				}
-			}
-			if err != nil {
-				break
-			}
+// sendStdin sends one chunk of in (nil: empty) for each ask, and its end
+// once it has ended.
+func sendStdin(c *conn, in io.Reader, asks <-chan struct{}) {
+	buf := make([]byte, 32<<10)
+	for range asks {
+		if in == nil {
+			c.send(frameStdinEOF, nil)
+			return
 		}
+		n, err := in.Read(buf)
+		for n == 0 && err == nil {
+			n, err = in.Read(buf)
+		}
+		if n > 0 {
+			if c.send(frameStdin, buf[:n]) != nil {
+				return
+			}
+			continue
+		}
+		c.send(frameStdinEOF, nil)
+		return
 	}
-	c.send(frameStdinEOF, nil)
 }
 
 // remoteRequest is cfg as it crosses, its paths absolute.

@@ -410,3 +410,41 @@ func TestServerClientInterrupted(t *testing.T) {
 		t.Errorf("a staging run stopped while it waited: %v", err)
 	}
 }
+
+// zeros is an endless stdin.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// The client's stdin reaches the workload whole, pulled a chunk at a
+// time; a stdin the workload does not read never holds up the client's
+// interruption.
+func TestServerStdin(t *testing.T) {
+	dir := t.TempDir()
+	crash := testwasm.Example(t, "crash")
+	s := NewServer(ServerConfig{MaxRuns: 1})
+	addr := startWire(t, s)
+	input := bytes.Repeat([]byte("0123456789abcdef"), 32<<10) // 512 KiB, within the output limit
+	for i := range 2 {
+		var out bytes.Buffer
+		cfg := serverConfig(t, dir, &out)
+		cfg.Args, cfg.Stdin = []string{"echo"}, bytes.NewReader(input)
+		if _, err := RunRemote(context.Background(), addr, crash, cfg); err != nil || !strings.HasPrefix(out.String(), string(input)) || !strings.HasSuffix(out.String(), "echo: 524288 bytes, <nil>\n") {
+			t.Fatalf("run %d: %v, %d bytes out", i, err, out.Len())
+		}
+	}
+	cfg := serverConfig(t, dir, nil)
+	cfg.Args, cfg.Stdin = []string{"sleep"}, zeros{}
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg.BeforeStart = func(int) { time.AfterFunc(300*time.Millisecond, cancel) }
+	start := time.Now()
+	if _, err := RunRemote(ctx, addr, crash, cfg); errcode.From(err).Code != errcode.Interrupted || !strings.Contains(err.Error(), "the client was interrupted") {
+		t.Errorf("an interrupted client with an endless stdin: %v", err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("the interruption took %v", d)
+	}
+}
