@@ -33,6 +33,10 @@ type ServerConfig struct {
 	// (measurement, profile, backend and limits) once it has run: a run
 	// takes one that has compiled, while its replacement compiles. 0 is 2.
 	Spare int
+	// Runner is the executable started as runners (it must call
+	// RunnerMain) for the runs whose Config names none, as Config.Runner;
+	// "" is this program's own.
+	Runner string
 	// WarmBudget bounds the resident memory of the idle warm runners
 	// together, in bytes; past it the least recently used are killed. 0 is
 	// DefaultWarmBudget; a negative value keeps no warm runners.
@@ -138,6 +142,9 @@ func (s *Server) Run(ctx context.Context, path string, cfg Config) (Result, erro
 	}
 	defer func() { <-s.slots }()
 	cfg.server = s
+	if cfg.Runner == "" {
+		cfg.Runner = s.cfg.Runner
+	}
 	return Run(ctx, path, cfg)
 }
 

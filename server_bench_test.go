@@ -14,7 +14,7 @@ import (
 func BenchmarkServerRun(b *testing.B) {
 	dir := b.TempDir()
 	hello := testwasm.Example(b, "hello")
-	s := NewServer(ServerConfig{MaxRuns: 1})
+	s := NewServer(ServerConfig{Runner: testRunner(b), MaxRuns: 1})
 	addr := startWire(b, s)
 	cfg := serverConfig(b, dir, io.Discard)
 	for range 2 {

@@ -43,10 +43,12 @@ func waitIdle(t testing.TB, s *Server, n int) {
 func TestServerRunsWarm(t *testing.T) {
 	dir := t.TempDir()
 	hello := testwasm.Example(t, "hello")
-	s := NewServer(ServerConfig{MaxRuns: 2, Spare: 1})
+	s := NewServer(ServerConfig{Runner: testRunner(t), MaxRuns: 2, Spare: 1})
 	defer s.Shutdown(context.Background())
 	var direct bytes.Buffer
-	want, err := Run(context.Background(), hello, serverConfig(t, dir, &direct))
+	dcfg := serverConfig(t, dir, &direct)
+	dcfg.Runner = testRunner(t)
+	want, err := Run(context.Background(), hello, dcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func TestServerRunnerKilled(t *testing.T) {
 	dir := t.TempDir()
 	crash := testwasm.Example(t, "crash")
 	hello := testwasm.Example(t, "hello")
-	s := NewServer(ServerConfig{MaxRuns: 2, Spare: 1})
+	s := NewServer(ServerConfig{Runner: testRunner(t), MaxRuns: 2, Spare: 1})
 	defer s.Shutdown(context.Background())
 	spin := serverConfig(t, dir, nil)
 	spin.Args = []string{"sleep"}
@@ -148,7 +150,7 @@ func TestServerBusyAndDrain(t *testing.T) {
 	dir := t.TempDir()
 	crash := testwasm.Example(t, "crash")
 	hello := testwasm.Example(t, "hello")
-	s := NewServer(ServerConfig{MaxRuns: 1, MaxQueue: -1, Spare: 1})
+	s := NewServer(ServerConfig{Runner: testRunner(t), MaxRuns: 1, MaxQueue: -1, Spare: 1})
 	if _, err := s.Run(context.Background(), hello, serverConfig(t, dir, nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +221,7 @@ func (s *Server) idlePIDs() []int {
 func TestServerWarmBudget(t *testing.T) {
 	dir := t.TempDir()
 	hello := testwasm.Example(t, "hello")
-	s := NewServer(ServerConfig{MaxRuns: 2, Spare: 1})
+	s := NewServer(ServerConfig{Runner: testRunner(t), MaxRuns: 2, Spare: 1})
 	defer s.Shutdown(context.Background())
 	if _, err := s.Run(context.Background(), hello, serverConfig(t, dir, nil)); err != nil {
 		t.Fatal(err)
@@ -297,7 +299,7 @@ func TestServerConcurrentClients(t *testing.T) {
 	dir := t.TempDir()
 	hello := testwasm.Example(t, "hello")
 	crash := testwasm.Example(t, "crash")
-	s := NewServer(ServerConfig{MaxRuns: 2, MaxQueue: 8})
+	s := NewServer(ServerConfig{Runner: testRunner(t), MaxRuns: 2, MaxQueue: 8})
 	addr := startWire(t, s)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
@@ -336,7 +338,7 @@ func TestServerNoGrowth(t *testing.T) {
 	dir := t.TempDir()
 	hello := testwasm.Example(t, "hello")
 	// One idle runner, whose descriptors are the same before and after.
-	s := NewServer(ServerConfig{MaxRuns: 1, Spare: 1})
+	s := NewServer(ServerConfig{Runner: testRunner(t), MaxRuns: 1, Spare: 1})
 	addr := startWire(t, s)
 	run := func() {
 		var out bytes.Buffer
@@ -383,7 +385,7 @@ func countFDs(t testing.TB) int {
 func TestServerClientInterrupted(t *testing.T) {
 	dir := t.TempDir()
 	crash := testwasm.Example(t, "crash")
-	s := NewServer(ServerConfig{MaxRuns: 1})
+	s := NewServer(ServerConfig{Runner: testRunner(t), MaxRuns: 1})
 	addr := startWire(t, s)
 	cfg := serverConfig(t, dir, nil)
 	cfg.Args = []string{"sleep"}
@@ -425,7 +427,7 @@ func (zeros) Read(p []byte) (int, error) {
 func TestServerStdin(t *testing.T) {
 	dir := t.TempDir()
 	crash := testwasm.Example(t, "crash")
-	s := NewServer(ServerConfig{MaxRuns: 1})
+	s := NewServer(ServerConfig{Runner: testRunner(t), MaxRuns: 1})
 	addr := startWire(t, s)
 	input := bytes.Repeat([]byte("0123456789abcdef"), 32<<10) // 512 KiB, within the output limit
 	for i := range 2 {
