@@ -118,6 +118,10 @@ type Config struct {
 	// attested, before the workload's first instruction, with the
 	// runner's pid.
 	BeforeStart func(pid int)
+
+	// server is the Server whose Run this is, if any: it may hand the
+	// run a warm runner.
+	server *Server
 }
 
 // Result is what a run ended with.

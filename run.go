@@ -288,7 +288,7 @@ func (r *run) supervise(ctx context.Context, exe string, spec sandbox.Spec, m *l
 		endProgress()
 		log.Info("compiled", "module", m.Module, "bytes", len(spec.Module), "cache", cache)
 	}
-	out, err := sandbox.Supervise(ctx, exe, spec, sandbox.Hooks{BeforeStart: measure, Compiled: compiled, Ready: ready, WaitExit: sm != nil})
+	out, err := r.startRunner(ctx, exe, spec, m, measurement, sandbox.Hooks{BeforeStart: measure, Compiled: compiled, Ready: ready, WaitExit: sm != nil})
 	if aud != nil {
 		var aerr error
 		if res.Audit, aerr = aud.Counts(); aerr != nil {

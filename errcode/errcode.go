@@ -111,6 +111,8 @@ const (
 	JWKSInvalid           Code = 1051
 	SealedImportInvalid   Code = 1035
 	InitDirNotEmpty       Code = 1040
+	ServerUnavailable     Code = 1070
+	ServerSocketRefused   Code = 1071
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -141,6 +143,7 @@ const (
 	FileOutputLimit Code = 4005
 	HostCallLimit   Code = 4006
 	SealedSizeLimit Code = 4007
+	ServerBusy      Code = 4013
 
 	Internal               Code = 5001
 	CacheUnavailable       Code = 5002
@@ -150,6 +153,7 @@ const (
 	WorkspaceUnavailable   Code = 5006
 	BrokerUnavailable      Code = 5007
 	ProtectionUnavailable  Code = 5008
+	ServerProtocol         Code = 5019
 )
 
 type entry struct {
@@ -203,6 +207,8 @@ var registry = []entry{
 	{JWKSInvalid, "jwks-invalid", ClassUsage, "the JSON Web Key Set cannot be read or fetched, or holds no ES256 key", "pass the broker's set: a file saved from, or the URL of, its /.well-known/jwks.json"},
 	{SealedImportInvalid, "sealed-import-invalid", ClassUsage, "the directory to import into a sealed store holds what a store cannot (a device, a socket, a pipe) or more than the mount's max_size", "import a directory of plain files, directories and links within sealed.max_size"},
 	{InitDirNotEmpty, "init-dir-not-empty", ClassUsage, "launch init makes a new bundle's directory, and the one named exists and is not empty", "choose another NAME, or empty the directory: launch init never overwrites a file"},
+	{ServerUnavailable, "server-unavailable", ClassUsage, "no 'launch serve' answers at the socket given to --server", "start 'launch serve --listen unix:PATH', or run without --server"},
+	{ServerSocketRefused, "server-socket-refused", ClassUsage, "the socket 'launch serve --listen' names could not be made, or a file that is not a socket is in its place", "pass --listen unix:PATH with a new path in a directory that exists; a socket left by a stopped server is replaced"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
@@ -233,6 +239,7 @@ var registry = []entry{
 	{FileOutputLimit, "file-output-limit", ClassLimit, "the workload wrote more into files than its limit", "raise limits.file_output in ampoule.toml"},
 	{HostCallLimit, "host-call-limit", ClassLimit, "the workload made more host calls than its profile allows", "run 'launch profiles' to see each profile's limits"},
 	{SealedSizeLimit, "sealed-size-limit", ClassLimit, "the workload left more in its sealed mount than its max_size, so the run's changes were not sealed", "raise sealed.max_size in ampoule.toml; the previous store was kept"},
+	{ServerBusy, "server-busy", ClassLimit, "the server's queue of runs is full, or it is stopping, so the run was not started", "try again later, or start 'launch serve' with a larger --queue or --max-runs"},
 
 	{Internal, "internal", ClassInternal, "the launcher failed", "report this with the reference shown"},
 	{CacheUnavailable, "cache-unavailable", ClassInternal, "the compilation cache could not be opened", "pass --cache-dir DIR with a writable directory, or --no-cache"},
@@ -242,6 +249,7 @@ var registry = []entry{
 	{WorkspaceUnavailable, "workspace-unavailable", ClassInternal, "no memory-backed directory for the sealed mount's plaintext", "mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one; the plaintext never goes to a disk"},
 	{BrokerUnavailable, "broker-unavailable", ClassInternal, "the tenant's broker could not be reached or failed", "check that the broker in [broker] url runs and is reachable from this machine"},
 	{ProtectionUnavailable, "protection-unavailable", ClassInternal, "the launcher could not keep its memory from core files, tracebacks and other processes, so nothing ran", "run on Linux, where prctl(PR_SET_DUMPABLE) and setrlimit(RLIMIT_CORE) are always available"},
+	{ServerProtocol, "server-protocol", ClassInternal, "the connection between 'launch run --server' and 'launch serve' broke or carried a malformed message", "check that client and server are the same version of launch; the server's run, if it started, was stopped"},
 }
 
 // retired holds the numbers and names of codes withdrawn from the registry.

@@ -116,18 +116,47 @@ type Hooks struct {
 // a non-nil spec.Trace means the runner traces to its own stderr, which is
 // spec.Stderr. The child dies with the supervisor.
 func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result, error) {
-	if err := checkSecrets(spec); err != nil {
+	p, err := start(exe, spec, spec.Stdin, spec.Stdout, spec.Stderr)
+	if err != nil {
 		return Result{}, err
+	}
+	defer p.stop()
+	return p.finish(ctx, hooks, false)
+}
+
+// proc is a started runner: it has its spec and compiles, then waits for
+// finish to let it run.
+type proc struct {
+	cmd       *exec.Cmd
+	spec      Spec
+	specW     *os.File
+	enc       *gob.Encoder
+	resCh     chan *childResult
+	readyCh   chan struct{}
+	exited    chan struct{}
+	waitErr   error
+	over      <-chan uint64
+	bound     uint64
+	stopWatch chan struct{}
+	spawned   time.Time
+	cache     string // how the compilation cache served: set before readyCh closes
+}
+
+// start starts a runner for spec with the given standard streams and
+// sends it its spec: from here on it compiles, and then waits for finish.
+func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer) (*proc, error) {
+	if err := checkSecrets(spec); err != nil {
+		return nil, err
 	}
 	specR, specW, err := os.Pipe()
 	if err != nil {
-		return Result{}, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
+		return nil, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
 	}
 	resR, resW, err := os.Pipe()
 	if err != nil {
 		specR.Close()
 		specW.Close()
-		return Result{}, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
+		return nil, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
 	}
 	module, err := sealedFile(spec.Module)
 	if err != nil {
@@ -135,7 +164,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		specW.Close()
 		resR.Close()
 		resW.Close()
-		return Result{}, errcode.Errorf(errcode.Internal, "passing the module to the runner: %v", err)
+		return nil, errcode.Errorf(errcode.Internal, "passing the module to the runner: %v", err)
 	}
 	defer module.Close()
 	// The mounts are opened here, before the runner exists, and reach it as
@@ -157,7 +186,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 				specW.Close()
 				resR.Close()
 				resW.Close()
-				return Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err)
+				return nil, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err)
 			}
 			defer r.Close()
 			root = r
@@ -168,7 +197,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 			specW.Close()
 			resR.Close()
 			resW.Close()
-			return Result{}, errcode.Errorf(errcode.Internal, "passing mount %s to the runner: %v", d.Guest, err)
+			return nil, errcode.Errorf(errcode.Internal, "passing mount %s to the runner: %v", d.Guest, err)
 		}
 		dirFiles = append(dirFiles, os.NewFile(uintptr(fd), d.Host))
 		dirs = append(dirs, childMount{Host: d.Host, Guest: d.Guest, Writable: d.Writable, MaxBytes: d.MaxBytes, FD: firstMountFD + len(dirs)})
@@ -180,7 +209,7 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 	if spec.Protect {
 		cmd.Env = []string{"GOTRACEBACK=none"}
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	cmd.ExtraFiles = append([]*os.File{specR, resW, module}, dirFiles...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// A stdin that is not a file is copied by a goroutine that may be blocked
@@ -192,11 +221,16 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 	if startErr != nil {
 		specW.Close()
 		resR.Close()
-		return Result{}, errcode.Errorf(errcode.Internal, "starting the runner: %v", startErr)
+		return nil, errcode.Errorf(errcode.Internal, "starting the runner: %v", startErr)
 	}
-
-	enc := gob.NewEncoder(specW)
-	if err := enc.Encode(childSpec{
+	p := &proc{cmd: cmd, spec: spec, specW: specW, enc: gob.NewEncoder(specW),
+		resCh: make(chan *childResult, 1), readyCh: make(chan struct{}), exited: make(chan struct{}),
+		stopWatch: make(chan struct{}), spawned: time.Now()}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	if err := p.enc.Encode(childSpec{
 		Name: spec.Name, Args: spec.Args, Env: spec.Env, Dirs: dirs, Secrets: spec.Secrets,
 		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
 		CacheDir: spec.CacheDir, Gate: spec.Gate,
@@ -204,14 +238,11 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		Seccomp: spec.Seccomp, Entry: spec.Entry,
 	}); err != nil {
 		specW.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
+		p.kill()
 		resR.Close()
-		return Result{}, errcode.Errorf(errcode.Internal, "sending the run spec: %v", err)
+		close(p.stopWatch)
+		return nil, errcode.Errorf(errcode.Internal, "sending the run spec: %v", err)
 	}
-	resCh := make(chan *childResult, 1)
-	readyCh := make(chan struct{})
-	var cache string // set before readyCh closes
 	go func() {
 		defer resR.Close()
 		dec := gob.NewDecoder(io.LimitReader(resR, 1<<20))
@@ -219,78 +250,98 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		for {
 			var r childResult
 			if err := dec.Decode(&r); err != nil {
-				resCh <- nil
+				p.resCh <- nil
 				return
 			}
 			if r.Ready {
 				if !readied { // once, whatever the runner sends
-					cache = r.Cache
-					close(readyCh)
+					p.cache = r.Cache
+					close(p.readyCh)
 					readied = true
 				}
 				continue
 			}
-			resCh <- &r
+			p.resCh <- &r
 			return
 		}
 	}()
-	waitCh := make(chan error, 1)
-	go func() { waitCh <- cmd.Wait() }()
-	kill := func() {
-		cmd.Process.Kill()
-		<-waitCh
-	}
-	stopWatch := make(chan struct{})
-	defer close(stopWatch)
-	bound := residentBound(spec)
-	over, err := watchResident(cmd.Process.Pid, bound, stopWatch)
-	if err != nil {
+	p.bound = residentBound(spec)
+	if p.over, err = watchResident(cmd.Process.Pid, p.bound, p.stopWatch); err != nil {
 		specW.Close()
-		kill()
-		return Result{}, errcode.Errorf(errcode.Internal, "%v", err)
+		p.kill()
+		close(p.stopWatch)
+		return nil, errcode.Errorf(errcode.Internal, "%v", err)
 	}
+	return p, nil
+}
+
+// kill kills the runner and waits for it to be reaped.
+func (p *proc) kill() {
+	p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// stop ends the watch of the runner's memory.
+func (p *proc) stop() { close(p.stopWatch) }
+
+// finish runs the hooks and the run: it waits for the runner to have
+// compiled, tells it to start and returns its outcome. warm says the
+// runner was started ahead of the run, so that its compile bound counts
+// from its start rather than from the hooks'.
+func (p *proc) finish(ctx context.Context, hooks Hooks, warm bool) (Result, error) {
+	spec, cmd := p.spec, p.cmd
 	if hooks.BeforeStart != nil {
 		if err := hooks.BeforeStart(cmd.Process.Pid); err != nil {
-			specW.Close()
-			kill()
+			p.specW.Close()
+			p.kill()
 			return Result{}, err
 		}
 	}
 	// Compiling has a bound of its own, before the wall-time clock starts.
 	var compiling <-chan time.Time
-	if d := compileBound(spec); d > 0 {
-		t := time.NewTimer(d)
+	compiled := false
+	if warm {
+		select {
+		case <-p.readyCh:
+			compiled = true // its bound is behind it, however long it idled
+		default:
+		}
+	}
+	if d := compileBound(spec); d > 0 && !compiled {
+		if warm {
+			d -= time.Since(p.spawned)
+		}
+		t := time.NewTimer(max(d, 0))
 		defer t.Stop()
 		compiling = t.C
 	}
 	select {
-	case <-readyCh:
+	case <-p.readyCh:
 		if hooks.Compiled != nil {
-			hooks.Compiled(cache)
+			hooks.Compiled(p.cache)
 		}
 		if hooks.Ready != nil {
 			hooks.Ready()
 		}
-	case err := <-waitCh:
+	case <-p.exited:
 		// The runner died before it was ready; the result says why.
-		waitCh <- err
 	case <-ctx.Done():
 		// Interrupted while the runner compiles.
-		specW.Close()
-		kill()
+		p.specW.Close()
+		p.kill()
 		return Result{}, errcode.Errorf(errcode.Interrupted, "the run was stopped: %v", context.Cause(ctx))
 	case <-compiling:
-		specW.Close()
-		kill()
+		p.specW.Close()
+		p.kill()
 		return Result{}, errcode.Errorf(errcode.WallTimeLimit, "compiling the module took longer than %v (its wall-time limit, and at least 5 s and 2 s per MiB of module)", compileBound(spec))
-	case rss := <-over:
-		specW.Close()
-		kill()
-		return Result{}, residentError(rss, bound, spec)
+	case rss := <-p.over:
+		p.specW.Close()
+		p.kill()
+		return Result{}, residentError(rss, p.bound, spec)
 	}
 	// The wall-time limit counts from here, as the runner's own does.
-	enc.Encode(startMessage{Go: true})
-	specW.Close()
+	p.enc.Encode(startMessage{Go: true})
+	p.specW.Close()
 
 	var deadline <-chan time.Time
 	if spec.WallTime > 0 {
@@ -299,20 +350,20 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		deadline = t.C
 	}
 	select {
-	case r := <-resCh:
+	case r := <-p.resCh:
 		if r == nil {
-			waitErr := <-waitCh
+			<-p.exited
 			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGSYS {
-				return Result{}, errcode.Errorf(errcode.ConfinementViolated, "the runner was killed by its seccomp filter (%v)", waitErr)
+				return Result{}, errcode.Errorf(errcode.ConfinementViolated, "the runner was killed by its seccomp filter (%v)", p.waitErr)
 			}
-			return Result{}, errcode.Errorf(errcode.Internal, "the runner ended without a result: %v", waitErr)
+			return Result{}, errcode.Errorf(errcode.Internal, "the runner ended without a result: %v", p.waitErr)
 		}
 		// The runner has written all its output and is exiting. Wait for it
 		// only where its output is still being copied into our writers;
 		// otherwise its exit (the kernel tearing down its address space)
 		// need not delay ours, and the waiting goroutine reaps it.
-		if hooks.WaitExit || !isFile(spec.Stdout) || !isFile(spec.Stderr) {
-			<-waitCh
+		if hooks.WaitExit || !isFile(cmd.Stdout) || !isFile(cmd.Stderr) {
+			<-p.exited
 		}
 		if r.Code != 0 {
 			e := errcode.Errorf(r.Code, "%s", r.Message)
@@ -323,14 +374,14 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 		}
 		return Result{ExitCode: r.ExitCode}, nil
 	case <-ctx.Done():
-		kill()
+		p.kill()
 		return Result{}, errcode.Errorf(errcode.Interrupted, "the run was stopped: %v", context.Cause(ctx))
 	case <-deadline:
-		kill()
+		p.kill()
 		return Result{}, errcode.Errorf(errcode.WallTimeLimit, "%s", limitDetail(errcode.WallTimeLimit, &spec))
-	case rss := <-over:
-		kill()
-		return Result{}, residentError(rss, bound, spec)
+	case rss := <-p.over:
+		p.kill()
+		return Result{}, residentError(rss, p.bound, spec)
 	}
 }
 

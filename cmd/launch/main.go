@@ -35,6 +35,11 @@ func main() {
 	go func() {
 		s := <-sigs
 		cancel(fmt.Errorf("%v", s))
+		if draining.Load() {
+			// A server drains for as long as its runs take.
+			<-sigs
+			ampoule.Exit(130)
+		}
 		// A second signal, or a run slow to unwind, ends the process now,
 		// its sealed workspace removed first.
 		select {

@@ -34,7 +34,7 @@ type runFlags struct {
 	noCache, verbose, trace    bool
 	confine, audit, logJSON    bool
 	auditJSON, logOut, simKey  string
-	sealed, handOn             string
+	sealed, handOn, server     string
 	force, quiet               bool
 	dirs, env                  stringList
 }
@@ -100,7 +100,12 @@ func cmdRun(fs *flag.FlagSet) action {
 				}
 			}()
 		}
-		res, err := ampoule.Run(ctx, pos[0], cfg)
+		var res ampoule.Result
+		if f.server != "" {
+			res, err = ampoule.RunRemote(ctx, f.server, pos[0], cfg)
+		} else {
+			res, err = ampoule.Run(ctx, pos[0], cfg)
+		}
 		if f.audit && res.Audit != nil {
 			reportAudit(e.stderr, res.Audit, f.auditJSON)
 		}
@@ -114,7 +119,7 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.backend, "backend", "", "the TEE backend: auto, sim, snp or tdx (default: sim under debug, auto otherwise; auto never falls back to sim under production)")
 	fs.Var(&f.dirs, "dir", "preopen a host directory: HOST::GUEST (read-only), HOST::GUEST::rw, or HOST alone at the same path in the guest, read-only (debug only; repeatable)")
 	fs.Var(&f.env, "env", "set a workload environment variable K=V, or NAME to pass on launch's own (debug only; repeatable)")
-	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir; debug only)")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir); under staging and production, the authenticated cache's disk tier")
 	fs.BoolVar(&f.noCache, "no-cache", false, "compile in memory, with no on-disk cache")
 	fs.BoolVar(&f.verbose, "v", false, "log what runs and its measurement (to stderr under debug, to the tenant's log otherwise)")
 	fs.BoolVar(&f.logJSON, "log-json", false, "write the runtime's own log records, and launch's warnings and final error with its hint, as JSON records rather than text")
@@ -128,6 +133,7 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&f.quiet, "q", false, quietUsage)
 	fs.BoolVar(&f.quiet, "quiet", false, quietUsage)
 	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
+	fs.StringVar(&f.server, "server", "", "send the run to 'launch serve' at unix:PATH, which runs it with a warm runner; what the host sees is what 'launch run' shows")
 	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
 }
 

@@ -4,7 +4,7 @@
 // AES-256-GCM in this process; staging against debug) and prints a table of
 // ratios with their targets. It exits 1 if any target is missed.
 //
-//	go run ./bench/cmd/ratios [-n 15] [-cold 5] [-compute 3]
+//	go run ./bench/cmd/ratios [-n 15] [-cold 5] [-compute 3] [-server 1000] [-server-only]
 package main
 
 import (
@@ -46,6 +46,8 @@ func main() {
 	computeMiB := flag.Int("mib", 16, "compute: MiB hashed per round")
 	computeRounds := flag.Int("rounds", 8, "compute: rounds")
 	callN := flag.Int("calls", 3, "host-call runs of each (per module, with and without the calls)")
+	serverN := flag.Int("server", 1000, "sequential 'launch run --server' runs of hello")
+	serverOnly := flag.Bool("server-only", false, "measure 'launch run --server' alone")
 	flag.Parse()
 
 	work, err := os.MkdirTemp("", "ampoule-bench-")
@@ -57,6 +59,12 @@ func main() {
 	run("go", "build", "-o", launch, "./cmd/launch")
 	run("go", "build", "-o", refrun, "./bench/refrun")
 	hello := buildExample(work, "hello")
+	if *serverOnly {
+		if !serverLatency(work, launch, hello, *serverN) {
+			os.Exit(1)
+		}
+		return
+	}
 	compute := buildExample(work, "compute")
 
 	// The compute bundle carries its arguments in the manifest; refrun gets
@@ -214,6 +222,9 @@ func main() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3fx\t<= %.2fx\t%s\t\n", r.name, ref, lau, ratio, r.target, verdict)
 	}
 	tw.Flush()
+	if !serverLatency(work, launch, hello, *serverN) {
+		failed = true
+	}
 	latencies()
 	fmt.Println("\nreference: plain wazero (bench/refrun), except where the row names another (raw AES-256-GCM, the debug profile).")
 	fmt.Println("ratio = ampoule time / reference time (for throughput: reference rate / ampoule rate).")
@@ -227,6 +238,58 @@ type row struct {
 	ref, launch time.Duration
 	target      float64
 	throughput  bool
+}
+
+// serverLatency prints p50 and p99 of 'launch run --server' for hello
+// under debug, whole processes (client start to exit), over n sequential
+// runs against one 'launch serve', after a warm-up; it reports whether
+// both met their targets.
+func serverLatency(work, launch, hello string, n int) bool {
+	sock := filepath.Join(work, "serve.sock")
+	srv := exec.Command(launch, "serve", "--listen", "unix:"+sock)
+	srv.Env = append(os.Environ(), "XDG_CACHE_HOME="+mkdir(work))
+	var srvErr bytes.Buffer
+	srv.Stderr = &srvErr
+	check(srv.Start())
+	defer func() {
+		srv.Process.Signal(os.Interrupt)
+		srv.Wait()
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			check(fmt.Errorf("launch serve did not start:\n%s", srvErr.String()))
+		}
+	}
+	argv := []string{launch, "run", "--server", "unix:" + sock, hello}
+	for range 5 {
+		timeRun(argv)
+	}
+	ds := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		cmd := exec.Command(argv[0], argv[1:]...)
+		out, err := cmd.Output()
+		ds = append(ds, time.Since(start))
+		if err != nil || len(out) == 0 {
+			check(fmt.Errorf("%s: %v", strings.Join(argv, " "), err))
+		}
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	p50, p99 := ds[len(ds)/2], ds[len(ds)*99/100]
+	ok := p50 <= 10*time.Millisecond && p99 <= 25*time.Millisecond
+	verdict := "ok"
+	if !ok {
+		verdict = "MISSED"
+	}
+	fmt.Printf("\n'launch run --server' hello, debug, whole process, %d sequential runs, one server:\n", n)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "p50\tp99\ttarget\t\t")
+	fmt.Fprintf(tw, "%v\t%v\tp50 <= 10ms, p99 <= 25ms\t%s\t\n", p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), verdict)
+	tw.Flush()
+	return ok
 }
 
 // latencies prints p50 and p99 of evidence verification (real captured
