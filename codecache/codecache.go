@@ -588,27 +588,8 @@ func openDisk(dir string) (*os.Root, error) {
 	return root, nil
 }
 
-// writeAtomic writes data to dir/name through a temporary file and a
-// rename, as wazero itself does, so a reader sees all of it or nothing.
-func writeAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
-}
-
-// writeRootAtomic is writeAtomic beneath a root.
+// writeRootAtomic writes data to name beneath root through a temporary
+// file, synced, and a rename, so a reader sees all of it or nothing.
 func writeRootAtomic(root *os.Root, name string, data []byte) error {
 	var rnd [8]byte
 	binary.LittleEndian.PutUint64(rnd[:], uint64(time.Now().UnixNano())^uint64(os.Getpid())<<32)
