@@ -34,14 +34,8 @@ func cmdBroker(fs *flag.FlagSet) action {
 	tlsKey := fs.String("tls-key", "", "serve: the TLS certificate's private key (PEM)")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		sub := in.Sub
-		if sub != "secret" && (len(in.Pos) > 0 || len(in.Rest) > 0) {
-			return e.fail(errcode.Errorf(errcode.Usage, "broker %s takes no arguments", sub).WithHint("usage: launch " + c.doc.Usage))
-		}
-		if *db == "" {
-			return e.fail(errcode.Errorf(errcode.Usage, "broker %s needs --db FILE", sub).WithHint("usage: launch " + c.doc.Usage))
-		}
-		if sub == "serve" && *policyFile == "" {
-			return e.fail(errcode.Errorf(errcode.Usage, "broker serve needs --policy FILE").WithHint("write one with: launch policy new --from BUNDLE"))
+		if err := brokerUsage(c, in, *db, *policyFile); err != nil {
+			return e.fail(err)
 		}
 		// The broker's master key derives every sealing key it releases: its
 		// process is protected as a static run is (not dumpable, no core, no
@@ -55,15 +49,8 @@ func cmdBroker(fs *flag.FlagSet) action {
 			return brokerSecret(e, c, in, *db, *asJSON)
 		}
 		if sub == "audit" {
-			// A serving broker holds the database: its administration
-			// socket answers the trail instead.
-			records, err := broker.ReadAuditSocket(ctx, broker.AdminSocket(*db))
-			if err == nil {
-				fmt.Fprintf(e.stderr, "launch: the trail read from the serving broker over %s\n", broker.AdminSocket(*db))
-				return printAudit(e, records, *asJSON)
-			}
-			if !errors.Is(err, broker.ErrNoAdmin) {
-				return e.fail(errcode.Errorf(errcode.BrokerUnavailable, "reading the audit trail from the serving broker: %v", err))
+			if code, served := e.servedAudit(ctx, *db, *asJSON); served {
+				return code
 			}
 		}
 		pol := *policyFile
@@ -91,6 +78,35 @@ func cmdBroker(fs *flag.FlagSet) action {
 		}
 		return serveBroker(ctx, e, srv, serveOptions{listen: *listen, admin: broker.AdminSocket(*db), policyFile: *policyFile, tlsCert: *tlsCert, tlsKey: *tlsKey})
 	}
+}
+
+// brokerUsage checks a broker subcommand's arguments and the flags it
+// needs.
+func brokerUsage(c command, in invocation, db, policyFile string) error {
+	switch {
+	case in.Sub != "secret" && (len(in.Pos) > 0 || len(in.Rest) > 0):
+		return errcode.Errorf(errcode.Usage, "broker %s takes no arguments", in.Sub).WithHint("usage: launch " + c.doc.Usage)
+	case db == "":
+		return errcode.Errorf(errcode.Usage, "broker %s needs --db FILE", in.Sub).WithHint("usage: launch " + c.doc.Usage)
+	case in.Sub == "serve" && policyFile == "":
+		return errcode.Errorf(errcode.Usage, "broker serve needs --policy FILE").WithHint("write one with: launch policy new --from BUNDLE")
+	}
+	return nil
+}
+
+// servedAudit prints the trail of a broker serving db, which holds the
+// database, over its administration socket; served is false when no
+// broker serves it.
+func (e *cliEnv) servedAudit(ctx context.Context, db string, asJSON bool) (code int, served bool) {
+	records, err := broker.ReadAuditSocket(ctx, broker.AdminSocket(db))
+	switch {
+	case err == nil:
+		fmt.Fprintf(e.stderr, "launch: the trail read from the serving broker over %s\n", broker.AdminSocket(db))
+		return printAudit(e, records, asJSON), true
+	case errors.Is(err, broker.ErrNoAdmin):
+		return 0, false
+	}
+	return e.fail(errcode.Errorf(errcode.BrokerUnavailable, "reading the audit trail from the serving broker: %v", err)), true
 }
 
 // printAudit prints the broker's audit trail.

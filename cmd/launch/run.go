@@ -44,15 +44,7 @@ func cmdRun(fs *flag.FlagSet) action {
 	f.define(fs)
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) (status int) {
 		pos, guestArgs := in.Pos, in.Rest
-		fail := e.fail
-		if f.logJSON {
-			// Before the run has a profile's lines: the error in full, as
-			// fail shows it, as a record.
-			fail = func(err error) int {
-				(&jsonLines{w: e.stderr}).errorRecord(err, errcode.Detailed(err), "")
-				return errcode.From(err).Code.Class().ExitStatus()
-			}
-		}
+		fail := e.runFail(f.logJSON)
 		if len(pos) != 1 {
 			hint := "usage: launch " + c.doc.Usage
 			if len(pos) > 1 {
@@ -75,15 +67,7 @@ func cmdRun(fs *flag.FlagSet) action {
 		if err != nil {
 			return fail(err)
 		}
-		// A compile's progress, on a terminal that is not the log's stream;
-		// not under --quiet, nor among --log-json's records.
-		if !f.quiet && !f.logJSON && (profile.PlainLogs || !ampoule.ToStderr(f.logOut)) {
-			after := progressAfter
-			if e.progressAfter > 0 {
-				after = e.progressAfter
-			}
-			cfg.Compiling = compileProgress(e.stderr, after)
-		}
+		cfg.Compiling = e.progress(f, profile)
 		// A run that does not unwind in time after a signal still shows the
 		// host its line and exits 130 (main).
 		defer ampoule.AtExit(func() {
@@ -111,6 +95,31 @@ func cmdRun(fs *flag.FlagSet) action {
 		}
 		return out.finish(res, err)
 	}
+}
+
+// runFail is how run shows an error before the run has a profile's lines:
+// in full, as fail shows it, or as a JSON record under --log-json.
+func (e *cliEnv) runFail(logJSON bool) func(error) int {
+	if !logJSON {
+		return e.fail
+	}
+	return func(err error) int {
+		(&jsonLines{w: e.stderr}).errorRecord(err, errcode.Detailed(err), "")
+		return errcode.From(err).Code.Class().ExitStatus()
+	}
+}
+
+// progress is a compile's progress line, on a terminal that is not the
+// log's stream; none under --quiet, nor among --log-json's records.
+func (e *cliEnv) progress(f runFlags, profile profiles.Profile) func(string, int) func() {
+	if f.quiet || f.logJSON || !profile.PlainLogs && ampoule.ToStderr(f.logOut) {
+		return nil
+	}
+	after := progressAfter
+	if e.progressAfter > 0 {
+		after = e.progressAfter
+	}
+	return compileProgress(e.stderr, after)
 }
 
 // define declares run's flags on fs.
