@@ -39,7 +39,7 @@ max_size = "1MiB"
 `+sealedExtra+`
 [limits]
 memory = "64MiB"
-wall_time = "10s"
+wall_time = "60s"
 `)
 }
 

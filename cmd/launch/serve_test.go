@@ -20,7 +20,7 @@ import (
 type served struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	done   chan struct{}
 	// tmp is the server's TMPDIR.
 	tmp string
@@ -32,7 +32,8 @@ func startServe(t *testing.T, bin string, flags ...string) *served {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "unix:" + sock}, flags...)...)
-	var stderr bytes.Buffer
+	// Written by the command's copying goroutine while tests read it.
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	tmp := t.TempDir()
 	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir(), "TMPDIR="+tmp)
