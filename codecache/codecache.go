@@ -574,14 +574,28 @@ func privateDir(dir string, memory bool) error {
 }
 
 // openDisk opens the disk tier; every file in it is then reached beneath
-// this descriptor, never by a path the host could redirect.
+// this descriptor, never by a path the host could redirect. The host may
+// make the directory, or one above it, a symbolic link to anywhere (a
+// launcher running as root would then write its entries there): no link
+// is followed on the way to it (RESOLVE_NO_SYMLINKS), and such a tier is
+// refused.
 func openDisk(dir string) (*os.Root, error) {
-	root, err := os.OpenRoot(dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	open := func() (int, error) {
+		return unix.Openat2(unix.AT_FDCWD, dir, &unix.OpenHow{Flags: unix.O_DIRECTORY | unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS})
+	}
+	fd, err := open()
+	if errors.Is(err, unix.ENOENT) {
 		if err = os.MkdirAll(dir, 0o700); err == nil {
-			root, err = os.OpenRoot(dir)
+			fd, err = open()
 		}
 	}
+	if err != nil {
+		return nil, fmt.Errorf("the compilation cache %s (no link is followed to it): %w", dir, err)
+	}
+	defer unix.Close(fd)
+	// The directory opened, by its descriptor: a rename of the path from
+	// here on changes nothing.
+	root, err := os.OpenRoot(fmt.Sprintf("/proc/self/fd/%d", fd))
 	if err != nil {
 		return nil, fmt.Errorf("the compilation cache %s: %w", dir, err)
 	}

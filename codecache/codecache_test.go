@@ -355,3 +355,36 @@ func TestCompileOptionsKeptApart(t *testing.T) {
 		t.Errorf("another options' entry: %v", e.Outcome())
 	}
 }
+
+// TestDiskTierThroughALinkIsRefused: the host makes the disk tier, or a
+// directory above it, a link to a directory of its choosing; a launcher
+// running as root neither reads an entry from there nor writes one.
+func TestDiskTierThroughALinkIsRefused(t *testing.T) {
+	mod := module(t)
+	for _, tc := range []struct{ name, linkAt string }{{"the tier itself", "code"}, {"a directory above it", "cache"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, elsewhere := t.TempDir(), t.TempDir()
+			if err := os.Symlink(elsewhere, filepath.Join(base, tc.linkAt)); err != nil {
+				t.Fatal(err)
+			}
+			disk := filepath.Join(base, "code")
+			if tc.linkAt == "cache" {
+				disk = filepath.Join(base, "cache", "code")
+			}
+			mem := memDir(t)
+			c, err := Open(mod, Options{Memory: mem, Disk: disk, Key: keyOf(1)})
+			if err == nil {
+				compileAndRun(t, c.Dir(), mod)
+				if stored, cerr := c.Commit(); stored || cerr == nil {
+					t.Errorf("an entry was stored through the link (%v, %v)", stored, cerr)
+				}
+			}
+			filepath.WalkDir(elsewhere, func(p string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					t.Errorf("%s was written through the link", p)
+				}
+				return nil
+			})
+		})
+	}
+}
