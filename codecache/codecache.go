@@ -537,6 +537,11 @@ func privateDir(dir string, memory bool) error {
 		return fmt.Errorf("the compilation cache %s: %w", dir, err)
 	}
 	if memory {
+		// Made by another user before this launcher, as a link to a
+		// directory of root's: never followed.
+		if fi, err := os.Lstat(dir); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("the compilation cache's memory tier %s is a link or cannot be read (%v)", dir, err)
+		}
 		var st unix.Stat_t
 		parent := filepath.Dir(dir)
 		if err := unix.Stat(parent, &st); err != nil {

@@ -318,6 +318,17 @@ func TestOnlyRootKeepsCode(t *testing.T) {
 	if _, err := Open(module(t), Options{Memory: mem}); err == nil {
 		t.Error("a parent of another user's was accepted")
 	}
+	// A memory tier made by someone else as a link to a directory of
+	// root's on tmpfs: refused, not followed.
+	link := memDir(t)
+	target := memDir(t)
+	os.MkdirAll(target, 0o700)
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(module(t), Options{Memory: link}); err == nil || !strings.Contains(err.Error(), "is a link") {
+		t.Errorf("a memory tier that is a link: %v", err)
+	}
 }
 
 // TestCompileOptionsKeptApart: code made under other compile options is
