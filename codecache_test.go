@@ -57,24 +57,7 @@ func TestCodeCacheUnderStaging(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var rt, out strings.Builder
-		for {
-			rec, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch rec.Source {
-			case logging.SourceRuntime:
-				rt.Write(rec.Message)
-				rt.WriteString("\n")
-			case logging.SourceStdout:
-				out.Write(rec.Message)
-			}
-		}
-		return rt.String(), out.String()
+		return logText(t, r)
 	}
 	const want = "hello from a tiny module\n"
 	expect := func(step, in string) {

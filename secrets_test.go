@@ -288,29 +288,13 @@ func TestStagingRunReadsItsSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, runtime strings.Builder
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch rec.Source {
-		case logging.SourceStdout:
-			stdout.Write(rec.Message)
-		case logging.SourceRuntime:
-			runtime.Write(rec.Message)
-			runtime.WriteString("\n")
-		}
-	}
+	runtime, stdout := logText(t, r)
 	sum := sha256.Sum256(w.secret)
-	if want := hex.EncodeToString(sum[:]) + "  /run/secrets/api-key\n"; stdout.String() != want {
-		t.Errorf("the log's stdout is %q, want %q", stdout.String(), want)
+	if want := hex.EncodeToString(sum[:]) + "  /run/secrets/api-key\n"; stdout != want {
+		t.Errorf("the log's stdout is %q, want %q", stdout, want)
 	}
-	if !strings.Contains(runtime.String(), "secrets released") || !strings.Contains(runtime.String(), "api-key") || strings.Contains(runtime.String(), string(w.secret)) {
-		t.Errorf("the log's runtime records:\n%s", runtime.String())
+	if !strings.Contains(runtime, "secrets released") || !strings.Contains(runtime, "api-key") || strings.Contains(runtime, string(w.secret)) {
+		t.Errorf("the log's runtime records:\n%s", runtime)
 	}
 	all, _ := w.srv.Audit()
 	records := resourceDecisions(t, all, 1)

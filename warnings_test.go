@@ -19,6 +19,29 @@ type bufferSink struct{ bytes.Buffer }
 
 func (*bufferSink) Close() error { return nil }
 
+// logText reads a tenant's log to its end: its runtime records' messages,
+// a line each, and what the workload wrote to stdout.
+func logText(t *testing.T, r *ampoule.LogReader) (runtime, stdout string) {
+	t.Helper()
+	var rt, out strings.Builder
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			return rt.String(), out.String()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch rec.Source {
+		case logging.SourceRuntime:
+			rt.Write(rec.Message)
+			rt.WriteString("\n")
+		case logging.SourceStdout:
+			out.Write(rec.Message)
+		}
+	}
+}
+
 // TestWarningsGoIntoTheLog: a staging run on the simulator with a log
 // recipient shows the host the simulator's warning and records it in the
 // tenant's log too, as a runtime warning ahead of the run's own records,
