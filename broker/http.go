@@ -89,26 +89,27 @@ const AdminPath = "/admin/audit"
 
 // ServeAdmin answers the administration (GET /admin/audit: the audit
 // trail as JSON) on a unix socket at path, readable and writable by the
-// broker's user only, until ctx ends; it removes the socket then. A socket
-// left at path by a broker that ended is replaced: the caller holds the
-// database, so no other broker serves it.
-func (s *Server) ServeAdmin(ctx context.Context, path string) error {
+// broker's user only, until the returned stop is called; stop removes the
+// socket before it returns, so a broker that ends leaves none behind. A
+// socket left at path by a broker that was killed is replaced: the caller
+// holds the database, so no other broker serves it.
+func (s *Server) ServeAdmin(path string) (stop func(), err error) {
 	if len(path) > 107 {
-		return fmt.Errorf("the administration socket %s is longer than a unix socket's path may be", path)
+		return nil, fmt.Errorf("the administration socket %s is longer than a unix socket's path may be", path)
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != os.ModeSocket {
-			return fmt.Errorf("%s exists and is not a socket", path)
+			return nil, fmt.Errorf("%s exists and is not a socket", path)
 		}
 		os.Remove(path)
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
-		return fmt.Errorf("the administration socket: %w", err)
+		return nil, fmt.Errorf("the administration socket: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
-		return fmt.Errorf("the administration socket: %w", err)
+		return nil, fmt.Errorf("the administration socket: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+AdminPath, func(w http.ResponseWriter, r *http.Request) {
@@ -123,12 +124,16 @@ func (s *Server) ServeAdmin(ctx context.Context, path string) error {
 		writeJSON(w, http.StatusOK, records)
 	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		hs.Close()
-	}()
 	go hs.Serve(ln)
-	return nil
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			// The listener is closed here, not by Serve's goroutine,
+			// which may not have started: closing it unlinks the socket.
+			ln.Close()
+			hs.Close()
+		})
+	}, nil
 }
 
 // ErrNoAdmin: no broker answers on the administration socket.

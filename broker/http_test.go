@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ampoule-run/ampoule/loader"
 )
@@ -185,9 +184,9 @@ func TestAdminSocketWhileServing(t *testing.T) {
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
 	b := &testBroker{s: s, srv: srv, client: &Client{URL: srv.URL, Key: s.PublicKey()}, sim: newBroker(t).sim}
-	ctx, cancel := context.WithCancel(context.Background())
 	sock := AdminSocket(db)
-	if err := s.ServeAdmin(ctx, sock); err != nil {
+	stop, err := s.ServeAdmin(sock)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
@@ -205,8 +204,11 @@ func TestAdminSocketWhileServing(t *testing.T) {
 	}
 	// A broker that ended removes its socket; one killed leaves it, not
 	// answered, and a new broker replaces it.
-	cancel()
-	waitGone(t, sock)
+	stop()
+	if _, err := os.Lstat(sock); err == nil {
+		t.Fatal("the socket outlived its server's stop")
+	}
+	stop() // a second stop is harmless
 	stale, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -219,29 +221,18 @@ func TestAdminSocketWhileServing(t *testing.T) {
 	if _, err := ReadAuditSocket(context.Background(), filepath.Join(dir, "none.sock")); !errors.Is(err, ErrNoAdmin) {
 		t.Errorf("no socket: %v", err)
 	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	defer cancel2()
-	if err := s.ServeAdmin(ctx2, sock); err != nil {
+	stop2, err := s.ServeAdmin(sock)
+	if err != nil {
 		t.Fatalf("serving again over the old socket: %v", err)
 	}
+	defer stop2()
 	if records, err := ReadAuditSocket(context.Background(), sock); err != nil || len(records) != 1 {
 		t.Errorf("after restart: %v", err)
 	}
 	// A file that is not a socket is not replaced.
 	plain := filepath.Join(dir, "plain")
 	os.WriteFile(plain, []byte("x"), 0o600)
-	if err := s.ServeAdmin(ctx2, plain); err == nil {
+	if _, err := s.ServeAdmin(plain); err == nil {
 		t.Error("replaced a plain file")
 	}
-}
-
-// waitGone waits until path is removed.
-func waitGone(t *testing.T, path string) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Lstat(path); err != nil {
-			return
-		}
-	}
-	t.Fatalf("%s was not removed", path)
 }

@@ -172,14 +172,13 @@ func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, o serveOpti
 		}
 		fmt.Fprintf(e.stderr, "launch: warning: serving plain HTTP on %s: answers are signed, but the metadata is in the clear; pass --tls-cert and --tls-key to serve beyond this machine\n", ln.Addr())
 	}
-	adminCtx, stopAdmin := context.WithCancel(ctx)
-	defer stopAdmin()
 	srv.RequestLog, srv.Version = e.stderr, sandbox.Versions().Launch
 	fmt.Fprintf(e.stdout, "broker key: %s\nlistening on %s://%s\n", hex.EncodeToString(srv.PublicKey()), scheme, ln.Addr())
-	if err := srv.ServeAdmin(adminCtx, admin); err != nil {
+	if stopAdmin, err := srv.ServeAdmin(admin); err != nil {
 		// The trail stays readable once the broker stops.
 		fmt.Fprintf(e.stderr, "launch: warning: 'launch broker audit' cannot read the trail while this broker serves: %v\n", err)
 	} else {
+		defer stopAdmin()
 		fmt.Fprintf(e.stdout, "audit socket: %s\n", admin)
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
