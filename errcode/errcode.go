@@ -114,6 +114,7 @@ const (
 	ServerUnavailable     Code = 1070
 	ServerSocketRefused   Code = 1071
 	InitDataInvalid       Code = 1072
+	VMBackendUnavailable  Code = 1073
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -214,6 +215,7 @@ var registry = []entry{
 	{ServerSocketRefused, "server-socket-refused", ClassUsage, "the socket 'launch serve --listen' names could not be made, or a file that is not a socket is in its place", "pass --listen unix:PATH with a new path in a directory that exists; a socket left by a stopped server is replaced"},
 
 	{InitDataInvalid, "init-data-invalid", ClassUsage, "the init-data document cannot be read", "pass the init-data.toml that 'launch vm build' wrote"},
+	{VMBackendUnavailable, "vm-backend-unavailable", ClassUsage, "the virtual machine could not be built or started: QEMU, the kernel, its modules or the firmware is missing or unusable", "install qemu-system-x86 and linux-image-amd64 (and ovmf for snp and tdx), or pass --kernel, --firmware and --qemu"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
