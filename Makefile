@@ -19,12 +19,16 @@ GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB      := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 VULNDB_OSV  := 4789
 
-.PHONY: all build examples tools shells corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
+.PHONY: all build bin/launch-static vmhost examples tools shells corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
 
 all: build examples
 
 build:
 	$(GO) build -o $(BIN) ./cmd/launch
+
+# A static launch, the first process of a VM's guest (launch vm build --launch).
+bin/launch-static:
+	CGO_ENABLED=0 $(GO) build -o bin/launch-static ./cmd/launch
 
 examples:
 	@for e in $(EXAMPLES); do \
@@ -46,6 +50,13 @@ shells:
 	@command -v zsh >/dev/null && command -v fish >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >/dev/null; \
 		else echo "make: zsh or fish is missing: the completion tests check bash's script alone"; fi; }
+
+# QEMU, Debian's kernel and OVMF for the VM tests (vm's TestBootTCG boots
+# a guest), installed as root when missing.
+vmhost:
+	@command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 linux-image-amd64 ovmf >/dev/null; \
+		else echo "make: qemu-system-x86_64 or a kernel is missing: the VM boot test skips"; fi; }
 
 # The hand-written modules the tests run: the hostile corpus and the tests'
 # own. 'make corpus' reassembles each .wat into a temporary directory and
@@ -105,7 +116,7 @@ race: examples
 # conformance suite (Go's own wasip1 standard-library tests), each driven
 # through plain wazero and through 'launch run', then every package again
 # under the race detector. Seccomp tests run as any user; CI runs as root.
-test: examples shells vet staticcheck vulncheck
+test: examples shells vmhost vet staticcheck vulncheck
 	$(GO) test -count=1 -timeout 12m ./...
 	@$(MAKE) --no-print-directory race
 

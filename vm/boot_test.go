@@ -1,0 +1,62 @@
+package vm_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/vm"
+)
+
+// TestBootTCG boots a bundle's guest with Debian's kernel under QEMU (KVM
+// where the processor offers it, else QEMU's emulator), with no
+// confidential object: the guest's launch runs hello on the simulator,
+// says so, and the module's line and the exit status come back over the
+// virtio serial ports. It needs root (the test setup installs
+// qemu-system-x86 and linux-image-amd64 from apt where missing) and skips
+// where QEMU or a kernel is not here.
+func TestBootTCG(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM (about 45 s under emulation)")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root: the guest's kernel modules and /boot are root's, and CI runs as root")
+	}
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("no qemu-system-x86_64 (apt-get install qemu-system-x86)")
+	}
+	kernel := vm.DefaultKernel()
+	if kernel == "" {
+		t.Skip("no /boot/vmlinuz-* (apt-get install linux-image-amd64)")
+	}
+	dir := t.TempDir()
+	launch := filepath.Join(dir, "launch")
+	build := exec.Command("go", "build", "-o", launch, "./cmd/launch")
+	build.Dir, build.Env = testwasm.Root(t), append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building a static launch: %v\n%s", err, out)
+	}
+	// The committed tiny module: hello's Go module takes minutes to
+	// compile under QEMU's emulator here (a /dev/kvm without vmx), tiny
+	// one instant.
+	bundle := filepath.Join(testwasm.Root(t), "testdata", "tiny")
+	start := time.Now()
+	var stdout, stderr bytes.Buffer
+	run := exec.Command(launch, "vm", "run", "--backend", "tcg", "--launch", launch, "--kernel", kernel, bundle)
+	run.Stdout, run.Stderr = &stdout, &stderr
+	err := run.Run()
+	t.Logf("booted and ran in %v (kvm: %v)", time.Since(start).Round(time.Second), vm.KVMUsable())
+	if err != nil {
+		t.Fatalf("%v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{"hello from a tiny module", "backend sim is a software simulator", "nothing binds the init-data"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("the guest's lines lack %q:\n%s", want, stdout.String())
+		}
+	}
+}
