@@ -19,7 +19,7 @@ GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB      := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 VULNDB_OSV  := 4789
 
-.PHONY: all build bin/launch-static vmhost examples tools shells corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
+.PHONY: all build vmhost examples tools shells corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
 
 all: build examples
 
@@ -28,10 +28,6 @@ all: build examples
 # process, and every runner, a few milliseconds (BENCHMARKS.md).
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/launch
-
-# A static launch, the first process of a VM's guest (launch vm build --launch).
-bin/launch-static:
-	CGO_ENABLED=0 $(GO) build -o bin/launch-static ./cmd/launch
 
 examples:
 	@for e in $(EXAMPLES); do \

@@ -222,7 +222,7 @@ func readStatic(name string) ([]byte, error) {
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			return nil, errcode.Errorf(errcode.VMBackendUnavailable, "%s is linked dynamically, and the guest has no libc", name).
-				WithHint("build launch with CGO_ENABLED=0 (make bin/launch-static) and pass it with --launch").Host()
+				WithHint("build launch with CGO_ENABLED=0 (make build does) and pass it with --launch").Host()
 		}
 	}
 	if f.Machine != elf.EM_X86_64 {
