@@ -163,6 +163,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHelp$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/cmdline
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim/audit
 	$(GO) test -run '^$$' -fuzz '^FuzzServeFrames$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s .
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ociimage
 
 # Regenerate docs/errors.md from the registry, and docs/launch.1 from the
 # commands' help files and flags.
