@@ -18,9 +18,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -93,27 +96,28 @@ type rootFS struct {
 	DiffIDs []string `json:"diff_ids"`
 }
 
-// Write writes b as an OCI image layout tar named ref to w. A manifest
+// Write writes b as an OCI image layout tar named ref to w and returns the
+// digest of its image manifest. A manifest
 // mounting a relative host directory is refused (E1013 dir-invalid): the image holds
 // ampoule.toml and the module alone, so that directory would not travel
 // with it. A bundle with a generated manifest (a bare module) is refused
 // too: an image carries the manifest it is measured with.
-func Write(w io.Writer, b *loader.Bundle, ref string) error {
+func Write(w io.Writer, b *loader.Bundle, ref string) (string, error) {
 	if ref == "" {
-		return errcode.Errorf(errcode.Usage, "an image needs a name").WithHint("pass --name REF, for example --name example.com/hello:1.0").Host()
+		return "", errcode.Errorf(errcode.Usage, "an image needs a name").WithHint("pass --name REF, for example --name example.com/hello:1.0").Host()
 	}
 	if b.Generated || b.ManifestBytes == nil {
-		return errcode.Errorf(errcode.ManifestMissing, "%s has no %s: an image carries the manifest it is measured with", b.Source, loader.ManifestName)
+		return "", errcode.Errorf(errcode.ManifestMissing, "%s has no %s: an image carries the manifest it is measured with", b.Source, loader.ManifestName)
 	}
 	for _, d := range b.Manifest.Dirs {
 		if !path.IsAbs(d.Host) {
-			return errcode.Errorf(errcode.DirInvalid, "%s mounts %s, a directory beside the bundle, which an image does not carry", b.Source, d).
+			return "", errcode.Errorf(errcode.DirInvalid, "%s mounts %s, a directory beside the bundle, which an image does not carry", b.Source, d).
 				WithHint("an image holds ampoule.toml and the module only; mount an absolute host path")
 		}
 	}
 	layer, err := tarOf([]file{{loader.ManifestName, b.ManifestBytes}, {b.Manifest.Module, b.Module}})
 	if err != nil {
-		return err
+		return "", err
 	}
 	layerDesc := describe(MediaTypeLayer, layer)
 	cfg, _ := json.Marshal(imageConfig{Architecture: Architecture, OS: OS,
@@ -134,12 +138,12 @@ func Write(w io.Writer, b *loader.Bundle, ref string) error {
 	}
 	out, err := tarOf(files, "blobs", "blobs/sha256")
 	if err != nil {
-		return err
+		return "", err
 	}
 	if _, err := w.Write(out); err != nil {
-		return errcode.Errorf(errcode.Internal, "writing the image: %v", err).Host()
+		return "", errcode.Errorf(errcode.Internal, "writing the image: %v", err).Host()
 	}
-	return nil
+	return manDesc.Digest, nil
 }
 
 type file struct {
@@ -191,4 +195,46 @@ func tarOf(files []file, dirs ...string) ([]byte, error) {
 func errorf(source, format string, args ...any) *errcode.Error {
 	return errcode.Errorf(errcode.BundleMalformed, "%s: %s", source, fmt.Sprintf(format, args...)).
 		WithHint("rebuild the image with: launch image build BUNDLE -o image.tar --name REF")
+}
+
+// Build reads the bundle at bundlePath (a directory or a .tar bundle) and
+// writes its image, named ref, to the new file out (an existing file is
+// not replaced, a usage error); it
+// returns the image manifest's digest. The file appears whole or not at
+// all.
+func Build(bundlePath, out, ref string) (string, error) {
+	b, err := loader.Open(bundlePath)
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	digest, err := Write(&buf, b, ref)
+	if err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".image-*.tar")
+	if err != nil {
+		return "", errcode.Errorf(errcode.Usage, "%v", err).WithHint("-o names a file in a directory that exists and you may write").Host()
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		return "", errcode.Errorf(errcode.Internal, "writing %s: %v", out, err).Host()
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return "", errcode.Errorf(errcode.Internal, "writing %s: %v", out, err).Host()
+	}
+	if err := tmp.Close(); err != nil {
+		return "", errcode.Errorf(errcode.Internal, "writing %s: %v", out, err).Host()
+	}
+	// A link, not a rename: an existing out is refused, never replaced.
+	if err := os.Link(tmp.Name(), out); err != nil {
+		var le *os.LinkError
+		if errors.As(err, &le) {
+			err = le.Err
+		}
+		return "", errcode.Errorf(errcode.Usage, "%s: %v", out, err).WithHint("-o names a new file; remove the old one first").Host()
+	}
+	return digest, nil
 }

@@ -31,7 +31,7 @@ func tiny(t testing.TB) *loader.Bundle {
 func build(t testing.TB, b *loader.Bundle, ref string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := Write(&buf, b, ref); err != nil {
+	if _, err := Write(&buf, b, ref); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
@@ -103,21 +103,21 @@ func TestDeterministic(t *testing.T) {
 
 func TestWriteRefuses(t *testing.T) {
 	b := tiny(t)
-	if err := Write(io.Discard, b, ""); errcode.From(err).Code != errcode.Usage {
+	if _, err := Write(io.Discard, b, ""); errcode.From(err).Code != errcode.Usage {
 		t.Errorf("no name: %v", err)
 	}
 	bare, err := loader.FromModule(b.Module, "m.wasm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(io.Discard, bare, "r"); errcode.From(err).Code != errcode.ManifestMissing {
+	if _, err := Write(io.Discard, bare, "r"); errcode.From(err).Code != errcode.ManifestMissing {
 		t.Errorf("bare module: %v", err)
 	}
 	withDir := *b
 	m := *b.Manifest
 	m.Dirs = []loader.Mount{{Host: "data", Guest: "/data"}}
 	withDir.Manifest = &m
-	if err := Write(io.Discard, &withDir, "r"); errcode.From(err).Code != errcode.DirInvalid {
+	if _, err := Write(io.Discard, &withDir, "r"); errcode.From(err).Code != errcode.DirInvalid {
 		t.Errorf("relative dir: %v", err)
 	}
 }
@@ -300,7 +300,7 @@ func FuzzRead(f *testing.F) {
 		}
 		// What reads back writes again, and reads back the same.
 		var buf bytes.Buffer
-		if err := Write(&buf, img.Bundle, "x"); err != nil && errcode.From(err).Code != errcode.DirInvalid {
+		if _, err := Write(&buf, img.Bundle, "x"); err != nil && errcode.From(err).Code != errcode.DirInvalid {
 			t.Fatalf("rewrite: %v", err)
 		}
 	})
