@@ -25,6 +25,7 @@ all: build examples
 
 build:
 	$(GO) build -o $(BIN) ./cmd/launch
+	$(GO) build -o bin/containerd-shim-ampoule-v1 ./cmd/containerd-shim-ampoule-v1
 
 examples:
 	@for e in $(EXAMPLES); do \
