@@ -19,7 +19,7 @@ GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB      := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 VULNDB_OSV  := 4789
 
-.PHONY: all build examples tools shells corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
+.PHONY: all build examples tools shells containerd corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
 
 all: build examples
 
@@ -47,6 +47,14 @@ shells:
 	@command -v zsh >/dev/null && command -v fish >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >/dev/null; \
 		else echo "make: zsh or fish is missing: the completion tests check bash's script alone"; fi; }
+
+# Debian's containerd and runc, for the shim's tests (package ctrshim),
+# which start a containerd of their own in a temporary directory: installed
+# when missing and run as root; elsewhere those tests say why they skip.
+containerd:
+	@command -v containerd >/dev/null && command -v ctr >/dev/null && command -v runc >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd runc >/dev/null; \
+		else echo "make: containerd is missing: the shim's containerd tests skip"; fi; }
 
 # The hand-written modules the tests run: the hostile corpus and the tests'
 # own. 'make corpus' reassembles each .wat into a temporary directory and
@@ -106,7 +114,7 @@ race: examples
 # conformance suite (Go's own wasip1 standard-library tests), each driven
 # through plain wazero and through 'launch run', then every package again
 # under the race detector. Seccomp tests run as any user; CI runs as root.
-test: examples shells vet staticcheck vulncheck
+test: examples shells containerd vet staticcheck vulncheck
 	$(GO) test -count=1 -timeout 12m ./...
 	@$(MAKE) --no-print-directory race
 

@@ -2,6 +2,8 @@ package ctrshim
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -64,6 +66,10 @@ func (p *Publisher) forward() {
 			cancel()
 			if err == nil {
 				break
+			}
+			if try == 4 {
+				// The shim's stderr is containerd's log of it.
+				fmt.Fprintf(os.Stderr, "containerd-shim-ampoule-v1: error: publishing %s: %v\n", env.Topic, err)
 			}
 			time.Sleep(time.Duration(try+1) * 50 * time.Millisecond)
 		}

@@ -100,8 +100,11 @@ func start(namespace, address, id, bundle string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	f, err := l.(*net.UnixListener).File()
-	l.Close()
+	ul := l.(*net.UnixListener)
+	// The server inherits the socket: closing this copy must not unlink it.
+	ul.SetUnlinkOnClose(false)
+	f, err := ul.File()
+	ul.Close()
 	if err != nil {
 		return err
 	}
@@ -113,6 +116,12 @@ func start(namespace, address, id, bundle string, stdout io.Writer) error {
 	cmd := exec.Command(self, "-namespace", namespace, "-address", address, "-id", id, "-socket", path)
 	cmd.Dir, cmd.Env, cmd.ExtraFiles = bundle, os.Environ(), []*os.File{f}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// The server's own errors go where containerd reads a shim's log: the
+	// bundle's "log" FIFO, opened read-write so that the open never waits.
+	if lf, err := os.OpenFile(filepath.Join(bundle, "log"), os.O_RDWR, 0); err == nil {
+		defer lf.Close()
+		cmd.Stderr = lf
+	}
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -28,8 +28,8 @@ import (
 	"syscall"
 	"time"
 
-	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	"github.com/containerd/containerd/api/events"
+	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	"github.com/containerd/containerd/api/types/task"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -260,6 +260,7 @@ func (s *Service) run(ctx context.Context, c *container) {
 	if stdin != nil {
 		cfg.Stdin = stdin
 	}
+
 	res, err := ampoule.Run(ctx, c.rootfs, cfg)
 	code := res.ExitCode
 	if err != nil {
@@ -309,11 +310,17 @@ func openIO(path string) io.WriteCloser {
 	return f
 }
 
+// openIn opens the stdin FIFO containerd made without waiting for a
+// writer (O_NONBLOCK), and hands the runner the descriptor itself, in
+// blocking mode (exec takes its Fd): the workload reads what containerd
+// writes, and end of file once no writer holds the FIFO. No goroutine of
+// the shim ever blocks on it, so a kill never waits for stdin. A container
+// started without stdin (ctr run -d, CRI's stdin: false) reads end of file.
 func openIn(path string) *os.File {
 	if path == "" {
 		return nil
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil
 	}
@@ -497,4 +504,3 @@ func (s *Service) Update(context.Context, *taskapi.UpdateTaskRequest) (*emptypb.
 func (s *Service) Stats(context.Context, *taskapi.StatsRequest) (*taskapi.StatsResponse, error) {
 	return nil, notImplemented("Stats")
 }
-
