@@ -130,6 +130,7 @@ bench: tools examples
 	$(GO) test -run '^$$' -bench Inspect -benchtime 20x ./sandbox
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./tee/tdx ./tee/snp
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./broker
+	$(GO) test -run '^$$' -bench ContainerdRun -benchtime 50x ./ctrshim
 	$(GO) run ./bench/cmd/ratios
 
 # A longer fuzz run of every decoder (FUZZTIME each).

@@ -10,8 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +25,7 @@ import (
 // sockets in a temporary directory, the shim built from this tree on its
 // PATH, stopped when the test ends.
 type cluster struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	sock     string
 	shim     string
@@ -33,7 +35,7 @@ type cluster struct {
 
 // needContainerd skips unless root, and installs Debian's containerd and
 // runc when they are missing (as make test does for CI).
-func needContainerd(t *testing.T) {
+func needContainerd(t testing.TB) {
 	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("skipped: containerd, and the shim mounting each container's root filesystem, need root (CI runs as root)")
@@ -52,7 +54,7 @@ func needContainerd(t *testing.T) {
 	}
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t testing.TB) *cluster {
 	needContainerd(t)
 	for _, m := range []string{"../wasm-examples/hello/module.wasm", "../wasm-examples/crash/module.wasm"} {
 		if _, err := os.Stat(m); err != nil {
@@ -87,6 +89,16 @@ func startCluster(t *testing.T) *cluster {
 		cmd.Process.Kill()
 		cmd.Wait()
 		logf.Close()
+		// After a failure, what containerd did not clean up: the test's
+		// own shims (by the binary it built) and mounts beneath its dir.
+		for _, pid := range c.shims() {
+			if p, err := strconv.Atoi(pid); err == nil {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+		for _, m := range c.mounts() {
+			syscall.Unmount(m, syscall.MNT_DETACH)
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "containerd.log"))
 			t.Logf("containerd's log:\n%s", tail(b, 4000))
