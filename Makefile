@@ -174,6 +174,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim/audit
 	$(GO) test -run '^$$' -fuzz '^FuzzServeFrames$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s .
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ociimage
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSpec$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ctrshim
+	$(GO) test -run '^$$' -fuzz '^FuzzMountArgs$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ctrshim
 
 # Regenerate docs/errors.md from the registry, and docs/launch.1 from the
 # commands' help files and flags.

@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -181,15 +182,38 @@ type spec struct {
 	Annotations map[string]string `json:"annotations"`
 }
 
+// maxSpecBytes bounds config.json.
+const maxSpecBytes = 4 << 20
+
 func readSpec(bundle string) (*spec, error) {
 	f, err := os.Open(filepath.Join(bundle, "config.json"))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var s spec
-	if err := json.NewDecoder(io.LimitReader(f, 4<<20)).Decode(&s); err != nil {
+	data, err := io.ReadAll(io.LimitReader(f, maxSpecBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	s, err := parseSpec(data)
+	if err != nil {
 		return nil, fmt.Errorf("%s/config.json: %v", bundle, err)
+	}
+	return s, nil
+}
+
+// parseSpec reads what the shim uses of an OCI runtime spec: the root's
+// path and the annotations. A root path with a NUL is refused.
+func parseSpec(data []byte) (*spec, error) {
+	if len(data) > maxSpecBytes {
+		return nil, fmt.Errorf("larger than %d bytes", maxSpecBytes)
+	}
+	var s spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, err
+	}
+	if strings.ContainsRune(s.Root.Path, 0) {
+		return nil, fmt.Errorf("root.path holds a NUL")
 	}
 	return &s, nil
 }
