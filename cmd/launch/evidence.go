@@ -83,22 +83,22 @@ func cmdVerify(fs *flag.FlagSet) action {
 			return verifyEAR(ctx, e, *earToken, *jwks, now, *asJSON)
 		}
 		if *snpReport != "" {
-			if err := snpProduct(*product); err != nil {
+			if err := attest.CheckProduct(*product); err != nil {
 				return e.fail(err)
 			}
 			files := attest.SNPFiles{Report: *snpReport, VCEK: *vcek, VLEK: *vlek, Chain: *chain}
 			check, err := attest.VerifySNPFiles(files, snp.Options{Product: *product, Now: now})
-			return e.printCheck(check, byHandError(err), *asJSON)
+			return e.printCheck(check, attest.Hinted(err), *asJSON)
 		}
 		var coll *tdx.Collateral
 		if *tdxCollateral != "" {
 			if coll, err = ampoule.ReadTDXCollateral(*tdxCollateral); err != nil {
-				return e.fail(inputError("--tdx-collateral", err))
+				return e.fail(attest.InputError("--tdx-collateral", err))
 			}
 		}
 		if *tdxQuote != "" {
 			check, err := attest.VerifyTDXFile(*tdxQuote, tdx.Options{Now: now, Collateral: coll})
-			err = byHandError(err)
+			err = attest.Hinted(err)
 			if err == nil && check.TCBStatus != "UpToDate" {
 				fmt.Fprintln(e.stderr, "launch: hint: the TCB status is judged with Intel's collateral: pass --tdx-collateral FILE ('launch collateral fetch')")
 			}
@@ -122,14 +122,14 @@ func cmdVerify(fs *flag.FlagSet) action {
 func verifyEnvelope(e *cliEnv, policyFile, file string, opts attest.Options, asJSON bool) int {
 	pol, err := ampoule.ReadPolicy(policyFile)
 	if err != nil {
-		return e.fail(inputError("--policy", err))
+		return e.fail(attest.InputError("--policy", err))
 	}
 	if pol.SimUnpinned() {
 		fmt.Fprint(e.stderr, unpinnedWarning)
 	}
 	r, err := ampoule.VerifyEvidenceFile(file, pol, opts)
 	if err != nil {
-		return e.fail(inputError("EVIDENCE", err))
+		return e.fail(attest.InputError("EVIDENCE", err))
 	}
 	if asJSON {
 		writeJSON(e, r)
