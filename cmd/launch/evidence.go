@@ -14,6 +14,7 @@ import (
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/textform"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
@@ -233,7 +234,7 @@ func (e *cliEnv) printCheck(check any, err error, asJSON bool) int {
 	case asJSON:
 		return writeJSON(e, check)
 	}
-	printFields(e.stdout, check)
+	textform.Write(e.stdout, check)
 	return 0
 }
 

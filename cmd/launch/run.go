@@ -9,7 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -58,11 +57,11 @@ func cmdRun(fs *flag.FlagSet) action {
 		}
 		host := ampoule.NewHostLines(e.stdout, e.stderr, !profile.PlainLogs && ampoule.ToStderr(f.logOut))
 		cfg, err := e.runConfig(f, guestArgs, host)
-		out := &outcome{host: host, profile: profile, ref: cfg.Ref}
+		out := &ampoule.Outcome{Host: host, Profile: profile, Ref: cfg.Ref}
 		if f.logJSON {
 			// launch's own lines are records too.
-			out.json = &jsonLines{w: host}
-			cfg.Warnings = out.json
+			out.JSON = ampoule.NewJSONLines(host)
+			cfg.Warnings = out.JSON
 		}
 		if err != nil {
 			return fail(err)
@@ -71,16 +70,16 @@ func cmdRun(fs *flag.FlagSet) action {
 		// A run that does not unwind in time after a signal still shows the
 		// host its line and exits 130 (main).
 		defer ampoule.AtExit(func() {
-			out.show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
+			out.Show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
 		})()
 		if profile.Protected && e.protect != nil {
 			if err := e.protect(); err != nil {
-				return out.finish(ampoule.Result{}, err)
+				return out.Finish(ampoule.Result{}, err)
 			}
 			// A panic here shows the host the static line, not its value.
 			defer func() {
 				if v := recover(); v != nil {
-					status = out.finish(ampoule.Result{}, errcode.Errorf(errcode.Internal, "panic: %v", v))
+					status = out.Finish(ampoule.Result{}, errcode.Errorf(errcode.Internal, "panic: %v", v))
 				}
 			}()
 		}
@@ -93,7 +92,7 @@ func cmdRun(fs *flag.FlagSet) action {
 		if f.audit && res.Audit != nil {
 			reportAudit(e.stderr, res.Audit, f.auditJSON)
 		}
-		return out.finish(res, err)
+		return out.Finish(res, err)
 	}
 }
 
@@ -104,7 +103,7 @@ func (e *cliEnv) runFail(logJSON bool) func(error) int {
 		return e.fail
 	}
 	return func(err error) int {
-		(&jsonLines{w: e.stderr}).errorRecord(err, errcode.Detailed(err), "")
+		ampoule.NewJSONLines(e.stderr).ErrorRecord(err, errcode.Detailed(err), "")
 		return errcode.From(err).Code.Class().ExitStatus()
 	}
 }
@@ -226,50 +225,4 @@ func dirFlag(s string) (loader.Mount, error) {
 		return loader.Mount{}, errcode.Errorf(errcode.DirInvalid, "--dir: %v", err)
 	}
 	return d, nil
-}
-
-// outcome shows a run's end to the host the way its profile allows, once:
-// the run's own end and a forced exit (doRun) may both try.
-type outcome struct {
-	host    *ampoule.HostLines
-	profile profiles.Profile
-	ref     string
-	shown   sync.Once
-	// json, with --log-json, writes the lines as JSON records.
-	json *jsonLines
-}
-
-// finish shows the run's failures and returns the exit status: the
-// workload's own under a profile that passes it, else the error's class.
-func (o *outcome) finish(res ampoule.Result, err error) int {
-	// Lines still held (a run that started no workload) are shown.
-	o.host.Settle()
-	if err != nil {
-		// A second failure (the sealed mount not sealed after a failed
-		// run) is shown too; the exit status is the run's.
-		o.show(append(res.Also, err)...)
-		return errcode.From(err).Code.Class().ExitStatus()
-	}
-	if res.ExitCode > 255 {
-		// An exit status is one byte; a larger code must not wrap to success.
-		return 255
-	}
-	return int(res.ExitCode)
-}
-
-func (o *outcome) show(errs ...error) {
-	o.shown.Do(func() {
-		o.host.Settle()
-		for _, e := range errs {
-			text := errcode.Detailed(e)
-			if o.profile.StaticErrors {
-				text = errcode.Static(e, o.ref)
-			}
-			if o.json != nil {
-				o.json.errorRecord(e, text, o.ref)
-				continue
-			}
-			fmt.Fprint(o.host, text)
-		}
-	})
 }
