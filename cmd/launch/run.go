@@ -114,11 +114,11 @@ func (e *cliEnv) progress(f runFlags, profile profiles.Profile) func(string, int
 	if f.quiet || f.logJSON || !profile.PlainLogs && ampoule.ToStderr(f.logOut) {
 		return nil
 	}
-	after := progressAfter
+	after := ampoule.ProgressAfter
 	if e.progressAfter > 0 {
 		after = e.progressAfter
 	}
-	return compileProgress(e.stderr, after)
+	return ampoule.CompileProgress(e.stderr, after)
 }
 
 // define declares run's flags on fs.
