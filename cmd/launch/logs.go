@@ -45,7 +45,7 @@ func cmdKeygen(fs *flag.FlagSet) action {
 			e.stdout.Write(file)
 			return 0
 		}
-		if err := writeNew(*out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
+		if err := ampoule.WriteNewFile(*out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
 			return e.fail(err)
 		}
 		fmt.Fprintln(e.stdout, id.Recipient())
@@ -132,7 +132,7 @@ func writeEnvelope(path string, env *tee.Envelope) error {
 	if err != nil {
 		return errcode.Errorf(errcode.Internal, "%v", err)
 	}
-	return writeNew(path, append(data, '\n'), 0o644, "--envelope-out never overwrites a file; choose another")
+	return ampoule.WriteNewFile(path, append(data, '\n'), 0o644, "--envelope-out never overwrites a file; choose another")
 }
 
 // logCheck is what logs decrypt's flags ask of a log.

@@ -91,7 +91,7 @@ func (e *cliEnv) sealedKeygen(c command, in invocation, f sealedFlags) int {
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.Internal, "making a key: %v", err))
 	}
-	if err := writeNew(f.out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
+	if err := ampoule.WriteNewFile(f.out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
 		return e.fail(err)
 	}
 	fmt.Fprintf(e.stdout, "hand_on_key = \"%x\"\n", pub[:])
@@ -148,7 +148,7 @@ func (e *cliEnv) sealedSign(c command, in invocation, f sealedFlags) int {
 		e.stdout.Write(handOn)
 		return 0
 	}
-	if err := writeNew(f.out, handOn, 0o644, "sign never overwrites a file; choose another"); err != nil {
+	if err := ampoule.WriteNewFile(f.out, handOn, 0o644, "sign never overwrites a file; choose another"); err != nil {
 		return e.fail(err)
 	}
 	fmt.Fprintf(e.stdout, "handed the stores of %x on to %s (%s, %s)\n", fromM[:], to, bundle, profile)
