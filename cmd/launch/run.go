@@ -14,6 +14,7 @@ import (
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/regfile"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/sealed"
@@ -162,7 +163,7 @@ func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *ampoule.HostLin
 		return cfg, errcode.Errorf(errcode.Usage, "--audit-json needs --audit")
 	}
 	if f.handOn != "" {
-		data, err := readBounded(f.handOn, sealed.MaxHandOn)
+		data, err := regfile.ReadBounded(f.handOn, sealed.MaxHandOn)
 		if err != nil {
 			return cfg, errcode.Errorf(errcode.Usage, "--hand-on: %v", err).WithHint("pass the file launch sealed sign wrote").Host()
 		}
