@@ -5,9 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path"
-	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -15,7 +12,6 @@ import (
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/regfile"
-	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/sealed"
 )
@@ -176,54 +172,18 @@ func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *ampoule.HostLin
 		cfg.Env = map[string]string{}
 	}
 	for _, kv := range f.env {
-		k, v, err := envFlag(kv)
+		k, v, err := ampoule.ParseEnvOverride(kv)
 		if err != nil {
 			return cfg, err
 		}
 		cfg.Env[k] = v
 	}
 	for _, s := range f.dirs {
-		d, err := dirFlag(s)
+		d, err := ampoule.ParseDirOverride(s)
 		if err != nil {
 			return cfg, err
 		}
 		cfg.Dirs = append(cfg.Dirs, d)
 	}
 	return cfg, nil
-}
-
-// envFlag reads one --env: K=V, or NAME alone for the value NAME has in
-// launch's own environment (which must have it). Either is a host
-// override, refused outside debug.
-func envFlag(kv string) (string, string, error) {
-	k, v, ok := strings.Cut(kv, "=")
-	if k == "" {
-		return "", "", errcode.Errorf(errcode.Usage, "--env %q is not K=V or NAME", kv)
-	}
-	if !ok {
-		if v, ok = os.LookupEnv(k); !ok {
-			return "", "", errcode.Errorf(errcode.Usage, "--env %s: %s is not set in launch's environment", k, k).
-				WithHint("--env NAME passes on launch's own NAME; write --env NAME=VALUE to set it")
-		}
-	}
-	return k, v, nil
-}
-
-// dirFlag reads one --dir: HOST::GUEST[::rw], or HOST alone, preopened
-// read-only at the same path in the guest (a relative HOST beneath the
-// guest's root: --dir data is /data, --dir . is /).
-func dirFlag(s string) (loader.Mount, error) {
-	if s != "" && !strings.Contains(s, "::") {
-		guest := filepath.ToSlash(filepath.Clean(s))
-		if guest == ".." || strings.HasPrefix(guest, "../") {
-			return loader.Mount{}, errcode.Errorf(errcode.DirInvalid, "--dir %q: a directory above the working one has no path of its own in the guest", s).
-				WithHint("name its guest path: --dir HOST::GUEST, such as --dir ../data::/data")
-		}
-		s += "::" + path.Clean("/"+guest)
-	}
-	d, err := loader.ParseMount(s)
-	if err != nil {
-		return loader.Mount{}, errcode.Errorf(errcode.DirInvalid, "--dir: %v", err)
-	}
-	return d, nil
 }
