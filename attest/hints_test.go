@@ -50,3 +50,12 @@ func TestCheckProduct(t *testing.T) {
 		}
 	}
 }
+
+// TestResultWriteText: the verdict's line, then a line per reason.
+func TestResultWriteText(t *testing.T) {
+	var b strings.Builder
+	Result{Status: Warning, Kind: "sim", Profile: "staging", Measurement: "ab", Reasons: []string{"insecure", "old"}}.WriteText(&b)
+	if want := "warning: sim evidence, profile staging, measurement ab\n  - insecure\n  - old\n"; b.String() != want {
+		t.Errorf("%q, want %q", b.String(), want)
+	}
+}

@@ -131,10 +131,7 @@ func verifyEnvelope(e *cliEnv, policyFile, file string, opts attest.Options, asJ
 	if asJSON {
 		writeJSON(e, r)
 	} else {
-		fmt.Fprintf(e.stdout, "%s: %s evidence, profile %s, measurement %s\n", r.Status, r.Kind, r.Profile, r.Measurement)
-		for _, reason := range r.Reasons {
-			fmt.Fprintf(e.stdout, "  - %s\n", reason)
-		}
+		r.WriteText(e.stdout)
 	}
 	if r.Status != attest.Affirming {
 		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%s: %s", r.Status, strings.Join(r.Reasons, "; ")))
