@@ -1,6 +1,7 @@
 package ampoule
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,5 +56,33 @@ func TestBrokerSecrets(t *testing.T) {
 	}
 	if list, err := Secrets(srv); err != nil || list == nil || len(list) != 0 {
 		t.Errorf("an empty store lists %v, %v", list, err)
+	}
+}
+
+// TestBrokerAudit: a broker serving the database answers with its trail
+// over its socket (served); once it stops, the trail is read from the
+// database itself, the same trail.
+func TestBrokerAudit(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "broker.db")
+	srv, err := broker.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, err := srv.ServeAdmin(broker.AdminSocket(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, served, err := BrokerAudit(context.Background(), db)
+	if err != nil || !served {
+		t.Fatalf("from the serving broker: served %v, %v", served, err)
+	}
+	stop()
+	srv.Close()
+	stored, served, err := BrokerAudit(context.Background(), db)
+	if err != nil || served {
+		t.Fatalf("from the database: served %v, %v", served, err)
+	}
+	if len(live) != len(stored) {
+		t.Errorf("%d records served, %d stored", len(live), len(stored))
 	}
 }

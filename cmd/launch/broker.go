@@ -41,9 +41,14 @@ func cmdBroker(fs *flag.FlagSet) action {
 			return brokerSecret(e, c, in, *db, *asJSON)
 		}
 		if sub == "audit" {
-			if code, served := e.servedAudit(ctx, *db, *asJSON); served {
-				return code
+			records, served, err := ampoule.BrokerAudit(ctx, *db)
+			if err != nil {
+				return e.fail(err)
 			}
+			if served {
+				fmt.Fprintf(e.stderr, "launch: the trail read from the serving broker over %s\n", broker.AdminSocket(*db))
+			}
+			return printAudit(e, records, *asJSON)
 		}
 		pol := *policyFile
 		if sub != "serve" {
@@ -58,12 +63,6 @@ func cmdBroker(fs *flag.FlagSet) action {
 		case "key":
 			fmt.Fprintln(e.stdout, hex.EncodeToString(srv.PublicKey()))
 			return 0
-		case "audit":
-			records, err := srv.Audit()
-			if err != nil {
-				return e.fail(errcode.Errorf(errcode.Internal, "reading the audit trail: %v", err))
-			}
-			return printAudit(e, records, *asJSON)
 		}
 		if (*tlsCert == "") != (*tlsKey == "") {
 			return e.fail(errcode.Errorf(errcode.Usage, "--tls-cert and --tls-key go together"))
@@ -85,21 +84,6 @@ func brokerUsage(c command, in invocation, db, policyFile string) error {
 		return errcode.Errorf(errcode.Usage, "broker serve needs --policy FILE").WithHint("write one with: launch policy new --from BUNDLE")
 	}
 	return nil
-}
-
-// servedAudit prints the trail of a broker serving db, which holds the
-// database, over its administration socket; served is false when no
-// broker serves it.
-func (e *cliEnv) servedAudit(ctx context.Context, db string, asJSON bool) (code int, served bool) {
-	records, err := broker.ReadAuditSocket(ctx, broker.AdminSocket(db))
-	switch {
-	case err == nil:
-		fmt.Fprintf(e.stderr, "launch: the trail read from the serving broker over %s\n", broker.AdminSocket(db))
-		return printAudit(e, records, asJSON), true
-	case errors.Is(err, broker.ErrNoAdmin):
-		return 0, false
-	}
-	return e.fail(errcode.Errorf(errcode.BrokerUnavailable, "reading the audit trail from the serving broker: %v", err)), true
 }
 
 // printAudit prints the broker's audit trail.
