@@ -234,3 +234,23 @@ func (p Profile) WriteRelaxations(w io.Writer) {
 		fmt.Fprintf(w, "  warning %s: %s\n", x.Name, x.Text)
 	}
 }
+
+// Described is a profile with its relaxations' warnings, as launch
+// profiles --json prints it.
+type Described struct {
+	Profile
+	Warnings []Warning `json:"warnings"`
+}
+
+// Describe is each profile with its warnings, none an empty list.
+func Describe(all []Profile) []Described {
+	var out []Described
+	for _, p := range all {
+		w := p.Warnings()
+		if w == nil {
+			w = []Warning{}
+		}
+		out = append(out, Described{p, w})
+	}
+	return out
+}

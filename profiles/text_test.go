@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -39,4 +40,22 @@ func mustGet(t *testing.T, name string) Profile {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestDescribe: every profile, each with its warnings, production's an
+// empty list in JSON, never null.
+func TestDescribe(t *testing.T) {
+	d := Describe(All())
+	if len(d) != len(All()) {
+		t.Fatalf("%d described", len(d))
+	}
+	for _, x := range d {
+		if x.Warnings == nil || len(x.Warnings) != len(x.Profile.Warnings()) {
+			t.Errorf("%s: warnings %v", x.Name, x.Warnings)
+		}
+	}
+	b, err := json.Marshal(d[len(d)-1])
+	if err != nil || !strings.Contains(string(b), `"warnings":[]`) {
+		t.Errorf("production's JSON: %s, %v", b, err)
+	}
 }

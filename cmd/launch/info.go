@@ -43,15 +43,7 @@ func cmdProfiles(fs *flag.FlagSet) action {
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		all := profiles.All()
 		if *asJSON {
-			type jsonProfile struct {
-				profiles.Profile
-				Warnings []profiles.Warning `json:"warnings"`
-			}
-			var out []jsonProfile
-			for _, p := range all {
-				out = append(out, jsonProfile{p, nonNilWarnings(p.Warnings())})
-			}
-			return writeJSON(e, out)
+			return writeJSON(e, profiles.Describe(all))
 		}
 		profiles.WriteTable(e.stdout, all)
 		for _, p := range all {
@@ -59,13 +51,6 @@ func cmdProfiles(fs *flag.FlagSet) action {
 		}
 		return 0
 	}
-}
-
-func nonNilWarnings(w []profiles.Warning) []profiles.Warning {
-	if w == nil {
-		return []profiles.Warning{}
-	}
-	return w
 }
 
 func cmdErrors(fs *flag.FlagSet) action {
