@@ -1,0 +1,116 @@
+;; WASI preview 1 calls where plain wazero differs from the conformance
+;; suite, each once, against the first preopen (fd 3, writable, empty).
+;; Each check writes one byte to stdout, in this order:
+;;    0 sock_shutdown(stdin): the errno (ENOTSOCK)
+;;    1 sock_shutdown(fd 99): the errno (EBADF)
+;;    2 sock_recv(fd 99): the errno (EBADF)
+;;    3 sock_send(stdout): the errno (ENOTSOCK)
+;;    4 sock_accept(fd 99): the errno (EBADF)
+;;    5 fd_prestat_dir_name(3) into 0 bytes: the errno (ENAMETOOLONG)
+;;    6 fd_prestat_dir_name(3) into 64 bytes: the errno (0)
+;;    7 fd_renumber(stdout, fd 99): the errno (EBADF)
+;;    8 path_symlink target -> l: the errno (0)
+;;    9 path_readlink l into 4 bytes: the errno (0)
+;;   10 ... the bytes it says it used (4)
+;;   11 path_link with SYMLINK_FOLLOW: the errno (EINVAL)
+;;   12 path_link to "h2/": the errno (ENOENT)
+;;   13 poll_oneoff FD_WRITE stdout, FD_WRITE stderr, a 60 s clock: the errno (0)
+;;   14 ... the events (2)
+;;   15 ... the first event's error (0)
+;;   16 ... the second event's error (0)
+;;   17 poll_oneoff FD_WRITE on fd 99: the first event's error (EBADF)
+;;   18 path_open a, O_CREAT, FDFLAGS_APPEND: the errno (0)
+;;   19 fd_write "xyz" then fd_pwrite "A" at offset 0: fd_pwrite's errno (0)
+;; The readlink buffer's 4 bytes ("targ") follow, then a newline; the host
+;; checks that the file a holds "Ayz".
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_pwrite"
+    (func $fd_pwrite (param i32 i32 i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_shutdown"
+    (func $sock_shutdown (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_recv"
+    (func $sock_recv (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_send"
+    (func $sock_send (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "sock_accept"
+    (func $sock_accept (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_dir_name"
+    (func $fd_prestat_dir_name (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_renumber"
+    (func $fd_renumber (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_symlink"
+    (func $path_symlink (param i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_readlink"
+    (func $path_readlink (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_link"
+    (func $path_link (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "poll_oneoff"
+    (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "target")
+  (data (i32.const 110) "l")
+  (data (i32.const 112) "h")
+  (data (i32.const 114) "h2/")
+  (data (i32.const 120) "a")
+  (data (i32.const 124) "xyz")
+  (data (i32.const 128) "A")
+  (data (i32.const 130) "\n")
+
+  ;; $emit writes one byte to stdout.
+  (func $emit (param $b i32)
+    (i32.store8 (i32.const 1000) (local.get $b))
+    (call $out (i32.const 1000) (i32.const 1)))
+  ;; $out writes n bytes at p to stdout.
+  (func $out (param $p i32) (param $n i32)
+    (i32.store (i32.const 1100) (local.get $p))
+    (i32.store (i32.const 1104) (local.get $n))
+    (drop (call $fd_write (i32.const 1) (i32.const 1100) (i32.const 1) (i32.const 1200))))
+  ;; $sub writes an FD_WRITE subscription on fd at p.
+  (func $sub (param $p i32) (param $fd i32)
+    (i64.store (local.get $p) (i64.extend_i32_u (local.get $fd)))
+    (i32.store8 (i32.add (local.get $p) (i32.const 8)) (i32.const 2))
+    (i32.store (i32.add (local.get $p) (i32.const 16)) (local.get $fd)))
+
+  (func (export "_start")
+    (call $emit (call $sock_shutdown (i32.const 0) (i32.const 2)))
+    (call $emit (call $sock_shutdown (i32.const 99) (i32.const 2)))
+    (call $emit (call $sock_recv (i32.const 99) (i32.const 1100) (i32.const 1) (i32.const 0) (i32.const 1200) (i32.const 1204)))
+    (call $emit (call $sock_send (i32.const 1) (i32.const 1100) (i32.const 0) (i32.const 0) (i32.const 1200)))
+    (call $emit (call $sock_accept (i32.const 99) (i32.const 0) (i32.const 1200)))
+    (call $emit (call $fd_prestat_dir_name (i32.const 3) (i32.const 1300) (i32.const 0)))
+    (call $emit (call $fd_prestat_dir_name (i32.const 3) (i32.const 1300) (i32.const 64)))
+    (call $emit (call $fd_renumber (i32.const 1) (i32.const 99)))
+    (call $emit (call $path_symlink (i32.const 100) (i32.const 6) (i32.const 3) (i32.const 110) (i32.const 1)))
+    (call $emit (call $path_readlink (i32.const 3) (i32.const 110) (i32.const 1) (i32.const 1400) (i32.const 4) (i32.const 1204)))
+    (call $emit (i32.load (i32.const 1204)))
+    (call $emit (call $path_link (i32.const 3) (i32.const 1) (i32.const 110) (i32.const 1) (i32.const 3) (i32.const 112) (i32.const 1)))
+    (call $emit (call $path_link (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 6) (i32.const 3) (i32.const 114) (i32.const 3)))
+    ;; poll: FD_WRITE 1, FD_WRITE 2, and a relative 60 s monotonic clock
+    (call $sub (i32.const 2000) (i32.const 1))
+    (call $sub (i32.const 2048) (i32.const 2))
+    (i64.store (i32.const 2096) (i64.const 7))
+    (i32.store8 (i32.const 2104) (i32.const 0))
+    (i32.store (i32.const 2112) (i32.const 1))
+    (i64.store (i32.const 2120) (i64.const 60000000000))
+    (call $emit (call $poll_oneoff (i32.const 2000) (i32.const 2200) (i32.const 3) (i32.const 1208)))
+    (call $emit (i32.load (i32.const 1208)))
+    (call $emit (i32.load16_u (i32.const 2208)))
+    (call $emit (i32.load16_u (i32.const 2240)))
+    (call $sub (i32.const 2000) (i32.const 99))
+    (drop (call $poll_oneoff (i32.const 2000) (i32.const 2200) (i32.const 1) (i32.const 1208)))
+    (call $emit (i32.load16_u (i32.const 2208)))
+    ;; a, created, append, rights FD_WRITE|FD_READ (0x42), fd at 1212
+    (call $emit (call $path_open (i32.const 3) (i32.const 0) (i32.const 120) (i32.const 1)
+      (i32.const 1) (i64.const 0x42) (i64.const 0) (i32.const 1) (i32.const 1212)))
+    (i32.store (i32.const 1100) (i32.const 124))
+    (i32.store (i32.const 1104) (i32.const 3))
+    (drop (call $fd_write (i32.load (i32.const 1212)) (i32.const 1100) (i32.const 1) (i32.const 1200)))
+    (i32.store (i32.const 1100) (i32.const 128))
+    (i32.store (i32.const 1104) (i32.const 1))
+    (call $emit (call $fd_pwrite (i32.load (i32.const 1212)) (i32.const 1100) (i32.const 1) (i64.const 0) (i32.const 1200)))
+    (call $out (i32.const 1400) (i32.const 4))
+    (call $out (i32.const 130) (i32.const 1))))
