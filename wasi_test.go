@@ -43,14 +43,18 @@ var wasiGapChecks = []struct {
 	{"poll_oneoff FD_WRITE on a closed fd: the event's error", byte(shim.EBADF)},
 	{"path_open O_CREAT FDFLAGS_APPEND", 0},
 	{"fd_pwrite at 0 on an O_APPEND file", 0},
+	{"fd_fdstat_get's fs_flags of a file opened with APPEND", 0x1},
+	{"path_open O_CREAT FDFLAGS_DSYNC|FDFLAGS_SYNC", 0},
+	{"fd_fdstat_get's fs_flags of a file opened with DSYNC|SYNC", 0x12},
 }
 
 // TestWASIGaps runs a guest making the WASI calls where plain wazero
 // differs from the conformance suite, under debug and under staging (its
 // stdout read back from the tenant's log): each call answers the errno a
 // POSIX program can act on, path_readlink truncates, poll_oneoff answers
-// FD_WRITE at once (the guest's 60 s clock never waits), and fd_pwrite
-// writes at its offset in a file opened to append.
+// FD_WRITE at once (the guest's 60 s clock never waits), fd_pwrite
+// writes at its offset in a file opened to append, and fd_fdstat_get
+// reports the fdflags a file was opened with.
 func TestWASIGaps(t *testing.T) {
 	id, err := logging.GenerateIdentity()
 	if err != nil {

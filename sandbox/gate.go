@@ -42,6 +42,7 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 		}
 		orig[name] = fn
 	}
+	st := &fixState{}
 	b := rt.NewHostModuleBuilder(shim.WASIModule)
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
 	for name, def := range defs {
@@ -56,7 +57,7 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 			if !ok {
 				continue
 			}
-			fn = fix.wrap(orig)
+			fn = fix.wrap(orig, st)
 		case shim.Deny:
 			errno := uint64(rule.Errno)
 			if names := def.ParamNames(); len(names) > 0 && names[0] == "fd" {

@@ -24,8 +24,19 @@ import (
 // restores: a WASI preview 1 guest has one thread, which is in the call.
 type wasiFix struct {
 	why  string
-	wrap func(orig map[string]api.GoModuleFunction) api.GoModuleFunc
+	wrap func(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc
 }
+
+// fixState is what the amendments of one run remember between calls: the
+// synchronous-write flags (DSYNC, RSYNC, SYNC) each descriptor path_open
+// opened with, which wazero passes to the file system but does not keep.
+// One run has one guest thread, so it needs no lock.
+type fixState struct {
+	syncFlags map[uint32]uint16
+}
+
+// WASI's fdflags that fixState keeps: DSYNC, RSYNC and SYNC.
+const syncFdflags = 0x2 | 0x8 | 0x10
 
 // wasiFixes lists the amended functions. TestWASIFixesAmendGatedFunctions
 // keeps each one a function the gate lets run.
@@ -49,6 +60,18 @@ var wasiFixes = map[string]wasiFix{
 	"poll_oneoff": {
 		why:  "an FD_WRITE subscription on an open descriptor is ready at once (stdout, stderr and files never block a write), not ENOTSUP",
 		wrap: fixPollOneoff,
+	},
+	"path_open": {
+		why:  "remembers the DSYNC, RSYNC and SYNC fdflags a file was opened with, which wazero does not, for fd_fdstat_get",
+		wrap: fixPathOpen,
+	},
+	"fd_fdstat_get": {
+		why:  "reports the DSYNC, RSYNC and SYNC fdflags a file was opened with, besides wazero's APPEND and NONBLOCK",
+		wrap: fixFdstatGet,
+	},
+	"fd_close": {
+		why:  "forgets a closed descriptor's fdflags",
+		wrap: fixClose,
 	},
 }
 
@@ -106,7 +129,7 @@ func lend(mod api.Module, at, n uint32, f func(ptr uint32)) bool {
 // fixPrestatDirName: wazero writes the first buf_len bytes of the name
 // into a short buffer and succeeds, and answers ENAMETOOLONG for a long
 // one. The name's length comes from fd_prestat_get, on lent memory.
-func fixPrestatDirName(orig map[string]api.GoModuleFunction) api.GoModuleFunc {
+func fixPrestatDirName(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
 	prestat, name := orig["fd_prestat_get"], orig["fd_prestat_dir_name"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		fd, buf, bufLen := stack[0], uint32(stack[1]), uint32(stack[2])
@@ -134,14 +157,84 @@ func fixPrestatDirName(orig map[string]api.GoModuleFunction) api.GoModuleFunc {
 }
 
 // fixRenumber: wazero moves a descriptor onto a number nothing has open.
-func fixRenumber(orig map[string]api.GoModuleFunction) api.GoModuleFunc {
+// Its fdflags move with the descriptor.
+func fixRenumber(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
 	advise, renumber := orig["fd_advise"], orig["fd_renumber"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		from, to := uint32(stack[0]), uint32(stack[1])
 		if !fdOpen(ctx, mod, advise, stack[1]) {
 			stack[0] = errnoBADF
 			return
 		}
 		renumber.Call(ctx, mod, stack)
+		if stack[0] == 0 && len(st.syncFlags) > 0 {
+			if fl, ok := st.syncFlags[from]; ok {
+				st.syncFlags[to] = fl
+			} else {
+				delete(st.syncFlags, to)
+			}
+			delete(st.syncFlags, from)
+		}
+	}
+}
+
+// fixPathOpen records the synchronous-write fdflags of the descriptor a
+// path_open made, and forgets any an earlier descriptor of its number had.
+func fixPathOpen(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	open := orig["path_open"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		fdflags, result := uint16(stack[7])&syncFdflags, uint32(stack[8])
+		open.Call(ctx, mod, stack)
+		if stack[0] != 0 || (fdflags == 0 && len(st.syncFlags) == 0) {
+			return
+		}
+		fd, ok := mod.Memory().ReadUint32Le(result)
+		if !ok {
+			return
+		}
+		if fdflags == 0 {
+			delete(st.syncFlags, fd)
+			return
+		}
+		if st.syncFlags == nil {
+			st.syncFlags = make(map[uint32]uint16)
+		}
+		st.syncFlags[fd] = fdflags
+	}
+}
+
+// fdstatFlags is the offset of fs_flags (u16) in WASI's fdstat.
+const fdstatFlags = 2
+
+// fixFdstatGet adds the recorded fdflags to wazero's fdstat.
+func fixFdstatGet(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	get := orig["fd_fdstat_get"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		fd, result := uint32(stack[0]), uint32(stack[1])
+		get.Call(ctx, mod, stack)
+		if stack[0] != 0 || len(st.syncFlags) == 0 {
+			return
+		}
+		fl, ok := st.syncFlags[fd]
+		if !ok {
+			return
+		}
+		mem := mod.Memory()
+		if cur, ok := mem.ReadUint16Le(result + fdstatFlags); ok {
+			mem.WriteUint16Le(result+fdstatFlags, cur|fl)
+		}
+	}
+}
+
+// fixClose forgets a closed descriptor's fdflags.
+func fixClose(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	closeFD := orig["fd_close"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		fd := uint32(stack[0])
+		closeFD.Call(ctx, mod, stack)
+		if stack[0] == 0 && len(st.syncFlags) > 0 {
+			delete(st.syncFlags, fd)
+		}
 	}
 }
 
@@ -152,7 +245,7 @@ const readlinkMax = 4096
 // fixReadlink: wazero answers ERANGE when the target is longer than the
 // buffer; the amendment reads it again into lent memory and keeps the
 // buffer's length of it.
-func fixReadlink(orig map[string]api.GoModuleFunction) api.GoModuleFunc {
+func fixReadlink(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
 	readlink := orig["path_readlink"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		p := [6]uint64(stack[:6])
@@ -199,7 +292,7 @@ func readlinkInto(ctx context.Context, mod api.Module, readlink api.GoModuleFunc
 const lookupSymlinkFollow = 1
 
 // fixLink: wazero ignores path_link's lookup flags and a trailing slash.
-func fixLink(orig map[string]api.GoModuleFunction) api.GoModuleFunc {
+func fixLink(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
 	link := orig["path_link"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		if uint32(stack[1])&lookupSymlinkFollow != 0 {
@@ -233,7 +326,7 @@ const (
 // blocks here): an event per FD_WRITE, ready for an open descriptor and
 // EBADF for another, and none for the clocks, which have not expired.
 // Any other mix goes to wazero as it is.
-func fixPollOneoff(orig map[string]api.GoModuleFunction) api.GoModuleFunc {
+func fixPollOneoff(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
 	advise, poll := orig["fd_advise"], orig["poll_oneoff"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		in, out, nsub, resultN := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])

@@ -21,6 +21,9 @@
 ;;   17 poll_oneoff FD_WRITE on fd 99: the first event's error (EBADF)
 ;;   18 path_open a, O_CREAT, FDFLAGS_APPEND: the errno (0)
 ;;   19 fd_write "xyz" then fd_pwrite "A" at offset 0: fd_pwrite's errno (0)
+;;   20 fd_fdstat_get a: its fs_flags (APPEND, 1)
+;;   21 path_open s, O_CREAT, FDFLAGS_DSYNC|FDFLAGS_SYNC: the errno (0)
+;;   22 fd_fdstat_get s: its fs_flags (DSYNC|SYNC, 0x12)
 ;; The readlink buffer's 4 bytes ("targ") follow, then a newline; the host
 ;; checks that the file a holds "Ayz".
 (module
@@ -48,6 +51,8 @@
     (func $path_link (param i32 i32 i32 i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "poll_oneoff"
     (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_fdstat_get"
+    (func $fd_fdstat_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "path_open"
     (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (memory (export "memory") 1)
@@ -59,6 +64,7 @@
   (data (i32.const 124) "xyz")
   (data (i32.const 128) "A")
   (data (i32.const 130) "\n")
+  (data (i32.const 132) "s")
 
   ;; $emit writes one byte to stdout.
   (func $emit (param $b i32)
@@ -112,5 +118,11 @@
     (i32.store (i32.const 1100) (i32.const 128))
     (i32.store (i32.const 1104) (i32.const 1))
     (call $emit (call $fd_pwrite (i32.load (i32.const 1212)) (i32.const 1100) (i32.const 1) (i64.const 0) (i32.const 1200)))
+    (drop (call $fd_fdstat_get (i32.load (i32.const 1212)) (i32.const 2400)))
+    (call $emit (i32.load16_u (i32.const 2402)))
+    (call $emit (call $path_open (i32.const 3) (i32.const 0) (i32.const 132) (i32.const 1)
+      (i32.const 1) (i64.const 0x40) (i64.const 0) (i32.const 0x12) (i32.const 1216)))
+    (drop (call $fd_fdstat_get (i32.load (i32.const 1216)) (i32.const 2400)))
+    (call $emit (i32.load16_u (i32.const 2402)))
     (call $out (i32.const 1400) (i32.const 4))
     (call $out (i32.const 130) (i32.const 1))))
