@@ -46,6 +46,15 @@ var wasiGapChecks = []struct {
 	{"fd_fdstat_get's fs_flags of a file opened with APPEND", 0x1},
 	{"path_open O_CREAT FDFLAGS_DSYNC|FDFLAGS_SYNC", 0},
 	{"fd_fdstat_get's fs_flags of a file opened with DSYNC|SYNC", 0x12},
+	{"path_open with FD_READ alone", 0},
+	{"FD_WRITE in the read-only descriptor's rights", 0},
+	{"fd_write to the descriptor opened to read (EBADF, as POSIX)", byte(shim.EBADF)},
+	{"fd_fdstat_set_rights to FD_READ alone", 0},
+	{"fd_write after FD_WRITE was dropped", byte(shim.ENOTCAPABLE)},
+	{"fd_fdstat_set_rights asking FD_WRITE back", byte(shim.ENOTCAPABLE)},
+	{"fd_fdstat_set_rights of the preopen without PATH_FILESTAT_SET_SIZE", 0},
+	{"path_open O_TRUNC without PATH_FILESTAT_SET_SIZE", byte(shim.ENOTCAPABLE)},
+	{"path_open asking for every right", 0},
 }
 
 // TestWASIGaps runs a guest making the WASI calls where plain wazero
@@ -54,7 +63,9 @@ var wasiGapChecks = []struct {
 // POSIX program can act on, path_readlink truncates, poll_oneoff answers
 // FD_WRITE at once (the guest's 60 s clock never waits), fd_pwrite
 // writes at its offset in a file opened to append, and fd_fdstat_get
-// reports the fdflags a file was opened with.
+// reports the fdflags a file was opened with, and rights narrow (by
+// path_open and fd_fdstat_set_rights), are reported, and are honoured,
+// while asking for every right is never refused.
 func TestWASIGaps(t *testing.T) {
 	id, err := logging.GenerateIdentity()
 	if err != nil {

@@ -33,6 +33,102 @@ type wasiFix struct {
 // One run has one guest thread, so it needs no lock.
 type fixState struct {
 	syncFlags map[uint32]uint16
+	// rights holds the rights of each descriptor whose rights are
+	// narrower than wazero's, which grants every right a file or directory
+	// can have: those path_open was asked for, within its directory's
+	// inheriting rights, and those fd_fdstat_set_rights kept. A
+	// descriptor absent from it has wazero's.
+	rights map[uint32]fdRights
+}
+
+// fdRights is a descriptor's base and inheriting rights. They are
+// enforced (the calls that need a right they lack are ENOTCAPABLE) when
+// fd_fdstat_set_rights set them, of this descriptor or of the directory
+// it was opened beneath; rights path_open merely did not ask for are
+// reported, and the call goes to the file, which answers as POSIX would
+// (a write to a descriptor opened to read is EBADF, to a read-only mount
+// EROFS).
+type fdRights struct {
+	base, inheriting uint64
+	enforced         bool
+}
+
+// WASI's rights the amendments check.
+const (
+	rightFdDatasync          = 1 << 0
+	rightFdRead              = 1 << 1
+	rightFdSeek              = 1 << 2
+	rightFdFdstatSetFlags    = 1 << 3
+	rightFdSync              = 1 << 4
+	rightFdTell              = 1 << 5
+	rightFdWrite             = 1 << 6
+	rightFdAdvise            = 1 << 7
+	rightFdAllocate          = 1 << 8
+	rightPathCreateFile      = 1 << 10
+	rightPathOpen            = 1 << 13
+	rightFdReaddir           = 1 << 14
+	rightPathFilestatSetSize = 1 << 19
+	rightFdFilestatGet       = 1 << 21
+	rightFdFilestatSetSize   = 1 << 22
+	rightFdFilestatSetTimes  = 1 << 23
+	// allRights is every right WASI preview 1 defines (SOCK_SHUTDOWN is
+	// the last), the most a descriptor may have.
+	allRights = 1<<29 - 1
+)
+
+// errnoNOTCAPABLE is what a call a descriptor lacks the right for answers.
+const errnoNOTCAPABLE = uint64(shim.ENOTCAPABLE)
+
+// lacks reports whether fd's recorded rights lack any of right.
+func (st *fixState) lacks(fd uint32, right uint64) bool {
+	if len(st.rights) == 0 {
+		return false
+	}
+	r, ok := st.rights[fd]
+	return ok && r.enforced && r.base&right != right
+}
+
+// move carries fd from's remembered flags and rights to to, after a
+// renumber; with from < 0 it forgets to's, after a close.
+func (st *fixState) move(from int64, to uint32) {
+	if len(st.syncFlags) > 0 {
+		if fl, ok := st.syncFlags[uint32(from)]; ok && from >= 0 {
+			st.syncFlags[to] = fl
+		} else {
+			delete(st.syncFlags, to)
+		}
+		if from >= 0 {
+			delete(st.syncFlags, uint32(from))
+		}
+	}
+	if len(st.rights) > 0 {
+		if r, ok := st.rights[uint32(from)]; ok && from >= 0 {
+			st.rights[to] = r
+		} else {
+			delete(st.rights, to)
+		}
+		if from >= 0 {
+			delete(st.rights, uint32(from))
+		}
+	}
+}
+
+// guard is the amendment of an fd_ function that needs right of its
+// first parameter's descriptor.
+func guard(name string, right uint64) wasiFix {
+	return wasiFix{
+		why: "refused (ENOTCAPABLE) when fd_fdstat_set_rights took away the right it needs, of the descriptor or of the directory it was opened beneath",
+		wrap: func(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+			fn := orig[name]
+			return func(ctx context.Context, mod api.Module, stack []uint64) {
+				if st.lacks(uint32(stack[0]), right) {
+					stack[0] = errnoNOTCAPABLE
+					return
+				}
+				fn.Call(ctx, mod, stack)
+			}
+		},
+	}
 }
 
 // WASI's fdflags that fixState keeps: DSYNC, RSYNC and SYNC.
@@ -70,9 +166,28 @@ var wasiFixes = map[string]wasiFix{
 		wrap: fixFdstatGet,
 	},
 	"fd_close": {
-		why:  "forgets a closed descriptor's fdflags",
+		why:  "forgets a closed descriptor's fdflags and rights",
 		wrap: fixClose,
 	},
+	"fd_fdstat_set_rights": {
+		why:  "narrows a descriptor's rights, which later calls honour; asking for a right it lacks is ENOTCAPABLE",
+		wrap: fixSetRights,
+	},
+	"fd_read":               guard("fd_read", rightFdRead),
+	"fd_pread":              guard("fd_pread", rightFdRead|rightFdSeek),
+	"fd_write":              guard("fd_write", rightFdWrite),
+	"fd_pwrite":             guard("fd_pwrite", rightFdWrite|rightFdSeek),
+	"fd_seek":               guard("fd_seek", rightFdSeek),
+	"fd_tell":               guard("fd_tell", rightFdTell),
+	"fd_datasync":           guard("fd_datasync", rightFdDatasync),
+	"fd_sync":               guard("fd_sync", rightFdSync),
+	"fd_advise":             guard("fd_advise", rightFdAdvise),
+	"fd_allocate":           guard("fd_allocate", rightFdAllocate),
+	"fd_readdir":            guard("fd_readdir", rightFdReaddir),
+	"fd_fdstat_set_flags":   guard("fd_fdstat_set_flags", rightFdFdstatSetFlags),
+	"fd_filestat_get":       guard("fd_filestat_get", rightFdFilestatGet),
+	"fd_filestat_set_size":  guard("fd_filestat_set_size", rightFdFilestatSetSize),
+	"fd_filestat_set_times": guard("fd_filestat_set_times", rightFdFilestatSetTimes),
 }
 
 // WASI errnos the amendments answer.
@@ -167,73 +282,149 @@ func fixRenumber(orig map[string]api.GoModuleFunction, st *fixState) api.GoModul
 			return
 		}
 		renumber.Call(ctx, mod, stack)
-		if stack[0] == 0 && len(st.syncFlags) > 0 {
-			if fl, ok := st.syncFlags[from]; ok {
-				st.syncFlags[to] = fl
-			} else {
-				delete(st.syncFlags, to)
-			}
-			delete(st.syncFlags, from)
+		if stack[0] == 0 {
+			st.move(int64(from), to)
 		}
 	}
 }
 
 // fixPathOpen records the synchronous-write fdflags of the descriptor a
-// path_open made, and forgets any an earlier descriptor of its number had.
+// path_open made, and its rights: those asked for, within the directory's
+// inheriting rights (never refused for asking too much: Go's wasip1
+// runtime asks for every right). A directory without PATH_OPEN opens
+// nothing, without PATH_CREATE_FILE creates nothing and without
+// PATH_FILESTAT_SET_SIZE truncates nothing (ENOTCAPABLE).
 func fixPathOpen(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
 	open := orig["path_open"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		dir, oflags := uint32(stack[0]), uint16(stack[4])
+		base, inheriting := stack[5]&allRights, stack[6]&allRights
 		fdflags, result := uint16(stack[7])&syncFdflags, uint32(stack[8])
+		d, ok := st.rights[dir]
+		if ok && d.enforced {
+			need := uint64(rightPathOpen)
+			if oflags&oflagCreat != 0 {
+				need |= rightPathCreateFile
+			}
+			if oflags&oflagTrunc != 0 {
+				need |= rightPathFilestatSetSize
+			}
+			if d.base&need != need {
+				stack[0] = errnoNOTCAPABLE
+				return
+			}
+			base &= d.inheriting
+			inheriting &= d.inheriting
+			// wazero opens for writing only with FD_WRITE among them.
+			stack[5], stack[6] = base, inheriting
+		}
 		open.Call(ctx, mod, stack)
-		if stack[0] != 0 || (fdflags == 0 && len(st.syncFlags) == 0) {
+		narrowed := base != allRights || inheriting != allRights
+		if stack[0] != 0 || (fdflags == 0 && len(st.syncFlags) == 0 && !narrowed && len(st.rights) == 0) {
 			return
 		}
 		fd, ok := mod.Memory().ReadUint32Le(result)
 		if !ok {
 			return
 		}
-		if fdflags == 0 {
-			delete(st.syncFlags, fd)
-			return
+		st.move(-1, fd)
+		if fdflags != 0 {
+			if st.syncFlags == nil {
+				st.syncFlags = make(map[uint32]uint16)
+			}
+			st.syncFlags[fd] = fdflags
 		}
-		if st.syncFlags == nil {
-			st.syncFlags = make(map[uint32]uint16)
+		if narrowed {
+			if st.rights == nil {
+				st.rights = make(map[uint32]fdRights)
+			}
+			st.rights[fd] = fdRights{base, inheriting, d.enforced}
 		}
-		st.syncFlags[fd] = fdflags
 	}
 }
+
+// WASI's oflags path_open checks rights for.
+const (
+	oflagCreat = 1
+	oflagTrunc = 8
+)
+
+// fdstatRights is the offset of fs_rights_base (u64) in WASI's fdstat;
+// fs_rights_inheriting follows it.
+const fdstatRights = 8
 
 // fdstatFlags is the offset of fs_flags (u16) in WASI's fdstat.
 const fdstatFlags = 2
 
-// fixFdstatGet adds the recorded fdflags to wazero's fdstat.
+// fixFdstatGet adds the recorded fdflags to wazero's fdstat and narrows
+// its rights (wazero's: all a file or directory can have) to the
+// recorded ones.
 func fixFdstatGet(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
 	get := orig["fd_fdstat_get"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		fd, result := uint32(stack[0]), uint32(stack[1])
 		get.Call(ctx, mod, stack)
-		if stack[0] != 0 || len(st.syncFlags) == 0 {
-			return
-		}
-		fl, ok := st.syncFlags[fd]
-		if !ok {
+		if stack[0] != 0 || (len(st.syncFlags) == 0 && len(st.rights) == 0) {
 			return
 		}
 		mem := mod.Memory()
-		if cur, ok := mem.ReadUint16Le(result + fdstatFlags); ok {
-			mem.WriteUint16Le(result+fdstatFlags, cur|fl)
+		if fl, ok := st.syncFlags[fd]; ok {
+			if cur, ok := mem.ReadUint16Le(result + fdstatFlags); ok {
+				mem.WriteUint16Le(result+fdstatFlags, cur|fl)
+			}
+		}
+		if r, ok := st.rights[fd]; ok {
+			base, ok1 := mem.ReadUint64Le(result + fdstatRights)
+			inh, ok2 := mem.ReadUint64Le(result + fdstatRights + 8)
+			if ok1 && ok2 {
+				mem.WriteUint64Le(result+fdstatRights, base&r.base)
+				mem.WriteUint64Le(result+fdstatRights+8, inh&r.inheriting)
+			}
 		}
 	}
 }
 
-// fixClose forgets a closed descriptor's fdflags.
+// fixSetRights: wazero answers ENOSYS. The amendment keeps the new rights
+// when they are within the descriptor's (wazero's, narrowed by what is
+// recorded), and answers ENOTCAPABLE for more.
+func fixSetRights(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	get := fixFdstatGet(orig, st)
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		fd, base, inheriting := uint32(stack[0]), stack[1], stack[2]
+		var errno, curBase, curInh uint64
+		if !lend(mod, 0, 24, func(ptr uint32) {
+			call := []uint64{uint64(fd), uint64(ptr)}
+			get(ctx, mod, call)
+			errno = call[0]
+			curBase, _ = mod.Memory().ReadUint64Le(ptr + fdstatRights)
+			curInh, _ = mod.Memory().ReadUint64Le(ptr + fdstatRights + 8)
+		}) {
+			stack[0] = errnoFAULT
+			return
+		}
+		switch {
+		case errno != 0:
+			stack[0] = errno
+		case base&^curBase != 0 || inheriting&^curInh != 0:
+			stack[0] = errnoNOTCAPABLE
+		default:
+			if st.rights == nil {
+				st.rights = make(map[uint32]fdRights)
+			}
+			st.rights[fd] = fdRights{base, inheriting, true}
+			stack[0] = 0
+		}
+	}
+}
+
+// fixClose forgets a closed descriptor's fdflags and rights.
 func fixClose(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
 	closeFD := orig["fd_close"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		fd := uint32(stack[0])
 		closeFD.Call(ctx, mod, stack)
-		if stack[0] == 0 && len(st.syncFlags) > 0 {
-			delete(st.syncFlags, fd)
+		if stack[0] == 0 {
+			st.move(-1, fd)
 		}
 	}
 }

@@ -24,6 +24,15 @@
 ;;   20 fd_fdstat_get a: its fs_flags (APPEND, 1)
 ;;   21 path_open s, O_CREAT, FDFLAGS_DSYNC|FDFLAGS_SYNC: the errno (0)
 ;;   22 fd_fdstat_get s: its fs_flags (DSYNC|SYNC, 0x12)
+;;   23 path_open a with FD_READ alone: the errno (0)
+;;   24 ... whether its fdstat's base rights hold FD_WRITE (0)
+;;   25 ... fd_write to it: the errno (EBADF, as POSIX)
+;;   26 fd_fdstat_set_rights of the first a to FD_READ alone: the errno (0)
+;;   27 ... fd_write to it: the errno (ENOTCAPABLE)
+;;   28 ... fd_fdstat_set_rights back to FD_READ|FD_WRITE: the errno (ENOTCAPABLE)
+;;   29 fd_fdstat_set_rights of fd 3 without PATH_FILESTAT_SET_SIZE: the errno (0)
+;;   30 ... path_open a with O_TRUNC: the errno (ENOTCAPABLE)
+;;   31 ... path_open a asking for every right: the errno (0)
 ;; The readlink buffer's 4 bytes ("targ") follow, then a newline; the host
 ;; checks that the file a holds "Ayz".
 (module
@@ -53,6 +62,8 @@
     (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_fdstat_get"
     (func $fd_fdstat_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_fdstat_set_rights"
+    (func $fd_fdstat_set_rights (param i32 i64 i64) (result i32)))
   (import "wasi_snapshot_preview1" "path_open"
     (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
   (memory (export "memory") 1)
@@ -109,9 +120,10 @@
     (call $sub (i32.const 2000) (i32.const 99))
     (drop (call $poll_oneoff (i32.const 2000) (i32.const 2200) (i32.const 1) (i32.const 1208)))
     (call $emit (i32.load16_u (i32.const 2208)))
-    ;; a, created, append, rights FD_WRITE|FD_READ (0x42), fd at 1212
+    ;; a, created, append, rights FD_READ|FD_SEEK|FD_WRITE (0x46: fd_pwrite
+    ;; needs FD_SEEK too), fd at 1212
     (call $emit (call $path_open (i32.const 3) (i32.const 0) (i32.const 120) (i32.const 1)
-      (i32.const 1) (i64.const 0x42) (i64.const 0) (i32.const 1) (i32.const 1212)))
+      (i32.const 1) (i64.const 0x46) (i64.const 0) (i32.const 1) (i32.const 1212)))
     (i32.store (i32.const 1100) (i32.const 124))
     (i32.store (i32.const 1104) (i32.const 3))
     (drop (call $fd_write (i32.load (i32.const 1212)) (i32.const 1100) (i32.const 1) (i32.const 1200)))
@@ -124,5 +136,20 @@
       (i32.const 1) (i64.const 0x40) (i64.const 0) (i32.const 0x12) (i32.const 1216)))
     (drop (call $fd_fdstat_get (i32.load (i32.const 1216)) (i32.const 2400)))
     (call $emit (i32.load16_u (i32.const 2402)))
+    (call $emit (call $path_open (i32.const 3) (i32.const 0) (i32.const 120) (i32.const 1)
+      (i32.const 0) (i64.const 0x2) (i64.const 0) (i32.const 0) (i32.const 1220)))
+    (drop (call $fd_fdstat_get (i32.load (i32.const 1220)) (i32.const 2400)))
+    (call $emit (i32.and (i32.shr_u (i32.load8_u (i32.const 2408)) (i32.const 6)) (i32.const 1)))
+    (call $emit (call $fd_write (i32.load (i32.const 1220)) (i32.const 1100) (i32.const 1) (i32.const 1200)))
+    (call $emit (call $fd_fdstat_set_rights (i32.load (i32.const 1212)) (i64.const 0x2) (i64.const 0)))
+    (call $emit (call $fd_write (i32.load (i32.const 1212)) (i32.const 1100) (i32.const 1) (i32.const 1200)))
+    (call $emit (call $fd_fdstat_set_rights (i32.load (i32.const 1212)) (i64.const 0x42) (i64.const 0)))
+    (drop (call $fd_fdstat_get (i32.const 3) (i32.const 2400)))
+    (call $emit (call $fd_fdstat_set_rights (i32.const 3)
+      (i64.and (i64.load (i32.const 2408)) (i64.const 0xfffffffffff7ffff)) (i64.load (i32.const 2416))))
+    (call $emit (call $path_open (i32.const 3) (i32.const 0) (i32.const 120) (i32.const 1)
+      (i32.const 8) (i64.const 0x42) (i64.const 0) (i32.const 0) (i32.const 1224)))
+    (call $emit (call $path_open (i32.const 3) (i32.const 0) (i32.const 120) (i32.const 1)
+      (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 1224)))
     (call $out (i32.const 1400) (i32.const 4))
     (call $out (i32.const 130) (i32.const 1))))
