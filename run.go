@@ -160,7 +160,7 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	r.bundle = b
 	// Measured lazily: a run that needs it no sooner measures while the
 	// runner compiles.
-	measurement := sync.OnceValue(func() loader.Measurement { return loader.Measure(b, r.profile.Name) })
+	measurement := sync.OnceValue(func() loader.Measurement { return r.measure(b) })
 	defer func() { res.Measurement = measurement() }()
 	defer r.close()
 	spec, err := r.spec(b, path)
