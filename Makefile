@@ -70,7 +70,7 @@ containerd:
 # fails if what wat2wasm makes differs from the .wasm committed beside it,
 # or that .wasm is missing; 'make corpus-write' rewrites the .wasm files.
 # (bench/wat's modules are assembled by the bench itself, with their counts.)
-CORPUS_WAT := $(sort $(wildcard wasm-examples/hostile/*.wat cmd/launch/testdata/*.wat testdata/tiny/*.wat sandbox/testdata/*.wat))
+CORPUS_WAT := $(sort $(wildcard wasm-examples/hostile/*.wat cmd/launch/testdata/*.wat testdata/tiny/*.wat testdata/wasigaps/*.wat sandbox/testdata/*.wat))
 
 corpus: tools
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && fail=0 && \
