@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -499,5 +500,31 @@ func TestKBSConcurrentReplay(t *testing.T) {
 	after, _ := b.s.Audit()
 	if len(after)-len(before) != n {
 		t.Errorf("%d decisions audited, want %d", len(after)-len(before), n)
+	}
+}
+
+// TestKBSTokensAuditedOneByOne: an issued token is a release, recorded
+// on its own whatever the refusals' audit budget: with a budget of one
+// refusal, five attestations leave five records naming the token.
+func TestKBSTokensAuditedOneByOne(t *testing.T) {
+	b := newBroker(t)
+	b.s.Budget = AuditBudget{Burst: 1, PerSecond: 0, MaxBytes: 1 << 20, Retention: time.Hour}
+	for range 5 {
+		if _, err := b.kbsSession(t, measurementA, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	records, err := b.s.Audit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := 0
+	for _, r := range records {
+		if r.Aggregate == nil && slices.Equal(r.Released, []string{TokenAsked}) && r.Status == string(attest.Affirming) && r.Measurement == hex.EncodeToString(measurementA[:]) {
+			tokens++
+		}
+	}
+	if tokens != 5 {
+		t.Errorf("%d token records of 5 in %+v", tokens, records)
 	}
 }

@@ -46,7 +46,8 @@ func TeeOf(kind string) string {
 }
 
 // TokenAsked is what an attestation's audit record says was asked for:
-// a token, before any resource.
+// a token, before any resource; and what it says was released when a
+// token was issued.
 const TokenAsked = "kbs-token"
 
 // SealingKeyResource is the KBS resource path of a run's sealing key:
@@ -228,7 +229,13 @@ func (s *Server) kbsAttest(w http.ResponseWriter, r *http.Request) {
 			status, token = string(attest.Contraindicated), ""
 			reasons = append(reasons, reasonUsed)
 		}
-		rec.Status, rec.Reasons = status, reasons
+		// An issued token is a credential released: its record is kept
+		// one by one and never pruned, as a resource's is, where a
+		// refusal's is within the audit budget.
+		rec.Status, rec.Reasons, rec.Released = status, reasons, nil
+		if token != "" {
+			rec.Released = []string{TokenAsked}
+		}
 		return s.record(tx, rec)
 	})
 	if err != nil {

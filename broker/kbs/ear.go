@@ -190,12 +190,12 @@ func VerifyEAR(token string, keys JWKS, now time.Time) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := jwt.Parse([]byte(token), jwt.WithKey(jwa.ES256(), pub), jwt.WithValidate(true), jwt.WithClock(jwt.ClockFunc(func() time.Time { return now })), jwt.WithRequiredClaim(jwt.ExpirationKey)); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrToken, err)
-	}
-	payload, err := b64.DecodeString(parts[1])
+	// The signature alone is jws's to check; the claims are read once,
+	// below (jwt.Parse read them into a token of its own first: a tenth
+	// of a KBS cycle's CPU).
+	payload, err := jws.Verify([]byte(token), jws.WithKey(jwa.ES256(), pub))
 	if err != nil {
-		return nil, fmt.Errorf("%w: the payload is not base64url", ErrToken)
+		return nil, fmt.Errorf("%w: %v", ErrToken, err)
 	}
 	// The signature is checked: the claims must be an EAR, as ear reads
 	// one.
@@ -204,12 +204,23 @@ func VerifyEAR(token string, keys JWKS, now time.Time) (*Claims, error) {
 		return nil, fmt.Errorf("%w: not an EAR: %v", ErrToken, err)
 	}
 	var body struct {
-		Exp     int64           `json:"exp"`
-		Iat     int64           `json:"iat"`
+		Exp     *int64          `json:"exp"`
+		Iat     *int64          `json:"iat"`
+		Nbf     *int64          `json:"nbf"`
 		Iss     string          `json:"iss"`
 		Ampoule json.RawMessage `json:"ampoule"`
 	}
-	if err := decodeLoose(payload, &body); err != nil || body.Ampoule == nil {
+	if err := decodeLoose(payload, &body); err != nil {
+		return nil, fmt.Errorf("%w: the claims: %v", ErrToken, err)
+	}
+	switch {
+	case body.Exp == nil || body.Iat == nil:
+		return nil, fmt.Errorf("%w: no exp or no iat", ErrToken)
+	case time.Unix(*body.Iat, 0).After(now):
+		return nil, fmt.Errorf("%w: issued after now (iat %s)", ErrToken, time.Unix(*body.Iat, 0).UTC().Format(time.RFC3339))
+	case body.Nbf != nil && time.Unix(*body.Nbf, 0).After(now):
+		return nil, fmt.Errorf("%w: not valid before %s", ErrToken, time.Unix(*body.Nbf, 0).UTC().Format(time.RFC3339))
+	case body.Ampoule == nil:
 		return nil, fmt.Errorf("%w: no Ampoule claims", ErrToken)
 	}
 	var c Claims
@@ -218,7 +229,7 @@ func VerifyEAR(token string, keys JWKS, now time.Time) (*Claims, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%w: the Ampoule claims: %v", ErrToken, err)
 	}
-	c.IssuedAt, c.Expires, c.Issuer = time.Unix(body.Iat, 0).UTC(), time.Unix(body.Exp, 0).UTC(), body.Iss
+	c.IssuedAt, c.Expires, c.Issuer = time.Unix(*body.Iat, 0).UTC(), time.Unix(*body.Exp, 0).UTC(), body.Iss
 	if !now.Before(c.Expires) {
 		return nil, fmt.Errorf("%w: expired at %s", ErrToken, c.Expires.Format(time.RFC3339))
 	}
