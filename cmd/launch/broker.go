@@ -46,7 +46,7 @@ func cmdBroker(fs *flag.FlagSet) action {
 			}
 		}
 		if sub == "secret" {
-			return brokerSecret(e, c, in, *db, *asJSON)
+			return brokerSecret(ctx, e, c, in, *db, *asJSON)
 		}
 		if sub == "audit" {
 			if code, served := e.servedAudit(ctx, *db, *asJSON); served {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +19,7 @@ import (
 // and the shell's history see), and is never printed. The process is
 // protected already: the master key that seals every value, and the
 // value, are in its memory.
-func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) int {
+func brokerSecret(ctx context.Context, e *cliEnv, c command, in invocation, db string, asJSON bool) int {
 	if len(in.Pos) == 0 || (in.Pos[0] != "put" && in.Pos[0] != "list" && in.Pos[0] != "rm") {
 		return e.fail(errcode.Errorf(errcode.Usage, "broker secret takes the subcommand put, list or rm").WithHint("usage: launch " + c.doc.Usage))
 	}
@@ -35,14 +36,23 @@ func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) i
 		}
 		defer clear(value)
 	}
-	srv, err := ampoule.OpenBroker(db, "", "off")
-	if err != nil {
-		return e.fail(err)
+	// A broker serving db holds it: the change goes through its
+	// administration socket (root's, 0600), the value in the request's
+	// body. With none serving, the database is opened here.
+	var store secretStore = adminStore{ctx, broker.DialAdmin(broker.AdminSocket(db))}
+	if _, err := store.Resources(); errors.Is(err, broker.ErrNoAdmin) {
+		srv, err := ampoule.OpenBroker(db, "", "off")
+		if err != nil {
+			return e.fail(err)
+		}
+		defer srv.Close()
+		store = srv
+	} else {
+		fmt.Fprintf(e.stderr, "launch: through the serving broker over %s\n", broker.AdminSocket(db))
 	}
-	defer srv.Close()
 	switch sub {
 	case "put":
-		if err := srv.PutResource(pos[0], value); err != nil {
+		if err := store.PutResource(pos[0], value); err != nil {
 			return e.fail(resourceError(err))
 		}
 		note := ""
@@ -51,12 +61,12 @@ func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) i
 		}
 		fmt.Fprintf(e.stdout, "stored %s (%d bytes, sealed under the broker's master key%s)\n", pos[0], len(value), note)
 	case "rm":
-		if err := srv.RemoveResource(pos[0]); err != nil {
+		if err := store.RemoveResource(pos[0]); err != nil {
 			return e.fail(resourceError(err))
 		}
 		fmt.Fprintf(e.stdout, "removed %s\n", pos[0])
 	case "list":
-		list, err := srv.Resources()
+		list, err := store.Resources()
 		if err != nil {
 			return e.fail(errcode.Errorf(errcode.Internal, "reading the broker's secrets: %v", err))
 		}
@@ -71,6 +81,29 @@ func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) i
 		}
 	}
 	return 0
+}
+
+// secretStore is where 'broker secret' acts: the database itself
+// (*broker.Server), or the broker serving it.
+type secretStore interface {
+	PutResource(path string, value []byte) error
+	RemoveResource(path string) error
+	Resources() ([]broker.ResourceInfo, error)
+}
+
+// adminStore is the serving broker's store, over its administration
+// socket.
+type adminStore struct {
+	ctx context.Context
+	a   *broker.Admin
+}
+
+func (s adminStore) PutResource(path string, value []byte) error {
+	return s.a.PutResource(s.ctx, path, value)
+}
+func (s adminStore) RemoveResource(path string) error { return s.a.RemoveResource(s.ctx, path) }
+func (s adminStore) Resources() ([]broker.ResourceInfo, error) {
+	return s.a.Resources(s.ctx)
 }
 
 // readSecretValue reads a secret's value from file, or stdin for "-", as
@@ -112,6 +145,8 @@ func resourceError(err error) error {
 		return errcode.Errorf(errcode.SecretValueInvalid, "%v", err)
 	case errors.Is(err, broker.ErrNoResource):
 		return errcode.Errorf(errcode.SecretNotFound, "%v", err)
+	case errors.Is(err, broker.ErrUnavailable), errors.Is(err, broker.ErrProtocol):
+		return errcode.Errorf(errcode.BrokerUnavailable, "the serving broker's administration: %v", err)
 	}
 	return errcode.Errorf(errcode.Internal, "the broker's secrets: %v", err)
 }
