@@ -16,7 +16,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +27,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/errcode"
@@ -36,7 +34,6 @@ import (
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
-	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 // TestSealedKeyFromBroker: a sealed mount whose key the tenant's broker
@@ -211,30 +208,7 @@ func TestBrokerCommand(t *testing.T) {
 // TestBrokerAuditShowsAggregates: refused decisions beyond the audit
 // budget are shown as counts, with their reasons, by broker audit.
 func TestBrokerAuditShowsAggregates(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "broker.db")
-	s, err := broker.Open(db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Budget = broker.AuditBudget{Burst: 1, PerSecond: 0, MaxBytes: 1 << 20, Retention: time.Hour}
-	m := strings.Repeat("ab", 48)
-	p, err := attest.ParsePolicy([]byte("measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.SetPolicy(p)
-	srv := httptest.NewServer(s.Handler())
-	c := &broker.Client{URL: srv.URL, Key: s.PublicKey()}
-	key, _ := ecdh.P256().GenerateKey(rand.Reader)
-	env := &tee.Envelope{Version: tee.EnvelopeVersion, Kind: tdx.Kind, Evidence: []byte("not a quote"), Measurement: m, Profile: "staging",
-		RuntimeKey: key.PublicKey().Bytes(), Nonce: []byte("a nonce of the host's own"), Issued: time.Now().UTC()}
-	for range 3 {
-		if _, err := c.Release(context.Background(), env, key, []string{broker.SealingKey}); err == nil {
-			t.Fatal("released to a forged nonce")
-		}
-	}
-	srv.Close()
-	s.Close()
+	db := auditedBroker(t, filepath.Join(t.TempDir(), "broker.db"))
 	r := launch(t, "broker", "audit", "--db", db)
 	if r.code != 0 || !strings.Contains(r.stdout, "2 refused decisions beyond the audit budget") || !strings.Contains(r.stdout, "reason the nonce was not issued by this broker: 2") {
 		t.Errorf("audit: %+v", r)
