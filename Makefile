@@ -19,12 +19,15 @@ GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB      := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 VULNDB_OSV  := 4789
 
-.PHONY: all build examples tools shells corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
+.PHONY: all build vmhost examples tools shells corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
 
 all: build examples
 
+# Static (no cgo: Go's own DNS resolver and user lookup): a launcher linked
+# with cgo starts through the dynamic loader and libc, which costs every
+# process, and every runner, a few milliseconds (BENCHMARKS.md).
 build:
-	$(GO) build -o $(BIN) ./cmd/launch
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/launch
 
 examples:
 	@for e in $(EXAMPLES); do \
@@ -46,6 +49,13 @@ shells:
 	@command -v zsh >/dev/null && command -v fish >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >/dev/null; \
 		else echo "make: zsh or fish is missing: the completion tests check bash's script alone"; fi; }
+
+# QEMU, Debian's kernel and OVMF for the VM tests (vm's TestBootTCG boots
+# a guest), installed as root when missing.
+vmhost:
+	@command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 linux-image-amd64 ovmf >/dev/null; \
+		else echo "make: qemu-system-x86_64 or a kernel is missing: the VM boot test skips"; fi; }
 
 # The hand-written modules the tests run: the hostile corpus and the tests'
 # own. 'make corpus' reassembles each .wat into a temporary directory and
@@ -105,7 +115,7 @@ race: examples
 # conformance suite (Go's own wasip1 standard-library tests), each driven
 # through plain wazero and through 'launch run', then every package again
 # under the race detector. Seccomp tests run as any user; CI runs as root.
-test: examples shells vet staticcheck vulncheck
+test: examples shells vmhost vet staticcheck vulncheck
 	$(GO) test -count=1 -timeout 12m ./...
 	@$(MAKE) --no-print-directory race
 
@@ -164,6 +174,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHelp$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/cmdline
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim/audit
 	$(GO) test -run '^$$' -fuzz '^FuzzServeFrames$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s .
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./vm/initdata
 
 # Regenerate docs/errors.md from the registry, and docs/launch.1 from the
 # commands' help files and flags.

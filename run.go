@@ -38,6 +38,9 @@ const (
 	WarningTEEDebug = "the TEE's debug policy bit is set: its host may read this run's memory"
 	// WarningLogSink is a run's whose log sink failed.
 	WarningLogSink = "the log sink failed; the log of ref %s may be incomplete"
+	// WarningInitDataUnbound is a run's on the simulator handed init-data:
+	// no report field ties the document to the machine.
+	WarningInitDataUnbound = "backend sim has no HOST_DATA or MRCONFIGID: nothing binds the init-data to this machine"
 )
 
 // run is one run: its settings, profile and correlation id, and what it
@@ -160,7 +163,7 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	r.bundle = b
 	// Measured lazily: a run that needs it no sooner measures while the
 	// runner compiles.
-	measurement := sync.OnceValue(func() loader.Measurement { return loader.Measure(b, r.profile.Name) })
+	measurement := sync.OnceValue(func() loader.Measurement { return r.measure(b) })
 	defer func() { res.Measurement = measurement() }()
 	defer r.close()
 	spec, err := r.spec(b, path)
@@ -233,6 +236,9 @@ func (r *run) begin(path string) (Result, *loader.Bundle, error) {
 	res.Backend, res.Insecure = r.kind, r.kind == tee.KindSim
 	if res.Insecure {
 		r.warn(WarningSim)
+	}
+	if err := r.namedByInitData(b); err != nil {
+		return res, nil, err
 	}
 	return res, b, nil
 }
