@@ -55,6 +55,9 @@ var wasiGapChecks = []struct {
 	{"fd_fdstat_set_rights of the preopen without PATH_FILESTAT_SET_SIZE", 0},
 	{"path_open O_TRUNC without PATH_FILESTAT_SET_SIZE", byte(shim.ENOTCAPABLE)},
 	{"path_open asking for every right", 0},
+	{"fd_allocate on a directory", byte(shim.EISDIR)},
+	{"path_link from one mount to another", byte(shim.EXDEV)},
+	{"path_rename from one mount to another", byte(shim.EXDEV)},
 }
 
 // TestWASIGaps runs a guest making the WASI calls where plain wazero
@@ -74,10 +77,10 @@ func TestWASIGaps(t *testing.T) {
 	simKey := filepath.Join(t.TempDir(), "sim.key")
 	for _, profile := range []string{"debug", "staging"} {
 		t.Run(profile, func(t *testing.T) {
-			mount := t.TempDir()
+			mount, other := t.TempDir(), t.TempDir()
 			bundle := testwasm.CopyBundle(t, "testdata/wasigaps",
 				"name = \"wasigaps\"\nversion = \"1.0.0\"\nprofiles = [\"debug\", \"staging\"]\n"+
-					"dirs = [\""+mount+"::/m::rw\"]\nlog_recipient = \""+id.Recipient().String()+"\"\n"+
+					"dirs = [\""+mount+"::/m::rw\", \""+other+"::/n::rw\"]\nlog_recipient = \""+id.Recipient().String()+"\"\n"+
 					"[limits]\nwall_time = \"20s\"\n")
 			var stdout bytes.Buffer
 			var sink bufferSink

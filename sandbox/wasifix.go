@@ -150,7 +150,7 @@ var wasiFixes = map[string]wasiFix{
 		wrap: fixReadlink,
 	},
 	"path_link": {
-		why:  "LOOKUPFLAGS_SYMLINK_FOLLOW is EINVAL (a link is made to the name, never through it); a new name ending in / is ENOENT",
+		why:  "LOOKUPFLAGS_SYMLINK_FOLLOW is EINVAL (a link is made to the name, never through it); a new name ending in / is ENOENT; a link from one mount to another is EXDEV, as link(2) answers across file systems, not ENOSYS",
 		wrap: fixLink,
 	},
 	"poll_oneoff": {
@@ -173,6 +173,14 @@ var wasiFixes = map[string]wasiFix{
 		why:  "narrows a descriptor's rights, which later calls honour; asking for a right it lacks is ENOTCAPABLE",
 		wrap: fixSetRights,
 	},
+	"fd_allocate": {
+		why:  "a directory is EISDIR (wazero compares the length with the directory's size and answers success), and a descriptor without FD_ALLOCATE ENOTCAPABLE",
+		wrap: fixAllocate,
+	},
+	"path_rename": {
+		why:  "a rename from one mount to another is EXDEV, as rename(2) answers across file systems, not ENOSYS",
+		wrap: crossMount("path_rename"),
+	},
 	"fd_read":               guard("fd_read", rightFdRead),
 	"fd_pread":              guard("fd_pread", rightFdRead|rightFdSeek),
 	"fd_write":              guard("fd_write", rightFdWrite),
@@ -182,7 +190,6 @@ var wasiFixes = map[string]wasiFix{
 	"fd_datasync":           guard("fd_datasync", rightFdDatasync),
 	"fd_sync":               guard("fd_sync", rightFdSync),
 	"fd_advise":             guard("fd_advise", rightFdAdvise),
-	"fd_allocate":           guard("fd_allocate", rightFdAllocate),
 	"fd_readdir":            guard("fd_readdir", rightFdReaddir),
 	"fd_fdstat_set_flags":   guard("fd_fdstat_set_flags", rightFdFdstatSetFlags),
 	"fd_filestat_get":       guard("fd_filestat_get", rightFdFilestatGet),
@@ -199,6 +206,9 @@ const (
 	errnoNOTSOCK     = uint64(shim.ENOTSOCK)
 	errnoRANGE       = uint64(shim.ERANGE)
 	errnoFAULT       = uint64(shim.EFAULT)
+	errnoISDIR       = uint64(shim.EISDIR)
+	errnoNOSYS       = uint64(shim.ENOSYS)
+	errnoXDEV        = uint64(shim.EXDEV)
 )
 
 // adviceNone is an fd_advise advice WASI does not define.
@@ -498,6 +508,65 @@ func fixLink(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc
 			}
 		}
 		link.Call(ctx, mod, stack)
+		if stack[0] == errnoNOSYS {
+			stack[0] = errnoXDEV
+		}
+	}
+}
+
+// crossMount amends a two-path function (path_rename, path_link) that
+// wazero answers ENOSYS when its two names are on different mounts
+// (different file systems to it), which is its only ENOSYS: every mount's
+// file system here links and renames. The errno becomes EXDEV, what
+// rename(2) and link(2) answer across file systems, on which a program
+// copies instead.
+func crossMount(name string) func(map[string]api.GoModuleFunction, *fixState) api.GoModuleFunc {
+	return func(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
+		fn := orig[name]
+		return func(ctx context.Context, mod api.Module, stack []uint64) {
+			fn.Call(ctx, mod, stack)
+			if stack[0] == errnoNOSYS {
+				stack[0] = errnoXDEV
+			}
+		}
+	}
+}
+
+// filetypeDirectory is WASI's FILETYPE_DIRECTORY, the first byte of an
+// fdstat.
+const filetypeDirectory = 3
+
+// fixAllocate: wazero grows a file with Truncate only when the new end
+// is past its size, so on a directory (whose size is a block) it answers
+// success. The amendment asks fd_fdstat_get, on lent memory, what the
+// descriptor is and refuses a directory with EISDIR.
+func fixAllocate(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	get, allocate := orig["fd_fdstat_get"], orig["fd_allocate"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		fd := stack[0]
+		if st.lacks(uint32(fd), rightFdAllocate) {
+			stack[0] = errnoNOTCAPABLE
+			return
+		}
+		var errno uint64
+		var filetype byte
+		if !lend(mod, 0, 24, func(ptr uint32) {
+			call := []uint64{fd, uint64(ptr)}
+			get.Call(ctx, mod, call)
+			errno = call[0]
+			filetype, _ = mod.Memory().ReadByte(ptr)
+		}) {
+			stack[0] = errnoFAULT
+			return
+		}
+		switch {
+		case errno != 0:
+			stack[0] = errno
+		case filetype == filetypeDirectory:
+			stack[0] = errnoISDIR
+		default:
+			allocate.Call(ctx, mod, stack)
+		}
 	}
 }
 

@@ -1,5 +1,6 @@
 ;; WASI preview 1 calls where plain wazero differs from the conformance
-;; suite, each once, against the first preopen (fd 3, writable, empty).
+;; suite, each once, against the first preopen (fd 3, writable, empty) and
+;; the second (fd 4, another writable mount).
 ;; Each check writes one byte to stdout, in this order:
 ;;    0 sock_shutdown(stdin): the errno (ENOTSOCK)
 ;;    1 sock_shutdown(fd 99): the errno (EBADF)
@@ -33,6 +34,10 @@
 ;;   29 fd_fdstat_set_rights of fd 3 without PATH_FILESTAT_SET_SIZE: the errno (0)
 ;;   30 ... path_open a with O_TRUNC: the errno (ENOTCAPABLE)
 ;;   31 ... path_open a asking for every right: the errno (0)
+;;   32 fd_allocate(4, 0, 1), a directory: the errno (EISDIR)
+;;   33 path_link a on fd 3 to a on fd 4 (the second preopen, another
+;;      mount): the errno (EXDEV)
+;;   34 path_rename a on fd 3 to a on fd 4: the errno (EXDEV)
 ;; The readlink buffer's 4 bytes ("targ") follow, then a newline; the host
 ;; checks that the file a holds "Ayz".
 (module
@@ -66,6 +71,10 @@
     (func $fd_fdstat_set_rights (param i32 i64 i64) (result i32)))
   (import "wasi_snapshot_preview1" "path_open"
     (func $path_open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_allocate"
+    (func $fd_allocate (param i32 i64 i64) (result i32)))
+  (import "wasi_snapshot_preview1" "path_rename"
+    (func $path_rename (param i32 i32 i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 100) "target")
   (data (i32.const 110) "l")
@@ -151,5 +160,10 @@
       (i32.const 8) (i64.const 0x42) (i64.const 0) (i32.const 0) (i32.const 1224)))
     (call $emit (call $path_open (i32.const 3) (i32.const 0) (i32.const 120) (i32.const 1)
       (i32.const 0) (i64.const -1) (i64.const -1) (i32.const 0) (i32.const 1224)))
+    (call $emit (call $fd_allocate (i32.const 4) (i64.const 0) (i64.const 1)))
+    (call $emit (call $path_link (i32.const 3) (i32.const 0) (i32.const 120) (i32.const 1)
+      (i32.const 4) (i32.const 120) (i32.const 1)))
+    (call $emit (call $path_rename (i32.const 3) (i32.const 120) (i32.const 1)
+      (i32.const 4) (i32.const 120) (i32.const 1)))
     (call $out (i32.const 1400) (i32.const 4))
     (call $out (i32.const 130) (i32.const 1))))
