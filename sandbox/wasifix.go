@@ -585,21 +585,27 @@ const (
 // clocks, the amendment answers at once (a write to a descriptor never
 // blocks here): an event per FD_WRITE, ready for an open descriptor and
 // EBADF for another, and none for the clocks, which have not expired.
-// Any other mix goes to wazero as it is.
+// Any other mix goes to wazero as it is. Subscriptions or events that do
+// not fit in memory are EFAULT before anything is read.
 func fixPollOneoff(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
 	advise, poll := orig["fd_advise"], orig["poll_oneoff"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		in, out, nsub, resultN := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
 		mem := mod.Memory()
-		if nsub == 0 || mem == nil || uint64(nsub)*subscriptionSize > uint64(mem.Size()) {
+		if nsub == 0 || mem == nil {
 			poll.Call(ctx, mod, stack)
 			return
 		}
-		subs, ok := mem.Read(in, nsub*subscriptionSize)
-		if !ok {
-			poll.Call(ctx, mod, stack)
+		// wazero sizes both arrays in 32 bits: a count past 2^32/48 wraps
+		// to a short buffer it then indexes past, a Go panic it turns into
+		// a trap. Either array outside memory is EFAULT, as wazero means
+		// it to be.
+		size := uint64(mem.Size())
+		if uint64(in)+uint64(nsub)*subscriptionSize > size || uint64(out)+uint64(nsub)*eventSize > size {
+			stack[0] = errnoFAULT
 			return
 		}
+		subs, _ := mem.Read(in, nsub*subscriptionSize)
 		writes := 0
 		for i := uint32(0); i < nsub; i++ {
 			switch subs[i*subscriptionSize+8] {

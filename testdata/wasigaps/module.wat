@@ -38,6 +38,8 @@
 ;;   33 path_link a on fd 3 to a on fd 4 (the second preopen, another
 ;;      mount): the errno (EXDEV)
 ;;   34 path_rename a on fd 3 to a on fd 4: the errno (EXDEV)
+;;   35 poll_oneoff with 0x5555556 subscriptions (48 times that wraps to
+;;      32 in 32 bits): the errno (EFAULT)
 ;; The readlink buffer's 4 bytes ("targ") follow, then a newline; the host
 ;; checks that the file a holds "Ayz".
 (module
@@ -165,5 +167,6 @@
       (i32.const 4) (i32.const 120) (i32.const 1)))
     (call $emit (call $path_rename (i32.const 3) (i32.const 120) (i32.const 1)
       (i32.const 4) (i32.const 120) (i32.const 1)))
+    (call $emit (call $poll_oneoff (i32.const 2000) (i32.const 2200) (i32.const 0x5555556) (i32.const 1208)))
     (call $out (i32.const 1400) (i32.const 4))
     (call $out (i32.const 130) (i32.const 1))))

@@ -1,0 +1,123 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/ampoule-run/ampoule/shim"
+)
+
+// FuzzPollOneoff hands the gate's poll_oneoff (fixPollOneoff in front of
+// wazero's) random subscription bytes, counts and offsets in real guest
+// memory. It never panics nor traps (wazero's own, given a count whose
+// arrays' size wraps in 32 bits, indexed past its buffer), always answers
+// one of WASI's errnos, EFAULT for arrays outside memory, and when it answers success for subscriptions that are all FD_WRITE or
+// clocks (the ones the amendment answers itself) the events are the
+// truth: one per FD_WRITE, in order, each with its subscription's
+// userdata, ready for stdin, stdout and stderr (the guest's only open
+// descriptors) and EBADF for any other.
+func FuzzPollOneoff(f *testing.F) {
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer rt.Close(ctx)
+	wasi, err := gatedWASI(ctx, rt, shim.Gate(), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := rt.InstantiateModule(ctx, wasi, wazero.NewModuleConfig()); err != nil {
+		f.Fatal(err)
+	}
+	bin, err := os.ReadFile("testdata/poll.wasm")
+	if err != nil {
+		f.Fatal(err)
+	}
+	// wazero's default clock and sleep are fakes: a clock subscription
+	// returns at once.
+	guest, err := rt.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithStartFunctions())
+	if err != nil {
+		f.Fatal(err)
+	}
+	poll, mem := guest.ExportedFunction("poll"), guest.Memory()
+
+	sub := func(userdata uint64, tag byte, fd uint32) []byte {
+		b := make([]byte, subscriptionSize)
+		binary.LittleEndian.PutUint64(b, userdata)
+		b[8] = tag
+		binary.LittleEndian.PutUint32(b[16:], fd)
+		return b
+	}
+	two := append(sub(7, eventTypeFdWrite, 1), sub(8, eventTypeFdWrite, 99)...)
+	f.Add(two, uint32(0), uint32(1024), uint32(2), uint32(2048))
+	f.Add(append(two, sub(9, 0, 1)...), uint32(0), uint32(0), uint32(3), uint32(60)) // out over in
+	f.Add(sub(1, 1, 0), uint32(0), uint32(512), uint32(1), uint32(600))              // FD_READ: wazero's
+	f.Add(two, uint32(65530), uint32(0), uint32(2), uint32(4))                       // in past memory
+	f.Add(two, uint32(0), uint32(65500), uint32(2), uint32(4))                       // out past memory
+	f.Add(two, uint32(0), uint32(1024), uint32(0x7fffffff), uint32(8))               // nsub past memory
+	f.Add(two, uint32(0), uint32(1024), uint32(2), uint32(65534))                    // result past memory
+
+	f.Fuzz(func(t *testing.T, subs []byte, in, out, nsub, resultN uint32) {
+		page := make([]byte, mem.Size())
+		copy(page[in%uint32(len(page)):], subs)
+		mem.Write(0, page)
+		before := append([]byte(nil), page...)
+		res, err := poll.Call(ctx, uint64(in), uint64(out), uint64(nsub), uint64(resultN))
+		if err != nil {
+			t.Fatalf("poll_oneoff trapped: %v", err)
+		}
+		errno := uint32(res[0])
+		if errno > uint32(shim.ENOTCAPABLE) {
+			t.Fatalf("poll_oneoff answered %d, not a WASI errno", errno)
+		}
+		size := uint64(len(before))
+		outside := uint64(in)+uint64(nsub)*subscriptionSize > size || uint64(out)+uint64(nsub)*eventSize > size
+		if nsub > 0 && outside && errno != uint32(shim.EFAULT) {
+			t.Fatalf("subscriptions or events outside memory: %s, want EFAULT", shim.ErrnoName(errno))
+		}
+		if errno != 0 || nsub == 0 || outside {
+			return
+		}
+		var writes []uint32
+		for i := uint32(0); i < nsub; i++ {
+			switch before[in+i*subscriptionSize+8] {
+			case eventTypeFdWrite:
+				writes = append(writes, i)
+			case 0:
+			default:
+				return // wazero's own answer
+			}
+		}
+		if len(writes) == 0 {
+			return
+		}
+		n, _ := mem.ReadUint32Le(resultN)
+		if int(n) != len(writes) {
+			t.Fatalf("%d events for %d FD_WRITE subscriptions", n, len(writes))
+		}
+		if end := uint64(out) + uint64(len(writes))*eventSize; end > uint64(len(before)) {
+			t.Fatalf("success with events past memory (%d > %d)", end, len(before))
+		} else if end > uint64(resultN) && uint64(resultN)+4 > uint64(out) {
+			return // the count overwrote the events: nothing more to check
+		}
+		for k, i := range writes {
+			s := before[in+i*subscriptionSize:]
+			ev, _ := mem.Read(out+uint32(k)*eventSize, eventSize)
+			if got, want := binary.LittleEndian.Uint64(ev), binary.LittleEndian.Uint64(s); got != want {
+				t.Errorf("event %d: userdata %#x, want %#x", k, got, want)
+			}
+			if ev[10] != eventTypeFdWrite {
+				t.Errorf("event %d: type %d, want FD_WRITE", k, ev[10])
+			}
+			want := uint16(0)
+			if fd := binary.LittleEndian.Uint32(s[16:]); fd > 2 {
+				want = uint16(shim.EBADF)
+			}
+			if got := binary.LittleEndian.Uint16(ev[8:]); got != want {
+				t.Errorf("event %d: error %d, want %d", k, got, want)
+			}
+		}
+	})
+}
