@@ -59,6 +59,7 @@ var wasiGapChecks = []struct {
 	{"path_link from one mount to another", byte(shim.EXDEV)},
 	{"path_rename from one mount to another", byte(shim.EXDEV)},
 	{"poll_oneoff with a count whose arrays' size wraps in 32 bits", byte(shim.EFAULT)},
+	{"path_filestat_set_times of a dangling link without SYMLINK_FOLLOW", 0},
 }
 
 // TestWASIGaps runs a guest making the WASI calls where plain wazero
@@ -67,7 +68,8 @@ var wasiGapChecks = []struct {
 // POSIX program can act on, path_readlink truncates, poll_oneoff answers
 // FD_WRITE at once (the guest's 60 s clock never waits), fd_pwrite
 // writes at its offset in a file opened to append, and fd_fdstat_get
-// reports the fdflags a file was opened with, and rights narrow (by
+// reports the fdflags a file was opened with, path_filestat_set_times
+// without SYMLINK_FOLLOW sets a link's own times, and rights narrow (by
 // path_open and fd_fdstat_set_rights), are reported, and are honoured,
 // while asking for every right is never refused.
 func TestWASIGaps(t *testing.T) {
@@ -115,6 +117,11 @@ func TestWASIGaps(t *testing.T) {
 			}
 			if got := out[len(wasiGapChecks):]; got != "targ\n" {
 				t.Errorf("path_readlink into 4 bytes read %q, want \"targ\"", got[:4])
+			}
+			if st, err := os.Lstat(filepath.Join(mount, "l")); err != nil || st.ModTime().UnixNano() != 1e18 {
+				t.Errorf("after path_filestat_set_times without SYMLINK_FOLLOW, the link l: %v (%v), want its own mtime 10^18 ns", st, err)
+			} else if st.Mode()&os.ModeSymlink == 0 {
+				t.Errorf("l is %v, not the link the guest made", st.Mode())
 			}
 			if b, err := os.ReadFile(filepath.Join(mount, "a")); err != nil || string(b) != "Ayz" {
 				t.Errorf("after fd_write \"xyz\" and fd_pwrite \"A\" at 0 in append mode, a holds %q (%v), want \"Ayz\"", b, err)

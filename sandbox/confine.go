@@ -36,15 +36,26 @@ type confinedFS struct {
 	// preopened is set once wazero has opened the mount's own root, which
 	// the open-files limit does not count.
 	preopened bool
+	// lookup, shared with the run's gate, says whether the Utimens under
+	// way is one that must not follow a final link (nil: every one
+	// follows).
+	lookup *linkLookup
 }
+
+// linkLookup carries what wazero's file system interface cannot: that the
+// path_filestat_set_times under way was called without
+// LOOKUPFLAGS_SYMLINK_FOLLOW. The gate's amendment sets it around its
+// call into wazero, which then reaches Utimens; one run has one guest
+// thread, in that call, so it needs no lock.
+type linkLookup struct{ noFollow bool }
 
 // inodeCost is what each file, directory or link a guest makes counts
 // against file_output on top of its bytes: a block, about what a file
 // system spends on it.
 const inodeCost = 4096
 
-func newConfinedFS(root *shim.Root, writable bool, files *fileLimits, q *quota) experimentalsys.FS {
-	var fsys experimentalsys.FS = &confinedFS{root: root, files: files, quota: q, writable: writable}
+func newConfinedFS(root *shim.Root, writable bool, files *fileLimits, q *quota, lookup *linkLookup) experimentalsys.FS {
+	var fsys experimentalsys.FS = &confinedFS{root: root, files: files, quota: q, writable: writable, lookup: lookup}
 	if !writable {
 		fsys = &readOnlyFS{ReadFS: sysfs.ReadFS{FS: fsys}}
 	}
@@ -520,9 +531,27 @@ func (c *confinedFS) Readlink(name string) (string, experimentalsys.Errno) {
 	return target, e
 }
 
-// Utimens sets the times of what name resolves to, following a final link
-// (a call that should not follow one acts on an open file instead).
+// Utimens sets the times of what name resolves to, following a final link,
+// unless the gate's linkLookup says the call must not follow one: then a
+// link's own times change, set with utimensat(AT_SYMLINK_NOFOLLOW) of its
+// last component on the descriptor of the directory that holds it (the
+// mount's root, "." and "..", and a name ending in /, are directories
+// either way).
 func (c *confinedFS) Utimens(name string, atim, mtim int64) experimentalsys.Errno {
+	if c.lookup != nil && c.lookup.noFollow {
+		dirfd, base, dirOnly, err := c.root.Parent(name)
+		switch {
+		case errors.Is(err, shim.ErrMountRoot), errors.Is(err, shim.ErrDots):
+		case err != nil:
+			return errno(err)
+		case dirOnly:
+			unix.Close(dirfd)
+		default:
+			defer unix.Close(dirfd)
+			ts := []unix.Timespec{timespec(atim), timespec(mtim)}
+			return errno(unix.UtimesNanoAt(dirfd, base, ts, unix.AT_SYMLINK_NOFOLLOW))
+		}
+	}
 	fd, err := c.root.Open(name, unix.O_PATH, 0)
 	if err != nil {
 		return errno(err)

@@ -25,10 +25,13 @@ import (
 // stack-based API; the functions left as wazero's, the hot ones (fd_read,
 // fd_write, path_open, ...), pay nothing.
 //
+// lookup, when not nil, is the run's channel to its confined mounts for
+// path_filestat_set_times without SYMLINK_FOLLOW (see linkLookup).
+//
 // watch, when not nil, is told of every call (trace, host-call limit); it is
 // compiled into the host functions only then, so a run without it pays
 // nothing.
-func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *callWatch) (wazero.CompiledModule, error) {
+func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *callWatch, lookup *linkLookup) (wazero.CompiledModule, error) {
 	defaults, err := wasi_snapshot_preview1.NewBuilder(rt).Compile(ctx)
 	if err != nil {
 		return nil, err
@@ -42,7 +45,7 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 		}
 		orig[name] = fn
 	}
-	st := &fixState{}
+	st := &fixState{lookup: lookup}
 	b := rt.NewHostModuleBuilder(shim.WASIModule)
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
 	for name, def := range defs {

@@ -23,7 +23,7 @@ func quotaFS(t *testing.T, max int64) (experimentalsys.FS, *quota, *fileLimits, 
 	hit := func(c errcode.Code) { *hits = append(*hits, c) }
 	q := &quota{max: max, hit: hit}
 	files := &fileLimits{hit: hit}
-	return newConfinedFS(root, true, files, q), q, files, hits
+	return newConfinedFS(root, true, files, q, nil), q, files, hits
 }
 
 // TestSealedQuotaCountsWhatTheStoreHolds: every call that makes something

@@ -28,7 +28,7 @@ func TestReadOnlyMountChangesNothing(t *testing.T) {
 	defer root.Close()
 	var hits []errcode.Code
 	limits := &fileLimits{hit: func(c errcode.Code) { hits = append(hits, c) }}
-	fsys := newConfinedFS(root, false, limits, nil)
+	fsys := newConfinedFS(root, false, limits, nil, nil)
 
 	for name, flag := range map[string]experimentalsys.Oflag{
 		"O_TRUNC":  experimentalsys.O_RDONLY | experimentalsys.O_TRUNC,

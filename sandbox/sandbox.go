@@ -241,7 +241,8 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if spec.HostCalls > 0 || spec.Trace != nil {
 		watch = &callWatch{max: spec.HostCalls, trace: spec.Trace, hit: func(c errcode.Code) { cancel(&limitError{c}) }}
 	}
-	wasi, err := gatedWASI(ctx, rt, gate, watch)
+	lookup := &linkLookup{}
+	wasi, err := gatedWASI(ctx, rt, gate, watch, lookup)
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.Internal, "compiling WASI: %v", err)
 	}
@@ -301,7 +302,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		if d.MaxBytes > 0 {
 			q = &quota{max: d.MaxBytes, hit: func(c errcode.Code) { cancel(&limitError{c}) }}
 		}
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newConfinedFS(roots[i], d.Writable, files, q), d.Guest)
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newConfinedFS(roots[i], d.Writable, files, q, lookup), d.Guest)
 	}
 	if len(spec.Secrets) > 0 {
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newSecretFS(spec.Secrets, files), SecretsDir)

@@ -39,6 +39,9 @@ type fixState struct {
 	// inheriting rights, and those fd_fdstat_set_rights kept. A
 	// descriptor absent from it has wazero's.
 	rights map[uint32]fdRights
+	// lookup tells the run's confined mounts that a Utimens must not
+	// follow a final link (nil: no mount listens).
+	lookup *linkLookup
 }
 
 // fdRights is a descriptor's base and inheriting rights. They are
@@ -152,6 +155,10 @@ var wasiFixes = map[string]wasiFix{
 	"path_link": {
 		why:  "LOOKUPFLAGS_SYMLINK_FOLLOW is EINVAL (a link is made to the name, never through it); a new name ending in / is ENOENT; a link from one mount to another is EXDEV, as link(2) answers across file systems, not ENOSYS",
 		wrap: fixLink,
+	},
+	"path_filestat_set_times": {
+		why:  "without LOOKUPFLAGS_SYMLINK_FOLLOW a final link's own times change (utimensat AT_SYMLINK_NOFOLLOW on the descriptor of its directory), where wazero opens what the link names",
+		wrap: fixSetTimes,
 	},
 	"poll_oneoff": {
 		why:  "an FD_WRITE subscription on an open descriptor is ready at once (stdout, stderr and files never block a write), not ENOTSUP",
@@ -567,6 +574,24 @@ func fixAllocate(orig map[string]api.GoModuleFunction, st *fixState) api.GoModul
 		default:
 			allocate.Call(ctx, mod, stack)
 		}
+	}
+}
+
+// fixSetTimes: wazero sends a call with SYMLINK_FOLLOW to its file
+// system's Utimens and one without to a file it opens by the path, which
+// follows the link. The amendment sends both to Utimens, with the run's
+// linkLookup telling a confined mount, for the one call, not to follow.
+func fixSetTimes(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	set := orig["path_filestat_set_times"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		if uint32(stack[1])&lookupSymlinkFollow != 0 || st.lookup == nil {
+			set.Call(ctx, mod, stack)
+			return
+		}
+		st.lookup.noFollow = true
+		defer func() { st.lookup.noFollow = false }()
+		stack[1] |= lookupSymlinkFollow
+		set.Call(ctx, mod, stack)
 	}
 }
 

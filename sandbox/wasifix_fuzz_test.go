@@ -24,7 +24,7 @@ func FuzzPollOneoff(f *testing.F) {
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
 	defer rt.Close(ctx)
-	wasi, err := gatedWASI(ctx, rt, shim.Gate(), nil)
+	wasi, err := gatedWASI(ctx, rt, shim.Gate(), nil, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

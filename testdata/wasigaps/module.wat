@@ -40,6 +40,9 @@
 ;;   34 path_rename a on fd 3 to a on fd 4: the errno (EXDEV)
 ;;   35 poll_oneoff with 0x5555556 subscriptions (48 times that wraps to
 ;;      32 in 32 bits): the errno (EFAULT)
+;;   36 path_filestat_set_times l (the link to the missing "target")
+;;      without SYMLINK_FOLLOW, mtime 10^18 ns: the errno (0); the host
+;;      checks the link's own mtime
 ;; The readlink buffer's 4 bytes ("targ") follow, then a newline; the host
 ;; checks that the file a holds "Ayz".
 (module
@@ -77,6 +80,8 @@
     (func $fd_allocate (param i32 i64 i64) (result i32)))
   (import "wasi_snapshot_preview1" "path_rename"
     (func $path_rename (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_filestat_set_times"
+    (func $path_filestat_set_times (param i32 i32 i32 i32 i64 i64 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 100) "target")
   (data (i32.const 110) "l")
@@ -168,5 +173,7 @@
     (call $emit (call $path_rename (i32.const 3) (i32.const 120) (i32.const 1)
       (i32.const 4) (i32.const 120) (i32.const 1)))
     (call $emit (call $poll_oneoff (i32.const 2000) (i32.const 2200) (i32.const 0x5555556) (i32.const 1208)))
+    (call $emit (call $path_filestat_set_times (i32.const 3) (i32.const 0) (i32.const 110) (i32.const 1)
+      (i64.const 0) (i64.const 1000000000000000000) (i32.const 4)))
     (call $out (i32.const 1400) (i32.const 4))
     (call $out (i32.const 130) (i32.const 1))))
