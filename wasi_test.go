@@ -60,6 +60,13 @@ var wasiGapChecks = []struct {
 	{"path_rename from one mount to another", byte(shim.EXDEV)},
 	{"poll_oneoff with a count whose arrays' size wraps in 32 bits", byte(shim.EFAULT)},
 	{"path_filestat_set_times of a dangling link without SYMLINK_FOLLOW", 0},
+	{"path_open a directory", 0},
+	{"fd_renumber it onto the second preopen", 0},
+	{"fd_fdstat_get of its old number", byte(shim.EBADF)},
+	{"the renumbered descriptor's filetype", 3},
+	{"fd_renumber onto itself", 0},
+	{"fd_fdstat_get after renumbering onto itself", 0},
+	{"fd_renumber stdout over a preopen (wazero keeps its preopens)", byte(shim.ENOTSUP)},
 }
 
 // TestWASIGaps runs a guest making the WASI calls where plain wazero

@@ -145,7 +145,7 @@ var wasiFixes = map[string]wasiFix{
 		wrap: fixPrestatDirName,
 	},
 	"fd_renumber": {
-		why:  "renumbering to a descriptor that is not open is EBADF, as fd_renumber's contract has it",
+		why:  "renumbering to a descriptor that is not open is EBADF, as fd_renumber's contract has it; onto itself is success, not a closed descriptor; onto a preopen (a mount, stdio) closes it first, as any other destination, where wazero answered ENOTSUP",
 		wrap: fixRenumber,
 	},
 	"path_readlink": {
@@ -216,6 +216,7 @@ const (
 	errnoISDIR       = uint64(shim.EISDIR)
 	errnoNOSYS       = uint64(shim.ENOSYS)
 	errnoXDEV        = uint64(shim.EXDEV)
+	errnoNOTSUP      = uint64(shim.ENOTSUP)
 )
 
 // adviceNone is an fd_advise advice WASI does not define.
@@ -288,21 +289,58 @@ func fixPrestatDirName(orig map[string]api.GoModuleFunction, _ *fixState) api.Go
 	}
 }
 
-// fixRenumber: wazero moves a descriptor onto a number nothing has open.
-// Its fdflags move with the descriptor.
+// fixRenumber: wazero moves a descriptor onto a number nothing has open,
+// closes a descriptor renumbered onto itself, and refuses (ENOTSUP) to
+// renumber onto a preopen (a mount's directory, or stdin, stdout or
+// stderr). The amendment refuses a destination that is not open (EBADF),
+// answers success for a descriptor onto itself, and renumbers onto a
+// preopen by closing it first, as wazero closes any other destination,
+// when the source is not a preopen itself (it learns which from
+// fd_prestat_get, which wazero answers for its preopens alone). A preopen
+// source stays ENOTSUP: wazero's table keeps its preopens where they are,
+// and none of its functions moves one. Fdflags and rights move with the
+// descriptor.
 func fixRenumber(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
-	advise, renumber := orig["fd_advise"], orig["fd_renumber"]
+	advise, renumber, closeFD, prestat := orig["fd_advise"], orig["fd_renumber"], orig["fd_close"], orig["fd_prestat_get"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		from, to := uint32(stack[0]), uint32(stack[1])
 		if !fdOpen(ctx, mod, advise, stack[1]) {
 			stack[0] = errnoBADF
 			return
 		}
+		if from == to {
+			stack[0] = 0 // to is open
+			return
+		}
 		renumber.Call(ctx, mod, stack)
+		if stack[0] == errnoNOTSUP && !isPreopen(ctx, mod, prestat, from) {
+			call := []uint64{uint64(to)}
+			closeFD.Call(ctx, mod, call)
+			if call[0] != 0 {
+				stack[0] = call[0]
+				return
+			}
+			st.move(-1, to)
+			stack[0], stack[1] = uint64(from), uint64(to)
+			renumber.Call(ctx, mod, stack)
+		}
 		if stack[0] == 0 {
 			st.move(int64(from), to)
 		}
 	}
+}
+
+// isPreopen asks wazero's fd_prestat_get, on lent memory, whether fd is
+// one of the descriptors it opened before the run (it answers success for
+// those alone: a mount's directory, stdin, stdout, stderr).
+func isPreopen(ctx context.Context, mod api.Module, prestat api.GoModuleFunction, fd uint32) bool {
+	var errno uint64 = errnoFAULT
+	lend(mod, 0, 8, func(ptr uint32) {
+		call := []uint64{uint64(fd), uint64(ptr)}
+		prestat.Call(ctx, mod, call)
+		errno = call[0]
+	})
+	return errno == 0
 }
 
 // fixPathOpen records the synchronous-write fdflags of the descriptor a

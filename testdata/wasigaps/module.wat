@@ -43,6 +43,14 @@
 ;;   36 path_filestat_set_times l (the link to the missing "target")
 ;;      without SYMLINK_FOLLOW, mtime 10^18 ns: the errno (0); the host
 ;;      checks the link's own mtime
+;;   37 path_open "." beneath fd 3, a directory: the errno (0)
+;;   38 fd_renumber it onto fd 4, the second preopen: the errno (0)
+;;   39 fd_fdstat_get of its old number: the errno (EBADF)
+;;   40 fd_fdstat_get 4: its filetype (DIRECTORY, 3)
+;;   41 fd_renumber 4 onto itself: the errno (0)
+;;   42 fd_fdstat_get 4 after: the errno (0)
+;;   43 fd_renumber stdout onto fd 4: the errno (ENOTSUP: wazero keeps its
+;;      preopens where they are)
 ;; The readlink buffer's 4 bytes ("targ") follow, then a newline; the host
 ;; checks that the file a holds "Ayz".
 (module
@@ -92,6 +100,7 @@
   (data (i32.const 128) "A")
   (data (i32.const 130) "\n")
   (data (i32.const 132) "s")
+  (data (i32.const 140) ".")
 
   ;; $emit writes one byte to stdout.
   (func $emit (param $b i32)
@@ -175,5 +184,14 @@
     (call $emit (call $poll_oneoff (i32.const 2000) (i32.const 2200) (i32.const 0x5555556) (i32.const 1208)))
     (call $emit (call $path_filestat_set_times (i32.const 3) (i32.const 0) (i32.const 110) (i32.const 1)
       (i64.const 0) (i64.const 1000000000000000000) (i32.const 4)))
+    (call $emit (call $path_open (i32.const 3) (i32.const 0) (i32.const 140) (i32.const 1)
+      (i32.const 2) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 1228)))
+    (call $emit (call $fd_renumber (i32.load (i32.const 1228)) (i32.const 4)))
+    (call $emit (call $fd_fdstat_get (i32.load (i32.const 1228)) (i32.const 2400)))
+    (drop (call $fd_fdstat_get (i32.const 4) (i32.const 2400)))
+    (call $emit (i32.load8_u (i32.const 2400)))
+    (call $emit (call $fd_renumber (i32.const 4) (i32.const 4)))
+    (call $emit (call $fd_fdstat_get (i32.const 4) (i32.const 2400)))
+    (call $emit (call $fd_renumber (i32.const 1) (i32.const 4)))
     (call $out (i32.const 1400) (i32.const 4))
     (call $out (i32.const 130) (i32.const 1))))
