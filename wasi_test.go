@@ -67,6 +67,7 @@ var wasiGapChecks = []struct {
 	{"fd_renumber onto itself", 0},
 	{"fd_fdstat_get after renumbering onto itself", 0},
 	{"fd_renumber stdout over a preopen (wazero keeps its preopens)", byte(shim.ENOTSUP)},
+	{"path_symlink to a missing name ending in /", byte(shim.ENOENT)},
 }
 
 // TestWASIGaps runs a guest making the WASI calls where plain wazero
@@ -124,6 +125,9 @@ func TestWASIGaps(t *testing.T) {
 			}
 			if got := out[len(wasiGapChecks):]; got != "targ\n" {
 				t.Errorf("path_readlink into 4 bytes read %q, want \"targ\"", got[:4])
+			}
+			if _, err := os.Lstat(filepath.Join(mount, "h2")); !os.IsNotExist(err) {
+				t.Errorf("path_symlink to h2/ made h2 (%v)", err)
 			}
 			if st, err := os.Lstat(filepath.Join(mount, "l")); err != nil || st.ModTime().UnixNano() != 1e18 {
 				t.Errorf("after path_filestat_set_times without SYMLINK_FOLLOW, the link l: %v (%v), want its own mtime 10^18 ns", st, err)

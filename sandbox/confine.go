@@ -507,6 +507,19 @@ func (c *confinedFS) Symlink(target, linkName string) experimentalsys.Errno {
 	if len(target) > 0 && target[0] == '/' {
 		return experimentalsys.EPERM
 	}
+	if strings.HasSuffix(linkName, "/") {
+		// A name ending in / names a directory, which a link is not:
+		// symlink(2) answers ENOENT for a name that does not exist (wazero
+		// made the link without the slash), EEXIST for a directory, and at
+		// says ENOTDIR for anything else.
+		return c.at(linkName, func(dirfd int, base string) error {
+			var st unix.Stat_t
+			if err := unix.Fstatat(dirfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				return err
+			}
+			return unix.EEXIST
+		})
+	}
 	if e := c.charge(int64(len(target)), linkName); e != 0 {
 		return e
 	}

@@ -51,6 +51,8 @@
 ;;   42 fd_fdstat_get 4 after: the errno (0)
 ;;   43 fd_renumber stdout onto fd 4: the errno (ENOTSUP: wazero keeps its
 ;;      preopens where they are)
+;;   44 path_symlink target -> "h2/", a name that does not exist ending in
+;;      /: the errno (ENOENT)
 ;; The readlink buffer's 4 bytes ("targ") follow, then a newline; the host
 ;; checks that the file a holds "Ayz".
 (module
@@ -193,5 +195,6 @@
     (call $emit (call $fd_renumber (i32.const 4) (i32.const 4)))
     (call $emit (call $fd_fdstat_get (i32.const 4) (i32.const 2400)))
     (call $emit (call $fd_renumber (i32.const 1) (i32.const 4)))
+    (call $emit (call $path_symlink (i32.const 100) (i32.const 6) (i32.const 3) (i32.const 114) (i32.const 3)))
     (call $out (i32.const 1400) (i32.const 4))
     (call $out (i32.const 130) (i32.const 1))))
