@@ -68,6 +68,11 @@ var wasiGapChecks = []struct {
 	{"fd_fdstat_get after renumbering onto itself", 0},
 	{"fd_renumber stdout over a preopen (wazero keeps its preopens)", byte(shim.ENOTSUP)},
 	{"path_symlink to a missing name ending in /", byte(shim.ENOENT)},
+	{"fd_allocate on stdout", byte(shim.ESPIPE)},
+	{"fd_filestat_set_size on stdout", byte(shim.EINVAL)},
+	{"fd_fdstat_set_flags NONBLOCK on stdout", byte(shim.ENOTSUP)},
+	{"fd_seek on stdout", byte(shim.ESPIPE)},
+	{"fd_filestat_set_times on stdout (wazero trapped)", byte(shim.ENOTSUP)},
 }
 
 // TestWASIGaps runs a guest making the WASI calls where plain wazero

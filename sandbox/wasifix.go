@@ -119,8 +119,19 @@ func (st *fixState) move(from int64, to uint32) {
 // guard is the amendment of an fd_ function that needs right of its
 // first parameter's descriptor.
 func guard(name string, right uint64) wasiFix {
+	return guardNoSys(name, right, 0)
+}
+
+// guardNoSys is guard for a function wazero answers ENOSYS on stdin,
+// stdout and stderr (its stdio files implement none of it): the answer
+// becomes nosys, what the POSIX call answers on a pipe or terminal.
+func guardNoSys(name string, right, nosys uint64) wasiFix {
+	why := "refused (ENOTCAPABLE) when fd_fdstat_set_rights took away the right it needs, of the descriptor or of the directory it was opened beneath"
+	if nosys != 0 {
+		why += "; on stdio " + shim.ErrnoName(uint32(nosys)) + ", as on a pipe, where wazero answered ENOSYS"
+	}
 	return wasiFix{
-		why: "refused (ENOTCAPABLE) when fd_fdstat_set_rights took away the right it needs, of the descriptor or of the directory it was opened beneath",
+		why: why,
 		wrap: func(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
 			fn := orig[name]
 			return func(ctx context.Context, mod api.Module, stack []uint64) {
@@ -129,6 +140,9 @@ func guard(name string, right uint64) wasiFix {
 					return
 				}
 				fn.Call(ctx, mod, stack)
+				if stack[0] == errnoNOSYS && nosys != 0 {
+					stack[0] = nosys
+				}
 			}
 		},
 	}
@@ -192,16 +206,19 @@ var wasiFixes = map[string]wasiFix{
 	"fd_pread":              guard("fd_pread", rightFdRead|rightFdSeek),
 	"fd_write":              guard("fd_write", rightFdWrite),
 	"fd_pwrite":             guard("fd_pwrite", rightFdWrite|rightFdSeek),
-	"fd_seek":               guard("fd_seek", rightFdSeek),
-	"fd_tell":               guard("fd_tell", rightFdTell),
+	"fd_seek":               guardNoSys("fd_seek", rightFdSeek, errnoSPIPE),
+	"fd_tell":               guardNoSys("fd_tell", rightFdTell, errnoSPIPE),
 	"fd_datasync":           guard("fd_datasync", rightFdDatasync),
 	"fd_sync":               guard("fd_sync", rightFdSync),
 	"fd_advise":             guard("fd_advise", rightFdAdvise),
 	"fd_readdir":            guard("fd_readdir", rightFdReaddir),
-	"fd_fdstat_set_flags":   guard("fd_fdstat_set_flags", rightFdFdstatSetFlags),
+	"fd_fdstat_set_flags":   guardNoSys("fd_fdstat_set_flags", rightFdFdstatSetFlags, errnoNOTSUP),
 	"fd_filestat_get":       guard("fd_filestat_get", rightFdFilestatGet),
-	"fd_filestat_set_size":  guard("fd_filestat_set_size", rightFdFilestatSetSize),
-	"fd_filestat_set_times": guard("fd_filestat_set_times", rightFdFilestatSetTimes),
+	"fd_filestat_set_size":  guardNoSys("fd_filestat_set_size", rightFdFilestatSetSize, errnoINVAL),
+	"fd_filestat_set_times": {
+		why:  "on stdio ENOTSUP: wazero fell back to setting the times by a path stdio does not have, a nil dereference that trapped the run; and refused (ENOTCAPABLE) without FD_FILESTAT_SET_TIMES",
+		wrap: fixFdSetTimes,
+	},
 }
 
 // WASI errnos the amendments answer.
@@ -217,6 +234,7 @@ const (
 	errnoNOSYS       = uint64(shim.ENOSYS)
 	errnoXDEV        = uint64(shim.EXDEV)
 	errnoNOTSUP      = uint64(shim.ENOTSUP)
+	errnoSPIPE       = uint64(shim.ESPIPE)
 )
 
 // adviceNone is an fd_advise advice WASI does not define.
@@ -611,7 +629,40 @@ func fixAllocate(orig map[string]api.GoModuleFunction, st *fixState) api.GoModul
 			stack[0] = errnoISDIR
 		default:
 			allocate.Call(ctx, mod, stack)
+			if stack[0] == errnoNOSYS {
+				stack[0] = errnoSPIPE // stdio, as posix_fallocate(3) on a pipe
+			}
 		}
+	}
+}
+
+// fixFdSetTimes: wazero sets a descriptor's times through its file and,
+// when the file answers ENOSYS or EPERM, by its path in its file system;
+// stdin, stdout and stderr have neither (their file system is nil, a Go
+// panic wazero turns into a trap). The amendment answers ENOTSUP for
+// them: a preopen below 3 that is not a directory (fd_prestat_get answers
+// for preopens alone, and a preopen never moves).
+func fixFdSetTimes(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	set, prestat, get := orig["fd_filestat_set_times"], orig["fd_prestat_get"], orig["fd_fdstat_get"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		fd := uint32(stack[0])
+		if st.lacks(fd, rightFdFilestatSetTimes) {
+			stack[0] = errnoNOTCAPABLE
+			return
+		}
+		if fd < 3 && isPreopen(ctx, mod, prestat, fd) {
+			var filetype byte = filetypeDirectory
+			lend(mod, 0, 24, func(ptr uint32) {
+				call := []uint64{uint64(fd), uint64(ptr)}
+				get.Call(ctx, mod, call)
+				filetype, _ = mod.Memory().ReadByte(ptr)
+			})
+			if filetype != filetypeDirectory {
+				stack[0] = errnoNOTSUP
+				return
+			}
+		}
+		set.Call(ctx, mod, stack)
 	}
 }
 

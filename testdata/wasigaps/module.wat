@@ -53,6 +53,12 @@
 ;;      preopens where they are)
 ;;   44 path_symlink target -> "h2/", a name that does not exist ending in
 ;;      /: the errno (ENOENT)
+;;   45 fd_allocate(stdout, 0, 1): the errno (ESPIPE, as on a pipe)
+;;   46 fd_filestat_set_size(stdout, 0): the errno (EINVAL)
+;;   47 fd_fdstat_set_flags(stdout, NONBLOCK): the errno (ENOTSUP)
+;;   48 fd_seek(stdout, 0, SET): the errno (ESPIPE)
+;;   49 fd_filestat_set_times(stdout, ATIM|MTIM): the errno (ENOTSUP; wazero
+;;      trapped on a nil file system)
 ;; The readlink buffer's 4 bytes ("targ") follow, then a newline; the host
 ;; checks that the file a holds "Ayz".
 (module
@@ -92,6 +98,14 @@
     (func $path_rename (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "path_filestat_set_times"
     (func $path_filestat_set_times (param i32 i32 i32 i32 i64 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_filestat_set_size"
+    (func $fd_filestat_set_size (param i32 i64) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_fdstat_set_flags"
+    (func $fd_fdstat_set_flags (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_seek"
+    (func $fd_seek (param i32 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_filestat_set_times"
+    (func $fd_filestat_set_times (param i32 i64 i64 i32) (result i32)))
   (memory (export "memory") 1)
   (data (i32.const 100) "target")
   (data (i32.const 110) "l")
@@ -196,5 +210,10 @@
     (call $emit (call $fd_fdstat_get (i32.const 4) (i32.const 2400)))
     (call $emit (call $fd_renumber (i32.const 1) (i32.const 4)))
     (call $emit (call $path_symlink (i32.const 100) (i32.const 6) (i32.const 3) (i32.const 114) (i32.const 3)))
+    (call $emit (call $fd_allocate (i32.const 1) (i64.const 0) (i64.const 1)))
+    (call $emit (call $fd_filestat_set_size (i32.const 1) (i64.const 0)))
+    (call $emit (call $fd_fdstat_set_flags (i32.const 1) (i32.const 4)))
+    (call $emit (call $fd_seek (i32.const 1) (i64.const 0) (i32.const 0) (i32.const 2400)))
+    (call $emit (call $fd_filestat_set_times (i32.const 1) (i64.const 0) (i64.const 0) (i32.const 5)))
     (call $out (i32.const 1400) (i32.const 4))
     (call $out (i32.const 130) (i32.const 1))))
