@@ -137,6 +137,7 @@ bench: tools examples
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./bench
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./sealed
 	$(GO) test -run '^$$' -bench Inspect -benchtime 20x ./sandbox
+	$(GO) test -run '^$$' -bench GateCall -benchtime 200000x ./sandbox
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./tee/tdx ./tee/snp
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./broker
 	$(GO) test -run '^$$' -bench ContainerdRun -benchtime 50x ./ctrshim

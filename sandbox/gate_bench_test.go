@@ -1,0 +1,68 @@
+package sandbox
+
+import (
+	"context"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/ampoule-run/ampoule/shim"
+)
+
+// callGuest instantiates testdata/calls.wasm over the gate's WASI (gated)
+// or wazero's own, stdout discarded, with the host's clocks, and returns
+// its exported function name.
+func callGuest(b *testing.B, gated bool, name string) api.Function {
+	b.Helper()
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	b.Cleanup(func() { rt.Close(ctx) })
+	if gated {
+		wasi, err := gatedWASI(ctx, rt, shim.Gate(), nil, &linkLookup{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := rt.InstantiateModule(ctx, wasi, wazero.NewModuleConfig()); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	}
+	bin, err := os.ReadFile("testdata/calls.wasm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	mod, err := rt.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().
+		WithStdout(io.Discard).WithSysWalltime().WithSysNanotime().WithStartFunctions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return mod.ExportedFunction(name)
+}
+
+// BenchmarkGateCall is the cost of one allowed host call through the
+// gate (its amendments included: fd_write is guarded by its right) and
+// through plain wazero, in the same process: b.N calls from one guest
+// call, so the figure is per host call. BENCHMARKS.md has its target
+// (within 1.2x) and how it was counted.
+func BenchmarkGateCall(b *testing.B) {
+	for _, fn := range []string{"write", "clock"} {
+		for _, side := range []struct {
+			name  string
+			gated bool
+		}{{"wazero", false}, {"gate", true}} {
+			b.Run(fn+"/"+side.name, func(b *testing.B) {
+				f := callGuest(b, side.gated, fn)
+				ctx := context.Background()
+				b.ResetTimer()
+				if _, err := f.Call(ctx, uint64(b.N)); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+	}
+}
