@@ -159,14 +159,19 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	}
 	r.bundle = b
 	// Measured lazily: a run that needs it no sooner measures while the
-	// runner compiles.
-	measurement := sync.OnceValue(func() loader.Measurement { return loader.Measure(b, r.profile.Name) })
+	// runner starts. The module is hashed once, for the measurement and
+	// for the runner, which names its kept inspection by the digest.
+	digest := sync.OnceValue(b.ModuleSHA384)
+	measurement := sync.OnceValue(func() loader.Measurement {
+		return loader.MeasureParts(digest(), b.Manifest.Canonical(), r.profile.Name)
+	})
 	defer func() { res.Measurement = measurement() }()
 	defer r.close()
 	spec, err := r.spec(b, path)
 	if err != nil {
 		return res, err
 	}
+	spec.ModuleDigest = digest
 	exe, err := r.runnerExe()
 	if err != nil {
 		return res, err

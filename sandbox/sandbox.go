@@ -103,6 +103,14 @@ type Spec struct {
 
 	// CacheDir holds compiled code between runs. Empty means compile in memory.
 	CacheDir string
+	// ModuleDigest, if set, returns the SHA-384 of Module, which the caller
+	// has anyway (it is the measurement's): the module's kept inspection in
+	// CacheDir is named by it, so that a run need not hash the module
+	// again. Supervise calls it once the runner has been started, so that
+	// hashing overlaps the runner's own start, and hands the digest on with
+	// the module's sealed copy. Nil: the module is hashed where it is
+	// inspected.
+	ModuleDigest func() [48]byte
 	// Compiled, if set, is called once the module is compiled, with how
 	// the compilation cache served it: CacheHit, CacheMiss or CacheOff.
 	Compiled func(cache string)
@@ -222,7 +230,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 
 	// Before wazero decodes it: its decoder sizes allocations from the
 	// module's declared counts, and its compile time from its structure.
-	if err := checkModuleCached(spec.Module, uint64(spec.MemoryPages)*pageSize, spec.CacheDir); err != nil {
+	if err := checkModuleCached(spec.Module, spec.ModuleDigest, uint64(spec.MemoryPages)*pageSize, spec.CacheDir); err != nil {
 		return Result{}, err
 	}
 	cached := cacheFiles(spec.CacheDir)
