@@ -17,6 +17,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/broker/kbs"
+	"github.com/ampoule-run/ampoule/codecache"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
@@ -209,7 +210,17 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 		// it too; removing is idempotent).
 		defer sm.Remove()
 	}
-	code := r.codeCache(ctx, b, &spec, measurement, log)
+	var code *codecache.Cache
+	if r.cfg.server == nil {
+		// Found once the runner has started: finding it hashes the module
+		// (for the measurement too), which then overlaps the runner's start.
+		spec.CacheDirFunc = func() string {
+			code = r.codeCache(ctx, b, &spec, measurement, log)
+			return spec.CacheDir
+		}
+	} else {
+		code = r.codeCache(ctx, b, &spec, measurement, log)
+	}
 	out, err := r.supervise(ctx, exe, spec, b.Manifest, sm, logw != nil, log, measurement, &res)
 	r.commitCode(code, log)
 	res.ExitCode, res.Envelope = out.ExitCode, r.envelope

@@ -103,6 +103,12 @@ type Spec struct {
 
 	// CacheDir holds compiled code between runs. Empty means compile in memory.
 	CacheDir string
+	// CacheDirFunc, if set, gives CacheDir in its place, for a caller whose
+	// cache directory takes work to find (the authenticated cache hashes
+	// the module to name it): Supervise calls it once the runner process
+	// has started and before the runner is sent its spec, so that the
+	// work overlaps the runner's own start.
+	CacheDirFunc func() string
 	// ModuleDigest, if set, returns the SHA-384 of Module, which the caller
 	// has anyway (it is the measurement's): the module's kept inspection in
 	// CacheDir is named by it, so that a run need not hash the module
@@ -208,6 +214,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	defer cancel(nil)
 
 	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(spec.Preempt)
+	if spec.CacheDirFunc != nil {
+		spec.CacheDir = spec.CacheDirFunc()
+	}
 	if spec.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(spec.CacheDir)
 		if err != nil {

@@ -234,7 +234,11 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer) (*p
 		p.waitErr = cmd.Wait()
 		close(p.exited)
 	}()
-	// Hashed now, while the runner starts, not before it.
+	// Found and hashed now, while the runner starts, not before it.
+	cacheDir := spec.CacheDir
+	if spec.CacheDirFunc != nil {
+		cacheDir = spec.CacheDirFunc()
+	}
 	var digest [48]byte
 	if spec.ModuleDigest != nil {
 		digest = spec.ModuleDigest()
@@ -244,7 +248,7 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer) (*p
 	if err := p.enc.Encode(childSpec{
 		Name: spec.Name, Args: spec.Args, Env: spec.Env, Dirs: dirs, Secrets: spec.Secrets,
 		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
-		CacheDir: spec.CacheDir, Gate: spec.Gate,
+		CacheDir: cacheDir, Gate: spec.Gate,
 		OpenFiles: spec.OpenFiles, FileOutput: spec.FileOutputBytes, HostCalls: spec.HostCalls, Trace: spec.Trace != nil,
 		Seccomp: spec.Seccomp, Entry: spec.Entry, ModuleSHA384: digest,
 	}); err != nil {
