@@ -23,8 +23,11 @@ VULNDB_OSV  := 4789
 
 all: build examples
 
+# Static (no cgo: Go's own DNS resolver and user lookup): a launcher linked
+# with cgo starts through the dynamic loader and libc, which costs every
+# process, and every runner, a few milliseconds (BENCHMARKS.md).
 build:
-	$(GO) build -o $(BIN) ./cmd/launch
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/launch
 
 examples:
 	@for e in $(EXAMPLES); do \

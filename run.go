@@ -162,7 +162,7 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	// Measured lazily: a run that needs it no sooner measures while the
 	// runner starts. The module is hashed once, for the measurement and
 	// for the runner, which names its kept inspection by the digest.
-	digest := sync.OnceValue(b.ModuleSHA384)
+	digest := sync.OnceValue(func() [48]byte { return r.moduleDigest(b) })
 	measurement := sync.OnceValue(func() loader.Measurement {
 		return loader.MeasureParts(digest(), b.Manifest.Canonical(), r.profile.Name)
 	})

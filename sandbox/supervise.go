@@ -470,7 +470,21 @@ func RunChild() int {
 			return nil
 		},
 	})
+	// The workload has written all it will: its streams go before the
+	// result, so that a supervisor copying them sees their end with the
+	// result rather than at this process's exit (the kernel tearing down
+	// its address space, milliseconds later).
+	releaseStdio()
 	return report(resF, resEnc, res, err)
+}
+
+// releaseStdio closes the runner's stdout and stderr, releasing the
+// supervisor's pipes or files. It is called with only the report left to
+// do, which opens nothing that could take their numbers; close is what
+// the runner's seccomp filter allows (dup2 it does not).
+func releaseStdio() {
+	unix.Close(1)
+	unix.Close(2)
 }
 
 func report(w *os.File, enc *gob.Encoder, res Result, err error) int {

@@ -214,8 +214,9 @@ func (w *Warm) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Write
 		}()
 	}
 	res, err := w.p.finish(ctx, hooks, true)
-	// The output is all copied once the runner has exited.
-	<-w.p.exited
+	// The output is all copied once the runner has released its streams
+	// (with its result, or by exiting; finish kills a runner whose run it
+	// ends): its exit need not delay the run's end.
 	copying.Wait()
 	return res, err
 }

@@ -56,8 +56,11 @@ func main() {
 
 	launch := filepath.Join(work, "launch")
 	refrun := filepath.Join(work, "refrun")
-	run("go", "build", "-o", launch, "./cmd/launch")
-	run("go", "build", "-o", refrun, "./bench/refrun")
+	// Both static, as 'make build' builds launch: a binary linked with
+	// cgo starts through the dynamic loader and libc, some milliseconds
+	// of every process start here.
+	runStatic("go", "build", "-o", launch, "./cmd/launch")
+	runStatic("go", "build", "-o", refrun, "./bench/refrun")
 	hello := buildExample(work, "hello")
 	if *serverOnly {
 		if !serverLatency(work, launch, hello, *serverN) {
@@ -267,8 +270,36 @@ func serverLatency(work, launch, hello string, n int) bool {
 	for range 5 {
 		timeRun(argv)
 	}
+	// Back to back, as the target counts: each run also shares the
+	// two cores with the replacement runner its predecessor started.
+	ds := serverRuns(argv, n, 0)
+	p50, p99 := ds[len(ds)/2], ds[len(ds)*99/100]
+	ok := p50 <= 10*time.Millisecond && p99 <= 25*time.Millisecond
+	verdict := "ok"
+	if !ok {
+		verdict = "MISSED"
+	}
+	// Spaced, so that every run finds its replacement compiled: what one
+	// request costs by itself.
+	spacedN := min(n, 200)
+	spaced := serverRuns(argv, spacedN, 150*time.Millisecond)
+	// The client process's floor: launch starting and exiting, nothing run.
+	version := serverRuns([]string{launch, "version"}, 50, 0)
+	fmt.Printf("\n'launch run --server' hello, debug, whole process (client start to exit), one server:\n")
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "runs\tp50\tp99\ttarget\t\t")
+	fmt.Fprintf(tw, "%d back to back\t%v\t%v\tp50 <= 10ms, p99 <= 25ms\t%s\t\n", n, p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), verdict)
+	fmt.Fprintf(tw, "%d spaced 150ms apart\t%v\t%v\t-\t\t\n", spacedN, spaced[len(spaced)/2].Round(100*time.Microsecond), spaced[len(spaced)*99/100].Round(100*time.Microsecond))
+	fmt.Fprintf(tw, "'launch version' alone, 50\t%v\t%v\t-\t\t\n", version[len(version)/2].Round(100*time.Microsecond), version[len(version)*99/100].Round(100*time.Microsecond))
+	tw.Flush()
+	return ok
+}
+
+// serverRuns times n runs of argv, gap apart, sorted.
+func serverRuns(argv []string, n int, gap time.Duration) []time.Duration {
 	ds := make([]time.Duration, 0, n)
 	for range n {
+		time.Sleep(gap)
 		start := time.Now()
 		cmd := exec.Command(argv[0], argv[1:]...)
 		out, err := cmd.Output()
@@ -278,18 +309,7 @@ func serverLatency(work, launch, hello string, n int) bool {
 		}
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	p50, p99 := ds[len(ds)/2], ds[len(ds)*99/100]
-	ok := p50 <= 10*time.Millisecond && p99 <= 25*time.Millisecond
-	verdict := "ok"
-	if !ok {
-		verdict = "MISSED"
-	}
-	fmt.Printf("\n'launch run --server' hello, debug, whole process, %d sequential runs, one server:\n", n)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "p50\tp99\ttarget\t\t")
-	fmt.Fprintf(tw, "%v\t%v\tp50 <= 10ms, p99 <= 25ms\t%s\t\n", p50.Round(100*time.Microsecond), p99.Round(100*time.Microsecond), verdict)
-	tw.Flush()
-	return ok
+	return ds
 }
 
 // latencies prints p50 and p99 of evidence verification (real captured
@@ -474,8 +494,14 @@ func copyFile(from, to string) {
 	check(os.WriteFile(to, b, 0o644))
 }
 
-func run(name string, args ...string) {
+func run(name string, args ...string) { runEnv(nil, name, args...) }
+
+// runStatic runs a go build with cgo off.
+func runStatic(name string, args ...string) { runEnv([]string{"CGO_ENABLED=0"}, name, args...) }
+
+func runEnv(env []string, name string, args ...string) {
 	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "ratios: %s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 		os.Exit(1)
