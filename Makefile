@@ -19,7 +19,7 @@ GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB      := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 VULNDB_OSV  := 4789
 
-.PHONY: all build examples tools shells corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
+.PHONY: all build vmhost examples tools shells containerd corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
 
 all: build examples
 
@@ -28,6 +28,7 @@ all: build examples
 # process, and every runner, a few milliseconds (BENCHMARKS.md).
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/launch
+	CGO_ENABLED=0 $(GO) build -o bin/containerd-shim-ampoule-v1 ./cmd/containerd-shim-ampoule-v1
 
 examples:
 	@for e in $(EXAMPLES); do \
@@ -50,12 +51,26 @@ shells:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >/dev/null; \
 		else echo "make: zsh or fish is missing: the completion tests check bash's script alone"; fi; }
 
+# QEMU, Debian's kernel and OVMF for the VM tests (vm's TestBootTCG boots
+# a guest), installed as root when missing.
+vmhost:
+	@command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 linux-image-amd64 ovmf >/dev/null; \
+		else echo "make: qemu-system-x86_64 or a kernel is missing: the VM boot test skips"; fi; }
+# Debian's containerd and runc, for the shim's tests (package ctrshim),
+# which start a containerd of their own in a temporary directory: installed
+# when missing and run as root; elsewhere those tests say why they skip.
+containerd:
+	@command -v containerd >/dev/null && command -v ctr >/dev/null && command -v runc >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd runc >/dev/null; \
+		else echo "make: containerd is missing: the shim's containerd tests skip"; fi; }
+
 # The hand-written modules the tests run: the hostile corpus and the tests'
 # own. 'make corpus' reassembles each .wat into a temporary directory and
 # fails if what wat2wasm makes differs from the .wasm committed beside it,
 # or that .wasm is missing; 'make corpus-write' rewrites the .wasm files.
 # (bench/wat's modules are assembled by the bench itself, with their counts.)
-CORPUS_WAT := $(sort $(wildcard wasm-examples/hostile/*.wat cmd/launch/testdata/*.wat testdata/tiny/*.wat sandbox/testdata/*.wat))
+CORPUS_WAT := $(sort $(wildcard wasm-examples/hostile/*.wat cmd/launch/testdata/*.wat testdata/tiny/*.wat testdata/wasigaps/*.wat sandbox/testdata/*.wat))
 
 corpus: tools
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && fail=0 && \
@@ -108,7 +123,7 @@ race: examples
 # conformance suite (Go's own wasip1 standard-library tests), each driven
 # through plain wazero and through 'launch run', then every package again
 # under the race detector. Seccomp tests run as any user; CI runs as root.
-test: examples shells vet staticcheck vulncheck
+test: examples shells vmhost containerd vet staticcheck vulncheck
 	$(GO) test -count=1 -timeout 12m ./...
 	@$(MAKE) --no-print-directory race
 
@@ -124,6 +139,7 @@ bench: tools examples
 	$(GO) test -run '^$$' -bench Inspect -benchtime 20x ./sandbox
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./tee/tdx ./tee/snp
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./broker
+	$(GO) test -run '^$$' -bench ContainerdRun -benchtime 50x ./ctrshim
 	$(GO) run ./bench/cmd/ratios
 
 # A longer fuzz run of every decoder (FUZZTIME each).
@@ -167,6 +183,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHelp$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./internal/cmdline
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shim/audit
 	$(GO) test -run '^$$' -fuzz '^FuzzServeFrames$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s .
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./vm/initdata
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ociimage
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSpec$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ctrshim
+	$(GO) test -run '^$$' -fuzz '^FuzzMountArgs$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ctrshim
 
 # Regenerate docs/errors.md from the registry, and docs/launch.1 from the
 # commands' help files and flags.

@@ -36,6 +36,13 @@ type Config struct {
 	TEE tee.Backend
 	// Platform, when set, stands for what tee.Probe finds on this machine.
 	Platform *tee.Platform
+	// InitData, when set, is the init-data document the run's VM was
+	// launched with (package vm/initdata). The run refuses a bundle and
+	// profile it does not name (E3022), and a TEE whose report does not
+	// carry its digest as HOST_DATA or MRCONFIGID (E3021), before the
+	// workload starts; its evidence carries the document. The simulator
+	// has no such field: a run there says the document is not bound.
+	InitData []byte
 
 	// Host overrides, added to the measured manifest: refused (E3003) by
 	// every profile without AllowHostOverrides. Args follow the manifest's

@@ -1,6 +1,8 @@
 package ampoule
 
 import (
+	"context"
+	"errors"
 	"strings"
 
 	"github.com/ampoule-run/ampoule/broker"
@@ -48,4 +50,29 @@ func brokerOpenError(err error) error {
 		return nil
 	}
 	return errcode.Errorf(errcode.BrokerUnavailable, "%w", err).WithHint("one broker process holds a database at a time; stop it to read the key or the audit trail")
+}
+
+// BrokerAudit reads the audit trail of the broker whose database is db:
+// from the broker serving it, over its administration socket, when one
+// does (served is then true: the database is that broker's to hold), else
+// from the database itself. A serving broker that does not answer is
+// E5007 broker-unavailable, not a fallback to a trail that may be
+// behind it.
+func BrokerAudit(ctx context.Context, db string) (records []broker.AuditRecord, served bool, err error) {
+	records, err = broker.ReadAuditSocket(ctx, broker.AdminSocket(db))
+	switch {
+	case err == nil:
+		return records, true, nil
+	case !errors.Is(err, broker.ErrNoAdmin):
+		return nil, false, errcode.Errorf(errcode.BrokerUnavailable, "reading the audit trail from the serving broker: %v", err)
+	}
+	srv, err := OpenBroker(db, "", "off")
+	if err != nil {
+		return nil, false, err
+	}
+	defer srv.Close()
+	if records, err = srv.Audit(); err != nil {
+		return nil, false, errcode.Errorf(errcode.Internal, "reading the audit trail: %v", err)
+	}
+	return records, false, nil
 }

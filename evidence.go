@@ -109,6 +109,9 @@ func (r *run) attest(ctx context.Context, mm loader.Measurement, nonce []byte, w
 	if err := r.judgeDebug(be.Name(), ev, warn); err != nil {
 		return nil, err
 	}
+	if err := r.judgeInitData(be.Name(), ev); err != nil {
+		return nil, err
+	}
 	// The simulator's statement says when it was made; hardware evidence
 	// carries no time, and the envelope says when the launcher took it.
 	issued := time.Now().UTC()
@@ -120,7 +123,7 @@ func (r *run) attest(ctx context.Context, mm loader.Measurement, nonce []byte, w
 		issued = c.Issued
 	}
 	r.envelope = &tee.Envelope{Version: tee.EnvelopeVersion, Kind: be.Name(), Insecure: be.Insecure(), Evidence: ev.Raw, Collateral: ev.Collateral,
-		Measurement: mm.String(), Profile: r.profile.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued, Event: event}
+		Measurement: mm.String(), Profile: r.profile.Name, RuntimeKey: pub, Nonce: nonce, Issued: issued, Event: event, InitData: r.cfg.InitData}
 	return r.envelope, nil
 }
 

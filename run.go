@@ -39,6 +39,9 @@ const (
 	WarningTEEDebug = "the TEE's debug policy bit is set: its host may read this run's memory"
 	// WarningLogSink is a run's whose log sink failed.
 	WarningLogSink = "the log sink failed; the log of ref %s may be incomplete"
+	// WarningInitDataUnbound is a run's on the simulator handed init-data:
+	// no report field ties the document to the machine.
+	WarningInitDataUnbound = "backend sim has no HOST_DATA or MRCONFIGID: nothing binds the init-data to this machine"
 )
 
 // run is one run: its settings, profile and correlation id, and what it
@@ -249,6 +252,9 @@ func (r *run) begin(path string) (Result, *loader.Bundle, error) {
 	res.Backend, res.Insecure = r.kind, r.kind == tee.KindSim
 	if res.Insecure {
 		r.warn(WarningSim)
+	}
+	if err := r.namedByInitData(b); err != nil {
+		return res, nil, err
 	}
 	return res, b, nil
 }

@@ -5,6 +5,8 @@ package attest
 
 import (
 	"crypto/x509"
+	"fmt"
+	"io"
 	"math"
 	"time"
 
@@ -36,6 +38,16 @@ type Result struct {
 	// allow_debug let it pass). A relying party keeps its secrets for
 	// such runs apart from those of protected runs.
 	Debug bool `json:"debug"`
+}
+
+// WriteText writes the verdict for a person, as launch verify prints it:
+// the status, the evidence's kind, profile and measurement, then each
+// reason on its own line.
+func (r Result) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "%s: %s evidence, profile %s, measurement %s\n", r.Status, r.Kind, r.Profile, r.Measurement)
+	for _, reason := range r.Reasons {
+		fmt.Fprintf(w, "  - %s\n", reason)
+	}
 }
 
 // Class is the protection evidence shows, for a relying party to keep

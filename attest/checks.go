@@ -15,6 +15,7 @@ import (
 	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
+	"github.com/ampoule-run/ampoule/vm/initdata"
 )
 
 // judgment is what the checks of one verification share: the envelope,
@@ -67,6 +68,7 @@ var checks = []check{
 	{"nonce", checkNonce},
 	{"reference measurement", checkMeasurement},
 	{"profile accepted", checkProfile},
+	{"init-data names the run", checkInitData},
 	{"fresh", checkFreshness},
 }
 
@@ -243,6 +245,9 @@ var snpChecks = []claimCheck[snp.Claims]{
 	{"snp_launch_measurements", func(j *judgment, c *snp.Claims) []string {
 		return reasonIf(len(j.p.SNPLaunchMeasurements) > 0 && !slices.Contains(j.p.SNPLaunchMeasurements, c.Measurement), "the SEV-SNP launch measurement %x is not one of the policy's snp_launch_measurements", c.Measurement)
 	}},
+	{"init-data is HOST_DATA's", func(j *judgment, c *snp.Claims) []string {
+		return reasonIf(j.env.InitData != nil && initdata.HostData(j.env.InitData) != c.HostData, "HOST_DATA %x is not the SHA-256 of the envelope's init-data", c.HostData)
+	}},
 	{"snp_host_data", func(j *judgment, c *snp.Claims) []string {
 		return reasonIf(j.p.SNPHostData != nil && *j.p.SNPHostData != c.HostData, "HOST_DATA %x is not the policy's snp_host_data", c.HostData)
 	}},
@@ -282,6 +287,9 @@ var tdxChecks = []claimCheck[tdx.Claims]{
 		return reasonIf(len(j.p.TDXMRTDs) > 0 && !slices.Contains(j.p.TDXMRTDs, c.MRTD), "MRTD %x is not one of the policy's tdx_mrtds", c.MRTD)
 	}},
 	{"tdx_td_attributes", tdxAttributes},
+	{"init-data is MRCONFIGID's", func(j *judgment, c *tdx.Claims) []string {
+		return reasonIf(j.env.InitData != nil && initdata.MRConfigID(j.env.InitData) != c.MRConfigID, "MRCONFIGID %x is not the SHA-384 of the envelope's init-data", c.MRConfigID)
+	}},
 	{"tdx_mr_config_id", func(j *judgment, c *tdx.Claims) []string {
 		return reasonIf(j.p.TDXMRConfigID != nil && *j.p.TDXMRConfigID != c.MRConfigID, "MRCONFIGID %x is not the policy's tdx_mr_config_id", c.MRConfigID)
 	}},
@@ -339,4 +347,19 @@ func tdxEvent(j *judgment, c *tdx.Claims) []string {
 		return reasonf("RTMR%d in the quote (%x) is not the event extended into the value before it: the measurement was not the last thing extended", tdx.RTMRIndex, c.RTMRs[tdx.RTMRIndex])
 	}
 	return nil
+}
+
+// checkInitData: init-data in the envelope must decode and name the
+// envelope's measurement and profile; the evidence's kind checks that the
+// report carries its digest (the simulator has no such field).
+func checkInitData(j *judgment) []string {
+	if j.env.InitData == nil {
+		return nil
+	}
+	doc, err := initdata.Decode(j.env.InitData)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	return reasonIf(doc.Measurement != j.env.Measurement || doc.Profile != j.env.Profile,
+		"the init-data names measurement %s under %s, and the evidence is of %s under %s", doc.Measurement, doc.Profile, j.env.Measurement, j.env.Profile)
 }

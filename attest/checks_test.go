@@ -16,6 +16,7 @@ import (
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/tdx"
+	"github.com/ampoule-run/ampoule/vm/initdata"
 )
 
 // simEnvelopeOf makes real simulator evidence binding measurement m and
@@ -112,6 +113,9 @@ func checkCases() []checkCase {
 			return simEnvelopeOf(t, other48, testRuntimeKey), policy(t, ""), Options{Nonce: testNonce, Now: time.Now()}
 		}, "is not a reference value", false},
 		{"", "profile accepted", simCase(func(e *tee.Envelope, _ *Policy, _ *Options) { e.Profile = "debug" }), "profile debug", false},
+		{"", "init-data names the run", simCase(func(e *tee.Envelope, _ *Policy, _ *Options) {
+			e.InitData = initDataOf(strings.Repeat("00", 48), e.Profile)
+		}), "init-data names", false},
 		{"", "fresh", simCase(func(_ *tee.Envelope, p *Policy, o *Options) { p.MaxAge, o.Now = time.Second, time.Now().Add(time.Hour) }), "more than max_age 1s", false},
 		{"", "fresh", simCase(func(_ *tee.Envelope, _ *Policy, o *Options) { o.Now = time.Now().Add(-2 * time.Minute) }), "in the future", false},
 		{"", "fresh", simCase(func(e *tee.Envelope, _ *Policy, _ *Options) { e.Issued = e.Issued.Add(time.Second) }), "issue time", false},
@@ -129,6 +133,7 @@ func checkCases() []checkCase {
 		{"sev-snp", "not marked insecure", snpCase("", func(e *tee.Envelope, _ *Policy) { e.Insecure = true }), "SEV-SNP evidence marked insecure", false},
 		{"sev-snp", "snp_min_tcb", snpCase("[snp_min_tcb]\nsnp = 1\n", func(*tee.Envelope, *Policy) {}), "snp_min_tcb (snp 0 < 1)", false},
 		{"sev-snp", "snp_launch_measurements", snpCase("", func(_ *tee.Envelope, p *Policy) { p.SNPLaunchMeasurements = [][48]byte{other48} }), "snp_launch_measurements", false},
+		{"sev-snp", "init-data is HOST_DATA's", snpCase("", func(e *tee.Envelope, _ *Policy) { e.InitData = initDataOf(e.Measurement, e.Profile) }), "SHA-256 of the envelope's init-data", false},
 		{"sev-snp", "snp_host_data", snpCase("", func(_ *tee.Envelope, p *Policy) { p.SNPHostData = &[32]byte{1} }), "snp_host_data", false},
 
 		{"tdx", "report data bound", tdxCase(nil, func(e *tee.Envelope, _ *Policy) { e.RuntimeKey = otherP256() }), "report data", false},
@@ -140,6 +145,7 @@ func checkCases() []checkCase {
 		{"tdx", "tdx_td_attributes", tdxCase(nil, func(_ *tee.Envelope, p *Policy) {
 			p.TDXTDAttributes = &TDAttributes{Value: [8]byte{3: 0x10}, Mask: [8]byte{3: 0x30}}
 		}), "under mask 0000003000000000 are not the policy's tdx_td_attributes 0000001000000000", false},
+		{"tdx", "init-data is MRCONFIGID's", tdxCase(nil, func(e *tee.Envelope, _ *Policy) { e.InitData = initDataOf(e.Measurement, e.Profile) }), "SHA-384 of the envelope's init-data", false},
 		{"tdx", "tdx_mr_config_id", tdxCase(nil, func(_ *tee.Envelope, p *Policy) { p.TDXMRConfigID = &other48 }), "tdx_mr_config_id", false},
 		{"tdx", "tdx_rtmrs", tdxCase(nil, func(_ *tee.Envelope, p *Policy) { p.TDXRTMRs[2] = &other48 }), "tdx_rtmrs.rtmr2", false},
 		{"tdx", "rtmr3 event", tdxCase(nil, func(_ *tee.Envelope, p *Policy) { p.TDXRequireRTMR = true }), "no RTMR3 event", false},
@@ -147,6 +153,15 @@ func checkCases() []checkCase {
 		{"tdx", "rtmr3 event", tdxEventCase(func(e *tee.Envelope, _ *Policy) { e.Event.Digest = bytes.Repeat([]byte{1}, 48) }), "not the envelope's measurement", false},
 		{"tdx", "rtmr3 event", tdxEventCase(func(e *tee.Envelope, _ *Policy) { e.Event.Before = make([]byte, 48) }), "not the last thing extended", false},
 	}
+}
+
+// initDataOf is an init-data document naming measurement under profile.
+func initDataOf(measurement, profile string) []byte {
+	doc, err := (&initdata.Document{Version: initdata.Version, Measurement: measurement, Profile: profile}).Encode()
+	if err != nil {
+		panic(err)
+	}
+	return doc
 }
 
 // disable makes the named check hold whatever it is given, until the test

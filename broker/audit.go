@@ -5,6 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -324,4 +328,29 @@ func (s *Server) Audit() ([]AuditRecord, error) {
 		return nil
 	})
 	return out, err
+}
+
+// WriteText writes the record for a person, as launch broker audit prints
+// it: a decision on one line and its reasons beneath; an aggregate of the
+// refusals beyond the budget with its counts, each sorted by value.
+func (r AuditRecord) WriteText(w io.Writer) {
+	if a := r.Aggregate; a != nil {
+		fmt.Fprintf(w, "%s %d refused decisions beyond the audit budget, until %s\n", r.Time.Format(time.RFC3339), a.Count, a.Until.Format(time.RFC3339))
+		for _, m := range []struct {
+			what   string
+			counts map[string]int
+		}{{"status", a.Statuses}, {"remote", a.Remotes}, {"measurement", a.Measurements}, {"reason", a.Reasons}} {
+			for _, k := range slices.Sorted(maps.Keys(m.counts)) {
+				fmt.Fprintf(w, "    %s %s: %d\n", m.what, k, m.counts[k])
+			}
+		}
+		if a.Other > 0 {
+			fmt.Fprintf(w, "    and %d values beyond those kept\n", a.Other)
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s %-15s %-8s %-10s %s %s %s released=[%s]\n", r.Time.Format(time.RFC3339), r.Status, r.Kind, r.Profile, r.Bundle, r.Measurement, r.Remote, strings.Join(r.Released, ","))
+	for _, reason := range r.Reasons {
+		fmt.Fprintf(w, "    - %s\n", reason)
+	}
 }

@@ -113,6 +113,8 @@ const (
 	InitDirNotEmpty       Code = 1040
 	ServerUnavailable     Code = 1070
 	ServerSocketRefused   Code = 1071
+	InitDataInvalid       Code = 1072
+	VMBackendUnavailable  Code = 1073
 
 	WorkloadTrap Code = 2001
 	WorkloadExit Code = 2002
@@ -135,6 +137,8 @@ const (
 	SealedAcceptRefused Code = 3018
 	SealedPlainRefused  Code = 3019
 	SealedHandOnInvalid Code = 3020
+	InitDataMismatch    Code = 3021
+	InitDataOtherBundle Code = 3022
 
 	MemoryLimit     Code = 4001
 	WallTimeLimit   Code = 4002
@@ -210,6 +214,9 @@ var registry = []entry{
 	{ServerUnavailable, "server-unavailable", ClassUsage, "no 'launch serve' answers at the socket given to --server", "start 'launch serve --listen unix:PATH', or run without --server"},
 	{ServerSocketRefused, "server-socket-refused", ClassUsage, "the socket 'launch serve --listen' names could not be made, or a file that is not a socket is in its place", "pass --listen unix:PATH with a new path in a directory that exists; a socket left by a stopped server is replaced"},
 
+	{InitDataInvalid, "init-data-invalid", ClassUsage, "the init-data document cannot be read", "pass the init-data.toml that 'launch vm build' wrote"},
+	{VMBackendUnavailable, "vm-backend-unavailable", ClassUsage, "the virtual machine could not be built or started: QEMU, the kernel, its modules or the firmware is missing or unusable", "install qemu-system-x86 and linux-image-amd64 (and ovmf for snp and tdx), or pass --kernel, --firmware and --qemu"},
+
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},
 	{WorkloadExit, "workload-exit", ClassWorkload, "the workload exited with a non-zero status", "the workload's own output says why; under staging and production it goes to the tenant's log"},
 	{Interrupted, "interrupted", ClassInterrupted, "the run was stopped by a signal", ""},
@@ -230,6 +237,8 @@ var registry = []entry{
 	{SealedAcceptRefused, "sealed-accept-refused", ClassPolicy, "the run was given an earlier version's TEE-sealed store, which its [sealed] accept_from names, without the hand-on that staging and production need: a manifest alone is no consent, as any manifest can name a measurement", "sign one with launch sealed sign, using the key whose public half the earlier version's hand_on_key names, and pass it with --hand-on FILE; or use key = \"broker\" with both versions in one bundle of the broker's policy"},
 	{SealedHandOnInvalid, "sealed-hand-on-invalid", ClassPolicy, "the hand-on is malformed, or does not hand this store on to this run: another store's, another run's, or not signed by the hand_on_key the store records", "sign the hand-on for the store's measurement and this bundle under this profile (launch sealed sign)"},
 	{SealedPlainRefused, "sealed-plain-refused", ClassPolicy, "launch sealed export and import put a store's plaintext in the host's hands, which only the debug profile allows", "run them under --profile debug, for the debug profile's own stores"},
+	{InitDataMismatch, "init-data-mismatch", ClassPolicy, "the init-data the launcher was handed is not the one its VM was launched with (its digest is not the report's HOST_DATA or MRCONFIGID), so nothing ran", "launch the VM with the digests 'launch vm build' printed (host-data= for SEV-SNP, mrconfigid= for TDX), or use 'launch vm run'"},
+	{InitDataOtherBundle, "init-data-other-bundle", ClassPolicy, "the init-data names another bundle measurement or profile than the run's, so nothing ran", "build the VM again with 'launch vm build' for this bundle and profile"},
 	{HostCallTrapped, "host-call-trapped", ClassPolicy, "the workload called a host function that the gate traps", "run 'launch gate' to see which host calls the gate allows"},
 
 	{MemoryLimit, "memory-limit", ClassLimit, "the workload reached its memory limit", "raise limits.memory in ampoule.toml"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 )
 
 // Markdown writes the registry as docs/errors.md: the exit classes, every
@@ -49,3 +50,14 @@ func Markdown(w io.Writer) error {
 
 // cell escapes the one character that would end a Markdown table cell.
 func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+// WriteTable writes entries as a table, a row each: code, name, class,
+// exit status and text, as launch errors prints them.
+func WriteTable(w io.Writer, entries []Entry) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CODE\tNAME\tCLASS\tEXIT\tTEXT")
+	for _, c := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", c.Code, c.Name, c.Class, c.ExitStatus, c.Text)
+	}
+	tw.Flush()
+}

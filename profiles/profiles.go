@@ -7,7 +7,10 @@
 package profiles
 
 import (
+	"fmt"
+	"io"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/tee"
@@ -164,4 +167,90 @@ func (p Profile) Warnings() []Warning {
 	add(p.DiskCache, "disk-cache", "compiled code is cached on the host's disk without authentication")
 	add(p.SealedPlain, "sealed-plain", "the host may export a sealed store's plaintext, import its own, and an earlier version's TEE-sealed store opens for a manifest that accepts it, without a hand-on")
 	return w
+}
+
+// WriteTable writes the profiles side by side, a row per setting, as
+// launch profiles prints them.
+func WriteTable(w io.Writer, all []Profile) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(label string, f func(Profile) string) {
+		cells := []string{label}
+		for _, p := range all {
+			cells = append(cells, f(p))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	row("", func(p Profile) string { return p.Name })
+	row("host-visible errors", func(p Profile) string {
+		if p.StaticErrors {
+			return "code + ref (the host's own input in full)"
+		}
+		return "full detail"
+	})
+	row("workload output and logs", func(p Profile) string {
+		if p.PlainLogs {
+			return "plain, to terminal"
+		}
+		return "encrypted to log_recipient"
+	})
+	row("exit status", func(p Profile) string {
+		if p.PassExitCode {
+			return "workload's own"
+		}
+		return "fixed classes"
+	})
+	row("backends", func(p Profile) string { return strings.Join(p.Backends, ",") })
+	row("default backend", func(p Profile) string { return p.DefaultBackend })
+	row("TEE debug bit", func(p Profile) string { return yes(p.AllowTEEDebug) })
+	row("seccomp", func(p Profile) string { return yes(p.Seccomp) })
+	row("protected launcher", func(p Profile) string { return yes(p.Protected) })
+	row("bare .wasm", func(p Profile) string { return yes(p.AllowBareModule) })
+	row("--dir/--env/args", func(p Profile) string { return yes(p.AllowHostOverrides) })
+	row("compile cache", func(p Profile) string {
+		if p.DiskCache {
+			return "on disk, unauthenticated"
+		}
+		return "authenticated"
+	})
+	tw.Flush()
+}
+
+// WriteRelaxations writes the profile's name and summary, and each
+// relaxation it makes against production with its warning, as launch
+// profiles prints them.
+func (p Profile) WriteRelaxations(w io.Writer) {
+	fmt.Fprintf(w, "\n%s: %s\n", p.Name, p.Summary)
+	ws := p.Warnings()
+	if len(ws) == 0 {
+		fmt.Fprintln(w, "  no relaxations")
+	}
+	for _, x := range ws {
+		fmt.Fprintf(w, "  warning %s: %s\n", x.Name, x.Text)
+	}
+}
+
+// Described is a profile with its relaxations' warnings, as launch
+// profiles --json prints it.
+type Described struct {
+	Profile
+	Warnings []Warning `json:"warnings"`
+}
+
+// Describe is each profile with its warnings, none an empty list.
+func Describe(all []Profile) []Described {
+	var out []Described
+	for _, p := range all {
+		w := p.Warnings()
+		if w == nil {
+			w = []Warning{}
+		}
+		out = append(out, Described{p, w})
+	}
+	return out
 }

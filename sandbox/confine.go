@@ -930,7 +930,31 @@ func (f *fdFile) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 	if e := f.charge(len(buf), off); e != 0 {
 		return 0, e
 	}
+	if f.IsAppend() {
+		return f.pwriteAppend(buf, off)
+	}
 	n, err := retry(func() (int, error) { return unix.Pwrite(f.fd, buf, off) })
+	if err != nil {
+		return 0, f.fileErrno(err)
+	}
+	return n, 0
+}
+
+// pwriteAppend writes at off in a file opened with O_APPEND, as POSIX and
+// WASI's tests have fd_pwrite do, where Linux's pwrite(2) appends: the
+// descriptor's O_APPEND is off for the one write (the descriptor is the
+// runner's alone, and the guest has one thread). A flag that cannot be put
+// back fails the write and leaves the file unusable, never silently no
+// longer appending.
+func (f *fdFile) pwriteAppend(buf []byte, off int64) (int, experimentalsys.Errno) {
+	if e := f.SetAppend(false); e != 0 {
+		return 0, e
+	}
+	n, err := retry(func() (int, error) { return unix.Pwrite(f.fd, buf, off) })
+	if e := f.SetAppend(true); e != 0 {
+		f.Close()
+		return 0, experimentalsys.EIO
+	}
 	if err != nil {
 		return 0, f.fileErrno(err)
 	}

@@ -18,10 +18,12 @@ import (
 )
 
 // gatedWASI compiles the WASI host module as the gate table says: wazero's
-// implementation for Allow, and in place of every other function one that
-// returns its errno (Deny) or ends the run (Trap, and Refuse, which no
-// module that passed checkImports can reach). The replacements use the
-// stack-based API and allocate nothing per call.
+// implementation for Allow (amended where wasiFixes says), and in place of
+// every other function one that returns its errno (Deny; EBADF first for
+// a descriptor that is not open) or ends the run (Trap, and Refuse, which
+// no module that passed checkImports can reach). The replacements use the
+// stack-based API; the functions left as wazero's, the hot ones (fd_read,
+// fd_write, path_open, ...), pay nothing.
 //
 // watch, when not nil, is told of every call (trace, host-call limit); it is
 // compiled into the host functions only then, so a run without it pays
@@ -32,6 +34,15 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 		return nil, err
 	}
 	defs := defaults.ExportedFunctions()
+	orig := make(map[string]api.GoModuleFunction, len(defs))
+	for name, def := range defs {
+		fn, ok := def.GoFunction().(api.GoModuleFunction)
+		if !ok {
+			return nil, fmt.Errorf("wazero's WASI function %s has no host code to amend", name)
+		}
+		orig[name] = fn
+	}
+	st := &fixState{}
 	b := rt.NewHostModuleBuilder(shim.WASIModule)
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
 	for name, def := range defs {
@@ -42,9 +53,17 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 		var fn api.GoModuleFunc
 		switch rule.Action {
 		case shim.Allow:
-			continue
+			fix, ok := wasiFixes[name]
+			if !ok {
+				continue
+			}
+			fn = fix.wrap(orig, st)
 		case shim.Deny:
 			errno := uint64(rule.Errno)
+			if names := def.ParamNames(); len(names) > 0 && names[0] == "fd" {
+				fn = denyOnFD(orig, errno)
+				break
+			}
 			fn = func(_ context.Context, _ api.Module, stack []uint64) { stack[0] = errno }
 		default:
 			trapped := errcode.Errorf(errcode.HostCallTrapped, "the workload called %s.%s, which its gate traps (%s)", shim.WASIModule, name, rule)

@@ -52,14 +52,19 @@ func TestGateCoversWASI(t *testing.T) {
 // call assembles a module whose _start calls one WASI function with zero
 // arguments and exits with its result through proc_exit.
 func call(name string, params int) []byte {
+	return callWith(name, make([]byte, params)...)
+}
+
+// callWith is call with the given i32 arguments, each below 64.
+func callWith(name string, args ...byte) []byte {
 	i32 := byte(0x7f)
-	ps := make([]byte, params)
+	ps := make([]byte, len(args))
 	for i := range ps {
 		ps[i] = i32
 	}
 	body := []byte{}
-	for i := 0; i < params; i++ {
-		body = append(body, 0x41, 0x00) // i32.const 0
+	for _, a := range args {
+		body = append(body, 0x41, a) // i32.const a (a one-byte LEB128 below 64)
 	}
 	body = append(body, 0x10, 0x00) // call 0 (the function under test)
 	body = append(body, 0x10, 0x01) // call 1 (proc_exit)
@@ -87,10 +92,16 @@ func TestGateActions(t *testing.T) {
 	run := func(gate shim.Table, mod []byte) (Result, error) {
 		return Run(context.Background(), Spec{Module: mod, Name: "g", MemoryPages: 16, WallTime: 10 * time.Second, Gate: gate})
 	}
-	// Deny: sock_shutdown(fd, how) returns ENOTSUP without touching the host.
+	// Deny: sock_shutdown(fd, how) on stdin, open but no socket, is
+	// ENOTSOCK, and on a descriptor nothing has open EBADF, as on a host
+	// without sockets; no socket code runs.
 	res, err := run(nil, call("sock_shutdown", 2))
-	if err != nil || res.ExitCode != uint32(shim.ENOTSUP) {
-		t.Errorf("sock_shutdown: %+v %v, want exit %d", res, err, shim.ENOTSUP)
+	if err != nil || res.ExitCode != uint32(shim.ENOTSOCK) {
+		t.Errorf("sock_shutdown on stdin: %+v %v, want exit %d", res, err, shim.ENOTSOCK)
+	}
+	res, err = run(nil, callWith("sock_shutdown", 9, 0))
+	if err != nil || res.ExitCode != uint32(shim.EBADF) {
+		t.Errorf("sock_shutdown on fd 9: %+v %v, want exit %d", res, err, shim.EBADF)
 	}
 	// Trap: proc_raise ends the run with its code.
 	_, err = run(nil, call("proc_raise", 1))
@@ -115,7 +126,7 @@ func TestGateActions(t *testing.T) {
 	// Allowing a denied function runs wazero's own implementation again.
 	table = shim.Gate()
 	table["sock_shutdown"] = shim.Rule{Action: shim.Allow, Why: "test"}
-	if res, err := run(table, call("sock_shutdown", 2)); err != nil || res.ExitCode == uint32(shim.ENOTSUP) || res.ExitCode == 0 {
+	if res, err := run(table, call("sock_shutdown", 2)); err != nil || res.ExitCode == uint32(shim.ENOTSOCK) || res.ExitCode == 0 {
 		t.Errorf("sock_shutdown allowed: %+v %v, want wazero's own errno for stdin", res, err)
 	}
 }
@@ -209,5 +220,26 @@ func TestWASIModuleIsWazeros(t *testing.T) {
 	}
 	if !strings.Contains(errcode.ModuleImportDenied.Hint(), shim.WASIModule+" functions") {
 		t.Errorf("the hint of %v does not name %s: %q", errcode.ModuleImportDenied, shim.WASIModule, errcode.ModuleImportDenied.Hint())
+	}
+}
+
+// TestWASIFixesAmendGatedFunctions: every amendment is of a function
+// wazero implements and the gate lets run, and names why.
+func TestWASIFixesAmendGatedFunctions(t *testing.T) {
+	names, err := wasiFunctions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := shim.Gate()
+	for name, fix := range wasiFixes {
+		if !slices.Contains(names, name) {
+			t.Errorf("%s is amended but wazero has no such function", name)
+		}
+		if gate[name].Action != shim.Allow {
+			t.Errorf("%s is amended but the gate's rule is %v", name, gate[name])
+		}
+		if fix.why == "" || fix.wrap == nil {
+			t.Errorf("%s: an amendment without its reason or code", name)
+		}
 	}
 }

@@ -592,6 +592,21 @@ type VersionInfo struct {
 	Go       string `json:"go"`
 }
 
+// WriteText writes the versions for a person, a line each: launch's, the
+// commit it was built from (marked +modified for a tree with changes),
+// wazero's and Go's.
+func (v VersionInfo) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "launch %s\n", v.Launch)
+	if v.Commit != "" {
+		mod := ""
+		if v.Modified {
+			mod = "+modified"
+		}
+		fmt.Fprintf(w, "commit %s%s\n", v.Commit, mod)
+	}
+	fmt.Fprintf(w, "wazero %s\n%s\n", v.Wazero, v.Go)
+}
+
 // Versions reads the versions from the binary's build information.
 func Versions() VersionInfo {
 	bi, ok := debug.ReadBuildInfo()

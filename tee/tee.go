@@ -91,6 +91,11 @@ type Envelope struct {
 	// Event, if set, records the run's measurement extended into a runtime
 	// measurement register (TDX: RTMR3) just before the evidence was taken.
 	Event *Event `json:"event,omitempty"`
+	// InitData, if set, is the init-data document the run's VM was
+	// launched with (its SHA-256 the SEV-SNP report's HOST_DATA, its
+	// SHA-384 the TDX quote's MRCONFIGID), so that a verifier can check
+	// the document against the report and the run against the document.
+	InitData []byte `json:"init_data,omitempty"`
 }
 
 // EventDomain separates Ampoule's register events from every other hash.

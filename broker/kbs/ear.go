@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -238,4 +239,22 @@ func VerifyEAR(token string, keys JWKS, now time.Time) (*Claims, error) {
 	c.TeePubKey = *k
 	c.Nonce, _ = rd["nonce"].(string)
 	return &c, nil
+}
+
+// WriteText writes the claims for a person: the verdict and what it is
+// about, the bundle named (claimed, unless the evidence binds it), who
+// issued the token and until when it holds, and the verdict's reasons.
+func (c *Claims) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "%s: %s evidence, profile %s, measurement %s\n", c.Verdict, c.Backend, c.Profile, c.Measurement)
+	if b := c.Bundle; b != nil {
+		bound := ""
+		if !b.Bound {
+			bound = " (claimed)"
+		}
+		fmt.Fprintf(w, "bundle %s %s%s\n", b.Name, b.Version, bound)
+	}
+	fmt.Fprintf(w, "issued %s by %s, expires %s\n", c.IssuedAt.Format(time.RFC3339), c.Issuer, c.Expires.Format(time.RFC3339))
+	for _, reason := range c.Reasons {
+		fmt.Fprintf(w, "  - %s\n", reason)
+	}
 }

@@ -31,7 +31,7 @@ func cacheAction(e *cliEnv, sub string, dir *string, asJSON bool) int {
 		if err != nil {
 			return e.fail(err)
 		}
-		fmt.Fprintf(e.stdout, "removed %d compiled modules (%s) from %s\n", st.Entries, sizeString(st.Bytes), st.Dir)
+		fmt.Fprintf(e.stdout, "removed %d compiled modules (%s) from %s\n", st.Entries, ampoule.SizeText(st.Bytes), st.Dir)
 		return 0
 	}
 	st, err := ampoule.CacheInfo(*dir)
@@ -43,27 +43,6 @@ func cacheAction(e *cliEnv, sub string, dir *string, asJSON bool) int {
 		fmt.Fprintf(e.stdout, "%s\n", b)
 		return 0
 	}
-	fmt.Fprintf(e.stdout, "path:    %s\n", st.Dir)
-	if !st.Exists {
-		fmt.Fprintf(e.stdout, "entries: 0 (no cache yet)\n")
-		return 0
-	}
-	fmt.Fprintf(e.stdout, "entries: %d\nsize:    %s\n", st.Entries, sizeString(st.Bytes))
-	for _, v := range st.Versions {
-		fmt.Fprintf(e.stdout, "version: %s\n", v)
-	}
+	st.WriteText(e.stdout)
 	return 0
-}
-
-// sizeString writes n bytes for a person: "0 bytes", "3.2 MiB".
-func sizeString(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

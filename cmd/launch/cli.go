@@ -73,7 +73,9 @@ func commands() []command {
 		{name: "verify", flags: cmdVerify, args: cmdline.Any}, {name: "collateral", flags: cmdCollateral}, {name: "policy", flags: cmdPolicy},
 		{name: "broker", flags: cmdBroker, args: cmdline.Any}, {name: "sealed", flags: cmdSealed, args: cmdline.Any}, {name: "platform", flags: cmdPlatform}, {name: "errors", flags: cmdErrors},
 		{name: "version", flags: cmdVersion}, {name: "help", flags: cmdHelp, args: cmdline.Any}, {name: "man", flags: cmdMan},
-		{name: "completion", flags: cmdCompletion}, {name: "cache", flags: cmdCache}, {name: "init", flags: cmdInit, args: "NAME"}, {name: "serve", flags: cmdServe}}
+		{name: "completion", flags: cmdCompletion}, {name: "cache", flags: cmdCache}, {name: "init", flags: cmdInit, args: "NAME"}, {name: "serve", flags: cmdServe},
+		{name: "vm", flags: cmdVM, args: cmdline.Any},
+		{name: "image", flags: cmdImage, args: cmdline.Any}}
 	for i := range cs {
 		fs := newFlagSet(cs[i])
 		cs[i].flags(fs)

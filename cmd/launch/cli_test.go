@@ -309,7 +309,7 @@ func TestAudit(t *testing.T) {
 
 func TestGateCommand(t *testing.T) {
 	r := launch(t, "gate", "--profile", "production")
-	for _, want := range []string{"46 functions", "proc_raise               trap", "sock_accept              deny(58)", "path_open                allow"} {
+	for _, want := range []string{"46 functions", "proc_raise               trap", "sock_accept              deny(57)", "path_open                allow"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("gate lacks %q:\n%s", want, r.stdout)
 		}

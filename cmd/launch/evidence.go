@@ -4,17 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/tee"
+	"github.com/ampoule-run/ampoule/internal/textform"
 	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
@@ -83,22 +80,22 @@ func cmdVerify(fs *flag.FlagSet) action {
 			return verifyEAR(ctx, e, *earToken, *jwks, now, *asJSON)
 		}
 		if *snpReport != "" {
-			if err := snpProduct(*product); err != nil {
+			if err := attest.CheckProduct(*product); err != nil {
 				return e.fail(err)
 			}
 			files := attest.SNPFiles{Report: *snpReport, VCEK: *vcek, VLEK: *vlek, Chain: *chain}
 			check, err := attest.VerifySNPFiles(files, snp.Options{Product: *product, Now: now})
-			return e.printCheck(check, byHandError(err), *asJSON)
+			return e.printCheck(check, attest.Hinted(err), *asJSON)
 		}
 		var coll *tdx.Collateral
 		if *tdxCollateral != "" {
 			if coll, err = ampoule.ReadTDXCollateral(*tdxCollateral); err != nil {
-				return e.fail(inputError("--tdx-collateral", err))
+				return e.fail(attest.InputError("--tdx-collateral", err))
 			}
 		}
 		if *tdxQuote != "" {
 			check, err := attest.VerifyTDXFile(*tdxQuote, tdx.Options{Now: now, Collateral: coll})
-			err = byHandError(err)
+			err = attest.Hinted(err)
 			if err == nil && check.TCBStatus != "UpToDate" {
 				fmt.Fprintln(e.stderr, "launch: hint: the TCB status is judged with Intel's collateral: pass --tdx-collateral FILE ('launch collateral fetch')")
 			}
@@ -122,22 +119,19 @@ func cmdVerify(fs *flag.FlagSet) action {
 func verifyEnvelope(e *cliEnv, policyFile, file string, opts attest.Options, asJSON bool) int {
 	pol, err := ampoule.ReadPolicy(policyFile)
 	if err != nil {
-		return e.fail(inputError("--policy", err))
+		return e.fail(attest.InputError("--policy", err))
 	}
 	if pol.SimUnpinned() {
 		fmt.Fprint(e.stderr, unpinnedWarning)
 	}
 	r, err := ampoule.VerifyEvidenceFile(file, pol, opts)
 	if err != nil {
-		return e.fail(inputError("EVIDENCE", err))
+		return e.fail(attest.InputError("EVIDENCE", err))
 	}
 	if asJSON {
 		writeJSON(e, r)
 	} else {
-		fmt.Fprintf(e.stdout, "%s: %s evidence, profile %s, measurement %s\n", r.Status, r.Kind, r.Profile, r.Measurement)
-		for _, reason := range r.Reasons {
-			fmt.Fprintf(e.stdout, "  - %s\n", reason)
-		}
+		r.WriteText(e.stdout)
 	}
 	if r.Status != attest.Affirming {
 		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%s: %s", r.Status, strings.Join(r.Reasons, "; ")))
@@ -180,47 +174,8 @@ func cmdPlatform(fs *flag.FlagSet) action {
 		if *asJSON {
 			return writeJSON(e, info)
 		}
-		printPlatform(e.stdout, info)
+		info.WriteText(e.stdout)
 		return 0
-	}
-}
-
-// printPlatform says what the platform offers, and what it lacks.
-func printPlatform(w io.Writer, info ampoule.PlatformInfo) {
-	show := func(label, path string) {
-		if path == "" {
-			path = "missing"
-		}
-		fmt.Fprintf(w, "  %-14s %s\n", label, path)
-	}
-	fmt.Fprintln(w, "Attestation devices:")
-	show("sev-guest", info.SEVGuest)
-	show("tdx_guest", info.TDXGuest)
-	show("configfs-tsm", info.ConfigfsTSM)
-	show("rtmrs", info.ConfigfsRTMRs)
-	fmt.Fprintln(w, "Sealed mounts:")
-	show("workspace", info.SealedWorkspace)
-	fmt.Fprintln(w, "Simulator (insecure):")
-	simPub := info.SimKey
-	if simPub == "" {
-		simPub = "none yet (the first simulator run, attest or 'policy new --backend sim' makes it)"
-	}
-	show("key", simPub)
-	switch info.TEE {
-	case "":
-		fmt.Fprintln(w, "\nThis machine is not a confidential VM guest: production cannot run here.")
-		fmt.Fprintln(w, "Run inside an SEV-SNP or TDX guest, or use --profile debug or staging with --backend sim (insecure).")
-	default:
-		fmt.Fprintf(w, "\nThis machine is a %s guest: --backend auto (or %s) attests through it.\n", info.TEE, info.TEE)
-	}
-	if info.TEE == "tdx" && info.ConfigfsRTMRs == "" {
-		fmt.Fprintf(w, "This kernel offers no RTMR extension (%s): runs are bound by report data only,\nand a policy with tdx_require_rtmr refuses their evidence. Kernels with configfs-tsm RTMR support offer it.\n", tee.ConfigfsRTMRs)
-	}
-	if info.TEE == "tdx" {
-		fmt.Fprintln(w, "TDX gives a guest no sealing key: manifests with a [sealed] mount are refused here until the broker releases one.")
-	}
-	if info.SealedWorkspace == "" {
-		fmt.Fprintln(w, "No memory-backed directory for sealed mounts: mount a tmpfs at /dev/shm or set XDG_RUNTIME_DIR to one.")
 	}
 }
 
@@ -233,7 +188,7 @@ func (e *cliEnv) printCheck(check any, err error, asJSON bool) int {
 	case asJSON:
 		return writeJSON(e, check)
 	}
-	printFields(e.stdout, check)
+	textform.Write(e.stdout, check)
 	return 0
 }
 
@@ -253,26 +208,9 @@ func cmdCollateral(fs *flag.FlagSet) action {
 			e.stdout.Write(data)
 			return 0
 		}
-		if err := writeNew(*out, data, 0o644, "-o never overwrites a file; choose another"); err != nil {
+		if err := ampoule.WriteNewFile(*out, data, 0o644, "-o never overwrites a file; choose another"); err != nil {
 			return e.fail(err)
 		}
 		return 0
 	}
-}
-
-// writeNew writes data to a file that must not exist yet (E1031 if it
-// does).
-func writeNew(path string, data []byte, perm os.FileMode, hint string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if os.IsExist(err) {
-		return errcode.Errorf(errcode.OutputExists, "%v", err).WithHint(hint)
-	}
-	if err != nil {
-		return errcode.Errorf(errcode.Usage, "%v", err).WithHint(hint)
-	}
-	_, werr := f.Write(data)
-	if err := errors.Join(werr, f.Close()); err != nil {
-		return errcode.Errorf(errcode.Internal, "writing %s: %v", path, err)
-	}
-	return nil
 }

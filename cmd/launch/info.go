@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
@@ -46,87 +43,14 @@ func cmdProfiles(fs *flag.FlagSet) action {
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		all := profiles.All()
 		if *asJSON {
-			type jsonProfile struct {
-				profiles.Profile
-				Warnings []profiles.Warning `json:"warnings"`
-			}
-			var out []jsonProfile
-			for _, p := range all {
-				out = append(out, jsonProfile{p, nonNilWarnings(p.Warnings())})
-			}
-			return writeJSON(e, out)
+			return writeJSON(e, profiles.Describe(all))
 		}
-		printProfileTable(e.stdout, all)
+		profiles.WriteTable(e.stdout, all)
 		for _, p := range all {
-			fmt.Fprintf(e.stdout, "\n%s: %s\n", p.Name, p.Summary)
-			ws := p.Warnings()
-			if len(ws) == 0 {
-				fmt.Fprintln(e.stdout, "  no relaxations")
-			}
-			for _, w := range ws {
-				fmt.Fprintf(e.stdout, "  warning %s: %s\n", w.Name, w.Text)
-			}
+			p.WriteRelaxations(e.stdout)
 		}
 		return 0
 	}
-}
-
-// printProfileTable prints the profiles side by side, a row per setting.
-func printProfileTable(w io.Writer, all []profiles.Profile) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	row := func(label string, f func(profiles.Profile) string) {
-		cells := []string{label}
-		for _, p := range all {
-			cells = append(cells, f(p))
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
-	}
-	yes := func(b bool) string {
-		if b {
-			return "yes"
-		}
-		return "no"
-	}
-	row("", func(p profiles.Profile) string { return p.Name })
-	row("host-visible errors", func(p profiles.Profile) string {
-		if p.StaticErrors {
-			return "code + ref (the host's own input in full)"
-		}
-		return "full detail"
-	})
-	row("workload output and logs", func(p profiles.Profile) string {
-		if p.PlainLogs {
-			return "plain, to terminal"
-		}
-		return "encrypted to log_recipient"
-	})
-	row("exit status", func(p profiles.Profile) string {
-		if p.PassExitCode {
-			return "workload's own"
-		}
-		return "fixed classes"
-	})
-	row("backends", func(p profiles.Profile) string { return strings.Join(p.Backends, ",") })
-	row("default backend", func(p profiles.Profile) string { return p.DefaultBackend })
-	row("TEE debug bit", func(p profiles.Profile) string { return yes(p.AllowTEEDebug) })
-	row("seccomp", func(p profiles.Profile) string { return yes(p.Seccomp) })
-	row("protected launcher", func(p profiles.Profile) string { return yes(p.Protected) })
-	row("bare .wasm", func(p profiles.Profile) string { return yes(p.AllowBareModule) })
-	row("--dir/--env/args", func(p profiles.Profile) string { return yes(p.AllowHostOverrides) })
-	row("compile cache", func(p profiles.Profile) string {
-		if p.DiskCache {
-			return "on disk, unauthenticated"
-		}
-		return "authenticated"
-	})
-	tw.Flush()
-}
-
-func nonNilWarnings(w []profiles.Warning) []profiles.Warning {
-	if w == nil {
-		return []profiles.Warning{}
-	}
-	return w
 }
 
 func cmdErrors(fs *flag.FlagSet) action {
@@ -143,12 +67,7 @@ func cmdErrors(fs *flag.FlagSet) action {
 		if *asJSON {
 			return writeJSON(e, entries)
 		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "CODE\tNAME\tCLASS\tEXIT\tTEXT")
-		for _, c := range entries {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", c.Code, c.Name, c.Class, c.ExitStatus, c.Text)
-		}
-		tw.Flush()
+		errcode.WriteTable(e.stdout, entries)
 		fmt.Fprintln(e.stdout, "\nUnder debug a workload's own exit status passes through; the statuses above are the launcher's.")
 		return 0
 	}
@@ -161,15 +80,7 @@ func cmdVersion(fs *flag.FlagSet) action {
 		if *asJSON {
 			return writeJSON(e, v)
 		}
-		fmt.Fprintf(e.stdout, "launch %s\n", v.Launch)
-		if v.Commit != "" {
-			mod := ""
-			if v.Modified {
-				mod = "+modified"
-			}
-			fmt.Fprintf(e.stdout, "commit %s%s\n", v.Commit, mod)
-		}
-		fmt.Fprintf(e.stdout, "wazero %s\n%s\n", v.Wazero, v.Go)
+		v.WriteText(e.stdout)
 		return 0
 	}
 }

@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/ampoule-run/ampoule"
-	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/tee"
@@ -45,7 +41,7 @@ func cmdKeygen(fs *flag.FlagSet) action {
 			e.stdout.Write(file)
 			return 0
 		}
-		if err := writeNew(*out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
+		if err := ampoule.WriteNewFile(*out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
 			return e.fail(err)
 		}
 		fmt.Fprintln(e.stdout, id.Recipient())
@@ -69,7 +65,7 @@ func cmdLogs(fs *flag.FlagSet) action {
 		if *identity == "" || len(pos) > 1 || len(rest) > 0 {
 			return e.fail(errcode.Errorf(errcode.Usage, "logs decrypt needs --identity and at most one LOG").WithHint("usage: launch " + c.doc.Usage))
 		}
-		check, err := logCheck(*policyFile, *tdxCollateral, *nonceHex, *wantRef)
+		check, err := ampoule.ReadLogCheck(*policyFile, *tdxCollateral, *nonceHex, *wantRef)
 		if err != nil {
 			return e.fail(err)
 		}
@@ -94,7 +90,7 @@ func cmdLogs(fs *flag.FlagSet) action {
 		if err != nil {
 			return e.fail(err)
 		}
-		n, err := printRecords(e, r, *asJSON, *follow)
+		n, err := r.Print(e.stdout, e.stderr, *asJSON, *follow)
 		if err != nil {
 			return e.fail(err)
 		}
@@ -103,25 +99,11 @@ func cmdLogs(fs *flag.FlagSet) action {
 				return e.fail(err)
 			}
 		}
-		printLogSummary(e, r, check, n)
+		r.WriteSummary(e.info(e.stderr), check, n)
+		for _, w := range r.Binding.Warnings {
+			fmt.Fprintf(e.stderr, "launch: warning: %s\n", w)
+		}
 		return 0
-	}
-}
-
-// printLogSummary says what the log was found bound to, and its warnings.
-func printLogSummary(e *cliEnv, r *ampoule.LogReader, check ampoule.LogCheck, n int) {
-	h := r.Header()
-	what := "log verified"
-	switch {
-	case check.Policy == nil:
-		what = "log intact, evidence not judged"
-	case r.Binding.Verdict != attest.Affirming:
-		what = "log verified, with warnings"
-	}
-	fmt.Fprintf(e.info(e.stderr), "launch: %s: ref %s, profile %s, %d records, %d dropped, measurement %s\n", what, h.Ref, h.Profile, n, r.Dropped(), h.Measurement)
-	fmt.Fprintf(e.info(e.stderr), "launch: bound to %s\n", r.Binding)
-	for _, w := range r.Binding.Warnings {
-		fmt.Fprintf(e.stderr, "launch: warning: %s\n", w)
 	}
 }
 
@@ -132,58 +114,5 @@ func writeEnvelope(path string, env *tee.Envelope) error {
 	if err != nil {
 		return errcode.Errorf(errcode.Internal, "%v", err)
 	}
-	return writeNew(path, append(data, '\n'), 0o644, "--envelope-out never overwrites a file; choose another")
-}
-
-// logCheck is what logs decrypt's flags ask of a log.
-func logCheck(policyFile, collateralFile, nonceHex, ref string) (ampoule.LogCheck, error) {
-	check := ampoule.LogCheck{Ref: ref}
-	var err error
-	if policyFile != "" {
-		if check.Policy, err = ampoule.ReadPolicy(policyFile); err != nil {
-			return check, err
-		}
-	}
-	if collateralFile != "" {
-		if check.TDXCollateral, err = ampoule.ReadTDXCollateral(collateralFile); err != nil {
-			return check, err
-		}
-	}
-	if nonceHex != "" {
-		if check.Nonce, err = hex.DecodeString(nonceHex); err != nil || len(check.Nonce) == 0 {
-			return check, errcode.Errorf(errcode.Usage, "--nonce is not hex")
-		}
-	}
-	return check, nil
-}
-
-// printRecords prints a log's records, the workload's stdout to stdout,
-// the rest to stderr, or each as a JSON line; it returns how many.
-func printRecords(e *cliEnv, r *ampoule.LogReader, asJSON, follow bool) (int, error) {
-	enc := json.NewEncoder(e.stdout)
-	n := 0
-	for {
-		rec, err := r.Next()
-		if err == io.EOF && follow {
-			return n, nil
-		}
-		if err == io.EOF {
-			return n, r.End()
-		}
-		if err != nil {
-			return n, err
-		}
-		n++
-		switch {
-		case asJSON:
-			enc.Encode(rec)
-		case rec.Source == logging.SourceStdout:
-			e.stdout.Write(rec.Message)
-		case rec.Source == logging.SourceStderr:
-			e.stderr.Write(rec.Message)
-		default:
-			msg := strings.TrimSuffix(string(rec.Message), "\n")
-			fmt.Fprintf(e.stderr, "%s [runtime %s] %s\n", rec.Time.Format(time.RFC3339Nano), rec.Level, msg)
-		}
-	}
+	return ampoule.WriteNewFile(path, append(data, '\n'), 0o644, "--envelope-out never overwrites a file; choose another")
 }

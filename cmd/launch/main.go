@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ampoule-run/ampoule"
+	"github.com/ampoule-run/ampoule/vm/guest"
 )
 
 // forcedExitDelay is how long a signalled run may take to unwind before the
@@ -27,6 +28,10 @@ const forcedExitDelay = 900 * time.Millisecond
 func main() {
 	// The child that 'launch run' starts to run the workload.
 	ampoule.RunnerMain()
+	// The first process of a VM 'launch vm build' made.
+	if guest.IsInit() {
+		guest.Main()
+	}
 	// SIGINT and SIGTERM stop a run; a protected run adds the signals that
 	// would make the Go runtime dump its stacks (ampoule.Protect).
 	sigs := make(chan os.Signal, 8)

@@ -5,17 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path"
-	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/internal/regfile"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/sealed"
 )
@@ -58,11 +54,11 @@ func cmdRun(fs *flag.FlagSet) action {
 		}
 		host := ampoule.NewHostLines(e.stdout, e.stderr, !profile.PlainLogs && ampoule.ToStderr(f.logOut))
 		cfg, err := e.runConfig(f, guestArgs, host)
-		out := &outcome{host: host, profile: profile, ref: cfg.Ref}
+		out := &ampoule.Outcome{Host: host, Profile: profile, Ref: cfg.Ref}
 		if f.logJSON {
 			// launch's own lines are records too.
-			out.json = &jsonLines{w: host}
-			cfg.Warnings = out.json
+			out.JSON = ampoule.NewJSONLines(host)
+			cfg.Warnings = out.JSON
 		}
 		if err != nil {
 			return fail(err)
@@ -71,16 +67,16 @@ func cmdRun(fs *flag.FlagSet) action {
 		// A run that does not unwind in time after a signal still shows the
 		// host its line and exits 130 (main).
 		defer ampoule.AtExit(func() {
-			out.show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
+			out.Show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
 		})()
 		if profile.Protected && e.protect != nil {
 			if err := e.protect(); err != nil {
-				return out.finish(ampoule.Result{}, err)
+				return out.Finish(ampoule.Result{}, err)
 			}
 			// A panic here shows the host the static line, not its value.
 			defer func() {
 				if v := recover(); v != nil {
-					status = out.finish(ampoule.Result{}, errcode.Errorf(errcode.Internal, "panic: %v", v))
+					status = out.Finish(ampoule.Result{}, errcode.Errorf(errcode.Internal, "panic: %v", v))
 				}
 			}()
 		}
@@ -93,7 +89,7 @@ func cmdRun(fs *flag.FlagSet) action {
 		if f.audit && res.Audit != nil {
 			reportAudit(e.stderr, res.Audit, f.auditJSON)
 		}
-		return out.finish(res, err)
+		return out.Finish(res, err)
 	}
 }
 
@@ -104,7 +100,7 @@ func (e *cliEnv) runFail(logJSON bool) func(error) int {
 		return e.fail
 	}
 	return func(err error) int {
-		(&jsonLines{w: e.stderr}).errorRecord(err, errcode.Detailed(err), "")
+		ampoule.NewJSONLines(e.stderr).ErrorRecord(err, errcode.Detailed(err), "")
 		return errcode.From(err).Code.Class().ExitStatus()
 	}
 }
@@ -115,11 +111,11 @@ func (e *cliEnv) progress(f runFlags, profile profiles.Profile) func(string, int
 	if f.quiet || f.logJSON || !profile.PlainLogs && ampoule.ToStderr(f.logOut) {
 		return nil
 	}
-	after := progressAfter
+	after := ampoule.ProgressAfter
 	if e.progressAfter > 0 {
 		after = e.progressAfter
 	}
-	return compileProgress(e.stderr, after)
+	return ampoule.CompileProgress(e.stderr, after)
 }
 
 // define declares run's flags on fs.
@@ -163,7 +159,7 @@ func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *ampoule.HostLin
 		return cfg, errcode.Errorf(errcode.Usage, "--audit-json needs --audit")
 	}
 	if f.handOn != "" {
-		data, err := readBounded(f.handOn, sealed.MaxHandOn)
+		data, err := regfile.ReadBounded(f.handOn, sealed.MaxHandOn)
 		if err != nil {
 			return cfg, errcode.Errorf(errcode.Usage, "--hand-on: %v", err).WithHint("pass the file launch sealed sign wrote").Host()
 		}
@@ -176,100 +172,18 @@ func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *ampoule.HostLin
 		cfg.Env = map[string]string{}
 	}
 	for _, kv := range f.env {
-		k, v, err := envFlag(kv)
+		k, v, err := ampoule.ParseEnvOverride(kv)
 		if err != nil {
 			return cfg, err
 		}
 		cfg.Env[k] = v
 	}
 	for _, s := range f.dirs {
-		d, err := dirFlag(s)
+		d, err := ampoule.ParseDirOverride(s)
 		if err != nil {
 			return cfg, err
 		}
 		cfg.Dirs = append(cfg.Dirs, d)
 	}
 	return cfg, nil
-}
-
-// envFlag reads one --env: K=V, or NAME alone for the value NAME has in
-// launch's own environment (which must have it). Either is a host
-// override, refused outside debug.
-func envFlag(kv string) (string, string, error) {
-	k, v, ok := strings.Cut(kv, "=")
-	if k == "" {
-		return "", "", errcode.Errorf(errcode.Usage, "--env %q is not K=V or NAME", kv)
-	}
-	if !ok {
-		if v, ok = os.LookupEnv(k); !ok {
-			return "", "", errcode.Errorf(errcode.Usage, "--env %s: %s is not set in launch's environment", k, k).
-				WithHint("--env NAME passes on launch's own NAME; write --env NAME=VALUE to set it")
-		}
-	}
-	return k, v, nil
-}
-
-// dirFlag reads one --dir: HOST::GUEST[::rw], or HOST alone, preopened
-// read-only at the same path in the guest (a relative HOST beneath the
-// guest's root: --dir data is /data, --dir . is /).
-func dirFlag(s string) (loader.Mount, error) {
-	if s != "" && !strings.Contains(s, "::") {
-		guest := filepath.ToSlash(filepath.Clean(s))
-		if guest == ".." || strings.HasPrefix(guest, "../") {
-			return loader.Mount{}, errcode.Errorf(errcode.DirInvalid, "--dir %q: a directory above the working one has no path of its own in the guest", s).
-				WithHint("name its guest path: --dir HOST::GUEST, such as --dir ../data::/data")
-		}
-		s += "::" + path.Clean("/"+guest)
-	}
-	d, err := loader.ParseMount(s)
-	if err != nil {
-		return loader.Mount{}, errcode.Errorf(errcode.DirInvalid, "--dir: %v", err)
-	}
-	return d, nil
-}
-
-// outcome shows a run's end to the host the way its profile allows, once:
-// the run's own end and a forced exit (doRun) may both try.
-type outcome struct {
-	host    *ampoule.HostLines
-	profile profiles.Profile
-	ref     string
-	shown   sync.Once
-	// json, with --log-json, writes the lines as JSON records.
-	json *jsonLines
-}
-
-// finish shows the run's failures and returns the exit status: the
-// workload's own under a profile that passes it, else the error's class.
-func (o *outcome) finish(res ampoule.Result, err error) int {
-	// Lines still held (a run that started no workload) are shown.
-	o.host.Settle()
-	if err != nil {
-		// A second failure (the sealed mount not sealed after a failed
-		// run) is shown too; the exit status is the run's.
-		o.show(append(res.Also, err)...)
-		return errcode.From(err).Code.Class().ExitStatus()
-	}
-	if res.ExitCode > 255 {
-		// An exit status is one byte; a larger code must not wrap to success.
-		return 255
-	}
-	return int(res.ExitCode)
-}
-
-func (o *outcome) show(errs ...error) {
-	o.shown.Do(func() {
-		o.host.Settle()
-		for _, e := range errs {
-			text := errcode.Detailed(e)
-			if o.profile.StaticErrors {
-				text = errcode.Static(e, o.ref)
-			}
-			if o.json != nil {
-				o.json.errorRecord(e, text, o.ref)
-				continue
-			}
-			fmt.Fprint(o.host, text)
-		}
-	})
 }

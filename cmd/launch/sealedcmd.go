@@ -2,18 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"flag"
 	"fmt"
-	"io"
-	"slices"
-	"strings"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/internal/regfile"
-	"github.com/ampoule-run/ampoule/loader"
-	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/sealed"
 )
 
@@ -91,7 +84,7 @@ func (e *cliEnv) sealedKeygen(c command, in invocation, f sealedFlags) int {
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.Internal, "making a key: %v", err))
 	}
-	if err := writeNew(f.out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
+	if err := ampoule.WriteNewFile(f.out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
 		return e.fail(err)
 	}
 	fmt.Fprintf(e.stdout, "hand_on_key = \"%x\"\n", pub[:])
@@ -112,57 +105,17 @@ func (e *cliEnv) sealedSign(c command, in invocation, f sealedFlags) int {
 	if profile == "" {
 		profile = "production"
 	}
-	var fromM [48]byte
-	if b, err := hex.DecodeString(strings.TrimSpace(f.from)); err != nil || len(b) != len(fromM) {
-		return e.fail(errcode.Errorf(errcode.Usage, "--from %.100q is not a measurement", f.from).WithHint("pass what launch measure --profile P prints for the earlier version: 96 hex digits"))
-	} else {
-		copy(fromM[:], b)
-	}
-	if _, err := profiles.Get(profile); err != nil {
-		return e.fail(err)
-	}
-	data, err := readBounded(f.key, 4096)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Usage, "--key: %v", err).WithHint("pass the file launch sealed keygen made"))
-	}
-	key, err := sealed.ParseHandOnKey(data)
-	clear(data)
-	if err != nil {
-		return e.fail(errcode.Errorf(errcode.Usage, "--key %s: %v", f.key, err).WithHint("pass the file launch sealed keygen made"))
-	}
-	b, err := loader.Open(bundle)
+	h, err := ampoule.SignHandOn(bundle, profile, f.key, f.from)
 	if err != nil {
 		return e.fail(err)
 	}
-	to := loader.Measure(b, profile)
-	if to == fromM {
-		return e.fail(errcode.Errorf(errcode.Usage, "--from is %s's own measurement under %s", bundle, profile).WithHint("--from names the earlier version's measurement"))
-	}
-	if b.Manifest.Sealed == nil || !slices.Contains(b.Manifest.Sealed.AcceptFrom, loader.Measurement(fromM)) {
-		return e.fail(errcode.Errorf(errcode.Usage, "%s's [sealed] accept_from does not name %x, so no run of it would take that store", bundle, fromM[:]).
-			WithHint("add the measurement to accept_from in its ampoule.toml first (it is measured), then sign"))
-	}
-	handOn := sealed.SignHandOn(key, fromM, to)
-	clear(key)
 	if f.out == "" {
-		e.stdout.Write(handOn)
+		e.stdout.Write(h.Data)
 		return 0
 	}
-	if err := writeNew(f.out, handOn, 0o644, "sign never overwrites a file; choose another"); err != nil {
+	if err := ampoule.WriteNewFile(f.out, h.Data, 0o644, "sign never overwrites a file; choose another"); err != nil {
 		return e.fail(err)
 	}
-	fmt.Fprintf(e.stdout, "handed the stores of %x on to %s (%s, %s)\n", fromM[:], to, bundle, profile)
+	fmt.Fprintf(e.stdout, "handed the stores of %s on to %s (%s, %s)\n", h.From, h.To, bundle, profile)
 	return 0
-}
-
-// readBounded reads a regular file of at most max bytes (a FIFO or device is
-// refused without blocking); past max it reads max+1, which its parser
-// refuses.
-func readBounded(path string, max int64) ([]byte, error) {
-	f, _, err := regfile.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, max+1))
 }

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/ampoule-run/ampoule"
-	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
 )
 
@@ -30,7 +26,7 @@ func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) i
 	var err error
 	var value []byte
 	if sub == "put" {
-		if value, err = readSecretValue(e, pos[1]); err != nil {
+		if value, err = ampoule.ReadSecretValue(pos[1], e.stdin); err != nil {
 			return e.fail(err)
 		}
 		defer clear(value)
@@ -42,8 +38,8 @@ func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) i
 	defer srv.Close()
 	switch sub {
 	case "put":
-		if err := srv.PutResource(pos[0], value); err != nil {
-			return e.fail(resourceError(err))
+		if err := ampoule.PutSecret(srv, pos[0], value); err != nil {
+			return e.fail(err)
 		}
 		note := ""
 		if value[len(value)-1] == '\n' {
@@ -51,19 +47,16 @@ func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) i
 		}
 		fmt.Fprintf(e.stdout, "stored %s (%d bytes, sealed under the broker's master key%s)\n", pos[0], len(value), note)
 	case "rm":
-		if err := srv.RemoveResource(pos[0]); err != nil {
-			return e.fail(resourceError(err))
+		if err := ampoule.RemoveSecret(srv, pos[0]); err != nil {
+			return e.fail(err)
 		}
 		fmt.Fprintf(e.stdout, "removed %s\n", pos[0])
 	case "list":
-		list, err := srv.Resources()
+		list, err := ampoule.Secrets(srv)
 		if err != nil {
-			return e.fail(errcode.Errorf(errcode.Internal, "reading the broker's secrets: %v", err))
+			return e.fail(err)
 		}
 		if asJSON {
-			if list == nil {
-				list = []broker.ResourceInfo{}
-			}
 			return writeJSON(e, list)
 		}
 		for _, r := range list {
@@ -71,47 +64,4 @@ func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) i
 		}
 	}
 	return 0
-}
-
-// readSecretValue reads a secret's value from file, or stdin for "-", as
-// it is (a trailing newline is part of it), at most the broker's bound.
-func readSecretValue(e *cliEnv, file string) ([]byte, error) {
-	var r io.Reader = e.stdin
-	if file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, errcode.Errorf(errcode.SecretValueInvalid, "%v", err)
-		}
-		defer f.Close()
-		r = f
-	}
-	if r == nil {
-		return nil, errcode.Errorf(errcode.SecretValueInvalid, "no stdin to read the value from")
-	}
-	value, err := io.ReadAll(io.LimitReader(r, broker.MaxResourceBytes+1))
-	if err != nil {
-		return nil, errcode.Errorf(errcode.SecretValueInvalid, "reading the value: %v", err)
-	}
-	if len(value) == 0 || len(value) > broker.MaxResourceBytes {
-		clear(value)
-		what := "is empty"
-		if len(value) > 0 {
-			what = fmt.Sprintf("is more than %d bytes", broker.MaxResourceBytes)
-		}
-		return nil, errcode.Errorf(errcode.SecretValueInvalid, "the value %s", what)
-	}
-	return value, nil
-}
-
-// resourceError gives a store's refusal its code.
-func resourceError(err error) error {
-	switch {
-	case errors.Is(err, broker.ErrResourcePath):
-		return errcode.Errorf(errcode.ResourcePathInvalid, "%v", err)
-	case errors.Is(err, broker.ErrResourceValue):
-		return errcode.Errorf(errcode.SecretValueInvalid, "%v", err)
-	case errors.Is(err, broker.ErrNoResource):
-		return errcode.Errorf(errcode.SecretNotFound, "%v", err)
-	}
-	return errcode.Errorf(errcode.Internal, "the broker's secrets: %v", err)
 }

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"strings"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
@@ -38,7 +34,7 @@ func (e *cliEnv) serve(ctx context.Context, listen string, maxRuns, queue int, b
 			return e.fail(err)
 		}
 	}
-	l, path, err := listenUnix(listen)
+	l, path, err := ampoule.ListenUnix(listen)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -57,36 +53,4 @@ func (e *cliEnv) serve(ctx context.Context, listen string, maxRuns, queue int, b
 	s.Shutdown(context.Background())
 	fmt.Fprintf(e.stderr, "launch: stopped serving on unix:%s\n", path)
 	return 0
-}
-
-// listenUnix makes the server's socket: owner-only, never in place of a
-// file that is not a socket or of a socket a server answers on.
-func listenUnix(addr string) (net.Listener, string, error) {
-	path, ok := strings.CutPrefix(addr, "unix:")
-	if !ok || path == "" {
-		return nil, "", errcode.Errorf(errcode.Usage, "--listen %q is not unix:PATH", addr).Host()
-	}
-	if st, err := os.Lstat(path); err == nil {
-		if st.Mode()&os.ModeSocket == 0 {
-			return nil, "", errcode.Errorf(errcode.ServerSocketRefused, "--listen %s: a file that is not a socket is there", path).Host()
-		}
-		if c, err := net.Dial("unix", path); err == nil {
-			c.Close()
-			return nil, "", errcode.Errorf(errcode.ServerSocketRefused, "--listen %s: a server answers there", path).Host()
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, "", errcode.Errorf(errcode.ServerSocketRefused, "--listen %s: removing the stale socket: %v", path, err).Host()
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, "", errcode.Errorf(errcode.ServerSocketRefused, "--listen %s: %v", path, err).Host()
-	}
-	// Made owner-only: no moment at which another user may connect.
-	old := syscall.Umask(0o177)
-	l, err := net.Listen("unix", path)
-	syscall.Umask(old)
-	if err != nil {
-		return nil, "", errcode.Errorf(errcode.ServerSocketRefused, "--listen %s: %v", path, err).Host()
-	}
-	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	return l, path, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 )
@@ -40,7 +41,7 @@ func TestVerifyInputHints(t *testing.T) {
 	attestHint := errcode.EvidenceMalformed.Hint()
 	for flag, args := range files {
 		r := launch(t, append([]string{"verify"}, args...)...)
-		hint := inputHints[flag]
+		hint := attest.InputHints[flag]
 		if r.code != errcode.ClassUsage.ExitStatus() || hint == "" || !strings.Contains(r.stderr, "launch: hint: "+hint+"\n") {
 			t.Errorf("%s missing: want the hint %q: %+v", flag, hint, r)
 		}

@@ -106,3 +106,15 @@ func (d DirFS) Open(name string) (fs.File, error) {
 	}
 	return f, nil
 }
+
+// ReadBounded reads a regular file of at most max bytes (a FIFO or device is
+// refused without blocking); past max it reads max+1, which its parser
+// refuses.
+func ReadBounded(path string, max int64) ([]byte, error) {
+	f, _, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, max+1))
+}

@@ -30,6 +30,9 @@ type Options struct {
 	// provider's machines do (version 3 reports, SIGNING_KEY = 1); the
 	// certificate table then holds the VLEK and its ASVK only, no VCEK.
 	VLEK bool
+	// HostData is the reports' HOST_DATA, what the host set at launch
+	// (AnyBackend's reports only).
+	HostData [32]byte
 }
 
 // Backend returns a backend that answers reportData (and only it) with a
@@ -62,6 +65,8 @@ func AnyBackend(t testing.TB, opts Options) (*snp.Backend, *snp.Roots, string) {
 	t.Helper()
 	dev, roots, product := Device(t, [64]byte{}, opts)
 	template := dev.ReportDataRsp[hex.EncodeToString(make([]byte, 64))].(*sevtest.GetReportResponse).Resp.Data
+	// HOST_DATA is at 0xC0 of ATTESTATION_REPORT (SEV-SNP ABI, table 23).
+	copy(template[0xC0:0xE0], opts.HostData[:])
 	return snp.NewBackend(&anyData{Device: dev, template: template}), roots, product
 }
 

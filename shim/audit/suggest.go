@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
+	"strings"
+	"text/tabwriter"
 )
 
 // Report is what an audited run writes (launch run --audit-json) and
@@ -70,4 +73,40 @@ func Suggest(calls []Count, allowed map[string]string) Draft {
 	}
 	sort.Strings(d.Unused)
 	return d
+}
+
+// WriteTo writes the draft as Go rows of the seccomp allowlist for a
+// person to review, as launch audit --suggest prints it: each call made,
+// how the allowlist takes it or NEW for one it refuses today, the calls
+// allowed but not made, and the totals.
+func (d Draft) WriteTo(w io.Writer) (int64, error) {
+	var b strings.Builder
+	b.WriteString("// Draft seccomp allowlist from an audited run. Review every NEW row: each\n")
+	b.WriteString("// needs a reason (Why) before it joins shim/seccomp_amd64.go.\n")
+	for _, r := range d.Rows {
+		if r.How != "" {
+			fmt.Fprintf(&b, "unix.SYS_%s: {Name: %q, ...}, // %s; %d calls\n", strings.ToUpper(r.Name), r.Name, r.How, r.Count.Count)
+		} else {
+			fmt.Fprintf(&b, "unix.SYS_%s: {Name: %q, Rule: MatchAll{}, Why: \"say who needs it\"}, // NEW: %d calls, refused today\n", strings.ToUpper(r.Name), r.Name, r.Count.Count)
+		}
+	}
+	if len(d.Unused) > 0 {
+		fmt.Fprintf(&b, "// Allowed but not made by this run: %v\n", d.Unused)
+	}
+	fmt.Fprintf(&b, "// %d calls made, %d of them new.\n", len(d.Rows), d.New)
+	n, err := io.WriteString(w, b.String())
+	return int64(n), err
+}
+
+// WriteCounts writes a run's system calls as a table, each with how
+// allowed (shim.AllowedCalls's map) takes it, every line prefixed, as
+// launch run --audit prints them.
+func WriteCounts(w io.Writer, prefix string, counts []Count, allowed map[string]string) {
+	fmt.Fprintf(w, "%s %d kinds of system call by the runner after compilation\n", prefix, len(counts))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s\tSYSCALL\tCOUNT\tALLOWLIST\n", prefix)
+	for _, c := range counts {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", prefix, c.Name, c.Count, allowed[c.Name])
+	}
+	tw.Flush()
 }

@@ -199,3 +199,16 @@ func Verify(raw, cert []byte, opts Options) (*Claims, error) {
 	copy(c.HostData[:], report.HostData)
 	return c, nil
 }
+
+// ReportHostData reads a report's HOST_DATA (what the host set at launch),
+// without verifying the report: for a launcher judging the report its own
+// device just gave it.
+func ReportHostData(raw []byte) ([32]byte, error) {
+	var out [32]byte
+	report, err := abi.ReportToProto(raw)
+	if err != nil {
+		return out, fmt.Errorf("%w: %v", ErrReport, err)
+	}
+	copy(out[:], report.HostData)
+	return out, nil
+}

@@ -265,28 +265,51 @@ func claimsOf(body *pb.TDQuoteBody, version uint32) *Claims {
 // launcher judging the quote its own TD just made. A quote it cannot read
 // is an error.
 func QuoteDebug(raw []byte) (debug bool, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			debug, err = false, fmt.Errorf("%w: malformed quote (the parser failed: %v)", ErrQuote, r)
-		}
-	}()
-	var body *pb.TDQuoteBody
-	if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == 5 {
-		q, err := parseV5(raw)
-		if err != nil {
-			return false, err
-		}
-		body = q.auth.GetTdQuoteBody()
-	} else {
-		q, err := parseV4(raw)
-		if err != nil {
-			return false, err
-		}
-		body = q.GetTdQuoteBody()
+	body, err := unverifiedBody(raw)
+	if err != nil {
+		return false, err
 	}
 	attrs := body.GetTdAttributes()
 	if len(attrs) == 0 {
 		return false, fmt.Errorf("%w: the quote has no TD attributes", ErrQuote)
 	}
 	return attrs[0]&tdAttributesDebug != 0, nil
+}
+
+// unverifiedBody reads a v4 or v5 quote's TD report body without
+// verifying the quote. A quote it cannot read is an error.
+func unverifiedBody(raw []byte) (body *pb.TDQuoteBody, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			body, err = nil, fmt.Errorf("%w: malformed quote (the parser failed: %v)", ErrQuote, r)
+		}
+	}()
+	if len(raw) >= 2 && binary.LittleEndian.Uint16(raw) == 5 {
+		q, err := parseV5(raw)
+		if err != nil {
+			return nil, err
+		}
+		return q.auth.GetTdQuoteBody(), nil
+	}
+	q, err := parseV4(raw)
+	if err != nil {
+		return nil, err
+	}
+	return q.GetTdQuoteBody(), nil
+}
+
+// QuoteMRConfigID reads a quote's MRCONFIGID (what the host set at the
+// TD's launch), without verifying the quote: for a launcher judging the
+// quote its own TD just made.
+func QuoteMRConfigID(raw []byte) ([48]byte, error) {
+	var out [48]byte
+	body, err := unverifiedBody(raw)
+	if err != nil {
+		return out, err
+	}
+	if len(body.GetMrConfigId()) != 48 {
+		return out, fmt.Errorf("%w: the quote's MRCONFIGID is not 48 bytes", ErrQuote)
+	}
+	copy(out[:], body.GetMrConfigId())
+	return out, nil
 }

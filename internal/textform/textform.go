@@ -1,4 +1,7 @@
-package main
+// Package textform writes a struct as "name: value" lines, the text form
+// of the value whose JSON a command prints under --json, so that the two
+// outputs cannot say different things.
+package textform
 
 import (
 	"fmt"
@@ -8,12 +11,11 @@ import (
 	"time"
 )
 
-// printFields prints a struct as "name: value" lines, the text form of the
-// value whose JSON --json prints: a line per field in the struct's order,
+// Write writes a struct (or a pointer to one) as "name: value" lines: a line per field in the struct's order,
 // named by its JSON name with spaces for underscores, optional fields left
 // out when empty (omitempty); a nested struct's fields indented beneath
 // its name, a list's elements one a line (name[i]).
-func printFields(w io.Writer, v any) {
+func Write(w io.Writer, v any) {
 	var rows [][2]string
 	fieldRows(&rows, reflect.Indirect(reflect.ValueOf(v)), "")
 	width := 0
@@ -66,7 +68,7 @@ func isText(v reflect.Value) bool {
 	return v.Kind() != reflect.Struct && v.Kind() != reflect.Slice && v.Kind() != reflect.Array
 }
 
-// text is one value as printFields shows it; times in RFC 3339.
+// text is one value as Write shows it; times in RFC 3339.
 func text(v reflect.Value) string {
 	switch x := v.Interface().(type) {
 	case time.Time:

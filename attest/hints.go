@@ -1,17 +1,16 @@
-package main
+package attest
 
 import (
 	"strings"
 
-	"github.com/ampoule-run/ampoule/attest"
-
 	"github.com/ampoule-run/ampoule/errcode"
 )
 
-// inputHints say, for each file input of launch verify, what it takes and
+// InputHints say, for each file input of the checks by hand (by its
+// flag, as FlagOf names it) and of launch verify, what it takes and
 // where it comes from: a file that cannot be read or is not what the flag
 // takes is refused with its own flag's hint, never another input's.
-var inputHints = map[string]string{
+var InputHints = map[string]string{
 	"--snp-report":     "pass a raw SEV-SNP attestation report (1184 bytes) as the guest's /dev/sev-guest gives it (snpguest report FILE); testdata/snp/report.bin is a real one",
 	"--vcek":           "pass the VCEK certificate (DER or PEM) that signed the report: AMD's KDS serves it for the chip, or take it from the extended report's certificate table; testdata/snp/vcek.der is a real one",
 	"--vlek":           "pass the VLEK certificate (DER or PEM) from the extended report's certificate table, on a cloud provider's machines",
@@ -32,15 +31,15 @@ var refusedHints = map[string]string{
 	"--tdx-quote":  "the quote must carry its PCK chain to Intel's root, and with --tdx-collateral a TCB that is up to date; the error says which check failed",
 }
 
-// inputError is err, about the file a verify flag named, with that flag
+// InputError is err, about the file a verify flag named, with that flag
 // in its message and the flag's own hint.
-func inputError(flag string, err error) error {
+func InputError(flag string, err error) error {
 	e := errcode.From(err)
 	msg := e.Error()
 	if flag != "EVIDENCE" && !strings.HasPrefix(msg, flag) {
 		msg = flag + ": " + msg
 	}
-	return errcode.Errorf(e.Code, "%s", msg).WithHint(inputHints[flag])
+	return errcode.Errorf(e.Code, "%s", msg).WithHint(InputHints[flag])
 }
 
 // refusedError is a check by hand's refusal (E3008) with a hint that fits
@@ -49,9 +48,9 @@ func refusedError(flag string, err error) error {
 	return errcode.From(err).WithHint(refusedHints[flag])
 }
 
-// snpProduct checks --product before any report is read: a processor
+// CheckProduct checks --product before any report is read: a processor
 // line, with an optional stepping.
-func snpProduct(product string) error {
+func CheckProduct(product string) error {
 	line, _, _ := strings.Cut(product, "-")
 	switch line {
 	case "Milan", "Genoa", "Turin":
@@ -61,17 +60,17 @@ func snpProduct(product string) error {
 		WithHint("write Milan, Genoa or Turin, with a stepping if need be (Milan-B1); the report's chip is one of them")
 }
 
-// byHandError is an error of attest's checks by hand with the hint of the
-// input it names first (attest.FlagOf): a refusal's, or a file's.
-func byHandError(err error) error {
-	flag := attest.FlagOf(err)
+// Hinted is an error of the checks by hand with the hint of the input it
+// names first (FlagOf): a refusal's, or a file's.
+func Hinted(err error) error {
+	flag := FlagOf(err)
 	switch {
 	case flag == "":
 		return err
 	case errcode.From(err).Code == errcode.EvidenceRefused && refusedHints[flag] != "":
 		return refusedError(flag, err)
-	case inputHints[flag] != "":
-		return inputError(flag, err)
+	case InputHints[flag] != "":
+		return InputError(flag, err)
 	}
 	return err
 }

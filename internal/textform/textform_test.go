@@ -1,4 +1,4 @@
-package main
+package textform_test
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/internal/textform"
 	"github.com/ampoule-run/ampoule/tee/snp"
 )
 
@@ -22,7 +23,7 @@ func TestPrintFieldsMatchesJSON(t *testing.T) {
 		&attest.TDXCheck{SignatureChain: "valid", TCBStatus: "not judged", At: at, MRTD: attest.Hex{1}, RTMRs: []attest.Hex{{2}, {3}}, Debug: true},
 	} {
 		var text bytes.Buffer
-		printFields(&text, v)
+		textform.Write(&text, v)
 		j, _ := json.Marshal(v)
 		var flat map[string]any
 		json.Unmarshal(j, &flat)

@@ -1,4 +1,4 @@
-package main
+package ampoule
 
 import (
 	"bytes"
@@ -10,20 +10,24 @@ import (
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/profiles"
 )
 
-// jsonLines turns launch's own text lines ("launch: warning: ...") into
+// JSONLines turns launch's own text lines ("launch: warning: ...") into
 // JSON records, one a line, in the form the runtime's records take under
 // --log-json (hclog's: @level, @message, @module, @timestamp), so that a
 // run with --log-json writes nothing but JSON records to its streams.
-type jsonLines struct {
+type JSONLines struct {
 	mu      sync.Mutex
 	w       io.Writer
 	partial []byte
 }
 
+// NewJSONLines writes the records to w.
+func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{w: w} }
+
 // Write writes each whole line of p as a record, holding a partial one.
-func (j *jsonLines) Write(p []byte) (int, error) {
+func (j *JSONLines) Write(p []byte) (int, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.partial = append(j.partial, p...)
@@ -45,7 +49,7 @@ func (j *jsonLines) Write(p []byte) (int, error) {
 }
 
 // record writes one record, with the launcher's module and the time.
-func (j *jsonLines) record(rec map[string]any) error {
+func (j *JSONLines) record(rec map[string]any) error {
 	rec["@module"] = "launch"
 	rec["@timestamp"] = time.Now().UTC().Format(time.RFC3339Nano)
 	b, err := json.Marshal(rec)
@@ -56,12 +60,12 @@ func (j *jsonLines) record(rec map[string]any) error {
 	return err
 }
 
-// errorRecord writes a run's final error as one record: what its text
+// ErrorRecord writes a run's final error as one record: what its text
 // line says (text, as errcode.Detailed or errcode.Static made it for the
 // profile, so a record shows no more than the line would), its code and
 // name, the run's ref where the line names it, and its hint where the
 // line has one.
-func (j *jsonLines) errorRecord(err error, text, ref string) error {
+func (j *JSONLines) ErrorRecord(err error, text, ref string) error {
 	c := errcode.From(err).Code
 	first, rest, _ := strings.Cut(strings.TrimSuffix(text, "\n"), "\n")
 	msg, ok := strings.CutPrefix(first, "launch: error: ")
@@ -83,4 +87,53 @@ func (j *jsonLines) errorRecord(err error, text, ref string) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.record(rec)
+}
+
+// Outcome shows a run's end to the host the way its profile allows, once:
+// the run's own end and a forced exit may both try. Host, Profile and Ref
+// are the run's; JSON, if set, writes the lines as JSON records.
+type Outcome struct {
+	Host    *HostLines
+	Profile profiles.Profile
+	Ref     string
+	JSON    *JSONLines
+	shown   sync.Once
+}
+
+// Finish shows the run's failures and returns the exit status: the
+// workload's own under a profile that passes it, else the error's class.
+func (o *Outcome) Finish(res Result, err error) int {
+	// Lines still held (a run that started no workload) are shown.
+	o.Host.Settle()
+	if err != nil {
+		// A second failure (the sealed mount not sealed after a failed
+		// run) is shown too; the exit status is the run's.
+		o.Show(append(res.Also, err)...)
+		return errcode.From(err).Code.Class().ExitStatus()
+	}
+	if res.ExitCode > 255 {
+		// An exit status is one byte; a larger code must not wrap to success.
+		return 255
+	}
+	return int(res.ExitCode)
+}
+
+// Show shows errs to the host, each in full or, under a profile with
+// static errors, as its code and the run's ref; only the first call shows
+// anything.
+func (o *Outcome) Show(errs ...error) {
+	o.shown.Do(func() {
+		o.Host.Settle()
+		for _, e := range errs {
+			text := errcode.Detailed(e)
+			if o.Profile.StaticErrors {
+				text = errcode.Static(e, o.Ref)
+			}
+			if o.JSON != nil {
+				o.JSON.ErrorRecord(e, text, o.Ref)
+				continue
+			}
+			fmt.Fprint(o.Host, text)
+		}
+	})
 }

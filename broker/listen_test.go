@@ -1,0 +1,88 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ampoule-run/ampoule/attest"
+)
+
+// TestListenAndServe: plain HTTP on loopback answers a challenge, with its
+// administration socket made and removed once serving stops; a SIGHUP
+// reloads the policy, and a reload that fails is told and keeps serving;
+// plain HTTP beyond loopback, a certificate without its key and one that
+// does not load are ListenErrors, before anything is served.
+func TestListenAndServe(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(filepath.Join(dir, "broker.db"), testPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	events := make(chan Event, 16)
+	reloads := 0
+	o := ServeOptions{Addr: "127.0.0.1:0", Admin: filepath.Join(dir, "admin.sock"),
+		Notify: func(ev Event) { events <- ev },
+		Reload: func() (*attest.Policy, error) {
+			if reloads++; reloads > 1 {
+				return nil, errors.New("no policy")
+			}
+			return testPolicy(t), nil
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ListenAndServe(ctx, o) }()
+	next := func(want EventKind) Event {
+		t.Helper()
+		for {
+			select {
+			case ev := <-events:
+				if ev.Kind == want {
+					return ev
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no event %d", want)
+			}
+		}
+	}
+	url := next(Listening).URL
+	next(AdminServing)
+	resp, err := http.Post(url+ChallengePath, "application/json", nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("challenge: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	next(Reloaded)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	if ev := next(ReloadFailed); ev.Err == nil {
+		t.Error("a failed reload carries no error")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("stopped with %v", err)
+	}
+	if _, err := os.Lstat(o.Admin); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the administration socket outlived serving: %v", err)
+	}
+	for _, bad := range []ServeOptions{
+		{Addr: "0.0.0.0:0"},
+		{Addr: "127.0.0.1:0", TLSCert: filepath.Join(dir, "cert.pem")},
+		{Addr: "127.0.0.1:0", TLSCert: filepath.Join(dir, "cert.pem"), TLSKey: filepath.Join(dir, "key.pem")},
+		{Addr: "127.0.0.1:99999"},
+	} {
+		var le *ListenError
+		if err := s.ListenAndServe(context.Background(), bad); !errors.As(err, &le) {
+			t.Errorf("%+v: %v, want a ListenError", bad, err)
+		}
+	}
+	if err := s.ListenAndServe(context.Background(), ServeOptions{Addr: "0.0.0.0:0"}); !errors.Is(err, ErrPlainNotLoopback) {
+		t.Errorf("plain HTTP beyond loopback: %v", err)
+	}
+}

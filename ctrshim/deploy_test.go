@@ -1,0 +1,61 @@
+package ctrshim
+
+import (
+	"os"
+	"path"
+	"regexp"
+	"testing"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// The containerd fragment declares runc beside ampoule (a runtimes table
+// replaces containerd's default), names the shim's runtime type, passes on
+// the annotations the shim reads, and the RuntimeClass's handler is its
+// runtime's name.
+func TestDeployFragment(t *testing.T) {
+	data, err := os.ReadFile("../deploy/kubernetes/containerd-config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Plugins map[string]struct {
+			Containerd struct {
+				Default  string `toml:"default_runtime_name"`
+				Runtimes map[string]struct {
+					Type           string   `toml:"runtime_type"`
+					PodAnnotations []string `toml:"pod_annotations"`
+				} `toml:"runtimes"`
+			} `toml:"containerd"`
+		} `toml:"plugins"`
+	}
+	if err := toml.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	rts := cfg.Plugins["io.containerd.grpc.v1.cri"].Containerd.Runtimes
+	if rts["runc"].Type != "io.containerd.runc.v2" {
+		t.Error("runtimes.runc is not declared: with any runtimes table, ordinary pods need it")
+	}
+	amp, ok := rts["ampoule"]
+	if !ok || amp.Type != "io.containerd.ampoule.v1" {
+		t.Fatalf("runtimes.ampoule: %+v", amp)
+	}
+	for _, a := range []string{AnnotationProfile, AnnotationBackend, AnnotationSimKey} {
+		passed := false
+		for _, glob := range amp.PodAnnotations {
+			if m, _ := path.Match(glob, a); m {
+				passed = true
+			}
+		}
+		if !passed {
+			t.Errorf("pod_annotations %v do not pass on %s", amp.PodAnnotations, a)
+		}
+	}
+	rc, err := os.ReadFile("../deploy/kubernetes/runtimeclass.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^handler: ampoule$`).Match(rc) {
+		t.Error("the RuntimeClass's handler is not the runtime's name, ampoule")
+	}
+}

@@ -1,0 +1,207 @@
+package ctrshim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
+	"github.com/containerd/ttrpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// SocketDir is where the shims' ttrpc sockets are made: short paths, for
+// the 108 bytes a unix socket's path may have.
+const SocketDir = "/run/ampoule/s"
+
+// Main is the shim's command line, as containerd runs it: "start" starts
+// the shim's server (or finds the one serving the container's pod) and
+// prints its plain unix:// address, which containerd 1.6 and 2.x both take;
+// "delete" cleans up after a shim that died and prints a DeleteResponse;
+// with neither, the process serves the task API on the listener it
+// inherited. It returns the exit status.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("containerd-shim-ampoule-v1", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	namespace := fs.String("namespace", "", "containerd namespace")
+	address := fs.String("address", "", "containerd's grpc address")
+	fs.String("publish-binary", "", "containerd's binary, for publishing events (unused: events go over TTRPC_ADDRESS)")
+	id := fs.String("id", "", "the container's id")
+	bundle := fs.String("bundle", "", "the OCI bundle directory (default: the working directory)")
+	fs.Bool("debug", false, "containerd's debug flag (unused)")
+	socket := fs.String("socket", "", "serve: the socket path of the inherited listener")
+	fs.Bool("v", false, "print the version")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.Lookup("v").Value.String() == "true" {
+		fmt.Fprintln(stdout, "containerd-shim-ampoule-v1 (task API v2, ttrpc)")
+		return 0
+	}
+	if *namespace == "" {
+		*namespace = os.Getenv("NAMESPACE")
+	}
+	if *bundle == "" {
+		*bundle, _ = os.Getwd()
+	}
+	var err error
+	switch fs.Arg(0) {
+	case "start":
+		err = start(*namespace, *address, *id, *bundle, stdout)
+	case "delete":
+		err = deleteAction(*bundle, stdout)
+	case "":
+		err = serve(ctx, *namespace, *socket)
+	default:
+		err = fmt.Errorf("unknown action %q: want start, delete or none", fs.Arg(0))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "containerd-shim-ampoule-v1: error: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// socketPath is the shim's socket for the container: one shim per pod
+// (CRI's sandbox id), else one per container.
+func socketPath(address, namespace, id, bundle string) string {
+	group := id
+	if s, err := readSpec(bundle); err == nil && s.Annotations["io.kubernetes.cri.sandbox-id"] != "" {
+		group = s.Annotations["io.kubernetes.cri.sandbox-id"]
+	}
+	sum := sha256.Sum256([]byte(address + "\x00" + namespace + "\x00" + group))
+	return filepath.Join(SocketDir, hex.EncodeToString(sum[:16]))
+}
+
+// start starts the server, detached, on a new listener it inherits, and
+// prints its address; a server already listening for the pod is reused.
+func start(namespace, address, id, bundle string, stdout io.Writer) error {
+	path := socketPath(address, namespace, id, bundle)
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return printAddress(stdout, bundle, path)
+	}
+	if err := os.MkdirAll(SocketDir, 0o700); err != nil {
+		return err
+	}
+	os.Remove(path) // a socket no server listens on any more
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	ul := l.(*net.UnixListener)
+	// The server inherits the socket: closing this copy must not unlink it.
+	ul.SetUnlinkOnClose(false)
+	f, err := ul.File()
+	ul.Close()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, "-namespace", namespace, "-address", address, "-id", id, "-socket", path)
+	cmd.Dir, cmd.Env, cmd.ExtraFiles = bundle, os.Environ(), []*os.File{f}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// The server's own errors go where containerd reads a shim's log: the
+	// bundle's "log" FIFO, opened read-write so that the open never waits.
+	if lf, err := os.OpenFile(filepath.Join(bundle, "log"), os.O_RDWR, 0); err == nil {
+		defer lf.Close()
+		cmd.Stderr = lf
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	// The server outlives this process: containerd, a subreaper, reaps it.
+	cmd.Process.Release()
+	return printAddress(stdout, bundle, path)
+}
+
+func printAddress(stdout io.Writer, bundle, path string) error {
+	addr := "unix://" + path
+	// containerd 1.6 reads the address back from here when it restarts.
+	os.WriteFile(filepath.Join(bundle, "address"), []byte(addr), 0o600)
+	_, err := fmt.Fprint(stdout, addr)
+	return err
+}
+
+// serve serves the task API on fd 3 until Shutdown.
+func serve(ctx context.Context, namespace, socket string) error {
+	f := os.NewFile(3, "listener")
+	l, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("no listener on fd 3 (containerd starts the shim with 'start'): %w", err)
+	}
+	defer l.Close()
+	if socket != "" {
+		defer os.Remove(socket)
+	}
+	var pub *Publisher
+	if a := os.Getenv("TTRPC_ADDRESS"); a != "" {
+		if pub, err = NewPublisher(a, namespace); err != nil {
+			return fmt.Errorf("dialing containerd's events at %s: %w", a, err)
+		}
+		defer pub.Close()
+	}
+	srv, err := ttrpc.NewServer()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	svc := NewService(namespace, pub, cancel)
+	taskapi.RegisterTaskService(srv, svc)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, l) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		srv.Shutdown(sctx)
+		scancel()
+	}
+	if err == ttrpc.ErrServerClosed {
+		err = nil
+	}
+	return err
+}
+
+// deleteAction cleans up the bundle of a shim that died: its root
+// filesystem unmounted. It prints the DeleteResponse containerd expects.
+func deleteAction(bundle string, stdout io.Writer) error {
+	rootfs := filepath.Join(bundle, "rootfs")
+	if s, err := readSpec(bundle); err == nil && s.Root.Path != "" {
+		rootfs = s.Root.Path
+		if !filepath.IsAbs(rootfs) {
+			rootfs = filepath.Join(bundle, rootfs)
+		}
+	}
+	if err := unmountAll(rootfs); err != nil {
+		return err
+	}
+	b, err := proto.Marshal(&taskapi.DeleteResponse{ExitedAt: timestamppb.Now(), ExitStatus: 128 + uint32(syscall.SIGKILL)})
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(b)
+	return err
+}
+
+// dialUnix dials a unix socket given as a path or a unix:// address.
+func dialUnix(address string) (net.Conn, error) {
+	return net.DialTimeout("unix", strings.TrimPrefix(address, "unix://"), 5*time.Second)
+}

@@ -1,0 +1,73 @@
+package ampoule_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ampoule-run/ampoule"
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/logging"
+	"github.com/ampoule-run/ampoule/tee"
+)
+
+// TestLogPrintAndSummary: a staging run's log, read back, prints the
+// workload's stdout to stdout and the runtime's records to stderr, or
+// every record as a JSON line; the summary names the run's ref and
+// profile and says the evidence was not judged without a policy. A nonce
+// that is not hex is refused before any file is read.
+func TestLogPrintAndSummary(t *testing.T) {
+	id, err := logging.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := testwasm.CopyBundle(t, "testdata/tiny", "name = \"tiny\"\nversion = \"1.0.0\"\nprofiles = [\"staging\"]\nlog_recipient = \""+id.Recipient().String()+"\"\n")
+	var sink bufferSink
+	ref := ampoule.NewRef()
+	_, err = ampoule.Run(context.Background(), bundle, ampoule.Config{
+		Profile: "staging", Backend: tee.KindSim, SimKey: filepath.Join(t.TempDir(), "sim.key"), NoCache: true, Warnings: io.Discard, Ref: ref,
+		LogSink: func() (io.WriteCloser, error) { return &sink, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check, err := ampoule.ReadLogCheck("", "", "", ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := sink.Bytes()
+	r, err := ampoule.OpenLog(bytes.NewReader(log), id, check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr, summary bytes.Buffer
+	n, err := r.Print(&stdout, &stderr, false, false)
+	if err != nil || n < 2 {
+		t.Fatalf("%d records, %v", n, err)
+	}
+	if stdout.String() != "hello from a tiny module\n" {
+		t.Errorf("the workload's stdout: %q", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "[runtime ") {
+		t.Errorf("the runtime's records on stderr: %q", stderr.String())
+	}
+	r.WriteSummary(&summary, check, n)
+	if s := summary.String(); !strings.HasPrefix(s, "launch: log intact, evidence not judged: ref "+ref+", profile staging,") || !strings.Contains(s, "\nlaunch: bound to ") {
+		t.Errorf("summary %q", s)
+	}
+	r, err = ampoule.OpenLog(bytes.NewReader(log), id, check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var js bytes.Buffer
+	if m, err := r.Print(&js, io.Discard, true, false); err != nil || m != n || strings.Count(js.String(), "\n") != n {
+		t.Errorf("JSON: %d records, %d lines, %v", m, strings.Count(js.String(), "\n"), err)
+	}
+	if _, err := ampoule.ReadLogCheck("", "", "zz", ""); errcode.From(err).Code != errcode.Usage {
+		t.Errorf("a nonce that is not hex: %v", err)
+	}
+}

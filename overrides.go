@@ -1,0 +1,50 @@
+package ampoule
+
+import (
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/loader"
+)
+
+// ParseEnvOverride reads one environment override (Config.Env), as
+// --env takes it: K=V, or NAME alone for the value NAME has in this
+// process's environment (which must have it). Either is a host override,
+// which Run refuses outside debug.
+func ParseEnvOverride(kv string) (string, string, error) {
+	k, v, ok := strings.Cut(kv, "=")
+	if k == "" {
+		return "", "", errcode.Errorf(errcode.Usage, "--env %q is not K=V or NAME", kv)
+	}
+	if !ok {
+		if v, ok = os.LookupEnv(k); !ok {
+			return "", "", errcode.Errorf(errcode.Usage, "--env %s: %s is not set in launch's environment", k, k).
+				WithHint("--env NAME passes on launch's own NAME; write --env NAME=VALUE to set it")
+		}
+	}
+	return k, v, nil
+}
+
+// ParseDirOverride reads one preopened host directory (Config.Dirs), as
+// --dir takes it: HOST::GUEST[::rw], or HOST alone, preopened read-only at
+// the same path in the guest (a relative HOST beneath the guest's root:
+// data is /data, . is /). A host override, which Run refuses outside
+// debug.
+func ParseDirOverride(s string) (loader.Mount, error) {
+	if s != "" && !strings.Contains(s, "::") {
+		guest := filepath.ToSlash(filepath.Clean(s))
+		if guest == ".." || strings.HasPrefix(guest, "../") {
+			return loader.Mount{}, errcode.Errorf(errcode.DirInvalid, "--dir %q: a directory above the working one has no path of its own in the guest", s).
+				WithHint("name its guest path: --dir HOST::GUEST, such as --dir ../data::/data")
+		}
+		s += "::" + path.Clean("/"+guest)
+	}
+	d, err := loader.ParseMount(s)
+	if err != nil {
+		return loader.Mount{}, errcode.Errorf(errcode.DirInvalid, "--dir: %v", err)
+	}
+	return d, nil
+}

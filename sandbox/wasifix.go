@@ -1,0 +1,577 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/binary"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/ampoule-run/ampoule/shim"
+)
+
+// A wasiFix amends one of wazero's WASI functions where it differs from
+// what WASI preview 1's conformance tests expect (and from the errno a
+// POSIX program can act on). It is given wazero's own functions by name
+// (each one's host code, called with the guest's module and a stack of
+// its own) and returns the function the gate exports in its place.
+//
+// wazero's WASI functions keep the guest's file table inside wazero; an
+// amendment reaches it only through wazero's functions themselves, so it
+// learns whether a descriptor is open by asking fd_advise with an advice
+// no call has (wazero answers EBADF for a closed descriptor before it
+// checks the advice, EINVAL after). Where wazero's function needs a buffer
+// the guest did not give, the amendment lends it guest memory it saves and
+// restores: a WASI preview 1 guest has one thread, which is in the call.
+type wasiFix struct {
+	why  string
+	wrap func(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc
+}
+
+// fixState is what the amendments of one run remember between calls: the
+// synchronous-write flags (DSYNC, RSYNC, SYNC) each descriptor path_open
+// opened with, which wazero passes to the file system but does not keep.
+// One run has one guest thread, so it needs no lock.
+type fixState struct {
+	syncFlags map[uint32]uint16
+	// rights holds the rights of each descriptor whose rights are
+	// narrower than wazero's, which grants every right a file or directory
+	// can have: those path_open was asked for, within its directory's
+	// inheriting rights, and those fd_fdstat_set_rights kept. A
+	// descriptor absent from it has wazero's.
+	rights map[uint32]fdRights
+}
+
+// fdRights is a descriptor's base and inheriting rights. They are
+// enforced (the calls that need a right they lack are ENOTCAPABLE) when
+// fd_fdstat_set_rights set them, of this descriptor or of the directory
+// it was opened beneath; rights path_open merely did not ask for are
+// reported, and the call goes to the file, which answers as POSIX would
+// (a write to a descriptor opened to read is EBADF, to a read-only mount
+// EROFS).
+type fdRights struct {
+	base, inheriting uint64
+	enforced         bool
+}
+
+// WASI's rights the amendments check.
+const (
+	rightFdDatasync          = 1 << 0
+	rightFdRead              = 1 << 1
+	rightFdSeek              = 1 << 2
+	rightFdFdstatSetFlags    = 1 << 3
+	rightFdSync              = 1 << 4
+	rightFdTell              = 1 << 5
+	rightFdWrite             = 1 << 6
+	rightFdAdvise            = 1 << 7
+	rightFdAllocate          = 1 << 8
+	rightPathCreateFile      = 1 << 10
+	rightPathOpen            = 1 << 13
+	rightFdReaddir           = 1 << 14
+	rightPathFilestatSetSize = 1 << 19
+	rightFdFilestatGet       = 1 << 21
+	rightFdFilestatSetSize   = 1 << 22
+	rightFdFilestatSetTimes  = 1 << 23
+	// allRights is every right WASI preview 1 defines (SOCK_SHUTDOWN is
+	// the last), the most a descriptor may have.
+	allRights = 1<<29 - 1
+)
+
+// errnoNOTCAPABLE is what a call a descriptor lacks the right for answers.
+const errnoNOTCAPABLE = uint64(shim.ENOTCAPABLE)
+
+// lacks reports whether fd's recorded rights lack any of right.
+func (st *fixState) lacks(fd uint32, right uint64) bool {
+	if len(st.rights) == 0 {
+		return false
+	}
+	r, ok := st.rights[fd]
+	return ok && r.enforced && r.base&right != right
+}
+
+// move carries fd from's remembered flags and rights to to, after a
+// renumber; with from < 0 it forgets to's, after a close.
+func (st *fixState) move(from int64, to uint32) {
+	if len(st.syncFlags) > 0 {
+		if fl, ok := st.syncFlags[uint32(from)]; ok && from >= 0 {
+			st.syncFlags[to] = fl
+		} else {
+			delete(st.syncFlags, to)
+		}
+		if from >= 0 {
+			delete(st.syncFlags, uint32(from))
+		}
+	}
+	if len(st.rights) > 0 {
+		if r, ok := st.rights[uint32(from)]; ok && from >= 0 {
+			st.rights[to] = r
+		} else {
+			delete(st.rights, to)
+		}
+		if from >= 0 {
+			delete(st.rights, uint32(from))
+		}
+	}
+}
+
+// guard is the amendment of an fd_ function that needs right of its
+// first parameter's descriptor.
+func guard(name string, right uint64) wasiFix {
+	return wasiFix{
+		why: "refused (ENOTCAPABLE) when fd_fdstat_set_rights took away the right it needs, of the descriptor or of the directory it was opened beneath",
+		wrap: func(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+			fn := orig[name]
+			return func(ctx context.Context, mod api.Module, stack []uint64) {
+				if st.lacks(uint32(stack[0]), right) {
+					stack[0] = errnoNOTCAPABLE
+					return
+				}
+				fn.Call(ctx, mod, stack)
+			}
+		},
+	}
+}
+
+// WASI's fdflags that fixState keeps: DSYNC, RSYNC and SYNC.
+const syncFdflags = 0x2 | 0x8 | 0x10
+
+// wasiFixes lists the amended functions. TestWASIFixesAmendGatedFunctions
+// keeps each one a function the gate lets run.
+var wasiFixes = map[string]wasiFix{
+	"fd_prestat_dir_name": {
+		why:  "a buffer shorter than the name is ENAMETOOLONG, not a truncated success; a longer one gets the name",
+		wrap: fixPrestatDirName,
+	},
+	"fd_renumber": {
+		why:  "renumbering to a descriptor that is not open is EBADF, as fd_renumber's contract has it",
+		wrap: fixRenumber,
+	},
+	"path_readlink": {
+		why:  "a buffer shorter than the link's target gets its first bytes, as readlink(2) does, not ERANGE",
+		wrap: fixReadlink,
+	},
+	"path_link": {
+		why:  "LOOKUPFLAGS_SYMLINK_FOLLOW is EINVAL (a link is made to the name, never through it); a new name ending in / is ENOENT",
+		wrap: fixLink,
+	},
+	"poll_oneoff": {
+		why:  "an FD_WRITE subscription on an open descriptor is ready at once (stdout, stderr and files never block a write), not ENOTSUP",
+		wrap: fixPollOneoff,
+	},
+	"path_open": {
+		why:  "remembers the DSYNC, RSYNC and SYNC fdflags a file was opened with, which wazero does not, for fd_fdstat_get",
+		wrap: fixPathOpen,
+	},
+	"fd_fdstat_get": {
+		why:  "reports the DSYNC, RSYNC and SYNC fdflags a file was opened with, besides wazero's APPEND and NONBLOCK",
+		wrap: fixFdstatGet,
+	},
+	"fd_close": {
+		why:  "forgets a closed descriptor's fdflags and rights",
+		wrap: fixClose,
+	},
+	"fd_fdstat_set_rights": {
+		why:  "narrows a descriptor's rights, which later calls honour; asking for a right it lacks is ENOTCAPABLE",
+		wrap: fixSetRights,
+	},
+	"fd_read":               guard("fd_read", rightFdRead),
+	"fd_pread":              guard("fd_pread", rightFdRead|rightFdSeek),
+	"fd_write":              guard("fd_write", rightFdWrite),
+	"fd_pwrite":             guard("fd_pwrite", rightFdWrite|rightFdSeek),
+	"fd_seek":               guard("fd_seek", rightFdSeek),
+	"fd_tell":               guard("fd_tell", rightFdTell),
+	"fd_datasync":           guard("fd_datasync", rightFdDatasync),
+	"fd_sync":               guard("fd_sync", rightFdSync),
+	"fd_advise":             guard("fd_advise", rightFdAdvise),
+	"fd_allocate":           guard("fd_allocate", rightFdAllocate),
+	"fd_readdir":            guard("fd_readdir", rightFdReaddir),
+	"fd_fdstat_set_flags":   guard("fd_fdstat_set_flags", rightFdFdstatSetFlags),
+	"fd_filestat_get":       guard("fd_filestat_get", rightFdFilestatGet),
+	"fd_filestat_set_size":  guard("fd_filestat_set_size", rightFdFilestatSetSize),
+	"fd_filestat_set_times": guard("fd_filestat_set_times", rightFdFilestatSetTimes),
+}
+
+// WASI errnos the amendments answer.
+const (
+	errnoBADF        = uint64(shim.EBADF)
+	errnoINVAL       = uint64(shim.EINVAL)
+	errnoNAMETOOLONG = uint64(shim.ENAMETOOLONG)
+	errnoNOENT       = uint64(shim.ENOENT)
+	errnoNOTSOCK     = uint64(shim.ENOTSOCK)
+	errnoRANGE       = uint64(shim.ERANGE)
+	errnoFAULT       = uint64(shim.EFAULT)
+)
+
+// adviceNone is an fd_advise advice WASI does not define.
+const adviceNone = 0xff
+
+// fdOpen asks wazero whether fd is open in the calling module's table.
+func fdOpen(ctx context.Context, mod api.Module, advise api.GoModuleFunction, fd uint64) bool {
+	stack := []uint64{fd, 0, 0, adviceNone}
+	advise.Call(ctx, mod, stack)
+	return stack[0] != errnoBADF
+}
+
+// denyOnFD is a Deny for a function whose first parameter is a descriptor:
+// a descriptor that is not open is EBADF, as a host without the function's
+// objects would answer, and an open one the rule's errno.
+func denyOnFD(orig map[string]api.GoModuleFunction, errno uint64) api.GoModuleFunc {
+	advise := orig["fd_advise"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		if !fdOpen(ctx, mod, advise, stack[0]) {
+			stack[0] = errnoBADF
+			return
+		}
+		stack[0] = errno
+	}
+}
+
+// lend runs f with n bytes of guest memory at or before at (the whole
+// range inside memory) as scratch, restoring them after; ok is false
+// when the memory is smaller than n.
+func lend(mod api.Module, at, n uint32, f func(ptr uint32)) bool {
+	mem := mod.Memory()
+	if mem == nil || mem.Size() < n {
+		return false
+	}
+	ptr := min(at, mem.Size()-n)
+	view, _ := mem.Read(ptr, n)
+	saved := append([]byte(nil), view...)
+	f(ptr)
+	mem.Write(ptr, saved)
+	return true
+}
+
+// fixPrestatDirName: wazero writes the first buf_len bytes of the name
+// into a short buffer and succeeds, and answers ENAMETOOLONG for a long
+// one. The name's length comes from fd_prestat_get, on lent memory.
+func fixPrestatDirName(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
+	prestat, name := orig["fd_prestat_get"], orig["fd_prestat_dir_name"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		fd, buf, bufLen := stack[0], uint32(stack[1]), uint32(stack[2])
+		var errno uint64
+		var nameLen uint32
+		if !lend(mod, buf, 8, func(ptr uint32) {
+			st := []uint64{fd, uint64(ptr)}
+			prestat.Call(ctx, mod, st)
+			errno = st[0]
+			nameLen, _ = mod.Memory().ReadUint32Le(ptr + 4)
+		}) {
+			stack[0] = errnoFAULT
+			return
+		}
+		switch {
+		case errno != 0:
+			stack[0] = errno
+		case bufLen < nameLen:
+			stack[0] = errnoNAMETOOLONG
+		default:
+			stack[2] = uint64(nameLen)
+			name.Call(ctx, mod, stack)
+		}
+	}
+}
+
+// fixRenumber: wazero moves a descriptor onto a number nothing has open.
+// Its fdflags move with the descriptor.
+func fixRenumber(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	advise, renumber := orig["fd_advise"], orig["fd_renumber"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		from, to := uint32(stack[0]), uint32(stack[1])
+		if !fdOpen(ctx, mod, advise, stack[1]) {
+			stack[0] = errnoBADF
+			return
+		}
+		renumber.Call(ctx, mod, stack)
+		if stack[0] == 0 {
+			st.move(int64(from), to)
+		}
+	}
+}
+
+// fixPathOpen records the synchronous-write fdflags of the descriptor a
+// path_open made, and its rights: those asked for, within the directory's
+// inheriting rights (never refused for asking too much: Go's wasip1
+// runtime asks for every right). A directory without PATH_OPEN opens
+// nothing, without PATH_CREATE_FILE creates nothing and without
+// PATH_FILESTAT_SET_SIZE truncates nothing (ENOTCAPABLE).
+func fixPathOpen(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	open := orig["path_open"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		dir, oflags := uint32(stack[0]), uint16(stack[4])
+		base, inheriting := stack[5]&allRights, stack[6]&allRights
+		fdflags, result := uint16(stack[7])&syncFdflags, uint32(stack[8])
+		d, ok := st.rights[dir]
+		if ok && d.enforced {
+			need := uint64(rightPathOpen)
+			if oflags&oflagCreat != 0 {
+				need |= rightPathCreateFile
+			}
+			if oflags&oflagTrunc != 0 {
+				need |= rightPathFilestatSetSize
+			}
+			if d.base&need != need {
+				stack[0] = errnoNOTCAPABLE
+				return
+			}
+			base &= d.inheriting
+			inheriting &= d.inheriting
+			// wazero opens for writing only with FD_WRITE among them.
+			stack[5], stack[6] = base, inheriting
+		}
+		open.Call(ctx, mod, stack)
+		narrowed := base != allRights || inheriting != allRights
+		if stack[0] != 0 || (fdflags == 0 && len(st.syncFlags) == 0 && !narrowed && len(st.rights) == 0) {
+			return
+		}
+		fd, ok := mod.Memory().ReadUint32Le(result)
+		if !ok {
+			return
+		}
+		st.move(-1, fd)
+		if fdflags != 0 {
+			if st.syncFlags == nil {
+				st.syncFlags = make(map[uint32]uint16)
+			}
+			st.syncFlags[fd] = fdflags
+		}
+		if narrowed {
+			if st.rights == nil {
+				st.rights = make(map[uint32]fdRights)
+			}
+			st.rights[fd] = fdRights{base, inheriting, d.enforced}
+		}
+	}
+}
+
+// WASI's oflags path_open checks rights for.
+const (
+	oflagCreat = 1
+	oflagTrunc = 8
+)
+
+// fdstatRights is the offset of fs_rights_base (u64) in WASI's fdstat;
+// fs_rights_inheriting follows it.
+const fdstatRights = 8
+
+// fdstatFlags is the offset of fs_flags (u16) in WASI's fdstat.
+const fdstatFlags = 2
+
+// fixFdstatGet adds the recorded fdflags to wazero's fdstat and narrows
+// its rights (wazero's: all a file or directory can have) to the
+// recorded ones.
+func fixFdstatGet(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	get := orig["fd_fdstat_get"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		fd, result := uint32(stack[0]), uint32(stack[1])
+		get.Call(ctx, mod, stack)
+		if stack[0] != 0 || (len(st.syncFlags) == 0 && len(st.rights) == 0) {
+			return
+		}
+		mem := mod.Memory()
+		if fl, ok := st.syncFlags[fd]; ok {
+			if cur, ok := mem.ReadUint16Le(result + fdstatFlags); ok {
+				mem.WriteUint16Le(result+fdstatFlags, cur|fl)
+			}
+		}
+		if r, ok := st.rights[fd]; ok {
+			base, ok1 := mem.ReadUint64Le(result + fdstatRights)
+			inh, ok2 := mem.ReadUint64Le(result + fdstatRights + 8)
+			if ok1 && ok2 {
+				mem.WriteUint64Le(result+fdstatRights, base&r.base)
+				mem.WriteUint64Le(result+fdstatRights+8, inh&r.inheriting)
+			}
+		}
+	}
+}
+
+// fixSetRights: wazero answers ENOSYS. The amendment keeps the new rights
+// when they are within the descriptor's (wazero's, narrowed by what is
+// recorded), and answers ENOTCAPABLE for more.
+func fixSetRights(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	get := fixFdstatGet(orig, st)
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		fd, base, inheriting := uint32(stack[0]), stack[1], stack[2]
+		var errno, curBase, curInh uint64
+		if !lend(mod, 0, 24, func(ptr uint32) {
+			call := []uint64{uint64(fd), uint64(ptr)}
+			get(ctx, mod, call)
+			errno = call[0]
+			curBase, _ = mod.Memory().ReadUint64Le(ptr + fdstatRights)
+			curInh, _ = mod.Memory().ReadUint64Le(ptr + fdstatRights + 8)
+		}) {
+			stack[0] = errnoFAULT
+			return
+		}
+		switch {
+		case errno != 0:
+			stack[0] = errno
+		case base&^curBase != 0 || inheriting&^curInh != 0:
+			stack[0] = errnoNOTCAPABLE
+		default:
+			if st.rights == nil {
+				st.rights = make(map[uint32]fdRights)
+			}
+			st.rights[fd] = fdRights{base, inheriting, true}
+			stack[0] = 0
+		}
+	}
+}
+
+// fixClose forgets a closed descriptor's fdflags and rights.
+func fixClose(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+	closeFD := orig["fd_close"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		fd := uint32(stack[0])
+		closeFD.Call(ctx, mod, stack)
+		if stack[0] == 0 {
+			st.move(-1, fd)
+		}
+	}
+}
+
+// readlinkMax is the longest target fixReadlink reads into lent memory:
+// Linux's PATH_MAX.
+const readlinkMax = 4096
+
+// fixReadlink: wazero answers ERANGE when the target is longer than the
+// buffer; the amendment reads it again into lent memory and keeps the
+// buffer's length of it.
+func fixReadlink(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
+	readlink := orig["path_readlink"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		p := [6]uint64(stack[:6])
+		readlink.Call(ctx, mod, stack)
+		if stack[0] != errnoRANGE {
+			return
+		}
+		buf, bufLen, used := uint32(p[3]), uint32(p[4]), uint32(p[5])
+		stack[0] = readlinkInto(ctx, mod, readlink, p, buf, bufLen, used)
+	}
+}
+
+// readlinkInto reads the link p names into lent memory with the length
+// kept apart from the target, then copies the target's first bufLen bytes
+// into the guest's buffer and bufLen into its result.
+func readlinkInto(ctx context.Context, mod api.Module, readlink api.GoModuleFunction, p [6]uint64, buf, bufLen, used uint32) uint64 {
+	mem := mod.Memory()
+	var errno uint64
+	var prefix []byte
+	if !lend(mod, buf, readlinkMax+4, func(ptr uint32) {
+		st := p
+		st[3], st[4], st[5] = uint64(ptr+4), readlinkMax, uint64(ptr)
+		readlink.Call(ctx, mod, st[:])
+		errno = st[0]
+		if errno != 0 {
+			return
+		}
+		n, _ := mem.ReadUint32Le(ptr)
+		b, _ := mem.Read(ptr+4, min(n, bufLen))
+		prefix = append(prefix, b...)
+	}) {
+		return errnoRANGE
+	}
+	if errno != 0 {
+		return errno
+	}
+	if !mem.Write(buf, prefix) || !mem.WriteUint32Le(used, uint32(len(prefix))) {
+		return errnoFAULT
+	}
+	return 0
+}
+
+// lookupSymlinkFollow is WASI's LOOKUPFLAGS_SYMLINK_FOLLOW.
+const lookupSymlinkFollow = 1
+
+// fixLink: wazero ignores path_link's lookup flags and a trailing slash.
+func fixLink(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
+	link := orig["path_link"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		if uint32(stack[1])&lookupSymlinkFollow != 0 {
+			stack[0] = errnoINVAL
+			return
+		}
+		newPath, newLen := uint32(stack[5]), uint32(stack[6])
+		if newLen > 0 {
+			if last, ok := mod.Memory().ReadByte(newPath + newLen - 1); ok && last == '/' {
+				stack[0] = errnoNOENT
+				return
+			}
+		}
+		link.Call(ctx, mod, stack)
+	}
+}
+
+// WASI's poll_oneoff layout: a subscription is 48 bytes (userdata u64,
+// tag u8 at 8, its union from 16: a descriptor's u32 first); an event 32
+// (userdata u64, error u16 at 8, type u8 at 10, nbytes u64 at 16, flags
+// u16 at 24).
+const (
+	subscriptionSize = 48
+	eventSize        = 32
+	eventTypeFdWrite = 2
+)
+
+// fixPollOneoff: wazero answers every FD_WRITE subscription with
+// ENOTSUP. When every subscription is an FD_WRITE, or an FD_WRITE with
+// clocks, the amendment answers at once (a write to a descriptor never
+// blocks here): an event per FD_WRITE, ready for an open descriptor and
+// EBADF for another, and none for the clocks, which have not expired.
+// Any other mix goes to wazero as it is.
+func fixPollOneoff(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
+	advise, poll := orig["fd_advise"], orig["poll_oneoff"]
+	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		in, out, nsub, resultN := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
+		mem := mod.Memory()
+		if nsub == 0 || mem == nil || uint64(nsub)*subscriptionSize > uint64(mem.Size()) {
+			poll.Call(ctx, mod, stack)
+			return
+		}
+		subs, ok := mem.Read(in, nsub*subscriptionSize)
+		if !ok {
+			poll.Call(ctx, mod, stack)
+			return
+		}
+		writes := 0
+		for i := uint32(0); i < nsub; i++ {
+			switch subs[i*subscriptionSize+8] {
+			case eventTypeFdWrite:
+				writes++
+			case 0: // a clock
+			default:
+				poll.Call(ctx, mod, stack)
+				return
+			}
+		}
+		if writes == 0 {
+			poll.Call(ctx, mod, stack)
+			return
+		}
+		events, ok := mem.Read(out, uint32(writes)*eventSize)
+		if !ok {
+			stack[0] = errnoFAULT
+			return
+		}
+		subs = append([]byte(nil), subs...) // out may overlap in
+		n := 0
+		for i := uint32(0); i < nsub; i++ {
+			sub := subs[i*subscriptionSize:]
+			if sub[8] != eventTypeFdWrite {
+				continue
+			}
+			ev := events[n*eventSize : (n+1)*eventSize]
+			clear(ev)
+			copy(ev, sub[:8])
+			ev[10] = eventTypeFdWrite
+			fd := binary.LittleEndian.Uint32(sub[16:])
+			if !fdOpen(ctx, mod, advise, uint64(fd)) {
+				binary.LittleEndian.PutUint16(ev[8:], uint16(errnoBADF))
+			}
+			n++
+		}
+		if !mem.WriteUint32Le(resultN, uint32(n)) {
+			stack[0] = errnoFAULT
+			return
+		}
+		stack[0] = 0
+	}
+}
