@@ -1,6 +1,7 @@
 package ampoule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -41,25 +42,66 @@ func ReadSecretValue(file string, stdin io.Reader) ([]byte, error) {
 	return value, nil
 }
 
+// SecretStore is where a broker's secrets are changed: its database
+// (*broker.Server), or the broker serving that database, over its
+// administration socket.
+type SecretStore interface {
+	PutResource(path string, value []byte) error
+	RemoveResource(path string) error
+	Resources() ([]broker.ResourceInfo, error)
+}
+
+// OpenSecrets opens the secrets of the broker database db. A broker
+// serving db holds it, so a change goes through its administration socket
+// (the broker user's, 0600), the value in the request's body, and served
+// is true; with none serving, the database is opened here. close releases
+// what was opened.
+func OpenSecrets(ctx context.Context, db string) (store SecretStore, served bool, close func(), err error) {
+	admin := adminStore{ctx, broker.DialAdmin(broker.AdminSocket(db))}
+	if _, err := admin.Resources(); !errors.Is(err, broker.ErrNoAdmin) {
+		return admin, true, func() {}, nil
+	}
+	srv, err := OpenBroker(db, "", "off")
+	if err != nil {
+		return nil, false, nil, err
+	}
+	return srv, false, func() { srv.Close() }, nil
+}
+
+// adminStore is the serving broker's store, over its administration
+// socket.
+type adminStore struct {
+	ctx context.Context
+	a   *broker.Admin
+}
+
+func (s adminStore) PutResource(path string, value []byte) error {
+	return s.a.PutResource(s.ctx, path, value)
+}
+
+func (s adminStore) RemoveResource(path string) error { return s.a.RemoveResource(s.ctx, path) }
+
+func (s adminStore) Resources() ([]broker.ResourceInfo, error) { return s.a.Resources(s.ctx) }
+
 // PutSecret stores value as the broker's resource path, sealed under its
 // master key; RemoveSecret removes one, Secrets lists them. Each refusal
 // has its code: a path that is no REPO/TYPE/TAG, a value out of bounds, a
-// resource not there.
-func PutSecret(srv *broker.Server, path string, value []byte) error {
-	return resourceError(srv.PutResource(path, value))
+// resource not there, a serving broker that does not answer.
+func PutSecret(store SecretStore, path string, value []byte) error {
+	return resourceError(store.PutResource(path, value))
 }
 
 // RemoveSecret removes the broker's resource path (PutSecret).
-func RemoveSecret(srv *broker.Server, path string) error {
-	return resourceError(srv.RemoveResource(path))
+func RemoveSecret(store SecretStore, path string) error {
+	return resourceError(store.RemoveResource(path))
 }
 
 // Secrets lists the broker's resources, never their values; none is an
 // empty list.
-func Secrets(srv *broker.Server) ([]broker.ResourceInfo, error) {
-	list, err := srv.Resources()
+func Secrets(store SecretStore) ([]broker.ResourceInfo, error) {
+	list, err := store.Resources()
 	if err != nil {
-		return nil, errcode.Errorf(errcode.Internal, "reading the broker's secrets: %v", err)
+		return nil, resourceError(err)
 	}
 	if list == nil {
 		list = []broker.ResourceInfo{}
@@ -78,6 +120,8 @@ func resourceError(err error) error {
 		return errcode.Errorf(errcode.SecretValueInvalid, "%v", err)
 	case errors.Is(err, broker.ErrNoResource):
 		return errcode.Errorf(errcode.SecretNotFound, "%v", err)
+	case errors.Is(err, broker.ErrUnavailable), errors.Is(err, broker.ErrProtocol):
+		return errcode.Errorf(errcode.BrokerUnavailable, "the serving broker's administration: %v", err)
 	}
 	return errcode.Errorf(errcode.Internal, "the broker's secrets: %v", err)
 }

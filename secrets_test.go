@@ -18,6 +18,7 @@ import (
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/brokertest"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/logging"
@@ -163,30 +164,10 @@ func TestRunReadsItsSecret(t *testing.T) {
 		t.Errorf("the run wrote no cache (%d files looked at): the test looks in the wrong place", files)
 	}
 	all, err := w.srv.Audit()
-	records := resourceDecisions(t, all, 1)
+	records := brokertest.ResourceDecisions(t, all, 1)
 	if err != nil || len(records) != 1 || records[0].Status != "affirming" || strings.Join(records[0].Released, ",") != apiKeyPath {
 		t.Errorf("the audit trail: %+v %v", all, err)
 	}
-}
-
-// resourceDecisions are the records of the broker's decisions on
-// resources, without those of the attestations before them, of which there
-// must be attestations (a run attests once, for all its resources).
-func resourceDecisions(t *testing.T, records []broker.AuditRecord, attestations int) []broker.AuditRecord {
-	t.Helper()
-	var out []broker.AuditRecord
-	n := 0
-	for _, r := range records {
-		if len(r.Asked) == 1 && r.Asked[0] == broker.TokenAsked {
-			n++
-			continue
-		}
-		out = append(out, r)
-	}
-	if n != attestations {
-		t.Errorf("%d attestations in the audit trail, want %d: %+v", n, attestations, records)
-	}
-	return out
 }
 
 // TestRunSecretRefusals: a bundle with one byte changed, another profile,
@@ -297,7 +278,7 @@ func TestStagingRunReadsItsSecret(t *testing.T) {
 		t.Errorf("the log's runtime records:\n%s", runtime)
 	}
 	all, _ := w.srv.Audit()
-	records := resourceDecisions(t, all, 1)
+	records := brokertest.ResourceDecisions(t, all, 1)
 	if len(records) != 1 || records[0].Status != "affirming" || records[0].Profile != "staging" {
 		t.Errorf("the audit trail: %+v", all)
 	}
@@ -327,7 +308,7 @@ func TestSecretsAndSealingKeyInOneSession(t *testing.T) {
 		t.Error("the sealed store holds the secret")
 	}
 	all, err := w.srv.Audit()
-	records := resourceDecisions(t, all, 1)
+	records := brokertest.ResourceDecisions(t, all, 1)
 	if err != nil || len(records) != 2 || records[0].Status != "affirming" || records[1].Status != "affirming" ||
 		strings.Join(append(records[0].Released, records[1].Released...), ",") != broker.SealingKey+","+apiKeyPath {
 		t.Errorf("the audit trail: %+v %v", all, err)

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,15 +79,15 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 }
 
 // AdminSocket is the unix socket a broker serving the database at db
-// answers its administration on: the audit trail, readable while the
-// broker holds the database.
+// answers its administration on: the audit trail and the stored
+// resources, read and changed while the broker holds the database.
 func AdminSocket(db string) string { return db + ".sock" }
 
 // AdminPath is the administration's audit trail path.
 const AdminPath = "/admin/audit"
 
 // ServeAdmin answers the administration (GET /admin/audit: the audit
-// trail as JSON) on a unix socket at path, readable and writable by the
+// trail as JSON; the stored resources at AdminSecretsPath) on a unix socket at path, readable and writable by the
 // broker's user only, until the returned stop is called; stop removes the
 // socket before it returns, so a broker that ends leaves none behind. A
 // socket left at path by a broker that was killed is replaced: the caller
@@ -123,6 +122,7 @@ func (s *Server) ServeAdmin(path string) (stop func(), err error) {
 		}
 		writeJSON(w, http.StatusOK, records)
 	})
+	s.adminRoutes(mux)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)
 	var once sync.Once
@@ -140,40 +140,7 @@ func (s *Server) ServeAdmin(path string) (stop func(), err error) {
 var ErrNoAdmin = errors.New("no broker answers on the administration socket")
 
 // ReadAuditSocket reads the audit trail from the broker serving on the
-// administration socket at path. It wraps ErrNoAdmin when none answers
-// there (no socket, or one a broker left), so the caller may open the
-// database itself.
+// administration socket at path (DialAdmin(path).Audit).
 func ReadAuditSocket(ctx context.Context, path string) ([]AuditRecord, error) {
-	if _, err := os.Lstat(path); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoAdmin, err)
-	}
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
-	}}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://broker"+AdminPath, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return nil, fmt.Errorf("%w: %v", ErrNoAdmin, err)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%w: the audit trail: %s", ErrUnavailable, resp.Status)
-	}
-	var records []AuditRecord
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	if err := json.Unmarshal(data, &records); err != nil {
-		return nil, fmt.Errorf("%w: the audit trail: %v", ErrProtocol, err)
-	}
-	return records, nil
+	return DialAdmin(path).Audit(ctx)
 }

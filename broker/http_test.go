@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha512"
 	"encoding/hex"
@@ -234,5 +235,61 @@ func TestAdminSocketWhileServing(t *testing.T) {
 	os.WriteFile(plain, []byte("x"), 0o600)
 	if _, err := s.ServeAdmin(plain); err == nil {
 		t.Error("replaced a plain file")
+	}
+}
+
+// TestAdminSecrets: the stored resources are read and changed through the
+// administration socket of the broker holding the database, with the
+// store's own refusals, and what is put there is what the broker holds.
+func TestAdminSecrets(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(filepath.Join(dir, "broker.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sock := filepath.Join(dir, "a.sock")
+	stop, err := s.ServeAdmin(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx := context.Background()
+	a := DialAdmin(sock)
+	value := []byte("api key\x00with every byte\xff")
+	if err := a.PutResource(ctx, "default/tenant/api-key", value); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.storedValue("default/tenant/api-key"); err != nil || !bytes.Equal(got, value) {
+		t.Errorf("stored %q, %v", got, err)
+	}
+	list, err := a.Resources(ctx)
+	if err != nil || len(list) != 1 || list[0].Path != "default/tenant/api-key" || list[0].Size != len(value) {
+		t.Errorf("list %+v, %v", list, err)
+	}
+	for name, tc := range map[string]struct {
+		err  error
+		want error
+	}{
+		"the broker's own repository": {a.PutResource(ctx, "ampoule/sealing/key", value), ErrResourcePath},
+		"a path of two parts":         {a.PutResource(ctx, "default/api-key", value), ErrResourcePath},
+		"a path with ..":              {a.PutResource(ctx, "default/../x", value), ErrResourcePath},
+		"an empty value":              {a.PutResource(ctx, "default/tenant/empty", nil), ErrResourceValue},
+		"too long a value":            {a.PutResource(ctx, "default/tenant/big", make([]byte, MaxResourceBytes+1)), ErrResourceValue},
+		"removing what is not there":  {a.RemoveResource(ctx, "default/tenant/other"), ErrNoResource},
+	} {
+		if !errors.Is(tc.err, tc.want) {
+			t.Errorf("%s: %v, want %v", name, tc.err, tc.want)
+		}
+	}
+	if err := a.RemoveResource(ctx, "default/tenant/api-key"); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := a.Resources(ctx); err != nil || len(list) != 0 {
+		t.Errorf("after rm: %+v, %v", list, err)
+	}
+	stop()
+	if _, err := a.Resources(ctx); !errors.Is(err, ErrNoAdmin) {
+		t.Errorf("no broker serving: %v", err)
 	}
 }

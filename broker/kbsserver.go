@@ -47,7 +47,8 @@ func TeeOf(kind string) string {
 }
 
 // TokenAsked is what an attestation's audit record says was asked for:
-// a token, before any resource.
+// a token, before any resource; and what it says was released when a
+// token was issued.
 const TokenAsked = "kbs-token"
 
 // SealingKeyResource is the KBS resource path of a run's sealing key:
@@ -206,8 +207,8 @@ func (s *Server) kbsAttest(w http.ResponseWriter, r *http.Request) {
 	}
 	// The token is signed before the transaction, which only decides
 	// whether it is answered: the nonce is used and the decision recorded
-	// in one transaction (batched with concurrent decisions into one
-	// fsync), and without its audit record no token is answered. The
+	// in one transaction (shared with concurrent decisions, one fsync:
+	// commit.go), and without its audit record no token is answered. The
 	// transaction may run more than once: it starts from the verdict each
 	// time.
 	var signed string
@@ -219,7 +220,7 @@ func (s *Server) kbsAttest(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	verdict, verdictReasons := status, reasons
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.commit(func(tx *bolt.Tx) error {
 		status, reasons, token = verdict, slices.Clone(verdictReasons), signed
 		fresh, err := useNonce(tx, nonce, now)
 		if err != nil {
@@ -229,7 +230,13 @@ func (s *Server) kbsAttest(w http.ResponseWriter, r *http.Request) {
 			status, token = string(attest.Contraindicated), ""
 			reasons = append(reasons, reasonUsed)
 		}
-		rec.Status, rec.Reasons = status, reasons
+		// An issued token is a credential released: its record is kept
+		// one by one and never pruned, as a resource's is, where a
+		// refusal's is within the audit budget.
+		rec.Status, rec.Reasons, rec.Released = status, reasons, nil
+		if token != "" {
+			rec.Released = []string{TokenAsked}
+		}
 		return s.record(tx, rec)
 	})
 	if err != nil {
@@ -348,7 +355,7 @@ func (s *Server) kbsResource(w http.ResponseWriter, r *http.Request) {
 		// A token this broker did not sign, or expired: no claims to
 		// audit but the refusal.
 		rec.Status, rec.Reasons = string(attest.Contraindicated), []string{"the token was refused: " + err.Error()}
-		if s.db.Batch(func(tx *bolt.Tx) error { return s.record(tx, rec) }) != nil {
+		if s.commit(func(tx *bolt.Tx) error { return s.record(tx, rec) }) != nil {
 			problem(w, kbs.ProblemInternal, "the broker could not record its decision, so it answered none")
 			return
 		}
@@ -381,7 +388,7 @@ func (s *Server) kbsResource(w http.ResponseWriter, r *http.Request) {
 		rec.Released = []string{path}
 	}
 	// Audit before answer.
-	if err := s.db.Batch(func(tx *bolt.Tx) error { return s.record(tx, rec) }); err != nil {
+	if err := s.commit(func(tx *bolt.Tx) error { return s.record(tx, rec) }); err != nil {
 		problem(w, kbs.ProblemInternal, "the broker could not record its decision, so it released nothing")
 		return
 	}

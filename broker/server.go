@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -86,6 +87,10 @@ type Server struct {
 	RequestLog io.Writer
 	// Version is the broker's version, as GET / names it.
 	Version string
+
+	// commits queues decisions to the one committer (commit.go).
+	commits   *committer
+	closeOnce sync.Once
 }
 
 // ErrDatabase wraps every reason the database cannot be opened.
@@ -120,10 +125,7 @@ func Open(path string, policy *attest.Policy) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDatabase, err)
 	}
-	// The KBS endpoints batch concurrent decisions into one transaction
-	// (one fsync); a lone decision waits at most this long for company.
-	db.MaxBatchDelay = 2 * time.Millisecond
-	s := &Server{db: db, Now: time.Now, Budget: DefaultBudget}
+	s := &Server{db: db, Now: time.Now, Budget: DefaultBudget, commits: newCommitter()}
 	s.policy.Store(policy)
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketKeys, bucketUsed, bucketAudit, bucketRefusals, bucketMeta, bucketResources} {
@@ -192,11 +194,16 @@ func Open(path string, policy *attest.Policy) (*Server, error) {
 		db.Close()
 		return nil, fmt.Errorf("%w: %v", ErrDatabase, err)
 	}
+	go s.runCommits()
 	return s, nil
 }
 
-// Close closes the database.
-func (s *Server) Close() error { return s.db.Close() }
+// Close closes the database, once the decisions being written are; a
+// decision not yet being written is not answered.
+func (s *Server) Close() error {
+	s.stopCommits()
+	return s.db.Close()
+}
 
 // PublicKey is the key the broker signs its answers with, for manifests
 // to pin.

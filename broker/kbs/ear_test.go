@@ -66,6 +66,16 @@ func TestEAR(t *testing.T) {
 	altered := parts[0] + "." + b64.EncodeToString([]byte(strings.Replace(string(payload), "staging", "production", 1))) + "." + parts[2]
 	none := b64.EncodeToString([]byte(`{"alg":"none","kid":"`+pub.Kid+`"}`)) + "." + parts[1] + "."
 	otherKid, _ := IssueEAR(key, "another", c, "ampoule test")
+	// The broker's own claims, signed by its key, but for exp or nbf.
+	resigned := func(change func(map[string]any)) string {
+		var m map[string]any
+		json.Unmarshal(payload, &m)
+		change(m)
+		return signRaw(t, key, pub.Kid, m)
+	}
+	if _, err := VerifyEAR(resigned(func(map[string]any) {}), keys, now); err != nil {
+		t.Fatalf("the token's claims signed again: %v", err)
+	}
 	for name, tc := range map[string]struct {
 		tok string
 		now time.Time
@@ -79,6 +89,10 @@ func TestEAR(t *testing.T) {
 		"not a token":        {"a.b", now},
 		"three bad parts":    {"!.!.!", now},
 		"claims not ampoule": {signRaw(t, key, pub.Kid, map[string]any{"exp": now.Add(time.Hour).Unix()}), now},
+		"no exp":             {resigned(func(m map[string]any) { delete(m, "exp") }), now},
+		"no iat":             {resigned(func(m map[string]any) { delete(m, "iat") }), now},
+		"not before later":   {resigned(func(m map[string]any) { m["nbf"] = now.Add(time.Minute).Unix() }), now},
+		"exp not a number":   {resigned(func(m map[string]any) { m["exp"] = "tomorrow" }), now},
 	} {
 		if _, err := VerifyEAR(tc.tok, keys, tc.now); !errors.Is(err, ErrToken) && !errors.Is(err, ErrJWK) {
 			t.Errorf("%s: %v", name, err)

@@ -91,3 +91,19 @@ func FuzzDecodeProblem(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNoDuplicates: the byte scanner refusing members given twice and
+// deep nesting decides as the standard decoder's token walk does, for
+// every document.
+func FuzzNoDuplicates(f *testing.F) {
+	for _, s := range []string{`{"a":1,"b":[1,2,{"a":2}]}`, `{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a\"b":1,"a\\b":2}`, `[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`,
+		`{"k":"v", "n": -1.5e3, "t": true, "f": false, "z": null}`, `"top"`, `{} x`, `{"a":`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, walk := noDuplicates(data), noDuplicatesWalk(data)
+		if (fast == nil) != (walk == nil) {
+			t.Fatalf("scanner %v, token walk %v, for %q", fast, walk, data)
+		}
+	})
+}

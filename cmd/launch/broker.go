@@ -38,7 +38,7 @@ func cmdBroker(fs *flag.FlagSet) action {
 			}
 		}
 		if sub == "secret" {
-			return brokerSecret(e, c, in, *db, *asJSON)
+			return brokerSecret(ctx, e, c, in, *db, *asJSON)
 		}
 		if sub == "audit" {
 			records, served, err := ampoule.BrokerAudit(ctx, *db)

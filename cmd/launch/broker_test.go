@@ -16,18 +16,17 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/broker/kbs"
 	"github.com/ampoule-run/ampoule/errcode"
@@ -35,7 +34,6 @@ import (
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
-	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 // TestSealedKeyFromBroker: a sealed mount whose key the tenant's broker
@@ -142,32 +140,15 @@ func TestBrokerCommand(t *testing.T) {
 	}
 	// The port is the broker's to choose; the manifest needs it, so take
 	// one and hand it over.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := brokertest.FreeAddr(t)
 	bundle := brokertest.Bundle(t, "http://"+addr, key)
 	p := launch(t, "policy", "new", "--from", bundle, "--profile", "debug", "--backend", "sim", "--allow-insecure", "--sim-key", filepath.Join(dir, "sim.key"))
 	policy := filepath.Join(dir, "policy.toml")
 	os.WriteFile(policy, []byte(p.stdout), 0o644)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr}, strings.NewReader(""), &out, &errOut)
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), "listening on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the broker did not start: %q", out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !strings.Contains(out.String(), "broker key: "+hex.EncodeToString(key)) {
-		t.Errorf("serve output %q", out.String())
+	served := brokertest.Serve(t, run, "broker", "serve", "--policy", policy, "--db", db, "--listen", addr)
+	if !strings.Contains(served.Out.String(), "broker key: "+hex.EncodeToString(key)) {
+		t.Errorf("serve output %q", served.Out.String())
 	}
 	if r := launch(t, "broker", "key", "--db", db); r.code != errcode.ClassInternal.ExitStatus() || !strings.Contains(r.stderr, "in use") {
 		t.Errorf("reading the key while serving: %+v", r)
@@ -191,17 +172,16 @@ func TestBrokerCommand(t *testing.T) {
 		t.Errorf("GET /: %s %+v", resp.Status, idx)
 	}
 	resp.Body.Close()
-	cancel()
-	if code := <-done; code != 0 {
+	if code := served.Stop(); code != 0 {
 		t.Errorf("serve ended with %d", code)
 	}
-	lines := regexp.MustCompile(`(?m)^\S+Z 127\.0\.0\.1 (GET|POST) (\S+) (\d+) (\S+) \S+$`).FindAllStringSubmatch(errOut.String(), -1)
+	lines := regexp.MustCompile(`(?m)^\S+Z 127\.0\.0\.1 (GET|POST) (\S+) (\d+) (\S+) \S+$`).FindAllStringSubmatch(served.Err.String(), -1)
 	var got []string
 	for _, l := range lines {
 		got = append(got, strings.Join(l[1:], " "))
 	}
 	if want := "POST /kbs/v0/auth 200 challenge,POST /kbs/v0/attest 200 affirming,GET /kbs/v0/resource/ampoule/sealing/key 200 released,GET / 200 -"; strings.Join(got, ",") != want {
-		t.Errorf("request lines %q, want %q; stderr:\n%s", got, want, errOut.String())
+		t.Errorf("request lines %q, want %q; stderr:\n%s", got, want, served.Err.String())
 	}
 	a := launch(t, "broker", "audit", "--db", db, "--json")
 	var records []broker.AuditRecord
@@ -228,45 +208,34 @@ func TestBrokerCommand(t *testing.T) {
 // TestBrokerAuditShowsAggregates: refused decisions beyond the audit
 // budget are shown as counts, with their reasons, by broker audit.
 func TestBrokerAuditShowsAggregates(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "broker.db")
-	s, err := broker.Open(db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Budget = broker.AuditBudget{Burst: 1, PerSecond: 0, MaxBytes: 1 << 20, Retention: time.Hour}
-	m := strings.Repeat("ab", 48)
-	p, err := attest.ParsePolicy([]byte("measurements = [\"" + m + "\"]\nprofiles = [\"staging\"]\nbackends = [\"tdx\"]\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.SetPolicy(p)
-	srv := httptest.NewServer(s.Handler())
-	c := &broker.Client{URL: srv.URL, Key: s.PublicKey()}
-	key, _ := ecdh.P256().GenerateKey(rand.Reader)
-	env := &tee.Envelope{Version: tee.EnvelopeVersion, Kind: tdx.Kind, Evidence: []byte("not a quote"), Measurement: m, Profile: "staging",
-		RuntimeKey: key.PublicKey().Bytes(), Nonce: []byte("a nonce of the host's own"), Issued: time.Now().UTC()}
-	for range 3 {
-		if _, err := c.Release(context.Background(), env, key, []string{broker.SealingKey}); err == nil {
-			t.Fatal("released to a forged nonce")
-		}
-	}
-	srv.Close()
-	s.Close()
+	db := auditedBroker(t, filepath.Join(t.TempDir(), "broker.db"))
 	r := launch(t, "broker", "audit", "--db", db)
 	if r.code != 0 || !strings.Contains(r.stdout, "2 refused decisions beyond the audit budget") || !strings.Contains(r.stdout, "reason the nonce was not issued by this broker: 2") {
 		t.Errorf("audit: %+v", r)
 	}
 }
 
-// releases are the records that released something.
+// releases are the records that released a resource; tokens are
+// counted apart, by tokens.
 func releases(records []broker.AuditRecord) []broker.AuditRecord {
 	var out []broker.AuditRecord
 	for _, r := range records {
-		if len(r.Released) > 0 {
+		if len(r.Released) > 0 && !slices.Equal(r.Released, []string{broker.TokenAsked}) {
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// tokens counts the records of tokens issued.
+func tokens(records []broker.AuditRecord) int {
+	n := 0
+	for _, r := range records {
+		if slices.Equal(r.Released, []string{broker.TokenAsked}) {
+			n++
+		}
+	}
+	return n
 }
 
 // TestBrokerReloadsPolicyOnSIGHUP: a serving broker reads its policy file
@@ -277,34 +246,14 @@ func TestBrokerReloadsPolicyOnSIGHUP(t *testing.T) {
 	db := filepath.Join(dir, "broker.db")
 	k := launch(t, "broker", "key", "--db", db)
 	key, _ := hex.DecodeString(strings.TrimSpace(k.stdout))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := brokertest.FreeAddr(t)
 	bundle := brokertest.Bundle(t, "http://"+addr, key)
 	policyFor := func(profile string) string {
 		return launch(t, "policy", "new", "--from", bundle, "--profile", profile, "--backend", "sim", "--allow-insecure", "--sim-key", filepath.Join(dir, "sim.key")).stdout
 	}
 	policy := filepath.Join(dir, "policy.toml")
 	os.WriteFile(policy, []byte(policyFor("staging")), 0o644)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr}, strings.NewReader(""), &out, &errOut)
-	}()
-	waitFor := func(b *syncBuffer, s string) {
-		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(b.String(), s); time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q in %q", s, b.String())
-			}
-		}
-	}
-	waitFor(&out, "listening on")
+	served := brokertest.Serve(t, run, "broker", "serve", "--policy", policy, "--db", db, "--listen", addr)
 	runOnce := func() result {
 		return launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", filepath.Join(dir, "nb.sealed"), bundle, "--", "x")
 	}
@@ -313,18 +262,17 @@ func TestBrokerReloadsPolicyOnSIGHUP(t *testing.T) {
 	}
 	os.WriteFile(policy, []byte(policyFor("debug")), 0o644)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	waitFor(&errOut, "policy reloaded from "+policy)
+	served.WaitFor(t, served.Err, "policy reloaded from "+policy)
 	if r := runOnce(); r.code != 0 {
 		t.Fatalf("after the reload: %+v", r)
 	}
 	os.WriteFile(policy, []byte("measurements = \"not a list\"\n"), 0o644)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	waitFor(&errOut, "the policy was not reloaded, the one served stays")
+	served.WaitFor(t, served.Err, "the policy was not reloaded, the one served stays")
 	if r := runOnce(); r.code != 0 {
 		t.Fatalf("after a reload that failed: %+v", r)
 	}
-	cancel()
-	if code := <-done; code != 0 {
+	if code := served.Stop(); code != 0 {
 		t.Errorf("serve ended with %d", code)
 	}
 }
@@ -365,12 +313,7 @@ func TestBrokerTLS(t *testing.T) {
 	db := filepath.Join(dir, "broker.db")
 	k := launch(t, "broker", "key", "--db", db)
 	key, _ := hex.DecodeString(strings.TrimSpace(k.stdout))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := brokertest.FreeAddr(t)
 	bundle := brokertest.Bundle(t, "https://"+addr, key)
 	simKey := filepath.Join(dir, "sim.key")
 	policy := filepath.Join(dir, "policy.toml")
@@ -382,20 +325,10 @@ func TestBrokerTLS(t *testing.T) {
 	if r := launch(t, "broker", "serve", "--policy", policy, "--db", db, "--tls-cert", filepath.Join(dir, "cert.pem")); r.code != errcode.ClassUsage.ExitStatus() {
 		t.Errorf("a certificate without its key: %+v", r)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr, "--tls-cert", filepath.Join(dir, "cert.pem"), "--tls-key", filepath.Join(dir, "key.pem")}, strings.NewReader(""), &out, &errOut)
-	}()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "listening on https://"+addr); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the broker did not start: %q %q", out.String(), errOut.String())
-		}
-	}
-	if strings.Contains(errOut.String(), "plain HTTP") {
-		t.Errorf("a TLS broker warned of plain HTTP: %s", errOut.String())
+	served := brokertest.Serve(t, run, "broker", "serve", "--policy", policy, "--db", db, "--listen", addr, "--tls-cert", filepath.Join(dir, "cert.pem"), "--tls-key", filepath.Join(dir, "key.pem"))
+	served.WaitFor(t, served.Out, "listening on https://"+addr)
+	if strings.Contains(served.Err.String(), "plain HTTP") {
+		t.Errorf("a TLS broker warned of plain HTTP: %s", served.Err.String())
 	}
 	bin := testwasm.Launch(t)
 	runWith := func(env ...string) (string, int) {
@@ -418,25 +351,14 @@ func TestBrokerTLS(t *testing.T) {
 	if o, code := runWith("SSL_CERT_FILE=" + filepath.Join(other, "ca.pem")); code == 0 || !strings.Contains(o, errcode.BrokerUnavailable.String()) || !strings.Contains(o, "certificate") {
 		t.Errorf("a run not trusting the broker's CA: %d %s", code, o)
 	}
-	cancel()
-	<-done
+	served.Stop()
 	// Plain HTTP on loopback: served, with a warning.
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	var out2, errOut2 syncBuffer
-	done2 := make(chan int, 1)
-	go func() {
-		done2 <- run(ctx2, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", "127.0.0.1:0"}, strings.NewReader(""), &out2, &errOut2)
-	}()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out2.String(), "listening on http://"); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the broker did not start: %q %q", out2.String(), errOut2.String())
-		}
+	plain := brokertest.Serve(t, run, "broker", "serve", "--policy", policy, "--db", db, "--listen", "127.0.0.1:0")
+	plain.WaitFor(t, plain.Out, "listening on http://")
+	if !strings.Contains(plain.Err.String(), "warning: serving plain HTTP on 127.0.0.1:") {
+		t.Errorf("no warning of plain HTTP: %q", plain.Err.String())
 	}
-	if !strings.Contains(errOut2.String(), "warning: serving plain HTTP on 127.0.0.1:") {
-		t.Errorf("no warning of plain HTTP: %q", errOut2.String())
-	}
-	cancel2()
-	<-done2
+	plain.Stop()
 }
 
 // kbsCycle is one KBS exchange of a simulator run for measurement m:
@@ -561,6 +483,9 @@ func TestBrokerKill9KeepsAcknowledged(t *testing.T) {
 	}
 	if got := len(releases(records)); got < released {
 		t.Errorf("%d releases acknowledged, %d in the audit trail", released, got)
+	}
+	if got := tokens(records); got < len(acked) {
+		t.Errorf("%d tokens acknowledged, %d in the audit trail", len(acked), got)
 	}
 	var key []byte
 	for _, c := range acked {

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/ampoule-run/ampoule"
+	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
 )
 
@@ -14,7 +16,7 @@ import (
 // and the shell's history see), and is never printed. The process is
 // protected already: the master key that seals every value, and the
 // value, are in its memory.
-func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) int {
+func brokerSecret(ctx context.Context, e *cliEnv, c command, in invocation, db string, asJSON bool) int {
 	if len(in.Pos) == 0 || (in.Pos[0] != "put" && in.Pos[0] != "list" && in.Pos[0] != "rm") {
 		return e.fail(errcode.Errorf(errcode.Usage, "broker secret takes the subcommand put, list or rm").WithHint("usage: launch " + c.doc.Usage))
 	}
@@ -31,14 +33,17 @@ func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) i
 		}
 		defer clear(value)
 	}
-	srv, err := ampoule.OpenBroker(db, "", "off")
+	store, served, closeStore, err := ampoule.OpenSecrets(ctx, db)
 	if err != nil {
 		return e.fail(err)
 	}
-	defer srv.Close()
+	defer closeStore()
+	if served {
+		fmt.Fprintf(e.stderr, "launch: through the serving broker over %s\n", broker.AdminSocket(db))
+	}
 	switch sub {
 	case "put":
-		if err := ampoule.PutSecret(srv, pos[0], value); err != nil {
+		if err := ampoule.PutSecret(store, pos[0], value); err != nil {
 			return e.fail(err)
 		}
 		note := ""
@@ -47,12 +52,12 @@ func brokerSecret(e *cliEnv, c command, in invocation, db string, asJSON bool) i
 		}
 		fmt.Fprintf(e.stdout, "stored %s (%d bytes, sealed under the broker's master key%s)\n", pos[0], len(value), note)
 	case "rm":
-		if err := ampoule.RemoveSecret(srv, pos[0]); err != nil {
+		if err := ampoule.RemoveSecret(store, pos[0]); err != nil {
 			return e.fail(err)
 		}
 		fmt.Fprintf(e.stdout, "removed %s\n", pos[0])
 	case "list":
-		list, err := ampoule.Secrets(srv)
+		list, err := ampoule.Secrets(store)
 		if err != nil {
 			return e.fail(err)
 		}

@@ -1,21 +1,19 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/brokertest"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/loader"
 )
@@ -38,12 +36,7 @@ func TestSecretTour(t *testing.T) {
 	if k.code != 0 || err != nil {
 		t.Fatalf("broker key: %+v", k)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := brokertest.FreeAddr(t)
 	bundle := copyBundle(t, testwasm.Example(t, "secret-consumer"), "name = \"secret-consumer\"\nversion = \"1.0.0\"\nprofiles = [\"debug\", \"staging\"]\n"+
 		"[broker]\nurl = \"http://"+addr+"\"\nkey = \""+hex.EncodeToString(key)+"\"\n[secrets]\napi-key = \"default/tenant/api-key\"\ncert = \"default/tenant/cert\"\n[limits]\nwall_time = \"60s\"\n")
 	other := filepath.Join(dir, "cert.pem")
@@ -64,20 +57,8 @@ func TestSecretTour(t *testing.T) {
 	policy := filepath.Join(dir, "policy.toml")
 	os.WriteFile(policy, []byte(p.stdout), 0o644)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		var errOut syncBuffer
-		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr}, strings.NewReader(""), &out, &errOut)
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), "listening on") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the broker did not start: %q", out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	serve := []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr}
+	served := brokertest.Serve(t, run, serve...)
 	r := launch(t, "run", "--no-cache", "--sim-key", simKey, bundle)
 	sum := sha256.Sum256(secret)
 	if r.code != 0 || r.stdout != hex.EncodeToString(sum[:])+"  /run/secrets/api-key\n" {
@@ -92,43 +73,25 @@ func TestSecretTour(t *testing.T) {
 	if s := launch(t, "run", "--profile", "staging", "--no-cache", "--sim-key", simKey, bundle); s.code != 0 || s.stdout != "" {
 		t.Errorf("the staging run: %+v", s)
 	}
-	cancel()
-	<-done
+	served.Stop()
 	launch(t, "broker", "secret", "rm", "--db", db, "default/tenant/cert")
-	ctx, cancel = context.WithCancel(context.Background())
-	defer cancel()
-	out = syncBuffer{}
-	go func() {
-		var errOut syncBuffer
-		done <- run(ctx, []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr}, strings.NewReader(""), &out, &errOut)
-	}()
-	for !strings.Contains(out.String(), "listening on") {
-		time.Sleep(10 * time.Millisecond)
-	}
+	served = brokertest.Serve(t, run, serve...)
 	s := launch(t, "run", "--profile", "staging", "--no-cache", "--sim-key", simKey, bundle)
 	if s.code != errcode.ClassPolicy.ExitStatus() || !staticLine.MatchString(lastLine(s.stderr)) || !strings.Contains(s.stderr, "E3036 secret-refused") || strings.Contains(s.stderr, "default/tenant") {
 		t.Errorf("a run whose secret is gone: %+v", s)
 	}
-	cancel()
-	<-done
+	served.Stop()
 	a := launch(t, "broker", "audit", "--db", db, "--json")
-	var all, records []broker.AuditRecord
+	var all []broker.AuditRecord
 	if a.code != 0 || json.Unmarshal([]byte(a.stdout), &all) != nil {
 		t.Fatalf("audit: %+v", a)
 	}
 	// Three runs, each one attestation and then a decision per resource
 	// in path order: two released twice, then the one held no more
 	// refused after the other was released.
-	attestations := 0
-	for _, r := range all {
-		if len(r.Asked) == 1 && r.Asked[0] == broker.TokenAsked {
-			attestations++
-			continue
-		}
-		records = append(records, r)
-	}
-	if attestations != 3 || len(records) != 6 {
-		t.Fatalf("audit: %d attestations, %d decisions: %+v", attestations, len(records), all)
+	records := brokertest.ResourceDecisions(t, all, 3)
+	if len(records) != 6 {
+		t.Fatalf("audit: %d decisions: %+v", len(records), all)
 	}
 	for i, want := range []string{"default/tenant/api-key", "default/tenant/cert", "default/tenant/api-key", "default/tenant/cert", "default/tenant/api-key"} {
 		if records[i].Status != "affirming" || !slices.Equal(records[i].Released, []string{want}) {
