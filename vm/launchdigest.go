@@ -148,6 +148,9 @@ type Pins struct {
 	HostData   [32]byte
 	MRConfigID [48]byte
 	Launch     *LaunchMeasurements
+	// InitData is the guest's init-data: the bundle measurement and
+	// profile its VM runs.
+	InitData *initdata.Document
 }
 
 // ReadPins reads a guest directory Write wrote: its init-data (which must
@@ -158,10 +161,11 @@ func ReadPins(dir string) (*Pins, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := initdata.Decode(doc); err != nil {
+	d, err := initdata.Decode(doc)
+	if err != nil {
 		return nil, errcode.Errorf(errcode.InitDataInvalid, "%s: %v", filepath.Join(dir, InitDataFile), err).Host()
 	}
-	p := &Pins{HostData: initdata.HostData(doc), MRConfigID: initdata.MRConfigID(doc), Launch: &LaunchMeasurements{}}
+	p := &Pins{HostData: initdata.HostData(doc), MRConfigID: initdata.MRConfigID(doc), Launch: &LaunchMeasurements{}, InitData: d}
 	name := filepath.Join(dir, MeasurementsFile)
 	raw, err := os.ReadFile(name)
 	if err != nil {
