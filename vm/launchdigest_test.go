@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"context"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -111,4 +112,26 @@ func mustRead(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestRunMeasuresSNP: an SEV-SNP run (here --dry-run) measures the guest
+// it boots with the vCPUs it gives QEMU, the digest vm measure prints,
+// and refuses a firmware that would leave the kernel unmeasured.
+func TestRunMeasuresSNP(t *testing.T) {
+	cfg := fixture(t)
+	res, err := Run(context.Background(), RunConfig{Build: cfg, DryRun: true, QEMU: QEMUConfig{Backend: BackendSNP, Firmware: amdSEV, VCPUs: 4, CPU: "EPYC-Genoa"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := BuildMeasured(cfg, MeasureConfig{Firmware: amdSEV, VCPUs: 4, VCPUType: "EPYC-Genoa"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Guest.Launch == nil || res.Guest.Launch.SNPLaunchMeasurements[0] != g.Launch.SNPLaunchMeasurements[0] {
+		t.Errorf("run measured %+v, vm measure %+v", res.Guest.Launch, g.Launch)
+	}
+	_, err = Run(context.Background(), RunConfig{Build: cfg, DryRun: true, QEMU: QEMUConfig{Backend: BackendSNP, Firmware: "measure/testdata/ovmf_OvmfX64_suffix.bin"}})
+	if errcode.From(err).Code != errcode.FirmwareInvalid {
+		t.Errorf("an SNP run on OVMF without kernel hashes: %v", err)
+	}
 }
