@@ -152,6 +152,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./logging
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./logging
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEnvelope$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./attest
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOVMF$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./vm/measure
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePolicy$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./attest
 	$(GO) test -run '^$$' -fuzz '^FuzzWriteTemplate$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./attest
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCollateral$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./tee/tdx
