@@ -5,16 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"sync/atomic"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
 )
-
-// draining, set by serve, makes the first SIGINT or SIGTERM drain the
-// server rather than end the process after forcedExitDelay; a second one
-// still ends it.
-var draining atomic.Bool
 
 func cmdServe(fs *flag.FlagSet) action {
 	listen := fs.String("listen", "", "the socket to listen on: unix:PATH")
@@ -44,7 +38,9 @@ func (e *cliEnv) serve(ctx context.Context, listen string, maxRuns, queue int, b
 		wb <<= 20
 	}
 	s := ampoule.NewServer(ampoule.ServerConfig{MaxRuns: maxRuns, MaxQueue: queue, WarmBudget: wb})
-	draining.Store(true)
+	if e.drain != nil {
+		e.drain()
+	}
 	fmt.Fprintf(e.stderr, "launch: serving on unix:%s\n", path)
 	if err := s.Serve(ctx, l); err != nil {
 		s.Shutdown(context.Background())
