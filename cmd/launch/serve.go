@@ -4,10 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 
 	"github.com/ampoule-run/ampoule"
-	"github.com/ampoule-run/ampoule/errcode"
 )
 
 func cmdServe(fs *flag.FlagSet) action {
@@ -28,25 +26,22 @@ func (e *cliEnv) serve(ctx context.Context, listen string, maxRuns, queue int, b
 			return e.fail(err)
 		}
 	}
-	l, path, err := ampoule.ListenUnix(listen)
-	if err != nil {
-		return e.fail(err)
-	}
-	defer os.Remove(path)
 	wb := budget
 	if wb > 0 {
 		wb <<= 20
 	}
 	s := ampoule.NewServer(ampoule.ServerConfig{MaxRuns: maxRuns, MaxQueue: queue, WarmBudget: wb})
-	if e.drain != nil {
-		e.drain()
+	var path string
+	err := s.ServeUnix(ctx, listen, func(p string) {
+		path = p
+		if e.drain != nil {
+			e.drain()
+		}
+		fmt.Fprintf(e.stderr, "launch: serving on unix:%s\n", path)
+	})
+	if err != nil {
+		return e.fail(err)
 	}
-	fmt.Fprintf(e.stderr, "launch: serving on unix:%s\n", path)
-	if err := s.Serve(ctx, l); err != nil {
-		s.Shutdown(context.Background())
-		return e.fail(errcode.Errorf(errcode.ServerSocketRefused, "unix:%s: %v", path, err).Host())
-	}
-	s.Shutdown(context.Background())
 	fmt.Fprintf(e.stderr, "launch: stopped serving on unix:%s\n", path)
 	return 0
 }
