@@ -5,10 +5,32 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
+
+// ServeBroker serves srv as broker.ListenAndServe does, the policy read
+// again from policyFile on each reload. A refusal of o's own values is
+// E1001 usage naming its flag (--listen, --tls-cert and --tls-key), with a
+// hint for plain HTTP beyond loopback; anything else is E5001 internal.
+func ServeBroker(ctx context.Context, srv *broker.Server, o broker.ServeOptions, policyFile string) error {
+	o.Reload = func() (*attest.Policy, error) { return ReadPolicy(policyFile) }
+	err := srv.ListenAndServe(ctx, o)
+	var le *broker.ListenError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, broker.ErrPlainNotLoopback):
+		return errcode.Errorf(errcode.Usage, "--listen %s: %v", o.Addr, broker.ErrPlainNotLoopback).WithHint("pass --tls-cert FILE and --tls-key FILE, or listen on 127.0.0.1")
+	case errors.As(err, &le) && le.Flag == "tls":
+		return errcode.Errorf(errcode.Usage, "--tls-cert %s, --tls-key %s: %v", o.TLSCert, o.TLSKey, le.Err)
+	case errors.As(err, &le):
+		return errcode.Errorf(errcode.Usage, "--listen %s: %v", o.Addr, le.Err)
+	}
+	return errcode.Errorf(errcode.Internal, "%v", err)
+}
 
 // OpenBroker opens the tenant's key broker's database at db (made, with
 // fresh keys, if missing). To serve, policyFile names its policy, which

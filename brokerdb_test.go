@@ -1,10 +1,12 @@
 package ampoule
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
@@ -38,4 +40,30 @@ func TestOpenBroker(t *testing.T) {
 		t.Fatalf("read: %v", err)
 	}
 	srv.Close()
+}
+
+// TestServeBrokerRefusals: ServeBroker's refusals of its options are
+// usage errors naming the flag each came from, plain HTTP beyond loopback
+// with the hint to serve TLS, before anything is served.
+func TestServeBrokerRefusals(t *testing.T) {
+	srv, err := OpenBroker(filepath.Join(t.TempDir(), "broker.db"), "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	missing := filepath.Join(t.TempDir(), "none.pem")
+	for _, tc := range []struct {
+		o    broker.ServeOptions
+		want string
+		hint string
+	}{
+		{broker.ServeOptions{Addr: "0.0.0.0:0"}, "--listen 0.0.0.0:0: plain HTTP is served on loopback only", "--tls-cert FILE"},
+		{broker.ServeOptions{Addr: "127.0.0.1:0", TLSCert: missing, TLSKey: missing}, "--tls-cert " + missing + ", --tls-key " + missing, ""},
+		{broker.ServeOptions{Addr: "127.0.0.1:99999"}, "--listen 127.0.0.1:99999", ""},
+	} {
+		err := ServeBroker(context.Background(), srv, tc.o, "")
+		if codeOf(err) != errcode.Usage || !strings.Contains(err.Error(), tc.want) || !strings.Contains(errcode.From(err).Hint(), tc.hint) {
+			t.Errorf("%+v: %v (hint %q)", tc.o, err, errcode.From(err).Hint())
+		}
+	}
 }

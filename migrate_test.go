@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -256,6 +257,10 @@ func TestExportImportSealed(t *testing.T) {
 	if err != nil || info.Entries == 0 || info.From != nil || info.Measurement != measureOf(t, v1, "debug") {
 		t.Fatalf("export: %+v, %v", info, err)
 	}
+	var text strings.Builder
+	if info.WriteText(&text); text.String() != fmt.Sprintf("exported %d entries of %s into %s\n", info.Entries, store, files) {
+		t.Errorf("export's text: %q", text.String())
+	}
 	if data, err := os.ReadFile(filepath.Join(files, "notes", "notes.txt")); err != nil || !strings.Contains(string(data), "exported-note") {
 		t.Fatalf("the exported notes: %q, %v", data, err)
 	}
@@ -265,8 +270,13 @@ func TestExportImportSealed(t *testing.T) {
 	}
 	v9 := notebookVersion(t, "9.0.0", "")
 	store9 := filepath.Join(dir, "v9.sealed")
-	if info, err := ampoule.ImportSealed(context.Background(), v9, cfg("debug", store9), files); err != nil || info.Entries == 0 {
+	info, err = ampoule.ImportSealed(context.Background(), v9, cfg("debug", store9), files)
+	if err != nil || info.Entries == 0 {
 		t.Fatalf("import: %+v, %v", info, err)
+	}
+	text.Reset()
+	if info.WriteText(&text); text.String() != fmt.Sprintf("sealed %d entries of %s into %s, for measurement %s\n", info.Entries, files, store9, measureOf(t, v9, "debug")) {
+		t.Errorf("import's text: %q", text.String())
 	}
 	if out, err := runNotebook(t, v9, simKey, store9, "after-import"); err != nil || !strings.Contains(out, "run 1: exported-note\nrun 2: after-import") {
 		t.Fatalf("v9 on the imported store: %q, %v", out, err)

@@ -3,6 +3,8 @@ package ampoule
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
+	"io"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -83,6 +85,23 @@ type SealedInfo struct {
 	// manifest accepts, is that version's.
 	Measurement loader.Measurement
 	From        *loader.Measurement
+	// Dir is the plaintext directory written (export) or read (import);
+	// Imported says which.
+	Dir      string
+	Imported bool
+}
+
+// WriteText writes what was moved for a person: the entries, the store
+// and the directory, and an export's earlier version when it had one.
+func (i SealedInfo) WriteText(w io.Writer) {
+	if i.Imported {
+		fmt.Fprintf(w, "sealed %d entries of %s into %s, for measurement %s\n", i.Entries, i.Dir, i.Store, i.Measurement)
+		return
+	}
+	fmt.Fprintf(w, "exported %d entries of %s into %s\n", i.Entries, i.Store, i.Dir)
+	if i.From != nil {
+		fmt.Fprintf(w, "the store was sealed by %s, which the manifest accepts\n", i.From)
+	}
 }
 
 // ExportSealed writes the plaintext files of the sealed store of the
@@ -95,6 +114,7 @@ type SealedInfo struct {
 // Warnings are used.
 func ExportSealed(ctx context.Context, path string, cfg Config, dir string) (SealedInfo, error) {
 	return sealedPlain(ctx, path, cfg, func(file string, k *sealed.Keys, max int64, info *SealedInfo) error {
+		info.Dir = dir
 		o, err := sealed.Export(file, k, max, dir)
 		if err != nil {
 			return err
@@ -116,7 +136,7 @@ func ExportSealed(ctx context.Context, path string, cfg Config, dir string) (Sea
 func ImportSealed(ctx context.Context, path string, cfg Config, dir string) (SealedInfo, error) {
 	return sealedPlain(ctx, path, cfg, func(file string, k *sealed.Keys, max int64, info *SealedInfo) error {
 		n, err := sealed.Import(file, k, max, dir)
-		info.Entries = n
+		info.Entries, info.Dir, info.Imported = n, dir, true
 		return err
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -259,6 +260,28 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			s.serveConn(ctx, nc)
 		}()
 	}
+}
+
+// ServeUnix serves s on the unix socket listen names ("unix:PATH", made
+// as ListenUnix makes it) until ctx is done, then drains s (Shutdown) and
+// removes the socket. ready, when set, is called with the socket's path
+// once it listens. Errors are ListenUnix's, or E1071 server-socket-refused
+// when accepting fails; either is the host's own.
+func (s *Server) ServeUnix(ctx context.Context, listen string, ready func(path string)) error {
+	l, path, err := ListenUnix(listen)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(path)
+	if ready != nil {
+		ready(path)
+	}
+	err = s.Serve(ctx, l)
+	s.Shutdown(context.Background())
+	if err != nil {
+		return errcode.Errorf(errcode.ServerSocketRefused, "unix:%s: %v", path, err).Host()
+	}
+	return nil
 }
 
 // serveConn runs one client's request.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
@@ -89,6 +90,44 @@ func ReadIdentity(file string, stdin io.Reader) (*logging.Identity, error) {
 		return nil, errcode.Errorf(errcode.IdentityInvalid, "%s: %w", file, err)
 	}
 	return id, nil
+}
+
+// OpenLogFile opens a log to read: file, or stdin when file is "" or "-".
+// A file that cannot be opened is E1001 usage, the host's own input.
+func OpenLogFile(file string, stdin io.Reader) (io.ReadCloser, error) {
+	if file == "" || file == "-" {
+		return io.NopCloser(stdin), nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Usage, "%v", err).Host()
+	}
+	return f, nil
+}
+
+// WriteEnvelope writes an evidence envelope to a new file (never over an
+// existing one, E1031), encoded as 'launch attest' prints it, for a
+// verifier to judge later.
+func WriteEnvelope(file string, env *tee.Envelope) error {
+	data, err := env.Encode()
+	if err != nil {
+		return errcode.Errorf(errcode.Internal, "%v", err)
+	}
+	return WriteNewFile(file, append(data, '\n'), 0o644, "--envelope-out never overwrites a file; choose another")
+}
+
+// NewIdentityFile makes a tenant's log identity: the file to keep (as
+// 'launch keygen' writes it, stamped with now) and the recipient that
+// manifests name to have their logs encrypted to it.
+func NewIdentityFile(now time.Time) (file []byte, recipient string, err error) {
+	id, err := logging.GenerateIdentity()
+	if err != nil {
+		return nil, "", errcode.Errorf(errcode.Internal, "generating a key: %v", err)
+	}
+	if file, err = id.Marshal(now); err != nil {
+		return nil, "", errcode.Errorf(errcode.Internal, "%v", err)
+	}
+	return file, id.Recipient().String(), nil
 }
 
 // PolicyConfig says what a starter policy accepts: the profiles

@@ -2,6 +2,7 @@ package ampoule
 
 import (
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,5 +145,52 @@ func TestFetchTDXCollateral(t *testing.T) {
 	srv.Close()
 	if _, err := FetchTDXCollateral(quote, srv.URL); codeOf(err) != errcode.CollateralUnavailable {
 		t.Errorf("a mirror gone: %v", err)
+	}
+}
+
+// TestTenantFilesMade: a new identity's file reads back to its recipient;
+// an envelope written to a new file decodes to the same envelope and is
+// never written over; a log is read from its file, or stdin for "-".
+func TestTenantFilesMade(t *testing.T) {
+	file, recipient, err := NewIdentityFile(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ReadIdentity("-", strings.NewReader(string(file)))
+	if err != nil || id.Recipient().String() != recipient || !strings.HasPrefix(recipient, "alog1") {
+		t.Errorf("identity %q read back: %v", recipient, err)
+	}
+	env := &tee.Envelope{Version: 1, Kind: tee.KindSim, Insecure: true, Profile: "debug", Nonce: []byte("n")}
+	out := filepath.Join(t.TempDir(), "evidence.json")
+	if err := WriteEnvelope(out, env); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := env.Encode()
+	if string(data) != string(want)+"\n" {
+		t.Errorf("the envelope written: %q, want %q", data, want)
+	}
+	if err := WriteEnvelope(out, env); codeOf(err) != errcode.OutputExists {
+		t.Errorf("an envelope over a file: %v", err)
+	}
+	for _, name := range []string{"", "-"} {
+		r, err := OpenLogFile(name, strings.NewReader("from stdin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := io.ReadAll(r); string(b) != "from stdin" {
+			t.Errorf("%q: read %q", name, b)
+		}
+	}
+	if r, err := OpenLogFile(out, nil); err != nil {
+		t.Error(err)
+	} else {
+		r.Close()
+	}
+	if _, err := OpenLogFile(filepath.Join(t.TempDir(), "none"), nil); codeOf(err) != errcode.Usage || !errcode.IsHost(err) {
+		t.Errorf("a missing log: %v", err)
 	}
 }

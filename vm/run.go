@@ -24,6 +24,10 @@ type RunConfig struct {
 	// workload's output); Log the encrypted log, when set.
 	Out io.Writer
 	Log io.Writer
+	// LogFile, when Log is nil, is a new file Run writes the encrypted log
+	// to; an existing file is refused (E1021, the host's own input), never
+	// overwritten. A dry run makes none.
+	LogFile string
 	// Console, when set, receives the serial console (the kernel's lines).
 	Console io.Writer
 	// Timeout bounds the VM's whole life (default 10 minutes).
@@ -41,6 +45,20 @@ type RunResult struct {
 	// Status is the guest's exit status: the run's class, or under debug
 	// the workload's own code.
 	Status int
+}
+
+// ShellLine is args as one line a POSIX shell reads back as the same
+// args: what a dry run prints for a person to inspect or run by hand.
+func ShellLine(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`;&|<>(){}*?[]#~!") {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
 }
 
 // Run builds the guest in a temporary directory and boots it with QEMU,
@@ -82,6 +100,14 @@ func Run(ctx context.Context, c RunConfig) (*RunResult, error) {
 	}
 	if _, err := exec.LookPath(args[0]); err != nil {
 		return res, errcode.Errorf(errcode.VMBackendUnavailable, "%v", err).Host()
+	}
+	if c.Log == nil && c.LogFile != "" {
+		f, err := os.OpenFile(c.LogFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return res, errcode.Errorf(errcode.LogSinkUnavailable, "%v", err).Host()
+		}
+		defer f.Close()
+		c.Log = f
 	}
 	timeout := c.Timeout
 	if timeout == 0 {

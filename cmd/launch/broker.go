@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
 
 	"github.com/ampoule-run/ampoule"
-	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/sandbox"
@@ -102,10 +100,9 @@ func printAudit(e *cliEnv, records []broker.AuditRecord, asJSON bool) int {
 
 // serveBroker serves the broker on o.Addr, and its administration on its
 // socket, until ctx ends; one line per request goes to stderr. SIGHUP
-// reads policyFile again (broker.ListenAndServe).
+// reads policyFile again (ampoule.ServeBroker).
 func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, o broker.ServeOptions, policyFile string) int {
 	srv.RequestLog, srv.Version = e.stderr, sandbox.Versions().Launch
-	o.Reload = func() (*attest.Policy, error) { return ampoule.ReadPolicy(policyFile) }
 	o.Notify = func(ev broker.Event) {
 		switch ev.Kind {
 		case broker.PlainHTTP:
@@ -123,17 +120,8 @@ func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, o broker.Se
 			fmt.Fprintf(e.stderr, "launch: warning: the policy was not reloaded, the one served stays: %v\n", ev.Err)
 		}
 	}
-	err := srv.ListenAndServe(ctx, o)
-	var le *broker.ListenError
-	switch {
-	case errors.Is(err, broker.ErrPlainNotLoopback):
-		return e.fail(errcode.Errorf(errcode.Usage, "--listen %s: %v", o.Addr, err.(*broker.ListenError).Err).WithHint("pass --tls-cert FILE and --tls-key FILE, or listen on 127.0.0.1"))
-	case errors.As(err, &le) && le.Flag == "tls":
-		return e.fail(errcode.Errorf(errcode.Usage, "--tls-cert %s, --tls-key %s: %v", o.TLSCert, o.TLSKey, le.Err))
-	case errors.As(err, &le):
-		return e.fail(errcode.Errorf(errcode.Usage, "--listen %s: %v", o.Addr, le.Err))
-	case err != nil:
-		return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
+	if err := ampoule.ServeBroker(ctx, srv, o, policyFile); err != nil {
+		return e.fail(err)
 	}
 	return 0
 }

@@ -51,6 +51,9 @@ type cliEnv struct {
 	// reads anything. A test calling run in-process has none: its tests of
 	// protection run the launch binary.
 	protect func() error
+	// drain, set by main alone, makes the first SIGINT or SIGTERM drain a
+	// server rather than end the process (ampoule.Stopper.Drain).
+	drain func()
 	// runner is the binary started as a run's runner; empty: this
 	// executable, as always outside tests.
 	runner string

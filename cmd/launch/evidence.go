@@ -6,13 +6,11 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"strings"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/textform"
-	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
@@ -49,10 +47,6 @@ func cmdAttest(fs *flag.FlagSet) action {
 	}
 }
 
-// unpinnedWarning is what a command using a policy that accepts the
-// simulator without pinning its keys says.
-const unpinnedWarning = "launch: warning: the policy accepts the simulator but pins no simulator key (sim_keys): anyone's simulator evidence would pass, so its verdict is at best a warning and a broker refuses to serve it; pin this machine's key ('launch platform info' prints it) or set sim_keys = \"any\"\n"
-
 func cmdVerify(fs *flag.FlagSet) action {
 	policyFile := fs.String("policy", "", "the policy file (TOML)")
 	nonceHex := fs.String("nonce", "", "the nonce the verifier issued, in hex; checked when given")
@@ -79,62 +73,43 @@ func cmdVerify(fs *flag.FlagSet) action {
 		if *earToken != "" {
 			return verifyEAR(ctx, e, *earToken, *jwks, now, *asJSON)
 		}
-		if *snpReport != "" {
-			if err := attest.CheckProduct(*product); err != nil {
-				return e.fail(err)
-			}
-			files := attest.SNPFiles{Report: *snpReport, VCEK: *vcek, VLEK: *vlek, Chain: *chain}
-			check, err := attest.VerifySNPFiles(files, snp.Options{Product: *product, Now: now})
-			return e.printCheck(check, attest.Hinted(err), *asJSON)
-		}
-		var coll *tdx.Collateral
-		if *tdxCollateral != "" {
-			if coll, err = ampoule.ReadTDXCollateral(*tdxCollateral); err != nil {
-				return e.fail(attest.InputError("--tdx-collateral", err))
-			}
-		}
-		if *tdxQuote != "" {
-			check, err := attest.VerifyTDXFile(*tdxQuote, tdx.Options{Now: now, Collateral: coll})
-			err = attest.Hinted(err)
-			if err == nil && check.TCBStatus != "UpToDate" {
-				fmt.Fprintln(e.stderr, "launch: hint: the TCB status is judged with Intel's collateral: pass --tdx-collateral FILE ('launch collateral fetch')")
-			}
-			return e.printCheck(check, err, *asJSON)
-		}
-		if *policyFile == "" || len(pos) != 1 || len(rest) > 0 {
+		if *snpReport == "" && *tdxQuote == "" && (*policyFile == "" || len(pos) != 1 || len(rest) > 0) {
 			return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.doc.Usage))
 		}
-		opts := attest.Options{Now: now, TDXCollateral: coll}
+		vin := ampoule.VerifyInputs{SNP: attest.SNPFiles{Report: *snpReport, VCEK: *vcek, VLEK: *vlek, Chain: *chain}, Product: *product,
+			TDXQuote: *tdxQuote, TDXCollateral: *tdxCollateral, Policy: *policyFile, Options: attest.Options{Now: now}}
+		if len(pos) == 1 {
+			vin.Envelope = pos[0]
+		}
 		if *nonceHex != "" {
-			if opts.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
+			if vin.Options.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
 				return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex").WithHint("pass the nonce the verifier issued, in hex, as 'launch attest --nonce' took it"))
 			}
 		}
-		return verifyEnvelope(e, *policyFile, pos[0], opts, *asJSON)
+		v, err := ampoule.Verify(vin)
+		return e.printVerification(v, err, *asJSON)
 	}
 }
 
-// verifyEnvelope judges the evidence envelope in file against the policy
-// in policyFile, prints the verdict and exits 0 only when affirming.
-func verifyEnvelope(e *cliEnv, policyFile, file string, opts attest.Options, asJSON bool) int {
-	pol, err := ampoule.ReadPolicy(policyFile)
-	if err != nil {
-		return e.fail(attest.InputError("--policy", err))
+// printVerification prints a check's warnings and hints, then its fields
+// or verdict as text or JSON; it exits 0 only when the check passed.
+func (e *cliEnv) printVerification(v ampoule.Verification, err error, asJSON bool) int {
+	for _, w := range v.Warnings {
+		fmt.Fprint(e.stderr, warningLine(w))
 	}
-	if pol.SimUnpinned() {
-		fmt.Fprint(e.stderr, unpinnedWarning)
+	for _, h := range v.Hints {
+		fmt.Fprintf(e.stderr, "launch: hint: %s\n", h)
 	}
-	r, err := ampoule.VerifyEvidenceFile(file, pol, opts)
-	if err != nil {
-		return e.fail(attest.InputError("EVIDENCE", err))
+	if v.Result == nil {
+		return e.printCheck(v.ByHand, err, asJSON)
 	}
 	if asJSON {
-		writeJSON(e, r)
+		writeJSON(e, v.Result)
 	} else {
-		r.WriteText(e.stdout)
+		v.Result.WriteText(e.stdout)
 	}
-	if r.Status != attest.Affirming {
-		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "%s: %s", r.Status, strings.Join(r.Reasons, "; ")))
+	if err != nil {
+		return e.fail(err)
 	}
 	return 0
 }

@@ -5,13 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/logging"
-	"github.com/ampoule-run/ampoule/tee"
 )
 
 func cmdKeygen(fs *flag.FlagSet) action {
@@ -29,13 +26,9 @@ func cmdKeygen(fs *flag.FlagSet) action {
 			fmt.Fprintln(e.stdout, id.Recipient())
 			return 0
 		}
-		id, err := logging.GenerateIdentity()
+		file, recipient, err := ampoule.NewIdentityFile(time.Now())
 		if err != nil {
-			return e.fail(errcode.Errorf(errcode.Internal, "generating a key: %v", err))
-		}
-		file, err := id.Marshal(time.Now())
-		if err != nil {
-			return e.fail(errcode.Errorf(errcode.Internal, "%v", err))
+			return e.fail(err)
 		}
 		if *out == "" {
 			e.stdout.Write(file)
@@ -44,7 +37,7 @@ func cmdKeygen(fs *flag.FlagSet) action {
 		if err := ampoule.WriteNewFile(*out, file, 0o600, "keygen never overwrites a key; choose another file"); err != nil {
 			return e.fail(err)
 		}
-		fmt.Fprintln(e.stdout, id.Recipient())
+		fmt.Fprintln(e.stdout, recipient)
 		return 0
 	}
 }
@@ -74,15 +67,16 @@ func cmdLogs(fs *flag.FlagSet) action {
 		if err != nil {
 			return e.fail(err)
 		}
-		var log io.Reader = e.stdin
-		if len(pos) == 1 && pos[0] != "-" {
-			f, err := os.Open(pos[0])
-			if err != nil {
-				return e.fail(errcode.Errorf(errcode.Usage, "%v", err))
-			}
-			defer f.Close()
-			log = f
+		var file string
+		if len(pos) == 1 {
+			file = pos[0]
 		}
+		f, err := ampoule.OpenLogFile(file, e.stdin)
+		if err != nil {
+			return e.fail(err)
+		}
+		defer f.Close()
+		var log io.Reader = f
 		if *follow {
 			log = ampoule.Follow(ctx, log)
 		}
@@ -95,7 +89,7 @@ func cmdLogs(fs *flag.FlagSet) action {
 			return e.fail(err)
 		}
 		if *envelopeOut != "" {
-			if err := writeEnvelope(*envelopeOut, r.Binding.Envelope); err != nil {
+			if err := ampoule.WriteEnvelope(*envelopeOut, r.Binding.Envelope); err != nil {
 				return e.fail(err)
 			}
 		}
@@ -105,14 +99,4 @@ func cmdLogs(fs *flag.FlagSet) action {
 		}
 		return 0
 	}
-}
-
-// writeEnvelope writes a log's evidence envelope to a new file, as
-// 'launch attest' prints one.
-func writeEnvelope(path string, env *tee.Envelope) error {
-	data, err := env.Encode()
-	if err != nil {
-		return errcode.Errorf(errcode.Internal, "%v", err)
-	}
-	return ampoule.WriteNewFile(path, append(data, '\n'), 0o644, "--envelope-out never overwrites a file; choose another")
 }

@@ -60,14 +60,7 @@ func (e *cliEnv) sealedMove(ctx context.Context, c command, in invocation, f sea
 	if err != nil {
 		return e.fail(err)
 	}
-	if sub == "export" {
-		fmt.Fprintf(e.stdout, "exported %d entries of %s into %s\n", info.Entries, info.Store, f.out)
-		if info.From != nil {
-			fmt.Fprintf(e.stdout, "the store was sealed by %s, which the manifest accepts\n", info.From)
-		}
-	} else {
-		fmt.Fprintf(e.stdout, "sealed %d entries of %s into %s, for measurement %s\n", info.Entries, pos[1], info.Store, info.Measurement)
-	}
+	info.WriteText(e.stdout)
 	return 0
 }
 

@@ -4,17 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
-	"sync/atomic"
 
 	"github.com/ampoule-run/ampoule"
-	"github.com/ampoule-run/ampoule/errcode"
 )
-
-// draining, set by serve, makes the first SIGINT or SIGTERM drain the
-// server rather than end the process after forcedExitDelay; a second one
-// still ends it.
-var draining atomic.Bool
 
 func cmdServe(fs *flag.FlagSet) action {
 	listen := fs.String("listen", "", "the socket to listen on: unix:PATH")
@@ -34,23 +26,22 @@ func (e *cliEnv) serve(ctx context.Context, listen string, maxRuns, queue int, b
 			return e.fail(err)
 		}
 	}
-	l, path, err := ampoule.ListenUnix(listen)
-	if err != nil {
-		return e.fail(err)
-	}
-	defer os.Remove(path)
 	wb := budget
 	if wb > 0 {
 		wb <<= 20
 	}
 	s := ampoule.NewServer(ampoule.ServerConfig{MaxRuns: maxRuns, MaxQueue: queue, WarmBudget: wb})
-	draining.Store(true)
-	fmt.Fprintf(e.stderr, "launch: serving on unix:%s\n", path)
-	if err := s.Serve(ctx, l); err != nil {
-		s.Shutdown(context.Background())
-		return e.fail(errcode.Errorf(errcode.ServerSocketRefused, "unix:%s: %v", path, err).Host())
+	var path string
+	err := s.ServeUnix(ctx, listen, func(p string) {
+		path = p
+		if e.drain != nil {
+			e.drain()
+		}
+		fmt.Fprintf(e.stderr, "launch: serving on unix:%s\n", path)
+	})
+	if err != nil {
+		return e.fail(err)
 	}
-	s.Shutdown(context.Background())
 	fmt.Fprintf(e.stderr, "launch: stopped serving on unix:%s\n", path)
 	return 0
 }

@@ -52,8 +52,26 @@ func cmdVM(fs *flag.FlagSet) action {
 			return e.fail(err)
 		}
 		q.MemoryMiB, q.KVM = mem, vm.KVMUsable()
-		return e.vmRun(ctx, vm.RunConfig{Build: b, QEMU: q, Out: e.stdout, DryRun: dry}, logOut)
+		return e.vmRun(ctx, vm.RunConfig{Build: b, QEMU: q, Out: e.stdout, DryRun: dry, LogFile: logOut})
 	}
+}
+
+// vmRun boots the VM, or under --dry-run prints its command line and the
+// measured inputs; the exit status is the guest's.
+func (e *cliEnv) vmRun(ctx context.Context, c vm.RunConfig) int {
+	res, err := vm.Run(ctx, c)
+	if err != nil {
+		return e.fail(err)
+	}
+	if c.DryRun {
+		fmt.Fprint(e.stdout, res.Guest.Digests())
+		if res.Guest.Launch != nil {
+			fmt.Fprint(e.stdout, res.Guest.Launch.Text())
+		}
+		fmt.Fprintln(e.stdout, vm.ShellLine(res.Command))
+		fmt.Fprintln(e.stdout, "# the guest's files above were in a temporary directory, now removed: 'launch vm build -o DIR' keeps them")
+	}
+	return res.Status
 }
 
 // orSelf is path, or this executable's.

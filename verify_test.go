@@ -1,0 +1,69 @@
+package ampoule
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/errcode"
+)
+
+// TestVerifyChooses: the inputs choose the check. The committed SEV-SNP
+// report and TDX quote are checked by hand (the quote with the hint that
+// its TCB status needs Intel's collateral); a simulator envelope is judged
+// against a policy, which warns when it pins no simulator key and refuses
+// (E3008, with its verdict) what is not affirming: unpinned simulator
+// evidence is a warning, evidence of another measurement contraindicated.
+func TestVerifyChooses(t *testing.T) {
+	at := attest.Options{Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	snpFiles := attest.SNPFiles{Report: filepath.Join("testdata", "snp", "report.bin"), VCEK: filepath.Join("testdata", "snp", "vcek.der"), Chain: filepath.Join("testdata", "snp", "cert_chain.pem")}
+	v, err := Verify(VerifyInputs{SNP: snpFiles, Product: "Milan", Options: at})
+	if c, ok := v.ByHand.(*attest.SNPCheck); err != nil || !ok || c == nil || v.Result != nil {
+		t.Errorf("snp: %#v %v", v, err)
+	}
+	v, err = Verify(VerifyInputs{TDXQuote: filepath.Join("testdata", "tdx", "quote.dat"), Options: at})
+	if c, ok := v.ByHand.(*attest.TDXCheck); err != nil || !ok || c == nil || len(v.Hints) != 1 || v.Hints[0] != HintTDXCollateral {
+		t.Errorf("tdx: %#v %v", v, err)
+	}
+	if _, err := Verify(VerifyInputs{TDXQuote: "missing.dat"}); errcode.From(err).Code != errcode.EvidenceMalformed || !strings.Contains(err.Error(), "--tdx-quote") {
+		t.Errorf("tdx, a missing quote: %v", err)
+	}
+
+	nonce := []byte("a verifier's nonce")
+	key := filepath.Join(t.TempDir(), "sim.key")
+	env, err := Attest(context.Background(), filepath.Join("testdata", "tiny"), AttestConfig{Profile: "debug", Backend: "sim", SimKey: key, Nonce: nonce, Warnings: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := env.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	envelope := write(t, "evidence.json", string(data))
+	m, err := Measure(filepath.Join("testdata", "tiny"), "debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := "profiles = [\"debug\"]\nbackends = [\"sim\"]\nallow_insecure = true\nmeasurements = [\"%s\"]\n"
+	good := write(t, "good.toml", strings.Replace(policy, "%s", m.Measurement, 1))
+	v, err = Verify(VerifyInputs{Envelope: envelope, Policy: good, Options: attest.Options{Nonce: nonce, Now: time.Now()}})
+	if v.Result == nil || len(v.Warnings) != 1 || v.Warnings[0] != WarningUnpinned {
+		t.Fatalf("envelope: %#v %v", v, err)
+	}
+	// Unpinned simulator evidence is at best a warning, which is no pass.
+	if v.Result.Status != attest.Warning || errcode.From(err).Code != errcode.EvidenceRefused {
+		t.Errorf("envelope against its own measurement: %s %v %v", v.Result.Status, v.Result.Reasons, err)
+	}
+	other := write(t, "other.toml", strings.Replace(policy, "%s", strings.Repeat("ab", 48), 1))
+	v, err = Verify(VerifyInputs{Envelope: envelope, Policy: other, Options: attest.Options{Nonce: nonce, Now: time.Now()}})
+	if errcode.From(err).Code != errcode.EvidenceRefused || v.Result == nil || v.Result.Status != attest.Contraindicated {
+		t.Errorf("envelope of another measurement: %#v %v", v, err)
+	}
+	if _, err := Verify(VerifyInputs{Envelope: envelope, Policy: "missing.toml"}); errcode.From(err).Code != errcode.PolicyInvalid || !strings.Contains(err.Error(), "--policy") {
+		t.Errorf("a missing policy: %v", err)
+	}
+}
