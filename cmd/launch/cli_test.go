@@ -30,7 +30,9 @@ func TestMain(m *testing.M) {
 	if pid := os.Getenv(filterProbeEnv); pid != "" {
 		os.Exit(filterProbe(pid))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testwasm.RemoveCacheDir()
+	os.Exit(code)
 }
 
 type result struct {
@@ -46,8 +48,10 @@ func launch(t *testing.T, args ...string) result {
 	return result{code, stdout.String(), stderr.String()}
 }
 
-// cacheFlag keeps compiled code in a per-test directory, never the user's.
-func cacheFlag(t *testing.T) string { return "--cache-dir=" + t.TempDir() }
+// cacheFlag keeps compiled code in the test binary's shared cache
+// (testwasm.CacheDir), never the user's: each example compiles once per
+// package run. The tests using it check what a run does, not the cache.
+func cacheFlag(t *testing.T) string { return "--cache-dir=" + testwasm.CacheDir(t) }
 
 var staticLine = regexp.MustCompile(`^launch: E\d{4} [a-z-]+ \(ref [0-9a-f]{16}\)$`)
 
