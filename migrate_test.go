@@ -63,13 +63,13 @@ func acceptFrom(ms ...loader.Measurement) string {
 }
 
 // runNotebook runs a notebook bundle on the simulator under debug with the
-// store and the simulator key given, and returns its output and error. The
-// compilation cache beside the key is the test's own.
+// store and the simulator key given, and returns its output and error. It
+// compiles into the test binary's shared cache (testwasm.CacheDir).
 func runNotebook(t *testing.T, bundle, simKey, store string, note string) (string, error) {
 	t.Helper()
 	var out, warn bytes.Buffer
 	_, err := ampoule.Run(context.Background(), bundle, ampoule.Config{
-		Profile: "debug", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, CacheDir: filepath.Join(filepath.Dir(simKey), "cache"),
+		Profile: "debug", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, CacheDir: testwasm.CacheDir(t),
 		Args: []string{note}, Stdout: &out, Stderr: &warn, Warnings: io.Discard,
 	})
 	return out.String(), err

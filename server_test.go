@@ -19,10 +19,12 @@ import (
 	"github.com/ampoule-run/ampoule/tee"
 )
 
-// serverConfig is a debug run on the simulator with its own key and cache.
+// serverConfig is a debug run on the simulator with its own key, and the
+// test binary's shared compile cache (testwasm.CacheDir): these tests are
+// about the server, not the cache, so each example compiles once.
 func serverConfig(t testing.TB, dir string, out io.Writer) Config {
 	return Config{Profile: "debug", Backend: tee.KindSim, SimKey: filepath.Join(dir, "sim.key"),
-		CacheDir: filepath.Join(dir, "cache"), Stdout: out, Warnings: io.Discard}
+		CacheDir: testwasm.CacheDir(t), Stdout: out, Warnings: io.Discard}
 }
 
 // waitIdle waits until s holds n idle runners, all compiled.
