@@ -36,7 +36,7 @@ func TestTranscripts(t *testing.T) {
 		testwasm.Example(t, e)
 	}
 	goEnv := goToolchainEnv(t)
-	binDir, sharedCache := t.TempDir(), testwasm.CacheDir(t)
+	binDir, cache := t.TempDir(), sharedCache(t)
 	if err := os.Symlink(bin, filepath.Join(binDir, "launch")); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestTranscripts(t *testing.T) {
 			if err := os.MkdirAll(filepath.Join(home, ".cache", "ampoule"), 0o700); err != nil {
 				return err
 			}
-			if err := os.Symlink(sharedCache, filepath.Join(home, ".cache", "ampoule", "wazero")); err != nil {
+			if err := os.Symlink(cache, filepath.Join(home, ".cache", "ampoule", "wazero")); err != nil {
 				return err
 			}
 			env.Setenv("XDG_STATE_HOME", filepath.Join(home, ".local", "state"))
