@@ -69,6 +69,7 @@ func runNotebook(t *testing.T, bundle, simKey, store string, note string) (strin
 	t.Helper()
 	var out, warn bytes.Buffer
 	_, err := ampoule.Run(context.Background(), bundle, ampoule.Config{
+		Runner:  migrateRunner(t),
 		Profile: "debug", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, CacheDir: testwasm.CacheDir(t),
 		Args: []string{note}, Stdout: &out, Stderr: &warn, Warnings: io.Discard,
 	})
@@ -172,6 +173,7 @@ func TestHandOnUnderStaging(t *testing.T) {
 	m3 := measureOf(t, notebookVersion(t, "3.0.0", ""), "staging")
 	run := func(bundle, store string, handOn []byte) error {
 		_, err := ampoule.Run(context.Background(), bundle, ampoule.Config{
+			Runner:  migrateRunner(t),
 			Profile: "staging", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, SealedHandOn: handOn, NoCache: true, Warnings: io.Discard,
 		})
 		return err
@@ -249,7 +251,7 @@ func TestExportImportSealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := func(profile, store string) ampoule.Config {
-		return ampoule.Config{Profile: profile, Backend: tee.KindSim, SimKey: simKey, SealedStore: store, Warnings: io.Discard}
+		return ampoule.Config{Profile: profile, Backend: tee.KindSim, SimKey: simKey, SealedStore: store, Warnings: io.Discard, Runner: migrateRunner(t)}
 	}
 	files := filepath.Join(dir, "files")
 	info, err := ampoule.ExportSealed(context.Background(), v1, cfg("debug", store), files)
@@ -355,6 +357,7 @@ func TestBrokerBundleKeyHandsOn(t *testing.T) {
 	store := filepath.Join(dir, "notes.sealed")
 	run := func(bundle string) error {
 		_, err := ampoule.Run(context.Background(), bundle, ampoule.Config{
+			Runner:  migrateRunner(t),
 			Profile: "staging", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, NoCache: true, Warnings: io.Discard,
 		})
 		return err
