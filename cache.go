@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"sync"
 	"syscall"
 
 	"github.com/ampoule-run/ampoule/errcode"
@@ -41,10 +42,16 @@ type CacheStats struct {
 // written); beside them, a launcher's kept inspections of modules
 // (inspected-KEY) and, in the authenticated cache's disk tier of staging
 // and production, its MAC'd entries (KEY.code). Nothing else.
+// They are compiled when first used, not as the package initialises: every
+// process of the launcher, a runner too, would pay for them at start-up.
 var (
-	cacheVersionRE = regexp.MustCompile(`^wazero-[A-Za-z0-9.+_-]+-[a-z0-9]+-[a-z0-9]+$`)
-	cacheEntryRE   = regexp.MustCompile(`^[0-9a-f]{64}(\.[0-9]+\.tmp)?$`)
-	cacheFileRE    = regexp.MustCompile(`^(inspected-[0-9a-f]{64}|[0-9a-f]{32}\.code)(\.[0-9a-f]+\.tmp)?$`)
+	cacheVersionRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^wazero-[A-Za-z0-9.+_-]+-[a-z0-9]+-[a-z0-9]+$`)
+	})
+	cacheEntryRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}(\.[0-9]+\.tmp)?$`) })
+	cacheFileRE  = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(inspected-[0-9a-f]{64}|[0-9a-f]{32}\.code)(\.[0-9a-f]+\.tmp)?$`)
+	})
 )
 
 // CacheInfo reads the compile cache in dir, checking first that it is one
@@ -113,7 +120,7 @@ func scanCache(dir string) (CacheStats, []string, error) {
 	}
 	var files []string
 	for _, v := range top {
-		if v.Type().IsRegular() && cacheFileRE.MatchString(v.Name()) {
+		if v.Type().IsRegular() && cacheFileRE().MatchString(v.Name()) {
 			info, err := v.Info()
 			if err != nil {
 				return st, nil, errcode.Errorf(errcode.CacheUnavailable, "compile cache %s: %v", dir, err)
@@ -125,7 +132,7 @@ func scanCache(dir string) (CacheStats, []string, error) {
 			files = append(files, v.Name())
 			continue
 		}
-		if !v.IsDir() || !cacheVersionRE.MatchString(v.Name()) {
+		if !v.IsDir() || !cacheVersionRE().MatchString(v.Name()) {
 			return foreign("%q is not a directory of compiled code (wazero-VERSION-ARCH-OS)", v.Name())
 		}
 		entries, err := fs.ReadDir(root.FS(), v.Name())
@@ -133,7 +140,7 @@ func scanCache(dir string) (CacheStats, []string, error) {
 			return st, nil, errcode.Errorf(errcode.CacheUnavailable, "compile cache %s: %v", dir, err)
 		}
 		for _, e := range entries {
-			if !e.Type().IsRegular() || !cacheEntryRE.MatchString(e.Name()) {
+			if !e.Type().IsRegular() || !cacheEntryRE().MatchString(e.Name()) {
 				return foreign("%q is not compiled code (a regular file named by 64 hex digits)", filepath.Join(v.Name(), e.Name()))
 			}
 			info, err := e.Info()

@@ -30,7 +30,8 @@ func (r *run) codeCache(ctx context.Context, b *loader.Bundle, spec *sandbox.Spe
 			disk = filepath.Join(dir, "ampoule", "code")
 		}
 	}
-	opts := codecache.Options{Memory: r.cfg.CodeMemory, Disk: disk, Key: func() ([]byte, error) { return r.codeKey(ctx, measurement(), log) }}
+	opts := codecache.Options{Memory: r.cfg.CodeMemory, Disk: disk, Key: func() ([]byte, error) { return r.codeKey(ctx, measurement(), log) },
+		ModuleDigest: spec.ModuleDigest}
 	c, err := codecache.Open(b.Module, opts)
 	if err != nil {
 		log.Warn("compilation cache not used: the module is compiled in memory", "error", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/broker"
 	"github.com/ampoule-run/ampoule/broker/kbs"
+	"github.com/ampoule-run/ampoule/codecache"
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
@@ -162,14 +163,19 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	}
 	r.bundle = b
 	// Measured lazily: a run that needs it no sooner measures while the
-	// runner compiles.
-	measurement := sync.OnceValue(func() loader.Measurement { return r.measure(b) })
+	// runner starts. The module is hashed once, for the measurement and
+	// for the runner, which names its kept inspection by the digest.
+	digest := sync.OnceValue(func() [48]byte { return r.moduleDigest(b) })
+	measurement := sync.OnceValue(func() loader.Measurement {
+		return loader.MeasureParts(digest(), b.Manifest.Canonical(), r.profile.Name)
+	})
 	defer func() { res.Measurement = measurement() }()
 	defer r.close()
 	spec, err := r.spec(b, path)
 	if err != nil {
 		return res, err
 	}
+	spec.ModuleDigest = digest
 	exe, err := r.runnerExe()
 	if err != nil {
 		return res, err
@@ -207,7 +213,17 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 		// it too; removing is idempotent).
 		defer sm.Remove()
 	}
-	code := r.codeCache(ctx, b, &spec, measurement, log)
+	var code *codecache.Cache
+	if r.cfg.server == nil {
+		// Found once the runner has started: finding it hashes the module
+		// (for the measurement too), which then overlaps the runner's start.
+		spec.CacheDirFunc = func() string {
+			code = r.codeCache(ctx, b, &spec, measurement, log)
+			return spec.CacheDir
+		}
+	} else {
+		code = r.codeCache(ctx, b, &spec, measurement, log)
+	}
 	out, err := r.supervise(ctx, exe, spec, b.Manifest, sm, logw != nil, log, measurement, &res)
 	r.commitCode(code, log)
 	res.ExitCode, res.Envelope = out.ExitCode, r.envelope

@@ -535,11 +535,11 @@ func (d *moduleDigests) touch(e *moduleDigest) {
 	}
 }
 
-// measure is the run's measurement: loader.Measure's, with the module's
-// digest remembered by the run's server, if it has one.
-func (r *run) measure(b *loader.Bundle) loader.Measurement {
+// moduleDigest is the SHA-384 of the run's module: remembered by the
+// run's server, if it has one.
+func (r *run) moduleDigest(b *loader.Bundle) [48]byte {
 	if r.cfg.server == nil {
-		return loader.Measure(b, r.profile.Name)
+		return b.ModuleSHA384()
 	}
-	return loader.MeasureParts(r.cfg.server.digests.sum(b.Module), b.Manifest.Canonical(), r.profile.Name)
+	return r.cfg.server.digests.sum(b.Module)
 }

@@ -3,10 +3,12 @@ package ampoule
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
@@ -18,6 +20,7 @@ import (
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
 	"github.com/ampoule-run/ampoule/tee/tdx"
+	"github.com/ampoule-run/ampoule/vm"
 )
 
 // The tenant's own files: a verification policy, Intel's collateral for a
@@ -96,6 +99,9 @@ type PolicyConfig struct {
 	Profiles, Backends []string
 	AllowInsecure      bool
 	SimKey             string
+	// VM, if set, is a guest directory 'launch vm build --firmware' wrote,
+	// whose launch measurement and init-data digests the policy pins.
+	VM string
 }
 
 // PolicyTemplate is the starter policy for the bundle at path: its
@@ -126,6 +132,15 @@ func PolicyTemplate(path string, cfg PolicyConfig) (attest.Template, error) {
 	if cfg.SimKey != "" && !slices.Contains(t.Backends, tee.KindSim) {
 		return t, errcode.Errorf(errcode.Usage, "--sim-key names the simulator key to pin, and the policy does not accept the simulator").WithHint("add --backend sim --allow-insecure, or drop --sim-key")
 	}
+	var pins *vm.Pins
+	if cfg.VM != "" {
+		var err error
+		if pins, err = vm.ReadPins(cfg.VM); err != nil {
+			return t, err
+		}
+		t.VM = &attest.VMPins{SNPLaunchMeasurements: pins.Launch.SNPLaunchMeasurements, SNPHostData: hex.EncodeToString(pins.HostData[:]), TDXMRConfigID: hex.EncodeToString(pins.MRConfigID[:]),
+			Inputs: fmt.Sprintf("firmware SHA-256 %s, %d %s vCPUs", pins.Launch.Firmware, pins.Launch.VCPUs, pins.Launch.VCPUType)}
+	}
 	b, err := loader.Open(path)
 	if err != nil {
 		return t, err
@@ -143,6 +158,12 @@ func PolicyTemplate(path string, cfg PolicyConfig) (attest.Template, error) {
 			return t, errcode.Errorf(errcode.ProfileNotAllowed, "%s does not allow the %s profile", b.Source, p.Name)
 		}
 		t.Measurements = append(t.Measurements, attest.ProfileMeasurement{Profile: p.Name, Measurement: loader.Measure(b, p.Name).String()})
+	}
+	// The VM pinned runs this bundle under one of the profiles, or the
+	// policy would accept nothing (or another bundle's VM).
+	if pins != nil && !slices.Contains(t.Measurements, attest.ProfileMeasurement{Profile: pins.InitData.Profile, Measurement: pins.InitData.Measurement}) {
+		return t, errcode.Errorf(errcode.InitDataOtherBundle, "the VM in %s runs the measurement %s under %s, not %s under any of %s", cfg.VM, pins.InitData.Measurement, pins.InitData.Profile, b.Source, strings.Join(profs, ", ")).
+			WithHint("build the VM for this bundle with 'launch vm build --firmware FILE --profile P', P one of the policy's profiles")
 	}
 	if slices.Contains(t.Backends, tee.KindSim) {
 		be, err := OpenBackend(tee.KindSim, cfg.SimKey)

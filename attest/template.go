@@ -31,6 +31,19 @@ type Template struct {
 	// Secrets are the resource paths the bundle's manifest declares: one
 	// grant gives exactly these to the Measurements; none, no grant.
 	Secrets []string
+	// VM, if set, pins the confidential VM the bundle runs in.
+	VM *VMPins
+}
+
+// VMPins are a built VM's launch values, which a policy pins so that it
+// accepts the VM and not only the bundle.
+type VMPins struct {
+	// SNPLaunchMeasurements are expected SEV-SNP MEASUREMENTs (hex).
+	SNPLaunchMeasurements []string
+	// SNPHostData and TDXMRConfigID are the init-data's digests (hex).
+	SNPHostData, TDXMRConfigID string
+	// Inputs says in a comment what was measured.
+	Inputs string
 }
 
 // ProfileMeasurement is a bundle's reference measurement under a profile.
@@ -66,6 +79,13 @@ func WriteTemplate(w io.Writer, t Template) error {
 	fmt.Fprintf(&out, "# Accept a TEE whose debug policy bit is set (the host could read the guest's memory).\nallow_debug = false\n\n")
 	fmt.Fprintf(&out, "# The AMD processor line SEV-SNP evidence comes from (Milan, Genoa, Turin; e.g. Milan-B1).\nsnp_product = \"Milan\"\n\n")
 	fmt.Fprintf(&out, "# Refuse evidence older than this.\nmax_age = %q\n\n", DefaultMaxAge.String())
+	if v := t.VM; v != nil {
+		if strings.IndexFunc(v.Inputs, unicode.IsControl) >= 0 {
+			return fmt.Errorf("%w: the template's VM inputs %q have a control character", ErrPolicy, v.Inputs)
+		}
+		fmt.Fprintf(&out, "# The confidential VM ('launch policy new --vm'): its expected SEV-SNP launch\n# measurement (%s) and the digests of its init-data, which it is launched with.\n", v.Inputs)
+		fmt.Fprintf(&out, "snp_launch_measurements = %s\nsnp_host_data = %q\ntdx_mr_config_id = %q\n\n", tomlList(v.SNPLaunchMeasurements), v.SNPHostData, v.TDXMRConfigID)
+	}
 	out.WriteString(platformPins)
 	if len(t.Secrets) > 0 {
 		fmt.Fprintf(&out, "\n# The secrets the bundle's manifest declares, released by a broker serving\n# this policy to runs of the measurements above (and nothing else to them).\n[[grants]]\nresources = %s\n", tomlList(t.Secrets))
@@ -129,6 +149,15 @@ func (t Template) matches(p *Policy) error {
 		slices.Equal(p.Backends, t.Backends) && p.AllowInsecure == t.AllowInsecure && !p.SimKeysAny
 	for i := 0; same && i < len(t.Measurements); i++ {
 		same = hex.EncodeToString(p.Measurements[i][:]) == strings.ToLower(t.Measurements[i].Measurement)
+	}
+	if v := t.VM; v == nil {
+		same = same && len(p.SNPLaunchMeasurements) == 0 && p.SNPHostData == nil && p.TDXMRConfigID == nil
+	} else {
+		same = same && len(p.SNPLaunchMeasurements) == len(v.SNPLaunchMeasurements) && p.SNPHostData != nil && p.TDXMRConfigID != nil &&
+			hex.EncodeToString(p.SNPHostData[:]) == strings.ToLower(v.SNPHostData) && hex.EncodeToString(p.TDXMRConfigID[:]) == strings.ToLower(v.TDXMRConfigID)
+		for i := 0; same && i < len(v.SNPLaunchMeasurements); i++ {
+			same = hex.EncodeToString(p.SNPLaunchMeasurements[i][:]) == strings.ToLower(v.SNPLaunchMeasurements[i])
+		}
 	}
 	if t.SimPin == "" {
 		same = same && len(p.SimKeys) == 0

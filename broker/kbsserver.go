@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -313,7 +314,10 @@ func ampouleEvidence(teeName string, primary json.RawMessage, now time.Time) (*t
 	return env, bundle, nil
 }
 
-var resourcePart = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+// resourcePart is one part of a resource path. It is compiled when first
+// used: as a package variable every process of the launcher, a runner
+// too, compiled it at start-up (its bounded repeat is 128 copies).
+var resourcePart = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`) })
 
 // bearer is the request's token: the Authorization header's, or an
 // attested session's cookie.
@@ -332,7 +336,7 @@ func (s *Server) kbsResource(w http.ResponseWriter, r *http.Request) {
 	now := s.Now()
 	path := r.PathValue("path")
 	parts := strings.Split(path, "/")
-	if len(parts) != 3 || !resourcePart.MatchString(parts[0]) || !resourcePart.MatchString(parts[1]) || !resourcePart.MatchString(parts[2]) {
+	if len(parts) != 3 || !resourcePart().MatchString(parts[0]) || !resourcePart().MatchString(parts[1]) || !resourcePart().MatchString(parts[2]) {
 		problem(w, kbs.ProblemInvalidRequestPath, "Request path %s is invalid", strings.ToValidUTF8(truncate(path, 200), ""))
 		return
 	}

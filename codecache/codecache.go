@@ -29,6 +29,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -76,7 +77,7 @@ var WazeroVersion = sync.OnceValue(func() string {
 const KeyLabel = "code-cache"
 
 // magic opens every disk entry; its last byte is the format's version.
-var magic = []byte("AMPCODE\x01")
+var magic = []byte("AMPCODE\x02")
 
 // DefaultBudget bounds the memory tier: 512 MiB of compiled code, about
 // fifty Go guests of hello's size.
@@ -139,6 +140,10 @@ type Options struct {
 	// change the code wazero makes; "" is DefaultCompile. Code made under
 	// other options is kept apart and binds entries differently.
 	Compile string
+	// ModuleDigest, if set, returns the SHA-384 of the module Open is
+	// given, which a caller that measured it has already; nil: Open
+	// hashes the module.
+	ModuleDigest func() [48]byte
 }
 
 // DefaultCompile is how a supervised runner compiles: wazero's optimizing
@@ -169,7 +174,7 @@ func DefaultMemory() (string, error) {
 // Cache is one run's view of the cache for one module.
 type Cache struct {
 	opts    Options
-	digest  [32]byte // SHA-256 of the module
+	digest  [48]byte // SHA-384 of the module
 	modSize int
 	dir     string // the module's memory directory: what wazero is given
 	outcome Outcome
@@ -200,7 +205,12 @@ func Open(module []byte, opts Options) (*Cache, error) {
 	if err := privateDir(opts.Memory, true); err != nil {
 		return nil, err
 	}
-	c := &Cache{opts: opts, digest: sha256.Sum256(module), modSize: len(module)}
+	c := &Cache{opts: opts, modSize: len(module)}
+	if opts.ModuleDigest != nil {
+		c.digest = opts.ModuleDigest()
+	} else {
+		c.digest = sha512.Sum384(module)
+	}
 	dirName := sha256.Sum256(c.binding())
 	c.dir = filepath.Join(opts.Memory, hex.EncodeToString(dirName[:]))
 	if err := os.MkdirAll(c.wazeroDir(), 0o700); err != nil {

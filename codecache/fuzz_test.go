@@ -10,7 +10,7 @@ import (
 // never panics, and what it accepts is exactly what sealing that name and
 // code under the key writes: nothing else carries a valid MAC.
 func FuzzEntry(f *testing.F) {
-	c := &Cache{digest: [32]byte{1, 2, 3}, modSize: 100}
+	c := &Cache{digest: [48]byte{1, 2, 3}, modSize: 100}
 	key := bytes.Repeat([]byte{7}, 32)
 	name := strings.Repeat("ab", 32)
 	good := c.seal(name, []byte("compiled code"), key)

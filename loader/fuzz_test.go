@@ -45,7 +45,7 @@ func FuzzParseManifest(f *testing.F) {
 		if l.MemoryBytes < PageSize || l.MemoryBytes > MaxMemoryBytes || l.MemoryBytes%PageSize != 0 || l.WallTime <= 0 || l.OutputBytes <= 0 {
 			t.Fatalf("limits out of bounds: %+v", l)
 		}
-		if !namePattern.MatchString(m.Name) || len(m.Profiles) == 0 {
+		if !namePattern.match(m.Name) || len(m.Profiles) == 0 {
 			t.Fatalf("invalid manifest accepted: %+v", m)
 		}
 	})

@@ -10,7 +10,6 @@ import (
 	"math"
 	"net/url"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -272,13 +271,6 @@ type rawLimits struct {
 	FileOutput any     `toml:"file_output"`
 }
 
-var (
-	namePattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-	recipientRE    = regexp.MustCompile(`^alog1[0-9a-f]{64}$`)
-	entryRE        = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.$-]{0,127}$`)
-	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
-
 // ParseManifest decodes and validates a manifest. file names the manifest in
 // errors ("ampoule.toml", or a path). Every error is an *errcode.Error naming
 // the file, the line and the key, with a hint.
@@ -346,7 +338,7 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 	m := &Manifest{Module: DefaultModule, Env: map[string]string{}}
 	if r.Name == nil {
 		v.fail("name", `add a line such as: name = "hello"`, "is required")
-	} else if !namePattern.MatchString(*r.Name) {
+	} else if !namePattern.match(*r.Name) {
 		v.fail("name", "use 1 to 64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit", "%q is not a valid name", *r.Name)
 	} else {
 		m.Name = *r.Name
@@ -377,7 +369,7 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.Env)) {
 		val := r.Env[k]
-		if !envNamePattern.MatchString(k) {
+		if !envNamePattern.match(k) {
 			v.fail("env."+k, "environment names are letters, digits and '_', not starting with a digit", "%q is not a valid variable name", k)
 		}
 		v.str("env."+k, val)
@@ -424,7 +416,7 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 	m.Profiles = append([]string{}, r.Profiles...)
 
 	if r.LogRecip != nil {
-		if !recipientRE.MatchString(*r.LogRecip) {
+		if !recipientPattern.match(*r.LogRecip) {
 			v.fail("log_recipient", "make a key pair with 'launch keygen' and paste its recipient (alog1 followed by 64 hex digits)", "%q is not a log recipient", *r.LogRecip)
 		}
 		m.LogRecipient = *r.LogRecip
@@ -433,7 +425,7 @@ func (v *validator) manifest(r *rawManifest) *Manifest {
 		m.LogRecipients = v.logRecipients(r.LogRecips, r.LogRecip != nil)
 	}
 	if r.Entry != nil {
-		if !entryRE.MatchString(*r.Entry) || *r.Entry == "_start" {
+		if !entryPattern.match(*r.Entry) || *r.Entry == "_start" {
 			v.fail("entry", "name the function the reactor exports to run, () -> (): letters, digits, _ . - and $, at most 128", "%q is not an entry", *r.Entry)
 		}
 		m.Entry = *r.Entry
@@ -592,9 +584,6 @@ func (v *validator) sealed(r *rawSealed, guests map[string]bool, broker bool) *S
 	return s
 }
 
-// secretNamePattern is a secret's guest name: a file name in SecretsDir.
-var secretNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // secrets validates the [secrets] table: names are file names, paths
 // resource paths outside the broker's own repository, at most MaxSecrets
 // of them, with a [broker] to release them and no mount of the manifest
@@ -612,7 +601,7 @@ func (v *validator) secrets(r map[string]any, m *Manifest, broker bool) map[stri
 	}
 	for _, name := range slices.Sorted(maps.Keys(r)) {
 		key := "secrets." + name
-		if !secretNamePattern.MatchString(name) {
+		if !secretNamePattern.match(name) {
 			v.fail(key, "a secret's name is its file name under "+SecretsDir+": 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit", "%q is not a valid secret name", name)
 			continue
 		}
@@ -1050,7 +1039,7 @@ func (v *validator) logRecipients(rs []string, single bool) []string {
 	seen := map[string]bool{}
 	for i, r := range rs {
 		key := fmt.Sprintf("log_recipients[%d]", i)
-		if !recipientRE.MatchString(r) {
+		if !recipientPattern.match(r) {
 			v.fail(key, hint, "%q is not a log recipient", r)
 		} else if seen[r] {
 			v.fail(key, "list each member's recipient once", "%q is listed twice", r)

@@ -11,6 +11,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
@@ -25,7 +26,9 @@ const (
 	maxImageBytes = maxLayerBytes + 16*maxJSONBytes + maxEntries*1024
 )
 
-var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+// digestRE is compiled when first used: launch imports this package, and
+// every process of it, a runner too, would compile it at start-up.
+var digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[0-9a-f]{64}$`) })
 
 // Image is what Read found: the reference the index names and the bundle
 // its wasi/wasm manifest's layer holds.
@@ -190,7 +193,7 @@ func blob(files map[string][]byte, d Descriptor, mediaType string, v any) error 
 
 // blobBytes is the blob d names, once it matches d's digest and size.
 func blobBytes(files map[string][]byte, d Descriptor) ([]byte, error) {
-	if !digestRE.MatchString(d.Digest) {
+	if !digestRE().MatchString(d.Digest) {
 		return nil, errors.New("digest " + d.Digest + " is not a sha256 digest")
 	}
 	b, ok := files[blobPath(d.Digest)]

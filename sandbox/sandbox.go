@@ -103,6 +103,20 @@ type Spec struct {
 
 	// CacheDir holds compiled code between runs. Empty means compile in memory.
 	CacheDir string
+	// CacheDirFunc, if set, gives CacheDir in its place, for a caller whose
+	// cache directory takes work to find (the authenticated cache hashes
+	// the module to name it): Supervise calls it once the runner process
+	// has started and before the runner is sent its spec, so that the
+	// work overlaps the runner's own start.
+	CacheDirFunc func() string
+	// ModuleDigest, if set, returns the SHA-384 of Module, which the caller
+	// has anyway (it is the measurement's): the module's kept inspection in
+	// CacheDir is named by it, so that a run need not hash the module
+	// again. Supervise calls it once the runner has been started, so that
+	// hashing overlaps the runner's own start, and hands the digest on with
+	// the module's sealed copy. Nil: the module is hashed where it is
+	// inspected.
+	ModuleDigest func() [48]byte
 	// Compiled, if set, is called once the module is compiled, with how
 	// the compilation cache served it: CacheHit, CacheMiss or CacheOff.
 	Compiled func(cache string)
@@ -200,6 +214,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	defer cancel(nil)
 
 	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(spec.Preempt)
+	if spec.CacheDirFunc != nil {
+		spec.CacheDir = spec.CacheDirFunc()
+	}
 	if spec.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(spec.CacheDir)
 		if err != nil {
@@ -222,7 +239,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 
 	// Before wazero decodes it: its decoder sizes allocations from the
 	// module's declared counts, and its compile time from its structure.
-	if err := checkModuleCached(spec.Module, uint64(spec.MemoryPages)*pageSize, spec.CacheDir); err != nil {
+	if err := checkModuleCached(spec.Module, spec.ModuleDigest, uint64(spec.MemoryPages)*pageSize, spec.CacheDir); err != nil {
 		return Result{}, err
 	}
 	cached := cacheFiles(spec.CacheDir)

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"crypto/sha512"
 	"encoding/gob"
 	"errors"
 	"fmt"
@@ -50,6 +51,9 @@ type childSpec struct {
 	Trace       bool // to the runner's stderr
 	Seccomp     shim.SeccompAction
 	Entry       string
+	// ModuleSHA384 is the SHA-384 of the module the runner maps from its
+	// sealed memory file (Spec.ModuleDigest).
+	ModuleSHA384 [48]byte
 }
 
 // childMount is a mount as it crosses to the runner: the directory itself
@@ -230,12 +234,23 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer) (*p
 		p.waitErr = cmd.Wait()
 		close(p.exited)
 	}()
+	// Found and hashed now, while the runner starts, not before it.
+	cacheDir := spec.CacheDir
+	if spec.CacheDirFunc != nil {
+		cacheDir = spec.CacheDirFunc()
+	}
+	var digest [48]byte
+	if spec.ModuleDigest != nil {
+		digest = spec.ModuleDigest()
+	} else {
+		digest = sha512.Sum384(spec.Module)
+	}
 	if err := p.enc.Encode(childSpec{
 		Name: spec.Name, Args: spec.Args, Env: spec.Env, Dirs: dirs, Secrets: spec.Secrets,
 		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
-		CacheDir: spec.CacheDir, Gate: spec.Gate,
+		CacheDir: cacheDir, Gate: spec.Gate,
 		OpenFiles: spec.OpenFiles, FileOutput: spec.FileOutputBytes, HostCalls: spec.HostCalls, Trace: spec.Trace != nil,
-		Seccomp: spec.Seccomp, Entry: spec.Entry,
+		Seccomp: spec.Seccomp, Entry: spec.Entry, ModuleSHA384: digest,
 	}); err != nil {
 		specW.Close()
 		p.kill()
@@ -434,7 +449,10 @@ func RunChild() int {
 		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: mounts, Secrets: cs.Secrets,
 		MemoryPages: cs.MemoryPages, WallTime: cs.WallTime, OutputBytes: cs.OutputBytes,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate, Entry: cs.Entry,
-		Compiled: func(c string) { cache = c },
+		// The supervisor's digest of the bytes it sealed: mapModule has
+		// checked that they cannot have changed since.
+		ModuleDigest: func() [48]byte { return cs.ModuleSHA384 },
+		Compiled:     func(c string) { cache = c },
 		BeforeStart: func() error {
 			defer specF.Close()
 			if err := resEnc.Encode(childResult{Ready: true, Cache: cache}); err != nil {
@@ -513,10 +531,23 @@ func sealedFile(b []byte) (*os.File, error) {
 	return f, nil
 }
 
+// moduleSeals are the seals a module's memory file must carry for the
+// runner to take it as the bytes the supervisor wrote and hashed.
+const moduleSeals = unix.F_SEAL_WRITE | unix.F_SEAL_GROW | unix.F_SEAL_SHRINK | unix.F_SEAL_SEAL
+
 // mapModule maps the sealed module file read-only: no copy, and the pages
-// are the ones the supervisor wrote. The mapping lives as long as the runner.
+// are the ones the supervisor wrote. The mapping lives as long as the
+// runner. A file without the seals sealedFile adds is refused: the digest
+// the supervisor sends would not be bound to what is mapped.
 func mapModule(f *os.File) ([]byte, error) {
 	defer f.Close()
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	if err != nil {
+		return nil, fmt.Errorf("the module is not a sealed memory file: %v", err)
+	}
+	if seals&moduleSeals != moduleSeals {
+		return nil, fmt.Errorf("the module's memory file is not sealed against change (seals %#x)", seals)
+	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -21,17 +22,16 @@ import (
 // wazero runs from it: under debug the developer's, under staging and
 // production the memory tier only the trust boundary can change.
 
-// verdictName is the verdict's file name for module; "" when this
-// executable cannot be identified.
-func verdictName(module []byte) string {
+// verdictName is the verdict's file name for the module whose SHA-384 is
+// digest; "" when this executable cannot be identified.
+func verdictName(digest [48]byte) string {
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/self/exe", &st); err != nil {
 		return ""
 	}
-	sum := sha256.Sum256(module)
 	h := sha256.New()
-	h.Write([]byte("ampoule/inspected/v1"))
-	h.Write(sum[:])
+	h.Write([]byte("ampoule/inspected/v2"))
+	h.Write(digest[:])
 	for _, v := range []uint64{st.Dev, st.Ino, uint64(st.Size), uint64(st.Mtim.Sec), uint64(st.Mtim.Nsec)} {
 		binary.Write(h, binary.BigEndian, v)
 	}
@@ -40,10 +40,17 @@ func verdictName(module []byte) string {
 
 // checkModuleCached is checkModule, taking the module's shape from a
 // verdict in dir when one is there and recording it when it was not.
-func checkModuleCached(module []byte, memLimit uint64, dir string) error {
+// digest, if set, returns the module's SHA-384 (see Spec.ModuleDigest).
+func checkModuleCached(module []byte, digest func() [48]byte, memLimit uint64, dir string) error {
 	name := ""
 	if dir != "" {
-		name = verdictName(module)
+		var sum [48]byte
+		if digest != nil {
+			sum = digest()
+		} else {
+			sum = sha512.Sum384(module)
+		}
+		name = verdictName(sum)
 	}
 	if name == "" {
 		return checkModule(module, memLimit)

@@ -80,6 +80,9 @@ type Guest struct {
 	Profile     string
 	// Modules are the kernel modules the guest loads, in order.
 	Modules []string
+	// Launch, once Measure has run, are its expected launch
+	// measurements.
+	Launch *LaunchMeasurements
 }
 
 // HostData is the SEV-SNP HOST_DATA the VM is launched with.
@@ -171,7 +174,11 @@ func (g *Guest) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return errcode.Errorf(errcode.OutputExists, "%v", err).Host()
 	}
-	for name, data := range map[string][]byte{InitramfsFile: g.Initramfs, InitDataFile: g.InitData, CmdlineFile: []byte(g.Cmdline + "\n"), KernelFile: g.Kernel} {
+	files := map[string][]byte{InitramfsFile: g.Initramfs, InitDataFile: g.InitData, CmdlineFile: []byte(g.Cmdline + "\n"), KernelFile: g.Kernel}
+	if g.Launch != nil {
+		files[MeasurementsFile] = g.Launch.encode()
+	}
+	for name, data := range files {
 		tmp := filepath.Join(dir, "."+name+".tmp")
 		if err := os.WriteFile(tmp, data, 0o644); err != nil {
 			return errcode.Errorf(errcode.OutputExists, "%v", err).Host()

@@ -33,8 +33,12 @@ type QEMUConfig struct {
 	// Firmware is OVMF (SEV-SNP) or TDVF (TDX); none for tcg, which boots
 	// the kernel directly.
 	Firmware string
-	// MemoryMiB is the guest's memory; VCPUs its processors.
+	// MemoryMiB is the guest's memory; VCPUs its processors
+	// (DefaultVCPUs when zero).
 	MemoryMiB, VCPUs int
+	// CPU is the SEV-SNP vCPU type (-cpu; DefaultVCPUType when empty),
+	// which the launch measures.
+	CPU string
 	// KVM uses -accel kvm (tcg backend: when /dev/kvm is there).
 	KVM bool
 	// Ports are the files the guest's ports write to, by port name; Console
@@ -77,9 +81,12 @@ func Command(g *Guest, c QEMUConfig) ([]string, error) {
 	if mem == 0 {
 		mem = 1024
 	}
-	vcpus := c.VCPUs
+	vcpus, cpu := c.VCPUs, c.CPU
 	if vcpus == 0 {
-		vcpus = 2
+		vcpus = DefaultVCPUs
+	}
+	if cpu == "" {
+		cpu = DefaultVCPUType
 	}
 	kernel := c.Kernel
 	if kernel == "" {
@@ -95,7 +102,7 @@ func Command(g *Guest, c QEMUConfig) ([]string, error) {
 		}
 		hd := g.HostData()
 		machine += ",confidential-guest-support=sev0,memory-backend=ram0"
-		args = append(args, "-accel", "kvm", "-cpu", "EPYC-v4",
+		args = append(args, "-accel", "kvm", "-cpu", cpu,
 			"-object", fmt.Sprintf("memory-backend-memfd,id=ram0,size=%dM,share=true,prealloc=false", mem),
 			"-object", "sev-snp-guest,id=sev0,cbitpos=51,reduced-phys-bits=1,kernel-hashes=on,host-data="+base64.StdEncoding.EncodeToString(hd[:]),
 			"-bios", c.Firmware)

@@ -29,7 +29,8 @@ type RunConfig struct {
 	// Timeout bounds the VM's whole life (default 10 minutes).
 	Timeout time.Duration
 	// DryRun builds the guest and returns its command line without
-	// starting QEMU.
+	// starting QEMU. The command line's paths are in a temporary
+	// directory Run removes before it returns.
 	DryRun bool
 }
 
@@ -46,7 +47,10 @@ type RunResult struct {
 // copying its ports to the writers once it has powered off. A VM that ends
 // without an exit status is E1073, with the console's last lines.
 func Run(ctx context.Context, c RunConfig) (*RunResult, error) {
-	g, err := Build(c.Build)
+	mc := MeasureConfig{Firmware: c.QEMU.Firmware, VCPUs: c.QEMU.VCPUs, VCPUType: c.QEMU.CPU}
+	// An SEV-SNP guest is measured as it boots, which also refuses a
+	// firmware that would leave its kernel unmeasured.
+	g, err := BuildMeasured(c.Build, mc, c.QEMU.Backend == BackendSNP && c.QEMU.Firmware != "")
 	if err != nil {
 		return nil, err
 	}

@@ -146,11 +146,12 @@ func cmdPolicy(fs *flag.FlagSet) action {
 	fs.Var(&backends, "backend", "a backend to accept: sev-snp, tdx or sim (repeatable; default sev-snp and tdx)")
 	allowInsecure := fs.Bool("allow-insecure", false, "accept the insecure simulator")
 	simKey := fs.String("sim-key", "", "with --backend sim: the simulator key file whose key the policy pins (default: the user's config dir)")
+	vmDir := fs.String("vm", "", "a guest directory 'launch vm build --firmware' wrote: pin its launch measurement and init-data")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		if *from == "" {
 			return e.fail(errcode.Errorf(errcode.Usage, "policy new needs --from BUNDLE").WithHint("usage: launch " + c.doc.Usage))
 		}
-		t, err := ampoule.PolicyTemplate(*from, ampoule.PolicyConfig{Profiles: profs, Backends: backends, AllowInsecure: *allowInsecure, SimKey: *simKey})
+		t, err := ampoule.PolicyTemplate(*from, ampoule.PolicyConfig{Profiles: profs, Backends: backends, AllowInsecure: *allowInsecure, SimKey: *simKey, VM: *vmDir})
 		if err != nil {
 			return e.fail(err)
 		}

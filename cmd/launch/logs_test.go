@@ -24,6 +24,13 @@ import (
 
 const canary = "CANARY-d1c3"
 
+// leaked says whether b holds the canary or either half of it. The halves
+// are ones hex cannot make: a bare "d1c3" also turns up by chance in the
+// references and digests the host is shown.
+func leaked(b []byte) bool {
+	return bytes.Contains(b, []byte("CANARY")) || bytes.Contains(b, []byte("-d1c3"))
+}
+
 // tenant makes an identity file and returns its path and recipient.
 func tenant(t *testing.T) (string, string) {
 	t.Helper()
@@ -101,7 +108,7 @@ func TestLeak(t *testing.T) {
 				t.Fatal(err)
 			}
 			for what, b := range map[string][]byte{"stdout": stdout.Bytes(), "stderr": stderr.Bytes(), "log": logBytes} {
-				if bytes.Contains(b, []byte(canary)) || bytes.Contains(b, []byte("d1c3")) {
+				if leaked(b) {
 					t.Errorf("the canary reached the host's %s", what)
 				}
 			}

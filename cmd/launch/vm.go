@@ -21,7 +21,9 @@ func cmdVM(fs *flag.FlagSet) action {
 	fs.StringVar(&b.Kernel, "kernel", vm.DefaultKernel(), "the guest's kernel, a bzImage")
 	fs.StringVar(&b.Modules, "modules", "", "the kernel's modules directory (default: /lib/modules/VERSION)")
 	fs.StringVar(&q.Backend, "backend", vm.BackendTCG, "run: snp, tdx, or tcg (no confidential objects; the guest uses the simulator)")
-	fs.StringVar(&q.Firmware, "firmware", "", "run: OVMF for snp, TDVF for tdx")
+	fs.StringVar(&q.Firmware, "firmware", "", "OVMF for snp (build and measure: the SEV-SNP OVMF measured), TDVF for tdx")
+	fs.IntVar(&q.VCPUs, "vcpus", vm.DefaultVCPUs, "the VM's vCPUs, which an SEV-SNP launch measures")
+	fs.StringVar(&q.CPU, "vcpu-type", vm.DefaultVCPUType, "the SEV-SNP vCPU type (QEMU -cpu), which the launch measures")
 	fs.StringVar(&q.QEMU, "qemu", "qemu-system-x86_64", "run: the QEMU executable")
 	fs.StringVar(&memory, "memory", "1G", "run: the guest's memory")
 	fs.StringVar(&logOut, "log-out", "", "run: a new file for the encrypted log (staging, production)")
@@ -30,15 +32,19 @@ func cmdVM(fs *flag.FlagSet) action {
 		if len(in.Pos) != 1 || in.Sub == "build" && out == "" {
 			return e.fail(errcode.Errorf(errcode.Usage, "vm %s takes one BUNDLE", in.Sub).WithHint("usage: launch " + c.doc.Usage))
 		}
-		if b.Bundle, b.Launch = in.Pos[0], orSelf(b.Launch); in.Sub == "build" {
-			g, err := vm.Build(b)
-			if err == nil {
+		m := vm.MeasureConfig{Firmware: q.Firmware, VCPUs: q.VCPUs, VCPUType: q.CPU}
+		if b.Bundle, b.Launch = in.Pos[0], orSelf(b.Launch); in.Sub == "build" || in.Sub == "measure" {
+			g, err := vm.BuildMeasured(b, m, in.Sub == "measure")
+			if err == nil && in.Sub == "build" {
 				err = g.Write(out)
 			}
 			if err != nil {
 				return e.fail(err)
 			}
 			fmt.Fprint(e.stdout, g.Digests())
+			if g.Launch != nil {
+				fmt.Fprint(e.stdout, g.Launch.Text())
+			}
 			return 0
 		}
 		mem, err := vm.ParseMemory(memory)

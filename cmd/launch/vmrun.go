@@ -27,7 +27,11 @@ func (e *cliEnv) vmRun(ctx context.Context, c vm.RunConfig, logOut string) int {
 	}
 	if c.DryRun {
 		fmt.Fprint(e.stdout, res.Guest.Digests())
+		if res.Guest.Launch != nil {
+			fmt.Fprint(e.stdout, res.Guest.Launch.Text())
+		}
 		fmt.Fprintln(e.stdout, shellQuote(res.Command))
+		fmt.Fprintln(e.stdout, "# the guest's files above were in a temporary directory, now removed: 'launch vm build -o DIR' keeps them")
 	}
 	return res.Status
 }

@@ -79,13 +79,20 @@ func run() int {
 	if err != nil {
 		return fail(out, err)
 	}
+	ref := ampoule.NewRef()
+	if p.StaticErrors {
+		// From here the profile is known: the host sees its static line.
+		fail = func(w io.Writer, err error) int {
+			fmt.Fprint(w, errcode.Static(err, ref))
+			return errcode.From(err).Code.Class().ExitStatus()
+		}
+	}
 	if p.Protected {
 		sigs := make(chan os.Signal, 1)
 		if err := ampoule.Protect(sigs); err != nil {
 			return fail(out, err)
 		}
 	}
-	ref := ampoule.NewRef()
 	cfg := ampoule.Config{
 		Profile: doc.Profile, InitData: raw, NoCache: true, SimKey: "/run/sim.key", Ref: ref,
 		Stdout: out, Stderr: out, Warnings: out,
@@ -93,12 +100,7 @@ func run() int {
 	}
 	res, err := ampoule.Run(context.Background(), "/"+vm.GuestBundle, cfg)
 	if err != nil {
-		text := errcode.Detailed(err)
-		if p.StaticErrors {
-			text = errcode.Static(err, ref)
-		}
-		fmt.Fprint(out, text)
-		return errcode.From(err).Code.Class().ExitStatus()
+		return fail(out, err)
 	}
 	return int(min(res.ExitCode, 255))
 }

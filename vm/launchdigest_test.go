@@ -1,0 +1,137 @@
+package vm
+
+import (
+	"context"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/vm/measure"
+)
+
+const amdSEV = "measure/testdata/ovmf_AmdSev_suffix.bin"
+
+// TestBuildMeasured: the launch digest recorded for a built guest is the
+// one measure computes from the very kernel, initramfs and command line
+// Write puts in the directory QEMU boots from, on the vCPUs run gives
+// QEMU; ReadPins reads it back with the init-data's digests.
+func TestBuildMeasured(t *testing.T) {
+	cfg := fixture(t)
+	g, err := BuildMeasured(cfg, MeasureConfig{Firmware: amdSEV, VCPUs: 3, VCPUType: "EPYC-Milan"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := g.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	o, err := measure.ParseOVMF(mustRead(t, amdSEV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := measure.VCPUSig("EPYC-Milan")
+	want, err := measure.LaunchDigest(measure.SNP{Firmware: o, DirectBoot: true, Kernel: read(KernelFile), Initrd: read(InitramfsFile),
+		Cmdline: strings.TrimSuffix(string(read(CmdlineFile)), "\n"), VCPUs: 3, VCPUSig: sig, GuestFeatures: measure.GuestFeaturesSNP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReadPins(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Launch.SNPLaunchMeasurements; len(got) != 1 || got[0] != hex.EncodeToString(want[:]) {
+		t.Errorf("recorded %q, the directory's files measure %x", got, want)
+	}
+	if p.HostData != g.HostData() || p.MRConfigID != g.MRConfigID() || p.Launch.VCPUs != 3 || p.Launch.VCPUType != "EPYC-Milan" {
+		t.Errorf("pins %+v do not match the guest", p)
+	}
+	// QEMU gets the vCPUs measured.
+	args, err := Command(g, QEMUConfig{Backend: BackendSNP, Firmware: amdSEV, Dir: dir, VCPUs: 3, CPU: "EPYC-Milan"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line := strings.Join(args, " "); !strings.Contains(line, "-smp 3 ") || !strings.Contains(line, "-cpu EPYC-Milan ") {
+		t.Errorf("QEMU line %s does not boot 3 EPYC-Milan vCPUs", line)
+	}
+}
+
+// TestBuildMeasuredRefusals: the firmware is checked before the guest is
+// built, and a directory without measurements pins nothing.
+func TestBuildMeasuredRefusals(t *testing.T) {
+	cfg := fixture(t)
+	for name, c := range map[string]struct {
+		m    MeasureConfig
+		code errcode.Code
+	}{
+		"no firmware":       {MeasureConfig{}, errcode.Usage},
+		"no kernel hashes":  {MeasureConfig{Firmware: "measure/testdata/ovmf_OvmfX64_suffix.bin"}, errcode.FirmwareInvalid},
+		"not firmware":      {MeasureConfig{Firmware: "measure/testdata/README.md"}, errcode.FirmwareInvalid},
+		"unknown vcpu type": {MeasureConfig{Firmware: amdSEV, VCPUType: "Skylake"}, errcode.Usage},
+		"too many vcpus":    {MeasureConfig{Firmware: amdSEV, VCPUs: 4096}, errcode.Usage},
+		"missing firmware":  {MeasureConfig{Firmware: "measure/testdata/none.fd"}, errcode.VMBackendUnavailable},
+	} {
+		if _, err := BuildMeasured(cfg, c.m, true); errcode.From(err).Code != c.code {
+			t.Errorf("%s: %v, want %v", name, err, c.code)
+		}
+	}
+	g, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := g.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadPins(dir); errcode.From(err).Code != errcode.VMBackendUnavailable {
+		t.Errorf("a guest built without --firmware: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, MeasurementsFile), []byte("snp_launch_measurements = [\"00\"]\n"), 0o644)
+	if _, err := ReadPins(dir); errcode.From(err).Code != errcode.InitDataInvalid {
+		t.Errorf("a short digest: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, MeasurementsFile), []byte("tdx = 1\n"), 0o644)
+	if _, err := ReadPins(dir); errcode.From(err).Code != errcode.InitDataInvalid {
+		t.Errorf("an unknown key: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRunMeasuresSNP: an SEV-SNP run (here --dry-run) measures the guest
+// it boots with the vCPUs it gives QEMU, the digest vm measure prints,
+// and refuses a firmware that would leave the kernel unmeasured.
+func TestRunMeasuresSNP(t *testing.T) {
+	cfg := fixture(t)
+	res, err := Run(context.Background(), RunConfig{Build: cfg, DryRun: true, QEMU: QEMUConfig{Backend: BackendSNP, Firmware: amdSEV, VCPUs: 4, CPU: "EPYC-Genoa"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := BuildMeasured(cfg, MeasureConfig{Firmware: amdSEV, VCPUs: 4, VCPUType: "EPYC-Genoa"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Guest.Launch == nil || res.Guest.Launch.SNPLaunchMeasurements[0] != g.Launch.SNPLaunchMeasurements[0] {
+		t.Errorf("run measured %+v, vm measure %+v", res.Guest.Launch, g.Launch)
+	}
+	_, err = Run(context.Background(), RunConfig{Build: cfg, DryRun: true, QEMU: QEMUConfig{Backend: BackendSNP, Firmware: "measure/testdata/ovmf_OvmfX64_suffix.bin"}})
+	if errcode.From(err).Code != errcode.FirmwareInvalid {
+		t.Errorf("an SNP run on OVMF without kernel hashes: %v", err)
+	}
+}

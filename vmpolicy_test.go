@@ -1,0 +1,70 @@
+package ampoule
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ampoule-run/ampoule/attest"
+	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/loader"
+	"github.com/ampoule-run/ampoule/vm"
+	"github.com/ampoule-run/ampoule/vm/initdata"
+)
+
+// vmDir is a guest directory as 'launch vm build --firmware' writes one,
+// for the bundle's measurement under profile.
+func vmDir(t *testing.T, bundle, profile, digest string) string {
+	t.Helper()
+	b, err := loader.Open(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := (&initdata.Document{Version: initdata.Version, Measurement: loader.Measure(b, profile).String(), Profile: profile}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, vm.InitDataFile), doc, 0o644)
+	os.WriteFile(filepath.Join(dir, vm.MeasurementsFile), []byte("snp_launch_measurements = [\""+digest+"\"]\nfirmware_sha256 = \"ab\"\nvcpus = 2\nvcpu_type = \"EPYC-v4\"\n"), 0o644)
+	return dir
+}
+
+// TestPolicyTemplateVM: policy new --vm pins the VM's launch measurement
+// and its init-data's digests, and the written policy reads back with
+// them; a VM built for another bundle or profile is refused.
+func TestPolicyTemplateVM(t *testing.T) {
+	hello := testwasm.Example(t, "hello")
+	digest := strings.Repeat("5a", 48)
+	dir := vmDir(t, hello, "staging", digest)
+	tpl, err := PolicyTemplate(hello, PolicyConfig{Profiles: []string{"staging"}, VM: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := attest.WriteTemplate(&out, tpl); err != nil {
+		t.Fatal(err)
+	}
+	p, err := attest.ParsePolicy(out.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := os.ReadFile(filepath.Join(dir, vm.InitDataFile))
+	if len(p.SNPLaunchMeasurements) != 1 || p.SNPLaunchMeasurements[0][0] != 0x5a || p.SNPHostData == nil || *p.SNPHostData != initdata.HostData(doc) ||
+		p.TDXMRConfigID == nil || *p.TDXMRConfigID != initdata.MRConfigID(doc) {
+		t.Errorf("the policy pins %x %v %v\n%s", p.SNPLaunchMeasurements, p.SNPHostData, p.TDXMRConfigID, out.Bytes())
+	}
+	if _, err := PolicyTemplate(hello, PolicyConfig{Profiles: []string{"production"}, VM: dir}); codeOf(err) != errcode.InitDataOtherBundle {
+		t.Errorf("a VM built under another profile: %v", err)
+	}
+	other := testwasm.CopyBundle(t, hello, "name = \"other\"\nprofiles = [\"staging\"]\n")
+	if _, err := PolicyTemplate(other, PolicyConfig{Profiles: []string{"staging"}, VM: dir}); codeOf(err) != errcode.InitDataOtherBundle {
+		t.Errorf("a VM built for another bundle: %v", err)
+	}
+	if _, err := PolicyTemplate(hello, PolicyConfig{VM: t.TempDir()}); err == nil {
+		t.Error("an empty directory pinned a VM")
+	}
+}
