@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ampoule-run/ampoule"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/tee"
 )
 
@@ -16,7 +17,9 @@ import (
 // runner of the runs its tests and examples start.
 func TestMain(m *testing.M) {
 	ampoule.RunnerMain()
-	os.Exit(m.Run())
+	code := m.Run()
+	testwasm.RemoveCacheDir()
+	os.Exit(code)
 }
 
 // Run a bundle (here a committed tiny module that prints one line) under

@@ -64,13 +64,14 @@ func acceptFrom(ms ...loader.Measurement) string {
 }
 
 // runNotebook runs a notebook bundle on the simulator under debug with the
-// store and the simulator key given, and returns its output and error. The
-// compilation cache beside the key is the test's own.
+// store and the simulator key given, and returns its output and error. It
+// compiles into the test binary's shared cache (testwasm.CacheDir).
 func runNotebook(t *testing.T, bundle, simKey, store string, note string) (string, error) {
 	t.Helper()
 	var out, warn bytes.Buffer
 	_, err := ampoule.Run(context.Background(), bundle, ampoule.Config{
-		Profile: "debug", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, CacheDir: filepath.Join(filepath.Dir(simKey), "cache"),
+		Runner:  migrateRunner(t),
+		Profile: "debug", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, CacheDir: testwasm.CacheDir(t),
 		Args: []string{note}, Stdout: &out, Stderr: &warn, Warnings: io.Discard,
 	})
 	return out.String(), err
@@ -173,6 +174,7 @@ func TestHandOnUnderStaging(t *testing.T) {
 	m3 := measureOf(t, notebookVersion(t, "3.0.0", ""), "staging")
 	run := func(bundle, store string, handOn []byte) error {
 		_, err := ampoule.Run(context.Background(), bundle, ampoule.Config{
+			Runner:  migrateRunner(t),
 			Profile: "staging", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, SealedHandOn: handOn, NoCache: true, Warnings: io.Discard,
 		})
 		return err
@@ -250,7 +252,7 @@ func TestExportImportSealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := func(profile, store string) ampoule.Config {
-		return ampoule.Config{Profile: profile, Backend: tee.KindSim, SimKey: simKey, SealedStore: store, Warnings: io.Discard}
+		return ampoule.Config{Profile: profile, Backend: tee.KindSim, SimKey: simKey, SealedStore: store, Warnings: io.Discard, Runner: migrateRunner(t)}
 	}
 	files := filepath.Join(dir, "files")
 	info, err := ampoule.ExportSealed(context.Background(), v1, cfg("debug", store), files)
@@ -365,6 +367,7 @@ func TestBrokerBundleKeyHandsOn(t *testing.T) {
 	store := filepath.Join(dir, "notes.sealed")
 	run := func(bundle string) error {
 		_, err := ampoule.Run(context.Background(), bundle, ampoule.Config{
+			Runner:  migrateRunner(t),
 			Profile: "staging", Backend: tee.KindSim, SimKey: simKey, SealedStore: store, NoCache: true, Warnings: io.Discard,
 		})
 		return err

@@ -209,6 +209,12 @@ func TestGoWASIConformance(t *testing.T) {
 			if out, err := build.CombinedOutput(); err != nil {
 				t.Fatalf("building %s tests: %v\n%s", pkg, err, out)
 			}
+			// Compile it once into the cache both runners share, before
+			// they start side by side, else each compiles the same 5-10 MiB
+			// at the same time; every run then loads it.
+			if out, err := exec.Command(tl.wazero, "compile", "-cachedir", tl.cache, module).CombinedOutput(); err != nil {
+				t.Fatalf("compiling %s tests: %v\n%s", pkg, err, out)
+			}
 			// Generous limits: the suite, not Ampoule's defaults, is under test.
 			manifest := "name = \"stdlib-test\"\nprofiles = [\"debug\"]\n[limits]\nmemory = \"4GiB\"\nwall_time = \"10m\"\noutput = \"1GiB\"\nopen_files = 4096\nfile_output = \"16GiB\"\n"
 			if err := os.WriteFile(filepath.Join(bundle, "ampoule.toml"), []byte(manifest), 0o644); err != nil {

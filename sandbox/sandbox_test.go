@@ -27,6 +27,10 @@ func codeOf(err error) errcode.Code {
 }
 
 // spec returns a run of the named example with tight but sufficient limits.
+// Its compile bound is generous: an example's first compile in a package
+// run takes 10-30 s on a loaded machine, and these tests are not about
+// the compile bound (TestSuperviseCompileBound and
+// TestWarmIdlesPastCompileBound set their own).
 func spec(t *testing.T, example string, args ...string) (Spec, *bytes.Buffer, *bytes.Buffer) {
 	var stdout, stderr bytes.Buffer
 	return Spec{
@@ -36,6 +40,7 @@ func spec(t *testing.T, example string, args ...string) (Spec, *bytes.Buffer, *b
 		Env:         map[string]string{},
 		MemoryPages: 1024, // 64 MiB
 		WallTime:    30 * time.Second,
+		CompileTime: 3 * time.Minute,
 		OutputBytes: 1 << 20,
 		Stdout:      &stdout,
 		Stderr:      &stderr,

@@ -3,11 +3,13 @@ package vm_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,14 +64,42 @@ func bootPrerequisites(t *testing.T) (launch, kernel string) {
 	if kernel == "" {
 		t.Skip("no /boot/vmlinuz-* (apt-get install linux-image-amd64)")
 	}
-	dir := t.TempDir()
-	launch = filepath.Join(dir, "launch")
-	build := exec.Command("go", "build", "-o", launch, "./cmd/launch")
-	build.Dir, build.Env = testwasm.Root(t), append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building a static launch: %v\n%s", err, out)
+	staticOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ampoule-vm-test-")
+		if err != nil {
+			staticErr = err
+			return
+		}
+		staticDir = dir
+		staticLaunch = filepath.Join(dir, "launch")
+		build := exec.Command("go", "build", "-o", staticLaunch, "./cmd/launch")
+		build.Dir, build.Env = testwasm.Root(t), append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			staticErr = fmt.Errorf("building a static launch: %v\n%s", err, out)
+		}
+	})
+	if staticErr != nil {
+		t.Fatal(staticErr)
 	}
-	return launch, kernel
+	return staticLaunch, kernel
+}
+
+// The static launch the boot tests share: built once per test binary (the
+// boot tests run in parallel, and two builds at once would each compile
+// it), removed by TestMain.
+var (
+	staticOnce              sync.Once
+	staticDir, staticLaunch string
+	staticErr               error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	staticOnce.Do(func() {})
+	if staticDir != "" {
+		os.RemoveAll(staticDir)
+	}
+	os.Exit(code)
 }
 
 // TestBootTCGStaging boots a staging guest whose workload traps: the host

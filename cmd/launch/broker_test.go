@@ -51,7 +51,7 @@ func TestSealedKeyFromBroker(t *testing.T) {
 	srv.SetPolicy(brokertest.PolicyFor(t, bundle, "debug", "sim", pins))
 	store := filepath.Join(dir, "nb.sealed")
 	run := func(simKey string, args ...string) result {
-		return launch(t, append([]string{"run", "--no-cache", "--sim-key", filepath.Join(dir, simKey), "--sealed", store, bundle, "--"}, args...)...)
+		return launch(t, append([]string{"run", cacheFlag(t), "--sim-key", filepath.Join(dir, simKey), "--sealed", store, bundle, "--"}, args...)...)
 	}
 	if r := run("a.key", "first"); r.code != 0 || !strings.Contains(r.stdout, "notebook: run 1\nrun 1: first\n") {
 		t.Fatalf("first run: %+v", r)
@@ -107,7 +107,7 @@ func TestSealedKeyFromBroker(t *testing.T) {
 			if strings.Contains(tc.name, "stranger") {
 				simKey = "stranger.key"
 			}
-			r := launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, simKey), "--sealed", store, b)
+			r := launch(t, "run", cacheFlag(t), "--sim-key", filepath.Join(dir, simKey), "--sealed", store, b)
 			if r.code != tc.status || !strings.Contains(r.stderr, tc.code.String()) || strings.Contains(r.stdout, "notebook: run") {
 				t.Fatalf("want %v, got %+v", tc.code, r)
 			}
@@ -154,7 +154,7 @@ func TestBrokerCommand(t *testing.T) {
 		t.Errorf("reading the key while serving: %+v", r)
 	}
 	store := filepath.Join(dir, "nb.sealed")
-	if r := launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", store, bundle, "--", "hello"); r.code != 0 || !strings.Contains(r.stdout, "run 1: hello") {
+	if r := launch(t, "run", cacheFlag(t), "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", store, bundle, "--", "hello"); r.code != 0 || !strings.Contains(r.stdout, "run 1: hello") {
 		t.Fatalf("run against the broker: %+v", r)
 	}
 	// While it serves: the audit trail over its socket, naming the
@@ -255,7 +255,7 @@ func TestBrokerReloadsPolicyOnSIGHUP(t *testing.T) {
 	os.WriteFile(policy, []byte(policyFor("staging")), 0o644)
 	served := brokertest.Serve(t, run, "broker", "serve", "--policy", policy, "--db", db, "--listen", addr)
 	runOnce := func() result {
-		return launch(t, "run", "--no-cache", "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", filepath.Join(dir, "nb.sealed"), bundle, "--", "x")
+		return launch(t, "run", cacheFlag(t), "--sim-key", filepath.Join(dir, "sim.key"), "--sealed", filepath.Join(dir, "nb.sealed"), bundle, "--", "x")
 	}
 	if r := runOnce(); r.code == 0 || !strings.Contains(r.stderr, errcode.BrokerRefused.String()) {
 		t.Fatalf("a run the first policy does not accept: %+v", r)
@@ -332,7 +332,7 @@ func TestBrokerTLS(t *testing.T) {
 	}
 	bin := testwasm.Launch(t)
 	runWith := func(env ...string) (string, int) {
-		cmd := exec.Command(bin, "run", "--no-cache", "--sim-key", simKey, "--sealed", filepath.Join(dir, "nb.sealed"), bundle, "--", "over tls")
+		cmd := exec.Command(bin, "run", cacheFlag(t), "--sim-key", simKey, "--sealed", filepath.Join(dir, "nb.sealed"), bundle, "--", "over tls")
 		cmd.Env = append(os.Environ(), env...)
 		outb, err := cmd.CombinedOutput()
 		code := 0

@@ -30,7 +30,9 @@ func TestMain(m *testing.M) {
 	if pid := os.Getenv(filterProbeEnv); pid != "" {
 		os.Exit(filterProbe(pid))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testwasm.RemoveCacheDir()
+	os.Exit(code)
 }
 
 type result struct {
@@ -46,8 +48,55 @@ func launch(t *testing.T, args ...string) result {
 	return result{code, stdout.String(), stderr.String()}
 }
 
-// cacheFlag keeps compiled code in a per-test directory, never the user's.
-func cacheFlag(t *testing.T) string { return "--cache-dir=" + t.TempDir() }
+// cacheFlag keeps compiled code in the test binary's shared cache
+// (testwasm.CacheDir), never the user's: each example compiles once per
+// package run, before the first test that uses it runs (warmCache). The
+// tests using it check what a run does, not the cache.
+func cacheFlag(t *testing.T) string { return "--cache-dir=" + sharedCache(t) }
+
+// warmed lists the examples warmCache compiles: those the tests run with
+// cacheFlag or the transcripts (which share the cache) run under debug.
+var warmed = []string{"hello", "crash", "files", "notebook", "leak", "secret-consumer"}
+
+var warmOnce sync.Once
+
+// sharedCache is testwasm.CacheDir with the examples compiled into it,
+// once per test binary, by warm runners whose compile bound is minutes:
+// the first compile of an example on a loaded machine takes 10-30 s, past
+// the 5-10 s an example's own wall time allows, and no test using the
+// cache is about compile time. A warm-up that fails is reported by the
+// test that asked first; later runs then compile for themselves.
+func sharedCache(t *testing.T) string {
+	t.Helper()
+	dir := testwasm.CacheDir(t)
+	warmOnce.Do(func() {
+		exe := runnerExe(t)
+		if exe == "" {
+			var err error
+			if exe, err = os.Executable(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var ws []*sandbox.Warm
+		for _, name := range warmed {
+			w, err := sandbox.Prepare(exe, sandbox.Spec{Module: testwasm.Module(t, name), Name: name, MemoryPages: 1024,
+				WallTime: time.Minute, CompileTime: 3 * time.Minute, CacheDir: dir})
+			if err != nil {
+				t.Fatalf("warming the shared cache with %s: %v", name, err)
+			}
+			ws = append(ws, w)
+		}
+		for i, w := range ws {
+			select {
+			case <-w.Ready():
+			case <-w.Done():
+				t.Errorf("warming the shared cache: the runner compiling %s ended", warmed[i])
+			}
+			w.Kill()
+		}
+	})
+	return dir
+}
 
 var staticLine = regexp.MustCompile(`^launch: E\d{4} [a-z-]+ \(ref [0-9a-f]{16}\)$`)
 

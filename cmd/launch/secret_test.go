@@ -59,7 +59,7 @@ func TestSecretTour(t *testing.T) {
 
 	serve := []string{"broker", "serve", "--policy", policy, "--db", db, "--listen", addr}
 	served := brokertest.Serve(t, run, serve...)
-	r := launch(t, "run", "--no-cache", "--sim-key", simKey, bundle)
+	r := launch(t, "run", cacheFlag(t), "--sim-key", simKey, bundle)
 	sum := sha256.Sum256(secret)
 	if r.code != 0 || r.stdout != hex.EncodeToString(sum[:])+"  /run/secrets/api-key\n" {
 		t.Errorf("the run: %+v", r)

@@ -28,11 +28,13 @@ import (
 // refuses to run with E3015 and the workload never runs; staging runs with
 // the fixed warning; a TEE with debugging off runs under both, without it.
 // The whole run is real (the runner process, its confinement, the
-// encrypted log); only the TEE device is a fake.
+// encrypted log); only the TEE device is a fake. The 2 m wall time also
+// bounds each run's compile, afresh under staging and production, which a
+// loaded machine can take 10-30 s over.
 func TestTEEDebugBitRefusedUnderProduction(t *testing.T) {
 	key, recipient := tenant(t)
 	bundle := copyBundle(t, testwasm.Example(t, "leak"), "name = \"leak\"\nargs = [\"stdout\"]\nprofiles = [\"staging\", \"production\"]\nlog_recipient = \""+recipient+"\"\n"+
-		"[env]\nSECRET = \""+canary+"\"\n[limits]\nmemory = \"64MiB\"\nwall_time = \"10s\"\noutput = \"256KiB\"\n")
+		"[env]\nSECRET = \""+canary+"\"\n[limits]\nmemory = \"64MiB\"\nwall_time = \"2m\"\noutput = \"256KiB\"\n")
 	backends := []struct {
 		name    string
 		device  string

@@ -22,7 +22,11 @@ import (
 // in a fresh directory with its own HOME and XDG directories, the launch
 // binary on PATH as launch, $EXAMPLES naming wasm-examples, $TESTDATA the
 // repository's testdata (its sample evidence) and $GO the
-// go command, with the test's own Go caches (goToolchainEnv). Beside
+// go command, with the test's own Go caches (goToolchainEnv). The debug
+// profile's compile cache, $XDG_CACHE_HOME/ampoule/wazero, is a link to
+// one directory all the scripts share, so that each example compiles once
+// per run of the test rather than once per script; a script about that
+// cache itself removes the link first (cache.txt). Beside
 // testscript's own commands, 'status N PROGRAM ARGS...' runs a program as
 // exec does and requires exit status N exactly.
 func TestTranscripts(t *testing.T) {
@@ -32,7 +36,7 @@ func TestTranscripts(t *testing.T) {
 		testwasm.Example(t, e)
 	}
 	goEnv := goToolchainEnv(t)
-	binDir := t.TempDir()
+	binDir, cache := t.TempDir(), sharedCache(t)
 	if err := os.Symlink(bin, filepath.Join(binDir, "launch")); err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +51,12 @@ func TestTranscripts(t *testing.T) {
 			env.Setenv("HOME", home)
 			env.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
 			env.Setenv("XDG_CACHE_HOME", filepath.Join(home, ".cache"))
+			if err := os.MkdirAll(filepath.Join(home, ".cache", "ampoule"), 0o700); err != nil {
+				return err
+			}
+			if err := os.Symlink(cache, filepath.Join(home, ".cache", "ampoule", "wazero")); err != nil {
+				return err
+			}
 			env.Setenv("XDG_STATE_HOME", filepath.Join(home, ".local", "state"))
 			for k, v := range goEnv {
 				env.Setenv(k, v)

@@ -130,3 +130,33 @@ func CopyBundle(t testing.TB, src, manifest string) string {
 	}
 	return dir
 }
+
+var (
+	cacheOnce sync.Once
+	cacheDir  string
+	cacheErr  error
+)
+
+// CacheDir is one compilation cache directory shared by every test of the
+// test binary that asks for it, made on first use, so that each example
+// guest compiles once per package run rather than once per test. It is
+// for tests whose subject is not the cache: a test that checks what a
+// cache holds, or whether a run compiled or hit it, keeps a t.TempDir()
+// of its own. The package's TestMain removes it with RemoveCacheDir.
+func CacheDir(t testing.TB) string {
+	t.Helper()
+	cacheOnce.Do(func() { cacheDir, cacheErr = os.MkdirTemp("", "ampoule-test-cache-") })
+	if cacheErr != nil {
+		t.Fatal(cacheErr)
+	}
+	return cacheDir
+}
+
+// RemoveCacheDir removes the directory CacheDir made, if it made one; a
+// TestMain calls it after m.Run.
+func RemoveCacheDir() {
+	cacheOnce.Do(func() {}) // after this, CacheDir makes none
+	if cacheDir != "" {
+		os.RemoveAll(cacheDir)
+	}
+}
