@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/testwarm"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
-	"github.com/ampoule-run/ampoule/sandbox"
 	"github.com/ampoule-run/ampoule/tee"
 )
 
@@ -41,31 +41,7 @@ func serverCache(t testing.TB) string {
 	t.Helper()
 	dir := testwasm.CacheDir(t)
 	serverWarmOnce.Do(func() {
-		exe := testRunner(t)
-		if exe == "" {
-			var err error
-			if exe, err = os.Executable(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		names := []string{"hello", "crash"}
-		var ws []*sandbox.Warm
-		for _, name := range names {
-			w, err := sandbox.Prepare(exe, sandbox.Spec{Module: testwasm.Module(t, name), Name: name, MemoryPages: 1024,
-				WallTime: time.Minute, CompileTime: 3 * time.Minute, CacheDir: dir})
-			if err != nil {
-				t.Fatalf("warming the shared cache with %s: %v", name, err)
-			}
-			ws = append(ws, w)
-		}
-		for i, w := range ws {
-			select {
-			case <-w.Ready():
-			case <-w.Done():
-				t.Errorf("warming the shared cache: the runner compiling %s ended", names[i])
-			}
-			w.Kill()
-		}
+		testwarm.Compile(t, testRunner(t), dir, "hello", "crash")
 	})
 	return dir
 }

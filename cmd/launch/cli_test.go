@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/testwarm"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/sandbox"
 )
@@ -70,30 +71,7 @@ func sharedCache(t *testing.T) string {
 	t.Helper()
 	dir := testwasm.CacheDir(t)
 	warmOnce.Do(func() {
-		exe := runnerExe(t)
-		if exe == "" {
-			var err error
-			if exe, err = os.Executable(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		var ws []*sandbox.Warm
-		for _, name := range warmed {
-			w, err := sandbox.Prepare(exe, sandbox.Spec{Module: testwasm.Module(t, name), Name: name, MemoryPages: 1024,
-				WallTime: time.Minute, CompileTime: 3 * time.Minute, CacheDir: dir})
-			if err != nil {
-				t.Fatalf("warming the shared cache with %s: %v", name, err)
-			}
-			ws = append(ws, w)
-		}
-		for i, w := range ws {
-			select {
-			case <-w.Ready():
-			case <-w.Done():
-				t.Errorf("warming the shared cache: the runner compiling %s ended", warmed[i])
-			}
-			w.Kill()
-		}
+		testwarm.Compile(t, runnerExe(t), dir, warmed...)
 	})
 	return dir
 }
