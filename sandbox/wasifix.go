@@ -94,25 +94,22 @@ func (st *fixState) lacks(fd uint32, right uint64) bool {
 // move carries fd from's remembered flags and rights to to, after a
 // renumber; with from < 0 it forgets to's, after a close.
 func (st *fixState) move(from int64, to uint32) {
-	if len(st.syncFlags) > 0 {
-		if fl, ok := st.syncFlags[uint32(from)]; ok && from >= 0 {
-			st.syncFlags[to] = fl
-		} else {
-			delete(st.syncFlags, to)
-		}
-		if from >= 0 {
-			delete(st.syncFlags, uint32(from))
-		}
+	moveKey(st.syncFlags, from, to)
+	moveKey(st.rights, from, to)
+}
+
+// moveKey moves m's entry for from to to (from < 0: deletes to's).
+func moveKey[V any](m map[uint32]V, from int64, to uint32) {
+	if len(m) == 0 {
+		return
 	}
-	if len(st.rights) > 0 {
-		if r, ok := st.rights[uint32(from)]; ok && from >= 0 {
-			st.rights[to] = r
-		} else {
-			delete(st.rights, to)
-		}
-		if from >= 0 {
-			delete(st.rights, uint32(from))
-		}
+	if v, ok := m[uint32(from)]; ok && from >= 0 {
+		m[to] = v
+	} else {
+		delete(m, to)
+	}
+	if from >= 0 {
+		delete(m, uint32(from))
 	}
 }
 
