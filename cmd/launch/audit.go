@@ -29,9 +29,6 @@ func reportAudit(stderr io.Writer, counts []audit.Count, jsonFile string) {
 func cmdAudit(fs *flag.FlagSet) action {
 	suggest := fs.String("suggest", "", "the JSON file written by 'launch run --audit-json'")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		if *suggest == "" {
-			return e.fail(errcode.Errorf(errcode.Usage, "audit needs --suggest FILE").WithHint("usage: launch " + c.doc.Usage))
-		}
 		data, err := regfile.ReadFile(*suggest)
 		if err != nil {
 			return e.fail(errcode.Errorf(errcode.Usage, "%v", err).WithHint("write the file with: launch run --audit --audit-json FILE BUNDLE"))

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/broker"
-	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/sandbox"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
@@ -24,9 +23,6 @@ func cmdBroker(fs *flag.FlagSet) action {
 	tlsKey := fs.String("tls-key", "", "serve: the TLS certificate's private key (PEM)")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		sub := in.Sub
-		if err := brokerUsage(c, in, *db, *policyFile); err != nil {
-			return e.fail(err)
-		}
 		// The broker's master key derives every sealing key it releases: its
 		// process is protected as a static run is (not dumpable, no core, no
 		// stack dump on a signal), whichever subcommand opens the database.
@@ -62,26 +58,9 @@ func cmdBroker(fs *flag.FlagSet) action {
 			fmt.Fprintln(e.stdout, hex.EncodeToString(srv.PublicKey()))
 			return 0
 		}
-		if (*tlsCert == "") != (*tlsKey == "") {
-			return e.fail(errcode.Errorf(errcode.Usage, "--tls-cert and --tls-key go together"))
-		}
 		o := broker.ServeOptions{Addr: *listen, Admin: broker.AdminSocket(*db), TLSCert: *tlsCert, TLSKey: *tlsKey}
 		return serveBroker(ctx, e, srv, o, *policyFile)
 	}
-}
-
-// brokerUsage checks a broker subcommand's arguments and the flags it
-// needs.
-func brokerUsage(c command, in invocation, db, policyFile string) error {
-	switch {
-	case in.Sub != "secret" && (len(in.Pos) > 0 || len(in.Rest) > 0):
-		return errcode.Errorf(errcode.Usage, "broker %s takes no arguments", in.Sub).WithHint("usage: launch " + c.doc.Usage)
-	case db == "":
-		return errcode.Errorf(errcode.Usage, "broker %s needs --db FILE", in.Sub).WithHint("usage: launch " + c.doc.Usage)
-	case in.Sub == "serve" && policyFile == "":
-		return errcode.Errorf(errcode.Usage, "broker serve needs --policy FILE").WithHint("write one with: launch policy new --from BUNDLE")
-	}
-	return nil
 }
 
 // printAudit prints the broker's audit trail.

@@ -26,7 +26,10 @@ type command struct {
 	// args is the positional arguments the command takes: "" none, "*"
 	// any (the action checks them), else exactly one, so named.
 	args string
-	doc  cmdline.Doc
+	// rules are the shapes its command line must have beyond args: the
+	// arguments and flags each subcommand wants (cmdline.Check).
+	rules []cmdline.Rule
+	doc   cmdline.Doc
 }
 
 // action is what a command does once its subcommand, flags and arguments
@@ -70,15 +73,47 @@ type cliEnv struct {
 // commands is launch's commands, in the order 'launch help' lists them:
 // a command is a row here and its help file.
 func commands() []command {
-	cs := []command{{name: "run", flags: cmdRun, args: cmdline.Any}, {name: "measure", flags: cmdMeasure, args: "BUNDLE"},
-		{name: "profiles", flags: cmdProfiles}, {name: "gate", flags: cmdGate}, {name: "audit", flags: cmdAudit},
-		{name: "keygen", flags: cmdKeygen}, {name: "logs", flags: cmdLogs, args: cmdline.Any}, {name: "attest", flags: cmdAttest, args: "BUNDLE"},
-		{name: "verify", flags: cmdVerify, args: cmdline.Any}, {name: "collateral", flags: cmdCollateral}, {name: "policy", flags: cmdPolicy},
-		{name: "broker", flags: cmdBroker, args: cmdline.Any}, {name: "sealed", flags: cmdSealed, args: cmdline.Any}, {name: "platform", flags: cmdPlatform}, {name: "errors", flags: cmdErrors},
-		{name: "version", flags: cmdVersion}, {name: "help", flags: cmdHelp, args: cmdline.Any}, {name: "man", flags: cmdMan},
-		{name: "completion", flags: cmdCompletion}, {name: "cache", flags: cmdCache}, {name: "init", flags: cmdInit, args: "NAME"}, {name: "serve", flags: cmdServe},
-		{name: "vm", flags: cmdVM, args: cmdline.Any},
-		{name: "image", flags: cmdImage, args: cmdline.Any}}
+	cs := []command{
+		{name: "run", flags: cmdRun, args: cmdline.Any},
+		{name: "measure", flags: cmdMeasure, args: "BUNDLE"},
+		{name: "profiles", flags: cmdProfiles},
+		{name: "gate", flags: cmdGate},
+		{name: "audit", flags: cmdAudit, rules: []cmdline.Rule{{Needs: []string{"suggest"}, Msg: "audit needs --suggest FILE"}}},
+		{name: "keygen", flags: cmdKeygen, rules: []cmdline.Rule{{If: []string{"y"}, Refuses: []string{"o"}, Msg: "keygen takes -o or -y, not both"}}},
+		{name: "logs", flags: cmdLogs, args: cmdline.Any, rules: []cmdline.Rule{{Args: "0-1", Needs: []string{"identity"}, Msg: "logs decrypt needs --identity and at most one LOG"}}},
+		{name: "attest", flags: cmdAttest, args: "BUNDLE"},
+		{name: "verify", flags: cmdVerify, args: cmdline.Any, rules: []cmdline.Rule{
+			{If: []string{"vcek", "vlek", "chain"}, Needs: []string{"snp-report"}, Msg: "--vcek, --vlek and --chain go with --snp-report FILE"},
+			{Unless: []string{"ear", "snp-report", "tdx-quote"}, Args: "1", Needs: []string{"policy"}, Msg: "verify needs --policy and one EVIDENCE file"}}},
+		{name: "collateral", flags: cmdCollateral, rules: []cmdline.Rule{{Needs: []string{"tdx-quote"}, Msg: "collateral fetch needs --tdx-quote FILE"}}},
+		{name: "policy", flags: cmdPolicy, rules: []cmdline.Rule{{Needs: []string{"from"}, Msg: "policy new needs --from BUNDLE"}}},
+		{name: "broker", flags: cmdBroker, args: cmdline.Any, rules: []cmdline.Rule{
+			{Subs: []string{"serve", "key", "audit"}, Args: "0", Msg: "broker {sub} takes no arguments"},
+			{Needs: []string{"db"}, Msg: "broker {sub} needs --db FILE"},
+			{Subs: []string{"serve"}, Needs: []string{"policy"}, Msg: "broker serve needs --policy FILE", Hint: "write one with: launch policy new --from BUNDLE"},
+			{Subs: []string{"serve"}, If: []string{"tls-cert", "tls-key"}, Needs: []string{"tls-cert", "tls-key"}, Msg: "--tls-cert and --tls-key go together"}}},
+		{name: "sealed", flags: cmdSealed, args: cmdline.Any, rules: []cmdline.Rule{
+			{Subs: []string{"export"}, Args: "1", Needs: []string{"o"}, Msg: "sealed export takes one BUNDLE and -o DIR"},
+			{Subs: []string{"import"}, Args: "2", Refuses: []string{"o"}, Msg: "sealed import takes a BUNDLE and the DIR to seal, and no -o"},
+			{Subs: []string{"keygen"}, Args: "0", Msg: "sealed keygen takes no arguments"},
+			{Subs: []string{"keygen"}, Needs: []string{"o"}, Msg: "sealed keygen needs -o KEY"},
+			{Subs: []string{"sign"}, Args: "1", Msg: "sealed sign takes one BUNDLE"},
+			{Subs: []string{"sign"}, Needs: []string{"key", "from"}, Msg: "sealed sign needs --key KEY and --from MEASUREMENT"}}},
+		{name: "platform", flags: cmdPlatform},
+		{name: "errors", flags: cmdErrors},
+		{name: "version", flags: cmdVersion},
+		{name: "help", flags: cmdHelp, args: cmdline.Any, rules: []cmdline.Rule{{Args: "0-1", Msg: "help takes at most one COMMAND"}}},
+		{name: "man", flags: cmdMan},
+		{name: "completion", flags: cmdCompletion},
+		{name: "cache", flags: cmdCache},
+		{name: "init", flags: cmdInit, args: "NAME"},
+		{name: "serve", flags: cmdServe},
+		{name: "vm", flags: cmdVM, args: cmdline.Any, rules: []cmdline.Rule{
+			{Args: "1", Msg: "vm {sub} takes one BUNDLE"},
+			{Subs: []string{"build"}, Needs: []string{"o"}, Msg: "vm {sub} takes one BUNDLE"}}},
+		{name: "image", flags: cmdImage, args: cmdline.Any, rules: []cmdline.Rule{
+			{Args: "1", Needs: []string{"o"}, Msg: "image build takes one BUNDLE, -o FILE and --name REF"}}},
+	}
 	for i := range cs {
 		fs := newFlagSet(cs[i])
 		cs[i].flags(fs)
@@ -145,6 +180,9 @@ func (e *cliEnv) invoke(ctx context.Context, c command, args []string) int {
 	fs := newFlagSet(c)
 	act := c.flags(fs)
 	in, err := cmdline.Invoke("launch", c.doc, fs, c.args, args)
+	if err == nil {
+		err = cmdline.Check("launch", c.doc, c.rules, fs, in)
+	}
 	if errors.Is(err, cmdline.ErrHelp) {
 		printCommandHelp(e.stdout, c)
 		return 0

@@ -62,19 +62,13 @@ func cmdVerify(fs *flag.FlagSet) action {
 	earToken := fs.String("ear", "", "an EAR token (or a file holding one) to check against --jwks")
 	jwks := fs.String("jwks", "", "with --ear: the broker's JSON Web Key Set, a file or an http(s) URL")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		pos, rest := in.Pos, in.Rest
+		pos := in.Pos
 		now, err := parseAt(*at)
 		if err != nil {
 			return e.fail(err)
 		}
-		if *snpReport == "" && (*vcek != "" || *vlek != "" || *chain != "") {
-			return e.fail(errcode.Errorf(errcode.Usage, "--vcek, --vlek and --chain go with --snp-report FILE").WithHint("usage: launch " + c.doc.Usage))
-		}
 		if *earToken != "" {
 			return verifyEAR(ctx, e, *earToken, *jwks, now, *asJSON)
-		}
-		if *snpReport == "" && *tdxQuote == "" && (*policyFile == "" || len(pos) != 1 || len(rest) > 0) {
-			return e.fail(errcode.Errorf(errcode.Usage, "verify needs --policy and one EVIDENCE file").WithHint("usage: launch " + c.doc.Usage))
 		}
 		vin := ampoule.VerifyInputs{SNP: attest.SNPFiles{Report: *snpReport, VCEK: *vcek, VLEK: *vlek, Chain: *chain}, Product: *product,
 			TDXQuote: *tdxQuote, TDXCollateral: *tdxCollateral, Policy: *policyFile, Options: attest.Options{Now: now}}
@@ -123,9 +117,6 @@ func cmdPolicy(fs *flag.FlagSet) action {
 	simKey := fs.String("sim-key", "", "with --backend sim: the simulator key file whose key the policy pins (default: the user's config dir)")
 	vmDir := fs.String("vm", "", "a guest directory 'launch vm build --firmware' wrote: pin its launch measurement and init-data")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		if *from == "" {
-			return e.fail(errcode.Errorf(errcode.Usage, "policy new needs --from BUNDLE").WithHint("usage: launch " + c.doc.Usage))
-		}
 		t, err := ampoule.PolicyTemplate(*from, ampoule.PolicyConfig{Profiles: profs, Backends: backends, AllowInsecure: *allowInsecure, SimKey: *simKey, VM: *vmDir})
 		if err != nil {
 			return e.fail(err)
@@ -173,9 +164,6 @@ func cmdCollateral(fs *flag.FlagSet) action {
 	pcsURL := fs.String("pcs-url", "", "a PCS mirror serving Intel's paths (default: "+tdx.PCS+")")
 	out := fs.String("o", "", "write the document to this new file (default: stdout)")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		if *quote == "" {
-			return e.fail(errcode.Errorf(errcode.Usage, "collateral fetch needs --tdx-quote FILE").WithHint("usage: launch " + c.doc.Usage))
-		}
 		data, err := ampoule.FetchTDXCollateral(*quote, *pcsURL)
 		if err != nil {
 			return e.fail(err)

@@ -10,12 +10,9 @@ import (
 
 func cmdHelp(fs *flag.FlagSet) action {
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		switch {
-		case len(in.Pos)+len(in.Rest) == 0:
+		if len(in.Pos) == 0 {
 			printUsage(e.stdout)
 			return 0
-		case len(in.Pos) != 1 || len(in.Rest) > 0:
-			return e.fail(errcode.Errorf(errcode.Usage, "help takes at most one COMMAND").WithHint("usage: launch " + c.doc.Usage))
 		}
 		for _, other := range commands() {
 			if other.name == in.Pos[0] {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/ociimage"
 )
 
@@ -13,9 +12,6 @@ func cmdImage(fs *flag.FlagSet) action {
 	out := fs.String("o", "", "build: the new OCI image layout tar to write")
 	name := fs.String("name", "", "build: the image's reference, as ctr image import names it (example.com/hello:1.0)")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		if in.Sub != "build" || len(in.Pos) != 1 || len(in.Rest) > 0 || *out == "" {
-			return e.fail(errcode.Errorf(errcode.Usage, "image build takes one BUNDLE, -o FILE and --name REF").WithHint("usage: launch " + c.doc.Usage).Host())
-		}
 		digest, err := ociimage.Build(in.Pos[0], *out, *name)
 		if err != nil {
 			return e.fail(err)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ampoule-run/ampoule"
-	"github.com/ampoule-run/ampoule/errcode"
 )
 
 func cmdKeygen(fs *flag.FlagSet) action {
@@ -16,9 +15,6 @@ func cmdKeygen(fs *flag.FlagSet) action {
 	recipientOf := fs.String("y", "", "print the recipient of this identity file (- for stdin), making nothing")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		if *recipientOf != "" {
-			if *out != "" {
-				return e.fail(errcode.Errorf(errcode.Usage, "keygen takes -o or -y, not both").WithHint("usage: launch " + c.doc.Usage))
-			}
 			id, err := ampoule.ReadIdentity(*recipientOf, e.stdin)
 			if err != nil {
 				return e.fail(err)
@@ -53,11 +49,8 @@ func cmdLogs(fs *flag.FlagSet) action {
 	quiet := quietFlag(fs)
 	envelopeOut := fs.String("envelope-out", "", "write the run's evidence envelope to this new file, as 'launch attest' prints it, once the log is verified")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		pos, rest := in.Pos, in.Rest
+		pos := in.Pos
 		e.quiet = *quiet
-		if *identity == "" || len(pos) > 1 || len(rest) > 0 {
-			return e.fail(errcode.Errorf(errcode.Usage, "logs decrypt needs --identity and at most one LOG").WithHint("usage: launch " + c.doc.Usage))
-		}
 		check, err := ampoule.ReadLogCheck(*policyFile, *tdxCollateral, *nonceHex, *wantRef)
 		if err != nil {
 			return e.fail(err)

@@ -38,12 +38,6 @@ type sealedFlags struct {
 // sealedMove is sealed export and import (debug only).
 func (e *cliEnv) sealedMove(ctx context.Context, c command, in invocation, f sealedFlags) int {
 	pos, sub := in.Pos, in.Sub
-	switch {
-	case sub == "export" && (len(pos) != 1 || len(in.Rest) > 0 || f.out == ""):
-		return e.fail(errcode.Errorf(errcode.Usage, "sealed export takes one BUNDLE and -o DIR").WithHint("usage: launch " + c.doc.Usage))
-	case sub == "import" && (len(pos) != 2 || len(in.Rest) > 0 || f.out != ""):
-		return e.fail(errcode.Errorf(errcode.Usage, "sealed import takes a BUNDLE and the DIR to seal, and no -o").WithHint("usage: launch " + c.doc.Usage))
-	}
 	profile := f.profile
 	if profile == "" {
 		profile = "debug"
@@ -67,12 +61,6 @@ func (e *cliEnv) sealedMove(ctx context.Context, c command, in invocation, f sea
 // sealedKeygen makes a hand-on key: the file (never overwritten), and the
 // manifest line naming its public half.
 func (e *cliEnv) sealedKeygen(c command, in invocation, f sealedFlags) int {
-	if len(in.Pos) > 0 || len(in.Rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "sealed keygen takes no arguments").WithHint("usage: launch " + c.doc.Usage))
-	}
-	if f.out == "" {
-		return e.fail(errcode.Errorf(errcode.Usage, "sealed keygen needs -o KEY").WithHint("usage: launch " + c.doc.Usage))
-	}
 	file, pub, err := sealed.NewHandOnKey()
 	if err != nil {
 		return e.fail(errcode.Errorf(errcode.Internal, "making a key: %v", err))
@@ -87,13 +75,7 @@ func (e *cliEnv) sealedKeygen(c command, in invocation, f sealedFlags) int {
 // sealedSign signs the hand-on of --from's stores to BUNDLE's measurement
 // under --profile.
 func (e *cliEnv) sealedSign(c command, in invocation, f sealedFlags) int {
-	if len(in.Pos) != 1 || len(in.Rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "sealed sign takes one BUNDLE").WithHint("usage: launch " + c.doc.Usage))
-	}
 	bundle := in.Pos[0]
-	if f.key == "" || f.from == "" {
-		return e.fail(errcode.Errorf(errcode.Usage, "sealed sign needs --key KEY and --from MEASUREMENT").WithHint("usage: launch " + c.doc.Usage))
-	}
 	profile := f.profile
 	if profile == "" {
 		profile = "production"

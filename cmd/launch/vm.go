@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/vm"
 )
 
@@ -29,9 +28,6 @@ func cmdVM(fs *flag.FlagSet) action {
 	fs.StringVar(&logOut, "log-out", "", "run: a new file for the encrypted log (staging, production)")
 	fs.BoolVar(&dry, "dry-run", false, "run: print the QEMU command line and the measured inputs, start nothing")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		if len(in.Pos) != 1 || in.Sub == "build" && out == "" {
-			return e.fail(errcode.Errorf(errcode.Usage, "vm %s takes one BUNDLE", in.Sub).WithHint("usage: launch " + c.doc.Usage))
-		}
 		m := vm.MeasureConfig{Firmware: q.Firmware, VCPUs: q.VCPUs, VCPUType: q.CPU}
 		if b.Bundle, b.Launch = in.Pos[0], orSelf(b.Launch); in.Sub == "build" || in.Sub == "measure" {
 			g, err := vm.BuildMeasured(b, m, in.Sub == "measure")
