@@ -12,7 +12,8 @@ import (
 )
 
 // VerifyEAR checks an EAR token against a broker's key set at now, and
-// returns its claims whatever its verdict (the caller judges it). token is
+// returns its claims whatever its verdict, with an evidence-refused error
+// when that is not affirming. token is
 // the token itself or a regular file holding one; jwks is a file or an
 // http(s) URL serving the broker's keys. A missing jwks is a usage error,
 // a key set that does not read jwks-invalid, a token that does not verify
@@ -45,6 +46,9 @@ func VerifyEAR(ctx context.Context, token, jwks string, now time.Time) (*kbs.Cla
 	c, err := kbs.VerifyEAR(token, keys, now)
 	if err != nil {
 		return nil, errcode.Errorf(errcode.EARInvalid, "%v", err)
+	}
+	if c.Verdict != "affirming" {
+		return c, errcode.Errorf(errcode.EvidenceRefused, "the token's verdict is %s: %s", c.Verdict, strings.Join(c.Reasons, "; "))
 	}
 	return c, nil
 }

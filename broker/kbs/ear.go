@@ -244,6 +244,22 @@ func VerifyEAR(token string, keys JWKS, now time.Time) (*Claims, error) {
 	return &c, nil
 }
 
+// Report is the claims as JSON shows them to a person: the verdict's
+// claims with the token's own times, issuer and key, which the token's
+// encoding keeps apart.
+type Report struct {
+	*Claims
+	IssuedAt  time.Time `json:"issued_at"`
+	Expires   time.Time `json:"expires"`
+	Issuer    string    `json:"issuer"`
+	TeePubKey JWK       `json:"tee_pubkey"`
+}
+
+// Report is c with the token's own fields shown.
+func (c *Claims) Report() Report {
+	return Report{c, c.IssuedAt, c.Expires, c.Issuer, c.TeePubKey}
+}
+
 // WriteText writes the claims for a person: the verdict and what it is
 // about, the bundle named (claimed, unless the evidence binds it), who
 // issued the token and until when it holds, and the verdict's reasons.

@@ -51,6 +51,13 @@ func TestEAR(t *testing.T) {
 		!got.Expires.Equal(c.Expires) || !got.IssuedAt.Equal(now) || got.Issuer != "http://broker" {
 		t.Errorf("claims %+v", got)
 	}
+	// Its report shows the token's own fields beside the claims.
+	rep, err := json.Marshal(got.Report())
+	var shown map[string]any
+	if err != nil || json.Unmarshal(rep, &shown) != nil || shown["verdict"] != "affirming" || shown["issuer"] != "http://broker" ||
+		shown["issued_at"] != now.Format(time.RFC3339) || shown["expires"] == nil || shown["tee_pubkey"] == nil {
+		t.Errorf("report %s, %v", rep, err)
+	}
 	// ear reads it as an EAR (its own signature check).
 	var ar ear.AttestationResult
 	if err := ar.Verify([]byte(tok), jwa.ES256(), &key.PublicKey); err != nil {

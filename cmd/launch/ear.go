@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/ampoule-run/ampoule"
-	"github.com/ampoule-run/ampoule/broker/kbs"
-	"github.com/ampoule-run/ampoule/errcode"
 )
 
 // verifyEAR checks an EAR token (the token itself, or a file holding it)
@@ -16,22 +13,15 @@ import (
 // affirming.
 func verifyEAR(ctx context.Context, e *cliEnv, token, jwks string, now time.Time, asJSON bool) int {
 	c, err := ampoule.VerifyEAR(ctx, token, jwks, now)
-	if err != nil {
-		return e.fail(err)
-	}
-	if asJSON {
-		writeJSON(e, struct {
-			*kbs.Claims
-			IssuedAt  time.Time `json:"issued_at"`
-			Expires   time.Time `json:"expires"`
-			Issuer    string    `json:"issuer"`
-			TeePubKey kbs.JWK   `json:"tee_pubkey"`
-		}{c, c.IssuedAt, c.Expires, c.Issuer, c.TeePubKey})
-	} else {
+	switch {
+	case c == nil:
+	case asJSON:
+		writeJSON(e, c.Report())
+	default:
 		c.WriteText(e.stdout)
 	}
-	if c.Verdict != "affirming" {
-		return e.fail(errcode.Errorf(errcode.EvidenceRefused, "the token's verdict is %s: %s", c.Verdict, strings.Join(c.Reasons, "; ")))
+	if err != nil {
+		return e.fail(err)
 	}
 	return 0
 }
