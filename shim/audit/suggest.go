@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/ampoule-run/ampoule/internal/regfile"
 )
 
 // Report is what an audited run writes (launch run --audit-json) and
@@ -18,6 +21,30 @@ type Report struct {
 
 // ErrNotReport is what DecodeReport returns for data that is not a report.
 var ErrNotReport = errors.New("not an audit report")
+
+// WriteReportFile writes counts to the file path as the Report that
+// ReadReportFile reads back.
+func WriteReportFile(path string, counts []Count) error {
+	b, err := json.MarshalIndent(Report{Syscalls: counts}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadReportFile reads the Report in the regular file path: an error
+// reading it, or DecodeReport's prefixed with the path.
+func ReadReportFile(path string) (*Report, error) {
+	data, err := regfile.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := DecodeReport(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
 
 // DecodeReport reads a Report, refusing anything without its list of
 // system calls or with a call that has no name.

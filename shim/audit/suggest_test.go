@@ -2,8 +2,13 @@ package audit
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/ampoule-run/ampoule/internal/regfile"
 )
 
 // TestSuggest: each call the run made is a row in the report's order,
@@ -30,6 +35,29 @@ func TestDecodeReport(t *testing.T) {
 		if _, err := DecodeReport([]byte(bad)); !errors.Is(err, ErrNotReport) {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+// TestReportFile: counts written to a file read back the same; a file
+// that is not a report is ErrNotReport with its path, and a directory is
+// refused before it is read.
+func TestReportFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.json")
+	counts := []Count{{Nr: 0, Name: "read", Count: 2}, {Nr: 1, Name: "write", Count: 7}}
+	if err := WriteReportFile(path, counts); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ReadReportFile(path)
+	if err != nil || !slices.Equal(r.Syscalls, counts) {
+		t.Fatalf("%+v, %v", r, err)
+	}
+	os.WriteFile(path, []byte(`{}`), 0o644)
+	if _, err := ReadReportFile(path); !errors.Is(err, ErrNotReport) || !strings.HasPrefix(err.Error(), path+": ") {
+		t.Errorf("not a report: %v", err)
+	}
+	if _, err := ReadReportFile(dir); !errors.Is(err, regfile.ErrNotRegular) {
+		t.Errorf("a directory: %v", err)
 	}
 }
 
