@@ -61,3 +61,15 @@ func SignHandOn(bundle, profile, keyFile, from string) (HandOn, error) {
 	clear(key)
 	return HandOn{Data: handOn, From: loader.Measurement(fromM), To: to}, nil
 }
+
+// ReadHandOn reads the hand-on file path for Config.SealedHandOn, as
+// --hand-on names it: a regular file, read to one byte past
+// sealed.MaxHandOn (Run's parsing of the hand-on refuses more); anything
+// else is a usage error about the host's own input.
+func ReadHandOn(path string) ([]byte, error) {
+	data, err := regfile.ReadBounded(path, sealed.MaxHandOn)
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Usage, "--hand-on: %v", err).WithHint("pass the file launch sealed sign wrote").Host()
+	}
+	return data, nil
+}

@@ -57,3 +57,26 @@ func TestSignHandOn(t *testing.T) {
 		}
 	}
 }
+
+// TestReadHandOn: a hand-on file's bytes as they are, a longer one's only
+// to a byte past sealed.MaxHandOn (for the parser to refuse); a missing
+// file and a directory are usage errors about the host's own input, each
+// with the hint.
+func TestReadHandOn(t *testing.T) {
+	dir := t.TempDir()
+	good, big := filepath.Join(dir, "good"), filepath.Join(dir, "big")
+	os.WriteFile(good, []byte("hand-on"), 0o644)
+	os.WriteFile(big, make([]byte, sealed.MaxHandOn+1), 0o644)
+	if data, err := ampoule.ReadHandOn(good); err != nil || string(data) != "hand-on" {
+		t.Errorf("%q, %v", data, err)
+	}
+	if data, err := ampoule.ReadHandOn(big); err != nil || len(data) != sealed.MaxHandOn+1 {
+		t.Errorf("a long file: %d bytes, %v", len(data), err)
+	}
+	for _, path := range []string{filepath.Join(dir, "none"), dir} {
+		_, err := ampoule.ReadHandOn(path)
+		if e := errcode.From(err); e.Code != errcode.Usage || !errcode.IsHost(err) || e.Hint() == "" {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+}

@@ -48,3 +48,30 @@ func ParseDirOverride(s string) (loader.Mount, error) {
 	}
 	return d, nil
 }
+
+// ParseOverrides reads --env's and --dir's values in order, as
+// ParseEnvOverride and ParseDirOverride do, into Config.Env (nil when env
+// is empty; a later K wins) and Config.Dirs; the first one that does not
+// read is the error.
+func ParseOverrides(env, dirs []string) (map[string]string, []loader.Mount, error) {
+	var vars map[string]string
+	if len(env) > 0 {
+		vars = map[string]string{}
+	}
+	for _, kv := range env {
+		k, v, err := ParseEnvOverride(kv)
+		if err != nil {
+			return nil, nil, err
+		}
+		vars[k] = v
+	}
+	var mounts []loader.Mount
+	for _, s := range dirs {
+		d, err := ParseDirOverride(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		mounts = append(mounts, d)
+	}
+	return vars, mounts, nil
+}

@@ -41,3 +41,22 @@ func TestParseDirOverride(t *testing.T) {
 		}
 	}
 }
+
+// TestParseOverrides: every value read in order, a later K winning; no
+// --env is a nil map; the first value that does not read is its error,
+// an environment variable's before a directory's.
+func TestParseOverrides(t *testing.T) {
+	env, dirs, err := ParseOverrides([]string{"K=1", "J=2", "K=3"}, []string{"/a::/b::rw", "data"})
+	if err != nil || len(env) != 2 || env["K"] != "3" || env["J"] != "2" || len(dirs) != 2 || dirs[0].Host != "/a" || dirs[0].Guest != "/b" || !dirs[0].Writable || dirs[1].Guest != "/data" {
+		t.Errorf("%v %+v %v", env, dirs, err)
+	}
+	if env, dirs, err := ParseOverrides(nil, nil); env != nil || dirs != nil || err != nil {
+		t.Errorf("none: %v %+v %v", env, dirs, err)
+	}
+	if _, _, err := ParseOverrides([]string{"=V"}, []string{"::"}); errcode.From(err).Code != errcode.Usage {
+		t.Errorf("bad env and dir: %v, want the env's usage error", err)
+	}
+	if _, _, err := ParseOverrides([]string{"K=V"}, []string{"::"}); errcode.From(err).Code != errcode.DirInvalid {
+		t.Errorf("bad dir: %v, want dir-invalid", err)
+	}
+}

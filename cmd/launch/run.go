@@ -11,9 +11,7 @@ import (
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/internal/regfile"
 	"github.com/ampoule-run/ampoule/profiles"
-	"github.com/ampoule-run/ampoule/sealed"
 )
 
 // The fixed warnings, as the host sees them.
@@ -144,8 +142,8 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 
 // runConfig turns run's flags into the library's settings; the run's own
 // lines for the host go to host.
-func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *ampoule.HostLines) (ampoule.Config, error) {
-	cfg := ampoule.Config{
+func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *ampoule.HostLines) (cfg ampoule.Config, err error) {
+	cfg = ampoule.Config{
 		Profile: f.profile, Backend: f.backend, SimKey: f.simKey, Platform: e.platform, TEE: e.tee,
 		Args: guestArgs, TraceCalls: f.trace, Audit: f.audit,
 		CacheDir: f.cacheDir, NoCache: f.noCache, Confine: f.confine,
@@ -159,31 +157,13 @@ func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *ampoule.HostLin
 		return cfg, errcode.Errorf(errcode.Usage, "--audit-json needs --audit")
 	}
 	if f.handOn != "" {
-		data, err := regfile.ReadBounded(f.handOn, sealed.MaxHandOn)
-		if err != nil {
-			return cfg, errcode.Errorf(errcode.Usage, "--hand-on: %v", err).WithHint("pass the file launch sealed sign wrote").Host()
+		if cfg.SealedHandOn, err = ampoule.ReadHandOn(f.handOn); err != nil {
+			return cfg, err
 		}
-		cfg.SealedHandOn = data
 	}
 	if f.verbose {
 		cfg.LogLevel = hclog.Info
 	}
-	if len(f.env) > 0 {
-		cfg.Env = map[string]string{}
-	}
-	for _, kv := range f.env {
-		k, v, err := ampoule.ParseEnvOverride(kv)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.Env[k] = v
-	}
-	for _, s := range f.dirs {
-		d, err := ampoule.ParseDirOverride(s)
-		if err != nil {
-			return cfg, err
-		}
-		cfg.Dirs = append(cfg.Dirs, d)
-	}
-	return cfg, nil
+	cfg.Env, cfg.Dirs, err = ampoule.ParseOverrides(f.env, f.dirs)
+	return cfg, err
 }
