@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 
@@ -14,35 +13,29 @@ func cmdCache(fs *flag.FlagSet) action {
 	dir := fs.String("cache-dir", "", "the cache's directory (default: the one 'launch run' uses, under the user's cache dir)")
 	asJSON := fs.Bool("json", false, "info: print JSON")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		return cacheAction(e, in.Sub, dir, *asJSON)
-	}
-}
-
-func cacheAction(e *cliEnv, sub string, dir *string, asJSON bool) int {
-	if *dir == "" {
-		d, err := ampoule.DefaultCacheDir()
-		if err != nil {
-			return e.fail(errcode.Errorf(errcode.CacheUnavailable, "no user cache directory: %v", err).WithHint("pass --cache-dir DIR"))
+		if *dir == "" {
+			d, err := ampoule.DefaultCacheDir()
+			if err != nil {
+				return e.fail(errcode.Errorf(errcode.CacheUnavailable, "no user cache directory: %v", err).WithHint("pass --cache-dir DIR"))
+			}
+			*dir = d
 		}
-		*dir = d
-	}
-	if sub == "prune" {
-		st, err := ampoule.PruneCache(*dir)
-		if err != nil {
+		if in.Sub == "prune" {
+			st, err := ampoule.PruneCache(*dir)
+			if err != nil {
+				return e.fail(err)
+			}
+			fmt.Fprintf(e.stdout, "removed %d compiled modules (%s) from %s\n", st.Entries, ampoule.SizeText(st.Bytes), st.Dir)
+			return 0
+		}
+		st, err := ampoule.CacheInfo(*dir)
+		switch {
+		case err != nil:
 			return e.fail(err)
+		case *asJSON:
+			return writeJSON(e, st)
 		}
-		fmt.Fprintf(e.stdout, "removed %d compiled modules (%s) from %s\n", st.Entries, ampoule.SizeText(st.Bytes), st.Dir)
+		st.WriteText(e.stdout)
 		return 0
 	}
-	st, err := ampoule.CacheInfo(*dir)
-	if err != nil {
-		return e.fail(err)
-	}
-	if asJSON {
-		b, _ := json.MarshalIndent(st, "", "  ")
-		fmt.Fprintf(e.stdout, "%s\n", b)
-		return 0
-	}
-	st.WriteText(e.stdout)
-	return 0
 }

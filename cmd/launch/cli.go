@@ -228,3 +228,60 @@ type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// quietFlag declares -q and --quiet on fs: they hide launch's own
+// informational lines (what it made, what a log was found bound to, a
+// compile's progress), never an error and never a warning, so that a
+// script or a CI job sees only what asks for attention. The command's
+// action sets cliEnv.quiet from it.
+func quietFlag(fs *flag.FlagSet) *bool {
+	q := new(bool)
+	fs.BoolVar(q, "q", false, quietUsage)
+	fs.BoolVar(q, "quiet", false, quietUsage)
+	return q
+}
+
+const quietUsage = "print no informational lines (errors and warnings still are)"
+
+// info is where an informational line goes: w, or nowhere under --quiet.
+func (e *cliEnv) info(w io.Writer) io.Writer {
+	if e.quiet {
+		return io.Discard
+	}
+	return w
+}
+
+func cmdHelp(fs *flag.FlagSet) action {
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		if len(in.Pos) == 0 {
+			printUsage(e.stdout)
+			return 0
+		}
+		for _, other := range commands() {
+			if other.name == in.Pos[0] {
+				printCommandHelp(e.stdout, other)
+				return 0
+			}
+		}
+		return e.fail(usageError(cmdline.UnknownCommand("launch", in.Pos[0], docs())))
+	}
+}
+
+func cmdMan(fs *flag.FlagSet) action {
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		if err := cmdline.Man(e.stdout, "launch", intro, docs()); err != nil {
+			return e.fail(errcode.Errorf(errcode.Internal, "writing the man page: %w", err))
+		}
+		return 0
+	}
+}
+
+func cmdCompletion(fs *flag.FlagSet) action {
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		shell := in.Sub
+		if err := cmdline.Completion(e.stdout, shell, "launch", docs()); err != nil {
+			return e.fail(errcode.Errorf(errcode.Internal, "writing the completion script: %w", err))
+		}
+		return 0
+	}
+}

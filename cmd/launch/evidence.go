@@ -1,11 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
@@ -121,11 +121,10 @@ func cmdPolicy(fs *flag.FlagSet) action {
 		if err != nil {
 			return e.fail(err)
 		}
-		var out bytes.Buffer
-		if err := attest.WriteTemplate(&out, t); err != nil {
+		// WriteTemplate writes nothing unless the whole policy reads back.
+		if err := attest.WriteTemplate(e.stdout, t); err != nil {
 			return e.fail(errcode.Errorf(errcode.Internal, "the policy written does not parse: %v", err))
 		}
-		e.stdout.Write(out.Bytes())
 		return 0
 	}
 }
@@ -177,4 +176,23 @@ func cmdCollateral(fs *flag.FlagSet) action {
 		}
 		return 0
 	}
+}
+
+// verifyEAR checks an EAR token (the token itself, or a file holding it)
+// against the key set in jwks (a file, or an http(s) URL), at now: it
+// prints the claims and exits 0 only when the token is valid and
+// affirming.
+func verifyEAR(ctx context.Context, e *cliEnv, token, jwks string, now time.Time, asJSON bool) int {
+	c, err := ampoule.VerifyEAR(ctx, token, jwks, now)
+	switch {
+	case c == nil:
+	case asJSON:
+		writeJSON(e, c.Report())
+	default:
+		c.WriteText(e.stdout)
+	}
+	if err != nil {
+		return e.fail(err)
+	}
+	return 0
 }

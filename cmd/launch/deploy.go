@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
+	"github.com/ampoule-run/ampoule/ociimage"
 	"github.com/ampoule-run/ampoule/vm"
 )
 
@@ -37,10 +39,7 @@ func cmdVM(fs *flag.FlagSet) action {
 			if err != nil {
 				return e.fail(err)
 			}
-			fmt.Fprint(e.stdout, g.Digests())
-			if g.Launch != nil {
-				fmt.Fprint(e.stdout, g.Launch.Text())
-			}
+			printGuest(e.stdout, g)
 			return 0
 		}
 		mem, err := vm.ParseMemory(memory)
@@ -60,14 +59,20 @@ func (e *cliEnv) vmRun(ctx context.Context, c vm.RunConfig) int {
 		return e.fail(err)
 	}
 	if c.DryRun {
-		fmt.Fprint(e.stdout, res.Guest.Digests())
-		if res.Guest.Launch != nil {
-			fmt.Fprint(e.stdout, res.Guest.Launch.Text())
-		}
+		printGuest(e.stdout, res.Guest)
 		fmt.Fprintln(e.stdout, vm.ShellLine(res.Command))
 		fmt.Fprintln(e.stdout, "# the guest's files above were in a temporary directory, now removed: 'launch vm build -o DIR' keeps them")
 	}
 	return res.Status
+}
+
+// printGuest prints the guest's digests, and its launch measurement when
+// it was measured.
+func printGuest(w io.Writer, g *vm.Guest) {
+	fmt.Fprint(w, g.Digests())
+	if g.Launch != nil {
+		fmt.Fprint(w, g.Launch.Text())
+	}
 }
 
 // orSelf is path, or this executable's.
@@ -76,4 +81,17 @@ func orSelf(path string) string {
 		path, _ = os.Executable()
 	}
 	return path
+}
+
+func cmdImage(fs *flag.FlagSet) action {
+	out := fs.String("o", "", "build: the new OCI image layout tar to write")
+	name := fs.String("name", "", "build: the image's reference, as ctr image import names it (example.com/hello:1.0)")
+	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
+		digest, err := ociimage.Build(in.Pos[0], *out, *name)
+		if err != nil {
+			return e.fail(err)
+		}
+		fmt.Fprintf(e.stdout, "%s %s %s\n", *out, *name, digest)
+		return 0
+	}
 }
