@@ -74,7 +74,7 @@ type cliEnv struct {
 // a command is a row here and its help file.
 func commands() []command {
 	cs := []command{
-		{name: "run", flags: cmdRun, args: cmdline.Any},
+		{name: "run", flags: cmdRun, args: cmdline.Any, rules: []cmdline.Rule{{If: []string{"audit-json"}, Needs: []string{"audit"}, Msg: "--audit-json needs --audit"}}},
 		{name: "measure", flags: cmdMeasure, args: "BUNDLE"},
 		{name: "profiles", flags: cmdProfiles},
 		{name: "gate", flags: cmdGate},

@@ -16,9 +16,8 @@ import (
 
 func cmdAttest(fs *flag.FlagSet) action {
 	nonceHex := fs.String("nonce", "", "the verifier's nonce, in hex (1 to 64 bytes)")
-	backendName := fs.String("backend", "", "the TEE backend: auto, sim, snp or tdx (default: sim under debug, auto otherwise)")
-	profileName := fs.String("profile", "debug", "the profile the bundle is measured under")
-	simKey := fs.String("sim-key", "", "the simulator's key file (default: the user's config dir)")
+	var t teeFlags
+	t.define(fs)
 	quiet := quietFlag(fs)
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		target := in.Pos[0]
@@ -27,7 +26,7 @@ func cmdAttest(fs *flag.FlagSet) action {
 		if err != nil || len(nonce) == 0 || len(nonce) > 64 {
 			return e.fail(errcode.Errorf(errcode.Usage, "--nonce must be 1 to 64 bytes in hex").WithHint("the verifier chooses the nonce; for a try: --nonce $(openssl rand -hex 32)"))
 		}
-		env, err := ampoule.Attest(ctx, target, ampoule.AttestConfig{Profile: *profileName, Backend: *backendName, SimKey: *simKey,
+		env, err := ampoule.Attest(ctx, target, ampoule.AttestConfig{Profile: t.profile, Backend: t.backend, SimKey: t.simKey,
 			TEE: e.tee, Platform: e.platform, Nonce: nonce, Warnings: e.stderr})
 		if err != nil {
 			return e.fail(err)

@@ -23,14 +23,25 @@ var (
 
 func warningLine(w string) string { return "launch: warning: " + w + "\n" }
 
+// teeFlags are the flags of a command that measures a bundle under a
+// profile and binds it into a TEE backend's evidence (run, attest),
+// defined once so that both say the same.
+type teeFlags struct{ profile, backend, simKey string }
+
+func (t *teeFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&t.profile, "profile", "debug", "the profile: debug, staging or production")
+	fs.StringVar(&t.backend, "backend", "", "the TEE backend: auto, sim, snp or tdx (default: sim under debug, auto otherwise; auto never falls back to sim under production)")
+	fs.StringVar(&t.simKey, "sim-key", "", "the simulator's key file, for the evidence (default: the user's config dir)")
+}
+
+// runFlags are run's flags: those the library takes as they are go
+// straight into cfg, the rest runConfig reads.
 type runFlags struct {
-	profile, backend, cacheDir string
-	noCache, verbose, trace    bool
-	confine, audit, logJSON    bool
-	auditJSON, logOut, simKey  string
-	sealed, handOn, server     string
-	force, quiet               bool
-	dirs, env                  stringList
+	tee                               teeFlags
+	cfg                               ampoule.Config
+	verbose, force, quiet             bool
+	auditJSON, logOut, handOn, server string
+	dirs, env                         stringList
 }
 
 func cmdRun(fs *flag.FlagSet) action {
@@ -38,7 +49,7 @@ func cmdRun(fs *flag.FlagSet) action {
 	f.define(fs)
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) (status int) {
 		pos, guestArgs := in.Pos, in.Rest
-		fail := e.runFail(f.logJSON)
+		fail := e.runFail(f.cfg.LogJSON)
 		if len(pos) != 1 {
 			hint := "usage: launch " + c.doc.Usage
 			if len(pos) > 1 {
@@ -46,14 +57,14 @@ func cmdRun(fs *flag.FlagSet) action {
 			}
 			return fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint))
 		}
-		profile, err := profiles.Get(f.profile)
+		profile, err := profiles.Get(f.tee.profile)
 		if err != nil {
 			return fail(err)
 		}
 		host := ampoule.NewHostLines(e.stdout, e.stderr, !profile.PlainLogs && ampoule.ToStderr(f.logOut))
 		cfg, err := e.runConfig(f, guestArgs, host)
 		out := &ampoule.Outcome{Host: host, Profile: profile, Ref: cfg.Ref}
-		if f.logJSON {
+		if cfg.LogJSON {
 			// launch's own lines are records too.
 			out.JSON = ampoule.NewJSONLines(host)
 			cfg.Warnings = out.JSON
@@ -84,7 +95,7 @@ func cmdRun(fs *flag.FlagSet) action {
 		} else {
 			res, err = ampoule.Run(ctx, pos[0], cfg)
 		}
-		if f.audit && res.Audit != nil {
+		if cfg.Audit && res.Audit != nil {
 			reportAudit(e.stderr, res.Audit, f.auditJSON)
 		}
 		return out.Finish(res, err)
@@ -106,7 +117,7 @@ func (e *cliEnv) runFail(logJSON bool) func(error) int {
 // progress is a compile's progress line, on a terminal that is not the
 // log's stream; none under --quiet, nor among --log-json's records.
 func (e *cliEnv) progress(f runFlags, profile profiles.Profile) func(string, int) func() {
-	if f.quiet || f.logJSON || !profile.PlainLogs && ampoule.ToStderr(f.logOut) {
+	if f.quiet || f.cfg.LogJSON || !profile.PlainLogs && ampoule.ToStderr(f.logOut) {
 		return nil
 	}
 	after := ampoule.ProgressAfter
@@ -118,24 +129,22 @@ func (e *cliEnv) progress(f runFlags, profile profiles.Profile) func(string, int
 
 // define declares run's flags on fs.
 func (f *runFlags) define(fs *flag.FlagSet) {
-	fs.StringVar(&f.profile, "profile", "debug", "the profile: debug, staging or production")
-	fs.StringVar(&f.backend, "backend", "", "the TEE backend: auto, sim, snp or tdx (default: sim under debug, auto otherwise; auto never falls back to sim under production)")
+	f.tee.define(fs)
 	fs.Var(&f.dirs, "dir", "preopen a host directory: HOST::GUEST (read-only), HOST::GUEST::rw, or HOST alone at the same path in the guest, read-only (debug only; repeatable)")
 	fs.Var(&f.env, "env", "set a workload environment variable K=V, or NAME to pass on launch's own (debug only; repeatable)")
-	fs.StringVar(&f.cacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir); under staging and production, the authenticated cache's disk tier")
-	fs.BoolVar(&f.noCache, "no-cache", false, "compile in memory, with no on-disk cache")
+	fs.StringVar(&f.cfg.CacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir); under staging and production, the authenticated cache's disk tier")
+	fs.BoolVar(&f.cfg.NoCache, "no-cache", false, "compile in memory, with no on-disk cache")
 	fs.BoolVar(&f.verbose, "v", false, "log what runs and its measurement (to stderr under debug, to the tenant's log otherwise)")
-	fs.BoolVar(&f.logJSON, "log-json", false, "write the runtime's own log records, and launch's warnings and final error with its hint, as JSON records rather than text")
-	fs.BoolVar(&f.trace, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
-	fs.BoolVar(&f.confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
-	fs.StringVar(&f.simKey, "sim-key", "", "the simulator's key file, for a run's evidence (default: the user's config dir)")
+	fs.BoolVar(&f.cfg.LogJSON, "log-json", false, "write the runtime's own log records, and launch's warnings and final error with its hint, as JSON records rather than text")
+	fs.BoolVar(&f.cfg.TraceCalls, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
+	fs.BoolVar(&f.cfg.Confine, "confine", false, "confine the runner with seccomp (EPERM) under debug too; staging and production always do")
 	fs.StringVar(&f.handOn, "hand-on", "", "a hand-on (launch sealed sign): the consent that this version takes over an earlier one's TEE-sealed store, which its [sealed] accept_from names")
-	fs.StringVar(&f.sealed, "sealed", "", "the encrypted store of the manifest's [sealed] mount (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
+	fs.StringVar(&f.cfg.SealedStore, "sealed", "", "the encrypted store of the manifest's [sealed] mount (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
 	fs.StringVar(&f.logOut, "log-out", "-", "where the encrypted log goes under staging and production: a new file (an existing one is refused), unix:SOCKET, or - for stderr (launch's own lines then go to stdout)")
 	fs.BoolVar(&f.force, "force", false, "let --log-out replace an existing file")
 	fs.BoolVar(&f.quiet, "q", false, quietUsage)
 	fs.BoolVar(&f.quiet, "quiet", false, quietUsage)
-	fs.BoolVar(&f.audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
+	fs.BoolVar(&f.cfg.Audit, "audit", false, "count the runner's system calls with eBPF and print them at exit (debug only; needs root)")
 	fs.StringVar(&f.server, "server", "", "send the run to 'launch serve' at unix:PATH, which runs it with a warm runner; what the host sees is what 'launch run' shows")
 	fs.StringVar(&f.auditJSON, "audit-json", "", "with --audit, also write the counts as JSON to this file, for 'launch audit --suggest'")
 }
@@ -143,19 +152,14 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 // runConfig turns run's flags into the library's settings; the run's own
 // lines for the host go to host.
 func (e *cliEnv) runConfig(f runFlags, guestArgs []string, host *ampoule.HostLines) (cfg ampoule.Config, err error) {
-	cfg = ampoule.Config{
-		Profile: f.profile, Backend: f.backend, SimKey: f.simKey, Platform: e.platform, TEE: e.tee,
-		Args: guestArgs, TraceCalls: f.trace, Audit: f.audit,
-		CacheDir: f.cacheDir, NoCache: f.noCache, Confine: f.confine,
-		Stdin: e.stdin, Stdout: e.stdout, Stderr: e.stderr, Warnings: host,
-		LogJSON: f.logJSON, SealedStore: f.sealed, Runner: e.runner, Ref: ampoule.NewRef(),
-		LogSink: func() (io.WriteCloser, error) { return host.Sink(f.logOut, f.force) },
-		// The log is open by now, if the run has one.
-		BeforeStart: func(int) { host.Settle() },
-	}
-	if f.auditJSON != "" && !f.audit {
-		return cfg, errcode.Errorf(errcode.Usage, "--audit-json needs --audit")
-	}
+	cfg = f.cfg
+	cfg.Profile, cfg.Backend, cfg.SimKey = f.tee.profile, f.tee.backend, f.tee.simKey
+	cfg.Platform, cfg.TEE, cfg.Runner, cfg.Args = e.platform, e.tee, e.runner, guestArgs
+	cfg.Stdin, cfg.Stdout, cfg.Stderr, cfg.Warnings = e.stdin, e.stdout, e.stderr, host
+	cfg.Ref = ampoule.NewRef()
+	cfg.LogSink = func() (io.WriteCloser, error) { return host.Sink(f.logOut, f.force) }
+	// The log is open by now, if the run has one.
+	cfg.BeforeStart = func(int) { host.Settle() }
 	if f.handOn != "" {
 		if cfg.SealedHandOn, err = ampoule.ReadHandOn(f.handOn); err != nil {
 			return cfg, err
