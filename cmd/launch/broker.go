@@ -115,12 +115,12 @@ func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, o broker.Se
 // value, are in its memory.
 func brokerSecret(ctx context.Context, e *cliEnv, c command, in invocation, db string, asJSON bool) int {
 	if len(in.Pos) == 0 || (in.Pos[0] != "put" && in.Pos[0] != "list" && in.Pos[0] != "rm") {
-		return e.fail(errcode.Errorf(errcode.Usage, "broker secret takes the subcommand put, list or rm").WithHint("usage: launch " + c.doc.Usage))
+		return e.fail(errcode.Errorf(errcode.Usage, "broker secret takes the subcommand put, list or rm").WithHint("usage: launch " + c.Doc.Usage))
 	}
 	sub, pos := in.Pos[0], in.Pos[1:]
 	want := map[string]int{"put": 2, "list": 0, "rm": 1}[sub]
 	if len(pos) != want || len(in.Rest) > 0 {
-		return e.fail(errcode.Errorf(errcode.Usage, "broker secret %s takes %d arguments, not %d", sub, want, len(pos)+len(in.Rest)).WithHint("usage: launch " + c.doc.Usage))
+		return e.fail(errcode.Errorf(errcode.Usage, "broker secret %s takes %d arguments, not %d", sub, want, len(pos)+len(in.Rest)).WithHint("usage: launch " + c.Doc.Usage))
 	}
 	var err error
 	var value []byte

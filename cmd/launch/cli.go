@@ -16,21 +16,10 @@ import (
 )
 
 // command is one subcommand of launch: its name, its flags and what runs
-// with them, the arguments it takes, and its documentation, read from its
-// help file (help/NAME.txt).
-type command struct {
-	name string
-	// flags defines the command's flags on fs and returns its action, to
-	// run once they are parsed.
-	flags func(fs *flag.FlagSet) action
-	// args is the positional arguments the command takes: "" none, "*"
-	// any (the action checks them), else exactly one, so named.
-	args string
-	// rules are the shapes its command line must have beyond args: the
-	// arguments and flags each subcommand wants (cmdline.Check).
-	rules []cmdline.Rule
-	doc   cmdline.Doc
-}
+// with them (the action), the arguments it takes, the rules its command
+// line must follow, and its documentation, read from its help file
+// (help/NAME.txt).
+type command = cmdline.Command[action]
 
 // action is what a command does once its subcommand, flags and arguments
 // are parsed; it returns launch's exit status.
@@ -74,64 +63,53 @@ type cliEnv struct {
 // a command is a row here and its help file.
 func commands() []command {
 	cs := []command{
-		{name: "run", flags: cmdRun, args: cmdline.Any, rules: []cmdline.Rule{{If: []string{"audit-json"}, Needs: []string{"audit"}, Msg: "--audit-json needs --audit"}}},
-		{name: "measure", flags: cmdMeasure, args: "BUNDLE"},
-		{name: "profiles", flags: cmdProfiles},
-		{name: "gate", flags: cmdGate},
-		{name: "audit", flags: cmdAudit, rules: []cmdline.Rule{{Needs: []string{"suggest"}, Msg: "audit needs --suggest FILE"}}},
-		{name: "keygen", flags: cmdKeygen, rules: []cmdline.Rule{{If: []string{"y"}, Refuses: []string{"o"}, Msg: "keygen takes -o or -y, not both"}}},
-		{name: "logs", flags: cmdLogs, args: cmdline.Any, rules: []cmdline.Rule{{Args: "0-1", Needs: []string{"identity"}, Msg: "logs decrypt needs --identity and at most one LOG"}}},
-		{name: "attest", flags: cmdAttest, args: "BUNDLE"},
-		{name: "verify", flags: cmdVerify, args: cmdline.Any, rules: []cmdline.Rule{
+		{Name: "run", Flags: cmdRun, Args: cmdline.Any, Rules: []cmdline.Rule{{If: []string{"audit-json"}, Needs: []string{"audit"}, Msg: "--audit-json needs --audit"}}},
+		{Name: "measure", Flags: cmdMeasure, Args: "BUNDLE"},
+		{Name: "profiles", Flags: cmdProfiles},
+		{Name: "gate", Flags: cmdGate},
+		{Name: "audit", Flags: cmdAudit, Rules: []cmdline.Rule{{Needs: []string{"suggest"}, Msg: "audit needs --suggest FILE"}}},
+		{Name: "keygen", Flags: cmdKeygen, Rules: []cmdline.Rule{{If: []string{"y"}, Refuses: []string{"o"}, Msg: "keygen takes -o or -y, not both"}}},
+		{Name: "logs", Flags: cmdLogs, Args: cmdline.Any, Rules: []cmdline.Rule{{Args: "0-1", Needs: []string{"identity"}, Msg: "logs decrypt needs --identity and at most one LOG"}}},
+		{Name: "attest", Flags: cmdAttest, Args: "BUNDLE"},
+		{Name: "verify", Flags: cmdVerify, Args: cmdline.Any, Rules: []cmdline.Rule{
 			{If: []string{"vcek", "vlek", "chain"}, Needs: []string{"snp-report"}, Msg: "--vcek, --vlek and --chain go with --snp-report FILE"},
 			{Unless: []string{"ear", "snp-report", "tdx-quote"}, Args: "1", Needs: []string{"policy"}, Msg: "verify needs --policy and one EVIDENCE file"}}},
-		{name: "collateral", flags: cmdCollateral, rules: []cmdline.Rule{{Needs: []string{"tdx-quote"}, Msg: "collateral fetch needs --tdx-quote FILE"}}},
-		{name: "policy", flags: cmdPolicy, rules: []cmdline.Rule{{Needs: []string{"from"}, Msg: "policy new needs --from BUNDLE"}}},
-		{name: "broker", flags: cmdBroker, args: cmdline.Any, rules: []cmdline.Rule{
+		{Name: "collateral", Flags: cmdCollateral, Rules: []cmdline.Rule{{Needs: []string{"tdx-quote"}, Msg: "collateral fetch needs --tdx-quote FILE"}}},
+		{Name: "policy", Flags: cmdPolicy, Rules: []cmdline.Rule{{Needs: []string{"from"}, Msg: "policy new needs --from BUNDLE"}}},
+		{Name: "broker", Flags: cmdBroker, Args: cmdline.Any, Rules: []cmdline.Rule{
 			{Subs: []string{"serve", "key", "audit"}, Args: "0", Msg: "broker {sub} takes no arguments"},
 			{Needs: []string{"db"}, Msg: "broker {sub} needs --db FILE"},
 			{Subs: []string{"serve"}, Needs: []string{"policy"}, Msg: "broker serve needs --policy FILE", Hint: "write one with: launch policy new --from BUNDLE"},
 			{Subs: []string{"serve"}, If: []string{"tls-cert", "tls-key"}, Needs: []string{"tls-cert", "tls-key"}, Msg: "--tls-cert and --tls-key go together"}}},
-		{name: "sealed", flags: cmdSealed, args: cmdline.Any, rules: []cmdline.Rule{
+		{Name: "sealed", Flags: cmdSealed, Args: cmdline.Any, Rules: []cmdline.Rule{
 			{Subs: []string{"export"}, Args: "1", Needs: []string{"o"}, Msg: "sealed export takes one BUNDLE and -o DIR"},
 			{Subs: []string{"import"}, Args: "2", Refuses: []string{"o"}, Msg: "sealed import takes a BUNDLE and the DIR to seal, and no -o"},
 			{Subs: []string{"keygen"}, Args: "0", Msg: "sealed keygen takes no arguments"},
 			{Subs: []string{"keygen"}, Needs: []string{"o"}, Msg: "sealed keygen needs -o KEY"},
 			{Subs: []string{"sign"}, Args: "1", Msg: "sealed sign takes one BUNDLE"},
 			{Subs: []string{"sign"}, Needs: []string{"key", "from"}, Msg: "sealed sign needs --key KEY and --from MEASUREMENT"}}},
-		{name: "platform", flags: cmdPlatform},
-		{name: "errors", flags: cmdErrors},
-		{name: "version", flags: cmdVersion},
-		{name: "help", flags: cmdHelp, args: cmdline.Any, rules: []cmdline.Rule{{Args: "0-1", Msg: "help takes at most one COMMAND"}}},
-		{name: "man", flags: cmdMan},
-		{name: "completion", flags: cmdCompletion},
-		{name: "cache", flags: cmdCache},
-		{name: "init", flags: cmdInit, args: "NAME"},
-		{name: "serve", flags: cmdServe},
-		{name: "vm", flags: cmdVM, args: cmdline.Any, rules: []cmdline.Rule{
+		{Name: "platform", Flags: cmdPlatform},
+		{Name: "errors", Flags: cmdErrors},
+		{Name: "version", Flags: cmdVersion},
+		{Name: "help", Flags: cmdHelp, Args: cmdline.Any, Rules: []cmdline.Rule{{Args: "0-1", Msg: "help takes at most one COMMAND"}}},
+		{Name: "man", Flags: cmdMan},
+		{Name: "completion", Flags: cmdCompletion},
+		{Name: "cache", Flags: cmdCache},
+		{Name: "init", Flags: cmdInit, Args: "NAME"},
+		{Name: "serve", Flags: cmdServe},
+		{Name: "vm", Flags: cmdVM, Args: cmdline.Any, Rules: []cmdline.Rule{
 			{Args: "1", Msg: "vm {sub} takes one BUNDLE"},
 			{Subs: []string{"build"}, Needs: []string{"o"}, Msg: "vm {sub} takes one BUNDLE"}}},
-		{name: "image", flags: cmdImage, args: cmdline.Any, rules: []cmdline.Rule{
+		{Name: "image", Flags: cmdImage, Args: cmdline.Any, Rules: []cmdline.Rule{
 			{Args: "1", Needs: []string{"o"}, Msg: "image build takes one BUNDLE, -o FILE and --name REF"}}},
 	}
-	for i := range cs {
-		fs := newFlagSet(cs[i])
-		cs[i].flags(fs)
-		// An embedded file missing or misshapen leaves the name and flags
-		// alone; TestHelpFiles refuses both.
-		cs[i].doc, _ = cmdline.Load(helpFiles, "help", "launch", cs[i].name, fs)
-	}
-	return cs
+	// An embedded file missing or misshapen leaves the name and flags
+	// alone; TestHelpFiles refuses both.
+	return cmdline.LoadAll(helpFiles, "help", "launch", cs)
 }
 
 // docs is every command's documentation, with its real flag sets.
-func docs() []cmdline.Doc {
-	var out []cmdline.Doc
-	for _, c := range commands() {
-		out = append(out, c.doc)
-	}
-	return out
-}
+func docs() []cmdline.Doc { return cmdline.Docs(commands()) }
 
 // run is the whole CLI: main only wires the process to it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -151,12 +129,11 @@ func (env *cliEnv) run(ctx context.Context, args []string) int {
 	case "-h", "-help", "--help":
 		name = "help"
 	}
-	for _, c := range commands() {
-		if c.name == name {
-			return env.invoke(ctx, c, rest)
-		}
+	c, err := cmdline.Find("launch", commands(), name)
+	if err != nil {
+		return env.fail(usageError(err))
 	}
-	return env.fail(usageError(cmdline.UnknownCommand("launch", name, docs())))
+	return env.invoke(ctx, c, rest)
 }
 
 // intro is what launch is, as its help and man page begin.
@@ -165,7 +142,7 @@ const intro = "measures and runs WebAssembly (WASI preview 1) bundles for confid
 func printUsage(w io.Writer) { cmdline.Usage(w, "launch", intro, docs()) }
 
 // printCommandHelp prints the command's help text and its flags.
-func printCommandHelp(w io.Writer, c command) { fmt.Fprint(w, c.doc.Text()) }
+func printCommandHelp(w io.Writer, c command) { fmt.Fprint(w, c.Doc.Text()) }
 
 // fail prints err in full (there is no profile yet, or the command is a
 // developer's) and returns the exit status of its class.
@@ -177,12 +154,7 @@ func (e *cliEnv) fail(err error) int {
 // invoke parses the command's subcommand, flags and arguments from args
 // and runs its action; help, or a usage error (E1001), ends it first.
 func (e *cliEnv) invoke(ctx context.Context, c command, args []string) int {
-	fs := newFlagSet(c)
-	act := c.flags(fs)
-	in, err := cmdline.Invoke("launch", c.doc, fs, c.args, args)
-	if err == nil {
-		err = cmdline.Check("launch", c.doc, c.rules, fs, in)
-	}
+	act, in, err := c.Parse("launch", args)
 	if errors.Is(err, cmdline.ErrHelp) {
 		printCommandHelp(e.stdout, c)
 		return 0
@@ -200,15 +172,6 @@ func usageError(err error) error {
 		return errcode.Errorf(errcode.Usage, "%s", u.Msg).WithHint(u.Hint)
 	}
 	return errcode.Errorf(errcode.Usage, "%w", err)
-}
-
-// newFlagSet returns a flag set that reports errors to the caller instead
-// of exiting.
-func newFlagSet(c command) *flag.FlagSet {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
 }
 
 // parseAt reads --at: empty means now.
@@ -257,13 +220,12 @@ func cmdHelp(fs *flag.FlagSet) action {
 			printUsage(e.stdout)
 			return 0
 		}
-		for _, other := range commands() {
-			if other.name == in.Pos[0] {
-				printCommandHelp(e.stdout, other)
-				return 0
-			}
+		other, err := cmdline.Find("launch", commands(), in.Pos[0])
+		if err != nil {
+			return e.fail(usageError(err))
 		}
-		return e.fail(usageError(cmdline.UnknownCommand("launch", in.Pos[0], docs())))
+		printCommandHelp(e.stdout, other)
+		return 0
 	}
 }
 

@@ -287,12 +287,12 @@ func TestHelpEverywhere(t *testing.T) {
 		t.Fatalf("help: %+v", r)
 	}
 	for _, c := range commands() {
-		if !strings.Contains(r.stdout, "launch "+c.name) {
-			t.Errorf("help does not list %s", c.name)
+		if !strings.Contains(r.stdout, "launch "+c.Name) {
+			t.Errorf("help does not list %s", c.Name)
 		}
-		h := launch(t, c.name, "--help")
-		if h.code != 0 || !strings.Contains(h.stdout, "Usage: launch "+c.name) || !strings.Contains(h.stdout, "Example") {
-			t.Errorf("%s --help: %+v", c.name, h)
+		h := launch(t, c.Name, "--help")
+		if h.code != 0 || !strings.Contains(h.stdout, "Usage: launch "+c.Name) || !strings.Contains(h.stdout, "Example") {
+			t.Errorf("%s --help: %+v", c.Name, h)
 		}
 	}
 	if r := launch(t); r.code != errcode.ClassUsage.ExitStatus() || !strings.Contains(r.stderr, "Usage:") {

@@ -98,8 +98,8 @@ func TestZshFishCompletion(t *testing.T) {
 	for _, shell := range []string{"zsh", "fish"} {
 		s := script(t, shell)
 		for _, c := range commands() {
-			if !regexp.MustCompile(`[\s(]` + c.name + `[\s)]`).MatchString(s) {
-				t.Errorf("%s script lacks the command %s", shell, c.name)
+			if !regexp.MustCompile(`[\s(]` + c.Name + `[\s)]`).MatchString(s) {
+				t.Errorf("%s script lacks the command %s", shell, c.Name)
 			}
 		}
 		if _, err := exec.LookPath(shell); err != nil {

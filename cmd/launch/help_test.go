@@ -17,9 +17,9 @@ func TestHelpFiles(t *testing.T) {
 	}
 	named := map[string]bool{}
 	for _, c := range commands() {
-		named["help/"+c.name+".txt"] = true
-		if c.doc.Summary == "" || !strings.HasPrefix(c.doc.Usage, c.name) || !strings.Contains(c.doc.Help, "Example") {
-			t.Errorf("help/%s.txt: summary %q, usage %q: not a summary, a usage and an example", c.name, c.doc.Summary, c.doc.Usage)
+		named["help/"+c.Name+".txt"] = true
+		if c.Doc.Summary == "" || !strings.HasPrefix(c.Doc.Usage, c.Name) || !strings.Contains(c.Doc.Help, "Example") {
+			t.Errorf("help/%s.txt: summary %q, usage %q: not a summary, a usage and an example", c.Name, c.Doc.Summary, c.Doc.Usage)
 		}
 	}
 	for _, f := range files {

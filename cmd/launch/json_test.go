@@ -157,7 +157,7 @@ func TestJSONIsSnakeCase(t *testing.T) {
 	jsonFlag := regexp.MustCompile(`(?m)^  -json\b`)
 	for _, c := range commands() {
 		var helps [][]string
-		switch c.name {
+		switch c.Name {
 		case "logs":
 			helps = [][]string{{"logs", "decrypt", "--help"}}
 		case "broker":
@@ -173,12 +173,12 @@ func TestJSONIsSnakeCase(t *testing.T) {
 		case "sealed":
 			helps = [][]string{{"sealed", "export", "--help"}}
 		default:
-			helps = [][]string{{c.name, "--help"}}
+			helps = [][]string{{c.Name, "--help"}}
 		}
 		for _, h := range helps {
 			name := strings.Join(h[:len(h)-1], " ")
 			r := launch(t, h...)
-			if r.code != 0 || !strings.Contains(r.stdout, "Usage: launch "+c.name) {
+			if r.code != 0 || !strings.Contains(r.stdout, "Usage: launch "+c.Name) {
 				t.Errorf("%s --help: %+v", name, r)
 			}
 			if _, ok := cases[name]; jsonFlag.MatchString(r.stdout) != ok {

@@ -51,7 +51,7 @@ func cmdRun(fs *flag.FlagSet) action {
 		pos, guestArgs := in.Pos, in.Rest
 		fail := e.runFail(f.cfg.LogJSON)
 		if len(pos) != 1 {
-			hint := "usage: launch " + c.doc.Usage
+			hint := "usage: launch " + c.Doc.Usage
 			if len(pos) > 1 {
 				hint = fmt.Sprintf("the workload's arguments go after --: launch run [flags] %s -- %s", pos[0], strings.Join(pos[1:], " "))
 			}
