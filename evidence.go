@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,18 @@ import (
 	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
+
+// ParseNonce reads a verifier's nonce as --nonce takes it: 1 to 64 bytes
+// in hex (what SEV-SNP's and TDX's report data hold beside nothing else);
+// anything else is a usage error about the host's own input.
+func ParseNonce(s string) ([]byte, error) {
+	nonce, err := hex.DecodeString(s)
+	if err != nil || len(nonce) == 0 || len(nonce) > 64 {
+		return nil, errcode.Errorf(errcode.Usage, "--nonce must be 1 to 64 bytes in hex").
+			WithHint("the verifier chooses the nonce; for a try: --nonce $(openssl rand -hex 32)").Host()
+	}
+	return nonce, nil
+}
 
 // AttestConfig is what Attest needs beside the bundle.
 type AttestConfig struct {

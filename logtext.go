@@ -1,7 +1,6 @@
 package ampoule
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,8 +30,8 @@ func ReadLogCheck(policyFile, collateralFile, nonceHex, ref string) (LogCheck, e
 		}
 	}
 	if nonceHex != "" {
-		if check.Nonce, err = hex.DecodeString(nonceHex); err != nil || len(check.Nonce) == 0 {
-			return check, errcode.Errorf(errcode.Usage, "--nonce is not hex")
+		if check.Nonce, err = ParseNonce(nonceHex); err != nil {
+			return check, errcode.From(err).WithHint("pass the nonce the run's evidence must carry, the one the tenant's broker issued, in hex")
 		}
 	}
 	return check, nil

@@ -22,9 +22,9 @@ func cmdAttest(fs *flag.FlagSet) action {
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		target := in.Pos[0]
 		e.quiet = *quiet
-		nonce, err := hex.DecodeString(*nonceHex)
-		if err != nil || len(nonce) == 0 || len(nonce) > 64 {
-			return e.fail(errcode.Errorf(errcode.Usage, "--nonce must be 1 to 64 bytes in hex").WithHint("the verifier chooses the nonce; for a try: --nonce $(openssl rand -hex 32)"))
+		nonce, err := ampoule.ParseNonce(*nonceHex)
+		if err != nil {
+			return e.fail(err)
 		}
 		env, err := ampoule.Attest(ctx, target, ampoule.AttestConfig{Profile: t.profile, Backend: t.backend, SimKey: t.simKey,
 			TEE: e.tee, Platform: e.platform, Nonce: nonce, Warnings: e.stderr})
@@ -75,8 +75,8 @@ func cmdVerify(fs *flag.FlagSet) action {
 			vin.Envelope = pos[0]
 		}
 		if *nonceHex != "" {
-			if vin.Options.Nonce, err = hex.DecodeString(*nonceHex); err != nil {
-				return e.fail(errcode.Errorf(errcode.Usage, "--nonce is not hex").WithHint("pass the nonce the verifier issued, in hex, as 'launch attest --nonce' took it"))
+			if vin.Options.Nonce, err = ampoule.ParseNonce(*nonceHex); err != nil {
+				return e.fail(errcode.From(err).WithHint("pass the nonce the verifier issued, in hex, as 'launch attest --nonce' took it"))
 			}
 		}
 		v, err := ampoule.Verify(vin)
