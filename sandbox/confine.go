@@ -381,6 +381,13 @@ func (c *confinedFS) open(name string, flags int, mode uint32) (int, experimenta
 // stat resolves name (following a final link when follow is set) and
 // stats the object resolved.
 func (c *confinedFS) stat(name string, follow bool) (sys.Stat_t, experimentalsys.Errno) {
+	// A name in the mount's own directory takes one call, not three.
+	if st, done, err := c.root.StatHere(name, follow); done {
+		if err != nil {
+			return sys.Stat_t{}, errno(err)
+		}
+		return toStat(&st), 0
+	}
 	flags := unix.O_PATH
 	if !follow {
 		flags |= unix.O_NOFOLLOW
