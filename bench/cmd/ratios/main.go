@@ -125,6 +125,7 @@ func main() {
 		{"clock_time_get", "clock-calls.wat", 5000000},
 		{"fd_write of 16 B to stdout", "write-calls.wat", 2000000},
 		{"path_filestat_get in a mount", "stat-calls.wat", 1000000},
+		{"path_filestat_get two levels down", "stat-deep-calls.wat", 1000000},
 	} {
 		perCall := func(run func(module, bundle string) []string) time.Duration {
 			var with, without []time.Duration
@@ -422,8 +423,9 @@ func callModule(work, wat string, n int) (string, string) {
 	run("wat2wasm", watFile, "-o", module)
 	// Every call module gets the same read-only mount, used or not, so that
 	// both sides set up the same file system.
-	check(os.MkdirAll(filepath.Join(dir, "data"), 0o755))
+	check(os.MkdirAll(filepath.Join(dir, "data", "sub"), 0o755))
 	check(os.WriteFile(filepath.Join(dir, "data", "f"), []byte("f"), 0o644))
+	check(os.WriteFile(filepath.Join(dir, "data", "sub", "f"), []byte("f"), 0o644))
 	check(os.WriteFile(filepath.Join(dir, "ampoule.toml"), []byte("name = \"calls\"\nprofiles = [\"debug\"]\ndirs = [\"data::/data\"]\n[limits]\nwall_time = \"10m\"\noutput = \"4GiB\"\n"), 0o644))
 	return module, dir
 }
