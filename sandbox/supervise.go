@@ -120,7 +120,7 @@ type Hooks struct {
 // a non-nil spec.Trace means the runner traces to its own stderr, which is
 // spec.Stderr. The child dies with the supervisor.
 func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result, error) {
-	p, err := start(exe, spec, spec.Stdin, spec.Stdout, spec.Stderr)
+	p, err := start(exe, spec, spec.Stdin, spec.Stdout, spec.Stderr, false)
 	if err != nil {
 		return Result{}, err
 	}
@@ -148,7 +148,8 @@ type proc struct {
 
 // start starts a runner for spec with the given standard streams and
 // sends it its spec: from here on it compiles, and then waits for finish.
-func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer) (*proc, error) {
+// idle starts it at idle priority (startIdle).
+func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer, idle bool) (*proc, error) {
 	if err := checkSecrets(spec); err != nil {
 		return nil, err
 	}
@@ -219,7 +220,15 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer) (*p
 	// A stdin that is not a file is copied by a goroutine that may be blocked
 	// reading it when the child ends; do not wait for it.
 	cmd.WaitDelay = 100 * time.Millisecond
-	startErr := cmd.Start()
+	var startErr error
+	if idle {
+		startErr = startIdle(cmd.Start, func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	} else {
+		startErr = cmd.Start()
+	}
 	specR.Close()
 	resW.Close()
 	if startErr != nil {
