@@ -2,9 +2,7 @@ package sandbox
 
 import (
 	"bytes"
-	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -43,50 +41,36 @@ func CanIdle() bool {
 	return false
 }
 
-// startIdle runs start (which starts a process) on a thread of its own
-// set to SCHED_IDLE, which the process inherits with every thread it
-// makes, and then sets the thread back to the ordinary policy. The thread
-// cannot simply be discarded: a runner dies with the thread that started
-// it (its parent-death signal). If setting it back fails, the process
-// start made is killed by kill and the thread is discarded with it, so
-// that no thread of this process is left at idle priority.
-func startIdle(start func() error, kill func()) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}, 0); err != nil {
-			// Not at idle priority: started as any runner is.
-			runtime.UnlockOSThread()
-			done <- start()
-			return
-		}
-		err := start()
-		if rerr := unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0); rerr != nil {
-			// Locked still: the thread goes with the goroutine.
-			if err == nil {
-				kill()
-				err = fmt.Errorf("setting the starting thread back to the ordinary policy: %v", rerr)
-			}
-			done <- err
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- err
-	}()
-	return <-done
+// idleArg follows RunnerArg for a runner that is to idle (PrepareIdle).
+const idleArg = "idle"
+
+// lowerSelf sets every thread of this process to SCHED_IDLE, over and
+// over until a pass finds none left to set: a thread made meanwhile
+// inherits from a thread that may not have been set yet. Lowering needs
+// no privilege. It runs in the runner itself, first thing: the supervisor
+// runs none of its own code at idle priority, where a starved thread
+// holding one of its locks (the fork lock, a Go P) would stall every run.
+func lowerSelf() {
+	setAll(os.Getpid(), unix.SCHED_NORMAL, unix.SCHED_IDLE)
 }
 
-// raise gives every thread of process pid the ordinary policy (SCHED_NORMAL,
-// nice 0). Threads made while it works inherit from one it may not have
-// reached yet, so it goes over the threads again until a pass finds none
-// left at idle priority. It reports whether every thread it found is
+// raise gives every thread of process pid the ordinary policy
+// (SCHED_NORMAL, nice 0). It reports whether every thread it found is
 // ordinary now.
 func raise(pid int) bool {
+	return setAll(pid, unix.SCHED_IDLE, unix.SCHED_NORMAL)
+}
+
+// setAll sets each thread of process pid that has policy from to policy
+// to, going over the threads again until a pass finds none left with
+// from, since threads made while it works inherit from one it may not
+// have reached yet. It reports whether a pass found none.
+func setAll(pid int, from, to uint32) bool {
 	dir := "/proc/" + strconv.Itoa(pid) + "/task"
 	for range 8 {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
-			return false // gone: nothing left to raise
+			return false // gone
 		}
 		changed := false
 		for _, e := range entries {
@@ -95,11 +79,11 @@ func raise(pid int) bool {
 				continue
 			}
 			attr, err := unix.SchedGetAttr(tid, 0)
-			if err != nil || attr.Policy != unix.SCHED_IDLE {
+			if err != nil || attr.Policy != from {
 				continue
 			}
 			changed = true
-			if err := unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL}, 0); err != nil && err != unix.ESRCH {
+			if err := unix.SchedSetAttr(tid, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: to}, 0); err != nil && err != unix.ESRCH {
 				return false
 			}
 		}

@@ -148,7 +148,7 @@ type proc struct {
 
 // start starts a runner for spec with the given standard streams and
 // sends it its spec: from here on it compiles, and then waits for finish.
-// idle starts it at idle priority (startIdle).
+// idle has it set itself to idle priority as it starts (lowerSelf).
 func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer, idle bool) (*proc, error) {
 	if err := checkSecrets(spec); err != nil {
 		return nil, err
@@ -220,15 +220,10 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer, idl
 	// A stdin that is not a file is copied by a goroutine that may be blocked
 	// reading it when the child ends; do not wait for it.
 	cmd.WaitDelay = 100 * time.Millisecond
-	var startErr error
 	if idle {
-		startErr = startIdle(cmd.Start, func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-		})
-	} else {
-		startErr = cmd.Start()
+		cmd.Args = append(cmd.Args, idleArg)
 	}
+	startErr := cmd.Start()
 	specR.Close()
 	resW.Close()
 	if startErr != nil {
@@ -421,6 +416,11 @@ func RunChild() int {
 	// process would, instead of killing the runner.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	signal.Ignore(DumpSignals...)
+	if len(os.Args) > 2 && os.Args[2] == idleArg {
+		// A warm runner, made ahead of its run: at idle priority until
+		// the run that takes it raises it (Warm.Run).
+		lowerSelf()
+	}
 	specF, resF, modF := os.NewFile(3, "spec"), os.NewFile(4, "result"), os.NewFile(5, "module")
 	if specF == nil || resF == nil || modF == nil {
 		fmt.Fprintln(os.Stderr, "launch: the runner is started by 'launch run', not by hand")
