@@ -173,6 +173,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSNPReportFromTrustee$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
 	$(GO) test -run '^$$' -fuzz '^FuzzNoDuplicates$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
 	$(GO) test -run '^$$' -fuzz '^FuzzPollOneoff$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sandbox
+	$(GO) test -run '^$$' -fuzz '^FuzzStartSection$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sandbox
 	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed
 	$(GO) test -run '^$$' -fuzz '^FuzzKeysOpen$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./sealed

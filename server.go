@@ -357,7 +357,10 @@ func (s *Server) warm(key, exe string, spec sandbox.Spec) {
 	}
 	// The run's own streams are not the replacement's.
 	spec.Stdin, spec.Stdout, spec.Stderr, spec.Trace = nil, nil, nil, traceMarker(spec.Trace)
-	w, err := sandbox.Prepare(exe, spec)
+	// At idle priority, where the server can give a runner the ordinary
+	// policy back when a run takes it: a replacement's start and load
+	// (tens of ms of CPU) then take nothing from the runs going.
+	w, err := sandbox.PrepareIdle(exe, spec)
 	s.mu.Lock()
 	started()
 	if err != nil {

@@ -60,6 +60,9 @@ type moduleShape struct {
 	MaxNesting   int    // the deepest nesting of any function body
 	MaxLocals    uint64 // the most locals of any function
 	MaxBody      int    // the largest function body, in bytes
+	// start says the module has a start section: instantiating it runs
+	// its code. Never kept with the verdict: hasStartSection decides.
+	start bool
 }
 
 // footprint is what instantiating the module costs outside linear memory,
@@ -162,6 +165,7 @@ func inspect(module []byte) (*moduleShape, error) {
 			err = exportSection(body)
 		case 8:
 			_, err = body.u32()
+			s.start = true
 		case 9:
 			err = elemSection(body, s)
 		case 10:
@@ -188,6 +192,34 @@ func inspect(module []byte) (*moduleShape, error) {
 	}
 	s.Functions = int(importedFuncs + definedFuncs)
 	return s, nil
+}
+
+// hasStartSection reports whether module has a start section, whose
+// function instantiating the module runs. It reads only the section
+// headers; a module it cannot read is taken to have one, so that nothing
+// of it runs early (wazero refuses such a module anyway).
+func hasStartSection(module []byte) bool {
+	if len(module) < 8 {
+		return true
+	}
+	r := &reader{b: module, off: 8}
+	for !r.done() {
+		id, err := r.byte()
+		if err != nil {
+			return true
+		}
+		size, err := r.u32()
+		if err != nil {
+			return true
+		}
+		if err := r.skip(uint64(size)); err != nil {
+			return true
+		}
+		if id == 8 {
+			return true
+		}
+	}
+	return false
 }
 
 // reader reads a module's bytes; every read is bounds-checked.

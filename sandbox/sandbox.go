@@ -280,37 +280,28 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		return Result{}, errcode.Errorf(errcode.Internal, "instantiating WASI: %v", err)
 	}
 
-	if spec.BeforeStart != nil {
-		if err := spec.BeforeStart(); err != nil {
-			return Result{}, err
-		}
-	}
-
-	// The wall-time limit covers the workload, not its compilation.
-	if spec.WallTime > 0 {
-		var stop context.CancelFunc
-		ctx, stop = context.WithTimeoutCause(ctx, spec.WallTime, &limitError{errcode.WallTimeLimit})
-		defer stop()
-	}
+	// The run's context until BeforeStart; from then on the wall-time
+	// limit's, which end follows.
 	end := &ending{ctx: ctx, park: !spec.Preempt}
-
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithArgs(append([]string{spec.Name}, spec.Args...)...).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithNanosleep(end.sleep).
-		WithRandSource(rand.Reader)
+		WithRandSource(rand.Reader).
+		// The start functions are called below, once BeforeStart allows.
+		WithStartFunctions()
 	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
 		mc = mc.WithEnv(k, spec.Env[k])
 	}
+	starts := []string{"_start"}
 	if spec.Entry != "" {
 		// checkStart saw the module export Entry and no _start.
-		starts := []string{spec.Entry}
+		starts = []string{spec.Entry}
 		if _, ok := compiled.ExportedFunctions()["_initialize"]; ok {
 			starts = []string{"_initialize", spec.Entry}
 		}
-		mc = mc.WithStartFunctions(starts...)
 	}
 	hit := func(c errcode.Code) { cancel(&limitError{c}) }
 	files := &fileLimits{maxOpen: spec.OpenFiles, hit: hit,
@@ -341,35 +332,97 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if spec.Stdin != nil {
 		mc = mc.WithStdin(newStdin(end, spec.Stdin))
 	}
-	if spec.MemoryPages > 0 {
+	// The allocator is the instance's from its instantiation on.
+	withAllocator := func(ctx context.Context) context.Context {
+		if spec.MemoryPages == 0 {
+			return ctx
+		}
 		limit := uint64(spec.MemoryPages) * pageSize
-		ctx = experimental.WithMemoryAllocator(ctx, &allocator{limit: limit, hit: func() { cancel(&limitError{errcode.MemoryLimit}) }})
+		return experimental.WithMemoryAllocator(ctx, &allocator{limit: limit, hit: func() { cancel(&limitError{errcode.MemoryLimit}) }})
 	}
 
-	type finished struct {
-		mod api.Module
-		err error
+	// Instantiating (memory, data segments, tables, globals) runs none of
+	// the module's code unless it has a start section: then it is done
+	// before BeforeStart, where a runner waits to be told to start, so that
+	// a run it serves pays only for the module's own start.
+	var early api.Module
+	if !hasStartSection(spec.Module) {
+		m, err := rt.InstantiateModule(withAllocator(ctx), compiled, mc)
+		if err != nil {
+			return outcome(ctx, err, &spec)
+		}
+		early = m
+		defer func() {
+			if !abandoned {
+				early.Close(context.Background())
+			}
+		}()
 	}
-	done := make(chan finished, 1)
+
+	if spec.BeforeStart != nil {
+		if err := spec.BeforeStart(); err != nil {
+			return Result{}, err
+		}
+	}
+
+	// The wall-time limit covers the workload, not its compilation.
+	if spec.WallTime > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, spec.WallTime, &limitError{errcode.WallTimeLimit})
+		defer stop()
+	}
+	// Nothing of the guest has run yet: none of its calls reads end.
+	end.ctx = ctx
+
+	done := make(chan error, 1)
 	go func() {
-		mod, err := rt.InstantiateModule(ctx, compiled, mc)
-		done <- finished{mod, err}
+		mod := early
+		if mod == nil {
+			m, err := rt.InstantiateModule(withAllocator(ctx), compiled, mc)
+			if err != nil {
+				done <- err
+				return
+			}
+			mod = m
+		}
+		done <- callStarts(ctx, mod, starts)
 	}()
-	var f finished
+	var runErr error
 	select {
-	case f = <-done:
+	case runErr = <-done:
 	case <-ctx.Done():
 		if spec.Preempt {
-			f = <-done // wazero closes the module at its next check
+			runErr = <-done // wazero closes the module at its next check
 		} else {
 			abandoned = true
 			return outcome(ctx, nil, &spec)
 		}
 	}
-	if f.mod != nil {
-		f.mod.Close(context.Background())
+	return outcome(ctx, runErr, &spec)
+}
+
+// callStarts calls the module's start functions in order, as wazero's
+// InstantiateModule calls those a module config names: the first that
+// fails ends it, the module is closed, and an exit with status 0 is no
+// error. The module is closed in every case.
+func callStarts(ctx context.Context, mod api.Module, starts []string) error {
+	defer mod.Close(context.Background())
+	for _, name := range starts {
+		fn := mod.ExportedFunction(name)
+		if fn == nil {
+			continue
+		}
+		if _, err := fn.Call(ctx); err != nil {
+			if se, ok := err.(*sys.ExitError); ok {
+				if se.ExitCode() == 0 {
+					return nil
+				}
+				return err
+			}
+			return fmt.Errorf("module[%s] function[%s] failed: %w", mod.Name(), name, err)
+		}
 	}
-	return outcome(ctx, f.err, &spec)
+	return nil
 }
 
 // checkSecrets refuses secrets no guest could read as named, and a mount

@@ -65,3 +65,51 @@ func TestReactorRunsItsEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestStartSectionRunsAfterBeforeStart: a module is instantiated before
+// BeforeStart (so that a warm runner holds it instantiated) only when
+// that runs none of its code. A start section's function runs only once
+// BeforeStart has allowed it; a module without one is instantiated
+// first, so that its failing instantiation ends the run before it.
+func TestStartSectionRunsAfterBeforeStart(t *testing.T) {
+	for _, tc := range []struct {
+		path    string
+		code    errcode.Code
+		started bool
+	}{
+		{"../wasm-examples/hostile/trap-in-start.wat", errcode.WorkloadTrap, true},
+		{"testdata/data-out-of-bounds.wat", errcode.WorkloadTrap, false},
+	} {
+		mod := testwasm.Committed(t, filepath.FromSlash(tc.path))
+		if got := hasStartSection(mod); got != tc.started {
+			t.Errorf("%s: hasStartSection %v, want %v", tc.path, got, tc.started)
+		}
+		started := false
+		_, err := Run(context.Background(), Spec{Module: mod, Name: "x", MemoryPages: 16, WallTime: 10 * time.Second,
+			BeforeStart: func() error { started = true; return nil }})
+		if codeOf(err) != tc.code {
+			t.Errorf("%s: %v; want E%d", tc.path, err, tc.code)
+		}
+		if started != tc.started {
+			t.Errorf("%s: BeforeStart called %v, want %v", tc.path, started, tc.started)
+		}
+	}
+}
+
+// FuzzStartSection: hasStartSection never panics, agrees with inspect on
+// every module inspect reads, and takes what it cannot read to have one.
+func FuzzStartSection(f *testing.F) {
+	f.Add(testwasm.Assemble(testwasm.Spec{}))
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x08\x01\x00"))
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x01\xff"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := hasStartSection(b)
+		s, err := inspect(b)
+		if err == nil && got != s.start {
+			t.Fatalf("hasStartSection %v, inspect saw a start section: %v", got, s.start)
+		}
+		if len(b) < 8 && !got {
+			t.Fatalf("a module too short to read has no start section")
+		}
+	})
+}

@@ -120,7 +120,7 @@ type Hooks struct {
 // a non-nil spec.Trace means the runner traces to its own stderr, which is
 // spec.Stderr. The child dies with the supervisor.
 func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result, error) {
-	p, err := start(exe, spec, spec.Stdin, spec.Stdout, spec.Stderr)
+	p, err := start(exe, spec, spec.Stdin, spec.Stdout, spec.Stderr, false)
 	if err != nil {
 		return Result{}, err
 	}
@@ -148,7 +148,8 @@ type proc struct {
 
 // start starts a runner for spec with the given standard streams and
 // sends it its spec: from here on it compiles, and then waits for finish.
-func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer) (*proc, error) {
+// idle has it set itself to idle priority as it starts (lowerSelf).
+func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer, idle bool) (*proc, error) {
 	if err := checkSecrets(spec); err != nil {
 		return nil, err
 	}
@@ -219,6 +220,9 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer) (*p
 	// A stdin that is not a file is copied by a goroutine that may be blocked
 	// reading it when the child ends; do not wait for it.
 	cmd.WaitDelay = 100 * time.Millisecond
+	if idle {
+		cmd.Args = append(cmd.Args, idleArg)
+	}
 	startErr := cmd.Start()
 	specR.Close()
 	resW.Close()
@@ -412,6 +416,11 @@ func RunChild() int {
 	// process would, instead of killing the runner.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	signal.Ignore(DumpSignals...)
+	if len(os.Args) > 2 && os.Args[2] == idleArg {
+		// A warm runner, made ahead of its run: at idle priority until
+		// the run that takes it raises it (Warm.Run).
+		lowerSelf()
+	}
 	specF, resF, modF := os.NewFile(3, "spec"), os.NewFile(4, "result"), os.NewFile(5, "module")
 	if specF == nil || resF == nil || modF == nil {
 		fmt.Fprintln(os.Stderr, "launch: the runner is started by 'launch run', not by hand")

@@ -26,13 +26,14 @@ var ErrWarmGone = errors.New("the warm runner ended while idle")
 type Warm struct {
 	p                     *proc
 	stdinW, stdoutR, errR *os.File
+	idle                  bool // made at idle priority, until Run
 
 	mu       sync.Mutex
 	released bool
 	used     bool
 	dead     bool
 	stopI    chan struct{}
-	idle     chan struct{} // closed when the idle watch has returned
+	idled    chan struct{} // closed when the idle watch has returned
 }
 
 // Prepare starts a runner for spec, which then compiles its module while
@@ -41,6 +42,19 @@ type Warm struct {
 // idle, Prepare's watch kills it if it dies, passes its memory bound or
 // outlasts its compile bound; Alive says whether it is still usable.
 func Prepare(exe string, spec Spec) (*Warm, error) {
+	return prepare(exe, spec, false)
+}
+
+// PrepareIdle is Prepare with the runner at idle priority (SCHED_IDLE,
+// every thread of it) until Run takes it, which first gives it the
+// ordinary policy back: while it idles it takes only the CPU that nothing
+// else wants. Where this process could not give the policy back (CanIdle
+// is false) it is Prepare.
+func PrepareIdle(exe string, spec Spec) (*Warm, error) {
+	return prepare(exe, spec, CanIdle())
+}
+
+func prepare(exe string, spec Spec, idle bool) (*Warm, error) {
 	if len(spec.Dirs) > 0 {
 		return nil, errcode.Wrap(errcode.Internal, ErrWarmMounts)
 	}
@@ -63,7 +77,7 @@ func Prepare(exe string, spec Spec) (*Warm, error) {
 		return nil, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
 	}
 	spec.Stdin, spec.Stdout, spec.Stderr = nil, nil, nil
-	p, err := start(exe, spec, inR, outW, errW)
+	p, err := start(exe, spec, inR, outW, errW, idle)
 	// The runner has its own copies now.
 	inR.Close()
 	outW.Close()
@@ -74,7 +88,7 @@ func Prepare(exe string, spec Spec) (*Warm, error) {
 		errR.Close()
 		return nil, err
 	}
-	w := &Warm{p: p, stdinW: inW, stdoutR: outR, errR: errR, stopI: make(chan struct{}), idle: make(chan struct{})}
+	w := &Warm{p: p, stdinW: inW, stdoutR: outR, errR: errR, idle: idle, stopI: make(chan struct{}), idled: make(chan struct{})}
 	go w.watchIdle()
 	return w, nil
 }
@@ -82,7 +96,7 @@ func Prepare(exe string, spec Spec) (*Warm, error) {
 // watchIdle kills the idle runner if it dies, passes its memory bound or
 // outlasts its compile bound, until Run takes it.
 func (w *Warm) watchIdle() {
-	defer close(w.idle)
+	defer close(w.idled)
 	var compiling <-chan time.Time
 	if d := compileBound(w.p.spec); d > 0 {
 		t := time.NewTimer(d)
@@ -184,13 +198,23 @@ func (w *Warm) Run(ctx context.Context, stdin io.Reader, stdout, stderr io.Write
 	w.used = true
 	w.mu.Unlock()
 	close(w.stopI)
-	<-w.idle
+	<-w.idled
 	w.mu.Lock()
 	dead := w.dead
 	w.mu.Unlock()
 	if dead {
 		w.Kill()
 		return Result{}, errcode.Errorf(errcode.Internal, "%w: %v", ErrWarmGone, w.p.waitErr)
+	}
+	if w.idle {
+		// Before anything of the run: no run goes at idle priority.
+		if !raise(w.PID()) {
+			w.Kill()
+			return Result{}, errcode.Errorf(errcode.Internal, "%w: it could not be given the ordinary priority back", ErrWarmGone)
+		}
+		// Its compile bound counts from here: the time it waited for an
+		// idle CPU was not its own.
+		w.p.spawned = time.Now()
 	}
 	defer w.release()
 	var copying sync.WaitGroup
