@@ -120,7 +120,7 @@ const (
 // remapPoll is poll_oneoff with the descriptors of its FD_READ and
 // FD_WRITE subscriptions translated to wazero's numbers in guest memory
 // for the call, and put back after it, except where the call wrote its
-// events over them (the two arrays may overlap).
+// events or their count over them (the arrays may overlap).
 func remapPoll(st *fixState, fn api.GoModuleFunc) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		if len(st.fds.toWazero) == 0 {
@@ -148,15 +148,22 @@ func remapPoll(st *fixState, fn api.GoModuleFunc) api.GoModuleFunc {
 			}
 		}
 		fn(ctx, mod, stack)
-		var events uint64 // bytes of events written at out
+		// Put back each byte the call did not write: those of its events
+		// and of their count, after a success.
+		var events, count uint64 // where they end (their start: out, resultN)
 		if stack[0] == 0 {
 			if n, ok := mem.ReadUint32Le(resultN); ok {
-				events = uint64(n) * eventSize
+				events, count = uint64(out)+uint64(n)*eventSize, uint64(resultN)+4
 			}
 		}
 		for _, p := range back {
-			if uint64(p.at)+4 <= uint64(out) || uint64(p.at) >= uint64(out)+events {
-				mem.WriteUint32Le(p.at, p.guest)
+			var b [4]byte
+			binary.LittleEndian.PutUint32(b[:], p.guest)
+			for j, v := range b {
+				at := uint64(p.at) + uint64(j)
+				if (at < uint64(out) || at >= events) && (at < uint64(resultN) || at >= count) {
+					mem.WriteByte(uint32(at), v)
+				}
 			}
 		}
 	}
