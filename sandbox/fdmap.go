@@ -78,18 +78,18 @@ func fdParams(names []string) (in []int, result int) {
 // (its parameter result, if not negative) from wazero's to the guest's.
 // Functions that translate their own (fd_renumber, poll_oneoff, the
 // guards) are not wrapped.
-func remapFDs(st *fixState, in []int, result int, fn api.GoModuleFunction) api.GoModuleFunc {
+func remapFDs(st *fixState, in []int, result int, fn api.GoModuleFunc) api.GoModuleFunc {
 	if len(in) == 1 && in[0] == 0 && result < 0 {
 		return func(ctx context.Context, mod api.Module, stack []uint64) {
 			if len(st.fds.toWazero) != 0 {
 				stack[0] = uint64(st.fds.wazero(uint32(stack[0])))
 			}
-			fn.Call(ctx, mod, stack)
+			fn(ctx, mod, stack)
 		}
 	}
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		if len(st.fds.toWazero) == 0 {
-			fn.Call(ctx, mod, stack)
+			fn(ctx, mod, stack)
 			return
 		}
 		for _, i := range in {
@@ -99,7 +99,7 @@ func remapFDs(st *fixState, in []int, result int, fn api.GoModuleFunction) api.G
 		if result >= 0 {
 			at = uint32(stack[result])
 		}
-		fn.Call(ctx, mod, stack)
+		fn(ctx, mod, stack)
 		if result < 0 || stack[0] != 0 {
 			return
 		}

@@ -67,7 +67,7 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 			case ok:
 				fn = remapFDs(st, in, result, fix.wrap(orig, st))
 			case len(in) > 0 || result >= 0:
-				fn = remapFDs(st, in, result, orig[name])
+				fn = remapFDs(st, in, result, orig[name].Call)
 			default:
 				continue
 			}

@@ -196,8 +196,11 @@ var wasiFixes = map[string]wasiFix{
 		wrap: fixPathOpen,
 	},
 	"fd_fdstat_get": {
-		why:  "reports the DSYNC, RSYNC and SYNC fdflags a file was opened with, besides wazero's APPEND and NONBLOCK",
-		wrap: fixFdstatGet,
+		why: "reports the DSYNC, RSYNC and SYNC fdflags a file was opened with, besides wazero's APPEND and NONBLOCK",
+		wrap: func(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+			return fixFdstatGet(orig, st, true)
+		},
+		ownFDs: true,
 	},
 	"fd_close": {
 		why:  "forgets a closed descriptor's fdflags and rights",
@@ -451,9 +454,15 @@ const fdstatFlags = 2
 // fixFdstatGet adds the recorded fdflags to wazero's fdstat and narrows
 // its rights (wazero's: all a file or directory can have) to the
 // recorded ones.
-func fixFdstatGet(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+//
+// It translates its descriptor itself (ownFDs; with translate false, for
+// fixSetRights, it is given wazero's), saving a call on a hot path.
+func fixFdstatGet(orig map[string]api.GoModuleFunction, st *fixState, translate bool) api.GoModuleFunc {
 	get := orig["fd_fdstat_get"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		if translate && len(st.fds.toWazero) != 0 {
+			stack[0] = uint64(st.fds.wazero(uint32(stack[0])))
+		}
 		fd, result := uint32(stack[0]), uint32(stack[1])
 		get.Call(ctx, mod, stack)
 		if stack[0] != 0 || (len(st.syncFlags) == 0 && len(st.rights) == 0) {
@@ -480,7 +489,7 @@ func fixFdstatGet(orig map[string]api.GoModuleFunction, st *fixState) api.GoModu
 // when they are within the descriptor's (wazero's, narrowed by what is
 // recorded), and answers ENOTCAPABLE for more.
 func fixSetRights(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
-	get := fixFdstatGet(orig, st)
+	get := fixFdstatGet(orig, st, false)
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		fd, base, inheriting := uint32(stack[0]), stack[1], stack[2]
 		var errno, curBase, curInh uint64
