@@ -22,8 +22,11 @@ import (
 // every other function one that returns its errno (Deny; EBADF first for
 // a descriptor that is not open) or ends the run (Trap, and Refuse, which
 // no module that passed checkImports can reach). The replacements use the
-// stack-based API; the functions left as wazero's, the hot ones (fd_read,
-// fd_write, path_open, ...), pay nothing.
+// stack-based API. Every function that takes or opens a descriptor goes
+// through the guest's numbering of them (fdMap: a preopen renumbered
+// moves there alone), which costs a length check until a preopen moves;
+// the others (clocks, arguments, random) are wazero's own, and pay
+// nothing.
 //
 // lookup, when not nil, is the run's channel to its confined mounts for
 // path_filestat_set_times without SYMLINK_FOLLOW (see linkLookup).
@@ -54,17 +57,24 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 			rule = shim.Rule{Action: shim.Refuse}
 		}
 		var fn api.GoModuleFunc
+		in, result := fdParams(def.ParamNames())
 		switch rule.Action {
 		case shim.Allow:
 			fix, ok := wasiFixes[name]
-			if !ok {
+			switch {
+			case ok && fix.ownFDs:
+				fn = fix.wrap(orig, st)
+			case ok:
+				fn = remapFDs(st, in, result, fix.wrap(orig, st))
+			case len(in) > 0 || result >= 0:
+				fn = remapFDs(st, in, result, orig[name].Call)
+			default:
 				continue
 			}
-			fn = fix.wrap(orig, st)
 		case shim.Deny:
 			errno := uint64(rule.Errno)
-			if names := def.ParamNames(); len(names) > 0 && names[0] == "fd" {
-				fn = denyOnFD(orig, errno)
+			if len(in) > 0 && in[0] == 0 {
+				fn = remapFDs(st, in[:1], -1, denyOnFD(orig, errno))
 				break
 			}
 			fn = func(_ context.Context, _ api.Module, stack []uint64) { stack[0] = errno }

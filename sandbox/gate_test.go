@@ -197,8 +197,8 @@ func TestTraceNamesWazerosErrnos(t *testing.T) {
 		want shim.Errno
 		line string
 	}{
-		// stdin is one of wazero's preopens, which it never moves.
-		{"fd_renumber", []byte{0, 1}, shim.ENOTSUP, "launch: call fd_renumber(fd=0, to=1) = 58 (ENOTSUP)\n"},
+		// stdin is not a directory to make one beneath.
+		{"path_create_directory", []byte{0, 0, 1}, shim.ENOTDIR, "launch: call path_create_directory(fd=0, path=\"\\x00\") = 54 (ENOTDIR)\n"},
 		{"sock_shutdown", []byte{0, 0}, shim.EBADF, "launch: call sock_shutdown(fd=0, how=0) = 8 (EBADF)\n"},
 		{"fd_close", []byte{0}, shim.ESUCCESS, "launch: call fd_close(fd=0) = 0 (success)\n"},
 	} {

@@ -22,9 +22,14 @@ import (
 // checks the advice, EINVAL after). Where wazero's function needs a buffer
 // the guest did not give, the amendment lends it guest memory it saves and
 // restores: a WASI preview 1 guest has one thread, which is in the call.
+//
+// The gate translates a function's descriptors between the guest's
+// numbers and wazero's (fdMap) around the amendment, which sees wazero's,
+// unless ownFDs says the amendment translates them itself.
 type wasiFix struct {
-	why  string
-	wrap func(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc
+	why    string
+	wrap   func(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc
+	ownFDs bool
 }
 
 // fixState is what the amendments of one run remember between calls: the
@@ -42,6 +47,9 @@ type fixState struct {
 	// lookup tells the run's confined mounts that a Utimens must not
 	// follow a final link (nil: no mount listens).
 	lookup *linkLookup
+	// fds is the guest's numbering of wazero's descriptors, once a
+	// preopen has moved. The maps above are keyed by wazero's numbers.
+	fds fdMap
 }
 
 // fdRights is a descriptor's base and inheriting rights. They are
@@ -128,10 +136,14 @@ func guardNoSys(name string, right, nosys uint64) wasiFix {
 		why += "; on stdio " + shim.ErrnoName(uint32(nosys)) + ", as on a pipe, where wazero answered ENOSYS"
 	}
 	return wasiFix{
-		why: why,
+		why:    why,
+		ownFDs: true,
 		wrap: func(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
 			fn := orig[name]
 			return func(ctx context.Context, mod api.Module, stack []uint64) {
+				if len(st.fds.toWazero) != 0 {
+					stack[0] = uint64(st.fds.wazero(uint32(stack[0])))
+				}
 				if st.lacks(uint32(stack[0]), right) {
 					stack[0] = errnoNOTCAPABLE
 					return
@@ -156,8 +168,9 @@ var wasiFixes = map[string]wasiFix{
 		wrap: fixPrestatDirName,
 	},
 	"fd_renumber": {
-		why:  "renumbering to a descriptor that is not open is EBADF, as fd_renumber's contract has it; onto itself is success, not a closed descriptor; onto a preopen (a mount, stdio) closes it first, as any other destination, where wazero answered ENOTSUP",
-		wrap: fixRenumber,
+		why:    "renumbering to a descriptor that is not open is EBADF, as fd_renumber's contract has it; onto itself is success, not a closed descriptor; onto a preopen (a mount, stdio) closes it first, as any other destination, and a preopen (stdin, stdout, stderr, a mount) moves, where wazero answered ENOTSUP for both",
+		wrap:   fixRenumber,
+		ownFDs: true,
 	},
 	"path_readlink": {
 		why:  "a buffer shorter than the link's target gets its first bytes, as readlink(2) does, not ERANGE",
@@ -172,16 +185,22 @@ var wasiFixes = map[string]wasiFix{
 		wrap: fixSetTimes,
 	},
 	"poll_oneoff": {
-		why:  "an FD_WRITE subscription on an open descriptor is ready at once (stdout, stderr and files never block a write), not ENOTSUP",
-		wrap: fixPollOneoff,
+		why: "an FD_WRITE subscription on an open descriptor is ready at once (stdout, stderr and files never block a write), not ENOTSUP",
+		wrap: func(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+			return remapPoll(st, fixPollOneoff(orig, st))
+		},
+		ownFDs: true,
 	},
 	"path_open": {
 		why:  "remembers the DSYNC, RSYNC and SYNC fdflags a file was opened with, which wazero does not, for fd_fdstat_get",
 		wrap: fixPathOpen,
 	},
 	"fd_fdstat_get": {
-		why:  "reports the DSYNC, RSYNC and SYNC fdflags a file was opened with, besides wazero's APPEND and NONBLOCK",
-		wrap: fixFdstatGet,
+		why: "reports the DSYNC, RSYNC and SYNC fdflags a file was opened with, besides wazero's APPEND and NONBLOCK",
+		wrap: func(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+			return fixFdstatGet(orig, st, true)
+		},
+		ownFDs: true,
 	},
 	"fd_close": {
 		why:  "forgets a closed descriptor's fdflags and rights",
@@ -306,42 +325,48 @@ func fixPrestatDirName(orig map[string]api.GoModuleFunction, _ *fixState) api.Go
 
 // fixRenumber: wazero moves a descriptor onto a number nothing has open,
 // closes a descriptor renumbered onto itself, and refuses (ENOTSUP) to
-// renumber onto a preopen (a mount's directory, or stdin, stdout or
-// stderr). The amendment refuses a destination that is not open (EBADF),
-// answers success for a descriptor onto itself, and renumbers onto a
-// preopen by closing it first, as wazero closes any other destination,
-// when the source is not a preopen itself (it learns which from
-// fd_prestat_get, which wazero answers for its preopens alone). A preopen
-// source stays ENOTSUP: wazero's table keeps its preopens where they are,
-// and none of its functions moves one. Fdflags and rights move with the
-// descriptor.
+// renumber a preopen (a mount's directory, or stdin, stdout or stderr) or
+// onto one. The amendment refuses a destination that is not open (EBADF),
+// answers success for a descriptor onto itself, and otherwise closes the
+// destination first, as wazero closes any other, when wazero refuses.
+// wazero then moves what is not a preopen; a preopen, which its table
+// keeps at its number, moves in the guest's numbering (fdMap.swap) alone.
+// Fdflags and rights move with the descriptor.
 func fixRenumber(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
-	advise, renumber, closeFD, prestat := orig["fd_advise"], orig["fd_renumber"], orig["fd_close"], orig["fd_prestat_get"]
+	advise, renumber, closeFD := orig["fd_advise"], orig["fd_renumber"], orig["fd_close"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
-		from, to := uint32(stack[0]), uint32(stack[1])
-		if !fdOpen(ctx, mod, advise, stack[1]) {
+		gFrom, gTo := uint32(stack[0]), uint32(stack[1])
+		from, to := st.fds.wazero(gFrom), st.fds.wazero(gTo)
+		if !fdOpen(ctx, mod, advise, uint64(to)) {
 			stack[0] = errnoBADF
 			return
 		}
-		if from == to {
+		if gFrom == gTo {
 			stack[0] = 0 // to is open
 			return
 		}
-		renumber.Call(ctx, mod, stack)
-		if stack[0] == errnoNOTSUP && !isPreopen(ctx, mod, prestat, from) {
-			call := []uint64{uint64(to)}
+		call := []uint64{uint64(from), uint64(to)}
+		renumber.Call(ctx, mod, call)
+		if call[0] == errnoNOTSUP {
+			call = []uint64{uint64(to)}
 			closeFD.Call(ctx, mod, call)
 			if call[0] != 0 {
 				stack[0] = call[0]
 				return
 			}
 			st.move(-1, to)
-			stack[0], stack[1] = uint64(from), uint64(to)
-			renumber.Call(ctx, mod, stack)
+			call = []uint64{uint64(from), uint64(to)}
+			renumber.Call(ctx, mod, call)
+			if call[0] == errnoNOTSUP { // from is a preopen: to is closed
+				st.fds.swap(gFrom, gTo)
+				stack[0] = 0
+				return
+			}
 		}
-		if stack[0] == 0 {
+		if call[0] == 0 {
 			st.move(int64(from), to)
 		}
+		stack[0] = call[0]
 	}
 }
 
@@ -429,9 +454,15 @@ const fdstatFlags = 2
 // fixFdstatGet adds the recorded fdflags to wazero's fdstat and narrows
 // its rights (wazero's: all a file or directory can have) to the
 // recorded ones.
-func fixFdstatGet(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
+//
+// It translates its descriptor itself (ownFDs; with translate false, for
+// fixSetRights, it is given wazero's), saving a call on a hot path.
+func fixFdstatGet(orig map[string]api.GoModuleFunction, st *fixState, translate bool) api.GoModuleFunc {
 	get := orig["fd_fdstat_get"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
+		if translate && len(st.fds.toWazero) != 0 {
+			stack[0] = uint64(st.fds.wazero(uint32(stack[0])))
+		}
 		fd, result := uint32(stack[0]), uint32(stack[1])
 		get.Call(ctx, mod, stack)
 		if stack[0] != 0 || (len(st.syncFlags) == 0 && len(st.rights) == 0) {
@@ -458,7 +489,7 @@ func fixFdstatGet(orig map[string]api.GoModuleFunction, st *fixState) api.GoModu
 // when they are within the descriptor's (wazero's, narrowed by what is
 // recorded), and answers ENOTCAPABLE for more.
 func fixSetRights(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
-	get := fixFdstatGet(orig, st)
+	get := fixFdstatGet(orig, st, false)
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		fd, base, inheriting := uint32(stack[0]), stack[1], stack[2]
 		var errno, curBase, curInh uint64

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 
 	"github.com/ampoule-run/ampoule/shim"
 )
@@ -19,29 +20,48 @@ import (
 // clocks (the ones the amendment answers itself) the events are the
 // truth: one per FD_WRITE, in order, each with its subscription's
 // userdata, ready for stdin, stdout and stderr (the guest's only open
-// descriptors) and EBADF for any other.
+// descriptors; 0 and 2 in the guest that moved stdout onto stderr, whose
+// subscriptions the gate translates) and EBADF for any other, and no
+// other byte of memory changed.
 func FuzzPollOneoff(f *testing.F) {
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
-	defer rt.Close(ctx)
-	wasi, err := gatedWASI(ctx, rt, shim.Gate(), nil, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := rt.InstantiateModule(ctx, wasi, wazero.NewModuleConfig()); err != nil {
-		f.Fatal(err)
-	}
 	bin, err := os.ReadFile("testdata/poll.wasm")
 	if err != nil {
 		f.Fatal(err)
 	}
-	// wazero's default clock and sleep are fakes: a clock subscription
-	// returns at once.
-	guest, err := rt.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithStartFunctions())
-	if err != nil {
-		f.Fatal(err)
+	// Two guests: one as it starts, and one that renumbered stdout onto
+	// stderr, whose subscriptions the gate translates (open: 0 and 2).
+	var polls [2]api.Function
+	var mems [2]api.Memory
+	for i := range polls {
+		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+		defer rt.Close(ctx)
+		wasi, err := gatedWASI(ctx, rt, shim.Gate(), nil, nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if _, err := rt.InstantiateModule(ctx, wasi, wazero.NewModuleConfig()); err != nil {
+			f.Fatal(err)
+		}
+		// wazero's default clock and sleep are fakes: a clock subscription
+		// returns at once.
+		guest, err := rt.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithStartFunctions())
+		if err != nil {
+			f.Fatal(err)
+		}
+		if i == 1 {
+			if res, err := guest.ExportedFunction("moved").Call(ctx); err != nil || res[0] != 0 {
+				f.Fatalf("fd_renumber(1, 2): %v %v", res, err)
+			}
+		}
+		polls[i], mems[i] = guest.ExportedFunction("poll"), guest.Memory()
 	}
-	poll, mem := guest.ExportedFunction("poll"), guest.Memory()
+	open := func(moved bool, fd uint32) bool {
+		if moved {
+			return fd == 0 || fd == 2
+		}
+		return fd <= 2
+	}
 
 	sub := func(userdata uint64, tag byte, fd uint32) []byte {
 		b := make([]byte, subscriptionSize)
@@ -51,15 +71,21 @@ func FuzzPollOneoff(f *testing.F) {
 		return b
 	}
 	two := append(sub(7, eventTypeFdWrite, 1), sub(8, eventTypeFdWrite, 99)...)
-	f.Add(two, uint32(0), uint32(1024), uint32(2), uint32(2048))
-	f.Add(append(two, sub(9, 0, 1)...), uint32(0), uint32(0), uint32(3), uint32(60)) // out over in
-	f.Add(sub(1, 1, 0), uint32(0), uint32(512), uint32(1), uint32(600))              // FD_READ: wazero's
-	f.Add(two, uint32(65530), uint32(0), uint32(2), uint32(4))                       // in past memory
-	f.Add(two, uint32(0), uint32(65500), uint32(2), uint32(4))                       // out past memory
-	f.Add(two, uint32(0), uint32(1024), uint32(0x7fffffff), uint32(8))               // nsub past memory
-	f.Add(two, uint32(0), uint32(1024), uint32(2), uint32(65534))                    // result past memory
+	f.Add(two, uint32(0), uint32(1024), uint32(2), uint32(2048), false)
+	f.Add(append(two, sub(9, 0, 1)...), uint32(0), uint32(0), uint32(3), uint32(60), false)                    // out over in
+	f.Add(sub(1, 1, 0), uint32(0), uint32(512), uint32(1), uint32(600), false)                                 // FD_READ: wazero's
+	f.Add(two, uint32(65530), uint32(0), uint32(2), uint32(4), false)                                          // in past memory
+	f.Add(two, uint32(0), uint32(65500), uint32(2), uint32(4), false)                                          // out past memory
+	f.Add(two, uint32(0), uint32(1024), uint32(0x7fffffff), uint32(8), false)                                  // nsub past memory
+	f.Add(two, uint32(0), uint32(1024), uint32(2), uint32(65534), false)                                       // result past memory
+	f.Add(append(two, sub(3, eventTypeFdWrite, 2)...), uint32(0), uint32(1024), uint32(3), uint32(2048), true) // stdout moved to 2
+	f.Add(append(two, sub(3, eventTypeFdWrite, 2)...), uint32(0), uint32(8), uint32(3), uint32(900), true)     // moved, out over in
 
-	f.Fuzz(func(t *testing.T, subs []byte, in, out, nsub, resultN uint32) {
+	f.Fuzz(func(t *testing.T, subs []byte, in, out, nsub, resultN uint32, moved bool) {
+		poll, mem := polls[0], mems[0]
+		if moved {
+			poll, mem = polls[1], mems[1]
+		}
 		page := make([]byte, mem.Size())
 		copy(page[in%uint32(len(page)):], subs)
 		mem.Write(0, page)
@@ -97,6 +123,15 @@ func FuzzPollOneoff(f *testing.F) {
 		if int(n) != len(writes) {
 			t.Fatalf("%d events for %d FD_WRITE subscriptions", n, len(writes))
 		}
+		after, _ := mem.Read(0, uint32(len(before)))
+		for i := range before {
+			at := uint64(i)
+			inEvents := at >= uint64(out) && at < uint64(out)+uint64(n)*eventSize
+			inCount := at >= uint64(resultN) && at < uint64(resultN)+4
+			if !inEvents && !inCount && after[i] != before[i] {
+				t.Fatalf("byte %d changed from %#x to %#x, outside the events and their count (the subscriptions translated and not put back?)", i, before[i], after[i])
+			}
+		}
 		if end := uint64(out) + uint64(len(writes))*eventSize; end > uint64(len(before)) {
 			t.Fatalf("success with events past memory (%d > %d)", end, len(before))
 		} else if end > uint64(resultN) && uint64(resultN)+4 > uint64(out) {
@@ -112,7 +147,7 @@ func FuzzPollOneoff(f *testing.F) {
 				t.Errorf("event %d: type %d, want FD_WRITE", k, ev[10])
 			}
 			want := uint16(0)
-			if fd := binary.LittleEndian.Uint32(s[16:]); fd > 2 {
+			if fd := binary.LittleEndian.Uint32(s[16:]); !open(moved, fd) {
 				want = uint16(shim.EBADF)
 			}
 			if got := binary.LittleEndian.Uint16(ev[8:]); got != want {

@@ -1,7 +1,8 @@
 ;; WASI preview 1 calls where plain wazero differs from the conformance
 ;; suite, each once, against the first preopen (fd 3, writable, empty) and
 ;; the second (fd 4, another writable mount).
-;; Each check writes one byte to stdout, in this order:
+;; Each check writes one byte to stdout (fd 1, then fd 4, where check 43
+;; moves it), in this order:
 ;;    0 sock_shutdown(stdin): the errno (ENOTSOCK)
 ;;    1 sock_shutdown(fd 99): the errno (EBADF)
 ;;    2 sock_recv(fd 99): the errno (EBADF)
@@ -49,16 +50,30 @@
 ;;   40 fd_fdstat_get 4: its filetype (DIRECTORY, 3)
 ;;   41 fd_renumber 4 onto itself: the errno (0)
 ;;   42 fd_fdstat_get 4 after: the errno (0)
-;;   43 fd_renumber stdout onto fd 4: the errno (ENOTSUP: wazero keeps its
-;;      preopens where they are)
+;;   43 fd_renumber stdout onto fd 4: the errno (0: wazero keeps its
+;;      preopens where they are, the gate's numbering moves it); every
+;;      byte after this one goes to fd 4
 ;;   44 path_symlink target -> "h2/", a name that does not exist ending in
 ;;      /: the errno (ENOENT)
+;;   45-49 on stdout, at fd 4 now:
 ;;   45 fd_allocate(stdout, 0, 1): the errno (ESPIPE, as on a pipe)
 ;;   46 fd_filestat_set_size(stdout, 0): the errno (EINVAL)
 ;;   47 fd_fdstat_set_flags(stdout, NONBLOCK): the errno (ENOTSUP)
 ;;   48 fd_seek(stdout, 0, SET): the errno (ESPIPE)
 ;;   49 fd_filestat_set_times(stdout, ATIM|MTIM): the errno (ENOTSUP; wazero
 ;;      trapped on a nil file system)
+;;   50 fd_fdstat_get 1, stdout's old number: the errno (EBADF)
+;;   51 path_open "." beneath fd 3: the descriptor it returns (1, the lowest
+;;      free number, which wazero numbers otherwise)
+;;   52 fd_renumber 3, the first preopen (a mount), onto it: the errno (0)
+;;   53 fd_prestat_dir_name 1 into 64 bytes: the errno (0: still a preopen)
+;;   54 fd_fdstat_get 3: the errno (EBADF)
+;;   55 poll_oneoff FD_WRITE 4 (stdout now), FD_WRITE 3 (closed): the errno (0)
+;;   56 ... the first event's error (0)
+;;   57 ... the second event's error (EBADF)
+;;   58 ... the first subscription's descriptor after the call (4)
+;;   59 path_open a beneath fd 1 (the moved mount): the descriptor it
+;;      returns (3)
 ;; The readlink buffer's 4 bytes ("targ") follow, then a newline; the host
 ;; checks that the file a holds "Ayz".
 (module
@@ -107,6 +122,8 @@
   (import "wasi_snapshot_preview1" "fd_filestat_set_times"
     (func $fd_filestat_set_times (param i32 i64 i64 i32) (result i32)))
   (memory (export "memory") 1)
+  ;; $stdout is stdout's descriptor: 1, then 4 from check 43.
+  (global $stdout (mut i32) (i32.const 1))
   (data (i32.const 100) "target")
   (data (i32.const 110) "l")
   (data (i32.const 112) "h")
@@ -126,7 +143,7 @@
   (func $out (param $p i32) (param $n i32)
     (i32.store (i32.const 1100) (local.get $p))
     (i32.store (i32.const 1104) (local.get $n))
-    (drop (call $fd_write (i32.const 1) (i32.const 1100) (i32.const 1) (i32.const 1200))))
+    (drop (call $fd_write (global.get $stdout) (i32.const 1100) (i32.const 1) (i32.const 1200))))
   ;; $sub writes an FD_WRITE subscription on fd at p.
   (func $sub (param $p i32) (param $fd i32)
     (i64.store (local.get $p) (i64.extend_i32_u (local.get $fd)))
@@ -208,12 +225,29 @@
     (call $emit (i32.load8_u (i32.const 2400)))
     (call $emit (call $fd_renumber (i32.const 4) (i32.const 4)))
     (call $emit (call $fd_fdstat_get (i32.const 4) (i32.const 2400)))
+    (global.set $stdout (i32.const 4))
     (call $emit (call $fd_renumber (i32.const 1) (i32.const 4)))
     (call $emit (call $path_symlink (i32.const 100) (i32.const 6) (i32.const 3) (i32.const 114) (i32.const 3)))
-    (call $emit (call $fd_allocate (i32.const 1) (i64.const 0) (i64.const 1)))
-    (call $emit (call $fd_filestat_set_size (i32.const 1) (i64.const 0)))
-    (call $emit (call $fd_fdstat_set_flags (i32.const 1) (i32.const 4)))
-    (call $emit (call $fd_seek (i32.const 1) (i64.const 0) (i32.const 0) (i32.const 2400)))
-    (call $emit (call $fd_filestat_set_times (i32.const 1) (i64.const 0) (i64.const 0) (i32.const 5)))
+    (call $emit (call $fd_allocate (global.get $stdout) (i64.const 0) (i64.const 1)))
+    (call $emit (call $fd_filestat_set_size (global.get $stdout) (i64.const 0)))
+    (call $emit (call $fd_fdstat_set_flags (global.get $stdout) (i32.const 4)))
+    (call $emit (call $fd_seek (global.get $stdout) (i64.const 0) (i32.const 0) (i32.const 2400)))
+    (call $emit (call $fd_filestat_set_times (global.get $stdout) (i64.const 0) (i64.const 0) (i32.const 5)))
+    (call $emit (call $fd_fdstat_get (i32.const 1) (i32.const 2400)))
+    (drop (call $path_open (i32.const 3) (i32.const 0) (i32.const 140) (i32.const 1)
+      (i32.const 2) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 1232)))
+    (call $emit (i32.load (i32.const 1232)))
+    (call $emit (call $fd_renumber (i32.const 3) (i32.load (i32.const 1232))))
+    (call $emit (call $fd_prestat_dir_name (i32.const 1) (i32.const 1300) (i32.const 64)))
+    (call $emit (call $fd_fdstat_get (i32.const 3) (i32.const 2400)))
+    (call $sub (i32.const 2000) (i32.const 4))
+    (call $sub (i32.const 2048) (i32.const 3))
+    (call $emit (call $poll_oneoff (i32.const 2000) (i32.const 2200) (i32.const 2) (i32.const 1208)))
+    (call $emit (i32.load16_u (i32.const 2208)))
+    (call $emit (i32.load16_u (i32.const 2240)))
+    (call $emit (i32.load (i32.const 2016)))
+    (drop (call $path_open (i32.const 1) (i32.const 0) (i32.const 120) (i32.const 1)
+      (i32.const 0) (i64.const 0x2) (i64.const 0) (i32.const 0) (i32.const 1236)))
+    (call $emit (i32.load (i32.const 1236)))
     (call $out (i32.const 1400) (i32.const 4))
     (call $out (i32.const 130) (i32.const 1))))
