@@ -120,7 +120,14 @@ func Command(g *Guest, c QEMUConfig) ([]string, error) {
 		if c.KVM {
 			args = append(args, "-accel", "kvm", "-cpu", "host")
 		} else {
-			args = append(args, "-accel", "tcg,thread=multi", "-cpu", "max")
+			// The emulator's processor offers wazero the features the
+			// code in the initramfs was compiled for, and no others, so
+			// that the guest finds it (wazero keys its entries by them).
+			cpu := "max"
+			if g.Code > 0 {
+				cpu = g.Features.QEMUCPU(cpu)
+			}
+			args = append(args, "-accel", "tcg,thread=multi", "-cpu", cpu)
 		}
 		if c.Firmware != "" {
 			args = append(args, "-bios", c.Firmware)
