@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/sandbox"
 	"github.com/ampoule-run/ampoule/vm"
 )
 
@@ -63,6 +64,12 @@ func bootPrerequisites(t *testing.T) (launch, kernel string) {
 	if kernel == "" {
 		t.Skip("no /boot/vmlinuz-* (apt-get install linux-image-amd64)")
 	}
+	return staticLaunchFor(t), kernel
+}
+
+// staticLaunchFor builds a static launch once per test binary.
+func staticLaunchFor(t *testing.T) string {
+	t.Helper()
 	staticOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "ampoule-vm-test-")
 		if err != nil {
@@ -80,7 +87,53 @@ func bootPrerequisites(t *testing.T) (launch, kernel string) {
 	if staticErr != nil {
 		t.Fatal(staticErr)
 	}
-	return staticLaunch, kernel
+	return staticLaunch
+}
+
+// TestBuildPrecompiled: a guest built with its module compiled ahead
+// carries wazero's entry for the module and the inspection's verdict in
+// GuestCode, root's alone, and says for which processor features; two
+// such builds are byte-identical (the tenant rebuilds the initramfs to
+// check its measurement), and differ from a build without the code.
+func TestBuildPrecompiled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a static launch and compiles hello")
+	}
+	kernel := vm.DefaultKernel()
+	if kernel == "" {
+		t.Skip("no /boot/vmlinuz-* (apt-get install linux-image-amd64)")
+	}
+	cfg := vm.BuildConfig{Bundle: testwasm.Example(t, "hello"), Profile: "debug", Launch: staticLaunchFor(t), Kernel: kernel, Precompile: true}
+	a, err := vm.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := vm.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Initramfs, b.Initramfs) {
+		t.Error("two builds with the code compiled ahead differ")
+	}
+	module := testwasm.Module(t, "hello")
+	if a.Code < int64(len(module)) || a.Features != sandbox.HostCompileFeatures() {
+		t.Errorf("%d bytes of code for a module of %d, features %v", a.Code, len(module), a.Features)
+	}
+	entry := regexp.MustCompile(`code/wazero-[^/\x00]+-amd64-linux/[0-9a-f]{64}\x00`)
+	if !entry.Match(a.Initramfs) || !bytes.Contains(a.Initramfs, []byte("code/inspected-")) {
+		t.Error("the initramfs lacks wazero's entry or the verdict under code/")
+	}
+	if !strings.Contains(a.Digests(), "compiled ahead, for x86-64 with "+a.Features.String()) {
+		t.Errorf("the digests do not say what was compiled:\n%s", a.Digests())
+	}
+	cfg.Precompile = false
+	plain, err := vm.Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Code != 0 || bytes.Contains(plain.Initramfs, []byte("code/wazero-")) || plain.HostData() != a.HostData() {
+		t.Error("a build without the code compiled ahead has code, or another init-data")
+	}
 }
 
 // The static launch the boot tests share: built once per test binary (the
