@@ -16,25 +16,6 @@ import (
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 )
 
-// lockedBuffer is a buffer the run's logger and the runner's copying may
-// write at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // compiles records Config.Compiling's calls.
 type compiles struct {
 	mu      sync.Mutex
@@ -64,7 +45,7 @@ func TestCompilingBracketsTheCompile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c compiles
-	var stderr lockedBuffer
+	var stderr testwasm.SyncBuffer
 	_, err = ampoule.Run(context.Background(), "testdata/tiny", ampoule.Config{
 		Profile: "debug", NoCache: true, Stderr: &stderr, LogLevel: hclog.Info, Compiling: c.hook,
 		SimKey: filepath.Join(t.TempDir(), "sim.key"),

@@ -297,11 +297,11 @@ func (r *run) brokerResource(ctx context.Context, m *loader.Manifest, mm loader.
 // secrets are the manifest's [secrets], by guest name, as the broker
 // released them to the run's evidence; a refused one stops the run before
 // the workload starts.
-func (r *run) secrets(ctx context.Context, m *loader.Manifest, mm loader.Measurement, log hclog.Logger) (map[string][]byte, error) {
+func (r *run) secrets(ctx context.Context, m *loader.Manifest, measurement func() loader.Measurement, log hclog.Logger) (map[string][]byte, error) {
 	if len(m.Secrets) == 0 {
 		return nil, nil
 	}
-	released, err := r.release(ctx, m, mm, log)
+	released, err := r.release(ctx, m, measurement(), log)
 	if err != nil {
 		return nil, err
 	}

@@ -193,7 +193,7 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	}
 	// The secrets before anything runs: a run whose broker refuses one
 	// stops here, and the runner gets them in its spec, never on a disk.
-	if spec.Secrets, err = r.secrets(ctx, b.Manifest, measurement(), log); err != nil {
+	if spec.Secrets, err = r.secrets(ctx, b.Manifest, measurement, log); err != nil {
 		return res, r.ended(logw, log, 0, err)
 	}
 	defer func() {

@@ -52,7 +52,7 @@ func TestSecretsFollowTheBackend(t *testing.T) {
 		srv.SetPolicy(p)
 		r := newRun(prod, Config{Profile: "production", TEE: tdx.NewBackend(fake).WithRTMR(regs, filepath.Join(t.TempDir(), "rtmr.lock"))})
 		r.kind = tee.KindTDX
-		return r.secrets(context.Background(), b.Manifest, mm, hclog.NewNullLogger())
+		return r.secrets(context.Background(), b.Manifest, func() loader.Measurement { return mm }, hclog.NewNullLogger())
 	}
 	got, err := secrets("tdx")
 	if err != nil || string(got["api-key"]) != "tdx's secret" {
@@ -65,5 +65,26 @@ func TestSecretsFollowTheBackend(t *testing.T) {
 	records, _ := srv.Audit()
 	if len(records) != 4 || records[0].Kind != tdx.Kind || records[1].Status != "affirming" || records[3].Status == "affirming" || records[2].Asked[0] != broker.TokenAsked {
 		t.Errorf("the audit trail: %+v", records)
+	}
+}
+
+// TestSecretsMeasureOnlyWhenDeclared: a bundle without [secrets] does not
+// measure at the secrets step. The step comes before the runner starts,
+// and measuring hashes the whole module: asked for here, the hash would
+// no longer overlap the runner's start (a warm start's critical path).
+func TestSecretsMeasureOnlyWhenDeclared(t *testing.T) {
+	debug, err := profiles.Get("debug")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRun(debug, Config{})
+	measured := 0
+	measurement := func() loader.Measurement { measured++; return loader.Measurement{} }
+	got, err := r.secrets(context.Background(), &loader.Manifest{}, measurement, hclog.NewNullLogger())
+	if err != nil || got != nil {
+		t.Fatalf("secrets of a manifest declaring none = %v, %v; want none, no error", got, err)
+	}
+	if measured != 0 {
+		t.Fatalf("the secrets step measured %d times for a bundle declaring no secrets; want 0", measured)
 	}
 }

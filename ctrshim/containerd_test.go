@@ -12,11 +12,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/ociimage"
 )
@@ -29,7 +29,7 @@ type cluster struct {
 	dir      string
 	sock     string
 	shim     string
-	events   *lockedBuffer
+	events   *testwasm.SyncBuffer
 	stopEvts func()
 }
 
@@ -116,7 +116,7 @@ func startCluster(t testing.TB) *cluster {
 	// Every event containerd sees, to check the shim published them.
 	ctx, cancel := context.WithCancel(context.Background())
 	ev := exec.CommandContext(ctx, "ctr", "-a", c.sock, "events")
-	c.events = &lockedBuffer{}
+	c.events = &testwasm.SyncBuffer{}
 	ev.Stdout = c.events
 	if err := ev.Start(); err != nil {
 		t.Fatal(err)
@@ -131,23 +131,6 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // ctr runs ctr against the cluster and returns its stdout, stderr and exit

@@ -14,10 +14,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"testing/cryptotest"
 	"time"
+
+	"github.com/ampoule-run/ampoule/internal/testwasm"
 )
 
 var update = flag.Bool("update", false, "rewrite logging/testdata/known-answer.log and the FuzzReader seeds")
@@ -360,7 +361,7 @@ func TestTrickleIsBounded(t *testing.T) {
 // delays, without Close.
 func TestCoalescedWritesAreTimely(t *testing.T) {
 	id := newID(t)
-	var mu lockedBuffer
+	var mu testwasm.SyncBuffer
 	w, err := NewWriter(&mu, id.Recipient(), Header{Envelope: testEnvelope, Ref: "r"}, testKey(t), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -375,23 +376,6 @@ func TestCoalescedWritesAreTimely(t *testing.T) {
 		t.Error("a small write was not sealed and sent within 5 s")
 	}
 	w.Close()
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Len()
 }
 
 // BenchmarkRunLogFixedCost is what every run's log costs whatever it

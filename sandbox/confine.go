@@ -111,32 +111,39 @@ func (f *readOnlyFile) writeErr() experimentalsys.Errno {
 	return experimentalsys.EROFS
 }
 
-// quota bounds what is made in one mount (a sealed mount's workspace, which
-// lives in memory), counted as file_output counts it; nothing is given back
-// for what is removed, so a guest cannot fill memory by writing and deleting.
-type quota struct {
+// budget bounds a count of bytes: charged before they are made (take),
+// given back for what was not made after all (give). A charge past max
+// (0: no bound) ends the run through hit with code and fails with EPERM.
+type budget struct {
 	mu   sync.Mutex
 	used int64
 	max  int64
+	code errcode.Code
 	hit  func(errcode.Code)
 }
 
-func (q *quota) take(n int64) experimentalsys.Errno {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if n > q.max || q.used > q.max-n {
-		q.hit(errcode.SealedSizeLimit)
+// take charges n bytes (n >= 0).
+func (b *budget) take(n int64) experimentalsys.Errno {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n < 0 || b.max > 0 && (n > b.max || b.used > b.max-n) {
+		b.hit(b.code)
 		return experimentalsys.EPERM
 	}
-	q.used += n
+	b.used += n
 	return 0
 }
 
-func (q *quota) give(n int64) {
-	q.mu.Lock()
-	q.used -= n
-	q.mu.Unlock()
+func (b *budget) give(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	b.mu.Unlock()
 }
+
+// quota bounds what is made in one mount (a sealed mount's workspace, which
+// lives in memory), counted as file_output counts it; nothing is given back
+// for what is removed, so a guest cannot fill memory by writing and deleting.
+type quota = budget
 
 // charge counts what a call is about to make in this mount, before it is
 // made: n bytes of data, and, when made names a new file, directory or link
@@ -146,12 +153,12 @@ func (q *quota) give(n int64) {
 // bounds what the store could hold.
 func (c *confinedFS) charge(n int64, made string) experimentalsys.Errno {
 	fileCost, quotaCost := costs(n, made)
-	if e := c.files.writing(fileCost); e != 0 {
+	if e := c.files.written.take(fileCost); e != 0 {
 		return e
 	}
 	if c.quota != nil {
 		if e := c.quota.take(quotaCost); e != 0 {
-			c.files.refund(fileCost)
+			c.files.written.give(fileCost)
 			return e
 		}
 	}
@@ -161,7 +168,7 @@ func (c *confinedFS) charge(n int64, made string) experimentalsys.Errno {
 // refund gives back a charge for something that was not made after all.
 func (c *confinedFS) refund(n int64, made string) {
 	fileCost, quotaCost := costs(n, made)
-	c.files.refund(fileCost)
+	c.files.written.give(fileCost)
 	if c.quota != nil {
 		c.quota.give(quotaCost)
 	}
@@ -170,13 +177,13 @@ func (c *confinedFS) refund(n int64, made string) {
 // chargeLink charges a hard link to a file of size bytes: an entry for the
 // run's file output, and the entry with a copy of the data for the quota.
 func (c *confinedFS) chargeLink(size int64, made string) experimentalsys.Errno {
-	if e := c.files.writing(inodeCost); e != 0 {
+	if e := c.files.written.take(inodeCost); e != 0 {
 		return e
 	}
 	if c.quota != nil {
 		_, q := costs(size, made)
 		if e := c.quota.take(q); e != 0 {
-			c.files.refund(inodeCost)
+			c.files.written.give(inodeCost)
 			return e
 		}
 	}
@@ -184,7 +191,7 @@ func (c *confinedFS) chargeLink(size int64, made string) experimentalsys.Errno {
 }
 
 func (c *confinedFS) refundLink(size int64, made string) {
-	c.files.refund(inodeCost)
+	c.files.written.give(inodeCost)
 	if c.quota != nil {
 		_, q := costs(size, made)
 		c.quota.give(q)
@@ -209,12 +216,11 @@ func costs(n int64, made string) (fileCost, quotaCost int64) {
 // call that breached fails (EPERM) in case the guest runs on a
 // moment.
 type fileLimits struct {
-	mu         sync.Mutex
-	open       int
-	maxOpen    int // 0: no bound
-	written    int64
-	maxWritten int64 // 0: no bound
-	hit        func(errcode.Code)
+	mu      sync.Mutex
+	open    int
+	maxOpen int    // 0: no bound
+	written budget // bytes written into files
+	hit     func(errcode.Code)
 }
 
 func (l *fileLimits) opening() experimentalsys.Errno {
@@ -231,26 +237,6 @@ func (l *fileLimits) opening() experimentalsys.Errno {
 func (l *fileLimits) closed() {
 	l.mu.Lock()
 	l.open--
-	l.mu.Unlock()
-}
-
-// writing charges n bytes (n >= 0) against the file output limit before
-// they are made.
-func (l *fileLimits) writing(n int64) experimentalsys.Errno {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n < 0 || l.maxWritten > 0 && (n > l.maxWritten || l.written > l.maxWritten-n) {
-		l.hit(errcode.FileOutputLimit)
-		return experimentalsys.EPERM
-	}
-	l.written += n
-	return 0
-}
-
-// refund gives back a charge for something that was not made after all.
-func (l *fileLimits) refund(n int64) {
-	l.mu.Lock()
-	l.written -= n
 	l.mu.Unlock()
 }
 
@@ -381,6 +367,13 @@ func (c *confinedFS) open(name string, flags int, mode uint32) (int, experimenta
 // stat resolves name (following a final link when follow is set) and
 // stats the object resolved.
 func (c *confinedFS) stat(name string, follow bool) (sys.Stat_t, experimentalsys.Errno) {
+	// A name in the mount's own directory takes one call, not three.
+	if st, done, err := c.root.StatHere(name, follow); done {
+		if err != nil {
+			return sys.Stat_t{}, errno(err)
+		}
+		return toStat(&st), 0
+	}
 	flags := unix.O_PATH
 	if !follow {
 		flags |= unix.O_NOFOLLOW

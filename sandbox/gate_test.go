@@ -169,7 +169,7 @@ func TestHostCallLimitAndTrace(t *testing.T) {
 	if _, err := Run(context.Background(), s); codeOf(err) != errcode.HostCallLimit {
 		t.Errorf("5 host calls: %v", err)
 	}
-	var trace syncWriter
+	var trace testwasm.SyncBuffer
 	s, stdout, _ := spec(t, "hello")
 	s.Trace = &trace
 	if _, err := Run(context.Background(), s); err != nil {
@@ -202,7 +202,7 @@ func TestTraceNamesWazerosErrnos(t *testing.T) {
 		{"sock_shutdown", []byte{0, 0}, shim.EBADF, "launch: call sock_shutdown(fd=0, how=0) = 8 (EBADF)\n"},
 		{"fd_close", []byte{0}, shim.ESUCCESS, "launch: call fd_close(fd=0) = 0 (success)\n"},
 	} {
-		var trace syncWriter
+		var trace testwasm.SyncBuffer
 		res, err := Run(context.Background(), Spec{Module: callWith(c.name, c.args...), Name: "e", MemoryPages: 16, WallTime: 10 * time.Second, Gate: table, Trace: &trace})
 		if err != nil || res.ExitCode != uint32(c.want) {
 			t.Errorf("%s: %+v %v, want exit %d (%v)", c.name, res, err, c.want, c.want)

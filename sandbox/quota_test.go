@@ -21,8 +21,8 @@ func quotaFS(t *testing.T, max int64) (experimentalsys.FS, *quota, *fileLimits, 
 	t.Cleanup(func() { root.Close() })
 	hits := new([]errcode.Code)
 	hit := func(c errcode.Code) { *hits = append(*hits, c) }
-	q := &quota{max: max, hit: hit}
-	files := &fileLimits{hit: hit}
+	q := &quota{max: max, code: errcode.SealedSizeLimit, hit: hit}
+	files := &fileLimits{hit: hit, written: budget{code: errcode.FileOutputLimit, hit: hit}}
 	return newConfinedFS(root, true, files, q, nil), q, files, hits
 }
 
@@ -39,10 +39,10 @@ func TestSealedQuotaCountsWhatTheStoreHolds(t *testing.T) {
 		t.Helper()
 		want += quotaCost
 		wantFiles += fileCost
-		if e != 0 || q.used != want || files.written != wantFiles {
-			t.Errorf("%s: errno %v, quota %d (want %d), file output %d (want %d)", what, e, q.used, want, files.written, wantFiles)
+		if e != 0 || q.used != want || files.written.used != wantFiles {
+			t.Errorf("%s: errno %v, quota %d (want %d), file output %d (want %d)", what, e, q.used, want, files.written.used, wantFiles)
 		}
-		want, wantFiles = q.used, files.written
+		want, wantFiles = q.used, files.written.used
 	}
 	f, e := fsys.OpenFile("f", experimentalsys.O_CREAT|experimentalsys.O_RDWR, 0o644)
 	step("create f", e, entry("f"), inodeCost)
@@ -98,14 +98,14 @@ func TestSealedQuotaIsExact(t *testing.T) {
 // a negative charge, which would make room, is refused as a breach.
 func TestFileOutputIsExact(t *testing.T) {
 	var hits []errcode.Code
-	l := &fileLimits{maxWritten: 100, hit: func(c errcode.Code) { hits = append(hits, c) }}
-	if e := l.writing(-50); e != experimentalsys.EPERM {
+	l := &fileLimits{written: budget{max: 100, code: errcode.FileOutputLimit, hit: func(c errcode.Code) { hits = append(hits, c) }}}
+	if e := l.written.take(-50); e != experimentalsys.EPERM {
 		t.Errorf("a negative charge: errno %v, want EPERM", e)
 	}
-	if e := l.writing(100); e != 0 {
+	if e := l.written.take(100); e != 0 {
 		t.Errorf("the whole bound: errno %v", e)
 	}
-	if e := l.writing(1); e != experimentalsys.EPERM {
+	if e := l.written.take(1); e != experimentalsys.EPERM {
 		t.Errorf("a byte past the bound: errno %v, want EPERM", e)
 	}
 	if len(hits) != 2 || hits[0] != errcode.FileOutputLimit || hits[1] != errcode.FileOutputLimit {

@@ -312,12 +312,14 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 		mc = mc.WithStartFunctions(starts...)
 	}
-	files := &fileLimits{maxOpen: spec.OpenFiles, maxWritten: spec.FileOutputBytes, hit: func(c errcode.Code) { cancel(&limitError{c}) }}
+	hit := func(c errcode.Code) { cancel(&limitError{c}) }
+	files := &fileLimits{maxOpen: spec.OpenFiles, hit: hit,
+		written: budget{max: spec.FileOutputBytes, code: errcode.FileOutputLimit, hit: hit}}
 	fsc := wazero.NewFSConfig()
 	for i, d := range spec.Dirs {
 		var q *quota
 		if d.MaxBytes > 0 {
-			q = &quota{max: d.MaxBytes, hit: func(c errcode.Code) { cancel(&limitError{c}) }}
+			q = &quota{max: d.MaxBytes, code: errcode.SealedSizeLimit, hit: hit}
 		}
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(newConfinedFS(roots[i], d.Writable, files, q, lookup), d.Guest)
 	}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -240,7 +239,7 @@ func cancelWhenRunning(t *testing.T, s Spec, stderr *bytes.Buffer, marker string
 	pr, pw := io.Pipe() // an idle stdin
 	t.Cleanup(func() { pw.Close() })
 	s.Stdin = pr
-	var mu syncWriter
+	var mu testwasm.SyncBuffer
 	s.Stderr = &mu
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -258,24 +257,6 @@ func cancelWhenRunning(t *testing.T, s Spec, stderr *bytes.Buffer, marker string
 		t.Fatal("the run did not stop after cancel")
 		return nil
 	}
-}
-
-// syncWriter is a buffer safe to read while the guest writes to it.
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }
 
 func TestStdin(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/shim"
 )
 
@@ -159,7 +160,7 @@ func TestRunnerSurvivesJobControl(t *testing.T) {
 				}
 				s, stdout, _ := spec(t, "crash", w.args...)
 				s.Seccomp = shim.SeccompKill
-				var stderr syncWriter
+				var stderr testwasm.SyncBuffer
 				s.Stderr = &stderr
 				pids := make(chan int, 1)
 				type outcome struct {

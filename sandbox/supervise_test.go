@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -76,7 +75,7 @@ func TestSuperviseCancel(t *testing.T) {
 			defer r.Close()
 			defer w.Close()
 			s.Stdin = r
-			var stderr syncWriter
+			var stderr testwasm.SyncBuffer
 			s.Stderr = &stderr
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
@@ -148,7 +147,7 @@ func TestRunnerIsConfined(t *testing.T) {
 	}
 	s, _, _ := spec(t, "crash", "sleep")
 	s.Seccomp = shim.SeccompErrno
-	var stderr syncWriter
+	var stderr testwasm.SyncBuffer
 	s.Stderr = &stderr
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -183,7 +182,7 @@ func TestSuperviseReadyHook(t *testing.T) {
 	s, _, _ := spec(t, "hello")
 	// Ready reads what the runner has written while exec's goroutine may
 	// be copying more: the buffer must be safe for both.
-	stdout := new(lockedBuffer)
+	stdout := new(testwasm.SyncBuffer)
 	s.Stdout = stdout
 	var order []string
 	res, err := Supervise(context.Background(), testExe(t), s, Hooks{
@@ -297,23 +296,4 @@ func TestMemoryLimitIsExact(t *testing.T) {
 			t.Errorf("%s in process: %v, want %v", tc.module, err, tc.code)
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that the goroutine exec copies a child's
-// output with and a test reading it meanwhile may share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -16,7 +16,7 @@ import (
 // printable, a cut at TraceBytes with the length, a range outside the
 // guest's memory named as such, and no more than traceIovecsMax iovecs read.
 func TestTraceShowsStrings(t *testing.T) {
-	var trace syncWriter
+	var trace testwasm.SyncBuffer
 	_, err := Run(context.Background(), Spec{
 		Module: testwasm.Committed(t, filepath.Join("testdata", "trace-strings.wat")), Name: "t",
 		MemoryPages: 16, WallTime: 10 * time.Second, Trace: &trace,

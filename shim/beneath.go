@@ -175,6 +175,32 @@ func (r *Root) openat2(name string, flags int, mode uint32) (int, error) {
 	return -1, ErrBusy
 }
 
+// StatHere stats name in the root's own directory with one system call
+// when that needs no resolution: name is a single component (no slash, not
+// "." or "..") and what it names is not a link the caller would follow.
+// fstatat on the root's descriptor, not following, reaches nothing past
+// the directory that descriptor holds, whatever the host has put there.
+// done is false when the caller must resolve name beneath the root
+// instead (Open); an error other than ENOENT is left to that resolution
+// too, so that it is the full resolution's own.
+func (r *Root) StatHere(name string, follow bool) (st unix.Stat_t, done bool, err error) {
+	name = strings.TrimLeft(name, "/")
+	if name == "" || name == "." || name == ".." || strings.ContainsRune(name, '/') {
+		return unix.Stat_t{}, false, nil
+	}
+	err = unix.Fstatat(r.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case err == nil && follow && st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return unix.Stat_t{}, false, nil
+	case err == nil:
+		return st, true, nil
+	case errors.Is(err, unix.ENOENT):
+		return unix.Stat_t{}, true, err
+	default:
+		return unix.Stat_t{}, false, nil
+	}
+}
+
 // Parent resolves the directory that holds name beneath the root and
 // returns a descriptor of it (O_PATH, the caller closes it) with name's
 // last component, a single name that the caller's *at system call must not

@@ -246,3 +246,85 @@ func TestRootNamedSlashStillConfines(t *testing.T) {
 		}
 	}
 }
+
+// TestStatHere: StatHere answers, in one call, only for a single name whose
+// object it need not follow, and agrees with the full resolution where it
+// answers; every link it would have to follow (out, in, dangling, a loop,
+// a magic link) and every path of more than one component is left to Open,
+// which refuses those leaving the root.
+func TestStatHere(t *testing.T) {
+	dir := layout(t)
+	root, err := OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	resolved := func(name string, follow bool) (unix.Stat_t, error) {
+		flags := unix.O_PATH
+		if !follow {
+			flags |= unix.O_NOFOLLOW
+		}
+		fd, err := root.Open(name, flags, 0)
+		if err != nil {
+			return unix.Stat_t{}, err
+		}
+		defer unix.Close(fd)
+		var st unix.Stat_t
+		return st, unix.Fstat(fd, &st)
+	}
+	for _, tc := range []struct {
+		name   string
+		follow bool
+		done   bool
+	}{
+		{"file", true, true},
+		{"/file", true, true},
+		{"file", false, true},
+		{"sub", true, true},
+		{"missing", true, true},
+		{"abs-out", false, true}, // the link itself, not followed
+		{"rel-out", false, true},
+		{"abs-out", true, false},
+		{"rel-out", true, false},
+		{"rel-in", true, false},
+		{"dangle-out", true, false},
+		{"loop", true, false},
+		{"proc", true, false},
+		{"sub/up-out", false, false},
+		{"sub/deeper", true, false},
+		{"file/", true, false},
+		{".", true, false},
+		{"..", true, false},
+		{"", true, false},
+	} {
+		st, done, err := root.StatHere(tc.name, tc.follow)
+		if done != tc.done {
+			t.Errorf("StatHere(%q, follow %v): done %v, want %v", tc.name, tc.follow, done, tc.done)
+			continue
+		}
+		if !done {
+			continue
+		}
+		want, werr := resolved(tc.name, tc.follow)
+		if !errors.Is(err, errnoOf(werr)) && (err != nil || werr != nil) {
+			t.Errorf("StatHere(%q, follow %v): %v; the full resolution: %v", tc.name, tc.follow, err, werr)
+			continue
+		}
+		if err == nil && (st.Ino != want.Ino || st.Dev != want.Dev || st.Mode != want.Mode) {
+			t.Errorf("StatHere(%q, follow %v): inode %d mode %o; the full resolution: inode %d mode %o", tc.name, tc.follow, st.Ino, st.Mode, want.Ino, want.Mode)
+		}
+	}
+	// What an outward link names is never stat'ed through it.
+	if _, done, _ := root.StatHere("abs-out", true); done {
+		t.Fatal("StatHere followed a link out of the root")
+	}
+}
+
+// errnoOf is err's errno, or nil.
+func errnoOf(err error) error {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return err
+}

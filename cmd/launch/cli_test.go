@@ -390,7 +390,7 @@ func TestSignalsStopTheProcess(t *testing.T) {
 				stdinR, stdinW, _ := os.Pipe() // idle stdin
 				defer stdinW.Close()
 				cmd.Stdin = stdinR
-				var stderr syncBuffer
+				var stderr testwasm.SyncBuffer
 				cmd.Stderr = &stderr
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
@@ -421,26 +421,6 @@ func TestSignalsStopTheProcess(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the writer goroutine exec starts.
-// Its zero value is ready: the mutex needs no making, so the first Write
-// and the first String cannot race to make it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // copyBundle makes a bundle in a temp dir with src's module and the given manifest.
 func copyBundle(t *testing.T, src, manifest string) string {
 	t.Helper()
@@ -469,7 +449,7 @@ func TestWallTimeEndsASpinningProcess(t *testing.T) {
 	bundle := copyBundle(t, crash, "name = \"crash\"\nargs = [\"spin\"]\nprofiles = [\"debug\", \"staging\"]\n[limits]\nwall_time = \"300ms\"\n")
 	for _, profile := range []string{"debug", "staging"} {
 		cmd := exec.Command(bin, "run", "--profile", profile, bundle)
-		var stderr syncBuffer
+		var stderr testwasm.SyncBuffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

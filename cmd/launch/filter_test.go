@@ -157,7 +157,7 @@ func TestStaticRunnersAreFiltered(t *testing.T) {
 	t.Run("production", func(t *testing.T) {
 		// Debugging off: production refuses a TEE its host may debug.
 		be, _, _ := snpfake.AnyBackend(t, snpfake.Options{Debug: false})
-		var stderr syncBuffer
+		var stderr testwasm.SyncBuffer
 		env := &cliEnv{stdin: strings.NewReader(""), stdout: &stderr, stderr: &stderr, runner: runnerExe(t),
 			tee: be, platform: &tee.Platform{SEVGuest: tee.SEVGuestDevice}}
 		ctx, cancel := context.WithCancel(context.Background())

@@ -26,7 +26,7 @@ func onPTY(t *testing.T, after time.Duration, args ...string) (int, string, stri
 		b, _ := io.ReadAll(master)
 		read <- b
 	}()
-	var stdout syncBuffer
+	var stdout testwasm.SyncBuffer
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: slave, runner: runnerExe(t), progressAfter: after}
 	code := env.run(context.Background(), args)
 	slave.Close()
@@ -81,7 +81,7 @@ func TestCompileProgressOnATerminal(t *testing.T) {
 // stream holds the log alone.
 func TestCompileProgressNeverOffATerminal(t *testing.T) {
 	tiny := filepath.Join(testwasm.Root(t), "testdata", "tiny")
-	var stdout, stderr syncBuffer
+	var stdout, stderr testwasm.SyncBuffer
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, runner: runnerExe(t), progressAfter: time.Nanosecond}
 	if code := env.run(context.Background(), []string{"run", "--no-cache", tiny}); code != 0 || strings.Contains(stderr.String(), "compiling") {
 		t.Errorf("debug, stderr a buffer: exit %d, stderr %q", code, stderr.String())
@@ -99,7 +99,7 @@ func TestCompileProgressNeverOffATerminal(t *testing.T) {
 	}
 	read := make(chan []byte)
 	go func() { b, _ := io.ReadAll(r); read <- b }()
-	stdout = syncBuffer{}
+	stdout = testwasm.SyncBuffer{}
 	env = &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: w, runner: runnerExe(t), progressAfter: time.Nanosecond}
 	code := env.run(context.Background(), []string{"run", "--profile", "staging", bundle})
 	w.Close()
@@ -137,7 +137,7 @@ func TestVerboseSaysHowTheCacheServed(t *testing.T) {
 // and the run's own logger may write at once.
 func launchSynced(t *testing.T, args ...string) result {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testwasm.SyncBuffer
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, runner: runnerExe(t)}
 	code := env.run(context.Background(), args)
 	return result{code, stdout.String(), stderr.String()}

@@ -68,13 +68,13 @@ func newHostileHost(t *testing.T) *hostileHost {
 // runner has compiled the module and runs it under its seccomp filter
 // (staging) or has started (debug). It returns the process, its stderr
 // and the runner's pid.
-func (h *hostileHost) start(t *testing.T, profile string) (*exec.Cmd, *syncBuffer, int) {
+func (h *hostileHost) start(t *testing.T, profile string) (*exec.Cmd, *testwasm.SyncBuffer, int) {
 	t.Helper()
 	cmd := exec.Command(h.bin, "run", "--profile", profile, "--sim-key", filepath.Join(h.dir, "sim.key"), "--sealed", filepath.Join(h.dir, profile+".sealed"), h.bundle)
 	cmd.Dir = h.dir
 	cmd.Env = []string{"HOME=" + h.dir, "XDG_RUNTIME_DIR=" + h.shm, "GOTRACEBACK=crash", "GODEBUG=gctrace=1,inittrace=1", "PATH=/usr/bin:/bin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	stderr := &syncBuffer{}
+	stderr := &testwasm.SyncBuffer{}
 	cmd.Stderr = stderr
 	startAsHost(t, cmd)
 	deadline := time.Now().Add(60 * time.Second)
@@ -310,7 +310,7 @@ func TestBrokerIsProtected(t *testing.T) {
 	cmd.Dir = h.dir
 	cmd.Env = []string{"HOME=" + h.dir, "GOTRACEBACK=crash", "GODEBUG=gctrace=1", "PATH=/usr/bin:/bin"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	var stdout, stderr syncBuffer
+	var stdout, stderr testwasm.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	startAsHost(t, cmd)
 	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(stdout.String(), "listening on"); {

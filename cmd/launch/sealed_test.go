@@ -301,7 +301,7 @@ func TestSealedSurvivesWallTimeKill(t *testing.T) {
 	for _, profile := range []string{"debug", "staging"} {
 		storeDir := t.TempDir()
 		cmd := exec.Command(testwasm.Launch(t), "run", "--no-cache", "--profile", profile, "--sim-key", simKey, "--sealed", filepath.Join(storeDir, "spin.sealed"), bundle)
-		var outBuf syncBuffer
+		var outBuf testwasm.SyncBuffer
 		cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

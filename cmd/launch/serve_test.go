@@ -20,7 +20,7 @@ import (
 type served struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *syncBuffer
+	stderr *testwasm.SyncBuffer
 	done   chan struct{}
 	// tmp is the server's TMPDIR.
 	tmp string
@@ -33,7 +33,7 @@ func startServe(t *testing.T, bin string, flags ...string) *served {
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "unix:" + sock}, flags...)...)
 	// Written by the command's copying goroutine while tests read it.
-	var stderr syncBuffer
+	var stderr testwasm.SyncBuffer
 	cmd.Stderr = &stderr
 	tmp := t.TempDir()
 	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir(), "TMPDIR="+tmp)
