@@ -1,12 +1,13 @@
 package vm
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"path/filepath"
-	"sync"
 	"testing"
+	"time"
+
+	"github.com/ampoule-run/ampoule/internal/testwasm"
 )
 
 // TestListenPorts: what a client (QEMU) writes on a port's socket reaches
@@ -16,8 +17,8 @@ import (
 func TestListenPorts(t *testing.T) {
 	dir := t.TempDir()
 	sockets := map[string]string{PortOut: filepath.Join(dir, "out.sock"), PortLog: filepath.Join(dir, "log.sock")}
-	out := &syncBuffer{got: make(chan struct{}, 16)}
-	s, err := listenPorts(sockets, map[string]io.Writer{PortOut: out})
+	var out testwasm.SyncBuffer
+	s, err := listenPorts(sockets, map[string]io.Writer{PortOut: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,9 +27,11 @@ func TestListenPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Write([]byte("first line\n"))
-	<-out.got // arrives while the connection is open
-	if got := out.String(); got != "first line\n" {
-		t.Errorf("before the end: %q", got)
+	// It arrives while the connection is open.
+	for deadline := time.Now().Add(time.Minute); out.String() != "first line\n"; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("before the end: %q", out.String())
+		}
 	}
 	conn.Write([]byte("last line\n"))
 	conn.Close()
@@ -36,26 +39,4 @@ func TestListenPorts(t *testing.T) {
 	if got := out.String(); got != "first line\nlast line\n" {
 		t.Errorf("at the end: %q", got)
 	}
-}
-
-// syncBuffer is a buffer one goroutine writes and another reads, which
-// says when a write came.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	got chan struct{}
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n, err := b.buf.Write(p)
-	b.got <- struct{}{}
-	return n, err
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
