@@ -27,8 +27,10 @@ import (
 // 200 s). It needs root (the test setup installs qemu-system-x86 and
 // linux-image-amd64 from apt where missing) and skips where QEMU or a
 // kernel is not here.
+//
+// The boot tests run one at a time (none is parallel): three emulated
+// guests at once on two cores starve each other's compile bounds.
 func TestBootTCG(t *testing.T) {
-	t.Parallel()
 	launch, kernel := bootPrerequisites(t)
 	bundle := testwasm.Example(t, "hello")
 	start := time.Now()
@@ -136,9 +138,8 @@ func TestBuildPrecompiled(t *testing.T) {
 	}
 }
 
-// The static launch the boot tests share: built once per test binary (the
-// boot tests run in parallel, and two builds at once would each compile
-// it), removed by TestMain.
+// The static launch the boot tests share: built once per test binary,
+// removed by TestMain.
 var (
 	staticOnce              sync.Once
 	staticDir, staticLaunch string
@@ -162,7 +163,6 @@ func TestMain(m *testing.M) {
 // refuses the host's unauthenticated disk cache, and the initramfs is not
 // the host's disk but part of the measured image).
 func TestBootTCGStaging(t *testing.T) {
-	t.Parallel()
 	launch, kernel := bootPrerequisites(t)
 	dir := t.TempDir()
 	key := filepath.Join(dir, "tenant.key")
@@ -200,7 +200,6 @@ func TestBootTCGStaging(t *testing.T) {
 // static line and the class's exit status (4), and the whole log decrypts
 // and holds the limit.
 func TestBootTCGLogStreams(t *testing.T) {
-	t.Parallel()
 	launch, kernel := bootPrerequisites(t)
 	dir := t.TempDir()
 	key := filepath.Join(dir, "tenant.key")
