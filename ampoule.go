@@ -69,6 +69,16 @@ type Config struct {
 	// "" is /dev/shm/ampoule-code-UID. An embedder running one launcher
 	// per VM image, or a test standing for a new VM, gives its own.
 	CodeMemory string
+	// MeasuredCode is a directory of code compiled ahead of the run for
+	// this module (sandbox.Precompile's, as 'launch vm build' carries it
+	// in a VM's initramfs) that is part of the image the TEE measured: a
+	// tenant who checks the launch measurement has checked this code as
+	// much as the launcher executing it. The run gives it to wazero as its
+	// cache under every profile, in place of CacheDir and the
+	// authenticated cache; a directory not in memory (tmpfs, ramfs), or
+	// that anyone but root may change, is refused (E5002). Never a
+	// directory of the host's disk: that is what CacheDir is for.
+	MeasuredCode string
 	// Confine confines the runner with seccomp (EPERM) under a profile
 	// that does not always do so.
 	Confine bool

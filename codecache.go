@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/sandbox"
+	"github.com/ampoule-run/ampoule/sealed"
 	"github.com/ampoule-run/ampoule/tee"
 )
 
@@ -21,7 +23,7 @@ import (
 // the measurement. It is an optimization only: whatever goes wrong with
 // it, the run compiles in memory, and the tenant's log says why.
 func (r *run) codeCache(ctx context.Context, b *loader.Bundle, spec *sandbox.Spec, measurement func() loader.Measurement, log hclog.Logger) *codecache.Cache {
-	if r.profile.DiskCache || r.cfg.NoCache {
+	if r.profile.DiskCache || r.cfg.NoCache || r.cfg.MeasuredCode != "" {
 		return nil
 	}
 	disk := r.cfg.CacheDir
@@ -87,4 +89,26 @@ func (r *run) codeKey(ctx context.Context, mm loader.Measurement, log hclog.Logg
 		return nil, errcode.Errorf(errcode.Internal, "the compilation cache's key: %v", err)
 	}
 	return key, nil
+}
+
+// checkMeasuredCode refuses a Config.MeasuredCode that is not a directory
+// in memory (tmpfs or ramfs, as a VM's initramfs is unpacked into) that
+// root owns and only root can change: what wazero executes from it is
+// trusted as the measured image is, so nothing but the trust boundary may
+// write there.
+func checkMeasuredCode(dir string) error {
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return errcode.Errorf(errcode.CacheUnavailable, "the measured image's compiled code: %v", err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	switch {
+	case !st.IsDir():
+		return errcode.Errorf(errcode.CacheUnavailable, "the measured image's compiled code %s is not a directory", dir)
+	case !sealed.MemoryBacked(dir):
+		return errcode.Errorf(errcode.CacheUnavailable, "the measured image's compiled code %s is not in memory (tmpfs or ramfs)", dir)
+	case !ok || sys.Uid != 0 || st.Mode().Perm()&0o022 != 0:
+		return errcode.Errorf(errcode.CacheUnavailable, "the measured image's compiled code %s is not root's alone (mode %v)", dir, st.Mode().Perm())
+	}
+	return nil
 }

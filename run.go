@@ -471,7 +471,12 @@ func (r *run) spec(b *loader.Bundle, path string) (sandbox.Spec, error) {
 		// output; openLog points both at the encrypted log when there is one.
 		spec.Stdout, spec.Stderr = orDiscard(nil), orDiscard(nil)
 	}
-	if p.DiskCache && !c.NoCache {
+	if c.MeasuredCode != "" {
+		if err := checkMeasuredCode(c.MeasuredCode); err != nil {
+			return sandbox.Spec{}, err
+		}
+		spec.CacheDir = c.MeasuredCode
+	} else if p.DiskCache && !c.NoCache {
 		spec.CacheDir = c.CacheDir
 		if spec.CacheDir == "" {
 			if dir, err := DefaultCacheDir(); err == nil {

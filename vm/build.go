@@ -13,15 +13,18 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/regfile"
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
+	"github.com/ampoule-run/ampoule/sandbox"
 	"github.com/ampoule-run/ampoule/vm/initdata"
 )
 
@@ -41,6 +44,10 @@ const (
 	// GuestModuleOrder lists the modules to load, one file name a line,
 	// in order.
 	GuestModuleOrder = "lib/modules/order"
+	// GuestCode holds the module's code compiled on the build host
+	// (BuildConfig.Precompile): a wazero compilation cache with the
+	// inspection's verdict, root's alone (0700).
+	GuestCode = "code"
 )
 
 // Cmdline is the guest kernel's command line: the console on the first
@@ -67,6 +74,17 @@ type BuildConfig struct {
 	// its modules ("" for /lib/modules/VERSION, VERSION read from the
 	// kernel).
 	Kernel, Modules string
+	// Precompile compiles the module on this host with Launch, as the
+	// guest's runner would, into the initramfs (GuestCode), so that the
+	// guest need not: under emulation, compiling a 2.5 MiB Go module
+	// inside the guest takes minutes. The code is measured with the rest
+	// of the initramfs. Launch must be able to run here, and the guest's
+	// processor must have this one's CompileFeatures for the code to be
+	// used (QEMU's -cpu, which Command sets for tcg); elsewhere the guest
+	// finds no entry of its own and compiles.
+	Precompile bool
+	// CompileTime bounds the compile ahead (default 5 minutes).
+	CompileTime time.Duration
 }
 
 // Guest is a built guest.
@@ -80,6 +98,10 @@ type Guest struct {
 	Profile     string
 	// Modules are the kernel modules the guest loads, in order.
 	Modules []string
+	// Code are the bytes of the compiled code the initramfs carries (0:
+	// none), and Features the processor features it was compiled for.
+	Code     int64
+	Features sandbox.CompileFeatures
 	// Launch, once Measure has run, are its expected launch
 	// measurements.
 	Launch *LaunchMeasurements
@@ -138,6 +160,17 @@ func Build(cfg BuildConfig) (*Guest, error) {
 		{Name: "proc", Mode: ModeDir | 0o555}, {Name: "sys", Mode: ModeDir | 0o555},
 		{Name: "run", Mode: ModeDir | 0o700}, {Name: "tmp", Mode: ModeDir | 0o1777},
 	}
+	if cfg.Precompile {
+		code, err := precompile(cfg, b)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range code {
+			g.Code += int64(len(f.Data))
+		}
+		files = append(files, code...)
+		g.Features = sandbox.HostCompileFeatures()
+	}
 	mods, err := kernelModules(g.Kernel, cfg.Modules)
 	if err != nil {
 		return nil, err
@@ -159,6 +192,52 @@ func Build(cfg BuildConfig) (*Guest, error) {
 	}
 	g.Initramfs = out.Bytes()
 	return g, nil
+}
+
+// precompile compiles b's module with cfg.Launch into a temporary
+// directory and returns its files as the initramfs's GuestCode: the
+// directories 0700, the files 0400, as the guest's root reads them.
+func precompile(cfg BuildConfig, b *loader.Bundle) ([]File, error) {
+	tmp, err := os.MkdirTemp("", "ampoule-precompile-")
+	if err != nil {
+		return nil, errcode.Errorf(errcode.Internal, "%v", err)
+	}
+	defer os.RemoveAll(tmp)
+	bound := cfg.CompileTime
+	if bound == 0 {
+		bound = 5 * time.Minute
+	}
+	if err := sandbox.Precompile(cfg.Launch, b.Module, b.Manifest.Limits.MemoryPages(), tmp, bound); err != nil {
+		return nil, err
+	}
+	files := []File{{Name: GuestCode, Mode: ModeDir | 0o700}}
+	err = filepath.WalkDir(tmp, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == tmp {
+			return err
+		}
+		rel, err := filepath.Rel(tmp, p)
+		if err != nil {
+			return err
+		}
+		name := path.Join(GuestCode, filepath.ToSlash(rel))
+		switch {
+		case d.IsDir():
+			files = append(files, File{Name: name, Mode: ModeDir | 0o700})
+		case d.Type().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			files = append(files, File{Name: name, Mode: ModeReg | 0o400, Data: data})
+		default:
+			return fmt.Errorf("%s is not a regular file", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, errcode.Errorf(errcode.CacheUnavailable, "the code compiled ahead: %v", err)
+	}
+	return files, nil
 }
 
 func moduleName(m *loader.Manifest) string {
@@ -193,8 +272,12 @@ func (g *Guest) Write(dir string) error {
 // Digests is the text 'launch vm build' prints: the measured inputs.
 func (g *Guest) Digests() string {
 	hd, id := g.HostData(), g.MRConfigID()
-	return fmt.Sprintf("measurement %s\nprofile     %s\nhost_data   %s\nmrconfigid  %s\ncmdline     %s\n",
-		g.Measurement, g.Profile, hex.EncodeToString(hd[:]), hex.EncodeToString(id[:]), g.Cmdline)
+	code := "compiled in the guest"
+	if g.Code > 0 {
+		code = fmt.Sprintf("%d bytes compiled ahead, for x86-64 with %s", g.Code, g.Features)
+	}
+	return fmt.Sprintf("measurement %s\nprofile     %s\nhost_data   %s\nmrconfigid  %s\ncmdline     %s\ncode        %s\n",
+		g.Measurement, g.Profile, hex.EncodeToString(hd[:]), hex.EncodeToString(id[:]), g.Cmdline, code)
 }
 
 // readHost reads one of the host's files, regular only.

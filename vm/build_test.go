@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/sandbox"
 	"github.com/ampoule-run/ampoule/vm/initdata"
 )
 
@@ -250,6 +251,25 @@ func TestCommand(t *testing.T) {
 	if strings.Contains(line, "sev-snp-guest") || strings.Contains(line, "tdx-guest") || strings.Contains(line, "confidential-guest-support") ||
 		!strings.Contains(line, "path=/out/a,,b.log") || !strings.Contains(line, "name="+PortStatus) || arg(tcg, "-initrd", "") != "/g/"+InitramfsFile {
 		t.Errorf("tcg: %q", tcg)
+	}
+	if arg(tcg, "-cpu", "") != "max" {
+		t.Errorf("tcg without code compiled ahead: -cpu %q, want max", arg(tcg, "-cpu", ""))
+	}
+	// Code compiled ahead: the emulated processor has exactly the features
+	// it was compiled for; a streamed port is a socket QEMU connects to.
+	pinned := &Guest{InitData: g.InitData, Cmdline: Cmdline, Code: 1, Features: sandbox.CompileFeatures{SSE41: true, BMI1: true, POPCNT: true}}
+	tcg, err = Command(pinned, QEMUConfig{Backend: BackendTCG, Dir: "/g", Sockets: map[string]string{PortOut: "/s/out.sock"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := arg(tcg, "-cpu", ""); got != "max,sse4.1=on,bmi1=on,bmi2=off,popcnt=on" {
+		t.Errorf("tcg with code compiled ahead: -cpu %q", got)
+	}
+	if arg(tcg, "-chardev", "socket,id=port0,path=/s/out.sock") == "" || !slices.Contains(tcg, "virtserialport,bus=vser0.0,chardev=port0,name="+PortOut) {
+		t.Errorf("tcg with a streamed port: %q", tcg)
+	}
+	if kvm, _ := Command(pinned, QEMUConfig{Backend: BackendTCG, Dir: "/g", KVM: true}); arg(kvm, "-cpu", "") != "host" {
+		t.Errorf("tcg under KVM: -cpu %q, want host (the build host's own features)", arg(kvm, "-cpu", ""))
 	}
 	for _, c := range []QEMUConfig{{Backend: BackendSNP}, {Backend: BackendTDX}, {Backend: "kvm"}} {
 		if _, err := Command(g, c); err == nil {

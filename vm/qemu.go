@@ -41,10 +41,12 @@ type QEMUConfig struct {
 	CPU string
 	// KVM uses -accel kvm (tcg backend: when /dev/kvm is there).
 	KVM bool
-	// Ports are the files the guest's ports write to, by port name; Console
-	// the serial console's.
-	Ports   map[string]string
-	Console string
+	// Ports are the files the guest's ports write to, by port name;
+	// Sockets, for a port named in it, a Unix socket QEMU connects to
+	// instead (the host listening on it reads the port as the guest writes
+	// it); Console is the serial console's file.
+	Ports, Sockets map[string]string
+	Console        string
 }
 
 // ParseMemory reads a --memory SIZE: MiB, or a number with M or G.
@@ -120,7 +122,14 @@ func Command(g *Guest, c QEMUConfig) ([]string, error) {
 		if c.KVM {
 			args = append(args, "-accel", "kvm", "-cpu", "host")
 		} else {
-			args = append(args, "-accel", "tcg,thread=multi", "-cpu", "max")
+			// The emulator's processor offers wazero the features the
+			// code in the initramfs was compiled for, and no others, so
+			// that the guest finds it (wazero keys its entries by them).
+			cpu := "max"
+			if g.Code > 0 {
+				cpu = g.Features.QEMUCPU(cpu)
+			}
+			args = append(args, "-accel", "tcg,thread=multi", "-cpu", cpu)
 		}
 		if c.Firmware != "" {
 			args = append(args, "-bios", c.Firmware)
@@ -137,12 +146,16 @@ func Command(g *Guest, c QEMUConfig) ([]string, error) {
 		"-chardev", "file,id=console,path="+qemuValue(console), "-serial", "chardev:console",
 		"-device", "virtio-serial-pci,id=vser0")
 	for i, name := range []string{PortOut, PortLog, PortStatus} {
-		path, ok := c.Ports[name]
-		if !ok {
-			path = os.DevNull
-		}
 		id := "port" + strconv.Itoa(i)
-		args = append(args, "-chardev", "file,id="+id+",path="+qemuValue(path),
+		chardev := "socket,id=" + id + ",path=" + qemuValue(c.Sockets[name])
+		if _, ok := c.Sockets[name]; !ok {
+			path, ok := c.Ports[name]
+			if !ok {
+				path = os.DevNull
+			}
+			chardev = "file,id=" + id + ",path=" + qemuValue(path)
+		}
+		args = append(args, "-chardev", chardev,
 			"-device", "virtserialport,bus=vser0.0,chardev="+id+",name="+name)
 	}
 	return args, nil

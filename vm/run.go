@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ampoule-run/ampoule/errcode"
@@ -62,7 +64,7 @@ func ShellLine(args []string) string {
 }
 
 // Run builds the guest in a temporary directory and boots it with QEMU,
-// copying its ports to the writers once it has powered off. A VM that ends
+// copying its lines and its log to the writers as the guest writes them. A VM that ends
 // without an exit status is E1073, with the console's last lines.
 func Run(ctx context.Context, c RunConfig) (*RunResult, error) {
 	mc := MeasureConfig{Firmware: c.QEMU.Firmware, VCPUs: c.QEMU.VCPUs, VCPUType: c.QEMU.CPU}
@@ -86,10 +88,11 @@ func Run(ctx context.Context, c RunConfig) (*RunResult, error) {
 		q.Kernel = c.Build.Kernel
 	}
 	q.Console = filepath.Join(dir, "console")
-	q.Ports = map[string]string{}
-	for _, p := range []string{PortOut, PortLog, PortStatus} {
-		q.Ports[p] = filepath.Join(dir, p)
-	}
+	// The run's lines and its log are streamed: QEMU connects each port to
+	// a socket the host listens on, and the host copies what arrives as
+	// the guest writes it. The status is a file, read once QEMU has exited.
+	q.Ports = map[string]string{PortStatus: filepath.Join(dir, PortStatus)}
+	q.Sockets = map[string]string{PortOut: filepath.Join(dir, "out.sock"), PortLog: filepath.Join(dir, "log.sock")}
 	args, err := Command(g, q)
 	if err != nil {
 		return nil, err
@@ -115,22 +118,21 @@ func Run(ctx context.Context, c RunConfig) (*RunResult, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	streams, err := listenPorts(q.Sockets, map[string]io.Writer{PortOut: c.Out, PortLog: c.Log})
+	if err != nil {
+		return res, err
+	}
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	var qemuErr bytes.Buffer
 	cmd.Stderr = &qemuErr
 	runErr := cmd.Run()
-	copyFile := func(name string, w io.Writer) {
-		if w == nil {
-			return
-		}
-		if f, err := os.Open(name); err == nil {
-			io.Copy(w, f)
+	streams.wait()
+	if c.Console != nil {
+		if f, err := os.Open(q.Console); err == nil {
+			io.Copy(c.Console, f)
 			f.Close()
 		}
 	}
-	copyFile(q.Ports[PortOut], c.Out)
-	copyFile(q.Ports[PortLog], c.Log)
-	copyFile(q.Console, c.Console)
 	status, err := os.ReadFile(q.Ports[PortStatus])
 	n, convErr := strconv.Atoi(strings.TrimSpace(string(status)))
 	if err != nil || convErr != nil || n < 0 || n > 255 {
@@ -156,4 +158,53 @@ func tail(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// portStreams copies what the guest writes on its streamed ports to the
+// host's writers while the VM runs.
+type portStreams struct {
+	listeners []net.Listener
+	done      sync.WaitGroup
+}
+
+// listenPorts listens on each port's socket and copies the one connection
+// QEMU makes to it into the port's writer (nil: discarded) as it arrives.
+func listenPorts(sockets map[string]string, to map[string]io.Writer) (*portStreams, error) {
+	s := &portStreams{}
+	for name, path := range sockets {
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			s.close()
+			return nil, errcode.Errorf(errcode.Internal, "the port %s's socket: %v", name, err)
+		}
+		s.listeners = append(s.listeners, l)
+		w := to[name]
+		if w == nil {
+			w = io.Discard
+		}
+		s.done.Add(1)
+		go func() {
+			defer s.done.Done()
+			conn, err := l.Accept()
+			if err != nil {
+				return // QEMU ended without connecting: wait closed the listener
+			}
+			defer conn.Close()
+			io.Copy(w, conn)
+		}()
+	}
+	return s, nil
+}
+
+func (s *portStreams) close() {
+	for _, l := range s.listeners {
+		l.Close()
+	}
+}
+
+// wait, once QEMU has exited (which ends its connections), closes the
+// listeners and waits for the copies to finish.
+func (s *portStreams) wait() {
+	s.close()
+	s.done.Wait()
 }

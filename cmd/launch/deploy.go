@@ -28,6 +28,7 @@ func cmdVM(fs *flag.FlagSet) action {
 	fs.StringVar(&q.QEMU, "qemu", "qemu-system-x86_64", "run: the QEMU executable")
 	fs.StringVar(&memory, "memory", "1G", "run: the guest's memory")
 	fs.StringVar(&logOut, "log-out", "", "run: a new file for the encrypted log (staging, production)")
+	fs.BoolVar(&b.Precompile, "precompile", true, "build, run, measure: compile the module here with the guest's launch and carry the code in the measured initramfs")
 	fs.BoolVar(&dry, "dry-run", false, "run: print the QEMU command line and the measured inputs, start nothing")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		m := vm.MeasureConfig{Firmware: q.Firmware, VCPUs: q.VCPUs, VCPUType: q.CPU}

@@ -98,6 +98,10 @@ func run() int {
 		Stdout: out, Stderr: out, Warnings: out,
 		LogSink: func() (io.WriteCloser, error) { return openPort(vm.PortLog) },
 	}
+	if st, err := os.Stat("/" + vm.GuestCode); err == nil && st.IsDir() {
+		// Compiled on the build host and measured with the initramfs.
+		cfg.MeasuredCode = "/" + vm.GuestCode
+	}
 	res, err := ampoule.Run(context.Background(), "/"+vm.GuestBundle, cfg)
 	if err != nil {
 		return fail(out, err)
