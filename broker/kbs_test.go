@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -26,6 +27,8 @@ import (
 	"github.com/ampoule-run/ampoule/internal/kbsload"
 	"github.com/ampoule-run/ampoule/tee"
 	"github.com/ampoule-run/ampoule/tee/sim"
+	"github.com/ampoule-run/ampoule/tee/snp"
+	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
 // kbsClient is a KBS client of b pinning its key.
@@ -406,9 +409,18 @@ func TestKBSTrusteeFixtures(t *testing.T) {
 func FuzzAmpouleEvidence(f *testing.F) {
 	f.Add(TeeSim, []byte(`{"ampoule-envelope":{"version":1},"ampoule-bundle":{"name":"n","version":"1"}}`))
 	f.Add(TeeTDX, []byte(`{"cc_eventlog":null,"quote":"AAAA","aa_eventlog":null}`))
+	f.Add(TeeSim, []byte(`{"ampoule-envelope":null}`))
+	f.Add(TeeSim, []byte(`{"ampoule-envelope":{},"quote":"AAAA"}`))
 	f.Add(TeeSNP, []byte(`{"attestation_report":{"version":3},"cert_chain":[{"cert_type":"VCEK","data":[48,130]}]}`))
 	f.Fuzz(func(t *testing.T, teeName string, data []byte) {
-		env, _, err := ampouleEvidence(teeName, data, time.Now())
+		now := time.Now()
+		env, bundle, err := ampouleEvidence(teeName, data, now)
+		// It decides as the reading it replaced (a probe of the members,
+		// then the strict reading).
+		env0, bundle0, err0 := ampouleEvidenceProbed(teeName, data, now)
+		if (err == nil) != (err0 == nil) || !reflect.DeepEqual(env, env0) || !reflect.DeepEqual(bundle, bundle0) {
+			t.Fatalf("read once: %v, %v; probed first: %v, %v", env, err, env0, err0)
+		}
 		if err != nil {
 			return
 		}
@@ -527,4 +539,65 @@ func TestKBSTokensAuditedOneByOne(t *testing.T) {
 	if tokens != 5 {
 		t.Errorf("%d token records of 5 in %+v", tokens, records)
 	}
+}
+
+// ampouleEvidenceProbed is ampouleEvidence as it was before it read an
+// Ampoule run's evidence once: the members probed first, then read
+// strictly. FuzzAmpouleEvidence holds the two to the same decisions.
+func ampouleEvidenceProbed(teeName string, primary json.RawMessage, now time.Time) (*tee.Envelope, *Bundle, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(primary, &probe); err != nil {
+		return nil, nil, fmt.Errorf("the primary evidence is not a JSON object")
+	}
+	if _, ok := probe["ampoule-envelope"]; !ok {
+		switch teeName {
+		case TeeTDX:
+			var e kbs.TDXEvidence
+			if err := json.Unmarshal(primary, &e); err != nil || e.Quote == "" {
+				return nil, nil, fmt.Errorf("the primary evidence is neither an Ampoule envelope nor Trustee's TDX evidence")
+			}
+			quote, err := base64.StdEncoding.DecodeString(e.Quote)
+			if err != nil {
+				return nil, nil, fmt.Errorf("the TDX evidence's quote is not base64")
+			}
+			if _, err := tdx.Verify(quote, now); err != nil {
+				return nil, nil, fmt.Errorf("the TDX evidence's quote does not verify: %v", err)
+			}
+		case TeeSNP:
+			var e kbs.SNPEvidence
+			if err := json.Unmarshal(primary, &e); err != nil || len(e.AttestationReport) == 0 {
+				return nil, nil, fmt.Errorf("the primary evidence is neither an Ampoule envelope nor Trustee's SNP evidence")
+			}
+			raw, err := kbs.SNPReportFromTrustee(e.AttestationReport)
+			if err != nil {
+				return nil, nil, err
+			}
+			if _, err := snp.ReportDebug(raw); err != nil {
+				return nil, nil, fmt.Errorf("the SNP evidence's report does not read: %v", err)
+			}
+		default:
+			return nil, nil, fmt.Errorf("the primary evidence is not an Ampoule envelope")
+		}
+		return nil, nil, fmt.Errorf("the %s evidence of Trustee's shape binds no Ampoule measurement: an Ampoule run sends its evidence envelope (ampoule-envelope)", teeName)
+	}
+	var ev kbs.AmpouleEvidence
+	dec := json.NewDecoder(bytes.NewReader(primary))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return nil, nil, fmt.Errorf("the Ampoule evidence: %v", err)
+	}
+	env, err := tee.DecodeEnvelope(ev.Envelope)
+	if err != nil {
+		return nil, nil, err
+	}
+	var bundle *Bundle
+	if len(ev.Bundle) > 0 {
+		bundle = &Bundle{}
+		dec := json.NewDecoder(bytes.NewReader(ev.Bundle))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(bundle); err != nil {
+			return nil, nil, fmt.Errorf("the Ampoule bundle: %v", err)
+		}
+	}
+	return env, bundle, nil
 }

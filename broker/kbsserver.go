@@ -247,6 +247,9 @@ func (s *Server) kbsAttest(w http.ResponseWriter, r *http.Request) {
 		problem(w, kbs.ProblemAttestation, "Attestation error: the evidence is %s: %s", status, strings.Join(reasons, "; "))
 		return
 	}
+	issued := claims
+	issued.Reasons = slices.Clone(verdictReasons)
+	s.tokens.add(token, &issued)
 	http.SetCookie(w, &http.Cookie{Name: kbs.SessionCookie, Value: token, Path: "/kbs/v0", Expires: claims.Expires, HttpOnly: true})
 	decide(w, status)
 	writeJSON(w, http.StatusOK, kbs.TokenResponse{Token: token})
@@ -257,46 +260,13 @@ func (s *Server) kbsAttest(w http.ResponseWriter, r *http.Request) {
 // an SNP report as the sev crate writes it) is read too, and refused: it
 // binds no Ampoule measurement.
 func ampouleEvidence(teeName string, primary json.RawMessage, now time.Time) (*tee.Envelope, *Bundle, error) {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(primary, &probe); err != nil {
-		return nil, nil, fmt.Errorf("the primary evidence is not a JSON object")
-	}
-	if _, ok := probe["ampoule-envelope"]; !ok {
-		switch teeName {
-		case TeeTDX:
-			var e kbs.TDXEvidence
-			if err := json.Unmarshal(primary, &e); err != nil || e.Quote == "" {
-				return nil, nil, fmt.Errorf("the primary evidence is neither an Ampoule envelope nor Trustee's TDX evidence")
-			}
-			quote, err := base64.StdEncoding.DecodeString(e.Quote)
-			if err != nil {
-				return nil, nil, fmt.Errorf("the TDX evidence's quote is not base64")
-			}
-			if _, err := tdx.Verify(quote, now); err != nil {
-				return nil, nil, fmt.Errorf("the TDX evidence's quote does not verify: %v", err)
-			}
-		case TeeSNP:
-			var e kbs.SNPEvidence
-			if err := json.Unmarshal(primary, &e); err != nil || len(e.AttestationReport) == 0 {
-				return nil, nil, fmt.Errorf("the primary evidence is neither an Ampoule envelope nor Trustee's SNP evidence")
-			}
-			raw, err := kbs.SNPReportFromTrustee(e.AttestationReport)
-			if err != nil {
-				return nil, nil, err
-			}
-			if _, err := snp.ReportDebug(raw); err != nil {
-				return nil, nil, fmt.Errorf("the SNP evidence's report does not read: %v", err)
-			}
-		default:
-			return nil, nil, fmt.Errorf("the primary evidence is not an Ampoule envelope")
-		}
-		return nil, nil, fmt.Errorf("the %s evidence of Trustee's shape binds no Ampoule measurement: an Ampoule run sends its evidence envelope (ampoule-envelope)", teeName)
-	}
+	// An Ampoule run's evidence is read once, strictly; only what is not
+	// one is read again, for what else it is.
 	var ev kbs.AmpouleEvidence
 	dec := json.NewDecoder(bytes.NewReader(primary))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		return nil, nil, fmt.Errorf("the Ampoule evidence: %v", err)
+	if err := dec.Decode(&ev); err != nil || ev.Envelope == nil {
+		return nil, nil, notAmpouleEvidence(teeName, primary, err, now)
 	}
 	env, err := tee.DecodeEnvelope(ev.Envelope)
 	if err != nil {
@@ -312,6 +282,54 @@ func ampouleEvidence(teeName string, primary json.RawMessage, now time.Time) (*t
 		}
 	}
 	return env, bundle, nil
+}
+
+// notAmpouleEvidence is why primary, which did not read as an Ampoule
+// run's evidence (strictErr), is refused: an Ampoule envelope beside
+// members it does not know, or not an object; or Trustee's own evidence
+// for the tee (a TDX quote, verified at now to Intel's root; an SNP
+// report as the sev crate writes it), which is read and refused, as it
+// binds no Ampoule measurement.
+func notAmpouleEvidence(teeName string, primary json.RawMessage, strictErr error, now time.Time) error {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(primary, &probe); err != nil {
+		return fmt.Errorf("the primary evidence is not a JSON object")
+	}
+	if _, ok := probe["ampoule-envelope"]; ok {
+		if strictErr == nil {
+			return errors.New("the Ampoule evidence has a null envelope")
+		}
+		return fmt.Errorf("the Ampoule evidence: %v", strictErr)
+	}
+	switch teeName {
+	case TeeTDX:
+		var e kbs.TDXEvidence
+		if err := json.Unmarshal(primary, &e); err != nil || e.Quote == "" {
+			return fmt.Errorf("the primary evidence is neither an Ampoule envelope nor Trustee's TDX evidence")
+		}
+		quote, err := base64.StdEncoding.DecodeString(e.Quote)
+		if err != nil {
+			return fmt.Errorf("the TDX evidence's quote is not base64")
+		}
+		if _, err := tdx.Verify(quote, now); err != nil {
+			return fmt.Errorf("the TDX evidence's quote does not verify: %v", err)
+		}
+	case TeeSNP:
+		var e kbs.SNPEvidence
+		if err := json.Unmarshal(primary, &e); err != nil || len(e.AttestationReport) == 0 {
+			return fmt.Errorf("the primary evidence is neither an Ampoule envelope nor Trustee's SNP evidence")
+		}
+		raw, err := kbs.SNPReportFromTrustee(e.AttestationReport)
+		if err != nil {
+			return err
+		}
+		if _, err := snp.ReportDebug(raw); err != nil {
+			return fmt.Errorf("the SNP evidence's report does not read: %v", err)
+		}
+	default:
+		return fmt.Errorf("the primary evidence is not an Ampoule envelope")
+	}
+	return fmt.Errorf("the %s evidence of Trustee's shape binds no Ampoule measurement: an Ampoule run sends its evidence envelope (ampoule-envelope)", teeName)
 }
 
 // resourcePart is one part of a resource path. It is compiled when first
@@ -350,7 +368,11 @@ func (s *Server) kbsResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec := AuditRecord{Time: now.UTC(), Remote: remoteHost(r), Asked: []string{path}, Released: nil}
-	claims, err := kbs.VerifyEAR(tok, s.JWKS(), now)
+	claims, ok := s.tokens.get(tok, now)
+	var err error
+	if !ok {
+		claims, err = kbs.VerifyEAR(tok, s.JWKS(), now)
+	}
 	if err != nil {
 		// A token this broker did not sign, or expired: no claims to
 		// audit but the refusal.

@@ -89,7 +89,9 @@ type Server struct {
 	Version string
 
 	// commits queues decisions to the one committer (commit.go).
-	commits   *committer
+	commits *committer
+	// tokens are the EAR tokens answered lately (tokens.go).
+	tokens    *issuedTokens
 	closeOnce sync.Once
 }
 
@@ -125,7 +127,7 @@ func Open(path string, policy *attest.Policy) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDatabase, err)
 	}
-	s := &Server{db: db, Now: time.Now, Budget: DefaultBudget, commits: newCommitter()}
+	s := &Server{db: db, Now: time.Now, Budget: DefaultBudget, commits: newCommitter(), tokens: newIssuedTokens()}
 	s.policy.Store(policy)
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketKeys, bucketUsed, bucketAudit, bucketRefusals, bucketMeta, bucketResources} {
