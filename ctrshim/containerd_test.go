@@ -31,6 +31,9 @@ type cluster struct {
 	shim     string
 	events   *testwasm.SyncBuffer
 	stopEvts func()
+	// ns is the namespace ctr acts in: containerd's default, or CRI's
+	// k8s.io.
+	ns string
 }
 
 // needContainerd skips unless root, and installs Debian's containerd and
@@ -54,7 +57,13 @@ func needContainerd(t testing.TB) {
 	}
 }
 
-func startCluster(t testing.TB) *cluster {
+func startCluster(t testing.TB) *cluster { return startClusterWith(t, false) }
+
+// startClusterWith starts the test's containerd; with cri, its CRI plugin
+// too, configured by deploy/kubernetes's fragment (the ampoule runtime
+// beside runc) and this test's own directories, with no CNI: the test's
+// pods use the node's network.
+func startClusterWith(t testing.TB, cri bool) *cluster {
 	needContainerd(t)
 	for _, m := range []string{"../wasm-examples/hello/module.wasm", "../wasm-examples/crash/module.wasm"} {
 		if _, err := os.Stat(m); err != nil {
@@ -73,8 +82,13 @@ func startCluster(t testing.TB) *cluster {
 		t.Fatalf("building the shim: %v\n%s", err, out)
 	}
 	c := &cluster{t: t, dir: dir, sock: filepath.Join(dir, "c.sock"), shim: shim}
-	cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = %q\n",
+	cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\n[grpc]\n  address = %q\n",
 		filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.sock)
+	if cri {
+		cfg += criConfig(t, dir)
+	} else {
+		cfg = "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n" + cfg
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +154,11 @@ func (c *cluster) ctr(args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ctr", append([]string{"-a", c.sock}, args...)...)
+	pre := []string{"-a", c.sock}
+	if c.ns != "" {
+		pre = append(pre, "-n", c.ns)
+	}
+	cmd := exec.CommandContext(ctx, "ctr", append(pre, args...)...)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	code := 0
@@ -167,7 +185,13 @@ func (c *cluster) image(ref, module, manifest string) {
 	if _, err := ociimage.Build(b, b+".tar", ref); err != nil {
 		c.t.Fatal(err)
 	}
-	if out, errs, code := c.ctr("image", "import", "--platform", "wasi/wasm", b+".tar"); code != 0 {
+	// The platform is named: ctr's import filters index.json's entries by
+	// the node's platform otherwise ("image might be filtered out"). Once
+	// imported, the image's target is its wasi/wasm manifest itself, not
+	// an index, and containerd 1.6 matches platforms only among an index's
+	// entries, so CRI on a linux node takes it (TestCRI).
+	args := []string{"image", "import", "--platform", "wasi/wasm", b + ".tar"}
+	if out, errs, code := c.ctr(args...); code != 0 {
 		c.t.Fatalf("ctr image import: %d\n%s%s", code, out, errs)
 	}
 }

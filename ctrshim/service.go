@@ -32,6 +32,7 @@ import (
 	"github.com/containerd/containerd/api/events"
 	taskapi "github.com/containerd/containerd/api/runtime/task/v2"
 	"github.com/containerd/containerd/api/types/task"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -264,7 +265,7 @@ func (s *Service) run(ctx context.Context, c *container) {
 	defer stderr.Close()
 	if stdin != nil {
 		c.mu.Lock()
-		c.in = stdin
+		c.in = stdin.fifo
 		c.mu.Unlock()
 		defer stdin.Close()
 	}
@@ -282,7 +283,7 @@ func (s *Service) run(ctx context.Context, c *container) {
 			markStarted()
 		}}
 	if stdin != nil {
-		cfg.Stdin = stdin
+		cfg.Stdin = stdin.runner
 	}
 
 	res, err := ampoule.Run(ctx, c.rootfs, cfg)
@@ -334,13 +335,26 @@ func openIO(path string) io.WriteCloser {
 	return f
 }
 
+// stdin is a container's stdin: the FIFO containerd made, copied into a
+// pipe whose reading end the runner gets.
+type stdin struct {
+	fifo   *os.File
+	runner *os.File // the pipe's reading end, the runner's stdin
+	w      *os.File // the pipe's writing end, the copy's
+}
+
 // openIn opens the stdin FIFO containerd made without waiting for a
-// writer (O_NONBLOCK), and hands the runner the descriptor itself, in
-// blocking mode (exec takes its Fd): the workload reads what containerd
-// writes, and end of file once no writer holds the FIFO. No goroutine of
-// the shim ever blocks on it, so a kill never waits for stdin. A container
-// started without stdin (ctr run -d, CRI's stdin: false) reads end of file.
-func openIn(path string) *os.File {
+// writer (O_NONBLOCK) and copies what it reads into a pipe whose reading
+// end is the workload's stdin. A FIFO no writer has opened yet reads as
+// end of file; the copy takes that for "not yet" and waits in the poller
+// for the writer (ctr's, CRI's, an attach's) instead, so a workload that
+// reads stdin before containerd connects reads what containerd then
+// writes, and end of file only once a writer has come and closed (or
+// CloseIO). The copy never blocks a thread: closing the FIFO ends it, so
+// a kill never waits for stdin. A container started without stdin (ctr
+// run -d, CRI's stdin: false) reads end of file; so does one whose FIFO
+// cannot be opened.
+func openIn(path string) *stdin {
 	if path == "" {
 		return nil
 	}
@@ -348,7 +362,59 @@ func openIn(path string) *os.File {
 	if err != nil {
 		return nil
 	}
-	return f
+	r, w, err := os.Pipe()
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	s := &stdin{fifo: f, runner: r, w: w}
+	go s.copy()
+	return s
+}
+
+// copy copies the FIFO into the pipe until end of file (a writer came and
+// went), an error, or the FIFO's close.
+func (s *stdin) copy() {
+	defer s.w.Close()
+	rc, err := s.fifo.SyscallConn()
+	if err != nil {
+		return
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		var n int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			n, rerr = unix.Read(int(fd), buf)
+			if rerr == unix.EAGAIN || rerr == unix.EINTR {
+				return false
+			}
+			// 0 with no writer yet: wait for one.
+			return n != 0 || rerr != nil || writerLeft(int(fd))
+		})
+		if err != nil || rerr != nil || n == 0 {
+			return
+		}
+		if _, err := s.w.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// writerLeft reports whether the FIFO read by fd has had a writer that
+// closed it: Linux raises POLLHUP on a FIFO's reader only once a writer
+// has come and gone, never for one not yet opened.
+func writerLeft(fd int) bool {
+	p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(p, 0)
+	return err != nil || (n > 0 && p[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0)
+}
+
+// Close ends the copy and closes both ends of the pipe.
+func (s *stdin) Close() error {
+	s.fifo.Close()
+	s.w.Close()
+	return s.runner.Close()
 }
 
 // Kill stops the task at once, whatever the signal: the run's runner is
