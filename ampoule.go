@@ -82,6 +82,15 @@ type Config struct {
 	// Confine confines the runner with seccomp (EPERM) under a profile
 	// that does not always do so.
 	Confine bool
+	// InterpretFirst runs a module its compilation cache has not seen in
+	// wazero's interpreter, while it is compiled into the cache beside
+	// the run (sandbox.Spec.InterpretFirst): a first run's output comes in
+	// about a tenth of a compile, and later runs start from compiled code.
+	// An interpreted run computes several times slower within the same
+	// limits, so it is for modules whose first run is short. It does
+	// nothing where the run has no cache (NoCache, or staging and
+	// production without the authenticated cache).
+	InterpretFirst bool
 
 	// Stdin is the workload's stdin where the manifest (stdin = "host")
 	// or, without that key, the profile (debug) lets it read the host's;

@@ -46,6 +46,11 @@ func (r *run) codeCache(ctx context.Context, b *loader.Bundle, spec *sandbox.Spe
 		log.Info("compilation cache", "outcome", c.Outcome().String())
 	}
 	spec.CacheDir = c.Dir()
+	if hit := c.Outcome() == codecache.MemoryHit || c.Outcome() == codecache.DiskHit; hit && spec.InterpretFirst && spec.ModuleDigest != nil {
+		// The code is there (a disk entry just verified and imported, or
+		// the memory tier's): the run compiles from it, not interpreting.
+		sandbox.MarkCompiled(c.Dir(), spec.ModuleDigest())
+	}
 	return c
 }
 

@@ -437,6 +437,7 @@ func (r *run) spec(b *loader.Bundle, path string) (sandbox.Spec, error) {
 		HostCalls:       p.MaxHostCalls,
 		Gate:            shim.Gate(),
 		Protect:         p.Protected,
+		InterpretFirst:  c.InterpretFirst,
 	}
 	spec.Seccomp = seccompAction(p, c.Confine)
 	if m.HostStdin(p) && c.Stdin != nil {

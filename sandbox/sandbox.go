@@ -118,8 +118,18 @@ type Spec struct {
 	// inspected.
 	ModuleDigest func() [48]byte
 	// Compiled, if set, is called once the module is compiled, with how
-	// the compilation cache served it: CacheHit, CacheMiss or CacheOff.
+	// the compilation cache served it: CacheHit, CacheMiss, CacheOff or
+	// CacheInterpreted.
 	Compiled func(cache string)
+	// InterpretFirst runs a module that no run has compiled into CacheDir
+	// (see compiledMark) in wazero's interpreter, which starts
+	// in a fraction of a compile, while the module is compiled into
+	// CacheDir beside it; runs from then on start from the compiled code.
+	// The interpreted run is slower at computing (several times, for tight
+	// loops), within the same limits, so it suits modules whose first run
+	// is short; Run returns once the compile has ended, or at the end of
+	// the wall time. Without CacheDir it does nothing.
+	InterpretFirst bool
 
 	// Gate decides every host call. Nil means shim.Gate().
 	Gate shim.Table
@@ -243,12 +253,60 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		return Result{}, err
 	}
 	cached := cacheFiles(spec.CacheDir)
+	// filled is closed once the compile into the cache that goes on beside
+	// an interpreted run has ended; nil when there is none.
+	var filled chan struct{}
+	var digest [48]byte
+	interpretFirst := spec.InterpretFirst && spec.CacheDir != ""
+	if interpretFirst {
+		digest = moduleDigest(&spec)
+	}
+	if interpretFirst && !hasCompiled(spec.CacheDir, digest) {
+		filled = make(chan struct{})
+		compiler := rt
+		go func() {
+			defer close(filled)
+			// A module wazero cannot compile is refused below, by the
+			// interpreter's validation, which is the same.
+			if c, err := compiler.CompileModule(context.Background(), spec.Module); err == nil {
+				markCompiled(spec.CacheDir, digest)
+				c.Close(context.Background())
+			}
+		}()
+		// Nothing the compile uses may be closed under it: where Run
+		// returns before it has ended, the runtime and the cache are left
+		// to the process's exit (a runner's) or to the compile's end.
+		defer func() {
+			select {
+			case <-filled:
+				if !abandoned {
+					compiler.Close(context.Background())
+				}
+			default:
+				abandoned = true
+			}
+		}()
+		rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCloseOnContextDone(spec.Preempt))
+	}
 	compiled, err := rt.CompileModule(ctx, spec.Module)
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.ModuleInvalid, "compiling the module: %v", err)
 	}
+	served := CacheInterpreted
+	if filled == nil {
+		served = cacheOutcome(spec.CacheDir, cached)
+		// Marked on every miss a digest is at hand for (a supervised
+		// run's always is), so that a later InterpretFirst run knows the
+		// code is there.
+		switch {
+		case interpretFirst:
+			markCompiled(spec.CacheDir, digest)
+		case served == CacheMiss && spec.ModuleDigest != nil:
+			markCompiled(spec.CacheDir, spec.ModuleDigest())
+		}
+	}
 	if spec.Compiled != nil {
-		spec.Compiled(cacheOutcome(spec.CacheDir, cached))
+		spec.Compiled(served)
 	}
 	gate := spec.Gate
 	if gate == nil {
@@ -398,7 +456,17 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 			return outcome(ctx, nil, &spec)
 		}
 	}
-	return outcome(ctx, runErr, &spec)
+	res, err := outcome(ctx, runErr, &spec)
+	if filled != nil {
+		// The run's outcome is decided; its process waits for the cache to
+		// be filled, within what is left of its wall time, so that the next
+		// run starts from compiled code.
+		select {
+		case <-filled:
+		case <-ctx.Done():
+		}
+	}
+	return res, err
 }
 
 // callStarts calls the module's start functions in order, as wazero's
@@ -700,6 +768,10 @@ const (
 	CacheHit = "hit"
 	// CacheMiss: the module was compiled and its code written to the cache.
 	CacheMiss = "miss"
+	// CacheInterpreted: the cache had no code for the module, which ran
+	// in wazero's interpreter while it was compiled into the cache
+	// (Spec.InterpretFirst).
+	CacheInterpreted = "interpreted"
 	// CacheOff: the run has no on-disk cache; the module was compiled in
 	// memory.
 	CacheOff = "off"

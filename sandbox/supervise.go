@@ -51,6 +51,8 @@ type childSpec struct {
 	Trace       bool // to the runner's stderr
 	Seccomp     shim.SeccompAction
 	Entry       string
+	// InterpretFirst is Spec.InterpretFirst.
+	InterpretFirst bool
 	// ModuleSHA384 is the SHA-384 of the module the runner maps from its
 	// sealed memory file (Spec.ModuleDigest).
 	ModuleSHA384 [48]byte
@@ -254,7 +256,7 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer, idl
 		MemoryPages: spec.MemoryPages, WallTime: spec.WallTime, OutputBytes: spec.OutputBytes,
 		CacheDir: cacheDir, Gate: spec.Gate,
 		OpenFiles: spec.OpenFiles, FileOutput: spec.FileOutputBytes, HostCalls: spec.HostCalls, Trace: spec.Trace != nil,
-		Seccomp: spec.Seccomp, Entry: spec.Entry, ModuleSHA384: digest,
+		Seccomp: spec.Seccomp, Entry: spec.Entry, ModuleSHA384: digest, InterpretFirst: spec.InterpretFirst,
 	}); err != nil {
 		specW.Close()
 		p.kill()
@@ -458,6 +460,7 @@ func RunChild() int {
 		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: mounts, Secrets: cs.Secrets,
 		MemoryPages: cs.MemoryPages, WallTime: cs.WallTime, OutputBytes: cs.OutputBytes,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate, Entry: cs.Entry,
+		InterpretFirst: cs.InterpretFirst,
 		// The supervisor's digest of the bytes it sealed: mapModule has
 		// checked that they cannot have changed since.
 		ModuleDigest: func() [48]byte { return cs.ModuleSHA384 },

@@ -134,6 +134,7 @@ func (f *runFlags) define(fs *flag.FlagSet) {
 	fs.Var(&f.env, "env", "set a workload environment variable K=V, or NAME to pass on launch's own (debug only; repeatable)")
 	fs.StringVar(&f.cfg.CacheDir, "cache-dir", "", "keep compiled code in this directory (default: the user's cache dir); under staging and production, the authenticated cache's disk tier")
 	fs.BoolVar(&f.cfg.NoCache, "no-cache", false, "compile in memory, with no on-disk cache")
+	fs.BoolVar(&f.cfg.InterpretFirst, "interpret-first", false, "run a module the cache has not seen in wazero's interpreter while it compiles into the cache: the first output in a fraction of a compile, slower computing for that run")
 	fs.BoolVar(&f.verbose, "v", false, "log what runs and its measurement (to stderr under debug, to the tenant's log otherwise)")
 	fs.BoolVar(&f.cfg.LogJSON, "log-json", false, "write the runtime's own log records, and launch's warnings and final error with its hint, as JSON records rather than text")
 	fs.BoolVar(&f.cfg.TraceCalls, "trace-calls", false, "print every host call, its arguments and its result to stderr (debug only)")
