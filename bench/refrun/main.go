@@ -25,13 +25,17 @@ import (
 func main() {
 	cacheDir := flag.String("cachedir", "", "compilation cache directory (empty: none)")
 	dir := flag.String("dir", "", "a directory mount HOST::GUEST, as wazero's CLI mounts it (read-only)")
+	interp := flag.Bool("interp", false, "run in wazero's interpreter instead of compiling")
 	flag.Parse()
 	if flag.NArg() < 1 {
-		fmt.Fprintln(os.Stderr, "usage: refrun [-cachedir DIR] [-dir HOST::GUEST] MODULE.wasm [ARGS...]")
+		fmt.Fprintln(os.Stderr, "usage: refrun [-cachedir DIR] [-dir HOST::GUEST] [-interp] MODULE.wasm [ARGS...]")
 		os.Exit(2)
 	}
 	ctx := context.Background()
 	cfg := wazero.NewRuntimeConfig()
+	if *interp {
+		cfg = wazero.NewRuntimeConfigInterpreter()
+	}
 	if *cacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(*cacheDir)
 		if err != nil {
