@@ -40,8 +40,10 @@ type CacheStats struct {
 // architecture and OS, holding one file per compiled module named by its
 // SHA-256 key (and, briefly, a temporary file beside it while it is
 // written); beside them, a launcher's kept inspections of modules
-// (inspected-KEY) and, in the authenticated cache's disk tier of staging
-// and production, its MAC'd entries (KEY.code). Nothing else.
+// (inspected-KEY), its marks of modules compiled into the cache
+// (compiled-KEY, see sandbox.MarkCompiled) and, in the authenticated
+// cache's disk tier of staging and production, its MAC'd entries
+// (KEY.code). Nothing else.
 // They are compiled when first used, not as the package initialises: every
 // process of the launcher, a runner too, would pay for them at start-up.
 var (
@@ -50,7 +52,7 @@ var (
 	})
 	cacheEntryRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}(\.[0-9]+\.tmp)?$`) })
 	cacheFileRE  = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`^(inspected-[0-9a-f]{64}|[0-9a-f]{32}\.code)(\.[0-9a-f]+\.tmp)?$`)
+		return regexp.MustCompile(`^((inspected|compiled)-[0-9a-f]{64}|[0-9a-f]{32}\.code)(\.[0-9a-f]+\.tmp)?$`)
 	})
 )
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
+	"github.com/ampoule-run/ampoule/sandbox"
 )
 
 // realCache fills dir with what wazero's own compile cache writes for a
@@ -103,9 +104,10 @@ func TestPruneRefusesAForeignDirectory(t *testing.T) {
 }
 
 // TestPruneTakesTheLaunchersOwnFiles: beside wazero's code, a cache holds
-// the launcher's kept inspections (inspected-KEY) and, as the disk tier of
-// the authenticated cache, MAC'd entries (KEY.code): both are its content,
-// counted and pruned; a name only like theirs is foreign.
+// the launcher's kept inspections (inspected-KEY), its marks of compiled
+// modules (compiled-KEY) and, as the disk tier of the authenticated cache,
+// MAC'd entries (KEY.code): all are its content, counted and pruned; a
+// name only like theirs is foreign.
 func TestPruneTakesTheLaunchersOwnFiles(t *testing.T) {
 	dir := t.TempDir()
 	realCache(t, dir)
@@ -113,6 +115,12 @@ func TestPruneTakesTheLaunchersOwnFiles(t *testing.T) {
 	entry := filepath.Join(dir, strings.Repeat("1b", 16)+".code")
 	os.WriteFile(verdict, []byte(`{}`), 0o600)
 	os.WriteFile(entry, []byte("entry"), 0o600)
+	marks, _ := filepath.Glob(filepath.Join(dir, "compiled-*"))
+	sandbox.MarkCompiled(dir, [48]byte{1})
+	mark, _ := filepath.Glob(filepath.Join(dir, "compiled-*"))
+	if len(mark) != len(marks)+1 {
+		t.Fatalf("no mark written: %v", mark)
+	}
 	before, err := CacheInfo(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +129,7 @@ func TestPruneTakesTheLaunchersOwnFiles(t *testing.T) {
 	if err != nil || pruned.Entries != before.Entries || pruned.Entries < 2 {
 		t.Fatalf("prune: %+v, %v", pruned, err)
 	}
-	for _, f := range []string{verdict, entry} {
+	for _, f := range append([]string{verdict, entry}, mark...) {
 		if _, err := os.Stat(f); !os.IsNotExist(err) {
 			t.Errorf("%s stayed: %v", f, err)
 		}
