@@ -10,7 +10,6 @@ import (
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/internal/textform"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
@@ -83,8 +82,9 @@ func cmdVerify(fs *flag.FlagSet) action {
 	}
 }
 
-// printVerification prints a check's warnings and hints, then its fields
-// or verdict as text or JSON; it exits 0 only when the check passed.
+// printVerification prints a check's warnings and hints, then what it
+// found as text or JSON (a by-hand check that failed, only why); it exits
+// 0 only when the check passed.
 func (e *cliEnv) printVerification(v ampoule.Verification, err error, asJSON bool) int {
 	for _, w := range v.Warnings {
 		fmt.Fprint(e.stderr, warningLine(w))
@@ -92,18 +92,19 @@ func (e *cliEnv) printVerification(v ampoule.Verification, err error, asJSON boo
 	for _, h := range v.Hints {
 		fmt.Fprintf(e.stderr, "launch: hint: %s\n", h)
 	}
-	if v.Result == nil {
-		return e.printCheck(v.ByHand, err, asJSON)
+	if v.Result == nil && err != nil {
+		return e.fail(err)
 	}
+	status := 0
 	if asJSON {
-		writeJSON(e, v.Result)
+		status = writeJSON(e, v.Found())
 	} else {
-		v.Result.WriteText(e.stdout)
+		v.WriteText(e.stdout)
 	}
 	if err != nil {
 		return e.fail(err)
 	}
-	return 0
+	return status
 }
 
 func cmdPolicy(fs *flag.FlagSet) action {
@@ -141,19 +142,6 @@ func cmdPlatform(fs *flag.FlagSet) action {
 		info.WriteText(e.stdout)
 		return 0
 	}
-}
-
-// printCheck prints a by-hand check's outcome, its fields as text or as
-// JSON, and exits 0; or its error.
-func (e *cliEnv) printCheck(check any, err error, asJSON bool) int {
-	switch {
-	case err != nil:
-		return e.fail(err)
-	case asJSON:
-		return writeJSON(e, check)
-	}
-	textform.Write(e.stdout, check)
-	return 0
 }
 
 func cmdCollateral(fs *flag.FlagSet) action {
