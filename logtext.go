@@ -1,6 +1,7 @@
 package ampoule
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -84,4 +85,67 @@ func (r *LogReader) WriteSummary(w io.Writer, check LogCheck, n int) {
 	}
 	fmt.Fprintf(w, "launch: %s: ref %s, profile %s, %d records, %d dropped, measurement %s\n", what, h.Ref, h.Profile, n, r.Dropped(), h.Measurement)
 	fmt.Fprintf(w, "launch: bound to %s\n", r.Binding)
+}
+
+// LogFiles are what a tenant reads a run's log with, as 'launch logs
+// decrypt' takes them: the identity file (never stdin, which may carry
+// the log), the log (a file, or stdin for "" or "-"), what is asked of it
+// (the files and values ReadLogCheck reads), whether a live log is
+// followed (Follow) and its records printed as JSON lines, and a new file
+// to write the run's evidence envelope to once the log is verified.
+type LogFiles struct {
+	Identity, Log                     string
+	Policy, TDXCollateral, Nonce, Ref string
+	EnvelopeOut                       string
+	Follow, JSON                      bool
+}
+
+// DecryptedLog is a log DecryptLog read: its reader (whose Binding's
+// warnings the caller shows), the check it passed and how many records
+// were printed.
+type DecryptedLog struct {
+	Reader  *LogReader
+	Check   LogCheck
+	Records int
+}
+
+// WriteSummary says what the log was found bound to (LogReader.WriteSummary).
+func (d *DecryptedLog) WriteSummary(w io.Writer) { d.Reader.WriteSummary(w, d.Check, d.Records) }
+
+// DecryptLog reads the log of f: its check and identity first, then who
+// wrote it (OpenLog), then its records, printed to stdout and stderr
+// (Print), and last the envelope, written only once all of that passed.
+// Each error carries its registered code.
+func DecryptLog(ctx context.Context, f LogFiles, stdin io.Reader, stdout, stderr io.Writer) (*DecryptedLog, error) {
+	check, err := ReadLogCheck(f.Policy, f.TDXCollateral, f.Nonce, f.Ref)
+	if err != nil {
+		return nil, err
+	}
+	id, err := ReadIdentity(f.Identity, nil)
+	if err != nil {
+		return nil, err
+	}
+	file, err := OpenLogFile(f.Log, stdin)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	var log io.Reader = file
+	if f.Follow {
+		log = Follow(ctx, log)
+	}
+	r, err := OpenLog(log, id, check)
+	if err != nil {
+		return nil, err
+	}
+	d := &DecryptedLog{Reader: r, Check: check}
+	if d.Records, err = r.Print(stdout, stderr, f.JSON, f.Follow); err != nil {
+		return nil, err
+	}
+	if f.EnvelopeOut != "" {
+		if err := WriteEnvelope(f.EnvelopeOut, r.Binding.Envelope); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }

@@ -1,10 +1,12 @@
 package ampoule
 
 import (
+	"io"
 	"strings"
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/textform"
 	"github.com/ampoule-run/ampoule/tee/snp"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
@@ -40,6 +42,26 @@ type Verification struct {
 	// accepts any simulator's evidence, a TCB status judged without
 	// Intel's collateral.
 	Warnings, Hints []string
+}
+
+// Found is what the check found, to show: the envelope's verdict, or
+// else the by-hand check's fields.
+func (v Verification) Found() any {
+	if v.Result != nil {
+		return v.Result
+	}
+	return v.ByHand
+}
+
+// WriteText writes what the check found as text: the envelope's verdict
+// (attest.Result.WriteText), or the by-hand check's fields, one a line.
+func (v Verification) WriteText(w io.Writer) {
+	switch {
+	case v.Result != nil:
+		v.Result.WriteText(w)
+	case v.ByHand != nil:
+		textform.Write(w, v.ByHand)
+	}
 }
 
 // WarningUnpinned is what a policy accepting the simulator without pinning

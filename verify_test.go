@@ -67,3 +67,33 @@ func TestVerifyChooses(t *testing.T) {
 		t.Errorf("a missing policy: %v", err)
 	}
 }
+
+// TestVerificationShows: what a check found is shown as its verdict when
+// an envelope was judged, else as the by-hand check's fields, a line each;
+// a check that found nothing shows nothing.
+func TestVerificationShows(t *testing.T) {
+	at := attest.Options{Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	v, err := Verify(VerifyInputs{TDXQuote: filepath.Join("testdata", "tdx", "quote.dat"), Options: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	v.WriteText(&b)
+	if v.Found() != v.ByHand || strings.Count(b.String(), "\n") < 3 {
+		t.Errorf("by hand: %v\n%s", v.Found(), b.String())
+	}
+	r := &attest.Result{Status: attest.Affirming}
+	v = Verification{ByHand: v.ByHand, Result: r}
+	b.Reset()
+	v.WriteText(&b)
+	var want strings.Builder
+	r.WriteText(&want)
+	if v.Found() != r || b.String() != want.String() {
+		t.Errorf("verdict: %v\n%s", v.Found(), b.String())
+	}
+	b.Reset()
+	Verification{}.WriteText(&b)
+	if b.Len() != 0 || (Verification{}).Found() != nil {
+		t.Errorf("nothing found shows %q", b.String())
+	}
+}

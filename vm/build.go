@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -269,7 +270,17 @@ func (g *Guest) Write(dir string) error {
 	return nil
 }
 
-// Digests is the text 'launch vm build' prints: the measured inputs.
+// WriteText writes what 'launch vm build' and 'vm measure' print: the
+// measured inputs (Digests) and, once measured, the expected launch
+// measurements.
+func (g *Guest) WriteText(w io.Writer) {
+	io.WriteString(w, g.Digests())
+	if g.Launch != nil {
+		io.WriteString(w, g.Launch.Text())
+	}
+}
+
+// Digests is the guest's measured inputs, a line each.
 func (g *Guest) Digests() string {
 	hd, id := g.HostData(), g.MRConfigID()
 	code := "compiled in the guest"

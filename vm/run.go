@@ -49,6 +49,14 @@ type RunResult struct {
 	Status int
 }
 
+// WriteText writes what a dry run prints: the guest's measured inputs,
+// the QEMU command line, and that the guest's files it names are gone.
+func (r *RunResult) WriteText(w io.Writer) {
+	r.Guest.WriteText(w)
+	fmt.Fprintln(w, ShellLine(r.Command))
+	fmt.Fprintln(w, "# the guest's files above were in a temporary directory, now removed: 'launch vm build -o DIR' keeps them")
+}
+
 // ShellLine is args as one line a POSIX shell reads back as the same
 // args: what a dry run prints for a person to inspect or run by hand.
 func ShellLine(args []string) string {

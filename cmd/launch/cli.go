@@ -59,9 +59,9 @@ type cliEnv struct {
 	progressAfter time.Duration
 }
 
-// commands is launch's commands, in the order 'launch help' lists them:
-// a command is a row here and its help file.
-func commands() []command {
+// program is launch as data: its commands, in the order 'launch help'
+// lists them; a command is a row here and its help file.
+func program() cmdline.Program[action] {
 	cs := []command{
 		{Name: "run", Flags: cmdRun, Args: cmdline.Any, Rules: []cmdline.Rule{{If: []string{"audit-json"}, Needs: []string{"audit"}, Msg: "--audit-json needs --audit"}}},
 		{Name: "measure", Flags: cmdMeasure, Args: "BUNDLE"},
@@ -105,64 +105,39 @@ func commands() []command {
 	}
 	// An embedded file missing or misshapen leaves the name and flags
 	// alone; TestHelpFiles refuses both.
-	return cmdline.LoadAll(helpFiles, "help", "launch", cs)
+	return cmdline.NewProgram(helpFiles, "help", "launch", intro, cs)
 }
 
-// docs is every command's documentation, with its real flag sets.
-func docs() []cmdline.Doc { return cmdline.Docs(commands()) }
+// intro is what launch is, as its help and man page begin.
+const intro = "measures and runs WebAssembly (WASI preview 1) bundles for confidential computing"
 
 // run is the whole CLI: main only wires the process to it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return (&cliEnv{stdin: stdin, stdout: stdout, stderr: stderr}).run(ctx, args)
 }
 
-// run runs the command args name in env.
+// run parses the command line args and runs the command it names in env;
+// help, or a usage error (E1001), ends it first.
 func (env *cliEnv) run(ctx context.Context, args []string) int {
-	if len(args) == 0 {
-		printUsage(env.stderr)
+	c, act, in, err := program().Parse(args)
+	switch {
+	case errors.Is(err, cmdline.ErrNoCommand):
+		program().Help(env.stderr, nil)
 		return errcode.ClassUsage.ExitStatus()
-	}
-	name, rest := args[0], args[1:]
-	switch name {
-	case "--version", "-version":
-		name = "version"
-	case "-h", "-help", "--help":
-		name = "help"
-	}
-	c, err := cmdline.Find("launch", commands(), name)
-	if err != nil {
+	case errors.Is(err, cmdline.ErrHelp):
+		fmt.Fprint(env.stdout, c.Doc.Text())
+		return 0
+	case err != nil:
 		return env.fail(usageError(err))
 	}
-	return env.invoke(ctx, c, rest)
+	return act(ctx, env, c, in)
 }
-
-// intro is what launch is, as its help and man page begin.
-const intro = "measures and runs WebAssembly (WASI preview 1) bundles for confidential computing"
-
-func printUsage(w io.Writer) { cmdline.Usage(w, "launch", intro, docs()) }
-
-// printCommandHelp prints the command's help text and its flags.
-func printCommandHelp(w io.Writer, c command) { fmt.Fprint(w, c.Doc.Text()) }
 
 // fail prints err in full (there is no profile yet, or the command is a
 // developer's) and returns the exit status of its class.
 func (e *cliEnv) fail(err error) int {
 	fmt.Fprint(e.stderr, errcode.Detailed(err))
 	return errcode.From(err).Code.Class().ExitStatus()
-}
-
-// invoke parses the command's subcommand, flags and arguments from args
-// and runs its action; help, or a usage error (E1001), ends it first.
-func (e *cliEnv) invoke(ctx context.Context, c command, args []string) int {
-	act, in, err := c.Parse("launch", args)
-	if errors.Is(err, cmdline.ErrHelp) {
-		printCommandHelp(e.stdout, c)
-		return 0
-	}
-	if err != nil {
-		return e.fail(usageError(err))
-	}
-	return act(ctx, e, c, in)
 }
 
 // usageError is a command line's error (cmdline's) as E1001 usage.
@@ -216,22 +191,16 @@ func (e *cliEnv) info(w io.Writer) io.Writer {
 
 func cmdHelp(fs *flag.FlagSet) action {
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		if len(in.Pos) == 0 {
-			printUsage(e.stdout)
-			return 0
-		}
-		other, err := cmdline.Find("launch", commands(), in.Pos[0])
-		if err != nil {
+		if err := program().Help(e.stdout, in.Pos); err != nil {
 			return e.fail(usageError(err))
 		}
-		printCommandHelp(e.stdout, other)
 		return 0
 	}
 }
 
 func cmdMan(fs *flag.FlagSet) action {
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		if err := cmdline.Man(e.stdout, "launch", intro, docs()); err != nil {
+		if err := program().Man(e.stdout); err != nil {
 			return e.fail(errcode.Errorf(errcode.Internal, "writing the man page: %w", err))
 		}
 		return 0
@@ -240,8 +209,7 @@ func cmdMan(fs *flag.FlagSet) action {
 
 func cmdCompletion(fs *flag.FlagSet) action {
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		shell := in.Sub
-		if err := cmdline.Completion(e.stdout, shell, "launch", docs()); err != nil {
+		if err := program().Completion(e.stdout, in.Sub); err != nil {
 			return e.fail(errcode.Errorf(errcode.Internal, "writing the completion script: %w", err))
 		}
 		return 0

@@ -286,7 +286,7 @@ func TestHelpEverywhere(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("help: %+v", r)
 	}
-	for _, c := range commands() {
+	for _, c := range program().Commands {
 		if !strings.Contains(r.stdout, "launch "+c.Name) {
 			t.Errorf("help does not list %s", c.Name)
 		}

@@ -74,7 +74,7 @@ func TestBashCompletion(t *testing.T) {
 		t.Errorf("a flag run does not have completed to %q", got)
 	}
 	// Every flag of every command is offered after its command.
-	for _, d := range docs() {
+	for _, d := range program().Docs() {
 		for sub, fs := range d.Flags {
 			words := []string{"launch", d.Name}
 			if sub != "" {
@@ -97,7 +97,7 @@ func TestBashCompletion(t *testing.T) {
 func TestZshFishCompletion(t *testing.T) {
 	for _, shell := range []string{"zsh", "fish"} {
 		s := script(t, shell)
-		for _, c := range commands() {
+		for _, c := range program().Commands {
 			if !regexp.MustCompile(`[\s(]` + c.Name + `[\s)]`).MatchString(s) {
 				t.Errorf("%s script lacks the command %s", shell, c.Name)
 			}
@@ -139,7 +139,7 @@ func TestManPage(t *testing.T) {
 	if err != nil || string(committed) != r.stdout {
 		t.Errorf("docs/launch.1 is not what 'launch man' prints (%v): run 'make docs'", err)
 	}
-	for _, d := range docs() {
+	for _, d := range program().Docs() {
 		if !strings.Contains(r.stdout, "\n.SS "+d.Name+"\n") {
 			t.Errorf("no section for %s", d.Name)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/ampoule-run/ampoule/ociimage"
@@ -40,7 +39,7 @@ func cmdVM(fs *flag.FlagSet) action {
 			if err != nil {
 				return e.fail(err)
 			}
-			printGuest(e.stdout, g)
+			g.WriteText(e.stdout)
 			return 0
 		}
 		mem, err := vm.ParseMemory(memory)
@@ -60,20 +59,9 @@ func (e *cliEnv) vmRun(ctx context.Context, c vm.RunConfig) int {
 		return e.fail(err)
 	}
 	if c.DryRun {
-		printGuest(e.stdout, res.Guest)
-		fmt.Fprintln(e.stdout, vm.ShellLine(res.Command))
-		fmt.Fprintln(e.stdout, "# the guest's files above were in a temporary directory, now removed: 'launch vm build -o DIR' keeps them")
+		res.WriteText(e.stdout)
 	}
 	return res.Status
-}
-
-// printGuest prints the guest's digests, and its launch measurement when
-// it was measured.
-func printGuest(w io.Writer, g *vm.Guest) {
-	fmt.Fprint(w, g.Digests())
-	if g.Launch != nil {
-		fmt.Fprint(w, g.Launch.Text())
-	}
 }
 
 // orSelf is path, or this executable's.

@@ -10,7 +10,6 @@ import (
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
-	"github.com/ampoule-run/ampoule/internal/textform"
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
@@ -47,21 +46,21 @@ func cmdAttest(fs *flag.FlagSet) action {
 }
 
 func cmdVerify(fs *flag.FlagSet) action {
-	policyFile := fs.String("policy", "", "the policy file (TOML)")
+	var vin ampoule.VerifyInputs
+	fs.StringVar(&vin.Policy, "policy", "", "the policy file (TOML)")
 	nonceHex := fs.String("nonce", "", "the nonce the verifier issued, in hex; checked when given")
 	at := fs.String("at", "", "judge freshness at this time (RFC 3339) instead of now")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	snpReport := fs.String("snp-report", "", "a raw SEV-SNP attestation report to check by hand")
-	vcek := fs.String("vcek", "", "with --snp-report: the VCEK certificate (DER or PEM; a VLEK is recognised too)")
-	vlek := fs.String("vlek", "", "with --snp-report: the VLEK certificate (DER or PEM), for reports a cloud provider's VLEK signed")
-	chain := fs.String("chain", "", "with --snp-report: the product's ASK or ASVK and ARK (PEM), as AMD's KDS serves them")
-	product := fs.String("product", "Milan", "with --snp-report: the processor line (Milan, Genoa, Turin)")
-	tdxQuote := fs.String("tdx-quote", "", "a raw TDX quote to check by hand")
-	tdxCollateral := fs.String("tdx-collateral", "", "Intel's collateral for the TDX quote ('launch collateral fetch'), to judge its TCB status offline")
+	fs.StringVar(&vin.SNP.Report, "snp-report", "", "a raw SEV-SNP attestation report to check by hand")
+	fs.StringVar(&vin.SNP.VCEK, "vcek", "", "with --snp-report: the VCEK certificate (DER or PEM; a VLEK is recognised too)")
+	fs.StringVar(&vin.SNP.VLEK, "vlek", "", "with --snp-report: the VLEK certificate (DER or PEM), for reports a cloud provider's VLEK signed")
+	fs.StringVar(&vin.SNP.Chain, "chain", "", "with --snp-report: the product's ASK or ASVK and ARK (PEM), as AMD's KDS serves them")
+	fs.StringVar(&vin.Product, "product", "Milan", "with --snp-report: the processor line (Milan, Genoa, Turin)")
+	fs.StringVar(&vin.TDXQuote, "tdx-quote", "", "a raw TDX quote to check by hand")
+	fs.StringVar(&vin.TDXCollateral, "tdx-collateral", "", "Intel's collateral for the TDX quote ('launch collateral fetch'), to judge its TCB status offline")
 	earToken := fs.String("ear", "", "an EAR token (or a file holding one) to check against --jwks")
 	jwks := fs.String("jwks", "", "with --ear: the broker's JSON Web Key Set, a file or an http(s) URL")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		pos := in.Pos
 		now, err := parseAt(*at)
 		if err != nil {
 			return e.fail(err)
@@ -69,10 +68,9 @@ func cmdVerify(fs *flag.FlagSet) action {
 		if *earToken != "" {
 			return verifyEAR(ctx, e, *earToken, *jwks, now, *asJSON)
 		}
-		vin := ampoule.VerifyInputs{SNP: attest.SNPFiles{Report: *snpReport, VCEK: *vcek, VLEK: *vlek, Chain: *chain}, Product: *product,
-			TDXQuote: *tdxQuote, TDXCollateral: *tdxCollateral, Policy: *policyFile, Options: attest.Options{Now: now}}
-		if len(pos) == 1 {
-			vin.Envelope = pos[0]
+		vin.Options.Now = now
+		if len(in.Pos) == 1 {
+			vin.Envelope = in.Pos[0]
 		}
 		if *nonceHex != "" {
 			if vin.Options.Nonce, err = ampoule.ParseNonce(*nonceHex); err != nil {
@@ -84,8 +82,9 @@ func cmdVerify(fs *flag.FlagSet) action {
 	}
 }
 
-// printVerification prints a check's warnings and hints, then its fields
-// or verdict as text or JSON; it exits 0 only when the check passed.
+// printVerification prints a check's warnings and hints, then what it
+// found as text or JSON (a by-hand check that failed, only why); it exits
+// 0 only when the check passed.
 func (e *cliEnv) printVerification(v ampoule.Verification, err error, asJSON bool) int {
 	for _, w := range v.Warnings {
 		fmt.Fprint(e.stderr, warningLine(w))
@@ -93,18 +92,19 @@ func (e *cliEnv) printVerification(v ampoule.Verification, err error, asJSON boo
 	for _, h := range v.Hints {
 		fmt.Fprintf(e.stderr, "launch: hint: %s\n", h)
 	}
-	if v.Result == nil {
-		return e.printCheck(v.ByHand, err, asJSON)
+	if v.Result == nil && err != nil {
+		return e.fail(err)
 	}
+	status := 0
 	if asJSON {
-		writeJSON(e, v.Result)
+		status = writeJSON(e, v.Found())
 	} else {
-		v.Result.WriteText(e.stdout)
+		v.WriteText(e.stdout)
 	}
 	if err != nil {
 		return e.fail(err)
 	}
-	return 0
+	return status
 }
 
 func cmdPolicy(fs *flag.FlagSet) action {
@@ -142,19 +142,6 @@ func cmdPlatform(fs *flag.FlagSet) action {
 		info.WriteText(e.stdout)
 		return 0
 	}
-}
-
-// printCheck prints a by-hand check's outcome, its fields as text or as
-// JSON, and exits 0; or its error.
-func (e *cliEnv) printCheck(check any, err error, asJSON bool) int {
-	switch {
-	case err != nil:
-		return e.fail(err)
-	case asJSON:
-		return writeJSON(e, check)
-	}
-	textform.Write(e.stdout, check)
-	return 0
 }
 
 func cmdCollateral(fs *flag.FlagSet) action {

@@ -16,7 +16,7 @@ func TestHelpFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	named := map[string]bool{}
-	for _, c := range commands() {
+	for _, c := range program().Commands {
 		named["help/"+c.Name+".txt"] = true
 		if c.Doc.Summary == "" || !strings.HasPrefix(c.Doc.Usage, c.Name) || !strings.Contains(c.Doc.Help, "Example") {
 			t.Errorf("help/%s.txt: summary %q, usage %q: not a summary, a usage and an example", c.Name, c.Doc.Summary, c.Doc.Usage)

@@ -155,7 +155,7 @@ func TestJSONIsSnakeCase(t *testing.T) {
 
 	// Every command taking --json is one of those above.
 	jsonFlag := regexp.MustCompile(`(?m)^  -json\b`)
-	for _, c := range commands() {
+	for _, c := range program().Commands {
 		var helps [][]string
 		switch c.Name {
 		case "logs":

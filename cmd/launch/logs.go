@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/ampoule-run/ampoule"
@@ -39,55 +38,27 @@ func cmdKeygen(fs *flag.FlagSet) action {
 }
 
 func cmdLogs(fs *flag.FlagSet) action {
-	identity := fs.String("identity", "", "the tenant's identity file (from 'launch keygen')")
-	asJSON := fs.Bool("json", false, "print each record as a JSON line")
-	follow := fs.Bool("follow", false, "wait for a live log to grow, until its end record")
-	policyFile := fs.String("policy", "", "judge the log's evidence against this policy (TOML), as 'launch verify' does")
-	nonceHex := fs.String("nonce", "", "the nonce the run's evidence must carry, in hex (the one the tenant's broker issued)")
-	wantRef := fs.String("ref", "", "the reference the host showed for the run: the log must be that run's")
-	tdxCollateral := fs.String("tdx-collateral", "", "with --policy: Intel's collateral for a TDX run's quote ('launch collateral fetch')")
+	var f ampoule.LogFiles
+	fs.StringVar(&f.Identity, "identity", "", "the tenant's identity file (from 'launch keygen')")
+	fs.BoolVar(&f.JSON, "json", false, "print each record as a JSON line")
+	fs.BoolVar(&f.Follow, "follow", false, "wait for a live log to grow, until its end record")
+	fs.StringVar(&f.Policy, "policy", "", "judge the log's evidence against this policy (TOML), as 'launch verify' does")
+	fs.StringVar(&f.Nonce, "nonce", "", "the nonce the run's evidence must carry, in hex (the one the tenant's broker issued)")
+	fs.StringVar(&f.Ref, "ref", "", "the reference the host showed for the run: the log must be that run's")
+	fs.StringVar(&f.TDXCollateral, "tdx-collateral", "", "with --policy: Intel's collateral for a TDX run's quote ('launch collateral fetch')")
 	quiet := quietFlag(fs)
-	envelopeOut := fs.String("envelope-out", "", "write the run's evidence envelope to this new file, as 'launch attest' prints it, once the log is verified")
+	fs.StringVar(&f.EnvelopeOut, "envelope-out", "", "write the run's evidence envelope to this new file, as 'launch attest' prints it, once the log is verified")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		pos := in.Pos
 		e.quiet = *quiet
-		check, err := ampoule.ReadLogCheck(*policyFile, *tdxCollateral, *nonceHex, *wantRef)
+		if len(in.Pos) == 1 {
+			f.Log = in.Pos[0]
+		}
+		d, err := ampoule.DecryptLog(ctx, f, e.stdin, e.stdout, e.stderr)
 		if err != nil {
 			return e.fail(err)
 		}
-		// The log may come on stdin: the identity never does.
-		id, err := ampoule.ReadIdentity(*identity, nil)
-		if err != nil {
-			return e.fail(err)
-		}
-		var file string
-		if len(pos) == 1 {
-			file = pos[0]
-		}
-		f, err := ampoule.OpenLogFile(file, e.stdin)
-		if err != nil {
-			return e.fail(err)
-		}
-		defer f.Close()
-		var log io.Reader = f
-		if *follow {
-			log = ampoule.Follow(ctx, log)
-		}
-		r, err := ampoule.OpenLog(log, id, check)
-		if err != nil {
-			return e.fail(err)
-		}
-		n, err := r.Print(e.stdout, e.stderr, *asJSON, *follow)
-		if err != nil {
-			return e.fail(err)
-		}
-		if *envelopeOut != "" {
-			if err := ampoule.WriteEnvelope(*envelopeOut, r.Binding.Envelope); err != nil {
-				return e.fail(err)
-			}
-		}
-		r.WriteSummary(e.info(e.stderr), check, n)
-		for _, w := range r.Binding.Warnings {
+		d.WriteSummary(e.info(e.stderr))
+		for _, w := range d.Reader.Binding.Warnings {
 			fmt.Fprintf(e.stderr, "launch: warning: %s\n", w)
 		}
 		return 0

@@ -15,7 +15,7 @@ import (
 // rule that never applies or always refuses.
 func TestUsageRulesNameRealFlags(t *testing.T) {
 	n := 0
-	for _, c := range commands() {
+	for _, c := range program().Commands {
 		for i, r := range c.Rules {
 			n++
 			where := c.Name + " rule " + strconv.Itoa(i)

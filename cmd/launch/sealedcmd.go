@@ -12,10 +12,10 @@ import (
 
 func cmdSealed(fs *flag.FlagSet) action {
 	var f sealedFlags
-	fs.StringVar(&f.profile, "profile", "", "export, import: the profile whose store it is, only debug allows them (default debug); sign: the profile BUNDLE is measured under (default production)")
-	fs.StringVar(&f.backend, "backend", "", "export, import: the TEE backend whose key opens or seals the store: sim, snp or tdx (default: the profile's)")
-	fs.StringVar(&f.simKey, "sim-key", "", "export, import: the simulator's key file (default: the user's config dir)")
-	fs.StringVar(&f.store, "sealed", "", "export, import: the sealed store (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
+	fs.StringVar(&f.cfg.Profile, "profile", "", "export, import: the profile whose store it is, only debug allows them (default debug); sign: the profile BUNDLE is measured under (default production)")
+	fs.StringVar(&f.cfg.Backend, "backend", "", "export, import: the TEE backend whose key opens or seals the store: sim, snp or tdx (default: the profile's)")
+	fs.StringVar(&f.cfg.SimKey, "sim-key", "", "export, import: the simulator's key file (default: the user's config dir)")
+	fs.StringVar(&f.cfg.SealedStore, "sealed", "", "export, import: the sealed store (default: $XDG_STATE_HOME/ampoule/sealed/NAME.PROFILE.sealed)")
 	fs.StringVar(&f.out, "o", "", "export: the directory to write the files into, new or empty; keygen: the key file to make (mode 0600); sign: the new file to write the hand-on to (default: stdout)")
 	fs.StringVar(&f.key, "key", "", "sign: the hand-on key file (launch sealed keygen)")
 	fs.StringVar(&f.from, "from", "", "sign: the measurement whose stores are handed on (launch measure of the earlier version)")
@@ -30,20 +30,21 @@ func cmdSealed(fs *flag.FlagSet) action {
 	}
 }
 
-// sealedFlags are 'launch sealed's flags, each subcommand taking some.
+// sealedFlags are 'launch sealed's flags, each subcommand taking some:
+// those of export and import go straight into cfg.
 type sealedFlags struct {
-	profile, backend, simKey, store, out, key, from string
+	cfg            ampoule.Config
+	out, key, from string
 }
 
 // sealedMove is sealed export and import (debug only).
 func (e *cliEnv) sealedMove(ctx context.Context, c command, in invocation, f sealedFlags) int {
 	pos, sub := in.Pos, in.Sub
-	profile := f.profile
-	if profile == "" {
-		profile = "debug"
+	cfg := f.cfg
+	if cfg.Profile == "" {
+		cfg.Profile = "debug"
 	}
-	cfg := ampoule.Config{Profile: profile, Backend: f.backend, SimKey: f.simKey, SealedStore: f.store,
-		Platform: e.platform, TEE: e.tee, Warnings: e.stderr}
+	cfg.Platform, cfg.TEE, cfg.Warnings = e.platform, e.tee, e.stderr
 	var info ampoule.SealedInfo
 	var err error
 	if sub == "export" {
@@ -76,7 +77,7 @@ func (e *cliEnv) sealedKeygen(c command, in invocation, f sealedFlags) int {
 // under --profile.
 func (e *cliEnv) sealedSign(c command, in invocation, f sealedFlags) int {
 	bundle := in.Pos[0]
-	profile := f.profile
+	profile := f.cfg.Profile
 	if profile == "" {
 		profile = "production"
 	}

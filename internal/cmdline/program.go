@@ -1,6 +1,7 @@
 package cmdline
 
 import (
+	"errors"
 	"flag"
 	"io"
 	"io/fs"
@@ -71,4 +72,73 @@ func (c Command[A]) flagSet() *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	return fs
+}
+
+// Program is a command-line program as data: its name, what it is (Intro,
+// as its overview and man page begin) and its commands, in the order its
+// overview lists them, each with its Doc.
+type Program[A any] struct {
+	Name, Intro string
+	Commands    []Command[A]
+}
+
+// NewProgram is the program name with the commands cs, each given its Doc
+// from its help file dir/NAME.txt of fsys (LoadAll).
+func NewProgram[A any](fsys fs.FS, dir, name, intro string, cs []Command[A]) Program[A] {
+	return Program[A]{Name: name, Intro: intro, Commands: LoadAll(fsys, dir, name, cs)}
+}
+
+// ErrNoCommand is what Parse returns for a command line without a command.
+var ErrNoCommand = errors.New("no command")
+
+// Parse reads the program's command line args: the command args[0] names
+// ("-h", "-help" and "--help" name help; "-version" and "--version"
+// version), then its subcommand, flags and arguments (Command.Parse). It
+// returns the command with what runs for it and its invocation; or
+// ErrNoCommand; or ErrHelp with the command whose help was asked for; or
+// a *UsageError.
+func (p Program[A]) Parse(args []string) (Command[A], A, Invocation, error) {
+	var act A
+	if len(args) == 0 {
+		return Command[A]{}, act, Invocation{}, ErrNoCommand
+	}
+	name := args[0]
+	switch name {
+	case "--version", "-version":
+		name = "version"
+	case "-h", "-help", "--help":
+		name = "help"
+	}
+	c, err := Find(p.Name, p.Commands, name)
+	if err != nil {
+		return c, act, Invocation{}, err
+	}
+	act, in, err := c.Parse(p.Name, args[1:])
+	return c, act, in, err
+}
+
+// Docs is the Doc of each of the program's commands, in order.
+func (p Program[A]) Docs() []Doc { return Docs(p.Commands) }
+
+// Help writes the overview (Usage) without names, or else the whole help
+// (Doc.Text) of the command names[0]; a command the program does not have
+// is UnknownCommand's error.
+func (p Program[A]) Help(w io.Writer, names []string) error {
+	if len(names) == 0 {
+		Usage(w, p.Name, p.Intro, p.Docs())
+		return nil
+	}
+	c, err := Find(p.Name, p.Commands, names[0])
+	if err == nil {
+		_, err = io.WriteString(w, c.Doc.Text())
+	}
+	return err
+}
+
+// Man writes the program's man page (Man).
+func (p Program[A]) Man(w io.Writer) error { return Man(w, p.Name, p.Intro, p.Docs()) }
+
+// Completion writes the program's completion script for shell (Completion).
+func (p Program[A]) Completion(w io.Writer, shell string) error {
+	return Completion(w, shell, p.Name, p.Docs())
 }

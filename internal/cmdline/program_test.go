@@ -59,3 +59,56 @@ func TestProgram(t *testing.T) {
 		t.Errorf("-h: %v", err)
 	}
 }
+
+// TestProgramParse: a program finds the command its command line names,
+// with -h and --help naming help and --version version, reports a line
+// without a command and a command's -h; its Help writes the overview or a
+// command's whole help, and refuses a command it does not have.
+func TestProgramParse(t *testing.T) {
+	flags := func(fs *flag.FlagSet) func() string {
+		p := fs.String("profile", "debug", "the profile")
+		return func() string { return *p }
+	}
+	fsys := fstest.MapFS{"help/logs.txt": {Data: []byte(logsHelp)}}
+	p := NewProgram(fsys, "help", "prog", "does things", []Command[func() string]{
+		{Name: "logs", Flags: flags, Args: Any}, {Name: "help", Flags: flags, Args: Any}, {Name: "version", Flags: flags},
+	})
+	if _, _, _, err := p.Parse(nil); !errors.Is(err, ErrNoCommand) {
+		t.Errorf("no command: %v", err)
+	}
+	for arg, want := range map[string]string{"--help": "help", "-h": "help", "-help": "help", "--version": "version", "-version": "version", "logs": "logs"} {
+		if c, _, _, err := p.Parse([]string{arg}); (err != nil && arg != "logs") || c.Name != want {
+			t.Errorf("%s: %q, %v; want %s", arg, c.Name, err, want)
+		}
+	}
+	c, act, in, err := p.Parse([]string{"logs", "decrypt", "--profile", "staging", "run.log"})
+	if err != nil || c.Name != "logs" || act() != "staging" || in.Sub != "decrypt" {
+		t.Errorf("logs decrypt: %q %+v %v", c.Name, in, err)
+	}
+	if c, _, _, err := p.Parse([]string{"logs", "decrypt", "-h"}); !errors.Is(err, ErrHelp) || c.Name != "logs" {
+		t.Errorf("logs decrypt -h: %q, %v", c.Name, err)
+	}
+	var u *UsageError
+	if _, _, _, err := p.Parse([]string{"lgos"}); !errors.As(err, &u) || !strings.Contains(u.Hint, "'prog logs'") {
+		t.Errorf("lgos: %v", err)
+	}
+	var b strings.Builder
+	if err := p.Help(&b, nil); err != nil || !strings.HasPrefix(b.String(), "prog does things.\n") || !strings.Contains(b.String(), "prog logs ") {
+		t.Errorf("overview (%v):\n%s", err, b.String())
+	}
+	b.Reset()
+	if err := p.Help(&b, []string{"logs"}); err != nil || b.String() != p.Commands[0].Doc.Text() {
+		t.Errorf("help logs (%v):\n%s", err, b.String())
+	}
+	if err := p.Help(&b, []string{"lgos"}); !errors.As(err, &u) {
+		t.Errorf("help lgos: %v", err)
+	}
+	b.Reset()
+	if err := p.Man(&b); err != nil || !strings.Contains(b.String(), ".SS logs\n") {
+		t.Errorf("man (%v):\n%s", err, b.String())
+	}
+	b.Reset()
+	if err := p.Completion(&b, "bash"); err != nil || !strings.Contains(b.String(), "decrypt") {
+		t.Errorf("completion (%v):\n%s", err, b.String())
+	}
+}
