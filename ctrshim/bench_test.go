@@ -68,7 +68,7 @@ func socketFiles() []os.DirEntry {
 }
 
 // containerdFDs counts the descriptors of the test's containerd.
-func containerdFDs(b *testing.B, c *cluster) int {
+func containerdFDs(b testing.TB, c *cluster) int {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
