@@ -247,4 +247,3 @@ func report[T any](b *testing.B, name string, ts []T, of func(T) time.Duration) 
 	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, name+"-p50-ms")
 	b.ReportMetric(float64(d[(len(d)*99)/100].Microseconds())/1000, name+"-p99-ms")
 }
-
