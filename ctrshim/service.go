@@ -1,8 +1,9 @@
 // Package ctrshim is containerd's runtime shim v2 for Ampoule
 // (io.containerd.ampoule.v1): the task API over ttrpc, each container's
-// bundle run through ampoule.Run, so that a container or a Kubernetes pod
-// runs under the same measurement, gate, limits, seccomp and encrypted log
-// as 'launch run'.
+// bundle run through an ampoule.Server (warm runners, as 'launch serve'
+// keeps them; one shim serves a containerd namespace) or ampoule.Run, so
+// that a container or a Kubernetes pod runs under the same measurement,
+// gate, limits, seccomp and encrypted log as 'launch run'.
 //
 // A container's root filesystem, as containerd's snapshotter unpacks an
 // image 'launch image build' wrote, is a bundle directory (ampoule.toml and
