@@ -140,7 +140,7 @@ bench: tools examples
 	$(GO) test -run '^$$' -bench GateCall -benchtime 200000x ./sandbox
 	$(GO) test -run '^$$' -bench . -benchtime 300x ./tee/tdx ./tee/snp
 	$(GO) test -run '^$$' -bench . -benchtime 200x ./broker
-	$(GO) test -run '^$$' -bench ContainerdRun -benchtime 50x ./ctrshim
+	$(GO) test -run '^$$' -bench 'ContainerdRun|CRIPods' -benchtime 50x ./ctrshim
 	$(GO) run ./bench/cmd/ratios
 
 # A longer fuzz run of every decoder (FUZZTIME each).

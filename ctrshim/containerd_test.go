@@ -19,6 +19,7 @@ import (
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/ociimage"
+	"github.com/ampoule-run/ampoule/sandbox"
 )
 
 // cluster is a containerd of the test's own: config, root, state and
@@ -57,13 +58,19 @@ func needContainerd(t testing.TB) {
 	}
 }
 
-func startCluster(t testing.TB) *cluster { return startClusterWith(t, false) }
+func startCluster(t testing.TB, env ...string) *cluster { return startClusterWith(t, false, env...) }
+
+// testLinger is how long the tests' warm shims stay after their last
+// task: short, for the leak checks to see them go.
+const testLinger = "AMPOULE_SHIM_LINGER=1s"
 
 // startClusterWith starts the test's containerd; with cri, its CRI plugin
 // too, configured by deploy/kubernetes's fragment (the ampoule runtime
 // beside runc) and this test's own directories, with no CNI: the test's
 // pods use the node's network.
-func startClusterWith(t testing.TB, cri bool) *cluster {
+// env is added to containerd's environment, which its shims inherit
+// (testLinger unless env names the linger).
+func startClusterWith(t testing.TB, cri bool, env ...string) *cluster {
 	needContainerd(t)
 	for _, m := range []string{"../wasm-examples/hello/module.wasm", "../wasm-examples/crash/module.wasm"} {
 		if _, err := os.Stat(m); err != nil {
@@ -95,7 +102,7 @@ func startClusterWith(t testing.TB, cri bool) *cluster {
 	logf, _ := os.Create(filepath.Join(dir, "containerd.log"))
 	cmd := exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+	cmd.Env = append(append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), testLinger), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -204,12 +211,26 @@ func (c *cluster) run(id, ref string, annotations ...string) (string, string, in
 	return c.ctr(append(args, ref, id)...)
 }
 
-// shims are the processes running the shim binary this test built.
-func (c *cluster) shims() []string {
+// shims are the processes running the shim binary this test built, its
+// runners too.
+func (c *cluster) shims() []string { return append(c.procs(false), c.procs(true)...) }
+
+// runners are the shim binary's processes that are runners.
+func (c *cluster) runners() []string { return c.procs(true) }
+
+// servers are the shim binary's processes that are shims, not runners.
+func (c *cluster) servers() []string { return c.procs(false) }
+
+func (c *cluster) procs(runners bool) []string {
 	var pids []string
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == c.shim {
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil || exe != c.shim {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.Contains(string(cmdline), "\x00"+sandbox.RunnerArg) == runners {
 			pids = append(pids, e.Name())
 		}
 	}

@@ -58,8 +58,8 @@ type criClient struct {
 	logs string
 }
 
-func startCRI(t testing.TB) *criClient {
-	c := startClusterWith(t, true)
+func startCRI(t testing.TB, env ...string) *criClient {
+	c := startClusterWith(t, true, env...)
 	c.ns = "k8s.io"
 	conn, err := grpc.Dial("unix://"+c.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 	"github.com/containerd/ttrpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ampoule-run/ampoule"
 )
 
 // SocketDir is where the shims' ttrpc sockets are made: short paths, for
@@ -73,11 +75,44 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// socketPath is the shim's socket for the container: one shim per pod
-// (CRI's sandbox id), else one per container.
+// Environment the shim reads, containerd's own passed on to its shims.
+const (
+	// EnvWarm set to "0" runs each container with a runner of its own
+	// and one shim per pod (or container), as before warm runners; else
+	// one shim per containerd namespace serves every container through an
+	// ampoule.Server and its warm runners.
+	EnvWarm = "AMPOULE_SHIM_WARM"
+	// EnvLinger is how long a warm shim stays once it holds no task, as
+	// a Go duration: DefaultLinger if unset or unreadable.
+	EnvLinger = "AMPOULE_SHIM_LINGER"
+	// DefaultLinger keeps a warm shim and its runners a minute after the
+	// node's last container of the namespace went.
+	DefaultLinger = time.Minute
+)
+
+// maxRuns is the warm shim's bound on runs at once, far past any node's
+// pods.
+const maxRuns = 1 << 16
+
+func warmShim() bool { return os.Getenv(EnvWarm) != "0" }
+
+func lingerTime() time.Duration {
+	d, err := time.ParseDuration(os.Getenv(EnvLinger))
+	if err != nil || d < 0 {
+		return DefaultLinger
+	}
+	return d
+}
+
+// socketPath is the shim's socket for the container. With warm runners,
+// one shim per containerd and namespace, so that a container finds the
+// runners the ones before it warmed; without, one per pod (CRI's sandbox
+// id), else one per container.
 func socketPath(address, namespace, id, bundle string) string {
 	group := id
-	if s, err := readSpec(bundle); err == nil && s.Annotations["io.kubernetes.cri.sandbox-id"] != "" {
+	if warmShim() {
+		group = "\x00node"
+	} else if s, err := readSpec(bundle); err == nil && s.Annotations["io.kubernetes.cri.sandbox-id"] != "" {
 		group = s.Annotations["io.kubernetes.cri.sandbox-id"]
 	}
 	sum := sha256.Sum256([]byte(address + "\x00" + namespace + "\x00" + group))
@@ -116,9 +151,16 @@ func start(namespace, address, id, bundle string, stdout io.Writer) error {
 	cmd := exec.Command(self, "-namespace", namespace, "-address", address, "-id", id, "-socket", path)
 	cmd.Dir, cmd.Env, cmd.ExtraFiles = bundle, os.Environ(), []*os.File{f}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	// The server's own errors go where containerd reads a shim's log: the
-	// bundle's "log" FIFO, opened read-write so that the open never waits.
-	if lf, err := os.OpenFile(filepath.Join(bundle, "log"), os.O_RDWR, 0); err == nil {
+	if warmShim() {
+		// A shared shim outlives the bundle it was started for: its
+		// directory is not kept busy, and its errors do not go to that
+		// bundle's log FIFO, which nobody reads once the container went
+		// (a full FIFO would block the shim).
+		cmd.Dir = "/"
+	} else if lf, err := os.OpenFile(filepath.Join(bundle, "log"), os.O_RDWR, 0); err == nil {
+		// The server's own errors go where containerd reads a shim's
+		// log: the bundle's "log" FIFO, opened read-write so that the
+		// open never waits.
 		defer lf.Close()
 		cmd.Stderr = lf
 	}
@@ -147,9 +189,18 @@ func serve(ctx context.Context, namespace, socket string) error {
 		return fmt.Errorf("no listener on fd 3 (containerd starts the shim with 'start'): %w", err)
 	}
 	defer l.Close()
+	// The socket is removed as the shim ends, unless another shim has
+	// since made its own at the path.
+	var ours os.FileInfo
 	if socket != "" {
-		defer os.Remove(socket)
+		ours, _ = os.Stat(socket)
 	}
+	unlink := func() {
+		if fi, err := os.Stat(socket); err == nil && ours != nil && os.SameFile(fi, ours) {
+			os.Remove(socket)
+		}
+	}
+	defer unlink()
 	var pub *Publisher
 	if a := os.Getenv("TTRPC_ADDRESS"); a != "" {
 		if pub, err = NewPublisher(a, namespace); err != nil {
@@ -163,13 +214,30 @@ func serve(ctx context.Context, namespace, socket string) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	svc := NewService(namespace, pub, cancel)
+	var svc *Service
+	if warmShim() {
+		// The shim is its own runners' executable (RunnerMain). It
+		// bounds no container's run: the kubelet and containerd decide
+		// what runs on the node, and a container is never refused for a
+		// server's queue.
+		runs := ampoule.NewServer(ampoule.ServerConfig{MaxRuns: maxRuns, MaxQueue: -1})
+		defer func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			runs.Shutdown(sctx)
+			scancel()
+		}()
+		svc = NewWarmService(namespace, pub, cancel, runs, lingerTime())
+	} else {
+		svc = NewService(namespace, pub, cancel)
+	}
 	taskapi.RegisterTaskService(srv, svc)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ctx, l) }()
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
+		// No new shim start finds this one ending.
+		unlink()
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(sctx)
 		scancel()

@@ -1,8 +1,9 @@
 // Package ctrshim is containerd's runtime shim v2 for Ampoule
 // (io.containerd.ampoule.v1): the task API over ttrpc, each container's
-// bundle run through ampoule.Run, so that a container or a Kubernetes pod
-// runs under the same measurement, gate, limits, seccomp and encrypted log
-// as 'launch run'.
+// bundle run through an ampoule.Server (warm runners, as 'launch serve'
+// keeps them; one shim serves a containerd namespace) or ampoule.Run, so
+// that a container or a Kubernetes pod runs under the same measurement,
+// gate, limits, seccomp and encrypted log as 'launch run'.
 //
 // A container's root filesystem, as containerd's snapshotter unpacks an
 // image 'launch image build' wrote, is a bundle directory (ampoule.toml and
@@ -77,14 +78,38 @@ type Service struct {
 	// shim to go.
 	shutdown func()
 
+	// server, if not nil, runs the containers, with its warm runners;
+	// else each container's run starts its own runner (ampoule.Run).
+	server *ampoule.Server
+	// linger is how long the shim stays once it holds no task, for its
+	// warm runners to serve the next container; 0 ends it at once.
+	linger time.Duration
+
 	mu    sync.Mutex
 	tasks map[string]*container
+	// idle is the timer that ends a shim holding no task, armed by
+	// Shutdown and stopped by Create.
+	idle *time.Timer
+	// gone is set once shutdown was called: a Create that comes after
+	// is refused, for containerd to start a new shim.
+	gone bool
 }
 
 // NewService is a task service that publishes its events through pub
 // (nil publishes none) and calls shutdown when containerd ends the shim.
+// Each container's run starts its own runner.
 func NewService(namespace string, pub *Publisher, shutdown func()) *Service {
 	return &Service{namespace: namespace, events: pub, shutdown: shutdown, tasks: map[string]*container{}}
+}
+
+// NewWarmService is NewService whose containers run through srv, taking
+// its warm runners, and which stays linger after its last task went
+// before it calls shutdown, so that the next container finds the runners
+// still warm.
+func NewWarmService(namespace string, pub *Publisher, shutdown func(), srv *ampoule.Server, linger time.Duration) *Service {
+	s := NewService(namespace, pub, shutdown)
+	s.server, s.linger = srv, linger
+	return s
 }
 
 var _ taskapi.TaskService = (*Service)(nil)
@@ -150,11 +175,19 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (*ta
 		c.rootfs = filepath.Join(r.Bundle, c.rootfs)
 	}
 	s.mu.Lock()
+	if s.gone {
+		s.mu.Unlock()
+		return nil, status.Errorf(codes.Unavailable, "ampoule shim: this shim is ending; retry for a new one")
+	}
 	if _, dup := s.tasks[r.ID]; dup {
 		s.mu.Unlock()
 		return nil, status.Errorf(codes.AlreadyExists, "ampoule shim: task %q exists", r.ID)
 	}
 	s.tasks[r.ID] = c
+	if s.idle != nil {
+		s.idle.Stop()
+		s.idle = nil
+	}
 	s.mu.Unlock()
 	if len(r.Rootfs) > 0 && !c.sandbox {
 		if err := mountAll(r.Rootfs, c.rootfs); err != nil {
@@ -286,7 +319,13 @@ func (s *Service) run(ctx context.Context, c *container) {
 		cfg.Stdin = stdin.runner
 	}
 
-	res, err := ampoule.Run(ctx, c.rootfs, cfg)
+	var res ampoule.Result
+	var err error
+	if s.server != nil {
+		res, err = s.server.Run(ctx, c.rootfs, cfg)
+	} else {
+		res, err = ampoule.Run(ctx, c.rootfs, cfg)
+	}
 	code := res.ExitCode
 	if err != nil {
 		if res.Profile.StaticErrors {
@@ -557,16 +596,34 @@ func (s *Service) Connect(ctx context.Context, r *taskapi.ConnectRequest) (*task
 	return resp, nil
 }
 
-// Shutdown ends the shim once it holds no task (or at once with Now).
+// Shutdown ends the shim once it holds no task (or at once with Now): at
+// once, or, with a linger, once it has held none for that long.
 func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
-	n := len(s.tasks)
-	s.mu.Unlock()
-	if n > 0 && !r.Now {
+	defer s.mu.Unlock()
+	if len(s.tasks) > 0 && !r.Now {
 		return &emptypb.Empty{}, nil
 	}
-	if s.shutdown != nil {
+	if s.shutdown == nil {
+		return &emptypb.Empty{}, nil
+	}
+	if r.Now || s.linger <= 0 {
+		s.gone = true
 		s.shutdown()
+		return &emptypb.Empty{}, nil
+	}
+	if s.idle == nil {
+		var t *time.Timer
+		t = time.AfterFunc(s.linger, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			// A Create since stopped or replaced it.
+			if s.idle == t && len(s.tasks) == 0 {
+				s.gone = true
+				s.shutdown()
+			}
+		})
+		s.idle = t
 	}
 	return &emptypb.Empty{}, nil
 }

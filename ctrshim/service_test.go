@@ -139,3 +139,50 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("no config.json: %v", err)
 	}
 }
+
+// A warm shim holding no task stays its linger, a Create in that time
+// keeps it (and the next Shutdown starts the linger again), and once the
+// linger is over with no task it ends and refuses a Create that comes
+// after (Unavailable: containerd starts a new shim).
+func TestLinger(t *testing.T) {
+	shut := make(chan struct{}, 4)
+	s := NewWarmService("test", nil, func() { shut <- struct{}{} }, nil, 300*time.Millisecond)
+	ctx := context.Background()
+	ended := func(within time.Duration) bool {
+		select {
+		case <-shut:
+			return true
+		case <-time.After(within):
+			return false
+		}
+	}
+	if _, err := s.Shutdown(ctx, &taskapi.ShutdownRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	// A sandbox task within the linger.
+	time.Sleep(100 * time.Millisecond)
+	b := bundle(t, `"io.kubernetes.cri.container-type":"sandbox"`)
+	if _, err := s.Create(ctx, &taskapi.CreateTaskRequest{ID: "pod", Bundle: b}); err != nil {
+		t.Fatal(err)
+	}
+	if ended(500 * time.Millisecond) {
+		t.Fatal("the shim ended while it held a task")
+	}
+	if _, err := s.Delete(ctx, &taskapi.DeleteRequest{ID: "pod"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := s.Shutdown(ctx, &taskapi.ShutdownRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if !ended(5 * time.Second) {
+		t.Fatal("the shim did not end after its linger")
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("the shim ended %v after its last task, before its linger of 300ms", took)
+	}
+	_, err := s.Create(ctx, &taskapi.CreateTaskRequest{ID: "late", Bundle: b})
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("a Create after the end: %v, want Unavailable", err)
+	}
+}
