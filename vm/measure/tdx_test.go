@@ -25,6 +25,10 @@ var syntheticSections = []tdvfSection{
 	{0, 0, 0x800000, 0x6000, TDVFTempMem, 0},
 }
 
+// onePageSections are the smallest image's: a measured BFV page at the
+// top of 4 GiB and a TD HOB page.
+var onePageSections = []tdvfSection{{0, 0x1000, 0xfffff000, 0x1000, TDVFBFV, 1}, {0, 0, 0x800000, 0x1000, TDVFTDHOB, 0}}
+
 // tdvfImage is a synthetic TDVF image of size bytes: SHA-256 of a counter
 // as filler, the TDX metadata GUID and the metadata at 0xf0, and an OVMF
 // footer table with the TDX metadata offset entry.
@@ -99,6 +103,23 @@ func TestMRTDReference(t *testing.T) {
 	const want = "4c7206f0f483c524f12c366c711e9049030a8d47c471ee5aa9c4999a08de4057fb887fed0744d5631a212967fb231c47"
 	if d := mustTDVF(t, data).MRTD(TDXPageByPage); hex.EncodeToString(d[:]) != want {
 		t.Errorf("Debian OVMF.fd: MRTD %x, gce-tcb-verifier's %s", d, want)
+	}
+}
+
+// TestOnePageImage: testdata/tdvf_one_page.bin, which the vm package's
+// tests measure, is tdvfImage's one-page image (a measured BFV page and
+// a TD HOB page), so its bytes are made as this file says.
+func TestOnePageImage(t *testing.T) {
+	data, err := os.ReadFile("testdata/tdvf_one_page.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := tdvfImage(0x1000, onePageSections); !bytes.Equal(data, want) {
+		t.Error("testdata/tdvf_one_page.bin is not tdvfImage(0x1000, onePageSections)")
+	}
+	td := mustTDVF(t, data)
+	if len(td.Sections) != 2 || !td.Sections[0].ExtendMR || td.Sections[1].Kind != TDVFTDHOB {
+		t.Errorf("sections %+v", td.Sections)
 	}
 }
 
