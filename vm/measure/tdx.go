@@ -5,6 +5,8 @@ import (
 	"crypto/sha512"
 	"encoding/binary"
 	"hash"
+
+	"github.com/ampoule-run/ampoule/errcode"
 )
 
 // guidTDXMetadata is the footer table entry giving the TDVF metadata's
@@ -53,19 +55,19 @@ func ParseTDVF(data []byte) (*TDVF, error) {
 	}
 	off, ok := o.u32(guidTDXMetadata)
 	if !ok {
-		return nil, invalid("the firmware has no TDVF metadata: use an OVMF built with TDX support (OvmfPkg/IntelTdx, or OvmfPkgX64 of edk2-stable202208 or later)")
+		return nil, tdvfInvalid("the firmware has no TDVF metadata: use an OVMF built with TDX support (OvmfPkg/IntelTdx, or OvmfPkgX64 of edk2-stable202208 or later)")
 	}
 	start := len(data) - int(off)
 	if off < 16 || int(off) > len(data) {
-		return nil, invalid("the TDVF metadata's offset %#x is outside the firmware", off)
+		return nil, tdvfInvalid("the TDVF metadata's offset %#x is outside the firmware", off)
 	}
 	h := data[start:]
 	size, version, n := binary.LittleEndian.Uint32(h[4:]), binary.LittleEndian.Uint32(h[8:]), binary.LittleEndian.Uint32(h[12:])
 	if !bytes.Equal(h[:4], []byte("TDVF")) || version != 1 {
-		return nil, invalid("the TDVF metadata has signature %q version %d, not TDVF version 1", h[:4], version)
+		return nil, tdvfInvalid("the TDVF metadata has signature %q version %d, not TDVF version 1", h[:4], version)
 	}
 	if n == 0 || size < 16 || uint64(size) > uint64(len(h)) || uint64(n)*32 > uint64(size-16) {
-		return nil, invalid("the TDVF metadata's %d sections do not fit its %d bytes", n, size)
+		return nil, tdvfInvalid("the TDVF metadata's %d sections do not fit its %d bytes", n, size)
 	}
 	t := &TDVF{}
 	var memory uint64
@@ -76,34 +78,40 @@ func ParseTDVF(data []byte) (*TDVF, error) {
 			Kind: binary.LittleEndian.Uint32(d[24:]), ExtendMR: binary.LittleEndian.Uint32(d[28:])&tdvfExtendMR != 0}
 		attr := binary.LittleEndian.Uint32(d[28:])
 		if s.GPA%4096 != 0 || s.Size%4096 != 0 || s.Size == 0 || s.GPA+s.Size < s.GPA || s.GPA+s.Size > 1<<52 {
-			return nil, invalid("TDVF section %d (%#x bytes at %#x) is not whole pages of guest memory", i, s.Size, s.GPA)
+			return nil, tdvfInvalid("TDVF section %d (%#x bytes at %#x) is not whole pages of guest memory", i, s.Size, s.GPA)
 		}
 		if uint64(raw) > s.Size || uint64(dataOff)+uint64(raw) > uint64(len(data)) {
-			return nil, invalid("TDVF section %d's %#x bytes at offset %#x are outside the firmware or its %#x bytes of memory", i, raw, dataOff, s.Size)
+			return nil, tdvfInvalid("TDVF section %d's %#x bytes at offset %#x are outside the firmware or its %#x bytes of memory", i, raw, dataOff, s.Size)
 		}
 		switch s.Kind {
 		case TDVFBFV, TDVFCFV:
 			if raw == 0 {
-				return nil, invalid("TDVF section %d of kind %d has no bytes in the firmware", i, s.Kind)
+				return nil, tdvfInvalid("TDVF section %d of kind %d has no bytes in the firmware", i, s.Kind)
 			}
 		case TDVFTDHOB, TDVFTempMem, TDVFPermMem:
 			if raw != 0 || s.ExtendMR && s.Kind == TDVFPermMem {
-				return nil, invalid("TDVF section %d of kind %d has bytes in the firmware or is measured", i, s.Kind)
+				return nil, tdvfInvalid("TDVF section %d of kind %d has bytes in the firmware or is measured", i, s.Kind)
 			}
 		case TDVFPayload, TDVFPayloadParam:
 		default:
-			return nil, invalid("TDVF section %d is of unknown kind %d", i, s.Kind)
+			return nil, tdvfInvalid("TDVF section %d is of unknown kind %d", i, s.Kind)
 		}
 		if attr&^3 != 0 {
-			return nil, invalid("TDVF section %d has unknown attributes %#x", i, attr)
+			return nil, tdvfInvalid("TDVF section %d has unknown attributes %#x", i, attr)
 		}
 		if memory += s.Size; memory > uint64(maxFirmwareBytes) {
-			return nil, invalid("the TDVF sections add more than %d MiB to the TD", maxFirmwareBytes>>20)
+			return nil, tdvfInvalid("the TDVF sections add more than %d MiB to the TD", maxFirmwareBytes>>20)
 		}
 		s.Data = data[dataOff : dataOff+raw]
 		t.Sections = append(t.Sections, s)
 	}
 	return t, nil
+}
+
+// tdvfInvalid is E1078 with a hint for the TDX firmware.
+func tdvfInvalid(format string, args ...any) error {
+	return errcode.Errorf(errcode.FirmwareInvalid, format, args...).
+		WithHint("pass the TDVF 'launch vm run --backend tdx --firmware' is given: an OVMF with TDVF metadata, such as Debian's /usr/share/ovmf/OVMF.fd").Host()
 }
 
 // TDXOrder is the order in which the host adds and measures a TD's
