@@ -3,7 +3,6 @@ package ampoule
 import (
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -177,8 +176,8 @@ func PolicyTemplate(path string, cfg PolicyConfig) (attest.Template, error) {
 		if pins, err = vm.ReadPins(cfg.VM); err != nil {
 			return t, err
 		}
-		t.VM = &attest.VMPins{SNPLaunchMeasurements: pins.Launch.SNPLaunchMeasurements, SNPHostData: hex.EncodeToString(pins.HostData[:]), TDXMRConfigID: hex.EncodeToString(pins.MRConfigID[:]),
-			Inputs: fmt.Sprintf("firmware SHA-256 %s, %d %s vCPUs", pins.Launch.Firmware, pins.Launch.VCPUs, pins.Launch.VCPUType)}
+		t.VM = &attest.VMPins{SNPLaunchMeasurements: pins.Launch.SNPLaunchMeasurements, TDXMRTDs: pins.Launch.TDXMRTDs, SNPHostData: hex.EncodeToString(pins.HostData[:]), TDXMRConfigID: hex.EncodeToString(pins.MRConfigID[:]),
+			Inputs: pins.Launch.Inputs()}
 	}
 	b, err := loader.Open(path)
 	if err != nil {

@@ -68,3 +68,30 @@ func TestPolicyTemplateVM(t *testing.T) {
 		t.Error("an empty directory pinned a VM")
 	}
 }
+
+// TestPolicyTemplateVMTDX: a guest measured with a TDVF has its MRTDs
+// pinned as tdx_mrtds, which read back as the policy's.
+func TestPolicyTemplateVMTDX(t *testing.T) {
+	hello := testwasm.Example(t, "hello")
+	dir := vmDir(t, hello, "staging", strings.Repeat("5a", 48))
+	mrtds := []string{strings.Repeat("1c", 48), strings.Repeat("2d", 48)}
+	os.WriteFile(filepath.Join(dir, vm.MeasurementsFile), []byte("vcpus = 2\nvcpu_type = \"EPYC-v4\"\ntdx_mrtds = [\""+mrtds[0]+"\", \""+mrtds[1]+"\"]\ntdx_firmware_sha256 = \"cd\"\n"), 0o644)
+	tpl, err := PolicyTemplate(hello, PolicyConfig{Profiles: []string{"staging"}, VM: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := attest.WriteTemplate(&out, tpl); err != nil {
+		t.Fatal(err)
+	}
+	p, err := attest.ParsePolicy(out.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.TDXMRTDs) != 2 || p.TDXMRTDs[0][0] != 0x1c || p.TDXMRTDs[1][0] != 0x2d || len(p.SNPLaunchMeasurements) != 0 || p.TDXMRConfigID == nil {
+		t.Errorf("the policy pins MRTDs %x, SNP %x\n%s", p.TDXMRTDs, p.SNPLaunchMeasurements, out.Bytes())
+	}
+	if !strings.Contains(out.String(), "TDVF SHA-256 cd") {
+		t.Errorf("the policy does not say which TDVF was measured:\n%s", out.Bytes())
+	}
+}

@@ -38,8 +38,9 @@ type Template struct {
 // VMPins are a built VM's launch values, which a policy pins so that it
 // accepts the VM and not only the bundle.
 type VMPins struct {
-	// SNPLaunchMeasurements are expected SEV-SNP MEASUREMENTs (hex).
-	SNPLaunchMeasurements []string
+	// SNPLaunchMeasurements are expected SEV-SNP MEASUREMENTs, and
+	// TDXMRTDs expected TDX MRTDs (hex); an empty list pins nothing.
+	SNPLaunchMeasurements, TDXMRTDs []string
 	// SNPHostData and TDXMRConfigID are the init-data's digests (hex).
 	SNPHostData, TDXMRConfigID string
 	// Inputs says in a comment what was measured.
@@ -83,8 +84,12 @@ func WriteTemplate(w io.Writer, t Template) error {
 		if strings.IndexFunc(v.Inputs, unicode.IsControl) >= 0 {
 			return fmt.Errorf("%w: the template's VM inputs %q have a control character", ErrPolicy, v.Inputs)
 		}
-		fmt.Fprintf(&out, "# The confidential VM ('launch policy new --vm'): its expected SEV-SNP launch\n# measurement (%s) and the digests of its init-data, which it is launched with.\n", v.Inputs)
-		fmt.Fprintf(&out, "snp_launch_measurements = %s\nsnp_host_data = %q\ntdx_mr_config_id = %q\n\n", tomlList(v.SNPLaunchMeasurements), v.SNPHostData, v.TDXMRConfigID)
+		fmt.Fprintf(&out, "# The confidential VM ('launch policy new --vm'): its expected launch\n# measurements (%s) and the digests of its init-data, which it is launched with.\n", v.Inputs)
+		fmt.Fprintf(&out, "snp_launch_measurements = %s\nsnp_host_data = %q\ntdx_mr_config_id = %q\n", tomlList(v.SNPLaunchMeasurements), v.SNPHostData, v.TDXMRConfigID)
+		if len(v.TDXMRTDs) > 0 {
+			fmt.Fprintf(&out, "# The TD's initial image (its TDVF), as the host adds it page by page or in two passes.\ntdx_mrtds = %s\n", tomlList(v.TDXMRTDs))
+		}
+		out.WriteString("\n")
 	}
 	out.WriteString(platformPins)
 	if len(t.Secrets) > 0 {
@@ -151,8 +156,12 @@ func (t Template) matches(p *Policy) error {
 		same = hex.EncodeToString(p.Measurements[i][:]) == strings.ToLower(t.Measurements[i].Measurement)
 	}
 	if v := t.VM; v == nil {
-		same = same && len(p.SNPLaunchMeasurements) == 0 && p.SNPHostData == nil && p.TDXMRConfigID == nil
+		same = same && len(p.SNPLaunchMeasurements) == 0 && p.SNPHostData == nil && p.TDXMRConfigID == nil && len(p.TDXMRTDs) == 0
 	} else {
+		same = same && len(p.TDXMRTDs) == len(v.TDXMRTDs)
+		for i := 0; same && i < len(v.TDXMRTDs); i++ {
+			same = hex.EncodeToString(p.TDXMRTDs[i][:]) == strings.ToLower(v.TDXMRTDs[i])
+		}
 		same = same && len(p.SNPLaunchMeasurements) == len(v.SNPLaunchMeasurements) && p.SNPHostData != nil && p.TDXMRConfigID != nil &&
 			hex.EncodeToString(p.SNPHostData[:]) == strings.ToLower(v.SNPHostData) && hex.EncodeToString(p.TDXMRConfigID[:]) == strings.ToLower(v.TDXMRConfigID)
 		for i := 0; same && i < len(v.SNPLaunchMeasurements); i++ {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/ampoule-run/ampoule/errcode"
 	"github.com/ampoule-run/ampoule/vm/initdata"
@@ -26,10 +28,14 @@ const (
 	DefaultVCPUType = "EPYC-v4"
 )
 
-// MeasureConfig is what an SEV-SNP launch measures beside the guest.
+// MeasureConfig is what an SEV-SNP or TDX launch measures beside the
+// guest: at least one of the firmwares must be named.
 type MeasureConfig struct {
 	// Firmware is the SEV-SNP OVMF (OvmfPkg/AmdSev) QEMU loads (-bios).
 	Firmware string
+	// TDXFirmware is the TDVF (an OVMF with TDVF metadata) QEMU loads for
+	// a TD, whose MRTD is measured.
+	TDXFirmware string
 	// VCPUs (-smp) and VCPUType (-cpu): DefaultVCPUs and DefaultVCPUType
 	// when zero.
 	VCPUs    int
@@ -39,26 +45,37 @@ type MeasureConfig struct {
 // LaunchMeasurements are a guest's expected launch measurements.
 type LaunchMeasurements struct {
 	// SNPLaunchMeasurements are the SEV-SNP MEASUREMENTs accepted (hex).
-	SNPLaunchMeasurements []string `toml:"snp_launch_measurements"`
+	SNPLaunchMeasurements []string `toml:"snp_launch_measurements,omitempty"`
 	// Firmware is the SHA-256 of the OVMF measured; VCPUs and VCPUType
 	// the vCPUs: the inputs a reader needs to compute them again.
-	Firmware string `toml:"firmware_sha256"`
+	Firmware string `toml:"firmware_sha256,omitempty"`
 	VCPUs    int    `toml:"vcpus"`
 	VCPUType string `toml:"vcpu_type"`
+	// TDXMRTDs are the TDX MRTDs accepted (hex): the TDVF's pages added
+	// and measured page by page (upstream KVM), then in two passes (all
+	// pages added first), the two orders hosts use. TDXFirmware is the
+	// SHA-256 of the TDVF measured.
+	TDXMRTDs    []string `toml:"tdx_mrtds,omitempty"`
+	TDXFirmware string   `toml:"tdx_firmware_sha256,omitempty"`
 }
 
 // Measurer measures guests' SEV-SNP launches from one firmware on one
-// set of vCPUs; NewMeasurer checks those before any guest is built.
+// set of vCPUs, and TDX launches from one TDVF; NewMeasurer checks those
+// before any guest is built.
 type Measurer struct {
 	c        MeasureConfig
 	sig      uint32
 	ovmf     *measure.OVMF
 	firmware [32]byte
+	// mrtds are the TDX MRTDs, which depend on the TDVF alone.
+	mrtds       []string
+	tdxFirmware [32]byte
 }
 
-// NewMeasurer reads and checks c's firmware and vCPU type: a firmware
-// that cannot measure a direct-boot kernel, or c.VCPUs processors, is
-// E1078; no firmware, or a vCPU type QEMU does not have, E1001.
+// NewMeasurer reads and checks c's firmwares and vCPU type: an SEV-SNP
+// firmware that cannot measure a direct-boot kernel, or c.VCPUs
+// processors, or a TDVF without valid metadata, is E1078; no firmware, or
+// a vCPU type QEMU does not have, E1001.
 func NewMeasurer(c MeasureConfig) (*Measurer, error) {
 	if c.VCPUs == 0 {
 		c.VCPUs = DefaultVCPUs
@@ -66,9 +83,28 @@ func NewMeasurer(c MeasureConfig) (*Measurer, error) {
 	if c.VCPUType == "" {
 		c.VCPUType = DefaultVCPUType
 	}
+	if c.Firmware == "" && c.TDXFirmware == "" {
+		return nil, errcode.Errorf(errcode.Usage, "measuring a confidential VM's launch needs the firmware it boots").
+			WithHint("pass --firmware FILE, the SEV-SNP OVMF (OvmfPkg/AmdSev, AMDSEV.fd) 'launch vm run --backend snp' is given, or --tdx-firmware FILE, the TDVF --backend tdx is given").Host()
+	}
+	m := &Measurer{c: c}
+	if c.TDXFirmware != "" {
+		fw, err := readHost(c.TDXFirmware, "the TDX firmware (--tdx-firmware)")
+		if err != nil {
+			return nil, err
+		}
+		td, err := measure.ParseTDVF(fw)
+		if err != nil {
+			return nil, err
+		}
+		for _, order := range []measure.TDXOrder{measure.TDXPageByPage, measure.TDXTwoPass} {
+			d := td.MRTD(order)
+			m.mrtds = append(m.mrtds, hex.EncodeToString(d[:]))
+		}
+		m.tdxFirmware = sha256.Sum256(fw)
+	}
 	if c.Firmware == "" {
-		return nil, errcode.Errorf(errcode.Usage, "measuring an SEV-SNP launch needs the firmware it boots").
-			WithHint("pass --firmware FILE, the SEV-SNP OVMF (OvmfPkg/AmdSev, AMDSEV.fd) 'launch vm run --backend snp' is given").Host()
+		return m, nil
 	}
 	sig, err := measure.VCPUSig(c.VCPUType)
 	if err != nil {
@@ -82,7 +118,7 @@ func NewMeasurer(c MeasureConfig) (*Measurer, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Measurer{c: c, sig: sig, ovmf: o, firmware: sha256.Sum256(fw)}
+	m.sig, m.ovmf, m.firmware = sig, o, sha256.Sum256(fw)
 	// A guest of no bytes checks what every guest needs of the firmware.
 	if _, err := measure.LaunchDigest(m.snp(&Guest{})); err != nil {
 		return nil, err
@@ -98,14 +134,21 @@ func (m *Measurer) snp(g *Guest) measure.SNP {
 // Measure is the SEV-SNP launch digest of g booted directly (its kernel,
 // initramfs and command line in the SEV hashes table, QEMU's
 // kernel-hashes=on) from m's firmware on m's vCPUs, as 'launch vm run
-// --backend snp' launches it. It records them in g, so Write writes
-// MeasurementsFile.
+// --backend snp' launches it, and the TDX MRTDs of m's TDVF (which do not
+// depend on g). It records them in g, so Write writes MeasurementsFile.
 func (m *Measurer) Measure(g *Guest) (*LaunchMeasurements, error) {
-	d, err := measure.LaunchDigest(m.snp(g))
-	if err != nil {
-		return nil, err
+	l := &LaunchMeasurements{VCPUs: m.c.VCPUs, VCPUType: m.c.VCPUType}
+	if m.ovmf != nil {
+		d, err := measure.LaunchDigest(m.snp(g))
+		if err != nil {
+			return nil, err
+		}
+		l.SNPLaunchMeasurements, l.Firmware = []string{hex.EncodeToString(d[:])}, hex.EncodeToString(m.firmware[:])
 	}
-	g.Launch = &LaunchMeasurements{SNPLaunchMeasurements: []string{hex.EncodeToString(d[:])}, Firmware: hex.EncodeToString(m.firmware[:]), VCPUs: m.c.VCPUs, VCPUType: m.c.VCPUType}
+	if m.mrtds != nil {
+		l.TDXMRTDs, l.TDXFirmware = m.mrtds, hex.EncodeToString(m.tdxFirmware[:])
+	}
+	g.Launch = l
 	return g.Launch, nil
 }
 
@@ -113,7 +156,7 @@ func (m *Measurer) Measure(g *Guest) (*LaunchMeasurements, error) {
 // always, if must), measures its launch first checking the firmware.
 func BuildMeasured(b BuildConfig, c MeasureConfig, must bool) (*Guest, error) {
 	var m *Measurer
-	if must || c.Firmware != "" {
+	if must || c.Firmware != "" || c.TDXFirmware != "" {
 		var err error
 		if m, err = NewMeasurer(c); err != nil {
 			return nil, err
@@ -133,7 +176,15 @@ func (m *LaunchMeasurements) Text() string {
 	for _, d := range m.SNPLaunchMeasurements {
 		fmt.Fprintf(&b, "snp_launch_measurement %s\n", d)
 	}
-	fmt.Fprintf(&b, "firmware_sha256        %s\nvcpus                  %d %s\n", m.Firmware, m.VCPUs, m.VCPUType)
+	if m.Firmware != "" {
+		fmt.Fprintf(&b, "firmware_sha256        %s\nvcpus                  %d %s\n", m.Firmware, m.VCPUs, m.VCPUType)
+	}
+	for i, d := range m.TDXMRTDs {
+		fmt.Fprintf(&b, "tdx_mrtd               %s %s\n", d, [...]string{"page-by-page", "two-pass"}[min(i, 1)])
+	}
+	if m.TDXFirmware != "" {
+		fmt.Fprintf(&b, "tdx_firmware_sha256    %s\ntdx_rtmrs              not computed\n", m.TDXFirmware)
+	}
 	return b.String()
 }
 
@@ -172,13 +223,26 @@ func ReadPins(dir string) (*Pins, error) {
 		return nil, errcode.Errorf(errcode.VMBackendUnavailable, "%v", err).WithHint("build the guest with its firmware: launch vm build --firmware FILE BUNDLE -o DIR").Host()
 	}
 	dec := toml.NewDecoder(bytes.NewReader(raw)).DisallowUnknownFields()
-	if err := dec.Decode(p.Launch); err != nil || len(p.Launch.SNPLaunchMeasurements) == 0 {
+	if err := dec.Decode(p.Launch); err != nil || len(p.Launch.SNPLaunchMeasurements)+len(p.Launch.TDXMRTDs) == 0 {
 		return nil, errcode.Errorf(errcode.InitDataInvalid, "%s is not a guest's measurements: %v", name, err).Host()
 	}
-	for _, d := range p.Launch.SNPLaunchMeasurements {
+	for _, d := range append(slices.Clone(p.Launch.SNPLaunchMeasurements), p.Launch.TDXMRTDs...) {
 		if b, err := hex.DecodeString(d); err != nil || len(b) != 48 {
 			return nil, errcode.Errorf(errcode.InitDataInvalid, "%s: %q is not 96 hex digits", name, d).Host()
 		}
 	}
 	return p, nil
+}
+
+// Inputs says what m's measurements were computed from, for a policy's
+// comment.
+func (m *LaunchMeasurements) Inputs() string {
+	var s []string
+	if m.Firmware != "" {
+		s = append(s, fmt.Sprintf("SEV-SNP firmware SHA-256 %s, %d %s vCPUs", m.Firmware, m.VCPUs, m.VCPUType))
+	}
+	if m.TDXFirmware != "" {
+		s = append(s, "TDVF SHA-256 "+m.TDXFirmware)
+	}
+	return strings.Join(s, "; ")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,5 +134,62 @@ func TestRunMeasuresSNP(t *testing.T) {
 	_, err = Run(context.Background(), RunConfig{Build: cfg, DryRun: true, QEMU: QEMUConfig{Backend: BackendSNP, Firmware: "measure/testdata/ovmf_OvmfX64_suffix.bin"}})
 	if errcode.From(err).Code != errcode.FirmwareInvalid {
 		t.Errorf("an SNP run on OVMF without kernel hashes: %v", err)
+	}
+}
+
+const tdvf = "measure/testdata/tdvf_one_page.bin"
+
+// TestBuildMeasuredTDX: a guest measured with a TDVF records both orders'
+// MRTDs of that firmware (measure's, which the guest's bytes do not move),
+// ReadPins reads them back, and a TDX run measures with its own firmware.
+func TestBuildMeasuredTDX(t *testing.T) {
+	cfg := fixture(t)
+	td, err := measure.ParseTDVF(mustRead(t, tdvf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := td.MRTD(measure.TDXPageByPage), td.MRTD(measure.TDXTwoPass)
+	want := []string{hex.EncodeToString(a[:]), hex.EncodeToString(b[:])}
+	g, err := BuildMeasured(cfg, MeasureConfig{TDXFirmware: tdvf}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := g.Launch; len(l.SNPLaunchMeasurements) != 0 || !slices.Equal(l.TDXMRTDs, want) || l.TDXFirmware == "" {
+		t.Errorf("measured %+v, want only the MRTDs %q", l, want)
+	}
+	if text := g.Launch.Text(); !strings.Contains(text, "tdx_mrtd               "+want[0]+" page-by-page\n") || !strings.Contains(text, "tdx_rtmrs              not computed") {
+		t.Errorf("vm measure prints\n%s", text)
+	}
+	dir := t.TempDir()
+	if err := g.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReadPins(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Launch.TDXMRTDs, want) || p.Launch.TDXFirmware != g.Launch.TDXFirmware {
+		t.Errorf("read back %+v", p.Launch)
+	}
+	both, err := BuildMeasured(cfg, MeasureConfig{Firmware: amdSEV, TDXFirmware: tdvf}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(both.Launch.SNPLaunchMeasurements) != 1 || !slices.Equal(both.Launch.TDXMRTDs, want) {
+		t.Errorf("both firmwares: %+v", both.Launch)
+	}
+	res, err := Run(context.Background(), RunConfig{Build: cfg, DryRun: true, QEMU: QEMUConfig{Backend: BackendTDX, Firmware: tdvf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := res.Guest.Launch; l == nil || len(l.SNPLaunchMeasurements) != 0 || !slices.Equal(l.TDXMRTDs, want) {
+		t.Errorf("a TDX run measured %+v", l)
+	}
+	if _, err := BuildMeasured(cfg, MeasureConfig{TDXFirmware: amdSEV}, true); errcode.From(err).Code != errcode.FirmwareInvalid {
+		t.Errorf("an SEV-SNP OVMF as the TDVF: %v, want E1078", err)
+	}
+	os.WriteFile(filepath.Join(dir, MeasurementsFile), []byte("tdx_mrtds = [\"00\"]\n"), 0o644)
+	if _, err := ReadPins(dir); errcode.From(err).Code != errcode.InitDataInvalid {
+		t.Errorf("a short MRTD: %v", err)
 	}
 }

@@ -75,10 +75,17 @@ func ShellLine(args []string) string {
 // copying its lines and its log to the writers as the guest writes them. A VM that ends
 // without an exit status is E1073, with the console's last lines.
 func Run(ctx context.Context, c RunConfig) (*RunResult, error) {
-	mc := MeasureConfig{Firmware: c.QEMU.Firmware, VCPUs: c.QEMU.VCPUs, VCPUType: c.QEMU.CPU}
-	// An SEV-SNP guest is measured as it boots, which also refuses a
-	// firmware that would leave its kernel unmeasured.
-	g, err := BuildMeasured(c.Build, mc, c.QEMU.Backend == BackendSNP && c.QEMU.Firmware != "")
+	mc := MeasureConfig{VCPUs: c.QEMU.VCPUs, VCPUType: c.QEMU.CPU}
+	// A confidential guest is measured as it boots, which also refuses
+	// an SEV-SNP firmware that would leave its kernel unmeasured, or a
+	// TDVF without its metadata; each backend's firmware is its own.
+	switch c.QEMU.Backend {
+	case BackendSNP:
+		mc.Firmware = c.QEMU.Firmware
+	case BackendTDX:
+		mc.TDXFirmware = c.QEMU.Firmware
+	}
+	g, err := BuildMeasured(c.Build, mc, false)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 func cmdVM(fs *flag.FlagSet) action {
 	var b vm.BuildConfig
 	var q vm.QEMUConfig
-	var out, memory, logOut string
+	var out, memory, logOut, tdxFirmware string
 	var dry bool
 	fs.StringVar(&out, "o", "", "build: the directory to write the guest into")
 	fs.StringVar(&b.Profile, "profile", "debug", "the profile the bundle runs under in the VM")
@@ -22,6 +22,7 @@ func cmdVM(fs *flag.FlagSet) action {
 	fs.StringVar(&b.Modules, "modules", "", "the kernel's modules directory (default: /lib/modules/VERSION)")
 	fs.StringVar(&q.Backend, "backend", vm.BackendTCG, "run: snp, tdx, or tcg (no confidential objects; the guest uses the simulator)")
 	fs.StringVar(&q.Firmware, "firmware", "", "OVMF for snp (build and measure: the SEV-SNP OVMF measured), TDVF for tdx")
+	fs.StringVar(&tdxFirmware, "tdx-firmware", "", "build, measure: the TDVF (an OVMF with TDVF metadata) whose TDX MRTDs are measured")
 	fs.IntVar(&q.VCPUs, "vcpus", vm.DefaultVCPUs, "the VM's vCPUs, which an SEV-SNP launch measures")
 	fs.StringVar(&q.CPU, "vcpu-type", vm.DefaultVCPUType, "the SEV-SNP vCPU type (QEMU -cpu), which the launch measures")
 	fs.StringVar(&q.QEMU, "qemu", "qemu-system-x86_64", "run: the QEMU executable")
@@ -30,7 +31,7 @@ func cmdVM(fs *flag.FlagSet) action {
 	fs.BoolVar(&b.Precompile, "precompile", true, "build, run, measure: compile the module here with the guest's launch and carry the code in the measured initramfs")
 	fs.BoolVar(&dry, "dry-run", false, "run: print the QEMU command line and the measured inputs, start nothing")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		m := vm.MeasureConfig{Firmware: q.Firmware, VCPUs: q.VCPUs, VCPUType: q.CPU}
+		m := vm.MeasureConfig{Firmware: q.Firmware, TDXFirmware: tdxFirmware, VCPUs: q.VCPUs, VCPUType: q.CPU}
 		if b.Bundle, b.Launch = in.Pos[0], orSelf(b.Launch); in.Sub == "build" || in.Sub == "measure" {
 			g, err := vm.BuildMeasured(b, m, in.Sub == "measure")
 			if err == nil && in.Sub == "build" {
