@@ -188,10 +188,24 @@ func readConfig(wasm string) (config, error) {
 	if err != nil {
 		return c, err
 	}
+	return parseConfig(b)
+}
+
+// parseConfig decodes a test's .json; a field the tool does not know (the
+// suite's later "operations" form, which its wasm32-wasip1 tests do not
+// use) is an error, so that no test passes with part of it ignored.
+func parseConfig(b []byte) (config, error) {
+	var c config
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(&c); err != nil {
-		return c, fmt.Errorf("its .json: %v (this tool reads only args, env, root, exit_code, stdout and stderr)", err)
+		return config{}, fmt.Errorf("its .json: %v (this tool reads only args, env, root, exit_code, stdout and stderr)", err)
+	}
+	if d.More() {
+		return config{}, errors.New("its .json: more than one value")
+	}
+	if filepath.IsAbs(c.Root) || strings.HasPrefix(filepath.Clean(c.Root), "..") {
+		return config{}, fmt.Errorf("its .json: root %q is not beneath the test's directory", c.Root)
 	}
 	return c, nil
 }
