@@ -19,7 +19,7 @@ GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 VULNDB      := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 VULNDB_OSV  := 4789
 
-.PHONY: all build vmhost examples tools shells containerd corpus corpus-write demo test vet staticcheck vulncheck race conformance bench fuzz docs clean
+.PHONY: all build vmhost examples tools shells containerd corpus corpus-write demo test vet staticcheck vulncheck race conformance wasi-testsuite bench fuzz docs clean
 
 all: build examples
 
@@ -131,6 +131,15 @@ test: examples shells vmhost containerd vet staticcheck vulncheck
 conformance: examples
 	$(GO) test -count=1 -timeout 12m -v -run TestGoWASIConformance ./conformance
 
+# The external WASI preview 1 suite (WebAssembly/wasi-testsuite: its
+# prebuilt C, Rust and AssemblyScript tests), each test through 'launch
+# run' under debug and staging with its directory mounted ::rw. Nothing is
+# fetched: WASI_TESTSUITE names a local copy, a checkout of the suite's
+# prod/testsuite-base branch (which holds the prebuilt tests).
+wasi-testsuite: build
+	@test -n "$(WASI_TESTSUITE)" || { echo "make: set WASI_TESTSUITE to a local copy of WebAssembly/wasi-testsuite (git clone -b prod/testsuite-base https://github.com/WebAssembly/wasi-testsuite)"; exit 1; }
+	$(GO) run ./conformance/wasisuite -launch $(BIN) $(WASI_TESTSUITE)
+
 # Start-up, host calls and throughput against plain wazero, measured in one run: Go
 # benchmarks in-process, then whole processes with the ratio table.
 bench: tools examples
@@ -192,6 +201,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ociimage
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSpec$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ctrshim
 	$(GO) test -run '^$$' -fuzz '^FuzzMountArgs$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ctrshim
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./conformance/wasisuite
 
 # Regenerate docs/errors.md from the registry, and docs/launch.1 from the
 # commands' help files and flags.

@@ -78,35 +78,66 @@ func fdParams(names []string) (in []int, result int) {
 // (its parameter result, if not negative) from wazero's to the guest's.
 // Functions that translate their own (fd_renumber, poll_oneoff, the
 // guards) are not wrapped.
-func remapFDs(st *fixState, in []int, result int, fn api.GoModuleFunc) api.GoModuleFunc {
+func remapFDs(st *fixState, in []int, result int, fn api.GoModuleFunction) api.GoModuleFunction {
 	if len(in) == 1 && in[0] == 0 && result < 0 {
-		return func(ctx context.Context, mod api.Module, stack []uint64) {
-			if len(st.fds.toWazero) != 0 {
-				stack[0] = uint64(st.fds.wazero(uint32(stack[0])))
-			}
-			fn(ctx, mod, stack)
-		}
+		return &remapFirst{st: st, fn: fn}
 	}
-	return func(ctx context.Context, mod api.Module, stack []uint64) {
-		if len(st.fds.toWazero) == 0 {
-			fn(ctx, mod, stack)
-			return
-		}
-		for _, i := range in {
-			stack[i] = uint64(st.fds.wazero(uint32(stack[i])))
-		}
-		var at uint32
-		if result >= 0 {
-			at = uint32(stack[result])
-		}
-		fn(ctx, mod, stack)
-		if result < 0 || stack[0] != 0 {
-			return
-		}
-		mem := mod.Memory()
-		if w, ok := mem.ReadUint32Le(at); ok {
-			mem.WriteUint32Le(at, st.fds.guest(w))
-		}
+	return &remapped{st: st, in: in, result: result, fn: fn}
+}
+
+// remapFirst is remapFDs for a function whose one descriptor is its first
+// parameter and that opens none. Like guarded, it is a type, not a
+// closure, so that wazero calls it directly.
+type remapFirst struct {
+	st *fixState
+	fn api.GoModuleFunction
+}
+
+// Call implements api.GoModuleFunction.
+func (r *remapFirst) Call(ctx context.Context, mod api.Module, stack []uint64) {
+	if len(r.st.fds.toWazero) != 0 {
+		r.st.fds.translateFirst(stack)
+	}
+	r.fn.Call(ctx, mod, stack)
+}
+
+// translateFirst translates stack[0] to wazero's number, out of line so
+// that remapFirst's usual call saves none of its arguments.
+//
+//go:noinline
+func (m *fdMap) translateFirst(stack []uint64) {
+	stack[0] = uint64(m.wazero(uint32(stack[0])))
+}
+
+// remapped is remapFDs for any other function.
+type remapped struct {
+	st     *fixState
+	in     []int
+	result int
+	fn     api.GoModuleFunction
+}
+
+// Call implements api.GoModuleFunction.
+func (r *remapped) Call(ctx context.Context, mod api.Module, stack []uint64) {
+	st, fn := r.st, r.fn
+	if len(st.fds.toWazero) == 0 {
+		fn.Call(ctx, mod, stack)
+		return
+	}
+	for _, i := range r.in {
+		stack[i] = uint64(st.fds.wazero(uint32(stack[i])))
+	}
+	var at uint32
+	if r.result >= 0 {
+		at = uint32(stack[r.result])
+	}
+	fn.Call(ctx, mod, stack)
+	if r.result < 0 || stack[0] != 0 {
+		return
+	}
+	mem := mod.Memory()
+	if w, ok := mem.ReadUint32Le(at); ok {
+		mem.WriteUint32Le(at, st.fds.guest(w))
 	}
 }
 

@@ -56,7 +56,7 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 		if !ok {
 			rule = shim.Rule{Action: shim.Refuse}
 		}
-		var fn api.GoModuleFunc
+		var fn api.GoModuleFunction
 		in, result := fdParams(def.ParamNames())
 		switch rule.Action {
 		case shim.Allow:
@@ -67,7 +67,7 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 			case ok:
 				fn = remapFDs(st, in, result, fix.wrap(orig, st))
 			case len(in) > 0 || result >= 0:
-				fn = remapFDs(st, in, result, orig[name].Call)
+				fn = remapFDs(st, in, result, orig[name])
 			default:
 				continue
 			}
@@ -77,10 +77,10 @@ func gatedWASI(ctx context.Context, rt wazero.Runtime, gate shim.Table, watch *c
 				fn = remapFDs(st, in[:1], -1, denyOnFD(orig, errno))
 				break
 			}
-			fn = func(_ context.Context, _ api.Module, stack []uint64) { stack[0] = errno }
+			fn = api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) { stack[0] = errno })
 		default:
 			trapped := errcode.Errorf(errcode.HostCallTrapped, "the workload called %s.%s, which its gate traps (%s)", shim.WASIModule, name, rule)
-			fn = func(context.Context, api.Module, []uint64) { panic(trapped) }
+			fn = api.GoModuleFunc(func(context.Context, api.Module, []uint64) { panic(trapped) })
 		}
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(fn, def.ParamTypes(), def.ResultTypes()).
