@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -121,4 +122,88 @@ func (l *runLog) finish(r *run) {
 	if werr != nil || cerr != nil {
 		r.warn(WarningLogSink, r.ref)
 	}
+}
+
+// laterLog is the encrypted log of a run that opens it once its runner
+// has started (run.opensLogLater): the module's hash, the attestation and
+// the log's header then overlap the runner's start instead of coming
+// before it. Until the log opens, the runtime's records are held (the
+// compilation cache's, found while the runner starts) and the workload's
+// streams lead nowhere: the runner writes nothing of the workload's before
+// it is told to start, which is after the log has opened, and a run whose
+// log fails to open is ended before that.
+type laterLog struct {
+	hclog.Logger // a null logger's; only the levelled records are held and passed on
+	mu           sync.Mutex
+	to           hclog.Logger
+	held         []func(hclog.Logger)
+	// stdout and stderr are the workload's streams, given to the runner
+	// before the log they lead to exists.
+	stdout, stderr laterWriter
+}
+
+func newLaterLog() *laterLog { return &laterLog{Logger: hclog.NewNullLogger()} }
+
+// opened passes on the held records to the log's logger, and every record
+// and write from now on.
+func (l *laterLog) opened(to hclog.Logger, stdout, stderr io.Writer) {
+	l.stdout.set(stdout)
+	l.stderr.set(stderr)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, f := range l.held {
+		f(to)
+	}
+	l.held, l.to = nil, to
+}
+
+func (l *laterLog) do(f func(hclog.Logger)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.to != nil {
+		f(l.to)
+		return
+	}
+	l.held = append(l.held, f)
+}
+
+func (l *laterLog) Log(level hclog.Level, msg string, args ...any) {
+	l.do(func(to hclog.Logger) { to.Log(level, msg, args...) })
+}
+func (l *laterLog) Trace(msg string, args ...any) {
+	l.do(func(to hclog.Logger) { to.Trace(msg, args...) })
+}
+func (l *laterLog) Debug(msg string, args ...any) {
+	l.do(func(to hclog.Logger) { to.Debug(msg, args...) })
+}
+func (l *laterLog) Info(msg string, args ...any) {
+	l.do(func(to hclog.Logger) { to.Info(msg, args...) })
+}
+func (l *laterLog) Warn(msg string, args ...any) {
+	l.do(func(to hclog.Logger) { to.Warn(msg, args...) })
+}
+func (l *laterLog) Error(msg string, args ...any) {
+	l.do(func(to hclog.Logger) { to.Error(msg, args...) })
+}
+
+// laterWriter writes to its writer once it has one, and discards before.
+type laterWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *laterWriter) set(to io.Writer) {
+	w.mu.Lock()
+	w.w = to
+	w.mu.Unlock()
+}
+
+func (w *laterWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	to := w.w
+	w.mu.Unlock()
+	if to == nil {
+		return len(p), nil
+	}
+	return to.Write(p)
 }

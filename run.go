@@ -180,15 +180,44 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
-	logw, err := r.openLog(ctx, b, &spec, measurement)
-	if err != nil {
-		return res, err
-	}
-	log := r.logger(logw)
-	if logw != nil {
-		r.logWarnings(log)
-		for _, w := range logw.warnings {
-			log.Warn(w)
+	var (
+		logw    *runLog
+		log     hclog.Logger
+		openLog func() error
+	)
+	if r.opensLogLater(b.Manifest) {
+		// Opened by the runner's BeforeStart hook, while the runner
+		// starts and loads its code; the module's hash begins now, beside
+		// the runner's start.
+		go digest()
+		later := newLaterLog()
+		log, spec.Stdout, spec.Stderr = later, &later.stdout, &later.stderr
+		openLog = func() error {
+			streams := spec
+			streams.Stdout, streams.Stderr = io.Discard, io.Discard
+			l, err := r.openLog(ctx, b, &streams, measurement)
+			if err != nil {
+				return err
+			}
+			logw = l
+			to := r.logger(l)
+			r.logWarnings(to)
+			for _, w := range l.warnings {
+				to.Warn(w)
+			}
+			later.opened(to, streams.Stdout, streams.Stderr)
+			return nil
+		}
+	} else {
+		if logw, err = r.openLog(ctx, b, &spec, measurement); err != nil {
+			return res, err
+		}
+		log = r.logger(logw)
+		if logw != nil {
+			r.logWarnings(log)
+			for _, w := range logw.warnings {
+				log.Warn(w)
+			}
 		}
 	}
 	// The secrets before anything runs: a run whose broker refuses one
@@ -224,7 +253,7 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 	} else {
 		code = r.codeCache(ctx, b, &spec, measurement, log)
 	}
-	out, err := r.supervise(ctx, exe, spec, b.Manifest, sm, logw != nil, log, measurement, &res)
+	out, err := r.supervise(ctx, exe, spec, b.Manifest, sm, openLog, func() bool { return logw != nil }, log, measurement, &res)
 	r.commitCode(code, log)
 	res.ExitCode, res.Envelope = out.ExitCode, r.envelope
 	err = r.sealBack(sm, err, log)
@@ -232,6 +261,17 @@ func (r *run) run(ctx context.Context, path string) (res Result, err error) {
 		err = errcode.Errorf(errcode.WorkloadExit, "the workload exited with status %d", out.ExitCode)
 	}
 	return res, r.ended(logw, log, out.ExitCode, err)
+}
+
+// opensLogLater says whether the run opens its encrypted log once its
+// runner has started rather than before: a run that has a log and needs
+// it for nothing before the runner exists. A run with secrets or a broker's
+// sealing key asks the broker first, into the log, with a nonce the log's
+// evidence carries; a sealed mount is unpacked, logged, before the runner
+// starts; a Server's warm runner has started already.
+func (r *run) opensLogLater(m *loader.Manifest) bool {
+	return !r.profile.PlainLogs && r.cfg.server == nil && m.Sealed == nil &&
+		len(brokerResources(m)) == 0 && len(m.Recipients()) > 0
 }
 
 // begin makes the refusals, reads the bundle and picks the backend. The
@@ -275,10 +315,15 @@ func (r *run) runnerExe() (string, error) {
 // supervisor attests and logs (started) and attaches the audit; the audit
 // counts what the runner does once it has compiled: the calls its seccomp
 // filter will judge.
-func (r *run) supervise(ctx context.Context, exe string, spec sandbox.Spec, m *loader.Manifest, sm *sealed.Mount, logged bool, log hclog.Logger, measurement func() loader.Measurement, res *Result) (sandbox.Result, error) {
+func (r *run) supervise(ctx context.Context, exe string, spec sandbox.Spec, m *loader.Manifest, sm *sealed.Mount, openLog func() error, logged func() bool, log hclog.Logger, measurement func() loader.Measurement, res *Result) (sandbox.Result, error) {
 	var aud *audit.Audit
 	measure := func(runner int) error {
-		if err := r.started(m, sm, measurement(), logged, log); err != nil {
+		if openLog != nil {
+			if err := openLog(); err != nil {
+				return err
+			}
+		}
+		if err := r.started(m, sm, measurement(), logged(), log); err != nil {
 			return err
 		}
 		if r.cfg.Audit {

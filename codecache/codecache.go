@@ -445,10 +445,15 @@ func (c *Cache) read(r io.Reader, size int64, key []byte, code io.Writer) (strin
 // Commit stores what the run compiled: each entry wazero added to the
 // memory tier is sealed into the disk tier, replacing a refused entry,
 // and the memory tier is brought back under its budget. It reports
-// whether anything was stored.
+// whether anything was stored. After a memory hit it does nothing: the run
+// added nothing to either tier, and walking the memory tier to size it
+// would be the only work of the run's end.
 func (c *Cache) Commit() (bool, error) {
+	if c.outcome == MemoryHit {
+		return false, nil
+	}
 	defer c.evict()
-	if c.outcome == MemoryHit || c.outcome == DiskHit || c.opts.Disk == "" || c.opts.Key == nil {
+	if c.outcome == DiskHit || c.opts.Disk == "" || c.opts.Key == nil {
 		return false, nil
 	}
 	// The memory tier held nothing of this module when the run began.

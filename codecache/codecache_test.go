@@ -287,6 +287,49 @@ func TestEviction(t *testing.T) {
 	}
 }
 
+// TestMemoryHitLeavesTier: a memory hit's Commit adds nothing and so
+// evicts nothing, even with the tier over its budget; the next run that
+// adds code brings the tier back under it.
+func TestMemoryHitLeavesTier(t *testing.T) {
+	mem, disk := memDir(t), t.TempDir()
+	mod, other := module(t), otherModule(t)
+	run(t, mem, disk, other, keyOf(1))
+	run(t, mem, disk, mod, keyOf(1))
+	c, err := Open(other, Options{Memory: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherDir := c.Dir()
+	old := time.Now().Add(-2 * time.Minute)
+	os.Chtimes(otherDir, old, old)
+	hit, err := Open(mod, Options{Memory: mem, Budget: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hit.Outcome() != MemoryHit {
+		t.Fatalf("outcome %v, want a memory hit", hit.Outcome())
+	}
+	compileAndRun(t, hit.Dir(), mod)
+	if stored, err := hit.Commit(); stored || err != nil {
+		t.Errorf("a memory hit's commit: stored %v, %v", stored, err)
+	}
+	if _, err := os.Stat(otherDir); err != nil {
+		t.Errorf("a memory hit's commit evicted another module: %v", err)
+	}
+	// A run that adds code (another module's, missing from memory) evicts.
+	third := bytes.Clone(other)
+	third[bytes.Index(third, []byte("Tiny module\n"))] = 'U'
+	miss, err := Open(third, Options{Memory: mem, Budget: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compileAndRun(t, miss.Dir(), third)
+	miss.Commit()
+	if _, err := os.Stat(otherDir); !os.IsNotExist(err) {
+		t.Errorf("the least recently used module stayed after a run that added code: %v", err)
+	}
+}
+
 // TestOnlyRootKeepsCode: a launcher of an ordinary user keeps no code,
 // since another process of that user could change it between the check
 // and wazero's open; and a memory tier whose parent another user could

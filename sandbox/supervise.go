@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha512"
 	"encoding/gob"
@@ -165,7 +166,11 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer, idl
 		specW.Close()
 		return nil, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
 	}
-	module, err := sealedFile(spec.Module)
+	// The module's memory file exists before the runner (it is one of the
+	// runner's descriptors) and is filled and sealed once the runner has
+	// started, while it initialises: it maps the file only after its spec,
+	// which is sent after the seals.
+	module, err := newModuleFile()
 	if err != nil {
 		specR.Close()
 		specW.Close()
@@ -240,6 +245,13 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer, idl
 		p.waitErr = cmd.Wait()
 		close(p.exited)
 	}()
+	if err := sealModule(module, spec.Module); err != nil {
+		specW.Close()
+		p.kill()
+		resR.Close()
+		close(p.stopWatch)
+		return nil, errcode.Errorf(errcode.Internal, "passing the module to the runner: %v", err)
+	}
 	// Found and hashed now, while the runner starts, not before it.
 	cacheDir := spec.CacheDir
 	if spec.CacheDirFunc != nil {
@@ -523,24 +535,57 @@ func isFile(w io.Writer) bool {
 // sealedFile returns a memory file holding b, sealed against any change, so
 // that the runner gets exactly the bytes that were measured, in one read.
 func sealedFile(b []byte) (*os.File, error) {
-	fd, err := unix.MemfdCreate("ampoule-module", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	f, err := newModuleFile()
 	if err != nil {
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), "ampoule-module")
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_WRITE|unix.F_SEAL_GROW|unix.F_SEAL_SHRINK|unix.F_SEAL_SEAL); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	if err := sealModule(f, b); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
+}
+
+// newModuleFile is an empty memory file that can be sealed.
+func newModuleFile() (*os.File, error) {
+	fd, err := unix.MemfdCreate("ampoule-module", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "ampoule-module"), nil
+}
+
+// sealModule writes b to the memory file f, seals it against change and
+// checks, once sealed, that it holds b and nothing else: until the seals a
+// process that may open the runner's descriptors (one of the same user,
+// while the fresh runner is still dumpable) could have written to it too.
+func sealModule(f *os.File, b []byte) error {
+	if _, err := f.Write(b); err != nil {
+		return err
+	}
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, moduleSeals); err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() != int64(len(b)) {
+		return fmt.Errorf("the module's memory file holds %d bytes, not the %d written", st.Size(), len(b))
+	}
+	if len(b) > 0 {
+		m, err := unix.Mmap(int(f.Fd()), 0, len(b), unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
+			return err
+		}
+		same := bytes.Equal(m, b)
+		unix.Munmap(m)
+		if !same {
+			return errors.New("the module's memory file changed before it was sealed")
+		}
+	}
+	_, err = f.Seek(0, io.SeekStart)
+	return err
 }
 
 // moduleSeals are the seals a module's memory file must carry for the
