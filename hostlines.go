@@ -25,12 +25,14 @@ type HostLines struct {
 	stdout, stderr io.Writer
 	to             io.Writer // nil while undecided
 	held           []byte
+	// logMayGoToStderr: stderr may carry the log, so no progress line.
+	logMayGoToStderr bool
 }
 
 // NewHostLines returns the lines of a run whose log may go to stderr
 // (held until it is known), or of one whose log cannot (stderr at once).
 func NewHostLines(stdout, stderr io.Writer, logMayGoToStderr bool) *HostLines {
-	h := &HostLines{stdout: stdout, stderr: stderr}
+	h := &HostLines{stdout: stdout, stderr: stderr, logMayGoToStderr: logMayGoToStderr}
 	if !logMayGoToStderr {
 		h.to = stderr
 	}

@@ -89,6 +89,13 @@ func (j *JSONLines) ErrorRecord(err error, text, ref string) error {
 	return j.record(rec)
 }
 
+// FailJSON shows err, a run's failure before it has a profile's lines, as
+// one --log-json record on w, and returns the exit status of its class.
+func FailJSON(w io.Writer, err error) int {
+	NewJSONLines(w).ErrorRecord(err, errcode.Detailed(err), "")
+	return errcode.From(err).Code.Class().ExitStatus()
+}
+
 // Outcome shows a run's end to the host the way its profile allows, once:
 // the run's own end and a forced exit may both try. Host, Profile and Ref
 // are the run's; JSON, if set, writes the lines as JSON records.

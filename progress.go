@@ -71,3 +71,17 @@ func (st CacheStats) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "version: %s\n", v)
 	}
 }
+
+// Progress is the run's Config.Compiling: CompileProgress on the run's
+// stderr, showing after after (ProgressAfter where it is 0). It is nil,
+// and nothing is shown, where the run is quiet or its log may go to
+// stderr.
+func (h *HostLines) Progress(quiet bool, after time.Duration) func(module string, size int) func() {
+	if quiet || h.logMayGoToStderr {
+		return nil
+	}
+	if after <= 0 {
+		after = ProgressAfter
+	}
+	return CompileProgress(h.stderr, after)
+}

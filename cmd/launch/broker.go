@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/broker"
@@ -84,23 +82,7 @@ func printAudit(e *cliEnv, records []broker.AuditRecord, asJSON bool) int {
 // reads policyFile again (ampoule.ServeBroker).
 func serveBroker(ctx context.Context, e *cliEnv, srv *broker.Server, o broker.ServeOptions, policyFile string) int {
 	srv.RequestLog, srv.Version = e.stderr, sandbox.Versions().Launch
-	o.Notify = func(ev broker.Event) {
-		switch ev.Kind {
-		case broker.PlainHTTP:
-			fmt.Fprintf(e.stderr, "launch: warning: serving plain HTTP on %s: answers are signed, but the metadata is in the clear; pass --tls-cert and --tls-key to serve beyond this machine\n", strings.TrimPrefix(ev.URL, "http://"))
-		case broker.Listening:
-			fmt.Fprintf(e.stdout, "broker key: %s\nlistening on %s\n", hex.EncodeToString(srv.PublicKey()), ev.URL)
-		case broker.AdminServing:
-			fmt.Fprintf(e.stdout, "audit socket: %s\n", ev.URL)
-		case broker.AdminFailed:
-			// The trail stays readable once the broker stops.
-			fmt.Fprintf(e.stderr, "launch: warning: 'launch broker audit' cannot read the trail while this broker serves: %v\n", ev.Err)
-		case broker.Reloaded:
-			fmt.Fprintf(e.stderr, "launch: policy reloaded from %s\n", policyFile)
-		case broker.ReloadFailed:
-			fmt.Fprintf(e.stderr, "launch: warning: the policy was not reloaded, the one served stays: %v\n", ev.Err)
-		}
-	}
+	o.Notify = func(ev broker.Event) { ev.WriteText(e.stdout, e.stderr, srv.PublicKey(), policyFile) }
 	if err := ampoule.ServeBroker(ctx, srv, o, policyFile); err != nil {
 		return e.fail(err)
 	}
@@ -161,9 +143,7 @@ func brokerSecret(ctx context.Context, e *cliEnv, c command, in invocation, db s
 		if asJSON {
 			return writeJSON(e, list)
 		}
-		for _, r := range list {
-			fmt.Fprintf(e.stdout, "%-40s %6d bytes  updated %s  created %s\n", r.Path, r.Size, r.Updated.Format(time.RFC3339), r.Created.Format(time.RFC3339))
-		}
+		broker.WriteResourcesText(e.stdout, list)
 	}
 	return 0
 }

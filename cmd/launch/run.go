@@ -72,7 +72,9 @@ func cmdRun(fs *flag.FlagSet) action {
 		if err != nil {
 			return fail(err)
 		}
-		cfg.Compiling = e.progress(f, profile)
+		// A compile's progress line, on a terminal; none under --quiet,
+		// nor among --log-json's records.
+		cfg.Compiling = host.Progress(f.quiet || f.cfg.LogJSON, e.progressAfter)
 		// A run that does not unwind in time after a signal still shows the
 		// host its line and exits 130 (main).
 		defer ampoule.AtExit(func() {
@@ -108,23 +110,7 @@ func (e *cliEnv) runFail(logJSON bool) func(error) int {
 	if !logJSON {
 		return e.fail
 	}
-	return func(err error) int {
-		ampoule.NewJSONLines(e.stderr).ErrorRecord(err, errcode.Detailed(err), "")
-		return errcode.From(err).Code.Class().ExitStatus()
-	}
-}
-
-// progress is a compile's progress line, on a terminal that is not the
-// log's stream; none under --quiet, nor among --log-json's records.
-func (e *cliEnv) progress(f runFlags, profile profiles.Profile) func(string, int) func() {
-	if f.quiet || f.cfg.LogJSON || !profile.PlainLogs && ampoule.ToStderr(f.logOut) {
-		return nil
-	}
-	after := ampoule.ProgressAfter
-	if e.progressAfter > 0 {
-		after = e.progressAfter
-	}
-	return ampoule.CompileProgress(e.stderr, after)
+	return func(err error) int { return ampoule.FailJSON(e.stderr, err) }
 }
 
 // define declares run's flags on fs.
