@@ -171,6 +171,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReleaseRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReleaseResponse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckNonce$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
+	$(GO) test -run '^$$' -fuzz '^FuzzKBSEndpoints$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzAmpouleEvidence$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChallenge$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./broker/kbs

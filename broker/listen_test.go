@@ -86,3 +86,98 @@ func TestListenAndServe(t *testing.T) {
 		t.Errorf("plain HTTP beyond loopback: %v", err)
 	}
 }
+
+// TestReloadDropsNoRequest: while four clients send challenges back to back
+// over one connection each, twenty SIGHUPs each reload the policy, and
+// every request sent is answered 200; a reload restarts neither the
+// listener nor a connection.
+func TestReloadDropsNoRequest(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(filepath.Join(dir, "broker.db"), testPolicy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	events := make(chan Event, 64)
+	o := ServeOptions{Addr: "127.0.0.1:0",
+		Notify: func(ev Event) { events <- ev },
+		Reload: func() (*attest.Policy, error) { return testPolicy(t), nil }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ListenAndServe(ctx, o) }()
+	var url string
+	for url == "" {
+		select {
+		case ev := <-events:
+			if ev.Kind == Listening {
+				url = ev.URL
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("not listening")
+		}
+	}
+	stop := make(chan struct{})
+	type tally struct{ sent, failed int }
+	results := make(chan tally, 4)
+	for c := 0; c < 4; c++ {
+		go func() {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			var n tally
+			for {
+				select {
+				case <-stop:
+					results <- n
+					return
+				default:
+				}
+				n.sent++
+				resp, err := client.Post(url+ChallengePath, "application/json", nil)
+				if err != nil {
+					n.failed++
+					continue
+				}
+				if resp.StatusCode != http.StatusOK {
+					n.failed++
+				}
+				resp.Body.Close()
+			}
+		}()
+	}
+	reloaded := 0
+	for i := 0; i < 20; i++ {
+		syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	wait:
+		for {
+			select {
+			case ev := <-events:
+				if ev.Kind == Reloaded {
+					reloaded++
+					break wait
+				}
+				if ev.Kind == ReloadFailed {
+					t.Fatalf("reload %d failed: %v", i, ev.Err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("reload %d not told", i)
+			}
+		}
+	}
+	close(stop)
+	var all tally
+	for c := 0; c < 4; c++ {
+		n := <-results
+		all.sent += n.sent
+		all.failed += n.failed
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("stopped with %v", err)
+	}
+	t.Logf("%d requests during 20 reloads", all.sent)
+	if reloaded != 20 {
+		t.Errorf("%d reloads told, want 20", reloaded)
+	}
+	if all.sent < 20 || all.failed != 0 {
+		t.Errorf("%d requests sent during the reloads, %d not answered 200", all.sent, all.failed)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -460,6 +461,29 @@ func TestBrokerKill9KeepsAcknowledged(t *testing.T) {
 			}
 		}()
 	}
+	// Secrets stored through the serving broker's administration socket
+	// while the exchanges run: each one acknowledged must be there after
+	// the restart, listed with its value's size.
+	var puts []string
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			path := fmt.Sprintf("default/kill9/s%d", i)
+			put := exec.Command(bin, "broker", "secret", "put", "--db", db, path, "-")
+			put.Stdin = strings.NewReader("value of " + path)
+			if put.Run() == nil {
+				mu.Lock()
+				puts = append(puts, path)
+				mu.Unlock()
+			}
+		}
+	}()
 	time.Sleep(1500 * time.Millisecond)
 	cmd.Process.Kill()
 	cmd.Wait()
@@ -487,6 +511,15 @@ func TestBrokerKill9KeepsAcknowledged(t *testing.T) {
 	if got := tokens(records); got < len(acked) {
 		t.Errorf("%d tokens acknowledged, %d in the audit trail", len(acked), got)
 	}
+	if len(puts) == 0 {
+		t.Error("no secret put was acknowledged before the kill")
+	}
+	list := launch(t, "broker", "secret", "list", "--db", db)
+	for _, path := range puts {
+		if !regexp.MustCompile(regexp.QuoteMeta(path) + ` +` + fmt.Sprint(len("value of "+path)) + ` bytes`).MatchString(list.stdout) {
+			t.Errorf("secret %s acknowledged before the kill, not listed after the restart:\n%s", path, list.stdout)
+		}
+	}
 	var key []byte
 	for _, c := range acked {
 		req, _ := http.NewRequest(http.MethodPost, url+kbs.AttestPath, bytes.NewReader(c.attestBody))
@@ -508,5 +541,5 @@ func TestBrokerKill9KeepsAcknowledged(t *testing.T) {
 	if err != nil || !bytes.Equal(c.released, key) {
 		t.Errorf("the sealing key after the restart: %x, before %x (%v)", c.released, key, err)
 	}
-	t.Logf("%d attested, %d released before the kill; %d releases audited", len(acked), released, len(releases(records)))
+	t.Logf("%d attested, %d released, %d secrets stored before the kill; %d releases audited", len(acked), released, len(puts), len(releases(records)))
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -109,4 +111,76 @@ func TestSecretTour(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// TestSecretOverTLS: the same flow over https with a test CA (the launch
+// binary trusting it through SSL_CERT_FILE): the bundle reads its secret,
+// and a bundle with one byte of its manifest changed is refused before
+// the workload with its code, both decisions in the audit trail.
+func TestSecretOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	testCA(t, dir)
+	db, simKey := filepath.Join(dir, "broker.db"), filepath.Join(dir, "sim.key")
+	secret := []byte("sk-tls-0123456789abcdef")
+	valueFile := filepath.Join(dir, "api-key.txt")
+	os.WriteFile(valueFile, secret, 0o600)
+	if r := launch(t, "broker", "secret", "put", "--db", db, "default/tenant/api-key", valueFile); r.code != 0 {
+		t.Fatalf("secret put: %+v", r)
+	}
+	key, _ := hex.DecodeString(strings.TrimSpace(launch(t, "broker", "key", "--db", db).stdout))
+	addr := brokertest.FreeAddr(t)
+	manifest := func(version string) string {
+		return "name = \"secret-consumer\"\nversion = \"" + version + "\"\nprofiles = [\"debug\"]\n[broker]\nurl = \"https://" + addr + "\"\nkey = \"" + hex.EncodeToString(key) +
+			"\"\n[secrets]\napi-key = \"default/tenant/api-key\"\n[limits]\nwall_time = \"60s\"\n"
+	}
+	bundle := copyBundle(t, testwasm.Example(t, "secret-consumer"), manifest("1.0.0"))
+	changed := copyBundle(t, testwasm.Example(t, "secret-consumer"), manifest("1.0.1"))
+	p := launch(t, "policy", "new", "--from", bundle, "--profile", "debug", "--backend", "sim", "--allow-insecure", "--sim-key", simKey)
+	if p.code != 0 {
+		t.Fatalf("policy new: %+v", p)
+	}
+	policy := filepath.Join(dir, "policy.toml")
+	os.WriteFile(policy, []byte(p.stdout), 0o644)
+	served := brokertest.Serve(t, run, "broker", "serve", "--policy", policy, "--db", db, "--listen", addr, "--tls-cert", filepath.Join(dir, "cert.pem"), "--tls-key", filepath.Join(dir, "key.pem"))
+	served.WaitFor(t, served.Out, "listening on https://"+addr)
+	bin := testwasm.Launch(t)
+	runOver := func(b string) (string, string, int) {
+		cmd := exec.Command(bin, "run", cacheFlag(t), "--sim-key", simKey, b)
+		cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+filepath.Join(dir, "ca.pem"))
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return stdout.String(), stderr.String(), code
+	}
+	sum := sha256.Sum256(secret)
+	if out, errs, code := runOver(bundle); code != 0 || out != hex.EncodeToString(sum[:])+"  /run/secrets/api-key\n" {
+		t.Errorf("the run over TLS: %d %q %s", code, out, errs)
+	}
+	if out, errs, code := runOver(changed); code != errcode.ClassPolicy.ExitStatus() || out != "" || !strings.Contains(errs, errcode.BrokerRefused.String()) {
+		t.Errorf("one byte changed, over TLS: %d %q %s", code, out, errs)
+	}
+	served.Stop()
+	a := launch(t, "broker", "audit", "--db", db, "--json")
+	var all []broker.AuditRecord
+	if a.code != 0 || json.Unmarshal([]byte(a.stdout), &all) != nil {
+		t.Fatalf("audit: %+v", a)
+	}
+	released, refused := false, false
+	for _, r := range all {
+		if r.Status == "affirming" && slices.Equal(r.Released, []string{"default/tenant/api-key"}) && r.Bundle != nil && r.Bundle.Version == "1.0.0" {
+			released = true
+		}
+		if r.Status == "contraindicated" && strings.Contains(strings.Join(r.Reasons, "; "), "measurement") {
+			refused = true
+		}
+	}
+	if !released || !refused {
+		t.Errorf("audit trail: released %v, refused %v: %+v", released, refused, all)
+	}
 }
