@@ -53,6 +53,11 @@ type fixState struct {
 	// call is fd_allocate's stack for the fd_filestat_get it makes, kept
 	// here so that the call allocates none.
 	call [2]uint64
+	// nameLen holds, by wazero's number, one more than the length of the
+	// name of each preopen fd_prestat_dir_name has asked about (0: not
+	// known). move keeps it true across a close and a renumber, the only
+	// calls that change what a number names.
+	nameLen []uint32
 }
 
 // fdRights is a descriptor's base and inheriting rights. They are
@@ -107,7 +112,20 @@ func (st *fixState) lacks(fd uint32, right uint64) bool {
 func (st *fixState) move(from int64, to uint32) {
 	moveKey(st.syncFlags, from, to)
 	moveKey(st.rights, from, to)
+	if int(to) < len(st.nameLen) {
+		st.nameLen[to] = 0
+	}
+	if from >= 0 && from < int64(len(st.nameLen)) {
+		if int(to) < len(st.nameLen) {
+			st.nameLen[to] = st.nameLen[from]
+		}
+		st.nameLen[from] = 0
+	}
 }
+
+// nameLenMax bounds the descriptors whose preopen name length fixState
+// remembers: wazero numbers its preopens first, from 0.
+const nameLenMax = 64
 
 // moveKey moves m's entry for from to to (from < 0: deletes to's).
 func moveKey[V any](m map[uint32]V, from int64, to uint32) {
@@ -343,11 +361,21 @@ func lend(mod api.Module, at, n uint32, f func(ptr uint32)) bool {
 
 // fixPrestatDirName: wazero writes the first buf_len bytes of the name
 // into a short buffer and succeeds, and answers ENAMETOOLONG for a long
-// one. The name's length comes from fd_prestat_get, on lent memory.
-func fixPrestatDirName(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
+// one. The name's length comes from fd_prestat_get, on lent memory, the
+// first time a preopen is asked about; fixState remembers it after.
+func fixPrestatDirName(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
 	prestat, name := orig["fd_prestat_get"], orig["fd_prestat_dir_name"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		fd, buf, bufLen := stack[0], uint32(stack[1]), uint32(stack[2])
+		if fd < uint64(len(st.nameLen)) && st.nameLen[fd] != 0 {
+			if nameLen := st.nameLen[fd] - 1; bufLen < nameLen {
+				stack[0] = errnoNAMETOOLONG
+			} else {
+				stack[2] = uint64(nameLen)
+				name.Call(ctx, mod, stack)
+			}
+			return
+		}
 		var errno uint64
 		var nameLen uint32
 		if !lend(mod, buf, 8, func(ptr uint32) {
@@ -358,6 +386,12 @@ func fixPrestatDirName(orig map[string]api.GoModuleFunction, _ *fixState) api.Go
 		}) {
 			stack[0] = errnoFAULT
 			return
+		}
+		if errno == 0 && fd < nameLenMax {
+			if st.nameLen == nil {
+				st.nameLen = make([]uint32, nameLenMax)
+			}
+			st.nameLen[fd] = nameLen + 1
 		}
 		switch {
 		case errno != 0:
