@@ -58,6 +58,10 @@ type fixState struct {
 	// known). move keeps it true across a close and a renumber, the only
 	// calls that change what a number names.
 	nameLen []uint32
+	// regular has bit fd set for each descriptor below 64, by wazero's
+	// number, that fd_allocate found to be a regular file; move keeps it
+	// true, as nameLen.
+	regular uint64
 }
 
 // fdRights is a descriptor's base and inheriting rights. They are
@@ -112,6 +116,15 @@ func (st *fixState) lacks(fd uint32, right uint64) bool {
 func (st *fixState) move(from int64, to uint32) {
 	moveKey(st.syncFlags, from, to)
 	moveKey(st.rights, from, to)
+	if to < 64 {
+		st.regular &^= 1 << to
+		if from >= 0 && from < 64 && st.regular&(1<<from) != 0 {
+			st.regular |= 1 << to
+		}
+	}
+	if from >= 0 && from < 64 {
+		st.regular &^= 1 << from
+	}
 	if int(to) < len(st.nameLen) {
 		st.nameLen[to] = 0
 	}
@@ -718,13 +731,19 @@ const (
 // descriptor is and how long: a directory is EISDIR, and a file already
 // long enough is success at once, which is all wazero's own fd_allocate
 // would do after the same stat (one fstat a call, not two); a file to
-// grow, or an end past 2^63, goes to wazero.
+// grow, or an end past 2^63, goes to wazero. A descriptor once found to
+// be a regular file goes to wazero at once after, which makes the same
+// stat and answers the same.
 func fixAllocate(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
 	stat, allocate := orig["fd_filestat_get"], orig["fd_allocate"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		fd := stack[0]
 		if st.lacks(uint32(fd), rightFdAllocate) {
 			stack[0] = errnoNOTCAPABLE
+			return
+		}
+		if fd < 64 && st.regular&(1<<fd) != 0 {
+			allocate.Call(ctx, mod, stack)
 			return
 		}
 		var errno, size uint64
@@ -739,6 +758,9 @@ func fixAllocate(orig map[string]api.GoModuleFunction, st *fixState) api.GoModul
 		}) {
 			stack[0] = errnoFAULT
 			return
+		}
+		if errno == 0 && filetype == filetypeRegularFile && fd < 64 {
+			st.regular |= 1 << fd
 		}
 		tail := int64(stack[1] + stack[2])
 		switch {
