@@ -111,7 +111,8 @@ func (st *fixState) lacks(fd uint32, right uint64) bool {
 	return ok && r.enforced && r.base&right != right
 }
 
-// move carries fd from's remembered flags and rights to to, after a
+// move carries fd from's remembered flags, rights, preopen name length
+// and regular-file bit to to, after a
 // renumber; with from < 0 it forgets to's, after a close.
 func (st *fixState) move(from int64, to uint32) {
 	moveKey(st.syncFlags, from, to)
