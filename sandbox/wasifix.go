@@ -53,6 +53,15 @@ type fixState struct {
 	// call is fd_allocate's stack for the fd_filestat_get it makes, kept
 	// here so that the call allocates none.
 	call [2]uint64
+	// nameLen holds, by wazero's number, one more than the length of the
+	// name of each preopen fd_prestat_dir_name has asked about (0: not
+	// known). move keeps it true across a close and a renumber, the only
+	// calls that change what a number names.
+	nameLen []uint32
+	// regular has bit fd set for each descriptor below 64, by wazero's
+	// number, that fd_allocate found to be a regular file; move keeps it
+	// true, as nameLen.
+	regular uint64
 }
 
 // fdRights is a descriptor's base and inheriting rights. They are
@@ -102,12 +111,35 @@ func (st *fixState) lacks(fd uint32, right uint64) bool {
 	return ok && r.enforced && r.base&right != right
 }
 
-// move carries fd from's remembered flags and rights to to, after a
+// move carries fd from's remembered flags, rights, preopen name length
+// and regular-file bit to to, after a
 // renumber; with from < 0 it forgets to's, after a close.
 func (st *fixState) move(from int64, to uint32) {
 	moveKey(st.syncFlags, from, to)
 	moveKey(st.rights, from, to)
+	if to < 64 {
+		st.regular &^= 1 << to
+		if from >= 0 && from < 64 && st.regular&(1<<from) != 0 {
+			st.regular |= 1 << to
+		}
+	}
+	if from >= 0 && from < 64 {
+		st.regular &^= 1 << from
+	}
+	if int(to) < len(st.nameLen) {
+		st.nameLen[to] = 0
+	}
+	if from >= 0 && from < int64(len(st.nameLen)) {
+		if int(to) < len(st.nameLen) {
+			st.nameLen[to] = st.nameLen[from]
+		}
+		st.nameLen[from] = 0
+	}
 }
+
+// nameLenMax bounds the descriptors whose preopen name length fixState
+// remembers: wazero numbers its preopens first, from 0.
+const nameLenMax = 64
 
 // moveKey moves m's entry for from to to (from < 0: deletes to's).
 func moveKey[V any](m map[uint32]V, from int64, to uint32) {
@@ -343,11 +375,21 @@ func lend(mod api.Module, at, n uint32, f func(ptr uint32)) bool {
 
 // fixPrestatDirName: wazero writes the first buf_len bytes of the name
 // into a short buffer and succeeds, and answers ENAMETOOLONG for a long
-// one. The name's length comes from fd_prestat_get, on lent memory.
-func fixPrestatDirName(orig map[string]api.GoModuleFunction, _ *fixState) api.GoModuleFunc {
+// one. The name's length comes from fd_prestat_get, on lent memory, the
+// first time a preopen is asked about; fixState remembers it after.
+func fixPrestatDirName(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
 	prestat, name := orig["fd_prestat_get"], orig["fd_prestat_dir_name"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		fd, buf, bufLen := stack[0], uint32(stack[1]), uint32(stack[2])
+		if fd < uint64(len(st.nameLen)) && st.nameLen[fd] != 0 {
+			if nameLen := st.nameLen[fd] - 1; bufLen < nameLen {
+				stack[0] = errnoNAMETOOLONG
+			} else {
+				stack[2] = uint64(nameLen)
+				name.Call(ctx, mod, stack)
+			}
+			return
+		}
 		var errno uint64
 		var nameLen uint32
 		if !lend(mod, buf, 8, func(ptr uint32) {
@@ -358,6 +400,12 @@ func fixPrestatDirName(orig map[string]api.GoModuleFunction, _ *fixState) api.Go
 		}) {
 			stack[0] = errnoFAULT
 			return
+		}
+		if errno == 0 && fd < nameLenMax {
+			if st.nameLen == nil {
+				st.nameLen = make([]uint32, nameLenMax)
+			}
+			st.nameLen[fd] = nameLen + 1
 		}
 		switch {
 		case errno != 0:
@@ -684,13 +732,19 @@ const (
 // descriptor is and how long: a directory is EISDIR, and a file already
 // long enough is success at once, which is all wazero's own fd_allocate
 // would do after the same stat (one fstat a call, not two); a file to
-// grow, or an end past 2^63, goes to wazero.
+// grow, or an end past 2^63, goes to wazero. A descriptor once found to
+// be a regular file goes to wazero at once after, which makes the same
+// stat and answers the same.
 func fixAllocate(orig map[string]api.GoModuleFunction, st *fixState) api.GoModuleFunc {
 	stat, allocate := orig["fd_filestat_get"], orig["fd_allocate"]
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
 		fd := stack[0]
 		if st.lacks(uint32(fd), rightFdAllocate) {
 			stack[0] = errnoNOTCAPABLE
+			return
+		}
+		if fd < 64 && st.regular&(1<<fd) != 0 {
+			allocate.Call(ctx, mod, stack)
 			return
 		}
 		var errno, size uint64
@@ -705,6 +759,9 @@ func fixAllocate(orig map[string]api.GoModuleFunction, st *fixState) api.GoModul
 		}) {
 			stack[0] = errnoFAULT
 			return
+		}
+		if errno == 0 && filetype == filetypeRegularFile && fd < 64 {
+			st.regular |= 1 << fd
 		}
 		tail := int64(stack[1] + stack[2])
 		switch {
