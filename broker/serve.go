@@ -114,20 +114,9 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	scheme := "https"
-	if plain {
-		scheme = "http"
-		notify(Event{Kind: PlainHTTP, URL: "http://" + ln.Addr().String()})
-	}
-	notify(Event{Kind: Listening, URL: scheme + "://" + ln.Addr().String()})
-	if o.Admin != "" {
-		if stop, err := s.ServeAdmin(o.Admin); err != nil {
-			notify(Event{Kind: AdminFailed, URL: o.Admin, Err: err})
-		} else {
-			defer stop()
-			notify(Event{Kind: AdminServing, URL: o.Admin})
-		}
-	}
+	// SIGHUP is taken before the broker says it listens: a reload asked
+	// for as soon as it is serving must not be lost, nor end the process
+	// (a signal's default action) before the handler is there.
 	if o.Reload != nil {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
@@ -142,6 +131,20 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 				}
 			}
 		}()
+	}
+	scheme := "https"
+	if plain {
+		scheme = "http"
+		notify(Event{Kind: PlainHTTP, URL: "http://" + ln.Addr().String()})
+	}
+	notify(Event{Kind: Listening, URL: scheme + "://" + ln.Addr().String()})
+	if o.Admin != "" {
+		if stop, err := s.ServeAdmin(o.Admin); err != nil {
+			notify(Event{Kind: AdminFailed, URL: o.Admin, Err: err})
+		} else {
+			defer stop()
+			notify(Event{Kind: AdminServing, URL: o.Admin})
+		}
 	}
 	return s.Serve(ctx, ln)
 }
