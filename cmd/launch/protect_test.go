@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
@@ -198,6 +199,13 @@ func withoutInitTrace(stderr string) []string {
 // Under debug the supervisor stays dumpable, which shows the probe works;
 // the runner is protected in every profile.
 func TestStaticRunsAreProtected(t *testing.T) {
+	// Started under nohup, this test and every launch it starts would
+	// ignore SIGHUP, and launch keeps a hangup ignored, as nohup asks. A
+	// handler here makes the launches start with SIGHUP's default
+	// disposition, which the hangup case is about.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	h := newHostileHost(t)
 	initLines := func() int {
 		// The runtime's own trace of its package initialisation, which
