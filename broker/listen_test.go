@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -117,6 +118,9 @@ func TestReloadDropsNoRequest(t *testing.T) {
 		}
 	}
 	stop := make(chan struct{})
+	// answered counts requests begun: each reload waits for one more, so
+	// that requests overlap every reload however fast reloads are.
+	var answered atomic.Int64
 	type tally struct{ sent, failed int }
 	results := make(chan tally, 4)
 	for c := 0; c < 4; c++ {
@@ -131,6 +135,7 @@ func TestReloadDropsNoRequest(t *testing.T) {
 				default:
 				}
 				n.sent++
+				answered.Add(1)
 				resp, err := client.Post(url+ChallengePath, "application/json", nil)
 				if err != nil {
 					n.failed++
@@ -145,6 +150,12 @@ func TestReloadDropsNoRequest(t *testing.T) {
 	}
 	reloaded := 0
 	for i := 0; i < 20; i++ {
+		for seen, deadline := answered.Load(), time.Now().Add(10*time.Second); answered.Load() <= seen+1; {
+			if time.Now().After(deadline) {
+				t.Fatalf("no request went out before reload %d", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
 		syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	wait:
 		for {
