@@ -18,15 +18,7 @@ import (
 // success.
 func TestAllocateFollowsClose(t *testing.T) {
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
-	defer rt.Close(ctx)
-	wasi, err := gatedWASI(ctx, rt, shim.Gate(), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.InstantiateModule(ctx, wasi, wazero.NewModuleConfig()); err != nil {
-		t.Fatal(err)
-	}
+	rt := gatedRuntime(ctx, t)
 	i32, i64 := byte(0x7f), byte(0x7e)
 	var body []byte
 	store := func(k byte, call ...byte) { // errno at 4k

@@ -18,15 +18,7 @@ import (
 // length at its new number.
 func TestPrestatDirNameFollowsCloseAndRenumber(t *testing.T) {
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
-	defer rt.Close(ctx)
-	wasi, err := gatedWASI(ctx, rt, shim.Gate(), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rt.InstantiateModule(ctx, wasi, wazero.NewModuleConfig()); err != nil {
-		t.Fatal(err)
-	}
+	rt := gatedRuntime(ctx, t)
 	i32 := byte(0x7f)
 	// Each call's errno is stored at 4*k; names go to 48.
 	var body []byte

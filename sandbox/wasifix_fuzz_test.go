@@ -34,15 +34,7 @@ func FuzzPollOneoff(f *testing.F) {
 	var polls [2]api.Function
 	var mems [2]api.Memory
 	for i := range polls {
-		rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
-		defer rt.Close(ctx)
-		wasi, err := gatedWASI(ctx, rt, shim.Gate(), nil, nil)
-		if err != nil {
-			f.Fatal(err)
-		}
-		if _, err := rt.InstantiateModule(ctx, wasi, wazero.NewModuleConfig()); err != nil {
-			f.Fatal(err)
-		}
+		rt := gatedRuntime(ctx, f)
 		// wazero's default clock and sleep are fakes: a clock subscription
 		// returns at once.
 		guest, err := rt.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithStartFunctions())
