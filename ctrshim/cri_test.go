@@ -131,6 +131,20 @@ func (k *criClient) container(t testing.TB, pod string, pcfg *cri.PodSandboxConf
 }
 
 // exited waits for the container to exit and returns its status.
+// stopTimed stops container id at once (no grace) and waits for its exit:
+// how long that took from StopContainer, and its status.
+func (k *criClient) stopTimed(t testing.TB, id string) (time.Duration, *cri.ContainerStatus) {
+	t.Helper()
+	ctx, cancel := ctxT()
+	defer cancel()
+	start := time.Now()
+	if _, err := k.StopContainer(ctx, &cri.StopContainerRequest{ContainerId: id, Timeout: 0}); err != nil {
+		t.Fatalf("StopContainer: %v", err)
+	}
+	st := k.exited(t, id, 10*time.Second)
+	return time.Since(start), st
+}
+
 func (k *criClient) exited(t testing.TB, id string, within time.Duration) *cri.ContainerStatus {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -205,14 +219,7 @@ func TestCRI(t *testing.T) {
 
 	sleep := k.container(t, pod, pcfg, "sleep", "example.com/sleep:1")
 	time.Sleep(300 * time.Millisecond) // into poll_oneoff's day-long sleep
-	ctx, cancel := ctxT()
-	start := time.Now()
-	if _, err := k.StopContainer(ctx, &cri.StopContainerRequest{ContainerId: sleep, Timeout: 0}); err != nil {
-		t.Fatalf("StopContainer: %v", err)
-	}
-	cancel()
-	st := k.exited(t, sleep, 10*time.Second)
-	took := time.Since(start)
+	took, st := k.stopTimed(t, sleep)
 	t.Logf("the sleeping guest stopped %v after StopContainer, exit %d", took, st.ExitCode)
 	if took > time.Second {
 		t.Errorf("stopping the sleeping guest took %v, more than 1 s", took)

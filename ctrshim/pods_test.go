@@ -175,14 +175,7 @@ func TestCRIPods(t *testing.T) {
 		idle := c.runners()
 		sleep := k.container(t, pod, pcfg, "sleep", "example.com/sleep:1")
 		time.Sleep(300 * time.Millisecond) // into poll_oneoff's day-long sleep
-		ctx, cancel := ctxT()
-		start := time.Now()
-		if _, err := k.StopContainer(ctx, &cri.StopContainerRequest{ContainerId: sleep, Timeout: 0}); err != nil {
-			t.Fatalf("StopContainer: %v", err)
-		}
-		cancel()
-		st := k.exited(t, sleep, 10*time.Second)
-		took := time.Since(start)
+		took, st := k.stopTimed(t, sleep)
 		warm := slices.Contains(idle, fmt.Sprint(c.startPID(sleep)))
 		t.Logf("sleeping guest %d (warm runner: %v) stopped %v after StopContainer, exit %d", i, warm, took, st.ExitCode)
 		if i == 1 && !warm {
