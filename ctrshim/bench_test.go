@@ -11,6 +11,16 @@ import (
 	"github.com/ampoule-run/ampoule/ctrshim"
 )
 
+// shimModes are the two ways the benchmarks run containers: warm, the
+// shim as shipped (one lingering shim for the namespace, which holds
+// servers servers and runners idle runners between runs), and cold
+// (AMPOULE_SHIM_WARM=0: a shim and a runner per container).
+var shimModes = []struct {
+	name             string
+	env              []string
+	servers, runners int
+}{{"warm", nil, 1, spare}, {"cold", []string{noWarm}, 0, 0}}
+
 // BenchmarkContainerdRun starts and stops one container a loop, 'ctr run
 // --rm' of the tiny bundle under debug on the simulator, through a real
 // containerd: each iteration's whole time (ctr's own process, containerd,
@@ -20,11 +30,7 @@ import (
 // mounts or containerd descriptors are held than after the first run, and
 // none once the shim's linger is over. Run it with -benchtime 50x.
 func BenchmarkContainerdRun(b *testing.B) {
-	for _, mode := range []struct {
-		name             string
-		env              []string
-		servers, runners int
-	}{{"warm", nil, 1, spare}, {"cold", []string{noWarm}, 0, 0}} {
+	for _, mode := range shimModes {
 		b.Run(mode.name, func(b *testing.B) {
 			c := startCluster(b, mode.env...)
 			k := &criClient{c: c}

@@ -203,11 +203,7 @@ func TestCRIPods(t *testing.T) {
 // descriptor is left: more than after the first pod, and anything once the
 // shim's linger is over.
 func BenchmarkCRIPods(b *testing.B) {
-	for _, mode := range []struct {
-		name             string
-		env              []string
-		servers, runners int
-	}{{"warm", nil, 1, spare}, {"cold", []string{noWarm}, 0, 0}} {
+	for _, mode := range shimModes {
 		b.Run(mode.name, func(b *testing.B) {
 			k := startCRI(b, mode.env...)
 			k.c.image("example.com/tiny:1", "../testdata/tiny/module.wasm", "name = \"tiny\"\nprofiles = [\"debug\"]\n")
