@@ -300,6 +300,17 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer, idl
 	}()
 	p.bound = residentBound(spec)
 	if p.over, err = watchResident(cmd.Process.Pid, p.bound, p.stopWatch); err != nil {
+		// A runner that has already ended (its spec read, a module refused
+		// at once) has no statistics left to read and nothing to bound:
+		// its result says why it ended. A live runner whose statistics
+		// cannot be read is an error: its bound could not be enforced.
+		// (Its reaper closes exited just after the reap that removed them.)
+		select {
+		case <-p.exited:
+			p.over = make(chan uint64)
+			return p, nil
+		case <-time.After(100 * time.Millisecond):
+		}
 		specW.Close()
 		p.kill()
 		close(p.stopWatch)
