@@ -91,9 +91,9 @@ func program() cmdline.Program[action] {
 		{Name: "platform", Flags: cmdPlatform},
 		{Name: "errors", Flags: cmdErrors},
 		{Name: "version", Flags: cmdVersion},
-		{Name: "help", Flags: cmdHelp, Args: cmdline.Any, Rules: []cmdline.Rule{{Args: "0-1", Msg: "help takes at most one COMMAND"}}},
-		{Name: "man", Flags: cmdMan},
-		{Name: "completion", Flags: cmdCompletion},
+		{Name: "help", Args: cmdline.Any, Rules: []cmdline.Rule{{Args: "0-1", Msg: "help takes at most one COMMAND"}}},
+		{Name: "man"},
+		{Name: "completion"},
 		{Name: "cache", Flags: cmdCache},
 		{Name: "init", Flags: cmdInit, Args: "NAME"},
 		{Name: "serve", Flags: cmdServe},
@@ -119,16 +119,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // run parses the command line args and runs the command it names in env;
 // help, or a usage error (E1001), ends it first.
 func (env *cliEnv) run(ctx context.Context, args []string) int {
-	c, act, in, err := program().Parse(args)
+	p := program()
+	c, act, in, err := p.Parse(args)
 	switch {
 	case errors.Is(err, cmdline.ErrNoCommand):
-		program().Help(env.stderr, nil)
+		p.Help(env.stderr, nil)
 		return errcode.ClassUsage.ExitStatus()
 	case errors.Is(err, cmdline.ErrHelp):
 		fmt.Fprint(env.stdout, c.Doc.Text())
 		return 0
 	case err != nil:
 		return env.fail(usageError(err))
+	}
+	// help, man and completion are the machinery's.
+	if ok, err := p.Builtin(c.Name, in, env.stdout); ok {
+		if err != nil {
+			return env.fail(usageError(err))
+		}
+		return 0
 	}
 	return act(ctx, env, c, in)
 }
@@ -140,13 +148,14 @@ func (e *cliEnv) fail(err error) int {
 	return errcode.From(err).Code.Class().ExitStatus()
 }
 
-// usageError is a command line's error (cmdline's) as E1001 usage.
+// usageError is a command line's error (cmdline's) as E1001 usage;
+// anything else cmdline returns (writing help out) is internal.
 func usageError(err error) error {
 	var u *cmdline.UsageError
 	if errors.As(err, &u) {
 		return errcode.Errorf(errcode.Usage, "%s", u.Msg).WithHint(u.Hint)
 	}
-	return errcode.Errorf(errcode.Usage, "%w", err)
+	return errcode.Errorf(errcode.Internal, "%w", err)
 }
 
 // parseAt reads --at: empty means now.
@@ -187,31 +196,4 @@ func (e *cliEnv) info(w io.Writer) io.Writer {
 		return io.Discard
 	}
 	return w
-}
-
-func cmdHelp(fs *flag.FlagSet) action {
-	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		if err := program().Help(e.stdout, in.Pos); err != nil {
-			return e.fail(usageError(err))
-		}
-		return 0
-	}
-}
-
-func cmdMan(fs *flag.FlagSet) action {
-	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		if err := program().Man(e.stdout); err != nil {
-			return e.fail(errcode.Errorf(errcode.Internal, "writing the man page: %w", err))
-		}
-		return 0
-	}
-}
-
-func cmdCompletion(fs *flag.FlagSet) action {
-	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		if err := program().Completion(e.stdout, in.Sub); err != nil {
-			return e.fail(errcode.Errorf(errcode.Internal, "writing the completion script: %w", err))
-		}
-		return 0
-	}
 }

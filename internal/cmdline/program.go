@@ -3,6 +3,7 @@ package cmdline
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"io/fs"
 )
@@ -11,7 +12,8 @@ import (
 // defines (Flags returns what runs with them once they are parsed, an A),
 // the positional arguments it takes (Args: None, Any or the one it names),
 // the shapes its command line must have besides (Rules), and its Doc,
-// which LoadAll gives it.
+// which LoadAll gives it. A command without Flags defines none and runs
+// nothing of the program's: it is one of the machinery's own (Builtin).
 type Command[A any] struct {
 	Name  string
 	Flags func(fs *flag.FlagSet) A
@@ -27,7 +29,7 @@ type Command[A any] struct {
 func LoadAll[A any](fsys fs.FS, dir, prog string, cs []Command[A]) []Command[A] {
 	for i := range cs {
 		fs := cs[i].flagSet()
-		cs[i].Flags(fs)
+		cs[i].define(fs)
 		cs[i].Doc, _ = Load(fsys, dir, prog, cs[i].Name, fs)
 	}
 	return cs
@@ -57,12 +59,21 @@ func Find[A any](prog string, cs []Command[A], name string) (Command[A], error) 
 // the flags parsed and the invocation, or ErrHelp, or a *UsageError.
 func (c Command[A]) Parse(prog string, argv []string) (A, Invocation, error) {
 	fs := c.flagSet()
-	act := c.Flags(fs)
+	act := c.define(fs)
 	in, err := Invoke(prog, c.Doc, fs, c.Args, argv)
 	if err == nil {
 		err = Check(prog, c.Doc, c.Rules, fs, in)
 	}
 	return act, in, err
+}
+
+// define declares c's flags on fs and returns what runs with them; a
+// command without Flags has none and runs nothing (the zero A).
+func (c Command[A]) define(fs *flag.FlagSet) (act A) {
+	if c.Flags != nil {
+		act = c.Flags(fs)
+	}
+	return act
 }
 
 // flagSet is a flag set for the command that reports its errors to the
@@ -141,4 +152,29 @@ func (p Program[A]) Man(w io.Writer) error { return Man(w, p.Name, p.Intro, p.Do
 // Completion writes the program's completion script for shell (Completion).
 func (p Program[A]) Completion(w io.Writer, shell string) error {
 	return Completion(w, shell, p.Name, p.Docs())
+}
+
+// Builtin runs the machinery's own commands, those a program declares
+// without Flags: "help" writes Help of the invocation's arguments, "man"
+// the man page and "completion" the completion script of its subcommand,
+// the shell. It returns false for a command it does not know. Help for a
+// command the program does not have is a *UsageError; an error writing
+// to w says what was being written.
+func (p Program[A]) Builtin(name string, in Invocation, w io.Writer) (bool, error) {
+	var err error
+	switch name {
+	case "help":
+		return true, p.Help(w, in.Pos)
+	case "man":
+		if err = p.Man(w); err != nil {
+			err = fmt.Errorf("writing the man page: %w", err)
+		}
+	case "completion":
+		if err = p.Completion(w, in.Sub); err != nil {
+			err = fmt.Errorf("writing the completion script: %w", err)
+		}
+	default:
+		return false, nil
+	}
+	return true, err
 }

@@ -112,3 +112,46 @@ func TestProgramParse(t *testing.T) {
 		t.Errorf("completion (%v):\n%s", err, b.String())
 	}
 }
+
+// TestBuiltin: a command declared without Flags parses with no flags and
+// runs the machinery's own work: help writes the overview or a command's
+// help (and refuses one the program lacks), man the man page, completion
+// the script for its shell; any other command is not a builtin, and an
+// error writing says what was being written.
+func TestBuiltin(t *testing.T) {
+	fsys := fstest.MapFS{"help/logs.txt": {Data: []byte(logsHelp)}}
+	p := NewProgram(fsys, "help", "prog", "does things", []Command[func() string]{
+		{Name: "logs", Flags: func(fs *flag.FlagSet) func() string { return func() string { return "" } }, Args: Any},
+		{Name: "help", Args: Any}, {Name: "man"},
+	})
+	c, act, in, err := p.Parse([]string{"help", "logs"})
+	if err != nil || c.Name != "help" || act != nil || len(in.Pos) != 1 {
+		t.Fatalf("help logs: %q %+v %v", c.Name, in, err)
+	}
+	var b strings.Builder
+	if ok, err := p.Builtin(c.Name, in, &b); !ok || err != nil || b.String() != p.Commands[0].Doc.Text() {
+		t.Errorf("help logs: %v %v\n%s", ok, err, b.String())
+	}
+	var u *UsageError
+	if ok, err := p.Builtin("help", Invocation{Pos: []string{"lgos"}}, &b); !ok || !errors.As(err, &u) {
+		t.Errorf("help lgos: %v %v", ok, err)
+	}
+	b.Reset()
+	if ok, err := p.Builtin("man", Invocation{}, &b); !ok || err != nil || !strings.Contains(b.String(), ".SS logs\n") {
+		t.Errorf("man: %v %v\n%s", ok, err, b.String())
+	}
+	b.Reset()
+	if ok, err := p.Builtin("completion", Invocation{Sub: "bash"}, &b); !ok || err != nil || !strings.Contains(b.String(), "decrypt") {
+		t.Errorf("completion: %v %v\n%s", ok, err, b.String())
+	}
+	if ok, err := p.Builtin("logs", Invocation{}, &b); ok || err != nil {
+		t.Errorf("logs is not a builtin: %v %v", ok, err)
+	}
+	if _, err := p.Builtin("man", Invocation{}, failingWriter{}); err == nil || !strings.Contains(err.Error(), "writing the man page") {
+		t.Errorf("man to a failing writer: %v", err)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
