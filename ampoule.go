@@ -14,6 +14,7 @@ import (
 	"github.com/ampoule-run/ampoule/loader"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/sandbox"
+	"github.com/ampoule-run/ampoule/shim"
 	"github.com/ampoule-run/ampoule/shim/audit"
 	"github.com/ampoule-run/ampoule/tee"
 )
@@ -171,6 +172,23 @@ type Result struct {
 	// Also holds failures beside the run's own (the sealed mount not
 	// sealed back after a failed run), in the same form as Run's error.
 	Also []error
+}
+
+// WriteAudit prints the runner's system calls (Audit, with Config.Audit)
+// to w, each row naming the allowlist's rule for it, and writes them as
+// JSON to jsonFile if one is named ('launch audit --suggest' reads it). A
+// failure to write the file is a warning line: the run itself is over.
+// A run without an audit writes nothing.
+func (r Result) WriteAudit(w io.Writer, jsonFile string) {
+	if r.Audit == nil {
+		return
+	}
+	audit.WriteCounts(w, "launch: audit:", r.Audit, shim.AllowedCalls())
+	if jsonFile != "" {
+		if err := audit.WriteReportFile(jsonFile, r.Audit); err != nil {
+			fmt.Fprintf(w, "launch: warning: writing %s: %v\n", jsonFile, err)
+		}
+	}
 }
 
 // Run measures the bundle at path (a directory, a .tar, or under debug a

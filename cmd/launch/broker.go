@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/broker"
@@ -42,7 +43,14 @@ func cmdBroker(fs *flag.FlagSet) action {
 			if served {
 				fmt.Fprintf(e.stderr, "launch: the trail read from the serving broker over %s\n", broker.AdminSocket(*db))
 			}
-			return printAudit(e, records, *asJSON)
+			if records == nil {
+				records = []broker.AuditRecord{}
+			}
+			return e.show(*asJSON, records, func(w io.Writer) {
+				for _, r := range records {
+					r.WriteText(w)
+				}
+			})
 		}
 		pol := *policyFile
 		if sub != "serve" {
@@ -61,20 +69,6 @@ func cmdBroker(fs *flag.FlagSet) action {
 		o := broker.ServeOptions{Addr: *listen, Admin: broker.AdminSocket(*db), TLSCert: *tlsCert, TLSKey: *tlsKey}
 		return serveBroker(ctx, e, srv, o, *policyFile)
 	}
-}
-
-// printAudit prints the broker's audit trail.
-func printAudit(e *cliEnv, records []broker.AuditRecord, asJSON bool) int {
-	if asJSON {
-		if records == nil {
-			records = []broker.AuditRecord{}
-		}
-		return writeJSON(e, records)
-	}
-	for _, r := range records {
-		r.WriteText(e.stdout)
-	}
-	return 0
 }
 
 // serveBroker serves the broker on o.Addr, and its administration on its
@@ -140,10 +134,7 @@ func brokerSecret(ctx context.Context, e *cliEnv, c command, in invocation, db s
 		if err != nil {
 			return e.fail(err)
 		}
-		if asJSON {
-			return writeJSON(e, list)
-		}
-		broker.WriteResourcesText(e.stdout, list)
+		return e.show(asJSON, list, func(w io.Writer) { broker.WriteResourcesText(w, list) })
 	}
 	return 0
 }

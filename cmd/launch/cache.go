@@ -29,13 +29,9 @@ func cmdCache(fs *flag.FlagSet) action {
 			return 0
 		}
 		st, err := ampoule.CacheInfo(*dir)
-		switch {
-		case err != nil:
+		if err != nil {
 			return e.fail(err)
-		case *asJSON:
-			return writeJSON(e, st)
 		}
-		st.WriteText(e.stdout)
-		return 0
+		return e.show(*asJSON, st, st.WriteText)
 	}
 }

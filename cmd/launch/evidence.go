@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
-	"time"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/attest"
@@ -66,7 +65,16 @@ func cmdVerify(fs *flag.FlagSet) action {
 			return e.fail(err)
 		}
 		if *earToken != "" {
-			return verifyEAR(ctx, e, *earToken, *jwks, now, *asJSON)
+			// An EAR token (or a file holding one) against the key set in
+			// --jwks: its claims, and 0 only when valid and affirming.
+			c, err := ampoule.VerifyEAR(ctx, *earToken, *jwks, now)
+			if c != nil {
+				e.show(*asJSON, c.Report(), c.WriteText)
+			}
+			if err != nil {
+				return e.fail(err)
+			}
+			return 0
 		}
 		vin.Options.Now = now
 		if len(in.Pos) == 1 {
@@ -95,12 +103,7 @@ func (e *cliEnv) printVerification(v ampoule.Verification, err error, asJSON boo
 	if v.Result == nil && err != nil {
 		return e.fail(err)
 	}
-	status := 0
-	if asJSON {
-		status = writeJSON(e, v.Found())
-	} else {
-		v.WriteText(e.stdout)
-	}
+	status := e.show(asJSON, v.Found(), v.WriteText)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -136,11 +139,7 @@ func cmdPlatform(fs *flag.FlagSet) action {
 		if err != nil {
 			return e.fail(err)
 		}
-		if *asJSON {
-			return writeJSON(e, info)
-		}
-		info.WriteText(e.stdout)
-		return 0
+		return e.show(*asJSON, info, info.WriteText)
 	}
 }
 
@@ -162,23 +161,4 @@ func cmdCollateral(fs *flag.FlagSet) action {
 		}
 		return 0
 	}
-}
-
-// verifyEAR checks an EAR token (the token itself, or a file holding it)
-// against the key set in jwks (a file, or an http(s) URL), at now: it
-// prints the claims and exits 0 only when the token is valid and
-// affirming.
-func verifyEAR(ctx context.Context, e *cliEnv, token, jwks string, now time.Time, asJSON bool) int {
-	c, err := ampoule.VerifyEAR(ctx, token, jwks, now)
-	switch {
-	case c == nil:
-	case asJSON:
-		writeJSON(e, c.Report())
-	default:
-		c.WriteText(e.stdout)
-	}
-	if err != nil {
-		return e.fail(err)
-	}
-	return 0
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 
 	"github.com/ampoule-run/ampoule/errcode"
@@ -20,22 +19,7 @@ func cmdGate(fs *flag.FlagSet) action {
 		if err != nil {
 			return e.fail(err)
 		}
-		if *asJSON {
-			return writeJSON(e, shim.GateRows())
-		}
-		shim.WriteGate(e.stdout, p.Name)
-		return 0
-	}
-}
-
-// reportAudit prints the runner's system calls, and writes them as JSON if
-// asked. Failures are warnings: the run itself is over.
-func reportAudit(stderr io.Writer, counts []audit.Count, jsonFile string) {
-	audit.WriteCounts(stderr, "launch: audit:", counts, shim.AllowedCalls())
-	if jsonFile != "" {
-		if err := audit.WriteReportFile(jsonFile, counts); err != nil {
-			fmt.Fprintf(stderr, "launch: warning: writing %s: %v\n", jsonFile, err)
-		}
+		return e.show(*asJSON, shim.GateRows(), func(w io.Writer) { shim.WriteGate(w, p.Name) })
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
@@ -21,12 +22,17 @@ func cmdMeasure(fs *flag.FlagSet) action {
 		if err != nil {
 			return e.fail(err)
 		}
-		if !*asJSON {
-			fmt.Fprintln(e.stdout, m.Measurement)
-			return 0
-		}
-		return writeJSON(e, m)
+		return e.show(*asJSON, m, func(w io.Writer) { fmt.Fprintln(w, m.Measurement) })
 	}
+}
+
+// show prints v as indented JSON, or else as text writes it.
+func (e *cliEnv) show(asJSON bool, v any, text func(io.Writer)) int {
+	if asJSON {
+		return writeJSON(e, v)
+	}
+	text(e.stdout)
+	return 0
 }
 
 func writeJSON(e *cliEnv, v any) int {
@@ -42,14 +48,12 @@ func cmdProfiles(fs *flag.FlagSet) action {
 	asJSON := fs.Bool("json", false, "print JSON")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		all := profiles.All()
-		if *asJSON {
-			return writeJSON(e, profiles.Describe(all))
-		}
-		profiles.WriteTable(e.stdout, all)
-		for _, p := range all {
-			p.WriteRelaxations(e.stdout)
-		}
-		return 0
+		return e.show(*asJSON, profiles.Describe(all), func(w io.Writer) {
+			profiles.WriteTable(w, all)
+			for _, p := range all {
+				p.WriteRelaxations(w)
+			}
+		})
 	}
 }
 
@@ -64,12 +68,10 @@ func cmdErrors(fs *flag.FlagSet) action {
 			return 0
 		}
 		entries := errcode.Entries()
-		if *asJSON {
-			return writeJSON(e, entries)
-		}
-		errcode.WriteTable(e.stdout, entries)
-		fmt.Fprintln(e.stdout, "\nUnder debug a workload's own exit status passes through; the statuses above are the launcher's.")
-		return 0
+		return e.show(*asJSON, entries, func(w io.Writer) {
+			errcode.WriteTable(w, entries)
+			fmt.Fprintln(w, "\nUnder debug a workload's own exit status passes through; the statuses above are the launcher's.")
+		})
 	}
 }
 
@@ -77,10 +79,6 @@ func cmdVersion(fs *flag.FlagSet) action {
 	asJSON := fs.Bool("json", false, "print JSON")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
 		v := sandbox.Versions()
-		if *asJSON {
-			return writeJSON(e, v)
-		}
-		v.WriteText(e.stdout)
-		return 0
+		return e.show(*asJSON, v, v.WriteText)
 	}
 }

@@ -97,9 +97,7 @@ func cmdRun(fs *flag.FlagSet) action {
 		} else {
 			res, err = ampoule.Run(ctx, pos[0], cfg)
 		}
-		if cfg.Audit && res.Audit != nil {
-			reportAudit(e.stderr, res.Audit, f.auditJSON)
-		}
+		res.WriteAudit(e.stderr, f.auditJSON)
 		return out.Finish(res, err)
 	}
 }
