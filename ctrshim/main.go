@@ -64,7 +64,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "delete":
 		err = deleteAction(*bundle, stdout)
 	case "":
-		err = serve(ctx, *namespace, *socket)
+		err = serve(ctx, *namespace, *id, *socket)
 	default:
 		err = fmt.Errorf("unknown action %q: want start, delete or none", fs.Arg(0))
 	}
@@ -119,18 +119,27 @@ func socketPath(address, namespace, id, bundle string) string {
 	return filepath.Join(SocketDir, hex.EncodeToString(sum[:16]))
 }
 
-// start starts the server, detached, on a new listener it inherits, and
-// prints its address; a server already listening for the pod is reused.
+// start prints the address of the shim that is to serve the container:
+// under the node's lock of starts (endpoint.go), the one listening for it,
+// if that one takes the container's reservation, else a new one, started
+// detached on a listener it inherits, holding the reservation from its
+// start.
 func start(namespace, address, id, bundle string, stdout io.Writer) error {
 	path := socketPath(address, namespace, id, bundle)
-	if c, err := net.Dial("unix", path); err == nil {
-		c.Close()
-		return printAddress(stdout, bundle, path)
-	}
 	if err := os.MkdirAll(SocketDir, 0o700); err != nil {
 		return err
 	}
-	os.Remove(path) // a socket no server listens on any more
+	unlock, err := lockDir(SocketDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if reserve(path, id) == nil {
+		return printAddress(stdout, bundle, path)
+	}
+	// No shim there, or one that is ending or does not answer: the
+	// socket is replaced. One that ends later leaves this one's socket.
+	os.Remove(path)
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		return err
@@ -180,8 +189,9 @@ func printAddress(stdout io.Writer, bundle, path string) error {
 	return err
 }
 
-// serve serves the task API on fd 3 until Shutdown.
-func serve(ctx context.Context, namespace, socket string) error {
+// serve serves the task API on fd 3 until Shutdown; the start that
+// started it reserved container id.
+func serve(ctx context.Context, namespace, id, socket string) error {
 	f := os.NewFile(3, "listener")
 	l, err := net.FileListener(f)
 	f.Close()
@@ -189,18 +199,18 @@ func serve(ctx context.Context, namespace, socket string) error {
 		return fmt.Errorf("no listener on fd 3 (containerd starts the shim with 'start'): %w", err)
 	}
 	defer l.Close()
-	// The socket is removed as the shim ends, unless another shim has
-	// since made its own at the path.
-	var ours os.FileInfo
+	// The socket is removed as the shim ends, under the node's lock of
+	// starts, unless another shim has since made its own at the path.
+	var ep *endpoint
 	if socket != "" {
-		ours, _ = os.Stat(socket)
+		ep = newEndpoint(filepath.Dir(socket), socket)
+		defer func() {
+			if unlock, err := ep.lock(); err == nil {
+				ep.withdraw()
+				unlock()
+			}
+		}()
 	}
-	unlink := func() {
-		if fi, err := os.Stat(socket); err == nil && ours != nil && os.SameFile(fi, ours) {
-			os.Remove(socket)
-		}
-	}
-	defer unlink()
 	var pub *Publisher
 	if a := os.Getenv("TTRPC_ADDRESS"); a != "" {
 		if pub, err = NewPublisher(a, namespace); err != nil {
@@ -230,14 +240,20 @@ func serve(ctx context.Context, namespace, socket string) error {
 	} else {
 		svc = NewService(namespace, pub, cancel)
 	}
+	if ep != nil {
+		svc.lockStarts, svc.withdraw = ep.lock, ep.withdraw
+	}
+	if id != "" {
+		svc.Reserve(id)
+	}
 	taskapi.RegisterTaskService(srv, svc)
+	registerReserve(srv, svc)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ctx, l) }()
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		// No new shim start finds this one ending.
-		unlink()
+		// The Service has withdrawn the socket: no start finds the shim.
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(sctx)
 		scancel()
