@@ -58,7 +58,7 @@ func needContainerd(t testing.TB) {
 	}
 }
 
-func startCluster(t testing.TB, env ...string) *cluster { return startClusterWith(t, false, env...) }
+func startCluster(t testing.TB, env ...string) *cluster { return startClusterWith(t, false, "", env...) }
 
 // testLinger is how long the tests' warm shims stay after their last
 // task: short, for the leak checks to see them go.
@@ -68,9 +68,10 @@ const testLinger = "AMPOULE_SHIM_LINGER=1s"
 // too, configured by deploy/kubernetes's fragment (the ampoule runtime
 // beside runc) and this test's own directories, with no CNI: the test's
 // pods use the node's network.
-// env is added to containerd's environment, which its shims inherit
-// (testLinger unless env names the linger).
-func startClusterWith(t testing.TB, cri bool, env ...string) *cluster {
+// extra is added to the config (more of CRI's runtimes); env to
+// containerd's environment, which its shims inherit (testLinger unless env
+// names the linger).
+func startClusterWith(t testing.TB, cri bool, extra string, env ...string) *cluster {
 	needContainerd(t)
 	for _, m := range []string{"../wasm-examples/hello/module.wasm", "../wasm-examples/crash/module.wasm"} {
 		if _, err := os.Stat(m); err != nil {
@@ -92,7 +93,7 @@ func startClusterWith(t testing.TB, cri bool, env ...string) *cluster {
 	cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\n[grpc]\n  address = %q\n",
 		filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.sock)
 	if cri {
-		cfg += criConfig(t, dir)
+		cfg += criConfig(t, dir) + extra
 	} else {
 		cfg = "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n" + cfg
 	}
@@ -326,6 +327,26 @@ func TestContainerd(t *testing.T) {
 		}
 		if !strings.Contains(plain, "Hello, tenant, from inside wazero!") {
 			t.Fatalf("the decrypted log lacks the greeting: %q", plain)
+		}
+	})
+	t.Run("runtime options", func(t *testing.T) {
+		// ctr's --runtime-config-path is a runtime's ConfigPath: a key
+		// that would choose what runs is refused, and nothing runs.
+		bad := filepath.Join(c.dir, "bad-shim.toml")
+		os.WriteFile(bad, []byte("Profile = \"debug\"\n"), 0o600)
+		_, errs, code := c.ctr("run", "--rm", "--platform", "wasi/wasm", "--runtime", "io.containerd.ampoule.v1",
+			"--runtime-config-path", bad, "example.com/hello:1", "opts-bad")
+		c.ctr("container", "rm", "opts-bad")
+		if code == 0 || !strings.Contains(errs, "E1080 shim-options-invalid") || !strings.Contains(errs, "unknown key Profile") {
+			t.Errorf("a Profile key in the runtime options: exit %d\nstderr: %s", code, errs)
+		}
+		good := filepath.Join(c.dir, "shim.toml")
+		os.WriteFile(good, []byte("Linger = \"0s\"\n"), 0o600)
+		out, errs, code := c.ctr("run", "--rm", "--platform", "wasi/wasm", "--runtime", "io.containerd.ampoule.v1",
+			"--runtime-config-path", good, "--annotation", "run.ampoule.profile=debug", "--annotation", "run.ampoule.backend=sim",
+			"example.com/hello:1", "opts-good")
+		if code != 0 || !strings.Contains(out, "Hello, tenant, from inside wazero!") {
+			t.Errorf("runtime options with a linger: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 		}
 	})
 	t.Run("kill in poll_oneoff", func(t *testing.T) {

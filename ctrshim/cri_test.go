@@ -29,10 +29,16 @@ func criConfig(t testing.TB, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The settings file the fragment names is deploy/kubernetes's, as a
+	// node would have it installed.
+	settings, err := filepath.Abs("../deploy/kubernetes/ampoule-shim.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var kept []string
 	for _, l := range strings.Split(string(frag), "\n") {
 		if !strings.HasPrefix(l, "version") {
-			kept = append(kept, l)
+			kept = append(kept, strings.ReplaceAll(l, shippedSettings, settings))
 		}
 	}
 	for _, d := range []string{"cni/bin", "cni/conf"} {
@@ -49,6 +55,10 @@ func criConfig(t testing.TB, dir string) string {
 `, criPause, filepath.Join(dir, "cni/bin"), filepath.Join(dir, "cni/conf")) + strings.Join(kept, "\n")
 }
 
+// shippedSettings is where deploy/kubernetes's fragment has the runtime's
+// ConfigPath find the shim's settings.
+const shippedSettings = "/etc/ampoule/shim.toml"
+
 // criClient is a CRI client of the cluster's containerd, as the kubelet
 // is one.
 type criClient struct {
@@ -56,10 +66,15 @@ type criClient struct {
 	cri.ImageServiceClient
 	c    *cluster
 	logs string
+	// handler is the runtime pods run with: ampoule unless set.
+	handler string
 }
 
-func startCRI(t testing.TB, env ...string) *criClient {
-	c := startClusterWith(t, true, env...)
+func startCRI(t testing.TB, env ...string) *criClient { return startCRIWith(t, "", env...) }
+
+// startCRIWith is startCRI whose containerd's config has extra added.
+func startCRIWith(t testing.TB, extra string, env ...string) *criClient {
+	c := startClusterWith(t, true, extra, env...)
 	c.ns = "k8s.io"
 	conn, err := grpc.Dial("unix://"+c.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -67,7 +82,7 @@ func startCRI(t testing.TB, env ...string) *criClient {
 	}
 	t.Cleanup(func() { conn.Close() })
 	k := &criClient{RuntimeServiceClient: cri.NewRuntimeServiceClient(conn), ImageServiceClient: cri.NewImageServiceClient(conn),
-		c: c, logs: filepath.Join(c.dir, "pods")}
+		c: c, logs: filepath.Join(c.dir, "pods"), handler: "ampoule"}
 	c.image(criPause, "../testdata/tiny/module.wasm", "name = \"pause\"\nprofiles = [\"debug\"]\n")
 	return k
 }
@@ -94,24 +109,33 @@ func (k *criClient) imageKnown(t testing.TB, ref string) {
 	}
 }
 
-// pod runs a pod sandbox with the ampoule runtime handler on the node's
+// pod runs a pod sandbox with the client's runtime handler on the node's
 // network, with the shim's annotations.
 func (k *criClient) pod(t testing.TB, name string, annotations map[string]string) (string, *cri.PodSandboxConfig) {
 	t.Helper()
-	cfg := &cri.PodSandboxConfig{
+	cfg := podConfig(k, name, annotations)
+	r, err := k.runPod(cfg)
+	if err != nil {
+		t.Fatalf("RunPodSandbox: %v", err)
+	}
+	return r.PodSandboxId, cfg
+}
+
+func podConfig(k *criClient, name string, annotations map[string]string) *cri.PodSandboxConfig {
+	return &cri.PodSandboxConfig{
 		Metadata:     &cri.PodSandboxMetadata{Name: name, Uid: name + "-uid", Namespace: "default"},
 		LogDirectory: filepath.Join(k.logs, name),
 		Annotations:  annotations,
 		Linux: &cri.LinuxPodSandboxConfig{SecurityContext: &cri.LinuxSandboxSecurityContext{
 			NamespaceOptions: &cri.NamespaceOption{Network: cri.NamespaceMode_NODE}}},
 	}
+}
+
+// runPod is RunPodSandbox with the client's runtime handler.
+func (k *criClient) runPod(cfg *cri.PodSandboxConfig) (*cri.RunPodSandboxResponse, error) {
 	ctx, cancel := ctxT()
 	defer cancel()
-	r, err := k.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "ampoule"})
-	if err != nil {
-		t.Fatalf("RunPodSandbox: %v", err)
-	}
-	return r.PodSandboxId, cfg
+	return k.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: k.handler})
 }
 
 // container creates and starts a container of image ref in the pod.

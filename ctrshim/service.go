@@ -85,6 +85,10 @@ type Service struct {
 	// warm runners to serve the next container; 0 ends it at once.
 	linger time.Duration
 
+	// settings, if not nil, are the shim's, which its start resolved: a
+	// Create whose runtime options give others is refused.
+	settings *Settings
+
 	// lockStarts takes the node's lock of shim starts and withdraw, under
 	// it, makes the shim unreachable to them (endpoint); both do nothing
 	// for a Service no start finds.
@@ -175,6 +179,14 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (*ta
 	}
 	if r.Checkpoint != "" {
 		return nil, notImplemented("Checkpoint")
+	}
+	set, err := ResolveSettings(os.Getenv, r.Options)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "ampoule shim: %s: %v; hint: %s", errcode.ShimOptionsInvalid, err, errcode.ShimOptionsInvalid.Hint())
+	}
+	if s.settings != nil && set != *s.settings {
+		// containerd did not hand start the options it hands Create.
+		return nil, status.Errorf(codes.FailedPrecondition, "ampoule shim: %s: the runtime options give the settings %s, the shim was started with %s: its start was not handed them", errcode.ShimOptionsInvalid, set, *s.settings)
 	}
 	spec, err := readSpec(r.Bundle)
 	if err != nil {
