@@ -58,7 +58,9 @@ func needContainerd(t testing.TB) {
 	}
 }
 
-func startCluster(t testing.TB, env ...string) *cluster { return startClusterWith(t, false, "", env...) }
+func startCluster(t testing.TB, env ...string) *cluster {
+	return startClusterWith(t, false, "", env...)
+}
 
 // testLinger is how long the tests' warm shims stay after their last
 // task: short, for the leak checks to see them go.

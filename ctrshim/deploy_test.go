@@ -1,11 +1,13 @@
 package ctrshim
 
 import (
+	"bytes"
 	"os"
 	"path"
 	"regexp"
 	"testing"
 
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/pelletier/go-toml/v2"
 )
 
@@ -23,8 +25,9 @@ func TestDeployFragment(t *testing.T) {
 			Containerd struct {
 				Default  string `toml:"default_runtime_name"`
 				Runtimes map[string]struct {
-					Type           string   `toml:"runtime_type"`
-					PodAnnotations []string `toml:"pod_annotations"`
+					Type           string         `toml:"runtime_type"`
+					PodAnnotations []string       `toml:"pod_annotations"`
+					Options        map[string]any `toml:"options"`
 				} `toml:"runtimes"`
 			} `toml:"containerd"`
 		} `toml:"plugins"`
@@ -50,6 +53,26 @@ func TestDeployFragment(t *testing.T) {
 		if !passed {
 			t.Errorf("pod_annotations %v do not pass on %s", amp.PodAnnotations, a)
 		}
+	}
+	// The settings file ConfigPath names (containerd 1.6 passes on
+	// nothing else) is deploy/kubernetes's, and the shim takes it as it
+	// is and with every setting it shows uncommented.
+	if p, _ := amp.Options["ConfigPath"].(string); p != "/etc/ampoule/shim.toml" || len(amp.Options) != 1 {
+		t.Errorf("the ampoule runtime's options are %v, want only ConfigPath = /etc/ampoule/shim.toml", amp.Options)
+	}
+	shipped, err := os.ReadFile("../deploy/kubernetes/ampoule-shim.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uncommented := regexp.MustCompile(`(?m)^# ((?:Linger|Warm) = .*)$`).ReplaceAll(shipped, []byte("$1"))
+	for name, body := range map[string][]byte{"as shipped": shipped, "uncommented": uncommented} {
+		set, err := ResolveSettings(func(string) string { return "" }, options(t, &runtimeoptions.Options{ConfigBody: body}))
+		if err != nil || set != DefaultSettings() {
+			t.Errorf("ampoule-shim.toml %s: %+v, %v; want the defaults it documents", name, set, err)
+		}
+	}
+	if bytes.Equal(shipped, uncommented) || !bytes.Contains(uncommented, []byte("\nLinger = ")) || !bytes.Contains(uncommented, []byte("\nWarm = ")) {
+		t.Error("ampoule-shim.toml does not show both settings, commented out")
 	}
 	rc, err := os.ReadFile("../deploy/kubernetes/runtimeclass.yaml")
 	if err != nil {
