@@ -77,17 +77,20 @@ func TestCRIRuntimeOptions(t *testing.T) {
 
 	// A key that would choose what runs: the pod does not start.
 	k.handler = "ampoule-profile"
-	if _, err := k.runPod(podConfig(k, "profile", debugSim)); err == nil ||
-		!strings.Contains(err.Error(), "E1080 shim-options-invalid") || !strings.Contains(err.Error(), "unknown key Profile") {
+	_, err := k.runPod(podConfig(k, "profile", debugSim))
+	if err == nil || !strings.Contains(err.Error(), "E1080 shim-options-invalid") || !strings.Contains(err.Error(), "unknown key Profile") {
 		t.Errorf("a Profile key in the runtime's settings: RunPodSandbox gave %v, want E1080", err)
 	}
+	t.Logf("a Profile key: %v", err)
 
 	// The settings in the options table: containerd 1.6 hands the shim
 	// none of them, and the shim says so rather than ignore them; later
 	// containerds hand them on.
 	k.handler = "ampoule-table"
 	v, _ := exec.Command("containerd", "--version").Output()
-	if _, err := k.runPod(podConfig(k, "table", debugSim)); strings.Contains(string(v), " 1.6.") {
+	_, err = k.runPod(podConfig(k, "table", debugSim))
+	t.Logf("settings in the options table (%s): %v", strings.TrimSpace(string(v)), err)
+	if strings.Contains(string(v), " 1.6.") {
 		if err == nil || !strings.Contains(err.Error(), "E1080 shim-options-invalid") || !strings.Contains(err.Error(), "ConfigPath") {
 			t.Errorf("settings in containerd 1.6's options table: RunPodSandbox gave %v, want E1080 naming ConfigPath", err)
 		}
