@@ -312,6 +312,9 @@ func TestContainerd(t *testing.T) {
 		if code != 0 || strings.Contains(out, "Hello") {
 			t.Fatalf("exit %d; the greeting must not be plain\nstdout: %.300q\nstderr: %q", code, out, errs)
 		}
+		if !strings.HasPrefix(out, logging.TextMagic+"\n") || strings.ContainsAny(out, "\r\x00") {
+			t.Errorf("the container's stdout is not the log's text form: %.100q", out)
+		}
 		r, err := logging.NewReader(strings.NewReader(out), id)
 		if err != nil {
 			t.Fatalf("the container's stdout is not the tenant's log: %v", err)

@@ -1,8 +1,10 @@
 package ctrshim_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/ampoule-run/ampoule/logging"
 )
 
 // criPause is the image the test's CRI takes for a pod's sandbox
@@ -210,11 +214,17 @@ func TestCRI(t *testing.T) {
 	k := startCRI(t)
 	c := k.c
 	c.image("example.com/hello:1", "../wasm-examples/hello/module.wasm", helloManifest)
+	id, err := logging.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.image("example.com/hello-logged:1", "../wasm-examples/hello/module.wasm",
+		"log_recipient = \""+id.Recipient().String()+"\"\n"+helloManifest)
 	c.image("example.com/exit3:1", "../wasm-examples/crash/module.wasm",
 		"name = \"crash\"\nargs = [\"exit\", \"3\"]\nprofiles = [\"debug\", \"staging\"]\n")
 	c.image("example.com/sleep:1", "../wasm-examples/hostile/sleep-forever.wasm",
 		"name = \"sleep\"\nprofiles = [\"debug\"]\n[limits]\nwall_time = \"200s\"\n")
-	for _, ref := range []string{criPause, "example.com/hello:1", "example.com/exit3:1", "example.com/sleep:1"} {
+	for _, ref := range []string{criPause, "example.com/hello:1", "example.com/hello-logged:1", "example.com/exit3:1", "example.com/sleep:1"} {
 		k.imageKnown(t, ref)
 	}
 	debug := map[string]string{"run.ampoule.profile": "debug", "run.ampoule.backend": "sim"}
@@ -235,6 +245,26 @@ func TestCRI(t *testing.T) {
 	if !strings.Contains(string(log), " stderr F ") || !strings.Contains(string(log), "insecure") {
 		t.Errorf("the CRI log lacks the simulator's warning on stderr:\n%s", log)
 	}
+
+	// Under staging, the CRI log file holds the encrypted log, which
+	// the tenant decrypts from the file as the node has it; the host's
+	// side of it, stderr, has the static line only.
+	spod, spcfg := k.pod(t, "staging", map[string]string{"run.ampoule.profile": "staging", "run.ampoule.backend": "sim"})
+	logged := k.container(t, spod, spcfg, "logged", "example.com/hello-logged:1")
+	if st := k.exited(t, logged, 30*time.Second); st.ExitCode != 0 {
+		t.Errorf("the staging container exited %d (%s: %s)", st.ExitCode, st.Reason, st.Message)
+	}
+	clog, err := os.ReadFile(filepath.Join(k.logs, "staging", "logged.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(clog), " stdout F "+logging.TextMagic+"\n") || strings.Contains(string(clog), "Hello") {
+		t.Errorf("the staging CRI log is not the log's text form, or holds the greeting in the clear:\n%.500s", clog)
+	}
+	if plain, err := decryptAll(clog, id); err != nil || !strings.Contains(plain, "Hello, tenant, from inside wazero!") {
+		t.Errorf("the staging CRI log file does not decrypt to the greeting: %v (%q)\n%.500s", err, plain, clog)
+	}
+	k.stopPod(t, spod)
 
 	exit3 := k.container(t, pod, pcfg, "exit3", "example.com/exit3:1")
 	if st := k.exited(t, exit3, 30*time.Second); st.ExitCode != 3 {
@@ -270,5 +300,25 @@ func (k *criClient) noneLeft(t testing.TB) {
 	}
 	if m := c.mounts(); len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
+	}
+}
+
+// decryptAll reads a log in any of its forms (here a CRI log file) with
+// the tenant's identity and returns its records' messages.
+func decryptAll(log []byte, id *logging.Identity) (string, error) {
+	r, err := logging.NewReader(bytes.NewReader(log), id)
+	if err != nil {
+		return "", err
+	}
+	var plain string
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			return plain, nil
+		}
+		if err != nil {
+			return plain, err
+		}
+		plain += string(rec.Message)
 	}
 }

@@ -10,7 +10,8 @@
 // the module); the shim mounts it where the OCI bundle says and runs it.
 // What the run shows the host goes where a container's output goes: under
 // debug the workload's stdout and stderr; under staging and production the
-// encrypted log on stdout and the static error line on stderr, with the
+// encrypted log on stdout (in its text form, which CRI's log file keeps
+// whole) and the static error line on stderr, with the
 // error class as the exit status. The profile, the backend and the
 // simulator's key come from the container's OCI annotations (Annotation*),
 // never from the image, and are measured or reported like any run's. A
@@ -41,6 +42,7 @@ import (
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/logging"
 )
 
 // OCI annotations the shim reads from a container's config.json. For
@@ -336,7 +338,10 @@ func (s *Service) run(ctx context.Context, c *container) {
 	}
 	cfg := ampoule.Config{Profile: profile, Backend: c.annotations[AnnotationBackend], SimKey: c.annotations[AnnotationSimKey],
 		Stdout: stdout, Stderr: stderr, Warnings: stderr,
-		LogSink: func() (io.WriteCloser, error) { return nopCloser{stdout}, nil },
+		// The log's text form: containerd's CRI splits a container's
+		// stdout into lines (and drops a '\r' before each '\n'), so
+		// binary frames would not survive its log file.
+		LogSink: func() (io.WriteCloser, error) { return logging.NewTextWriter(stdout), nil },
 		BeforeStart: func(pid int) {
 			c.mu.Lock()
 			c.pid = uint32(pid)
