@@ -195,12 +195,34 @@ func (c *cluster) image(ref, module, manifest string) {
 	if _, err := ociimage.Build(b, b+".tar", ref); err != nil {
 		c.t.Fatal(err)
 	}
+	c.importImage(b + ".tar")
+}
+
+// imageCLI builds the bundle directory into an image named ref with the
+// launch command itself, 'launch image build', as a tenant does, and
+// imports it.
+func (c *cluster) imageCLI(ref, bundle string) {
+	c.t.Helper()
+	launch := filepath.Join(c.dir, "bin", "launch")
+	if out, err := exec.Command("go", "build", "-o", launch, "../cmd/launch").CombinedOutput(); err != nil {
+		c.t.Fatalf("building launch: %v\n%s", err, out)
+	}
+	tar := filepath.Join(c.dir, strings.NewReplacer("/", "_", ":", "_").Replace(ref)+".tar")
+	if out, err := exec.Command(launch, "image", "build", bundle, "-o", tar, "--name", ref).CombinedOutput(); err != nil {
+		c.t.Fatalf("launch image build: %v\n%s", err, out)
+	}
+	c.importImage(tar)
+}
+
+// importImage imports an image layout tar with ctr.
+func (c *cluster) importImage(tar string) {
+	c.t.Helper()
 	// The platform is named: ctr's import filters index.json's entries by
 	// the node's platform otherwise ("image might be filtered out"). Once
 	// imported, the image's target is its wasi/wasm manifest itself, not
 	// an index, and containerd 1.6 matches platforms only among an index's
 	// entries, so CRI on a linux node takes it (TestCRI).
-	args := []string{"image", "import", "--platform", "wasi/wasm", b + ".tar"}
+	args := []string{"image", "import", "--platform", "wasi/wasm", tar}
 	if out, errs, code := c.ctr(args...); code != 0 {
 		c.t.Fatalf("ctr image import: %d\n%s%s", code, out, errs)
 	}
@@ -265,7 +287,7 @@ GREETING = "Hello"
 `
 
 // One containerd, the real one Debian ships, runs the shim through ctr:
-// the greeting, exit codes under debug and as static classes under
+// the hello example's image as 'launch image build' wrote it, its greeting, exit codes under debug and as static classes under
 // staging, the encrypted log as the container's stdout, the events, and a
 // kill of a guest asleep in poll_oneoff; no shim and no mount is left.
 func TestContainerd(t *testing.T) {
@@ -274,7 +296,8 @@ func TestContainerd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.image("example.com/hello:1", "../wasm-examples/hello/module.wasm", helloManifest)
+	// The hello example as 'launch image build' writes it.
+	c.imageCLI("example.com/hello:1", "../wasm-examples/hello")
 	c.image("example.com/hello-logged:1", "../wasm-examples/hello/module.wasm",
 		"log_recipient = \""+id.Recipient().String()+"\"\n"+helloManifest)
 	c.image("example.com/exit3:1", "../wasm-examples/crash/module.wasm",

@@ -13,8 +13,9 @@ import (
 
 // The containerd fragment declares runc beside ampoule (a runtimes table
 // replaces containerd's default), names the shim's runtime type, passes on
-// the annotations the shim reads, and the RuntimeClass's handler is its
-// runtime's name.
+// the annotations the shim reads and names the shipped settings file; the
+// RuntimeClass's handler is its runtime's name, and the example pod names
+// the RuntimeClass with annotations the shim reads.
 func TestDeployFragment(t *testing.T) {
 	data, err := os.ReadFile("../deploy/kubernetes/containerd-config.toml")
 	if err != nil {
@@ -80,5 +81,24 @@ func TestDeployFragment(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^handler: ampoule$`).Match(rc) {
 		t.Error("the RuntimeClass's handler is not the runtime's name, ampoule")
+	}
+	// The example pod names the RuntimeClass, and each of its
+	// annotations is one the shim reads.
+	name := regexp.MustCompile(`(?m)^  name: (\S+)$`).FindSubmatch(rc)
+	pod, err := os.ReadFile("../deploy/kubernetes/pod.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name == nil || !regexp.MustCompile(`(?m)^  runtimeClassName: `+regexp.QuoteMeta(string(name[1]))+`$`).Match(pod) {
+		t.Errorf("pod.yaml does not name the RuntimeClass %q", name)
+	}
+	anns := regexp.MustCompile(`(?m)^    (run\.ampoule\.[a-z-]+): `).FindAllSubmatch(pod, -1)
+	if len(anns) == 0 {
+		t.Error("pod.yaml shows no run.ampoule annotation")
+	}
+	for _, a := range anns {
+		if k := string(a[1]); k != AnnotationProfile && k != AnnotationBackend && k != AnnotationSimKey {
+			t.Errorf("pod.yaml's annotation %s is none the shim reads", k)
+		}
 	}
 }
