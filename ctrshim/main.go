@@ -31,8 +31,10 @@ import (
 const SocketDir = "/run/ampoule/s"
 
 // Main is the shim's command line, as containerd runs it: "start" starts
-// the shim's server (or finds the one serving the container's pod) and
-// prints its plain unix:// address, which containerd 1.6 and 2.x both take;
+// the shim's server (or finds the one serving the container's pod), with
+// the settings of the runtime options containerd writes on stdin
+// (ResolveSettings), and prints its plain unix:// address, which
+// containerd 1.6 and 2.x both take;
 // "delete" cleans up after a shim that died and prints a DeleteResponse;
 // with neither, the process serves the task API on the listener it
 // inherited. It returns the exit status.
