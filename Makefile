@@ -202,6 +202,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ociimage
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSpec$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ctrshim
 	$(GO) test -run '^$$' -fuzz '^FuzzMountArgs$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ctrshim
+	$(GO) test -run '^$$' -fuzz '^FuzzResolveSettings$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./ctrshim
 	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./conformance/wasisuite
 
 # Regenerate docs/errors.md from the registry, and docs/launch.1 from the

@@ -58,7 +58,9 @@ func needContainerd(t testing.TB) {
 	}
 }
 
-func startCluster(t testing.TB, env ...string) *cluster { return startClusterWith(t, false, env...) }
+func startCluster(t testing.TB, env ...string) *cluster {
+	return startClusterWith(t, false, "", env...)
+}
 
 // testLinger is how long the tests' warm shims stay after their last
 // task: short, for the leak checks to see them go.
@@ -68,9 +70,10 @@ const testLinger = "AMPOULE_SHIM_LINGER=1s"
 // too, configured by deploy/kubernetes's fragment (the ampoule runtime
 // beside runc) and this test's own directories, with no CNI: the test's
 // pods use the node's network.
-// env is added to containerd's environment, which its shims inherit
-// (testLinger unless env names the linger).
-func startClusterWith(t testing.TB, cri bool, env ...string) *cluster {
+// extra is added to the config (more of CRI's runtimes); env to
+// containerd's environment, which its shims inherit (testLinger unless env
+// names the linger).
+func startClusterWith(t testing.TB, cri bool, extra string, env ...string) *cluster {
 	needContainerd(t)
 	for _, m := range []string{"../wasm-examples/hello/module.wasm", "../wasm-examples/crash/module.wasm"} {
 		if _, err := os.Stat(m); err != nil {
@@ -92,7 +95,7 @@ func startClusterWith(t testing.TB, cri bool, env ...string) *cluster {
 	cfg := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\n[grpc]\n  address = %q\n",
 		filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.sock)
 	if cri {
-		cfg += criConfig(t, dir)
+		cfg += criConfig(t, dir) + extra
 	} else {
 		cfg = "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n" + cfg
 	}
@@ -192,12 +195,34 @@ func (c *cluster) image(ref, module, manifest string) {
 	if _, err := ociimage.Build(b, b+".tar", ref); err != nil {
 		c.t.Fatal(err)
 	}
+	c.importImage(b + ".tar")
+}
+
+// imageCLI builds the bundle directory into an image named ref with the
+// launch command itself, 'launch image build', as a tenant does, and
+// imports it.
+func (c *cluster) imageCLI(ref, bundle string) {
+	c.t.Helper()
+	launch := filepath.Join(c.dir, "bin", "launch")
+	if out, err := exec.Command("go", "build", "-o", launch, "../cmd/launch").CombinedOutput(); err != nil {
+		c.t.Fatalf("building launch: %v\n%s", err, out)
+	}
+	tar := filepath.Join(c.dir, strings.NewReplacer("/", "_", ":", "_").Replace(ref)+".tar")
+	if out, err := exec.Command(launch, "image", "build", bundle, "-o", tar, "--name", ref).CombinedOutput(); err != nil {
+		c.t.Fatalf("launch image build: %v\n%s", err, out)
+	}
+	c.importImage(tar)
+}
+
+// importImage imports an image layout tar with ctr.
+func (c *cluster) importImage(tar string) {
+	c.t.Helper()
 	// The platform is named: ctr's import filters index.json's entries by
 	// the node's platform otherwise ("image might be filtered out"). Once
 	// imported, the image's target is its wasi/wasm manifest itself, not
 	// an index, and containerd 1.6 matches platforms only among an index's
 	// entries, so CRI on a linux node takes it (TestCRI).
-	args := []string{"image", "import", "--platform", "wasi/wasm", b + ".tar"}
+	args := []string{"image", "import", "--platform", "wasi/wasm", tar}
 	if out, errs, code := c.ctr(args...); code != 0 {
 		c.t.Fatalf("ctr image import: %d\n%s%s", code, out, errs)
 	}
@@ -262,7 +287,7 @@ GREETING = "Hello"
 `
 
 // One containerd, the real one Debian ships, runs the shim through ctr:
-// the greeting, exit codes under debug and as static classes under
+// the hello example's image as 'launch image build' wrote it, its greeting, exit codes under debug and as static classes under
 // staging, the encrypted log as the container's stdout, the events, and a
 // kill of a guest asleep in poll_oneoff; no shim and no mount is left.
 func TestContainerd(t *testing.T) {
@@ -271,7 +296,8 @@ func TestContainerd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.image("example.com/hello:1", "../wasm-examples/hello/module.wasm", helloManifest)
+	// The hello example as 'launch image build' writes it.
+	c.imageCLI("example.com/hello:1", "../wasm-examples/hello")
 	c.image("example.com/hello-logged:1", "../wasm-examples/hello/module.wasm",
 		"log_recipient = \""+id.Recipient().String()+"\"\n"+helloManifest)
 	c.image("example.com/exit3:1", "../wasm-examples/crash/module.wasm",
@@ -309,6 +335,9 @@ func TestContainerd(t *testing.T) {
 		if code != 0 || strings.Contains(out, "Hello") {
 			t.Fatalf("exit %d; the greeting must not be plain\nstdout: %.300q\nstderr: %q", code, out, errs)
 		}
+		if !strings.HasPrefix(out, logging.TextMagic+"\n") || strings.ContainsAny(out, "\r\x00") {
+			t.Errorf("the container's stdout is not the log's text form: %.100q", out)
+		}
 		r, err := logging.NewReader(strings.NewReader(out), id)
 		if err != nil {
 			t.Fatalf("the container's stdout is not the tenant's log: %v", err)
@@ -326,6 +355,26 @@ func TestContainerd(t *testing.T) {
 		}
 		if !strings.Contains(plain, "Hello, tenant, from inside wazero!") {
 			t.Fatalf("the decrypted log lacks the greeting: %q", plain)
+		}
+	})
+	t.Run("runtime options", func(t *testing.T) {
+		// ctr's --runtime-config-path is a runtime's ConfigPath: a key
+		// that would choose what runs is refused, and nothing runs.
+		bad := filepath.Join(c.dir, "bad-shim.toml")
+		os.WriteFile(bad, []byte("Profile = \"debug\"\n"), 0o600)
+		_, errs, code := c.ctr("run", "--rm", "--platform", "wasi/wasm", "--runtime", "io.containerd.ampoule.v1",
+			"--runtime-config-path", bad, "example.com/hello:1", "opts-bad")
+		c.ctr("container", "rm", "opts-bad")
+		if code == 0 || !strings.Contains(errs, "E1080 shim-options-invalid") || !strings.Contains(errs, "unknown key Profile") {
+			t.Errorf("a Profile key in the runtime options: exit %d\nstderr: %s", code, errs)
+		}
+		good := filepath.Join(c.dir, "shim.toml")
+		os.WriteFile(good, []byte("Linger = \"0s\"\n"), 0o600)
+		out, errs, code := c.ctr("run", "--rm", "--platform", "wasi/wasm", "--runtime", "io.containerd.ampoule.v1",
+			"--runtime-config-path", good, "--annotation", "run.ampoule.profile=debug", "--annotation", "run.ampoule.backend=sim",
+			"example.com/hello:1", "opts-good")
+		if code != 0 || !strings.Contains(out, "Hello, tenant, from inside wazero!") {
+			t.Errorf("runtime options with a linger: exit %d\nstdout: %s\nstderr: %s", code, out, errs)
 		}
 	})
 	t.Run("kill in poll_oneoff", func(t *testing.T) {

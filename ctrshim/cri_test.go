@@ -1,8 +1,10 @@
 package ctrshim_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/ampoule-run/ampoule/logging"
 )
 
 // criPause is the image the test's CRI takes for a pod's sandbox
@@ -29,10 +33,16 @@ func criConfig(t testing.TB, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The settings file the fragment names is deploy/kubernetes's, as a
+	// node would have it installed.
+	settings, err := filepath.Abs("../deploy/kubernetes/ampoule-shim.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var kept []string
 	for _, l := range strings.Split(string(frag), "\n") {
 		if !strings.HasPrefix(l, "version") {
-			kept = append(kept, l)
+			kept = append(kept, strings.ReplaceAll(l, shippedSettings, settings))
 		}
 	}
 	for _, d := range []string{"cni/bin", "cni/conf"} {
@@ -49,6 +59,10 @@ func criConfig(t testing.TB, dir string) string {
 `, criPause, filepath.Join(dir, "cni/bin"), filepath.Join(dir, "cni/conf")) + strings.Join(kept, "\n")
 }
 
+// shippedSettings is where deploy/kubernetes's fragment has the runtime's
+// ConfigPath find the shim's settings.
+const shippedSettings = "/etc/ampoule/shim.toml"
+
 // criClient is a CRI client of the cluster's containerd, as the kubelet
 // is one.
 type criClient struct {
@@ -56,10 +70,15 @@ type criClient struct {
 	cri.ImageServiceClient
 	c    *cluster
 	logs string
+	// handler is the runtime pods run with: ampoule unless set.
+	handler string
 }
 
-func startCRI(t testing.TB, env ...string) *criClient {
-	c := startClusterWith(t, true, env...)
+func startCRI(t testing.TB, env ...string) *criClient { return startCRIWith(t, "", env...) }
+
+// startCRIWith is startCRI whose containerd's config has extra added.
+func startCRIWith(t testing.TB, extra string, env ...string) *criClient {
+	c := startClusterWith(t, true, extra, env...)
 	c.ns = "k8s.io"
 	conn, err := grpc.Dial("unix://"+c.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -67,7 +86,7 @@ func startCRI(t testing.TB, env ...string) *criClient {
 	}
 	t.Cleanup(func() { conn.Close() })
 	k := &criClient{RuntimeServiceClient: cri.NewRuntimeServiceClient(conn), ImageServiceClient: cri.NewImageServiceClient(conn),
-		c: c, logs: filepath.Join(c.dir, "pods")}
+		c: c, logs: filepath.Join(c.dir, "pods"), handler: "ampoule"}
 	c.image(criPause, "../testdata/tiny/module.wasm", "name = \"pause\"\nprofiles = [\"debug\"]\n")
 	return k
 }
@@ -94,24 +113,33 @@ func (k *criClient) imageKnown(t testing.TB, ref string) {
 	}
 }
 
-// pod runs a pod sandbox with the ampoule runtime handler on the node's
+// pod runs a pod sandbox with the client's runtime handler on the node's
 // network, with the shim's annotations.
 func (k *criClient) pod(t testing.TB, name string, annotations map[string]string) (string, *cri.PodSandboxConfig) {
 	t.Helper()
-	cfg := &cri.PodSandboxConfig{
+	cfg := podConfig(k, name, annotations)
+	r, err := k.runPod(cfg)
+	if err != nil {
+		t.Fatalf("RunPodSandbox: %v", err)
+	}
+	return r.PodSandboxId, cfg
+}
+
+func podConfig(k *criClient, name string, annotations map[string]string) *cri.PodSandboxConfig {
+	return &cri.PodSandboxConfig{
 		Metadata:     &cri.PodSandboxMetadata{Name: name, Uid: name + "-uid", Namespace: "default"},
 		LogDirectory: filepath.Join(k.logs, name),
 		Annotations:  annotations,
 		Linux: &cri.LinuxPodSandboxConfig{SecurityContext: &cri.LinuxSandboxSecurityContext{
 			NamespaceOptions: &cri.NamespaceOption{Network: cri.NamespaceMode_NODE}}},
 	}
+}
+
+// runPod is RunPodSandbox with the client's runtime handler.
+func (k *criClient) runPod(cfg *cri.PodSandboxConfig) (*cri.RunPodSandboxResponse, error) {
 	ctx, cancel := ctxT()
 	defer cancel()
-	r, err := k.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: "ampoule"})
-	if err != nil {
-		t.Fatalf("RunPodSandbox: %v", err)
-	}
-	return r.PodSandboxId, cfg
+	return k.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: cfg, RuntimeHandler: k.handler})
 }
 
 // container creates and starts a container of image ref in the pod.
@@ -186,11 +214,17 @@ func TestCRI(t *testing.T) {
 	k := startCRI(t)
 	c := k.c
 	c.image("example.com/hello:1", "../wasm-examples/hello/module.wasm", helloManifest)
+	id, err := logging.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.image("example.com/hello-logged:1", "../wasm-examples/hello/module.wasm",
+		"log_recipient = \""+id.Recipient().String()+"\"\n"+helloManifest)
 	c.image("example.com/exit3:1", "../wasm-examples/crash/module.wasm",
 		"name = \"crash\"\nargs = [\"exit\", \"3\"]\nprofiles = [\"debug\", \"staging\"]\n")
 	c.image("example.com/sleep:1", "../wasm-examples/hostile/sleep-forever.wasm",
 		"name = \"sleep\"\nprofiles = [\"debug\"]\n[limits]\nwall_time = \"200s\"\n")
-	for _, ref := range []string{criPause, "example.com/hello:1", "example.com/exit3:1", "example.com/sleep:1"} {
+	for _, ref := range []string{criPause, "example.com/hello:1", "example.com/hello-logged:1", "example.com/exit3:1", "example.com/sleep:1"} {
 		k.imageKnown(t, ref)
 	}
 	debug := map[string]string{"run.ampoule.profile": "debug", "run.ampoule.backend": "sim"}
@@ -211,6 +245,26 @@ func TestCRI(t *testing.T) {
 	if !strings.Contains(string(log), " stderr F ") || !strings.Contains(string(log), "insecure") {
 		t.Errorf("the CRI log lacks the simulator's warning on stderr:\n%s", log)
 	}
+
+	// Under staging, the CRI log file holds the encrypted log, which
+	// the tenant decrypts from the file as the node has it; the host's
+	// side of it, stderr, has the static line only.
+	spod, spcfg := k.pod(t, "staging", map[string]string{"run.ampoule.profile": "staging", "run.ampoule.backend": "sim"})
+	logged := k.container(t, spod, spcfg, "logged", "example.com/hello-logged:1")
+	if st := k.exited(t, logged, 30*time.Second); st.ExitCode != 0 {
+		t.Errorf("the staging container exited %d (%s: %s)", st.ExitCode, st.Reason, st.Message)
+	}
+	clog, err := os.ReadFile(filepath.Join(k.logs, "staging", "logged.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(clog), " stdout F "+logging.TextMagic+"\n") || strings.Contains(string(clog), "Hello") {
+		t.Errorf("the staging CRI log is not the log's text form, or holds the greeting in the clear:\n%.500s", clog)
+	}
+	if plain, err := decryptAll(clog, id); err != nil || !strings.Contains(plain, "Hello, tenant, from inside wazero!") {
+		t.Errorf("the staging CRI log file does not decrypt to the greeting: %v (%q)\n%.500s", err, plain, clog)
+	}
+	k.stopPod(t, spod)
 
 	exit3 := k.container(t, pod, pcfg, "exit3", "example.com/exit3:1")
 	if st := k.exited(t, exit3, 30*time.Second); st.ExitCode != 3 {
@@ -246,5 +300,25 @@ func (k *criClient) noneLeft(t testing.TB) {
 	}
 	if m := c.mounts(); len(m) > 0 {
 		t.Errorf("mounts left: %v", m)
+	}
+}
+
+// decryptAll reads a log in any of its forms (here a CRI log file) with
+// the tenant's identity and returns its records' messages.
+func decryptAll(log []byte, id *logging.Identity) (string, error) {
+	r, err := logging.NewReader(bytes.NewReader(log), id)
+	if err != nil {
+		return "", err
+	}
+	var plain string
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			return plain, nil
+		}
+		if err != nil {
+			return plain, err
+		}
+		plain += string(rec.Message)
 	}
 }

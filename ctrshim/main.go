@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ampoule-run/ampoule"
+	"github.com/ampoule-run/ampoule/errcode"
 )
 
 // SocketDir is where the shims' ttrpc sockets are made: short paths, for
@@ -28,12 +31,14 @@ import (
 const SocketDir = "/run/ampoule/s"
 
 // Main is the shim's command line, as containerd runs it: "start" starts
-// the shim's server (or finds the one serving the container's pod) and
-// prints its plain unix:// address, which containerd 1.6 and 2.x both take;
+// the shim's server (or finds the one serving the container's pod), with
+// the settings of the runtime options containerd writes on stdin
+// (ResolveSettings), and prints its plain unix:// address, which
+// containerd 1.6 and 2.x both take;
 // "delete" cleans up after a shim that died and prints a DeleteResponse;
 // with neither, the process serves the task API on the listener it
 // inherited. It returns the exit status.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("containerd-shim-ampoule-v1", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	namespace := fs.String("namespace", "", "containerd namespace")
@@ -43,6 +48,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	bundle := fs.String("bundle", "", "the OCI bundle directory (default: the working directory)")
 	fs.Bool("debug", false, "containerd's debug flag (unused)")
 	socket := fs.String("socket", "", "serve: the socket path of the inherited listener")
+	def := DefaultSettings()
+	warm := fs.Bool("warm", def.Warm, "serve: warm runners, one shim for the namespace (start sets it: Settings)")
+	linger := fs.Duration("linger", def.Linger, "serve: how long the shim stays once it holds no task (start sets it: Settings)")
 	fs.Bool("v", false, "print the version")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -60,30 +68,38 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch fs.Arg(0) {
 	case "start":
-		err = start(*namespace, *address, *id, *bundle, stdout)
+		err = start(*namespace, *address, *id, *bundle, stdin, stdout)
 	case "delete":
 		err = deleteAction(*bundle, stdout)
 	case "":
-		err = serve(ctx, *namespace, *socket)
+		err = serve(ctx, *namespace, *id, *socket, Settings{Warm: *warm, Linger: *linger})
 	default:
 		err = fmt.Errorf("unknown action %q: want start, delete or none", fs.Arg(0))
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "containerd-shim-ampoule-v1: error: %v\n", err)
+		var ce *errcode.Error
+		if errors.As(err, &ce) {
+			// containerd shows a failed start's output in its error.
+			fmt.Fprintf(stderr, "containerd-shim-ampoule-v1: error: %s: %v\ncontainerd-shim-ampoule-v1: hint: %s\n", ce.Code, err, ce.Hint())
+		} else {
+			fmt.Fprintf(stderr, "containerd-shim-ampoule-v1: error: %v\n", err)
+		}
 		return 1
 	}
 	return 0
 }
 
-// Environment the shim reads, containerd's own passed on to its shims.
+// Environment the shim reads, containerd's own passed on to its shims;
+// the runtime's options in containerd's config take precedence
+// (ResolveSettings).
 const (
 	// EnvWarm set to "0" runs each container with a runner of its own
 	// and one shim per pod (or container), as before warm runners; else
 	// one shim per containerd namespace serves every container through an
-	// ampoule.Server and its warm runners.
+	// ampoule.Server and its warm runners (Settings.Warm).
 	EnvWarm = "AMPOULE_SHIM_WARM"
 	// EnvLinger is how long a warm shim stays once it holds no task, as
-	// a Go duration: DefaultLinger if unset or unreadable.
+	// a Go duration (Settings.Linger).
 	EnvLinger = "AMPOULE_SHIM_LINGER"
 	// DefaultLinger keeps a warm shim and its runners a minute after the
 	// node's last container of the namespace went.
@@ -94,43 +110,51 @@ const (
 // pods.
 const maxRuns = 1 << 16
 
-func warmShim() bool { return os.Getenv(EnvWarm) != "0" }
-
-func lingerTime() time.Duration {
-	d, err := time.ParseDuration(os.Getenv(EnvLinger))
-	if err != nil || d < 0 {
-		return DefaultLinger
-	}
-	return d
-}
-
 // socketPath is the shim's socket for the container. With warm runners,
 // one shim per containerd and namespace, so that a container finds the
 // runners the ones before it warmed; without, one per pod (CRI's sandbox
 // id), else one per container.
-func socketPath(address, namespace, id, bundle string) string {
+// Shims of other settings (another runtime of containerd's config) have
+// sockets of their own.
+func socketPath(address, namespace, id, bundle string, set Settings) string {
 	group := id
-	if warmShim() {
+	if set.Warm {
 		group = "\x00node"
 	} else if s, err := readSpec(bundle); err == nil && s.Annotations["io.kubernetes.cri.sandbox-id"] != "" {
 		group = s.Annotations["io.kubernetes.cri.sandbox-id"]
 	}
-	sum := sha256.Sum256([]byte(address + "\x00" + namespace + "\x00" + group))
+	sum := sha256.Sum256([]byte(address + "\x00" + namespace + "\x00" + group + "\x00" + set.String()))
 	return filepath.Join(SocketDir, hex.EncodeToString(sum[:16]))
 }
 
-// start starts the server, detached, on a new listener it inherits, and
-// prints its address; a server already listening for the pod is reused.
-func start(namespace, address, id, bundle string, stdout io.Writer) error {
-	path := socketPath(address, namespace, id, bundle)
-	if c, err := net.Dial("unix", path); err == nil {
-		c.Close()
-		return printAddress(stdout, bundle, path)
+// start prints the address of the shim that is to serve the container:
+// under the node's lock of starts (endpoint.go), the one listening for it,
+// if that one takes the container's reservation, else a new one, started
+// detached on a listener it inherits, holding the reservation from its
+// start.
+//
+// The settings are the runtime options containerd hands over on stdin
+// over its environment's (ResolveSettings); the new shim is given them.
+func start(namespace, address, id, bundle string, stdin io.Reader, stdout io.Writer) error {
+	set, err := ResolveSettings(os.Getenv, readStartOptions(stdin))
+	if err != nil {
+		return err
 	}
+	path := socketPath(address, namespace, id, bundle, set)
 	if err := os.MkdirAll(SocketDir, 0o700); err != nil {
 		return err
 	}
-	os.Remove(path) // a socket no server listens on any more
+	unlock, err := lockDir(SocketDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if reserve(path, id) == nil {
+		return printAddress(stdout, bundle, path)
+	}
+	// No shim there, or one that is ending or does not answer: the
+	// socket is replaced. One that ends later leaves this one's socket.
+	os.Remove(path)
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		return err
@@ -148,10 +172,11 @@ func start(namespace, address, id, bundle string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "-namespace", namespace, "-address", address, "-id", id, "-socket", path)
+	cmd := exec.Command(self, "-namespace", namespace, "-address", address, "-id", id, "-socket", path,
+		"-warm="+strconv.FormatBool(set.Warm), "-linger="+set.Linger.String())
 	cmd.Dir, cmd.Env, cmd.ExtraFiles = bundle, os.Environ(), []*os.File{f}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if warmShim() {
+	if set.Warm {
 		// A shared shim outlives the bundle it was started for: its
 		// directory is not kept busy, and its errors do not go to that
 		// bundle's log FIFO, which nobody reads once the container went
@@ -180,8 +205,9 @@ func printAddress(stdout io.Writer, bundle, path string) error {
 	return err
 }
 
-// serve serves the task API on fd 3 until Shutdown.
-func serve(ctx context.Context, namespace, socket string) error {
+// serve serves the task API on fd 3 until Shutdown; the start that
+// started it reserved container id.
+func serve(ctx context.Context, namespace, id, socket string, set Settings) error {
 	f := os.NewFile(3, "listener")
 	l, err := net.FileListener(f)
 	f.Close()
@@ -189,18 +215,18 @@ func serve(ctx context.Context, namespace, socket string) error {
 		return fmt.Errorf("no listener on fd 3 (containerd starts the shim with 'start'): %w", err)
 	}
 	defer l.Close()
-	// The socket is removed as the shim ends, unless another shim has
-	// since made its own at the path.
-	var ours os.FileInfo
+	// The socket is removed as the shim ends, under the node's lock of
+	// starts, unless another shim has since made its own at the path.
+	var ep *endpoint
 	if socket != "" {
-		ours, _ = os.Stat(socket)
+		ep = newEndpoint(filepath.Dir(socket), socket)
+		defer func() {
+			if unlock, err := ep.lock(); err == nil {
+				ep.withdraw()
+				unlock()
+			}
+		}()
 	}
-	unlink := func() {
-		if fi, err := os.Stat(socket); err == nil && ours != nil && os.SameFile(fi, ours) {
-			os.Remove(socket)
-		}
-	}
-	defer unlink()
 	var pub *Publisher
 	if a := os.Getenv("TTRPC_ADDRESS"); a != "" {
 		if pub, err = NewPublisher(a, namespace); err != nil {
@@ -215,7 +241,7 @@ func serve(ctx context.Context, namespace, socket string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var svc *Service
-	if warmShim() {
+	if set.Warm {
 		// The shim is its own runners' executable (RunnerMain). It
 		// bounds no container's run: the kubelet and containerd decide
 		// what runs on the node, and a container is never refused for a
@@ -226,18 +252,25 @@ func serve(ctx context.Context, namespace, socket string) error {
 			runs.Shutdown(sctx)
 			scancel()
 		}()
-		svc = NewWarmService(namespace, pub, cancel, runs, lingerTime())
+		svc = NewWarmService(namespace, pub, cancel, runs, set.Linger)
 	} else {
 		svc = NewService(namespace, pub, cancel)
 	}
+	svc.settings = &set
+	if ep != nil {
+		svc.lockStarts, svc.withdraw = ep.lock, ep.withdraw
+	}
+	if id != "" {
+		svc.Reserve(id)
+	}
 	taskapi.RegisterTaskService(srv, svc)
+	registerReserve(srv, svc)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ctx, l) }()
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		// No new shim start finds this one ending.
-		unlink()
+		// The Service has withdrawn the socket: no start finds the shim.
 		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(sctx)
 		scancel()

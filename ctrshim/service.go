@@ -10,7 +10,8 @@
 // the module); the shim mounts it where the OCI bundle says and runs it.
 // What the run shows the host goes where a container's output goes: under
 // debug the workload's stdout and stderr; under staging and production the
-// encrypted log on stdout and the static error line on stderr, with the
+// encrypted log on stdout (in its text form, which CRI's log file keeps
+// whole) and the static error line on stderr, with the
 // error class as the exit status. The profile, the backend and the
 // simulator's key come from the container's OCI annotations (Annotation*),
 // never from the image, and are measured or reported like any run's. A
@@ -41,6 +42,7 @@ import (
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/logging"
 )
 
 // OCI annotations the shim reads from a container's config.json. For
@@ -85,13 +87,29 @@ type Service struct {
 	// warm runners to serve the next container; 0 ends it at once.
 	linger time.Duration
 
+	// settings, if not nil, are the shim's, which its start resolved: a
+	// Create whose runtime options give others is refused.
+	settings *Settings
+
+	// lockStarts takes the node's lock of shim starts and withdraw, under
+	// it, makes the shim unreachable to them (endpoint); both do nothing
+	// for a Service no start finds.
+	lockStarts func() (func(), error)
+	withdraw   func()
+
 	mu    sync.Mutex
 	tasks map[string]*container
+	// reserved are the tasks a start has reserved (Reserve) whose Create
+	// has not come yet, each with its expiry: the shim ends with none.
+	reserved map[string]*time.Timer
+	// reservationTTL is how long a reservation holds the shim without
+	// its Create.
+	reservationTTL time.Duration
 	// idle is the timer that ends a shim holding no task, armed by
-	// Shutdown and stopped by Create.
+	// Shutdown and stopped by Create and Reserve.
 	idle *time.Timer
-	// gone is set once shutdown was called: a Create that comes after
-	// is refused, for containerd to start a new shim.
+	// gone is set once the shim decided to end: a Create or a Reserve
+	// that comes after is refused, for containerd to start a new shim.
 	gone bool
 }
 
@@ -99,7 +117,8 @@ type Service struct {
 // (nil publishes none) and calls shutdown when containerd ends the shim.
 // Each container's run starts its own runner.
 func NewService(namespace string, pub *Publisher, shutdown func()) *Service {
-	return &Service{namespace: namespace, events: pub, shutdown: shutdown, tasks: map[string]*container{}}
+	return &Service{namespace: namespace, events: pub, shutdown: shutdown, tasks: map[string]*container{}, reserved: map[string]*time.Timer{},
+		reservationTTL: reservationTTL, lockStarts: func() (func(), error) { return func() {}, nil }, withdraw: func() {}}
 }
 
 // NewWarmService is NewService whose containers run through srv, taking
@@ -154,11 +173,22 @@ func noExec(execID string) error {
 
 // Create prepares the task: reads config.json, mounts the root filesystem.
 func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (*taskapi.CreateTaskResponse, error) {
+	// The task holds the shim from here, not its reservation; a Create
+	// that fails leaves the shim as idle as it was.
+	defer s.unreserve(r.ID)
 	if r.Terminal {
 		return nil, status.Errorf(codes.InvalidArgument, "ampoule shim: a terminal is not supported; run without -t")
 	}
 	if r.Checkpoint != "" {
 		return nil, notImplemented("Checkpoint")
+	}
+	set, err := ResolveSettings(os.Getenv, r.Options)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "ampoule shim: %s: %v; hint: %s", errcode.ShimOptionsInvalid, err, errcode.ShimOptionsInvalid.Hint())
+	}
+	if s.settings != nil && set != *s.settings {
+		// containerd did not hand start the options it hands Create.
+		return nil, status.Errorf(codes.FailedPrecondition, "ampoule shim: %s: the runtime options give the settings %s, the shim was started with %s: its start was not handed them", errcode.ShimOptionsInvalid, set, *s.settings)
 	}
 	spec, err := readSpec(r.Bundle)
 	if err != nil {
@@ -177,7 +207,7 @@ func (s *Service) Create(ctx context.Context, r *taskapi.CreateTaskRequest) (*ta
 	s.mu.Lock()
 	if s.gone {
 		s.mu.Unlock()
-		return nil, status.Errorf(codes.Unavailable, "ampoule shim: this shim is ending; retry for a new one")
+		return nil, errEnding()
 	}
 	if _, dup := s.tasks[r.ID]; dup {
 		s.mu.Unlock()
@@ -308,7 +338,10 @@ func (s *Service) run(ctx context.Context, c *container) {
 	}
 	cfg := ampoule.Config{Profile: profile, Backend: c.annotations[AnnotationBackend], SimKey: c.annotations[AnnotationSimKey],
 		Stdout: stdout, Stderr: stderr, Warnings: stderr,
-		LogSink: func() (io.WriteCloser, error) { return nopCloser{stdout}, nil },
+		// The log's text form: containerd's CRI splits a container's
+		// stdout into lines (and drops a '\r' before each '\n'), so
+		// binary frames would not survive its log file.
+		LogSink: func() (io.WriteCloser, error) { return logging.NewTextWriter(stdout), nil },
 		BeforeStart: func(pid int) {
 			c.mu.Lock()
 			c.pid = uint32(pid)
@@ -596,36 +629,94 @@ func (s *Service) Connect(ctx context.Context, r *taskapi.ConnectRequest) (*task
 	return resp, nil
 }
 
-// Shutdown ends the shim once it holds no task (or at once with Now): at
-// once, or, with a linger, once it has held none for that long.
-func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
+// Reserve holds the shim for container id, whose Create a start of the
+// shim has promised: the shim does not end before that Create comes, or
+// reservationTTL has passed without it. An ending shim refuses
+// (Unavailable), and the start then starts a new one.
+func (s *Service) Reserve(id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.tasks) > 0 && !r.Now {
+	if s.gone {
+		return errEnding()
+	}
+	if t := s.reserved[id]; t != nil {
+		t.Stop()
+	}
+	var t *time.Timer
+	t = time.AfterFunc(s.reservationTTL, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.reserved[id] == t {
+			delete(s.reserved, id)
+			s.idleLocked()
+		}
+	})
+	s.reserved[id] = t
+	if s.idle != nil {
+		s.idle.Stop()
+		s.idle = nil
+	}
+	return nil
+}
+
+// unreserve ends id's reservation, its Create having come.
+func (s *Service) unreserve(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.reserved[id]; t != nil {
+		t.Stop()
+		delete(s.reserved, id)
+		s.idleLocked()
+	}
+}
+
+// Shutdown ends the shim once it holds no task and no reservation (or at
+// once with Now): after its linger, if it holds none for that long.
+func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*emptypb.Empty, error) {
+	if r.Now {
+		s.end(func() bool { return true })
 		return &emptypb.Empty{}, nil
 	}
-	if s.shutdown == nil {
-		return &emptypb.Empty{}, nil
-	}
-	if r.Now || s.linger <= 0 {
-		s.gone = true
-		s.shutdown()
-		return &emptypb.Empty{}, nil
-	}
-	if s.idle == nil {
-		var t *time.Timer
-		t = time.AfterFunc(s.linger, func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			// A Create since stopped or replaced it.
-			if s.idle == t && len(s.tasks) == 0 {
-				s.gone = true
-				s.shutdown()
-			}
-		})
-		s.idle = t
-	}
+	s.mu.Lock()
+	s.idleLocked()
+	s.mu.Unlock()
 	return &emptypb.Empty{}, nil
+}
+
+// idleLocked arms the linger of a shim that holds no task and no
+// reservation; the caller holds s.mu.
+func (s *Service) idleLocked() {
+	if s.shutdown == nil || s.gone || s.idle != nil || len(s.tasks) > 0 || len(s.reserved) > 0 {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(max(s.linger, 0), func() {
+		// A Create or a Reserve since stopped or replaced it.
+		s.end(func() bool { return s.idle == t && len(s.tasks) == 0 && len(s.reserved) == 0 })
+	})
+	s.idle = t
+}
+
+// end ends the shim if still holds (checked under s.mu): under the node's
+// lock of starts, it first makes itself unreachable to them, so that no
+// start finds a shim that has decided to end.
+func (s *Service) end(still func() bool) {
+	unlock, err := s.lockStarts()
+	if err != nil {
+		// Without the lock, ending could strand a start's task: stay.
+		fmt.Fprintf(os.Stderr, "containerd-shim-ampoule-v1: error: not ending: %v\n", err)
+		return
+	}
+	defer unlock()
+	s.mu.Lock()
+	if s.gone || s.shutdown == nil || !still() {
+		s.mu.Unlock()
+		return
+	}
+	s.gone = true
+	s.mu.Unlock()
+	s.withdraw()
+	s.shutdown()
 }
 
 // The calls a wasm workload has nothing to answer with.

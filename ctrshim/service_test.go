@@ -186,3 +186,56 @@ func TestLinger(t *testing.T) {
 		t.Errorf("a Create after the end: %v, want Unavailable", err)
 	}
 }
+
+// A reservation (a start's promise of a Create) holds a shim with no task
+// through containerd's Shutdown; its Create takes over; one whose Create
+// never comes expires, and the shim lingers and ends; an ending shim
+// refuses a reservation, so that the start starts a new one.
+func TestReservation(t *testing.T) {
+	shut := make(chan struct{}, 4)
+	s := NewWarmService("test", nil, func() { shut <- struct{}{} }, nil, 0)
+	s.reservationTTL = 200 * time.Millisecond
+	ctx := context.Background()
+	ended := func(within time.Duration) bool {
+		select {
+		case <-shut:
+			return true
+		case <-time.After(within):
+			return false
+		}
+	}
+	b := bundle(t, `"io.kubernetes.cri.container-type":"sandbox"`)
+	if err := s.Reserve("a"); err != nil {
+		t.Fatal(err)
+	}
+	s.Shutdown(ctx, &taskapi.ShutdownRequest{})
+	if ended(100 * time.Millisecond) {
+		t.Fatal("the shim ended holding a reservation")
+	}
+	if _, err := s.Create(ctx, &taskapi.CreateTaskRequest{ID: "a", Bundle: b}); err != nil {
+		t.Fatal(err)
+	}
+	// The task, not the reservation, holds the shim now: past the
+	// reservation's expiry it is still there.
+	if ended(400 * time.Millisecond) {
+		t.Fatal("the shim ended holding a task")
+	}
+	if _, err := s.Delete(ctx, &taskapi.DeleteRequest{ID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	// A reservation whose Create never comes.
+	if err := s.Reserve("b"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s.Shutdown(ctx, &taskapi.ShutdownRequest{})
+	if !ended(5 * time.Second) {
+		t.Fatal("the shim did not end once the reservation expired")
+	}
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("the shim ended %v after the reservation, before its expiry", took)
+	}
+	if err := s.Reserve("c"); status.Code(err) != codes.Unavailable {
+		t.Errorf("a reservation with an ended shim: %v, want Unavailable", err)
+	}
+}

@@ -303,6 +303,9 @@ func FuzzReader(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(writeLog(f, id, "r", "hello", "world"))
+	// The text form, and inside a CRI log file (TestTextForm).
+	f.Add(textLog(f, id, "hello", "world"))
+	f.Add(cri(textLog(f, id, "hello", "world"), 50))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := readAll(data, id)
 		if err != nil && !errors.Is(err, ErrFormat) && !errors.Is(err, ErrTampered) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrWrongIdentity) && !errors.Is(err, ErrUnsigned) {

@@ -168,7 +168,14 @@ type Reader struct {
 // key it names, and that id opens it. It does not judge the envelope: the
 // caller must check that the envelope's evidence binds Header().RuntimeKey
 // and the measurement before trusting a record.
+//
+// The log may be in its binary form, its text form (NewTextWriter), or
+// either inside containerd's CRI log file.
 func NewReader(in io.Reader, id *Identity) (*Reader, error) {
+	in, err := unwrap(in)
+	if err != nil {
+		return nil, err
+	}
 	br := bufio.NewReaderSize(in, 64<<10)
 	line, err := readLine(br)
 	switch {

@@ -15,5 +15,5 @@ import (
 func main() {
 	// The shim is its runs' runner too.
 	ampoule.RunnerMain()
-	os.Exit(ctrshim.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(ctrshim.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
