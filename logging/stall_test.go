@@ -119,3 +119,48 @@ func TestCloseWaitsForAMovingSink(t *testing.T) {
 		t.Errorf("read %d records, %d dropped; want 40, none dropped", n, r.Dropped)
 	}
 }
+
+// failingWriter takes its first take writes and fails every one after,
+// counting them, as a file on a full disk does.
+type failingWriter struct {
+	mu     sync.Mutex
+	take   int
+	failed int
+}
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.take > 0 {
+		f.take--
+		return len(p), nil
+	}
+	f.failed++
+	return 0, errors.New("no space left on device")
+}
+
+// TestFailedSinkIsNotRetriedPerBatch: once a batch has failed to reach
+// the sink (retried, then given up) the log has ended there, and the
+// batches queued after it are not each written and retried again.
+func TestFailedSinkIsNotRetriedPerBatch(t *testing.T) {
+	id := newID(t)
+	sink := &failingWriter{take: 1}
+	w, err := NewWriter(sink, id.Recipient(), Header{Envelope: testEnvelope, Ref: "r"}, testKey(t),
+		Options{Queue: 64, DropAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Twenty batches or so, all queued behind the first failing one.
+	msg := make([]byte, 16000)
+	for range 80 {
+		w.Log(LevelInfo, SourceStdout, msg)
+	}
+	if err := w.Close(); err == nil {
+		t.Errorf("Close reports no error from a sink that failed")
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.failed > 5 {
+		t.Errorf("the failing sink was written %d times: once a batch has failed, the rest are dropped (at most its 5 tries)", sink.failed)
+	}
+}

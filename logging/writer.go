@@ -347,16 +347,23 @@ func (w *Writer) sealPendingLocked() {
 	}
 }
 
-// forward writes queued batches to the sink in order.
+// forward writes queued batches to the sink in order. Once a batch has
+// failed to reach it the log has ended there (no record after the gap can
+// be read), so the batches after it are dropped rather than each retried:
+// a sink on a full disk costs the run one batch's retries, not a queue's.
 func (w *Writer) forward() {
 	defer close(w.done)
+	failed := false
 	for b := range w.queue {
-		if err := w.write(b); err != nil {
-			w.errMu.Lock()
-			if w.sinkErr == nil {
-				w.sinkErr = err
+		if !failed {
+			if err := w.write(b); err != nil {
+				failed = true
+				w.errMu.Lock()
+				if w.sinkErr == nil {
+					w.sinkErr = err
+				}
+				w.errMu.Unlock()
 			}
-			w.errMu.Unlock()
 		}
 		w.moved.Store(time.Now().UnixNano())
 		select {
