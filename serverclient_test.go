@@ -120,3 +120,27 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// TestServerKeyHoldsInterpretFirst: InterpretFirst is part of the spec a
+// runner is made with (it decides whether the runner interprets while it
+// compiles), so a run asking for it is not handed a runner made without
+// it, nor the other way round.
+func TestServerKeyHoldsInterpretFirst(t *testing.T) {
+	dir := t.TempDir()
+	hello := testwasm.Example(t, "hello")
+	s := NewServer(ServerConfig{Runner: testRunner(t), MaxRuns: 1, Spare: 1})
+	defer s.Shutdown(t.Context())
+	var out strings.Builder
+	if _, err := s.Run(t.Context(), hello, serverConfig(t, dir, &out)); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, s, 1)
+	cfg := serverConfig(t, dir, &out)
+	cfg.InterpretFirst = true
+	if _, err := s.Run(t.Context(), hello, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().WarmRuns; got != 0 {
+		t.Errorf("a run with InterpretFirst was handed a runner made without it (%d warm runs)", got)
+	}
+}
