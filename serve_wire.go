@@ -192,11 +192,25 @@ type conn struct {
 	mu sync.Mutex
 	w  *bufio.Writer
 	nc net.Conn
+	// takeWithin, if set, bounds how long the other side may leave a
+	// frame untaken; past it the send fails, and every send after it
+	// (bufio keeps the error): the connection is given up.
+	takeWithin time.Duration
 }
+
+// clientWait is the server's takeWithin: a client that has taken nothing
+// of a frame for this long has stopped reading. Its run's output and
+// result then go nowhere, rather than its workload's streams (which the
+// runner's exit waits for), its run's slot and its connection being held
+// for as long as it stays connected.
+const clientWait = 30 * time.Second
 
 func (c *conn) send(typ byte, payload []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.takeWithin > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.takeWithin))
+	}
 	if err := writeFrame(c.w, typ, payload); err != nil {
 		return err
 	}
@@ -287,7 +301,7 @@ func (s *Server) ServeUnix(ctx context.Context, listen string, ready func(path s
 // serveConn runs one client's request.
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	defer nc.Close()
-	c := &conn{w: bufio.NewWriter(nc), nc: nc}
+	c := &conn{w: bufio.NewWriter(nc), nc: nc, takeWithin: clientWait}
 	r := bufio.NewReader(nc)
 	nc.SetReadDeadline(time.Now().Add(requestWait))
 	typ, payload, err := readFrame(r)

@@ -250,10 +250,10 @@ func poolKey(r *run, mm loader.Measurement, spec sandbox.Spec) string {
 		HostCalls                                     uint64
 		Gate                                          any
 		Seccomp                                       any
-		Trace, Protect, Stdin                         bool
+		Trace, Protect, Stdin, InterpretFirst         bool
 	}{mm.String(), r.profile.Name, r.kind, spec.Name, spec.CacheDir, spec.Args, env, spec.MemoryPages,
 		spec.WallTime, spec.CompileTime, spec.OutputBytes, spec.FileOutputBytes, spec.OpenFiles, spec.HostCalls,
-		spec.Gate, spec.Seccomp, spec.Trace != nil, spec.Protect, spec.Stdin != nil})
+		spec.Gate, spec.Seccomp, spec.Trace != nil, spec.Protect, spec.Stdin != nil, spec.InterpretFirst})
 	if err != nil {
 		return ""
 	}

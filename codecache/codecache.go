@@ -551,24 +551,38 @@ func privateDir(dir string, memory bool) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("the compilation cache %s: %w", dir, err)
 	}
+	var f *os.File
 	if memory {
-		// Made by another user before this launcher, as a link to a
-		// directory of root's: never followed.
-		if fi, err := os.Lstat(dir); err != nil || fi.Mode()&os.ModeSymlink != 0 {
-			return fmt.Errorf("the compilation cache's memory tier %s is a link or cannot be read (%v)", dir, err)
-		}
-		var st unix.Stat_t
+		// Every check is made on the objects opened, the parent and then
+		// the tier beneath it, never on a name looked up again: in a sticky
+		// parent such as /dev/shm another user may have made the tier's
+		// name first, and may exchange a directory of its own and a link
+		// to one of root's there between a look and an open. A link is
+		// never followed (RESOLVE_NO_SYMLINKS, O_NOFOLLOW); a tier that
+		// is root's and in a parent only root may rename in keeps its name.
 		parent := filepath.Dir(dir)
-		if err := unix.Stat(parent, &st); err != nil {
+		pfd, err := unix.Openat2(unix.AT_FDCWD, parent, &unix.OpenHow{Flags: unix.O_DIRECTORY | unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS})
+		if err != nil {
+			return fmt.Errorf("the compilation cache %s (no link is followed to it): %w", parent, err)
+		}
+		defer unix.Close(pfd)
+		var st unix.Stat_t
+		if err := unix.Fstat(pfd, &st); err != nil {
 			return fmt.Errorf("the compilation cache %s: %w", parent, err)
 		}
 		if st.Uid != 0 || st.Mode&0o022 != 0 && st.Mode&unix.S_ISVTX == 0 {
 			return fmt.Errorf("the compilation cache's memory tier %s is in a directory others may change (owner %d, mode %o)", dir, st.Uid, st.Mode&0o7777)
 		}
-	}
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("the compilation cache %s: %w", dir, err)
+		fd, err := unix.Openat(pfd, filepath.Base(dir), unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			return fmt.Errorf("the compilation cache's memory tier %s is a link or cannot be read (%v)", dir, err)
+		}
+		f = os.NewFile(uintptr(fd), dir)
+	} else {
+		var err error
+		if f, err = os.Open(dir); err != nil {
+			return fmt.Errorf("the compilation cache %s: %w", dir, err)
+		}
 	}
 	defer f.Close()
 	var st unix.Stat_t

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,12 @@ const DefaultQueue = 64
 // before it is dropped: long enough that a busy sink never loses a record,
 // short enough that a stuck sink never stalls the run.
 const DefaultDropAfter = 250 * time.Millisecond
+
+// DefaultStallAfter is how long Close waits for a sink that takes nothing:
+// a sink that has taken no batch (up to 64 KiB) for this long while the
+// log's end waits for it is stuck, and the log ends there, unfinished,
+// rather than the run never ending.
+const DefaultStallAfter = 5 * time.Second
 
 // flushAt is the size at which a batch of sealed records goes to the sink.
 const flushAt = 64 << 10
@@ -51,6 +58,9 @@ type Options struct {
 	// Queue is the number of batches that may wait for the sink.
 	Queue     int
 	DropAfter time.Duration
+	// StallAfter is how long Close waits for a sink that takes nothing
+	// (DefaultStallAfter).
+	StallAfter time.Duration
 }
 
 // Writer seals a run's records to its recipients and streams them to a sink.
@@ -65,9 +75,12 @@ type Options struct {
 // dropped before it is sealed, so the sealed sequence has no gap, and the
 // count of dropped records is itself logged and carried by the end record.
 type Writer struct {
-	sink      io.Writer
-	now       func() time.Time
-	dropAfter time.Duration
+	sink       io.Writer
+	now        func() time.Time
+	dropAfter  time.Duration
+	stallAfter time.Duration
+	// moved is when the sink last finished taking a batch (UnixNano).
+	moved atomic.Int64
 
 	mu       sync.Mutex // guards everything below but the channels
 	sealer   *sealer
@@ -120,12 +133,16 @@ func NewWriterTo(sink io.Writer, rs []*Recipient, h Header, key *ecdsa.PrivateKe
 	if dropAfter <= 0 {
 		dropAfter = DefaultDropAfter
 	}
+	stallAfter := opts.StallAfter
+	if stallAfter <= 0 {
+		stallAfter = DefaultStallAfter
+	}
 	line, s, err := newSealer(rs, h, key)
 	if err != nil {
 		return nil, err
 	}
 	w := &Writer{
-		sink: sink, now: time.Now, dropAfter: dropAfter, sealer: s,
+		sink: sink, now: time.Now, dropAfter: dropAfter, stallAfter: stallAfter, sealer: s,
 		queue: make(chan []byte, queue), spare: make(chan []byte, queue+1), done: make(chan struct{}),
 	}
 	if err := w.write(append(line, '\n')); err != nil {
@@ -330,17 +347,25 @@ func (w *Writer) sealPendingLocked() {
 	}
 }
 
-// forward writes queued batches to the sink in order.
+// forward writes queued batches to the sink in order. Once a batch has
+// failed to reach it the log has ended there (no record after the gap can
+// be read), so the batches after it are dropped rather than each retried:
+// a sink on a full disk costs the run one batch's retries, not a queue's.
 func (w *Writer) forward() {
 	defer close(w.done)
+	failed := false
 	for b := range w.queue {
-		if err := w.write(b); err != nil {
-			w.errMu.Lock()
-			if w.sinkErr == nil {
-				w.sinkErr = err
+		if !failed {
+			if err := w.write(b); err != nil {
+				failed = true
+				w.errMu.Lock()
+				if w.sinkErr == nil {
+					w.sinkErr = err
+				}
+				w.errMu.Unlock()
 			}
-			w.errMu.Unlock()
 		}
+		w.moved.Store(time.Now().UnixNano())
 		select {
 		case w.spare <- b:
 		default:
@@ -364,8 +389,16 @@ func (w *Writer) write(b []byte) error {
 	return err
 }
 
+// ErrSinkStalled is Close's error when the sink took nothing for
+// Options.StallAfter while the log's end waited for it: the log ends
+// without its end record, which its reader notices. A write the sink still
+// holds ends when the caller closes the sink.
+var ErrSinkStalled = errors.New("the log's sink took nothing while the log's end waited: the log is unfinished")
+
 // Close seals the end record, waits for everything to reach the sink and
-// reports the first sink error.
+// reports the first sink error. It waits for as long as the sink takes
+// what is queued, and gives up on a sink that takes nothing for
+// Options.StallAfter (ErrSinkStalled).
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	if w.closed {
@@ -387,15 +420,43 @@ func (w *Writer) Close() error {
 	w.closed = true
 	var endErr error
 	w.batch, endErr = w.sealer.sealEnd(w.batch, w.dropped)
-	w.queue <- w.batch
+	queued := w.whileSinkMoves(w.queue, w.batch, nil)
 	w.batch = nil
 	close(w.queue)
 	w.mu.Unlock()
-	<-w.done
+	finished := w.whileSinkMoves(nil, nil, w.done)
 	if endErr != nil {
 		return fmt.Errorf("signing the end record: %w", endErr)
+	}
+	if !queued || !finished {
+		return ErrSinkStalled
 	}
 	w.errMu.Lock()
 	defer w.errMu.Unlock()
 	return w.sinkErr
+}
+
+// whileSinkMoves sends b on send, or receives from recv (a nil channel is
+// never ready), waiting as long as the sink goes on taking batches; it
+// reports false once the sink has taken none for stallAfter.
+func (w *Writer) whileSinkMoves(send chan<- []byte, b []byte, recv <-chan struct{}) bool {
+	began := time.Now()
+	tick := time.NewTicker(w.stallAfter / 8)
+	defer tick.Stop()
+	for {
+		select {
+		case send <- b:
+			return true
+		case <-recv:
+			return true
+		case now := <-tick.C:
+			last := time.Unix(0, w.moved.Load())
+			if last.Before(began) {
+				last = began
+			}
+			if now.Sub(last) >= w.stallAfter {
+				return false
+			}
+		}
+	}
 }
