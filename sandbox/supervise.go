@@ -144,6 +144,17 @@ func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result,
 	return res, err
 }
 
+// PrepareStart does ahead of time what the Go runtime does the first time
+// a process starts another: it checks, once, that the kernel's pidfd calls
+// work, by cloning a child that exits at once and waiting for it. A
+// launcher calls it on a goroutine of its own while it reads its bundle, so
+// that the runner's start (Supervise) does not wait for that check.
+func PrepareStart() {
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		p.Release()
+	}
+}
+
 // streams are a supervised runner's stdout and stderr as it gets them:
 // a writer that is a file as it is, and any other through a pipe this
 // process copies from. exec.Cmd would copy too, but its copies are waited
