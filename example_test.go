@@ -17,6 +17,9 @@ import (
 // runner of the runs its tests and examples start.
 func TestMain(m *testing.M) {
 	ampoule.RunnerMain()
+	if os.Getenv(crashAfterProtectEnv) != "" {
+		crashAfterProtect()
+	}
 	code := m.Run()
 	testwasm.RemoveCacheDir()
 	os.Exit(code)

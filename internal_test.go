@@ -27,16 +27,19 @@ import (
 	"github.com/ampoule-run/ampoule/tee/tdx"
 )
 
-// TestScrubbedEnv: a protected launcher starts again unless its
-// environment holds exactly GOTRACEBACK=none and no GODEBUG, and then runs
-// with the host's other variables as they were.
+// TestScrubbedEnv: a protected launcher starts again if its environment
+// holds a GODEBUG, or a GOTRACEBACK other than one GOTRACEBACK=none, and
+// then runs with the host's other variables as they were.
 func TestScrubbedEnv(t *testing.T) {
 	for _, tc := range []struct {
 		env     []string
 		changed bool
 	}{
 		{[]string{"HOME=/h", "GOTRACEBACK=none"}, false},
-		{[]string{"HOME=/h"}, true},
+		// No GOTRACEBACK: the default level, which Protect silences
+		// without starting again (TestProtectSilencesTheRuntime).
+		{[]string{"HOME=/h"}, false},
+		{[]string{"HOME=/h", "GOTRACEBACK=none", "GOTRACEBACK=none"}, true},
 		{[]string{"GOTRACEBACK=crash"}, true},
 		{[]string{"GOTRACEBACK=none", "GOTRACEBACK=crash"}, true},
 		{[]string{"GOTRACEBACK=none", "GODEBUG=gctrace=1"}, true},

@@ -1,6 +1,7 @@
 package ampoule
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -16,12 +17,15 @@ import (
 // scrubbedEnv is env as a protected launcher runs with it: no GODEBUG
 // (the host's gctrace, schedtrace, inittrace and http2debug print the
 // launcher's internals beside the static line, and other settings turn
-// off security checks) and GOTRACEBACK=none (the host's crash would dump
-// core; even the default prints a panicking goroutine's stack). The Go
-// runtime reads both once, as the process starts, so a launcher whose
-// environment differs must start again with this one. GOGC, GOMEMLIMIT
-// and GOMAXPROCS stay: they tune resources the host controls anyway and
-// print nothing.
+// off security checks) and no GOTRACEBACK but none (the host's crash
+// would dump core; all, system and crash print every goroutine's stack).
+// The Go runtime reads both once, as the process starts, so a launcher
+// whose environment holds either otherwise must start again, with clean,
+// which sets GOTRACEBACK=none. Without the variable the runtime's level is
+// the default (a panicking goroutine's stack), which quietRuntime sends
+// to /dev/null as it does every level's output: no start again is needed.
+// GOGC, GOMEMLIMIT and GOMAXPROCS stay: they tune resources the host
+// controls anyway and print nothing.
 func scrubbedEnv(env []string) (clean []string, changed bool) {
 	traceback := 0
 	for _, kv := range env {
@@ -39,10 +43,35 @@ func scrubbedEnv(env []string) (clean []string, changed bool) {
 		}
 		clean = append(clean, kv)
 	}
-	if traceback != 1 {
+	if traceback > 1 {
 		changed = true
 	}
 	return append(clean, "GOTRACEBACK=none"), changed
+}
+
+// quietRuntime points descriptor 2, where the Go runtime writes all it
+// prints of its own (a crash's traceback, at whatever level the process
+// started with; a fatal error's stacks), at /dev/null, and makes os.Stderr
+// the host's standard error on a descriptor of its own. The launcher's
+// lines reach the host as before; nothing the runtime prints does.
+func quietRuntime() error {
+	host, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return fmt.Errorf("moving the standard error: %w", err)
+	}
+	null, err := unix.Open("/dev/null", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(host)
+		return fmt.Errorf("opening /dev/null for the runtime's output: %w", err)
+	}
+	err = unix.Dup3(null, 2, 0)
+	unix.Close(null)
+	if err != nil {
+		unix.Close(host)
+		return fmt.Errorf("pointing the runtime's output at /dev/null: %w", err)
+	}
+	os.Stderr = os.NewFile(uintptr(host), "/dev/stderr")
+	return nil
 }
 
 // Protect makes the calling process a protected launcher, as staging and
@@ -51,6 +80,9 @@ func scrubbedEnv(env []string) (clean []string, changed bool) {
 // than none, then not dumpable and without core files, and every signal
 // on which the Go runtime would dump its stacks, SIGHUP too, is delivered
 // to sigs instead, where the caller stops its run as it does on SIGTERM.
+// Whatever the Go runtime itself prints from then on (a crash's traceback)
+// goes to /dev/null: os.Stderr is the host's standard error on a new
+// descriptor, so a caller that took os.Stderr before must take it again.
 // SIGPIPE is ignored: a closed stderr fails the writes to it instead of
 // killing the launcher before it removes its workspace. Call it from main,
 // before any goroutine of the program's own starts. Errors are E5008.
@@ -66,7 +98,12 @@ func Protect(sigs chan<- os.Signal) error {
 	if err := sandbox.Protect(); err != nil {
 		return errcode.Errorf(errcode.ProtectionUnavailable, "%w", err)
 	}
+	// none after a start again; the default without GOTRACEBACK, below
+	// which SetTraceback cannot go, and quietRuntime silences.
 	debug.SetTraceback("none")
+	if err := quietRuntime(); err != nil {
+		return errcode.Errorf(errcode.ProtectionUnavailable, "%w", err)
+	}
 	signal.Notify(sigs, sandbox.DumpSignals...)
 	if !signal.Ignored(syscall.SIGHUP) {
 		signal.Notify(sigs, syscall.SIGHUP)

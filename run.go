@@ -157,6 +157,10 @@ func (r *run) open(path string) (*loader.Bundle, error) {
 }
 
 func (r *run) run(ctx context.Context, path string) (res Result, err error) {
+	if r.cfg.server == nil {
+		// While the bundle is read: the first process start's check.
+		go sandbox.PrepareStart()
+	}
 	res, b, err := r.begin(path)
 	if err != nil {
 		return res, err

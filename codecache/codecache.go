@@ -11,11 +11,13 @@
 //     It lasts until the VM stops, and is bounded by a budget (the least
 //     recently used modules go first).
 //   - The disk tier is a directory on the host's disk, which the host
-//     controls. Each entry holds one compiled module and an HMAC-SHA256
-//     under a key the TEE derives for the bundle's measurement (see
-//     tee.KeyDeriver), over the entry's binding (module digest, wazero's
-//     version, the platform) and its bytes. An entry is copied into the
-//     memory tier only once its MAC verifies; one whose MAC fails, that is
+//     controls. Each entry holds one compiled module and an AES-256-GMAC
+//     tag over it under a key of its own, derived (HKDF-SHA256) from a key
+//     the TEE derives for the bundle's measurement (see tee.KeyDeriver),
+//     the entry's random salt and its binding (module digest, wazero's
+//     version, the platform, the compile options) and head. An entry is
+//     copied into the memory tier, and takes wazero's name there only once
+//     its tag verifies on that copy; one whose tag fails, that is
 //     truncated, swapped for another module's or made for another
 //     measurement is never executed: it is refused, the run compiles
 //     afresh, and the fresh code replaces it.
@@ -27,14 +29,16 @@ package codecache
 import (
 	"bufio"
 	"bytes"
-	"crypto/hmac"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -77,7 +81,7 @@ var WazeroVersion = sync.OnceValue(func() string {
 const KeyLabel = "code-cache"
 
 // magic opens every disk entry; its last byte is the format's version.
-var magic = []byte("AMPCODE\x02")
+var magic = []byte("AMPCODE\x03")
 
 // DefaultBudget bounds the memory tier: 512 MiB of compiled code, about
 // fifty Go guests of hello's size.
@@ -356,14 +360,19 @@ func (c *Cache) load() error {
 		return fmt.Errorf("the compilation cache's memory tier: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // once renamed, it is gone already
-	name, err := c.read(bufio.NewReaderSize(f, 1<<20), st.Size(), key, tmp)
+	h, err := c.read(bufio.NewReaderSize(f, 1<<20), st.Size(), tmp)
+	if err == nil {
+		// The MAC is checked on the copy in the memory tier, which only
+		// the trust boundary can change: the bytes wazero will read.
+		err = c.verifyFile(h, key, tmp)
+	}
 	if cerr := tmp.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("the compilation cache's memory tier: %w", cerr)
 	}
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(c.wazeroDir(), name)); err != nil {
+	if err := os.Rename(tmp.Name(), filepath.Join(c.wazeroDir(), h.name)); err != nil {
 		return fmt.Errorf("the compilation cache's memory tier: %w", err)
 	}
 	c.outcome = DiskHit
@@ -372,74 +381,140 @@ func (c *Cache) load() error {
 
 // An entry is
 //
-//	magic ‖ u16 len(name) ‖ name ‖ u64 len(code) ‖ code ‖ HMAC-SHA256
+//	magic ‖ salt ‖ u16 len(name) ‖ name ‖ u64 len(code) ‖ code ‖ tag
 //
-// and the MAC covers the binding, then everything before it.
-func (c *Cache) seal(name string, code []byte, key []byte) []byte {
+// where tag is AES-256-GMAC (GCM with nothing to encrypt) over the code,
+// under a key of the entry's own: HKDF-SHA256 of the TEE's key, with the
+// entry's random salt and, as its info, the binding, the name and the
+// code's length. A key made for one entry and used once, so GCM's zero
+// nonce is never used twice with it; whatever in the entry's head or the
+// binding differs gives another key, and the tag fails.
+const (
+	saltLen = 32
+	tagLen  = 16
+)
+
+// entryHead is what read found of an entry before its code is checked.
+type entryHead struct {
+	salt    []byte
+	name    string
+	codeLen int64
+	tag     []byte
+}
+
+// entryAEAD is the entry's GCM, under its own key.
+func (c *Cache) entryAEAD(key, salt []byte, name string, codeLen int64) (cipher.AEAD, error) {
+	var info bytes.Buffer
+	info.WriteString("ampoule/code-cache/entry/v3")
+	info.Write(c.binding())
+	binary.Write(&info, binary.BigEndian, uint16(len(name)))
+	info.WriteString(name)
+	binary.Write(&info, binary.BigEndian, uint64(codeLen))
+	k, err := hkdf.Key(sha256.New, key, salt, info.String(), 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+var zeroNonce = make([]byte, 12)
+
+// seal is an entry for name and code under key, with a fresh salt.
+func (c *Cache) seal(name string, code []byte, key []byte) ([]byte, error) {
+	salt := make([]byte, saltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	return c.sealWith(salt, name, code, key)
+}
+
+func (c *Cache) sealWith(salt []byte, name string, code []byte, key []byte) ([]byte, error) {
+	g, err := c.entryAEAD(key, salt, name, int64(len(code)))
+	if err != nil {
+		return nil, err
+	}
 	var b bytes.Buffer
 	b.Write(magic)
+	b.Write(salt)
 	binary.Write(&b, binary.BigEndian, uint16(len(name)))
 	b.WriteString(name)
 	binary.Write(&b, binary.BigEndian, uint64(len(code)))
 	b.Write(code)
-	return append(b.Bytes(), c.mac(key, b.Bytes())...)
+	return g.Seal(b.Bytes(), zeroNonce, nil, code), nil
 }
 
-func (c *Cache) newMAC(key []byte) hash.Hash {
-	m := hmac.New(sha256.New, key)
-	m.Write(c.binding())
-	return m
-}
-
-func (c *Cache) mac(key, body []byte) []byte {
-	m := c.newMAC(key)
-	m.Write(body)
-	return m.Sum(nil)
-}
-
-// read checks an entry of size bytes from r, copying its code to code as
-// it goes, and returns wazero's name for the code. What was copied counts
-// only if read returns no error: until the MAC is checked, at the end, the
-// code is anybody's.
-func (c *Cache) read(r io.Reader, size int64, key []byte, code io.Writer) (string, error) {
-	const macLen = sha256.Size
-	m := c.newMAC(key)
-	in := io.TeeReader(io.LimitReader(r, size), m)
-	head := make([]byte, len(magic)+2)
+// read reads an entry of size bytes from r, copying its code to code as
+// it goes, and returns its head, with which verify checks the code. What
+// was copied counts only once verify has passed it: until then the code
+// is anybody's.
+func (c *Cache) read(r io.Reader, size int64, code io.Writer) (entryHead, error) {
+	in := io.LimitReader(r, size)
+	head := make([]byte, len(magic)+saltLen+2)
 	if _, err := io.ReadFull(in, head); err != nil {
-		return "", &badEntry{fmt.Sprintf("truncated (%d bytes)", size)}
+		return entryHead{}, &badEntry{fmt.Sprintf("truncated (%d bytes)", size)}
 	}
 	if !bytes.Equal(head[:len(magic)], magic) {
-		return "", &badEntry{"not an entry of this format"}
+		return entryHead{}, &badEntry{"not an entry of this format"}
 	}
-	n := int64(binary.BigEndian.Uint16(head[len(magic):]))
-	if int64(len(head))+n+8+macLen > size {
-		return "", &badEntry{"truncated: its name runs past its end"}
+	h := entryHead{salt: head[len(magic) : len(magic)+saltLen]}
+	n := int64(binary.BigEndian.Uint16(head[len(magic)+saltLen:]))
+	if int64(len(head))+n+8+tagLen > size {
+		return entryHead{}, &badEntry{"truncated: its name runs past its end"}
 	}
 	rest := make([]byte, n+8)
 	if _, err := io.ReadFull(in, rest); err != nil {
-		return "", &badEntry{"truncated in its name"}
+		return entryHead{}, &badEntry{"truncated in its name"}
 	}
-	name := string(rest[:n])
+	h.name = string(rest[:n])
 	codeLen := binary.BigEndian.Uint64(rest[n:])
-	if codeLen != uint64(size-int64(len(head))-n-8-macLen) {
-		return "", &badEntry{"truncated: its length does not match its size"}
+	if codeLen != uint64(size-int64(len(head))-n-8-tagLen) {
+		return entryHead{}, &badEntry{"truncated: its length does not match its size"}
 	}
-	if _, err := io.CopyN(code, in, int64(codeLen)); err != nil {
-		return "", &badEntry{fmt.Sprintf("truncated in its code: %v", err)}
+	h.codeLen = int64(codeLen)
+	if _, err := io.CopyN(code, in, h.codeLen); err != nil {
+		return entryHead{}, &badEntry{fmt.Sprintf("truncated in its code: %v", err)}
 	}
-	want := m.Sum(nil)
-	tag := make([]byte, macLen)
-	if _, err := io.ReadFull(r, tag); err != nil {
-		return "", &badEntry{"truncated before its MAC"}
+	h.tag = make([]byte, tagLen)
+	if _, err := io.ReadFull(in, h.tag); err != nil {
+		return entryHead{}, &badEntry{"truncated before its MAC"}
 	}
-	if !hmac.Equal(want, tag) {
-		return "", &badEntry{"its MAC does not verify (changed, truncated, or made for another module, measurement or key)"}
+	return h, nil
+}
+
+// verify checks code, as read copied it, against the entry's tag.
+func (c *Cache) verify(h entryHead, key, code []byte) error {
+	g, err := c.entryAEAD(key, h.salt, h.name, int64(len(code)))
+	if err != nil {
+		return fmt.Errorf("the compilation cache's entry key: %w", err)
 	}
-	if !isEntryName(name) {
-		return "", &badEntry{"a malformed name"}
+	if int64(len(code)) != h.codeLen {
+		return &badEntry{"truncated in its code"}
 	}
-	return name, nil
+	if _, err := g.Open(nil, zeroNonce, h.tag, code); err != nil {
+		return &badEntry{"its MAC does not verify (changed, truncated, or made for another module, measurement or key)"}
+	}
+	if !isEntryName(h.name) {
+		return &badEntry{"a malformed name"}
+	}
+	return nil
+}
+
+// verifyFile is verify for the code copied into f, which it maps rather
+// than reads back.
+func (c *Cache) verifyFile(h entryHead, key []byte, f *os.File) error {
+	if h.codeLen == 0 {
+		return c.verify(h, key, nil)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(h.codeLen), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("the compilation cache's memory tier: %w", err)
+	}
+	defer unix.Munmap(m)
+	return c.verify(h, key, m)
 }
 
 // Commit stores what the run compiled: each entry wazero added to the
@@ -483,7 +558,11 @@ func (c *Cache) Commit() (bool, error) {
 		return false, err
 	}
 	defer root.Close()
-	if err := writeRootAtomic(root, c.diskName(), c.seal(name, code, key)); err != nil {
+	entry, err := c.seal(name, code, key)
+	if err != nil {
+		return false, fmt.Errorf("the compilation cache's entry: %w", err)
+	}
+	if err := writeRootAtomic(root, c.diskName(), entry); err != nil {
 		return false, fmt.Errorf("the compilation cache %s: %w", c.opts.Disk, err)
 	}
 	return true, nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -121,15 +122,93 @@ type Hooks struct {
 //
 // spec.Preempt and spec.BeforeStart are ignored;
 // a non-nil spec.Trace means the runner traces to its own stderr, which is
-// spec.Stderr. The child dies with the supervisor.
+// spec.Stderr. The child dies with the supervisor. All the runner's output
+// has been written to spec.Stdout and spec.Stderr when Supervise returns.
 func Supervise(ctx context.Context, exe string, spec Spec, hooks Hooks) (Result, error) {
-	p, err := start(exe, spec, spec.Stdin, spec.Stdout, spec.Stderr, false)
+	streams, err := copyStreams(spec.Stdout, spec.Stderr)
 	if err != nil {
 		return Result{}, err
 	}
+	p, err := start(exe, spec, spec.Stdin, streams.files[0], streams.files[1], false)
+	streams.started()
+	if err != nil {
+		streams.wait()
+		return Result{}, err
+	}
 	defer p.stop()
-	return p.finish(ctx, hooks, false)
+	res, err := p.finish(ctx, hooks, false)
+	// The runner has released its streams (with its result, or by
+	// exiting: finish kills a runner whose run it ends), so the copies
+	// end now, not with its exit.
+	streams.wait()
+	return res, err
 }
+
+// PrepareStart does ahead of time what the Go runtime does the first time
+// a process starts another: it checks, once, that the kernel's pidfd calls
+// work, by cloning a child that exits at once and waiting for it. A
+// launcher calls it on a goroutine of its own while it reads its bundle, so
+// that the runner's start (Supervise) does not wait for that check.
+func PrepareStart() {
+	if p, err := os.FindProcess(os.Getpid()); err == nil {
+		p.Release()
+	}
+}
+
+// streams are a supervised runner's stdout and stderr as it gets them:
+// a writer that is a file as it is, and any other through a pipe this
+// process copies from. exec.Cmd would copy too, but its copies are waited
+// for only with the runner's exit, which is the kernel tearing down the
+// runner's address space (its compiled code, the guest's memory),
+// milliseconds after the runner has closed its streams and sent its
+// result.
+type streams struct {
+	files   [2]*os.File
+	ends    []*os.File // the runner's ends of the pipes, closed here once it has them
+	copying sync.WaitGroup
+}
+
+func copyStreams(stdout, stderr io.Writer) (*streams, error) {
+	s := &streams{}
+	for i, w := range []io.Writer{stdout, stderr} {
+		if f, ok := w.(*os.File); ok {
+			s.files[i] = f
+			continue
+		}
+		if w == nil || w == io.Discard {
+			continue // the runner's /dev/null
+		}
+		r, pw, err := os.Pipe()
+		if err != nil {
+			s.started()
+			s.wait()
+			return nil, errcode.Errorf(errcode.Internal, "runner pipe: %v", err)
+		}
+		s.files[i], s.ends = pw, append(s.ends, pw)
+		s.copying.Add(1)
+		go func() {
+			defer s.copying.Done()
+			// A writer that fails ends the copy, and the runner's writes
+			// then fail too (EPIPE) rather than fill the pipe and block.
+			io.Copy(w, r)
+			r.Close()
+		}()
+	}
+	return s, nil
+}
+
+// started closes this process's copies of the runner's ends, once the
+// runner has its own (or was not started): the copies end when it closes
+// them or exits.
+func (s *streams) started() {
+	for _, f := range s.ends {
+		f.Close()
+	}
+	s.ends = nil
+}
+
+// wait waits for the copies to end.
+func (s *streams) wait() { s.copying.Wait() }
 
 // proc is a started runner: it has its spec and compiles, then waits for
 // finish to let it run.
@@ -149,10 +228,11 @@ type proc struct {
 	cache     string // how the compilation cache served: set before readyCh closes
 }
 
-// start starts a runner for spec with the given standard streams and
-// sends it its spec: from here on it compiles, and then waits for finish.
-// idle has it set itself to idle priority as it starts (lowerSelf).
-func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer, idle bool) (*proc, error) {
+// start starts a runner for spec with the given standard streams (a nil
+// stdout or stderr is /dev/null) and sends it its spec: from here on it
+// compiles, and then waits for finish. idle has it set itself to idle
+// priority as it starts (lowerSelf).
+func start(exe string, spec Spec, stdin io.Reader, stdout, stderr *os.File, idle bool) (*proc, error) {
 	if err := checkSecrets(spec); err != nil {
 		return nil, err
 	}
@@ -221,7 +301,13 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer, idl
 	if spec.Protect {
 		cmd.Env = []string{"GOTRACEBACK=none"}
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	cmd.Stdin = stdin
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	if stderr != nil {
+		cmd.Stderr = stderr
+	}
 	cmd.ExtraFiles = append([]*os.File{specR, resW, module}, dirFiles...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// A stdin that is not a file is copied by a goroutine that may be blocked
@@ -402,11 +488,11 @@ func (p *proc) finish(ctx context.Context, hooks Hooks, warm bool) (Result, erro
 			}
 			return Result{}, errcode.Errorf(errcode.Internal, "the runner ended without a result: %v", p.waitErr)
 		}
-		// The runner has written all its output and is exiting. Wait for it
-		// only where its output is still being copied into our writers;
-		// otherwise its exit (the kernel tearing down its address space)
-		// need not delay ours, and the waiting goroutine reaps it.
-		if hooks.WaitExit || !isFile(cmd.Stdout) || !isFile(cmd.Stderr) {
+		// The runner has written all its output and is exiting. Its
+		// streams are files (start's callers copy any other writer
+		// themselves), so its exit (the kernel tearing down its address
+		// space) need not delay ours, and the waiting goroutine reaps it.
+		if hooks.WaitExit {
 			<-p.exited
 		}
 		if r.Code != 0 {
@@ -536,11 +622,6 @@ func report(w *os.File, enc *gob.Encoder, res Result, err error) int {
 	}
 	w.Close()
 	return 0
-}
-
-func isFile(w io.Writer) bool {
-	_, ok := w.(*os.File)
-	return ok
 }
 
 // sealedFile returns a memory file holding b, sealed against any change, so

@@ -40,8 +40,9 @@ type cliEnv struct {
 	stdout, stderr io.Writer
 	// protect, set by main alone, makes the process a protected launcher
 	// (ampoule.Protect) once a run's profile asks for it, before the run
-	// reads anything. A test calling run in-process has none: its tests of
-	// protection run the launch binary.
+	// reads anything, and points stderr at the host's standard error anew.
+	// A test calling run in-process has none: its tests of protection run
+	// the launch binary.
 	protect func() error
 	// drain, set by main alone, makes the first SIGINT or SIGTERM drain a
 	// server rather than end the process (ampoule.Stopper.Drain).

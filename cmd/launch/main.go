@@ -27,7 +27,13 @@ func main() {
 	// SIGINT and SIGTERM stop a run; a protected run adds the signals that
 	// would make the Go runtime dump its stacks (ampoule.Protect).
 	ctx, stop := ampoule.StopSignals(context.Background())
-	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
-		protect: stop.Protect, drain: stop.Drain}
+	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, drain: stop.Drain}
+	env.protect = func() error {
+		err := stop.Protect()
+		// A protected process's descriptor 2 is /dev/null, for the Go
+		// runtime's own output; launch's lines go to os.Stderr's new one.
+		env.stderr = os.Stderr
+		return err
+	}
 	ampoule.Exit(env.run(ctx, os.Args[1:]))
 }

@@ -71,9 +71,16 @@ func newHostileHost(t *testing.T) *hostileHost {
 // and the runner's pid.
 func (h *hostileHost) start(t *testing.T, profile string) (*exec.Cmd, *testwasm.SyncBuffer, int) {
 	t.Helper()
+	return h.startWith(t, profile, "GOTRACEBACK=crash", "GODEBUG=gctrace=1,inittrace=1")
+}
+
+// startWith is start with env beside the host's home, runtime directory
+// and PATH.
+func (h *hostileHost) startWith(t *testing.T, profile string, env ...string) (*exec.Cmd, *testwasm.SyncBuffer, int) {
+	t.Helper()
 	cmd := exec.Command(h.bin, "run", "--profile", profile, "--sim-key", filepath.Join(h.dir, "sim.key"), "--sealed", filepath.Join(h.dir, profile+".sealed"), h.bundle)
 	cmd.Dir = h.dir
-	cmd.Env = []string{"HOME=" + h.dir, "XDG_RUNTIME_DIR=" + h.shm, "GOTRACEBACK=crash", "GODEBUG=gctrace=1,inittrace=1", "PATH=/usr/bin:/bin"}
+	cmd.Env = append([]string{"HOME=" + h.dir, "XDG_RUNTIME_DIR=" + h.shm, "PATH=/usr/bin:/bin"}, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 	stderr := &testwasm.SyncBuffer{}
 	cmd.Stderr = stderr
@@ -235,6 +242,9 @@ func TestStaticRunsAreProtected(t *testing.T) {
 					t.Errorf("the %s's core limit is %s, want 0 0", p.name, l)
 				}
 			}
+			if fd2, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/2", sup)); fd2 != "/dev/null" {
+				t.Errorf("the supervisor's descriptor 2, where the Go runtime prints, is %s, not /dev/null", fd2)
+			}
 			// The supervisor runs on without the host's GODEBUG and with
 			// GOTRACEBACK=none; the runner has that variable alone.
 			supEnv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", sup))
@@ -288,6 +298,47 @@ func TestStaticRunsAreProtected(t *testing.T) {
 			}
 		})
 	}
+	// A host that sets neither variable: the supervisor does not start
+	// again (its environment is the host's, without GOTRACEBACK=none), and
+	// is as protected: what the Go runtime prints at its default level goes
+	// to a descriptor 2 that is /dev/null, while launch's lines reach the
+	// host's stderr.
+	t.Run("clean environment", func(t *testing.T) {
+		cmd, stderr, runner := h.startWith(t, "staging")
+		sup := cmd.Process.Pid
+		if supEnv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", sup)); bytes.Contains(supEnv, []byte("GOTRACEBACK")) {
+			t.Errorf("the supervisor started again: its environment is %q", supEnv)
+		}
+		if err := openMemAs(sup, nobody); err == nil {
+			t.Errorf("the supervisor's /proc/%d/mem opens for another process of its user: it is dumpable", sup)
+		}
+		if l := coreLimit(t, sup); l != "0 0" {
+			t.Errorf("the supervisor's core limit is %s, want 0 0", l)
+		}
+		if fd2, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/2", sup)); fd2 != "/dev/null" {
+			t.Errorf("the supervisor's descriptor 2, where the Go runtime prints, is %s, not /dev/null", fd2)
+		}
+		if runEnv, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", runner)); string(runEnv) != "GOTRACEBACK=none\x00" {
+			t.Errorf("the runner's environment: %q", runEnv)
+		}
+		cmd.Process.Signal(syscall.SIGQUIT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("launch did not exit after SIGQUIT; stderr:\n%s", stderr.String())
+		}
+		if got := cmd.ProcessState.ExitCode(); got != errcode.ClassInterrupted.ExitStatus() {
+			t.Errorf("exit = %d (%v), want 130", got, cmd.ProcessState)
+		}
+		if lines := hostVisible(stderr.String()); len(lines) != 1 || !strings.HasPrefix(lines[0], "launch: E2003 interrupted ") {
+			t.Errorf("the host saw other than the static line:\n%s", stderr.String())
+		}
+		if !strings.Contains(stderr.String(), simWarning) {
+			t.Errorf("the host's stderr lacks launch's warning:\n%s", stderr.String())
+		}
+	})
 	t.Run("debug", func(t *testing.T) {
 		cmd, _, runner := h.start(t, "debug")
 		if err := openMemAs(cmd.Process.Pid, nobody); err != nil {

@@ -61,6 +61,12 @@ func cmdRun(fs *flag.FlagSet) action {
 		if err != nil {
 			return fail(err)
 		}
+		// Before anything is read or written: a protected launcher may
+		// start again, and writes to the host's stderr anew.
+		var protectErr error
+		if profile.Protected && e.protect != nil {
+			protectErr = e.protect()
+		}
 		host := ampoule.NewHostLines(e.stdout, e.stderr, !profile.PlainLogs && ampoule.ToStderr(f.logOut))
 		cfg, err := e.runConfig(f, guestArgs, host)
 		out := &ampoule.Outcome{Host: host, Profile: profile, Ref: cfg.Ref}
@@ -81,8 +87,8 @@ func cmdRun(fs *flag.FlagSet) action {
 			out.Show(errcode.Errorf(errcode.Interrupted, "the run was stopped and did not unwind in time"))
 		})()
 		if profile.Protected && e.protect != nil {
-			if err := e.protect(); err != nil {
-				return out.Finish(ampoule.Result{}, err)
+			if protectErr != nil {
+				return out.Finish(ampoule.Result{}, protectErr)
 			}
 			// A panic here shows the host the static line, not its value.
 			defer func() {

@@ -15,7 +15,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // maxSyscall bounds the counted numbers; x86-64 numbers are below 512.
@@ -40,9 +40,7 @@ var ErrUnavailable = errors.New("eBPF syscall audit unavailable")
 
 // Start attaches a counter for the process tgid (all its threads).
 func Start(tgid uint32) (*Audit, error) {
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
+	removeMemlock()
 	counts, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name:       "ampoule_counts",
 		Type:       ebpf.Array,
@@ -70,6 +68,18 @@ func Start(tgid uint32) (*Audit, error) {
 		return nil, fmt.Errorf("%w: attaching to sys_enter: %v", ErrUnavailable, err)
 	}
 	return &Audit{counts: counts, prog: prog, link: l}, nil
+}
+
+// removeMemlock lifts the locked-memory limit, which kernels before 5.11
+// charge BPF maps and programs to; later kernels charge the memory cgroup
+// instead, and where the limit cannot be lifted (no CAP_SYS_RESOURCE)
+// creating the map below says why the audit cannot start. cilium/ebpf's
+// rlimit package does the same, but finds which kernel it has from its
+// package initialisation, with a BPF map and the mount table read, in
+// every process of this binary: each launcher and each runner paid for it
+// at start, audit or not.
+func removeMemlock() {
+	unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY})
 }
 
 // program is, for a raw sys_enter tracepoint (ctx->args[1] is the number):
