@@ -15,7 +15,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // maxSyscall bounds the counted numbers; x86-64 numbers are below 512.
@@ -40,25 +40,32 @@ var ErrUnavailable = errors.New("eBPF syscall audit unavailable")
 
 // Start attaches a counter for the process tgid (all its threads).
 func Start(tgid uint32) (*Audit, error) {
-	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	counts, err := ebpf.NewMap(&ebpf.MapSpec{
+	spec := &ebpf.MapSpec{
 		Name:       "ampoule_counts",
 		Type:       ebpf.Array,
 		KeySize:    4,
 		ValueSize:  8,
 		MaxEntries: maxSyscall,
-	})
+	}
+	counts, err := ebpf.NewMap(spec)
+	if errors.Is(err, unix.EPERM) && raiseMemlock() {
+		// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; later
+		// ones to the memory cgroup, and the limit stays as it was.
+		counts, err = ebpf.NewMap(spec)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating the counter map: %v (run as root)", ErrUnavailable, err)
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+	progSpec := &ebpf.ProgramSpec{
 		Name:         "ampoule_audit",
 		Type:         ebpf.RawTracepoint,
 		License:      "Apache-2.0",
 		Instructions: program(tgid, counts.FD()),
-	})
+	}
+	prog, err := ebpf.NewProgram(progSpec)
+	if errors.Is(err, unix.EPERM) && raiseMemlock() {
+		prog, err = ebpf.NewProgram(progSpec)
+	}
 	if err != nil {
 		counts.Close()
 		return nil, fmt.Errorf("%w: loading the program: %v", ErrUnavailable, err)
@@ -70,6 +77,15 @@ func Start(tgid uint32) (*Audit, error) {
 		return nil, fmt.Errorf("%w: attaching to sys_enter: %v", ErrUnavailable, err)
 	}
 	return &Audit{counts: counts, prog: prog, link: l}, nil
+}
+
+// raiseMemlock lifts RLIMIT_MEMLOCK, as cilium/ebpf's rlimit.RemoveMemlock
+// does, only when a map could not be made without it. (That package probes
+// the kernel with a BPF map in its init, which every process of the
+// launcher paid for at its start, audit or not.)
+func raiseMemlock() bool {
+	inf := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
+	return unix.Setrlimit(unix.RLIMIT_MEMLOCK, &inf) == nil
 }
 
 // program is, for a raw sys_enter tracepoint (ctx->args[1] is the number):
