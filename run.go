@@ -134,7 +134,7 @@ func (r *run) selectBackend() error {
 // open reads the bundle and checks it against the profile and the config.
 func (r *run) open(path string) (*loader.Bundle, error) {
 	p := r.profile
-	b, err := loader.Open(path)
+	b, err := loader.OpenKnown(path, r.knownModules())
 	if err != nil {
 		return nil, err
 	}

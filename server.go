@@ -493,7 +493,7 @@ type moduleDigests struct {
 }
 
 type moduleDigest struct {
-	module []byte // a copy the memo owns, never changed
+	module []byte // a copy the memo owns, never changed (bundles read it, see known)
 	sum    [48]byte
 }
 
@@ -525,6 +525,20 @@ func (d *moduleDigests) sum(module []byte) [48]byte {
 	return sum
 }
 
+// known is the kept module of size bytes seen last, or nil: what
+// loader.OpenKnown compares a request's module with, so that a module the
+// server has measured before is read without a copy of its own.
+func (d *moduleDigests) known(size int64) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range d.entries {
+		if int64(len(e.module)) == size {
+			return e.module
+		}
+	}
+	return nil
+}
+
 // touch moves e to the front, if it is still kept.
 func (d *moduleDigests) touch(e *moduleDigest) {
 	d.mu.Lock()
@@ -536,6 +550,15 @@ func (d *moduleDigests) touch(e *moduleDigest) {
 			return
 		}
 	}
+}
+
+// knownModules is what the run's bundle is read against
+// (loader.OpenKnown): its server's kept modules, or nothing.
+func (r *run) knownModules() func(size int64) []byte {
+	if r.cfg.server == nil {
+		return nil
+	}
+	return r.cfg.server.digests.known
 }
 
 // moduleDigest is the SHA-384 of the run's module: remembered by the

@@ -54,7 +54,12 @@ func IsWasm(b []byte) bool { return bytes.HasPrefix(b, wasmMagic) }
 // FromFS reads a bundle directory. fsys is rooted at the bundle; source names
 // it in messages.
 func FromFS(fsys fs.FS, source string) (*Bundle, error) {
-	manifest, err := readFile(fsys, ManifestName, MaxManifestBytes)
+	return fromFS(fsys, source, nil)
+}
+
+// fromFS is FromFS, its module compared with known's bytes (OpenKnown).
+func fromFS(fsys fs.FS, source string, known func(size int64) []byte) (*Bundle, error) {
+	manifest, err := readFile(fsys, ManifestName, MaxManifestBytes, nil)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errcode.Errorf(errcode.ManifestMissing, "%s has no %s", source, ManifestName)
 	}
@@ -65,7 +70,7 @@ func FromFS(fsys fs.FS, source string) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	module, err := readFile(fsys, m.Module, MaxModuleBytes)
+	module, err := readFile(fsys, m.Module, MaxModuleBytes, known)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errcode.Errorf(errcode.ModuleMissing, "%s has no %s", source, m.Module)
 	}
@@ -75,7 +80,7 @@ func FromFS(fsys fs.FS, source string) (*Bundle, error) {
 	return newBundle(source, m, manifest, module)
 }
 
-func readFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
+func readFile(fsys fs.FS, name string, limit int64, known func(size int64) []byte) ([]byte, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -94,14 +99,66 @@ func readFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	if st.Size() > limit {
 		return nil, errcode.Errorf(errcode.BundleTooLarge, "%s is %d bytes, more than the %d allowed", name, st.Size(), limit)
 	}
+	if known != nil {
+		return readKnown(f, name, limit, st.Size(), known(st.Size()))
+	}
 	return readLimited(f, name, limit, st.Size())
+}
+
+// knownPiece is how much of a module readKnown reads at a time: small
+// enough to stay in the cache it is compared from.
+const knownPiece = 64 << 10
+
+// readKnown reads at most limit bytes, as readLimited does, comparing them
+// piece by piece with want: if every byte read equals want's and there are
+// as many, it returns want itself. At the first difference it goes on as
+// readLimited, from the bytes read so far (want's prefix, which they
+// equal, and the piece that differed).
+func readKnown(r io.Reader, name string, limit, sizeHint int64, want []byte) ([]byte, error) {
+	if len(want) == 0 || int64(len(want)) > limit {
+		return readLimited(r, name, limit, sizeHint)
+	}
+	piece := make([]byte, knownPiece)
+	off := 0
+	for {
+		n, err := io.ReadFull(r, piece)
+		if n > 0 && (off+n > len(want) || !bytes.Equal(piece[:n], want[off:off+n])) {
+			b := make([]byte, 0, max(min(max(sizeHint, 0), limit), int64(off+n))+1)
+			b = append(append(b, want[:off]...), piece[:n]...)
+			if int64(len(b)) > limit {
+				return nil, errcode.Errorf(errcode.BundleTooLarge, "%s is larger than %d bytes", name, limit)
+			}
+			if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+				return nil, errcode.Errorf(errcode.BundleUnreadable, "reading %s: %v", name, err)
+			}
+			if err != nil {
+				return b, nil
+			}
+			return readMore(r, name, limit, b)
+		}
+		off += n
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if off == len(want) {
+				return want, nil
+			}
+			// Shorter than want: what was read, which want's prefix is.
+			return append([]byte(nil), want[:off]...), nil
+		case err != nil:
+			return nil, errcode.Errorf(errcode.BundleUnreadable, "reading %s: %v", name, err)
+		}
+	}
 }
 
 // readLimited reads at most limit bytes. sizeHint (what a stat reported; the
 // read does not trust it) sizes the buffer, so that a module is read into
 // one allocation: fresh pages are costly, and a Go guest is megabytes.
 func readLimited(r io.Reader, name string, limit, sizeHint int64) ([]byte, error) {
-	b := make([]byte, 0, min(max(sizeHint, 0), limit)+1)
+	return readMore(r, name, limit, make([]byte, 0, min(max(sizeHint, 0), limit)+1))
+}
+
+// readMore is readLimited appending to b, what was read before.
+func readMore(r io.Reader, name string, limit int64, b []byte) ([]byte, error) {
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)] // grow as append does

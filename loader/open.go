@@ -18,6 +18,20 @@ import (
 // refused, never read (E1004). A missing path is E1002, an unreadable
 // one E1003.
 func Open(path string) (*Bundle, error) {
+	return OpenKnown(path, nil)
+}
+
+// OpenKnown is Open for a caller that may already hold the module's bytes:
+// known, when not nil, is asked for the bytes it expects of a module of a
+// given size (nil: none). A module read from a bundle directory or a bare
+// module file whose bytes all equal those is the Bundle's Module as that
+// very slice, which the caller and the Bundle must never change; any other
+// module is read as Open reads it. Either way the Module holds exactly the
+// bytes read from the file by this call: the known bytes are compared with
+// the file's, piece by piece, never taken for them. A module compared this
+// way is never copied into a buffer of its own, which for a module of
+// megabytes is most of the cost of reading it (fresh pages, zeroed).
+func OpenKnown(path string, known func(size int64) []byte) (*Bundle, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -26,7 +40,7 @@ func Open(path string) (*Bundle, error) {
 		return nil, errcode.Errorf(errcode.BundleUnreadable, "%v", err)
 	}
 	if st.IsDir() {
-		b, err := FromFS(regfile.DirFS(path), path)
+		b, err := fromFS(regfile.DirFS(path), path, known)
 		if b != nil {
 			b.Dir = path
 		}
@@ -47,8 +61,13 @@ func Open(path string) (*Bundle, error) {
 		return nil, errcode.Errorf(errcode.BundleUnreadable, "%v", err)
 	}
 	if IsWasm(head[:n]) || strings.HasSuffix(path, ".wasm") {
-		data, err := io.ReadAll(io.LimitReader(f, MaxModuleBytes+1))
-		if err != nil {
+		var data []byte
+		if st, serr := f.Stat(); serr == nil && known != nil && st.Size() <= MaxModuleBytes {
+			data, err = readKnown(f, path, MaxModuleBytes, st.Size(), known(st.Size()))
+			if err != nil {
+				return nil, err
+			}
+		} else if data, err = io.ReadAll(io.LimitReader(f, MaxModuleBytes+1)); err != nil {
 			return nil, errcode.Errorf(errcode.BundleUnreadable, "%v", err)
 		}
 		return FromModule(data, path)

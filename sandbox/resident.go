@@ -31,6 +31,12 @@ const (
 	// residentPoll is how often the supervisor looks. A guest faulting in
 	// fresh pages gains a few tens of MB between two looks.
 	residentPoll = 5 * time.Millisecond
+	// residentIdlePoll is how often it looks at a runner that has
+	// compiled and waits to be told to start (a warm runner, idle): it
+	// runs nothing of the guest and allocates nothing until then, and
+	// looking every residentPoll cost an idle server a tenth of a core
+	// for two warm runners.
+	residentIdlePoll = 500 * time.Millisecond
 )
 
 // residentBound is the most resident memory a runner of spec may use, in
@@ -68,10 +74,12 @@ func compileBound(spec Spec) time.Duration {
 }
 
 // watchResident looks at pid's resident set every residentPoll until stop
-// is closed, and sends its size, once, when it passes bound. It fails when
-// the process's statistics cannot be read at all, so that a bound that
-// cannot be enforced is known; once the process has gone it stops quietly.
-func watchResident(pid int, bound uint64, stop <-chan struct{}) (<-chan uint64, error) {
+// is closed, and sends its size, once, when it passes bound; between ready
+// being closed and started being closed (the runner waits, compiled, to be
+// told to start) it looks every residentIdlePoll. It fails when the
+// process's statistics cannot be read at all, so that a bound that cannot
+// be enforced is known; once the process has gone it stops quietly.
+func watchResident(pid int, bound uint64, stop, ready, started <-chan struct{}) (<-chan uint64, error) {
 	over := make(chan uint64, 1)
 	if bound == 0 {
 		return over, nil
@@ -97,13 +105,28 @@ func watchResident(pid int, bound uint64, stop <-chan struct{}) (<-chan uint64, 
 	}
 	go func() {
 		defer f.Close()
-		tick := time.NewTicker(residentPoll)
-		defer tick.Stop()
+		t := time.NewTimer(residentPoll)
+		defer t.Stop()
 		for {
 			select {
 			case <-stop:
 				return
-			case <-tick.C:
+			case <-ready:
+				// Compiled: idle until started, and looked at once more
+				// when it is.
+				ready = nil
+				t.Reset(residentIdlePoll)
+				continue
+			case <-started:
+				started = nil
+				t.Reset(0)
+				continue
+			case <-t.C:
+			}
+			if ready == nil && started != nil {
+				t.Reset(residentIdlePoll)
+			} else {
+				t.Reset(residentPoll)
 			}
 			rss, ok := read(buf)
 			if !ok {

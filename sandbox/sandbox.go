@@ -390,13 +390,23 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if spec.Stdin != nil {
 		mc = mc.WithStdin(newStdin(end, spec.Stdin))
 	}
-	// The allocator is the instance's from its instantiation on.
+	// The allocator is the instance's from its instantiation on. Its
+	// memory is unmapped once the guest has returned (the module closed
+	// first: defers run last first), never under an abandoned one.
+	var alloc *allocator
+	if spec.MemoryPages > 0 {
+		alloc = &allocator{limit: uint64(spec.MemoryPages) * pageSize, hit: func() { cancel(&limitError{errcode.MemoryLimit}) }}
+		defer func() {
+			if !abandoned {
+				alloc.release()
+			}
+		}()
+	}
 	withAllocator := func(ctx context.Context) context.Context {
-		if spec.MemoryPages == 0 {
+		if alloc == nil {
 			return ctx
 		}
-		limit := uint64(spec.MemoryPages) * pageSize
-		return experimental.WithMemoryAllocator(ctx, &allocator{limit: limit, hit: func() { cancel(&limitError{errcode.MemoryLimit}) }})
+		return experimental.WithMemoryAllocator(ctx, alloc)
 	}
 
 	// Instantiating (memory, data segments, tables, globals) runs none of

@@ -219,6 +219,7 @@ type proc struct {
 	enc       *gob.Encoder
 	resCh     chan *childResult
 	readyCh   chan struct{}
+	startedCh chan struct{} // closed once the runner is told to start
 	exited    chan struct{}
 	waitErr   error
 	over      <-chan uint64
@@ -325,7 +326,7 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr *os.File, idle
 		return nil, errcode.Errorf(errcode.Internal, "starting the runner: %v", startErr)
 	}
 	p := &proc{cmd: cmd, spec: spec, specW: specW, enc: gob.NewEncoder(specW),
-		resCh: make(chan *childResult, 1), readyCh: make(chan struct{}), exited: make(chan struct{}),
+		resCh: make(chan *childResult, 1), readyCh: make(chan struct{}), startedCh: make(chan struct{}), exited: make(chan struct{}),
 		stopWatch: make(chan struct{}), spawned: time.Now()}
 	go func() {
 		p.waitErr = cmd.Wait()
@@ -385,7 +386,7 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr *os.File, idle
 		}
 	}()
 	p.bound = residentBound(spec)
-	if p.over, err = watchResident(cmd.Process.Pid, p.bound, p.stopWatch); err != nil {
+	if p.over, err = watchResident(cmd.Process.Pid, p.bound, p.stopWatch, p.readyCh, p.startedCh); err != nil {
 		// A runner that has already ended (its spec read, a module refused
 		// at once) has no statistics left to read and nothing to bound:
 		// its result says why it ended. A live runner whose statistics
@@ -472,6 +473,7 @@ func (p *proc) finish(ctx context.Context, hooks Hooks, warm bool) (Result, erro
 	// The wall-time limit counts from here, as the runner's own does.
 	p.enc.Encode(startMessage{Go: true})
 	p.specW.Close()
+	close(p.startedCh)
 
 	var deadline <-chan time.Time
 	if spec.WallTime > 0 {
