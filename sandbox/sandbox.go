@@ -227,20 +227,27 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if spec.CacheDirFunc != nil {
 		spec.CacheDir = spec.CacheDirFunc()
 	}
+	// Both are replaced where a torn cache entry is (compileRepairing).
+	var cache wazero.CompilationCache
+	var rt wazero.Runtime
+	// Closing must not depend on ctx, which may already be cancelled. The
+	// runtime goes before the cache, which holds its compiled code.
+	defer func() {
+		if !abandoned && cache != nil {
+			cache.Close(context.Background())
+		}
+	}()
 	if spec.CacheDir != "" {
-		cache, err := wazero.NewCompilationCacheWithDir(spec.CacheDir)
-		if err != nil {
+		var err error
+		if cache, err = wazero.NewCompilationCacheWithDir(spec.CacheDir); err != nil {
 			return Result{}, errcode.Errorf(errcode.CacheUnavailable, "compilation cache %s: %v", spec.CacheDir, err)
 		}
-		defer func() {
-			if !abandoned {
-				cache.Close(context.Background())
-			}
-		}()
+	}
+	compileCfg := cfg
+	if cache != nil {
 		cfg = cfg.WithCompilationCache(cache)
 	}
-	// Closing must not depend on ctx, which may already be cancelled.
-	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	rt = wazero.NewRuntimeWithConfig(ctx, cfg)
 	defer func() {
 		if !abandoned {
 			rt.Close(context.Background())
@@ -268,7 +275,16 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 			defer close(filled)
 			// A module wazero cannot compile is refused below, by the
 			// interpreter's validation, which is the same.
-			if c, err := compiler.CompileModule(context.Background(), spec.Module); err == nil {
+			c, err := compiler.CompileModule(context.Background(), spec.Module)
+			if cacheReadError(err) {
+				var crt wazero.Runtime
+				var cc wazero.CompilationCache
+				if crt, cc, c, err = compileRepairing(context.Background(), compileCfg, spec.CacheDir, spec.Module); err == nil {
+					defer cc.Close(context.Background())
+					defer crt.Close(context.Background())
+				}
+			}
+			if err == nil {
 				markCompiled(spec.CacheDir, digest)
 				c.Close(context.Background())
 			}
@@ -289,12 +305,24 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCloseOnContextDone(spec.Preempt))
 	}
 	compiled, err := rt.CompileModule(ctx, spec.Module)
+	repaired := false
+	if filled == nil && cacheReadError(err) {
+		// The cache's entry is torn: compiled afresh, into its place.
+		if nrt, ncache, c, rerr := compileRepairing(ctx, compileCfg, spec.CacheDir, spec.Module); rerr == nil {
+			rt.Close(context.Background())
+			cache.Close(context.Background())
+			rt, cache, compiled, err, repaired = nrt, ncache, c, nil, true
+		}
+	}
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.ModuleInvalid, "compiling the module: %v", err)
 	}
 	served := CacheInterpreted
 	if filled == nil {
 		served = cacheOutcome(spec.CacheDir, cached)
+		if repaired {
+			served = CacheMiss
+		}
 		// Marked on every miss a digest is at hand for (a supervised
 		// run's always is), so that a later InterpretFirst run knows the
 		// code is there.
