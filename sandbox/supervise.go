@@ -298,7 +298,9 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr io.Writer, idl
 			return
 		}
 	}()
-	p.bound = residentBound(spec)
+	bounded := spec
+	bounded.CacheDir = cacheDir // an interpreted run's bound needs a cache
+	p.bound = residentBound(bounded)
 	if p.over, err = watchResident(cmd.Process.Pid, p.bound, p.stopWatch); err != nil {
 		// A runner that has already ended (its spec read, a module refused
 		// at once) has no statistics left to read and nothing to bound:
