@@ -439,7 +439,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 		early = m
 		defer func() {
-			if !abandoned {
+			if !abandoned && early != nil {
 				early.Close(context.Background())
 			}
 		}()
@@ -488,7 +488,15 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if filled != nil {
 		// The run's outcome is decided; its process waits for the cache to
 		// be filled, within what is left of its wall time, so that the next
-		// run starts from compiled code.
+		// run starts from compiled code. The interpreter's module is let go
+		// first, and collected at once rather than when the compile's
+		// allocations next double the heap: for the rest of the compile the
+		// runner holds what a compiling run does (TestInterpretFirstResident).
+		rt.Close(context.Background())
+		// What the closures would keep alive (its instance, its compiled
+		// module) is let go too.
+		early, compiled = nil, nil
+		goruntime.GC()
 		select {
 		case <-filled:
 		case <-ctx.Done():
