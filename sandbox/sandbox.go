@@ -125,10 +125,12 @@ type Spec struct {
 	// (see compiledMark) in wazero's interpreter, which starts
 	// in a fraction of a compile, while the module is compiled into
 	// CacheDir beside it; runs from then on start from the compiled code.
-	// The interpreted run is slower at computing (several times, for tight
-	// loops), within the same limits, so it suits modules whose first run
-	// is short; Run returns once the compile has ended, or at the end of
-	// the wall time. Without CacheDir it does nothing.
+	// The interpreted run is slower at computing (65 times on a tight
+	// integer loop), within the same limits, and holds the interpreter's
+	// copy of the module beside the compile until the guest's outcome is
+	// decided, so it suits modules whose first run is short; Run returns
+	// once the compile has ended, or at the end of the wall time. Without
+	// CacheDir it does nothing.
 	InterpretFirst bool
 
 	// Gate decides every host call. Nil means shim.Gate().
