@@ -167,3 +167,27 @@ func TestInterpretFirstStopContinue(t *testing.T) {
 		}
 	}
 }
+
+// TestInterpretFirstCompileOutlastsWallTime: a module whose compile takes
+// longer than its wall time (crash, about a second to compile, with a
+// 400 ms wall time) is still compiled into the cache by its interpreted
+// first run, within the compile's own bound, as a compiling run would
+// compile it: the guest's outcome is reported at once, the runner goes on
+// compiling, and the next run starts from the compiled code. Bounded by
+// the wall time instead, the compile never ended, and every run of the
+// module was interpreted and lasted its whole wall time.
+func TestInterpretFirstCompileOutlastsWallTime(t *testing.T) {
+	cache := t.TempDir()
+	for _, want := range []string{CacheInterpreted, CacheHit} {
+		s, stdout, stderr := spec(t, "crash", "nap", "1")
+		s.CacheDir, s.InterpretFirst, s.WallTime = cache, true, 400*time.Millisecond
+		var served string
+		res, err := Supervise(context.Background(), testExe(t), s, Hooks{Compiled: func(c string) { served = c }})
+		if err != nil || res.ExitCode != 0 || stdout.String() != "napped\n" {
+			t.Fatalf("%+v %v, stdout %q, stderr %q", res, err, stdout, stderr)
+		}
+		if served != want {
+			t.Fatalf("the cache served %q, want %q", served, want)
+		}
+	}
+}

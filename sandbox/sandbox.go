@@ -128,10 +128,17 @@ type Spec struct {
 	// The interpreted run is slower at computing (65 times on a tight
 	// integer loop), within the same limits, and holds the interpreter's
 	// copy of the module beside the compile until the guest's outcome is
-	// decided, so it suits modules whose first run is short; Run returns
-	// once the compile has ended, or at the end of the wall time. Without
-	// CacheDir it does nothing.
+	// decided, so it suits modules whose first run is short. Run returns
+	// once the compile has ended (within its own bound, as a compiling
+	// run's compile: the wall time, but at least 5 s and 2 s per MiB), or
+	// when ctx ends; the outcome is the guest's whichever way the compile
+	// ends. Without CacheDir it does nothing.
 	InterpretFirst bool
+	// Decided, if set, is called where Run goes on once the workload's
+	// outcome is decided (an interpreted run whose module still compiles
+	// into the cache beside it), with the outcome Run will return, so that
+	// a runner can report it without waiting for the compile.
+	Decided func(Result, error)
 
 	// Gate decides every host call. Nil means shim.Gate().
 	Gate shim.Table
@@ -453,7 +460,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 	}
 
-	// The wall-time limit covers the workload, not its compilation.
+	// The wall-time limit covers the workload, not its compilation, nor
+	// the compile that goes on beside an interpreted run once it has ended.
+	runCtx := ctx
 	if spec.WallTime > 0 {
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeoutCause(ctx, spec.WallTime, &limitError{errcode.WallTimeLimit})
@@ -489,8 +498,8 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	res, err := outcome(ctx, runErr, &spec)
 	if filled != nil {
 		// The run's outcome is decided; its process waits for the cache to
-		// be filled, within what is left of its wall time, so that the next
-		// run starts from compiled code. The interpreter's module is let go
+		// be filled, within the compile's own bound, so that the next run
+		// starts from compiled code. The interpreter's module is let go
 		// first, and collected at once rather than when the compile's
 		// allocations next double the heap: for the rest of the compile the
 		// runner holds what a compiling run does (TestInterpretFirstResident).
@@ -498,10 +507,20 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		// What the closures would keep alive (its instance, its compiled
 		// module) is let go too.
 		early, compiled = nil, nil
+		if spec.Decided != nil {
+			spec.Decided(res, err)
+		}
 		goruntime.GC()
+		var bound <-chan time.Time
+		if d := compileBound(spec); d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			bound = t.C
+		}
 		select {
 		case <-filled:
-		case <-ctx.Done():
+		case <-runCtx.Done():
+		case <-bound:
 		}
 	}
 	return res, err
