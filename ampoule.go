@@ -87,8 +87,10 @@ type Config struct {
 	// wazero's interpreter, while it is compiled into the cache beside
 	// the run (sandbox.Spec.InterpretFirst): a first run's output comes in
 	// about a tenth of a compile, and later runs start from compiled code.
-	// An interpreted run computes several times slower within the same
-	// limits, so it is for modules whose first run is short. It does
+	// An interpreted run computes far slower within the same limits (65
+	// times on a tight integer loop) and holds the interpreter's copy of
+	// the module beside the compile, so it is for modules whose first run
+	// is short. It does
 	// nothing where the run has no cache (NoCache, or staging and
 	// production without the authenticated cache).
 	InterpretFirst bool

@@ -28,6 +28,14 @@ const (
 	// twice what was measured here (61 MB peak for a 2.6 MB Go module,
 	// 254 MB for a 15.8 MB one).
 	residentPerModuleByte = 32
+	// residentInterpretedPerModuleByte is what a run that interprets its
+	// module (Spec.InterpretFirst) keeps beside the compile that goes on
+	// meanwhile, per byte of module: wazero's interpreter holds the whole
+	// module as its own instructions for as long as the guest runs, which
+	// may be all of the compile. Twice what was measured here (a runner's
+	// peak grows by 21 bytes per byte of hello's 2.7 MB module, by 23 for a
+	// 17 MB Go module; see BENCHMARKS.md).
+	residentInterpretedPerModuleByte = 48
 	// residentPoll is how often the supervisor looks. A guest faulting in
 	// fresh pages gains a few tens of MB between two looks.
 	residentPoll = 5 * time.Millisecond
@@ -42,13 +50,19 @@ const (
 // residentBound is the most resident memory a runner of spec may use, in
 // bytes: its memory limit twice (linear memory, and as much again for what
 // the guest makes outside it: tables, segments, globals), the runner's own
-// overhead and what compiling the module costs. Zero means no bound (no
-// memory limit).
+// overhead and what compiling the module costs, and, where the module may
+// run interpreted while it compiles (InterpretFirst with a cache: the
+// runner decides by the cache's mark, which the host may remove), what
+// the interpreter keeps of it too. Zero means no bound (no memory limit).
 func residentBound(spec Spec) uint64 {
 	if spec.MemoryPages == 0 {
 		return 0
 	}
-	return 2*uint64(spec.MemoryPages)*pageSize + residentOverhead + residentPerModuleByte*uint64(len(spec.Module))
+	perByte := uint64(residentPerModuleByte)
+	if spec.InterpretFirst && spec.CacheDir != "" {
+		perByte += residentInterpretedPerModuleByte
+	}
+	return 2*uint64(spec.MemoryPages)*pageSize + residentOverhead + perByte*uint64(len(spec.Module))
 }
 
 // Compilation happens before the wall-time clock starts, so it has a bound

@@ -125,11 +125,20 @@ type Spec struct {
 	// (see compiledMark) in wazero's interpreter, which starts
 	// in a fraction of a compile, while the module is compiled into
 	// CacheDir beside it; runs from then on start from the compiled code.
-	// The interpreted run is slower at computing (several times, for tight
-	// loops), within the same limits, so it suits modules whose first run
-	// is short; Run returns once the compile has ended, or at the end of
-	// the wall time. Without CacheDir it does nothing.
+	// The interpreted run is slower at computing (65 times on a tight
+	// integer loop), within the same limits, and holds the interpreter's
+	// copy of the module beside the compile until the guest's outcome is
+	// decided, so it suits modules whose first run is short. Run returns
+	// once the compile has ended (within its own bound, as a compiling
+	// run's compile: the wall time, but at least 5 s and 2 s per MiB), or
+	// when ctx ends; the outcome is the guest's whichever way the compile
+	// ends. Without CacheDir it does nothing.
 	InterpretFirst bool
+	// Decided, if set, is called where Run goes on once the workload's
+	// outcome is decided (an interpreted run whose module still compiles
+	// into the cache beside it), with the outcome Run will return, so that
+	// a runner can report it without waiting for the compile.
+	Decided func(Result, error)
 
 	// Gate decides every host call. Nil means shim.Gate().
 	Gate shim.Table
@@ -227,20 +236,27 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if spec.CacheDirFunc != nil {
 		spec.CacheDir = spec.CacheDirFunc()
 	}
+	// Both are replaced where a torn cache entry is (compileRepairing).
+	var cache wazero.CompilationCache
+	var rt wazero.Runtime
+	// Closing must not depend on ctx, which may already be cancelled. The
+	// runtime goes before the cache, which holds its compiled code.
+	defer func() {
+		if !abandoned && cache != nil {
+			cache.Close(context.Background())
+		}
+	}()
 	if spec.CacheDir != "" {
-		cache, err := wazero.NewCompilationCacheWithDir(spec.CacheDir)
-		if err != nil {
+		var err error
+		if cache, err = wazero.NewCompilationCacheWithDir(spec.CacheDir); err != nil {
 			return Result{}, errcode.Errorf(errcode.CacheUnavailable, "compilation cache %s: %v", spec.CacheDir, err)
 		}
-		defer func() {
-			if !abandoned {
-				cache.Close(context.Background())
-			}
-		}()
+	}
+	compileCfg := cfg
+	if cache != nil {
 		cfg = cfg.WithCompilationCache(cache)
 	}
-	// Closing must not depend on ctx, which may already be cancelled.
-	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	rt = wazero.NewRuntimeWithConfig(ctx, cfg)
 	defer func() {
 		if !abandoned {
 			rt.Close(context.Background())
@@ -268,7 +284,16 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 			defer close(filled)
 			// A module wazero cannot compile is refused below, by the
 			// interpreter's validation, which is the same.
-			if c, err := compiler.CompileModule(context.Background(), spec.Module); err == nil {
+			c, err := compiler.CompileModule(context.Background(), spec.Module)
+			if cacheReadError(err) {
+				var crt wazero.Runtime
+				var cc wazero.CompilationCache
+				if crt, cc, c, err = compileRepairing(context.Background(), compileCfg, spec.CacheDir, spec.Module); err == nil {
+					defer cc.Close(context.Background())
+					defer crt.Close(context.Background())
+				}
+			}
+			if err == nil {
 				markCompiled(spec.CacheDir, digest)
 				c.Close(context.Background())
 			}
@@ -289,12 +314,24 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCloseOnContextDone(spec.Preempt))
 	}
 	compiled, err := rt.CompileModule(ctx, spec.Module)
+	repaired := false
+	if filled == nil && cacheReadError(err) {
+		// The cache's entry is torn: compiled afresh, into its place.
+		if nrt, ncache, c, rerr := compileRepairing(ctx, compileCfg, spec.CacheDir, spec.Module); rerr == nil {
+			rt.Close(context.Background())
+			cache.Close(context.Background())
+			rt, cache, compiled, err, repaired = nrt, ncache, c, nil, true
+		}
+	}
 	if err != nil {
 		return Result{}, errcode.Errorf(errcode.ModuleInvalid, "compiling the module: %v", err)
 	}
 	served := CacheInterpreted
 	if filled == nil {
 		served = cacheOutcome(spec.CacheDir, cached)
+		if repaired {
+			served = CacheMiss
+		}
 		// Marked on every miss a digest is at hand for (a supervised
 		// run's always is), so that a later InterpretFirst run knows the
 		// code is there.
@@ -421,7 +458,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 		early = m
 		defer func() {
-			if !abandoned {
+			if !abandoned && early != nil {
 				early.Close(context.Background())
 			}
 		}()
@@ -433,7 +470,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 	}
 
-	// The wall-time limit covers the workload, not its compilation.
+	// The wall-time limit covers the workload, not its compilation, nor
+	// the compile that goes on beside an interpreted run once it has ended.
+	runCtx := ctx
 	if spec.WallTime > 0 {
 		var stop context.CancelFunc
 		ctx, stop = context.WithTimeoutCause(ctx, spec.WallTime, &limitError{errcode.WallTimeLimit})
@@ -469,11 +508,29 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	res, err := outcome(ctx, runErr, &spec)
 	if filled != nil {
 		// The run's outcome is decided; its process waits for the cache to
-		// be filled, within what is left of its wall time, so that the next
-		// run starts from compiled code.
+		// be filled, within the compile's own bound, so that the next run
+		// starts from compiled code. The interpreter's module is let go
+		// first, and collected at once rather than when the compile's
+		// allocations next double the heap: for the rest of the compile the
+		// runner holds what a compiling run does (TestInterpretFirstResident).
+		rt.Close(context.Background())
+		// What the closures would keep alive (its instance, its compiled
+		// module) is let go too.
+		early, compiled = nil, nil
+		if spec.Decided != nil {
+			spec.Decided(res, err)
+		}
+		goruntime.GC()
+		var bound <-chan time.Time
+		if d := compileBound(spec); d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			bound = t.C
+		}
 		select {
 		case <-filled:
-		case <-ctx.Done():
+		case <-runCtx.Done():
+		case <-bound:
 		}
 	}
 	return res, err

@@ -84,6 +84,10 @@ type childResult struct {
 	Code     errcode.Code // 0: no error
 	Message  string
 	Hint     string
+	// Filling, with the result: the runner goes on compiling the module
+	// into the cache beside the run it has ended (Spec.InterpretFirst),
+	// and exits once the compile has.
+	Filling bool
 }
 
 // Hooks let a supervisor act at points of a run. Either may be nil.
@@ -385,7 +389,9 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr *os.File, idle
 			return
 		}
 	}()
-	p.bound = residentBound(spec)
+	bounded := spec
+	bounded.CacheDir = cacheDir // an interpreted run's bound needs a cache
+	p.bound = residentBound(bounded)
 	if p.over, err = watchResident(cmd.Process.Pid, p.bound, p.stopWatch, p.readyCh, p.startedCh); err != nil {
 		// A runner that has already ended (its spec read, a module refused
 		// at once) has no statistics left to read and nothing to bound:
@@ -493,7 +499,12 @@ func (p *proc) finish(ctx context.Context, hooks Hooks, warm bool) (Result, erro
 		// The runner has written all its output and is exiting. Its
 		// streams are files (start's callers copy any other writer
 		// themselves), so its exit (the kernel tearing down its address
-		// space) need not delay ours, and the waiting goroutine reaps it.
+		// space) need not delay ours, and the waiting goroutine reaps it;
+		// but a compile it still fills the cache with, beside a run it
+		// interpreted, is given its compile's bound.
+		if r.Filling {
+			p.awaitFill(ctx)
+		}
 		if hooks.WaitExit {
 			<-p.exited
 		}
@@ -514,6 +525,30 @@ func (p *proc) finish(ctx context.Context, hooks Hooks, warm bool) (Result, erro
 	case rss := <-p.over:
 		p.kill()
 		return Result{}, residentError(rss, p.bound, spec)
+	}
+}
+
+// awaitFill waits for a runner that has reported its run's outcome and
+// goes on compiling the module into the cache: the caller may store what
+// it compiles (the authenticated cache commits it), and a runner outliving
+// its supervisor dies with it. The compile has the bound a compiling run's
+// has; the caller's context and the resident bound end it too, by killing
+// the runner. None of them changes the outcome, which is decided.
+func (p *proc) awaitFill(ctx context.Context) {
+	var bound <-chan time.Time
+	if d := compileBound(p.spec); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		bound = t.C
+	}
+	select {
+	case <-p.exited:
+	case <-ctx.Done():
+		p.kill()
+	case <-bound:
+		p.kill()
+	case <-p.over:
+		p.kill()
 	}
 }
 
@@ -541,27 +576,28 @@ func RunChild() int {
 	}
 	resEnc := gob.NewEncoder(resF)
 	if err := Protect(); err != nil {
-		return report(resF, resEnc, Result{}, errcode.Errorf(errcode.ProtectionUnavailable, "the runner: %v", err))
+		return report(resF, resEnc, Result{}, errcode.Errorf(errcode.ProtectionUnavailable, "the runner: %v", err), false)
 	}
 	var cs childSpec
 	dec := gob.NewDecoder(specF)
 	if err := dec.Decode(&cs); err != nil {
-		return report(resF, resEnc, Result{}, errcode.Errorf(errcode.Internal, "reading the run spec: %v", err))
+		return report(resF, resEnc, Result{}, errcode.Errorf(errcode.Internal, "reading the run spec: %v", err), false)
 	}
 	module, err := mapModule(modF)
 	if err != nil {
-		return report(resF, resEnc, Result{}, errcode.Errorf(errcode.Internal, "reading the module: %v", err))
+		return report(resF, resEnc, Result{}, errcode.Errorf(errcode.Internal, "reading the module: %v", err), false)
 	}
 	var mounts []Mount
 	for _, d := range cs.Dirs {
 		root, err := shim.RootFromFD(d.FD, d.Host)
 		if err != nil {
-			return report(resF, resEnc, Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err))
+			return report(resF, resEnc, Result{}, errcode.Errorf(errcode.DirInvalid, "mount %s::%s: %v", d.Host, d.Guest, err), false)
 		}
 		defer root.Close()
 		mounts = append(mounts, Mount{Host: d.Host, Guest: d.Guest, Writable: d.Writable, MaxBytes: d.MaxBytes, Root: root})
 	}
 	var cache string
+	reported := false
 	var trace io.Writer
 	if cs.Trace {
 		trace = os.Stderr
@@ -576,6 +612,14 @@ func RunChild() int {
 		// checked that they cannot have changed since.
 		ModuleDigest: func() [48]byte { return cs.ModuleSHA384 },
 		Compiled:     func(c string) { cache = c },
+		// An interpreted run's outcome, reported before the compile
+		// beside it has ended: the supervisor waits for that itself, to
+		// the runner's exit. Its stdout and stderr stay open until then:
+		// the compile opens files, which must not take their numbers.
+		Decided: func(res Result, err error) {
+			report(resF, resEnc, res, err, true)
+			reported = true
+		},
 		BeforeStart: func() error {
 			defer specF.Close()
 			if err := resEnc.Encode(childResult{Ready: true, Cache: cache}); err != nil {
@@ -597,8 +641,11 @@ func RunChild() int {
 	// result, so that a supervisor copying them sees their end with the
 	// result rather than at this process's exit (the kernel tearing down
 	// its address space, milliseconds later).
+	if reported {
+		return 0
+	}
 	releaseStdio()
-	return report(resF, resEnc, res, err)
+	return report(resF, resEnc, res, err, false)
 }
 
 // releaseStdio closes the runner's stdout and stderr, releasing the
@@ -610,8 +657,10 @@ func releaseStdio() {
 	unix.Close(2)
 }
 
-func report(w *os.File, enc *gob.Encoder, res Result, err error) int {
-	r := childResult{ExitCode: res.ExitCode}
+// report sends the run's outcome; filling says the runner goes on
+// compiling the module into the cache (childResult.Filling).
+func report(w *os.File, enc *gob.Encoder, res Result, err error, filling bool) int {
+	r := childResult{ExitCode: res.ExitCode, Filling: filling}
 	if err != nil {
 		var e *errcode.Error
 		if !errors.As(err, &e) {

@@ -219,6 +219,16 @@ func TestSuperviseResidentBound(t *testing.T) {
 	if b := residentBound(s); b != 2<<20+residentOverhead+residentPerModuleByte*uint64(len(s.Module)) {
 		t.Errorf("resident bound %d", b)
 	}
+	// A run that may interpret while it compiles holds the interpreter's
+	// module too; without a cache it never interprets.
+	s.InterpretFirst = true
+	if b := residentBound(s); b != 2<<20+residentOverhead+residentPerModuleByte*uint64(len(s.Module)) {
+		t.Errorf("resident bound %d with InterpretFirst and no cache", b)
+	}
+	s.CacheDir = t.TempDir()
+	if b := residentBound(s); b != 2<<20+residentOverhead+(residentPerModuleByte+residentInterpretedPerModuleByte)*uint64(len(s.Module)) {
+		t.Errorf("resident bound %d with InterpretFirst", b)
+	}
 }
 
 // TestSuperviseCompileBound: a module within the structure limits that

@@ -22,47 +22,10 @@ import (
 )
 
 // hostileBundle makes a bundle of the corpus's committed module with tight
-// limits (the header's memory limit, or 16MiB; a 1 s wall time for the
-// modules expected to reach it, 10 s for the others) and, if its header asks, a
-// preopened directory holding a file and links out of it (abs -> /etc,
-// rel -> the directory's parent).
+// limits (testwasm.HostileBundle).
 func hostileBundle(t *testing.T, tc testwasm.Hostile) string {
 	t.Helper()
-	base := t.TempDir()
-	bundle := filepath.Join(base, "bundle")
-	os.MkdirAll(bundle, 0o755)
-	if err := os.WriteFile(filepath.Join(bundle, "module.wasm"), tc.Wasm, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	manifest := fmt.Sprintf("name = %q\nprofiles = [\"debug\", \"staging\", \"production\"]\n", tc.Name)
-	if tc.Dirs != "" {
-		data := filepath.Join(base, "data")
-		os.MkdirAll(data, 0o755)
-		os.WriteFile(filepath.Join(data, "inside.txt"), []byte("inside\n"), 0o644)
-		os.WriteFile(filepath.Join(base, "outside.txt"), []byte("HOST FILE\n"), 0o644)
-		os.Symlink("/etc", filepath.Join(data, "abs"))
-		os.Symlink("..", filepath.Join(data, "rel"))
-		mode := ""
-		if tc.Dirs == "rw" {
-			mode = "::rw"
-		}
-		manifest += fmt.Sprintf("dirs = [%q]\n", data+"::/data"+mode)
-	}
-	memory := tc.Memory
-	if memory == "" {
-		memory = "16MiB"
-	}
-	// A module the corpus expects to end at its wall time gets 1 s; the
-	// others, whose subject is another limit, 10 s, so that a loaded
-	// machine running a deep recursion or a big allocation slowly does not
-	// end it at the wall time instead (seen at a load average of 20).
-	wall := "10s"
-	if tc.Expect == errcode.WallTimeLimit {
-		wall = "1s"
-	}
-	manifest += "[limits]\nmemory = \"" + memory + "\"\nwall_time = \"" + wall + "\"\noutput = \"256KiB\"\nopen_files = 16\nfile_output = \"1MiB\"\n"
-	writeManifest(t, bundle, manifest)
-	return bundle
+	return testwasm.HostileBundle(t, tc)
 }
 
 // runnersLeft lists runner processes that outlived their supervisor (an

@@ -178,3 +178,48 @@ func committedWasm(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// HostileBundle makes a bundle of the corpus module h with tight limits,
+// allowed under debug, staging and production: the header's memory
+// limit, or 16MiB; a 1 s wall time for the modules expected to reach it,
+// 10 s for the others, so that a loaded machine running a deep recursion
+// or a big allocation slowly does not end it at the wall time instead
+// (seen at a load average of 20); and, if its header asks, a preopened
+// directory holding a file and links out of it (abs -> /etc, rel -> the
+// directory's parent).
+func HostileBundle(t testing.TB, h Hostile) string {
+	t.Helper()
+	base := t.TempDir()
+	bundle := filepath.Join(base, "bundle")
+	os.MkdirAll(bundle, 0o755)
+	if err := os.WriteFile(filepath.Join(bundle, "module.wasm"), h.Wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	manifest := fmt.Sprintf("name = %q\nprofiles = [\"debug\", \"staging\", \"production\"]\n", h.Name)
+	if h.Dirs != "" {
+		data := filepath.Join(base, "data")
+		os.MkdirAll(data, 0o755)
+		os.WriteFile(filepath.Join(data, "inside.txt"), []byte("inside\n"), 0o644)
+		os.WriteFile(filepath.Join(base, "outside.txt"), []byte("HOST FILE\n"), 0o644)
+		os.Symlink("/etc", filepath.Join(data, "abs"))
+		os.Symlink("..", filepath.Join(data, "rel"))
+		mode := ""
+		if h.Dirs == "rw" {
+			mode = "::rw"
+		}
+		manifest += fmt.Sprintf("dirs = [%q]\n", data+"::/data"+mode)
+	}
+	memory := h.Memory
+	if memory == "" {
+		memory = "16MiB"
+	}
+	wall := "10s"
+	if h.Expect == errcode.WallTimeLimit {
+		wall = "1s"
+	}
+	manifest += "[limits]\nmemory = \"" + memory + "\"\nwall_time = \"" + wall + "\"\noutput = \"256KiB\"\nopen_files = 16\nfile_output = \"1MiB\"\n"
+	if err := os.WriteFile(filepath.Join(bundle, "ampoule.toml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return bundle
+}
