@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ulikunitz/xz/lzma"
 )
 
 // The boot whose TCG event log is testdata/tpm_eventlog_debian12.bin
@@ -24,6 +26,8 @@ const (
 	tpmLogMemory       = 1024 << 20
 	tpmLogKernel       = "/boot/vmlinuz-6.1.0-57-amd64"
 	tpmLogKernelSHA256 = "85667e6c72245133bd7e3e80bac7d16b26fda15c0a3c68faa4b713850ea526cd"
+	debianOVMF         = "/usr/share/ovmf/OVMF.fd"
+	debianOVMFSHA256   = "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773"
 )
 
 // TCG event types (TCG PC Client Platform Firmware Profile, section 10.4.1).
@@ -403,4 +407,69 @@ func FuzzAuthenticode(f *testing.F) {
 			t.Fatalf("not E1079: %v", err)
 		}
 	})
+}
+
+// lzmaSection is an EFI_GUID_DEFINED_SECTION of edk2's LZMA GUID holding
+// data compressed.
+func lzmaSection(t testing.TB, data []byte) []byte {
+	t.Helper()
+	var c bytes.Buffer
+	w, err := lzma.NewWriter(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := make([]byte, 24, 24+c.Len())
+	size := 24 + c.Len()
+	s[0], s[1], s[2], s[3] = byte(size), byte(size>>8), byte(size>>16), 0x02
+	copy(s[4:], guidLZMASection[:])
+	binary.LittleEndian.PutUint16(s[20:], 24)
+	return append(s, c.Bytes()...)
+}
+
+// TestTDVFMeasuresBoot: a TDVF measures a TD's boot only with TdTcg2Dxe,
+// found whether its volume is compressed or not; Debian 12's OVMF.fd
+// has none, so it extends no RTMR.
+func TestTDVFMeasuresBoot(t *testing.T) {
+	filler := bytes.Repeat([]byte("firmware volume "), 256)
+	driver := append(append(slices.Clone(filler), guidTdTcg2Dxe[:]...), filler...)
+	for _, tc := range []struct {
+		name string
+		fw   []byte
+		want bool
+	}{
+		{"no driver", filler, false},
+		{"the driver uncompressed", driver, true},
+		{"the driver in an LZMA section", append(slices.Clone(filler), lzmaSection(t, driver)...), true},
+		{"an LZMA section without it", append(slices.Clone(filler), lzmaSection(t, filler)...), false},
+		{"a corrupt LZMA section", func() []byte { s := lzmaSection(t, driver); clear(s[30:]); return s }(), false},
+		{"a section larger than the image", func() []byte { s := lzmaSection(t, driver); s[2] = 0xff; return s }(), false},
+	} {
+		if got := TDVFMeasuresBoot(tc.fw); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	fw, err := os.ReadFile(debianOVMF)
+	if err != nil || hex.EncodeToString(sha256Sum(fw)) != debianOVMFSHA256 {
+		t.Skipf("Debian 12's %s (ovmf 2022.11-6+deb12u2) is not installed: %v", debianOVMF, err)
+	}
+	if TDVFMeasuresBoot(fw) {
+		t.Errorf("Debian 12's OVMF.fd is said to carry TdTcg2Dxe")
+	}
+	// Its compressed volume does hold the TPM's driver, Tcg2Dxe: the
+	// search finds what is there.
+	if !firmwareHolds(fw, guidLE("fdff263d-5f68-4591-87ba-b768f445a9af")) {
+		t.Error("Tcg2Dxe is not found in Debian 12's OVMF.fd")
+	}
+}
+
+// FuzzTDVFMeasuresBoot: any bytes give an answer, never a panic or an
+// unbounded allocation.
+func FuzzTDVFMeasuresBoot(f *testing.F) {
+	f.Add(lzmaSection(f, []byte("volume")))
+	f.Add(append([]byte("x"), guidTdTcg2Dxe[:]...))
+	f.Fuzz(func(t *testing.T, b []byte) { TDVFMeasuresBoot(b) })
 }
