@@ -282,7 +282,10 @@ func (m *LaunchMeasurements) Text() string {
 		for _, e := range r.Events {
 			fmt.Fprintf(&b, "tdx_rtmr_event         %d %s %s\n", e.RTMR, e.Digest, e.Event)
 		}
-		fmt.Fprintf(&b, "tdx_memory_mib         %d\ntdx_rtmrs_checked      %s\n", m.TDXMemoryMiB, r.Checked)
+		fmt.Fprintf(&b, "tdx_memory_mib         %d\n", m.TDXMemoryMiB)
+		if len(r.Events) > 0 {
+			fmt.Fprintf(&b, "tdx_rtmrs_checked      %s\n", r.Checked)
+		}
 	}
 	return b.String()
 }
