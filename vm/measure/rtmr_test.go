@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -30,80 +29,15 @@ const (
 	debianOVMFSHA256   = "7b456907dd0786d415999e801a1ac4637b8ed4d7cf5378cfc6edbe5e574dd773"
 )
 
-// TCG event types (TCG PC Client Platform Firmware Profile, section 10.4.1).
-const (
-	evSeparator                = 0x4
-	evEventTag                 = 0x6
-	evEFIBootServicesAppl      = 0x80000003
-	evEFIAction                = 0x80000007
-	tpmAlgSHA256, tpmAlgSHA384 = 0x0b, 0x0c
-)
-
-// tcgEvent is one event of a crypto-agile TCG event log.
-type tcgEvent struct {
-	PCR, Type uint32
-	Digests   map[uint16][]byte
-	Data      []byte
-}
-
-// parseTCGLog reads a crypto-agile (TCG2) event log: its SHA-1-format
-// first event, whose Spec ID Event03 data gives the digest sizes, then
-// TCG_PCR_EVENT2 records.
-func parseTCGLog(b []byte) ([]tcgEvent, error) {
-	le := binary.LittleEndian
-	if len(b) < 32 {
-		return nil, errors.New("shorter than its first event")
-	}
-	n := le.Uint32(b[28:])
-	if uint64(n) > uint64(len(b)-32) || n < 28 || !bytes.Equal(b[32:48], []byte("Spec ID Event03\x00")) {
-		return nil, errors.New("no Spec ID Event03")
-	}
-	spec := b[32 : 32+n]
-	algs := map[uint16]int{}
-	count := le.Uint32(spec[24:])
-	if uint64(count) > uint64(len(spec)-28)/4 {
-		return nil, errors.New("the Spec ID event's algorithms do not fit")
-	}
-	for i := range count {
-		algs[le.Uint16(spec[28+4*i:])] = int(le.Uint16(spec[30+4*i:]))
-	}
-	var events []tcgEvent
-	for r := b[32+n:]; len(r) > 0; {
-		if len(r) < 12 {
-			return nil, errors.New("a truncated event")
-		}
-		e := tcgEvent{PCR: le.Uint32(r), Type: le.Uint32(r[4:]), Digests: map[uint16][]byte{}}
-		k := le.Uint32(r[8:])
-		r = r[12:]
-		for range k {
-			if len(r) < 2 {
-				return nil, errors.New("a truncated digest")
-			}
-			size, ok := algs[le.Uint16(r)]
-			if !ok || len(r) < 2+size {
-				return nil, fmt.Errorf("a digest of algorithm %#x", le.Uint16(r))
-			}
-			e.Digests[le.Uint16(r)] = r[2 : 2+size]
-			r = r[2+size:]
-		}
-		if len(r) < 4 || uint64(le.Uint32(r)) > uint64(len(r)-4) {
-			return nil, errors.New("a truncated event's data")
-		}
-		e.Data, r = r[4:4+le.Uint32(r)], r[4+le.Uint32(r):]
-		events = append(events, e)
-	}
-	return events, nil
-}
-
 // rtmrEventsOfTPMLog are the events of a TPM boot's log that TdTcg2Dxe
 // extends into RTMR1 and RTMR2 (PCR 2 to 6, and 8 to 15), less the
 // separators of PCR 2, 3, 5 and 6, which TDX's firmware extends once for
 // RTMR1 where a TPM's extends one per PCR.
-func rtmrEventsOfTPMLog(events []tcgEvent) []tcgEvent {
-	var out []tcgEvent
+func rtmrEventsOfTPMLog(events []TCGEvent) []TCGEvent {
+	var out []TCGEvent
 	for _, e := range events {
 		switch {
-		case e.Type == evSeparator && e.PCR != 4:
+		case e.Type == EVSeparator && e.PCR != 4:
 		case e.PCR >= 2 && e.PCR <= 6, e.PCR >= 8 && e.PCR <= 15:
 			out = append(out, e)
 		}
@@ -126,7 +60,7 @@ func TestRTMREventsAgainstTPMLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log, err := parseTCGLog(raw)
+	log, err := ParseTCGEventLog(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,13 +87,13 @@ func TestRTMREventsAgainstTPMLog(t *testing.T) {
 		pcr, typ uint32
 		data     string
 	}{
-		{4, evEFIBootServicesAppl, ""},
-		{4, evEFIAction, actionCallingApplication},
-		{4, evSeparator, "\x00\x00\x00\x00"},
-		{9, evEventTag, "\xed\x22\x3b\x8f\x1a\x00\x00\x00LOADED_IMAGE::LoadOptions\x00"},
-		{9, evEventTag, "\xec\x22\x3b\x8f\x0d\x00\x00\x00Linux initrd\x00"},
-		{5, evEFIAction, actionExitBootServices},
-		{5, evEFIAction, actionExitBootSucceeded},
+		{4, EVEFIBootServicesApp, ""},
+		{4, EVEFIAction, actionCallingApplication},
+		{4, EVSeparator, "\x00\x00\x00\x00"},
+		{9, EVEventTag, "\xed\x22\x3b\x8f\x1a\x00\x00\x00LOADED_IMAGE::LoadOptions\x00"},
+		{9, EVEventTag, "\xec\x22\x3b\x8f\x0d\x00\x00\x00Linux initrd\x00"},
+		{5, EVEFIAction, actionExitBootServices},
+		{5, EVEFIAction, actionExitBootSucceeded},
 	}
 	for i, e := range theirs {
 		w, o := want[i], ours[i]
@@ -173,8 +107,8 @@ func TestRTMREventsAgainstTPMLog(t *testing.T) {
 			t.Logf("the kernel's event is not checked: %s is not the kernel booted (SHA-256 %s)", tpmLogKernel, tpmLogKernelSHA256)
 			continue
 		}
-		if !bytes.Equal(e.Digests[tpmAlgSHA384], o.Digest[:]) {
-			t.Errorf("%s: digest %x, the log's %x", o.Name, o.Digest, e.Digests[tpmAlgSHA384])
+		if !bytes.Equal(e.Digests[AlgSHA384], o.Digest[:]) {
+			t.Errorf("%s: digest %x, the log's %x", o.Name, o.Digest, e.Digests[AlgSHA384])
 		}
 	}
 	if haveKernel {
@@ -183,8 +117,8 @@ func TestRTMREventsAgainstTPMLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		d, err := authenticode(sha256.New(), patched)
-		if err != nil || !bytes.Equal(d, theirs[0].Digests[tpmAlgSHA256]) {
-			t.Errorf("the patched kernel's Authenticode SHA-256 %x (%v), the log's %x", d, err, theirs[0].Digests[tpmAlgSHA256])
+		if err != nil || !bytes.Equal(d, theirs[0].Digests[AlgSHA256]) {
+			t.Errorf("the patched kernel's Authenticode SHA-256 %x (%v), the log's %x", d, err, theirs[0].Digests[AlgSHA256])
 		}
 		// Unpatched, the kernel's digest is another: QEMU's header
 		// writes are measured.
@@ -472,4 +406,46 @@ func FuzzTDVFMeasuresBoot(f *testing.F) {
 	f.Add(lzmaSection(f, []byte("volume")))
 	f.Add(append([]byte("x"), guidTdTcg2Dxe[:]...))
 	f.Fuzz(func(t *testing.T, b []byte) { TDVFMeasuresBoot(b) })
+}
+
+// TestParseTCGEventLogRefusals: a log cut anywhere, or with a count or
+// size past its end, is E1022; trailing zeros (a firmware's free log
+// area) end it.
+func TestParseTCGEventLogRefusals(t *testing.T) {
+	raw, err := os.ReadFile("testdata/tpm_eventlog_debian12.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events, err := ParseTCGEventLog(append(slices.Clone(raw), make([]byte, 4096)...)); err != nil || len(events) != 24 {
+		t.Errorf("the log and free space: %d events, %v", len(events), err)
+	}
+	for _, cut := range []int{0, 31, 60, 100, len(raw) - 1} {
+		if _, err := ParseTCGEventLog(raw[:cut]); errcode.From(err).Code != errcode.EvidenceMalformed {
+			t.Errorf("cut at %d: %v", cut, err)
+		}
+	}
+	bad := slices.Clone(raw)
+	bad[32] = 'X'
+	if _, err := ParseTCGEventLog(bad); errcode.From(err).Code != errcode.EvidenceMalformed {
+		t.Errorf("no Spec ID event: %v", err)
+	}
+	bad = slices.Clone(raw)
+	binary.LittleEndian.PutUint32(bad[28:], 0xffffff00)
+	if _, err := ParseTCGEventLog(bad); errcode.From(err).Code != errcode.EvidenceMalformed {
+		t.Errorf("a first event past the end: %v", err)
+	}
+}
+
+// FuzzParseTCGEventLog: any bytes give events or E1022, never a panic.
+func FuzzParseTCGEventLog(f *testing.F) {
+	raw, err := os.ReadFile("testdata/tpm_eventlog_debian12.bin")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if _, err := ParseTCGEventLog(b); err != nil && errcode.From(err).Code != errcode.EvidenceMalformed {
+			t.Fatalf("not E1022: %v", err)
+		}
+	})
 }
