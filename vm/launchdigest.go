@@ -95,9 +95,9 @@ type RTMREvent struct {
 // What the RTMRs' events are checked against, and why a register is not
 // pinned.
 const (
-	rtmrsChecked = "each event's digest against the TCG event log of a real boot of QEMU 7.2, Debian 12's OVMF and Linux 6.1 " +
-		"into a software TPM (PCR 4, 5 and 9 get what a TDVF extends into RTMR1 and RTMR2); which register each event goes to is " +
-		"edk2's TdTcg2Dxe's, and no TD's quote has checked the values"
+	rtmrsChecked = "each event's digest against the TCG event logs of real boots of QEMU 7.2 with Debian 12's OVMF and Linux 6.1 " +
+		"into a software TPM (a committed log, and a booted guest's own in the tests; PCR 4, 5 and 9 get what a TDVF extends into " +
+		"RTMR1 and RTMR2); which register each event goes to is edk2's TdTcg2Dxe's, and no TD's quote has checked the values"
 	rtmr0Unpinned   = "rtmr0: not computed: the TD HOB, the firmware's variables and QEMU's ACPI tables depend on QEMU's version and machine, not on the guest"
 	rtmrsUnmeasured = "rtmr0, rtmr1, rtmr2: the TDVF has no TdTcg2Dxe (edk2's EFI_CC_MEASUREMENT_PROTOCOL; Debian 12's OVMF.fd is built without it): " +
 		"under TDX it extends no RTMR, so they stay zero and would pin nothing of the kernel, initramfs or command line"
