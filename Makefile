@@ -51,12 +51,13 @@ shells:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >/dev/null; \
 		else echo "make: zsh or fish is missing: the completion tests check bash's script alone"; fi; }
 
-# QEMU, Debian's kernel and OVMF for the VM tests (vm's TestBootTCG boots
-# a guest), installed as root when missing.
+# QEMU, Debian's kernel, OVMF and a software TPM for the VM tests (vm's
+# TestBootTCG boots a guest, TestRTMREventsOfABootedGuest boots it under
+# OVMF with the TPM), installed as root when missing.
 vmhost:
-	@command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* >/dev/null 2>&1 || { \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 linux-image-amd64 ovmf >/dev/null; \
-		else echo "make: qemu-system-x86_64 or a kernel is missing: the VM boot test skips"; fi; }
+	@command -v qemu-system-x86_64 >/dev/null && ls /boot/vmlinuz-* /usr/share/ovmf/OVMF.fd >/dev/null 2>&1 && command -v swtpm_setup >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 linux-image-amd64 ovmf swtpm swtpm-tools >/dev/null; \
+		else echo "make: qemu-system-x86_64, a kernel, OVMF or swtpm is missing: the VM boot tests skip"; fi; }
 # Debian's containerd and runc, for the shim's tests (package ctrshim),
 # which start a containerd of their own in a temporary directory: installed
 # when missing and run as root; elsewhere those tests say why they skip.

@@ -20,6 +20,7 @@ require (
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/lestrrat-go/jwx/v3 v3.0.8
 	github.com/rogpeppe/go-internal v1.16.0
+	github.com/ulikunitz/xz v0.5.17
 	github.com/veraison/ear v1.1.3
 	go.etcd.io/bbolt v1.4.3
 	google.golang.org/grpc v1.59.0

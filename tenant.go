@@ -178,6 +178,10 @@ func PolicyTemplate(path string, cfg PolicyConfig) (attest.Template, error) {
 		}
 		t.VM = &attest.VMPins{SNPLaunchMeasurements: pins.Launch.SNPLaunchMeasurements, TDXMRTDs: pins.Launch.TDXMRTDs, SNPHostData: hex.EncodeToString(pins.HostData[:]), TDXMRConfigID: hex.EncodeToString(pins.MRConfigID[:]),
 			Inputs: pins.Launch.Inputs()}
+		if r := pins.Launch.TDXRTMRs; r != nil {
+			t.VM.TDXRTMRs = [3]string{"", r.RTMR1, r.RTMR2}
+			t.VM.RTMRNotes = append([]string{"Checked: " + r.Checked + "."}, r.Unpinned...)
+		}
 	}
 	b, err := loader.Open(path)
 	if err != nil {

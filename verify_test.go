@@ -1,8 +1,14 @@
 package ampoule
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +16,7 @@ import (
 
 	"github.com/ampoule-run/ampoule/attest"
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/tee"
 )
 
 // TestVerifyChooses: the inputs choose the check. The committed SEV-SNP
@@ -95,5 +102,57 @@ func TestVerificationShows(t *testing.T) {
 	Verification{}.WriteText(&b)
 	if b.Len() != 0 || (Verification{}).Found() != nil {
 		t.Errorf("nothing found shows %q", b.String())
+	}
+}
+
+// TestVerifyPinnedRTMRsOfARealQuote: the TDX quote go-tdx-guest ships
+// (testdata/tdx/quote.dat), in an envelope judged against a policy that
+// pins its own RTMR0 to RTMR2, passes the tdx_rtmrs check (it is still
+// refused, for its report data binds nothing of ours); one pinned RTMR
+// differing by a byte is refused as E3008 naming the register.
+func TestVerifyPinnedRTMRsOfARealQuote(t *testing.T) {
+	at := time.Date(2023, time.July, 1, 1, 0, 0, 0, time.UTC)
+	quote := filepath.Join("testdata", "tdx", "quote.dat")
+	v, err := Verify(VerifyInputs{TDXQuote: quote, Options: attest.Options{Now: at}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtmrs := v.ByHand.(*attest.TDXCheck).RTMRs
+	raw, err := os.ReadFile(quote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := strings.Repeat("4d", 48)
+	nonce := []byte("a verifier's nonce")
+	key, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &tee.Envelope{Version: tee.EnvelopeVersion, Kind: tee.KindTDX, Evidence: raw, Measurement: m, Profile: "production",
+		RuntimeKey: key.PublicKey().Bytes(), Nonce: nonce, Issued: at}
+	data, err := env.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	envelope := write(t, "evidence.json", string(data))
+	policy := func(rtmr1 string) string {
+		return write(t, "policy.toml", fmt.Sprintf("measurements = [%q]\nprofiles = [\"production\"]\nbackends = [\"tdx\"]\nallow_debug = true\n[tdx_rtmrs]\nrtmr0 = %q\nrtmr1 = %q\nrtmr2 = %q\n",
+			m, hex.EncodeToString(rtmrs[0]), rtmr1, hex.EncodeToString(rtmrs[2])))
+	}
+	opts := attest.Options{Nonce: nonce, Now: at}
+	v, err = Verify(VerifyInputs{Envelope: envelope, Policy: policy(hex.EncodeToString(rtmrs[1])), Options: opts})
+	if v.Result == nil || errcode.From(err).Code != errcode.EvidenceRefused {
+		t.Fatalf("the real quote: %#v %v", v, err)
+	}
+	reasons := strings.Join(v.Result.Reasons, "; ")
+	if !strings.Contains(reasons, "report data") || strings.Contains(reasons, "tdx_rtmrs") {
+		t.Errorf("its own RTMRs pinned: %s", reasons)
+	}
+	wrong := bytes.Clone(rtmrs[1])
+	wrong[47] ^= 1
+	v, err = Verify(VerifyInputs{Envelope: envelope, Policy: policy(hex.EncodeToString(wrong)), Options: opts})
+	if errcode.From(err).Code != errcode.EvidenceRefused || !strings.Contains(err.Error(), "is not the policy's tdx_rtmrs.rtmr1") ||
+		strings.Contains(err.Error(), "tdx_rtmrs.rtmr0") || strings.Contains(err.Error(), "tdx_rtmrs.rtmr2") {
+		t.Errorf("RTMR1 pinned wrong: %v", err)
 	}
 }

@@ -95,3 +95,52 @@ func TestPolicyTemplateVMTDX(t *testing.T) {
 		t.Errorf("the policy does not say which TDVF was measured:\n%s", out.Bytes())
 	}
 }
+
+// TestPolicyTemplateVMTDXRTMRs: a guest's RTMRs in measurements.toml are
+// pinned as [tdx_rtmrs], only those the guest's measurement pins, with
+// what they were checked against and why the others are not, in
+// comments; the policy reads them back.
+func TestPolicyTemplateVMTDXRTMRs(t *testing.T) {
+	hello := testwasm.Example(t, "hello")
+	dir := vmDir(t, hello, "staging", strings.Repeat("5a", 48))
+	rtmr1 := strings.Repeat("3e", 48)
+	os.WriteFile(filepath.Join(dir, vm.MeasurementsFile), []byte("vcpus = 2\nvcpu_type = \"EPYC-v4\"\ntdx_mrtds = [\""+strings.Repeat("1c", 48)+
+		"\"]\ntdx_firmware_sha256 = \"cd\"\ntdx_memory_mib = 1024\n[tdx_rtmrs]\nrtmr1 = \""+rtmr1+"\"\nunpinned = [\"rtmr0: not computed\", \"rtmr2: the stub cannot\"]\nchecked = \"a boot's event log\"\n"+
+		"[[tdx_rtmrs.events]]\nrtmr = 1\ndigest = \""+rtmr1+"\"\nevent = \"the kernel\"\n"), 0o644)
+	tpl, err := PolicyTemplate(hello, PolicyConfig{Profiles: []string{"staging"}, VM: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := attest.WriteTemplate(&out, tpl); err != nil {
+		t.Fatal(err)
+	}
+	p, err := attest.ParsePolicy(out.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TDXRTMRs[0] != nil || p.TDXRTMRs[1] == nil || p.TDXRTMRs[1][0] != 0x3e || p.TDXRTMRs[2] != nil {
+		t.Errorf("the policy pins RTMRs %v\n%s", p.TDXRTMRs, out.Bytes())
+	}
+	for _, s := range []string{"# Checked: a boot's event log.\n", "# rtmr2: the stub cannot\n", "a 1024 MiB TD"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("the policy does not say %q:\n%s", s, out.Bytes())
+		}
+	}
+	// A guest whose TDVF measures nothing pins no RTMR and says why.
+	os.WriteFile(filepath.Join(dir, vm.MeasurementsFile), []byte("vcpus = 2\nvcpu_type = \"EPYC-v4\"\ntdx_mrtds = [\""+strings.Repeat("1c", 48)+
+		"\"]\ntdx_memory_mib = 1024\n[tdx_rtmrs]\nunpinned = [\"rtmr0, rtmr1, rtmr2: no TdTcg2Dxe\"]\nchecked = \"a boot's event log\"\n"), 0o644)
+	if tpl, err = PolicyTemplate(hello, PolicyConfig{Profiles: []string{"staging"}, VM: dir}); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := attest.WriteTemplate(&out, tpl); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = attest.ParsePolicy(out.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if p.TDXRTMRs != [3]*[48]byte{} || !strings.Contains(out.String(), "# rtmr0, rtmr1, rtmr2: no TdTcg2Dxe\n") {
+		t.Errorf("a TDVF that measures nothing: %v\n%s", p.TDXRTMRs, out.Bytes())
+	}
+}

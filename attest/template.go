@@ -43,6 +43,11 @@ type VMPins struct {
 	SNPLaunchMeasurements, TDXMRTDs []string
 	// SNPHostData and TDXMRConfigID are the init-data's digests (hex).
 	SNPHostData, TDXMRConfigID string
+	// TDXRTMRs are expected RTMR0 to RTMR2 (hex); an empty one is not
+	// pinned. RTMRNotes say in comments what they were checked against
+	// and why a register is not pinned.
+	TDXRTMRs  [3]string
+	RTMRNotes []string
 	// Inputs says in a comment what was measured.
 	Inputs string
 }
@@ -81,13 +86,29 @@ func WriteTemplate(w io.Writer, t Template) error {
 	fmt.Fprintf(&out, "# The AMD processor line SEV-SNP evidence comes from (Milan, Genoa, Turin; e.g. Milan-B1).\nsnp_product = \"Milan\"\n\n")
 	fmt.Fprintf(&out, "# Refuse evidence older than this.\nmax_age = %q\n\n", DefaultMaxAge.String())
 	if v := t.VM; v != nil {
-		if strings.IndexFunc(v.Inputs, unicode.IsControl) >= 0 {
-			return fmt.Errorf("%w: the template's VM inputs %q have a control character", ErrPolicy, v.Inputs)
+		for _, s := range append([]string{v.Inputs}, v.RTMRNotes...) {
+			if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+				return fmt.Errorf("%w: the template's VM inputs %q have a control character", ErrPolicy, s)
+			}
 		}
 		fmt.Fprintf(&out, "# The confidential VM ('launch policy new --vm'): its expected launch\n# measurements (%s) and the digests of its init-data, which it is launched with.\n", v.Inputs)
 		fmt.Fprintf(&out, "snp_launch_measurements = %s\nsnp_host_data = %q\ntdx_mr_config_id = %q\n", tomlList(v.SNPLaunchMeasurements), v.SNPHostData, v.TDXMRConfigID)
 		if len(v.TDXMRTDs) > 0 {
 			fmt.Fprintf(&out, "# The TD's initial image (its TDVF), as the host adds it page by page or in two passes.\ntdx_mrtds = %s\n", tomlList(v.TDXMRTDs))
+		}
+		if v.TDXRTMRs != [3]string{} || len(v.RTMRNotes) > 0 {
+			out.WriteString("# The TD's boot ('launch vm measure' lists its events): RTMR1 the kernel as QEMU\n# patched it and the firmware's boot actions, RTMR2 the command line and initramfs.\n")
+			for _, n := range v.RTMRNotes {
+				fmt.Fprintf(&out, "# %s\n", n)
+			}
+		}
+		if v.TDXRTMRs != [3]string{} {
+			out.WriteString("[tdx_rtmrs]\n")
+			for i, r := range v.TDXRTMRs {
+				if r != "" {
+					fmt.Fprintf(&out, "rtmr%d = %q\n", i, r)
+				}
+			}
 		}
 		out.WriteString("\n")
 	}
@@ -156,8 +177,11 @@ func (t Template) matches(p *Policy) error {
 		same = hex.EncodeToString(p.Measurements[i][:]) == strings.ToLower(t.Measurements[i].Measurement)
 	}
 	if v := t.VM; v == nil {
-		same = same && len(p.SNPLaunchMeasurements) == 0 && p.SNPHostData == nil && p.TDXMRConfigID == nil && len(p.TDXMRTDs) == 0
+		same = same && len(p.SNPLaunchMeasurements) == 0 && p.SNPHostData == nil && p.TDXMRConfigID == nil && len(p.TDXMRTDs) == 0 && p.TDXRTMRs == [3]*[48]byte{}
 	} else {
+		for i, r := range p.TDXRTMRs {
+			same = same && (r == nil) == (v.TDXRTMRs[i] == "") && (r == nil || hex.EncodeToString(r[:]) == strings.ToLower(v.TDXRTMRs[i]))
+		}
 		same = same && len(p.TDXMRTDs) == len(v.TDXMRTDs)
 		for i := 0; same && i < len(v.TDXMRTDs); i++ {
 			same = hex.EncodeToString(p.TDXMRTDs[i][:]) == strings.ToLower(v.TDXMRTDs[i])

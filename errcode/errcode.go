@@ -116,6 +116,7 @@ const (
 	InitDataInvalid       Code = 1072
 	VMBackendUnavailable  Code = 1073
 	FirmwareInvalid       Code = 1078
+	KernelInvalid         Code = 1079
 	ShimOptionsInvalid    Code = 1080
 
 	WorkloadTrap Code = 2001
@@ -219,6 +220,7 @@ var registry = []entry{
 	{InitDataInvalid, "init-data-invalid", ClassUsage, "the init-data document cannot be read", "pass the init-data.toml that 'launch vm build' wrote"},
 	{VMBackendUnavailable, "vm-backend-unavailable", ClassUsage, "the virtual machine could not be built or started: QEMU, the kernel, its modules or the firmware is missing or unusable", "install qemu-system-x86 and linux-image-amd64 (and ovmf for snp and tdx), or pass --kernel, --firmware and --qemu"},
 	{FirmwareInvalid, "firmware-invalid", ClassUsage, "the firmware image cannot be measured: it is not whole 4 KiB pages, its OVMF footer table or SEV metadata is malformed, or it lacks what the launch needs (the kernel-hashes section for a direct-boot kernel, the SEV-ES reset vector for more than one vCPU)", "pass an SEV-SNP OVMF built from edk2's OvmfPkg/AmdSev (AMDSEV.fd), the file given to 'launch vm run --firmware'"},
+	{KernelInvalid, "kernel-invalid", ClassUsage, "the guest kernel cannot be measured: it is not a Linux bzImage with an EFI stub (a PE/COFF image whose headers, sections and certificate table lie within it), or its initramfs does not fit below the VM's low memory", "pass the kernel 'launch vm run --kernel' boots: Debian's /boot/vmlinuz-* (linux-image-amd64), or give the VM more --memory"},
 	{ShimOptionsInvalid, "shim-options-invalid", ClassUsage, "the containerd shim's settings (its runtime's options in containerd's config, or containerd's environment) have an unknown key or a bad value, so the shim did not start the container", "the shim reads only Linger (a Go duration) and Warm (true or false): in containerd 1.7 and 2.x from the runtime's options table, in 1.6 from the TOML file the table's ConfigPath names (see deploy/kubernetes)"},
 
 	{WorkloadTrap, "workload-trap", ClassWorkload, "the workload trapped", "the wasm stack trace shows where; under staging and production it goes to the tenant's log"},

@@ -18,9 +18,26 @@ import (
 
 // fakeKernel is a bzImage's boot header only: HdrS and a version string.
 func fakeKernel(version string) []byte {
-	bz := make([]byte, 0x400)
+	le := binary.LittleEndian
+	bz := make([]byte, 0x1000)
+	// An EFI stub's PE32+ headers: one section after 512 bytes of headers.
+	copy(bz, "MZ")
+	le.PutUint32(bz[0x3c:], 0x40)
+	copy(bz[0x40:], "PE\x00\x00")
+	le.PutUint16(bz[0x46:], 1)
+	le.PutUint16(bz[0x54:], 240)
+	le.PutUint16(bz[0x58:], 0x20b)
+	le.PutUint32(bz[0x58+60:], 0x200)
+	le.PutUint32(bz[0x58+108:], 16)
+	le.PutUint32(bz[0x58+240+16:], 0xe00)
+	le.PutUint32(bz[0x58+240+20:], 0x200)
+	// The boot protocol's header: version 2.15, loaded high, its initrd
+	// anywhere below 4 GiB.
 	copy(bz[0x202:], "HdrS")
-	binary.LittleEndian.PutUint16(bz[0x20E:], 0x300-0x200)
+	le.PutUint16(bz[0x206:], 0x20f)
+	bz[0x211] = 1
+	le.PutUint16(bz[0x236:], 2)
+	le.PutUint16(bz[0x20E:], 0x300-0x200)
 	copy(bz[0x300:], version+" (builder@example) #1 SMP\x00")
 	return bz
 }

@@ -26,6 +26,9 @@ const MeasurementsFile = "measurements.toml"
 const (
 	DefaultVCPUs    = 2
 	DefaultVCPUType = "EPYC-v4"
+	// DefaultMemoryMiB is the VM's memory: QEMU places the initramfs at
+	// its top, in the kernel's setup header, so a TD's RTMR1 depends on it.
+	DefaultMemoryMiB = 1024
 )
 
 // MeasureConfig is what an SEV-SNP or TDX launch measures beside the
@@ -40,6 +43,8 @@ type MeasureConfig struct {
 	// when zero.
 	VCPUs    int
 	VCPUType string
+	// MemoryMiB is the TD's memory (-m): DefaultMemoryMiB when zero.
+	MemoryMiB int
 }
 
 // LaunchMeasurements are a guest's expected launch measurements.
@@ -57,7 +62,48 @@ type LaunchMeasurements struct {
 	// SHA-256 of the TDVF measured.
 	TDXMRTDs    []string `toml:"tdx_mrtds,omitempty"`
 	TDXFirmware string   `toml:"tdx_firmware_sha256,omitempty"`
+	// TDXMemoryMiB is the TD's memory, which its RTMR1 depends on.
+	TDXMemoryMiB int `toml:"tdx_memory_mib,omitempty"`
+	// TDXRTMRs are the TD's expected runtime registers, replayed from
+	// the events its boot extends.
+	TDXRTMRs *TDXRTMRs `toml:"tdx_rtmrs,omitempty"`
 }
+
+// TDXRTMRs are a TD's expected RTMRs after its boot: the events the TDVF
+// and the kernel's EFI stub extend (measure.TDXBoot.Events), replayed.
+type TDXRTMRs struct {
+	// RTMR1 (the kernel and the firmware's boot actions) and RTMR2 (the
+	// command line and initramfs), hex; an empty one is not pinned, and
+	// Unpinned says why, as it says why RTMR0 never is.
+	RTMR1    string   `toml:"rtmr1,omitempty"`
+	RTMR2    string   `toml:"rtmr2,omitempty"`
+	Unpinned []string `toml:"unpinned"`
+	// Checked says what the events' digests were checked against.
+	Checked string `toml:"checked"`
+	// Events are the events replayed, in the order the boot extends them.
+	Events []RTMREvent `toml:"events"`
+}
+
+// RTMREvent is one event of TDXRTMRs: its register, digest (hex) and what
+// it is.
+type RTMREvent struct {
+	RTMR   int    `toml:"rtmr"`
+	Digest string `toml:"digest"`
+	Event  string `toml:"event"`
+}
+
+// What the RTMRs' events are checked against, and why a register is not
+// pinned.
+const (
+	rtmrsChecked = "each event's digest against the TCG event logs of real boots of QEMU 7.2 with Debian 12's OVMF and Linux 6.1 " +
+		"into a software TPM (a committed log, and a booted guest's own in the tests; PCR 4, 5 and 9 get what a TDVF extends into " +
+		"RTMR1 and RTMR2); which register each event goes to is edk2's TdTcg2Dxe's, and no TD's quote has checked the values"
+	rtmr0Unpinned   = "rtmr0: not computed: the TD HOB, the firmware's variables and QEMU's ACPI tables depend on QEMU's version and machine, not on the guest"
+	rtmrsUnmeasured = "rtmr0, rtmr1, rtmr2: the TDVF has no TdTcg2Dxe (edk2's EFI_CC_MEASUREMENT_PROTOCOL; Debian 12's OVMF.fd is built without it): " +
+		"under TDX it extends no RTMR, so they stay zero and would pin nothing of the kernel, initramfs or command line"
+	rtmr2Unpinned = "rtmr2: the kernel's EFI stub has no EFI_CC_MEASUREMENT_PROTOCOL (Linux before 6.9): under TDX it measures neither " +
+		"the initramfs nor the command line, so RTMR2 stays zero and would pin neither"
+)
 
 // Measurer measures guests' SEV-SNP launches from one firmware on one
 // set of vCPUs, and TDX launches from one TDVF; NewMeasurer checks those
@@ -70,6 +116,8 @@ type Measurer struct {
 	// mrtds are the TDX MRTDs, which depend on the TDVF alone.
 	mrtds       []string
 	tdxFirmware [32]byte
+	// tdvfMeasures says whether the TDVF extends the boot into RTMRs.
+	tdvfMeasures bool
 }
 
 // NewMeasurer reads and checks c's firmwares and vCPU type: an SEV-SNP
@@ -82,6 +130,9 @@ func NewMeasurer(c MeasureConfig) (*Measurer, error) {
 	}
 	if c.VCPUType == "" {
 		c.VCPUType = DefaultVCPUType
+	}
+	if c.MemoryMiB == 0 {
+		c.MemoryMiB = DefaultMemoryMiB
 	}
 	if c.Firmware == "" && c.TDXFirmware == "" {
 		return nil, errcode.Errorf(errcode.Usage, "measuring a confidential VM's launch needs the firmware it boots").
@@ -101,7 +152,7 @@ func NewMeasurer(c MeasureConfig) (*Measurer, error) {
 			d := td.MRTD(order)
 			m.mrtds = append(m.mrtds, hex.EncodeToString(d[:]))
 		}
-		m.tdxFirmware = sha256.Sum256(fw)
+		m.tdxFirmware, m.tdvfMeasures = sha256.Sum256(fw), measure.TDVFMeasuresBoot(fw)
 	}
 	if c.Firmware == "" {
 		return m, nil
@@ -135,7 +186,9 @@ func (m *Measurer) snp(g *Guest) measure.SNP {
 // initramfs and command line in the SEV hashes table, QEMU's
 // kernel-hashes=on) from m's firmware on m's vCPUs, as 'launch vm run
 // --backend snp' launches it, and the TDX MRTDs of m's TDVF (which do not
-// depend on g). It records them in g, so Write writes MeasurementsFile.
+// depend on g) with the RTMRs g's boot extends in m's memory. It records
+// them in g, so Write writes MeasurementsFile. A kernel the TDX boot
+// cannot measure is E1079.
 func (m *Measurer) Measure(g *Guest) (*LaunchMeasurements, error) {
 	l := &LaunchMeasurements{VCPUs: m.c.VCPUs, VCPUType: m.c.VCPUType}
 	if m.ovmf != nil {
@@ -146,10 +199,42 @@ func (m *Measurer) Measure(g *Guest) (*LaunchMeasurements, error) {
 		l.SNPLaunchMeasurements, l.Firmware = []string{hex.EncodeToString(d[:])}, hex.EncodeToString(m.firmware[:])
 	}
 	if m.mrtds != nil {
-		l.TDXMRTDs, l.TDXFirmware = m.mrtds, hex.EncodeToString(m.tdxFirmware[:])
+		l.TDXMRTDs, l.TDXFirmware, l.TDXMemoryMiB = m.mrtds, hex.EncodeToString(m.tdxFirmware[:]), m.c.MemoryMiB
+		r, err := m.rtmrs(g)
+		if err != nil {
+			return nil, err
+		}
+		l.TDXRTMRs = r
 	}
 	g.Launch = l
 	return g.Launch, nil
+}
+
+// rtmrs are the RTMRs g's TD boot extends: under a TDVF that measures
+// the boot, RTMR1, and RTMR2 when g's kernel can measure into it; RTMR0
+// never. The kernel is checked either way.
+func (m *Measurer) rtmrs(g *Guest) (*TDXRTMRs, error) {
+	boot := measure.TDXBoot{Kernel: g.Kernel, Initrd: g.Initramfs, Cmdline: g.Cmdline, MemoryBytes: uint64(m.c.MemoryMiB) << 20}
+	events, err := boot.Events()
+	if err != nil {
+		return nil, err
+	}
+	r := &TDXRTMRs{Unpinned: []string{rtmr0Unpinned}, Checked: rtmrsChecked}
+	if !m.tdvfMeasures {
+		r.Unpinned = []string{rtmrsUnmeasured}
+		return r, nil
+	}
+	for _, e := range events {
+		r.Events = append(r.Events, RTMREvent{RTMR: e.RTMR, Digest: hex.EncodeToString(e.Digest[:]), Event: e.Name})
+	}
+	r1, r2 := measure.ReplayRTMR(events, 1), measure.ReplayRTMR(events, 2)
+	r.RTMR1 = hex.EncodeToString(r1[:])
+	if measure.KernelMeasuresIntoRTMRs(g.Kernel) {
+		r.RTMR2 = hex.EncodeToString(r2[:])
+	} else {
+		r.Unpinned = append(r.Unpinned, rtmr2Unpinned)
+	}
+	return r, nil
 }
 
 // BuildMeasured builds the guest for b and, when c names a firmware (or
@@ -183,7 +268,24 @@ func (m *LaunchMeasurements) Text() string {
 		fmt.Fprintf(&b, "tdx_mrtd               %s %s\n", d, [...]string{"page-by-page", "two-pass"}[min(i, 1)])
 	}
 	if m.TDXFirmware != "" {
-		fmt.Fprintf(&b, "tdx_firmware_sha256    %s\ntdx_rtmrs              not computed\n", m.TDXFirmware)
+		fmt.Fprintf(&b, "tdx_firmware_sha256    %s\n", m.TDXFirmware)
+	}
+	if r := m.TDXRTMRs; r != nil {
+		for i, v := range []string{"", r.RTMR1, r.RTMR2} {
+			if v != "" {
+				fmt.Fprintf(&b, "tdx_rtmr%d              %s\n", i, v)
+			}
+		}
+		for _, u := range r.Unpinned {
+			fmt.Fprintf(&b, "tdx_rtmr not pinned    %s\n", u)
+		}
+		for _, e := range r.Events {
+			fmt.Fprintf(&b, "tdx_rtmr_event         %d %s %s\n", e.RTMR, e.Digest, e.Event)
+		}
+		fmt.Fprintf(&b, "tdx_memory_mib         %d\n", m.TDXMemoryMiB)
+		if len(r.Events) > 0 {
+			fmt.Fprintf(&b, "tdx_rtmrs_checked      %s\n", r.Checked)
+		}
 	}
 	return b.String()
 }
@@ -226,7 +328,15 @@ func ReadPins(dir string) (*Pins, error) {
 	if err := dec.Decode(p.Launch); err != nil || len(p.Launch.SNPLaunchMeasurements)+len(p.Launch.TDXMRTDs) == 0 {
 		return nil, errcode.Errorf(errcode.InitDataInvalid, "%s is not a guest's measurements: %v", name, err).Host()
 	}
-	for _, d := range append(slices.Clone(p.Launch.SNPLaunchMeasurements), p.Launch.TDXMRTDs...) {
+	ds := append(slices.Clone(p.Launch.SNPLaunchMeasurements), p.Launch.TDXMRTDs...)
+	if r := p.Launch.TDXRTMRs; r != nil {
+		for _, d := range []string{r.RTMR1, r.RTMR2} {
+			if d != "" {
+				ds = append(ds, d)
+			}
+		}
+	}
+	for _, d := range ds {
 		if b, err := hex.DecodeString(d); err != nil || len(b) != 48 {
 			return nil, errcode.Errorf(errcode.InitDataInvalid, "%s: %q is not 96 hex digits", name, d).Host()
 		}
@@ -243,6 +353,9 @@ func (m *LaunchMeasurements) Inputs() string {
 	}
 	if m.TDXFirmware != "" {
 		s = append(s, "TDVF SHA-256 "+m.TDXFirmware)
+	}
+	if m.TDXRTMRs != nil {
+		s = append(s, fmt.Sprintf("a %d MiB TD", m.TDXMemoryMiB))
 	}
 	return strings.Join(s, "; ")
 }

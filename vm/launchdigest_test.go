@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"os"
@@ -157,7 +158,7 @@ func TestBuildMeasuredTDX(t *testing.T) {
 	if l := g.Launch; len(l.SNPLaunchMeasurements) != 0 || !slices.Equal(l.TDXMRTDs, want) || l.TDXFirmware == "" {
 		t.Errorf("measured %+v, want only the MRTDs %q", l, want)
 	}
-	if text := g.Launch.Text(); !strings.Contains(text, "tdx_mrtd               "+want[0]+" page-by-page\n") || !strings.Contains(text, "tdx_rtmrs              not computed") {
+	if text := g.Launch.Text(); !strings.Contains(text, "tdx_mrtd               "+want[0]+" page-by-page\n") || !strings.Contains(text, "tdx_rtmr not pinned    rtmr0, rtmr1, rtmr2: the TDVF has no TdTcg2Dxe") {
 		t.Errorf("vm measure prints\n%s", text)
 	}
 	dir := t.TempDir()
@@ -191,5 +192,96 @@ func TestBuildMeasuredTDX(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, MeasurementsFile), []byte("tdx_mrtds = [\"00\"]\n"), 0o644)
 	if _, err := ReadPins(dir); errcode.From(err).Code != errcode.InitDataInvalid {
 		t.Errorf("a short MRTD: %v", err)
+	}
+}
+
+// measuringTDVF is tdvf with TdTcg2Dxe's FILE_GUID in its BFV: a TDVF
+// that measures the boot into RTMRs.
+func measuringTDVF(t *testing.T) string {
+	fw := mustRead(t, tdvf)
+	copy(fw[0x10:], []byte{0x1e, 0x22, 0x62, 0xf0, 0x07, 0xc6, 0xc2, 0x44, 0xb0, 0xb4, 0xc3, 0x88, 0x63, 0x31, 0xd3, 0x51})
+	name := filepath.Join(t.TempDir(), "tdvf.fd")
+	if err := os.WriteFile(name, fw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// TestBuildMeasuredTDXRTMRs: under a TDVF that measures the boot, a
+// guest records RTMR1 replayed from measure's events for its own kernel,
+// initramfs and command line in its memory, and RTMR2 only if its kernel
+// can measure into it; RTMR0 never. ReadPins reads them back and refuses
+// a register that is not 96 hex digits.
+func TestBuildMeasuredTDXRTMRs(t *testing.T) {
+	cfg := fixture(t)
+	fw := measuringTDVF(t)
+	g, err := BuildMeasured(cfg, MeasureConfig{TDXFirmware: fw}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := measure.TDXBoot{Kernel: g.Kernel, Initrd: g.Initramfs, Cmdline: g.Cmdline, MemoryBytes: DefaultMemoryMiB << 20}.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := measure.ReplayRTMR(events, 1)
+	r := g.Launch.TDXRTMRs
+	if r == nil || r.RTMR1 != hex.EncodeToString(r1[:]) || r.RTMR2 != "" || len(r.Events) != len(events) || g.Launch.TDXMemoryMiB != DefaultMemoryMiB {
+		t.Fatalf("measured %+v, want RTMR1 %x alone", r, r1)
+	}
+	if !slices.Equal(r.Unpinned, []string{rtmr0Unpinned, rtmr2Unpinned}) {
+		t.Errorf("unpinned %q", r.Unpinned)
+	}
+	text := g.Launch.Text()
+	for _, line := range []string{"tdx_rtmr1              " + r.RTMR1 + "\n", "tdx_rtmr not pinned    " + rtmr2Unpinned + "\n",
+		"tdx_rtmr_event         2 " + r.Events[4].Digest + " EV_EVENT_TAG Linux initrd\n", "tdx_rtmrs_checked      " + rtmrsChecked + "\n"} {
+		if !strings.Contains(text, line) {
+			t.Errorf("vm measure prints\n%s\nwithout %q", text, line)
+		}
+	}
+	dir := t.TempDir()
+	if err := g.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReadPins(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Launch.TDXRTMRs == nil || p.Launch.TDXRTMRs.RTMR1 != r.RTMR1 || len(p.Launch.TDXRTMRs.Events) != len(r.Events) {
+		t.Errorf("read back %+v", p.Launch.TDXRTMRs)
+	}
+	// The memory places the initramfs, which the kernel's digest covers.
+	more, err := BuildMeasured(cfg, MeasureConfig{TDXFirmware: fw, MemoryMiB: 2048}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if more.Launch.TDXRTMRs.RTMR1 == r.RTMR1 || more.Launch.TDXMRTDs[0] != g.Launch.TDXMRTDs[0] {
+		t.Errorf("2 GiB: RTMR1 %s, 1 GiB: %s (MRTDs must not move)", more.Launch.TDXRTMRs.RTMR1, r.RTMR1)
+	}
+	// A kernel whose stub knows the CC measurement protocol measures the
+	// command line and initramfs into RTMR2.
+	cc := cfg
+	cc.Kernel = filepath.Join(t.TempDir(), "vmlinuz")
+	os.WriteFile(cc.Kernel, append(mustRead(t, cfg.Kernel), 0x3d, 0x1a, 0x75, 0x96), 0o644)
+	withStub, err := BuildMeasured(cc, MeasureConfig{TDXFirmware: fw}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := measure.ReplayRTMR(events, 2)
+	if w := withStub.Launch.TDXRTMRs; w.RTMR2 != hex.EncodeToString(r2[:]) || !slices.Equal(w.Unpinned, []string{rtmr0Unpinned}) {
+		t.Errorf("a stub that measures: %+v, want RTMR2 %x", w, r2)
+	}
+	raw := mustRead(t, filepath.Join(dir, MeasurementsFile))
+	os.WriteFile(filepath.Join(dir, MeasurementsFile), bytes.Replace(raw, []byte(r.RTMR1), []byte("00"), 1), 0o644)
+	if _, err := ReadPins(dir); errcode.From(err).Code != errcode.InitDataInvalid {
+		t.Errorf("a short RTMR1: %v", err)
+	}
+	// A kernel the TDX boot cannot measure is refused when measured.
+	bad := cfg
+	bad.Kernel = filepath.Join(t.TempDir(), "vmlinuz")
+	k := mustRead(t, cfg.Kernel)
+	k[0] = 0
+	os.WriteFile(bad.Kernel, k, 0o644)
+	if _, err := BuildMeasured(bad, MeasureConfig{TDXFirmware: fw}, true); errcode.From(err).Code != errcode.KernelInvalid {
+		t.Errorf("a kernel without its PE header: %v, want E1079", err)
 	}
 }

@@ -81,7 +81,7 @@ func Command(g *Guest, c QEMUConfig) ([]string, error) {
 	}
 	mem := c.MemoryMiB
 	if mem == 0 {
-		mem = 1024
+		mem = DefaultMemoryMiB
 	}
 	vcpus, cpu := c.VCPUs, c.CPU
 	if vcpus == 0 {

@@ -75,7 +75,7 @@ func ShellLine(args []string) string {
 // copying its lines and its log to the writers as the guest writes them. A VM that ends
 // without an exit status is E1073, with the console's last lines.
 func Run(ctx context.Context, c RunConfig) (*RunResult, error) {
-	mc := MeasureConfig{VCPUs: c.QEMU.VCPUs, VCPUType: c.QEMU.CPU}
+	mc := MeasureConfig{VCPUs: c.QEMU.VCPUs, VCPUType: c.QEMU.CPU, MemoryMiB: c.QEMU.MemoryMiB}
 	// A confidential guest is measured as it boots, which also refuses
 	// an SEV-SNP firmware that would leave its kernel unmeasured, or a
 	// TDVF without its metadata; each backend's firmware is its own.

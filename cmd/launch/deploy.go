@@ -22,16 +22,20 @@ func cmdVM(fs *flag.FlagSet) action {
 	fs.StringVar(&b.Modules, "modules", "", "the kernel's modules directory (default: /lib/modules/VERSION)")
 	fs.StringVar(&q.Backend, "backend", vm.BackendTCG, "run: snp, tdx, or tcg (no confidential objects; the guest uses the simulator)")
 	fs.StringVar(&q.Firmware, "firmware", "", "OVMF for snp (build and measure: the SEV-SNP OVMF measured), TDVF for tdx")
-	fs.StringVar(&tdxFirmware, "tdx-firmware", "", "build, measure: the TDVF (an OVMF with TDVF metadata) whose TDX MRTDs are measured")
+	fs.StringVar(&tdxFirmware, "tdx-firmware", "", "build, measure: the TDVF (an OVMF with TDVF metadata) whose TDX MRTDs, and the RTMRs of its boot of the guest, are measured")
 	fs.IntVar(&q.VCPUs, "vcpus", vm.DefaultVCPUs, "the VM's vCPUs, which an SEV-SNP launch measures")
 	fs.StringVar(&q.CPU, "vcpu-type", vm.DefaultVCPUType, "the SEV-SNP vCPU type (QEMU -cpu), which the launch measures")
 	fs.StringVar(&q.QEMU, "qemu", "qemu-system-x86_64", "run: the QEMU executable")
-	fs.StringVar(&memory, "memory", "1G", "run: the guest's memory")
+	fs.StringVar(&memory, "memory", "1G", "run: the guest's memory; build, measure: the TD's, which its RTMR1 depends on")
 	fs.StringVar(&logOut, "log-out", "", "run: a new file for the encrypted log (staging, production)")
 	fs.BoolVar(&b.Precompile, "precompile", true, "build, run, measure: compile the module here with the guest's launch and carry the code in the measured initramfs")
 	fs.BoolVar(&dry, "dry-run", false, "run: print the QEMU command line and the measured inputs, start nothing")
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) int {
-		m := vm.MeasureConfig{Firmware: q.Firmware, TDXFirmware: tdxFirmware, VCPUs: q.VCPUs, VCPUType: q.CPU}
+		mem, err := vm.ParseMemory(memory)
+		if err != nil {
+			return e.fail(err)
+		}
+		m := vm.MeasureConfig{Firmware: q.Firmware, TDXFirmware: tdxFirmware, VCPUs: q.VCPUs, VCPUType: q.CPU, MemoryMiB: mem}
 		if b.Bundle, b.Launch = in.Pos[0], orSelf(b.Launch); in.Sub == "build" || in.Sub == "measure" {
 			g, err := vm.BuildMeasured(b, m, in.Sub == "measure")
 			if err == nil && in.Sub == "build" {
@@ -42,10 +46,6 @@ func cmdVM(fs *flag.FlagSet) action {
 			}
 			g.WriteText(e.stdout)
 			return 0
-		}
-		mem, err := vm.ParseMemory(memory)
-		if err != nil {
-			return e.fail(err)
 		}
 		q.MemoryMiB, q.KVM = mem, vm.KVMUsable()
 		return e.vmRun(ctx, vm.RunConfig{Build: b, QEMU: q, Out: e.stdout, DryRun: dry, LogFile: logOut})
