@@ -152,6 +152,8 @@ type Spec struct {
 	// (A runner is always made not dumpable, with no core file, before it
 	// reads its spec: see Protect.)
 	Protect bool
+	// launcher is childSpec.Launcher, in a runner.
+	launcher string
 
 	// Entry, when set, names the function a WASI reactor exports for a run
 	// to call, () -> (), after its _initialize (when it exports one), in
@@ -265,7 +267,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 
 	// Before wazero decodes it: its decoder sizes allocations from the
 	// module's declared counts, and its compile time from its structure.
-	if err := checkModuleCached(spec.Module, spec.ModuleDigest, uint64(spec.MemoryPages)*pageSize, spec.CacheDir); err != nil {
+	if err := checkModuleCached(spec.Module, spec.ModuleDigest, uint64(spec.MemoryPages)*pageSize, spec.CacheDir, spec.launcher); err != nil {
 		return Result{}, err
 	}
 	cached := cacheFiles(spec.CacheDir)

@@ -58,6 +58,10 @@ type childSpec struct {
 	// ModuleSHA384 is the SHA-384 of the module the runner maps from its
 	// sealed memory file (Spec.ModuleDigest).
 	ModuleSHA384 [48]byte
+	// Launcher identifies the launch executable the runner's image was
+	// made from (launcherID), which the runner's own /proc/self/exe does
+	// not when it runs from a copy (runnerImage).
+	Launcher string
 }
 
 // childMount is a mount as it crosses to the runner: the directory itself
@@ -299,7 +303,16 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr *os.File, idle
 		dirFiles = append(dirFiles, os.NewFile(uintptr(fd), d.Host))
 		dirs = append(dirs, childMount{Host: d.Host, Guest: d.Guest, Writable: d.Writable, MaxBytes: d.MaxBytes, FD: firstMountFD + len(dirs)})
 	}
-	cmd := exec.Command(exe, RunnerArg)
+	image, launcher, err := runnerImage(exe, spec.Protect)
+	if err != nil {
+		specR.Close()
+		specW.Close()
+		resR.Close()
+		resW.Close()
+		return nil, errcode.Errorf(errcode.ProtectionUnavailable, "the runner's image: %v", err)
+	}
+	cmd := exec.Command(image, RunnerArg)
+	cmd.Args[0] = exe
 	// Nothing of the supervisor's environment reaches the runner: no
 	// GODEBUG to print traces, no GOTRACEBACK=crash to dump core.
 	cmd.Env = []string{}
@@ -360,6 +373,7 @@ func start(exe string, spec Spec, stdin io.Reader, stdout, stderr *os.File, idle
 		CacheDir: cacheDir, Gate: spec.Gate,
 		OpenFiles: spec.OpenFiles, FileOutput: spec.FileOutputBytes, HostCalls: spec.HostCalls, Trace: spec.Trace != nil,
 		Seccomp: spec.Seccomp, Entry: spec.Entry, ModuleSHA384: digest, InterpretFirst: spec.InterpretFirst,
+		Launcher: launcher,
 	}); err != nil {
 		specW.Close()
 		p.kill()
@@ -607,7 +621,7 @@ func RunChild() int {
 		Module: module, Name: cs.Name, Args: cs.Args, Env: cs.Env, Dirs: mounts, Secrets: cs.Secrets,
 		MemoryPages: cs.MemoryPages, WallTime: cs.WallTime, OutputBytes: cs.OutputBytes,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: cs.CacheDir, Gate: cs.Gate, Entry: cs.Entry,
-		InterpretFirst: cs.InterpretFirst,
+		InterpretFirst: cs.InterpretFirst, launcher: cs.Launcher,
 		// The supervisor's digest of the bytes it sealed: mapModule has
 		// checked that they cannot have changed since.
 		ModuleDigest: func() [48]byte { return cs.ModuleSHA384 },

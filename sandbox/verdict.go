@@ -23,25 +23,39 @@ import (
 // production the memory tier only the trust boundary can change.
 
 // verdictName is the verdict's file name for the module whose SHA-384 is
-// digest; "" when this executable cannot be identified.
-func verdictName(digest [48]byte) string {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/exe", &st); err != nil {
-		return ""
+// digest, inspected by the launch executable launcher identifies
+// (launcherID; "" is this process's own); "" when it cannot be
+// identified.
+func verdictName(digest [48]byte, launcher string) string {
+	if launcher == "" {
+		var st unix.Stat_t
+		if err := unix.Stat("/proc/self/exe", &st); err != nil {
+			return ""
+		}
+		launcher = launcherID(&st)
 	}
 	h := sha256.New()
 	h.Write([]byte("ampoule/inspected/v2"))
 	h.Write(digest[:])
-	for _, v := range []uint64{st.Dev, st.Ino, uint64(st.Size), uint64(st.Mtim.Sec), uint64(st.Mtim.Nsec)} {
-		binary.Write(h, binary.BigEndian, v)
-	}
+	h.Write([]byte(launcher))
 	return "inspected-" + hex.EncodeToString(h.Sum(nil))
+}
+
+// launcherID identifies the executable whose file st describes: its
+// device, inode, size and modification time, which another build has
+// not.
+func launcherID(st *unix.Stat_t) string {
+	var b []byte
+	for _, v := range []uint64{st.Dev, st.Ino, uint64(st.Size), uint64(st.Mtim.Sec), uint64(st.Mtim.Nsec)} {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	return string(b)
 }
 
 // checkModuleCached is checkModule, taking the module's shape from a
 // verdict in dir when one is there and recording it when it was not.
 // digest, if set, returns the module's SHA-384 (see Spec.ModuleDigest).
-func checkModuleCached(module []byte, digest func() [48]byte, memLimit uint64, dir string) error {
+func checkModuleCached(module []byte, digest func() [48]byte, memLimit uint64, dir, launcher string) error {
 	name := ""
 	if dir != "" {
 		var sum [48]byte
@@ -50,7 +64,7 @@ func checkModuleCached(module []byte, digest func() [48]byte, memLimit uint64, d
 		} else {
 			sum = sha512.Sum384(module)
 		}
-		name = verdictName(sum)
+		name = verdictName(sum, launcher)
 	}
 	if name == "" {
 		return checkModule(module, memLimit)

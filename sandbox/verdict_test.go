@@ -21,10 +21,10 @@ func TestVerdictIsKept(t *testing.T) {
 	const mem = 16 << 20
 	dir := t.TempDir()
 	table := tableModule(mem / tableEntryBytes / 2)
-	if err := checkModuleCached(table, nil, mem, dir); err != nil {
+	if err := checkModuleCached(table, nil, mem, dir, ""); err != nil {
 		t.Fatal(err)
 	}
-	name := verdictName(sha512.Sum384(table))
+	name := verdictName(sha512.Sum384(table), "")
 	if name == "" {
 		t.Fatal("no verdict name: /proc/self/exe unreadable")
 	}
@@ -32,34 +32,34 @@ func TestVerdictIsKept(t *testing.T) {
 		t.Fatalf("no verdict was kept: %v", err)
 	}
 	// The limit is the run's: the verdict's shape is judged against it.
-	if err := checkModuleCached(table, nil, mem/4, dir); errcode.From(err).Code != errcode.MemoryLimit {
+	if err := checkModuleCached(table, nil, mem/4, dir, ""); errcode.From(err).Code != errcode.MemoryLimit {
 		t.Errorf("a lower limit with the verdict: %v", err)
 	}
 	// The verdict is what is read: one planted to say "nothing" is taken.
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(`{}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkModuleCached(table, nil, mem/4, dir); err != nil {
+	if err := checkModuleCached(table, nil, mem/4, dir, ""); err != nil {
 		t.Errorf("the verdict was not used: %v", err)
 	}
 	// One that does not decode is ignored, and replaced.
 	os.WriteFile(filepath.Join(dir, name), []byte(`{`), 0o600)
-	if err := checkModuleCached(table, nil, mem/4, dir); errcode.From(err).Code != errcode.MemoryLimit {
+	if err := checkModuleCached(table, nil, mem/4, dir, ""); errcode.From(err).Code != errcode.MemoryLimit {
 		t.Errorf("a broken verdict: %v", err)
 	}
 	// A module that fails inspection leaves no verdict.
 	deep := nestedBlocks(maxNesting + 1)
-	if err := checkModuleCached(deep, nil, mem, dir); errcode.From(err).Code != errcode.ModuleTooComplex {
+	if err := checkModuleCached(deep, nil, mem, dir, ""); errcode.From(err).Code != errcode.ModuleTooComplex {
 		t.Errorf("too deep: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, verdictName(sha512.Sum384(deep)))); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, verdictName(sha512.Sum384(deep), ""))); !os.IsNotExist(err) {
 		t.Errorf("a failed module left a verdict: %v", err)
 	}
-	if verdictName(sha512.Sum384(deep)) == name {
+	if verdictName(sha512.Sum384(deep), "") == name {
 		t.Error("two modules name the same verdict")
 	}
 	// Without a directory nothing is kept and inspection still decides.
-	if err := checkModuleCached(deep, nil, mem, ""); errcode.From(err).Code != errcode.ModuleTooComplex {
+	if err := checkModuleCached(deep, nil, mem, "", ""); errcode.From(err).Code != errcode.ModuleTooComplex {
 		t.Errorf("without a directory: %v", err)
 	}
 }
@@ -74,19 +74,19 @@ func TestVerdictNamedByTheGivenDigest(t *testing.T) {
 	sum := sha512.Sum384(table)
 	calls := 0
 	digest := func() [48]byte { calls++; return sum }
-	if err := checkModuleCached(table, digest, mem, dir); err != nil {
+	if err := checkModuleCached(table, digest, mem, dir, ""); err != nil {
 		t.Fatal(err)
 	}
 	if calls != 1 {
 		t.Errorf("the digest was asked for %d times, want 1", calls)
 	}
-	if _, err := os.Stat(filepath.Join(dir, verdictName(sum))); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, verdictName(sum, ""))); err != nil {
 		t.Fatalf("no verdict under the given digest's name: %v", err)
 	}
 	// A planted "nothing" verdict under that name is what a lower limit
 	// then meets: the name came from the digest given.
-	os.WriteFile(filepath.Join(dir, verdictName(sum)), []byte(`{}`), 0o600)
-	if err := checkModuleCached(table, digest, mem/4, dir); err != nil {
+	os.WriteFile(filepath.Join(dir, verdictName(sum, "")), []byte(`{}`), 0o600)
+	if err := checkModuleCached(table, digest, mem/4, dir, ""); err != nil {
 		t.Errorf("the verdict the digest names was not used: %v", err)
 	}
 }
