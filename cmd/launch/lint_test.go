@@ -22,6 +22,8 @@ var allowedHostOutput = map[string]string{
 	"sandbox/supervise.go":                   "the runner gives the workload the stdio the supervisor chose for it, and refuses, in fixed text, to be started by hand",
 	"cmd/containerd-shim-ampoule-v1/main.go": "main hands the process's streams to ctrshim.Main, whose lines to containerd's log follow the container's profile as launch's do",
 	"ctrshim/events.go":                      "a failure to publish an event to containerd names the event's topic and containerd's error, nothing of the workload",
+	"ctrshim/service.go":                     "a shim that cannot take the node's lock of starts says so and stays, naming the lock's error, nothing of the workload",
+	"protect.go":                             "Protect moves the host's stderr to a descriptor of its own (os.Stderr), so that descriptor 2, where the Go runtime prints, is /dev/null; it writes nothing itself",
 	"vm/guest/guest.go":                      "until the init-data names the profile, the guest's console says what failed of the VM's own setup (mounts, modules, ports): inputs the host gave it",
 }
 
@@ -29,7 +31,7 @@ var allowedHostOutput = map[string]string{
 // tooling or tests) for writes that could reach the host around errcode.
 func TestNoStrayHostOutput(t *testing.T) {
 	root := testwasm.Root(t)
-	skip := []string{"wasm-examples/", "bench/", "conformance/probe/", "conformance/wasisuite/", "internal/testwasm/"}
+	skip := []string{"wasm-examples/", "sandbox/testdata/", "bench/", "conformance/probe/", "conformance/wasisuite/", "internal/testwasm/"}
 	seen := map[string]bool{}
 	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {

@@ -50,12 +50,8 @@ func cmdRun(fs *flag.FlagSet) action {
 	return func(ctx context.Context, e *cliEnv, c command, in invocation) (status int) {
 		pos, guestArgs := in.Pos, in.Rest
 		fail := e.runFail(f.cfg.LogJSON)
-		if len(pos) != 1 {
-			hint := "usage: launch " + c.Doc.Usage
-			if len(pos) > 1 {
-				hint = fmt.Sprintf("the workload's arguments go after --: launch run [flags] %s -- %s", pos[0], strings.Join(pos[1:], " "))
-			}
-			return fail(errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint))
+		if err := oneBundle(c, pos); err != nil {
+			return fail(err)
 		}
 		profile, err := profiles.Get(f.tee.profile)
 		if err != nil {
@@ -106,6 +102,19 @@ func cmdRun(fs *flag.FlagSet) action {
 		res.WriteAudit(e.stderr, f.auditJSON)
 		return out.Finish(res, err)
 	}
+}
+
+// oneBundle checks run's arguments: one BUNDLE, the workload's own after
+// "--".
+func oneBundle(c command, pos []string) error {
+	if len(pos) == 1 {
+		return nil
+	}
+	hint := "usage: launch " + c.Doc.Usage
+	if len(pos) > 1 {
+		hint = fmt.Sprintf("the workload's arguments go after --: launch run [flags] %s -- %s", pos[0], strings.Join(pos[1:], " "))
+	}
+	return errcode.Errorf(errcode.Usage, "run takes one BUNDLE, got %d arguments", len(pos)).WithHint(hint)
 }
 
 // runFail is how run shows an error before the run has a profile's lines:
