@@ -102,17 +102,24 @@ func WriteTemplate(w io.Writer, t Template) error {
 				fmt.Fprintf(&out, "# %s\n", n)
 			}
 		}
-		if v.TDXRTMRs != [3]string{} {
-			out.WriteString("[tdx_rtmrs]\n")
-			for i, r := range v.TDXRTMRs {
-				if r != "" {
-					fmt.Fprintf(&out, "rtmr%d = %q\n", i, r)
-				}
-			}
-		}
 		out.WriteString("\n")
 	}
-	out.WriteString(platformPins)
+	pins := platformPins
+	if v := t.VM; v != nil && v.TDXRTMRs != [3]string{} {
+		// The pinned table comes after every top-level key a tenant may
+		// uncomment, which would otherwise land inside it, and replaces
+		// its commented example.
+		pins = strings.Replace(pins, rtmrExample, "", 1)
+	}
+	out.WriteString(pins)
+	if v := t.VM; v != nil && v.TDXRTMRs != [3]string{} {
+		out.WriteString("\n# The TD's boot, as measured above.\n[tdx_rtmrs]\n")
+		for i, r := range v.TDXRTMRs {
+			if r != "" {
+				fmt.Fprintf(&out, "rtmr%d = %q\n", i, r)
+			}
+		}
+	}
 	if len(t.Secrets) > 0 {
 		fmt.Fprintf(&out, "\n# The secrets the bundle's manifest declares, released by a broker serving\n# this policy to runs of the measurements above (and nothing else to them).\n[[grants]]\nresources = %s\n", tomlList(t.Secrets))
 		if t.AllowInsecure {
@@ -156,16 +163,20 @@ const platformPins = `# The confidential VM itself: uncomment and set these from
 # tdx_require_rtmr = true
 # Lowest TCBs accepted:
 # tdx_min_tee_tcb_svn = "03000000000000000000000000000000"
-# TDX firmware configuration, loader and kernel, OS registers:
-# [tdx_rtmrs]
-# rtmr0 = "<96 hex digits>"
-# rtmr1 = "<96 hex digits>"
-# rtmr2 = "<96 hex digits>"
-# [snp_min_tcb]
+` + rtmrExample + `# [snp_min_tcb]
 # bootloader = 3
 # tee = 0
 # snp = 8
 # microcode = 115
+`
+
+// rtmrExample is platformPins' commented [tdx_rtmrs] table, left out
+// where the template pins the table itself.
+const rtmrExample = `# TDX firmware configuration, loader and kernel, OS registers:
+# [tdx_rtmrs]
+# rtmr0 = "<96 hex digits>"
+# rtmr1 = "<96 hex digits>"
+# rtmr2 = "<96 hex digits>"
 `
 
 // matches checks that p, read back from the text written for t, accepts

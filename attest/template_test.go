@@ -134,3 +134,39 @@ func FuzzWriteTemplate(f *testing.F) {
 		}
 	})
 }
+
+// TestTemplatePinnedRTMRsStayLast: a template that pins the TD's RTMRs
+// writes their table after every commented top-level pin and without the
+// commented example of the same table, so a tenant who uncomments a pin
+// gets that pin, not a key inside [tdx_rtmrs] (which the policy would
+// refuse) nor a second [tdx_rtmrs].
+func TestTemplatePinnedRTMRsStayLast(t *testing.T) {
+	rtmr1, rtmr2 := strings.Repeat("1", 96), strings.Repeat("2", 96)
+	tmpl := Template{
+		Bundle: "hello", Version: "1.0.0",
+		Measurements: []ProfileMeasurement{{"production", helloProduction}},
+		Profiles:     []string{"production"}, Backends: []string{"tdx"},
+		Secrets: []string{"default/hello/key"},
+		VM: &VMPins{TDXMRTDs: []string{strings.Repeat("a", 96)}, SNPHostData: strings.Repeat("b", 64), TDXMRConfigID: strings.Repeat("c", 96),
+			TDXRTMRs: [3]string{"", rtmr1, rtmr2}, RTMRNotes: []string{"rtmr0 is not pinned"}, Inputs: "a TDVF"},
+	}
+	var b bytes.Buffer
+	if err := WriteTemplate(&b, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	if strings.Count(text, "[tdx_rtmrs]") != 1 || strings.Contains(text, "# [tdx_rtmrs]") {
+		t.Errorf("the template has the table other than once, pinned:\n%s", text)
+	}
+	uncommented := strings.Replace(text, "# tdx_require_rtmr = true", "tdx_require_rtmr = true", 1)
+	if uncommented == text {
+		t.Fatal("the template has no commented tdx_require_rtmr pin")
+	}
+	p, err := ParsePolicy([]byte(uncommented))
+	if err != nil {
+		t.Fatalf("the template with a pin uncommented does not parse: %v\n%s", err, uncommented)
+	}
+	if !p.TDXRequireRTMR || p.TDXRTMRs[0] != nil || p.TDXRTMRs[1] == nil || p.TDXRTMRs[2] == nil || len(p.Grants) != 1 {
+		t.Errorf("read back: require %v, rtmrs %v, grants %d", p.TDXRequireRTMR, p.TDXRTMRs, len(p.Grants))
+	}
+}
