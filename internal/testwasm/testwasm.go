@@ -58,13 +58,7 @@ func Example(t testing.TB, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	staged := filepath.Join(dir, ".module.wasm."+filepath.Base(filepath.Dir(tmp)))
-	if err := os.WriteFile(staged, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(staged, filepath.Join(dir, "module.wasm")); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, filepath.Join(dir, "module.wasm"), data, 0o644)
 	built[name] = dir
 	return dir
 }
@@ -102,15 +96,37 @@ func Launch(t testing.TB) string {
 		t.Fatal(err)
 	}
 	p := filepath.Join(root, "bin", "launch-test")
-	staged := p + "." + filepath.Base(filepath.Dir(tmp))
-	if err := os.WriteFile(staged, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(staged, p); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, p, data, 0o755)
 	built["\x00launch"] = p
 	return p
+}
+
+// publish writes data to dst through a file of its own beside it and a
+// rename, so that test binaries of several packages, which go test runs
+// at once, never see a half-written file nor take each other's staged
+// one: the staged name is unique (os.CreateTemp), not derived from
+// t.TempDir(), whose names repeat from one test binary to the next.
+func publish(t testing.TB, dst string, data []byte, mode os.FileMode) {
+	t.Helper()
+	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(staged, dst)
+	}
+	if err != nil {
+		os.Remove(staged)
+		t.Fatal(err)
+	}
 }
 
 // CopyBundle is a fresh bundle directory holding src's module.wasm and
