@@ -39,6 +39,10 @@ func corpusOutcome(res ampoule.Result, err error) (errcode.Code, uint32) {
 // module reached its first instruction.
 func TestInterpretFirstHostileCorpus(t *testing.T) {
 	simKey := filepath.Join(t.TempDir(), "sim.key")
+	// The runner is the launch binary, built as shipped: this test
+	// binary's own, under -race, holds several times a runner's memory,
+	// and the resident bound the corpus's limits imply would end it first.
+	corpusRunner := testwasm.Launch(t)
 	memory := newMemoryTier(t)
 	interpreted := 0
 	for _, tc := range testwasm.HostileCorpus(t) {
@@ -52,7 +56,7 @@ func TestInterpretFirstHostileCorpus(t *testing.T) {
 				var endings [2]ending
 				for i, interpret := range []bool{true, false} {
 					var stderr testwasm.SyncBuffer
-					cfg := ampoule.Config{Profile: profile, Backend: tee.KindSim, SimKey: simKey, CacheDir: t.TempDir(),
+					cfg := ampoule.Config{Profile: profile, Backend: tee.KindSim, SimKey: simKey, CacheDir: t.TempDir(), Runner: corpusRunner,
 						InterpretFirst: interpret, Stdout: io.Discard, Stderr: &stderr, Warnings: io.Discard}
 					if profile == "debug" {
 						cfg.LogLevel = hclog.Info // its records, to stderr

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ampoule-run/ampoule"
 	"github.com/ampoule-run/ampoule/errcode"
@@ -66,6 +67,13 @@ func TestLogFailsAfterRunnerStarted(t *testing.T) {
 	}
 	if started {
 		t.Errorf("the run went on to start the workload after its log failed")
+	}
+	// The run returns once its runner is killed, without waiting for the
+	// kernel to tear it down (the supervisor's waiting goroutine reaps
+	// it): a runner still there after that is one left behind.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(children(t)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
 	}
 	if left := children(t); len(left) > 0 {
 		t.Errorf("runners left behind: %v", left)
