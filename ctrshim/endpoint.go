@@ -2,6 +2,8 @@ package ctrshim
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -102,28 +104,69 @@ func registerReserve(srv *ttrpc.Server, svc *Service) {
 }
 
 // endpoint is a serving shim's socket as starts find it.
+//
+// Which shim a socket is is told by a token beside it, not by the
+// socket's inode: on a disk file system a removed socket's inode number
+// is given to the next socket made, often the very next one at the same
+// path, so an old shim ending late took a newer shim's socket for its own
+// and removed it (TestStartMeetsEndingShim failed one run in ten so).
+// start writes a fresh random token into the socket's owner file (its
+// path and ownerSuffix) as it makes the socket, under the lock, and hands
+// it to the shim it starts; the shim removes the socket only while the
+// owner file still holds its token.
 type endpoint struct {
 	dir, path string
-	// ours is the socket as the shim got it: removed only while it is
-	// still the file at path, not another shim's made since.
-	ours os.FileInfo
+	// token is the shim's own, as start wrote it; empty for a shim given
+	// none, which then never removes the socket (a start replaces a
+	// socket nobody answers at).
+	token string
 }
 
-func newEndpoint(dir, path string) *endpoint {
-	e := &endpoint{dir: dir, path: path}
-	e.ours, _ = os.Stat(path)
-	return e
+// ownerSuffix names a socket's owner file: the socket's path and it.
+const ownerSuffix = ".owner"
+
+func newEndpoint(dir, path, token string) *endpoint {
+	return &endpoint{dir: dir, path: path, token: token}
+}
+
+// newOwnerToken is a fresh token for a socket start makes.
+func newOwnerToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// claim records token as the owner of the socket at path, replacing any
+// earlier owner's. The caller holds the lock.
+func claim(path, token string) error {
+	tmp := path + ownerSuffix + ".new"
+	if err := os.WriteFile(tmp, []byte(token), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path+ownerSuffix); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // lock takes the node's lock of starts (lockDir).
 func (e *endpoint) lock() (func(), error) { return lockDir(e.dir) }
 
-// withdraw removes the socket if it is still the shim's own. The caller
-// holds the lock.
+// withdraw removes the socket, and its owner file, if the socket is still
+// the shim's own. The caller holds the lock.
 func (e *endpoint) withdraw() {
-	if fi, err := os.Stat(e.path); err == nil && e.ours != nil && os.SameFile(fi, e.ours) {
-		os.Remove(e.path)
+	if e.token == "" {
+		return
 	}
+	b, err := os.ReadFile(e.path + ownerSuffix)
+	if err != nil || string(b) != e.token {
+		return // another shim's since, or none
+	}
+	os.Remove(e.path)
+	os.Remove(e.path + ownerSuffix)
 }
 
 // errEnding is what an ending shim answers a reservation or a Create.

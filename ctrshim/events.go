@@ -24,6 +24,11 @@ type Publisher struct {
 	closer    func() error
 	queue     chan *types.Envelope
 	wg        sync.WaitGroup
+	// mu guards closed, which Close sets: a task that ends while the shim
+	// ends (its runs stopped after the Publisher closed) publishes
+	// nothing, rather than sending on the closed queue.
+	mu     sync.Mutex
+	closed bool
 }
 
 // NewPublisher dials containerd's ttrpc address (a unix socket path, with
@@ -52,6 +57,11 @@ func (p *Publisher) Publish(ctx context.Context, topic string, ev proto.Message)
 	// containerd resolves the type by the message's full name, with no
 	// type.googleapis.com/ prefix (its typeurl registry's form).
 	any := &anypb.Any{TypeUrl: string(proto.MessageName(ev)), Value: b}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
 	p.queue <- &types.Envelope{Timestamp: timestamppb.Now(), Namespace: p.namespace, Topic: topic, Event: any}
 }
 
@@ -81,7 +91,12 @@ func (p *Publisher) Close() error {
 	if p == nil {
 		return nil
 	}
-	close(p.queue)
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.queue)
+	}
+	p.mu.Unlock()
 	p.wg.Wait()
 	return p.closer()
 }

@@ -48,6 +48,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	bundle := fs.String("bundle", "", "the OCI bundle directory (default: the working directory)")
 	fs.Bool("debug", false, "containerd's debug flag (unused)")
 	socket := fs.String("socket", "", "serve: the socket path of the inherited listener")
+	owner := fs.String("owner", "", "serve: the token start wrote into the socket's owner file")
 	def := DefaultSettings()
 	warm := fs.Bool("warm", def.Warm, "serve: warm runners, one shim for the namespace (start sets it: Settings)")
 	linger := fs.Duration("linger", def.Linger, "serve: how long the shim stays once it holds no task (start sets it: Settings)")
@@ -72,7 +73,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	case "delete":
 		err = deleteAction(*bundle, stdout)
 	case "":
-		err = serve(ctx, *namespace, *id, *socket, Settings{Warm: *warm, Linger: *linger})
+		err = serve(ctx, *namespace, *id, *socket, *owner, Settings{Warm: *warm, Linger: *linger})
 	default:
 		err = fmt.Errorf("unknown action %q: want start, delete or none", fs.Arg(0))
 	}
@@ -153,10 +154,19 @@ func start(namespace, address, id, bundle string, stdin io.Reader, stdout io.Wri
 		return printAddress(stdout, bundle, path)
 	}
 	// No shim there, or one that is ending or does not answer: the
-	// socket is replaced. One that ends later leaves this one's socket.
+	// socket is replaced, and its owner file names the new shim, so that
+	// one that ends later leaves this one's socket (endpoint).
+	token, err := newOwnerToken()
+	if err != nil {
+		return err
+	}
 	os.Remove(path)
 	l, err := net.Listen("unix", path)
 	if err != nil {
+		return err
+	}
+	if err := claim(path, token); err != nil {
+		l.Close()
 		return err
 	}
 	ul := l.(*net.UnixListener)
@@ -172,7 +182,7 @@ func start(namespace, address, id, bundle string, stdin io.Reader, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "-namespace", namespace, "-address", address, "-id", id, "-socket", path,
+	cmd := exec.Command(self, "-namespace", namespace, "-address", address, "-id", id, "-socket", path, "-owner", token,
 		"-warm="+strconv.FormatBool(set.Warm), "-linger="+set.Linger.String())
 	cmd.Dir, cmd.Env, cmd.ExtraFiles = bundle, os.Environ(), []*os.File{f}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -206,8 +216,9 @@ func printAddress(stdout io.Writer, bundle, path string) error {
 }
 
 // serve serves the task API on fd 3 until Shutdown; the start that
-// started it reserved container id.
-func serve(ctx context.Context, namespace, id, socket string, set Settings) error {
+// started it reserved container id, and wrote owner into the socket's
+// owner file.
+func serve(ctx context.Context, namespace, id, socket, owner string, set Settings) error {
 	f := os.NewFile(3, "listener")
 	l, err := net.FileListener(f)
 	f.Close()
@@ -219,7 +230,7 @@ func serve(ctx context.Context, namespace, id, socket string, set Settings) erro
 	// starts, unless another shim has since made its own at the path.
 	var ep *endpoint
 	if socket != "" {
-		ep = newEndpoint(filepath.Dir(socket), socket)
+		ep = newEndpoint(filepath.Dir(socket), socket, owner)
 		defer func() {
 			if unlock, err := ep.lock(); err == nil {
 				ep.withdraw()
