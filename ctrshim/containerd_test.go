@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ampoule-run/ampoule/ctrshim"
 	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/logging"
 	"github.com/ampoule-run/ampoule/ociimage"
@@ -105,7 +106,8 @@ func startClusterWith(t testing.TB, cri bool, extra string, env ...string) *clus
 	logf, _ := os.Create(filepath.Join(dir, "containerd.log"))
 	cmd := exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), testLinger), env...)
+	shimLog := filepath.Join(dir, "shim.log")
+	cmd.Env = append(append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), testLinger, ctrshim.EnvLog+"="+shimLog), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +125,7 @@ func startClusterWith(t testing.TB, cri bool, extra string, env ...string) *clus
 		for _, m := range c.mounts() {
 			syscall.Unmount(m, syscall.MNT_DETACH)
 		}
+		checkShimLog(t, shimLog)
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "containerd.log"))
 			t.Logf("containerd's log:\n%s", tail(b, 4000))
@@ -148,6 +151,24 @@ func startClusterWith(t testing.TB, cri bool, extra string, env ...string) *clus
 	c.stopEvts = func() { cancel(); ev.Wait() }
 	t.Cleanup(c.stopEvts)
 	return c
+}
+
+// checkShimLog fails the test if a warm shim of it crashed or the Go
+// runtime found it broken: a panic, a fatal error (concurrent map writes
+// among them), or a race report. Containerd sees such a shim only as
+// disconnected, and every task it held ends with it.
+func checkShimLog(t testing.TB, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return // no warm shim wrote anything
+	}
+	for _, bad := range []string{"panic:", "fatal error:", "DATA RACE"} {
+		if bytes.Contains(b, []byte(bad)) {
+			t.Errorf("a shim's log has %q:\n%s", bad, tail(b, 4000))
+			return
+		}
+	}
 }
 
 func tail(b []byte, n int) []byte {

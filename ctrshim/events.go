@@ -78,7 +78,8 @@ func (p *Publisher) forward() {
 				break
 			}
 			if try == 4 {
-				// The shim's stderr is containerd's log of it.
+				// The shim's stderr: containerd's log of it, or a warm
+				// shim's log (EnvLog).
 				fmt.Fprintf(os.Stderr, "containerd-shim-ampoule-v1: error: publishing %s: %v\n", env.Topic, err)
 			}
 			time.Sleep(time.Duration(try+1) * 50 * time.Millisecond)

@@ -105,6 +105,13 @@ const (
 	// DefaultLinger keeps a warm shim and its runners a minute after the
 	// node's last container of the namespace went.
 	DefaultLinger = time.Minute
+	// EnvLog is the file a warm shim's own errors are appended to
+	// (DefaultLog if unset). A shim per pod writes them where containerd
+	// reads a shim's log, its bundle's log FIFO; a warm shim outlives the
+	// bundle it was started for, so it has a file of the node's.
+	EnvLog = "AMPOULE_SHIM_LOG"
+	// DefaultLog is the warm shims' log, beside their sockets.
+	DefaultLog = "/run/ampoule/shim.log"
 )
 
 // maxRuns is the warm shim's bound on runs at once, far past any node's
@@ -192,6 +199,10 @@ func start(namespace, address, id, bundle string, stdin io.Reader, stdout io.Wri
 		// bundle's log FIFO, which nobody reads once the container went
 		// (a full FIFO would block the shim).
 		cmd.Dir = "/"
+		if lf := openShimLog(); lf != nil {
+			defer lf.Close()
+			cmd.Stderr = lf
+		}
 	} else if lf, err := os.OpenFile(filepath.Join(bundle, "log"), os.O_RDWR, 0); err == nil {
 		// The server's own errors go where containerd reads a shim's
 		// log: the bundle's "log" FIFO, opened read-write so that the
@@ -205,6 +216,24 @@ func start(namespace, address, id, bundle string, stdin io.Reader, stdout io.Wri
 	// The server outlives this process: containerd, a subreaper, reaps it.
 	cmd.Process.Release()
 	return printAddress(stdout, bundle, path)
+}
+
+// openShimLog opens the warm shims' log for appending (EnvLog), or
+// returns nil if it cannot: the shim then runs with its errors discarded,
+// as it would with no log at all; no run depends on it.
+func openShimLog() *os.File {
+	path := os.Getenv(EnvLog)
+	if path == "" {
+		path = DefaultLog
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 func printAddress(stdout io.Writer, bundle, path string) error {

@@ -106,7 +106,9 @@ func TestStartMeetsEndingShim(t *testing.T) {
 	}
 	// A shim with no task ends at once (containerd's Shutdown after the
 	// delete of its last task).
-	n.env = append(n.env, ctrshim.EnvLinger+"=0s")
+	shimLog := filepath.Join(dir, "shim.log")
+	n.env = append(n.env, ctrshim.EnvLinger+"=0s", ctrshim.EnvLog+"="+shimLog)
+	t.Cleanup(func() { checkShimLog(t, shimLog) })
 	ctx := context.Background()
 	pids := map[uint32]bool{}
 	create := func(address, id string) taskapi.TaskService {
