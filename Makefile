@@ -111,11 +111,13 @@ vulncheck:
 	$(GO) run $(GOVULNCHECK) -db "file://$$db" ./...
 
 
-# Every package's tests under the race detector. -short leaves out only
-# the conformance suite (the one test that checks testing.Short): what it
-# tests runs in plain wazero and launch binaries it builds without -race,
-# so under -race it would repeat the run above at twice the time and race
-# nothing more.
+# Every package's tests under the race detector. -short leaves out the
+# conformance suite: what it tests runs in plain wazero and launch
+# binaries it builds without -race, so under -race it would repeat the run
+# above at twice the time and race nothing more. Two sandbox tests whose
+# cases drive one path with several inputs (TestTornCacheEntry's tears,
+# TestInterpretFirstStopContinue's stops) run one case per path here;
+# the run above runs them all.
 race: examples
 	$(GO) test -race -short -count=1 -timeout 12m ./...
 
