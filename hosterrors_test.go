@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ampoule-run/ampoule/errcode"
+	"github.com/ampoule-run/ampoule/internal/testwasm"
 	"github.com/ampoule-run/ampoule/profiles"
 	"github.com/ampoule-run/ampoule/tee"
 )
@@ -65,7 +66,7 @@ func TestAttestReadsTheBundleFirst(t *testing.T) {
 	if _, err := Attest(ctx, filepath.Join("testdata", "tiny"), cfg); errcode.From(err).Code != errcode.ProfileNotAllowed {
 		t.Errorf("a bundle not allowing production, --backend sim: %v, want %s", err, errcode.ProfileNotAllowed)
 	}
-	if _, err := Attest(ctx, filepath.Join("wasm-examples", "hello"), cfg); errcode.From(err).Code != errcode.BackendRefused || !errcode.IsHost(err) {
+	if _, err := Attest(ctx, testwasm.Example(t, "hello"), cfg); errcode.From(err).Code != errcode.BackendRefused || !errcode.IsHost(err) {
 		t.Errorf("production on the simulator: %v, want %s marked as the host's", err, errcode.BackendRefused)
 	}
 }
