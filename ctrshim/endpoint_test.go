@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd/api/events"
 )
@@ -101,4 +102,51 @@ func TestPublishAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Publish(context.Background(), "/tasks/exit", &events.TaskExit{ContainerID: "c"})
+}
+
+// TestShimLogTakesOnlyAFile: the warm shims' log is opened by start,
+// which containerd waits for, so what stands at its path must not hold
+// it: a FIFO nobody reads, a link, a device or a directory is refused at
+// once (the shim then runs with its errors discarded), and a regular
+// file, new or not, is appended to.
+func TestShimLogTakesOnlyAFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(filepath.Join(dir, "target"), link); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, link, "/dev/null", dir} {
+		t.Setenv(EnvLog, p)
+		done := make(chan *os.File, 1)
+		go func() { done <- openShimLog() }()
+		select {
+		case f := <-done:
+			if f != nil {
+				f.Close()
+				t.Errorf("the shim log was opened at %s", p)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("opening the shim log at %s did not return", p)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "target")); !os.IsNotExist(err) {
+		t.Errorf("the link's target was made (%v)", err)
+	}
+	file := filepath.Join(dir, "shim.log")
+	t.Setenv(EnvLog, file)
+	for _, line := range []string{"one\n", "two\n"} {
+		f := openShimLog()
+		if f == nil {
+			t.Fatalf("no shim log at %s", file)
+		}
+		f.WriteString(line)
+		f.Close()
+	}
+	if b, _ := os.ReadFile(file); string(b) != "one\ntwo\n" {
+		t.Errorf("the shim log holds %q", b)
+	}
 }

@@ -229,8 +229,15 @@ func openShimLog() *os.File {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+	// O_NONBLOCK: a FIFO put in the log's place, which nobody reads,
+	// fails the open (ENXIO) rather than holding containerd's start; and
+	// the shim writes only to a regular file, never to a device.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
 		return nil
 	}
 	return f
